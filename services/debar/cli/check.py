@@ -1,0 +1,37 @@
+"""`debar check`: ask a running sanction service and print the decision."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from debar.common.settings import Settings
+from debar.v1 import common_pb2, sanction_pb2, sanction_pb2_grpc
+
+
+def check(settings: Settings, args: argparse.Namespace) -> int:
+    request = sanction_pb2.CheckRequest(
+        subject=common_pb2.Subject(id_type=common_pb2.IdType.Value(f"ID_TYPE_{args.id_type}"), id=args.id),
+        measure=args.measure,
+    )
+    if args.at:
+        moment = datetime.fromisoformat(args.at)
+        request.at.CopyFrom(
+            Timestamp(seconds=int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()))
+        )
+    address = args.address or settings.sanction_address
+    with grpc.insecure_channel(address) as channel:
+        try:
+            response = sanction_pb2_grpc.SanctionServiceStub(channel).Check(
+                request, timeout=settings.sanction_timeout_s
+            )
+        except grpc.RpcError as error:
+            print(f"debar check: {error.code().name}: {error.details()}", file=sys.stderr)
+            return 1
+    print(json_format.MessageToJson(response, indent=2))
+    return 0 if response.outcome == common_pb2.OUTCOME_ALLOW else 3

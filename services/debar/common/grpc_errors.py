@@ -1,0 +1,25 @@
+"""Domain errors to gRPC status codes, in one place."""
+
+from __future__ import annotations
+
+import grpc
+
+from debar.sanction.domain.errors import Conflict, DomainError, InvalidField, NotFound, Unavailable
+
+_CODES: list[tuple[type[DomainError], grpc.StatusCode]] = [
+    (InvalidField, grpc.StatusCode.INVALID_ARGUMENT),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (Conflict, grpc.StatusCode.FAILED_PRECONDITION),
+    (Unavailable, grpc.StatusCode.UNAVAILABLE),
+]
+
+
+def status_code_of(error: DomainError) -> grpc.StatusCode:
+    for kind, code in _CODES:
+        if isinstance(error, kind):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+async def abort_with(context: grpc.aio.ServicerContext, error: DomainError) -> None:
+    await context.abort(status_code_of(error), error.message)

@@ -1,0 +1,98 @@
+"""gRPC server bootstrap shared by every debar service: health (grpc.health.v1), reflection, and a graceful
+stop on SIGTERM/SIGINT that first reports NOT_SERVING so load balancers drain the instance."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+log = logging.getLogger("debar.server")
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class Readiness:
+    """Health made of components: the server is SERVING only while every check passes."""
+
+    checks: dict[str, Callable[[], Awaitable[bool]]]
+    interval_s: float = 1.0
+
+
+class GrpcServer:
+    def __init__(self, host: str, port: int, service_names: Iterable[str], grace_s: float = 5.0) -> None:
+        self.server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.service_names = list(service_names)
+        reflection.enable_server_reflection(
+            [*self.service_names, reflection.SERVICE_NAME, "grpc.health.v1.Health"], self.server
+        )
+        self.port = self.server.add_insecure_port(f"{host}:{port}")
+        if self.port == 0:
+            raise OSError(f"cannot listen on {host}:{port}")
+        self.grace_s = grace_s
+        self._stopping = asyncio.Event()
+        self._serving = False
+
+    async def set_serving(self, serving: bool) -> None:
+        if self._stopping.is_set():
+            serving = False
+        if serving == self._serving:
+            return
+        self._serving = serving
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ["", *self.service_names]:
+            await self.health.set(name, status)
+        log.info("health %s", "SERVING" if serving else "NOT_SERVING")
+
+    async def _watch(self, readiness: Readiness) -> None:
+        while not self._stopping.is_set():
+            results = {}
+            for name, check in readiness.checks.items():
+                try:
+                    results[name] = await asyncio.wait_for(check(), timeout=max(readiness.interval_s, 0.5))
+                except Exception:
+                    results[name] = False
+            failing = [n for n, ok in results.items() if not ok]
+            if failing and self._serving:
+                log.warning("not serving: %s failing", ", ".join(failing))
+            await self.set_serving(not failing)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), readiness.interval_s)
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self, readiness: Readiness, on_ready: Callable[[int], None] | None = None) -> None:
+        """Serves until SIGTERM/SIGINT, then drains: NOT_SERVING, stop accepting, finish calls in flight."""
+        await self.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        for name in self.service_names:
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_stop)
+        watcher = asyncio.create_task(self._watch(readiness))
+        if on_ready:
+            on_ready(self.port)
+        await self._stopping.wait()
+        log.info("stopping: draining for up to %.1fs", self.grace_s)
+        await self.health.enter_graceful_shutdown()
+        await watcher
+        await self.server.stop(self.grace_s)

@@ -1,0 +1,218 @@
+"""The Redis implementation of the restriction store. The only module of the sanction service that speaks to
+Redis; everything above it sees domain objects."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from importlib import resources
+from typing import Any, ParamSpec, TypeVar
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from debar.sanction.adapters import codec
+from debar.sanction.adapters.keys import Keys
+from debar.sanction.domain.decisions import CheckQuery, Decision, decision_id
+from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Outcome, Restriction, SubjectRef
+from debar.sanction.ports import StoreUnavailable
+
+
+def _script(name: str) -> str:
+    return resources.files("debar.sanction.adapters").joinpath(f"lua/{name}.lua").read_text()
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _unavailable_on_redis_error(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """A Redis that does not answer becomes StoreUnavailable; a script or protocol error stays a bug."""
+
+    @functools.wraps(method)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            raise StoreUnavailable(f"redis: {error}") from error
+
+    return guarded
+
+
+class RedisStore:
+    def __init__(self, client: Redis, keys: Keys) -> None:  # decode_responses=False: values are bytes
+        self._redis = client
+        self._keys = keys
+        self._sources = {"decide": _script("decide"), "index": _script("index")}
+        self._shas: dict[str, str] = {}
+        self._texts: dict[str, str] = {}
+
+    @_unavailable_on_redis_error
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    # -- scripts -------------------------------------------------------------------------------------------
+
+    async def _eval(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        sha = self._shas.get(name)
+        if sha is None:
+            sha = self._shas[name] = await self._redis.script_load(self._sources[name])
+        try:
+            return await self._redis.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+        except NoScriptError:  # the server restarted or was flushed: load once more
+            self._shas[name] = await self._redis.script_load(self._sources[name])
+            return await self._redis.execute_command("EVALSHA", self._shas[name], len(keys), *keys, *args)
+
+    # -- revision ------------------------------------------------------------------------------------------
+
+    @_unavailable_on_redis_error
+    async def revision(self) -> int:
+        value = await self._redis.get(self._keys.revision)
+        return int(value or 0)
+
+    @_unavailable_on_redis_error
+    async def bump_revision(self) -> int:
+        return int(await self._redis.incr(self._keys.revision))
+
+    # -- texts ---------------------------------------------------------------------------------------------
+
+    @_unavailable_on_redis_error
+    async def store_texts(self, texts: Iterable[str]) -> None:
+        missing = {codec.text_ref(t): t for t in texts if t and codec.text_ref(t) not in self._texts}
+        if not missing:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for ref, text in missing.items():
+                pipe.hsetnx(self._keys.texts, ref, text)
+            await pipe.execute()
+        self._texts.update(missing)
+
+    @_unavailable_on_redis_error
+    async def resolve_texts(self, refs: Iterable[str]) -> dict[str, str]:
+        """Texts are immutable under their content ref, so they are cached for the life of the process."""
+        wanted = [r for r in set(refs) if r and r not in self._texts]
+        if wanted:
+            values = await self._redis.hmget(self._keys.texts, wanted)
+            for ref, value in zip(wanted, values, strict=True):
+                if value is not None:
+                    self._texts[ref] = _str(value)
+        return self._texts
+
+    # -- checks --------------------------------------------------------------------------------------------
+
+    @_unavailable_on_redis_error
+    async def decide(
+        self, queries: Sequence[CheckQuery], caller: str, catalogue_version: str, revision: int
+    ) -> list[Decision]:
+        keys: list[str] = []
+        args: list[Any] = [caller, catalogue_version, revision]
+        for q in queries:
+            bucket, pseudonym = q.subject.bucket, q.subject.pseudonym
+            keys += (
+                self._keys.index(bucket, pseudonym),
+                self._keys.log(bucket),
+                self._keys.log_head(bucket),
+                self._keys.subject_decisions(bucket, pseudonym),
+            )
+            args += (q.subject.kind.value, pseudonym, q.measure.code, q.measure.mask, q.at)
+        raw = await self._eval("decide", keys, args)
+        refs: list[str] = []
+        for _, _, grounds, exemption in raw:
+            for entry in [*grounds, exemption] if exemption else grounds:
+                refs += codec.text_refs_of(entry.decode())
+        texts = await self.resolve_texts(refs)
+        decisions = []
+        for q, (stream_id, outcome, grounds, exemption) in zip(queries, raw, strict=True):
+            sid = stream_id.decode()
+            decisions.append(
+                Decision(
+                    decision_id=decision_id(sid, q.subject.bucket),
+                    query=q,
+                    outcome=Outcome(outcome.decode()),
+                    grounds=tuple(codec.decode_entry(g.decode(), texts) for g in grounds),
+                    exemption=codec.decode_entry(exemption.decode(), texts) if exemption else None,
+                    decided_at_ms=int(sid.split("-")[0]),
+                    revision=revision,
+                    catalogue_version=catalogue_version,
+                )
+            )
+        return decisions
+
+    # -- index ---------------------------------------------------------------------------------------------
+
+    @_unavailable_on_redis_error
+    async def index_entries(self, subject: SubjectRef) -> list[IndexEntry]:
+        packed = await self._redis.hget(self._keys.index(subject.bucket, subject.pseudonym), subject.pseudonym)
+        if not packed:
+            return []
+        raws = [e for e in _str(packed).split(codec.ENTRY_SEP) if e]
+        refs = [ref for raw in raws for ref in codec.text_refs_of(raw)]
+        texts = await self.resolve_texts(refs)
+        return [codec.decode_entry(raw, texts) for raw in raws]
+
+    @_unavailable_on_redis_error
+    async def apply_index(self, changes: Sequence[IndexChange]) -> int:
+        if not changes:
+            return 0
+        texts = [t for c in changes if c.entry for t in (c.entry.legal_basis, c.entry.authority)]
+        await self.store_texts(texts)
+        keys: list[str] = []
+        key_numbers: dict[str, int] = {}
+        args: list[str] = []
+        for change in changes:
+            key = self._keys.index(change.subject.bucket, change.subject.pseudonym)
+            if key not in key_numbers:
+                keys.append(key)
+                key_numbers[key] = len(keys)
+            args += (
+                str(key_numbers[key]),
+                change.subject.pseudonym,
+                codec.entry_key(change.kind, change.entry_id, change.role),
+                codec.encode_entry(change.entry) if change.entry else "",
+            )
+        return int(await self._eval("index", keys, args))
+
+    # -- records -------------------------------------------------------------------------------------------
+
+    @_unavailable_on_redis_error
+    async def get_restrictions(self, ids: Sequence[str]) -> list[Restriction | None]:
+        if not ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for rid in ids:
+                pipe.hget(self._keys.restrictions(rid), rid)
+            raws = await pipe.execute()
+        refs = [ref for raw in raws if raw for ref in codec.restriction_text_refs(raw)]
+        texts = await self.resolve_texts(refs)
+        return [codec.decode_restriction(rid, raw, texts) if raw else None for rid, raw in zip(ids, raws, strict=True)]
+
+    @_unavailable_on_redis_error
+    async def put_restriction(self, restriction: Restriction) -> None:
+        await self.store_texts((restriction.legal_basis, restriction.authority))
+        await self._redis.hset(
+            self._keys.restrictions(restriction.id), restriction.id, codec.encode_restriction(restriction)
+        )
+
+    @_unavailable_on_redis_error
+    async def get_exemption(self, subject: SubjectRef, exemption_id: str) -> Exemption | None:
+        raw = await self._redis.hget(self._keys.exemptions(subject.bucket), exemption_id)
+        return codec.decode_exemption(exemption_id, _bytes(raw)) if raw else None
+
+    @_unavailable_on_redis_error
+    async def put_exemption(self, exemption: Exemption) -> None:
+        await self._redis.hset(
+            self._keys.exemptions(exemption.subject.bucket), exemption.id, codec.encode_exemption(exemption)
+        )
+
+
+def _str(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()

@@ -1,0 +1,48 @@
+"""Builds the sanction core (store, catalogue, resolver, checker, registry) from settings. Used by the server's
+wiring and by the CLI commands that write directly (import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from debar.common.identifiers import Pseudonymiser, parse_keys
+from debar.common.settings import Settings
+from debar.sanction.adapters.keys import Keys
+from debar.sanction.adapters.redis_client import make_client
+from debar.sanction.adapters.redis_store import RedisStore
+from debar.sanction.checker import Checker, RevisionFloor
+from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
+from debar.sanction.domain.subjects import SubjectResolver
+from debar.sanction.registry import Registry
+
+
+@dataclass
+class Core:
+    store: RedisStore
+    catalogue: Catalogue
+    resolver: SubjectResolver
+    floor: RevisionFloor
+    checker: Checker
+    registry: Registry
+
+    async def close(self) -> None:
+        await self.store.close()
+
+
+def build_core(settings: Settings, redis_url: str) -> Core:
+    client = make_client(
+        redis_url, cluster=settings.redis_cluster, timeout_s=settings.redis_timeout_s,
+        connections=settings.redis_connections,
+    )  # fmt: skip
+    store = RedisStore(client, Keys(settings.redis_prefix))
+    catalogue = load_default_catalogue()
+    resolver = SubjectResolver(Pseudonymiser(parse_keys(settings.pseudonym_keys)))
+    floor = RevisionFloor(store)
+    return Core(
+        store=store,
+        catalogue=catalogue,
+        resolver=resolver,
+        floor=floor,
+        checker=Checker(store, catalogue, resolver, floor),
+        registry=Registry(store, catalogue, resolver, floor),
+    )

@@ -1,0 +1,147 @@
+"""The measure catalogue: what each measure forbids, which sources impose which measures, their terms and
+objection deadlines. Rules live here as data so they can change without a release."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import Enum
+from importlib import resources
+from typing import Any
+
+from debar.sanction.domain.errors import InvalidField
+
+MAX_MEASURE_BITS = 31  # the check script tests measures with 32-bit bit operations
+
+
+class FailurePolicy(Enum):
+    CLOSED = "closed"
+    OPEN = "open"
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    code: str
+    bit: int
+    description: str
+    checked_by: tuple[str, ...]
+    failure_policy: FailurePolicy
+    binds_principals: bool
+
+    @property
+    def mask(self) -> int:
+        return 1 << self.bit
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectionRules:
+    summary: str
+    review_days: int
+    correction_working_days: int
+    reconsideration_request_days: int
+    reconsideration_decision_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    code: str
+    description: str
+    default_measures: tuple[str, ...]
+    default_term_days: int  # 0: until lifted
+    publicity_working_days: int
+    binds_principals: bool
+    objection: ObjectionRules
+
+
+class CatalogueError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    version: str
+    measures: dict[str, Measure]
+    sources: dict[str, Source]
+
+    def measure(self, code: str, field: str = "measure") -> Measure:
+        found = self.measures.get(code)
+        if found is None:
+            if not code:
+                raise InvalidField(field, "is empty; give a catalogue code such as RAIL_G_TRAIN")
+            raise InvalidField(field, f"unknown measure {code[:64]!r}; see SanctionService.ListMeasures")
+        return found
+
+    def source(self, code: str, field: str = "source") -> Source:
+        found = self.sources.get(code)
+        if found is None:
+            known = ", ".join(sorted(self.sources))
+            raise InvalidField(field, f"unknown source {code[:64]!r}; one of: {known}")
+        return found
+
+    def mask_of(self, codes: tuple[str, ...] | list[str]) -> int:
+        mask = 0
+        for code in codes:
+            mask |= self.measures[code].mask
+        return mask
+
+    def codes_of(self, mask: int) -> list[str]:
+        return [m.code for m in self.measures.values() if mask & m.mask]
+
+    def principal_mask(self, source: Source, mask: int) -> int:
+        """The part of a restriction that binds an organisation's principals (consumption measures only)."""
+        if not source.binds_principals:
+            return 0
+        return mask & self.mask_of([m.code for m in self.measures.values() if m.binds_principals])
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Catalogue:
+        try:
+            measures = {
+                m["code"]: Measure(
+                    code=m["code"],
+                    bit=int(m["bit"]),
+                    description=m["description"],
+                    checked_by=tuple(s for s in m.get("checked_by", "").split(",") if s),
+                    failure_policy=FailurePolicy(m.get("failure_policy", "closed")),
+                    binds_principals=bool(m.get("binds_principals", False)),
+                )
+                for m in data["measures"]
+            }
+            sources = {
+                s["code"]: Source(
+                    code=s["code"],
+                    description=s["description"],
+                    default_measures=tuple(s["default_measures"]),
+                    default_term_days=int(s.get("default_term_days", 0)),
+                    publicity_working_days=int(s.get("publicity_working_days", 0)),
+                    binds_principals=bool(s.get("binds_principals", False)),
+                    objection=ObjectionRules(**s["objection"]),
+                )
+                for s in data["sources"]
+            }
+            catalogue = cls(version=str(data["version"]), measures=measures, sources=sources)
+        except (KeyError, TypeError, ValueError) as error:
+            raise CatalogueError(f"malformed catalogue: {error!r}") from error
+        catalogue._check()
+        return catalogue
+
+    def _check(self) -> None:
+        bits = [m.bit for m in self.measures.values()]
+        if len(set(bits)) != len(bits) or not all(0 <= b < MAX_MEASURE_BITS for b in bits):
+            raise CatalogueError(f"measure bits must be unique and in [0, {MAX_MEASURE_BITS})")
+        for source in self.sources.values():
+            unknown = set(source.default_measures) - set(self.measures)
+            if unknown:
+                raise CatalogueError(f"source {source.code} names unknown measures {sorted(unknown)}")
+
+
+def load_default_catalogue() -> Catalogue:
+    text = resources.files("debar").joinpath("data/catalogue.json").read_text(encoding="utf-8")
+    return Catalogue.from_dict(json.loads(text))
+
+
+def load_catalogue(path: str | None) -> Catalogue:
+    if not path:
+        return load_default_catalogue()
+    with open(path, encoding="utf-8") as handle:
+        return Catalogue.from_dict(json.load(handle))

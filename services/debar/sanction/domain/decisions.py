@@ -1,0 +1,50 @@
+"""Checks asked and decisions given. A decision carries its why as captured when it was made."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from debar.sanction.domain.catalogue import Measure
+from debar.sanction.domain.errors import InvalidField
+from debar.sanction.domain.model import IndexEntry, Outcome, SubjectRef
+
+_DECISION_ID = re.compile(r"^(\d{1,15})-(\d{1,9})-([0-9a-f]{3})$")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckQuery:
+    subject: SubjectRef
+    measure: Measure
+    at: int
+
+
+class Degradation(Enum):
+    NONE = "none"
+    FAILED_OPEN_SPOOLED = "failed_open_spooled"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    decision_id: str
+    query: CheckQuery
+    outcome: Outcome
+    grounds: tuple[IndexEntry, ...]
+    exemption: IndexEntry | None
+    decided_at_ms: int
+    revision: int
+    catalogue_version: str
+    degradation: Degradation = Degradation.NONE
+
+
+def decision_id(stream_id: str, bucket: str) -> str:
+    return f"{stream_id}-{bucket}"
+
+
+def parse_decision_id(value: str, field: str = "decision_id") -> tuple[str, str]:
+    """Returns (stream id, bucket) or raises InvalidField."""
+    match = _DECISION_ID.match(value)
+    if not match:
+        raise InvalidField(field, "is not a decision id (like 1764250000000-0-a3f)")
+    return f"{match[1]}-{match[2]}", match[3]

@@ -1,0 +1,30 @@
+"""Domain errors. Each maps to one gRPC status in the servicer; none of them knows about gRPC."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidField(DomainError):
+    """Bad input: names the field (dotted path, as in the request) and the reason."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class NotFound(DomainError):
+    pass
+
+
+class Conflict(DomainError):
+    """The request is well-formed but the record's state does not allow it (FAILED_PRECONDITION)."""
+
+
+class Unavailable(DomainError):
+    """A dependency (Redis) is unreachable and the measure fails closed."""

@@ -1,0 +1,163 @@
+"""Restrictions, the role links that carry them to persons, exemptions, and decisions. Times are whole epoch
+seconds (UTC); `None` as an end means "until lifted"."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field, replace
+from enum import Enum, IntEnum
+
+from debar.common.identifiers import IdKind
+
+
+class Role(IntEnum):
+    DEBTOR = 1
+    LEGAL_REPRESENTATIVE = 2
+    PRINCIPAL = 3
+    DIRECTLY_RESPONSIBLE = 4
+    ACTUAL_CONTROLLER = 5
+
+
+class Status(Enum):
+    PUBLICITY = "publicity"
+    ACTIVE = "active"
+    DISPUTED = "disputed"
+    LIFTED = "lifted"
+    EXPIRED = "expired"
+
+
+class Outcome(Enum):
+    ALLOW = "ALLOW"
+    DENY = "DENY"
+
+
+def _short_id(prefix: str, material: str) -> str:
+    digest = hashlib.sha256(material.encode()).digest()
+    return prefix + base64.b32encode(digest).decode()[:16]
+
+
+def restriction_id(source: str, source_id: str) -> str:
+    """Deterministic, so that importing or imposing the same source record twice is idempotent."""
+    return _short_id("R", f"{source}\0{source_id}")
+
+
+def exemption_id(subject_pseudonym: str, measure: str, effective_from: int, document_number: str) -> str:
+    return _short_id("X", f"{subject_pseudonym}\0{measure}\0{effective_from}\0{document_number}")
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectRef:
+    """A subject as stored: never the clear identifier. `bucket` places its data (see the Redis adapter)."""
+
+    kind: IdKind
+    pseudonym: str
+    bucket: str
+
+
+@dataclass(frozen=True, slots=True)
+class PrincipalLink:
+    subject: SubjectRef
+    role: Role
+    masked_name: str
+    lifted_at: int | None = None
+    lift_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Restriction:
+    id: str
+    source: str
+    source_id: str
+    list_version: str
+    subject: SubjectRef
+    masked_name: str
+    measures: tuple[str, ...]
+    legal_basis: str
+    authority: str
+    case_number: str
+    document_number: str
+    decided_on: str
+    effective_from: int
+    effective_until: int | None
+    principals: tuple[PrincipalLink, ...] = ()
+    created_at: int = 0
+    updated_at: int = 0
+    lifted_at: int | None = None
+    lift_reason: str = ""
+    disputed: bool = False
+
+    def status(self, at: int) -> Status:
+        if self.lifted_at is not None:
+            return Status.LIFTED
+        if self.effective_until is not None and at >= self.effective_until:
+            return Status.EXPIRED
+        if at < self.effective_from:
+            return Status.PUBLICITY
+        return Status.DISPUTED if self.disputed else Status.ACTIVE
+
+    def same_content(self, other: Restriction) -> bool:
+        """Equal but for bookkeeping timestamps: re-importing it is not a write."""
+        return replace(self, created_at=0, updated_at=0) == replace(other, created_at=0, updated_at=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Exemption:
+    id: str
+    subject: SubjectRef
+    measure: str
+    effective_from: int
+    effective_until: int
+    authority: str
+    reason: str
+    document_number: str
+    created_at: int = 0
+
+
+class EntryKind(Enum):
+    RESTRICTION = "R"
+    EXEMPTION = "X"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """What a check reads about one subject: one restriction reaching it (directly or through a role), or one
+    exemption. Only what a ground needs, so that one read answers a check."""
+
+    kind: EntryKind
+    id: str
+    role: Role | None
+    mask: int
+    effective_from: int
+    effective_until: int | None
+    source: str = ""
+    via: str = ""
+    legal_basis: str = ""
+    authority: str = ""
+    case_number: str = ""
+
+    def covers(self, mask: int, at: int) -> bool:
+        return (
+            bool(self.mask & mask)
+            and self.effective_from <= at
+            and (self.effective_until is None or at < self.effective_until)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    outcome: Outcome
+    grounds: tuple[IndexEntry, ...] = ()
+    exemption: IndexEntry | None = None
+    overridden: tuple[IndexEntry, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class IndexChange:
+    """Put (entry set) or drop (entry None) one entry of one subject's index."""
+
+    subject: SubjectRef
+    kind: EntryKind
+    entry_id: str
+    role: Role | None
+    entry: IndexEntry | None

@@ -1,0 +1,154 @@
+"""`debar import`: restrictions from JSON Lines, one a line. Idempotent on (source, source_id); a bad line is
+reported with its number and reason and never stops or corrupts the rest."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from debar.common.identifiers import IdKind
+from debar.sanction.domain.errors import DomainError, InvalidField
+from debar.sanction.domain.model import Role
+from debar.sanction.registry import ImposeInput, PrincipalInput, Registry, WriteEffect
+
+MAX_LINE_BYTES = 64 * 1024
+_KINDS = {"RIC": IdKind.RIC, "USCC": IdKind.USCC}
+
+
+@dataclass
+class ImportSummary:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+    def count(self, effect: WriteEffect) -> None:
+        if effect is WriteEffect.CREATED:
+            self.added += 1
+        elif effect is WriteEffect.UPDATED:
+            self.updated += 1
+        else:
+            self.unchanged += 1
+
+    def line(self) -> str:
+        return (f"added {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
+                f"rejected {len(self.rejected)}")  # fmt: skip
+
+
+def _epoch(value: Any, name: str) -> int | None:
+    """Accepts null, an ISO date (midnight UTC), an ISO date-time, or epoch seconds."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise InvalidField(name, "must be a date, a date-time or epoch seconds")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            if len(value) == 10:
+                return int(datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC).timestamp())
+            parsed = datetime.fromisoformat(value)
+            return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp())
+        except ValueError:
+            pass
+    raise InvalidField(name, "must be a date (YYYY-MM-DD), an ISO date-time or epoch seconds")
+
+
+def _str(record: dict[str, Any], name: str) -> str:
+    value = record.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidField(name, "must be a string")
+    return value
+
+
+def _subject(value: Any, name: str) -> tuple[IdKind | None, str]:
+    if not isinstance(value, dict):
+        raise InvalidField(name, 'must be an object like {"id_type": "RIC", "id": "..."}')
+    kind = value.get("id_type")
+    if kind not in _KINDS:
+        raise InvalidField(f"{name}.id_type", "must be RIC or USCC")
+    number = value.get("id")
+    if not isinstance(number, str):
+        raise InvalidField(f"{name}.id", "must be a string")
+    return _KINDS[kind], number
+
+
+def parse_line(record: Any) -> ImposeInput:
+    if not isinstance(record, dict):
+        raise InvalidField("line", "must be a JSON object")
+    kind, number = _subject(record.get("subject"), "subject")
+    measures = record.get("measures")
+    if measures is not None and (not isinstance(measures, list) or not all(isinstance(m, str) for m in measures)):
+        raise InvalidField("measures", "must be null or a list of measure codes")
+    principals_raw = record.get("principals") or []
+    if not isinstance(principals_raw, list):
+        raise InvalidField("principals", "must be a list")
+    principals = []
+    for i, p in enumerate(principals_raw):
+        if not isinstance(p, dict):
+            raise InvalidField(f"principals[{i}]", "must be an object")
+        p_kind, p_number = _subject(p.get("subject"), f"principals[{i}].subject")
+        role_name = p.get("role")
+        if not isinstance(role_name, str) or role_name not in Role.__members__ or role_name == "DEBTOR":
+            raise InvalidField(f"principals[{i}].role", "must be LEGAL_REPRESENTATIVE, PRINCIPAL, "
+                               "DIRECTLY_RESPONSIBLE or ACTUAL_CONTROLLER")  # fmt: skip
+        principals.append(PrincipalInput(p_kind, p_number, Role[role_name], _str(p, "name")))
+    return ImposeInput(
+        source=_str(record, "source"),
+        source_id=_str(record, "source_id"),
+        subject_kind=kind,
+        subject_id=number,
+        name=_str(record, "name"),
+        list_version=_str(record, "list_version"),
+        legal_basis=_str(record, "legal_basis"),
+        authority=_str(record, "authority"),
+        case_number=_str(record, "case_number"),
+        document_number=_str(record, "document_number"),
+        decided_on=_str(record, "decided_on"),
+        measures=measures or (),
+        effective_from=_epoch(record.get("effective_from"), "effective_from"),
+        effective_until=_epoch(record.get("effective_until"), "effective_until"),
+        principals=principals,
+    )
+
+
+def decode(raw: bytes) -> Any:
+    if len(raw) > MAX_LINE_BYTES:
+        raise InvalidField("line", f"is longer than {MAX_LINE_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidField("line", f"is not UTF-8 (byte {error.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidField("line", f"is not valid JSON: {error.msg} at column {error.colno}") from None
+
+
+async def import_lines(
+    lines: Iterable[bytes], registry: Registry, progress: Callable[[int], None] = lambda n: None
+) -> ImportSummary:
+    summary = ImportSummary()
+    seen: dict[tuple[str, str], int] = {}
+    for number, raw in enumerate(lines, start=1):
+        progress(1)
+        raw = raw.rstrip(b"\r\n")
+        if not raw.strip():
+            continue
+        try:
+            item = parse_line(decode(raw))
+            key = (item.source, item.source_id.strip())
+            if key in seen:
+                raise InvalidField("source_id", f"duplicates line {seen[key]} of this file")
+            seen[key] = number
+            _, _, effect = await registry.impose(item)
+        except DomainError as error:
+            summary.rejected.append((number, error.message))
+            continue
+        summary.count(effect)
+    return summary

@@ -1,0 +1,338 @@
+"""The writing side: impose, lift, exempt. Every input is validated before anything is written, and every
+write ends by bumping the revision (after its data is stored)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from enum import Enum
+
+from debar.common.identifiers import IdKind, mask_name
+from debar.sanction.checker import EARLIEST_AT, LATEST_AT, RevisionFloor
+from debar.sanction.domain.catalogue import Catalogue, Source
+from debar.sanction.domain.errors import InvalidField, NotFound
+from debar.sanction.domain.model import (
+    EntryKind,
+    Exemption,
+    IndexChange,
+    IndexEntry,
+    PrincipalLink,
+    Restriction,
+    Role,
+    SubjectRef,
+    exemption_id,
+    restriction_id,
+)
+from debar.sanction.domain.subjects import SubjectResolver
+from debar.sanction.ports import RestrictionStore
+
+DAY = 86400
+MAX_TEXT = 512
+MAX_PRINCIPALS = 64
+
+
+class WriteEffect(Enum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class PrincipalInput:
+    kind: IdKind | None
+    id: str
+    role: Role | None
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ImposeInput:
+    source: str
+    source_id: str
+    subject_kind: IdKind | None
+    subject_id: str
+    name: str = ""
+    list_version: str = ""
+    legal_basis: str = ""
+    authority: str = ""
+    case_number: str = ""
+    document_number: str = ""
+    decided_on: str = ""
+    measures: Sequence[str] = ()  # empty: the source's defaults
+    effective_from: int | None = None
+    effective_until: int | None = None
+    principals: Sequence[PrincipalInput] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExemptionInput:
+    subject_kind: IdKind | None
+    subject_id: str
+    measure: str
+    effective_from: int | None
+    effective_until: int | None
+    authority: str
+    reason: str = ""
+    document_number: str = ""
+
+
+def _text(value: str, field: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
+    value = value.strip()
+    if required and not value:
+        raise InvalidField(field, "is required")
+    if len(value) > limit:
+        raise InvalidField(field, f"is longer than {limit} characters")
+    if any(ord(c) < 32 for c in value):
+        raise InvalidField(field, "contains control characters")
+    return value
+
+
+def _time(value: int | None, field: str) -> int | None:
+    if value is not None and not EARLIEST_AT <= value < LATEST_AT:
+        raise InvalidField(field, "must be between 2000-01-01 and 2100-01-01")
+    return value
+
+
+def add_working_days(start: int, days: int) -> int:
+    """Counts Monday to Friday (public holidays are not modelled)."""
+    moment = start
+    while days > 0:
+        moment += DAY
+        if time.gmtime(moment).tm_wday < 5:
+            days -= 1
+    return moment
+
+
+class Registry:
+    def __init__(
+        self,
+        store: RestrictionStore,
+        catalogue: Catalogue,
+        resolver: SubjectResolver,
+        floor: RevisionFloor,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._catalogue = catalogue
+        self._resolver = resolver
+        self._floor = floor
+        self._clock = clock
+
+    @property
+    def revision(self) -> int:
+        return self._floor.value
+
+    # -- impose --------------------------------------------------------------------------------------------
+
+    def build(self, item: ImposeInput, existing: Restriction | None = None) -> Restriction:
+        """Validates an impose request into the record it would store. Raises InvalidField; writes nothing."""
+        source = self._catalogue.source(item.source)
+        source_id = _text(item.source_id, "source_id", required=True, limit=128)
+        subject_id = self._resolver.validate(item.subject_kind, item.subject_id, "subject")
+        subject = self._resolver.ref(subject_id)
+        organisation = subject_id.kind is IdKind.USCC
+        measures = tuple(item.measures) or source.default_measures
+        for i, code in enumerate(measures):
+            self._catalogue.measure(code, f"measures[{i}]")
+        now = int(self._clock())
+        start = _time(item.effective_from, "effective_from")
+        if start is None:
+            start = add_working_days(now, source.publicity_working_days)
+        end = _time(item.effective_until, "effective_until")
+        if end is None and source.default_term_days:
+            end = start + source.default_term_days * DAY
+        if end is not None and end <= start:
+            raise InvalidField("effective_until", "must be after effective_from")
+        decided_on = _text(item.decided_on, "decided_on", limit=10)
+        if decided_on:
+            try:
+                date.fromisoformat(decided_on)
+            except ValueError:
+                raise InvalidField("decided_on", "must be an ISO date (YYYY-MM-DD)") from None
+        if len(item.principals) > MAX_PRINCIPALS:
+            raise InvalidField("principals", f"at most {MAX_PRINCIPALS}")
+        if item.principals and not organisation:
+            raise InvalidField("principals", "only an organisation (USCC) has principals")
+        principals = tuple(self._principal(p, i, existing) for i, p in enumerate(item.principals))
+        return Restriction(
+            id=restriction_id(source.code, source_id),
+            source=source.code,
+            source_id=source_id,
+            list_version=_text(item.list_version, "list_version", limit=64),
+            subject=subject,
+            masked_name=mask_name(_text(item.name, "name", limit=256), organisation=organisation),
+            measures=tuple(dict.fromkeys(measures)),
+            legal_basis=_text(item.legal_basis, "legal_basis", required=True),
+            authority=_text(item.authority, "authority", required=True),
+            case_number=_text(item.case_number, "case_number", required=True, limit=128),
+            document_number=_text(item.document_number, "document_number", limit=128),
+            decided_on=decided_on,
+            effective_from=start,
+            effective_until=end,
+            principals=principals,
+            created_at=existing.created_at if existing else now,
+            updated_at=now,
+            lifted_at=existing.lifted_at if existing else None,
+            lift_reason=existing.lift_reason if existing else "",
+            disputed=existing.disputed if existing else False,
+        )
+
+    def _principal(self, p: PrincipalInput, i: int, existing: Restriction | None) -> PrincipalLink:
+        field = f"principals[{i}]"
+        if p.role is None or p.role is Role.DEBTOR:
+            raise InvalidField(f"{field}.role", "must be a role in the organisation (not DEBTOR)")
+        subject_id = self._resolver.validate(p.kind, p.id, f"{field}.subject")
+        if subject_id.kind is not IdKind.RIC:
+            raise InvalidField(f"{field}.subject.id_type", "a principal is a person (ID_TYPE_RIC)")
+        ref = self._resolver.ref(subject_id)
+        name = mask_name(_text(p.name, f"{field}.name", limit=128), organisation=False)
+        # A link lifted for this person (an overturned objection) stays lifted when the feed re-sends it.
+        old = (
+            next((o for o in existing.principals if o.subject == ref and o.role == p.role), None) if existing else None
+        )
+        return PrincipalLink(ref, p.role, name, old.lifted_at if old else None, old.lift_reason if old else "")
+
+    async def impose(self, item: ImposeInput) -> tuple[Restriction, int, WriteEffect]:
+        rid = restriction_id(item.source, item.source_id.strip())
+        self.build(item)  # validate fully before reading anything
+        [existing] = await self._store.get_restrictions([rid])
+        restriction = self.build(item, existing)
+        if existing is not None and existing.same_content(restriction):
+            return existing, self._floor.value, WriteEffect.UNCHANGED
+        await self._store.put_restriction(restriction)
+        await self._store.apply_index(self._index_changes(restriction, existing))
+        revision = await self._store.bump_revision()
+        self._floor.saw(revision)
+        return restriction, revision, WriteEffect.UPDATED if existing else WriteEffect.CREATED
+
+    def _index_changes(self, new: Restriction, old: Restriction | None) -> list[IndexChange]:
+        wanted = {(c.subject, c.role): c for c in self.index_changes(new)}
+        dropped = [
+            IndexChange(c.subject, EntryKind.RESTRICTION, new.id, c.role, None)
+            for c in (self.index_changes(old) if old else [])
+            if (c.subject, c.role) not in wanted
+        ]
+        return [*wanted.values(), *dropped]
+
+    def index_changes(self, r: Restriction) -> list[IndexChange]:
+        """The index entries a restriction stands for: its subject's, and each bound principal's. A lifted
+        restriction keeps its entries, ended at the lift, so that the past stays answerable."""
+        source: Source = self._catalogue.source(r.source)
+        mask = self._catalogue.mask_of(r.measures)
+        end = r.effective_until if r.lifted_at is None else min(r.lifted_at, r.effective_until or r.lifted_at)
+        own = IndexEntry(
+            EntryKind.RESTRICTION, r.id, Role.DEBTOR, mask, r.effective_from, end,
+            r.source, "", r.legal_basis, r.authority, r.case_number,
+        )  # fmt: skip
+        changes = [IndexChange(r.subject, EntryKind.RESTRICTION, r.id, Role.DEBTOR, own)]
+        principal_mask = self._catalogue.principal_mask(source, mask)
+        for link in r.principals:
+            entry = None
+            if principal_mask and link.lifted_at is None:
+                entry = IndexEntry(
+                    EntryKind.RESTRICTION, r.id, link.role, principal_mask, r.effective_from, end,
+                    r.source, r.masked_name, r.legal_basis, r.authority, r.case_number,
+                )  # fmt: skip
+            changes.append(IndexChange(link.subject, EntryKind.RESTRICTION, r.id, link.role, entry))
+        return changes
+
+    # -- lift ----------------------------------------------------------------------------------------------
+
+    async def get(self, rid: str) -> Restriction:
+        rid = _text(rid, "restriction_id", required=True, limit=32)
+        [found] = await self._store.get_restrictions([rid])
+        if found is None:
+            raise NotFound(f"no restriction {rid}")
+        return found
+
+    async def lift(self, rid: str, reason: str) -> tuple[Restriction, int]:
+        reason = _text(reason, "reason", required=True)
+        existing = await self.get(rid)
+        if existing.lifted_at is not None:
+            return existing, self._floor.value
+        lifted = replace(existing, lifted_at=int(self._clock()), lift_reason=reason, updated_at=int(self._clock()))
+        return lifted, await self._write(lifted, existing)
+
+    async def lift_link(self, rid: str, subject: SubjectRef, reason: str) -> tuple[Restriction, int]:
+        """Lifts the restriction for one person only: the debtor (the whole record) or one principal link."""
+        existing = await self.get(rid)
+        if existing.subject.pseudonym == subject.pseudonym:
+            return await self.lift(rid, reason)
+        now = int(self._clock())
+        links = tuple(
+            replace(p, lifted_at=now, lift_reason=reason)
+            if p.subject.pseudonym == subject.pseudonym and p.lifted_at is None
+            else p
+            for p in existing.principals
+        )
+        if links == existing.principals:
+            return existing, self._floor.value
+        updated = replace(existing, principals=links, updated_at=now)
+        return updated, await self._write(updated, existing)
+
+    async def set_disputed(self, rids: Sequence[str], disputed: bool) -> int:
+        records = [r for r in await self._store.get_restrictions(list(rids)) if r and r.disputed != disputed]
+        for record in records:
+            await self._store.put_restriction(replace(record, disputed=disputed, updated_at=int(self._clock())))
+        return await self._bump() if records else self._floor.value
+
+    async def _write(self, new: Restriction, old: Restriction) -> int:
+        await self._store.put_restriction(new)
+        await self._store.apply_index(self._index_changes(new, old))
+        return await self._bump()
+
+    async def _bump(self) -> int:
+        revision = await self._store.bump_revision()
+        self._floor.saw(revision)
+        return revision
+
+    # -- reads ---------------------------------------------------------------------------------------------
+
+    async def reaching(
+        self, kind: IdKind | None, raw_id: str, include_inactive: bool
+    ) -> list[tuple[Restriction, Role, str]]:
+        """Restrictions on the subject and those reaching it through a role, with how they reach it."""
+        subject = self._resolver.resolve(kind, raw_id, "subject")
+        entries = [e for e in await self._store.index_entries(subject) if e.kind is EntryKind.RESTRICTION]
+        records = await self._store.get_restrictions([e.id for e in entries])
+        now = int(self._clock())
+        out = []
+        for entry, record in zip(entries, records, strict=True):
+            if record is None:
+                continue
+            if include_inactive or record.status(now).value in ("active", "disputed", "publicity"):
+                out.append((record, entry.role or Role.DEBTOR, entry.via))
+        return out
+
+    # -- exemptions ----------------------------------------------------------------------------------------
+
+    async def grant_exemption(self, item: ExemptionInput) -> tuple[Exemption, int]:
+        subject = self._resolver.resolve(item.subject_kind, item.subject_id, "subject")
+        measure = self._catalogue.measure(item.measure)
+        start = _time(item.effective_from, "effective_from")
+        end = _time(item.effective_until, "effective_until")
+        if start is None:
+            raise InvalidField("effective_from", "is required: a permit is for a window")
+        if end is None:
+            raise InvalidField("effective_until", "is required: a permit is for a window")
+        if end <= start:
+            raise InvalidField("effective_until", "must be after effective_from")
+        authority = _text(item.authority, "authority", required=True)
+        document = _text(item.document_number, "document_number", limit=128)
+        exemption = Exemption(
+            id=exemption_id(subject.pseudonym, measure.code, start, document),
+            subject=subject,
+            measure=measure.code,
+            effective_from=start,
+            effective_until=end,
+            authority=authority,
+            reason=_text(item.reason, "reason"),
+            document_number=document,
+            created_at=int(self._clock()),
+        )
+        entry = IndexEntry(EntryKind.EXEMPTION, exemption.id, None, measure.mask, start, end, authority=authority)
+        await self._store.put_exemption(exemption)
+        await self._store.apply_index([IndexChange(subject, EntryKind.EXEMPTION, exemption.id, None, entry)])
+        return exemption, await self._bump()

@@ -1,0 +1,170 @@
+"""gRPC servicers of the sanction service: proto in, domain call, proto out. No rules live here."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+from google.rpc import status_pb2
+
+from debar.common.grpc_errors import abort_with, status_code_of
+from debar.sanction import convert
+from debar.sanction.checker import Checker
+from debar.sanction.domain.catalogue import Catalogue
+from debar.sanction.domain.errors import DomainError, InvalidField
+from debar.sanction.registry import ExemptionInput, ImposeInput, PrincipalInput, Registry
+from debar.v1 import registry_pb2, registry_pb2_grpc, sanction_pb2, sanction_pb2_grpc
+
+_EFFECTS = {
+    "created": registry_pb2.WRITE_EFFECT_CREATED,
+    "updated": registry_pb2.WRITE_EFFECT_UPDATED,
+    "unchanged": registry_pb2.WRITE_EFFECT_UNCHANGED,
+}
+
+
+def caller_of(context: grpc.aio.ServicerContext, default: str) -> str:
+    """Who asks: the client certificate's name once mTLS is on, else a declared `x-debar-caller` header."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-debar-caller" and isinstance(value, str) and value.isprintable() and len(value) <= 64:
+            return value
+    return default
+
+
+class SanctionServicer(sanction_pb2_grpc.SanctionServiceServicer):
+    def __init__(self, checker: Checker, catalogue: Catalogue, max_batch_items: int, default_caller: str) -> None:
+        self._checker = checker
+        self._catalogue = catalogue
+        self._max_batch = max_batch_items
+        self._default_caller = default_caller
+
+    async def Check(self, request, context):  # type: ignore[no-untyped-def]
+        [result] = await self._checker.check([convert.check_input(request)], caller_of(context, self._default_caller))
+        if isinstance(result, DomainError):
+            await abort_with(context, result)
+        return convert.check_response(result, self._catalogue)  # type: ignore[arg-type]
+
+    async def BatchCheck(self, request, context):  # type: ignore[no-untyped-def]
+        if len(request.items) > self._max_batch:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"items: at most {self._max_batch} per batch, got {len(request.items)}",
+            )
+        inputs = [convert.check_input(item) for item in request.items]
+        results = await self._checker.check(inputs, caller_of(context, self._default_caller), field="items[{i}]")
+        response = sanction_pb2.BatchCheckResponse()
+        for result in results:
+            if isinstance(result, DomainError):
+                error = status_pb2.Status(code=status_code_of(result).value[0], message=result.message)
+                response.results.add(error=error)
+            else:
+                response.results.add(response=convert.check_response(result, self._catalogue))
+        return response
+
+    async def ListMeasures(self, request, context):  # type: ignore[no-untyped-def]
+        return convert.measures_response(self._catalogue)
+
+
+class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    async def Impose(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            item = ImposeInput(
+                source=request.source,
+                source_id=request.source_id,
+                subject_kind=convert.id_kind(request.subject.id_type),
+                subject_id=request.subject.id,
+                name=request.name,
+                list_version=request.list_version,
+                legal_basis=request.legal_basis,
+                authority=request.authority,
+                case_number=request.case_number,
+                document_number=request.document_number,
+                decided_on=request.decided_on,
+                measures=list(request.measures),
+                effective_from=convert.seconds(request.effective_from, request.HasField("effective_from")),
+                effective_until=convert.seconds(request.effective_until, request.HasField("effective_until")),
+                principals=[
+                    PrincipalInput(
+                        convert.id_kind(p.subject.id_type),
+                        p.subject.id,
+                        convert.role_of(p.role, f"principals[{i}].role"),
+                        p.name,
+                    )
+                    for i, p in enumerate(request.principals)
+                ],
+            )
+            restriction, revision, effect = await self._registry.impose(item)
+        except DomainError as error:
+            await abort_with(context, error)
+        return registry_pb2.ImposeResponse(
+            restriction=convert.restriction(restriction, int(time.time())),
+            revision=revision,
+            effect=_EFFECTS[effect.value],
+        )
+
+    async def Lift(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            restriction, revision = await self._registry.lift(request.restriction_id, request.reason)
+        except DomainError as error:
+            await abort_with(context, error)
+        return registry_pb2.LiftResponse(
+            restriction=convert.restriction(restriction, int(time.time())), revision=revision
+        )
+
+    async def GetRestriction(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            restriction = await self._registry.get(request.restriction_id)
+        except DomainError as error:
+            await abort_with(context, error)
+        return convert.restriction(restriction, int(time.time()))
+
+    async def ListRestrictions(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            found = await self._registry.reaching(
+                convert.id_kind(request.subject.id_type), request.subject.id, request.include_inactive
+            )
+        except DomainError as error:
+            await abort_with(context, error)
+        now = int(time.time())
+        return registry_pb2.ListRestrictionsResponse(
+            restrictions=[
+                registry_pb2.RestrictionReach(restriction=convert.restriction(r, now), role=int(role), via=via)  # type: ignore[arg-type]
+                for r, role, via in found
+            ],
+            revision=self._registry.revision,
+        )
+
+    async def GrantExemption(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            if not request.HasField("effective_until"):
+                raise InvalidField("effective_until", "is required: a permit is for a window")
+            exemption, revision = await self._registry.grant_exemption(
+                ExemptionInput(
+                    subject_kind=convert.id_kind(request.subject.id_type),
+                    subject_id=request.subject.id,
+                    measure=request.measure,
+                    effective_from=convert.seconds(request.effective_from, request.HasField("effective_from")),
+                    effective_until=convert.seconds(request.effective_until, True),
+                    authority=request.authority,
+                    reason=request.reason,
+                    document_number=request.document_number,
+                )
+            )
+        except DomainError as error:
+            await abort_with(context, error)
+        x = exemption
+        return registry_pb2.GrantExemptionResponse(
+            exemption=registry_pb2.Exemption(
+                id=x.id,
+                subject_pseudonym=x.subject.pseudonym,
+                measure=x.measure,
+                effective_from=convert.timestamp(x.effective_from),
+                effective_until=convert.timestamp(x.effective_until),
+                authority=x.authority,
+                reason=x.reason,
+                document_number=x.document_number,
+            ),
+            revision=revision,
+        )
