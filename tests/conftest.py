@@ -1,0 +1,63 @@
+"""Shared fixtures: every test talks to real servers that the tests start on free ports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from debar.common.embedded_redis import EmbeddedRedis
+from debar.v1 import decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
+from tests.support.servers import ServiceProcess, start_service
+
+TEST_KEYS = "t1:test-secret-one"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def service_env(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return {
+        "DEBAR_REDIS_URL": redis_server.url,
+        "DEBAR_PSEUDONYM_KEYS": TEST_KEYS,
+        "DEBAR_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+    }
+
+
+@pytest.fixture(scope="session")
+def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def sanction(service_env: dict[str, str], logs_dir: Path) -> Iterator[ServiceProcess]:
+    service = start_service("sanction", service_env, logs_dir)
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def channel(sanction: ServiceProcess) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(sanction.address) as chan:
+        yield chan
+
+
+@pytest.fixture(scope="session")
+def checks(channel: grpc.Channel) -> sanction_pb2_grpc.SanctionServiceStub:
+    return sanction_pb2_grpc.SanctionServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def registry(channel: grpc.Channel) -> registry_pb2_grpc.RegistryServiceStub:
+    return registry_pb2_grpc.RegistryServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def decisions(channel: grpc.Channel) -> decision_pb2_grpc.DecisionServiceStub:
+    return decision_pb2_grpc.DecisionServiceStub(channel)

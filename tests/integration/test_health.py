@@ -1,0 +1,64 @@
+"""Health follows its dependencies: NOT_SERVING until Redis answers, while it is down, and on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import grpc
+import pytest
+
+from debar.common.embedded_redis import EmbeddedRedis
+from debar.v1 import sanction_pb2_grpc
+from tests.support.requests import check_request
+from tests.support.servers import health_status, start_service, wait_for
+from tests.support.subjects import new_ric
+
+
+def test_health_tracks_redis_and_sigterm_drains(tmp_path, logs_dir):
+    redis = EmbeddedRedis(tmp_path / "redis").start()
+    env = {"DEBAR_REDIS_URL": redis.url, "DEBAR_PSEUDONYM_KEYS": "t1:x", "DEBAR_DATA_DIR": str(tmp_path)}
+    service = start_service("sanction", env, logs_dir)
+    try:
+        assert health_status(service.address) == "SERVING"
+        assert health_status(service.address, "debar.v1.SanctionService") == "SERVING"
+        with grpc.insecure_channel(service.address) as channel:
+            stub = sanction_pb2_grpc.SanctionServiceStub(channel)
+            assert stub.Check(check_request(new_ric(), "RAIL_G_TRAIN"), timeout=2).decision_id
+
+            redis.stop(kill=True)
+            assert wait_for(lambda: health_status(service.address) == "NOT_SERVING", timeout_s=10)
+            started = time.monotonic()
+            with pytest.raises(grpc.RpcError) as raised:
+                stub.Check(check_request(new_ric(), "RAIL_G_TRAIN"), timeout=5)
+            assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert time.monotonic() - started < 2  # a dead Redis costs a fast failure, not a hang
+
+            EmbeddedRedis(redis.data_dir, redis.port).start()
+            assert wait_for(lambda: health_status(service.address) == "SERVING", timeout_s=10)
+            assert stub.Check(check_request(new_ric(), "RAIL_G_TRAIN"), timeout=2).decision_id
+
+        assert service.stop(signal.SIGTERM) == 0
+        assert "NOT_SERVING" in service.log() or "stopping" in service.log()
+    finally:
+        service.stop(signal.SIGKILL)
+        EmbeddedRedis(redis.data_dir, redis.port).stop()
+        redis.stop(kill=True)
+
+
+def test_not_serving_until_redis_answers(tmp_path, logs_dir):
+    from debar.common.embedded_redis import free_port
+
+    port = free_port()
+    env = {"DEBAR_REDIS_URL": f"redis://127.0.0.1:{port}/0", "DEBAR_PSEUDONYM_KEYS": "t1:x", "DEBAR_DATA_DIR": str(tmp_path)}
+    service = start_service("sanction", env, logs_dir, wait_serving=False)
+    redis = EmbeddedRedis(tmp_path / "redis", port)
+    try:
+        assert wait_for(lambda: health_status(service.address) == "NOT_SERVING", timeout_s=15)
+        time.sleep(1.5)
+        assert health_status(service.address) == "NOT_SERVING"
+        redis.start()
+        assert wait_for(lambda: health_status(service.address) == "SERVING", timeout_s=10)
+    finally:
+        service.stop(signal.SIGKILL)
+        redis.stop()

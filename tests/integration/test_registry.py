@@ -1,0 +1,117 @@
+"""The writing side: idempotent impose, nothing written on bad input, role reach in listings."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from debar.v1 import common_pb2, registry_pb2
+from tests.support.requests import impose_request, subject
+from tests.support.subjects import bad_checksum, new_ric, new_uscc
+
+
+def test_imposing_the_same_record_twice_changes_nothing(registry):
+    request = impose_request(new_ric())
+    first = registry.Impose(request)
+    second = registry.Impose(request)
+    assert first.effect == registry_pb2.WRITE_EFFECT_CREATED
+    assert second.effect == registry_pb2.WRITE_EFFECT_UNCHANGED
+    assert second.restriction.id == first.restriction.id
+    changed = registry_pb2.ImposeRequest()
+    changed.CopyFrom(request)
+    changed.measures.append("RAIL_G_TRAIN")
+    third = registry.Impose(changed)
+    assert third.effect == registry_pb2.WRITE_EFFECT_UPDATED
+    assert third.revision > first.revision
+    assert list(third.restriction.measures) == ["RAIL_G_TRAIN"]
+
+
+def test_record_keeps_no_clear_identifier_and_masks_names(registry):
+    person = new_ric()
+    imposed = registry.Impose(impose_request(person, name="Zhang Sanfeng"))
+    stored = registry.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=imposed.restriction.id))
+    assert person not in str(stored)
+    assert stored.masked_name == "Z************"
+    assert stored.subject_pseudonym.startswith("t1.")
+    assert stored.status == registry_pb2.RESTRICTION_STATUS_ACTIVE
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda r: setattr(r, "source", "rumour_mill"), "source"),
+        (lambda r: setattr(r, "legal_basis", ""), "legal_basis"),
+        (lambda r: setattr(r, "case_number", ""), "case_number"),
+        (lambda r: r.measures.append("FLYING_CARPET"), "measures[0]"),
+        (lambda r: setattr(r.subject, "id", bad_checksum(r.subject.id)), "subject.id"),
+        (lambda r: r.effective_until.CopyFrom(r.effective_from), "effective_until"),
+        (lambda r: setattr(r, "decided_on", "01/02/2025"), "decided_on"),
+    ],
+)
+def test_bad_impose_is_invalid_argument_and_writes_nothing(registry, checks, mutate, field):
+    person = new_ric()
+    request = impose_request(person)
+    mutate(request)
+    with pytest.raises(grpc.RpcError) as raised:
+        registry.Impose(request)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert raised.value.details().startswith(f"{field}:")
+    listed = registry.ListRestrictions(registry_pb2.ListRestrictionsRequest(subject=subject(person), include_inactive=True))
+    assert not listed.restrictions
+
+
+def test_bad_principal_rejects_the_whole_record(registry):
+    company, good, bad = new_uscc(), new_ric(), bad_checksum(new_ric())
+    request = impose_request(
+        company, principals=[(good, common_pb2.ROLE_LEGAL_REPRESENTATIVE), (bad, common_pb2.ROLE_ACTUAL_CONTROLLER)]
+    )
+    with pytest.raises(grpc.RpcError) as raised:
+        registry.Impose(request)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert raised.value.details().startswith("principals[1].subject.id:")
+    for number in (company, good):
+        listed = registry.ListRestrictions(registry_pb2.ListRestrictionsRequest(subject=subject(number)))
+        assert not listed.restrictions
+
+
+def test_listing_a_person_shows_restrictions_reaching_them_through_a_role(registry):
+    company, controller = new_uscc(), new_ric()
+    own = registry.Impose(impose_request(controller))
+    via = registry.Impose(impose_request(company, principals=[(controller, common_pb2.ROLE_ACTUAL_CONTROLLER)]))
+    listed = registry.ListRestrictions(registry_pb2.ListRestrictionsRequest(subject=subject(controller)))
+    reach = {r.restriction.id: r for r in listed.restrictions}
+    assert set(reach) == {own.restriction.id, via.restriction.id}
+    assert reach[own.restriction.id].role == common_pb2.ROLE_DEBTOR
+    assert reach[via.restriction.id].role == common_pb2.ROLE_ACTUAL_CONTROLLER
+    assert reach[via.restriction.id].via == via.restriction.masked_name
+
+
+def test_lifted_restrictions_are_listed_only_on_request(registry):
+    person = new_ric()
+    imposed = registry.Impose(impose_request(person))
+    registry.Lift(registry_pb2.LiftRequest(restriction_id=imposed.restriction.id, reason="performed"))
+    active = registry.ListRestrictions(registry_pb2.ListRestrictionsRequest(subject=subject(person)))
+    everything = registry.ListRestrictions(
+        registry_pb2.ListRestrictionsRequest(subject=subject(person), include_inactive=True)
+    )
+    assert not active.restrictions
+    [lifted] = everything.restrictions
+    assert lifted.restriction.status == registry_pb2.RESTRICTION_STATUS_LIFTED
+    assert lifted.restriction.lift_reason == "performed"
+
+
+def test_unknown_restriction_is_not_found(registry):
+    with pytest.raises(grpc.RpcError) as raised:
+        registry.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id="RNOSUCHRECORD0000"))
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as raised:
+        registry.Lift(registry_pb2.LiftRequest(restriction_id="RNOSUCHRECORD0000", reason="x"))
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_lift_needs_a_reason(registry):
+    imposed = registry.Impose(impose_request(new_ric()))
+    with pytest.raises(grpc.RpcError) as raised:
+        registry.Lift(registry_pb2.LiftRequest(restriction_id=imposed.restriction.id, reason=" "))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert raised.value.details().startswith("reason:")

@@ -1,0 +1,61 @@
+"""Small builders for API requests, so tests read as the scenario they check."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from debar.v1 import common_pb2, registry_pb2, sanction_pb2
+
+DAY = 86400
+RIC = common_pb2.ID_TYPE_RIC
+USCC = common_pb2.ID_TYPE_USCC
+_case = itertools.count(1)
+
+
+def ts(epoch_s: float) -> Timestamp:
+    return Timestamp(seconds=int(epoch_s))
+
+
+def subject(number: str) -> common_pb2.Subject:
+    return common_pb2.Subject(id_type=USCC if number.startswith("9") else RIC, id=number)
+
+
+def impose_request(
+    number: str,
+    *,
+    source: str = "court_consumption_order",
+    source_id: str | None = None,
+    measures: list[str] | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    name: str = "",
+    principals: list[tuple[str, int]] = (),  # type: ignore[assignment]
+) -> registry_pb2.ImposeRequest:
+    case = next(_case)
+    request = registry_pb2.ImposeRequest(
+        source=source,
+        source_id=source_id or f"T-{time.time_ns()}-{case}",
+        subject=subject(number),
+        name=name or ("Example Trading Co." if number.startswith("9") else "Zhang San"),
+        legal_basis="SPC Provisions on Restricting High Consumption, Art. 3",
+        authority="Beijing Chaoyang District People's Court",
+        case_number=f"(2026) Jing 0105 Zhi {case}",
+        measures=measures or [],
+        principals=[
+            registry_pb2.PrincipalInput(subject=subject(p), role=role, name="Li Si") for p, role in principals
+        ],
+    )
+    request.effective_from.CopyFrom(ts(start if start is not None else time.time() - 30 * DAY))
+    if end is not None:
+        request.effective_until.CopyFrom(ts(end))
+    return request
+
+
+def check_request(number: str, measure: str, at: float | None = None, min_revision: int = 0) -> sanction_pb2.CheckRequest:
+    request = sanction_pb2.CheckRequest(subject=subject(number), measure=measure, min_revision=min_revision)
+    if at is not None:
+        request.at.CopyFrom(ts(at))
+    return request
