@@ -50,7 +50,9 @@ def test_consumption_order_does_not_cover_measures_outside_it(checks, registry):
 def test_legal_representative_of_restricted_company_is_denied_through_the_role(checks, registry):
     company, representative = new_uscc(), new_ric()
     imposed = registry.Impose(
-        impose_request(company, name="Acme Trading Co.", principals=[(representative, common_pb2.ROLE_LEGAL_REPRESENTATIVE)])
+        impose_request(
+            company, name="Acme Trading Co.", principals=[(representative, common_pb2.ROLE_LEGAL_REPRESENTATIVE)]
+        )
     )
     refused = checks.Check(check_request(representative, "HOTEL_STAR_RATED"))
     assert refused.outcome == DENY

@@ -50,7 +50,11 @@ def test_not_serving_until_redis_answers(tmp_path, logs_dir):
     from debar.common.embedded_redis import free_port
 
     port = free_port()
-    env = {"DEBAR_REDIS_URL": f"redis://127.0.0.1:{port}/0", "DEBAR_PSEUDONYM_KEYS": "t1:x", "DEBAR_DATA_DIR": str(tmp_path)}
+    env = {
+        "DEBAR_REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "DEBAR_PSEUDONYM_KEYS": "t1:x",
+        "DEBAR_DATA_DIR": str(tmp_path),
+    }
     service = start_service("sanction", env, logs_dir, wait_serving=False)
     redis = EmbeddedRedis(tmp_path / "redis", port)
     try:

@@ -58,7 +58,11 @@ def test_import_reports_bad_lines_and_is_idempotent(tmp_path: Path, private_redi
         '{"source": "court_consumption_order", "source_id": "A-3", "subj',  # truncated
         _line(bad_checksum(people[2]), "A-4"),
         _line(people[2], "A-5", measures=["NOPE"]),
-        _line(company, "A-6", principals=[{"subject": {"id_type": "RIC", "id": people[2]}, "role": "LEGAL_REPRESENTATIVE"}]),
+        _line(
+            company,
+            "A-6",
+            principals=[{"subject": {"id_type": "RIC", "id": people[2]}, "role": "LEGAL_REPRESENTATIVE"}],
+        ),
         _line(people[0], "A-1"),  # a duplicate id within the file
         "",
         "[1, 2, 3]",

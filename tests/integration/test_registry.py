@@ -56,7 +56,9 @@ def test_bad_impose_is_invalid_argument_and_writes_nothing(registry, checks, mut
         registry.Impose(request)
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert raised.value.details().startswith(f"{field}:")
-    listed = registry.ListRestrictions(registry_pb2.ListRestrictionsRequest(subject=subject(person), include_inactive=True))
+    listed = registry.ListRestrictions(
+        registry_pb2.ListRestrictionsRequest(subject=subject(person), include_inactive=True)
+    )
     assert not listed.restrictions
 
 

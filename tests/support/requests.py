@@ -44,9 +44,7 @@ def impose_request(
         authority="Beijing Chaoyang District People's Court",
         case_number=f"(2026) Jing 0105 Zhi {case}",
         measures=measures or [],
-        principals=[
-            registry_pb2.PrincipalInput(subject=subject(p), role=role, name="Li Si") for p, role in principals
-        ],
+        principals=[registry_pb2.PrincipalInput(subject=subject(p), role=role, name="Li Si") for p, role in principals],
     )
     request.effective_from.CopyFrom(ts(start if start is not None else time.time() - 30 * DAY))
     if end is not None:
@@ -54,7 +52,9 @@ def impose_request(
     return request
 
 
-def check_request(number: str, measure: str, at: float | None = None, min_revision: int = 0) -> sanction_pb2.CheckRequest:
+def check_request(
+    number: str, measure: str, at: float | None = None, min_revision: int = 0
+) -> sanction_pb2.CheckRequest:
     request = sanction_pb2.CheckRequest(subject=subject(number), measure=measure, min_revision=min_revision)
     if at is not None:
         request.at.CopyFrom(ts(at))

@@ -34,6 +34,12 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(import_file(settings, args.file, progress=not args.quiet))
 
 
+def _log_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from debar.cli.log_cmd import verify
+
+    return asyncio.run(verify(settings))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="debar", description="Court-ordered restriction checks")
     parser.add_argument("--redis-url", help="a Redis to use (default: $DEBAR_REDIS_URL, else the embedded one)")
@@ -60,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
     imp.set_defaults(run=_import)
+
+    log = commands.add_parser("log", help="the decision log")
+    log_commands = log.add_subparsers(dest="log_command", required=True)
+    verify = log_commands.add_parser("verify", help="walk every hash chain; exit 1 naming the first broken entry")
+    verify.set_defaults(run=_log_verify)
     return parser
 
 

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 from debar.common.identifiers import Pseudonymiser, parse_keys
 from debar.common.settings import Settings
+from debar.sanction.adapters.decision_log import RedisDecisionLog
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.redis_client import make_client
 from debar.sanction.adapters.redis_store import RedisStore
 from debar.sanction.checker import Checker, RevisionFloor
+from debar.sanction.decision_reader import DecisionReader
 from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
 from debar.sanction.domain.subjects import SubjectResolver
 from debar.sanction.registry import Registry
@@ -24,6 +26,8 @@ class Core:
     floor: RevisionFloor
     checker: Checker
     registry: Registry
+    decision_log: RedisDecisionLog
+    decisions: DecisionReader
 
     async def close(self) -> None:
         await self.store.close()
@@ -34,7 +38,9 @@ def build_core(settings: Settings, redis_url: str) -> Core:
         redis_url, cluster=settings.redis_cluster, timeout_s=settings.redis_timeout_s,
         connections=settings.redis_connections,
     )  # fmt: skip
-    store = RedisStore(client, Keys(settings.redis_prefix))
+    keys = Keys(settings.redis_prefix)
+    store = RedisStore(client, keys)
+    decision_log = RedisDecisionLog(client, keys)
     catalogue = load_default_catalogue()
     resolver = SubjectResolver(Pseudonymiser(parse_keys(settings.pseudonym_keys)))
     floor = RevisionFloor(store)
@@ -45,4 +51,6 @@ def build_core(settings: Settings, redis_url: str) -> Core:
         floor=floor,
         checker=Checker(store, catalogue, resolver, floor),
         registry=Registry(store, catalogue, resolver, floor),
+        decision_log=decision_log,
+        decisions=DecisionReader(decision_log, store, resolver),
     )

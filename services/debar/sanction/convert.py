@@ -101,16 +101,17 @@ def check_response(decision: Decision, catalogue: Catalogue) -> sanction_pb2.Che
         if source:
             response.objection.CopyFrom(objection_guide(source.objection))
     if decision.exemption is not None:
-        x = decision.exemption
-        response.exemption.CopyFrom(
-            common_pb2.ExemptionApplied(
-                exemption_id=x.id,
-                authority=x.authority,
-                effective_from=timestamp(x.effective_from),
-                effective_until=timestamp(x.effective_until),
-            )
-        )
+        response.exemption.CopyFrom(exemption_applied(decision.exemption))
     return response
+
+
+def exemption_applied(entry: IndexEntry) -> common_pb2.ExemptionApplied:
+    return common_pb2.ExemptionApplied(
+        exemption_id=entry.id,
+        authority=entry.authority,
+        effective_from=timestamp(entry.effective_from),
+        effective_until=timestamp(entry.effective_until),
+    )
 
 
 def measures_response(catalogue: Catalogue) -> sanction_pb2.ListMeasuresResponse:

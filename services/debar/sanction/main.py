@@ -10,8 +10,9 @@ from debar.common.embedded_redis import EmbeddedRedis
 from debar.common.server import GrpcServer, Readiness
 from debar.common.settings import Settings
 from debar.sanction.bootstrap import build_core
+from debar.sanction.decision_servicer import DecisionServicer
 from debar.sanction.servicer import RegistryServicer, SanctionServicer
-from debar.v1 import registry_pb2_grpc, sanction_pb2_grpc
+from debar.v1 import decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
 
 SERVICE_NAMES = ["debar.v1.SanctionService", "debar.v1.RegistryService", "debar.v1.DecisionService"]
 
@@ -27,6 +28,7 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
             server.server,
         )
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(core.registry), server.server)
+        decision_pb2_grpc.add_DecisionServiceServicer_to_server(DecisionServicer(core.decisions), server.server)  # type: ignore[abstract]
 
         async def redis_answers() -> bool:
             await core.floor.refresh()  # doubles as the periodic refresh of the revision floor

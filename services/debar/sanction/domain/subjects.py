@@ -30,5 +30,8 @@ class SubjectResolver:
         except InvalidIdentifier as error:
             raise InvalidField(f"{field}.id", error.reason) from None
 
+    def all_pseudonyms(self, subject: SubjectId) -> list[str]:
+        return self._pseudonymiser.all_pseudonyms(subject)
+
     def ref(self, subject: SubjectId) -> SubjectRef:
         return SubjectRef(subject.kind, self._pseudonymiser.pseudonym(subject), placement_bucket(subject))

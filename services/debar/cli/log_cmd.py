@@ -1,0 +1,31 @@
+"""`debar log verify`."""
+
+from __future__ import annotations
+
+import sys
+
+from debar.common.embedded_redis import redis_url_for
+from debar.common.settings import Settings
+from debar.sanction.bootstrap import build_core
+from debar.sanction.decision_reader import verify_log
+from debar.sanction.domain.decisions import decision_id
+
+
+async def verify(settings: Settings) -> int:
+    with redis_url_for(settings.redis_url, settings.data_dir / "redis") as url:
+        core = build_core(settings, url)
+        try:
+            reports = await verify_log(core.decision_log)
+        finally:
+            await core.close()
+    total = sum(r.entries for r in reports)
+    broken = [r for r in reports if r.broken]
+    for report in broken:
+        assert report.broken is not None
+        print(
+            f"BROKEN chain {report.bucket} at decision {decision_id(report.broken.stream_id, report.bucket)}: "
+            f"{report.broken.reason} ({report.entries} entries before it verified)",
+            file=sys.stderr,
+        )
+    print(f"{len(reports)} chains, {total} decisions verified, {len(broken)} broken")
+    return 1 if broken else 0

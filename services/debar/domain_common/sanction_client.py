@@ -1,0 +1,119 @@
+"""The domain services' one way to the sanction service: a reused channel, a deadline on every call, the
+caller's name in metadata, and failures turned into domain errors (never into an allow)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from debar.domain_common.checks import SubjectCheck, caller_field
+from debar.sanction.domain.errors import DomainError, InvalidField, Unavailable
+from debar.v1 import common_pb2, sanction_pb2, sanction_pb2_grpc
+
+SANCTION_SERVICE = "debar.v1.SanctionService"
+CALLER_HEADER = "x-debar-caller"
+HEALTH_DEADLINE_S = 0.5
+
+_ID_TYPES = {"RIC": common_pb2.ID_TYPE_RIC, "USCC": common_pb2.ID_TYPE_USCC}
+_ITEM_FIELD = re.compile(r"^items\[(\d+)\]\.(\S+): (.*)$", re.DOTALL)
+# Reconnect quickly once the sanction service is back, instead of gRPC's default backoff of up to two minutes.
+_CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+
+class SanctionUnavailable(Unavailable):
+    """The sanction service did not answer in time, or said it cannot: the check is refused, not allowed."""
+
+
+class SanctionFailed(DomainError):
+    """The sanction service answered something this service cannot use (a bug on one side): INTERNAL."""
+
+
+class SanctionClient:
+    def __init__(self, channel: grpc.aio.Channel, caller: str, timeout_s: float) -> None:
+        self._channel = channel
+        self._stub = sanction_pb2_grpc.SanctionServiceStub(channel)
+        self._health = health_pb2_grpc.HealthStub(channel)
+        self._metadata = ((CALLER_HEADER, caller),)
+        self._timeout_s = timeout_s
+
+    @classmethod
+    def connect(cls, address: str, caller: str, timeout_s: float) -> SanctionClient:
+        """Called from a service's wiring, inside its event loop; the channel is reused for every call."""
+        return cls(grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS), caller, timeout_s)
+
+    async def batch_check(self, items: list[sanction_pb2.CheckRequest]) -> list[sanction_pb2.BatchResult]:
+        """One result per item, in order. Raises SanctionUnavailable when the service cannot be asked."""
+        try:
+            response = await self._stub.BatchCheck(
+                sanction_pb2.BatchCheckRequest(items=items), timeout=self._timeout_s, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as error:
+            raise SanctionUnavailable(f"restriction checks are unavailable ({error.code().name}); try again") from None
+        if len(response.results) != len(items):
+            raise SanctionFailed(f"the sanction service answered {len(response.results)} of {len(items)} checks")
+        return list(response.results)
+
+    async def serving(self) -> bool:
+        """Readiness: the sanction service says it is SERVING."""
+        try:
+            answer = await self._health.Check(
+                health_pb2.HealthCheckRequest(service=SANCTION_SERVICE),
+                timeout=min(HEALTH_DEADLINE_S, self._timeout_s),
+            )
+        except grpc.aio.AioRpcError:
+            return False
+        return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+def check_request(check: SubjectCheck) -> sanction_pb2.CheckRequest:
+    request = sanction_pb2.CheckRequest(
+        subject=common_pb2.Subject(id_type=_ID_TYPES[check.subject.kind.value], id=check.subject.number),
+        measure=check.measure,
+    )
+    if check.at is not None:
+        request.at.seconds = check.at
+    return request
+
+
+async def ask(client: SanctionClient, checks: Sequence[SubjectCheck]) -> list[sanction_pb2.CheckResponse]:
+    """Every check in ONE batch; the answers in the same order, or the first item's error as a domain error."""
+    if not checks:
+        return []
+    results = await client.batch_check([check_request(c) for c in checks])
+    return responses_for(checks, results)
+
+
+def responses_for(
+    checks: Sequence[SubjectCheck], results: Sequence[sanction_pb2.BatchResult]
+) -> list[sanction_pb2.CheckResponse]:
+    responses = []
+    for i, (check, result) in enumerate(zip(checks, results, strict=True)):
+        if result.WhichOneof("result") == "error":
+            raise item_error(check, i, result.error.code, result.error.message)
+        response = result.response
+        if response.outcome not in (common_pb2.OUTCOME_ALLOW, common_pb2.OUTCOME_DENY):
+            raise SanctionFailed(f"check {i} came back without an outcome")
+        responses.append(response)
+    return responses
+
+
+def item_error(check: SubjectCheck, index: int, code: int, message: str) -> DomainError:
+    """One failed item fails the caller's request: bad input names the caller's field, the rest is unavailable."""
+    if code == grpc.StatusCode.INVALID_ARGUMENT.value[0]:
+        found = _ITEM_FIELD.match(message)
+        if found and int(found.group(1)) == index:
+            return InvalidField(caller_field(check, found.group(2)), found.group(3))
+        return InvalidField(check.subject_field, message)
+    if code == grpc.StatusCode.UNAVAILABLE.value[0]:
+        return SanctionUnavailable("restriction data is unreachable; try again shortly")
+    return SanctionFailed(f"a restriction check failed: {message}")

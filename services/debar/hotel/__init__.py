@@ -1,0 +1,1 @@
+"""The hotel service: may this guest book this venue?"""

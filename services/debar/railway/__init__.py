@@ -1,0 +1,1 @@
+"""The railway service: may this passenger buy this ticket?"""

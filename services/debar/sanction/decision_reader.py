@@ -1,0 +1,103 @@
+"""Reads decisions back as they were made: the grounds captured at decision time, never recomputed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from debar.common.identifiers import IdKind
+from debar.sanction.adapters import codec
+from debar.sanction.adapters.decision_log import RedisDecisionLog
+from debar.sanction.adapters.redis_store import RedisStore
+from debar.sanction.domain.chain import ChainBreak, LogEntry, verify_chain
+from debar.sanction.domain.decisions import decision_id, parse_decision_id
+from debar.sanction.domain.errors import InvalidField, NotFound
+from debar.sanction.domain.model import IndexEntry
+from debar.sanction.domain.subjects import SubjectResolver
+
+MAX_PAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedDecision:
+    decision_id: str
+    decided_at_ms: int
+    at: int
+    caller: str
+    id_kind: IdKind
+    subject_pseudonym: str
+    measure: str
+    outcome: str
+    grounds: tuple[IndexEntry, ...]
+    exemption: IndexEntry | None
+    revision: int
+    catalogue_version: str
+    spooled: bool
+
+
+class DecisionReader:
+    def __init__(self, log: RedisDecisionLog, store: RedisStore, resolver: SubjectResolver) -> None:
+        self._log = log
+        self._store = store
+        self._resolver = resolver
+
+    async def _decode(self, bucket: str, entry: LogEntry) -> LoggedDecision:
+        f = entry.fields
+        raws = [g for g in f.get("g", "").split(codec.ENTRY_SEP) if g]
+        exemption_raw = f.get("x", "")
+        refs = [r for raw in [*raws, exemption_raw] if raw for r in codec.text_refs_of(raw)]
+        texts = await self._store.resolve_texts(refs)
+        return LoggedDecision(
+            decision_id=decision_id(entry.stream_id, bucket),
+            decided_at_ms=int(entry.stream_id.split("-")[0]),
+            at=int(f.get("at", "0")),
+            caller=f.get("c", ""),
+            id_kind=IdKind(f.get("t", "RIC")),
+            subject_pseudonym=f.get("s", ""),
+            measure=f.get("m", ""),
+            outcome=f.get("o", ""),
+            grounds=tuple(codec.decode_entry(raw, texts) for raw in raws),
+            exemption=codec.decode_entry(exemption_raw, texts) if exemption_raw else None,
+            revision=int(f.get("rev", "0") or 0),
+            catalogue_version=f.get("cat", ""),
+            spooled=bool(f.get("sp")),
+        )
+
+    async def get(self, value: str) -> LoggedDecision:
+        stream_id, bucket = parse_decision_id(value.strip())
+        entry = await self._log.get(bucket, stream_id)
+        if entry is None:
+            raise NotFound(f"no decision {value}")
+        return await self._decode(bucket, entry)
+
+    async def for_subject(
+        self, kind: IdKind | None, raw_id: str, page_size: int, page_token: str
+    ) -> tuple[list[LoggedDecision], str]:
+        subject_id = self._resolver.validate(kind, raw_id, "subject")
+        subject = self._resolver.ref(subject_id)
+        size = min(page_size or 20, MAX_PAGE)
+        try:
+            offset = int(page_token or "0")
+        except ValueError:
+            raise InvalidField("page_token", "is not a token this service gave") from None
+        if offset < 0:
+            raise InvalidField("page_token", "is not a token this service gave")
+        pseudonyms = self._resolver.all_pseudonyms(subject_id)
+        entries = await self._log.for_subject(subject.bucket, pseudonyms, offset, size + 1)
+        decisions = [await self._decode(subject.bucket, e) for e in entries[:size]]
+        return decisions, str(offset + size) if len(entries) > size else ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    bucket: str
+    entries: int
+    broken: ChainBreak | None
+
+
+async def verify_log(log: RedisDecisionLog) -> list[ChainReport]:
+    reports = []
+    for bucket in await log.buckets():
+        entries = [e async for e in log.walk(bucket)]
+        count, broken = verify_chain(entries, await log.head(bucket))
+        reports.append(ChainReport(bucket, count, broken))
+    return reports
