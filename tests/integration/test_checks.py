@@ -6,8 +6,8 @@ import time
 
 import grpc
 import pytest
-from debar.v1 import common_pb2, registry_pb2
 
+from debar.v1 import common_pb2, registry_pb2
 from tests.support.requests import DAY, check_request, impose_request, subject, ts
 from tests.support.subjects import bad_checksum, new_ric, new_uscc
 

@@ -8,9 +8,9 @@ import sys
 import grpc
 import pytest
 import redis as redis_client
+
 from debar.common.embedded_redis import EmbeddedRedis
 from debar.v1 import common_pb2, decision_pb2, registry_pb2_grpc, sanction_pb2_grpc
-
 from tests.support.requests import check_request, impose_request, subject
 from tests.support.servers import start_service
 from tests.support.subjects import new_ric, new_uscc

@@ -7,9 +7,9 @@ import time
 
 import grpc
 import pytest
+
 from debar.common.embedded_redis import EmbeddedRedis
 from debar.v1 import sanction_pb2_grpc
-
 from tests.support.requests import check_request
 from tests.support.servers import health_status, start_service, wait_for
 from tests.support.subjects import new_ric

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from debar.v1 import common_pb2, registry_pb2
 
+from debar.v1 import common_pb2, registry_pb2
 from tests.support.requests import impose_request, subject
 from tests.support.subjects import bad_checksum, new_ric, new_uscc
 

@@ -7,8 +7,8 @@ import pytest
 from debar.common.identifiers import (
     IdKind,
     InvalidIdentifier,
-    PseudonymKey,
     Pseudonymiser,
+    PseudonymKey,
     mask_name,
     parse_keys,
     validate_identifier,
