@@ -40,6 +40,12 @@ def _log_verify(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(verify(settings))
 
 
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    from debar.bench.runner import run
+
+    return run(seconds=args.seconds, in_flight=args.in_flight)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="debar", description="Court-ordered restriction checks")
     parser.add_argument("--redis-url", help="a Redis to use (default: $DEBAR_REDIS_URL, else the embedded one)")
@@ -66,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
     imp.set_defaults(run=_import)
+
+    bench = commands.add_parser("bench", help="Check and BatchCheck beside an empty handler, in one run")
+    bench.add_argument("--seconds", type=float, default=5.0)
+    bench.add_argument("--in-flight", type=int, default=16)
+    bench.set_defaults(run=_bench)
 
     log = commands.add_parser("log", help="the decision log")
     log_commands = log.add_subparsers(dest="log_command", required=True)
