@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 
 from debar.common.embedded_redis import EmbeddedRedis, free_port
-from debar.v1 import registry_pb2, registry_pb2_grpc, sanction_pb2, sanction_pb2_grpc
+from debar.v1 import common_pb2, registry_pb2, registry_pb2_grpc, sanction_pb2, sanction_pb2_grpc
 
 
 @dataclass
@@ -89,12 +89,13 @@ def run(seconds: float = 5.0, in_flight: int = 16, subjects: int = 10_000) -> in
                 for i, person in enumerate(people[: subjects // 10]):  # one subject in ten is restricted
                     registry.Impose(registry_pb2.ImposeRequest(
                         source="court_consumption_order", source_id=f"bench-{i}",
-                        subject={"id_type": 1, "id": person}, legal_basis="SPC Provisions, Art. 3",
-                        authority="Bench Court", case_number=f"B-{i}"))  # fmt: skip
+                        subject=common_pb2.Subject(id_type=common_pb2.ID_TYPE_RIC, id=person),
+                        legal_basis="SPC Art. 3", authority="Bench Court", case_number=f"B-{i}"))  # fmt: skip
 
             def one(n: int) -> sanction_pb2.CheckRequest:
                 return sanction_pb2.CheckRequest(
-                    subject={"id_type": 1, "id": people[n % subjects]}, measure="RAIL_G_TRAIN"
+                    subject=common_pb2.Subject(id_type=common_pb2.ID_TYPE_RIC, id=people[n % subjects]),
+                    measure="RAIL_G_TRAIN",
                 )
 
             def batch(n: int) -> sanction_pb2.BatchCheckRequest:
