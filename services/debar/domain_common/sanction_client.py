@@ -3,6 +3,7 @@ caller's name in metadata, and failures turned into domain errors (never into an
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 
@@ -12,6 +13,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from debar.domain_common.checks import SubjectCheck, caller_field
 from debar.sanction.domain.errors import DomainError, InvalidField, Unavailable
 from debar.v1 import common_pb2, sanction_pb2, sanction_pb2_grpc
+
+log = logging.getLogger("debar.sanction_client")
 
 SANCTION_SERVICE = "debar.v1.SanctionService"
 CALLER_HEADER = "x-debar-caller"
@@ -55,6 +58,7 @@ class SanctionClient:
                 sanction_pb2.BatchCheckRequest(items=items), timeout=self._timeout_s, metadata=self._metadata
             )
         except grpc.aio.AioRpcError as error:
+            log.warning("sanction BatchCheck of %d checks failed: %s", len(items), error.code().name)
             raise SanctionUnavailable(f"restriction checks are unavailable ({error.code().name}); try again") from None
         if len(response.results) != len(items):
             raise SanctionFailed(f"the sanction service answered {len(response.results)} of {len(items)} checks")

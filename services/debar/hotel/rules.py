@@ -13,7 +13,7 @@ TRAVEL_HOLIDAY = "TRAVEL_HOLIDAY"
 MAX_STARS = 5
 
 # The measure each venue kind falls under; a hotel only when it is star-rated (see booking_measures).
-VENUE_MEASURES = {
+VENUE_MEASURES: dict[int, str] = {
     hotel_pb2.VENUE_KIND_HOTEL: HOTEL_STAR_RATED,
     hotel_pb2.VENUE_KIND_NIGHTCLUB: HOTEL_STAR_RATED,
     hotel_pb2.VENUE_KIND_GOLF_COURSE: HOTEL_STAR_RATED,
@@ -24,7 +24,7 @@ VENUE_MEASURES = {
 
 def booking_measures(venue: int, star_rating: int) -> list[str]:
     """The measures a booking falls under; none for an unrated hotel (e.g. a guesthouse)."""
-    measure = VENUE_MEASURES.get(venue)  # type: ignore[call-overload]
+    measure = VENUE_MEASURES.get(venue)
     if measure is None:
         raise InvalidField("venue", "must be a venue kind (not VENUE_KIND_UNSPECIFIED)")
     if star_rating > MAX_STARS:

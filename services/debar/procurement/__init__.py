@@ -1,0 +1,1 @@
+"""The procurement service: may this company bid for this tender?"""

@@ -1,0 +1,1 @@
+"""The real-estate service: may these buyers make this property deal?"""
