@@ -94,7 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.redis_url:
         settings = Settings(**{**settings.__dict__, "redis_url": args.redis_url})
-    return int(args.run(args, settings))
+    try:
+        return int(args.run(args, settings))
+    except SettingsError as error:
+        print(f"debar: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

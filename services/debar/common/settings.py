@@ -72,6 +72,13 @@ class Settings:
         settings.validate()
         return settings
 
+    def check_pseudonym_key(self) -> None:
+        """The service that pseudonymises refuses the public dev key anywhere but on loopback."""
+        if self.pseudonym_keys == DEV_PSEUDONYM_KEYS and self.host not in ("127.0.0.1", "localhost", "::1"):
+            raise SettingsError(
+                "DEBAR_PSEUDONYM_KEYS must be set when listening beyond this machine (the dev key is public)"
+            )
+
     def validate(self) -> None:
         if self.log_format not in ("console", "json"):
             raise SettingsError("DEBAR_LOG_FORMAT must be 'console' or 'json'")

@@ -19,6 +19,7 @@ SERVICE_NAMES = ["debar.v1.SanctionService", "debar.v1.RegistryService", "debar.
 
 async def serve(settings: Settings, on_ready: Callable[[int], None] | None = None) -> None:
     logs.configure("sanction", settings.log_format)
+    settings.check_pseudonym_key()
     with contextlib.ExitStack() as stack:
         url = settings.redis_url or stack.enter_context(EmbeddedRedis(settings.data_dir / "redis")).url
         core = build_core(settings, url)
