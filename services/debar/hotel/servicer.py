@@ -7,26 +7,18 @@ from collections.abc import Callable
 
 import grpc
 
-from debar.common.grpc_errors import abort_with
-from debar.domain_common.sanction_client import SanctionClient, ask
-from debar.domain_common.verdict import build_verdict, timestamp_of
+from debar.domain_common.judge import Judge
+from debar.domain_common.sanction_client import SanctionClient
 from debar.hotel import rules
-from debar.sanction.domain.errors import DomainError
 from debar.v1 import hotel_pb2, hotel_pb2_grpc, verdict_pb2
 
 
 class HotelServicer(hotel_pb2_grpc.HotelServiceServicer):
     def __init__(self, sanction: SanctionClient, clock: Callable[[], float] = time.time) -> None:
-        self._sanction = sanction
-        self._clock = clock
+        self._judge = Judge(sanction, clock)
 
     async def CheckBooking(
         self, request: hotel_pb2.CheckBookingRequest, context: grpc.aio.ServicerContext
     ) -> verdict_pb2.Verdict:
-        try:
-            checks = rules.booking_checks(request)
-            responses = await ask(self._sanction, checks)  # an unrated hotel asks nothing
-        except DomainError as error:
-            await abort_with(context, error)
-            raise
-        return build_verdict(checks, responses, timestamp_of(self._clock()))
+        # An unrated hotel needs no check: the rules return none and the verdict is an allow.
+        return await self._judge.verdict(context, lambda: rules.booking_checks(request))

@@ -7,26 +7,17 @@ from collections.abc import Callable
 
 import grpc
 
-from debar.common.grpc_errors import abort_with
-from debar.domain_common.sanction_client import SanctionClient, ask
-from debar.domain_common.verdict import build_verdict, timestamp_of
+from debar.domain_common.judge import Judge
+from debar.domain_common.sanction_client import SanctionClient
 from debar.procurement import rules
-from debar.sanction.domain.errors import DomainError
 from debar.v1 import procurement_pb2, procurement_pb2_grpc, verdict_pb2
 
 
 class ProcurementServicer(procurement_pb2_grpc.ProcurementServiceServicer):
     def __init__(self, sanction: SanctionClient, clock: Callable[[], float] = time.time) -> None:
-        self._sanction = sanction
-        self._clock = clock
+        self._judge = Judge(sanction, clock)
 
     async def CheckBidder(
         self, request: procurement_pb2.CheckBidderRequest, context: grpc.aio.ServicerContext
     ) -> verdict_pb2.Verdict:
-        try:
-            checks = rules.bidder_checks(request)
-            responses = await ask(self._sanction, checks)
-        except DomainError as error:
-            await abort_with(context, error)
-            raise
-        return build_verdict(checks, responses, timestamp_of(self._clock()))
+        return await self._judge.verdict(context, lambda: rules.bidder_checks(request))

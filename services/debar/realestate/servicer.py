@@ -7,26 +7,17 @@ from collections.abc import Callable
 
 import grpc
 
-from debar.common.grpc_errors import abort_with
-from debar.domain_common.sanction_client import SanctionClient, ask
-from debar.domain_common.verdict import build_verdict, timestamp_of
+from debar.domain_common.judge import Judge
+from debar.domain_common.sanction_client import SanctionClient
 from debar.realestate import rules
-from debar.sanction.domain.errors import DomainError
 from debar.v1 import realestate_pb2, realestate_pb2_grpc, verdict_pb2
 
 
 class RealEstateServicer(realestate_pb2_grpc.RealEstateServiceServicer):
     def __init__(self, sanction: SanctionClient, clock: Callable[[], float] = time.time) -> None:
-        self._sanction = sanction
-        self._clock = clock
+        self._judge = Judge(sanction, clock)
 
     async def CheckPurchase(
         self, request: realestate_pb2.CheckPurchaseRequest, context: grpc.aio.ServicerContext
     ) -> verdict_pb2.Verdict:
-        try:
-            checks = rules.purchase_checks(request)
-            responses = await ask(self._sanction, checks)
-        except DomainError as error:
-            await abort_with(context, error)
-            raise
-        return build_verdict(checks, responses, timestamp_of(self._clock()))
+        return await self._judge.verdict(context, lambda: rules.purchase_checks(request))
