@@ -49,6 +49,10 @@ def timestamp(epoch_s: int | None) -> Timestamp | None:
     return Timestamp(seconds=epoch_s) if epoch_s is not None else None
 
 
+def outcome(value: Outcome | None) -> common_pb2.Outcome.ValueType:
+    return _OUTCOMES.get(value, common_pb2.OUTCOME_UNSPECIFIED) if value else common_pb2.OUTCOME_UNSPECIFIED
+
+
 def check_input(request: sanction_pb2.CheckRequest) -> CheckInput:
     return CheckInput(
         kind=id_kind(request.subject.id_type),
@@ -87,7 +91,7 @@ def check_response(decision: Decision, catalogue: Catalogue) -> sanction_pb2.Che
     measure = decision.query.measure.code
     response = sanction_pb2.CheckResponse(
         decision_id=decision.decision_id,
-        outcome=_OUTCOMES[decision.outcome],
+        outcome=outcome(decision.outcome),
         revision=decision.revision,
         measure=measure,
         catalogue_version=decision.catalogue_version,

@@ -11,7 +11,7 @@ from debar.sanction.adapters.redis_store import RedisStore
 from debar.sanction.domain.chain import ChainBreak, LogEntry, verify_chain
 from debar.sanction.domain.decisions import decision_id, parse_decision_id
 from debar.sanction.domain.errors import InvalidField, NotFound
-from debar.sanction.domain.model import IndexEntry
+from debar.sanction.domain.model import IndexEntry, Outcome
 from debar.sanction.domain.subjects import SubjectResolver
 
 MAX_PAGE = 100
@@ -26,7 +26,7 @@ class LoggedDecision:
     id_kind: IdKind
     subject_pseudonym: str
     measure: str
-    outcome: str
+    outcome: Outcome | None  # None: the entry holds no outcome this version knows
     grounds: tuple[IndexEntry, ...]
     exemption: IndexEntry | None
     revision: int
@@ -54,7 +54,7 @@ class DecisionReader:
             id_kind=IdKind(f.get("t", "RIC")),
             subject_pseudonym=f.get("s", ""),
             measure=f.get("m", ""),
-            outcome=f.get("o", ""),
+            outcome=Outcome.__members__.get(f.get("o", "")),
             grounds=tuple(codec.decode_entry(raw, texts) for raw in raws),
             exemption=codec.decode_entry(exemption_raw, texts) if exemption_raw else None,
             revision=int(f.get("rev", "0") or 0),

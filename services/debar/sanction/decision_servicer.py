@@ -9,9 +9,7 @@ from debar.common.grpc_errors import abort_with
 from debar.sanction import convert
 from debar.sanction.decision_reader import DecisionReader, LoggedDecision
 from debar.sanction.domain.errors import DomainError
-from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc
-
-_OUTCOMES = {"ALLOW": common_pb2.OUTCOME_ALLOW, "DENY": common_pb2.OUTCOME_DENY}
+from debar.v1 import decision_pb2, decision_pb2_grpc
 
 
 def decision_message(d: LoggedDecision) -> decision_pb2.Decision:
@@ -23,7 +21,7 @@ def decision_message(d: LoggedDecision) -> decision_pb2.Decision:
         id_type=convert.id_type(d.id_kind),
         subject_pseudonym=d.subject_pseudonym,
         measure=d.measure,
-        outcome=_OUTCOMES.get(d.outcome, common_pb2.OUTCOME_UNSPECIFIED),
+        outcome=convert.outcome(d.outcome),
         grounds=[convert.ground(g, d.measure) for g in d.grounds],
         revision=d.revision,
         catalogue_version=d.catalogue_version,

@@ -21,6 +21,7 @@ from debar.sanction.domain.model import (
     PrincipalLink,
     Restriction,
     Role,
+    Status,
     SubjectRef,
     exemption_id,
     restriction_id,
@@ -31,6 +32,9 @@ from debar.sanction.ports import RestrictionStore
 DAY = 86400
 MAX_TEXT = 512
 MAX_PRINCIPALS = 64
+
+
+IN_FORCE_OR_PENDING = frozenset({Status.ACTIVE, Status.DISPUTED, Status.PUBLICITY})
 
 
 class WriteEffect(Enum):
@@ -105,6 +109,26 @@ def add_working_days(start: int, days: int) -> int:
     return moment
 
 
+def carry_over(new: Restriction, existing: Restriction) -> Restriction:
+    """What a re-sent record keeps from the stored one: its creation time, a lift, a dispute, and links lifted
+    for one person (an overturned objection), so that a feed re-sending the record does not undo them."""
+    lifted_links = {(o.subject, o.role): o for o in existing.principals if o.lifted_at is not None}
+    principals = tuple(
+        replace(p, lifted_at=old.lifted_at, lift_reason=old.lift_reason)
+        if (old := lifted_links.get((p.subject, p.role)))
+        else p
+        for p in new.principals
+    )
+    return replace(
+        new,
+        principals=principals,
+        created_at=existing.created_at,
+        lifted_at=existing.lifted_at,
+        lift_reason=existing.lift_reason,
+        disputed=existing.disputed,
+    )
+
+
 class Registry:
     def __init__(
         self,
@@ -126,8 +150,9 @@ class Registry:
 
     # -- impose --------------------------------------------------------------------------------------------
 
-    def build(self, item: ImposeInput, existing: Restriction | None = None) -> Restriction:
-        """Validates an impose request into the record it would store. Raises InvalidField; writes nothing."""
+    def build(self, item: ImposeInput) -> Restriction:
+        """Validates an impose request into the record it would store, as if new. Raises InvalidField; writes
+        nothing."""
         source = self._catalogue.source(item.source)
         source_id = _text(item.source_id, "source_id", required=True, limit=128)
         subject_id = self._resolver.validate(item.subject_kind, item.subject_id, "subject")
@@ -155,7 +180,7 @@ class Registry:
             raise InvalidField("principals", f"at most {MAX_PRINCIPALS}")
         if item.principals and not organisation:
             raise InvalidField("principals", "only an organisation (USCC) has principals")
-        principals = tuple(self._principal(p, i, existing) for i, p in enumerate(item.principals))
+        principals = tuple(self._principal(p, i) for i, p in enumerate(item.principals))
         return Restriction(
             id=restriction_id(source.code, source_id),
             source=source.code,
@@ -172,14 +197,11 @@ class Registry:
             effective_from=start,
             effective_until=end,
             principals=principals,
-            created_at=existing.created_at if existing else now,
+            created_at=now,
             updated_at=now,
-            lifted_at=existing.lifted_at if existing else None,
-            lift_reason=existing.lift_reason if existing else "",
-            disputed=existing.disputed if existing else False,
         )
 
-    def _principal(self, p: PrincipalInput, i: int, existing: Restriction | None) -> PrincipalLink:
+    def _principal(self, p: PrincipalInput, i: int) -> PrincipalLink:
         field = f"principals[{i}]"
         if p.role is None or p.role is Role.DEBTOR:
             raise InvalidField(f"{field}.role", "must be a role in the organisation (not DEBTOR)")
@@ -188,17 +210,12 @@ class Registry:
             raise InvalidField(f"{field}.subject.id_type", "a principal is a person (ID_TYPE_RIC)")
         ref = self._resolver.ref(subject_id)
         name = mask_name(_text(p.name, f"{field}.name", limit=128), organisation=False)
-        # A link lifted for this person (an overturned objection) stays lifted when the feed re-sends it.
-        old = (
-            next((o for o in existing.principals if o.subject == ref and o.role == p.role), None) if existing else None
-        )
-        return PrincipalLink(ref, p.role, name, old.lifted_at if old else None, old.lift_reason if old else "")
+        return PrincipalLink(ref, p.role, name)
 
     async def impose(self, item: ImposeInput) -> tuple[Restriction, int, WriteEffect]:
-        rid = restriction_id(item.source, item.source_id.strip())
-        self.build(item)  # validate fully before reading anything
-        [existing] = await self._store.get_restrictions([rid])
-        restriction = self.build(item, existing)
+        built = self.build(item)  # validated fully before anything is read or written
+        [existing] = await self._store.get_restrictions([built.id])
+        restriction = carry_over(built, existing) if existing else built
         if existing is not None and existing.same_content(restriction):
             return existing, self._floor.value, WriteEffect.UNCHANGED
         await self._store.put_restriction(restriction)
@@ -302,7 +319,7 @@ class Registry:
         for entry, record in zip(entries, records, strict=True):
             if record is None:
                 continue
-            if include_inactive or record.status(now).value in ("active", "disputed", "publicity"):
+            if include_inactive or record.status(now) in IN_FORCE_OR_PENDING:
                 out.append((record, entry.role or Role.DEBTOR, entry.via))
         return out
 
