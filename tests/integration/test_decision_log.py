@@ -10,7 +10,7 @@ import pytest
 import redis as redis_client
 
 from debar.common.embedded_redis import EmbeddedRedis
-from debar.v1 import common_pb2, decision_pb2, registry_pb2_grpc, sanction_pb2_grpc
+from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
 from tests.support.requests import check_request, impose_request, subject
 from tests.support.servers import start_service
 from tests.support.subjects import new_ric, new_uscc
@@ -57,7 +57,7 @@ def test_a_malformed_decision_id_is_invalid_argument(decisions, bad):
 
 def test_an_unknown_decision_is_not_found(decisions):
     with pytest.raises(grpc.RpcError) as raised:
-        decisions.GetDecision(decision_pb2.GetDecisionRequest(decision_id="1000000000000-0-abc"))
+        decisions.GetDecision(decision_pb2.GetDecisionRequest(decision_id="1000000000000-0-abc-0"))
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
 
 
@@ -91,19 +91,20 @@ def test_log_verify_detects_tampering(private_system, tamper):
     with grpc.insecure_channel(service.address) as channel:
         registry_pb2_grpc.RegistryServiceStub(channel).Impose(impose_request(person))
     ids = _decide(service, person, 5)
-    bucket = ids[0].rsplit("-", 1)[1]
-    assert all(i.endswith(bucket) for i in ids)
+    bucket = ids[0].split("-")[2]
+    assert all(i.split("-")[2] == bucket for i in ids)
 
     clean = _verify(server.url)
     assert clean.returncode == 0, clean.stderr
-    assert "5 decisions verified, 0 broken" in clean.stdout
+    assert "5 records holding 5 decisions verified, 0 broken" in clean.stdout
 
     # Streams only append, so a tamperer with Redis access rewrites the whole stream.
     r = redis_client.Redis.from_url(server.url)
     log = f"debar:log:{{{bucket}}}"
     entries = [(sid, dict(fields)) for sid, fields in r.xrange(log)]
     if tamper == "change a field":
-        entries[2][1][b"o"] = b"ALLOW"
+        assert b"\x1cDENY\x1c" in entries[2][1][b"d"]
+        entries[2][1][b"d"] = entries[2][1][b"d"].replace(b"\x1cDENY\x1c", b"\x1cALLOW\x1c")
     elif tamper == "delete an entry":
         del entries[2]
     elif tamper == "reorder two entries":
@@ -117,10 +118,10 @@ def test_log_verify_detects_tampering(private_system, tamper):
 
     broken = _verify(server.url)
     assert broken.returncode == 1
-    assert f"BROKEN chain {bucket} at decision" in broken.stderr
+    assert f"BROKEN chain {bucket} at record" in broken.stderr
     if tamper != "drop the newest":
-        broken_at = broken.stderr.split("at decision ")[1].split(":")[0]
-        assert broken_at in ids[1:4], broken.stderr
+        broken_at = broken.stderr.split("at record ")[1].split(":")[0]
+        assert broken_at in [i.rsplit("-", 2)[0] for i in ids[1:4]], broken.stderr
 
 
 def test_concurrent_checks_keep_every_chain_consistent(private_system):
@@ -133,4 +134,28 @@ def test_concurrent_checks_keep_every_chain_consistent(private_system):
     assert len(set(ids)) == 200
     result = _verify(server.url)
     assert result.returncode == 0, result.stderr
-    assert "200 decisions verified, 0 broken" in result.stdout
+    assert "200 records holding 200 decisions verified, 0 broken" in result.stdout
+
+
+def test_each_item_of_a_batch_is_its_own_decision_in_one_log_record(private_system):
+    from debar.v1 import sanction_pb2
+
+    server, service = private_system
+    denied, allowed = new_ric(), new_ric()
+    with grpc.insecure_channel(service.address) as channel:
+        registry_pb2_grpc.RegistryServiceStub(channel).Impose(impose_request(denied))
+        batch = sanction_pb2_grpc.SanctionServiceStub(channel).BatchCheck(
+            sanction_pb2.BatchCheckRequest(
+                items=[check_request(allowed, "RAIL_G_TRAIN"), check_request(denied, "RAIL_G_TRAIN")]
+            )
+        )
+        ids = [r.response.decision_id for r in batch.results]
+        assert ids[0].rsplit("-", 1)[0] == ids[1].rsplit("-", 1)[0]  # one record, two decisions
+        log = decision_pb2_grpc.DecisionServiceStub(channel)
+        first, second = (log.GetDecision(decision_pb2.GetDecisionRequest(decision_id=i)) for i in ids)
+    assert first.outcome == common_pb2.OUTCOME_ALLOW and not first.grounds
+    assert second.outcome == common_pb2.OUTCOME_DENY and second.grounds[0].measure == "RAIL_G_TRAIN"
+    assert first.subject_pseudonym != second.subject_pseudonym
+    result = _verify(server.url)
+    assert result.returncode == 0, result.stderr
+    assert "1 chains, 1 records holding 2 decisions verified, 0 broken" in result.stdout

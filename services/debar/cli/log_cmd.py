@@ -8,7 +8,6 @@ from debar.common.embedded_redis import redis_url_for
 from debar.common.settings import Settings
 from debar.sanction.bootstrap import build_core
 from debar.sanction.decision_reader import verify_log
-from debar.sanction.domain.decisions import decision_id
 
 
 async def verify(settings: Settings) -> int:
@@ -19,13 +18,14 @@ async def verify(settings: Settings) -> int:
         finally:
             await core.close()
     total = sum(r.entries for r in reports)
+    decisions = sum(r.decisions for r in reports)
     broken = [r for r in reports if r.broken]
     for report in broken:
         assert report.broken is not None
         print(
-            f"BROKEN chain {report.bucket} at decision {decision_id(report.broken.stream_id, report.bucket)}: "
-            f"{report.broken.reason} ({report.entries} entries before it verified)",
+            f"BROKEN chain {report.bucket} at record {report.broken.stream_id}: "
+            f"{report.broken.reason} ({report.entries} records before it verified)",
             file=sys.stderr,
         )
-    print(f"{len(reports)} chains, {total} decisions verified, {len(broken)} broken")
+    print(f"{len(reports)} chains, {total} records holding {decisions} decisions verified, {len(broken)} broken")
     return 1 if broken else 0

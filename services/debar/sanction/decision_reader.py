@@ -8,8 +8,8 @@ from debar.common.identifiers import IdKind
 from debar.sanction.adapters import codec
 from debar.sanction.adapters.decision_log import RedisDecisionLog
 from debar.sanction.adapters.redis_store import RedisStore
-from debar.sanction.domain.chain import ChainBreak, LogEntry, verify_chain
-from debar.sanction.domain.decisions import decision_id, parse_decision_id
+from debar.sanction.domain.chain import ChainBreak, LogEntry, decisions_of, verify_chain
+from debar.sanction.domain.decisions import DecisionAddress, parse_decision_id
 from debar.sanction.domain.errors import InvalidField, NotFound
 from debar.sanction.domain.model import IndexEntry, Outcome
 from debar.sanction.domain.subjects import SubjectResolver
@@ -40,34 +40,40 @@ class DecisionReader:
         self._store = store
         self._resolver = resolver
 
-    async def _decode(self, bucket: str, entry: LogEntry) -> LoggedDecision:
-        f = entry.fields
-        raws = [g for g in f.get("g", "").split(codec.ENTRY_SEP) if g]
-        exemption_raw = f.get("x", "")
+    async def _decode(self, address: DecisionAddress, record: LogEntry) -> LoggedDecision | None:
+        decisions = decisions_of(record)
+        if address.index >= len(decisions):
+            return None
+        d = decisions[address.index]
+        raws = [g for g in d["grounds"].split(codec.ENTRY_SEP) if g]
+        exemption_raw = d["exemption"]
         refs = [r for raw in [*raws, exemption_raw] if raw for r in codec.text_refs_of(raw)]
         texts = await self._store.resolve_texts(refs)
         return LoggedDecision(
-            decision_id=decision_id(entry.stream_id, bucket),
-            decided_at_ms=int(entry.stream_id.split("-")[0]),
-            at=int(f.get("at", "0")),
-            caller=f.get("c", ""),
-            id_kind=IdKind(f.get("t", "RIC")),
-            subject_pseudonym=f.get("s", ""),
-            measure=f.get("m", ""),
-            outcome=Outcome.__members__.get(f.get("o", "")),
+            decision_id=str(address),
+            decided_at_ms=int(record.stream_id.split("-")[0]),
+            at=int(d["at"] or 0),
+            caller=record.fields.get("c", ""),
+            id_kind=IdKind(d["id_type"]),
+            subject_pseudonym=d["subject"],
+            measure=d["measure"],
+            outcome=Outcome.__members__.get(d["outcome"]),
             grounds=tuple(codec.decode_entry(raw, texts) for raw in raws),
             exemption=codec.decode_entry(exemption_raw, texts) if exemption_raw else None,
-            revision=int(f.get("rev", "0") or 0),
-            catalogue_version=f.get("cat", ""),
-            spooled=bool(f.get("sp")),
+            revision=int(record.fields.get("rev", "0") or 0),
+            catalogue_version=record.fields.get("cat", ""),
+            spooled=bool(record.fields.get("sp")),
         )
 
+    async def _find(self, address: DecisionAddress) -> LoggedDecision | None:
+        record = await self._log.get(address.bucket, address.stream_id)
+        return await self._decode(address, record) if record else None
+
     async def get(self, value: str) -> LoggedDecision:
-        stream_id, bucket = parse_decision_id(value.strip())
-        entry = await self._log.get(bucket, stream_id)
-        if entry is None:
+        found = await self._find(parse_decision_id(value.strip()))
+        if found is None:
             raise NotFound(f"no decision {value}")
-        return await self._decode(bucket, entry)
+        return found
 
     async def for_subject(
         self, kind: IdKind | None, raw_id: str, page_size: int, page_token: str
@@ -82,15 +88,16 @@ class DecisionReader:
         if offset < 0:
             raise InvalidField("page_token", "is not a token this service gave")
         pseudonyms = self._resolver.all_pseudonyms(subject_id)
-        entries = await self._log.for_subject(subject.bucket, pseudonyms, offset, size + 1)
-        decisions = [await self._decode(subject.bucket, e) for e in entries[:size]]
-        return decisions, str(offset + size) if len(entries) > size else ""
+        ids = await self._log.ids_for_subject(subject.bucket, pseudonyms, offset, size + 1)
+        found = [await self._find(parse_decision_id(i)) for i in ids[:size]]
+        return [d for d in found if d], str(offset + size) if len(ids) > size else ""
 
 
 @dataclass(frozen=True, slots=True)
 class ChainReport:
     bucket: str
     entries: int
+    decisions: int
     broken: ChainBreak | None
 
 
@@ -99,5 +106,5 @@ async def verify_log(log: RedisDecisionLog) -> list[ChainReport]:
     for bucket in await log.buckets():
         entries = [e async for e in log.walk(bucket)]
         count, broken = verify_chain(entries, await log.head(bucket))
-        reports.append(ChainReport(bucket, count, broken))
+        reports.append(ChainReport(bucket, count, sum(len(decisions_of(e)) for e in entries[:count]), broken))
     return reports

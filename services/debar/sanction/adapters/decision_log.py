@@ -1,5 +1,5 @@
-"""Reads the decision log from Redis: one decision, a subject's decisions, and whole chains for verification.
-Entries are written by the check script (lua/decide.lua) in the same call that decides."""
+"""Reads the decision log from Redis: one record, a subject's decision ids, and whole chains for verification.
+Records are written by the check script (lua/decide.lua) in the same call that decides."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ def _entry(stream_id: bytes | str, raw: dict[bytes, bytes]) -> LogEntry:
     return LogEntry(sid, {k.decode(): v.decode() for k, v in raw.items()})
 
 
+def _newest_first_key(decision_id: str) -> tuple[int, int, str, int]:
+    ms, seq, bucket, index = decision_id.split("-")
+    return int(ms), int(seq), bucket, int(index)
+
+
 class RedisDecisionLog:
     def __init__(self, client: Redis, keys: Keys) -> None:
         self._redis = client
@@ -26,20 +31,15 @@ class RedisDecisionLog:
         found: Any = await self._redis.xrange(self._keys.log(bucket), stream_id, stream_id)
         return _entry(*found[0]) if found else None
 
-    async def for_subject(self, bucket: str, pseudonyms: Sequence[str], offset: int, count: int) -> list[LogEntry]:
-        """Newest first, across the subject's pseudonyms (a key rotation leaves decisions under the old one)."""
+    async def ids_for_subject(self, bucket: str, pseudonyms: Sequence[str], offset: int, count: int) -> list[str]:
+        """Decision ids, newest first, across the subject's pseudonyms (a key rotation leaves decisions under the
+        old one)."""
         ids: list[str] = []
         for pseudonym in pseudonyms:
             raw: Any = await self._redis.lrange(self._keys.subject_decisions(bucket, pseudonym), 0, offset + count - 1)
             ids += [i.decode() for i in raw]
-        ids.sort(key=lambda sid: tuple(int(p) for p in sid.split("-")), reverse=True)
-        wanted = ids[offset : offset + count]
-        entries = []
-        for sid in wanted:
-            found = await self.get(bucket, sid)
-            if found:
-                entries.append(found)
-        return entries
+        ids.sort(key=_newest_first_key, reverse=True)
+        return ids[offset : offset + count]
 
     async def buckets(self) -> list[str]:
         prefix = self._keys.log("")[:-1]  # "debar:log:{"

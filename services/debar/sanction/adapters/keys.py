@@ -3,13 +3,14 @@ subject's bucket as hash tag, so it lives in one slot and one script call covers
 
     {p}:s:{B}:N      hash  pseudonym -> packed index entries (restrictions reaching the subject, exemptions)
     {p}:x:{B}        hash  exemption id -> exemption record (JSON)
-    {p}:log:{B}      stream  the bucket's hash-chained decision log
-    {p}:loghead:{B}  string  "<ms> <seq> <hash>" of the chain's last entry
+    {p}:log:{B}      stream  a hash-chained decision log: one record per check call, in the chain of the
+                     bucket of the call's first item
+    {p}:loghead:{B}  string  "<ms> <seq> <hash>" of the chain's last record
     {p}:ds:{B}:PSEUD list  the subject's decision ids, newest first (right to know)
     {p}:r:{T}        hash  restriction id -> restriction record (JSON); T from the restriction id
     {p}:txt          hash  text ref -> text (legal bases and authorities repeat across many records)
     {p}:rev          string  the data revision, bumped after every write
-B is 3 hex characters (4096 buckets, one decision chain each); N one more hex character that splits a bucket's
+B is 3 hex characters (4096 buckets, each with its own decision chain); N one more hex character that splits a bucket's
 index into small hashes Redis keeps in its compact encoding.
 """
 

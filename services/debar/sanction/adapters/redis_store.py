@@ -109,39 +109,35 @@ class RedisStore:
     async def decide(
         self, queries: Sequence[CheckQuery], caller: str, catalogue_version: str, revision: int
     ) -> list[Decision]:
-        keys: list[str] = []
-        args: list[Any] = [caller, catalogue_version, revision]
+        """One script call decides every query and logs them as one record in the first query's chain."""
+        chain = queries[0].subject.bucket
+        keys: list[str] = [self._keys.log(chain), self._keys.log_head(chain)]
+        args: list[Any] = [caller, catalogue_version, revision, chain]
         for q in queries:
             bucket, pseudonym = q.subject.bucket, q.subject.pseudonym
-            keys += (
-                self._keys.index(bucket, pseudonym),
-                self._keys.log(bucket),
-                self._keys.log_head(bucket),
-                self._keys.subject_decisions(bucket, pseudonym),
-            )
+            keys += (self._keys.index(bucket, pseudonym), self._keys.subject_decisions(bucket, pseudonym))
             args += (q.subject.kind.value, pseudonym, q.measure.code, q.measure.mask, q.at)
-        raw = await self._eval("decide", keys, args)
+        stream_id, answers = await self._eval("decide", keys, args)
         refs: list[str] = []
-        for _, _, grounds, exemption in raw:
+        for _, grounds, exemption in answers:
             for entry in [*grounds, exemption] if exemption else grounds:
-                refs += codec.text_refs_of(entry.decode())
+                refs += codec.text_refs_of(_str(entry))
         texts = await self.resolve_texts(refs)
-        decisions = []
-        for q, (stream_id, outcome, grounds, exemption) in zip(queries, raw, strict=True):
-            sid = stream_id.decode()
-            decisions.append(
-                Decision(
-                    decision_id=decision_id(sid, q.subject.bucket),
-                    query=q,
-                    outcome=Outcome(outcome.decode()),
-                    grounds=tuple(codec.decode_entry(g.decode(), texts) for g in grounds),
-                    exemption=codec.decode_entry(exemption.decode(), texts) if exemption else None,
-                    decided_at_ms=int(sid.split("-")[0]),
-                    revision=revision,
-                    catalogue_version=catalogue_version,
-                )
+        sid = _str(stream_id)
+        decided_at_ms = int(sid.split("-")[0])
+        return [
+            Decision(
+                decision_id=decision_id(sid, chain, i),
+                query=q,
+                outcome=Outcome.DENY if outcome == b"DENY" else Outcome.ALLOW,
+                grounds=tuple(codec.decode_entry(_str(g), texts) for g in grounds),
+                exemption=codec.decode_entry(_str(exemption), texts) if exemption else None,
+                decided_at_ms=decided_at_ms,
+                revision=revision,
+                catalogue_version=catalogue_version,
             )
-        return decisions
+            for i, (q, (outcome, grounds, exemption)) in enumerate(zip(queries, answers, strict=True))
+        ]
 
     # -- index ---------------------------------------------------------------------------------------------
 

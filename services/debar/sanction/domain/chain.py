@@ -1,6 +1,7 @@
-"""The decision log's hash chain, as pure logic: each entry's hash is SHA-1 over the previous entry's hash and every
-field of its own, in a fixed order. The check script computes it (SHA-1 is what Redis scripting offers; the
-chain needs second-preimage resistance, which SHA-1 still has); `debar log verify` recomputes it."""
+"""The decision log's hash chain, as pure logic. A log record holds the decisions of one check call (one Check, or
+the items of one BatchCheck on one node); its hash is SHA-1 over the previous record's hash and every field of its
+own, in a fixed order. The check script computes it (SHA-1 is what Redis scripting offers; the chain needs
+second-preimage resistance, which SHA-1 still has); `debar log verify` recomputes it."""
 
 from __future__ import annotations
 
@@ -9,8 +10,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 FS = "\x1f"
-# The order the check script hashes the fields in, after the entry's stream id.
-HASHED_FIELDS = ("c", "t", "s", "m", "o", "at", "g", "x", "rev", "cat", "sp")
+# The order the check script hashes a record's fields in, after its stream id.
+HASHED_FIELDS = ("c", "rev", "cat", "d", "sp")
+# A record's `d` field: decisions separated by GS, a decision's fields by DECISION_FS, in this order.
+DECISION_SEP = "\x1d"
+DECISION_FS = "\x1c"
+DECISION_FIELDS = ("id_type", "subject", "measure", "outcome", "at", "grounds", "exemption")
+
+
+def decisions_of(entry: LogEntry) -> list[dict[str, str]]:
+    packed = entry.fields.get("d", "")
+    return [dict(zip(DECISION_FIELDS, d.split(DECISION_FS), strict=True)) for d in packed.split(DECISION_SEP) if d]
 
 
 @dataclass(frozen=True, slots=True)

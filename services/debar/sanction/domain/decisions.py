@@ -10,7 +10,8 @@ from debar.sanction.domain.catalogue import Measure
 from debar.sanction.domain.errors import InvalidField
 from debar.sanction.domain.model import IndexEntry, Outcome, SubjectRef
 
-_DECISION_ID = re.compile(r"^(\d{1,15})-(\d{1,9})-([0-9a-f]{3})$")
+# "<log record id>-<chain bucket>-<index in the record>", e.g. 1764250000000-0-a3f-0: sortable by time.
+_DECISION_ID = re.compile(r"^(\d{1,15})-(\d{1,9})-([0-9a-f]{3})-(\d{1,5})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +39,24 @@ class Decision:
     degradation: Degradation = Degradation.NONE
 
 
-def decision_id(stream_id: str, bucket: str) -> str:
-    return f"{stream_id}-{bucket}"
+@dataclass(frozen=True, slots=True)
+class DecisionAddress:
+    """Where a decision lives: the log record (stream id) in the chain of `bucket`, at `index` in the record."""
+
+    stream_id: str
+    bucket: str
+    index: int
+
+    def __str__(self) -> str:
+        return f"{self.stream_id}-{self.bucket}-{self.index}"
 
 
-def parse_decision_id(value: str, field: str = "decision_id") -> tuple[str, str]:
-    """Returns (stream id, bucket) or raises InvalidField."""
+def decision_id(stream_id: str, bucket: str, index: int) -> str:
+    return str(DecisionAddress(stream_id, bucket, index))
+
+
+def parse_decision_id(value: str, field: str = "decision_id") -> DecisionAddress:
     match = _DECISION_ID.match(value)
     if not match:
-        raise InvalidField(field, "is not a decision id (like 1764250000000-0-a3f)")
-    return f"{match[1]}-{match[2]}", match[3]
+        raise InvalidField(field, "is not a decision id (like 1764250000000-0-a3f-0)")
+    return DecisionAddress(f"{match[1]}-{match[2]}", match[3], int(match[4]))

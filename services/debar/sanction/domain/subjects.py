@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from debar.common.identifiers import (
     IdKind,
     InvalidIdentifier,
@@ -15,11 +17,22 @@ from debar.sanction.domain.model import SubjectRef
 
 
 class SubjectResolver:
-    def __init__(self, pseudonymiser: Pseudonymiser) -> None:
+    def __init__(self, pseudonymiser: Pseudonymiser, cache_size: int = 100_000) -> None:
         self._pseudonymiser = pseudonymiser
+        # Validation and the keyed hash are most of a check's own CPU; the same people are checked again and
+        # again (a group order, a return ticket), so valid identifiers are remembered. Invalid ones are not.
+        self._cached_ref = functools.lru_cache(maxsize=cache_size)(self._valid_ref)
 
     def resolve(self, kind: IdKind | None, raw: str, field: str) -> SubjectRef:
-        return self.ref(self.validate(kind, raw, field))
+        if kind is None:
+            raise InvalidField(f"{field}.id_type", "must be ID_TYPE_RIC or ID_TYPE_USCC")
+        try:
+            return self._cached_ref(kind, raw)
+        except InvalidIdentifier as error:
+            raise InvalidField(f"{field}.id", error.reason) from None
+
+    def _valid_ref(self, kind: IdKind, raw: str) -> SubjectRef:
+        return self.ref(validate_identifier(kind, raw))
 
     @staticmethod
     def validate(kind: IdKind | None, raw: str, field: str) -> SubjectId:
