@@ -17,6 +17,7 @@ from tests.support.subjects import new_ric
 
 def test_health_tracks_redis_and_sigterm_drains(tmp_path, logs_dir):
     redis = EmbeddedRedis(tmp_path / "redis").start()
+    restarted = EmbeddedRedis(redis.data_dir, redis.port)
     env = {"DEBAR_REDIS_URL": redis.url, "DEBAR_PSEUDONYM_KEYS": "t1:x", "DEBAR_DATA_DIR": str(tmp_path)}
     service = start_service("sanction", env, logs_dir)
     try:
@@ -34,7 +35,7 @@ def test_health_tracks_redis_and_sigterm_drains(tmp_path, logs_dir):
             assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
             assert time.monotonic() - started < 2  # a dead Redis costs a fast failure, not a hang
 
-            EmbeddedRedis(redis.data_dir, redis.port).start()
+            restarted.start()
             assert wait_for(lambda: health_status(service.address) == "SERVING", timeout_s=10)
             assert stub.Check(check_request(new_ric(), "RAIL_G_TRAIN"), timeout=2).decision_id
 
@@ -42,7 +43,7 @@ def test_health_tracks_redis_and_sigterm_drains(tmp_path, logs_dir):
         assert "NOT_SERVING" in service.log() or "stopping" in service.log()
     finally:
         service.stop(signal.SIGKILL)
-        EmbeddedRedis(redis.data_dir, redis.port).stop()
+        restarted.stop()
         redis.stop(kill=True)
 
 
