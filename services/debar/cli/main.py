@@ -41,9 +41,9 @@ def _log_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
-    from debar.bench.runner import run
+    from debar.bench.runner import run, run_railway
 
-    return run(seconds=args.seconds, in_flight=args.in_flight)
+    return (run_railway if args.which == "railway" else run)(seconds=args.seconds, in_flight=args.in_flight)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(run=_import)
 
     bench = commands.add_parser("bench", help="Check and BatchCheck beside an empty handler, in one run")
+    bench.add_argument(
+        "which",
+        nargs="?",
+        choices=["sanction", "railway"],
+        default="sanction",
+        help="sanction (default): beside an empty handler; railway: CheckTicket beside a direct Check",
+    )
     bench.add_argument("--seconds", type=float, default=5.0)
     bench.add_argument("--in-flight", type=int, default=16)
     bench.set_defaults(run=_bench)
