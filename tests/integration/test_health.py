@@ -18,7 +18,8 @@ from tests.support.subjects import new_ric
 def test_health_tracks_redis_and_sigterm_drains(tmp_path, logs_dir):
     redis = EmbeddedRedis(tmp_path / "redis").start()
     restarted = EmbeddedRedis(redis.data_dir, redis.port)
-    env = {"DEBAR_REDIS_URL": redis.url, "DEBAR_PSEUDONYM_KEYS": "t1:x", "DEBAR_DATA_DIR": str(tmp_path)}
+    env = {"DEBAR_REDIS_URL": redis.url, "DEBAR_PSEUDONYM_KEYS": "t1:x", "DEBAR_DATA_DIR": str(tmp_path),
+           "DEBAR_PLAINTEXT": "true"}  # fmt: skip
     service = start_service("sanction", env, logs_dir)
     try:
         assert health_status(service.address) == "SERVING"
@@ -55,6 +56,7 @@ def test_not_serving_until_redis_answers(tmp_path, logs_dir):
         "DEBAR_REDIS_URL": f"redis://127.0.0.1:{port}/0",
         "DEBAR_PSEUDONYM_KEYS": "t1:x",
         "DEBAR_DATA_DIR": str(tmp_path),
+        "DEBAR_PLAINTEXT": "true",
     }
     service = start_service("sanction", env, logs_dir, wait_serving=False)
     redis = EmbeddedRedis(tmp_path / "redis", port)

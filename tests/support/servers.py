@@ -17,8 +17,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from debar.common.embedded_redis import free_port
 
 
-def health_status(address: str, service: str = "") -> str:
-    with grpc.insecure_channel(address) as channel:
+def health_status(address: str, service: str = "", credentials: grpc.ChannelCredentials | None = None) -> str:
+    with (
+        grpc.insecure_channel(address) if credentials is None else grpc.secure_channel(address, credentials)
+    ) as channel:
         try:
             response = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=1
@@ -57,7 +59,14 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace")
 
 
-def start_service(name: str, env: dict[str, str], log_dir: Path, wait_serving: bool = True) -> ServiceProcess:
+def start_service(
+    name: str,
+    env: dict[str, str],
+    log_dir: Path,
+    wait_serving: bool = True,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> ServiceProcess:
+    """`credentials`: how to ask a service that serves mutual TLS whether it is SERVING."""
     port = free_port()
     log_path = log_dir / f"{name}-{port}.log"
     full_env = {**os.environ, **env, f"DEBAR_{name.upper()}_PORT": str(port)}
@@ -66,7 +75,9 @@ def start_service(name: str, env: dict[str, str], log_dir: Path, wait_serving: b
             [sys.executable, "-m", "debar.cli.main", "serve", name], env=full_env, stdout=log, stderr=subprocess.STDOUT
         )
     service = ServiceProcess(name, port, process, log_path)
-    if wait_serving and not wait_for(lambda: health_status(service.address) == "SERVING" or process.poll() is not None):
+    if wait_serving and not wait_for(
+        lambda: health_status(service.address, credentials=credentials) == "SERVING" or process.poll() is not None
+    ):
         service.stop(signal.SIGKILL)
         raise RuntimeError(f"{name} did not become SERVING:\n{service.log()}")
     if process.poll() is not None:

@@ -10,6 +10,7 @@ import grpc
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from debar.common import tls
 from debar.common.settings import Settings
 from debar.v1 import common_pb2, sanction_pb2, sanction_pb2_grpc
 
@@ -25,7 +26,7 @@ def check(settings: Settings, args: argparse.Namespace) -> int:
             Timestamp(seconds=int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()))
         )
     address = args.address or settings.sanction_address
-    with grpc.insecure_channel(address) as channel:
+    with tls.channel(settings, address) as channel:
         try:
             response = sanction_pb2_grpc.SanctionServiceStub(channel).Check(
                 request, timeout=settings.sanction_timeout_s

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import grpc
 
-from debar.sanction.domain.errors import Conflict, DomainError, InvalidField, NotFound, Unavailable
+from debar.sanction.domain.errors import (
+    Conflict,
+    DomainError,
+    InvalidField,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    Unavailable,
+)
 
 _CODES: list[tuple[type[DomainError], grpc.StatusCode]] = [
     (InvalidField, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (Conflict, grpc.StatusCode.FAILED_PRECONDITION),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
+    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),
 ]
 
 

@@ -35,7 +35,9 @@ class GrpcServer:
         service_names: Iterable[str],
         grace_s: float = 5.0,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        credentials: grpc.ServerCredentials | None = None,
     ) -> None:
+        """`credentials`: serve TLS with them (see debar.common.tls); None: plaintext."""
         self.server = grpc.aio.server(
             interceptors=list(interceptors),
             options=[
@@ -50,7 +52,11 @@ class GrpcServer:
         reflection.enable_server_reflection(
             [*self.service_names, reflection.SERVICE_NAME, "grpc.health.v1.Health"], self.server
         )
-        self.port = self.server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        if credentials is None:
+            self.port = self.server.add_insecure_port(address)
+        else:
+            self.port = self.server.add_secure_port(address, credentials)
         if self.port == 0:
             raise OSError(f"cannot listen on {host}:{port}")
         self.grace_s = grace_s

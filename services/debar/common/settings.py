@@ -16,6 +16,10 @@ SERVICE_PORTS = {
 
 # Only for a laptop: `debar up` and tests. A deployment must set DEBAR_PSEUDONYM_KEYS from a secret.
 DEV_PSEUDONYM_KEYS = "dev:not-a-secret-dev-only"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# How a server knows its callers: "mtls" (client certificate's name), "token" (plaintext behind a TLS-terminating
+# proxy, HMAC-signed bearer tokens), "local" (plaintext on loopback: the x-debar-caller header is trusted).
+TRANSPORTS = ("mtls", "token", "local")
 
 
 class SettingsError(ValueError):
@@ -38,7 +42,15 @@ class Settings:
     sanction_timeout_s: float = 2.0
     metrics_port: int = 0
     log_format: str = "console"
-    caller: str = "anonymous"
+    # The caller of a call that names none, in local (plaintext, loopback) mode only.
+    caller: str = "local"
+    # Mutual TLS: one CA, certificate and key per process, used to serve and to call. All three, or none.
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    plaintext: bool = False  # explicit opt-in; see transport()
+    token_key: str = ""  # HMAC key of bearer tokens, when TLS is terminated in front of debar
+    scopes_file: str = ""  # empty: the packaged data/scopes.json
     grace_s: float = 5.0
     max_batch_items: int = 1000
 
@@ -68,18 +80,53 @@ class Settings:
             log_format=env.get("DEBAR_LOG_FORMAT", base.log_format),
             caller=env.get("DEBAR_CALLER", base.caller),
             max_batch_items=_int("DEBAR_MAX_BATCH_ITEMS", env.get("DEBAR_MAX_BATCH_ITEMS", "1000")),
+            tls_ca=env.get("DEBAR_TLS_CA", ""),
+            tls_cert=env.get("DEBAR_TLS_CERT", ""),
+            tls_key=env.get("DEBAR_TLS_KEY", ""),
+            plaintext=_bool("DEBAR_PLAINTEXT", env.get("DEBAR_PLAINTEXT", "false")),
+            token_key=env.get("DEBAR_TOKEN_KEY", ""),
+            scopes_file=env.get("DEBAR_SCOPES_FILE", ""),
         )
         settings.validate()
         return settings
 
     def check_pseudonym_key(self) -> None:
         """The service that pseudonymises refuses the public dev key anywhere but on loopback."""
-        if self.pseudonym_keys == DEV_PSEUDONYM_KEYS and self.host not in ("127.0.0.1", "localhost", "::1"):
+        if self.pseudonym_keys == DEV_PSEUDONYM_KEYS and self.host not in LOOPBACK:
             raise SettingsError(
                 "DEBAR_PSEUDONYM_KEYS must be set when listening beyond this machine (the dev key is public)"
             )
 
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_ca)
+
+    def transport(self) -> str:
+        """How a server of this process knows its callers (one of TRANSPORTS); refuses an unsafe choice. Plaintext
+        is the default on loopback only (the laptop flow); beyond it, mutual TLS or signed tokens are required."""
+        if self.tls:
+            return "mtls"
+        if self.token_key:
+            if not self.plaintext and self.host not in LOOPBACK:
+                raise SettingsError("DEBAR_TOKEN_KEY beyond loopback needs DEBAR_PLAINTEXT=true (TLS ends in front)")
+            return "token"
+        if self.host not in LOOPBACK:
+            raise SettingsError(
+                f"listening on {self.host} needs DEBAR_TLS_CA, DEBAR_TLS_CERT and DEBAR_TLS_KEY (mutual TLS), or "
+                "DEBAR_PLAINTEXT=true with DEBAR_TOKEN_KEY (TLS terminated in front); plaintext without tokens is "
+                "for loopback only"
+            )
+        return "local"
+
     def validate(self) -> None:
+        tls_files = {"DEBAR_TLS_CA": self.tls_ca, "DEBAR_TLS_CERT": self.tls_cert, "DEBAR_TLS_KEY": self.tls_key}
+        if any(tls_files.values()) and not all(tls_files.values()):
+            missing = ", ".join(name for name, value in tls_files.items() if not value)
+            raise SettingsError(f"DEBAR_TLS_CA, DEBAR_TLS_CERT and DEBAR_TLS_KEY go together: {missing} missing")
+        if self.tls and self.plaintext:
+            raise SettingsError("DEBAR_PLAINTEXT=true contradicts DEBAR_TLS_*: choose one")
+        if self.token_key and len(self.token_key) < 16:
+            raise SettingsError("DEBAR_TOKEN_KEY must be at least 16 characters")
         if self.log_format not in ("console", "json"):
             raise SettingsError("DEBAR_LOG_FORMAT must be 'console' or 'json'")
         if not 0 < self.redis_timeout_s <= 30:

@@ -9,6 +9,7 @@ import grpc
 from debar.common import logs
 from debar.common.server import GrpcServer
 from debar.common.settings import Settings
+from debar.common.tls import server_credentials
 from debar.domain_common.health import readiness
 from debar.domain_common.sanction_client import SanctionClient
 
@@ -22,9 +23,12 @@ async def run_domain_service(
 ) -> None:
     """Serves `service_name` on settings.ports[name] until SIGTERM; asks the sanction service as `name`."""
     logs.configure(name, settings.log_format)
-    client = SanctionClient.connect(settings.sanction_address, name, settings.sanction_timeout_s)
+    credentials = server_credentials(settings)  # refuses an unsafe transport before anything starts
+    client = SanctionClient.connect(settings.sanction_address, name, settings.sanction_timeout_s, settings)
     try:
-        server = GrpcServer(settings.host, settings.ports[name], [service_name], settings.grace_s)
+        server = GrpcServer(
+            settings.host, settings.ports[name], [service_name], settings.grace_s, credentials=credentials
+        )
         register(client, server.server)
         await server.run(readiness(client), on_ready)
     finally:

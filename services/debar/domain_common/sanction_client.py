@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Sequence
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from debar.common import tls
+from debar.common.settings import Settings
+from debar.common.tokens import mint
 from debar.domain_common.checks import SubjectCheck, caller_field
 from debar.sanction.domain.errors import DomainError, InvalidField, Unavailable
 from debar.v1 import common_pb2, sanction_pb2, sanction_pb2_grpc
@@ -19,6 +23,7 @@ log = logging.getLogger("debar.sanction_client")
 SANCTION_SERVICE = "debar.v1.SanctionService"
 CALLER_HEADER = "x-debar-caller"
 HEALTH_DEADLINE_S = 0.5
+TOKEN_LIFETIME_S = 300
 
 _ID_TYPES = {"RIC": common_pb2.ID_TYPE_RIC, "USCC": common_pb2.ID_TYPE_USCC}
 _ITEM_FIELD = re.compile(r"^items\[(\d+)\]\.(\S+): (.*)$", re.DOTALL)
@@ -39,23 +44,36 @@ class SanctionFailed(DomainError):
 
 
 class SanctionClient:
-    def __init__(self, channel: grpc.aio.Channel, caller: str, timeout_s: float) -> None:
+    def __init__(self, channel: grpc.aio.Channel, caller: str, timeout_s: float, token_key: str = "") -> None:
+        """With mTLS the server knows the caller by this process's certificate; `token_key`: sign a bearer token
+        (TLS ends in front of the sanction service); else the x-debar-caller header (local mode)."""
         self._channel = channel
         self._stub = sanction_pb2_grpc.SanctionServiceStub(channel)
         self._health = health_pb2_grpc.HealthStub(channel)
-        self._metadata = ((CALLER_HEADER, caller),)
+        self._caller = caller
+        self._token_key = token_key
         self._timeout_s = timeout_s
 
     @classmethod
-    def connect(cls, address: str, caller: str, timeout_s: float) -> SanctionClient:
-        """Called from a service's wiring, inside its event loop; the channel is reused for every call."""
-        return cls(grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS), caller, timeout_s)
+    def connect(cls, address: str, caller: str, timeout_s: float, settings: Settings | None = None) -> SanctionClient:
+        """Called from a service's wiring, inside its event loop; the channel is reused for every call. With
+        `settings`: mTLS with this process's certificate when configured, and signed tokens when a key is set."""
+        if settings is None:
+            return cls(grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS), caller, timeout_s)
+        token_key = "" if settings.tls else settings.token_key
+        return cls(tls.aio_channel(settings, address, _CHANNEL_OPTIONS), caller, timeout_s, token_key)
+
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        if self._token_key:
+            token = mint(self._token_key, self._caller, int(time.time()) + TOKEN_LIFETIME_S)
+            return (("authorization", f"Bearer {token}"),)
+        return ((CALLER_HEADER, self._caller),)
 
     async def batch_check(self, items: list[sanction_pb2.CheckRequest]) -> list[sanction_pb2.BatchResult]:
         """One result per item, in order. Raises SanctionUnavailable when the service cannot be asked."""
         try:
             response = await self._stub.BatchCheck(
-                sanction_pb2.BatchCheckRequest(items=items), timeout=self._timeout_s, metadata=self._metadata
+                sanction_pb2.BatchCheckRequest(items=items), timeout=self._timeout_s, metadata=self._metadata()
             )
         except grpc.aio.AioRpcError as error:
             log.warning("sanction BatchCheck of %d checks failed: %s", len(items), error.code().name)

@@ -9,6 +9,7 @@ from google.rpc import status_pb2
 
 from debar.common.grpc_errors import abort_with, status_code_of
 from debar.sanction import convert
+from debar.sanction.access import CheckGate, current_grant
 from debar.sanction.checker import Checker
 from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.errors import DomainError, InvalidField
@@ -22,23 +23,24 @@ _EFFECTS = {
 }
 
 
-def caller_of(context: grpc.aio.ServicerContext, default: str) -> str:
-    """Who asks: the client certificate's name once mTLS is on, else a declared `x-debar-caller` header."""
-    for key, value in context.invocation_metadata() or ():
-        if key == "x-debar-caller" and isinstance(value, str) and value.isprintable() and len(value) <= 64:
-            return value
-    return default
-
-
 class SanctionServicer(sanction_pb2_grpc.SanctionServiceServicer):
-    def __init__(self, checker: Checker, catalogue: Catalogue, max_batch_items: int, default_caller: str) -> None:
+    """Checks as the caller the AccessInterceptor identified: its rate first, then the measures it may check."""
+
+    def __init__(self, checker: Checker, catalogue: Catalogue, max_batch_items: int, gate: CheckGate) -> None:
         self._checker = checker
         self._catalogue = catalogue
         self._max_batch = max_batch_items
-        self._default_caller = default_caller
+        self._gate = gate
 
     async def Check(self, request, context):  # type: ignore[no-untyped-def]
-        [result] = await self._checker.check([convert.check_input(request)], caller_of(context, self._default_caller))
+        grant = current_grant()
+        try:
+            await self._gate.admit(grant, 1)
+        except DomainError as error:
+            await abort_with(context, error)
+        if not self._gate.may_check(grant, request.measure):
+            await abort_with(context, self._gate.denial(grant, request.measure, "measure"))
+        [result] = await self._checker.check([convert.check_input(request)], grant.caller)
         if isinstance(result, DomainError):
             await abort_with(context, result)
         return convert.check_response(result, self._catalogue)  # type: ignore[arg-type]
@@ -49,13 +51,22 @@ class SanctionServicer(sanction_pb2_grpc.SanctionServiceServicer):
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"items: at most {self._max_batch} per batch, got {len(request.items)}",
             )
-        inputs = [convert.check_input(item) for item in request.items]
-        results = await self._checker.check(inputs, caller_of(context, self._default_caller), field="items[{i}]")
+        grant = current_grant()
+        try:
+            await self._gate.admit(grant, len(request.items))
+        except DomainError as error:
+            await abort_with(context, error)
+        # An item outside the caller's scopes is refused alone, and never reaches the checker (nor the log).
+        allowed = [i for i, item in enumerate(request.items) if self._gate.may_check(grant, item.measure)]
+        inputs = [convert.check_input(request.items[i]) for i in allowed]
+        checked = await self._checker.check(inputs, grant.caller, field="items[{i}]", positions=allowed)
+        results = dict(zip(allowed, checked, strict=True))
         response = sanction_pb2.BatchCheckResponse()
-        for result in results:
+        for i, item in enumerate(request.items):
+            result = results[i] if i in results else self._gate.denial(grant, item.measure, f"items[{i}].measure")
             if isinstance(result, DomainError):
-                error = status_pb2.Status(code=status_code_of(result).value[0], message=result.message)
-                response.results.add(error=error)
+                status = status_pb2.Status(code=status_code_of(result).value[0], message=result.message)
+                response.results.add(error=status)
             else:
                 response.results.add(response=convert.check_response(result, self._catalogue))
         return response

@@ -28,3 +28,11 @@ class Conflict(DomainError):
 
 class Unavailable(DomainError):
     """A dependency (Redis) is unreachable and the measure fails closed."""
+
+
+class PermissionDenied(DomainError):
+    """The caller's scopes do not cover the call or the measure (PERMISSION_DENIED)."""
+
+
+class RateLimited(DomainError):
+    """The caller asked for more checks than its rate allows (RESOURCE_EXHAUSTED)."""

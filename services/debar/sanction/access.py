@@ -1,0 +1,211 @@
+"""Access control of the sanction service: who the caller is (by transport), whether it may call the method (a
+server interceptor), and, for checks, its rate and the measures it may check (the servicer asks the CheckGate).
+The rules themselves are pure, in domain/access.py."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import grpc
+
+from debar.common.settings import SettingsError
+from debar.common.tokens import CALLER_NAME, InvalidToken, bearer, verify
+from debar.sanction.domain.access import PUBLIC_SERVICES, AccessPolicy, Grant, ScopesError, parse_policy
+from debar.sanction.domain.catalogue import Catalogue
+from debar.sanction.domain.errors import PermissionDenied, RateLimited
+from debar.sanction.ports import RateCounter, RateCounterUnavailable
+
+log = logging.getLogger("debar.access")
+
+CALLER_HEADER = "x-debar-caller"
+# The grant of the call being served: set by AccessInterceptor around the handler, in the handler's own task.
+# No default: a handler served without the interceptor fails instead of running unscoped.
+_GRANT: ContextVar[Grant] = ContextVar("debar_grant")
+
+
+def current_grant() -> Grant:
+    return _GRANT.get()
+
+
+@dataclass
+class AccessStats:
+    """Plain counters, exported by whoever wires metrics. `flagged`: refused-by-rate calls per caller."""
+
+    unauthenticated: int = 0
+    denied_calls: int = 0  # a method outside the caller's scopes
+    denied_checks: int = 0  # a checked measure outside the caller's scopes (a Check, or one BatchCheck item)
+    rate_limited: int = 0  # calls refused by the caller's rate
+    limiter_failures: int = 0  # the counters did not answer: let through (fail open)
+    flagged: dict[str, int] = field(default_factory=dict)
+
+
+class Unauthenticated(Exception):
+    pass
+
+
+class Identify:
+    """The caller's name, by transport: the client certificate's CN (mtls), a signed bearer token (token), or the
+    declared x-debar-caller header, else `default_caller` (local: plaintext on loopback only)."""
+
+    def __init__(
+        self, transport: str, *, token_key: str = "", default_caller: str = "local",
+        clock: Callable[[], float] = time.time,
+    ) -> None:  # fmt: skip
+        self._transport = transport
+        self._token_key = token_key
+        self._default = default_caller
+        self._clock = clock
+
+    def __call__(self, context: grpc.aio.ServicerContext) -> str:
+        if self._transport == "mtls":
+            names = context.auth_context().get("x509_common_name") or []
+            if len(names) != 1:
+                raise Unauthenticated("a client certificate with one common name is required")
+            return bytes(names[0]).decode("utf-8", "replace")
+        if self._transport == "token":
+            token = bearer(context.invocation_metadata())
+            if token is None:
+                raise Unauthenticated("a signed token is required: authorization: Bearer <caller>.<expiry>.<sig>")
+            try:
+                return verify(self._token_key, token, self._clock())
+            except InvalidToken as error:
+                raise Unauthenticated(str(error)) from None
+        for key, value in context.invocation_metadata() or ():
+            if key == CALLER_HEADER:
+                if not (isinstance(value, str) and CALLER_NAME.match(value)):
+                    raise Unauthenticated(f"{CALLER_HEADER} must match {CALLER_NAME.pattern}")
+                return value
+        return self._default
+
+
+Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+class AccessInterceptor(grpc.aio.ServerInterceptor):
+    """Identifies every call and refuses a method outside the caller's scopes (PERMISSION_DENIED, counted);
+    health and reflection stay open. Streaming methods outside them are refused: none needs a scope yet."""
+
+    def __init__(self, identify: Identify, policy: AccessPolicy, stats: AccessStats) -> None:
+        self._identify = identify
+        self._policy = policy
+        self._stats = stats
+        self._guarded: dict[str, grpc.RpcMethodHandler] = {}  # per method, built once
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or method.startswith(PUBLIC_SERVICES):
+            return handler
+        guarded = self._guarded.get(method)
+        if guarded is None:
+            if handler.unary_unary is None:
+                guarded = grpc.unary_unary_rpc_method_handler(self._refuse_stream(method))
+            else:
+                guarded = grpc.unary_unary_rpc_method_handler(
+                    self._guard(method, handler.unary_unary),
+                    request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer,
+                )
+            self._guarded[method] = guarded
+        return guarded
+
+    def _refuse_stream(self, method: str) -> Behaviour:
+        async def refuse(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            self._stats.denied_calls += 1
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{method} is open to no caller")
+
+        return refuse
+
+    def _guard(self, method: str, behaviour: Behaviour) -> Behaviour:
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                caller = self._identify(context)
+            except Unauthenticated as error:
+                self._stats.unauthenticated += 1
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(error))
+            grant = self._policy.grant(caller)
+            if not self._policy.may_call(grant, method):
+                self._stats.denied_calls += 1
+                log.warning("denied: caller %r may not call %s", caller, method)
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"caller {caller!r} may not call {method}")
+            token = _GRANT.set(grant)
+            try:
+                return await behaviour(request, context)
+            finally:
+                _GRANT.reset(token)
+
+        return guarded
+
+
+class CheckGate:
+    """For the servicer: the caller's check rate (Redis-backed, across replicas) and the measures it may check."""
+
+    def __init__(
+        self, policy: AccessPolicy, counter: RateCounter, stats: AccessStats, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._policy = policy
+        self._counter = counter
+        self._stats = stats
+        self._clock = clock
+
+    async def admit(self, grant: Grant, cost: int) -> None:
+        """Counts `cost` checked items against the caller's rate; RateLimited once past it (the caller is flagged).
+        When the counters do not answer, the call goes on (fail open, counted): the check itself fails closed."""
+        limit = grant.rate
+        if limit is None or cost == 0:
+            return
+        try:
+            count = await self._counter.add(grant.caller, limit.window(self._clock()), limit.window_s, cost)
+        except RateCounterUnavailable as error:
+            self._stats.limiter_failures += 1
+            log.warning("rate limiter unavailable, letting %r through: %s", grant.caller, error)
+            return
+        if not limit.exceeded(count):
+            return
+        self._stats.rate_limited += 1
+        self._stats.flagged[grant.caller] = self._stats.flagged.get(grant.caller, 0) + 1
+        if not limit.exceeded(count - cost):  # the first refusal of this window: flag once, not per call
+            log.warning(
+                "flagged: caller %r asked for more than %d checks in %d s", grant.caller, limit.checks, limit.window_s
+            )
+        raise RateLimited(
+            f"caller {grant.caller!r} may check at most {limit.checks} items per {limit.window_s} s; slow down"
+        )
+
+    def may_check(self, grant: Grant, measure: str) -> bool:
+        if self._policy.may_check(grant, measure):
+            return True
+        self._stats.denied_checks += 1
+        log.warning("denied: caller %r may not check %s", grant.caller, measure)
+        return False
+
+    @staticmethod
+    def denial(grant: Grant, measure: str, field: str) -> PermissionDenied:
+        return PermissionDenied(f"{field}: caller {grant.caller!r} may not check {measure}")
+
+
+def load_policy(path: str, catalogue: Catalogue) -> AccessPolicy:
+    """The scopes file at `path`, else the packaged data/scopes.json; a bad file stops the start (SettingsError)."""
+    where = path or "data/scopes.json (packaged)"
+    try:
+        if path:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        else:
+            data = json.loads(resources.files("debar").joinpath("data/scopes.json").read_text(encoding="utf-8"))
+        return parse_policy(data, {code: m.checked_by for code, m in catalogue.measures.items()})
+    except OSError as error:
+        raise SettingsError(f"DEBAR_SCOPES_FILE: cannot read {where}: {error.strerror}") from None
+    except (ValueError, ScopesError) as error:
+        raise SettingsError(f"DEBAR_SCOPES_FILE {where}: {error}") from None
