@@ -11,6 +11,7 @@ from enum import Enum
 
 from debar.common.identifiers import IdKind, mask_name
 from debar.sanction.checker import EARLIEST_AT, LATEST_AT, RevisionFloor
+from debar.sanction.domain.calendar import add_working_days  # re-exported: it used to live here
 from debar.sanction.domain.catalogue import Catalogue, Source
 from debar.sanction.domain.errors import InvalidField, NotFound
 from debar.sanction.domain.model import (
@@ -97,16 +98,6 @@ def _time(value: int | None, field: str) -> int | None:
     if value is not None and not EARLIEST_AT <= value < LATEST_AT:
         raise InvalidField(field, "must be between 2000-01-01 and 2100-01-01")
     return value
-
-
-def add_working_days(start: int, days: int) -> int:
-    """Counts Monday to Friday (public holidays are not modelled)."""
-    moment = start
-    while days > 0:
-        moment += DAY
-        if time.gmtime(moment).tm_wday < 5:
-            days -= 1
-    return moment
 
 
 def carry_over(new: Restriction, existing: Restriction) -> Restriction:

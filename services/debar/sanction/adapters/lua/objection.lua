@@ -1,0 +1,59 @@
+-- Writes one objection step atomically: the record (compare-and-set on its previous JSON), the state index, the
+-- count of open objections disputing each restriction, and the transition's entry in the hash-chained log.
+-- Every key shares one hash tag, so one call is one slot.
+--
+-- KEYS: records hash, decision -> objection hash, from-state index, to-state index, dispute counts, log, log head.
+-- ARGV: mode ("file" | "move" | "update"), objection id, decision id, expected record JSON (move, update),
+--       new record JSON, index score, dispute delta (-1, 0, 1), from state, to state, actor, reason, at,
+--       then the restriction ids.
+-- Returns {1, new JSON, cleared restriction ids...} when written; {0, current JSON} when the decision already has an
+-- objection (file) or the record changed meanwhile (move, update); {-1} when there is no such objection.
+local FS = '\31'
+local mode, oid, did, expected, record = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local score, delta = ARGV[6], tonumber(ARGV[7])
+local from_state, to_state, actor, reason, at = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
+
+if mode == 'file' then
+  local existing = redis.call('HGET', KEYS[2], did)
+  if existing then
+    return {0, redis.call('HGET', KEYS[1], existing) or ''}
+  end
+  redis.call('HSET', KEYS[2], did, oid)
+else
+  local current = redis.call('HGET', KEYS[1], oid)
+  if not current then return {-1} end
+  if current ~= expected then return {0, current} end
+end
+redis.call('HSET', KEYS[1], oid, record)
+if mode == 'update' then return {1, record} end
+
+redis.call('ZREM', KEYS[3], oid)
+redis.call('ZADD', KEYS[4], score, oid)
+
+local result = {1, record}
+if delta ~= 0 then
+  for i = 13, #ARGV do
+    local count = redis.call('HINCRBY', KEYS[5], ARGV[i], delta)
+    if count <= 0 then
+      redis.call('HDEL', KEYS[5], ARGV[i])
+      result[#result + 1] = ARGV[i]
+    end
+  end
+end
+
+-- The chain: each entry's hash commits to the previous entry's hash and to every field of its own.
+local clock = redis.call('TIME')
+local ms, seq, prev = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000), 0, ''
+local head = redis.call('GET', KEYS[7])
+if head then
+  local last_ms, last_seq, last_hash = string.match(head, '^(%d+) (%d+) (%x*)$')
+  last_ms, last_seq, prev = tonumber(last_ms), tonumber(last_seq), last_hash
+  if ms <= last_ms then ms, seq = last_ms, last_seq + 1 end
+end
+local stream_id = string.format('%d-%d', ms, seq)
+local body = table.concat({stream_id, oid, did, from_state, to_state, actor, reason, at}, FS)
+local hash = redis.sha1hex(prev .. FS .. body)
+redis.call('XADD', KEYS[6], stream_id, 'o', oid, 'd', did, 'f', from_state, 't', to_state, 'a', actor, 'r', reason,
+  'at', at, 'p', prev, 'h', hash)
+redis.call('SET', KEYS[7], string.format('%d %d %s', ms, seq, hash))
+return result

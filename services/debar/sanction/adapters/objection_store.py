@@ -1,0 +1,241 @@
+"""Objections in Redis, and their hash-chained transition log. Every key shares the log's hash tag, so that one
+script call writes a step's record, index, dispute counts and log entry atomically (objections are filed by
+people, a few a day, so one slot is plenty):
+
+    {p}:objlog                   stream  every transition, hash-chained (one chain)
+    {{p}:objlog}:head            string  "<ms> <seq> <hash>" of the chain's last entry
+    {{p}:objlog}:o:B             hash    objection id -> objection record (JSON); B from the objection id (the
+                                         decision's bucket), so a decision's objection sits in one small hash
+    {{p}:objlog}:by-decision     hash    decision id -> its objection id (one objection per decision)
+    {{p}:objlog}:state:S         zset    objection ids in state S, scored by the deadline that matters in S
+    {{p}:objlog}:disputes        hash    restriction id -> how many open objections dispute it
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
+
+from debar.common.identifiers import IdKind
+from debar.sanction.adapters.keys import Keys
+from debar.sanction.adapters.redis_store import _unavailable_on_redis_error as unavailable_on_redis_error
+from debar.sanction.domain.catalogue import ObjectionRules
+from debar.sanction.domain.chain import ChainBreak, LogEntry
+from debar.sanction.domain.model import SubjectRef
+from debar.sanction.domain.objection_log import verify_transitions
+from debar.sanction.domain.objections import Objection, ObjectionState, Transition, parse_objection_id
+
+_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class ObjectionKeys:
+    prefix: str = "debar"
+
+    @property
+    def log(self) -> str:
+        return f"{self.prefix}:objlog"
+
+    @property
+    def _tag(self) -> str:
+        return f"{{{self.prefix}:objlog}}"  # the same slot as the log key itself
+
+    @property
+    def head(self) -> str:
+        return f"{self._tag}:head"
+
+    def records(self, objection_id: str) -> str:
+        return f"{self._tag}:o:{parse_objection_id(objection_id)}"
+
+    @property
+    def by_decision(self) -> str:
+        return f"{self._tag}:by-decision"
+
+    def state(self, state: ObjectionState) -> str:
+        return f"{self._tag}:state:{state.value}"
+
+    @property
+    def disputes(self) -> str:
+        return f"{self._tag}:disputes"
+
+
+# -- records ------------------------------------------------------------------------------------------------
+
+
+def encode(o: Objection) -> str:
+    return json.dumps(
+        {
+            "id": o.id,
+            "decision": o.decision_id,
+            "subject": [o.subject.kind.value, o.subject.pseudonym, o.subject.bucket],
+            "restrictions": list(o.restriction_ids),
+            "source": o.source,
+            "rules": [
+                o.rules.review_days, o.rules.correction_working_days,
+                o.rules.reconsideration_request_days, o.rules.reconsideration_decision_days,
+            ],
+            "state": o.state.value,
+            "statement": o.statement,
+            "contact": o.contact,
+            "filed_at": o.filed_at,
+            "review_due": o.review_due,
+            "correction_due": o.correction_due,
+            "reconsideration_request_due": o.reconsideration_request_due,
+            "corrected_at": o.corrected_at,
+            "history": [
+                [t.from_state.value if t.from_state else "", t.to_state.value, t.actor, t.reason, t.at]
+                for t in o.history
+            ],
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )  # fmt: skip
+
+
+def decode(raw: bytes | str) -> Objection:
+    d = json.loads(raw)
+    kind, pseudonym, bucket = d["subject"]
+    review, correction, request, decision = d["rules"]
+    return Objection(
+        id=d["id"],
+        decision_id=d["decision"],
+        subject=SubjectRef(IdKind(kind), pseudonym, bucket),
+        restriction_ids=tuple(d["restrictions"]),
+        source=d["source"],
+        rules=ObjectionRules("", review, correction, request, decision),
+        state=ObjectionState(d["state"]),
+        statement=d["statement"],
+        contact=d["contact"],
+        filed_at=d["filed_at"],
+        review_due=d["review_due"],
+        correction_due=d["correction_due"],
+        reconsideration_request_due=d["reconsideration_request_due"],
+        corrected_at=d["corrected_at"],
+        history=tuple(
+            Transition(ObjectionState(f) if f else None, ObjectionState(t), actor, reason, at)
+            for f, t, actor, reason, at in d["history"]
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a write did: `done` False means nothing was written and `objection` is the one found instead (the
+    decision's existing objection, or the record as changed meanwhile by another request)."""
+
+    done: bool
+    objection: Objection | None
+    cleared: tuple[str, ...] = ()  # restrictions no open objection disputes any more
+
+
+class RedisObjectionStore:
+    def __init__(self, client: Redis, keys: Keys) -> None:
+        self._redis = client
+        self._keys = ObjectionKeys(keys.prefix)
+        self._source = resources.files("debar.sanction.adapters").joinpath("lua/objection.lua").read_text()
+        self._sha: str | None = None
+
+    async def _eval(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        if self._sha is None:
+            self._sha = await self._redis.script_load(self._source)
+        try:
+            return await self._redis.execute_command("EVALSHA", self._sha, len(keys), *keys, *args)
+        except NoScriptError:  # the server restarted or was flushed: load once more
+            self._sha = await self._redis.script_load(self._source)
+            return await self._redis.execute_command("EVALSHA", self._sha, len(keys), *keys, *args)
+
+    async def _write(self, mode: str, new: Objection, old: Objection | None, dispute_delta: int) -> Written:
+        k = self._keys
+        step = new.history[-1]
+        from_state = old.state if old else new.state
+        keys = [
+            k.records(new.id), k.by_decision, k.state(from_state), k.state(new.state), k.disputes, k.log, k.head,
+        ]  # fmt: skip
+        args: list[Any] = [
+            mode, new.id, new.decision_id, encode(old) if old else "", encode(new), new.due, dispute_delta,
+            step.from_state.value if step.from_state else "", step.to_state.value, step.actor, step.reason, step.at,
+            *new.restriction_ids,
+        ]  # fmt: skip
+        raw = await self._eval(keys, args)
+        status = int(raw[0])
+        if status < 0:
+            return Written(False, None)
+        found = decode(raw[1]) if raw[1] else None
+        return Written(status == 1, found, tuple(r.decode() for r in raw[2:]))
+
+    @unavailable_on_redis_error
+    async def file(self, objection: Objection) -> Written:
+        """Creates the objection unless its decision already has one (then returns that one, writing nothing)."""
+        return await self._write("file", objection, None, 1)
+
+    @unavailable_on_redis_error
+    async def move(self, new: Objection, old: Objection) -> Written:
+        """Stores a transition if the record is still `old`; opens or ends the disputes it stands for."""
+        delta = 0 if new.is_open == old.is_open else (1 if new.is_open else -1)
+        return await self._write("move", new, old, delta)
+
+    @unavailable_on_redis_error
+    async def update(self, new: Objection, old: Objection) -> Written:
+        """Stores a change that is not a transition (no log entry) if the record is still `old`."""
+        return await self._write("update", new, old, 0)
+
+    @unavailable_on_redis_error
+    async def get(self, objection_id: str) -> Objection | None:
+        raw = await self._redis.hget(self._keys.records(objection_id), objection_id)
+        return decode(raw) if raw else None
+
+    @unavailable_on_redis_error
+    async def disputing(self, restriction_ids: Sequence[str]) -> list[int]:
+        """How many open objections dispute each restriction."""
+        if not restriction_ids:
+            return []
+        values = await self._redis.hmget(self._keys.disputes, list(restriction_ids))
+        return [int(v or 0) for v in values]
+
+    @unavailable_on_redis_error
+    async def listed(self, states: Sequence[ObjectionState], due_before: int | None, limit: int) -> list[Objection]:
+        """Objections in the given states, soonest deadline first; only those due before `due_before` if given."""
+        ids: list[tuple[float, str]] = []
+        top = f"({due_before}" if due_before is not None else "+inf"
+        for state in states:
+            key = self._keys.state(state)
+            found: Any = await self._redis.zrangebyscore(key, "-inf", top, 0, limit, withscores=True)
+            ids += [(score, member.decode()) for member, score in found]
+        ids.sort()
+        objections = []
+        for _, oid in ids[:limit]:
+            found_one = await self.get(oid)
+            if found_one is not None:
+                objections.append(found_one)
+        return objections
+
+    async def verify_log(self) -> tuple[int, ChainBreak | None]:
+        return await verify_objection_log(self._redis, Keys(self._keys.prefix))
+
+
+def _entry(stream_id: bytes | str, raw: dict[bytes, bytes]) -> LogEntry:
+    sid = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
+    return LogEntry(sid, {k.decode(): v.decode() for k, v in raw.items()})
+
+
+async def verify_objection_log(client: Redis, keys: Keys) -> tuple[int, ChainBreak | None]:
+    """Walks the objection transition log (for `debar log verify`): how many entries verified, and the first
+    break if any."""
+    k = ObjectionKeys(keys.prefix)
+    entries: list[LogEntry] = []
+    start = "-"
+    while True:
+        batch: Any = await client.xrange(k.log, start, "+", count=_PAGE)
+        entries += [_entry(sid, raw) for sid, raw in batch]
+        if len(batch) < _PAGE:
+            break
+        ms, seq = batch[-1][0].decode().split("-")
+        start = f"{ms}-{int(seq) + 1}"
+    head: Any = await client.get(k.head)
+    return verify_transitions(entries, head.decode() if head else None)

@@ -1,0 +1,300 @@
+"""Objections against the real service: a refusal objected to and overturned corrects the record so the next
+check allows; the record is marked disputed while the objection is open; every transition is hash-chained."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+import redis as redis_client
+from redis.asyncio import Redis
+
+from debar.common.embedded_redis import EmbeddedRedis
+from debar.sanction.adapters.keys import Keys
+from debar.sanction.adapters.objection_store import verify_objection_log
+from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2, registry_pb2_grpc, sanction_pb2_grpc
+from tests.support.requests import check_request, impose_request
+from tests.support.servers import start_service
+from tests.support.subjects import new_ric, new_uscc
+
+KEYS = "t1:test-secret-one"
+UPHELD, OVERTURNED = decision_pb2.OBJECTION_OUTCOME_UPHELD, decision_pb2.OBJECTION_OUTCOME_OVERTURNED
+
+
+def refused(registry, checks, person: str, principals=()) -> tuple[str, str]:
+    """Imposes a restriction reaching `person`; returns (restriction id, the refused check's decision id)."""
+    if principals:
+        company = new_uscc()
+        imposed = registry.Impose(impose_request(company, principals=[(person, role) for role in principals]))
+    else:
+        imposed = registry.Impose(impose_request(person))
+    decision = checks.Check(check_request(person, "HOTEL_STAR_RATED"))
+    assert decision.outcome == common_pb2.OUTCOME_DENY
+    return imposed.restriction.id, decision.decision_id
+
+
+def file(decisions, decision_id: str) -> decision_pb2.Objection:
+    return decisions.FileObjection(
+        decision_pb2.FileObjectionRequest(
+            decision_id=decision_id, statement="That is not me.", contact="me@example.com"
+        )
+    )
+
+
+def review(decisions, objection_id: str) -> decision_pb2.Objection:
+    return decisions.ReviewObjection(decision_pb2.ReviewObjectionRequest(objection_id=objection_id, reviewer="Wang"))
+
+
+def resolve(decisions, objection_id: str, outcome: int) -> decision_pb2.Objection:
+    return decisions.ResolveObjection(
+        decision_pb2.ResolveObjectionRequest(objection_id=objection_id, outcome=outcome, reviewer="Wang", reason="why")
+    )
+
+
+def status_of(registry, rid: str) -> int:
+    return registry.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=rid)).status
+
+
+def rpc_error(call) -> grpc.RpcError:  # type: ignore[no-untyped-def]
+    with pytest.raises(grpc.RpcError) as raised:
+        call()
+    return raised.value
+
+
+def test_a_refusal_objected_to_and_overturned_then_allows(registry, checks, decisions):
+    person = new_ric()
+    rid, decision_id = refused(registry, checks, person)
+    assert decisions.GetDecision(decision_pb2.GetDecisionRequest(decision_id=decision_id)).outcome == (
+        common_pb2.OUTCOME_DENY
+    )
+    objection = file(decisions, decision_id)
+    assert objection.state == decision_pb2.OBJECTION_STATE_FILED
+    assert list(objection.restriction_ids) == [rid]
+    assert objection.review_due.seconds == objection.filed_at.seconds + 15 * 86400
+    assert not objection.overdue
+    assert status_of(registry, rid) == registry_pb2.RESTRICTION_STATUS_DISPUTED
+    # Disputed, but still in force.
+    assert checks.Check(check_request(person, "HOTEL_STAR_RATED")).outcome == common_pb2.OUTCOME_DENY
+
+    review(decisions, objection.objection_id)
+    done = resolve(decisions, objection.objection_id, OVERTURNED)
+    assert done.state == decision_pb2.OBJECTION_STATE_OVERTURNED
+    assert done.correction_due.seconds > done.filed_at.seconds
+    assert [(t.from_state, t.to_state) for t in done.history] == [
+        (decision_pb2.OBJECTION_STATE_UNSPECIFIED, decision_pb2.OBJECTION_STATE_FILED),
+        (decision_pb2.OBJECTION_STATE_FILED, decision_pb2.OBJECTION_STATE_UNDER_REVIEW),
+        (decision_pb2.OBJECTION_STATE_UNDER_REVIEW, decision_pb2.OBJECTION_STATE_OVERTURNED),
+    ]
+    assert checks.Check(check_request(person, "HOTEL_STAR_RATED")).outcome == common_pb2.OUTCOME_ALLOW
+    lifted = registry.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=rid))
+    assert lifted.status == registry_pb2.RESTRICTION_STATUS_LIFTED
+    assert objection.objection_id in lifted.lift_reason
+    # The decision itself stays as it was made.
+    assert decisions.GetDecision(decision_pb2.GetDecisionRequest(decision_id=decision_id)).outcome == (
+        common_pb2.OUTCOME_DENY
+    )
+
+
+def test_overturning_a_legal_representatives_objection_lifts_only_their_link(registry, checks, decisions):
+    person = new_ric()
+    rid, decision_id = refused(registry, checks, person, principals=[common_pb2.ROLE_LEGAL_REPRESENTATIVE])
+    objection = file(decisions, decision_id)
+    review(decisions, objection.objection_id)
+    resolve(decisions, objection.objection_id, OVERTURNED)
+    assert checks.Check(check_request(person, "HOTEL_STAR_RATED")).outcome == common_pb2.OUTCOME_ALLOW
+    record = registry.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=rid))
+    assert record.status == registry_pb2.RESTRICTION_STATUS_ACTIVE  # the company stays restricted
+    [link] = record.principals
+    assert link.lifted_at.seconds and objection.objection_id in link.lift_reason
+
+
+def test_an_allow_cannot_be_objected_to(checks, decisions):
+    allowed = checks.Check(check_request(new_ric(), "HOTEL_STAR_RATED"))
+    assert allowed.outcome == common_pb2.OUTCOME_ALLOW
+    error = rpc_error(lambda: file(decisions, allowed.decision_id))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_a_second_objection_returns_the_open_one_even_when_filed_at_once(registry, checks, decisions):
+    _, decision_id = refused(registry, checks, new_ric())
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(lambda _: file(decisions, decision_id).objection_id, range(8)))
+    assert len(ids) == 1
+    [objection_id] = ids
+    listed = decisions.ListObjections(decision_pb2.ListObjectionsRequest(state=decision_pb2.OBJECTION_STATE_FILED))
+    assert [o.objection_id for o in listed.objections].count(objection_id) == 1
+
+
+def test_upheld_then_one_reconsideration_then_overturned(registry, checks, decisions):
+    person = new_ric()
+    rid, decision_id = refused(registry, checks, person)
+    objection = file(decisions, decision_id)
+    review(decisions, objection.objection_id)
+    upheld = resolve(decisions, objection.objection_id, UPHELD)
+    assert upheld.state == decision_pb2.OBJECTION_STATE_UPHELD
+    assert upheld.reconsideration_request_due.seconds > upheld.filed_at.seconds
+    assert status_of(registry, rid) == registry_pb2.RESTRICTION_STATUS_ACTIVE  # no longer disputed
+
+    ask = decision_pb2.RequestReconsiderationRequest(objection_id=objection.objection_id, statement="Look again")
+    again = decisions.RequestReconsideration(ask)
+    assert again.state == decision_pb2.OBJECTION_STATE_RECONSIDERATION
+    assert status_of(registry, rid) == registry_pb2.RESTRICTION_STATUS_DISPUTED
+    error = rpc_error(lambda: decisions.RequestReconsideration(ask))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "reconsideration" in error.details()
+
+    done = resolve(decisions, objection.objection_id, OVERTURNED)
+    assert done.state == decision_pb2.OBJECTION_STATE_OVERTURNED
+    assert checks.Check(check_request(person, "HOTEL_STAR_RATED")).outcome == common_pb2.OUTCOME_ALLOW
+    assert rpc_error(lambda: decisions.RequestReconsideration(ask)).code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_a_restriction_stays_disputed_while_another_objection_on_it_is_open(registry, checks, decisions):
+    person = new_ric()
+    rid, first = refused(registry, checks, person)
+    second = checks.Check(check_request(person, "AIR_TRAVEL")).decision_id
+    a, b = file(decisions, first), file(decisions, second)
+    review(decisions, a.objection_id)
+    resolve(decisions, a.objection_id, UPHELD)
+    assert status_of(registry, rid) == registry_pb2.RESTRICTION_STATUS_DISPUTED
+    review(decisions, b.objection_id)
+    resolve(decisions, b.objection_id, UPHELD)
+    assert status_of(registry, rid) == registry_pb2.RESTRICTION_STATUS_ACTIVE
+
+
+def test_a_step_not_allowed_from_the_state_names_it_and_writes_nothing(registry, checks, decisions):
+    _, decision_id = refused(registry, checks, new_ric())
+    objection = file(decisions, decision_id)
+    error = rpc_error(lambda: resolve(decisions, objection.objection_id, UPHELD))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "is filed" in error.details()
+    stored = decisions.GetObjection(decision_pb2.GetObjectionRequest(objection_id=objection.objection_id))
+    assert stored == objection
+
+
+@pytest.mark.parametrize(
+    ("call", "code", "field"),
+    [
+        (lambda d: file(d, "nonsense"), grpc.StatusCode.INVALID_ARGUMENT, "decision_id:"),
+        (lambda d: file(d, "1000000000000-0-abc-0"), grpc.StatusCode.NOT_FOUND, ""),
+        (
+            lambda d: d.FileObjection(decision_pb2.FileObjectionRequest(decision_id="1000000000000-0-abc-0")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "statement:",
+        ),
+        (lambda d: review(d, "bad"), grpc.StatusCode.INVALID_ARGUMENT, "objection_id:"),
+        (lambda d: review(d, "Oabc000000000000"), grpc.StatusCode.NOT_FOUND, ""),
+        (
+            lambda d: d.GetObjection(decision_pb2.GetObjectionRequest(objection_id="Oabc000000000000")),
+            grpc.StatusCode.NOT_FOUND,
+            "",
+        ),
+    ],
+)
+def test_bad_requests(decisions, call, code, field):
+    error = rpc_error(lambda: call(decisions))
+    assert error.code() == code
+    assert error.details().startswith(field)
+
+
+def test_bad_resolve_is_invalid_argument_and_writes_nothing(registry, checks, decisions):
+    _, decision_id = refused(registry, checks, new_ric())
+    objection = review(decisions, file(decisions, decision_id).objection_id)
+    cases = [
+        (decision_pb2.OBJECTION_OUTCOME_UNSPECIFIED, "Wang", "why", "outcome:"),
+        (UPHELD, "", "why", "reviewer:"),
+        (UPHELD, "Wang", " ", "reason:"),
+    ]
+    for outcome, reviewer, reason, field in cases:
+        request = decision_pb2.ResolveObjectionRequest(
+            objection_id=objection.objection_id, outcome=outcome, reviewer=reviewer, reason=reason
+        )
+        error = rpc_error(lambda r=request: decisions.ResolveObjection(r))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error.details().startswith(field)
+    stored = decisions.GetObjection(decision_pb2.GetObjectionRequest(objection_id=objection.objection_id))
+    assert stored == objection
+
+
+def test_overdue_listing_leaves_out_fresh_objections(registry, checks, decisions):
+    _, decision_id = refused(registry, checks, new_ric())
+    fresh = file(decisions, decision_id)
+    everything = decisions.ListObjections(decision_pb2.ListObjectionsRequest())
+    assert fresh.objection_id in [o.objection_id for o in everything.objections]
+    late = decisions.ListObjections(decision_pb2.ListObjectionsRequest(overdue_only=True))
+    assert fresh.objection_id not in [o.objection_id for o in late.objections]
+    assert all(o.overdue for o in late.objections)
+
+
+def _cli(address: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "debar.cli.main", "objections", *args, "--address", address],
+        capture_output=True, text=True, timeout=60, env={"DEBAR_PSEUDONYM_KEYS": KEYS, "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+
+
+def test_the_cli_lists_shows_reviews_and_resolves(registry, checks, decisions, sanction):
+    _, decision_id = refused(registry, checks, new_ric())
+    objection = file(decisions, decision_id)
+    listed = _cli(sanction.address, "list", "--state", "filed")
+    assert listed.returncode == 0, listed.stderr
+    assert objection.objection_id in listed.stdout and "filed" in listed.stdout
+    assert _cli(sanction.address, "review", objection.objection_id, "--reviewer", "Wang").returncode == 0
+    resolved = _cli(
+        sanction.address, "resolve", objection.objection_id, "--outcome", "upheld", "--reviewer", "Wang",
+        "--reason", "the record is right",
+    )  # fmt: skip
+    assert resolved.returncode == 0, resolved.stderr
+    shown = _cli(sanction.address, "show", objection.objection_id)
+    assert '"state": "OBJECTION_STATE_UPHELD"' in shown.stdout
+    again = _cli(sanction.address, "review", objection.objection_id, "--reviewer", "Wang")
+    assert again.returncode == 1 and "FAILED_PRECONDITION" in again.stderr
+
+
+# -- the transition log ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def private_system(tmp_path, logs_dir):
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    env = {"DEBAR_REDIS_URL": server.url, "DEBAR_PSEUDONYM_KEYS": KEYS, "DEBAR_DATA_DIR": str(tmp_path)}
+    service = start_service("sanction", env, logs_dir)
+    yield server, service
+    service.stop()
+    server.stop()
+
+
+async def _verify(url: str) -> tuple[int, object]:
+    client = Redis.from_url(url)
+    try:
+        return await verify_objection_log(client, Keys())
+    finally:
+        await client.aclose()
+
+
+async def test_the_transition_log_verifies_and_exposes_tampering(private_system):
+    server, service = private_system
+    with grpc.insecure_channel(service.address) as channel:
+        registry = registry_pb2_grpc.RegistryServiceStub(channel)
+        checks = sanction_pb2_grpc.SanctionServiceStub(channel)
+        decisions = decision_pb2_grpc.DecisionServiceStub(channel)
+        _, decision_id = refused(registry, checks, new_ric())
+        objection = file(decisions, decision_id)
+        review(decisions, objection.objection_id)
+        resolve(decisions, objection.objection_id, UPHELD)
+
+    assert await _verify(server.url) == (3, None)
+
+    r = redis_client.Redis.from_url(server.url)
+    entries = [(sid, dict(fields)) for sid, fields in r.xrange("debar:objlog")]
+    assert [f[b"a"] for _, f in entries] == [b"subject", b"Wang", b"Wang"]
+    entries[1][1][b"a"] = b"someone else"  # rewrite who took it under review
+    r.delete("debar:objlog")
+    for sid, fields in entries:
+        r.xadd("debar:objlog", fields, id=sid)
+    count, broken = await _verify(server.url)
+    assert count == 1
+    assert broken is not None and broken.stream_id == entries[1][0].decode()  # type: ignore[attr-defined]

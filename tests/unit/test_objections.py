@@ -1,0 +1,347 @@
+"""Objections as pure rules: the state machine, the deadlines each step starts, what is overdue, and the
+transition log's hash chain."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import replace
+
+import pytest
+
+from debar.common.identifiers import IdKind
+from debar.sanction.adapters.objection_store import decode, encode
+from debar.sanction.domain import objections as rules
+from debar.sanction.domain.calendar import DAY
+from debar.sanction.domain.catalogue import load_default_catalogue
+from debar.sanction.domain.chain import LogEntry
+from debar.sanction.domain.errors import Conflict, InvalidField
+from debar.sanction.domain.model import SubjectRef
+from debar.sanction.domain.objection_log import transition_hash, verify_transitions
+from debar.sanction.domain.objections import ObjectionOutcome, ObjectionState
+
+COURT = load_default_catalogue().source("court_consumption_order").objection
+# A Monday, so that working days are easy to count.
+MONDAY = calendar.timegm((2026, 3, 2, 9, 0, 0))
+OID = "Oa3f0123456789ab"
+
+
+def filed(now: int = MONDAY) -> rules.Objection:
+    return rules.file(
+        id=OID,
+        decision_id="1764250000000-0-a3f-0",
+        subject=SubjectRef(IdKind.RIC, "t1.abc", "a3f"),
+        restriction_ids=("R1", "R2", "R1"),
+        source="court_consumption_order",
+        rules=COURT,
+        statement="  Not me: I was never a party to that case.\nSee the attached judgment.  ",
+        contact="zhang@example.com",
+        now=now,
+    )
+
+
+def under_review(now: int = MONDAY + DAY) -> rules.Objection:
+    return rules.review(filed(), "judge Wang", now)
+
+
+def upheld(now: int = MONDAY + 2 * DAY) -> rules.Objection:
+    return rules.resolve(under_review(), ObjectionOutcome.UPHELD, "judge Wang", "the record is right", now)
+
+
+def test_a_filed_objection_is_open_and_due_for_review_in_15_days():
+    o = filed()
+    assert o.state is ObjectionState.FILED and o.is_open
+    assert o.statement.startswith("Not me") and o.statement.endswith("judgment.")
+    assert o.restriction_ids == ("R1", "R2")
+    assert o.review_due == MONDAY + 15 * DAY
+    assert o.correction_due is None and o.reconsideration_request_due is None
+    [step] = o.history
+    assert (step.from_state, step.to_state, step.actor) == (None, ObjectionState.FILED, rules.SUBJECT_ACTOR)
+
+
+def test_the_full_path_records_who_when_and_why():
+    o = upheld()
+    assert [(t.from_state, t.to_state) for t in o.history] == [
+        (None, ObjectionState.FILED),
+        (ObjectionState.FILED, ObjectionState.UNDER_REVIEW),
+        (ObjectionState.UNDER_REVIEW, ObjectionState.UPHELD),
+    ]
+    assert o.history[-1].actor == "judge Wang"
+    assert o.history[-1].reason == "the record is right"
+    assert o.history[-1].at == MONDAY + 2 * DAY
+    assert not o.is_open
+
+
+def test_upheld_gives_10_days_to_ask_for_reconsideration_once():
+    o = upheld()
+    assert o.reconsideration_request_due == MONDAY + 12 * DAY
+    again = rules.request_reconsideration(o, "The higher court should look at it", MONDAY + 12 * DAY)
+    assert again.state is ObjectionState.RECONSIDERATION and again.is_open
+    assert again.review_due == MONDAY + 12 * DAY + 15 * DAY  # reconsideration_decision_days
+    assert again.history[-1].reason == "The higher court should look at it"
+    upheld_again = rules.resolve(again, ObjectionOutcome.UPHELD, "judge Li", "still right", MONDAY + 13 * DAY)
+    with pytest.raises(Conflict, match="already reconsidered"):
+        rules.request_reconsideration(upheld_again, "once more", MONDAY + 13 * DAY)
+
+
+def test_reconsideration_after_the_deadline_is_refused():
+    with pytest.raises(Conflict, match="deadline"):
+        rules.request_reconsideration(upheld(), "late", MONDAY + 12 * DAY + 1)
+
+
+def test_overturned_is_corrected_within_3_working_days():
+    friday = MONDAY + 4 * DAY
+    o = rules.resolve(under_review(), ObjectionOutcome.OVERTURNED, "judge Wang", "mistaken identity", friday)
+    assert o.state is ObjectionState.OVERTURNED
+    assert o.correction_due == friday + 5 * DAY  # Mon, Tue, Wed
+    assert o.reconsideration_request_due is None
+
+
+@pytest.mark.parametrize(
+    ("make", "step", "named"),
+    [
+        (filed, lambda o: rules.resolve(o, ObjectionOutcome.UPHELD, "w", "r", MONDAY), "is filed"),
+        (under_review, lambda o: rules.review(o, "w", MONDAY), "is under_review"),
+        (filed, lambda o: rules.request_reconsideration(o, "s", MONDAY), "is filed"),
+        (upheld, lambda o: rules.review(o, "w", MONDAY), "is upheld"),
+        (upheld, lambda o: rules.resolve(o, ObjectionOutcome.OVERTURNED, "w", "r", MONDAY), "is upheld"),
+    ],
+)
+def test_a_step_not_allowed_from_the_state_is_a_conflict_naming_it(make, step, named):
+    with pytest.raises(Conflict, match=named):
+        step(make())
+
+
+@pytest.mark.parametrize(
+    ("step", "field"),
+    [
+        (lambda: rules.resolve(under_review(), None, "w", "r", MONDAY), "outcome"),
+        (lambda: rules.resolve(under_review(), ObjectionOutcome.UPHELD, " ", "r", MONDAY), "reviewer"),
+        (lambda: rules.resolve(under_review(), ObjectionOutcome.UPHELD, "w", "", MONDAY), "reason"),
+        (lambda: rules.review(filed(), "a\x1fb", MONDAY), "reviewer"),
+        (lambda: replace_statement(""), "statement"),
+        (lambda: replace_statement("x" * 4001), "statement"),
+        (lambda: replace_contact(""), "contact"),
+        (lambda: replace_contact("x" * 257), "contact"),
+        (lambda: replace_contact("a\nb"), "contact"),
+    ],
+)
+def test_bad_input_names_the_field(step, field):
+    with pytest.raises(InvalidField) as raised:
+        step()
+    assert raised.value.field == field
+
+
+def replace_statement(statement: str) -> rules.Objection:
+    o = filed()
+    return rules.file(
+        id=o.id, decision_id=o.decision_id, subject=o.subject, restriction_ids=o.restriction_ids, source=o.source,
+        rules=o.rules, statement=statement, contact=o.contact, now=MONDAY,
+    )  # fmt: skip
+
+
+def replace_contact(contact: str) -> rules.Objection:
+    o = filed()
+    return rules.file(
+        id=o.id, decision_id=o.decision_id, subject=o.subject, restriction_ids=o.restriction_ids, source=o.source,
+        rules=o.rules, statement=o.statement, contact=contact, now=MONDAY,
+    )  # fmt: skip
+
+
+def test_overdue_is_computed_against_now():
+    o = filed()
+    assert not o.overdue(o.review_due)
+    assert o.overdue(o.review_due + 1)
+    # Under review, the same deadline holds.
+    assert under_review().overdue(o.review_due + 1)
+
+
+def test_an_upheld_objection_is_never_overdue():
+    assert not upheld().overdue(MONDAY + 1000 * DAY)
+
+
+def test_an_overturned_objection_is_overdue_only_until_corrected():
+    o = rules.resolve(under_review(), ObjectionOutcome.OVERTURNED, "w", "r", MONDAY + 2 * DAY)
+    assert o.correction_due is not None
+    assert not o.overdue(o.correction_due)
+    assert o.overdue(o.correction_due + 1)
+    assert not rules.mark_corrected(o, MONDAY + 2 * DAY).overdue(o.correction_due + 1)
+
+
+def test_the_index_orders_by_the_deadline_that_matters_in_the_state():
+    assert filed().due == filed().review_due
+    assert upheld().due == upheld().reconsideration_request_due
+
+
+@pytest.mark.parametrize("bad", ["", "O123", "Xa3f0123456789ab", "OA3F0123456789AB", "Oa3f0123456789abc"])
+def test_objection_ids_are_checked(bad):
+    with pytest.raises(InvalidField, match=r"^objection_id:"):
+        rules.parse_objection_id(bad)
+
+
+def test_an_objection_id_is_stored_beside_its_decision():
+    assert rules.objection_id("a3f", "0123456789ab") == OID
+    assert rules.parse_objection_id(OID) == "a3f"
+
+
+def test_the_stored_record_round_trips():
+    o = upheld()
+    assert decode(encode(o)) == replace(o, rules=replace(o.rules, summary=""))
+
+
+# -- the transition log's chain -----------------------------------------------------------------------------
+
+
+def chain(count: int) -> list[LogEntry]:
+    entries, previous = [], ""
+    for i in range(count):
+        fields = {"o": OID, "d": "1-0-a3f-0", "f": "filed", "t": "under_review", "a": f"judge {i}", "r": "why",
+                  "at": str(MONDAY + i)}  # fmt: skip
+        entry = LogEntry(f"{1000 + i}-0", {**fields, "p": previous})
+        previous = transition_hash(previous, entry)
+        entries.append(LogEntry(entry.stream_id, {**entry.fields, "h": previous}))
+    return entries
+
+
+def head_of(entries: list[LogEntry]) -> str:
+    ms, seq = entries[-1].stream_id.split("-")
+    return f"{ms} {seq} {entries[-1].fields['h']}"
+
+
+def test_an_untouched_chain_verifies():
+    entries = chain(4)
+    assert verify_transitions(entries, head_of(entries)) == (4, None)
+    assert verify_transitions([], None) == (0, None)
+
+
+def test_a_changed_field_is_detected():
+    entries = chain(4)
+    head = head_of(entries)
+    entries[2] = LogEntry(entries[2].stream_id, {**entries[2].fields, "a": "someone else"})
+    count, broken = verify_transitions(entries, head)
+    assert count == 2 and broken is not None
+    assert broken.stream_id == entries[2].stream_id and "hash" in broken.reason
+
+
+def test_a_removed_entry_is_detected():
+    entries = chain(4)
+    head = head_of(entries)
+    count, broken = verify_transitions([*entries[:1], *entries[2:]], head)
+    assert count == 1 and broken is not None and broken.stream_id == entries[2].stream_id
+
+
+def test_dropping_the_newest_is_detected_by_the_head():
+    entries = chain(4)
+    count, broken = verify_transitions(entries[:-1], head_of(entries))
+    assert count == 3 and broken is not None and "head" in broken.reason
+
+
+def test_a_lost_head_is_detected():
+    count, broken = verify_transitions(chain(2), None)
+    assert count == 2 and broken is not None
+
+
+# -- the use case, with its clock injected ------------------------------------------------------------------
+
+
+class MemoryStore:
+    """The objection store's contract, in memory."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, rules.Objection] = {}
+        self.by_decision: dict[str, str] = {}
+        self.disputes: dict[str, int] = {}
+
+    async def file(self, objection):
+        from debar.sanction.adapters.objection_store import Written
+
+        if objection.decision_id in self.by_decision:
+            return Written(False, self.records[self.by_decision[objection.decision_id]])
+        self.by_decision[objection.decision_id] = objection.id
+        self.records[objection.id] = objection
+        for rid in objection.restriction_ids:
+            self.disputes[rid] = self.disputes.get(rid, 0) + 1
+        return Written(True, objection)
+
+    async def move(self, new, old):
+        from debar.sanction.adapters.objection_store import Written
+
+        if self.records.get(new.id) != old:
+            return Written(False, self.records.get(new.id))
+        self.records[new.id] = new
+        cleared = []
+        if old.is_open != new.is_open:
+            for rid in new.restriction_ids:
+                self.disputes[rid] = self.disputes.get(rid, 0) + (1 if new.is_open else -1)
+                if self.disputes[rid] <= 0:
+                    del self.disputes[rid]
+                    cleared.append(rid)
+        return Written(True, new, tuple(cleared))
+
+    async def update(self, new, old):
+        return await self.move(new, old)
+
+    async def get(self, objection_id):
+        return self.records.get(objection_id)
+
+    async def disputing(self, rids):
+        return [self.disputes.get(r, 0) for r in rids]
+
+    async def listed(self, states, due_before, limit):
+        found = [o for o in self.records.values() if o.state in states and (due_before is None or o.due < due_before)]
+        return sorted(found, key=lambda o: o.due)[:limit]
+
+
+class FakeRegistry:
+    def __init__(self) -> None:
+        self.disputed: set[str] = set()
+        self.lifted: list[tuple[str, str]] = []
+
+    async def set_disputed(self, rids, disputed):
+        (self.disputed.update if disputed else self.disputed.difference_update)(rids)
+        return 1
+
+    async def lift_link(self, rid, subject, reason):
+        self.lifted.append((rid, subject.pseudonym))
+        return None, 1
+
+
+class FakeDecisions:
+    async def get(self, value):
+        from debar.sanction.decision_reader import LoggedDecision
+        from debar.sanction.domain.model import EntryKind, IndexEntry, Outcome, Role
+
+        ground = IndexEntry(EntryKind.RESTRICTION, "R" + value[-5:], Role.DEBTOR, 1, 0, None, "court_consumption_order")
+        return LoggedDecision(
+            decision_id=value, decided_at_ms=0, at=0, caller="hotel", id_kind=IdKind.RIC, subject_pseudonym="t1.p",
+            measure="HOTEL_STAR_RATED", outcome=Outcome.DENY, grounds=(ground,), exemption=None, revision=1,
+            catalogue_version="1", spooled=False,
+        )  # fmt: skip
+
+
+async def test_the_desk_lists_what_is_overdue_at_its_clocks_now():
+    from debar.sanction.objections import Objections
+
+    now = [float(MONDAY)]
+    tokens = iter(f"{i:012x}" for i in range(100))
+    registry = FakeRegistry()
+    desk = Objections(
+        MemoryStore(), FakeDecisions(), registry, load_default_catalogue(), clock=lambda: now[0],
+        token=lambda: next(tokens),
+    )  # fmt: skip
+    old = await desk.file("1764250000000-0-a3f-0", "not me", "me@example.com")
+    assert registry.disputed == {old.restriction_ids[0]}
+    assert await desk.file("1764250000000-0-a3f-0", "again", "me@example.com") == old
+    now[0] += 10 * DAY
+    fresh = await desk.file("1764250000000-1-a3f-0", "not me", "me@example.com")
+    assert await desk.find(None, overdue_only=True) == []
+    now[0] += 5 * DAY + 1
+    assert [o.id for o in await desk.find(None, overdue_only=True)] == [old.id]
+    assert [o.id for o in await desk.find(ObjectionState.FILED, overdue_only=False)] == [old.id, fresh.id]
+
+    await desk.review(old.id, "Wang")
+    overturned = await desk.resolve(old.id, ObjectionOutcome.OVERTURNED, "Wang", "mistaken identity")
+    assert overturned.corrected_at == int(now[0])
+    assert registry.lifted == [(old.restriction_ids[0], "t1.p")]
+    assert fresh.restriction_ids == old.restriction_ids  # both refusals stand on the same restriction
+    assert registry.disputed == {fresh.restriction_ids[0]}  # still disputed by the fresh objection
+    assert await desk.find(None, overdue_only=True) == []
