@@ -7,11 +7,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from debar.common.identifiers import IdKind
-from debar.sanction.domain.catalogue import Catalogue
-from debar.sanction.domain.decisions import CheckQuery, Decision
+from debar.sanction.domain.catalogue import Catalogue, FailurePolicy
+from debar.sanction.domain.decisions import CheckQuery, Decision, LoggedCheck
 from debar.sanction.domain.errors import Conflict, DomainError, InvalidField, Unavailable
 from debar.sanction.domain.subjects import SubjectResolver
-from debar.sanction.ports import RestrictionStore, StoreUnavailable
+from debar.sanction.failopen import FailOpen
+from debar.sanction.ports import Decider, RestrictionStore, StoreUnavailable
 
 # Checks about the distant past or future are almost always a unit mistake (ms for s) in the caller.
 EARLIEST_AT = 946684800  # 2000-01-01
@@ -51,8 +52,12 @@ class Checker:
         resolver: SubjectResolver,
         floor: RevisionFloor,
         clock: Callable[[], float] = time.time,
+        decider: Decider | None = None,
+        fail_open: FailOpen | None = None,
     ) -> None:
+        self._fail_open = fail_open
         self._store = store
+        self._decider: Decider = decider or store
         self._catalogue = catalogue
         self._resolver = resolver
         self._floor = floor
@@ -67,13 +72,16 @@ class Checker:
             raise InvalidField(f"{prefix}at", "must be between 2000-01-01 and 2100-01-01")
         return CheckQuery(subject, measure, at)
 
-    async def check(self, items: Sequence[CheckInput], caller: str, field: str = "") -> list[Decision | DomainError]:
-        """One result per item, in order: a decision, or the error for that item alone."""
+    async def check(
+        self, items: Sequence[CheckInput], caller: str, field: str = "", positions: Sequence[int] | None = None
+    ) -> list[Decision | DomainError]:
+        """One result per item, in order: a decision, or the error for that item alone. `positions`: each item's
+        index in the caller's request, for the error fields (default: its place in `items`)."""
         results: list[Decision | DomainError | None] = [None] * len(items)
         queries: list[tuple[int, CheckQuery]] = []
         for i, item in enumerate(items):
             try:
-                queries.append((i, self.parse(item, field.format(i=i))))
+                queries.append((i, self.parse(item, field.format(i=i if positions is None else positions[i]))))
             except InvalidField as error:
                 results[i] = error
         if queries:
@@ -99,12 +107,30 @@ class Checker:
                     )
             if not fresh:
                 return
-            decisions = await self._store.decide(
-                [q for _, q in fresh], caller, self._catalogue.version, self._floor.value
+            decisions = await self._decider.decide(
+                [LoggedCheck(q, caller, self._floor.value) for _, q in fresh], self._catalogue.version
             )
         except StoreUnavailable:
-            for i, _ in queries:
-                results[i] = results[i] or Unavailable("restriction data is unreachable; try again shortly")
+            self._degrade(queries, caller, results)
             return
         for (i, _), decision in zip(fresh, decisions, strict=True):
             results[i] = decision
+
+    def _degrade(
+        self, queries: list[tuple[int, CheckQuery]], caller: str, results: list[Decision | DomainError | None]
+    ) -> None:
+        """Redis is unreachable: fail-open measures allow and spool; the rest (and all, if the spool fails too)
+        get UNAVAILABLE, never an allow."""
+        unanswered = [(i, q) for i, q in queries if results[i] is None]
+        open_ = [(i, q) for i, q in unanswered if q.measure.failure_policy is FailurePolicy.OPEN]
+        if open_ and self._fail_open is not None:
+            checks = [LoggedCheck(q, caller, self._floor.value) for _, q in open_]
+            try:
+                for (i, _), decision in zip(
+                    open_, self._fail_open.allow_and_spool(checks, self._catalogue.version), strict=True
+                ):
+                    results[i] = decision
+            except OSError:
+                pass
+        for i, _ in unanswered:
+            results[i] = results[i] or Unavailable("restriction data is unreachable; try again shortly")

@@ -9,7 +9,7 @@ from debar.sanction.adapters import codec
 from debar.sanction.adapters.decision_log import RedisDecisionLog
 from debar.sanction.adapters.redis_store import RedisStore
 from debar.sanction.domain.chain import ChainBreak, LogEntry, decisions_of, verify_chain
-from debar.sanction.domain.decisions import DecisionAddress, parse_decision_id
+from debar.sanction.domain.decisions import DecisionAddress, parse_decision_id, spooled_bucket
 from debar.sanction.domain.errors import InvalidField, NotFound
 from debar.sanction.domain.model import IndexEntry, Outcome
 from debar.sanction.domain.subjects import SubjectResolver
@@ -53,14 +53,14 @@ class DecisionReader:
             decision_id=str(address),
             decided_at_ms=int(record.stream_id.split("-")[0]),
             at=int(d["at"] or 0),
-            caller=record.fields.get("c", ""),
+            caller=d["caller"],
             id_kind=IdKind(d["id_type"]),
             subject_pseudonym=d["subject"],
             measure=d["measure"],
             outcome=Outcome.__members__.get(d["outcome"]),
             grounds=tuple(codec.decode_entry(raw, texts) for raw in raws),
             exemption=codec.decode_entry(exemption_raw, texts) if exemption_raw else None,
-            revision=int(record.fields.get("rev", "0") or 0),
+            revision=int(d["revision"] or 0),
             catalogue_version=record.fields.get("cat", ""),
             spooled=bool(record.fields.get("sp")),
         )
@@ -70,7 +70,14 @@ class DecisionReader:
         return await self._decode(address, record) if record else None
 
     async def get(self, value: str) -> LoggedDecision:
-        found = await self._find(parse_decision_id(value.strip()))
+        value = value.strip()
+        bucket = spooled_bucket(value)
+        if bucket is not None:
+            replayed = await self._store.replayed_decision_id(bucket, value)
+            if replayed is None:
+                raise NotFound(f"decision {value} was made while the log was unreachable and is not in it yet")
+            value = replayed
+        found = await self._find(parse_decision_id(value))
         if found is None:
             raise NotFound(f"no decision {value}")
         return found

@@ -7,6 +7,8 @@ subject's bucket as hash tag, so it lives in one slot and one script call covers
                      bucket of the call's first item
     {p}:loghead:{B}  string  "<ms> <seq> <hash>" of the chain's last record
     {p}:ds:{B}:PSEUD list  the subject's decision ids, newest first (right to know)
+    {p}:replayed:{B} set   spool ids of fail-open decisions replayed into the log
+    {p}:spooled:{B}  hash  spool id -> decision id
     {p}:r:{T}        hash  restriction id -> restriction record (JSON); T from the restriction id
     {p}:txt          hash  text ref -> text (legal bases and authorities repeat across many records)
     {p}:rev          string  the data revision, bumped after every write
@@ -37,6 +39,14 @@ class Keys:
 
     def subject_decisions(self, bucket: str, pseudonym: str) -> str:
         return f"{self.prefix}:ds:{{{bucket}}}:{pseudonym}"
+
+    def replayed(self, bucket: str) -> str:
+        """Spool ids of fail-open decisions already replayed into the log (makes replay idempotent)."""
+        return f"{self.prefix}:replayed:{{{bucket}}}"
+
+    def spooled_ids(self, bucket: str) -> str:
+        """Spool id -> the decision id its replay got."""
+        return f"{self.prefix}:spooled:{{{bucket}}}"
 
     def restrictions(self, restriction_id: str) -> str:
         return f"{self.prefix}:r:{{{restriction_id[1:4]}}}"

@@ -3,19 +3,21 @@ Redis; everything above it sees domain objects."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from importlib import resources
 from typing import Any, ParamSpec, TypeVar
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from debar.sanction.adapters import codec
 from debar.sanction.adapters.keys import Keys
-from debar.sanction.domain.decisions import CheckQuery, Decision, decision_id
+from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision, decision_id
 from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Outcome, Restriction, SubjectRef
 from debar.sanction.ports import StoreUnavailable
 
@@ -45,7 +47,7 @@ class RedisStore:
     def __init__(self, client: Redis, keys: Keys) -> None:  # decode_responses=False: values are bytes
         self._redis = client
         self._keys = keys
-        self._sources = {"decide": _script("decide"), "index": _script("index")}
+        self._sources = {name: _script(name) for name in ("decide", "index", "replay")}
         self._shas: dict[str, str] = {}
         self._texts: dict[str, str] = {}
 
@@ -58,15 +60,27 @@ class RedisStore:
 
     # -- scripts -------------------------------------------------------------------------------------------
 
-    async def _eval(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    async def _eval(self, name: str, keys: Sequence[str], args: Sequence[Any], node: Any = None) -> Any:
+        """`node`: on Redis Cluster, the node that owns every key (the script may span slots of one node)."""
+        target = {"target_nodes": node} if node is not None else {}
         sha = self._shas.get(name)
         if sha is None:
             sha = self._shas[name] = await self._redis.script_load(self._sources[name])
         try:
-            return await self._redis.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+            return await self._redis.execute_command("EVALSHA", sha, len(keys), *keys, *args, **target)
         except NoScriptError:  # the server restarted or was flushed: load once more
             self._shas[name] = await self._redis.script_load(self._sources[name])
-            return await self._redis.execute_command("EVALSHA", self._shas[name], len(keys), *keys, *args)
+            return await self._redis.execute_command("EVALSHA", self._shas[name], len(keys), *keys, *args, **target)
+
+    def _by_node(self, keys: Sequence[str]) -> list[tuple[Any, list[int]]]:
+        """Positions of `keys` grouped by the cluster node that owns them; one group (node None) on one server."""
+        if not isinstance(self._redis, RedisCluster):
+            return [(None, list(range(len(keys))))]
+        groups: dict[str, tuple[Any, list[int]]] = {}
+        for i, key in enumerate(keys):
+            node = self._redis.get_node_from_key(key)
+            groups.setdefault(node.name, (node, []))[1].append(i)
+        return list(groups.values())
 
     # -- revision ------------------------------------------------------------------------------------------
 
@@ -106,18 +120,39 @@ class RedisStore:
     # -- checks --------------------------------------------------------------------------------------------
 
     @_unavailable_on_redis_error
-    async def decide(
-        self, queries: Sequence[CheckQuery], caller: str, catalogue_version: str, revision: int
-    ) -> list[Decision]:
-        """One script call decides every query and logs them as one record in the first query's chain."""
-        chain = queries[0].subject.bucket
+    async def decide(self, checks: Sequence[LoggedCheck], catalogue_version: str) -> list[Decision]:
+        """One script call per node (one on a single server) decides the checks and logs them as one record."""
+        groups = self._by_node([self._keys.log(c.query.subject.bucket) for c in checks])
+        if len(groups) == 1:
+            return await self._decide_on(groups[0][0], checks, catalogue_version)
+        answers = await asyncio.gather(
+            *(self._decide_on(node, [checks[i] for i in positions], catalogue_version) for node, positions in groups)
+        )
+        ordered: list[Decision | None] = [None] * len(checks)
+        for (_, positions), decisions in zip(groups, answers, strict=True):
+            for i, decision in zip(positions, decisions, strict=True):
+                ordered[i] = decision
+        return [d for d in ordered if d is not None]
+
+    async def _decide_on(self, node: Any, checks: Sequence[LoggedCheck], catalogue_version: str) -> list[Decision]:
+        chain = checks[0].query.subject.bucket
         keys: list[str] = [self._keys.log(chain), self._keys.log_head(chain)]
-        args: list[Any] = [caller, catalogue_version, revision, chain]
-        for q in queries:
+        args: list[Any] = [catalogue_version, chain]
+        for check in checks:
+            q = check.query
             bucket, pseudonym = q.subject.bucket, q.subject.pseudonym
-            keys += (self._keys.index(bucket, pseudonym), self._keys.subject_decisions(bucket, pseudonym))
-            args += (q.subject.kind.value, pseudonym, q.measure.code, q.measure.mask, q.at)
-        stream_id, answers = await self._eval("decide", keys, args)
+            args += (
+                self._keys.index(bucket, pseudonym),
+                self._keys.subject_decisions(bucket, pseudonym),
+                check.caller,
+                check.revision,
+                q.subject.kind.value,
+                pseudonym,
+                q.measure.code,
+                q.measure.mask,
+                q.at,
+            )
+        stream_id, answers = await self._eval("decide", keys, args, node)
         refs: list[str] = []
         for _, grounds, exemption in answers:
             for entry in [*grounds, exemption] if exemption else grounds:
@@ -128,16 +163,39 @@ class RedisStore:
         return [
             Decision(
                 decision_id=decision_id(sid, chain, i),
-                query=q,
+                query=check.query,
                 outcome=Outcome.DENY if outcome == b"DENY" else Outcome.ALLOW,
                 grounds=tuple(codec.decode_entry(_str(g), texts) for g in grounds),
                 exemption=codec.decode_entry(_str(exemption), texts) if exemption else None,
                 decided_at_ms=decided_at_ms,
-                revision=revision,
+                revision=check.revision,
                 catalogue_version=catalogue_version,
             )
-            for i, (q, (outcome, grounds, exemption)) in enumerate(zip(queries, answers, strict=True))
+            for i, (check, (outcome, grounds, exemption)) in enumerate(zip(checks, answers, strict=True))
         ]
+
+    @_unavailable_on_redis_error
+    async def replay(self, spooled: Sequence[SpooledDecision], catalogue_version: str) -> int:
+        """Appends spooled decisions to the log as one record (those not replayed before); returns how many."""
+        chain = spooled[0].check.query.subject.bucket
+        keys: list[str] = [self._keys.log(chain), self._keys.log_head(chain)]
+        args: list[Any] = [catalogue_version, chain]
+        for s in spooled:
+            q = s.check.query
+            bucket, pseudonym = q.subject.bucket, q.subject.pseudonym
+            keys += (
+                self._keys.subject_decisions(bucket, pseudonym),
+                self._keys.replayed(bucket),
+                self._keys.spooled_ids(bucket),
+            )
+            args += (s.decision_id, s.decided_at_ms, s.check.caller, s.check.revision, q.subject.kind.value)
+            args += (pseudonym, q.measure.code, q.at)
+        return int(await self._eval("replay", keys, args))
+
+    @_unavailable_on_redis_error
+    async def replayed_decision_id(self, bucket: str, spooled_id: str) -> str | None:
+        value = await self._redis.hget(self._keys.spooled_ids(bucket), spooled_id)
+        return _str(value) if value else None
 
     # -- index ---------------------------------------------------------------------------------------------
 
@@ -157,21 +215,22 @@ class RedisStore:
             return 0
         texts = [t for c in changes if c.entry for t in (c.entry.legal_basis, c.entry.authority)]
         await self.store_texts(texts)
-        keys: list[str] = []
-        key_numbers: dict[str, int] = {}
+        groups = self._by_node([self._keys.index(c.subject.bucket, c.subject.pseudonym) for c in changes])
+        counts = await asyncio.gather(
+            *(self._apply_index_on(node, [changes[i] for i in positions]) for node, positions in groups)
+        )
+        return sum(counts)
+
+    async def _apply_index_on(self, node: Any, changes: Sequence[IndexChange]) -> int:
         args: list[str] = []
         for change in changes:
-            key = self._keys.index(change.subject.bucket, change.subject.pseudonym)
-            if key not in key_numbers:
-                keys.append(key)
-                key_numbers[key] = len(keys)
             args += (
-                str(key_numbers[key]),
+                self._keys.index(change.subject.bucket, change.subject.pseudonym),
                 change.subject.pseudonym,
                 codec.entry_key(change.kind, change.entry_id, change.role),
                 codec.encode_entry(change.entry) if change.entry else "",
             )
-        return int(await self._eval("index", keys, args))
+        return int(await self._eval("index", args[:1], args, node))
 
     # -- records -------------------------------------------------------------------------------------------
 

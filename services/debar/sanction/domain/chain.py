@@ -1,7 +1,8 @@
-"""The decision log's hash chain, as pure logic. A log record holds the decisions of one check call (one Check, or
-the items of one BatchCheck on one node); its hash is SHA-1 over the previous record's hash and every field of its
-own, in a fixed order. The check script computes it (SHA-1 is what Redis scripting offers; the chain needs
-second-preimage resistance, which SHA-1 still has); `debar log verify` recomputes it."""
+"""The decision log's hash chain, as pure logic. A log record holds the decisions of one check script call (a
+Check, the items of a BatchCheck on one node, or concurrent Checks coalesced into one call); its hash is SHA-1
+over the previous record's hash and every field of its own, in a fixed order. The check script computes it (SHA-1
+is what Redis scripting offers; the chain needs second-preimage resistance, which SHA-1 still has);
+`debar log verify` recomputes it."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from dataclasses import dataclass
 
 FS = "\x1f"
 # The order the check script hashes a record's fields in, after its stream id.
-HASHED_FIELDS = ("c", "rev", "cat", "d", "sp")
+HASHED_FIELDS = ("cat", "d", "sp")
 # A record's `d` field: decisions separated by GS, a decision's fields by DECISION_FS, in this order.
 DECISION_SEP = "\x1d"
 DECISION_FS = "\x1c"
-DECISION_FIELDS = ("id_type", "subject", "measure", "outcome", "at", "grounds", "exemption")
+DECISION_FIELDS = ("caller", "revision", "id_type", "subject", "measure", "outcome", "at", "grounds", "exemption")
 
 
 def decisions_of(entry: LogEntry) -> list[dict[str, str]]:

@@ -21,6 +21,15 @@ class CheckQuery:
     at: int
 
 
+@dataclass(frozen=True, slots=True)
+class LoggedCheck:
+    """A check to decide and log: who asked, and the data revision the answer will be read at (at least)."""
+
+    query: CheckQuery
+    caller: str
+    revision: int
+
+
 class Degradation(Enum):
     NONE = "none"
     FAILED_OPEN_SPOOLED = "failed_open_spooled"
@@ -49,6 +58,30 @@ class DecisionAddress:
 
     def __str__(self) -> str:
         return f"{self.stream_id}-{self.bucket}-{self.index}"
+
+
+# A decision made while Redis was unreachable (a fail-open measure): "S<ms>-<token>-<bucket>". Once the spool is
+# replayed it is also reachable under this id (the log maps it to the record that holds it).
+_SPOOLED_ID = re.compile(r"^S(\d{1,15})-([0-9a-f]{8,32})-([0-9a-f]{3})$")
+
+
+def spooled_decision_id(decided_at_ms: int, token: str, bucket: str) -> str:
+    return f"S{decided_at_ms}-{token}-{bucket}"
+
+
+def spooled_bucket(value: str) -> str | None:
+    """The bucket of a spooled decision id, or None when `value` is not one."""
+    match = _SPOOLED_ID.match(value)
+    return match[3] if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledDecision:
+    """A fail-open allow given while the log was unreachable, kept in a local file until it is replayed."""
+
+    decision_id: str
+    check: LoggedCheck
+    decided_at_ms: int
 
 
 def decision_id(stream_id: str, bucket: str, index: int) -> str:
