@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,23 +11,36 @@ import pytest
 
 from debar.common.embedded_redis import EmbeddedRedis
 from debar.v1 import decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
+from tests.support.cluster import LocalCluster
 from tests.support.servers import ServiceProcess, start_service
 
 TEST_KEYS = "t1:test-secret-one"
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
-    with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
-        yield server
+# DEBAR_TEST_REDIS=cluster runs the suite's shared servers against a 3-master Redis Cluster (CI does both).
+ON_CLUSTER = os.environ.get("DEBAR_TEST_REDIS") == "cluster"
 
 
 @pytest.fixture(scope="session")
-def service_env(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis | LocalCluster]:
+    server = (
+        LocalCluster(tmp_path_factory.mktemp("cluster"))
+        if ON_CLUSTER
+        else EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def service_env(redis_server: EmbeddedRedis | LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {
+        "DEBAR_REDIS_CLUSTER": "true" if ON_CLUSTER else "false",
         "DEBAR_REDIS_URL": redis_server.url,
         "DEBAR_PSEUDONYM_KEYS": TEST_KEYS,
         "DEBAR_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+        "DEBAR_PLAINTEXT": "true",  # local mode: x-debar-caller names the caller (mTLS: integration/test_access.py)
     }
 
 

@@ -15,6 +15,7 @@ async def verify(settings: Settings) -> int:
         core = build_core(settings, url)
         try:
             reports = await verify_log(core.decision_log)
+            transitions, transitions_broken = await core.objection_store.verify_log()
         finally:
             await core.close()
     total = sum(r.entries for r in reports)
@@ -27,5 +28,12 @@ async def verify(settings: Settings) -> int:
             f"{report.broken.reason} ({report.entries} records before it verified)",
             file=sys.stderr,
         )
+    if transitions_broken:
+        print(
+            f"BROKEN objection log at entry {transitions_broken.stream_id}: {transitions_broken.reason} "
+            f"({transitions} entries before it verified)",
+            file=sys.stderr,
+        )
     print(f"{len(reports)} chains, {total} records holding {decisions} decisions verified, {len(broken)} broken")
-    return 1 if broken else 0
+    print(f"objection log: {transitions} transitions verified, {1 if transitions_broken else 0} broken")
+    return 1 if broken or transitions_broken else 0

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
+from debar.cli import objections_cmd
 from debar.common.settings import SERVICE_PORTS, Settings, SettingsError
 
 
@@ -17,9 +19,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
     from debar.cli.up import up
 
-    return up(settings, demo=not args.no_demo)
+    return up(settings, demo=not args.no_demo, certs=Path(args.certs) if args.certs else None)
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
@@ -46,6 +50,19 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     return (run_railway if args.which == "railway" else run)(seconds=args.seconds, in_flight=args.in_flight)
 
 
+def _certs_dev(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from debar.common.certs import write_dev_certs
+
+    directory = Path(args.dir)
+    issued = write_dev_certs(directory)
+    print(f"CA and certificates for {', '.join(issued)} in {directory} (development only: the CA key is there too)")
+    print(f"use e.g. DEBAR_TLS_CA={directory}/ca.pem DEBAR_TLS_CERT={directory}/railway.pem "
+          f"DEBAR_TLS_KEY={directory}/railway-key.pem")  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="debar", description="Court-ordered restriction checks")
     parser.add_argument("--redis-url", help="a Redis to use (default: $DEBAR_REDIS_URL, else the embedded one)")
@@ -58,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = commands.add_parser("up", help="run every service with the embedded Redis and demo data")
     up.add_argument("--no-demo", action="store_true", help="do not load the demo dataset")
+    up.add_argument("--certs", help="mutual TLS with the certificates in this folder (`debar certs dev` makes them)")
     up.set_defaults(run=_up)
 
     check = commands.add_parser("check", help="ask a running sanction service")
@@ -85,22 +103,31 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--in-flight", type=int, default=16)
     bench.set_defaults(run=_bench)
 
+    certs = commands.add_parser("certs", help="certificates for mutual TLS")
+    certs_commands = certs.add_subparsers(dest="certs_command", required=True)
+    certs_dev = certs_commands.add_parser("dev", help="a local CA and a certificate per service and client (dev only)")
+    certs_dev.add_argument("--dir", default="var/certs", help="where to write them (default: var/certs)")
+    certs_dev.set_defaults(run=_certs_dev)
+
     log = commands.add_parser("log", help="the decision log")
     log_commands = log.add_subparsers(dest="log_command", required=True)
     verify = log_commands.add_parser("verify", help="walk every hash chain; exit 1 naming the first broken entry")
     verify.set_defaults(run=_log_verify)
+
+    objections_cmd.add_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = Settings.from_env()
+        env = dict(os.environ)
+        if args.redis_url:  # the flag stands in for DEBAR_REDIS_URL, before settings are validated
+            env["DEBAR_REDIS_URL"] = args.redis_url
+        settings = Settings.from_env(env)
     except SettingsError as error:
         print(f"debar: {error}", file=sys.stderr)
         return 2
-    if args.redis_url:
-        settings = Settings(**{**settings.__dict__, "redis_url": args.redis_url})
     try:
         return int(args.run(args, settings))
     except SettingsError as error:

@@ -8,13 +8,19 @@ from dataclasses import dataclass
 from debar.common.identifiers import Pseudonymiser, parse_keys
 from debar.common.settings import Settings
 from debar.sanction.adapters.decision_log import RedisDecisionLog
+from debar.sanction.adapters.file_spool import FileSpool
 from debar.sanction.adapters.keys import Keys
+from debar.sanction.adapters.objection_store import RedisObjectionStore
+from debar.sanction.adapters.rate_counter import RedisRateCounter
 from debar.sanction.adapters.redis_client import make_client
 from debar.sanction.adapters.redis_store import RedisStore
 from debar.sanction.checker import Checker, RevisionFloor
+from debar.sanction.coalescer import CoalescingDecider
 from debar.sanction.decision_reader import DecisionReader
 from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
 from debar.sanction.domain.subjects import SubjectResolver
+from debar.sanction.failopen import FailOpen, SpoolReplay, SpoolStats
+from debar.sanction.objections import Objections
 from debar.sanction.registry import Registry
 
 
@@ -28,6 +34,10 @@ class Core:
     registry: Registry
     decision_log: RedisDecisionLog
     decisions: DecisionReader
+    objection_store: RedisObjectionStore
+    objections: Objections
+    rate_counter: RedisRateCounter
+    spool_replay: SpoolReplay
 
     async def close(self) -> None:
         await self.store.close()
@@ -44,13 +54,29 @@ def build_core(settings: Settings, redis_url: str) -> Core:
     catalogue = load_default_catalogue()
     resolver = SubjectResolver(Pseudonymiser(parse_keys(settings.pseudonym_keys)))
     floor = RevisionFloor(store)
+    registry = Registry(store, catalogue, resolver, floor)
+    decisions = DecisionReader(decision_log, store, resolver)
+    objection_store = RedisObjectionStore(client, keys)
+    spool = FileSpool(settings.data_dir / "spool", catalogue)
+    spool_stats = SpoolStats()
     return Core(
         store=store,
         catalogue=catalogue,
         resolver=resolver,
         floor=floor,
-        checker=Checker(store, catalogue, resolver, floor),
-        registry=Registry(store, catalogue, resolver, floor),
+        checker=Checker(
+            store,
+            catalogue,
+            resolver,
+            floor,
+            decider=CoalescingDecider(store, catalogue.version),
+            fail_open=FailOpen(spool, spool_stats),
+        ),
+        registry=registry,
         decision_log=decision_log,
-        decisions=DecisionReader(decision_log, store, resolver),
+        decisions=decisions,
+        objection_store=objection_store,
+        objections=Objections(objection_store, decisions, registry, catalogue),
+        rate_counter=RedisRateCounter(client, settings.redis_prefix),
+        spool_replay=SpoolReplay(spool, store, spool_stats, catalogue.version),
     )

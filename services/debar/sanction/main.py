@@ -9,6 +9,8 @@ from debar.common import logs
 from debar.common.embedded_redis import EmbeddedRedis
 from debar.common.server import GrpcServer, Readiness
 from debar.common.settings import Settings
+from debar.common.tls import server_credentials
+from debar.sanction.access import AccessInterceptor, AccessStats, CheckGate, Identify, load_policy
 from debar.sanction.bootstrap import build_core
 from debar.sanction.decision_servicer import DecisionServicer
 from debar.sanction.servicer import RegistryServicer, SanctionServicer
@@ -20,19 +22,28 @@ SERVICE_NAMES = ["debar.v1.SanctionService", "debar.v1.RegistryService", "debar.
 async def serve(settings: Settings, on_ready: Callable[[int], None] | None = None) -> None:
     logs.configure("sanction", settings.log_format)
     settings.check_pseudonym_key()
+    credentials = server_credentials(settings)  # refuses an unsafe transport before anything starts
     with contextlib.ExitStack() as stack:
         url = settings.redis_url or stack.enter_context(EmbeddedRedis(settings.data_dir / "redis")).url
         core = build_core(settings, url)
-        server = GrpcServer(settings.host, settings.ports["sanction"], SERVICE_NAMES, settings.grace_s)
+        policy = load_policy(settings.scopes_file, core.catalogue)
+        access = AccessStats()
+        identify = Identify(settings.transport(), token_key=settings.token_key, default_caller=settings.caller)
+        server = GrpcServer(
+            settings.host, settings.ports["sanction"], SERVICE_NAMES, settings.grace_s,
+            interceptors=[AccessInterceptor(identify, policy, access)], credentials=credentials,
+        )  # fmt: skip
+        gate = CheckGate(policy, core.rate_counter, access)
         sanction_pb2_grpc.add_SanctionServiceServicer_to_server(
-            SanctionServicer(core.checker, core.catalogue, settings.max_batch_items, settings.caller),
-            server.server,
+            SanctionServicer(core.checker, core.catalogue, settings.max_batch_items, gate), server.server
         )
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(core.registry), server.server)
-        decision_pb2_grpc.add_DecisionServiceServicer_to_server(DecisionServicer(core.decisions), server.server)  # type: ignore[abstract]
+        decision_servicer = DecisionServicer(core.decisions, core.objections)
+        decision_pb2_grpc.add_DecisionServiceServicer_to_server(decision_servicer, server.server)  # type: ignore[abstract]
 
         async def redis_answers() -> bool:
             await core.floor.refresh()  # doubles as the periodic refresh of the revision floor
+            await core.spool_replay.replay_pending()  # decisions spooled while Redis was away go into the log
             return True
 
         async def catalogue_loaded() -> bool:
