@@ -15,6 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from debar.common.circuit import CircuitBreaker, CircuitOpen
 from debar.sanction.adapters import codec
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision, decision_id
@@ -31,22 +32,32 @@ T = TypeVar("T")
 
 
 def _unavailable_on_redis_error(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-    """A Redis that does not answer becomes StoreUnavailable; a script or protocol error stays a bug."""
+    """A Redis that does not answer becomes StoreUnavailable; a script or protocol error stays a bug. Calls pass
+    the store's circuit breaker, so once Redis has failed repeatedly callers fail fast instead of queueing."""
 
     @functools.wraps(method)
     async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        breaker: CircuitBreaker = args[0]._breaker  # type: ignore[attr-defined]
         try:
-            return await method(*args, **kwargs)
+            breaker.before_call()
+        except CircuitOpen as error:
+            raise StoreUnavailable(str(error)) from error
+        try:
+            result = await method(*args, **kwargs)
         except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            breaker.failed()
             raise StoreUnavailable(f"redis: {error}") from error
+        breaker.succeeded()
+        return result
 
     return guarded
 
 
 class RedisStore:
-    def __init__(self, client: Redis, keys: Keys) -> None:  # decode_responses=False: values are bytes
-        self._redis = client
+    def __init__(self, client: Redis, keys: Keys, breaker: CircuitBreaker | None = None) -> None:
+        self._redis = client  # decode_responses=False: values are bytes
         self._keys = keys
+        self._breaker = breaker or CircuitBreaker()
         self._sources = {name: _script(name) for name in ("decide", "index", "replay")}
         self._shas: dict[str, str] = {}
         self._texts: dict[str, str] = {}
