@@ -65,3 +65,15 @@ def test_a_failed_trial_opens_again_for_another_pause():
     clock.now = 2.3
     assert breaker.state is CircuitState.HALF_OPEN
     assert breaker.opened_count == 2
+
+
+def test_an_abandoned_trial_frees_the_slot_for_the_next_one():
+    clock = Clock()
+    breaker = CircuitBreaker(failure_threshold=1, open_for_s=1.0, clock=clock)
+    breaker.failed()
+    clock.now = 1.5
+    breaker.before_call()
+    breaker.abandoned()  # e.g. the trial call was cancelled by its deadline
+    breaker.before_call()  # a new trial may go
+    breaker.succeeded()
+    assert breaker.state is CircuitState.CLOSED

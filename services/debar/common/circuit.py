@@ -52,6 +52,10 @@ class CircuitBreaker:
         self._opened_at = None
         self._trial_running = False
 
+    def abandoned(self) -> None:
+        """The call ended without telling whether the dependency works (e.g. it was cancelled)."""
+        self._trial_running = False
+
     def failed(self) -> None:
         self._failures += 1
         was_trial, self._trial_running = self._trial_running, False

@@ -12,7 +12,7 @@ from typing import Any, ParamSpec, TypeVar
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from debar.common.circuit import CircuitBreaker, CircuitOpen
@@ -47,6 +47,12 @@ def _unavailable_on_redis_error(method: Callable[P, Coroutine[Any, Any, T]]) -> 
         except (RedisConnectionError, RedisTimeoutError, OSError) as error:
             breaker.failed()
             raise StoreUnavailable(f"redis: {error}") from error
+        except RedisError:
+            breaker.succeeded()  # Redis answered, if with an error: it is up
+            raise
+        except BaseException:
+            breaker.abandoned()  # cancelled (the caller's deadline passed): no news about Redis
+            raise
         breaker.succeeded()
         return result
 
