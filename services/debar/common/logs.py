@@ -1,30 +1,95 @@
-"""Process-wide logging set-up, called once by each service's wiring."""
+"""Process-wide logging set-up, called once by each service's wiring: structlog, rendering JSON (one object a
+line) or console lines, for structlog loggers and stdlib `logging` alike. Per-request context (the request id and
+method bound by RequestInterceptor, with contextvars) is merged into every line logged while serving a call.
+
+A clear identifier never belongs in a log line (log the pseudonym or mask_identifier); as a last line of defence,
+anything that validates as a RIC or USCC is masked before a line is written."""
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 import sys
+from typing import Any
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from debar.common.identifiers import mask_identifier
+
+# Candidates only: a match is masked when it validates as a RIC or a USCC (so decision ids and hashes survive).
+_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]{18}(?![0-9A-Za-z])")
 
 
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {"ts": self.formatTime(record), "level": record.levelname.lower(), "logger": record.name,
-                 "event": record.getMessage()}  # fmt: skip
-        for key in ("service", "decision_id", "request_id"):
-            if hasattr(record, key):
-                entry[key] = getattr(record, key)
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+def _valid_identifier(text: str) -> bool:
+    from stdnum.cn import ric, uscc
+
+    return bool(ric.is_valid(text) or uscc.is_valid(text))
 
 
-def configure(service: str, fmt: str) -> None:
+def mask_identifiers(text: str) -> str:
+    """`text` with every valid RIC or USCC masked (first 3 and last character kept)."""
+    if len(text) < 18:
+        return text
+    return _CANDIDATE.sub(lambda m: mask_identifier(m.group()) if _valid_identifier(m.group()) else m.group(), text)
+
+
+def _mask_values(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = mask_identifiers(value)
+    return event
+
+
+def _add_service(service: str) -> Processor:
+    def add(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
+        event.setdefault("service", service)
+        return event
+
+    return add
+
+
+def configure(service: str, fmt: str, level: int = logging.INFO) -> None:
+    """`fmt`: "json" (one JSON object a line, for collectors) or "console" (for people)."""
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+        _add_service(service),
+    ]
+    renderer: Processor = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            _mask_values,
+            renderer,
+        ],
+    )
     handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter(f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
+    root.setLevel(level)
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+def get_logger(name: str) -> Any:
+    """A structlog logger over the stdlib logger `name` (key-value events, the request context merged in)."""
+    return structlog.stdlib.get_logger(name)

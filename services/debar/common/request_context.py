@@ -1,0 +1,100 @@
+"""Per-call context for logs and metrics: a server interceptor that gives every unary call a request id (the
+caller's `x-request-id` when it sends a sane one, else a new one), binds it and the method to every log line
+logged while the call is served (contextvars), and times the call into RpcMetrics."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+import structlog
+
+from debar.common.metrics import RpcMetrics
+
+REQUEST_ID_HEADER = "x-request-id"
+_SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+# Called with the full method name and the response of a call that succeeded (e.g. to count verdicts).
+ResponseObserver = Callable[[str, Any], None]
+
+
+def current_request_id() -> str | None:
+    """The request id of the call being served in this task, if any (to pass on to the services it calls)."""
+    value = structlog.contextvars.get_contextvars().get("request_id")
+    return value if isinstance(value, str) else None
+
+
+def _request_id(context: grpc.aio.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_HEADER and isinstance(value, str) and _SANE_ID.match(value):
+            return value
+    return secrets.token_hex(8)
+
+
+def _code_name(context: grpc.aio.ServicerContext, error: BaseException | None) -> str:
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    if isinstance(code, int):
+        return next((c.name for c in grpc.StatusCode if c.value[0] == code), "UNKNOWN")
+    if error is None:
+        return "OK"
+    return "CANCELLED" if isinstance(error, BaseException) and type(error).__name__ == "CancelledError" else "UNKNOWN"
+
+
+class RequestInterceptor(grpc.aio.ServerInterceptor):
+    """Put it first in the server's interceptors, so that the request id is bound (and the clock runs) around
+    whatever the others do, access control included. Streaming calls (health Watch, reflection) pass untouched."""
+
+    def __init__(self, metrics: RpcMetrics | None = None, on_response: ResponseObserver | None = None) -> None:
+        self._metrics = metrics
+        self._on_response = on_response
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}  # per method, built once
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        method = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            wrapped = grpc.unary_unary_rpc_method_handler(
+                self._observe(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+            self._wrapped[method] = wrapped
+        return wrapped
+
+    def _observe(self, method: str, behaviour: Behaviour) -> Behaviour:
+        latency = self._metrics.latency.labels(method) if self._metrics else None
+        handled = self._metrics.handled if self._metrics else None
+
+        async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            tokens = structlog.contextvars.bind_contextvars(request_id=_request_id(context), method=method)
+            started = time.perf_counter()
+            error: BaseException | None = None
+            try:
+                response = await behaviour(request, context)
+                if self._on_response is not None:
+                    self._on_response(method, response)
+                return response
+            except BaseException as raised:
+                error = raised
+                raise
+            finally:
+                if latency is not None and handled is not None:
+                    latency.observe(time.perf_counter() - started)
+                    handled.labels(method, _code_name(context, error)).inc()
+                structlog.contextvars.reset_contextvars(**tokens)
+
+        return observed
