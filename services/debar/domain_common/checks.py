@@ -55,6 +55,8 @@ def time_of(value: Timestamp, present: bool, field: str, *, required: bool = Fal
         if required:
             raise InvalidField(field, "is required")
         return None
+    if not 0 <= value.nanos < 1_000_000_000:
+        raise InvalidField(field, "nanos must be 0 to 999999999")
     if not EARLIEST_AT <= value.seconds < LATEST_AT:
         raise InvalidField(field, "must be between 2000-01-01 and 2100-01-01")
     return value.seconds

@@ -20,7 +20,7 @@ MAX_ORDER_TICKETS = 50
 # Letter prefixes in service; a number of digits alone is an ordinary train.
 TRAIN_KINDS = frozenset("GDCZTKYSL")
 EMU_KINDS = frozenset("DC")  # multiple-unit trains other than G, where first class and above is restricted
-_TRAIN_NUMBER = re.compile(r"^([A-Z]?)(\d{1,4})$")
+_TRAIN_NUMBER = re.compile(r"^([A-Z]?)(\d{1,4})\Z", re.ASCII)  # ASCII: \d alone takes any script's digits
 
 FIRST_CLASS_OR_ABOVE = frozenset(
     {railway_pb2.SEAT_CLASS_FIRST, railway_pb2.SEAT_CLASS_BUSINESS, railway_pb2.SEAT_CLASS_PREMIUM}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from debar.common.identifiers import IdKind
-from debar.sanction.checker import CheckInput
+from debar.sanction.checker import NANOS_PER_SECOND, CheckInput
 from debar.sanction.domain.catalogue import Catalogue, FailurePolicy, ObjectionRules
 from debar.sanction.domain.decisions import Decision, Degradation
 from debar.sanction.domain.errors import InvalidField
@@ -41,8 +41,13 @@ def role_of(value: int, field: str) -> Role | None:
         raise InvalidField(field, f"unknown role {value}") from None
 
 
-def seconds(ts: Timestamp, present: bool) -> int | None:
-    return ts.seconds if present else None
+def seconds(ts: Timestamp, present: bool, field: str = "") -> int | None:
+    """The whole seconds of an optional Timestamp; InvalidField naming `field` when its nanos are out of range."""
+    if not present:
+        return None
+    if not 0 <= ts.nanos < NANOS_PER_SECOND:
+        raise InvalidField(field or "timestamp", "nanos must be 0 to 999999999")
+    return ts.seconds
 
 
 def timestamp(epoch_s: int | None) -> Timestamp | None:
@@ -60,6 +65,7 @@ def check_input(request: sanction_pb2.CheckRequest) -> CheckInput:
         measure=request.measure,
         at=request.at.seconds if request.HasField("at") else None,
         min_revision=request.min_revision,
+        at_nanos=request.at.nanos,
     )
 
 

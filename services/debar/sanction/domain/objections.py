@@ -23,7 +23,7 @@ MAX_ACTOR = 128
 MAX_REASON = 1000
 # The objection id starts with the decision's bucket, so that an objection is stored beside its decision's
 # other objections and "one objection per decision" can be checked in one atomic step.
-_OBJECTION_ID = re.compile(r"^O([0-9a-f]{3})[0-9a-f]{12}$")
+_OBJECTION_ID = re.compile(r"^O([0-9a-f]{3})[0-9a-f]{12}\Z")
 SUBJECT_ACTOR = "subject"  # the person objecting, as the actor of filing and of asking for reconsideration
 
 
