@@ -1,56 +1,5 @@
-"""A real 3-master Redis Cluster of private server processes on free ports, made with CLUSTER ADDSLOTSRANGE and
-CLUSTER MEET (no cluster-create tool needed)."""
+"""A real 3-master Redis Cluster for tests; it lives in the package so that `debar bench import` can use it too."""
 
-from __future__ import annotations
+from debar.common.local_cluster import SLOT_RANGES, LocalCluster
 
-import time
-from pathlib import Path
-
-import redis
-
-from debar.common.embedded_redis import EmbeddedRedis, free_port
-
-SLOT_RANGES = [(0, 5460), (5461, 10922), (10923, 16383)]
-
-
-def _port_with_bus_port() -> int:
-    """A free port whose cluster bus port (port + 10000) is a valid port too."""
-    while True:
-        port = free_port()
-        if port + 10000 < 65536:
-            return port
-
-
-class LocalCluster:
-    def __init__(self, data_dir: Path) -> None:
-        options = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
-        self.nodes = [
-            EmbeddedRedis(data_dir / f"node{i}", _port_with_bus_port(), extra_args=options)
-            for i in range(len(SLOT_RANGES))
-        ]
-
-    @property
-    def url(self) -> str:
-        return self.nodes[0].url
-
-    def start(self, timeout_s: float = 20.0) -> LocalCluster:
-        for node in self.nodes:
-            node.start()
-        clients = [redis.Redis(port=n.port) for n in self.nodes]
-        for client, (first, last) in zip(clients, SLOT_RANGES, strict=True):
-            client.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
-        for node in self.nodes[1:]:
-            clients[0].execute_command("CLUSTER", "MEET", "127.0.0.1", node.port)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if all(b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO") for c in clients) and all(
-                len(c.execute_command("CLUSTER", "NODES").splitlines()) == len(self.nodes) for c in clients
-            ):
-                return self
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("the local cluster did not reach cluster_state:ok")
-
-    def stop(self) -> None:
-        for node in self.nodes:
-            node.stop()
+__all__ = ["SLOT_RANGES", "LocalCluster"]

@@ -3,6 +3,7 @@ write ends by bumping the revision (after its data is stored)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -34,6 +35,8 @@ DAY = 86400
 MAX_TEXT = 512
 MAX_PRINCIPALS = 64
 
+
+_CONTROL = re.compile("[\x00-\x1f]")
 
 IN_FORCE_OR_PENDING = frozenset({Status.ACTIVE, Status.DISPUTED, Status.PUBLICITY})
 
@@ -89,7 +92,7 @@ def _text(value: str, field: str, *, required: bool = False, limit: int = MAX_TE
         raise InvalidField(field, "is required")
     if len(value) > limit:
         raise InvalidField(field, f"is longer than {limit} characters")
-    if any(ord(c) < 32 for c in value):
+    if _CONTROL.search(value):
         raise InvalidField(field, "contains control characters")
     return value
 
@@ -179,7 +182,7 @@ class Registry:
             list_version=_text(item.list_version, "list_version", limit=64),
             subject=subject,
             masked_name=mask_name(_text(item.name, "name", limit=256), organisation=organisation),
-            measures=tuple(dict.fromkeys(measures)),
+            measures=tuple(self._catalogue.codes_of(self._catalogue.mask_of(measures))),  # catalogue order
             legal_basis=_text(item.legal_basis, "legal_basis", required=True),
             authority=_text(item.authority, "authority", required=True),
             case_number=_text(item.case_number, "case_number", required=True, limit=128),
@@ -205,15 +208,29 @@ class Registry:
 
     async def impose(self, item: ImposeInput) -> tuple[Restriction, int, WriteEffect]:
         built = self.build(item)  # validated fully before anything is read or written
-        [existing] = await self._store.get_restrictions([built.id])
-        restriction = carry_over(built, existing) if existing else built
-        if existing is not None and existing.same_content(restriction):
-            return existing, self._floor.value, WriteEffect.UNCHANGED
-        await self._store.put_restriction(restriction)
-        await self._store.apply_index(self._index_changes(restriction, existing))
-        revision = await self._store.bump_revision()
-        self._floor.saw(revision)
-        return restriction, revision, WriteEffect.UPDATED if existing else WriteEffect.CREATED
+        [(restriction, effect)], revision = await self.impose_built([built])
+        return restriction, revision, effect
+
+    async def impose_built(self, built: Sequence[Restriction]) -> tuple[list[tuple[Restriction, WriteEffect]], int]:
+        """Stores records made by `build` (distinct ids): reads what is stored in one round trip, writes what
+        changed with its index entries in one store call, then bumps the revision once. Returns each record as
+        stored (the existing one when unchanged) with its effect, and the revision."""
+        existing = await self._store.get_restrictions([b.id for b in built])
+        out: list[tuple[Restriction, WriteEffect]] = []
+        writes: list[Restriction] = []
+        changes: list[IndexChange] = []
+        for new, old in zip(built, existing, strict=True):
+            restriction = carry_over(new, old) if old else new
+            if old is not None and old.same_content(restriction):
+                out.append((old, WriteEffect.UNCHANGED))
+                continue
+            writes.append(restriction)
+            changes += self._index_changes(restriction, old)
+            out.append((restriction, WriteEffect.UPDATED if old else WriteEffect.CREATED))
+        if not writes:
+            return out, self._floor.value
+        await self._store.write_restrictions(writes, changes)
+        return out, await self._bump()
 
     def _index_changes(self, new: Restriction, old: Restriction | None) -> list[IndexChange]:
         wanted = {(c.subject, c.role): c for c in self.index_changes(new)}

@@ -1,14 +1,19 @@
 """Byte formats of what the Redis adapter stores. Index entries are packed flat strings the check script can
-split without a JSON parser; records are compact JSON. Long texts that repeat across records (legal bases,
-authorities) are stored once under a content-derived ref."""
+split without a JSON parser; records are msgpack arrays (measures as the catalogue bitmask, trailing defaults left
+out). Texts that repeat across records (sources, legal bases, authorities) are stored once under a content-derived
+ref allocated by the store (see lua/texts.lua)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
+from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
+import msgpack
+
 from debar.common.identifiers import IdKind
+from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.model import (
     EntryKind,
     Exemption,
@@ -23,8 +28,8 @@ FIELD_SEP = "\x1f"  # between the fields of an entry
 ENTRY_SEP = "\x1e"  # between entries of one subject
 
 
-def text_ref(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()[:10] if text else ""
+def _ref(refs: Mapping[str, str], text: str) -> str:
+    return refs[text] if text else ""
 
 
 def entry_key(kind: EntryKind, entry_id: str, role: Role | None) -> str:
@@ -32,7 +37,8 @@ def entry_key(kind: EntryKind, entry_id: str, role: Role | None) -> str:
     return FIELD_SEP.join((kind.value, entry_id, str(int(role or 0)))) + FIELD_SEP
 
 
-def encode_entry(entry: IndexEntry) -> str:
+def encode_entry(entry: IndexEntry, refs: Mapping[str, str]) -> str:
+    """`refs`: text -> ref for the entry's source, legal basis and authority (the store allocates them)."""
     for text in (entry.via, entry.case_number, entry.source):
         if FIELD_SEP in text or ENTRY_SEP in text:
             raise ValueError("control characters in an index entry field")
@@ -44,17 +50,17 @@ def encode_entry(entry: IndexEntry) -> str:
             str(entry.mask),
             str(entry.effective_from),
             "" if entry.effective_until is None else str(entry.effective_until),
-            entry.source,
+            _ref(refs, entry.source),
             entry.via,
-            text_ref(entry.legal_basis),
-            text_ref(entry.authority),
+            _ref(refs, entry.legal_basis),
+            _ref(refs, entry.authority),
             entry.case_number,
         )
     )
 
 
 def decode_entry(raw: str, texts: dict[str, str]) -> IndexEntry:
-    kind, entry_id, role, mask, start, end, source, via, basis_ref, authority_ref, case = raw.split(FIELD_SEP)
+    kind, entry_id, role, mask, start, end, source_ref, via, basis_ref, authority_ref, case = raw.split(FIELD_SEP)
     return IndexEntry(
         kind=EntryKind(kind),
         id=entry_id,
@@ -62,7 +68,7 @@ def decode_entry(raw: str, texts: dict[str, str]) -> IndexEntry:
         mask=int(mask),
         effective_from=int(start),
         effective_until=int(end) if end else None,
-        source=source,
+        source=texts.get(source_ref, ""),
         via=via,
         legal_basis=texts.get(basis_ref, ""),
         authority=texts.get(authority_ref, ""),
@@ -70,9 +76,9 @@ def decode_entry(raw: str, texts: dict[str, str]) -> IndexEntry:
     )
 
 
-def text_refs_of(raw: str) -> tuple[str, str]:
+def text_refs_of(raw: str) -> tuple[str, str, str]:
     fields = raw.split(FIELD_SEP)
-    return fields[8], fields[9]
+    return fields[6], fields[8], fields[9]
 
 
 def _subject(ref: SubjectRef) -> list[str]:
@@ -83,60 +89,93 @@ def _subject_from(raw: list[str]) -> SubjectRef:
     return SubjectRef(IdKind(raw[0]), raw[1], raw[2])
 
 
-def encode_restriction(r: Restriction) -> bytes:
-    data: dict[str, Any] = {
-        "src": r.source,
-        "sid": r.source_id,
-        "lv": r.list_version,
-        "sub": _subject(r.subject),
-        "nm": r.masked_name,
-        "ms": list(r.measures),
-        "lb": text_ref(r.legal_basis),
-        "au": text_ref(r.authority),
-        "cn": r.case_number,
-        "dn": r.document_number,
-        "do": r.decided_on,
-        "ef": r.effective_from,
-        "eu": r.effective_until,
-        "pr": [[*_subject(p.subject), int(p.role), p.masked_name, p.lifted_at, p.lift_reason] for p in r.principals],
-        "ca": r.created_at,
-        "ua": r.updated_at,
-        "la": r.lifted_at,
-        "lr": r.lift_reason,
-        "di": r.disputed,
-    }
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+_KINDS = list(IdKind)
+_KIND_CODES = {kind: i for i, kind in enumerate(_KINDS)}
+# Positions in a record array from which a value equal to its default may be left out at the end.
+_OPTIONAL_DEFAULTS: tuple[Any, ...] = ("", "", "", [], None, "", False)
+_FIRST_OPTIONAL = 14
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+_PRINCIPAL_DEFAULTS: tuple[Any, ...] = ("", None, "")  # name, lifted at, lift reason
 
 
-def decode_restriction(restriction_id: str, raw: bytes, texts: dict[str, str]) -> Restriction:
-    d = json.loads(raw)
+def _packed_subject(ref: SubjectRef) -> list[Any]:
+    return [_KIND_CODES[ref.kind], ref.pseudonym, int(ref.bucket, 16)]
+
+
+def _unpacked_subject(kind: int, pseudonym: str, bucket: int) -> SubjectRef:
+    return SubjectRef(_KINDS[kind], pseudonym, f"{bucket:03x}")
+
+
+def _packed_day(day: str) -> int | str:
+    """An ISO date as days since 1970 (3 bytes instead of 11), when that gives the same text back."""
+    try:
+        ordinal = date.fromisoformat(day).toordinal()
+    except ValueError:
+        return day
+    return ordinal - _EPOCH_DAY if date.fromordinal(ordinal).isoformat() == day else day
+
+
+def _trimmed(values: list[Any], first_optional: int, defaults: tuple[Any, ...]) -> list[Any]:
+    end = len(values)
+    while end > first_optional and values[end - 1] == defaults[end - 1 - first_optional]:
+        end -= 1
+    return values[:end]
+
+
+def encode_restriction(r: Restriction, catalogue: Catalogue, refs: Mapping[str, str]) -> bytes:
+    principals = [
+        _trimmed(
+            [*_packed_subject(p.subject), int(p.role), p.masked_name, p.lifted_at, p.lift_reason],
+            4,
+            _PRINCIPAL_DEFAULTS,
+        )
+        for p in r.principals
+    ]
+    values = [
+        _ref(refs, r.source), r.source_id, *_packed_subject(r.subject), r.masked_name,
+        catalogue.mask_of(r.measures), _ref(refs, r.legal_basis), _ref(refs, r.authority), r.case_number,
+        r.effective_from, r.effective_until, r.created_at, r.updated_at - r.created_at,
+        _packed_day(r.decided_on) if r.decided_on else "", r.document_number, r.list_version, principals,
+        r.lifted_at, r.lift_reason, r.disputed,
+    ]  # fmt: skip
+    return msgpack.packb(_trimmed(values, _FIRST_OPTIONAL, _OPTIONAL_DEFAULTS), use_bin_type=True)
+
+
+def decode_restriction(restriction_id: str, raw: bytes, texts: dict[str, str], catalogue: Catalogue) -> Restriction:
+    v = msgpack.unpackb(raw)
+    v += _OPTIONAL_DEFAULTS[len(v) - _FIRST_OPTIONAL :]
+    (source, source_id, kind, pseudonym, bucket, name, mask, basis, authority, case, start, end, created, updated,
+     decided_on, document, list_version, principals, lifted_at, lift_reason, disputed) = v  # fmt: skip
     return Restriction(
         id=restriction_id,
-        source=d["src"],
-        source_id=d["sid"],
-        list_version=d["lv"],
-        subject=_subject_from(d["sub"]),
-        masked_name=d["nm"],
-        measures=tuple(d["ms"]),
-        legal_basis=texts.get(d["lb"], ""),
-        authority=texts.get(d["au"], ""),
-        case_number=d["cn"],
-        document_number=d["dn"],
-        decided_on=d["do"],
-        effective_from=d["ef"],
-        effective_until=d["eu"],
-        principals=tuple(PrincipalLink(_subject_from(p[:3]), Role(p[3]), p[4], p[5], p[6]) for p in d["pr"]),
-        created_at=d["ca"],
-        updated_at=d["ua"],
-        lifted_at=d["la"],
-        lift_reason=d["lr"],
-        disputed=d["di"],
+        source=texts.get(source, ""),
+        source_id=source_id,
+        list_version=list_version,
+        subject=_unpacked_subject(kind, pseudonym, bucket),
+        masked_name=name,
+        measures=tuple(catalogue.codes_of(mask)),
+        legal_basis=texts.get(basis, ""),
+        authority=texts.get(authority, ""),
+        case_number=case,
+        document_number=document,
+        decided_on=date.fromordinal(decided_on + _EPOCH_DAY).isoformat() if isinstance(decided_on, int) else decided_on,
+        effective_from=start,
+        effective_until=end,
+        principals=tuple(
+            PrincipalLink(_unpacked_subject(*p[:3]), Role(p[3]), *p[4:], *_PRINCIPAL_DEFAULTS[len(p) - 4 :])
+            for p in principals
+        ),
+        created_at=created,
+        updated_at=created + updated,
+        lifted_at=lifted_at,
+        lift_reason=lift_reason,
+        disputed=disputed,
     )
 
 
-def restriction_text_refs(raw: bytes) -> tuple[str, str]:
-    d = json.loads(raw)
-    return d["lb"], d["au"]
+def restriction_text_refs(raw: bytes) -> tuple[str, str, str]:
+    v = msgpack.unpackb(raw)
+    return v[0], v[7], v[8]
 
 
 def encode_exemption(x: Exemption) -> bytes:

@@ -9,16 +9,37 @@ subject's bucket as hash tag, so it lives in one slot and one script call covers
     {p}:ds:{B}:PSEUD list  the subject's decision ids, newest first (right to know)
     {p}:replayed:{B} set   spool ids of fail-open decisions replayed into the log
     {p}:spooled:{B}  hash  spool id -> decision id
-    {p}:r:{T}        hash  restriction id -> restriction record (JSON); T from the restriction id
-    {p}:txt          hash  text ref -> text (legal bases and authorities repeat across many records)
+    {p}:r:{T}:N      hash  restriction id -> restriction record (msgpack array); T and N from the restriction id
+    {p}:txt          hash  text ref -> text, "=" text -> ref (sources, legal bases and authorities repeat across many
+                     records: they get short refs, see lua/texts.lua)
     {p}:rev          string  the data revision, bumped after every write
-B is 3 hex characters (4096 buckets, each with its own decision chain); N one more hex character that splits a bucket's
-index into small hashes Redis keeps in its compact encoding.
+B is 3 hex characters (4096 buckets, each with its own decision chain); N (one of INDEX_SPLIT, from the pseudonym's
+last character) splits a bucket's index into small hashes that Redis keeps in its compact listpack encoding: at 10
+million restrictions (~12 million subjects with principals) 4096 x 32 hashes hold ~90 subjects each. T is 3 base32
+characters of the restriction id (32768 tags); N one of RECORD_SPLIT from the 4th, so that 10 million records make
+hashes of ~150 (listpack up to 256).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+INDEX_SPLIT = 32
+RECORD_SPLIT = 2
+_BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_INDEX_PART = {c: str(i % INDEX_SPLIT) for i, c in enumerate(_BASE64URL)}
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_RECORD_PART = {c: str(i % RECORD_SPLIT) for i, c in enumerate(_BASE32)}
+
+
+def index_part(pseudonym: str) -> str:
+    last = pseudonym[-1]
+    return _INDEX_PART.get(last) or str(ord(last) % INDEX_SPLIT)
+
+
+def record_part(restriction_id: str) -> str:
+    char = restriction_id[4:5] or "A"
+    return _RECORD_PART.get(char) or str(ord(char) % RECORD_SPLIT)
 
 
 @dataclass(frozen=True)
@@ -26,7 +47,7 @@ class Keys:
     prefix: str = "debar"
 
     def index(self, bucket: str, pseudonym: str) -> str:
-        return f"{self.prefix}:s:{{{bucket}}}:{pseudonym[-1]}"
+        return f"{self.prefix}:s:{{{bucket}}}:{index_part(pseudonym)}"
 
     def exemptions(self, bucket: str) -> str:
         return f"{self.prefix}:x:{{{bucket}}}"
@@ -49,7 +70,7 @@ class Keys:
         return f"{self.prefix}:spooled:{{{bucket}}}"
 
     def restrictions(self, restriction_id: str) -> str:
-        return f"{self.prefix}:r:{{{restriction_id[1:4]}}}"
+        return f"{self.prefix}:r:{{{restriction_id[1:4]}}}:{record_part(restriction_id)}"
 
     @property
     def texts(self) -> str:

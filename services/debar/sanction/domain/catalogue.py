@@ -4,7 +4,7 @@ objection deadlines. Rules live here as data so they can change without a releas
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from importlib import resources
 from typing import Any
@@ -62,6 +62,7 @@ class Catalogue:
     version: str
     measures: dict[str, Measure]
     sources: dict[str, Source]
+    _masks: dict[tuple[str, ...], int] = field(default_factory=dict, compare=False, repr=False)  # a cache
 
     def measure(self, code: str, field: str = "measure") -> Measure:
         found = self.measures.get(code)
@@ -79,9 +80,14 @@ class Catalogue:
         return found
 
     def mask_of(self, codes: tuple[str, ...] | list[str]) -> int:
-        mask = 0
-        for code in codes:
-            mask |= self.measures[code].mask
+        key = tuple(codes)
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = 0
+            for code in key:
+                mask |= self.measures[code].mask
+            if len(self._masks) < 4096:
+                self._masks[key] = mask
         return mask
 
     def codes_of(self, mask: int) -> list[str]:

@@ -34,7 +34,7 @@ class Outcome(Enum):
 
 def _short_id(prefix: str, material: str) -> str:
     digest = hashlib.sha256(material.encode()).digest()
-    return prefix + base64.b32encode(digest).decode()[:16]
+    return prefix + base64.b32encode(digest[:10]).decode()  # 80 bits, 16 characters
 
 
 def restriction_id(source: str, source_id: str) -> str:
