@@ -65,10 +65,12 @@ def start_service(
     log_dir: Path,
     wait_serving: bool = True,
     credentials: grpc.ChannelCredentials | None = None,
+    port: int | None = None,
 ) -> ServiceProcess:
-    """`credentials`: how to ask a service that serves mutual TLS whether it is SERVING."""
-    port = free_port()
-    log_path = log_dir / f"{name}-{port}.log"
+    """`credentials`: how to ask a service that serves mutual TLS whether it is SERVING. `port`: to restart a
+    service where its clients expect it (default: a free one)."""
+    port = port or free_port()
+    log_path = log_dir / f"{name}-{port}-{time.monotonic_ns()}.log"
     full_env = {**os.environ, **env, f"DEBAR_{name.upper()}_PORT": str(port)}
     with log_path.open("wb") as log:
         process = subprocess.Popen(

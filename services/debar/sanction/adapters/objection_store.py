@@ -22,9 +22,10 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from debar.common.circuit import CircuitBreaker
 from debar.common.identifiers import IdKind
 from debar.sanction.adapters.keys import Keys
-from debar.sanction.adapters.redis_store import _unavailable_on_redis_error as unavailable_on_redis_error
+from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.domain.catalogue import ObjectionRules
 from debar.sanction.domain.chain import ChainBreak, LogEntry
 from debar.sanction.domain.model import SubjectRef
@@ -135,8 +136,9 @@ class Written:
 
 
 class RedisObjectionStore:
-    def __init__(self, client: Redis, keys: Keys) -> None:
+    def __init__(self, client: Redis, keys: Keys, breaker: CircuitBreaker | None = None) -> None:
         self._redis = client
+        self._breaker = breaker or CircuitBreaker()
         self._keys = ObjectionKeys(keys.prefix)
         self._source = resources.files("debar.sanction.adapters").joinpath("lua/objection.lua").read_text()
         self._sha: str | None = None

@@ -1,0 +1,46 @@
+"""Redis failures as the sanction service sees them: a Redis that does not answer is StoreUnavailable, behind a
+circuit breaker shared by every adapter that talks to the same Redis."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from debar.common.circuit import CircuitBreaker, CircuitOpen
+from debar.sanction.ports import StoreUnavailable
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def unavailable_on_redis_error(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """A Redis that does not answer becomes StoreUnavailable; a script or protocol error stays a bug. Calls pass
+    the store's circuit breaker, so once Redis has failed repeatedly callers fail fast instead of queueing."""
+
+    @functools.wraps(method)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        breaker: CircuitBreaker = args[0]._breaker  # type: ignore[attr-defined]  # every adapter has one
+        try:
+            breaker.before_call()
+        except CircuitOpen as error:
+            raise StoreUnavailable(str(error)) from error
+        try:
+            result = await method(*args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            breaker.failed()
+            raise StoreUnavailable(f"redis: {error}") from error
+        except RedisError:
+            breaker.succeeded()  # Redis answered, if with an error: it is up
+            raise
+        except BaseException:
+            breaker.abandoned()  # cancelled (the caller's deadline passed): no news about Redis
+            raise
+        breaker.succeeded()
+        return result
+
+    return guarded
