@@ -47,6 +47,11 @@ def _log_verify(args: argparse.Namespace, settings: Settings) -> int:
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
     from debar.bench.runner import run, run_railway
 
+    if args.which == "import":
+        from debar.bench.import_bench import run_import
+
+        return run_import(args.records, args.cluster_records, args.redis)
+
     return (run_railway if args.which == "railway" else run)(seconds=args.seconds, in_flight=args.in_flight)
 
 
@@ -95,10 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "which",
         nargs="?",
-        choices=["sanction", "railway"],
+        choices=["sanction", "railway", "import"],
         default="sanction",
-        help="sanction (default): beside an empty handler; railway: CheckTicket beside a direct Check",
+        help="sanction (default): beside an empty handler; railway: CheckTicket beside a direct Check; "
+        "import: a realistic feed through `debar import`, restrictions/s and Redis bytes per restriction",
     )
+    bench.add_argument("--records", type=int, default=1_000_000, help="import: restrictions in the feed")
+    bench.add_argument("--cluster-records", type=int, help="import: restrictions for the cluster (default: --records)")
+    bench.add_argument("--redis", choices=["both", "single", "cluster"], default="both", help="import: where to load")
     bench.add_argument("--seconds", type=float, default=5.0)
     bench.add_argument("--in-flight", type=int, default=16)
     bench.set_defaults(run=_bench)

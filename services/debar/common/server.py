@@ -1,5 +1,10 @@
 """gRPC server bootstrap shared by every debar service: health (grpc.health.v1), reflection, and a graceful
-stop on SIGTERM/SIGINT that first reports NOT_SERVING so load balancers drain the instance."""
+stop on SIGTERM/SIGINT that first reports NOT_SERVING so load balancers drain the instance.
+
+Health has two meanings: readiness ("" and each service name: SERVING only while the dependencies answer) and
+liveness (LIVENESS_SERVICE: SERVING from start until the graceful stop, whatever the dependencies do), so that a
+Redis outage takes pods out of their Service without restarting them. With a health port, the same health
+servicer is also served alone, in plaintext, for probes that cannot present a client certificate."""
 
 from __future__ import annotations
 
@@ -14,9 +19,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from debar.common.decode_guard import DecodeGuard
+
 log = logging.getLogger("debar.server")
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+LIVENESS_SERVICE = "liveness"
 
 
 @dataclass
@@ -36,10 +44,12 @@ class GrpcServer:
         grace_s: float = 5.0,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
         credentials: grpc.ServerCredentials | None = None,
+        health_port: int | None = None,
     ) -> None:
-        """`credentials`: serve TLS with them (see debar.common.tls); None: plaintext."""
+        """`credentials`: serve TLS with them (see debar.common.tls); None: plaintext. `health_port`: also serve
+        grpc.health.v1, and nothing else, in plaintext on host:health_port (0: any free port; None: no)."""
         self.server = grpc.aio.server(
-            interceptors=list(interceptors),
+            interceptors=[*interceptors, DecodeGuard()],  # last: a bad message is refused after access
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -59,6 +69,14 @@ class GrpcServer:
             self.port = self.server.add_secure_port(address, credentials)
         if self.port == 0:
             raise OSError(f"cannot listen on {host}:{port}")
+        self.health_server: grpc.aio.Server | None = None
+        self.health_port = 0
+        if health_port is not None:
+            self.health_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)
+            self.health_port = self.health_server.add_insecure_port(f"{host}:{health_port}")
+            if self.health_port == 0:
+                raise OSError(f"cannot listen on {host}:{health_port} (health)")
         self.grace_s = grace_s
         self._stopping = asyncio.Event()
         self._serving = False
@@ -97,7 +115,10 @@ class GrpcServer:
         await self.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
         for name in self.service_names:
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         await self.server.start()
+        if self.health_server is not None:
+            await self.health_server.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -109,4 +130,7 @@ class GrpcServer:
         log.info("stopping: draining for up to %.1fs", self.grace_s)
         await self.health.enter_graceful_shutdown()
         await watcher
-        await self.server.stop(self.grace_s)
+        if self.health_server is not None:
+            await asyncio.gather(self.server.stop(self.grace_s), self.health_server.stop(self.grace_s))
+        else:
+            await self.server.stop(self.grace_s)

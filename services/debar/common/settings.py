@@ -40,7 +40,9 @@ class Settings:
     data_dir: Path = Path("var")
     sanction_address: str = "127.0.0.1:50051"
     sanction_timeout_s: float = 2.0
-    metrics_port: int = 0
+    metrics_port: int = 0  # Prometheus /metrics over HTTP; 0: off
+    # Plaintext grpc.health.v1 only (no other service), for kubelet probes that cannot do mutual TLS; 0: off.
+    health_port: int = 0
     log_format: str = "console"
     # The caller of a call that names none, in local (plaintext, loopback) mode only.
     caller: str = "local"
@@ -77,6 +79,7 @@ class Settings:
             sanction_address=env.get("DEBAR_SANCTION_ADDRESS", f"127.0.0.1:{ports['sanction']}"),
             sanction_timeout_s=_float("DEBAR_SANCTION_TIMEOUT_S", env.get("DEBAR_SANCTION_TIMEOUT_S", "2")),
             metrics_port=_int("DEBAR_METRICS_PORT", env.get("DEBAR_METRICS_PORT", "0")),
+            health_port=_int("DEBAR_HEALTH_PORT", env.get("DEBAR_HEALTH_PORT", "0")),
             log_format=env.get("DEBAR_LOG_FORMAT", base.log_format),
             caller=env.get("DEBAR_CALLER", base.caller),
             max_batch_items=_int("DEBAR_MAX_BATCH_ITEMS", env.get("DEBAR_MAX_BATCH_ITEMS", "1000")),
@@ -140,6 +143,9 @@ class Settings:
         for name, port in self.ports.items():
             if not 0 <= port < 65536:
                 raise SettingsError(f"DEBAR_{name.upper()}_PORT must be a port number")
+        for name, port in (("DEBAR_METRICS_PORT", self.metrics_port), ("DEBAR_HEALTH_PORT", self.health_port)):
+            if not 0 <= port < 65536:
+                raise SettingsError(f"{name} must be a port number (0: off)")
 
 
 def _int(name: str, value: str) -> int:

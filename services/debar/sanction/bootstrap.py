@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from debar.common.circuit import CircuitBreaker
 from debar.common.identifiers import Pseudonymiser, parse_keys
 from debar.common.settings import Settings
 from debar.sanction.adapters.decision_log import RedisDecisionLog
@@ -14,7 +15,7 @@ from debar.sanction.adapters.objection_store import RedisObjectionStore
 from debar.sanction.adapters.rate_counter import RedisRateCounter
 from debar.sanction.adapters.redis_client import make_client
 from debar.sanction.adapters.redis_store import RedisStore
-from debar.sanction.checker import Checker, RevisionFloor
+from debar.sanction.checker import Checker, CheckObserver, RevisionFloor
 from debar.sanction.coalescer import CoalescingDecider
 from debar.sanction.decision_reader import DecisionReader
 from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
@@ -43,20 +44,22 @@ class Core:
         await self.store.close()
 
 
-def build_core(settings: Settings, redis_url: str) -> Core:
+def build_core(settings: Settings, redis_url: str, observer: CheckObserver | None = None) -> Core:
+    """`observer`: told of every decision (the server's metrics)."""
     client = make_client(
         redis_url, cluster=settings.redis_cluster, timeout_s=settings.redis_timeout_s,
         connections=settings.redis_connections,
     )  # fmt: skip
     keys = Keys(settings.redis_prefix)
-    store = RedisStore(client, keys)
+    breaker = CircuitBreaker()  # one per Redis: every adapter that talks to it fails fast together
+    store = RedisStore(client, keys, breaker)
     decision_log = RedisDecisionLog(client, keys)
     catalogue = load_default_catalogue()
     resolver = SubjectResolver(Pseudonymiser(parse_keys(settings.pseudonym_keys)))
     floor = RevisionFloor(store)
     registry = Registry(store, catalogue, resolver, floor)
     decisions = DecisionReader(decision_log, store, resolver)
-    objection_store = RedisObjectionStore(client, keys)
+    objection_store = RedisObjectionStore(client, keys, breaker)
     spool = FileSpool(settings.data_dir / "spool", catalogue)
     spool_stats = SpoolStats()
     return Core(
@@ -71,6 +74,7 @@ def build_core(settings: Settings, redis_url: str) -> Core:
             floor,
             decider=CoalescingDecider(store, catalogue.version),
             fail_open=FailOpen(spool, spool_stats),
+            observer=observer,
         ),
         registry=registry,
         decision_log=decision_log,

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
 
 from debar.common.identifiers import IdKind
 from debar.sanction.domain.catalogue import Catalogue, FailurePolicy
-from debar.sanction.domain.decisions import CheckQuery, Decision, LoggedCheck
+from debar.sanction.domain.decisions import CheckQuery, Decision, Degradation, LoggedCheck
 from debar.sanction.domain.errors import Conflict, DomainError, InvalidField, Unavailable
+from debar.sanction.domain.model import Outcome
 from debar.sanction.domain.subjects import SubjectResolver
 from debar.sanction.failopen import FailOpen
 from debar.sanction.ports import Decider, RestrictionStore, StoreUnavailable
@@ -17,6 +22,16 @@ from debar.sanction.ports import Decider, RestrictionStore, StoreUnavailable
 # Checks about the distant past or future are almost always a unit mistake (ms for s) in the caller.
 EARLIEST_AT = 946684800  # 2000-01-01
 LATEST_AT = 4102444800  # 2100-01-01
+NANOS_PER_SECOND = 1_000_000_000
+
+log = structlog.stdlib.get_logger("debar.checks")
+
+
+class CheckObserver(Protocol):
+    """Told of every decision and of every check call the store could not answer (metrics, in the wiring)."""
+
+    def decided(self, decisions: Sequence[Decision]) -> None: ...
+    def store_unavailable(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +41,7 @@ class CheckInput:
     measure: str
     at: int | None  # None: now
     min_revision: int = 0
+    at_nanos: int = 0  # of the request's Timestamp: only checked for range (a check is to the second)
 
 
 class RevisionFloor:
@@ -54,8 +70,10 @@ class Checker:
         clock: Callable[[], float] = time.time,
         decider: Decider | None = None,
         fail_open: FailOpen | None = None,
+        observer: CheckObserver | None = None,
     ) -> None:
         self._fail_open = fail_open
+        self._observer = observer
         self._store = store
         self._decider: Decider = decider or store
         self._catalogue = catalogue
@@ -68,6 +86,8 @@ class Checker:
         subject = self._resolver.resolve(item.kind, item.id, f"{prefix}subject")
         measure = self._catalogue.measure(item.measure, f"{prefix}measure")
         at = int(self._clock()) if item.at is None else item.at
+        if not 0 <= item.at_nanos < NANOS_PER_SECOND:
+            raise InvalidField(f"{prefix}at", "nanos must be 0 to 999999999")
         if not EARLIEST_AT <= at < LATEST_AT:
             raise InvalidField(f"{prefix}at", "must be between 2000-01-01 and 2100-01-01")
         return CheckQuery(subject, measure, at)
@@ -86,7 +106,24 @@ class Checker:
                 results[i] = error
         if queries:
             await self._answer(items, queries, caller, results)
-        return [r for r in results if r is not None]
+        answered = [r for r in results if r is not None]
+        self._report([r for r in answered if isinstance(r, Decision)], caller)
+        return answered
+
+    def _report(self, decisions: list[Decision], caller: str) -> None:
+        """One log line per decision: refusals and spooled allows at info, allows at debug. The subject appears
+        by pseudonym only."""
+        if self._observer is not None and decisions:
+            self._observer.decided(decisions)
+        allows_too = logging.getLogger("debar.checks").isEnabledFor(logging.DEBUG)
+        for d in decisions:
+            notable = d.outcome is Outcome.DENY or d.degradation is not Degradation.NONE
+            if notable or allows_too:
+                (log.info if notable else log.debug)(
+                    "decision", decision_id=d.decision_id, outcome=d.outcome.value, measure=d.query.measure.code,
+                    subject=d.query.subject.pseudonym, caller=caller, degradation=d.degradation.value,
+                    grounds=[g.id for g in d.grounds],
+                )  # fmt: skip
 
     async def _answer(
         self,
@@ -111,6 +148,8 @@ class Checker:
                 [LoggedCheck(q, caller, self._floor.value) for _, q in fresh], self._catalogue.version
             )
         except StoreUnavailable:
+            if self._observer is not None:
+                self._observer.store_unavailable()
             self._degrade(queries, caller, results)
             return
         for (i, _), decision in zip(fresh, decisions, strict=True):

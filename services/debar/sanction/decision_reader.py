@@ -15,6 +15,7 @@ from debar.sanction.domain.model import IndexEntry, Outcome
 from debar.sanction.domain.subjects import SubjectResolver
 
 MAX_PAGE = 100
+MAX_TOKEN_DIGITS = 9
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +89,11 @@ class DecisionReader:
         subject_id = self._resolver.validate(kind, raw_id, "subject")
         subject = self._resolver.ref(subject_id)
         size = min(page_size or 20, MAX_PAGE)
-        try:
-            offset = int(page_token or "0")
-        except ValueError:
-            raise InvalidField("page_token", "is not a token this service gave") from None
-        if offset < 0:
+        # A token this service gave is a small decimal offset; int() alone would also take "1_0", " 7", other
+        # scripts' digits and offsets past what Redis takes as a list index.
+        if page_token and not (len(page_token) <= MAX_TOKEN_DIGITS and page_token.isascii() and page_token.isdigit()):
             raise InvalidField("page_token", "is not a token this service gave")
+        offset = int(page_token or "0")
         pseudonyms = self._resolver.all_pseudonyms(subject_id)
         ids = await self._log.ids_for_subject(subject.bucket, pseudonyms, offset, size + 1)
         found = [await self._find(parse_decision_id(i)) for i in ids[:size]]

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 
+from prometheus_client import CollectorRegistry
+
 from debar.common import logs
 from debar.common.embedded_redis import EmbeddedRedis
+from debar.common.metrics import RpcMetrics, serve_metrics
+from debar.common.request_context import RequestInterceptor
 from debar.common.server import GrpcServer, Readiness
 from debar.common.settings import Settings
 from debar.common.tls import server_credentials
 from debar.sanction.access import AccessInterceptor, AccessStats, CheckGate, Identify, load_policy
 from debar.sanction.bootstrap import build_core
 from debar.sanction.decision_servicer import DecisionServicer
+from debar.sanction.metrics import CheckMetrics, ObjectionCollector, StatsCollector
+from debar.sanction.ports import StoreUnavailable
 from debar.sanction.servicer import RegistryServicer, SanctionServicer
 from debar.v1 import decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
 
@@ -25,13 +32,18 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
     credentials = server_credentials(settings)  # refuses an unsafe transport before anything starts
     with contextlib.ExitStack() as stack:
         url = settings.redis_url or stack.enter_context(EmbeddedRedis(settings.data_dir / "redis")).url
-        core = build_core(settings, url)
+        registry = CollectorRegistry()
+        check_metrics = CheckMetrics(registry)
+        core = build_core(settings, url, observer=check_metrics)
         policy = load_policy(settings.scopes_file, core.catalogue)
         access = AccessStats()
+        registry.register(StatsCollector(core.spool_replay.stats, access))
+        registry.register(ObjectionCollector(core.objections.find, asyncio.get_running_loop()))
         identify = Identify(settings.transport(), token_key=settings.token_key, default_caller=settings.caller)
         server = GrpcServer(
             settings.host, settings.ports["sanction"], SERVICE_NAMES, settings.grace_s,
-            interceptors=[AccessInterceptor(identify, policy, access)], credentials=credentials,
+            interceptors=[RequestInterceptor(RpcMetrics(registry)), AccessInterceptor(identify, policy, access)],
+            credentials=credentials, health_port=settings.health_port or None,
         )  # fmt: skip
         gate = CheckGate(policy, core.rate_counter, access)
         sanction_pb2_grpc.add_SanctionServiceServicer_to_server(
@@ -42,14 +54,21 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         decision_pb2_grpc.add_DecisionServiceServicer_to_server(decision_servicer, server.server)  # type: ignore[abstract]
 
         async def redis_answers() -> bool:
-            await core.floor.refresh()  # doubles as the periodic refresh of the revision floor
-            await core.spool_replay.replay_pending()  # decisions spooled while Redis was away go into the log
+            try:
+                await core.floor.refresh()  # doubles as the periodic refresh of the revision floor
+                await core.spool_replay.replay_pending()  # decisions spooled while Redis was away go into the log
+            except StoreUnavailable:
+                check_metrics.redis_error("health")
+                raise
             return True
 
         async def catalogue_loaded() -> bool:
             return bool(core.catalogue.measures)
 
+        stop_metrics = serve_metrics(registry, settings.host, settings.metrics_port)
         try:
             await server.run(Readiness({"redis": redis_answers, "catalogue": catalogue_loaded}), on_ready)
         finally:
+            if stop_metrics is not None:
+                stop_metrics()
             await core.close()

@@ -94,8 +94,12 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 document_number=request.document_number,
                 decided_on=request.decided_on,
                 measures=list(request.measures),
-                effective_from=convert.seconds(request.effective_from, request.HasField("effective_from")),
-                effective_until=convert.seconds(request.effective_until, request.HasField("effective_until")),
+                effective_from=convert.seconds(
+                    request.effective_from, request.HasField("effective_from"), "effective_from"
+                ),
+                effective_until=convert.seconds(
+                    request.effective_until, request.HasField("effective_until"), "effective_until"
+                ),
                 principals=[
                     PrincipalInput(
                         convert.id_kind(p.subject.id_type),
@@ -156,8 +160,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                     subject_kind=convert.id_kind(request.subject.id_type),
                     subject_id=request.subject.id,
                     measure=request.measure,
-                    effective_from=convert.seconds(request.effective_from, request.HasField("effective_from")),
-                    effective_until=convert.seconds(request.effective_until, True),
+                    effective_from=convert.seconds(
+                        request.effective_from, request.HasField("effective_from"), "effective_from"
+                    ),
+                    effective_until=convert.seconds(request.effective_until, True, "effective_until"),
                     authority=request.authority,
                     reason=request.reason,
                     document_number=request.document_number,

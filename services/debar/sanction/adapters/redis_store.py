@@ -4,71 +4,42 @@ Redis; everything above it sees domain objects."""
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from importlib import resources
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
+import msgpack
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import NoScriptError
 
-from debar.common.circuit import CircuitBreaker, CircuitOpen
+from debar.common.circuit import CircuitBreaker
 from debar.sanction.adapters import codec
 from debar.sanction.adapters.keys import Keys
+from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
+from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision, decision_id
 from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Outcome, Restriction, SubjectRef
-from debar.sanction.ports import StoreUnavailable
 
 
 def _script(name: str) -> str:
     return resources.files("debar.sanction.adapters").joinpath(f"lua/{name}.lua").read_text()
 
 
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def _unavailable_on_redis_error(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-    """A Redis that does not answer becomes StoreUnavailable; a script or protocol error stays a bug. Calls pass
-    the store's circuit breaker, so once Redis has failed repeatedly callers fail fast instead of queueing."""
-
-    @functools.wraps(method)
-    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
-        breaker: CircuitBreaker = args[0]._breaker  # type: ignore[attr-defined]
-        try:
-            breaker.before_call()
-        except CircuitOpen as error:
-            raise StoreUnavailable(str(error)) from error
-        try:
-            result = await method(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
-            breaker.failed()
-            raise StoreUnavailable(f"redis: {error}") from error
-        except RedisError:
-            breaker.succeeded()  # Redis answered, if with an error: it is up
-            raise
-        except BaseException:
-            breaker.abandoned()  # cancelled (the caller's deadline passed): no news about Redis
-            raise
-        breaker.succeeded()
-        return result
-
-    return guarded
-
-
 class RedisStore:
-    def __init__(self, client: Redis, keys: Keys, breaker: CircuitBreaker | None = None) -> None:
+    def __init__(
+        self, client: Redis, keys: Keys, breaker: CircuitBreaker | None = None, catalogue: Catalogue | None = None
+    ) -> None:
         self._redis = client  # decode_responses=False: values are bytes
         self._keys = keys
         self._breaker = breaker or CircuitBreaker()
-        self._sources = {name: _script(name) for name in ("decide", "index", "replay")}
+        self._catalogue = catalogue or load_default_catalogue()  # records store measures as its bitmask
+        self._sources = {name: _script(name) for name in ("decide", "index", "replay", "write", "read", "texts")}
         self._shas: dict[str, str] = {}
-        self._texts: dict[str, str] = {}
+        self._texts: dict[str, str] = {}  # ref -> text
+        self._refs: dict[str, str] = {}  # text -> ref
 
-    @_unavailable_on_redis_error
+    @unavailable_on_redis_error
     async def ping(self) -> None:
         await self._redis.ping()
 
@@ -89,6 +60,11 @@ class RedisStore:
             self._shas[name] = await self._redis.script_load(self._sources[name])
             return await self._redis.execute_command("EVALSHA", self._shas[name], len(keys), *keys, *args, **target)
 
+    async def _slots_known(self) -> None:
+        """A cluster client learns the slot map on its first command; `_by_node` needs it before any."""
+        if isinstance(self._redis, RedisCluster):
+            await self._redis.initialize()
+
     def _by_node(self, keys: Sequence[str]) -> list[tuple[Any, list[int]]]:
         """Positions of `keys` grouped by the cluster node that owns them; one group (node None) on one server."""
         if not isinstance(self._redis, RedisCluster):
@@ -101,29 +77,30 @@ class RedisStore:
 
     # -- revision ------------------------------------------------------------------------------------------
 
-    @_unavailable_on_redis_error
+    @unavailable_on_redis_error
     async def revision(self) -> int:
         value = await self._redis.get(self._keys.revision)
         return int(value or 0)
 
-    @_unavailable_on_redis_error
+    @unavailable_on_redis_error
     async def bump_revision(self) -> int:
         return int(await self._redis.incr(self._keys.revision))
 
     # -- texts ---------------------------------------------------------------------------------------------
 
-    @_unavailable_on_redis_error
-    async def store_texts(self, texts: Iterable[str]) -> None:
-        missing = {codec.text_ref(t): t for t in texts if t and codec.text_ref(t) not in self._texts}
-        if not missing:
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for ref, text in missing.items():
-                pipe.hsetnx(self._keys.texts, ref, text)
-            await pipe.execute()
-        self._texts.update(missing)
+    @unavailable_on_redis_error
+    async def store_texts(self, texts: Iterable[str]) -> dict[str, str]:
+        """Stores texts not seen before under short refs the `texts` script allocates; text -> ref, cached for
+        the life of the process (a text's ref never changes)."""
+        missing = list(dict.fromkeys(t for t in texts if t and t not in self._refs))
+        if missing:
+            refs = await self._eval("texts", [self._keys.texts], missing)
+            for text, ref in zip(missing, refs, strict=True):
+                self._refs[text] = _str(ref)
+                self._texts[_str(ref)] = text
+        return self._refs
 
-    @_unavailable_on_redis_error
+    @unavailable_on_redis_error
     async def resolve_texts(self, refs: Iterable[str]) -> dict[str, str]:
         """Texts are immutable under their content ref, so they are cached for the life of the process."""
         wanted = [r for r in set(refs) if r and r not in self._texts]
@@ -136,7 +113,7 @@ class RedisStore:
 
     # -- checks --------------------------------------------------------------------------------------------
 
-    @_unavailable_on_redis_error
+    @unavailable_on_redis_error
     async def decide(self, checks: Sequence[LoggedCheck], catalogue_version: str) -> list[Decision]:
         """One script call per node (one on a single server) decides the checks and logs them as one record."""
         groups = self._by_node([self._keys.log(c.query.subject.bucket) for c in checks])
@@ -191,7 +168,7 @@ class RedisStore:
             for i, (check, (outcome, grounds, exemption)) in enumerate(zip(checks, answers, strict=True))
         ]
 
-    @_unavailable_on_redis_error
+    @unavailable_on_redis_error
     async def replay(self, spooled: Sequence[SpooledDecision], catalogue_version: str) -> int:
         """Appends spooled decisions to the log as one record (those not replayed before); returns how many."""
         chain = spooled[0].check.query.subject.bucket
@@ -209,14 +186,14 @@ class RedisStore:
             args += (pseudonym, q.measure.code, q.at)
         return int(await self._eval("replay", keys, args))
 
-    @_unavailable_on_redis_error
+    @unavailable_on_redis_error
     async def replayed_decision_id(self, bucket: str, spooled_id: str) -> str | None:
         value = await self._redis.hget(self._keys.spooled_ids(bucket), spooled_id)
         return _str(value) if value else None
 
     # -- index ---------------------------------------------------------------------------------------------
 
-    @_unavailable_on_redis_error
+    @unavailable_on_redis_error
     async def index_entries(self, subject: SubjectRef) -> list[IndexEntry]:
         packed = await self._redis.hget(self._keys.index(subject.bucket, subject.pseudonym), subject.pseudonym)
         if not packed:
@@ -226,56 +203,104 @@ class RedisStore:
         texts = await self.resolve_texts(refs)
         return [codec.decode_entry(raw, texts) for raw in raws]
 
-    @_unavailable_on_redis_error
+    @unavailable_on_redis_error
     async def apply_index(self, changes: Sequence[IndexChange]) -> int:
         if not changes:
             return 0
-        texts = [t for c in changes if c.entry for t in (c.entry.legal_basis, c.entry.authority)]
-        await self.store_texts(texts)
+        texts = [t for c in changes if c.entry for t in (c.entry.source, c.entry.legal_basis, c.entry.authority)]
+        refs = await self.store_texts(texts)
         groups = self._by_node([self._keys.index(c.subject.bucket, c.subject.pseudonym) for c in changes])
         counts = await asyncio.gather(
-            *(self._apply_index_on(node, [changes[i] for i in positions]) for node, positions in groups)
+            *(self._apply_index_on(node, [changes[i] for i in positions], refs) for node, positions in groups)
         )
         return sum(counts)
 
-    async def _apply_index_on(self, node: Any, changes: Sequence[IndexChange]) -> int:
+    async def _apply_index_on(self, node: Any, changes: Sequence[IndexChange], refs: dict[str, str]) -> int:
         args: list[str] = []
         for change in changes:
             args += (
                 self._keys.index(change.subject.bucket, change.subject.pseudonym),
                 change.subject.pseudonym,
                 codec.entry_key(change.kind, change.entry_id, change.role),
-                codec.encode_entry(change.entry) if change.entry else "",
+                codec.encode_entry(change.entry, refs) if change.entry else "",
             )
         return int(await self._eval("index", args[:1], args, node))
 
     # -- records -------------------------------------------------------------------------------------------
 
-    @_unavailable_on_redis_error
+    @unavailable_on_redis_error
     async def get_restrictions(self, ids: Sequence[str]) -> list[Restriction | None]:
         if not ids:
             return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for rid in ids:
-                pipe.hget(self._keys.restrictions(rid), rid)
-            raws = await pipe.execute()
+        raws = await self._hget_many([(self._keys.restrictions(rid), rid) for rid in ids])
         refs = [ref for raw in raws if raw for ref in codec.restriction_text_refs(raw)]
         texts = await self.resolve_texts(refs)
-        return [codec.decode_restriction(rid, raw, texts) if raw else None for rid, raw in zip(ids, raws, strict=True)]
+        return [
+            codec.decode_restriction(rid, raw, texts, self._catalogue) if raw else None
+            for rid, raw in zip(ids, raws, strict=True)
+        ]
 
-    @_unavailable_on_redis_error
-    async def put_restriction(self, restriction: Restriction) -> None:
-        await self.store_texts((restriction.legal_basis, restriction.authority))
-        await self._redis.hset(
-            self._keys.restrictions(restriction.id), restriction.id, codec.encode_restriction(restriction)
+    async def _hget_many(self, fields: Sequence[tuple[str, str]]) -> list[bytes | None]:
+        """HGET of each (key, field): one command for one, else one `read` script call per node."""
+        if len(fields) == 1:
+            return [_bytes(value) if (value := await self._redis.hget(*fields[0])) is not None else None]
+        await self._slots_known()
+        groups = self._by_node([key for key, _ in fields])
+        answers = await asyncio.gather(
+            *(
+                self._eval("read", [fields[positions[0]][0]], [v for i in positions for v in fields[i]], node)
+                for node, positions in groups
+            )
         )
+        values: list[bytes | None] = [None] * len(fields)
+        for (_, positions), found in zip(groups, answers, strict=True):
+            for i, value in zip(positions, found, strict=True):
+                values[i] = value
+        return values
 
-    @_unavailable_on_redis_error
+    @unavailable_on_redis_error
+    async def put_restriction(self, restriction: Restriction) -> None:
+        refs = await self.store_texts((restriction.source, restriction.legal_basis, restriction.authority))
+        await self._redis.hset(
+            self._keys.restrictions(restriction.id), restriction.id,
+            codec.encode_restriction(restriction, self._catalogue, refs),
+        )  # fmt: skip
+
+    @unavailable_on_redis_error
+    async def write_restrictions(self, restrictions: Sequence[Restriction], changes: Sequence[IndexChange]) -> int:
+        """Stores records and applies their index changes in one `write` script call per node (the bulk import
+        path), their texts first, so that no stored record names a text that is not there. Returns how many index
+        entries changed."""
+        refs = await self.store_texts(t for r in restrictions for t in (r.source, r.legal_basis, r.authority))
+        records = [
+            (self._keys.restrictions(r.id), r.id, codec.encode_restriction(r, self._catalogue, refs))
+            for r in restrictions
+        ]
+        entries = [
+            (
+                self._keys.index(c.subject.bucket, c.subject.pseudonym),
+                c.subject.pseudonym,
+                codec.entry_key(c.kind, c.entry_id, c.role),
+                codec.encode_entry(c.entry, refs) if c.entry else "",
+            )
+            for c in changes
+        ]
+        await self._slots_known()
+        groups = self._by_node([r[0] for r in records] + [e[0] for e in entries])
+        calls = []
+        for node, positions in groups:
+            mine = [records[i] for i in positions if i < len(records)]
+            ops = [entries[i - len(records)] for i in positions if i >= len(records)]
+            blob = msgpack.packb([[v for r in mine for v in r], [v for e in ops for v in e]], use_bin_type=False)
+            calls.append(self._eval("write", [(mine or ops)[0][0]], [blob], node))
+        return sum(int(n) for n in await asyncio.gather(*calls))
+
+    @unavailable_on_redis_error
     async def get_exemption(self, subject: SubjectRef, exemption_id: str) -> Exemption | None:
         raw = await self._redis.hget(self._keys.exemptions(subject.bucket), exemption_id)
         return codec.decode_exemption(exemption_id, _bytes(raw)) if raw else None
 
-    @_unavailable_on_redis_error
+    @unavailable_on_redis_error
     async def put_exemption(self, exemption: Exemption) -> None:
         await self._redis.hset(
             self._keys.exemptions(exemption.subject.bucket), exemption.id, codec.encode_exemption(exemption)

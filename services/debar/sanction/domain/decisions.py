@@ -11,7 +11,8 @@ from debar.sanction.domain.errors import InvalidField
 from debar.sanction.domain.model import IndexEntry, Outcome, SubjectRef
 
 # "<log record id>-<chain bucket>-<index in the record>", e.g. 1764250000000-0-a3f-0: sortable by time.
-_DECISION_ID = re.compile(r"^(\d{1,15})-(\d{1,9})-([0-9a-f]{3})-(\d{1,5})$")
+# ASCII digits only: \d alone also matches other scripts' digits, which Redis cannot take as a stream id.
+_DECISION_ID = re.compile(r"^(\d{1,15})-(\d{1,9})-([0-9a-f]{3})-(\d{1,5})\Z", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,7 @@ class DecisionAddress:
 
 # A decision made while Redis was unreachable (a fail-open measure): "S<ms>-<token>-<bucket>". Once the spool is
 # replayed it is also reachable under this id (the log maps it to the record that holds it).
-_SPOOLED_ID = re.compile(r"^S(\d{1,15})-([0-9a-f]{8,32})-([0-9a-f]{3})$")
+_SPOOLED_ID = re.compile(r"^S(\d{1,15})-([0-9a-f]{8,32})-([0-9a-f]{3})\Z", re.ASCII)
 
 
 def spooled_decision_id(decided_at_ms: int, token: str, bucket: str) -> str:
