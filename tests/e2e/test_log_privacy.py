@@ -118,8 +118,8 @@ def test_a_full_flow_leaves_no_clear_identifier_in_logs_or_metrics(tmp_path: Pat
 
     sanction_lines, railway_lines = _lines(sanction.log_path), _lines(railway.log_path)
     assert sanction_lines and railway_lines, "the services log JSON lines"
-    denied = [line for line in sanction_lines if line.get("decision_id") == decision_id]
-    assert denied and denied[0]["outcome"] == "DENY" and denied[0]["request_id"]
+    denied = [line for line in sanction_lines if decision_id in line.get("denied", [])]
+    assert denied and denied[0]["event"] == "decisions" and denied[0]["request_id"]
     told = [line for line in railway_lines if line.get("decision_id") == decision_id]
     assert told and told[0]["request_id"] == denied[0]["request_id"], "one request id across both services"
     assert 'debar_verdicts_total{allowed="false",service="railway"}' in scraped["railway"]

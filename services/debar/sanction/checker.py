@@ -111,15 +111,21 @@ class Checker:
         return answered
 
     def _report(self, decisions: list[Decision], caller: str) -> None:
-        """One log line per decision: refusals and spooled allows at info, allows at debug. The subject appears
-        by pseudonym only."""
+        """Logs a call's refusals and spooled allows in one info line (the decision log in Redis is the record;
+        a line per decision made logging the largest cost of a batch), and each decision at debug. Subjects
+        appear by pseudonym only."""
         if self._observer is not None and decisions:
             self._observer.decided(decisions)
-        allows_too = logging.getLogger("debar.checks").isEnabledFor(logging.DEBUG)
-        for d in decisions:
-            notable = d.outcome is Outcome.DENY or d.degradation is not Degradation.NONE
-            if notable or allows_too:
-                (log.info if notable else log.debug)(
+        notable = [d for d in decisions if d.outcome is Outcome.DENY or d.degradation is not Degradation.NONE]
+        if notable:
+            log.info(
+                "decisions", caller=caller, decided=len(decisions),
+                denied=[d.decision_id for d in notable if d.outcome is Outcome.DENY],
+                spooled=[d.decision_id for d in notable if d.degradation is not Degradation.NONE],
+            )  # fmt: skip
+        if logging.getLogger("debar.checks").isEnabledFor(logging.DEBUG):
+            for d in decisions:
+                log.debug(
                     "decision", decision_id=d.decision_id, outcome=d.outcome.value, measure=d.query.measure.code,
                     subject=d.query.subject.pseudonym, caller=caller, degradation=d.degradation.value,
                     grounds=[g.id for g in d.grounds],
