@@ -141,3 +141,16 @@ def test_working_days_skip_weekends():
     friday = 1795478400 + 3 * 86400  # 2026-11-27 00:00 UTC is a Friday
     assert add_working_days(friday, 1) - friday == 3 * 86400  # Monday
     assert add_working_days(friday, 7) - friday == 11 * 86400
+
+
+def test_a_key_rotation_chains_pseudonyms_so_stored_ones_can_be_moved_forward():
+    subject = validate_identifier(IdKind.RIC, "11010519491231002X")
+    old = Pseudonymiser([PseudonymKey("k1", b"one")])
+    ring = Pseudonymiser([PseudonymKey("k2", b"two"), PseudonymKey("k1", b"one")])
+    current, previous = ring.chain(subject)
+    assert previous == old.pseudonym(subject)  # data written before the rotation
+    assert current.startswith("k2.") and ring.pseudonym(subject) == current
+    assert ring.forward(previous) == current and ring.forward(current) == current
+    assert ring.is_current(current) and not ring.is_current(previous)
+    with pytest.raises(ValueError):
+        ring.forward("k9.AAAAAAAAAAAAAAAA")

@@ -68,6 +68,12 @@ def _certs_dev(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _rekey(args: argparse.Namespace, settings: Settings) -> int:
+    from debar.cli.rekey_cmd import run_rekey
+
+    return asyncio.run(run_rekey(settings))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="debar", description="Court-ordered restriction checks")
     parser.add_argument("--redis-url", help="a Redis to use (default: $DEBAR_REDIS_URL, else the embedded one)")
@@ -117,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     certs_dev = certs_commands.add_parser("dev", help="a local CA and a certificate per service and client (dev only)")
     certs_dev.add_argument("--dir", default="var/certs", help="where to write them (default: var/certs)")
     certs_dev.set_defaults(run=_certs_dev)
+
+    rekey = commands.add_parser("rekey", help="move stored pseudonyms to the current key after a rotation")
+    rekey.set_defaults(run=_rekey)
 
     log = commands.add_parser("log", help="the decision log")
     log_commands = log.add_subparsers(dest="log_command", required=True)

@@ -105,29 +105,61 @@ class PseudonymKey:
 
 
 class Pseudonymiser:
-    """Keyed hash of identifiers. The first key is current; the others are older keys still readable
-    while a re-key runs."""
+    """Keyed hash of identifiers, over a ring of keys (first = current, last = the first ever used).
+
+    The pseudonym under the oldest key is HMAC(key, "TYPE:number"); under each newer key it is the HMAC of the
+    previous pseudonym. So a rotation needs no clear identifier: `debar rekey` turns every stored pseudonym into
+    the current one with `forward`, and a leaked old key alone no longer links stored data to anyone. The ring
+    therefore keeps every key ever used (all are needed to compute the current pseudonym from an identifier)."""
 
     DIGEST_BYTES = 12  # 96 bits: no collisions at national scale; 16 base64url characters, short keys in Redis
 
     def __init__(self, keys: list[PseudonymKey]) -> None:
         if not keys:
             raise ValueError("at least one pseudonymisation key is needed")
+        if len({k.key_id for k in keys}) != len(keys):
+            raise ValueError("pseudonymisation key ids must be distinct")
         self._keys = keys
+        self._oldest_first = list(reversed(keys))
+        self._position = {k.key_id: i for i, k in enumerate(self._oldest_first)}
 
     @property
     def current_key_id(self) -> str:
         return self._keys[0].key_id
 
-    def pseudonym(self, subject: SubjectId, key: PseudonymKey | None = None) -> str:
-        key = key or self._keys[0]
-        message = f"{subject.kind.value}:{subject.number}".encode()
-        digest = hmac.new(key.secret, message, hashlib.sha256).digest()[: self.DIGEST_BYTES]
+    @staticmethod
+    def _hash(key: PseudonymKey, message: bytes) -> str:
+        digest = hmac.new(key.secret, message, hashlib.sha256).digest()[: Pseudonymiser.DIGEST_BYTES]
         return f"{key.key_id}.{base64.urlsafe_b64encode(digest).decode()}"
 
+    def chain(self, subject: SubjectId) -> list[str]:
+        """The subject's pseudonym under each key of the ring, current first."""
+        value = self._hash(self._oldest_first[0], f"{subject.kind.value}:{subject.number}".encode())
+        chain = [value]
+        for key in self._oldest_first[1:]:
+            value = self._hash(key, value.encode())
+            chain.append(value)
+        return list(reversed(chain))
+
+    def pseudonym(self, subject: SubjectId) -> str:
+        return self.chain(subject)[0]
+
     def all_pseudonyms(self, subject: SubjectId) -> list[str]:
-        """Under every configured key, current first: what a read must look under during a rotation."""
-        return [self.pseudonym(subject, key) for key in self._keys]
+        """Under every key of the ring, current first: what a read must look under during a rotation."""
+        return self.chain(subject)
+
+    def is_current(self, pseudonym: str) -> bool:
+        return pseudonym.partition(".")[0] == self.current_key_id
+
+    def forward(self, pseudonym: str) -> str:
+        """The current pseudonym of whoever had `pseudonym` under an older key of the ring."""
+        position = self._position.get(pseudonym.partition(".")[0])
+        if position is None:
+            raise ValueError(f"pseudonym under a key that is not in the ring: {pseudonym.partition('.')[0]!r}")
+        value = pseudonym
+        for key in self._oldest_first[position + 1 :]:
+            value = self._hash(key, value.encode())
+        return value
 
 
 BUCKET_HEX_CHARS = 3

@@ -233,6 +233,25 @@ class Registry:
         return out, await self._bump()
 
     def _index_changes(self, new: Restriction, old: Restriction | None) -> list[IndexChange]:
+        return self.under_current_keys(self._raw_index_changes(new, old))
+
+    def under_current_keys(self, changes: list[IndexChange]) -> list[IndexChange]:
+        """Index entries are written under current pseudonyms only. A record stored before a key rotation names
+        its subjects under an older key: its entries there are dropped and written under the current one, so a
+        change made while `debar rekey` runs is never lost between the two."""
+        older: list[IndexChange] = []
+        current: dict[tuple[str, EntryKind, str, Role | None], IndexChange] = {}
+        for change in changes:
+            stored = change.subject.pseudonym
+            if not self._resolver.is_current(stored):
+                older.append(replace(change, entry=None))
+                change = replace(change, subject=replace(change.subject, pseudonym=self._resolver.current(stored)))
+            key = (change.subject.pseudonym, change.kind, change.entry_id, change.role)
+            if change.entry is not None or key not in current:  # a put wins over a drop of the same entry
+                current[key] = change
+        return [*older, *current.values()]
+
+    def _raw_index_changes(self, new: Restriction, old: Restriction | None) -> list[IndexChange]:
         wanted = {(c.subject, c.role): c for c in self.index_changes(new)}
         dropped = [
             IndexChange(c.subject, EntryKind.RESTRICTION, new.id, c.role, None)
@@ -283,12 +302,13 @@ class Registry:
     async def lift_link(self, rid: str, subject: SubjectRef, reason: str) -> tuple[Restriction, int]:
         """Lifts the restriction for one person only: the debtor (the whole record) or one principal link."""
         existing = await self.get(rid)
-        if existing.subject.pseudonym == subject.pseudonym:
+        person = self._resolver.current(subject.pseudonym)  # the decision may predate a key rotation
+        if self._resolver.current(existing.subject.pseudonym) == person:
             return await self.lift(rid, reason)
         now = int(self._clock())
         links = tuple(
             replace(p, lifted_at=now, lift_reason=reason)
-            if p.subject.pseudonym == subject.pseudonym and p.lifted_at is None
+            if self._resolver.current(p.subject.pseudonym) == person and p.lifted_at is None
             else p
             for p in existing.principals
         )

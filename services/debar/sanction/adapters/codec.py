@@ -6,7 +6,7 @@ ref allocated by the store (see lua/texts.lua)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
@@ -171,6 +171,34 @@ def decode_restriction(restriction_id: str, raw: bytes, texts: dict[str, str], c
         lift_reason=lift_reason,
         disputed=disputed,
     )
+
+
+def rekeyed_restriction(raw: bytes, forward: Callable[[str], str]) -> bytes | None:
+    """The stored record with every pseudonym in it (subject, principals) moved to the current key, or None when
+    it holds none under an older key. Works on the packed form: no text or catalogue lookup needed."""
+    v = msgpack.unpackb(raw)
+    changed = False
+
+    def moved(pseudonym: str) -> str:
+        nonlocal changed
+        current = forward(pseudonym)
+        changed = changed or current != pseudonym
+        return current
+
+    v[3] = moved(v[3])
+    if len(v) > 17:
+        for principal in v[17]:
+            principal[1] = moved(principal[1])
+    return msgpack.packb(v, use_bin_type=True) if changed else None
+
+
+def rekeyed_exemption(raw: bytes, forward: Callable[[str], str]) -> bytes | None:
+    d = json.loads(raw)
+    current = forward(d["sub"][1])
+    if current == d["sub"][1]:
+        return None
+    d["sub"][1] = current
+    return json.dumps(d, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def restriction_text_refs(raw: bytes) -> tuple[str, str, str]:

@@ -43,6 +43,10 @@ class RedisStore:
     async def ping(self) -> None:
         await self._redis.ping()
 
+    @property
+    def client(self) -> Redis:
+        return self._redis
+
     async def close(self) -> None:
         await self._redis.aclose()
 
@@ -145,6 +149,8 @@ class RedisStore:
                 q.measure.code,
                 q.measure.mask,
                 q.at,
+                self._keys.index(bucket, q.subject.alias) if q.subject.alias else "",
+                q.subject.alias,
             )
         stream_id, answers = await self._eval("decide", keys, args, node)
         refs: list[str] = []
@@ -195,10 +201,13 @@ class RedisStore:
 
     @unavailable_on_redis_error
     async def index_entries(self, subject: SubjectRef) -> list[IndexEntry]:
-        packed = await self._redis.hget(self._keys.index(subject.bucket, subject.pseudonym), subject.pseudonym)
-        if not packed:
+        """Under the current pseudonym and, during a key rotation, the previous one (not re-keyed yet)."""
+        raws: list[str] = []
+        for pseudonym in filter(None, (subject.pseudonym, subject.alias)):
+            packed = await self._redis.hget(self._keys.index(subject.bucket, pseudonym), pseudonym)
+            raws += [e for e in _str(packed).split(codec.ENTRY_SEP) if e] if packed else []
+        if not raws:
             return []
-        raws = [e for e in _str(packed).split(codec.ENTRY_SEP) if e]
         refs = [ref for raw in raws for ref in codec.text_refs_of(raw)]
         texts = await self.resolve_texts(refs)
         return [codec.decode_entry(raw, texts) for raw in raws]

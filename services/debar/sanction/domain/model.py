@@ -53,6 +53,9 @@ class SubjectRef:
     kind: IdKind
     pseudonym: str
     bucket: str
+    # The pseudonym under the previous key while a key rotation is under way (its data may not be re-keyed yet):
+    # reads look under both. Not part of the subject's identity.
+    alias: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)

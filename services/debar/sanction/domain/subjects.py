@@ -47,4 +47,16 @@ class SubjectResolver:
         return self._pseudonymiser.all_pseudonyms(subject)
 
     def ref(self, subject: SubjectId) -> SubjectRef:
-        return SubjectRef(subject.kind, self._pseudonymiser.pseudonym(subject), placement_bucket(subject))
+        chain = self._pseudonymiser.chain(subject)
+        return SubjectRef(subject.kind, chain[0], placement_bucket(subject), chain[1] if len(chain) > 1 else "")
+
+    def current(self, pseudonym: str) -> str:
+        """The current pseudonym of a stored one (which may predate a key rotation)."""
+        return self._pseudonymiser.forward(pseudonym)
+
+    @property
+    def current_key_id(self) -> str:
+        return self._pseudonymiser.current_key_id
+
+    def is_current(self, pseudonym: str) -> bool:
+        return self._pseudonymiser.is_current(pseudonym)

@@ -1,0 +1,79 @@
+"""Walks the stored data for `debar rekey`: subject index fields, records, exemptions and decision lists whose
+pseudonym is under an older key, and moves each with one atomic script call in its own slot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis
+
+from debar.sanction.adapters import codec
+from debar.sanction.adapters.keys import Keys
+
+
+@dataclass
+class RekeyCounts:
+    index_fields: int = 0
+    records: int = 0
+    exemptions: int = 0
+    decision_lists: int = 0
+    raced: int = 0  # records changed by someone else while being re-keyed: the next run takes them
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _bucket_of(key: str) -> str:
+    return key[key.index("{") + 1 : key.index("}")]
+
+
+class RedisRekey:
+    def __init__(self, client: Redis, keys: Keys) -> None:
+        self._redis = client
+        self._keys = keys
+        self._source = resources.files("debar.sanction.adapters").joinpath("lua/rekey.lua").read_text()
+
+    async def _call(self, keys: list[str], args: list[Any]) -> int:
+        return int(await self._redis.eval(self._source, len(keys), *keys, *args))
+
+    async def _scan(self, kind: str) -> AsyncIterator[str]:
+        async for key in self._redis.scan_iter(match=f"{self._keys.prefix}:{kind}:*", count=1000):
+            yield _text(key)
+
+    async def run(self, is_current: Callable[[str], bool], forward: Callable[[str], str]) -> RekeyCounts:
+        counts = RekeyCounts()
+        # Index entries first, then the records that name them: a write racing the job then always finds its
+        # entries where `Registry.under_current_keys` puts them.
+        async for key in self._scan("s"):
+            bucket = _bucket_of(key)
+            for raw in await self._redis.hkeys(key):
+                old = _text(raw)
+                if not is_current(old):
+                    new = forward(old)
+                    counts.index_fields += await self._call([key, self._keys.index(bucket, new)], ["move", old, new])
+        async for key in self._scan("r"):
+            records: dict[Any, bytes] = await self._redis.hgetall(key)  # type: ignore[assignment]
+            for field, raw in records.items():
+                moved = codec.rekeyed_restriction(raw, forward)
+                if moved is not None:
+                    done = await self._call([key], ["cas", field, raw, moved])
+                    counts.records += done
+                    counts.raced += 1 - done
+        async for key in self._scan("x"):
+            exemptions: dict[Any, bytes] = await self._redis.hgetall(key)  # type: ignore[assignment]
+            for field, raw in exemptions.items():
+                moved = codec.rekeyed_exemption(raw, forward)
+                if moved is not None:
+                    done = await self._call([key], ["cas", field, raw, moved])
+                    counts.exemptions += done
+                    counts.raced += 1 - done
+        async for key in self._scan("ds"):
+            old = key.rsplit(":", 1)[1]
+            if not is_current(old):
+                new_key = self._keys.subject_decisions(_bucket_of(key), forward(old))
+                counts.decision_lists += 1 if await self._call([key, new_key], ["list"]) else 0
+        return counts
