@@ -138,20 +138,21 @@ class RedisStore:
         args: list[Any] = [catalogue_version, chain]
         for check in checks:
             q = check.query
-            bucket, pseudonym = q.subject.bucket, q.subject.pseudonym
-            args += (
+            bucket, pseudonym, alias = q.subject.bucket, q.subject.pseudonym, q.subject.alias
+            fields = (
                 self._keys.index(bucket, pseudonym),
                 self._keys.subject_decisions(bucket, pseudonym),
                 check.caller,
-                check.revision,
+                str(check.revision),
                 q.subject.kind.value,
                 pseudonym,
                 q.measure.code,
-                q.measure.mask,
-                q.at,
-                self._keys.index(bucket, q.subject.alias) if q.subject.alias else "",
-                q.subject.alias,
+                str(q.measure.mask),
+                str(q.at),
+                self._keys.index(bucket, alias) if alias else "",
+                alias,
             )
+            args.append("\x1f".join(fields))
         stream_id, answers = await self._eval("decide", keys, args, node)
         refs: list[str] = []
         for _, grounds, exemption in answers:
