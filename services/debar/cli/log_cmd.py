@@ -1,20 +1,26 @@
-"""`debar log verify`."""
+"""`debar log verify` and `debar log archive`."""
 
 from __future__ import annotations
 
 import sys
+import time
+from pathlib import Path
 
 from debar.common.embedded_redis import redis_url_for
 from debar.common.settings import Settings
+from debar.sanction.adapters.file_archive import FileArchive
+from debar.sanction.archive import archive_log
 from debar.sanction.bootstrap import build_core
 from debar.sanction.decision_reader import verify_log
+from debar.sanction.domain.retention import RetentionPolicy
 
 
-async def verify(settings: Settings) -> int:
+async def verify(settings: Settings, archive_dir: str | None = None) -> int:
+    archive = FileArchive(Path(archive_dir)) if archive_dir else None
     with redis_url_for(settings.redis_url, settings.data_dir / "redis") as url:
         core = build_core(settings, url)
         try:
-            reports = await verify_log(core.decision_log)
+            reports = await verify_log(core.decision_log, archive)
             transitions, transitions_broken = await core.objection_store.verify_log()
         finally:
             await core.close()
@@ -37,3 +43,25 @@ async def verify(settings: Settings) -> int:
     print(f"{len(reports)} chains, {total} records holding {decisions} decisions verified, {len(broken)} broken")
     print(f"objection log: {transitions} transitions verified, {1 if transitions_broken else 0} broken")
     return 1 if broken or transitions_broken else 0
+
+
+async def archive(settings: Settings, directory: str | None, keep_days: int) -> int:
+    if keep_days < 0:
+        print("debar log archive: --keep-days must be 0 or more", file=sys.stderr)
+        return 2
+    target = FileArchive(Path(directory) if directory else settings.data_dir / "archive")
+    with redis_url_for(settings.redis_url, settings.data_dir / "redis") as url:
+        core = build_core(settings, url)
+        try:
+            policy = RetentionPolicy.from_catalogue(core.catalogue, keep_days)
+            chains = await archive_log(core.decision_log, target, policy, int(time.time()))
+        finally:
+            await core.close()
+    changed = [c for c in chains if not c.trimmed]
+    for chain in changed:
+        print(f"chain {chain.bucket} changed while archiving: archived but not trimmed; run again", file=sys.stderr)
+    print(
+        f"archived {sum(c.records for c in chains)} records holding {sum(c.decisions for c in chains)} decisions "
+        f"from {len(chains)} chains"
+    )
+    return 1 if changed else 0

@@ -41,7 +41,13 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 def _log_verify(args: argparse.Namespace, settings: Settings) -> int:
     from debar.cli.log_cmd import verify
 
-    return asyncio.run(verify(settings))
+    return asyncio.run(verify(settings, args.archive))
+
+
+def _log_archive(args: argparse.Namespace, settings: Settings) -> int:
+    from debar.cli.log_cmd import archive
+
+    return asyncio.run(archive(settings, args.dir, args.keep_days))
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
@@ -130,7 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     log = commands.add_parser("log", help="the decision log")
     log_commands = log.add_subparsers(dest="log_command", required=True)
     verify = log_commands.add_parser("verify", help="walk every hash chain; exit 1 naming the first broken entry")
+    verify.add_argument("--archive", help="also verify the archive files in this folder, on into Redis")
     verify.set_defaults(run=_log_verify)
+    archive = log_commands.add_parser("archive", help="move records past their retention to files, then trim them")
+    archive.add_argument("--dir", help="archive folder (default: $DEBAR_DATA_DIR/archive)")
+    archive.add_argument("--keep-days", type=int, default=365, help="keep every decision at least this long")
+    archive.set_defaults(run=_log_archive)
 
     objections_cmd.add_parser(commands)
     return parser

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from debar.common.identifiers import IdKind
 from debar.sanction.adapters import codec
 from debar.sanction.adapters.decision_log import RedisDecisionLog
+from debar.sanction.adapters.file_archive import FileArchive
 from debar.sanction.adapters.redis_store import RedisStore
 from debar.sanction.domain.chain import ChainBreak, LogEntry, decisions_of, verify_chain
 from debar.sanction.domain.decisions import DecisionAddress, parse_decision_id, spooled_bucket
@@ -33,6 +34,11 @@ class LoggedDecision:
     revision: int
     catalogue_version: str
     spooled: bool
+
+
+def _stream_order(stream_id: str) -> tuple[int, int]:
+    ms, seq = stream_id.split("-")
+    return int(ms), int(seq)
 
 
 class DecisionReader:
@@ -78,8 +84,12 @@ class DecisionReader:
             if replayed is None:
                 raise NotFound(f"decision {value} was made while the log was unreachable and is not in it yet")
             value = replayed
-        found = await self._find(parse_decision_id(value))
+        address = parse_decision_id(value)
+        found = await self._find(address)
         if found is None:
+            archived_to, _ = await self._log.base(address.bucket)
+            if archived_to and _stream_order(address.stream_id) <= _stream_order(archived_to):
+                raise NotFound(f"decision {value} is past its retention and archived; the operator can read it")
             raise NotFound(f"no decision {value}")
         return found
 
@@ -108,10 +118,27 @@ class ChainReport:
     broken: ChainBreak | None
 
 
-async def verify_log(log: RedisDecisionLog) -> list[ChainReport]:
+async def verify_log(log: RedisDecisionLog, archive: FileArchive | None = None) -> list[ChainReport]:
+    """Every chain: with `archive`, from its first archived record through the files and on into Redis; without,
+    from where Redis continues (the last archived hash)."""
     reports = []
-    for bucket in await log.buckets():
+    buckets = sorted(set(await log.buckets()) | set(archive.buckets() if archive else []))
+    for bucket in buckets:
         entries = [e async for e in log.walk(bucket)]
-        count, broken = verify_chain(entries, await log.head(bucket))
-        reports.append(ChainReport(bucket, count, sum(len(decisions_of(e)) for e in entries[:count]), broken))
+        base_id, base_hash = await log.base(bucket)
+        archived = archive.read(bucket) if archive else []
+        if archive is not None:
+            count, broken = verify_chain(archived, None)
+            last = archived[-1] if archived else None
+            if broken is None and (last.stream_id if last else "", last.fields.get("h", "") if last else "") != (
+                base_id,
+                base_hash,
+            ):
+                broken = ChainBreak(base_id or "-", "the archive does not end where the chain in Redis continues")
+            if broken is not None:
+                reports.append(ChainReport(bucket, count, sum(len(decisions_of(e)) for e in archived[:count]), broken))
+                continue
+        count, broken = verify_chain(entries, await log.head(bucket), start_hash=base_hash)
+        counted = archived + entries[:count]
+        reports.append(ChainReport(bucket, len(counted), sum(len(decisions_of(e)) for e in counted), broken))
     return reports

@@ -22,6 +22,17 @@ def _newest_first_key(decision_id: str) -> tuple[int, int, str, int]:
     return int(ms), int(seq), bucket, int(index)
 
 
+# Drops a chain's oldest records once they are archived: only if the chain still starts with the first archived
+# record (nobody trimmed or rewrote it meanwhile), and records where the chain now continues.
+_TRIM = """
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+if #first == 0 or first[1][1] ~= ARGV[1] then return -1 end
+local trimmed = redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3])
+redis.call('SET', KEYS[2], ARGV[2] .. ' ' .. ARGV[4])
+return trimmed
+"""
+
+
 class RedisDecisionLog:
     def __init__(self, client: Redis, keys: Keys) -> None:
         self._redis = client
@@ -52,6 +63,20 @@ class RedisDecisionLog:
     async def head(self, bucket: str) -> str | None:
         value: Any = await self._redis.get(self._keys.log_head(bucket))
         return value.decode() if value else None
+
+    async def base(self, bucket: str) -> tuple[str, str]:
+        """(stream id, hash) of the last archived record of the chain, ("", "") when nothing was archived."""
+        value: Any = await self._redis.get(self._keys.log_base(bucket))
+        if not value:
+            return "", ""
+        stream_id, _, digest = value.decode().partition(" ")
+        return stream_id, digest
+
+    async def trim(self, bucket: str, first_id: str, last_id: str, last_hash: str) -> int:
+        """Removes the records from `first_id` to `last_id` (already archived); -1 if the chain changed."""
+        ms, seq = last_id.split("-")
+        keys = [self._keys.log(bucket), self._keys.log_base(bucket)]
+        return int(await self._redis.eval(_TRIM, 2, *keys, first_id, last_id, f"{ms}-{int(seq) + 1}", last_hash))
 
     async def walk(self, bucket: str, page: int = 1000) -> AsyncIterator[LogEntry]:
         start = "-"

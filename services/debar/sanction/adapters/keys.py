@@ -58,6 +58,10 @@ class Keys:
     def log_head(self, bucket: str) -> str:
         return f"{self.prefix}:loghead:{{{bucket}}}"
 
+    def log_base(self, bucket: str) -> str:
+        """ "<stream id> <hash>" of the last record archived and trimmed: where the chain in Redis continues."""
+        return f"{self.prefix}:logbase:{{{bucket}}}"
+
     def subject_decisions(self, bucket: str, pseudonym: str) -> str:
         return f"{self.prefix}:ds:{{{bucket}}}:{pseudonym}"
 

@@ -57,6 +57,6 @@ def verify_chain(entries: Iterable[LogEntry], head: str | None, start_hash: str 
         ms, seq = last_id.split("-")
         if head != f"{ms} {seq} {previous}":
             return count, ChainBreak(last_id, "the chain head does not point at the last entry (entries were removed)")
-    if count == 0 and head is not None:
+    if count == 0 and head is not None and head.rpartition(" ")[2] != start_hash:
         return 0, ChainBreak(head, "the chain head points at entries that are gone")
     return count, None

@@ -1,0 +1,44 @@
+"""How long decisions stay in Redis before `debar log archive` moves them to files. Every decision is kept at
+least `keep_days`; a decision that found restrictions (a refusal, or an allow under a court permit) is kept until
+the last of them ends plus the longest objection window of the catalogue, so a person can still object to it from
+the live log; one whose restriction has no end stays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from debar.sanction.domain.catalogue import Catalogue
+from debar.sanction.domain.chain import LogEntry, decisions_of
+
+DAY = 86400
+_UNTIL = 5  # position of effective_until in an index entry (see the Redis codec)
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    keep_s: int
+    objection_window_s: int
+
+    @classmethod
+    def from_catalogue(cls, catalogue: Catalogue, keep_days: int) -> RetentionPolicy:
+        window_days = max(
+            (
+                s.objection.review_days
+                + s.objection.reconsideration_request_days
+                + s.objection.reconsideration_decision_days
+                for s in catalogue.sources.values()
+            ),
+            default=0,
+        )
+        return cls(keep_days * DAY, window_days * DAY)
+
+    def archivable(self, record: LogEntry, now: int) -> bool:
+        decided_s = int(record.stream_id.split("-")[0]) // 1000
+        if now - decided_s < self.keep_s:
+            return False
+        for decision in decisions_of(record):
+            for ground in filter(None, decision["grounds"].split("\x1e")):
+                until = ground.split("\x1f")[_UNTIL]
+                if not until or now < int(until) + self.objection_window_s:
+                    return False
+        return True
