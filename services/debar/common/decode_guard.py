@@ -9,6 +9,8 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from debar.common.interceptors import Behaviour, UnaryInterceptor
+
 
 class _Undecodable:
     __slots__ = ("reason",)
@@ -17,31 +19,18 @@ class _Undecodable:
         self.reason = reason
 
 
-class DecodeGuard(grpc.aio.ServerInterceptor):
+class DecodeGuard(UnaryInterceptor):
     """Decodes unary requests itself; an undecodable one is refused with INVALID_ARGUMENT before any handler runs.
     Add it last, so that the interceptors before it (access control) still see the call first."""
 
-    def __init__(self) -> None:
-        self._guarded: dict[str, grpc.RpcMethodHandler] = {}
+    def applies(self, method: str, handler: grpc.RpcMethodHandler) -> bool:
+        return handler.unary_unary is not None and handler.request_deserializer is not None
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
-            return handler
-        method = handler_call_details.method
-        guarded = self._guarded.get(method)
-        if guarded is None:
-            guarded = grpc.unary_unary_rpc_method_handler(
-                _refusing_undecodable(handler.unary_unary),
-                request_deserializer=_tolerant(handler.request_deserializer),
-                response_serializer=handler.response_serializer,
-            )
-            self._guarded[method] = guarded
-        return guarded
+    def deserializer(self, handler: grpc.RpcMethodHandler) -> Callable[[bytes], Any] | None:
+        return _tolerant(handler.request_deserializer)
+
+    def wrap(self, method: str, behaviour: Behaviour) -> Behaviour:
+        return _refusing_undecodable(behaviour)
 
 
 def _tolerant(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:

@@ -7,18 +7,18 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 import structlog
 
+from debar.common.interceptors import Behaviour, UnaryInterceptor
 from debar.common.metrics import RpcMetrics
 
 REQUEST_ID_HEADER = "x-request-id"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
-Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 # Called with the full method name and the response of a call that succeeded (e.g. to count verdicts).
 ResponseObserver = Callable[[str, Any], None]
 
@@ -47,33 +47,17 @@ def _code_name(context: grpc.aio.ServicerContext, error: BaseException | None) -
     return "CANCELLED" if isinstance(error, BaseException) and type(error).__name__ == "CancelledError" else "UNKNOWN"
 
 
-class RequestInterceptor(grpc.aio.ServerInterceptor):
+class RequestInterceptor(UnaryInterceptor):
     """Put it first in the server's interceptors, so that the request id is bound (and the clock runs) around
     whatever the others do, access control included. Streaming calls (health Watch, reflection) pass untouched."""
 
     def __init__(self, metrics: RpcMetrics | None = None, on_response: ResponseObserver | None = None) -> None:
+        super().__init__()
         self._metrics = metrics
         self._on_response = on_response
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}  # per method, built once
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        method = handler_call_details.method
-        wrapped = self._wrapped.get(method)
-        if wrapped is None:
-            wrapped = grpc.unary_unary_rpc_method_handler(
-                self._observe(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-            self._wrapped[method] = wrapped
-        return wrapped
+    def wrap(self, method: str, behaviour: Behaviour) -> Behaviour:
+        return self._observe(method, behaviour)
 
     def _observe(self, method: str, behaviour: Behaviour) -> Behaviour:
         latency = self._metrics.latency.labels(method) if self._metrics else None

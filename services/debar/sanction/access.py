@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib import resources
@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 
+from debar.common.interceptors import Behaviour, UnaryInterceptor
 from debar.common.settings import SettingsError
 from debar.common.tokens import CALLER_NAME, InvalidToken, bearer, verify
 from debar.sanction.domain.access import PUBLIC_SERVICES, AccessPolicy, Grant, ScopesError, parse_policy
@@ -85,40 +86,26 @@ class Identify:
         return self._default
 
 
-Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-
-
-class AccessInterceptor(grpc.aio.ServerInterceptor):
+class AccessInterceptor(UnaryInterceptor):
     """Identifies every call and refuses a method outside the caller's scopes (PERMISSION_DENIED, counted);
     health and reflection stay open. Streaming methods outside them are refused: none needs a scope yet."""
 
     def __init__(self, identify: Identify, policy: AccessPolicy, stats: AccessStats) -> None:
+        super().__init__()
         self._identify = identify
         self._policy = policy
         self._stats = stats
-        self._guarded: dict[str, grpc.RpcMethodHandler] = {}  # per method, built once
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or method.startswith(PUBLIC_SERVICES):
+    def applies(self, method: str, handler: grpc.RpcMethodHandler) -> bool:
+        return handler.unary_unary is not None and not method.startswith(PUBLIC_SERVICES)
+
+    def other(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler | None:
+        if method.startswith(PUBLIC_SERVICES):
             return handler
-        guarded = self._guarded.get(method)
-        if guarded is None:
-            if handler.unary_unary is None:
-                guarded = grpc.unary_unary_rpc_method_handler(self._refuse_stream(method))
-            else:
-                guarded = grpc.unary_unary_rpc_method_handler(
-                    self._guard(method, handler.unary_unary),
-                    request_deserializer=handler.request_deserializer,
-                    response_serializer=handler.response_serializer,
-                )
-            self._guarded[method] = guarded
-        return guarded
+        return grpc.unary_unary_rpc_method_handler(self._refuse_stream(method))
+
+    def wrap(self, method: str, behaviour: Behaviour) -> Behaviour:
+        return self._guard(method, behaviour)
 
     def _refuse_stream(self, method: str) -> Behaviour:
         async def refuse(request: Any, context: grpc.aio.ServicerContext) -> Any:
