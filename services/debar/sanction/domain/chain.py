@@ -36,20 +36,27 @@ class ChainBreak:
     reason: str
 
 
-def entry_hash(previous_hash: str, entry: LogEntry) -> str:
-    body = FS.join([entry.stream_id, *(entry.fields.get(name, "") for name in HASHED_FIELDS)])
+def entry_hash(previous_hash: str, entry: LogEntry, fields: tuple[str, ...] = HASHED_FIELDS) -> str:
+    body = FS.join([entry.stream_id, *(entry.fields.get(name, "") for name in fields)])
     return hashlib.sha1(f"{previous_hash}{FS}{body}".encode()).hexdigest()
 
 
-def verify_chain(entries: Iterable[LogEntry], head: str | None, start_hash: str = "") -> tuple[int, ChainBreak | None]:
-    """Walks one chain; returns how many entries verified, and the first break if any. `head` is the chain's
-    recorded "<ms> <seq> <hash>" (None when the chain has no head); `start_hash` the hash the first entry must
-    follow (empty for a chain that starts here, the last archived hash for a trimmed one)."""
+def verify_chain(
+    entries: Iterable[LogEntry],
+    head: str | None,
+    start_hash: str = "",
+    fields: tuple[str, ...] = HASHED_FIELDS,
+    head_required: bool = False,
+) -> tuple[int, ChainBreak | None]:
+    """Walks one chain (any log written this way: `fields` are the ones hashed, in order); returns how many
+    entries verified, and the first break if any. `head` is the chain's recorded "<ms> <seq> <hash>" (None when
+    the chain has no head; with `head_required`, entries without a head are a break); `start_hash` the hash the
+    first entry must follow (empty for a chain that starts here, the last archived hash for a trimmed one)."""
     previous, count, last_id = start_hash, 0, ""
     for entry in entries:
         if entry.fields.get("p", "") != previous:
             return count, ChainBreak(entry.stream_id, "does not follow the previous entry (one was removed or moved)")
-        recomputed = entry_hash(previous, entry)
+        recomputed = entry_hash(previous, entry, fields)
         if recomputed != entry.fields.get("h"):
             return count, ChainBreak(entry.stream_id, "its content does not match its hash (a field was changed)")
         previous, last_id, count = recomputed, entry.stream_id, count + 1
@@ -59,4 +66,6 @@ def verify_chain(entries: Iterable[LogEntry], head: str | None, start_hash: str 
             return count, ChainBreak(last_id, "the chain head does not point at the last entry (entries were removed)")
     if count == 0 and head is not None and head.rpartition(" ")[2] != start_hash:
         return 0, ChainBreak(head, "the chain head points at entries that are gone")
+    if count and head is None and head_required:
+        return count, ChainBreak(last_id, "entries exist but the chain head is gone")
     return count, None
