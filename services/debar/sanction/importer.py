@@ -6,9 +6,14 @@ chunk's stored records, one write of its records and index entries per Redis nod
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -16,6 +21,7 @@ import orjson
 from debar.common.identifiers import IdKind
 from debar.sanction.domain.errors import DomainError, InvalidField
 from debar.sanction.domain.model import Restriction, Role
+from debar.sanction.import_workers import BuilderSpec, Outcome, Unpacker, build_chunk
 from debar.sanction.registry import ImposeInput, PrincipalInput, Registry, WriteEffect
 
 MAX_LINE_BYTES = 64 * 1024
@@ -148,16 +154,19 @@ async def import_lines(
     registry: Registry,
     progress: Callable[[int], None] = lambda n: None,
     chunk_lines: int = CHUNK_LINES,
+    workers: WorkerPlan | None = None,
 ) -> ImportSummary:
+    """`workers`: validate in that many processes (validators made from its spec, the settings `registry` was
+    made from) while this one writes; None: validate here, line by line. Same outcome either way."""
+    if workers is not None and workers.processes > 0:
+        return await _import_in_workers(lines, registry, progress, chunk_lines, workers)
     summary = ImportSummary()
     seen: dict[tuple[str, str], int] = {}
     chunk: list[Restriction] = []
-    for number, raw in enumerate(lines, start=1):
+    for number, line in enumerate(lines, start=1):
         progress(1)
-        raw = raw.rstrip(b"\r\n")
-        if number == 1 and raw.startswith(UTF8_BOM):
-            raw = raw[len(UTF8_BOM) :]
-        if not raw.strip():
+        raw = prepared(number, line)
+        if raw is None:
             continue
         try:
             item = parse_line(decode(raw))
@@ -175,6 +184,88 @@ async def import_lines(
     if chunk:
         await _write(chunk, registry, summary)
     return summary
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    spec: BuilderSpec
+    processes: int = 2
+    lines_per_task: int = CHUNK_LINES
+    tasks_ahead: int = 4  # per process: bounds the memory held by results not written yet
+
+
+def prepared(number: int, raw: bytes) -> bytes | None:
+    """The line without its line end (the first one without its byte order mark); None when it is blank."""
+    raw = raw.rstrip(b"\r\n")
+    if number == 1 and raw.startswith(UTF8_BOM):
+        raw = raw[len(UTF8_BOM) :]
+    return raw if raw.strip() else None
+
+
+async def _import_in_workers(
+    lines: Iterable[bytes],
+    registry: Registry,
+    progress: Callable[[int], None],
+    chunk_lines: int,
+    plan: WorkerPlan,
+) -> ImportSummary:
+    """Workers decode, parse and build chunks of lines in parallel; this process takes their outcomes in line
+    order (duplicates, rejections, the summary, exactly as line by line) and writes while they work on, one chunk
+    stored while the next is prepared."""
+    loop = asyncio.get_running_loop()
+    summary = ImportSummary()
+    seen: dict[tuple[str, str], int] = {}
+    unpacker = Unpacker()
+    chunk: list[Restriction] = []
+    pending: deque[asyncio.Future[list[Outcome]]] = deque()
+    writing: asyncio.Task[None] | None = None
+
+    async def take(outcomes: list[Outcome]) -> None:
+        nonlocal chunk, writing
+        for number, key, payload in outcomes:
+            if key is None:
+                summary.rejected.append((number, payload))  # type: ignore[arg-type]
+                continue
+            if key in seen:
+                summary.rejected.append((number, _duplicate(seen[key])))
+                continue
+            seen[key] = number
+            if isinstance(payload, str):
+                summary.rejected.append((number, payload))
+                continue
+            chunk.append(unpacker.restriction(payload))
+            if len(chunk) >= chunk_lines:
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(_write(chunk, registry, summary))
+                chunk = []
+
+    executor = ProcessPoolExecutor(plan.processes, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        numbered = iter(lines)
+        first = 1
+        while batch := list(islice(numbered, plan.lines_per_task)):
+            progress(len(batch))
+            pending.append(loop.run_in_executor(executor, build_chunk, plan.spec, first, batch))
+            first += len(batch)
+            if len(pending) >= plan.processes * plan.tasks_ahead:
+                await take(await pending.popleft())
+        while pending:
+            await take(await pending.popleft())
+        if writing is not None:
+            await writing
+            writing = None
+        if chunk:
+            await _write(chunk, registry, summary)
+    finally:
+        if writing is not None and not writing.done():
+            writing.cancel()
+        executor.shutdown(wait=True, cancel_futures=True)
+    return summary
+
+
+def _duplicate(first: int) -> str:
+    return InvalidField("source_id", f"duplicates line {first} of this file").message
 
 
 async def _write(chunk: list[Restriction], registry: Registry, summary: ImportSummary) -> None:

@@ -137,6 +137,7 @@ class Registry:
         self._resolver = resolver
         self._floor = floor
         self._clock = clock
+        self._valid_measures: dict[tuple[str, ...], tuple[str, ...]] = {}  # see _measure_codes
 
     @property
     def revision(self) -> int:
@@ -152,9 +153,7 @@ class Registry:
         subject_id = self._resolver.validate(item.subject_kind, item.subject_id, "subject")
         subject = self._resolver.ref(subject_id)
         organisation = subject_id.kind is IdKind.USCC
-        measures = tuple(item.measures) or source.default_measures
-        for i, code in enumerate(measures):
-            self._catalogue.measure(code, f"measures[{i}]")
+        measures = self._measure_codes(tuple(item.measures) or source.default_measures)
         now = int(self._clock())
         start = _time(item.effective_from, "effective_from")
         if start is None:
@@ -182,7 +181,7 @@ class Registry:
             list_version=_text(item.list_version, "list_version", limit=64),
             subject=subject,
             masked_name=mask_name(_text(item.name, "name", limit=256), organisation=organisation),
-            measures=tuple(self._catalogue.codes_of(self._catalogue.mask_of(measures))),  # catalogue order
+            measures=measures,
             legal_basis=_text(item.legal_basis, "legal_basis", required=True),
             authority=_text(item.authority, "authority", required=True),
             case_number=_text(item.case_number, "case_number", required=True, limit=128),
@@ -194,6 +193,19 @@ class Registry:
             created_at=now,
             updated_at=now,
         )
+
+    def _measure_codes(self, measures: tuple[str, ...]) -> tuple[str, ...]:
+        """The measures checked against the catalogue, in catalogue order; remembered for lists already valid
+        (a feed repeats a few lists)."""
+        known = self._valid_measures.get(measures)
+        if known is not None:
+            return known
+        for i, code in enumerate(measures):
+            self._catalogue.measure(code, f"measures[{i}]")
+        known = tuple(self._catalogue.codes_of(self._catalogue.mask_of(measures)))  # catalogue order
+        if len(self._valid_measures) < 4096:
+            self._valid_measures[measures] = known
+        return known
 
     def _principal(self, p: PrincipalInput, i: int) -> PrincipalLink:
         field = f"principals[{i}]"
@@ -225,12 +237,26 @@ class Registry:
                 out.append((old, WriteEffect.UNCHANGED))
                 continue
             writes.append(restriction)
-            changes += self._index_changes(restriction, old)
+            changes += self._index_changes(restriction, old) if old else self._new_index_changes(restriction)
             out.append((restriction, WriteEffect.UPDATED if old else WriteEffect.CREATED))
         if not writes:
             return out, self._floor.value
         await self._store.write_restrictions(writes, changes)
         return out, await self._bump()
+
+    def _new_index_changes(self, new: Restriction) -> list[IndexChange]:
+        """`_index_changes(new, None)`, without its merging when there is nothing to merge (the usual case: a new
+        record, pseudonyms under the current key, no subject twice in the same role)."""
+        changes = self.index_changes(new)
+        is_current = self._resolver.is_current
+        if len(changes) == 1:
+            if is_current(changes[0].subject.pseudonym):
+                return changes
+        elif len({(c.subject.pseudonym, c.role) for c in changes}) == len(changes) and all(
+            is_current(c.subject.pseudonym) for c in changes
+        ):
+            return changes
+        return self._index_changes(new, None)
 
     def _index_changes(self, new: Restriction, old: Restriction | None) -> list[IndexChange]:
         return self.under_current_keys(self._raw_index_changes(new, old))
