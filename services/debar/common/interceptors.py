@@ -39,12 +39,31 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
             return None
         method = handler_call_details.method
         if method not in self._handlers:
-            if self.applies(method, handler):
-                self._handlers[method] = grpc.unary_unary_rpc_method_handler(
-                    self.wrap(method, handler.unary_unary),
-                    request_deserializer=self.deserializer(handler),
-                    response_serializer=handler.response_serializer,
-                )
-            else:
-                self._handlers[method] = self.other(method, handler)
+            self._handlers[method] = self.build(method, handler)
         return self._handlers[method]
+
+    def build(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler | None:
+        if not self.applies(method, handler):
+            return self.other(method, handler)
+        return grpc.unary_unary_rpc_method_handler(
+            self.wrap(method, handler.unary_unary),
+            request_deserializer=self.deserializer(handler),
+            response_serializer=handler.response_serializer,
+        )
+
+
+class InterceptorChain(UnaryInterceptor):
+    """Several UnaryInterceptors as one, first = outermost: the server then runs one interceptor per call instead
+    of one each (every interceptor costs the aio server an extra await on every call)."""
+
+    def __init__(self, *links: UnaryInterceptor) -> None:
+        super().__init__()
+        self._links = links
+
+    def build(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler | None:
+        built: grpc.RpcMethodHandler | None = handler
+        for link in reversed(self._links):  # innermost first, each wraps what the inner ones built
+            if built is None:
+                return None
+            built = link.build(method, built)
+        return built

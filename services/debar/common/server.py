@@ -20,6 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from debar.common.decode_guard import DecodeGuard
+from debar.common.interceptors import InterceptorChain, UnaryInterceptor
 
 log = logging.getLogger("debar.server")
 
@@ -42,14 +43,16 @@ class GrpcServer:
         port: int,
         service_names: Iterable[str],
         grace_s: float = 5.0,
-        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        interceptors: Sequence[UnaryInterceptor] = (),
         credentials: grpc.ServerCredentials | None = None,
         health_port: int | None = None,
     ) -> None:
         """`credentials`: serve TLS with them (see debar.common.tls); None: plaintext. `health_port`: also serve
         grpc.health.v1, and nothing else, in plaintext on host:health_port (0: any free port; None: no)."""
         self.server = grpc.aio.server(
-            interceptors=[*interceptors, DecodeGuard()],  # last: a bad message is refused after access
+            # One interceptor: the chain runs the given ones outermost first, then the decode guard (a bad message
+            # is refused after access control has seen the call).
+            interceptors=[InterceptorChain(*interceptors, DecodeGuard())],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
