@@ -44,6 +44,20 @@ class RedisRekey:
         async for key in self._redis.scan_iter(match=f"{self._keys.prefix}:{kind}:*", count=1000):
             yield _text(key)
 
+    async def _rewrite(self, kind: str, rekeyed: Callable[[bytes], bytes | None]) -> tuple[int, int]:
+        """Rewrites every stored value of `kind` that `rekeyed` changes, each only if unchanged since read;
+        returns (rewritten, changed by someone else meanwhile)."""
+        done = raced = 0
+        async for key in self._scan(kind):
+            values: dict[Any, bytes] = await self._redis.hgetall(key)  # type: ignore[assignment]
+            for field, raw in values.items():
+                moved = rekeyed(raw)
+                if moved is not None:
+                    swapped = await self._call([key], ["cas", field, raw, moved])
+                    done += swapped
+                    raced += 1 - swapped
+        return done, raced
+
     async def run(self, is_current: Callable[[str], bool], forward: Callable[[str], str]) -> RekeyCounts:
         counts = RekeyCounts()
         # Index entries first, then the records that name them: a write racing the job then always finds its
@@ -55,22 +69,9 @@ class RedisRekey:
                 if not is_current(old):
                     new = forward(old)
                     counts.index_fields += await self._call([key, self._keys.index(bucket, new)], ["move", old, new])
-        async for key in self._scan("r"):
-            records: dict[Any, bytes] = await self._redis.hgetall(key)  # type: ignore[assignment]
-            for field, raw in records.items():
-                moved = codec.rekeyed_restriction(raw, forward)
-                if moved is not None:
-                    done = await self._call([key], ["cas", field, raw, moved])
-                    counts.records += done
-                    counts.raced += 1 - done
-        async for key in self._scan("x"):
-            exemptions: dict[Any, bytes] = await self._redis.hgetall(key)  # type: ignore[assignment]
-            for field, raw in exemptions.items():
-                moved = codec.rekeyed_exemption(raw, forward)
-                if moved is not None:
-                    done = await self._call([key], ["cas", field, raw, moved])
-                    counts.exemptions += done
-                    counts.raced += 1 - done
+        records, raced_records = await self._rewrite("r", lambda raw: codec.rekeyed_restriction(raw, forward))
+        exemptions, raced_exemptions = await self._rewrite("x", lambda raw: codec.rekeyed_exemption(raw, forward))
+        counts.records, counts.exemptions, counts.raced = records, exemptions, raced_records + raced_exemptions
         async for key in self._scan("ds"):
             old = key.rsplit(":", 1)[1]
             if not is_current(old):
