@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from debar.common.identifiers import IdKind
@@ -69,6 +71,18 @@ def check_input(request: sanction_pb2.CheckRequest) -> CheckInput:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _ground_template(entry: IndexEntry, measure: str) -> common_pb2.Ground:
+    """The same restriction grounds many answers: each is built once and copied into responses (a copy costs
+    far less than building the message and its timestamps again). Never mutate what this returns."""
+    return ground(entry, measure)
+
+
+@functools.lru_cache(maxsize=64)
+def _objection_template(rules: ObjectionRules) -> common_pb2.ObjectionGuide:
+    return objection_guide(rules)
+
+
 def ground(entry: IndexEntry, measure: str) -> common_pb2.Ground:
     return common_pb2.Ground(
         restriction_id=entry.id,
@@ -106,10 +120,10 @@ def check_response(decision: Decision, catalogue: Catalogue) -> sanction_pb2.Che
     if decision.degradation is Degradation.FAILED_OPEN_SPOOLED:
         response.degradation = sanction_pb2.DEGRADATION_FAILED_OPEN_SPOOLED
     if decision.outcome is Outcome.DENY:
-        response.grounds.extend(ground(g, measure) for g in decision.grounds)
+        response.grounds.extend(_ground_template(g, measure) for g in decision.grounds)
         source = catalogue.sources.get(decision.grounds[0].source) if decision.grounds else None
         if source:
-            response.objection.CopyFrom(objection_guide(source.objection))
+            response.objection.CopyFrom(_objection_template(source.objection))
     if decision.exemption is not None:
         response.exemption.CopyFrom(exemption_applied(decision.exemption))
     return response

@@ -37,6 +37,9 @@ class RedisStore:
         self._sources = {name: _script(name) for name in ("decide", "index", "replay", "write", "read", "texts")}
         self._shas: dict[str, str] = {}
         self._texts: dict[str, str] = {}  # ref -> text
+        # Packed index entry -> decoded entry: the same restrictions come back in answer after answer. Entries are
+        # immutable under their text (a change writes a new one), so the cache is never stale; it is bounded.
+        self._entries: dict[str, IndexEntry] = {}
         self._refs: dict[str, str] = {}  # text -> ref
 
     @unavailable_on_redis_error
@@ -166,14 +169,22 @@ class RedisStore:
                 decision_id=decision_id(sid, chain, i),
                 query=check.query,
                 outcome=Outcome.DENY if outcome == b"DENY" else Outcome.ALLOW,
-                grounds=tuple(codec.decode_entry(_str(g), texts) for g in grounds),
-                exemption=codec.decode_entry(_str(exemption), texts) if exemption else None,
+                grounds=tuple(self._entry(_str(g), texts) for g in grounds),
+                exemption=self._entry(_str(exemption), texts) if exemption else None,
                 decided_at_ms=decided_at_ms,
                 revision=check.revision,
                 catalogue_version=catalogue_version,
             )
             for i, (check, (outcome, grounds, exemption)) in enumerate(zip(checks, answers, strict=True))
         ]
+
+    def _entry(self, raw: str, texts: dict[str, str]) -> IndexEntry:
+        entry = self._entries.get(raw)
+        if entry is None:
+            if len(self._entries) >= 100_000:
+                self._entries.clear()
+            entry = self._entries[raw] = codec.decode_entry(raw, texts)
+        return entry
 
     @unavailable_on_redis_error
     async def replay(self, spooled: Sequence[SpooledDecision], catalogue_version: str) -> int:
