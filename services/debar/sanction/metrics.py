@@ -5,6 +5,7 @@ rate limiting (AccessStats); objections by state and overdue (read when scraped,
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -38,8 +39,10 @@ class CheckMetrics:
         )
 
     def decided(self, decisions: Sequence[Decision]) -> None:
-        for d in decisions:
-            self.checks.labels(d.query.measure.code, d.outcome.value, d.degradation.value).inc()
+        # A batch's decisions fall in a few label sets: one label lookup and increment per set, not per decision.
+        counts = collections.Counter((d.query.measure.code, d.outcome.value, d.degradation.value) for d in decisions)
+        for labels, count in counts.items():
+            self.checks.labels(*labels).inc(count)
 
     def store_unavailable(self) -> None:
         self.redis_errors.labels("check").inc()
