@@ -18,7 +18,7 @@ import grpc
 from debar.common.embedded_redis import EmbeddedRedis
 from debar.v1 import decision_pb2, decision_pb2_grpc, railway_pb2, railway_pb2_grpc, sanction_pb2_grpc
 from tests.support.requests import check_request, impose_request, subject
-from tests.support.servers import health_status, start_service, wait_for
+from tests.support.servers import ServiceProcess, health_status, start_service, wait_for
 from tests.support.subjects import new_ric
 
 KEYS = "t1:test-secret-one"
@@ -76,12 +76,22 @@ def _railway_load(address: str, people: list[str], stop: threading.Event, tally:
                 time.sleep(0.01)
 
 
-def test_soak_through_redis_and_service_restarts(tmp_path, logs_dir):
+def test_soak_through_redis_and_service_restarts(tmp_path, logs_dir, request):
+    started: list[ServiceProcess | EmbeddedRedis] = []  # whatever happens, nothing is left running
+
+    def stop_all() -> None:
+        for thing in reversed(started):
+            thing.stop()
+
+    request.addfinalizer(stop_all)
     redis = EmbeddedRedis(tmp_path / "redis").start()
+    started.append(redis)
     env = {"DEBAR_REDIS_URL": redis.url, "DEBAR_PSEUDONYM_KEYS": KEYS, "DEBAR_DATA_DIR": str(tmp_path / "data"),
            "DEBAR_PLAINTEXT": "true"}  # fmt: skip
     sanction = start_service("sanction", env, logs_dir)
+    started.append(sanction)
     railway = start_service("railway", {**env, "DEBAR_SANCTION_ADDRESS": sanction.address}, logs_dir)
+    started.append(railway)
     people = [new_ric() for _ in range(50)]
     with grpc.insecure_channel(sanction.address) as channel:
         from debar.v1 import registry_pb2_grpc
@@ -95,6 +105,7 @@ def test_soak_through_redis_and_service_restarts(tmp_path, logs_dir):
     workers += [threading.Thread(target=_railway_load, args=(railway.address, people, stop, tally)) for _ in range(2)]
     health: list[tuple[str, str, str]] = []
     restarted_redis = EmbeddedRedis(redis.data_dir, redis.port)
+    started.append(restarted_redis)
     try:
         for worker in workers:
             worker.start()
@@ -117,6 +128,7 @@ def test_soak_through_redis_and_service_restarts(tmp_path, logs_dir):
         assert wait_for(lambda: health_status(railway.address) == "NOT_SERVING", timeout_s=10)
         health.append(("sanction stopped", health_status(sanction.address), health_status(railway.address)))
         sanction = start_service("sanction", env, logs_dir, port=sanction.port)
+        started.append(sanction)
         assert wait_for(lambda: health_status(railway.address) == "SERVING", timeout_s=15)
         time.sleep(PHASE_S)
         health.append(("sanction back", health_status(sanction.address), health_status(railway.address)))
