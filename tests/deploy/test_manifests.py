@@ -753,7 +753,7 @@ def test_dev_runs_one_replica_each_with_redis_in_the_namespace() -> None:
     assert env_of(server, "DEBAR_REDIS_URL") == {"name": "DEBAR_REDIS_URL", "value": "redis://redis:6379/0"}
     redis = the(objects, "StatefulSet", "redis")
     args = " ".join(pod_spec(redis)["containers"][0]["args"])
-    assert "--appendonly yes" in args and "--appendfsync everysec" in args
+    assert "--appendonly yes" in args and "--appendfsync always" in args
     assert redis["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
 
 
