@@ -302,6 +302,57 @@ def test_expired_tampered_or_missing_tokens_are_refused(sanction_token, metadata
     assert reason in error.details()
 
 
+@pytest.fixture(scope="module")
+def railway_token(
+    sanction_token: ServiceProcess, access_env: dict[str, str], logs_dir: Path
+) -> Iterator[ServiceProcess]:
+    """A domain service behind the same TLS-terminating front: it signs its own calls to the sanction service and
+    asks its callers (the ticketing platforms) for theirs."""
+    env = {**access_env, "DEBAR_PLAINTEXT": "true", "DEBAR_TOKEN_KEY": TOKEN_KEY,
+           "DEBAR_SANCTION_ADDRESS": sanction_token.address}  # fmt: skip
+    service = start_service("railway", env, logs_dir)
+    yield service
+    assert service.stop() == 0, service.log()
+
+
+def g_ticket() -> railway_pb2.CheckTicketRequest:
+    return railway_pb2.CheckTicketRequest(
+        passenger=subject(new_ric()), train_number="G123", seat_class=railway_pb2.SEAT_CLASS_SECOND
+    )
+
+
+def test_a_domain_service_behind_tokens_answers_only_signed_callers(sanction_token, railway_token):
+    passenger = new_ric()
+    with grpc.insecure_channel(sanction_token.address) as channel:
+        writer = bearer(mint(TOKEN_KEY, "registry", int(time.time()) + 60))
+        registry_pb2_grpc.RegistryServiceStub(channel).Impose(impose_request(passenger), metadata=writer)
+    with grpc.insecure_channel(railway_token.address) as channel:
+        stub = railway_pb2_grpc.RailwayServiceStub(channel)
+        token = mint(TOKEN_KEY, "ticketing-platform", int(time.time()) + 60)
+        verdict = stub.CheckTicket(g_ticket(), metadata=bearer(token), timeout=TIMEOUT)
+        assert verdict.allowed and len(verdict.decision_ids) == 2
+        restricted = g_ticket()
+        restricted.passenger.id = passenger
+        assert not stub.CheckTicket(restricted, metadata=bearer(token), timeout=TIMEOUT).allowed
+        refusals = {
+            "none": (),
+            "declared only": (("x-debar-caller", "ticketing-platform"),),
+            "expired": bearer(mint(TOKEN_KEY, "ticketing-platform", int(time.time()) - 1)),
+            "another key": bearer(mint("another-key-0123456789", "ticketing-platform", int(time.time()) + 60)),
+        }
+        for name, metadata in refusals.items():
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.CheckTicket(g_ticket(), metadata=metadata, timeout=TIMEOUT)
+            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED, name
+        # probes need no token
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=TIMEOUT)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+    refused = [line for line in railway_token.log().splitlines() if "refused" in line]
+    assert refused and all("caller=ticketing-platform" in line for line in refused), refused
+
+
 def test_a_server_beyond_loopback_refuses_to_start_in_plaintext(access_env):
     env = {**os.environ, **access_env, "DEBAR_HOST": "0.0.0.0", "DEBAR_SANCTION_PORT": "0"}
     done = subprocess.run([sys.executable, "-m", "debar.cli.main", "serve", "sanction"], env=env,

@@ -8,8 +8,9 @@ from types import SimpleNamespace
 import pytest
 
 from debar.common import tokens
+from debar.common.callers import Identify, Unauthenticated
 from debar.common.settings import Settings, SettingsError
-from debar.sanction.access import AccessStats, CheckGate, Identify, Unauthenticated, load_policy
+from debar.sanction.access import AccessStats, CheckGate, load_policy
 from debar.sanction.domain.access import AccessPolicy, Grant, RateLimit, ScopesError, parse_policy
 from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.sanction.domain.errors import RateLimited

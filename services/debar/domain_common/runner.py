@@ -8,6 +8,7 @@ import grpc
 from prometheus_client import CollectorRegistry
 
 from debar.common import logs
+from debar.common.callers import CallerInterceptor, Identify
 from debar.common.metrics import RpcMetrics, serve_metrics
 from debar.common.request_context import RequestInterceptor
 from debar.common.server import GrpcServer
@@ -37,7 +38,10 @@ async def run_domain_service(
     try:
         server = GrpcServer(
             settings.host, settings.ports[name], [service_name], settings.grace_s, credentials=credentials,
-            interceptors=[RequestInterceptor(RpcMetrics(registry), on_response=verdicts.on_response)],
+            interceptors=[
+                RequestInterceptor(RpcMetrics(registry), on_response=verdicts.on_response),
+                CallerInterceptor(Identify(settings.transport(), token_key=settings.token_key)),
+            ],
             health_port=settings.health_port or None,
         )  # fmt: skip
         register(client, server.server)

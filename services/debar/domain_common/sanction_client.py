@@ -12,6 +12,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from debar.common import tls
+from debar.common.callers import CALLER_HEADER
 from debar.common.request_context import REQUEST_ID_HEADER, current_request_id
 from debar.common.settings import Settings
 from debar.common.tokens import mint
@@ -22,7 +23,6 @@ from debar.v1 import common_pb2, sanction_pb2, sanction_pb2_grpc
 log = logging.getLogger("debar.sanction_client")
 
 SANCTION_SERVICE = "debar.v1.SanctionService"
-CALLER_HEADER = "x-debar-caller"
 HEALTH_DEADLINE_S = 0.5
 TOKEN_LIFETIME_S = 300
 

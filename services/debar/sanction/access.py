@@ -15,17 +15,17 @@ from typing import Any
 
 import grpc
 
+from debar.common.callers import Identify, Unauthenticated
 from debar.common.interceptors import Behaviour, UnaryInterceptor
+from debar.common.public import PUBLIC_SERVICES
 from debar.common.settings import SettingsError
-from debar.common.tokens import CALLER_NAME, InvalidToken, bearer, verify
-from debar.sanction.domain.access import PUBLIC_SERVICES, AccessPolicy, Grant, ScopesError, parse_policy
+from debar.sanction.domain.access import AccessPolicy, Grant, ScopesError, parse_policy
 from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.errors import PermissionDenied, RateLimited
 from debar.sanction.ports import RateCounter, RateCounterUnavailable
 
 log = logging.getLogger("debar.access")
 
-CALLER_HEADER = "x-debar-caller"
 # The grant of the call being served: set by AccessInterceptor around the handler, in the handler's own task.
 # No default: a handler served without the interceptor fails instead of running unscoped.
 _GRANT: ContextVar[Grant] = ContextVar("debar_grant")
@@ -45,45 +45,6 @@ class AccessStats:
     rate_limited: int = 0  # calls refused by the caller's rate
     limiter_failures: int = 0  # the counters did not answer: let through (fail open)
     flagged: dict[str, int] = field(default_factory=dict)
-
-
-class Unauthenticated(Exception):
-    pass
-
-
-class Identify:
-    """The caller's name, by transport: the client certificate's CN (mtls), a signed bearer token (token), or the
-    declared x-debar-caller header, else `default_caller` (local: plaintext on loopback only)."""
-
-    def __init__(
-        self, transport: str, *, token_key: str = "", default_caller: str = "local",
-        clock: Callable[[], float] = time.time,
-    ) -> None:  # fmt: skip
-        self._transport = transport
-        self._token_key = token_key
-        self._default = default_caller
-        self._clock = clock
-
-    def __call__(self, context: grpc.aio.ServicerContext) -> str:
-        if self._transport == "mtls":
-            names = context.auth_context().get("x509_common_name") or []
-            if len(names) != 1:
-                raise Unauthenticated("a client certificate with one common name is required")
-            return bytes(names[0]).decode("utf-8", "replace")
-        if self._transport == "token":
-            token = bearer(context.invocation_metadata())
-            if token is None:
-                raise Unauthenticated("a signed token is required: authorization: Bearer <caller>.<expiry>.<sig>")
-            try:
-                return verify(self._token_key, token, self._clock())
-            except InvalidToken as error:
-                raise Unauthenticated(str(error)) from None
-        for key, value in context.invocation_metadata() or ():
-            if key == CALLER_HEADER:
-                if not (isinstance(value, str) and CALLER_NAME.match(value)):
-                    raise Unauthenticated(f"{CALLER_HEADER} must match {CALLER_NAME.pattern}")
-                return value
-        return self._default
 
 
 class AccessInterceptor(UnaryInterceptor):

@@ -18,14 +18,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from debar.common.public import PUBLIC_SERVICES
 from debar.common.tokens import CALLER_NAME
 
 CHECK_ALL = "check:*"
 FIXED_SCOPES = frozenset(
     {"registry:write", "registry:read", "decisions:read", "objections:file", "objections:review", CHECK_ALL}
 )
-PUBLIC_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/",
-                   "/grpc.reflection.v1.ServerReflection/")  # fmt: skip
 CHECK_METHODS = frozenset({"/debar.v1.SanctionService/Check", "/debar.v1.SanctionService/BatchCheck"})
 ANY_SCOPE = "<any>"
 _METHOD_SCOPES: dict[str, frozenset[str]] = {
