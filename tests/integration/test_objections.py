@@ -13,8 +13,10 @@ import redis as redis_client
 from redis.asyncio import Redis
 
 from debar.common.embedded_redis import EmbeddedRedis
+from debar.common.local_cluster import LocalCluster
 from debar.sanction.adapters.keys import Keys
-from debar.sanction.adapters.objection_store import verify_objection_log
+from debar.sanction.adapters.objection_store import ObjectionKeys, verify_objection_log
+from debar.sanction.domain.objections import NOTHING_DUE, ObjectionState
 from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2, registry_pb2_grpc, sanction_pb2_grpc
 from tests.support.requests import check_request, impose_request
 from tests.support.servers import start_service
@@ -219,14 +221,54 @@ def test_bad_resolve_is_invalid_argument_and_writes_nothing(registry, checks, de
     assert stored == objection
 
 
+def every_page(decisions, page_size: int = 0, **filters) -> list[list[decision_pb2.Objection]]:  # type: ignore[no-untyped-def]
+    pages, token = [], ""
+    while True:
+        request = decision_pb2.ListObjectionsRequest(page_size=page_size, page_token=token, **filters)
+        page = decisions.ListObjections(request)
+        pages.append(list(page.objections))
+        token = page.next_page_token
+        if not token:
+            return pages
+
+
 def test_overdue_listing_leaves_out_fresh_objections(registry, checks, decisions):
     _, decision_id = refused(registry, checks, new_ric())
     fresh = file(decisions, decision_id)
-    everything = decisions.ListObjections(decision_pb2.ListObjectionsRequest())
-    assert fresh.objection_id in [o.objection_id for o in everything.objections]
-    late = decisions.ListObjections(decision_pb2.ListObjectionsRequest(overdue_only=True))
-    assert fresh.objection_id not in [o.objection_id for o in late.objections]
-    assert all(o.overdue for o in late.objections)
+    everything = [o for page in every_page(decisions) for o in page]
+    assert fresh.objection_id in [o.objection_id for o in everything]
+    late = [o for page in every_page(decisions, overdue_only=True) for o in page]
+    assert fresh.objection_id not in [o.objection_id for o in late]
+    assert all(o.overdue for o in late)
+
+
+def test_objections_are_listed_in_pages_soonest_deadline_first(registry, checks, decisions):
+    filed = {file(decisions, refused(registry, checks, new_ric())[1]).objection_id for _ in range(5)}
+    pages = every_page(decisions, page_size=2, state=decision_pb2.OBJECTION_STATE_FILED)
+    assert all(len(page) == 2 for page in pages[:-1]) and 1 <= len(pages[-1]) <= 2
+    listed = [(o.review_due.seconds, o.objection_id) for page in pages for o in page]
+    assert listed == sorted(set(listed))  # in order, none twice
+    assert filed <= {oid for _, oid in listed}  # none skipped
+
+
+@pytest.mark.parametrize("token", ["7", "x.Oa3f000000000001", "99999999999999.Oa3f000000000001", "1.O zz"])
+def test_a_page_token_not_given_by_the_service_is_invalid(decisions, token):
+    request = decision_pb2.ListObjectionsRequest(page_token=token)
+    error = rpc_error(lambda: decisions.ListObjections(request))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith("page_token")
+
+
+def test_a_corrected_objection_leaves_the_deadline_order(registry, checks, decisions, redis_server):
+    """Overturned and corrected, nothing is due any more: its index place moves past every deadline, so that the
+    overdue query (by deadline) never wades through the growing pile of settled objections."""
+    objection = file(decisions, refused(registry, checks, new_ric())[1])
+    review(decisions, objection.objection_id)
+    assert resolve(decisions, objection.objection_id, OVERTURNED).state == decision_pb2.OBJECTION_STATE_OVERTURNED
+    key = ObjectionKeys().state(ObjectionState.OVERTURNED)
+    on_cluster = isinstance(redis_server, LocalCluster)
+    client = (redis_client.RedisCluster if on_cluster else redis_client.Redis).from_url(redis_server.url)
+    assert client.zscore(key, objection.objection_id) >= NOTHING_DUE
 
 
 def _cli(address: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -286,9 +286,19 @@ class MemoryStore:
     async def disputing(self, rids):
         return [self.disputes.get(r, 0) for r in rids]
 
-    async def listed(self, states, due_before, limit):
-        found = [o for o in self.records.values() if o.state in states and (due_before is None or o.due < due_before)]
-        return sorted(found, key=lambda o: o.due)[:limit]
+    async def listed(self, states, due_before, limit, after=None):
+        def order(o):
+            return (o.listing_order, o.id)
+
+        found = [
+            o for o in self.records.values()
+            if o.state in states and (due_before is None or o.listing_order < due_before)
+            and (after is None or order(o) > (after.order, after.objection_id))
+        ]  # fmt: skip
+        return sorted(found, key=order)[:limit]
+
+    async def counted(self, state, due_before):
+        return len(await self.listed([state], due_before, 10**6))
 
 
 class FakeRegistry:
@@ -333,10 +343,10 @@ async def test_the_desk_lists_what_is_overdue_at_its_clocks_now():
     assert await desk.file("1764250000000-0-a3f-0", "again", "me@example.com") == old
     now[0] += 10 * DAY
     fresh = await desk.file("1764250000000-1-a3f-0", "not me", "me@example.com")
-    assert await desk.find(None, overdue_only=True) == []
+    assert (await desk.find(None, overdue_only=True))[0] == []
     now[0] += 5 * DAY + 1
-    assert [o.id for o in await desk.find(None, overdue_only=True)] == [old.id]
-    assert [o.id for o in await desk.find(ObjectionState.FILED, overdue_only=False)] == [old.id, fresh.id]
+    assert [o.id for o in (await desk.find(None, overdue_only=True))[0]] == [old.id]
+    assert [o.id for o in (await desk.find(ObjectionState.FILED, overdue_only=False))[0]] == [old.id, fresh.id]
 
     await desk.review(old.id, "Wang")
     overturned = await desk.resolve(old.id, ObjectionOutcome.OVERTURNED, "Wang", "mistaken identity")
@@ -344,4 +354,32 @@ async def test_the_desk_lists_what_is_overdue_at_its_clocks_now():
     assert registry.lifted == [(old.restriction_ids[0], "t1.p")]
     assert fresh.restriction_ids == old.restriction_ids  # both refusals stand on the same restriction
     assert registry.disputed == {fresh.restriction_ids[0]}  # still disputed by the fresh objection
-    assert await desk.find(None, overdue_only=True) == []
+    assert (await desk.find(None, overdue_only=True))[0] == []
+    # Corrected in time: nothing is due any more, and it sorts after every deadline.
+    settled = (await desk.find(ObjectionState.OVERTURNED, overdue_only=False))[0][0]
+    assert settled.due is None and settled.listing_order >= rules.NOTHING_DUE
+    assert await desk.counts() == ({"filed": 1, "under_review": 0, "upheld": 0, "overturned": 1,
+                                     "reconsideration": 0}, 0)  # fmt: skip
+    now[0] += 20 * DAY
+    assert await desk.counts() == ({"filed": 1, "under_review": 0, "upheld": 0, "overturned": 1,
+                                     "reconsideration": 0}, 1)  # fmt: skip
+
+
+async def test_the_desk_lists_in_pages_that_join_up():
+    from debar.sanction.objections import Objections
+
+    tokens = iter(f"{i:012x}" for i in range(100))
+    desk = Objections(
+        MemoryStore(), FakeDecisions(), FakeRegistry(), load_default_catalogue(), clock=lambda: float(MONDAY),
+        token=lambda: next(tokens),
+    )  # fmt: skip
+    filed = [(await desk.file(f"1764250000000-{i}-a3f-0", "not me", "me@example.com")).id for i in range(5)]
+    pages, token = [], ""
+    while True:
+        page, token = await desk.find(None, overdue_only=False, page_size=2, page_token=token)
+        pages.append([o.id for o in page])
+        if not token:
+            break
+    assert pages == [filed[0:2], filed[2:4], filed[4:]]  # filed in the same second: in id order
+    with pytest.raises(InvalidField, match="page_token"):
+        await desk.find(None, overdue_only=False, page_token="2.not-an-id")

@@ -4,6 +4,7 @@ service. gRPC is imported when a command runs, so that building the parser stays
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -47,16 +48,34 @@ def _print(objection: decision_pb2.Objection | None) -> int:
     return 0
 
 
+def _list_page(
+    request: decision_pb2.ListObjectionsRequest, timeout_s: float, stub: decision_pb2_grpc.DecisionServiceStub
+) -> Any:
+    return stub.ListObjections(request, timeout=timeout_s)
+
+
 def list_objections(args: argparse.Namespace, settings: Settings) -> int:
     from debar.v1 import decision_pb2
 
     state = decision_pb2.ObjectionState.Value(f"OBJECTION_STATE_{args.state.upper()}") if args.state else 0
-    request = decision_pb2.ListObjectionsRequest(state=state, overdue_only=args.overdue)  # type: ignore[arg-type]
-    response = _call(settings, args, lambda stub: stub.ListObjections(request, timeout=settings.sanction_timeout_s))
-    if response is None:
-        return 1
+    listed: list[decision_pb2.Objection] = []
+    token = ""
+    while True:  # every page
+        request = decision_pb2.ListObjectionsRequest(
+            state=state,  # type: ignore[arg-type]
+            overdue_only=args.overdue,
+            page_size=500,
+            page_token=token,
+        )
+        response = _call(settings, args, functools.partial(_list_page, request, settings.sanction_timeout_s))
+        if response is None:
+            return 1
+        listed += response.objections
+        token = response.next_page_token
+        if not token:
+            break
     print(f"{'OBJECTION':<18} {'STATE':<16} {'DUE (UTC)':<17} {'OVERDUE':<8} DECISION")
-    for o in response.objections:
+    for o in listed:
         state_name = decision_pb2.ObjectionState.Name(o.state).removeprefix("OBJECTION_STATE_").lower()
         due = {
             decision_pb2.OBJECTION_STATE_OVERTURNED: o.correction_due,
@@ -64,7 +83,7 @@ def list_objections(args: argparse.Namespace, settings: Settings) -> int:
         }.get(o.state, o.review_due)
         overdue = "yes" if o.overdue else ""
         print(f"{o.objection_id:<18} {state_name:<16} {_when(due.seconds):<17} {overdue:<8} {o.decision_id}")
-    print(f"{len(response.objections)} objections")
+    print(f"{len(listed)} objections")
     return 0
 
 

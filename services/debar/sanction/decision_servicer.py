@@ -143,8 +143,12 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
 
     async def ListObjections(self, request, context):  # type: ignore[no-untyped-def]
         try:
-            found = await self._objections.find(_state_filter(request.state), request.overdue_only)
+            found, token = await self._objections.find(
+                _state_filter(request.state), request.overdue_only, request.page_size, request.page_token
+            )
         except DomainError as error:
             await abort_with(context, error)
         now = self._objections.now()
-        return decision_pb2.ListObjectionsResponse(objections=[objection_message(o, now) for o in found])
+        return decision_pb2.ListObjectionsResponse(
+            objections=[objection_message(o, now) for o in found], next_page_token=token
+        )

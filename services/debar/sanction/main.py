@@ -38,7 +38,7 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         policy = load_policy(settings.scopes_file, core.catalogue)
         access = AccessStats()
         registry.register(StatsCollector(core.spool_replay.stats, access))
-        registry.register(ObjectionCollector(core.objections.find, asyncio.get_running_loop()))
+        registry.register(ObjectionCollector(core.objections.counts, asyncio.get_running_loop()))
         identify = Identify(settings.transport(), token_key=settings.token_key, default_caller=settings.caller)
         server = GrpcServer(
             settings.host, settings.ports["sanction"], SERVICE_NAMES, settings.grace_s,

@@ -8,7 +8,8 @@ import asyncio
 import collections
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -16,7 +17,6 @@ from prometheus_client.registry import Collector
 
 from debar.sanction.access import AccessStats
 from debar.sanction.domain.decisions import Decision
-from debar.sanction.domain.objections import Objection, ObjectionState
 from debar.sanction.failopen import SpoolStats
 from debar.sanction.importer import ImportSummary
 
@@ -101,13 +101,13 @@ class ObjectionCollector(Collector):
 
     def __init__(
         self,
-        find: Callable[[ObjectionState | None, bool], Awaitable[list[Objection]]],
+        read: Callable[[], Coroutine[Any, Any, ObjectionCounts]],
         loop: asyncio.AbstractEventLoop,
         ttl_s: float = 15.0,
         timeout_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._find = find
+        self._read = read
         self._loop = loop
         self._ttl_s = ttl_s
         self._timeout_s = timeout_s
@@ -115,10 +115,6 @@ class ObjectionCollector(Collector):
         self._lock = threading.Lock()
         self._counts: ObjectionCounts | None = None
         self._read_at = float("-inf")
-
-    async def _read(self) -> ObjectionCounts:
-        by_state = {s.value: len(await self._find(s, False)) for s in ObjectionState}
-        return by_state, len(await self._find(None, True))
 
     def counts(self) -> ObjectionCounts | None:
         with self._lock:
@@ -136,9 +132,7 @@ class ObjectionCollector(Collector):
         if counts is None:
             return
         by_state, overdue = counts
-        gauge = GaugeMetricFamily(
-            "debar_objections", "Objections by state (at most 500 counted per state)", labels=["state"]
-        )
+        gauge = GaugeMetricFamily("debar_objections", "Objections by state", labels=["state"])
         for state, count in by_state.items():
             gauge.add_metric([state], count)
         yield gauge

@@ -16,11 +16,12 @@ from debar.sanction.domain.catalogue import Catalogue, ObjectionRules
 from debar.sanction.domain.decisions import parse_decision_id
 from debar.sanction.domain.errors import Conflict, NotFound, Unavailable
 from debar.sanction.domain.model import EntryKind, Outcome, SubjectRef
-from debar.sanction.domain.objections import Objection, ObjectionOutcome, ObjectionState
+from debar.sanction.domain.objections import ListingCursor, Objection, ObjectionOutcome, ObjectionState
 from debar.sanction.ports import StoreUnavailable
 from debar.sanction.registry import MAX_TEXT, Registry
 
-MAX_LISTED = 500
+MAX_LISTED = 500  # objections per page
+DEFAULT_LISTED = 100
 _RETRIES = 5  # a step that lost a race re-reads the record and is judged again against its new state
 
 
@@ -41,7 +42,10 @@ class ObjectionStore(Protocol):
     async def update(self, new: Objection, old: Objection) -> Written: ...
     async def get(self, objection_id: str) -> Objection | None: ...
     async def disputing(self, restriction_ids: Sequence[str]) -> list[int]: ...
-    async def listed(self, states: Sequence[ObjectionState], due_before: int | None, limit: int) -> list[Objection]: ...
+    async def counted(self, state: ObjectionState, due_before: int | None) -> int: ...
+    async def listed(
+        self, states: Sequence[ObjectionState], due_before: int | None, limit: int, after: ListingCursor | None = None
+    ) -> list[Objection]: ...
 
 
 class DecisionLookup(Protocol):
@@ -150,15 +154,29 @@ class Objections:
         return found
 
     @_unavailable
-    async def find(self, state: ObjectionState | None, overdue_only: bool) -> list[Objection]:
-        """Soonest deadline first. Overdue only: those late at this moment (see Objection.overdue)."""
+    async def find(
+        self, state: ObjectionState | None, overdue_only: bool, page_size: int = 0, page_token: str = ""
+    ) -> tuple[list[Objection], str]:
+        """One page, soonest deadline first, and the token of the next page ("" after the last). Overdue only:
+        those late at this moment (see Objection.overdue): in the index, exactly those whose deadline passed."""
+        size = min(page_size or DEFAULT_LISTED, MAX_LISTED)
+        after = rules.parse_page_token(page_token.strip())
         now = self.now()
         states = [state] if state else list(ObjectionState)
-        if not overdue_only:
-            return await self._store.listed(states, None, MAX_LISTED)
-        can_be_late = [s for s in states if s is not ObjectionState.UPHELD]
-        found = await self._store.listed(can_be_late, now, MAX_LISTED * 4)
-        return [o for o in found if o.overdue(now)][:MAX_LISTED]
+        if overdue_only:
+            states = [s for s in states if s is not ObjectionState.UPHELD]
+        found = await self._store.listed(states, now if overdue_only else None, size + 1, after)
+        page = found[:size]
+        token = rules.page_token(page[-1]) if len(found) > size else ""
+        return ([o for o in page if o.overdue(now)] if overdue_only else page), token
+
+    @_unavailable
+    async def counts(self) -> tuple[dict[str, int], int]:
+        """How many objections are in each state, and how many are overdue now (for metrics)."""
+        now = self.now()
+        by_state = {s.value: await self._store.counted(s, None) for s in ObjectionState}
+        overdue = [await self._store.counted(s, now) for s in ObjectionState if s is not ObjectionState.UPHELD]
+        return by_state, sum(overdue)
 
     # -- steps ---------------------------------------------------------------------------------------------
 

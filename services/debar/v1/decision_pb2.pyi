@@ -413,18 +413,26 @@ class ListObjectionsRequest(_message.Message):
 
     STATE_FIELD_NUMBER: _builtins.int
     OVERDUE_ONLY_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     state: Global___ObjectionState.ValueType
     """Unspecified: every state."""
     overdue_only: _builtins.bool
+    page_size: _builtins.int
+    """Soonest deadline first; 0: 100, at most 500."""
+    page_token: _builtins.str
+    """From the previous page's next_page_token; empty: the first page."""
     def __init__(
         self,
         *,
         state: Global___ObjectionState.ValueType = ...,
         overdue_only: _builtins.bool = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["overdue_only", b"overdue_only", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["overdue_only", b"overdue_only", "page_size", b"page_size", "page_token", b"page_token", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -435,16 +443,20 @@ class ListObjectionsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     OBJECTIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty after the last page."""
     @_builtins.property
     def objections(self) -> _containers.RepeatedCompositeFieldContainer[Global___Objection]: ...
     def __init__(
         self,
         *,
         objections: _abc.Iterable[Global___Objection] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["objections", b"objections"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "objections", b"objections"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

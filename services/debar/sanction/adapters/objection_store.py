@@ -30,7 +30,13 @@ from debar.sanction.domain.catalogue import ObjectionRules
 from debar.sanction.domain.chain import ChainBreak, LogEntry
 from debar.sanction.domain.model import SubjectRef
 from debar.sanction.domain.objection_log import verify_transitions
-from debar.sanction.domain.objections import Objection, ObjectionState, Transition, parse_objection_id
+from debar.sanction.domain.objections import (
+    ListingCursor,
+    Objection,
+    ObjectionState,
+    Transition,
+    parse_objection_id,
+)
 
 _PAGE = 1000
 
@@ -160,7 +166,7 @@ class RedisObjectionStore:
             k.records(new.id), k.by_decision, k.state(from_state), k.state(new.state), k.disputes, k.log, k.head,
         ]  # fmt: skip
         args: list[Any] = [
-            mode, new.id, new.decision_id, encode(old) if old else "", encode(new), new.due, dispute_delta,
+            mode, new.id, new.decision_id, encode(old) if old else "", encode(new), new.listing_order, dispute_delta,
             step.from_state.value if step.from_state else "", step.to_state.value, step.actor, step.reason, step.at,
             *new.restriction_ids,
         ]  # fmt: skip
@@ -201,13 +207,28 @@ class RedisObjectionStore:
         return [int(v or 0) for v in values]
 
     @unavailable_on_redis_error
-    async def listed(self, states: Sequence[ObjectionState], due_before: int | None, limit: int) -> list[Objection]:
-        """Objections in the given states, soonest deadline first; only those due before `due_before` if given."""
+    async def counted(self, state: ObjectionState, due_before: int | None) -> int:
+        """How many objections are in `state`; only those due before `due_before` if given."""
+        top = f"({due_before}" if due_before is not None else "+inf"
+        return int(await self._redis.zcount(self._keys.state(state), "-inf", top))
+
+    @unavailable_on_redis_error
+    async def listed(
+        self, states: Sequence[ObjectionState], due_before: int | None, limit: int, after: ListingCursor | None = None
+    ) -> list[Objection]:
+        """Objections in the given states in listing order (soonest deadline first), after the cursor if given;
+        only those due before `due_before` if given."""
         ids: list[tuple[float, str]] = []
         top = f"({due_before}" if due_before is not None else "+inf"
         for state in states:
             key = self._keys.state(state)
-            found: Any = await self._redis.zrangebyscore(key, "-inf", top, 0, limit, withscores=True)
+            bottom = "-inf"
+            if after is not None:
+                bottom = f"({after.order}"
+                if due_before is None or after.order < due_before:  # same order, later id: few (same second)
+                    ties: Any = await self._redis.zrangebyscore(key, after.order, after.order, withscores=True)
+                    ids += [(s, m.decode()) for m, s in ties if m.decode() > after.objection_id]
+            found: Any = await self._redis.zrangebyscore(key, bottom, top, 0, limit, withscores=True)
             ids += [(score, member.decode()) for member, score in found]
         ids.sort()
         objections = []

@@ -23,6 +23,8 @@ MAX_ACTOR = 128
 MAX_REASON = 1000
 # The objection id starts with the decision's bucket, so that an objection is stored beside its decision's
 # other objections and "one objection per decision" can be checked in one atomic step.
+# Beyond any deadline (2286-11-20): listing_order of objections with nothing left due.
+NOTHING_DUE = 10_000_000_000
 _OBJECTION_ID = re.compile(r"^O([0-9a-f]{3})[0-9a-f]{12}\Z")
 SUBJECT_ACTOR = "subject"  # the person objecting, as the actor of filing and of asking for reconsideration
 
@@ -79,13 +81,21 @@ class Objection:
         return any(t.to_state is ObjectionState.RECONSIDERATION for t in self.history)
 
     @property
-    def due(self) -> int:
-        """The deadline that matters in the current state (what the state index is ordered by)."""
+    def due(self) -> int | None:
+        """The deadline that matters in the current state; None once nothing is due (overturned and corrected)."""
         if self.state is ObjectionState.OVERTURNED and self.correction_due is not None:
-            return self.correction_due
+            return None if self.corrected_at is not None else self.correction_due
         if self.state is ObjectionState.UPHELD and self.reconsideration_request_due is not None:
             return self.reconsideration_request_due
         return self.review_due
+
+    @property
+    def listing_order(self) -> int:
+        """Where its state's index puts it: by the deadline that matters, soonest first; one with nothing left
+        due goes after every deadline, by when it was closed, so that a query for what is late never meets the
+        growing pile of corrected objections."""
+        due = self.due
+        return due if due is not None else NOTHING_DUE + (self.corrected_at or 0)
 
     def overdue(self, now: int) -> bool:
         """Late on the authority's side: not decided by review_due, or overturned but not corrected in time.
@@ -95,6 +105,30 @@ class Objection:
         if self.state is ObjectionState.OVERTURNED:
             return self.corrected_at is None and self.correction_due is not None and now > self.correction_due
         return False
+
+
+@dataclass(frozen=True, slots=True)
+class ListingCursor:
+    """Where a page of a listing ended: the last objection's listing order and id (the index's own order)."""
+
+    order: int
+    objection_id: str
+
+
+_PAGE_TOKEN = re.compile(r"^(\d{1,11})\.(O[0-9a-f]{15})\Z")
+
+
+def page_token(last: Objection) -> str:
+    return f"{last.listing_order}.{last.id}"
+
+
+def parse_page_token(token: str) -> ListingCursor | None:
+    if not token:
+        return None
+    found = _PAGE_TOKEN.match(token)
+    if found is None:
+        raise InvalidField("page_token", "is not a token this service gave")
+    return ListingCursor(int(found[1]), found[2])
 
 
 def objection_id(decision_bucket: str, token: str) -> str:

@@ -4,7 +4,7 @@
 --
 -- KEYS: records hash, decision -> objection hash, from-state index, to-state index, dispute counts, log, log head.
 -- ARGV: mode ("file" | "move" | "update"), objection id, decision id, expected record JSON (move, update),
---       new record JSON, index score, dispute delta (-1, 0, 1), from state, to state, actor, reason, at,
+--       new record JSON, index score (listing order), dispute delta (-1, 0, 1), from state, to state, actor, reason, at,
 --       then the restriction ids.
 -- Returns {1, new JSON, cleared restriction ids...} when written; {0, current JSON} when the decision already has an
 -- objection (file) or the record changed meanwhile (move, update); {-1} when there is no such objection.
@@ -25,7 +25,10 @@ else
   if current ~= expected then return {0, current} end
 end
 redis.call('HSET', KEYS[1], oid, record)
-if mode == 'update' then return {1, record} end
+if mode == 'update' then  -- same state; its place in the index may change (nothing left due once corrected)
+  redis.call('ZADD', KEYS[4], score, oid)
+  return {1, record}
+end
 
 redis.call('ZREM', KEYS[3], oid)
 redis.call('ZADD', KEYS[4], score, oid)
