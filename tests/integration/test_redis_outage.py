@@ -11,7 +11,7 @@ import pytest
 
 from debar.common.embedded_redis import EmbeddedRedis
 from debar.v1 import decision_pb2, decision_pb2_grpc, sanction_pb2, sanction_pb2_grpc
-from tests.support.requests import check_request
+from tests.support.requests import check_request, impose_request, subject
 from tests.support.servers import health_status, start_service, wait_for
 from tests.support.subjects import new_ric
 
@@ -91,3 +91,93 @@ def test_no_decision_is_lost_across_a_redis_outage(tmp_path, logs_dir):
     assert result.returncode == 0, result.stderr
     assert "holding 21 decisions verified, 0 broken" in result.stdout
     assert not list((tmp_path / "data" / "spool").glob("*.jsonl"))  # nothing left waiting
+
+
+def test_every_call_answers_unavailable_while_redis_is_frozen(tmp_path, logs_dir):
+    """A Redis that stops answering (SIGSTOP: connections stay open, replies never come) is UNAVAILABLE on every
+    method that needs it, with a plain message (no Redis address, no client class names), and, once the breaker
+    has opened, at once rather than after each call's Redis timeout."""
+    import signal
+    import time
+
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from debar.v1 import registry_pb2, registry_pb2_grpc
+
+    redis = EmbeddedRedis(tmp_path / "redis").start()
+    env = {"DEBAR_REDIS_URL": redis.url, "DEBAR_PSEUDONYM_KEYS": KEYS, "DEBAR_DATA_DIR": str(tmp_path / "data"),
+           "DEBAR_PLAINTEXT": "true"}  # fmt: skip
+    service = start_service("sanction", env, logs_dir)
+    person = new_ric()
+    try:
+        with grpc.insecure_channel(service.address) as channel:
+            registry = registry_pb2_grpc.RegistryServiceStub(channel)
+            decisions = decision_pb2_grpc.DecisionServiceStub(channel)
+            rid = registry.Impose(impose_request(person)).restriction.id
+            refused = sanction_pb2_grpc.SanctionServiceStub(channel).Check(check_request(person, CLOSED))
+            objection = decisions.FileObjection(
+                decision_pb2.FileObjectionRequest(decision_id=refused.decision_id, statement="not me", contact="x@y.z")
+            )
+            since, until = Timestamp(seconds=int(time.time())), Timestamp(seconds=int(time.time()) + 3600)
+            calls = {
+                "Impose": lambda: registry.Impose(impose_request(new_ric()), timeout=5),
+                "Lift": lambda: registry.Lift(registry_pb2.LiftRequest(restriction_id=rid, reason="r"), timeout=5),
+                "GetRestriction": lambda: registry.GetRestriction(
+                    registry_pb2.GetRestrictionRequest(restriction_id=rid), timeout=5
+                ),
+                "ListRestrictions": lambda: registry.ListRestrictions(
+                    registry_pb2.ListRestrictionsRequest(subject=subject(person)), timeout=5
+                ),
+                "GrantExemption": lambda: registry.GrantExemption(
+                    registry_pb2.GrantExemptionRequest(
+                        subject=subject(person),
+                        measure=CLOSED,
+                        effective_from=since,
+                        effective_until=until,
+                        authority="court",
+                        reason="funeral",
+                    ),
+                    timeout=5,
+                ),
+                "GetDecision": lambda: decisions.GetDecision(
+                    decision_pb2.GetDecisionRequest(decision_id=refused.decision_id), timeout=5
+                ),
+                "ListDecisions": lambda: decisions.ListDecisions(
+                    decision_pb2.ListDecisionsRequest(subject=subject(person)), timeout=5
+                ),
+                "FileObjection": lambda: decisions.FileObjection(
+                    decision_pb2.FileObjectionRequest(decision_id=refused.decision_id, statement="s", contact="c"),
+                    timeout=5,
+                ),
+                "GetObjection": lambda: decisions.GetObjection(
+                    decision_pb2.GetObjectionRequest(objection_id=objection.objection_id), timeout=5
+                ),
+                "ListObjections": lambda: decisions.ListObjections(decision_pb2.ListObjectionsRequest(), timeout=5),
+                "ReviewObjection": lambda: decisions.ReviewObjection(
+                    decision_pb2.ReviewObjectionRequest(objection_id=objection.objection_id, reviewer="Wang"),
+                    timeout=5,
+                ),
+            }
+            assert redis.process is not None
+            redis.process.send_signal(signal.SIGSTOP)
+            try:
+                for _ in range(2):  # the second round meets an open breaker
+                    for name, call in calls.items():
+                        started = time.monotonic()
+                        with pytest.raises(grpc.RpcError) as raised:
+                            call()
+                        error = raised.value
+                        assert error.code() == grpc.StatusCode.UNAVAILABLE, (name, error.code(), error.details())
+                        assert "unreachable" in error.details() and "127.0.0.1" not in error.details(), name
+                        assert time.monotonic() - started < 3, name
+                fast = time.monotonic()
+                with pytest.raises(grpc.RpcError):
+                    calls["GetDecision"]()
+                assert time.monotonic() - fast < 0.3  # the breaker is open: no wait for Redis's timeout
+            finally:
+                redis.process.send_signal(signal.SIGCONT)
+            assert wait_for(lambda: health_status(service.address) == "SERVING", timeout_s=15)
+            assert registry.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=rid)).id == rid
+    finally:
+        service.stop()
+        redis.stop()

@@ -17,6 +17,7 @@ from debar.common.interceptors import Behaviour, UnaryInterceptor
 from debar.common.metrics import RpcMetrics
 
 REQUEST_ID_HEADER = "x-request-id"
+log = structlog.stdlib.get_logger("debar.rpc")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 # Called with the full method name and the response of a call that succeeded (e.g. to count verdicts).
@@ -64,7 +65,8 @@ class RequestInterceptor(UnaryInterceptor):
         handled = self._metrics.handled if self._metrics else None
 
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            tokens = structlog.contextvars.bind_contextvars(request_id=_request_id(context), method=method)
+            request_id = _request_id(context)
+            tokens = structlog.contextvars.bind_contextvars(request_id=request_id, method=method)
             started = time.perf_counter()
             error: BaseException | None = None
             try:
@@ -72,7 +74,16 @@ class RequestInterceptor(UnaryInterceptor):
                 if self._on_response is not None:
                     self._on_response(method, response)
                 return response
-            except BaseException as raised:
+            except grpc.aio.AbortError as raised:  # the handler chose its status
+                error = raised
+                raise
+            except Exception as raised:
+                # A bug. grpc.aio would answer UNKNOWN with the exception's text (class names, addresses): the
+                # caller gets INTERNAL and the request id; the traceback goes to our log.
+                error = raised
+                log.exception("unhandled error")
+                await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})")
+            except BaseException as raised:  # cancelled
                 error = raised
                 raise
             finally:

@@ -53,7 +53,7 @@ def build_core(settings: Settings, redis_url: str, observer: CheckObserver | Non
     keys = Keys(settings.redis_prefix)
     breaker = CircuitBreaker()  # one per Redis: every adapter that talks to it fails fast together
     store = RedisStore(client, keys, breaker)
-    decision_log = RedisDecisionLog(client, keys)
+    decision_log = RedisDecisionLog(client, keys, breaker)
     catalogue = load_default_catalogue()
     resolver = SubjectResolver(Pseudonymiser(parse_keys(settings.pseudonym_keys)))
     floor = RevisionFloor(store)

@@ -14,6 +14,7 @@ from debar.sanction.domain.decisions import DecisionAddress, parse_decision_id, 
 from debar.sanction.domain.errors import InvalidField, NotFound
 from debar.sanction.domain.model import IndexEntry, Outcome
 from debar.sanction.domain.subjects import SubjectResolver
+from debar.sanction.unavailable import unavailable_as
 
 MAX_PAGE = 100
 MAX_TOKEN_DIGITS = 9
@@ -76,6 +77,7 @@ class DecisionReader:
         record = await self._log.get(address.bucket, address.stream_id)
         return await self._decode(address, record) if record else None
 
+    @unavailable_as("the decision log")
     async def get(self, value: str) -> LoggedDecision:
         value = value.strip()
         bucket = spooled_bucket(value)
@@ -93,6 +95,7 @@ class DecisionReader:
             raise NotFound(f"no decision {value}")
         return found
 
+    @unavailable_as("the decision log")
     async def for_subject(
         self, kind: IdKind | None, raw_id: str, page_size: int, page_token: str
     ) -> tuple[list[LoggedDecision], str]:

@@ -4,21 +4,20 @@ changed only through the Registry (disputed marks, lifting a restriction or one 
 
 from __future__ import annotations
 
-import functools
 import secrets
 import time
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, ParamSpec, Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from typing import ParamSpec, Protocol, TypeVar
 
 from debar.sanction.decision_reader import LoggedDecision
 from debar.sanction.domain import objections as rules
 from debar.sanction.domain.catalogue import Catalogue, ObjectionRules
 from debar.sanction.domain.decisions import parse_decision_id
-from debar.sanction.domain.errors import Conflict, NotFound, Unavailable
+from debar.sanction.domain.errors import Conflict, NotFound
 from debar.sanction.domain.model import EntryKind, Outcome, SubjectRef
 from debar.sanction.domain.objections import ListingCursor, Objection, ObjectionOutcome, ObjectionState
-from debar.sanction.ports import StoreUnavailable
 from debar.sanction.registry import MAX_TEXT, Registry
+from debar.sanction.unavailable import unavailable_as
 
 MAX_LISTED = 500  # objections per page
 DEFAULT_LISTED = 100
@@ -56,17 +55,6 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def _unavailable(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-    @functools.wraps(method)
-    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await method(*args, **kwargs)
-        except StoreUnavailable:
-            raise Unavailable("objection data is unreachable; try again shortly") from None
-
-    return guarded
-
-
 class Objections:
     def __init__(
         self,
@@ -87,7 +75,7 @@ class Objections:
     def now(self) -> int:
         return int(self._clock())
 
-    @_unavailable
+    @unavailable_as("objection data")
     async def file(self, decision_id: str, statement: str, contact: str) -> Objection:
         """Opens an objection on a refusal; the decision's existing objection if it has one. The restrictions
         behind the refusal are marked disputed and stay in force."""
@@ -119,11 +107,11 @@ class Objections:
             await self._registry.set_disputed(found.restriction_ids, True)
         return found
 
-    @_unavailable
+    @unavailable_as("objection data")
     async def review(self, objection_id: str, reviewer: str) -> Objection:
         return await self._step(objection_id, lambda o, now: rules.review(o, reviewer, now))
 
-    @_unavailable
+    @unavailable_as("objection data")
     async def resolve(
         self, objection_id: str, outcome: ObjectionOutcome | None, reviewer: str, reason: str
     ) -> Objection:
@@ -140,11 +128,11 @@ class Objections:
         resolved = await self._step(objection_id, lambda o, now: rules.resolve(o, outcome, reviewer, reason, now))
         return await self._correct(resolved) if resolved.state is ObjectionState.OVERTURNED else resolved
 
-    @_unavailable
+    @unavailable_as("objection data")
     async def request_reconsideration(self, objection_id: str, statement: str) -> Objection:
         return await self._step(objection_id, lambda o, now: rules.request_reconsideration(o, statement, now))
 
-    @_unavailable
+    @unavailable_as("objection data")
     async def get(self, objection_id: str) -> Objection:
         objection_id = objection_id.strip()
         rules.parse_objection_id(objection_id)
@@ -153,7 +141,7 @@ class Objections:
             raise NotFound(f"no objection {objection_id}")
         return found
 
-    @_unavailable
+    @unavailable_as("objection data")
     async def find(
         self, state: ObjectionState | None, overdue_only: bool, page_size: int = 0, page_token: str = ""
     ) -> tuple[list[Objection], str]:
@@ -170,7 +158,7 @@ class Objections:
         token = rules.page_token(page[-1]) if len(found) > size else ""
         return ([o for o in page if o.overdue(now)] if overdue_only else page), token
 
-    @_unavailable
+    @unavailable_as("objection data")
     async def counts(self) -> tuple[dict[str, int], int]:
         """How many objections are in each state, and how many are overdue now (for metrics)."""
         now = self.now()

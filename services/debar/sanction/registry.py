@@ -30,6 +30,7 @@ from debar.sanction.domain.model import (
 )
 from debar.sanction.domain.subjects import SubjectResolver
 from debar.sanction.ports import RestrictionStore
+from debar.sanction.unavailable import unavailable_as
 
 DAY = 86400
 MAX_TEXT = 512
@@ -218,11 +219,13 @@ class Registry:
         name = mask_name(_text(p.name, f"{field}.name", limit=128), organisation=False)
         return PrincipalLink(ref, p.role, name)
 
+    @unavailable_as("restriction data")
     async def impose(self, item: ImposeInput) -> tuple[Restriction, int, WriteEffect]:
         built = self.build(item)  # validated fully before anything is read or written
         [(restriction, effect)], revision = await self.impose_built([built])
         return restriction, revision, effect
 
+    @unavailable_as("restriction data")
     async def impose_built(self, built: Sequence[Restriction]) -> tuple[list[tuple[Restriction, WriteEffect]], int]:
         """Stores records made by `build` (distinct ids): reads what is stored in one round trip, writes what
         changed with its index entries in one store call, then bumps the revision once. Returns each record as
@@ -310,6 +313,7 @@ class Registry:
 
     # -- lift ----------------------------------------------------------------------------------------------
 
+    @unavailable_as("restriction data")
     async def get(self, rid: str) -> Restriction:
         rid = _text(rid, "restriction_id", required=True, limit=32)
         [found] = await self._store.get_restrictions([rid])
@@ -317,6 +321,7 @@ class Registry:
             raise NotFound(f"no restriction {rid}")
         return found
 
+    @unavailable_as("restriction data")
     async def lift(self, rid: str, reason: str) -> tuple[Restriction, int]:
         reason = _text(reason, "reason", required=True)
         existing = await self.get(rid)
@@ -325,6 +330,7 @@ class Registry:
         lifted = replace(existing, lifted_at=int(self._clock()), lift_reason=reason, updated_at=int(self._clock()))
         return lifted, await self._write(lifted, existing)
 
+    @unavailable_as("restriction data")
     async def lift_link(self, rid: str, subject: SubjectRef, reason: str) -> tuple[Restriction, int]:
         """Lifts the restriction for one person only: the debtor (the whole record) or one principal link."""
         existing = await self.get(rid)
@@ -343,6 +349,7 @@ class Registry:
         updated = replace(existing, principals=links, updated_at=now)
         return updated, await self._write(updated, existing)
 
+    @unavailable_as("restriction data")
     async def set_disputed(self, rids: Sequence[str], disputed: bool) -> int:
         records = [r for r in await self._store.get_restrictions(list(rids)) if r and r.disputed != disputed]
         for record in records:
@@ -361,6 +368,7 @@ class Registry:
 
     # -- reads ---------------------------------------------------------------------------------------------
 
+    @unavailable_as("restriction data")
     async def reaching(
         self, kind: IdKind | None, raw_id: str, include_inactive: bool
     ) -> list[tuple[Restriction, Role, str]]:
@@ -379,6 +387,7 @@ class Registry:
 
     # -- exemptions ----------------------------------------------------------------------------------------
 
+    @unavailable_as("restriction data")
     async def grant_exemption(self, item: ExemptionInput) -> tuple[Exemption, int]:
         subject = self._resolver.resolve(item.subject_kind, item.subject_id, "subject")
         measure = self._catalogue.measure(item.measure)

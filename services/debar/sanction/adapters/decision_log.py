@@ -8,7 +8,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from debar.common.circuit import CircuitBreaker
 from debar.sanction.adapters.keys import Keys
+from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.domain.chain import LogEntry
 
 
@@ -34,14 +36,17 @@ return trimmed
 
 
 class RedisDecisionLog:
-    def __init__(self, client: Redis, keys: Keys) -> None:
+    def __init__(self, client: Redis, keys: Keys, breaker: CircuitBreaker | None = None) -> None:
         self._redis = client
         self._keys = keys
+        self._breaker = breaker or CircuitBreaker()
 
+    @unavailable_on_redis_error
     async def get(self, bucket: str, stream_id: str) -> LogEntry | None:
         found: Any = await self._redis.xrange(self._keys.log(bucket), stream_id, stream_id)
         return _entry(*found[0]) if found else None
 
+    @unavailable_on_redis_error
     async def ids_for_subject(self, bucket: str, pseudonyms: Sequence[str], offset: int, count: int) -> list[str]:
         """Decision ids, newest first, across the subject's pseudonyms (a key rotation leaves decisions under the
         old one)."""
@@ -52,6 +57,7 @@ class RedisDecisionLog:
         ids.sort(key=_newest_first_key, reverse=True)
         return ids[offset : offset + count]
 
+    @unavailable_on_redis_error
     async def buckets(self) -> list[str]:
         prefix = self._keys.log("")[:-1]  # "debar:log:{"
         found = set()
@@ -60,10 +66,12 @@ class RedisDecisionLog:
             found.add(name[len(prefix) : -1])
         return sorted(found)
 
+    @unavailable_on_redis_error
     async def head(self, bucket: str) -> str | None:
         value: Any = await self._redis.get(self._keys.log_head(bucket))
         return value.decode() if value else None
 
+    @unavailable_on_redis_error
     async def base(self, bucket: str) -> tuple[str, str]:
         """(stream id, hash) of the last archived record of the chain, ("", "") when nothing was archived."""
         value: Any = await self._redis.get(self._keys.log_base(bucket))
@@ -72,6 +80,7 @@ class RedisDecisionLog:
         stream_id, _, digest = value.decode().partition(" ")
         return stream_id, digest
 
+    @unavailable_on_redis_error
     async def trim(self, bucket: str, first_id: str, last_id: str, last_hash: str) -> int:
         """Removes the records from `first_id` to `last_id` (already archived); -1 if the chain changed."""
         ms, seq = last_id.split("-")
