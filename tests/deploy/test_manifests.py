@@ -754,6 +754,7 @@ def test_dev_runs_one_replica_each_with_redis_in_the_namespace() -> None:
     redis = the(objects, "StatefulSet", "redis")
     args = " ".join(pod_spec(redis)["containers"][0]["args"])
     assert "--appendonly yes" in args and "--appendfsync always" in args
+    assert "--hash-max-listpack-value 1024" in args and "--hash-max-listpack-entries 256" in args
     assert redis["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
 
 
@@ -761,6 +762,51 @@ def test_dev_pseudonym_key_is_generated_in_the_documented_format() -> None:
     secret = the(load("dev"), "Secret", "debar-pseudonym-key")
     keys = base64.b64decode(secret["data"]["keys"]).decode()
     assert re.fullmatch(r"[\w-]+:[^,]+(,[\w-]+:[^,]+)*", keys), keys
+
+
+def container_env(objects: list[Obj], container: Obj) -> dict[str, str]:
+    """The environment a container starts with: literals, ConfigMaps and the Secrets the overlay generates; a
+    Secret the operator provides (a managed Redis URL, say) gets a stand-in of the documented form."""
+
+    def secret_value(name: str, key: str) -> str:
+        secret = named(objects, "Secret", name)
+        if secret is not None and key in secret.get("data", {}):
+            return base64.b64decode(secret["data"][key]).decode()
+        return {"url": "rediss://:password@redis.example:6379/0"}.get(key, "operator-provided-0123456789")
+
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            config = the(objects, "ConfigMap", source["configMapRef"]["name"])
+            env.update({k: str(v) for k, v in config.get("data", {}).items()})
+    for item in container.get("env", []):
+        ref = item.get("valueFrom", {})
+        if "secretKeyRef" in ref:
+            env[item["name"]] = secret_value(ref["secretKeyRef"]["name"], ref["secretKeyRef"]["key"])
+        elif "configMapKeyRef" in ref:
+            config = the(objects, "ConfigMap", ref["configMapKeyRef"]["name"])
+            env[item["name"]] = str(config["data"][ref["configMapKeyRef"]["key"]])
+        elif "value" in item:
+            env[item["name"]] = str(item["value"])
+    return env
+
+
+def test_every_service_accepts_the_settings_it_is_rendered_with(overlay: str) -> None:
+    """What `debar serve` checks before it starts, on the environment each pod gets: a setting it refuses (the
+    public dev key beyond loopback, TLS files half given, ...) would be a pod in CrashLoopBackOff."""
+    from debar.common.settings import Settings
+
+    objects = load(overlay)
+    served = [
+        (w, c) for w in workloads(objects) for c in pod_spec(w)["containers"] if c.get("args", [""])[0] == "serve"
+    ]
+    assert {c["args"][1] for _, c in served} == {"sanction", *DOMAIN_SERVICES}
+    for workload, container in served:
+        settings = Settings.from_env(container_env(objects, container))
+        settings.validate()
+        assert settings.transport() == "mtls", ref(workload)
+        if container["args"][1] == "sanction":
+            settings.check_pseudonym_key()
 
 
 # ---------------------------------------------------------------------------------------------- the checks bite
