@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -338,6 +339,20 @@ def test_major_violation_refuses_for_three_years_from_the_penalty(procurement, r
     assert refused.refusals[0].grounds[0].source == "procurement_major_violation"
     assert_no_clear_ids(refused, recent)
     assert procurement.CheckBidder(bid(old, deadline), timeout=TIMEOUT).allowed
+
+
+def test_the_three_years_end_on_the_third_anniversary_of_the_penalty(procurement, registry):
+    """2026-03-11 plus three years crosses 2028-02-29: the bar holds through 2029-03-10 and ends on 2029-03-11."""
+    company = new_uscc()
+    penalty = datetime(2026, 3, 11, tzinfo=UTC).timestamp()
+    registry.Impose(impose_request(company, source="procurement_major_violation", start=penalty))
+    day_before = procurement.CheckBidder(
+        bid(company, datetime(2029, 3, 10, 9, tzinfo=UTC).timestamp()), timeout=TIMEOUT
+    )
+    assert refused_measures(day_before) == ["PROCUREMENT_BID"]
+    assert day_before.refusals[0].grounds[0].effective_until.seconds == datetime(2029, 3, 11, tzinfo=UTC).timestamp()
+    anniversary = datetime(2029, 3, 11, 9, tzinfo=UTC).timestamp()
+    assert procurement.CheckBidder(bid(company, anniversary), timeout=TIMEOUT).allowed
 
 
 def test_debarment_refuses_only_while_in_force_at_the_deadline(procurement, registry, deadline):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import time
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
@@ -81,7 +82,27 @@ def _fast_ric(raw: str) -> str | None:
         date(int(body[6:10]), int(body[10:12]), int(body[12:14]))
     except ValueError:
         return None
+    if body[6:14] > _latest_birth_date():
+        return None
     return number
+
+
+_latest: tuple[int, str] = (-1, "")
+
+
+def _latest_birth_date() -> str:
+    """Today as YYYYMMDD in the earliest-rising time zone (UTC+14): no one is born after it. Worked out once a
+    minute: every check asks."""
+    global _latest
+    minute = int(time.time() // 60)
+    if _latest[0] != minute:
+        _latest = (minute, time.strftime("%Y%m%d", time.gmtime(minute * 60 + 14 * 3600)))
+    return _latest[1]
+
+
+def ric_birth_date(number: str) -> date:
+    """The birth date a valid (compact) RIC carries."""
+    return date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
 
 
 def _fast_uscc(raw: str) -> str | None:
@@ -115,6 +136,8 @@ def _validate_ric(raw: str) -> str:
         ric.get_birth_date(number)
     except ValidationError:
         raise InvalidComponent("the birth date is not a real date") from None
+    if number[6:14] > _latest_birth_date():
+        raise InvalidComponent("the birth date is in the future")
     return number
 
 

@@ -7,10 +7,10 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import Enum
 
-from debar.common.identifiers import IdKind, mask_name
+from debar.common.identifiers import IdKind, mask_name, ric_birth_date
 from debar.sanction.checker import EARLIEST_AT, LATEST_AT, RevisionFloor
 from debar.sanction.domain.calendar import add_working_days  # re-exported: it used to live here
 from debar.sanction.domain.catalogue import Catalogue, Source
@@ -32,9 +32,29 @@ from debar.sanction.domain.subjects import SubjectResolver
 from debar.sanction.ports import RestrictionStore
 from debar.sanction.unavailable import unavailable_as
 
-DAY = 86400
 MAX_TEXT = 512
 MAX_PRINCIPALS = 64
+
+
+ADULT_AGE = 18
+EARLIEST_DECISION = date(2000, 1, 1)
+
+
+def _decided_on(text: str, now: int) -> date | None:
+    """An ISO date between 2000-01-01 and today (a day's grace for time zones ahead of UTC)."""
+    if not text:
+        return None
+    try:
+        value = date.fromisoformat(text)
+    except ValueError:
+        raise InvalidField("decided_on", "must be an ISO date (YYYY-MM-DD)") from None
+    if not EARLIEST_DECISION <= value <= datetime.fromtimestamp(now + 86400, UTC).date():
+        raise InvalidField("decided_on", "must be between 2000-01-01 and today")
+    return value
+
+
+def _age_on(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
 _CONTROL = re.compile("[\x00-\x1f]")
@@ -160,21 +180,27 @@ class Registry:
         if start is None:
             start = add_working_days(now, source.publicity_working_days)
         end = _time(item.effective_until, "effective_until")
-        if end is None and source.default_term_days:
-            end = start + source.default_term_days * DAY
+        if end is None:
+            end = source.default_end(start)
         if end is not None and end <= start:
             raise InvalidField("effective_until", "must be after effective_from")
-        decided_on = _text(item.decided_on, "decided_on", limit=10)
-        if decided_on:
-            try:
-                date.fromisoformat(decided_on)
-            except ValueError:
-                raise InvalidField("decided_on", "must be an ISO date (YYYY-MM-DD)") from None
+        decided_on = _decided_on(_text(item.decided_on, "decided_on", limit=10), now)
+        if not source.lists_minors and subject_id.kind is IdKind.RIC:
+            on = decided_on or datetime.fromtimestamp(start, UTC).date()
+            if _age_on(ric_birth_date(subject_id.number), on) < ADULT_AGE:
+                raise InvalidField(
+                    "subject.id", f"the person was under {ADULT_AGE} on {on}: {source.code} never lists minors"
+                )
         if len(item.principals) > MAX_PRINCIPALS:
             raise InvalidField("principals", f"at most {MAX_PRINCIPALS}")
         if item.principals and not organisation:
             raise InvalidField("principals", "only an organisation (USCC) has principals")
         principals = tuple(self._principal(p, i) for i, p in enumerate(item.principals))
+        seen: dict[tuple[SubjectRef, Role], int] = {}
+        for i, link in enumerate(principals):
+            first = seen.setdefault((link.subject, link.role), i)
+            if first != i:
+                raise InvalidField(f"principals[{i}]", f"repeats principals[{first}] (same person, same role)")
         return Restriction(
             id=restriction_id(source.code, source_id),
             source=source.code,
@@ -187,7 +213,7 @@ class Registry:
             authority=_text(item.authority, "authority", required=True),
             case_number=_text(item.case_number, "case_number", required=True, limit=128),
             document_number=_text(item.document_number, "document_number", limit=128),
-            decided_on=decided_on,
+            decided_on=decided_on.isoformat() if decided_on else "",
             effective_from=start,
             effective_until=end,
             principals=principals,

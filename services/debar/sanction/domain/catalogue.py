@@ -9,6 +9,7 @@ from enum import Enum
 from importlib import resources
 from typing import Any
 
+from debar.sanction.domain.calendar import DAY, add_months
 from debar.sanction.domain.errors import InvalidField
 
 MAX_MEASURE_BITS = 31  # the check script tests measures with 32-bit bit operations
@@ -47,10 +48,20 @@ class Source:
     code: str
     description: str
     default_measures: tuple[str, ...]
-    default_term_days: int  # 0: until lifted
+    default_term_days: int  # 0 (and no months): until lifted
     publicity_working_days: int
     binds_principals: bool
     objection: ObjectionRules
+    default_term_months: int = 0  # calendar months: terms the law gives in years
+    lists_minors: bool = True  # false: a person under 18 on the decision date is never listed
+
+    def default_end(self, start: int) -> int | None:
+        """When a restriction starting at `start` ends if its record gives no end; None: until lifted."""
+        if self.default_term_months:
+            return add_months(start, self.default_term_months)
+        if self.default_term_days:
+            return start + self.default_term_days * DAY
+        return None
 
 
 class CatalogueError(ValueError):
@@ -122,6 +133,8 @@ class Catalogue:
                     publicity_working_days=int(s.get("publicity_working_days", 0)),
                     binds_principals=bool(s.get("binds_principals", False)),
                     objection=ObjectionRules(**s["objection"]),
+                    default_term_months=int(s.get("default_term_months", 0)),
+                    lists_minors=bool(s.get("lists_minors", True)),
                 )
                 for s in data["sources"]
             }
@@ -139,6 +152,8 @@ class Catalogue:
             unknown = set(source.default_measures) - set(self.measures)
             if unknown:
                 raise CatalogueError(f"source {source.code} names unknown measures {sorted(unknown)}")
+            if source.default_term_days and source.default_term_months:
+                raise CatalogueError(f"source {source.code}: default_term_days or default_term_months, not both")
 
 
 def load_default_catalogue() -> Catalogue:
