@@ -27,6 +27,7 @@ from debar.v1 import (
     railway_pb2_grpc,
     realestate_pb2,
     realestate_pb2_grpc,
+    registry_pb2,
     verdict_pb2,
 )
 from tests.support.requests import DAY, impose_request, subject, ts
@@ -236,6 +237,27 @@ def test_legal_representative_of_restricted_company_is_refused_a_five_star_hotel
         "HOTEL_STAR_RATED"
     }
     assert_no_clear_ids(verdict, company, representative)
+
+
+def test_a_court_permit_lets_the_guest_book_and_the_verdict_names_it(hotel, registry):
+    guest = new_ric()
+    registry.Impose(impose_request(guest))
+    permit = registry.GrantExemption(
+        registry_pb2.GrantExemptionRequest(
+            subject=subject(guest), measure="HOTEL_STAR_RATED", effective_from=ts(time.time() - DAY),
+            effective_until=ts(time.time() + DAY), authority="Chaoyang Court", reason="funeral",
+        )
+    ).exemption  # fmt: skip
+    verdict = hotel.CheckBooking(booking(guest, H.VENUE_KIND_HOTEL, 5), timeout=TIMEOUT)
+    assert verdict.allowed and not verdict.refusals
+    [shown] = verdict.permits
+    assert (shown.measure, shown.exemption.exemption_id, shown.exemption.authority) == (
+        "HOTEL_STAR_RATED",
+        permit.id,
+        "Chaoyang Court",
+    )
+    assert shown.decision_id == verdict.decision_ids[0] and shown.subject == mask_identifier(guest)
+    assert_no_clear_ids(verdict, guest)
 
 
 def test_unrated_guesthouse_is_allowed_without_asking(hotel, registry):

@@ -315,6 +315,21 @@ def test_verdict_refuses_with_masked_subject_and_keeps_every_decision():
     assert first not in str(verdict) and second not in str(verdict)
 
 
+def test_verdict_names_permits_that_let_a_subject_through_and_decisions_spooled():
+    permitted, spooled = new_ric(), new_ric()
+    exempted = answer(common_pb2.OUTCOME_ALLOW, "d1")
+    exempted.exemption.exemption_id, exempted.exemption.authority = "E1", "Chaoyang Court"
+    degraded = answer(common_pb2.OUTCOME_ALLOW, "S1")
+    degraded.degradation = sanction_pb2.DEGRADATION_FAILED_OPEN_SPOOLED
+    verdict = build_verdict([a_check(permitted, 0), a_check(spooled, 1)], [exempted, degraded], Timestamp())
+    assert verdict.allowed and not verdict.refusals
+    [permit] = verdict.permits
+    assert (permit.subject_index, permit.decision_id, permit.exemption.exemption_id) == (0, "d1", "E1")
+    assert permit.subject == permitted[:3] + "*" * 14 + permitted[-1]
+    assert list(verdict.spooled_decision_ids) == ["S1"]
+    assert permitted not in str(verdict)
+
+
 def test_empty_verdict_is_allowed():
     verdict = build_verdict([], [], Timestamp(seconds=DEADLINE))
     assert verdict.allowed and not verdict.decision_ids and not verdict.refusals

@@ -25,7 +25,21 @@ def build_verdict(
         if response.outcome != common_pb2.OUTCOME_ALLOW:
             verdict.allowed = False
             verdict.refusals.append(refusal(check, response))
+        elif response.HasField("exemption"):
+            verdict.permits.append(permit(check, response))
+        if response.degradation == sanction_pb2.DEGRADATION_FAILED_OPEN_SPOOLED:
+            verdict.spooled_decision_ids.append(response.decision_id)
     return verdict
+
+
+def permit(check: SubjectCheck, response: sanction_pb2.CheckResponse) -> verdict_pb2.Permit:
+    return verdict_pb2.Permit(
+        subject=mask_identifier(check.subject.number),
+        subject_index=check.subject_index,
+        measure=response.measure or check.measure,
+        decision_id=response.decision_id,
+        exemption=response.exemption,
+    )
 
 
 def refusal(check: SubjectCheck, response: sanction_pb2.CheckResponse) -> verdict_pb2.Refusal:

@@ -26,7 +26,7 @@ from debar.v1 import common_pb2 as debar_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x64\x65\x62\x61r/v1/verdict.proto\x12\x08\x64\x65\x62\x61r.v1\x1a\x15\x64\x65\x62\x61r/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa7\x01\n\x07Refusal\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x15\n\rsubject_index\x18\x02 \x01(\r\x12\x0f\n\x07measure\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x04 \x01(\t\x12!\n\x07grounds\x18\x05 \x03(\x0b\x32\x10.debar.v1.Ground\x12+\n\tobjection\x18\x06 \x01(\x0b\x32\x18.debar.v1.ObjectionGuide\"\x97\x01\n\x07Verdict\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12#\n\x08refusals\x18\x02 \x03(\x0b\x32\x11.debar.v1.Refusal\x12\x14\n\x0c\x64\x65\x63ision_ids\x18\x03 \x03(\t\x12.\n\nchecked_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08revision\x18\x05 \x01(\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x64\x65\x62\x61r/v1/verdict.proto\x12\x08\x64\x65\x62\x61r.v1\x1a\x15\x64\x65\x62\x61r/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa7\x01\n\x07Refusal\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x15\n\rsubject_index\x18\x02 \x01(\r\x12\x0f\n\x07measure\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x04 \x01(\t\x12!\n\x07grounds\x18\x05 \x03(\x0b\x32\x10.debar.v1.Ground\x12+\n\tobjection\x18\x06 \x01(\x0b\x32\x18.debar.v1.ObjectionGuide\"\x85\x01\n\x06Permit\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x15\n\rsubject_index\x18\x02 \x01(\r\x12\x0f\n\x07measure\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x04 \x01(\t\x12-\n\texemption\x18\x05 \x01(\x0b\x32\x1a.debar.v1.ExemptionApplied\"\xd8\x01\n\x07Verdict\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12#\n\x08refusals\x18\x02 \x03(\x0b\x32\x11.debar.v1.Refusal\x12\x14\n\x0c\x64\x65\x63ision_ids\x18\x03 \x03(\t\x12.\n\nchecked_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08revision\x18\x05 \x01(\x04\x12!\n\x07permits\x18\x06 \x03(\x0b\x32\x10.debar.v1.Permit\x12\x1c\n\x14spooled_decision_ids\x18\x07 \x03(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,6 +35,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_REFUSAL']._serialized_start=93
   _globals['_REFUSAL']._serialized_end=260
-  _globals['_VERDICT']._serialized_start=263
-  _globals['_VERDICT']._serialized_end=414
+  _globals['_PERMIT']._serialized_start=263
+  _globals['_PERMIT']._serialized_end=396
+  _globals['_VERDICT']._serialized_start=399
+  _globals['_VERDICT']._serialized_end=615
 # @@protoc_insertion_point(module_scope)

@@ -61,6 +61,41 @@ class Refusal(_message.Message):
 Global___Refusal: _TypeAlias = Refusal  # noqa: Y015
 
 @_typing.final
+class Permit(_message.Message):
+    """A court-approved exemption that let a restricted subject through: what the person may be asked to show."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    SUBJECT_INDEX_FIELD_NUMBER: _builtins.int
+    MEASURE_FIELD_NUMBER: _builtins.int
+    DECISION_ID_FIELD_NUMBER: _builtins.int
+    EXEMPTION_FIELD_NUMBER: _builtins.int
+    subject: _builtins.str
+    """Masked, as in a Refusal."""
+    subject_index: _builtins.int
+    measure: _builtins.str
+    decision_id: _builtins.str
+    @_builtins.property
+    def exemption(self) -> _common_pb2.ExemptionApplied: ...
+    def __init__(
+        self,
+        *,
+        subject: _builtins.str = ...,
+        subject_index: _builtins.int = ...,
+        measure: _builtins.str = ...,
+        decision_id: _builtins.str = ...,
+        exemption: _common_pb2.ExemptionApplied | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["exemption", b"exemption"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision_id", b"decision_id", "exemption", b"exemption", "measure", b"measure", "subject", b"subject", "subject_index", b"subject_index"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Permit: _TypeAlias = Permit  # noqa: Y015
+
+@_typing.final
 class Verdict(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -69,6 +104,8 @@ class Verdict(_message.Message):
     DECISION_IDS_FIELD_NUMBER: _builtins.int
     CHECKED_AT_FIELD_NUMBER: _builtins.int
     REVISION_FIELD_NUMBER: _builtins.int
+    PERMITS_FIELD_NUMBER: _builtins.int
+    SPOOLED_DECISION_IDS_FIELD_NUMBER: _builtins.int
     allowed: _builtins.bool
     revision: _builtins.int
     @_builtins.property
@@ -79,6 +116,14 @@ class Verdict(_message.Message):
 
     @_builtins.property
     def checked_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def permits(self) -> _containers.RepeatedCompositeFieldContainer[Global___Permit]: ...
+    @_builtins.property
+    def spooled_decision_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Decisions made while the decision log could not be written: allowed because the measure fails open, kept in
+        the sanction service's local spool and moved into the log when it returns (the ids start with "S").
+        """
+
     def __init__(
         self,
         *,
@@ -87,10 +132,12 @@ class Verdict(_message.Message):
         decision_ids: _abc.Iterable[_builtins.str] | None = ...,
         checked_at: _timestamp_pb2.Timestamp | None = ...,
         revision: _builtins.int = ...,
+        permits: _abc.Iterable[Global___Permit] | None = ...,
+        spooled_decision_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["checked_at", b"checked_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed", b"allowed", "checked_at", b"checked_at", "decision_ids", b"decision_ids", "refusals", b"refusals", "revision", b"revision"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed", b"allowed", "checked_at", b"checked_at", "decision_ids", b"decision_ids", "permits", b"permits", "refusals", b"refusals", "revision", b"revision", "spooled_decision_ids", b"spooled_decision_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
