@@ -522,12 +522,20 @@ def test_objection_writes_answer_a_status_and_write_nothing_when_rejected(stubs,
         assert field_of(answer) == "objection_id"
 
 
-@given(state=gen.roles, overdue=st.booleans())
+@given(
+    state=gen.roles,
+    overdue=st.booleans(),
+    page_size=st.integers(0, 2**32 - 1),
+    page_token=st.one_of(
+        st.just(""), st.just("1800000000.Oa3f0123456789ab"), st.just("99999999999.Oa3f0123456789ab"), gen.texts
+    ),
+)
 @PROPERTY
-def test_list_objections_answers_a_status(stubs, state, overdue) -> None:  # type: ignore[no-untyped-def]
+def test_list_objections_answers_a_status(stubs, state, overdue, page_size, page_token) -> None:  # type: ignore[no-untyped-def]
     _, _, decisions = stubs
-    code, answer = call(
-        decisions.ListObjections, decision_pb2.ListObjectionsRequest(state=state, overdue_only=overdue), {INVALID}
+    request = decision_pb2.ListObjectionsRequest(
+        state=state, overdue_only=overdue, page_size=page_size, page_token=page_token
     )
+    code, answer = call(decisions.ListObjections, request, {INVALID})
     if code is INVALID:
-        assert field_of(answer) == "state"
+        assert field_of(answer) in {"state", "page_token"}
