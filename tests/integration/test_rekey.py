@@ -106,3 +106,53 @@ def test_rotation_keeps_answers_right_and_rekey_moves_everything(tmp_path, logs_
     verified = _cli(server.url, NEW_RING, "log", "verify")
     assert verified.returncode == 0, verified.stderr
     server.stop()
+
+
+def test_a_rolling_rotation_keeps_every_replica_right_at_every_phase(tmp_path, logs_dir):
+    """Replicas restart one by one, so two rings serve at once. Staged first (the new key read, not written), then
+    current: at every step a restriction imposed through any replica denies on every replica, and `debar rekey`
+    refuses while a staged ring may still be in service."""
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    env = {"DEBAR_REDIS_URL": server.url, "DEBAR_DATA_DIR": str(tmp_path), "DEBAR_PLAINTEXT": "true"}
+    staged = {"DEBAR_PSEUDONYM_KEYS": NEW_RING, "DEBAR_PSEUDONYM_STAGED": "k2"}
+    phases = [  # the rings of the two replicas while the rollout is under way
+        ({"DEBAR_PSEUDONYM_KEYS": OLD_RING}, staged),
+        (staged, {"DEBAR_PSEUDONYM_KEYS": NEW_RING}),
+        ({"DEBAR_PSEUDONYM_KEYS": NEW_RING}, {"DEBAR_PSEUDONYM_KEYS": NEW_RING}),
+    ]
+    restricted: list[str] = []
+    try:
+        for step, rings in enumerate(phases):
+            replicas = [start_service("sanction", {**env, **ring}, logs_dir) for ring in rings]
+            try:
+                for replica in replicas:  # each replica imposes one, through its own ring
+                    with grpc.insecure_channel(replica.address) as channel:
+                        person = new_ric()
+                        registry_pb2_grpc.RegistryServiceStub(channel).Impose(impose_request(person))
+                        restricted.append(person)
+                for replica in replicas:
+                    with grpc.insecure_channel(replica.address) as channel:
+                        checks = sanction_pb2_grpc.SanctionServiceStub(channel)
+                        outcomes = [checks.Check(check_request(p, "RAIL_G_TRAIN")).outcome for p in restricted]
+                        assert outcomes == [DENY] * len(restricted), (step, replica.port)
+                        assert checks.Check(check_request(new_ric(), "RAIL_G_TRAIN")).outcome == ALLOW
+            finally:
+                for replica in replicas:
+                    replica.stop()
+            if step == 1:
+                refused_staged = subprocess.run(
+                    [sys.executable, "-m", "debar.cli.main", "--redis-url", server.url, "rekey"], capture_output=True,
+                    text=True, timeout=60, env={**staged, "PATH": "/usr/bin:/bin"},
+                )  # fmt: skip
+                assert refused_staged.returncode == 2 and "staged" in refused_staged.stderr, refused_staged.stderr
+        assert _cli(server.url, NEW_RING, "rekey").returncode == 0
+        assert _old_names(server.url) == []
+        replica = start_service("sanction", {**env, "DEBAR_PSEUDONYM_KEYS": NEW_RING}, logs_dir)
+        try:
+            with grpc.insecure_channel(replica.address) as channel:
+                checks = sanction_pb2_grpc.SanctionServiceStub(channel)
+                assert [checks.Check(check_request(p, "RAIL_G_TRAIN")).outcome for p in restricted] == [DENY] * 6
+        finally:
+            replica.stop()
+    finally:
+        server.stop()

@@ -154,3 +154,18 @@ def test_a_key_rotation_chains_pseudonyms_so_stored_ones_can_be_moved_forward():
     assert ring.is_current(current) and not ring.is_current(previous)
     with pytest.raises(ValueError):
         ring.forward("k9.AAAAAAAAAAAAAAAA")
+
+
+def test_a_staged_key_is_read_but_not_written_until_it_becomes_current():
+    subject = validate_identifier(IdKind.RIC, "11010519491231002X")
+    keys = [PseudonymKey("k2", b"two"), PseudonymKey("k1", b"one")]
+    staged, current = Pseudonymiser(keys, staged="k2"), Pseudonymiser(keys)
+    new, old = current.chain(subject)
+    assert staged.pseudonym_and_alias(subject) == (old, new)  # writes stay under k1; reads also look under k2
+    assert current.pseudonym_and_alias(subject) == (new, old)  # writes under k2; reads also look under k1
+    assert staged.current_key_id == "k1" and staged.forward(old) == old
+    assert staged.is_current(old) and staged.is_current(new)  # what replicas past the stage wrote may stay
+    with pytest.raises(ValueError, match="staged key"):
+        Pseudonymiser(keys, staged="k1")  # only the newest key can be staged
+    with pytest.raises(ValueError, match="staged key"):
+        Pseudonymiser(keys[1:], staged="k1")  # and never alone

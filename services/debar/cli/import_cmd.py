@@ -53,7 +53,10 @@ def _worker_plan(settings: Settings, size: int) -> WorkerPlan | None:
     """Validation in worker processes pays off once starting them (about a second) is small beside the work."""
     if size < WORKERS_FROM_BYTES:
         return None
-    return WorkerPlan(BuilderSpec(settings.pseudonym_keys), processes=min(WORKER_PROCESSES, os.cpu_count() or 1))
+    return WorkerPlan(
+        BuilderSpec(settings.pseudonym_keys, pseudonym_staged=settings.pseudonym_staged),
+        processes=min(WORKER_PROCESSES, os.cpu_count() or 1),
+    )
 
 
 def _counting(lines, bar):  # type: ignore[no-untyped-def]

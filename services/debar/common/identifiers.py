@@ -180,22 +180,31 @@ class Pseudonymiser:
     The pseudonym under the oldest key is HMAC(key, "TYPE:number"); under each newer key it is the HMAC of the
     previous pseudonym. So a rotation needs no clear identifier: `debar rekey` turns every stored pseudonym into
     the current one with `forward`, and a leaked old key alone no longer links stored data to anyone. The ring
-    therefore keeps every key ever used (all are needed to compute the current pseudonym from an identifier)."""
+    therefore keeps every key ever used (all are needed to compute the current pseudonym from an identifier).
+
+    `staged`: the id of the newest key when it is only being introduced. Replicas roll over to a new ring one by
+    one; while some write under the old key and others already under the new one, each must read under both. A
+    staged key is read but not written: the current key is the one after it. A rotation is then two restarts,
+    staged first, then current, and only after the second has reached every replica may `debar rekey` run."""
 
     DIGEST_BYTES = 12  # 96 bits: no collisions at national scale; 16 base64url characters, short keys in Redis
 
-    def __init__(self, keys: list[PseudonymKey]) -> None:
+    def __init__(self, keys: list[PseudonymKey], staged: str = "") -> None:
         if not keys:
             raise ValueError("at least one pseudonymisation key is needed")
         if len({k.key_id for k in keys}) != len(keys):
             raise ValueError("pseudonymisation key ids must be distinct")
+        if staged and (staged != keys[0].key_id or len(keys) < 2):
+            raise ValueError(f"the staged key {staged!r} must be the newest of a ring of two or more keys")
         self._keys = keys
         self._oldest_first = list(reversed(keys))
         self._position = {k.key_id: i for i, k in enumerate(self._oldest_first)}
+        self._current = 1 if staged else 0  # index in `keys` (newest first) of the key writes use
+        self.staged_key_id = staged
 
     @property
     def current_key_id(self) -> str:
-        return self._keys[0].key_id
+        return self._keys[self._current].key_id
 
     @staticmethod
     def _hash(key: PseudonymKey, message: bytes) -> str:
@@ -212,14 +221,24 @@ class Pseudonymiser:
         return list(reversed(chain))
 
     def pseudonym(self, subject: SubjectId) -> str:
-        return self.chain(subject)[0]
+        return self.chain(subject)[self._current]
+
+    def pseudonym_and_alias(self, subject: SubjectId) -> tuple[str, str]:
+        """The pseudonym writes use, and the one other key's a read must also look under ("" with one key): the
+        previous key's after a rotation (until `debar rekey` moves the rest), the staged key's while staged."""
+        chain = self.chain(subject)
+        if len(chain) == 1:
+            return chain[0], ""
+        return (chain[1], chain[0]) if self._current else (chain[0], chain[1])
 
     def all_pseudonyms(self, subject: SubjectId) -> list[str]:
         """Under every key of the ring, current first: what a read must look under during a rotation."""
         return self.chain(subject)
 
     def is_current(self, pseudonym: str) -> bool:
-        return pseudonym.partition(".")[0] == self.current_key_id
+        """Under the key writes use, or under the staged one (written by replicas already past it): either is where
+        the subject's data may stay."""
+        return pseudonym.partition(".")[0] in (self.current_key_id, self.staged_key_id or self.current_key_id)
 
     def forward(self, pseudonym: str) -> str:
         """The current pseudonym of whoever had `pseudonym` under an older key of the ring."""
@@ -227,7 +246,7 @@ class Pseudonymiser:
         if position is None:
             raise ValueError(f"pseudonym under a key that is not in the ring: {pseudonym.partition('.')[0]!r}")
         value = pseudonym
-        for key in self._oldest_first[position + 1 :]:
+        for key in self._oldest_first[position + 1 : len(self._keys) - self._current]:
             value = self._hash(key, value.encode())
         return value
 

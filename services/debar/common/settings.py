@@ -37,6 +37,9 @@ class Settings:
     redis_connections: int = 16
     redis_prefix: str = "debar"
     pseudonym_keys: str = DEV_PSEUDONYM_KEYS
+    # The id of the ring's newest key while it is only being introduced (read, not yet written): see
+    # Pseudonymiser and deploy/README.md, "The pseudonymisation key and its rotation".
+    pseudonym_staged: str = ""
     data_dir: Path = Path("var")
     sanction_address: str = "127.0.0.1:50051"
     sanction_timeout_s: float = 2.0
@@ -75,6 +78,7 @@ class Settings:
             redis_connections=_int("DEBAR_REDIS_CONNECTIONS", env.get("DEBAR_REDIS_CONNECTIONS", "16")),
             redis_prefix=env.get("DEBAR_REDIS_PREFIX", base.redis_prefix),
             pseudonym_keys=env.get("DEBAR_PSEUDONYM_KEYS", base.pseudonym_keys),
+            pseudonym_staged=env.get("DEBAR_PSEUDONYM_STAGED", "").strip(),
             data_dir=Path(env.get("DEBAR_DATA_DIR", str(base.data_dir))),
             sanction_address=env.get("DEBAR_SANCTION_ADDRESS", f"127.0.0.1:{ports['sanction']}"),
             sanction_timeout_s=_float("DEBAR_SANCTION_TIMEOUT_S", env.get("DEBAR_SANCTION_TIMEOUT_S", "2")),
@@ -130,6 +134,11 @@ class Settings:
             raise SettingsError("DEBAR_PLAINTEXT=true contradicts DEBAR_TLS_*: choose one")
         if self.token_key and len(self.token_key) < 16:
             raise SettingsError("DEBAR_TOKEN_KEY must be at least 16 characters")
+        newest = self.pseudonym_keys.split(",")[0].partition(":")[0].strip()
+        if self.pseudonym_staged and (self.pseudonym_staged != newest or "," not in self.pseudonym_keys):
+            raise SettingsError(
+                "DEBAR_PSEUDONYM_STAGED must name the newest key of DEBAR_PSEUDONYM_KEYS, before others"
+            )
         if self.log_format not in ("console", "json"):
             raise SettingsError("DEBAR_LOG_FORMAT must be 'console' or 'json'")
         if not 0 < self.redis_timeout_s <= 30:

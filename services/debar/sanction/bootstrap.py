@@ -55,7 +55,7 @@ def build_core(settings: Settings, redis_url: str, observer: CheckObserver | Non
     store = RedisStore(client, keys, breaker)
     decision_log = RedisDecisionLog(client, keys, breaker)
     catalogue = load_default_catalogue()
-    resolver = SubjectResolver(Pseudonymiser(parse_keys(settings.pseudonym_keys)))
+    resolver = SubjectResolver(Pseudonymiser(parse_keys(settings.pseudonym_keys), settings.pseudonym_staged))
     floor = RevisionFloor(store)
     registry = Registry(store, catalogue, resolver, floor)
     decisions = DecisionReader(decision_log, store, resolver)

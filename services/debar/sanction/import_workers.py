@@ -28,10 +28,12 @@ class BuilderSpec:
 
     pseudonym_keys: str
     catalogue_path: str | None = None
+    pseudonym_staged: str = ""
 
     def registry(self) -> Registry:
         catalogue = load_catalogue(self.catalogue_path)
-        resolver = SubjectResolver(Pseudonymiser(parse_keys(self.pseudonym_keys)), cache_size=0)
+        pseudonymiser = Pseudonymiser(parse_keys(self.pseudonym_keys), self.pseudonym_staged)
+        resolver = SubjectResolver(pseudonymiser, cache_size=0)
         return Registry(None, catalogue, resolver, None)  # type: ignore[arg-type]  # build needs no store
 
 

@@ -47,8 +47,8 @@ class SubjectResolver:
         return self._pseudonymiser.all_pseudonyms(subject)
 
     def ref(self, subject: SubjectId) -> SubjectRef:
-        chain = self._pseudonymiser.chain(subject)
-        return SubjectRef(subject.kind, chain[0], placement_bucket(subject), chain[1] if len(chain) > 1 else "")
+        pseudonym, alias = self._pseudonymiser.pseudonym_and_alias(subject)
+        return SubjectRef(subject.kind, pseudonym, placement_bucket(subject), alias)
 
     def current(self, pseudonym: str) -> str:
         """The current pseudonym of a stored one (which may predate a key rotation)."""
@@ -60,3 +60,7 @@ class SubjectResolver:
 
     def is_current(self, pseudonym: str) -> bool:
         return self._pseudonymiser.is_current(pseudonym)
+
+    @property
+    def staged_key_id(self) -> str:
+        return self._pseudonymiser.staged_key_id
