@@ -29,6 +29,14 @@ def test_the_public_dev_key_is_refused_beyond_loopback():
         ({"DEBAR_REDIS_CLUSTER": "true"}, "DEBAR_REDIS_CLUSTER"),
         ({"DEBAR_LOG_FORMAT": "xml"}, "DEBAR_LOG_FORMAT"),
         ({"DEBAR_MAX_BATCH_ITEMS": "0"}, "DEBAR_MAX_BATCH_ITEMS"),
+        ({"DEBAR_REDIS_URL": "notaurl"}, "DEBAR_REDIS_URL"),
+        ({"DEBAR_REDIS_URL": "http://redis:6379"}, "DEBAR_REDIS_URL"),
+        ({"DEBAR_REDIS_URL": "redis://redis:port/0"}, "DEBAR_REDIS_URL"),
+        ({"DEBAR_REDIS_URL": "redis:///0"}, "DEBAR_REDIS_URL"),
+        ({"DEBAR_REDIS_URL": "unix:///tmp/r.sock", "DEBAR_REDIS_CLUSTER": "true"}, "DEBAR_REDIS_URL"),
+        ({"DEBAR_PSEUDONYM_KEYS": "bad"}, "DEBAR_PSEUDONYM_KEYS"),
+        ({"DEBAR_PSEUDONYM_KEYS": "k-1:secret"}, "DEBAR_PSEUDONYM_KEYS"),
+        ({"DEBAR_PSEUDONYM_KEYS": " , "}, "DEBAR_PSEUDONYM_KEYS"),
     ],
 )
 def test_bad_settings_name_the_variable(env, name):
@@ -44,3 +52,16 @@ def test_only_the_first_of_several_keys_can_be_staged(keys):
     else:
         with pytest.raises(SettingsError, match="DEBAR_PSEUDONYM_STAGED"):
             Settings.from_env(staged)
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:6380/0", "rediss://user:pw@redis.example:6379/2", "unix:///run/redis.sock", "redis://r"]
+)
+def test_redis_urls_the_client_takes_are_accepted(url):
+    assert Settings.from_env({"DEBAR_REDIS_URL": url}).redis_url == url
+
+
+def test_a_bad_redis_url_is_not_repeated_in_the_error():
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({"DEBAR_REDIS_URL": "http://user:hunter2@redis:6379"})
+    assert "hunter2" not in str(error.value)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from debar.common.identifiers import parse_keys
 
 SERVICE_PORTS = {
     "sanction": 50051,
@@ -145,6 +148,12 @@ class Settings:
             raise SettingsError("DEBAR_REDIS_TIMEOUT_S must be in (0, 30]")
         if self.redis_cluster and not self.redis_url:
             raise SettingsError("DEBAR_REDIS_CLUSTER needs DEBAR_REDIS_URL (the embedded server is one node)")
+        if self.redis_url:
+            _check_redis_url(self.redis_url, self.redis_cluster)
+        try:
+            parse_keys(self.pseudonym_keys)
+        except ValueError as error:  # the message names key ids, never a secret
+            raise SettingsError(f"DEBAR_PSEUDONYM_KEYS: {error}") from None
         if not self.redis_prefix or any(c in self.redis_prefix for c in "{}: "):
             raise SettingsError("DEBAR_REDIS_PREFIX must be non-empty, without braces, colons or spaces")
         if not 1 <= self.max_batch_items <= 10_000:
@@ -155,6 +164,26 @@ class Settings:
         for name, port in (("DEBAR_METRICS_PORT", self.metrics_port), ("DEBAR_HEALTH_PORT", self.health_port)):
             if not 0 <= port < 65536:
                 raise SettingsError(f"{name} must be a port number (0: off)")
+
+
+def _check_redis_url(url: str, cluster: bool) -> None:
+    """What the Redis client would refuse only at its first call. Messages never repeat the URL: it may hold a
+    password."""
+    schemes = ("redis", "rediss") if cluster else ("redis", "rediss", "unix")
+    parsed = urlsplit(url)
+    if parsed.scheme not in schemes:
+        kinds = ", ".join(f"{scheme}://" for scheme in schemes)
+        raise SettingsError(f"DEBAR_REDIS_URL must be a {kinds} URL" + (" with DEBAR_REDIS_CLUSTER" if cluster else ""))
+    if parsed.scheme == "unix":
+        if not parsed.path:
+            raise SettingsError("DEBAR_REDIS_URL: a unix:// URL needs the socket's path")
+        return
+    try:
+        parsed.port  # noqa: B018  # parsing it is the check
+    except ValueError:
+        raise SettingsError("DEBAR_REDIS_URL has a bad port") from None
+    if not parsed.hostname:
+        raise SettingsError("DEBAR_REDIS_URL names no host")
 
 
 def _int(name: str, value: str) -> int:
