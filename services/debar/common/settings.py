@@ -172,8 +172,10 @@ def _check_redis_url(url: str, cluster: bool) -> None:
     schemes = ("redis", "rediss") if cluster else ("redis", "rediss", "unix")
     parsed = urlsplit(url)
     if parsed.scheme not in schemes:
-        kinds = ", ".join(f"{scheme}://" for scheme in schemes)
-        raise SettingsError(f"DEBAR_REDIS_URL must be a {kinds} URL" + (" with DEBAR_REDIS_CLUSTER" if cluster else ""))
+        kinds = ", ".join(f"{scheme}://" for scheme in schemes[:-1]) + f" or {schemes[-1]}://"
+        raise SettingsError(
+            f"DEBAR_REDIS_URL must start with {kinds}" + (" with DEBAR_REDIS_CLUSTER" if cluster else "")
+        )
     if parsed.scheme == "unix":
         if not parsed.path:
             raise SettingsError("DEBAR_REDIS_URL: a unix:// URL needs the socket's path")
