@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
 
 import grpc
 from google.protobuf import json_format
@@ -20,11 +19,8 @@ def check(settings: Settings, args: argparse.Namespace) -> int:
         subject=common_pb2.Subject(id_type=common_pb2.IdType.Value(f"ID_TYPE_{args.id_type}"), id=args.id),
         measure=args.measure,
     )
-    if args.at:
-        moment = datetime.fromisoformat(args.at)
-        request.at.CopyFrom(
-            Timestamp(seconds=int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()))
-        )
+    if args.at:  # a zone-aware datetime (the parser's --at type)
+        request.at.CopyFrom(Timestamp(seconds=int(args.at.timestamp())))
     address = args.address or settings.sanction_address
     with tls.channel(settings, address) as channel:
         try:

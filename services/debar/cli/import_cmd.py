@@ -8,9 +8,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from debar.common.embedded_redis import redis_url_for
+from debar.cli.sanction_core import sanction_core
 from debar.common.settings import Settings
-from debar.sanction.bootstrap import build_core
 from debar.sanction.import_workers import BuilderSpec
 from debar.sanction.importer import WorkerPlan, import_lines
 
@@ -23,26 +22,16 @@ async def import_file(settings: Settings, file: str, progress: bool = True) -> i
     if not path.is_file():
         print(f"debar import: no such file: {file}", file=sys.stderr)
         return 2
-    with redis_url_for(settings.redis_url, settings.data_dir / "redis") as url:
-        core = build_core(settings, url)
-        try:
-            with (
-                path.open("rb") as lines,
-                tqdm(
-                    total=path.stat().st_size,
-                    unit="B",
-                    unit_scale=True,
-                    disable=not progress,
-                    file=sys.stderr,
-                ) as bar,
-            ):
-                summary = await import_lines(
-                    _counting(lines, bar) if progress else lines,
-                    core.registry,
-                    workers=_worker_plan(settings, path.stat().st_size),
-                )
-        finally:
-            await core.close()
+    async with sanction_core(settings) as core:
+        with (
+            path.open("rb") as lines,
+            tqdm(total=path.stat().st_size, unit="B", unit_scale=True, disable=not progress, file=sys.stderr) as bar,
+        ):
+            summary = await import_lines(
+                _counting(lines, bar) if progress else lines,
+                core.registry,
+                workers=_worker_plan(settings, path.stat().st_size),
+            )
     for number, reason in summary.rejected:
         print(f"{file}:{number}: rejected: {reason}", file=sys.stderr)
     print(summary.line())

@@ -6,24 +6,19 @@ import sys
 import time
 from pathlib import Path
 
-from debar.common.embedded_redis import redis_url_for
+from debar.cli.sanction_core import sanction_core
 from debar.common.settings import Settings
 from debar.sanction.adapters.file_archive import FileArchive
 from debar.sanction.archive import archive_log
-from debar.sanction.bootstrap import build_core
 from debar.sanction.decision_reader import verify_log
 from debar.sanction.domain.retention import RetentionPolicy
 
 
 async def verify(settings: Settings, archive_dir: str | None = None) -> int:
     archive = FileArchive(Path(archive_dir)) if archive_dir else None
-    with redis_url_for(settings.redis_url, settings.data_dir / "redis") as url:
-        core = build_core(settings, url)
-        try:
-            reports = await verify_log(core.decision_log, archive)
-            transitions, transitions_broken = await core.objection_store.verify_log()
-        finally:
-            await core.close()
+    async with sanction_core(settings) as core:
+        reports = await verify_log(core.decision_log, archive)
+        transitions, transitions_broken = await core.objection_store.verify_log()
     total = sum(r.entries for r in reports)
     decisions = sum(r.decisions for r in reports)
     broken = [r for r in reports if r.broken]
@@ -50,13 +45,9 @@ async def archive(settings: Settings, directory: str | None, keep_days: int) -> 
         print("debar log archive: --keep-days must be 0 or more", file=sys.stderr)
         return 2
     target = FileArchive(Path(directory) if directory else settings.data_dir / "archive")
-    with redis_url_for(settings.redis_url, settings.data_dir / "redis") as url:
-        core = build_core(settings, url)
-        try:
-            policy = RetentionPolicy.from_catalogue(core.catalogue, keep_days)
-            chains = await archive_log(core.decision_log, target, policy, int(time.time()))
-        finally:
-            await core.close()
+    async with sanction_core(settings) as core:
+        policy = RetentionPolicy.from_catalogue(core.catalogue, keep_days)
+        chains = await archive_log(core.decision_log, target, policy, int(time.time()))
     changed = [c for c in chains if not c.trimmed]
     for chain in changed:
         print(f"chain {chain.bucket} changed while archiving: archived but not trimmed; run again", file=sys.stderr)

@@ -7,9 +7,13 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from debar.cli import objections_cmd
+from debar.common.embedded_redis import EmbeddedRedisError
 from debar.common.settings import SERVICE_PORTS, Settings, SettingsError
+from debar.sanction.domain.errors import Unavailable
+from debar.sanction.ports import StoreUnavailable
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -80,6 +84,14 @@ def _rekey(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run_rekey(settings))
 
 
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date-time: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="debar", description="Court-ordered restriction checks")
     parser.add_argument("--redis-url", help="a Redis to use (default: $DEBAR_REDIS_URL, else the embedded one)")
@@ -99,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--id-type", choices=["RIC", "USCC"], required=True)
     check.add_argument("--id", required=True)
     check.add_argument("--measure", required=True)
-    check.add_argument("--at", help="ISO date-time to check at (default: now)")
+    check.add_argument("--at", type=_moment, help="ISO date-time to check at (default: now; no zone: UTC)")
     check.add_argument("--address", help="sanction service address (default: $DEBAR_SANCTION_ADDRESS)")
     check.set_defaults(run=_check)
 
@@ -157,9 +169,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"debar: {error}", file=sys.stderr)
         return 2
+    # Our own errors end a command with one line and 2, as a bad setting does (1 means the command ran and found
+    # something wrong, e.g. a broken chain); anything else is a bug and keeps its traceback.
     try:
         return int(args.run(args, settings))
     except SettingsError as error:
+        print(f"debar: {error}", file=sys.stderr)
+        return 2
+    except (StoreUnavailable, Unavailable) as error:
+        print(f"debar: Redis unavailable ({error})", file=sys.stderr)
+        return 2
+    except EmbeddedRedisError as error:
         print(f"debar: {error}", file=sys.stderr)
         return 2
 

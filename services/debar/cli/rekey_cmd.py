@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from debar.common.embedded_redis import redis_url_for
+from debar.cli.sanction_core import sanction_core
 from debar.common.settings import Settings
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.rekey_store import RedisRekey
-from debar.sanction.bootstrap import build_core
 from debar.sanction.rekey import rekey
 
 
 async def run_rekey(settings: Settings) -> int:
-    with redis_url_for(settings.redis_url, settings.data_dir / "redis") as url:
-        core = build_core(settings, url)
-        try:
-            counts = await rekey(RedisRekey(core.store.client, Keys(settings.redis_prefix)), core.resolver)
-        finally:
-            await core.close()
+    async with sanction_core(settings) as core:
+        counts = await rekey(RedisRekey(core.store.client, Keys(settings.redis_prefix)), core.resolver)
     print(
         f"re-keyed to {core.resolver.current_key_id}: {counts.index_fields} index fields, {counts.records} records, "
         f"{counts.exemptions} exemptions, {counts.decision_lists} decision lists"

@@ -3,8 +3,9 @@ circuit breaker shared by every adapter that talks to the same Redis."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, ParamSpec, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -44,3 +45,13 @@ def unavailable_on_redis_error(method: Callable[P, Coroutine[Any, Any, T]]) -> C
         return result
 
     return guarded
+
+
+@contextlib.contextmanager
+def unavailable_on_redis_down() -> Iterator[None]:
+    """The same translation for a whole block, for callers that use adapters without a breaker (the decision log,
+    re-keying): a Redis that does not answer is StoreUnavailable. File errors inside the block stay as they are."""
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError) as error:
+        raise StoreUnavailable(f"redis: {error}") from error
