@@ -8,6 +8,7 @@ import gzip
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import grpc
 import redis as redis_client
@@ -55,6 +56,7 @@ def test_archive_trims_only_what_retention_allows_and_verify_spans_files_and_red
             ]  # fmt: skip
             archive = tmp_path / "archive"
 
+            _assert_no_archive_folder(_cli(server.url, "verify", "--archive", str(archive)), archive)  # none yet
             kept = _cli(server.url, "archive", "--dir", str(archive))  # default: keep a year
             assert kept.returncode == 0, kept.stderr
             assert "archived 0 records" in kept.stdout
@@ -86,6 +88,8 @@ def test_archive_trims_only_what_retention_allows_and_verify_spans_files_and_red
     both = _cli(server.url, "verify", "--archive", str(archive))
     assert both.returncode == 0, both.stderr
     assert "4 records holding 4 decisions verified, 0 broken" in both.stdout
+    mistyped = tmp_path / "archvie"
+    _assert_no_archive_folder(_cli(server.url, "verify", "--archive", str(mistyped)), mistyped)
 
     [archived_file] = list(archive.rglob("*.jsonl.gz"))
     lines = gzip.decompress(archived_file.read_bytes()).decode().splitlines()
@@ -96,3 +100,10 @@ def test_archive_trims_only_what_retention_allows_and_verify_spans_files_and_red
     assert tampered.returncode == 1
     assert "BROKEN chain" in tampered.stderr
     server.stop()
+
+
+def _assert_no_archive_folder(done: subprocess.CompletedProcess[str], folder: Path) -> None:
+    """A missing folder is a mistake to name, not an empty archive (nor every chain broken)."""
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert f"no archive folder: {folder}" in done.stderr
+    assert "BROKEN" not in done.stderr

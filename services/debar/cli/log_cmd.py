@@ -15,6 +15,9 @@ from debar.sanction.domain.retention import RetentionPolicy
 
 
 async def verify(settings: Settings, archive_dir: str | None = None) -> int:
+    if archive_dir and not Path(archive_dir).is_dir():  # else it would read as an empty archive
+        print(f"debar log verify: no archive folder: {archive_dir}", file=sys.stderr)
+        return 2
     archive = FileArchive(Path(archive_dir)) if archive_dir else None
     async with sanction_core(settings) as core:
         reports = await verify_log(core.decision_log, archive)
