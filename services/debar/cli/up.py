@@ -1,44 +1,28 @@
-"""`debar up`: the whole system on one machine, with the embedded Redis and the demo dataset."""
+"""`debar up`: the whole system on one machine, with the configured Redis or else the embedded one, and the demo
+dataset."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from urllib.parse import urlsplit
 
 from debar.cli.services import available_services
-from debar.common import tls
+from debar.cli.startup import port_taken, start_failure
 from debar.common.certs import write_dev_certs
-from debar.common.embedded_redis import EmbeddedRedis
+from debar.common.embedded_redis import EmbeddedRedis, EmbeddedRedisError, running_url
 from debar.common.settings import Settings
 from debar.sanction.bootstrap import build_core
 from debar.sanction.importer import import_lines
-
-
-def wait_serving(address: str, timeout_s: float = 20.0, settings: Settings | None = None) -> bool:
-    deadline = time.monotonic() + timeout_s
-    with tls.channel(settings or Settings(), address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            try:
-                if (
-                    stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
-                    == health_pb2.HealthCheckResponse.SERVING
-                ):
-                    return True
-            except grpc.RpcError:
-                pass
-            time.sleep(0.1)
-    return False
 
 
 async def _load_demo(settings: Settings, url: str) -> str:
@@ -56,52 +40,93 @@ def _tls_env(certs: Path, name: str) -> dict[str, str]:
             "DEBAR_TLS_KEY": str(certs / f"{name}-key.pem")}  # fmt: skip
 
 
+def _shown(url: str) -> str:
+    """The URL without its password, for the terminal."""
+    parsed = urlsplit(url)
+    if not parsed.password:
+        return url
+    return parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)).geturl()
+
+
+@contextlib.contextmanager
+def _redis(settings: Settings) -> Iterator[str]:
+    """The configured Redis (DEBAR_REDIS_URL or --redis-url) as it is; else an embedded server on the data folder,
+    unless one already runs there (another `debar up` owns it)."""
+    if settings.redis_url:
+        kind = "configured, cluster" if settings.redis_cluster else "configured"
+        print(f"redis     {_shown(settings.redis_url)} ({kind})")
+        yield settings.redis_url
+        return
+    folder = settings.data_dir / "redis"
+    if running_url(folder):
+        raise EmbeddedRedisError(f"an embedded Redis already runs on {folder} (another `debar up`?)")
+    with EmbeddedRedis(folder) as redis:
+        print(f"redis     {redis.url} (embedded, data in {folder})")
+        yield redis.url
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops everything as Ctrl-C does, during start-up too
+
+
 def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
     """Plaintext on loopback, said explicitly (DEBAR_TLS_* are not passed on); with `certs`, mutual TLS with each
     service's own certificate from that `debar certs dev` folder (made there if missing)."""
-    with EmbeddedRedis(settings.data_dir / "redis") as redis:
-        print(f"redis     {redis.url} (embedded, data in {settings.data_dir / 'redis'})")
+    names = available_services()
+    host, ports = settings.host, settings.ports
+    taken = [f"{host}:{ports[name]} ({name})" for name in names if port_taken(host, ports[name])]
+    if taken:
+        print(f"debar up: already in use: {', '.join(taken)} (another `debar up`?); nothing started", file=sys.stderr)
+        return 1
+    with _redis(settings) as url:
         if demo:
-            print(f"demo data {asyncio.run(_load_demo(settings, redis.url))}")
+            print(f"demo data {asyncio.run(_load_demo(settings, url))}")
         env = {k: v for k, v in os.environ.items() if not k.startswith("DEBAR_TLS_")}
-        env.update(DEBAR_REDIS_URL=redis.url, DEBAR_PLAINTEXT="false" if certs else "true")
+        env.update(DEBAR_REDIS_URL=url, DEBAR_REDIS_CLUSTER=str(settings.redis_cluster).lower(),
+                   DEBAR_PLAINTEXT="false" if certs else "true")  # fmt: skip
         prober = replace(settings, tls_ca="", tls_cert="", tls_key="")
         if certs is not None:
             if not (certs / "ca.pem").exists():
                 write_dev_certs(certs)
             prober = replace(prober, tls_ca=str(certs / "ca.pem"), tls_cert=str(certs / "bench.pem"),
                              tls_key=str(certs / "bench-key.pem"))  # fmt: skip
+        signal.signal(signal.SIGTERM, _interrupt)
         children: dict[str, subprocess.Popen[bytes]] = {}
         try:
-            for name in available_services():
+            for name in names:
                 child_env = {**env, **_tls_env(certs, name)} if certs else env
                 children[name] = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "serve", name],
                                                   env=child_env)  # fmt: skip
-            for name in children:
-                address = f"{settings.host}:{settings.ports[name]}"
-                if not wait_serving(address, settings=prober):
-                    print(f"debar up: {name} did not become ready on {address}", file=sys.stderr)
+            for name, child in children.items():
+                failure = start_failure(child, settings.host, settings.ports[name], prober)
+                if failure:
+                    print(f"debar up: {name} {failure}; stopping the others", file=sys.stderr)
                     return 1
-                print(f"{name:<12}{address}")
+                print(f"{name:<12}{settings.host}:{settings.ports[name]}")
             tls_hint = " ".join(f"{k}={v}" for k, v in _tls_env(certs, "bench").items()) + " " if certs else ""
             print(
                 f"\nready. Try:\n  {tls_hint}debar check --id-type RIC --id 11010519491231002X --measure RAIL_G_TRAIN"
             )
-            print("Ctrl-C stops everything.")
-            stop = {"now": False}
-            signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
-            try:
-                while not stop["now"] and all(c.poll() is None for c in children.values()):
-                    time.sleep(0.2)
-            except KeyboardInterrupt:
-                pass
+            print("Ctrl-C stops everything.", flush=True)
+            while all(child.poll() is None for child in children.values()):
+                time.sleep(0.2)
+            for name, child in children.items():
+                if child.returncode is not None:
+                    print(f"debar up: {name} exited with code {child.returncode}; stopping the others", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 0
         finally:
-            for child in children.values():
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
-            for child in children.values():
-                try:
-                    child.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-    return 0
+            _stop(children)
+
+
+def _stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children.values():
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

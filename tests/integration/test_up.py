@@ -1,0 +1,111 @@
+"""`debar up`: it uses the configured Redis when there is one, and it says so when its services did not start
+instead of saying "ready" (a busy port answered SERVING by someone else's server is not a start)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from debar.cli.services import available_services
+from debar.cli.startup import start_failure
+from debar.common.embedded_redis import free_port
+from debar.common.settings import Settings
+from debar.v1 import common_pb2, sanction_pb2_grpc
+from tests.support.requests import check_request, impose_request
+from tests.support.servers import wait_for
+from tests.support.subjects import new_ric
+
+
+@pytest.fixture
+def other_server() -> Iterator[int]:
+    """Someone else's server on a port: it answers SERVING to anyone who asks."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=[("grpc.so_reuseport", 0)])
+    servicer = health.HealthServicer()
+    servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield port
+    server.stop(None)
+
+
+def _up(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[subprocess.Popen[bytes], dict[str, int], Path]:
+    ports = {name: free_port() for name in available_services()}
+    full_env = {
+        "PATH": "/usr/bin:/bin", "DEBAR_DATA_DIR": str(tmp_path / "data"),
+        **{f"DEBAR_{name.upper()}_PORT": str(port) for name, port in ports.items()}, **env,
+    }  # fmt: skip
+    out = tmp_path / "up.out"
+    with out.open("wb") as sink, (tmp_path / "up.err").open("wb") as errors:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "debar.cli.main", *args, "up", "--no-demo"], env=full_env, stdout=sink, stderr=errors
+        )
+    return process, ports, out
+
+
+def _stopped(process: subprocess.Popen[bytes]) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)  # `up` stops its services on SIGTERM
+    return process.wait(timeout=60)
+
+
+def test_up_uses_the_configured_redis_and_says_so(tmp_path, service_env, registry):
+    env = {k: v for k, v in service_env.items() if k != "DEBAR_REDIS_URL"}
+    url = service_env["DEBAR_REDIS_URL"]
+    process, ports, out = _up(tmp_path, env, "--redis-url", url)
+    try:
+        assert wait_for(lambda: b"ready." in out.read_bytes() or process.poll() is not None, timeout_s=60)
+        assert process.poll() is None, (tmp_path / "up.err").read_text()
+        assert out.read_text().splitlines()[0].startswith(f"redis     {url} (configured")
+        assert not (tmp_path / "data" / "redis").exists()  # no embedded server
+        person = new_ric()
+        registry.Impose(impose_request(person))  # through the suite's sanction service, on the configured Redis
+        with grpc.insecure_channel(f"127.0.0.1:{ports['sanction']}") as channel:
+            answer = sanction_pb2_grpc.SanctionServiceStub(channel).Check(check_request(person, "RAIL_G_TRAIN"))
+        assert answer.outcome == common_pb2.OUTCOME_DENY
+    finally:
+        assert _stopped(process) == 0
+
+
+def test_up_with_a_port_in_use_stops_and_says_which(tmp_path, service_env, other_server):
+    process, _, out = _up(tmp_path, {**service_env, "DEBAR_SANCTION_PORT": str(other_server)})
+    try:
+        assert process.wait(timeout=60) == 1
+    finally:
+        _stopped(process)
+    errors = (tmp_path / "up.err").read_text()
+    assert f"127.0.0.1:{other_server} (sanction)" in errors
+    assert "ready" not in out.read_text()
+
+
+def test_up_notices_a_service_that_exits_during_start_up(tmp_path, service_env):
+    started = time.monotonic()
+    process, ports, out = _up(tmp_path, {**service_env, "DEBAR_SCOPES_FILE": str(tmp_path / "missing.json")})
+    try:
+        assert process.wait(timeout=60) == 1
+    finally:
+        _stopped(process)
+    assert time.monotonic() - started < 15  # at once, not after the 20 s readiness timeout
+    errors = (tmp_path / "up.err").read_text()
+    assert "debar: DEBAR_SCOPES_FILE: cannot read" in errors  # the service's own words, then up's
+    assert f"debar up: sanction exited with code 2 before serving on 127.0.0.1:{ports['sanction']}" in errors
+    assert "ready" not in out.read_text()
+
+
+def test_a_serving_answer_from_a_port_whose_process_exited_is_not_believed(other_server):
+    child = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    child.wait(timeout=30)
+    failure = start_failure(child, "127.0.0.1", other_server, Settings(), timeout_s=5)
+    assert (
+        failure
+        == f"exited with code 3 before serving on 127.0.0.1:{other_server}: the port is taken (another `debar up`?)"
+    )
