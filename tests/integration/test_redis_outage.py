@@ -90,7 +90,7 @@ def test_no_decision_is_lost_across_a_redis_outage(tmp_path, logs_dir):
         result = _verify(again.url)
     assert result.returncode == 0, result.stderr
     assert "holding 21 decisions verified, 0 broken" in result.stdout
-    assert not list((tmp_path / "data" / "spool").glob("*.jsonl"))  # nothing left waiting
+    assert not list((tmp_path / "data" / "spool").rglob("*.jsonl"))  # nothing left waiting
 
 
 def test_every_call_answers_unavailable_while_redis_is_frozen(tmp_path, logs_dir):

@@ -1,6 +1,11 @@
-"""The spool's replay is idempotent, and a torn last line (a crash mid-write) is skipped, not fatal."""
+"""The spool's replay is idempotent, a torn last line (a crash mid-write) is skipped, not fatal, and a spool is
+replayed only into the Redis it belongs to."""
 
 from __future__ import annotations
+
+import time
+
+import grpc
 
 from debar.common.embedded_redis import EmbeddedRedis
 from debar.common.identifiers import IdKind
@@ -12,8 +17,13 @@ from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.sanction.domain.decisions import CheckQuery, LoggedCheck
 from debar.sanction.domain.model import SubjectRef
 from debar.sanction.failopen import FailOpen, SpoolReplay, SpoolStats
+from debar.v1 import decision_pb2, decision_pb2_grpc, sanction_pb2, sanction_pb2_grpc
+from tests.support.requests import check_request
+from tests.support.servers import health_status, start_service, wait_for
+from tests.support.subjects import new_ric
 
 CATALOGUE = load_default_catalogue()
+KEYS = "t1:test-secret-one"
 
 
 def _checks(n: int) -> list[LoggedCheck]:
@@ -45,3 +55,43 @@ async def test_replaying_the_same_spool_twice_logs_each_decision_once(tmp_path):
             assert await store.replayed_decision_id(bucket, decision.decision_id)
         await store.close()
     assert stats.replayed == 7
+
+
+def test_services_sharing_a_data_folder_replay_only_their_own_redis_spool(tmp_path, logs_dir):
+    first, second = EmbeddedRedis(tmp_path / "first").start(), EmbeddedRedis(tmp_path / "second").start()
+    restarted = EmbeddedRedis(first.data_dir, first.port)
+    shared = {"DEBAR_PSEUDONYM_KEYS": KEYS, "DEBAR_DATA_DIR": str(tmp_path / "data"), "DEBAR_PLAINTEXT": "true"}
+    mine = start_service("sanction", {**shared, "DEBAR_REDIS_URL": first.url}, logs_dir)
+    other = start_service("sanction", {**shared, "DEBAR_REDIS_URL": second.url}, logs_dir)
+    try:
+        with grpc.insecure_channel(mine.address) as mine_channel, grpc.insecure_channel(other.address) as other_channel:
+            first.stop(kill=True)
+            answer = sanction_pb2_grpc.SanctionServiceStub(mine_channel).Check(
+                check_request(new_ric(), "RAIL_TICKET_BAN"), timeout=5
+            )
+            assert answer.degradation == sanction_pb2.DEGRADATION_FAILED_OPEN_SPOOLED
+            time.sleep(3)  # the other service's readiness loop (every second) replays every spool it owns
+            assert not _logged(other_channel, answer.decision_id)
+            assert list((tmp_path / "data" / "spool").rglob("*.jsonl"))  # still waiting for its own Redis
+
+            restarted.start()
+            assert wait_for(lambda: health_status(mine.address) == "SERVING", timeout_s=15)
+            assert wait_for(lambda: _logged(mine_channel, answer.decision_id), timeout_s=15)
+            assert not _logged(other_channel, answer.decision_id)
+    finally:
+        mine.stop()
+        other.stop()
+        restarted.stop()
+        first.stop(kill=True)
+        second.stop()
+
+
+def _logged(channel: grpc.Channel, decision_id: str) -> bool:
+    try:
+        decision_pb2_grpc.DecisionServiceStub(channel).GetDecision(
+            decision_pb2.GetDecisionRequest(decision_id=decision_id), timeout=5
+        )
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.NOT_FOUND, error
+        return False
+    return True

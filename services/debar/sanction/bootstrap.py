@@ -9,7 +9,7 @@ from debar.common.circuit import CircuitBreaker
 from debar.common.identifiers import Pseudonymiser, parse_keys
 from debar.common.settings import Settings
 from debar.sanction.adapters.decision_log import RedisDecisionLog
-from debar.sanction.adapters.file_spool import FileSpool
+from debar.sanction.adapters.file_spool import FileSpool, spool_folder
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.objection_store import RedisObjectionStore
 from debar.sanction.adapters.rate_counter import RedisRateCounter
@@ -60,7 +60,7 @@ def build_core(settings: Settings, redis_url: str, observer: CheckObserver | Non
     registry = Registry(store, catalogue, resolver, floor)
     decisions = DecisionReader(decision_log, store, resolver)
     objection_store = RedisObjectionStore(client, keys, breaker)
-    spool = FileSpool(settings.data_dir / "spool", catalogue)
+    spool = FileSpool(spool_folder(settings.data_dir, redis_url, settings.redis_prefix), catalogue)
     spool_stats = SpoolStats()
     return Core(
         store=store,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
@@ -16,6 +18,7 @@ from debar.common.server import GrpcServer, Readiness
 from debar.common.settings import Settings
 from debar.common.tls import server_credentials
 from debar.sanction.access import AccessInterceptor, AccessStats, CheckGate, Identify, load_policy
+from debar.sanction.adapters.file_spool import spool_folder
 from debar.sanction.bootstrap import build_core
 from debar.sanction.decision_servicer import DecisionServicer
 from debar.sanction.metrics import CheckMetrics, ObjectionCollector, StatsCollector
@@ -24,6 +27,20 @@ from debar.sanction.servicer import RegistryServicer, SanctionServicer
 from debar.v1 import decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
 
 SERVICE_NAMES = ["debar.v1.SanctionService", "debar.v1.RegistryService", "debar.v1.DecisionService"]
+
+log = logging.getLogger("debar.failopen")
+
+
+def _warn_of_unsorted_spool(data_dir: Path, ours: Path) -> None:
+    """Spool files from before each Redis had its own spool folder are not replayed: whose log they belong to is
+    not known here. An operator who knows moves them into that service's folder."""
+    unsorted = sorted((data_dir / "spool").glob("*.jsonl"))
+    if unsorted:
+        log.warning(
+            "%d spool file(s) in %s are not replayed (written before one spool folder per Redis); "
+            "if they belong to this service's Redis, move them into %s",
+            len(unsorted), data_dir / "spool", ours,
+        )  # fmt: skip
 
 
 async def serve(settings: Settings, on_ready: Callable[[int], None] | None = None) -> None:
@@ -35,6 +52,7 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         registry = CollectorRegistry()
         check_metrics = CheckMetrics(registry)
         core = build_core(settings, url, observer=check_metrics)
+        _warn_of_unsorted_spool(settings.data_dir, spool_folder(settings.data_dir, url, settings.redis_prefix))
         policy = load_policy(settings.scopes_file, core.catalogue)
         access = AccessStats()
         registry.register(StatsCollector(core.spool_replay.stats, access))

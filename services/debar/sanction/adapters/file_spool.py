@@ -5,10 +5,12 @@ crash between the two only replays it again)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from debar.common.identifiers import IdKind
 from debar.sanction.domain.catalogue import Catalogue
@@ -16,6 +18,18 @@ from debar.sanction.domain.decisions import CheckQuery, LoggedCheck, SpooledDeci
 from debar.sanction.domain.model import SubjectRef
 
 ACTIVE = "decisions.jsonl"
+
+
+def spool_folder(data_dir: Path, redis_url: str, prefix: str) -> Path:
+    """Where the spool of the log in this Redis under this key prefix lives: $DEBAR_DATA_DIR/spool/<12 hex digits>.
+    A spool belongs to one log: services that share a data folder (a laptop, a volume) but not a Redis must never
+    replay each other's decisions, so the folder is named from a hash of where the log is. Credentials are left out
+    (a new password is the same log); a new host name or port for the same Redis starts a new folder, and the old
+    one is replayed only by a service that names the Redis as before."""
+    parsed = urlsplit(redis_url)
+    query = urlencode(sorted((k, v) for k, v in parse_qsl(parsed.query) if k not in ("username", "password")))
+    where = parsed._replace(netloc=parsed.netloc.rpartition("@")[2], query=query, fragment="").geturl()
+    return data_dir / "spool" / hashlib.sha256(f"{where} {prefix}".encode()).hexdigest()[:12]
 
 
 class FileSpool:
