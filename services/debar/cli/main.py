@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (default: the service's)")
     serve.set_defaults(run=_serve)
 
-    up = commands.add_parser("up", help="run every service with the embedded Redis and demo data")
+    up = commands.add_parser("up", help="run every service with demo data (Redis: the configured one, else embedded)")
     up.add_argument("--no-demo", action="store_true", help="do not load the demo dataset")
     up.add_argument("--certs", help="mutual TLS with the certificates in this folder (`debar certs dev` makes them)")
     up.set_defaults(run=_up)
