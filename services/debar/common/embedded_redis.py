@@ -41,13 +41,27 @@ class EmbeddedRedis:
 
     def __init__(self, data_dir: Path, port: int | None = None, *, extra_args: tuple[str, ...] = ()) -> None:
         self.data_dir = data_dir
-        self.port = port or free_port()
+        self.port = port or self._previous_port() or free_port()
         self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def _previous_port(self) -> int | None:
+        """The port of the last run on this data folder, when it is free: the same server keeps the same URL, so
+        the fail-open spool (a folder per Redis URL) of an earlier run is found and replayed."""
+        try:
+            port = int((self.data_dir / "port").read_text().strip())
+        except (OSError, ValueError):
+            return None
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return None
+        return port
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -78,6 +92,7 @@ class EmbeddedRedis:
             if _answers_ping(self.port):
                 # Lets CLI commands (import, log verify) find the server `debar up` is running.
                 self.url_file.write_text(self.url)
+                (self.data_dir / "port").write_text(str(self.port))  # kept after a stop: see _previous_port
                 return self
             time.sleep(0.02)
         self.stop()
