@@ -1,5 +1,5 @@
 """A store that did not answer, as the use cases report it: Unavailable (UNAVAILABLE on the wire) with a plain
-message. The adapter's exception text (Redis's address, client class names) stays in the service's own log."""
+message. The adapter's exception text (Redis's address, client class names) goes to the debug log only."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def unavailable_as(what: str) -> Callable[[Callable[P, Coroutine[Any, Any, T]]],
             try:
                 return await method(*args, **kwargs)
             except StoreUnavailable as error:
-                log.warning("%s: %s", method.__qualname__, error)
+                log.debug("%s: %s", method.__qualname__, error)  # health and metrics already say Redis is down
                 raise Unavailable(f"{what} is unreachable; try again shortly") from None
 
         return guarded
