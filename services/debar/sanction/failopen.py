@@ -4,6 +4,7 @@ so in the answer; the spool is replayed into the log when Redis is back, so no d
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -14,6 +15,7 @@ from typing import Protocol
 
 from debar.sanction.domain.decisions import Decision, Degradation, LoggedCheck, SpooledDecision, spooled_decision_id
 from debar.sanction.domain.model import Outcome
+from debar.sanction.ports import StoreUnavailable
 
 log = logging.getLogger("debar.failopen")
 
@@ -91,6 +93,19 @@ class SpoolReplay:
             self.stats.replayed += replayed
             log.info("replayed %d spooled decision(s) into the log", replayed)
         return replayed
+
+
+async def keep_replaying(replay: SpoolReplay, interval_s: float = 1.0) -> None:
+    """Replays the spool whenever there is something in it and Redis answers, until cancelled. Its own task, not
+    part of the health probe: a long replay must neither be cut short by the probe's timeout nor hold health up."""
+    while True:
+        try:
+            await replay.replay_pending()
+        except StoreUnavailable:
+            pass  # Redis still away: the spool waits, health says so
+        except OSError as error:
+            log.error("spool replay failed, retrying: %s", error)
+        await asyncio.sleep(interval_s)
 
 
 def _by_chain(entries: Sequence[SpooledDecision]) -> list[list[SpooledDecision]]:

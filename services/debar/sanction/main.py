@@ -11,16 +11,18 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from debar.common import logs
+from debar.common.callers import Identify
 from debar.common.embedded_redis import EmbeddedRedis
 from debar.common.metrics import RpcMetrics, serve_metrics
 from debar.common.request_context import RequestInterceptor
 from debar.common.server import GrpcServer, Readiness
 from debar.common.settings import Settings
 from debar.common.tls import server_credentials
-from debar.sanction.access import AccessInterceptor, AccessStats, CheckGate, Identify, load_policy
+from debar.sanction.access import AccessInterceptor, AccessStats, CheckGate, load_policy
 from debar.sanction.adapters.file_spool import spool_folder
 from debar.sanction.bootstrap import build_core
 from debar.sanction.decision_servicer import DecisionServicer
+from debar.sanction.failopen import keep_replaying
 from debar.sanction.metrics import CheckMetrics, ObjectionCollector, StatsCollector
 from debar.sanction.ports import StoreUnavailable
 from debar.sanction.servicer import RegistryServicer, SanctionServicer
@@ -74,7 +76,6 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         async def redis_answers() -> bool:
             try:
                 await core.floor.refresh()  # doubles as the periodic refresh of the revision floor
-                await core.spool_replay.replay_pending()  # decisions spooled while Redis was away go into the log
             except StoreUnavailable:
                 check_metrics.redis_error("health")
                 raise
@@ -84,9 +85,13 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
             return bool(core.catalogue.measures)
 
         stop_metrics = serve_metrics(registry, settings.host, settings.metrics_port)
+        replaying = asyncio.create_task(keep_replaying(core.spool_replay))  # spooled decisions into the log
         try:
             await server.run(Readiness({"redis": redis_answers, "catalogue": catalogue_loaded}), on_ready)
         finally:
+            replaying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await replaying
             if stop_metrics is not None:
                 stop_metrics()
             await core.close()
