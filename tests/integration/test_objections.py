@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -240,6 +241,43 @@ def test_overdue_listing_leaves_out_fresh_objections(registry, checks, decisions
     late = [o for page in every_page(decisions, overdue_only=True) for o in page]
     assert fresh.objection_id not in [o.objection_id for o in late]
     assert all(o.overdue for o in late)
+
+
+def _filed_days_ago(redis_server, objection_id: str, days: int) -> None:  # type: ignore[no-untyped-def]
+    """Moves a stored objection back in time (the service's clock cannot be wound forward): filed `days` ago, its
+    review due accordingly, its place in the index with it."""
+    import dataclasses
+    import time
+
+    from debar.sanction.adapters.objection_store import decode, encode
+
+    on_cluster = isinstance(redis_server, LocalCluster)
+    client = (redis_client.RedisCluster if on_cluster else redis_client.Redis).from_url(redis_server.url)
+    keys = ObjectionKeys()
+    stored = decode(client.hget(keys.records(objection_id), objection_id))
+    shift = int(time.time()) - days * 86400 - stored.filed_at
+    moved = dataclasses.replace(stored, filed_at=stored.filed_at + shift, review_due=stored.review_due + shift)
+    client.hset(keys.records(objection_id), objection_id, encode(moved))
+    client.zadd(keys.state(moved.state), {objection_id: moved.listing_order})
+
+
+def test_an_objection_past_its_review_deadline_is_listed_and_counted_as_overdue(
+    registry, checks, decisions, redis_server
+):
+    late = file(decisions, refused(registry, checks, new_ric())[1])
+    fresh = file(decisions, refused(registry, checks, new_ric())[1])
+    _filed_days_ago(redis_server, late.objection_id, 16)  # court lists: reviewed within 15 days
+    overdue = [o for page in every_page(decisions, overdue_only=True) for o in page]
+    assert late.objection_id in [o.objection_id for o in overdue]
+    assert fresh.objection_id not in [o.objection_id for o in overdue]
+    assert all(o.overdue for o in overdue)
+    shown = decisions.GetObjection(decision_pb2.GetObjectionRequest(objection_id=late.objection_id))
+    assert shown.overdue and shown.review_due.seconds < time.time()
+    # Reviewed and overturned (corrected at once): nothing is late any more.
+    review(decisions, late.objection_id)
+    resolve(decisions, late.objection_id, OVERTURNED)
+    overdue = [o for page in every_page(decisions, overdue_only=True) for o in page]
+    assert late.objection_id not in [o.objection_id for o in overdue]
 
 
 def test_objections_are_listed_in_pages_soonest_deadline_first(registry, checks, decisions):
