@@ -67,3 +67,52 @@ def test_counters_move_with_checks_and_a_redis_outage(tmp_path, logs_dir):
         service.stop()
         restarted.stop()
         redis.stop(kill=True)
+
+
+def test_import_counts_and_objections_are_exported_by_the_sanction_service(tmp_path, logs_dir):
+    """`debar import` is a short command with no metrics port: it adds its counts to Redis, and the sanction
+    service exports them with the objections by state when scraped."""
+    import json
+    import subprocess
+    import sys
+
+    from debar.v1 import decision_pb2, decision_pb2_grpc
+
+    redis = EmbeddedRedis(tmp_path / "redis").start()
+    metrics_port = free_port()
+    env = {"DEBAR_REDIS_URL": redis.url, "DEBAR_PSEUDONYM_KEYS": KEYS, "DEBAR_DATA_DIR": str(tmp_path / "data"),
+           "DEBAR_PLAINTEXT": "true", "DEBAR_METRICS_PORT": str(metrics_port)}  # fmt: skip
+    listed, other = new_ric(), new_ric()
+    feed = tmp_path / "feed.jsonl"
+    line = {"source": "court_consumption_order", "subject": {"id_type": "RIC", "id": listed}, "legal_basis": "Art. 3",
+            "authority": "Court", "case_number": "C-1", "effective_from": "2025-03-01"}  # fmt: skip
+    feed.write_text(
+        "\n".join(
+            [
+                json.dumps({**line, "source_id": "M-1"}),
+                json.dumps({**line, "source_id": "M-2", "subject": {"id_type": "RIC", "id": other}}),
+                json.dumps({**line, "source_id": "M-3", "subject": {"id_type": "RIC", "id": "123"}}),  # rejected
+            ]
+        )
+        + "\n"
+    )
+    imported = subprocess.run(
+        [sys.executable, "-m", "debar.cli.main", "--redis-url", redis.url, "import", "--quiet", str(feed)],
+        capture_output=True, text=True, timeout=60, env={"DEBAR_PSEUDONYM_KEYS": KEYS, "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert imported.returncode == 1 and "added 2" in imported.stdout, imported.stderr
+    service = start_service("sanction", env, logs_dir)
+    try:
+        with grpc.insecure_channel(service.address) as channel:
+            refused = sanction_pb2_grpc.SanctionServiceStub(channel).Check(check_request(listed, CLOSED))
+            decision_pb2_grpc.DecisionServiceStub(channel).FileObjection(
+                decision_pb2.FileObjectionRequest(decision_id=refused.decision_id, statement="not me", contact="c")
+            )
+        samples = scrape(metrics_port)  # the first scrape reads Redis afresh
+        assert total(samples, "debar_import_lines_total", result="added") == 2
+        assert total(samples, "debar_import_lines_total", result="rejected") == 1
+        assert total(samples, "debar_objections", state="filed") == 1
+        assert total(samples, "debar_objections_overdue") == 0
+    finally:
+        service.stop()
+        redis.stop()

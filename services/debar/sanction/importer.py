@@ -45,6 +45,10 @@ class ImportSummary:
         else:
             self.unchanged += 1
 
+    def counts(self) -> dict[str, int]:
+        return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged,
+                "rejected": len(self.rejected)}  # fmt: skip
+
     def line(self) -> str:
         return (f"added {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
                 f"rejected {len(self.rejected)}")  # fmt: skip
@@ -157,9 +161,19 @@ async def import_lines(
     workers: WorkerPlan | None = None,
 ) -> ImportSummary:
     """`workers`: validate in that many processes (validators made from its spec, the settings `registry` was
-    made from) while this one writes; None: validate here, line by line. Same outcome either way."""
+    made from) while this one writes; None: validate here, line by line. Same outcome either way. The counts are
+    added to the totals in Redis that the sanction service exports as metrics."""
     if workers is not None and workers.processes > 0:
-        return await _import_in_workers(lines, registry, progress, chunk_lines, workers)
+        summary = await _import_in_workers(lines, registry, progress, chunk_lines, workers)
+    else:
+        summary = await _import_here(lines, registry, progress, chunk_lines)
+    await registry.record_import(summary.counts())
+    return summary
+
+
+async def _import_here(
+    lines: Iterable[bytes], registry: Registry, progress: Callable[[int], None], chunk_lines: int
+) -> ImportSummary:
     summary = ImportSummary()
     seen: dict[tuple[str, str], int] = {}
     chunk: list[Restriction] = []

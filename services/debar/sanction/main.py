@@ -23,7 +23,7 @@ from debar.sanction.adapters.file_spool import spool_folder
 from debar.sanction.bootstrap import build_core
 from debar.sanction.decision_servicer import DecisionServicer
 from debar.sanction.failopen import keep_replaying
-from debar.sanction.metrics import CheckMetrics, ObjectionCollector, StatsCollector
+from debar.sanction.metrics import CheckMetrics, ImportCollector, ObjectionCollector, StatsCollector
 from debar.sanction.ports import StoreUnavailable
 from debar.sanction.servicer import RegistryServicer, SanctionServicer
 from debar.v1 import decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
@@ -59,6 +59,7 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         access = AccessStats()
         registry.register(StatsCollector(core.spool_replay.stats, access))
         registry.register(ObjectionCollector(core.objections.counts, asyncio.get_running_loop()))
+        registry.register(ImportCollector(core.registry.import_counts, asyncio.get_running_loop()))
         identify = Identify(settings.transport(), token_key=settings.token_key, default_caller=settings.caller)
         server = GrpcServer(
             settings.host, settings.ports["sanction"], SERVICE_NAMES, settings.grace_s,

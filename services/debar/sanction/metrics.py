@@ -9,16 +9,15 @@ import collections
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from debar.sanction.access import AccessStats
 from debar.sanction.domain.decisions import Decision
 from debar.sanction.failopen import SpoolStats
-from debar.sanction.importer import ImportSummary
 
 
 class CheckMetrics:
@@ -92,16 +91,17 @@ class StatsCollector(Collector):
 
 
 ObjectionCounts = tuple[dict[str, int], int]  # per state, and overdue
+T = TypeVar("T")
 
 
-class ObjectionCollector(Collector):
-    """Objections by state and overdue, read from the objection store when scraped. The scrape runs in the
-    metrics server's thread: the reading is handed to the service's event loop, and its result kept for
-    `ttl_s` so that frequent scrapes cost nothing; a failed read serves the previous counts."""
+class ReadWhenScraped(Collector, Generic[T]):
+    """Figures read from Redis when scraped. The scrape runs in the metrics server's thread: the reading is handed
+    to the service's event loop, and its result kept for `ttl_s` so that frequent scrapes cost nothing; a failed
+    read serves the previous figures."""
 
     def __init__(
         self,
-        read: Callable[[], Coroutine[Any, Any, ObjectionCounts]],
+        read: Callable[[], Coroutine[Any, Any, T]],
         loop: asyncio.AbstractEventLoop,
         ttl_s: float = 15.0,
         timeout_s: float = 2.0,
@@ -113,10 +113,10 @@ class ObjectionCollector(Collector):
         self._timeout_s = timeout_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._counts: ObjectionCounts | None = None
+        self._counts: T | None = None
         self._read_at = float("-inf")
 
-    def counts(self) -> ObjectionCounts | None:
+    def counts(self) -> T | None:
         with self._lock:
             if self._clock() - self._read_at >= self._ttl_s:
                 self._read_at = self._clock()
@@ -124,13 +124,22 @@ class ObjectionCollector(Collector):
                     future = asyncio.run_coroutine_threadsafe(self._read(), self._loop)
                     self._counts = future.result(self._timeout_s)
                 except Exception:
-                    pass  # keep the previous counts; the next scrape after the ttl tries again
+                    pass  # keep the previous figures; the next scrape after the ttl tries again
             return self._counts
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         counts = self.counts()
-        if counts is None:
-            return
+        if counts is not None:
+            yield from self.families(counts)
+
+    def families(self, counts: T) -> Iterator[Metric]:
+        raise NotImplementedError
+
+
+class ObjectionCollector(ReadWhenScraped[ObjectionCounts]):
+    """Objections by state, and how many are overdue now."""
+
+    def families(self, counts: ObjectionCounts) -> Iterator[Metric]:
         by_state, overdue = counts
         gauge = GaugeMetricFamily("debar_objections", "Objections by state", labels=["state"])
         for state, count in by_state.items():
@@ -139,18 +148,13 @@ class ObjectionCollector(Collector):
         yield GaugeMetricFamily("debar_objections_overdue", "Objections past a deadline now", value=overdue)
 
 
-class ImportMetrics:
-    """Restrictions imported, by result. `debar import` prints the same counts; a process with metrics that
-    imports (a job, a server-side loader) records each summary here."""
+class ImportCollector(ReadWhenScraped[dict[str, int]]):
+    """Import lines by result, over every `debar import` (and `debar up`'s demo data) into this Redis: imports are
+    short commands without a metrics port, so they add their counts to Redis and the sanction service exports
+    them."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.lines = Counter(
-            "debar_import_lines", "Import lines, by result (added, updated, unchanged, rejected)", ["result"],
-            registry=registry,
-        )  # fmt: skip
-
-    def record(self, summary: ImportSummary) -> None:
-        self.lines.labels("added").inc(summary.added)
-        self.lines.labels("updated").inc(summary.updated)
-        self.lines.labels("unchanged").inc(summary.unchanged)
-        self.lines.labels("rejected").inc(len(summary.rejected))
+    def families(self, counts: dict[str, int]) -> Iterator[Metric]:
+        lines = CounterMetricFamily("debar_import_lines", "Import lines, by result", labels=["result"])
+        for result in ("added", "updated", "unchanged", "rejected"):
+            lines.add_metric([result], counts.get(result, 0))
+        yield lines

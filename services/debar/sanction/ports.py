@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from debar.sanction.domain.decisions import Decision, LoggedCheck
@@ -34,6 +34,8 @@ class RestrictionStore(Protocol):
 
     async def get_exemption(self, subject: SubjectRef, exemption_id: str) -> Exemption | None: ...
     async def put_exemption(self, exemption: Exemption) -> None: ...
+    async def add_import_counts(self, counts: Mapping[str, int]) -> None: ...
+    async def import_counts(self) -> dict[str, int]: ...
 
 
 class RateCounterUnavailable(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -338,6 +338,15 @@ class Registry:
         return changes
 
     # -- lift ----------------------------------------------------------------------------------------------
+
+    @unavailable_as("restriction data")
+    async def record_import(self, counts: Mapping[str, int]) -> None:
+        """Adds an import's line counts (added, updated, unchanged, rejected) to the running totals."""
+        await self._store.add_import_counts(counts)
+
+    @unavailable_as("restriction data")
+    async def import_counts(self) -> dict[str, int]:
+        return await self._store.import_counts()
 
     @unavailable_as("restriction data")
     async def get(self, rid: str) -> Restriction:

@@ -13,6 +13,7 @@ subject's bucket as hash tag, so it lives in one slot and one script call covers
     {p}:txt          hash  text ref -> text, "=" text -> ref (sources, legal bases and authorities repeat across many
                      records: they get short refs, see lua/texts.lua)
     {p}:rev          string  the data revision, bumped after every write
+    {p}:imports      hash    import lines so far, by result (added, updated, unchanged, rejected)
 B is 3 hex characters (4096 buckets, each with its own decision chain); N (one of INDEX_SPLIT, from the pseudonym's
 last character) splits a bucket's index into small hashes that Redis keeps in its compact listpack encoding: at 10
 million restrictions (~12 million subjects with principals) 4096 x 32 hashes hold ~90 subjects each. T is 3 base32
@@ -83,6 +84,10 @@ class Keys:
     @property
     def revision(self) -> str:
         return f"{self.prefix}:rev"
+
+    @property
+    def imports(self) -> str:
+        return f"{self.prefix}:imports"
 
     def log_pattern(self) -> str:
         return f"{self.prefix}:log:*"

@@ -4,7 +4,7 @@ Redis; everything above it sees domain objects."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -88,6 +88,18 @@ class RedisStore:
     async def revision(self) -> int:
         value = await self._redis.get(self._keys.revision)
         return int(value or 0)
+
+    @unavailable_on_redis_error
+    async def add_import_counts(self, counts: Mapping[str, int]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for result, n in counts.items():
+                pipe.hincrby(self._keys.imports, result, n)
+            await pipe.execute()
+
+    @unavailable_on_redis_error
+    async def import_counts(self) -> dict[str, int]:
+        found: Any = await self._redis.hgetall(self._keys.imports)
+        return {_str(k): int(v) for k, v in found.items()}
 
     @unavailable_on_redis_error
     async def bump_revision(self) -> int:
