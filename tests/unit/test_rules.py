@@ -13,10 +13,10 @@ from debar.common.identifiers import (
     parse_keys,
     validate_identifier,
 )
+from debar.sanction.domain.calendar import add_working_days
 from debar.sanction.domain.catalogue import CatalogueError, load_default_catalogue
 from debar.sanction.domain.model import EntryKind, IndexEntry, Outcome, Role
 from debar.sanction.domain.rules import evaluate
-from debar.sanction.registry import add_working_days
 
 G, HOTEL = 1 << 0, 1 << 5
 

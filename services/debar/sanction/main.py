@@ -72,7 +72,7 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         )
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(core.registry), server.server)
         decision_servicer = DecisionServicer(core.decisions, core.objections)
-        decision_pb2_grpc.add_DecisionServiceServicer_to_server(decision_servicer, server.server)  # type: ignore[abstract]
+        decision_pb2_grpc.add_DecisionServiceServicer_to_server(decision_servicer, server.server)
 
         async def redis_answers() -> bool:
             try:

@@ -12,7 +12,7 @@ from enum import Enum
 
 from debar.common.identifiers import IdKind, mask_name, ric_birth_date
 from debar.sanction.checker import EARLIEST_AT, LATEST_AT, RevisionFloor
-from debar.sanction.domain.calendar import add_working_days  # re-exported: it used to live here
+from debar.sanction.domain.calendar import add_working_days
 from debar.sanction.domain.catalogue import Catalogue, Source
 from debar.sanction.domain.errors import InvalidField, NotFound
 from debar.sanction.domain.model import (

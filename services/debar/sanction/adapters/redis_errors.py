@@ -49,8 +49,8 @@ def unavailable_on_redis_error(method: Callable[P, Coroutine[Any, Any, T]]) -> C
 
 @contextlib.contextmanager
 def unavailable_on_redis_down() -> Iterator[None]:
-    """The same translation for a whole block, for callers that use adapters without a breaker (the decision log,
-    re-keying): a Redis that does not answer is StoreUnavailable. File errors inside the block stay as they are."""
+    """The same translation for a whole block, for callers that use Redis outside the adapters' guarded methods
+    (walking a chain, re-keying): a Redis that does not answer is StoreUnavailable. File errors stay as they are."""
     try:
         yield
     except (RedisConnectionError, RedisTimeoutError) as error:

@@ -1,6 +1,6 @@
 """The objection transition log's hash chain, as pure logic. One chain for every objection: each entry's hash is
 SHA-1 over the previous entry's hash and every field of its own, in a fixed order (the append script,
-adapters/lua/objlog.lua, computes the same). The entry and break types are the decision log's."""
+adapters/lua/objection.lua, computes the same). The entry and break types are the decision log's."""
 
 from __future__ import annotations
 
