@@ -170,10 +170,13 @@ def test_every_call_answers_unavailable_while_redis_is_frozen(tmp_path, logs_dir
                         assert error.code() == grpc.StatusCode.UNAVAILABLE, (name, error.code(), error.details())
                         assert "unreachable" in error.details() and "127.0.0.1" not in error.details(), name
                         assert time.monotonic() - started < 3, name
-                fast = time.monotonic()
-                with pytest.raises(grpc.RpcError):
-                    calls["GetDecision"]()
-                assert time.monotonic() - fast < 0.3  # the breaker is open: no wait for Redis's timeout
+                durations = []
+                for _ in range(5):  # the breaker is open: no wait for Redis's 0.5 s timeout, but for the one
+                    started = time.monotonic()  # trial call it lets through each second
+                    with pytest.raises(grpc.RpcError):
+                        calls["GetDecision"]()
+                    durations.append(time.monotonic() - started)
+                assert sorted(durations)[2] < 0.3, durations
             finally:
                 redis.process.send_signal(signal.SIGCONT)
             assert wait_for(lambda: health_status(service.address) == "SERVING", timeout_s=15)
