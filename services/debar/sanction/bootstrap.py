@@ -52,9 +52,9 @@ def build_core(settings: Settings, redis_url: str, observer: CheckObserver | Non
     )  # fmt: skip
     keys = Keys(settings.redis_prefix)
     breaker = CircuitBreaker()  # one per Redis: every adapter that talks to it fails fast together
-    store = RedisStore(client, keys, breaker)
-    decision_log = RedisDecisionLog(client, keys, breaker)
     catalogue = load_default_catalogue()
+    store = RedisStore(client, keys, breaker, catalogue)
+    decision_log = RedisDecisionLog(client, keys, breaker)
     resolver = SubjectResolver(Pseudonymiser(parse_keys(settings.pseudonym_keys), settings.pseudonym_staged))
     floor = RevisionFloor(store)
     registry = Registry(store, catalogue, resolver, floor)
