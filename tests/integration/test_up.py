@@ -38,17 +38,25 @@ def other_server() -> Iterator[int]:
     server.stop(None)
 
 
-def _up(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[subprocess.Popen[bytes], dict[str, int], Path]:
+def _up_env(tmp_path: Path, env: dict[str, str]) -> tuple[dict[str, str], dict[str, int]]:
+    """Free ports, and always a private data folder (tmp_path/data, whatever `env` says): what the tests assert
+    about the data folder is about this one."""
     ports = {name: free_port() for name in available_services()}
     full_env = {
-        "PATH": "/usr/bin:/bin", "DEBAR_DATA_DIR": str(tmp_path / "data"),
-        **{f"DEBAR_{name.upper()}_PORT": str(port) for name, port in ports.items()}, **env,
+        "PATH": "/usr/bin:/bin", **{f"DEBAR_{name.upper()}_PORT": str(port) for name, port in ports.items()},
+        **env, "DEBAR_DATA_DIR": str(tmp_path / "data"),
     }  # fmt: skip
+    return full_env, ports
+
+
+def _up(
+    tmp_path: Path, env: dict[str, str], *args: str, demo: bool = False
+) -> tuple[subprocess.Popen[bytes], dict[str, int], Path]:
+    full_env, ports = _up_env(tmp_path, env)
     out = tmp_path / "up.out"
+    command = [sys.executable, "-m", "debar.cli.main", *args, "up", *([] if demo else ["--no-demo"])]
     with out.open("wb") as sink, (tmp_path / "up.err").open("wb") as errors:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "debar.cli.main", *args, "up", "--no-demo"], env=full_env, stdout=sink, stderr=errors
-        )
+        process = subprocess.Popen(command, env=full_env, stdout=sink, stderr=errors)
     return process, ports, out
 
 
