@@ -3,6 +3,8 @@ instead of saying "ready" (a busy port answered SERVING by someone else's server
 
 from __future__ import annotations
 
+import json
+import shlex
 import signal
 import subprocess
 import sys
@@ -17,7 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from debar.cli.services import available_services
 from debar.cli.startup import start_failure
-from debar.common.embedded_redis import free_port
+from debar.common.embedded_redis import free_port, running_url
 from debar.common.settings import Settings
 from debar.v1 import common_pb2, sanction_pb2_grpc
 from tests.support.requests import check_request, impose_request
@@ -82,6 +84,38 @@ def test_up_uses_the_configured_redis_and_says_so(tmp_path, service_env, registr
         assert answer.outcome == common_pb2.OUTCOME_DENY
     finally:
         assert _stopped(process) == 0
+
+
+def test_the_readme_first_run_up_on_the_embedded_redis_then_its_check_answers_deny(tmp_path):
+    """README, "Two commands": `debar up` with no Redis configured starts the embedded one, loads the demo data and
+    prints a ready-to-paste check, which answers DENY (exit code 3) for the demo's restricted person."""
+    process, ports, out = _up(tmp_path, {}, demo=True)
+    redis_folder = tmp_path / "data" / "redis"
+    try:
+        assert wait_for(lambda: b"ready." in out.read_bytes() or process.poll() is not None, timeout_s=90)
+        assert process.poll() is None, (tmp_path / "up.err").read_text()
+        printed = out.read_text().splitlines()
+        assert printed[0].startswith("redis     redis://127.0.0.1:")
+        assert printed[0].endswith(f"(embedded, data in {redis_folder})")
+        assert running_url(redis_folder) == printed[0].split()[1]
+        assert printed[1].startswith("demo data ")
+        pasted = next(line.strip() for line in printed[printed.index("ready. Try:") + 1 :] if line.strip())
+        argv = shlex.split(pasted)
+        assert argv[0] == "debar", pasted
+        # Pasted into the same shell: the ports `up` was given are in the environment; `debar` is the venv's.
+        shell = {"PATH": "/usr/bin:/bin", **{f"DEBAR_{name.upper()}_PORT": str(port) for name, port in ports.items()}}
+        answer = subprocess.run(
+            [str(Path(sys.executable).parent / "debar"), *argv[1:]], env=shell, capture_output=True, timeout=60
+        )
+        assert answer.returncode == 3, answer.stderr.decode()
+        decision = json.loads(answer.stdout)
+        assert decision["outcome"] == "OUTCOME_DENY"
+        assert decision["measure"] == "RAIL_G_TRAIN"
+        assert decision["decisionId"]
+        assert decision["grounds"]
+    finally:
+        assert _stopped(process) == 0
+    assert running_url(redis_folder) is None  # up stopped its embedded server
 
 
 def test_up_with_a_port_in_use_stops_and_says_which(tmp_path, service_env, other_server):
