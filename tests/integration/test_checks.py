@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import grpc
 import pytest
@@ -119,10 +120,16 @@ def test_railway_credit_record_denies_only_after_publicity(checks, registry):
     passenger = new_ric()
     request = impose_request(passenger, source="railway_passenger_credit")
     request.ClearField("effective_from")
+    before = int(time.time())
     imposed = registry.Impose(request)
+    after = int(time.time())
     assert imposed.restriction.status == registry_pb2.RESTRICTION_STATUS_PUBLICITY
     start = imposed.restriction.effective_from.seconds
-    assert start - time.time() >= 7 * DAY  # 7 working days are at least 9 calendar days
+    # 7 working days (Monday to Friday) after the imposition, at the same time of day: 9 calendar days from a
+    # Sunday to a Wednesday, 10 from a Saturday, 11 from a Thursday or a Friday.
+    [imposed_at] = [t for t in range(before, after + 1) if (start - t) % DAY == 0]  # whole days after the call
+    weekday = datetime.fromtimestamp(imposed_at, UTC).weekday()
+    assert start - imposed_at == {0: 9, 1: 9, 2: 9, 3: 11, 4: 11, 5: 10, 6: 9}[weekday] * DAY
     assert imposed.restriction.effective_until.seconds == start + 180 * DAY
     assert checks.Check(check_request(passenger, "RAIL_TICKET_BAN")).outcome == ALLOW
     assert checks.Check(check_request(passenger, "RAIL_TICKET_BAN", at=start + 1)).outcome == DENY
