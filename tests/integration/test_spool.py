@@ -3,13 +3,15 @@ replayed only into the Redis it belongs to."""
 
 from __future__ import annotations
 
+import signal
 import time
 
 import grpc
+import pytest
 
 from debar.common.embedded_redis import EmbeddedRedis
 from debar.common.identifiers import IdKind
-from debar.sanction.adapters.file_spool import FileSpool
+from debar.sanction.adapters.file_spool import FileSpool, spool_folder
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.redis_client import make_client
 from debar.sanction.adapters.redis_store import RedisStore
@@ -95,3 +97,36 @@ def _logged(channel: grpc.Channel, decision_id: str) -> bool:
         assert error.code() == grpc.StatusCode.NOT_FOUND, error
         return False
     return True
+
+
+def test_a_spool_that_cannot_be_written_turns_the_fail_open_allow_into_unavailable(tmp_path, logs_dir):
+    redis = EmbeddedRedis(tmp_path / "redis").start()
+    data = tmp_path / "data"
+    blocker = spool_folder(data, redis.url, "debar")  # the spool folder of this Redis (default key prefix)
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("a file where the spool folder must be\n")  # root writes through chmod: a file blocks
+    env = {"DEBAR_REDIS_URL": redis.url, "DEBAR_PSEUDONYM_KEYS": KEYS, "DEBAR_DATA_DIR": str(data),
+           "DEBAR_PLAINTEXT": "true"}  # fmt: skip
+    service = start_service("sanction", env, logs_dir)
+    try:
+        with grpc.insecure_channel(service.address) as channel:
+            stub = sanction_pb2_grpc.SanctionServiceStub(channel)
+            measures = stub.ListMeasures(sanction_pb2.ListMeasuresRequest(), timeout=5).measures
+            assert {m.code: m.failure_policy for m in measures}["RAIL_TICKET_BAN"] == sanction_pb2.FAILURE_POLICY_OPEN
+
+            redis.stop(kill=True)
+            assert wait_for(lambda: health_status(service.address) == "NOT_SERVING", timeout_s=15)
+            with pytest.raises(grpc.RpcError) as raised:
+                stub.Check(check_request(new_ric(), "RAIL_TICKET_BAN"), timeout=10)
+            assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+            batch = stub.BatchCheck(
+                sanction_pb2.BatchCheckRequest(items=[check_request(new_ric(), "RAIL_TICKET_BAN") for _ in range(3)]),
+                timeout=10,
+            )
+            assert [r.WhichOneof("result") for r in batch.results] == ["error"] * 3
+            assert {r.error.code for r in batch.results} == {grpc.StatusCode.UNAVAILABLE.value[0]}
+        assert blocker.read_text() == "a file where the spool folder must be\n"
+        assert not list(data.rglob("*.jsonl"))  # nothing was spooled anywhere else either
+    finally:
+        service.stop(signal.SIGKILL)
+        redis.stop(kill=True)
