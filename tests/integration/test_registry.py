@@ -62,6 +62,43 @@ def test_bad_impose_is_invalid_argument_and_writes_nothing(registry, checks, mut
     assert not listed.restrictions
 
 
+def _with_principals(request: registry_pb2.ImposeRequest, count: int) -> None:
+    request.subject.CopyFrom(subject(new_uscc()))
+    for _ in range(count):
+        request.principals.add(subject=subject(new_ric()), role=common_pb2.ROLE_PRINCIPAL)
+
+
+@pytest.mark.parametrize(
+    ("field", "limit", "fill"),
+    [
+        ("legal_basis", 512, lambda r, n: setattr(r, "legal_basis", "B" * n)),
+        ("authority", 512, lambda r, n: setattr(r, "authority", "A" * n)),
+        ("name", 256, lambda r, n: setattr(r, "name", "N" * n)),
+        ("case_number", 128, lambda r, n: setattr(r, "case_number", "C" * n)),
+        ("source_id", 128, lambda r, n: setattr(r, "source_id", "S" * n)),
+        ("document_number", 128, lambda r, n: setattr(r, "document_number", "D" * n)),
+        ("list_version", 64, lambda r, n: setattr(r, "list_version", "V" * n)),
+        ("principals", 64, _with_principals),
+    ],
+)
+def test_the_documented_limits_hold_to_the_character(registry, field, limit, fill):
+    """README "Limits": at the limit the record is stored; one past it is INVALID_ARGUMENT naming the field, and
+    nothing is stored."""
+    at_limit = impose_request(new_ric())
+    fill(at_limit, limit)
+    assert registry.Impose(at_limit).restriction.id
+    past = impose_request(new_ric())
+    fill(past, limit + 1)
+    with pytest.raises(grpc.RpcError) as raised:
+        registry.Impose(past)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert raised.value.details().startswith(field)
+    listed = registry.ListRestrictions(
+        registry_pb2.ListRestrictionsRequest(subject=past.subject, include_inactive=True)
+    )
+    assert not listed.restrictions
+
+
 def test_bad_principal_rejects_the_whole_record(registry):
     company, good, bad = new_uscc(), new_ric(), bad_checksum(new_ric())
     request = impose_request(
