@@ -122,7 +122,8 @@ def records(count: int, seed: int = 2026) -> Iterator[dict[str, object]]:
             case = f"CR-{year}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 99999):05d}"
         else:
             case = f"{rng.choice(PROVINCES)} Cai Cai {year}-{rng.randrange(1, 9999):04d}"
-        decided = date(year, 1, 1) + timedelta(days=rng.randrange(365))
+        days_so_far = (min(date(year, 12, 31), date.today()) - date(year, 1, 1)).days + 1  # never decided ahead
+        decided = date(year, 1, 1) + timedelta(days=rng.randrange(days_so_far))
         start = decided + timedelta(days=rng.choice((0, 0, 0, 3, 10)))
         record: dict[str, object] = {
             "source": source,
