@@ -65,3 +65,9 @@ def test_a_bad_redis_url_is_not_repeated_in_the_error():
     with pytest.raises(SettingsError) as error:
         Settings.from_env({"DEBAR_REDIS_URL": "http://user:hunter2@redis:6379"})
     assert "hunter2" not in str(error.value)
+
+
+def test_the_grace_period_is_a_setting():
+    assert Settings.from_env({"DEBAR_GRACE_S": "12.5"}).grace_s == 12.5
+    with pytest.raises(SettingsError, match="DEBAR_GRACE_S"):
+        Settings.from_env({"DEBAR_GRACE_S": "-1"})

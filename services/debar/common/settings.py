@@ -78,6 +78,7 @@ class Settings:
             redis_url=env.get("DEBAR_REDIS_URL", base.redis_url),
             redis_cluster=_bool("DEBAR_REDIS_CLUSTER", env.get("DEBAR_REDIS_CLUSTER", "false")),
             redis_timeout_s=_float("DEBAR_REDIS_TIMEOUT_S", env.get("DEBAR_REDIS_TIMEOUT_S", "0.5")),
+            grace_s=_float("DEBAR_GRACE_S", env.get("DEBAR_GRACE_S", "5")),
             redis_connections=_int("DEBAR_REDIS_CONNECTIONS", env.get("DEBAR_REDIS_CONNECTIONS", "16")),
             redis_prefix=env.get("DEBAR_REDIS_PREFIX", base.redis_prefix),
             pseudonym_keys=env.get("DEBAR_PSEUDONYM_KEYS", base.pseudonym_keys),
@@ -146,6 +147,10 @@ class Settings:
             raise SettingsError("DEBAR_LOG_FORMAT must be 'console' or 'json'")
         if not 0 < self.redis_timeout_s <= 30:
             raise SettingsError("DEBAR_REDIS_TIMEOUT_S must be in (0, 30]")
+        if not 0 <= self.grace_s <= 300:
+            raise SettingsError(
+                "DEBAR_GRACE_S must be in [0, 300] (keep it under the pod's terminationGracePeriodSeconds)"
+            )
         if self.redis_cluster and not self.redis_url:
             raise SettingsError("DEBAR_REDIS_CLUSTER needs DEBAR_REDIS_URL (the embedded server is one node)")
         if self.redis_url:
