@@ -16,22 +16,19 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from debar.cli.sanction_core import sanction_core
 from debar.cli.services import available_services
 from debar.cli.startup import port_taken, start_failure
 from debar.common.certs import write_dev_certs
 from debar.common.embedded_redis import EmbeddedRedis, EmbeddedRedisError, running_url
 from debar.common.settings import Settings
-from debar.sanction.bootstrap import build_core
 from debar.sanction.importer import import_lines
 
 
 async def _load_demo(settings: Settings, url: str) -> str:
     demo = resources.files("debar").joinpath("data/demo.jsonl").read_bytes()
-    core = build_core(settings, url)
-    try:
+    async with sanction_core(replace(settings, redis_url=url)) as core:
         summary = await import_lines(demo.splitlines(), core.registry)
-    finally:
-        await core.close()
     return summary.line()
 
 
