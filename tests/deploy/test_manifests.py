@@ -768,12 +768,12 @@ def container_env(objects: list[Obj], container: Obj) -> dict[str, str]:
     """The environment a container starts with: literals, ConfigMaps and the Secrets the overlay generates; a
     Secret the operator provides (a managed Redis URL, say) gets a stand-in of the documented form."""
 
-    def secret_value(name: str, key: str) -> str:
+    def secret_value(name: str, key: str) -> str | None:
         secret = named(objects, "Secret", name)
         if secret is not None and key in secret.get("data", {}):
             return base64.b64decode(secret["data"][key]).decode()
         stand_ins = {"url": "rediss://:password@redis.example:6379/0", "keys": "k2026a:operator-provided-secret"}
-        return stand_ins.get(key, "operator-provided-0123456789")
+        return stand_ins.get(key)
 
     env: dict[str, str] = {}
     for source in container.get("envFrom", []):
@@ -783,7 +783,11 @@ def container_env(objects: list[Obj], container: Obj) -> dict[str, str]:
     for item in container.get("env", []):
         ref = item.get("valueFrom", {})
         if "secretKeyRef" in ref:
-            env[item["name"]] = secret_value(ref["secretKeyRef"]["name"], ref["secretKeyRef"]["key"])
+            value = secret_value(ref["secretKeyRef"]["name"], ref["secretKeyRef"]["key"])
+            if value is None:
+                assert ref["secretKeyRef"].get("optional"), f"no stand-in for {ref['secretKeyRef']}"
+                continue  # an optional key the Secret leaves out: no variable
+            env[item["name"]] = value
         elif "configMapKeyRef" in ref:
             config = the(objects, "ConfigMap", ref["configMapKeyRef"]["name"])
             env[item["name"]] = str(config["data"][ref["configMapKeyRef"]["key"]])

@@ -295,7 +295,7 @@ class MemoryStore:
             if o.state in states and (due_before is None or o.listing_order < due_before)
             and (after is None or order(o) > (after.order, after.objection_id))
         ]  # fmt: skip
-        return sorted(found, key=order)[:limit]
+        return [rules.Listed(o.listing_order, o.id, o) for o in sorted(found, key=order)[:limit]]
 
     async def counted(self, state, due_before):
         return len(await self.listed([state], due_before, 10**6))

@@ -169,3 +169,12 @@ def test_a_staged_key_is_read_but_not_written_until_it_becomes_current():
         Pseudonymiser(keys, staged="k1")  # only the newest key can be staged
     with pytest.raises(ValueError, match="staged key"):
         Pseudonymiser(keys[1:], staged="k1")  # and never alone
+
+
+def test_the_same_subject_is_recognised_under_any_key_of_a_staged_ring():
+    subject, someone_else = (validate_identifier(IdKind.RIC, n) for n in ("11010519491231002X", "110105194912310038"))
+    keys = [PseudonymKey("k3", b"three"), PseudonymKey("k2", b"two"), PseudonymKey("k1", b"one")]
+    staged = Pseudonymiser(keys, staged="k3")
+    p3, p2, p1 = staged.chain(subject)
+    assert staged.same_subject(p3, p2) and staged.same_subject(p1, p3) and staged.same_subject(p2, p2)
+    assert not staged.same_subject(p3, staged.chain(someone_else)[1])

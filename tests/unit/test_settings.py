@@ -44,10 +44,12 @@ def test_bad_settings_name_the_variable(env, name):
         Settings.from_env(env)
 
 
-@pytest.mark.parametrize("keys", ["k2:two-secret,k1:one-secret", "k1:one-secret", "k3:three,k2:two,k1:one"])
+@pytest.mark.parametrize(
+    "keys", ["k2:two-secret,k1:one-secret", "k1:one-secret", "k3:three,k2:two,k1:one", "k2:two-secret,"]
+)
 def test_only_the_first_of_several_keys_can_be_staged(keys):
     staged = {"DEBAR_PSEUDONYM_KEYS": keys, "DEBAR_PSEUDONYM_STAGED": "k2"}
-    if keys.startswith("k2:"):
+    if keys == "k2:two-secret,k1:one-secret":
         assert Settings.from_env(staged).pseudonym_staged == "k2"
     else:
         with pytest.raises(SettingsError, match="DEBAR_PSEUDONYM_STAGED"):

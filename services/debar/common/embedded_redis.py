@@ -57,6 +57,7 @@ class EmbeddedRedis:
         except (OSError, ValueError):
             return None
         with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is no owner
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:

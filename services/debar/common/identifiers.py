@@ -242,11 +242,20 @@ class Pseudonymiser:
 
     def forward(self, pseudonym: str) -> str:
         """The current pseudonym of whoever had `pseudonym` under an older key of the ring."""
+        return self._forward(pseudonym, len(self._keys) - self._current)
+
+    def same_subject(self, one: str, other: str) -> bool:
+        """Whether two stored pseudonyms, under any keys of the ring (staged included), name the same subject: both
+        moved forward to the newest key."""
+        return self._forward(one, len(self._keys)) == self._forward(other, len(self._keys))
+
+    def _forward(self, pseudonym: str, until: int) -> str:
+        """`pseudonym` hashed forward through the keys up to position `until` (oldest first, exclusive)."""
         position = self._position.get(pseudonym.partition(".")[0])
         if position is None:
             raise ValueError(f"pseudonym under a key that is not in the ring: {pseudonym.partition('.')[0]!r}")
         value = pseudonym
-        for key in self._oldest_first[position + 1 : len(self._keys) - self._current]:
+        for key in self._oldest_first[position + 1 : until]:
             value = self._hash(key, value.encode())
         return value
 

@@ -138,8 +138,8 @@ class Settings:
             raise SettingsError("DEBAR_PLAINTEXT=true contradicts DEBAR_TLS_*: choose one")
         if self.token_key and len(self.token_key) < 16:
             raise SettingsError("DEBAR_TOKEN_KEY must be at least 16 characters")
-        newest = self.pseudonym_keys.split(",")[0].partition(":")[0].strip()
-        if self.pseudonym_staged and (self.pseudonym_staged != newest or "," not in self.pseudonym_keys):
+        ring = [part.partition(":")[0].strip() for part in self.pseudonym_keys.split(",") if part.strip()]
+        if self.pseudonym_staged and (len(ring) < 2 or self.pseudonym_staged != ring[0]):
             raise SettingsError(
                 "DEBAR_PSEUDONYM_STAGED must name the newest key of DEBAR_PSEUDONYM_KEYS, before others"
             )

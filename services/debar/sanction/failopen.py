@@ -103,8 +103,8 @@ async def keep_replaying(replay: SpoolReplay, interval_s: float = 1.0) -> None:
             await replay.replay_pending()
         except StoreUnavailable:
             pass  # Redis still away: the spool waits, health says so
-        except OSError as error:
-            log.error("spool replay failed, retrying: %s", error)
+        except Exception:  # e.g. CLUSTERDOWN or READONLY during a failover: the task must outlive it
+            log.exception("spool replay failed; retrying in %.0f s", interval_s)
         await asyncio.sleep(interval_s)
 
 

@@ -92,7 +92,7 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         finally:
             replaying.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await replaying
+                await replaying  # it never ends on its own: cancelled is the only way out
             if stop_metrics is not None:
                 stop_metrics()
             await core.close()

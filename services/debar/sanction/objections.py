@@ -15,7 +15,7 @@ from debar.sanction.domain.catalogue import Catalogue, ObjectionRules
 from debar.sanction.domain.decisions import parse_decision_id
 from debar.sanction.domain.errors import Conflict, NotFound
 from debar.sanction.domain.model import EntryKind, Outcome, SubjectRef
-from debar.sanction.domain.objections import ListingCursor, Objection, ObjectionOutcome, ObjectionState
+from debar.sanction.domain.objections import Listed, ListingCursor, Objection, ObjectionOutcome, ObjectionState
 from debar.sanction.registry import MAX_TEXT, Registry
 from debar.sanction.unavailable import unavailable_as
 
@@ -44,7 +44,7 @@ class ObjectionStore(Protocol):
     async def counted(self, state: ObjectionState, due_before: int | None) -> int: ...
     async def listed(
         self, states: Sequence[ObjectionState], due_before: int | None, limit: int, after: ListingCursor | None = None
-    ) -> list[Objection]: ...
+    ) -> list[Listed]: ...
 
 
 class DecisionLookup(Protocol):
@@ -156,7 +156,8 @@ class Objections:
         found = await self._store.listed(states, now if overdue_only else None, size + 1, after)
         page = found[:size]
         token = rules.page_token(page[-1]) if len(found) > size else ""
-        return ([o for o in page if o.overdue(now)] if overdue_only else page), token
+        objections = [p.objection for p in page if p.objection is not None]
+        return ([o for o in objections if o.overdue(now)] if overdue_only else objections), token
 
     @unavailable_as("objection data")
     async def counts(self) -> tuple[dict[str, int], int]:

@@ -369,13 +369,13 @@ class Registry:
     async def lift_link(self, rid: str, subject: SubjectRef, reason: str) -> tuple[Restriction, int]:
         """Lifts the restriction for one person only: the debtor (the whole record) or one principal link."""
         existing = await self.get(rid)
-        person = self._resolver.current(subject.pseudonym)  # the decision may predate a key rotation
-        if self._resolver.current(existing.subject.pseudonym) == person:
+        same = self._resolver.same_subject  # the decision and the record may be under different keys of the ring
+        if same(existing.subject.pseudonym, subject.pseudonym):
             return await self.lift(rid, reason)
         now = int(self._clock())
         links = tuple(
             replace(p, lifted_at=now, lift_reason=reason)
-            if self._resolver.current(p.subject.pseudonym) == person and p.lifted_at is None
+            if same(p.subject.pseudonym, subject.pseudonym) and p.lifted_at is None
             else p
             for p in existing.principals
         )

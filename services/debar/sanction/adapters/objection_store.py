@@ -31,6 +31,7 @@ from debar.sanction.domain.chain import ChainBreak, LogEntry
 from debar.sanction.domain.model import SubjectRef
 from debar.sanction.domain.objection_log import verify_transitions
 from debar.sanction.domain.objections import (
+    Listed,
     ListingCursor,
     Objection,
     ObjectionState,
@@ -215,7 +216,7 @@ class RedisObjectionStore:
     @unavailable_on_redis_error
     async def listed(
         self, states: Sequence[ObjectionState], due_before: int | None, limit: int, after: ListingCursor | None = None
-    ) -> list[Objection]:
+    ) -> list[Listed]:
         """Objections in the given states in listing order (soonest deadline first), after the cursor if given;
         only those due before `due_before` if given."""
         ids: list[tuple[float, str]] = []
@@ -231,12 +232,7 @@ class RedisObjectionStore:
             found: Any = await self._redis.zrangebyscore(key, bottom, top, 0, limit, withscores=True)
             ids += [(score, member.decode()) for member, score in found]
         ids.sort()
-        objections = []
-        for _, oid in ids[:limit]:
-            found_one = await self.get(oid)
-            if found_one is not None:
-                objections.append(found_one)
-        return objections
+        return [Listed(int(order), oid, await self.get(oid)) for order, oid in ids[:limit]]
 
     async def verify_log(self) -> tuple[int, ChainBreak | None]:
         return await verify_objection_log(self._redis, Keys(self._keys.prefix))

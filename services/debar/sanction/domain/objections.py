@@ -118,8 +118,19 @@ class ListingCursor:
 _PAGE_TOKEN = re.compile(r"^(\d{1,11})\.(O[0-9a-f]{15})\Z")
 
 
-def page_token(last: Objection) -> str:
-    return f"{last.listing_order}.{last.id}"
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One place in a state's index: its order there, the id, and the record (None if it vanished meanwhile)."""
+
+    order: int
+    objection_id: str
+    objection: Objection | None
+
+
+def page_token(last: Listed) -> str:
+    """From the index's own order, not the record's: a record changed since the index was read must not move
+    the next page's start."""
+    return f"{last.order}.{last.objection_id}"
 
 
 def parse_page_token(token: str) -> ListingCursor | None:

@@ -50,6 +50,10 @@ class SubjectResolver:
         pseudonym, alias = self._pseudonymiser.pseudonym_and_alias(subject)
         return SubjectRef(subject.kind, pseudonym, placement_bucket(subject), alias)
 
+    def same_subject(self, one: str, other: str) -> bool:
+        """Two stored pseudonyms, under any keys of the ring, of the same subject."""
+        return self._pseudonymiser.same_subject(one, other)
+
     def current(self, pseudonym: str) -> str:
         """The current pseudonym of a stored one (which may predate a key rotation)."""
         return self._pseudonymiser.forward(pseudonym)
