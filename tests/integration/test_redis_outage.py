@@ -184,3 +184,37 @@ def test_every_call_answers_unavailable_while_redis_is_frozen(tmp_path, logs_dir
     finally:
         service.stop()
         redis.stop()
+
+
+def test_a_railway_verdict_says_which_decisions_were_spooled_while_redis_was_away(tmp_path, logs_dir):
+    """A K-train hard seat asks only RAIL_TICKET_BAN, which fails open: with Redis killed the ticket is allowed,
+    and the verdict names the spooled decision; a G-train ticket also needs RAIL_G_TRAIN (fails closed) and gets
+    UNAVAILABLE, never an allow."""
+    from debar.v1 import railway_pb2, railway_pb2_grpc
+
+    redis = EmbeddedRedis(tmp_path / "redis").start()
+    env = {"DEBAR_REDIS_URL": redis.url, "DEBAR_PSEUDONYM_KEYS": KEYS, "DEBAR_DATA_DIR": str(tmp_path / "data"),
+           "DEBAR_PLAINTEXT": "true"}  # fmt: skip
+    sanction = start_service("sanction", env, logs_dir)
+    railway = start_service("railway", {**env, "DEBAR_SANCTION_ADDRESS": sanction.address}, logs_dir)
+    try:
+        with grpc.insecure_channel(railway.address) as channel:
+            stub = railway_pb2_grpc.RailwayServiceStub(channel)
+
+            def ticket(train: str, seat: int) -> railway_pb2.CheckTicketRequest:
+                return railway_pb2.CheckTicketRequest(passenger=subject(new_ric()), train_number=train, seat_class=seat)
+
+            steady = stub.CheckTicket(ticket("K1", railway_pb2.SEAT_CLASS_HARD_SEAT), timeout=5)
+            assert steady.allowed and not steady.spooled_decision_ids
+            redis.stop(kill=True)
+            degraded = stub.CheckTicket(ticket("K1", railway_pb2.SEAT_CLASS_HARD_SEAT), timeout=5)
+            assert degraded.allowed
+            assert list(degraded.spooled_decision_ids) == list(degraded.decision_ids)
+            assert degraded.decision_ids[0].startswith("S")
+            with pytest.raises(grpc.RpcError) as raised:
+                stub.CheckTicket(ticket("G123", railway_pb2.SEAT_CLASS_SECOND), timeout=5)
+            assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        railway.stop()
+        sanction.stop()
+        redis.stop()
