@@ -120,7 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
     imp.set_defaults(run=_import)
 
-    bench = commands.add_parser("bench", help="Check and BatchCheck beside an empty handler, in one run")
+    bench = commands.add_parser(
+        "bench",
+        help="Check and BatchCheck beside an empty handler, in one run",
+        description="Runs on private servers it starts and stops itself (never the configured Redis).",
+    )
     bench.add_argument(
         "which",
         nargs="?",
