@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from debar.sanction.adapters.decision_log import RedisDecisionLog
 from debar.sanction.adapters.file_archive import FileArchive
 from debar.sanction.domain.chain import LogEntry, decisions_of
 from debar.sanction.domain.retention import RetentionPolicy
+from debar.sanction.ports import DecisionLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,9 +20,7 @@ class ArchivedChain:
     trimmed: bool
 
 
-async def archive_log(
-    log: RedisDecisionLog, archive: FileArchive, policy: RetentionPolicy, now: int
-) -> list[ArchivedChain]:
+async def archive_log(log: DecisionLog, archive: FileArchive, policy: RetentionPolicy, now: int) -> list[ArchivedChain]:
     done = []
     for bucket in await log.buckets():
         records: list[LogEntry] = []

@@ -6,14 +6,13 @@ from dataclasses import dataclass
 
 from debar.common.identifiers import IdKind
 from debar.sanction.adapters import codec
-from debar.sanction.adapters.decision_log import RedisDecisionLog
 from debar.sanction.adapters.file_archive import FileArchive
-from debar.sanction.adapters.redis_store import RedisStore
 from debar.sanction.domain.chain import ChainBreak, LogEntry, decisions_of, verify_chain
 from debar.sanction.domain.decisions import DecisionAddress, parse_decision_id, spooled_bucket
 from debar.sanction.domain.errors import InvalidField, NotFound
 from debar.sanction.domain.model import IndexEntry, Outcome
 from debar.sanction.domain.subjects import SubjectResolver
+from debar.sanction.ports import DecisionLog, LoggedTexts
 from debar.sanction.unavailable import unavailable_as
 
 MAX_PAGE = 100
@@ -43,7 +42,7 @@ def _stream_order(stream_id: str) -> tuple[int, int]:
 
 
 class DecisionReader:
-    def __init__(self, log: RedisDecisionLog, store: RedisStore, resolver: SubjectResolver) -> None:
+    def __init__(self, log: DecisionLog, store: LoggedTexts, resolver: SubjectResolver) -> None:
         self._log = log
         self._store = store
         self._resolver = resolver
@@ -121,7 +120,7 @@ class ChainReport:
     broken: ChainBreak | None
 
 
-async def verify_log(log: RedisDecisionLog, archive: FileArchive | None = None) -> list[ChainReport]:
+async def verify_log(log: DecisionLog, archive: FileArchive | None = None) -> list[ChainReport]:
     """Every chain: with `archive`, from its first archived record through the files and on into Redis; without,
     from where Redis continues (the last archived hash)."""
     reports = []

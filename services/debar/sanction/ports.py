@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
+from debar.sanction.domain.chain import LogEntry
 from debar.sanction.domain.decisions import Decision, LoggedCheck
 from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Restriction, SubjectRef
 
@@ -48,3 +50,37 @@ class RateCounter(Protocol):
         """Adds `cost` to the caller's count in fixed window number `window`; the new count. Raises
         RateCounterUnavailable."""
         ...
+
+
+class DecisionLog(Protocol):
+    """The decision log as the readers, the archiver and `debar log verify` see it: chains of records per bucket."""
+
+    async def get(self, bucket: str, stream_id: str) -> LogEntry | None: ...
+    async def ids_for_subject(self, bucket: str, pseudonyms: Sequence[str], offset: int, count: int) -> list[str]: ...
+    async def buckets(self) -> list[str]: ...
+    async def head(self, bucket: str) -> str | None: ...
+    async def base(self, bucket: str) -> tuple[str, str]: ...
+    async def trim(self, bucket: str, first_id: str, last_id: str, last_hash: str) -> int: ...
+    def walk(self, bucket: str, page: int = 1000) -> AsyncIterator[LogEntry]: ...
+
+
+class LoggedTexts(Protocol):
+    """What reading a logged decision needs from the restriction store: shared texts, replayed spool ids."""
+
+    async def resolve_texts(self, refs: Sequence[str]) -> dict[str, str]: ...
+    async def replayed_decision_id(self, bucket: str, spooled_id: str) -> str | None: ...
+
+
+@dataclass
+class RekeyCounts:
+    index_fields: int = 0
+    records: int = 0
+    exemptions: int = 0
+    decision_lists: int = 0
+    raced: int = 0  # records changed by someone else while being re-keyed: the next run takes them
+
+
+class Rekeyer(Protocol):
+    """Moves every stored pseudonym not under the current key to it (`forward`)."""
+
+    async def run(self, is_current: Callable[[str], bool], forward: Callable[[str], str]) -> RekeyCounts: ...

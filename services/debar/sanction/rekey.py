@@ -5,11 +5,11 @@ new writes use the new key, and running it twice is harmless."""
 from __future__ import annotations
 
 from debar.common.settings import SettingsError
-from debar.sanction.adapters.rekey_store import RedisRekey, RekeyCounts
 from debar.sanction.domain.subjects import SubjectResolver
+from debar.sanction.ports import RekeyCounts, Rekeyer
 
 
-async def rekey(store: RedisRekey, resolver: SubjectResolver) -> RekeyCounts:
+async def rekey(store: Rekeyer, resolver: SubjectResolver) -> RekeyCounts:
     """Refuses while the newest key is only staged: replicas may still be reading under the older key alone."""
     if resolver.staged_key_id:
         raise SettingsError(

@@ -4,7 +4,6 @@ pseudonym is under an older key, and moves each with one atomic script call in i
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -12,15 +11,7 @@ from redis.asyncio import Redis
 
 from debar.sanction.adapters import codec
 from debar.sanction.adapters.keys import Keys
-
-
-@dataclass
-class RekeyCounts:
-    index_fields: int = 0
-    records: int = 0
-    exemptions: int = 0
-    decision_lists: int = 0
-    raced: int = 0  # records changed by someone else while being re-keyed: the next run takes them
+from debar.sanction.ports import RekeyCounts
 
 
 def _text(value: bytes | str) -> str:
