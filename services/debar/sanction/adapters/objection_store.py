@@ -16,16 +16,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
 
 from debar.common.circuit import CircuitBreaker
 from debar.common.identifiers import IdKind
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
+from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.domain.catalogue import ObjectionRules
 from debar.sanction.domain.chain import ChainBreak, LogEntry
 from debar.sanction.domain.model import SubjectRef
@@ -147,17 +146,10 @@ class RedisObjectionStore:
         self._redis = client
         self._breaker = breaker or CircuitBreaker()
         self._keys = ObjectionKeys(keys.prefix)
-        self._source = resources.files("debar.sanction.adapters").joinpath("lua/objection.lua").read_text()
-        self._sha: str | None = None
+        self._scripts = Scripts(client, ("objection",))
 
     async def _eval(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        if self._sha is None:
-            self._sha = await self._redis.script_load(self._source)
-        try:
-            return await self._redis.execute_command("EVALSHA", self._sha, len(keys), *keys, *args)
-        except NoScriptError:  # the server restarted or was flushed: load once more
-            self._sha = await self._redis.script_load(self._source)
-            return await self._redis.execute_command("EVALSHA", self._sha, len(keys), *keys, *args)
+        return await self._scripts.run("objection", keys, args)
 
     async def _write(self, mode: str, new: Objection, old: Objection | None, dispute_delta: int) -> Written:
         k = self._keys

@@ -5,25 +5,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
-from importlib import resources
 from typing import Any
 
 import msgpack
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import NoScriptError
 
 from debar.common.circuit import CircuitBreaker
 from debar.sanction.adapters import codec
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
+from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision, decision_id
 from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Outcome, Restriction, SubjectRef
-
-
-def _script(name: str) -> str:
-    return resources.files("debar.sanction.adapters").joinpath(f"lua/{name}.lua").read_text()
 
 
 class RedisStore:
@@ -34,8 +29,7 @@ class RedisStore:
         self._keys = keys
         self._breaker = breaker or CircuitBreaker()
         self._catalogue = catalogue or load_default_catalogue()  # records store measures as its bitmask
-        self._sources = {name: _script(name) for name in ("decide", "index", "replay", "write", "read", "texts")}
-        self._shas: dict[str, str] = {}
+        self._scripts = Scripts(client, ("decide", "index", "replay", "write", "read", "texts"))
         self._texts: dict[str, str] = {}  # ref -> text
         # Packed index entry -> decoded entry: the same restrictions come back in answer after answer. Entries are
         # immutable under their text (a change writes a new one), so the cache is never stale; it is bounded.
@@ -58,14 +52,7 @@ class RedisStore:
     async def _eval(self, name: str, keys: Sequence[str], args: Sequence[Any], node: Any = None) -> Any:
         """`node`: on Redis Cluster, the node that owns every key (the script may span slots of one node)."""
         target = {"target_nodes": node} if node is not None else {}
-        sha = self._shas.get(name)
-        if sha is None:
-            sha = self._shas[name] = await self._redis.script_load(self._sources[name])
-        try:
-            return await self._redis.execute_command("EVALSHA", sha, len(keys), *keys, *args, **target)
-        except NoScriptError:  # the server restarted or was flushed: load once more
-            self._shas[name] = await self._redis.script_load(self._sources[name])
-            return await self._redis.execute_command("EVALSHA", self._shas[name], len(keys), *keys, *args, **target)
+        return await self._scripts.run(name, keys, args, **target)
 
     async def _slots_known(self) -> None:
         """A cluster client learns the slot map on its first command; `_by_node` needs it before any."""

@@ -4,13 +4,13 @@ pseudonym is under an older key, and moves each with one atomic script call in i
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
 
 from debar.sanction.adapters import codec
 from debar.sanction.adapters.keys import Keys
+from debar.sanction.adapters.scripts import source
 from debar.sanction.ports import RekeyCounts
 
 
@@ -26,7 +26,7 @@ class RedisRekey:
     def __init__(self, client: Redis, keys: Keys) -> None:
         self._redis = client
         self._keys = keys
-        self._source = resources.files("debar.sanction.adapters").joinpath("lua/rekey.lua").read_text()
+        self._source = source("rekey")
 
     async def _call(self, keys: list[str], args: list[Any]) -> int:
         return int(await self._redis.eval(self._source, len(keys), *keys, *args))

@@ -19,15 +19,7 @@ local catalogue_version, chain_bucket = ARGV[1], ARGV[2]
 local items = #ARGV - 2
 local ITEM = string.rep('([^\31]*)\31', 10) .. '([^\31]*)$'
 
-local clock = redis.call('TIME')
-local ms, seq, prev = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000), 0, ''
-local head = redis.call('GET', KEYS[2])
-if head then
-  local last_ms, last_seq, last_hash = string.match(head, '^(%d+) (%d+) (%x*)$')
-  last_ms, last_seq, prev = tonumber(last_ms), tonumber(last_seq), last_hash
-  if ms <= last_ms then ms, seq = last_ms, last_seq + 1 end
-end
-local stream_id = string.format('%d-%d', ms, seq)
+local stream_id, prev = chain_next(KEYS[2])
 
 local answers, records = {}, {}
 for i = 0, items - 1 do
@@ -61,5 +53,5 @@ end
 local decisions = table.concat(records, GS)
 local hash = redis.sha1hex(prev .. US .. table.concat({stream_id, catalogue_version, decisions, ''}, US))
 redis.call('XADD', KEYS[1], stream_id, 'cat', catalogue_version, 'd', decisions, 'sp', '', 'p', prev, 'h', hash)
-redis.call('SET', KEYS[2], string.format('%d %d %s', ms, seq, hash))
+chain_advance(KEYS[2], stream_id, hash)
 return {stream_id, answers}

@@ -45,18 +45,10 @@ if delta ~= 0 then
 end
 
 -- The chain: each entry's hash commits to the previous entry's hash and to every field of its own.
-local clock = redis.call('TIME')
-local ms, seq, prev = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000), 0, ''
-local head = redis.call('GET', KEYS[7])
-if head then
-  local last_ms, last_seq, last_hash = string.match(head, '^(%d+) (%d+) (%x*)$')
-  last_ms, last_seq, prev = tonumber(last_ms), tonumber(last_seq), last_hash
-  if ms <= last_ms then ms, seq = last_ms, last_seq + 1 end
-end
-local stream_id = string.format('%d-%d', ms, seq)
+local stream_id, prev = chain_next(KEYS[7])
 local body = table.concat({stream_id, oid, did, from_state, to_state, actor, reason, at}, FS)
 local hash = redis.sha1hex(prev .. FS .. body)
 redis.call('XADD', KEYS[6], stream_id, 'o', oid, 'd', did, 'f', from_state, 't', to_state, 'a', actor, 'r', reason,
   'at', at, 'p', prev, 'h', hash)
-redis.call('SET', KEYS[7], string.format('%d %d %s', ms, seq, hash))
+chain_advance(KEYS[7], stream_id, hash)
 return result

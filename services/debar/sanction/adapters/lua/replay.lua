@@ -12,15 +12,7 @@ local US, GS, FS = '\31', '\29', '\28'
 local catalogue_version, chain_bucket = ARGV[1], ARGV[2]
 local items = (#ARGV - 2) / 8
 
-local clock = redis.call('TIME')
-local ms, seq, prev = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000), 0, ''
-local head = redis.call('GET', KEYS[2])
-if head then
-  local last_ms, last_seq, last_hash = string.match(head, '^(%d+) (%d+) (%x*)$')
-  last_ms, last_seq, prev = tonumber(last_ms), tonumber(last_seq), last_hash
-  if ms <= last_ms then ms, seq = last_ms, last_seq + 1 end
-end
-local stream_id = string.format('%d-%d', ms, seq)
+local stream_id, prev = chain_next(KEYS[2])
 
 local records, spooled = {}, {}
 for i = 0, items - 1 do
@@ -42,5 +34,5 @@ if #records == 0 then return 0 end
 local decisions, sp = table.concat(records, GS), table.concat(spooled, GS)
 local hash = redis.sha1hex(prev .. US .. table.concat({stream_id, catalogue_version, decisions, sp}, US))
 redis.call('XADD', KEYS[1], stream_id, 'cat', catalogue_version, 'd', decisions, 'sp', sp, 'p', prev, 'h', hash)
-redis.call('SET', KEYS[2], string.format('%d %d %s', ms, seq, hash))
+chain_advance(KEYS[2], stream_id, hash)
 return #records

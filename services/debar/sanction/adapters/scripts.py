@@ -1,0 +1,46 @@
+"""The Lua scripts: each read from lua/ with the shared functions it uses (lua/lib/, put after the shebang line,
+which must stay first), and run by SHA, loaded on first use and again when the server has forgotten it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import NoScriptError
+
+# The lua/lib/ pieces each script uses.
+USES = {"decide": ("chain",), "replay": ("chain",), "objection": ("chain",), "index": ("entries",),
+        "write": ("entries",)}  # fmt: skip
+
+
+def _lua(path: str) -> str:
+    return resources.files("debar.sanction.adapters").joinpath(f"lua/{path}.lua").read_text()
+
+
+def source(name: str) -> str:
+    text = _lua(name)
+    libraries = "".join(_lua(f"lib/{lib}") for lib in USES.get(name, ()))
+    if text.startswith("#!"):
+        shebang, _, body = text.partition("\n")
+        return f"{shebang}\n{libraries}{body}"
+    return libraries + text
+
+
+class Scripts:
+    def __init__(self, client: Redis | RedisCluster, names: Sequence[str]) -> None:
+        self._redis = client
+        self._sources = {name: source(name) for name in names}
+        self._shas: dict[str, str] = {}
+
+    async def run(self, name: str, keys: Sequence[str], args: Sequence[Any], **options: Any) -> Any:
+        """`options`: e.g. target_nodes on Redis Cluster."""
+        sha = self._shas.get(name)
+        if sha is None:
+            sha = self._shas[name] = await self._redis.script_load(self._sources[name])
+        try:
+            return await self._redis.execute_command("EVALSHA", sha, len(keys), *keys, *args, **options)
+        except NoScriptError:  # the server restarted or was flushed: load once more
+            self._shas[name] = await self._redis.script_load(self._sources[name])
+            return await self._redis.execute_command("EVALSHA", self._shas[name], len(keys), *keys, *args, **options)
