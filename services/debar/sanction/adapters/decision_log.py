@@ -87,14 +87,18 @@ class RedisDecisionLog:
         keys = [self._keys.log(bucket), self._keys.log_base(bucket)]
         return int(await self._redis.eval(_TRIM, 2, *keys, first_id, last_id, f"{ms}-{int(seq) + 1}", last_hash))
 
-    async def walk(self, bucket: str, page: int = 1000) -> AsyncIterator[LogEntry]:
-        start = "-"
-        while True:
-            batch: Any = await self._redis.xrange(self._keys.log(bucket), start, "+", count=page)
-            for stream_id, raw in batch:
-                yield _entry(stream_id, raw)
-            if len(batch) < page:
-                return
-            last = batch[-1][0].decode()
-            ms, seq = last.split("-")
-            start = f"{ms}-{int(seq) + 1}"
+    def walk(self, bucket: str, page: int = 1000) -> AsyncIterator[LogEntry]:
+        return stream_entries(self._redis, self._keys.log(bucket), page)
+
+
+async def stream_entries(client: Redis, key: str, page: int = 1000) -> AsyncIterator[LogEntry]:
+    """Every entry of a hash-chained stream (a decision chain, the objection log), oldest first, `page` a read."""
+    start = "-"
+    while True:
+        batch: Any = await client.xrange(key, start, "+", count=page)
+        for stream_id, raw in batch:
+            yield _entry(stream_id, raw)
+        if len(batch) < page:
+            return
+        ms, seq = batch[-1][0].decode().split("-")
+        start = f"{ms}-{int(seq) + 1}"

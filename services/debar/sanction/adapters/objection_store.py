@@ -22,11 +22,12 @@ from redis.asyncio import Redis
 
 from debar.common.circuit import CircuitBreaker
 from debar.common.identifiers import IdKind
+from debar.sanction.adapters.decision_log import stream_entries
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.domain.catalogue import ObjectionRules
-from debar.sanction.domain.chain import ChainBreak, LogEntry
+from debar.sanction.domain.chain import ChainBreak
 from debar.sanction.domain.model import SubjectRef
 from debar.sanction.domain.objection_log import verify_transitions
 from debar.sanction.domain.objections import (
@@ -230,23 +231,10 @@ class RedisObjectionStore:
         return await verify_objection_log(self._redis, Keys(self._keys.prefix))
 
 
-def _entry(stream_id: bytes | str, raw: dict[bytes, bytes]) -> LogEntry:
-    sid = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
-    return LogEntry(sid, {k.decode(): v.decode() for k, v in raw.items()})
-
-
 async def verify_objection_log(client: Redis, keys: Keys) -> tuple[int, ChainBreak | None]:
     """Walks the objection transition log (for `debar log verify`): how many entries verified, and the first
     break if any."""
     k = ObjectionKeys(keys.prefix)
-    entries: list[LogEntry] = []
-    start = "-"
-    while True:
-        batch: Any = await client.xrange(k.log, start, "+", count=_PAGE)
-        entries += [_entry(sid, raw) for sid, raw in batch]
-        if len(batch) < _PAGE:
-            break
-        ms, seq = batch[-1][0].decode().split("-")
-        start = f"{ms}-{int(seq) + 1}"
+    entries = [entry async for entry in stream_entries(client, k.log, _PAGE)]
     head: Any = await client.get(k.head)
     return verify_transitions(entries, head.decode() if head else None)
