@@ -10,13 +10,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from debar.common.identifiers import IdKind, InvalidIdentifier, SubjectId, validate_identifier
 from debar.sanction.domain.errors import InvalidField
+from debar.sanction.domain.times import checked_nanos, checked_time
 from debar.v1 import common_pb2
 
 _ID_KINDS = {common_pb2.ID_TYPE_RIC: IdKind.RIC, common_pb2.ID_TYPE_USCC: IdKind.USCC}
 
 # Checks about the distant past or future are almost always a unit mistake (ms for s) in the caller.
-EARLIEST_AT = 946684800  # 2000-01-01
-LATEST_AT = 4102444800  # 2100-01-01
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +54,8 @@ def time_of(value: Timestamp, present: bool, field: str, *, required: bool = Fal
         if required:
             raise InvalidField(field, "is required")
         return None
-    if not 0 <= value.nanos < 1_000_000_000:
-        raise InvalidField(field, "nanos must be 0 to 999999999")
-    if not EARLIEST_AT <= value.seconds < LATEST_AT:
-        raise InvalidField(field, "must be between 2000-01-01 and 2100-01-01")
-    return value.seconds
+    checked_nanos(value.nanos, field)
+    return checked_time(value.seconds, field)
 
 
 def caller_field(check: SubjectCheck, item_field: str) -> str:

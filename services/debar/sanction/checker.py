@@ -16,13 +16,9 @@ from debar.sanction.domain.decisions import CheckQuery, Decision, Degradation, L
 from debar.sanction.domain.errors import Conflict, DomainError, InvalidField, Unavailable
 from debar.sanction.domain.model import Outcome
 from debar.sanction.domain.subjects import SubjectResolver
+from debar.sanction.domain.times import checked_nanos, checked_time
 from debar.sanction.failopen import FailOpen
 from debar.sanction.ports import Decider, RestrictionStore, StoreUnavailable
-
-# Checks about the distant past or future are almost always a unit mistake (ms for s) in the caller.
-EARLIEST_AT = 946684800  # 2000-01-01
-LATEST_AT = 4102444800  # 2100-01-01
-NANOS_PER_SECOND = 1_000_000_000
 
 log = structlog.stdlib.get_logger("debar.checks")
 
@@ -86,11 +82,8 @@ class Checker:
         subject = self._resolver.resolve(item.kind, item.id, f"{prefix}subject")
         measure = self._catalogue.measure(item.measure, f"{prefix}measure")
         at = int(self._clock()) if item.at is None else item.at
-        if not 0 <= item.at_nanos < NANOS_PER_SECOND:
-            raise InvalidField(f"{prefix}at", "nanos must be 0 to 999999999")
-        if not EARLIEST_AT <= at < LATEST_AT:
-            raise InvalidField(f"{prefix}at", "must be between 2000-01-01 and 2100-01-01")
-        return CheckQuery(subject, measure, at)
+        checked_nanos(item.at_nanos, f"{prefix}at")
+        return CheckQuery(subject, measure, checked_time(at, f"{prefix}at"))
 
     async def check(
         self, items: Sequence[CheckInput], caller: str, field: str = "", positions: Sequence[int] | None = None

@@ -7,11 +7,12 @@ import functools
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from debar.common.identifiers import IdKind
-from debar.sanction.checker import NANOS_PER_SECOND, CheckInput
+from debar.sanction.checker import CheckInput
 from debar.sanction.domain.catalogue import Catalogue, FailurePolicy, ObjectionRules
 from debar.sanction.domain.decisions import Decision, Degradation
 from debar.sanction.domain.errors import InvalidField
 from debar.sanction.domain.model import IndexEntry, Outcome, Restriction, Role
+from debar.sanction.domain.times import checked_nanos
 from debar.v1 import common_pb2, registry_pb2, sanction_pb2
 
 _ID_KINDS = {common_pb2.ID_TYPE_RIC: IdKind.RIC, common_pb2.ID_TYPE_USCC: IdKind.USCC}
@@ -47,8 +48,7 @@ def seconds(ts: Timestamp, present: bool, field: str = "") -> int | None:
     """The whole seconds of an optional Timestamp; InvalidField naming `field` when its nanos are out of range."""
     if not present:
         return None
-    if not 0 <= ts.nanos < NANOS_PER_SECOND:
-        raise InvalidField(field or "timestamp", "nanos must be 0 to 999999999")
+    checked_nanos(ts.nanos, field or "timestamp")
     return ts.seconds
 
 

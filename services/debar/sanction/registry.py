@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from enum import Enum
 
 from debar.common.identifiers import IdKind, mask_name, ric_birth_date
-from debar.sanction.checker import EARLIEST_AT, LATEST_AT, RevisionFloor
+from debar.sanction.checker import RevisionFloor
 from debar.sanction.domain.calendar import add_working_days
 from debar.sanction.domain.catalogue import Catalogue, Source
 from debar.sanction.domain.errors import InvalidField, NotFound
@@ -29,6 +29,7 @@ from debar.sanction.domain.model import (
     restriction_id,
 )
 from debar.sanction.domain.subjects import SubjectResolver
+from debar.sanction.domain.times import checked_time
 from debar.sanction.ports import RestrictionStore
 from debar.sanction.unavailable import unavailable_as
 
@@ -119,9 +120,7 @@ def _text(value: str, field: str, *, required: bool = False, limit: int = MAX_TE
 
 
 def _time(value: int | None, field: str) -> int | None:
-    if value is not None and not EARLIEST_AT <= value < LATEST_AT:
-        raise InvalidField(field, "must be between 2000-01-01 and 2100-01-01")
-    return value
+    return None if value is None else checked_time(value, field)
 
 
 def carry_over(new: Restriction, existing: Restriction) -> Restriction:
