@@ -138,11 +138,6 @@ class Settings:
             raise SettingsError("DEBAR_PLAINTEXT=true contradicts DEBAR_TLS_*: choose one")
         if self.token_key and len(self.token_key) < 16:
             raise SettingsError("DEBAR_TOKEN_KEY must be at least 16 characters")
-        ring = [part.partition(":")[0].strip() for part in self.pseudonym_keys.split(",") if part.strip()]
-        if self.pseudonym_staged and (len(ring) < 2 or self.pseudonym_staged != ring[0]):
-            raise SettingsError(
-                "DEBAR_PSEUDONYM_STAGED must name the newest key of DEBAR_PSEUDONYM_KEYS, before others"
-            )
         if self.log_format not in ("console", "json"):
             raise SettingsError("DEBAR_LOG_FORMAT must be 'console' or 'json'")
         if not 0 < self.redis_timeout_s <= 30:
@@ -156,9 +151,13 @@ class Settings:
         if self.redis_url:
             _check_redis_url(self.redis_url, self.redis_cluster)
         try:
-            parse_keys(self.pseudonym_keys)
+            ring = parse_keys(self.pseudonym_keys)
         except ValueError as error:  # the message names key ids, never a secret
             raise SettingsError(f"DEBAR_PSEUDONYM_KEYS: {error}") from None
+        if self.pseudonym_staged and (len(ring) < 2 or self.pseudonym_staged != ring[0].key_id):
+            raise SettingsError(
+                "DEBAR_PSEUDONYM_STAGED must name the newest key of DEBAR_PSEUDONYM_KEYS, before others"
+            )
         if not self.redis_prefix or any(c in self.redis_prefix for c in "{}: "):
             raise SettingsError("DEBAR_REDIS_PREFIX must be non-empty, without braces, colons or spaces")
         if not 1 <= self.max_batch_items <= 10_000:

@@ -12,7 +12,7 @@ from enum import Enum
 
 from debar.common.identifiers import IdKind, mask_name, ric_birth_date
 from debar.sanction.checker import RevisionFloor
-from debar.sanction.domain.calendar import add_working_days
+from debar.sanction.domain.calendar import DAY, add_working_days
 from debar.sanction.domain.catalogue import Catalogue, Source
 from debar.sanction.domain.errors import InvalidField, NotFound
 from debar.sanction.domain.model import (
@@ -49,7 +49,7 @@ def _decided_on(text: str, now: int) -> date | None:
         value = date.fromisoformat(text)
     except ValueError:
         raise InvalidField("decided_on", "must be an ISO date (YYYY-MM-DD)") from None
-    if not EARLIEST_DECISION <= value <= datetime.fromtimestamp(now + 86400, UTC).date():
+    if not EARLIEST_DECISION <= value <= datetime.fromtimestamp(now + DAY, UTC).date():
         raise InvalidField("decided_on", "must be between 2000-01-01 and today")
     return value
 
