@@ -13,9 +13,9 @@ import redis
 from debar.bench.feed import records
 from debar.common.embedded_redis import EmbeddedRedis
 from debar.common.settings import Settings
+from debar.sanction.app.import_workers import BuilderSpec
+from debar.sanction.app.importer import ImportSummary, WorkerPlan, import_lines
 from debar.sanction.bootstrap import build_core
-from debar.sanction.import_workers import BuilderSpec
-from debar.sanction.importer import ImportSummary, WorkerPlan, import_lines
 from tests.integration.test_import import _line
 from tests.support.subjects import bad_checksum, new_ric, new_uscc
 

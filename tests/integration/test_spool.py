@@ -15,10 +15,10 @@ from debar.sanction.adapters.file_spool import FileSpool, spool_folder
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.redis_client import make_client
 from debar.sanction.adapters.redis_store import RedisStore
+from debar.sanction.app.failopen import FailOpen, SpoolReplay, SpoolStats
 from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.sanction.domain.decisions import CheckQuery, LoggedCheck
 from debar.sanction.domain.model import SubjectRef
-from debar.sanction.failopen import FailOpen, SpoolReplay, SpoolStats
 from debar.v1 import decision_pb2, decision_pb2_grpc, sanction_pb2, sanction_pb2_grpc
 from tests.support.requests import check_request
 from tests.support.servers import health_status, start_service, wait_for

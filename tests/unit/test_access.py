@@ -9,12 +9,12 @@ import pytest
 
 from debar.common import tokens
 from debar.common.callers import Identify, Unauthenticated
+from debar.common.errors import RateLimited
 from debar.common.settings import Settings, SettingsError
-from debar.sanction.access import AccessStats, CheckGate, load_policy
+from debar.sanction.api.access import AccessStats, CheckGate, load_policy
+from debar.sanction.app.ports import RateCounterUnavailable
 from debar.sanction.domain.access import AccessPolicy, Grant, RateLimit, ScopesError, parse_policy
 from debar.sanction.domain.catalogue import load_default_catalogue
-from debar.sanction.domain.errors import RateLimited
-from debar.sanction.ports import RateCounterUnavailable
 
 KEY = "0123456789abcdef-test"
 NOW = 1_800_000_000

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from debar.common.identifiers import IdKind
-from debar.sanction.coalescer import CoalescingDecider
+from debar.sanction.app.coalescer import CoalescingDecider
 from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.sanction.domain.decisions import CheckQuery, Decision, LoggedCheck
 from debar.sanction.domain.model import Outcome, SubjectRef

@@ -7,14 +7,14 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from debar.domain_common.checks import SubjectCheck, caller_field, subject_of
-from debar.domain_common.sanction_client import SanctionUnavailable, check_request, item_error, responses_for
-from debar.domain_common.verdict import build_verdict, build_verdicts
-from debar.hotel import rules as hotel
-from debar.procurement import rules as procurement
-from debar.railway import rules as railway
-from debar.realestate import rules as realestate
-from debar.sanction.domain.errors import InvalidField
+from debar.common.errors import InvalidField
+from debar.domain_services.checks import SubjectCheck, caller_field, subject_of
+from debar.domain_services.hotel import rules as hotel
+from debar.domain_services.procurement import rules as procurement
+from debar.domain_services.railway import rules as railway
+from debar.domain_services.realestate import rules as realestate
+from debar.domain_services.sanction_client import SanctionUnavailable, check_request, item_error, responses_for
+from debar.domain_services.verdict import build_verdict, build_verdicts
 from debar.v1 import (
     common_pb2,
     hotel_pb2,

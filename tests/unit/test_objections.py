@@ -8,13 +8,13 @@ from dataclasses import replace
 
 import pytest
 
+from debar.common.errors import Conflict, InvalidField
 from debar.common.identifiers import IdKind
 from debar.sanction.adapters.objection_store import decode, encode
 from debar.sanction.domain import objections as rules
 from debar.sanction.domain.calendar import DAY
 from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.sanction.domain.chain import LogEntry
-from debar.sanction.domain.errors import Conflict, InvalidField
 from debar.sanction.domain.model import SubjectRef
 from debar.sanction.domain.objection_log import transition_hash, verify_transitions
 from debar.sanction.domain.objections import ObjectionOutcome, ObjectionState
@@ -317,7 +317,7 @@ class FakeRegistry:
 
 class FakeDecisions:
     async def get(self, value):
-        from debar.sanction.decision_reader import LoggedDecision
+        from debar.sanction.app.decision_reader import LoggedDecision
         from debar.sanction.domain.model import EntryKind, IndexEntry, Outcome, Role
 
         ground = IndexEntry(EntryKind.RESTRICTION, "R" + value[-5:], Role.DEBTOR, 1, 0, None, "court_consumption_order")
@@ -329,7 +329,7 @@ class FakeDecisions:
 
 
 async def test_the_desk_lists_what_is_overdue_at_its_clocks_now():
-    from debar.sanction.objections import Objections
+    from debar.sanction.app.objections import Objections
 
     now = [float(MONDAY)]
     tokens = iter(f"{i:012x}" for i in range(100))
@@ -366,7 +366,7 @@ async def test_the_desk_lists_what_is_overdue_at_its_clocks_now():
 
 
 async def test_the_desk_lists_in_pages_that_join_up():
-    from debar.sanction.objections import Objections
+    from debar.sanction.app.objections import Objections
 
     tokens = iter(f"{i:012x}" for i in range(100))
     desk = Objections(

@@ -9,14 +9,14 @@ from datetime import UTC, date, datetime
 import pytest
 from stdnum.cn import ric
 
+from debar.common.errors import InvalidField
 from debar.common.identifiers import IdKind, Pseudonymiser, PseudonymKey
-from debar.sanction.checker import RevisionFloor
+from debar.sanction.app.checker import RevisionFloor
+from debar.sanction.app.registry import ImposeInput, PrincipalInput, Registry
 from debar.sanction.domain.calendar import add_months
 from debar.sanction.domain.catalogue import load_default_catalogue
-from debar.sanction.domain.errors import InvalidField
 from debar.sanction.domain.model import Role
 from debar.sanction.domain.subjects import SubjectResolver
-from debar.sanction.registry import ImposeInput, PrincipalInput, Registry
 from tests.support.subjects import new_uscc
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC).timestamp()

@@ -10,8 +10,8 @@ from tqdm import tqdm
 
 from debar.cli.sanction_core import sanction_core
 from debar.common.settings import Settings
-from debar.sanction.import_workers import BuilderSpec
-from debar.sanction.importer import WorkerPlan, import_lines
+from debar.sanction.app.import_workers import BuilderSpec
+from debar.sanction.app.importer import WorkerPlan, import_lines
 
 WORKERS_FROM_BYTES = 4 * 1024 * 1024  # ~8,000 lines of a typical feed
 WORKER_PROCESSES = 2

@@ -9,8 +9,8 @@ from pathlib import Path
 from debar.cli.sanction_core import sanction_core
 from debar.common.settings import Settings
 from debar.sanction.adapters.file_archive import FileArchive
-from debar.sanction.archive import archive_log
-from debar.sanction.decision_reader import verify_log
+from debar.sanction.app.archive import archive_log
+from debar.sanction.app.decision_reader import verify_log
 from debar.sanction.domain.retention import RetentionPolicy
 
 

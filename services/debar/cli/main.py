@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 
 from debar.cli import objections_cmd
 from debar.common.embedded_redis import EmbeddedRedisError
+from debar.common.errors import Unavailable
 from debar.common.settings import SERVICE_PORTS, Settings, SettingsError
-from debar.sanction.domain.errors import Unavailable
-from debar.sanction.ports import StoreUnavailable
+from debar.sanction.app.ports import StoreUnavailable
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -6,7 +6,7 @@ from debar.cli.sanction_core import sanction_core
 from debar.common.settings import Settings
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.rekey_store import RedisRekey
-from debar.sanction.rekey import rekey
+from debar.sanction.app.rekey import rekey
 
 
 async def run_rekey(settings: Settings) -> int:

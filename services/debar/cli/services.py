@@ -11,10 +11,10 @@ from debar.common.settings import Settings
 
 SERVICE_MODULES = {
     "sanction": "debar.sanction.main",
-    "railway": "debar.railway.main",
-    "hotel": "debar.hotel.main",
-    "realestate": "debar.realestate.main",
-    "procurement": "debar.procurement.main",
+    "railway": "debar.domain_services.railway.main",
+    "hotel": "debar.domain_services.hotel.main",
+    "realestate": "debar.domain_services.realestate.main",
+    "procurement": "debar.domain_services.procurement.main",
 }
 
 

@@ -22,7 +22,7 @@ from debar.cli.startup import port_taken, start_failure
 from debar.common.certs import write_dev_certs
 from debar.common.embedded_redis import EmbeddedRedis, EmbeddedRedisError, running_url
 from debar.common.settings import Settings
-from debar.sanction.importer import import_lines
+from debar.sanction.app.importer import import_lines
 
 
 async def _load_demo(settings: Settings, url: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from debar.sanction.domain.errors import (
+from debar.common.errors import (
     Conflict,
     DomainError,
     InvalidField,

@@ -15,14 +15,14 @@ from debar.sanction.adapters.objection_store import RedisObjectionStore
 from debar.sanction.adapters.rate_counter import RedisRateCounter
 from debar.sanction.adapters.redis_client import make_client
 from debar.sanction.adapters.redis_store import RedisStore
-from debar.sanction.checker import Checker, CheckObserver, RevisionFloor
-from debar.sanction.coalescer import CoalescingDecider
-from debar.sanction.decision_reader import DecisionReader
+from debar.sanction.app.checker import Checker, CheckObserver, RevisionFloor
+from debar.sanction.app.coalescer import CoalescingDecider
+from debar.sanction.app.decision_reader import DecisionReader
+from debar.sanction.app.failopen import FailOpen, SpoolReplay, SpoolStats
+from debar.sanction.app.objections import Objections
+from debar.sanction.app.registry import Registry
 from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
 from debar.sanction.domain.subjects import SubjectResolver
-from debar.sanction.failopen import FailOpen, SpoolReplay, SpoolStats
-from debar.sanction.objections import Objections
-from debar.sanction.registry import Registry
 
 
 @dataclass

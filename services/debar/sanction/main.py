@@ -18,14 +18,14 @@ from debar.common.request_context import RequestInterceptor
 from debar.common.server import GrpcServer, Readiness
 from debar.common.settings import Settings
 from debar.common.tls import server_credentials
-from debar.sanction.access import AccessInterceptor, AccessStats, CheckGate, load_policy
 from debar.sanction.adapters.file_spool import spool_folder
+from debar.sanction.api.access import AccessInterceptor, AccessStats, CheckGate, load_policy
+from debar.sanction.api.decision_servicer import DecisionServicer
+from debar.sanction.api.metrics import CheckMetrics, ImportCollector, ObjectionCollector, StatsCollector
+from debar.sanction.api.servicers import RegistryServicer, SanctionServicer
+from debar.sanction.app.failopen import keep_replaying
+from debar.sanction.app.ports import StoreUnavailable
 from debar.sanction.bootstrap import build_core
-from debar.sanction.decision_servicer import DecisionServicer
-from debar.sanction.failopen import keep_replaying
-from debar.sanction.metrics import CheckMetrics, ImportCollector, ObjectionCollector, StatsCollector
-from debar.sanction.ports import StoreUnavailable
-from debar.sanction.servicer import RegistryServicer, SanctionServicer
 from debar.v1 import decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
 
 SERVICE_NAMES = ["debar.v1.SanctionService", "debar.v1.RegistryService", "debar.v1.DecisionService"]

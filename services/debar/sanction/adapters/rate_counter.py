@@ -10,7 +10,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from debar.sanction.ports import RateCounterUnavailable
+from debar.sanction.app.ports import RateCounterUnavailable
 
 _ADD = """
 local n = redis.call('INCRBY', KEYS[1], ARGV[1])

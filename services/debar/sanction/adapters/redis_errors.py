@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from debar.common.circuit import CircuitBreaker, CircuitOpen
-from debar.sanction.ports import StoreUnavailable
+from debar.sanction.app.ports import StoreUnavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")

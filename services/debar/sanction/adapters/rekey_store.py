@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from debar.sanction.adapters import codec
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.scripts import source
-from debar.sanction.ports import RekeyCounts
+from debar.sanction.app.ports import RekeyCounts
 
 
 def _text(value: bytes | str) -> str:

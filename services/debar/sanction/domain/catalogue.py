@@ -9,8 +9,8 @@ from enum import Enum
 from importlib import resources
 from typing import Any
 
+from debar.common.errors import InvalidField
 from debar.sanction.domain.calendar import DAY, add_months
-from debar.sanction.domain.errors import InvalidField
 
 MAX_MEASURE_BITS = 31  # the check script tests measures with 32-bit bit operations
 

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from debar.common.errors import InvalidField
 from debar.sanction.domain.catalogue import Measure
-from debar.sanction.domain.errors import InvalidField
 from debar.sanction.domain.model import IndexEntry, Outcome, SubjectRef
 
 # "<log record id>-<chain bucket>-<index in the record>", e.g. 1764250000000-0-a3f-0: sortable by time.

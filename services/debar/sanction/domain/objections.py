@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from debar.common.errors import Conflict, InvalidField
 from debar.sanction.domain.calendar import DAY, add_working_days
 from debar.sanction.domain.catalogue import ObjectionRules
-from debar.sanction.domain.errors import Conflict, InvalidField
 from debar.sanction.domain.model import SubjectRef
 
 MAX_STATEMENT = 4000

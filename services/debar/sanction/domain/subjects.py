@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+from debar.common.errors import InvalidField
 from debar.common.identifiers import (
     IdKind,
     InvalidIdentifier,
@@ -12,7 +13,6 @@ from debar.common.identifiers import (
     placement_bucket,
     validate_identifier,
 )
-from debar.sanction.domain.errors import InvalidField
 from debar.sanction.domain.model import SubjectRef
 
 

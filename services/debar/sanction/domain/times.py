@@ -3,7 +3,7 @@ is almost always a unit mistake in the caller (milliseconds for seconds)."""
 
 from __future__ import annotations
 
-from debar.sanction.domain.errors import InvalidField
+from debar.common.errors import InvalidField
 
 EARLIEST_AT = 946684800  # 2000-01-01
 LATEST_AT = 4102444800  # 2100-01-01

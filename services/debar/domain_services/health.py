@@ -1,0 +1,10 @@
+"""A domain service is ready only while the sanction service it asks says it is SERVING."""
+
+from __future__ import annotations
+
+from debar.common.server import Readiness
+from debar.domain_services.sanction_client import SanctionClient
+
+
+def readiness(client: SanctionClient) -> Readiness:
+    return Readiness({"sanction": client.serving})

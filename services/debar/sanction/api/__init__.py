@@ -1,0 +1,1 @@
+"""The sanction service's gRPC face: servicers, proto <-> domain conversion, access control, metrics."""

@@ -1,0 +1,204 @@
+"""Proto messages to domain inputs and domain results to proto messages, for the sanction service's servicers."""
+
+from __future__ import annotations
+
+import functools
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from debar.common.errors import InvalidField
+from debar.common.identifiers import IdKind
+from debar.sanction.app.checker import CheckInput
+from debar.sanction.domain.catalogue import Catalogue, FailurePolicy, ObjectionRules
+from debar.sanction.domain.decisions import Decision, Degradation
+from debar.sanction.domain.model import IndexEntry, Outcome, Restriction, Role
+from debar.sanction.domain.times import checked_nanos
+from debar.v1 import common_pb2, registry_pb2, sanction_pb2
+
+_ID_KINDS = {common_pb2.ID_TYPE_RIC: IdKind.RIC, common_pb2.ID_TYPE_USCC: IdKind.USCC}
+_ID_TYPES = {v: k for k, v in _ID_KINDS.items()}
+_OUTCOMES = {Outcome.ALLOW: common_pb2.OUTCOME_ALLOW, Outcome.DENY: common_pb2.OUTCOME_DENY}
+_STATUS = {
+    "publicity": registry_pb2.RESTRICTION_STATUS_PUBLICITY,
+    "active": registry_pb2.RESTRICTION_STATUS_ACTIVE,
+    "disputed": registry_pb2.RESTRICTION_STATUS_DISPUTED,
+    "lifted": registry_pb2.RESTRICTION_STATUS_LIFTED,
+    "expired": registry_pb2.RESTRICTION_STATUS_EXPIRED,
+}
+
+
+def id_kind(value: int) -> IdKind | None:
+    return _ID_KINDS.get(value)  # type: ignore[call-overload]
+
+
+def id_type(kind: IdKind) -> common_pb2.IdType.ValueType:
+    return _ID_TYPES[kind]
+
+
+def role_of(value: int, field: str) -> Role | None:
+    if value == common_pb2.ROLE_UNSPECIFIED:
+        return None
+    try:
+        return Role(value)
+    except ValueError:
+        raise InvalidField(field, f"unknown role {value}") from None
+
+
+def seconds(ts: Timestamp, present: bool, field: str = "") -> int | None:
+    """The whole seconds of an optional Timestamp; InvalidField naming `field` when its nanos are out of range."""
+    if not present:
+        return None
+    checked_nanos(ts.nanos, field or "timestamp")
+    return ts.seconds
+
+
+def timestamp(epoch_s: int | None) -> Timestamp | None:
+    return Timestamp(seconds=epoch_s) if epoch_s is not None else None
+
+
+def outcome(value: Outcome | None) -> common_pb2.Outcome.ValueType:
+    return _OUTCOMES.get(value, common_pb2.OUTCOME_UNSPECIFIED) if value else common_pb2.OUTCOME_UNSPECIFIED
+
+
+def check_input(request: sanction_pb2.CheckRequest) -> CheckInput:
+    return CheckInput(
+        kind=id_kind(request.subject.id_type),
+        id=request.subject.id,
+        measure=request.measure,
+        at=request.at.seconds if request.HasField("at") else None,
+        min_revision=request.min_revision,
+        at_nanos=request.at.nanos,
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _ground_template(entry: IndexEntry, measure: str) -> common_pb2.Ground:
+    """The same restriction grounds many answers: each is built once and copied into responses (a copy costs
+    far less than building the message and its timestamps again). Never mutate what this returns."""
+    return ground(entry, measure)
+
+
+@functools.lru_cache(maxsize=64)
+def _objection_template(rules: ObjectionRules) -> common_pb2.ObjectionGuide:
+    return objection_guide(rules)
+
+
+def ground(entry: IndexEntry, measure: str) -> common_pb2.Ground:
+    return common_pb2.Ground(
+        restriction_id=entry.id,
+        measure=measure,
+        source=entry.source,
+        role=int(entry.role or Role.DEBTOR),  # type: ignore[arg-type]
+        via=entry.via,
+        legal_basis=entry.legal_basis,
+        authority=entry.authority,
+        case_number=entry.case_number,
+        effective_until=timestamp(entry.effective_until),
+        effective_from=timestamp(entry.effective_from),
+    )
+
+
+def objection_guide(rules: ObjectionRules) -> common_pb2.ObjectionGuide:
+    return common_pb2.ObjectionGuide(
+        summary=rules.summary,
+        review_days=rules.review_days,
+        correction_working_days=rules.correction_working_days,
+        reconsideration_request_days=rules.reconsideration_request_days,
+    )
+
+
+def check_response(decision: Decision, catalogue: Catalogue) -> sanction_pb2.CheckResponse:
+    measure = decision.query.measure.code
+    response = sanction_pb2.CheckResponse(
+        decision_id=decision.decision_id,
+        outcome=outcome(decision.outcome),
+        revision=decision.revision,
+        measure=measure,
+        catalogue_version=decision.catalogue_version,
+        checked_at=Timestamp(seconds=decision.decided_at_ms // 1000, nanos=(decision.decided_at_ms % 1000) * 10**6),
+    )
+    if decision.degradation is Degradation.FAILED_OPEN_SPOOLED:
+        response.degradation = sanction_pb2.DEGRADATION_FAILED_OPEN_SPOOLED
+    if decision.outcome is Outcome.DENY:
+        response.grounds.extend(_ground_template(g, measure) for g in decision.grounds)
+        source = catalogue.sources.get(decision.grounds[0].source) if decision.grounds else None
+        if source:
+            response.objection.CopyFrom(_objection_template(source.objection))
+    if decision.exemption is not None:
+        response.exemption.CopyFrom(exemption_applied(decision.exemption))
+    return response
+
+
+def exemption_applied(entry: IndexEntry) -> common_pb2.ExemptionApplied:
+    return common_pb2.ExemptionApplied(
+        exemption_id=entry.id,
+        authority=entry.authority,
+        effective_from=timestamp(entry.effective_from),
+        effective_until=timestamp(entry.effective_until),
+    )
+
+
+def measures_response(catalogue: Catalogue) -> sanction_pb2.ListMeasuresResponse:
+    policies = {
+        FailurePolicy.CLOSED: sanction_pb2.FAILURE_POLICY_CLOSED,
+        FailurePolicy.OPEN: sanction_pb2.FAILURE_POLICY_OPEN,
+    }
+    return sanction_pb2.ListMeasuresResponse(
+        catalogue_version=catalogue.version,
+        measures=[
+            sanction_pb2.Measure(
+                code=m.code,
+                description=m.description,
+                checked_by=",".join(m.checked_by),
+                failure_policy=policies[m.failure_policy],
+            )
+            for m in catalogue.measures.values()
+        ],
+        sources=[
+            sanction_pb2.Source(
+                code=s.code,
+                description=s.description,
+                default_measures=list(s.default_measures),
+                default_term_days=s.default_term_days,
+                publicity_working_days=s.publicity_working_days,
+                objection=objection_guide(s.objection),
+            )
+            for s in catalogue.sources.values()
+        ],
+    )
+
+
+def restriction(r: Restriction, now: int) -> registry_pb2.Restriction:
+    return registry_pb2.Restriction(
+        id=r.id,
+        source=r.source,
+        source_id=r.source_id,
+        list_version=r.list_version,
+        id_type=id_type(r.subject.kind),
+        subject_pseudonym=r.subject.pseudonym,
+        masked_name=r.masked_name,
+        measures=list(r.measures),
+        legal_basis=r.legal_basis,
+        authority=r.authority,
+        case_number=r.case_number,
+        document_number=r.document_number,
+        decided_on=r.decided_on,
+        effective_from=timestamp(r.effective_from),
+        effective_until=timestamp(r.effective_until),
+        principals=[
+            registry_pb2.Principal(
+                id_type=id_type(p.subject.kind),
+                pseudonym=p.subject.pseudonym,
+                masked_name=p.masked_name,
+                role=int(p.role),  # type: ignore[arg-type]
+                lifted_at=timestamp(p.lifted_at),
+                lift_reason=p.lift_reason,
+            )
+            for p in r.principals
+        ],
+        status=_STATUS[r.status(now).value],
+        created_at=timestamp(r.created_at),
+        updated_at=timestamp(r.updated_at),
+        lifted_at=timestamp(r.lifted_at),
+        lift_reason=r.lift_reason,
+    )

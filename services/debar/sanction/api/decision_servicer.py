@@ -1,0 +1,154 @@
+"""gRPC servicer of the decision log (the person's right to know) and of the objections that can correct the
+record. Proto in, domain call, proto out."""
+
+from __future__ import annotations
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from debar.common.errors import DomainError, InvalidField
+from debar.common.grpc_errors import abort_with
+from debar.sanction.api import convert
+from debar.sanction.app.decision_reader import DecisionReader, LoggedDecision
+from debar.sanction.app.objections import Objections
+from debar.sanction.domain.objections import Objection, ObjectionOutcome, ObjectionState
+from debar.v1 import decision_pb2, decision_pb2_grpc
+
+
+def decision_message(d: LoggedDecision) -> decision_pb2.Decision:
+    message = decision_pb2.Decision(
+        decision_id=d.decision_id,
+        decided_at=Timestamp(seconds=d.decided_at_ms // 1000, nanos=(d.decided_at_ms % 1000) * 10**6),
+        at=Timestamp(seconds=d.at),
+        caller=d.caller,
+        id_type=convert.id_type(d.id_kind),
+        subject_pseudonym=d.subject_pseudonym,
+        measure=d.measure,
+        outcome=convert.outcome(d.outcome),
+        grounds=[convert.ground(g, d.measure) for g in d.grounds],
+        revision=d.revision,
+        catalogue_version=d.catalogue_version,
+        spooled=d.spooled,
+    )
+    if d.exemption is not None:
+        message.exemption.CopyFrom(convert.exemption_applied(d.exemption))
+    return message
+
+
+_STATES = {
+    ObjectionState.FILED: decision_pb2.OBJECTION_STATE_FILED,
+    ObjectionState.UNDER_REVIEW: decision_pb2.OBJECTION_STATE_UNDER_REVIEW,
+    ObjectionState.UPHELD: decision_pb2.OBJECTION_STATE_UPHELD,
+    ObjectionState.OVERTURNED: decision_pb2.OBJECTION_STATE_OVERTURNED,
+    ObjectionState.RECONSIDERATION: decision_pb2.OBJECTION_STATE_RECONSIDERATION,
+}
+_STATES_BACK = {v: k for k, v in _STATES.items()}
+_OUTCOMES = {
+    decision_pb2.OBJECTION_OUTCOME_UPHELD: ObjectionOutcome.UPHELD,
+    decision_pb2.OBJECTION_OUTCOME_OVERTURNED: ObjectionOutcome.OVERTURNED,
+}
+
+
+def objection_message(o: Objection, now: int) -> decision_pb2.Objection:
+    return decision_pb2.Objection(
+        objection_id=o.id,
+        decision_id=o.decision_id,
+        state=_STATES[o.state],
+        statement=o.statement,
+        contact=o.contact,
+        restriction_ids=list(o.restriction_ids),
+        filed_at=convert.timestamp(o.filed_at),
+        review_due=convert.timestamp(o.review_due),
+        correction_due=convert.timestamp(o.correction_due),
+        reconsideration_request_due=convert.timestamp(o.reconsideration_request_due),
+        overdue=o.overdue(now),
+        history=[
+            decision_pb2.ObjectionTransition(
+                from_state=_STATES[t.from_state] if t.from_state else decision_pb2.OBJECTION_STATE_UNSPECIFIED,
+                to_state=_STATES[t.to_state],
+                actor=t.actor,
+                reason=t.reason,
+                at=convert.timestamp(t.at),
+            )
+            for t in o.history
+        ],
+    )
+
+
+def _state_filter(value: int) -> ObjectionState | None:
+    if value == decision_pb2.OBJECTION_STATE_UNSPECIFIED:
+        return None
+    found = _STATES_BACK.get(value)  # type: ignore[call-overload]
+    if found is None:
+        raise InvalidField("state", f"unknown objection state {value}")
+    return found  # type: ignore[no-any-return]
+
+
+class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
+    def __init__(self, reader: DecisionReader, objections: Objections) -> None:
+        self._reader = reader
+        self._objections = objections
+
+    async def GetDecision(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            return decision_message(await self._reader.get(request.decision_id))
+        except DomainError as error:
+            await abort_with(context, error)
+
+    async def ListDecisions(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            found, token = await self._reader.for_subject(
+                convert.id_kind(request.subject.id_type), request.subject.id, request.page_size, request.page_token
+            )
+        except DomainError as error:
+            await abort_with(context, error)
+        return decision_pb2.ListDecisionsResponse(decisions=[decision_message(d) for d in found], next_page_token=token)
+
+    # -- objections ----------------------------------------------------------------------------------------
+
+    async def FileObjection(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            found = await self._objections.file(request.decision_id, request.statement, request.contact)
+        except DomainError as error:
+            await abort_with(context, error)
+        return objection_message(found, self._objections.now())
+
+    async def ReviewObjection(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            found = await self._objections.review(request.objection_id, request.reviewer)
+        except DomainError as error:
+            await abort_with(context, error)
+        return objection_message(found, self._objections.now())
+
+    async def ResolveObjection(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            outcome = _OUTCOMES.get(request.outcome)
+            found = await self._objections.resolve(request.objection_id, outcome, request.reviewer, request.reason)
+        except DomainError as error:
+            await abort_with(context, error)
+        return objection_message(found, self._objections.now())
+
+    async def RequestReconsideration(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            found = await self._objections.request_reconsideration(request.objection_id, request.statement)
+        except DomainError as error:
+            await abort_with(context, error)
+        return objection_message(found, self._objections.now())
+
+    async def GetObjection(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            found = await self._objections.get(request.objection_id)
+        except DomainError as error:
+            await abort_with(context, error)
+        return objection_message(found, self._objections.now())
+
+    async def ListObjections(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            found, token = await self._objections.find(
+                _state_filter(request.state), request.overdue_only, request.page_size, request.page_token
+            )
+        except DomainError as error:
+            await abort_with(context, error)
+        now = self._objections.now()
+        return decision_pb2.ListObjectionsResponse(
+            objections=[objection_message(o, now) for o in found], next_page_token=token
+        )

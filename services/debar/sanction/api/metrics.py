@@ -1,0 +1,160 @@
+"""The sanction service's Prometheus metrics, registered on the CollectorRegistry its wiring creates: checks by
+measure, outcome and degradation; Redis errors; spooled and replayed decisions (SpoolStats); access denials and
+rate limiting (AccessStats); objections by state and overdue (read when scraped, cached briefly); imports."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from typing import Any, Generic, TypeVar
+
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from debar.sanction.api.access import AccessStats
+from debar.sanction.app.failopen import SpoolStats
+from debar.sanction.domain.decisions import Decision
+
+
+class CheckMetrics:
+    """The Checker's observer (see checker.CheckObserver), and the count of Redis errors by operation."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.checks = Counter(
+            "debar_checks",
+            "Check decisions, by measure, outcome (ALLOW, DENY) and degradation (none, failed_open_spooled)",
+            ["measure", "outcome", "degradation"],
+            registry=registry,
+        )
+        self.redis_errors = Counter(
+            "debar_redis_errors",
+            "Store calls that Redis did not answer (StoreUnavailable), by operation",
+            ["operation"],
+            registry=registry,
+        )
+
+    def decided(self, decisions: Sequence[Decision]) -> None:
+        # A batch's decisions fall in a few label sets: one label lookup and increment per set, not per decision.
+        counts = collections.Counter((d.query.measure.code, d.outcome.value, d.degradation.value) for d in decisions)
+        for labels, count in counts.items():
+            self.checks.labels(*labels).inc(count)
+
+    def store_unavailable(self) -> None:
+        self.redis_errors.labels("check").inc()
+
+    def redis_error(self, operation: str) -> None:
+        self.redis_errors.labels(operation).inc()
+
+
+class StatsCollector(Collector):
+    """Exposes the plain counters the use cases keep (SpoolStats, AccessStats), read at scrape time."""
+
+    def __init__(self, spool: SpoolStats, access: AccessStats) -> None:
+        self._spool = spool
+        self._access = access
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(
+            "debar_spooled_decisions", "Fail-open decisions allowed and spooled while Redis was unreachable",
+            value=self._spool.spooled,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "debar_replayed_decisions", "Spooled decisions replayed into the decision log", value=self._spool.replayed
+        )
+        a = self._access
+        yield CounterMetricFamily(
+            "debar_access_unauthenticated", "Calls refused as UNAUTHENTICATED", value=a.unauthenticated
+        )
+        denied = CounterMetricFamily(
+            "debar_access_denied", "PERMISSION_DENIED: a method (call) or a checked measure (check)", labels=["kind"]
+        )
+        denied.add_metric(["call"], a.denied_calls)
+        denied.add_metric(["check"], a.denied_checks)
+        yield denied
+        yield CounterMetricFamily(
+            "debar_rate_limited", "Calls refused by the caller's check rate (RESOURCE_EXHAUSTED)", value=a.rate_limited
+        )
+        flagged = CounterMetricFamily(
+            "debar_rate_limited_by_caller", "Rate-limited calls per caller", labels=["caller"]
+        )
+        for caller, count in sorted(a.flagged.items()):
+            flagged.add_metric([caller], count)
+        yield flagged
+        yield CounterMetricFamily(
+            "debar_rate_limiter_failures", "Calls let through because the rate counters did not answer",
+            value=a.limiter_failures,
+        )  # fmt: skip
+
+
+ObjectionCounts = tuple[dict[str, int], int]  # per state, and overdue
+T = TypeVar("T")
+
+
+class ReadWhenScraped(Collector, Generic[T]):
+    """Figures read from Redis when scraped. The scrape runs in the metrics server's thread: the reading is handed
+    to the service's event loop, and its result kept for `ttl_s` so that frequent scrapes cost nothing; a failed
+    read serves the previous figures."""
+
+    def __init__(
+        self,
+        read: Callable[[], Coroutine[Any, Any, T]],
+        loop: asyncio.AbstractEventLoop,
+        ttl_s: float = 15.0,
+        timeout_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._read = read
+        self._loop = loop
+        self._ttl_s = ttl_s
+        self._timeout_s = timeout_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._counts: T | None = None
+        self._read_at = float("-inf")
+
+    def counts(self) -> T | None:
+        with self._lock:
+            if self._clock() - self._read_at >= self._ttl_s:
+                self._read_at = self._clock()
+                try:
+                    future = asyncio.run_coroutine_threadsafe(self._read(), self._loop)
+                    self._counts = future.result(self._timeout_s)
+                except Exception:
+                    pass  # keep the previous figures; the next scrape after the ttl tries again
+            return self._counts
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self.counts()
+        if counts is not None:
+            yield from self.families(counts)
+
+    def families(self, counts: T) -> Iterator[Metric]:
+        raise NotImplementedError
+
+
+class ObjectionCollector(ReadWhenScraped[ObjectionCounts]):
+    """Objections by state, and how many are overdue now."""
+
+    def families(self, counts: ObjectionCounts) -> Iterator[Metric]:
+        by_state, overdue = counts
+        gauge = GaugeMetricFamily("debar_objections", "Objections by state", labels=["state"])
+        for state, count in by_state.items():
+            gauge.add_metric([state], count)
+        yield gauge
+        yield GaugeMetricFamily("debar_objections_overdue", "Objections past a deadline now", value=overdue)
+
+
+class ImportCollector(ReadWhenScraped[dict[str, int]]):
+    """Import lines by result, over every `debar import` (and `debar up`'s demo data) into this Redis: imports are
+    short commands without a metrics port, so they add their counts to Redis and the sanction service exports
+    them."""
+
+    def families(self, counts: dict[str, int]) -> Iterator[Metric]:
+        lines = CounterMetricFamily("debar_import_lines", "Import lines, by result", labels=["result"])
+        for result in ("added", "updated", "unchanged", "rejected"):
+            lines.add_metric([result], counts.get(result, 0))
+        yield lines

@@ -1,0 +1,187 @@
+"""gRPC servicers of the sanction service: proto in, domain call, proto out. No rules live here."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+from google.rpc import status_pb2
+
+from debar.common.errors import DomainError, InvalidField
+from debar.common.grpc_errors import abort_with, status_code_of
+from debar.sanction.api import convert
+from debar.sanction.api.access import CheckGate, current_grant
+from debar.sanction.app.checker import Checker
+from debar.sanction.app.registry import ExemptionInput, ImposeInput, PrincipalInput, Registry
+from debar.sanction.domain.catalogue import Catalogue
+from debar.v1 import registry_pb2, registry_pb2_grpc, sanction_pb2, sanction_pb2_grpc
+
+_EFFECTS = {
+    "created": registry_pb2.WRITE_EFFECT_CREATED,
+    "updated": registry_pb2.WRITE_EFFECT_UPDATED,
+    "unchanged": registry_pb2.WRITE_EFFECT_UNCHANGED,
+}
+
+
+class SanctionServicer(sanction_pb2_grpc.SanctionServiceServicer):
+    """Checks as the caller the AccessInterceptor identified: its rate first, then the measures it may check."""
+
+    def __init__(self, checker: Checker, catalogue: Catalogue, max_batch_items: int, gate: CheckGate) -> None:
+        self._checker = checker
+        self._catalogue = catalogue
+        self._max_batch = max_batch_items
+        self._gate = gate
+
+    async def Check(self, request, context):  # type: ignore[no-untyped-def]
+        grant = current_grant()
+        try:
+            await self._gate.admit(grant, 1)
+        except DomainError as error:
+            await abort_with(context, error)
+        if not self._gate.may_check(grant, request.measure):
+            await abort_with(context, self._gate.denial(grant, request.measure, "measure"))
+        [result] = await self._checker.check([convert.check_input(request)], grant.caller)
+        if isinstance(result, DomainError):
+            await abort_with(context, result)
+        return convert.check_response(result, self._catalogue)  # type: ignore[arg-type]
+
+    async def BatchCheck(self, request, context):  # type: ignore[no-untyped-def]
+        if len(request.items) > self._max_batch:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"items: at most {self._max_batch} per batch, got {len(request.items)}",
+            )
+        grant = current_grant()
+        try:
+            await self._gate.admit(grant, len(request.items))
+        except DomainError as error:
+            await abort_with(context, error)
+        # An item outside the caller's scopes is refused alone, and never reaches the checker (nor the log).
+        allowed = [i for i, item in enumerate(request.items) if self._gate.may_check(grant, item.measure)]
+        inputs = [convert.check_input(request.items[i]) for i in allowed]
+        checked = await self._checker.check(inputs, grant.caller, field="items[{i}]", positions=allowed)
+        results = dict(zip(allowed, checked, strict=True))
+        response = sanction_pb2.BatchCheckResponse()
+        for i, item in enumerate(request.items):
+            result = results[i] if i in results else self._gate.denial(grant, item.measure, f"items[{i}].measure")
+            if isinstance(result, DomainError):
+                status = status_pb2.Status(code=status_code_of(result).value[0], message=result.message)
+                response.results.add(error=status)
+            else:
+                response.results.add(response=convert.check_response(result, self._catalogue))
+        return response
+
+    async def ListMeasures(self, request, context):  # type: ignore[no-untyped-def]
+        return convert.measures_response(self._catalogue)
+
+
+class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    async def Impose(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            item = ImposeInput(
+                source=request.source,
+                source_id=request.source_id,
+                subject_kind=convert.id_kind(request.subject.id_type),
+                subject_id=request.subject.id,
+                name=request.name,
+                list_version=request.list_version,
+                legal_basis=request.legal_basis,
+                authority=request.authority,
+                case_number=request.case_number,
+                document_number=request.document_number,
+                decided_on=request.decided_on,
+                measures=list(request.measures),
+                effective_from=convert.seconds(
+                    request.effective_from, request.HasField("effective_from"), "effective_from"
+                ),
+                effective_until=convert.seconds(
+                    request.effective_until, request.HasField("effective_until"), "effective_until"
+                ),
+                principals=[
+                    PrincipalInput(
+                        convert.id_kind(p.subject.id_type),
+                        p.subject.id,
+                        convert.role_of(p.role, f"principals[{i}].role"),
+                        p.name,
+                    )
+                    for i, p in enumerate(request.principals)
+                ],
+            )
+            restriction, revision, effect = await self._registry.impose(item)
+        except DomainError as error:
+            await abort_with(context, error)
+        return registry_pb2.ImposeResponse(
+            restriction=convert.restriction(restriction, int(time.time())),
+            revision=revision,
+            effect=_EFFECTS[effect.value],
+        )
+
+    async def Lift(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            restriction, revision = await self._registry.lift(request.restriction_id, request.reason)
+        except DomainError as error:
+            await abort_with(context, error)
+        return registry_pb2.LiftResponse(
+            restriction=convert.restriction(restriction, int(time.time())), revision=revision
+        )
+
+    async def GetRestriction(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            restriction = await self._registry.get(request.restriction_id)
+        except DomainError as error:
+            await abort_with(context, error)
+        return convert.restriction(restriction, int(time.time()))
+
+    async def ListRestrictions(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            found = await self._registry.reaching(
+                convert.id_kind(request.subject.id_type), request.subject.id, request.include_inactive
+            )
+        except DomainError as error:
+            await abort_with(context, error)
+        now = int(time.time())
+        return registry_pb2.ListRestrictionsResponse(
+            restrictions=[
+                registry_pb2.RestrictionReach(restriction=convert.restriction(r, now), role=int(role), via=via)  # type: ignore[arg-type]
+                for r, role, via in found
+            ],
+            revision=self._registry.revision,
+        )
+
+    async def GrantExemption(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            if not request.HasField("effective_until"):
+                raise InvalidField("effective_until", "is required: a permit is for a window")
+            exemption, revision = await self._registry.grant_exemption(
+                ExemptionInput(
+                    subject_kind=convert.id_kind(request.subject.id_type),
+                    subject_id=request.subject.id,
+                    measure=request.measure,
+                    effective_from=convert.seconds(
+                        request.effective_from, request.HasField("effective_from"), "effective_from"
+                    ),
+                    effective_until=convert.seconds(request.effective_until, True, "effective_until"),
+                    authority=request.authority,
+                    reason=request.reason,
+                    document_number=request.document_number,
+                )
+            )
+        except DomainError as error:
+            await abort_with(context, error)
+        x = exemption
+        return registry_pb2.GrantExemptionResponse(
+            exemption=registry_pb2.Exemption(
+                id=x.id,
+                subject_pseudonym=x.subject.pseudonym,
+                measure=x.measure,
+                effective_from=convert.timestamp(x.effective_from),
+                effective_until=convert.timestamp(x.effective_until),
+                authority=x.authority,
+                reason=x.reason,
+                document_number=x.document_number,
+            ),
+            revision=revision,
+        )

@@ -1,0 +1,1 @@
+"""Use cases of the sanction service and the ports they need. No Redis, no gRPC."""

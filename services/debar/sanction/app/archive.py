@@ -1,0 +1,37 @@
+"""`debar log archive`: moves each chain's oldest records, those past their retention, to archive files, then
+trims them from Redis. Only a prefix of a chain is archived (the first record still needed stops it), so the
+chain in Redis continues from the last archived record; nothing is trimmed that was not written and fsync'd."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from debar.sanction.adapters.file_archive import FileArchive
+from debar.sanction.app.ports import DecisionLog
+from debar.sanction.domain.chain import LogEntry, decisions_of
+from debar.sanction.domain.retention import RetentionPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedChain:
+    bucket: str
+    records: int
+    decisions: int
+    trimmed: bool
+
+
+async def archive_log(log: DecisionLog, archive: FileArchive, policy: RetentionPolicy, now: int) -> list[ArchivedChain]:
+    done = []
+    for bucket in await log.buckets():
+        records: list[LogEntry] = []
+        async for record in log.walk(bucket):
+            if not policy.archivable(record, now):
+                break
+            records.append(record)
+        if not records:
+            continue
+        archive.write(bucket, records)
+        trimmed = await log.trim(bucket, records[0].stream_id, records[-1].stream_id, records[-1].fields["h"])
+        decisions = sum(len(decisions_of(r)) for r in records)
+        done.append(ArchivedChain(bucket, len(records), decisions, trimmed >= 0))
+    return done

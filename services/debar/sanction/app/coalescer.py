@@ -1,0 +1,75 @@
+"""Coalesces concurrent checks into shared store calls. Under load many unary Checks are in flight at once: while
+`max_calls` store calls are already waiting on Redis, newly arriving checks queue up and then share one script
+call (one round trip, one log record) instead of paying a round trip each. With a free call slot a check goes out
+on the next turn of the event loop, so a lone check never waits for company."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from debar.sanction.app.ports import Decider
+from debar.sanction.domain.decisions import Decision, LoggedCheck
+
+Waiting = tuple[Sequence[LoggedCheck], "asyncio.Future[list[Decision]]"]
+
+
+class CoalescingDecider:
+    def __init__(self, store: Decider, catalogue_version: str, max_calls: int = 4, max_items: int = 1000) -> None:
+        self._store = store
+        self._catalogue_version = catalogue_version
+        self._max_calls = max_calls
+        self._max_items = max_items
+        self._queue: list[Waiting] = []
+        self._calls = 0
+        self._flush_scheduled = False
+
+    async def decide(self, checks: Sequence[LoggedCheck], catalogue_version: str) -> list[Decision]:
+        if catalogue_version != self._catalogue_version or len(checks) >= self._max_items:
+            return await self._store.decide(checks, catalogue_version)  # nothing to share with
+        if not self._queue and self._calls < self._max_calls:
+            # A free slot and nobody waiting: go at once, in this task (no future, no extra loop turns).
+            self._calls += 1
+            try:
+                return await self._store.decide(checks, catalogue_version)
+            finally:
+                self._calls -= 1
+                self._schedule()
+        future: asyncio.Future[list[Decision]] = asyncio.get_running_loop().create_future()
+        self._queue.append((checks, future))
+        self._schedule()
+        return await future
+
+    def _schedule(self) -> None:
+        if self._queue and not self._flush_scheduled and self._calls < self._max_calls:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        while self._queue and self._calls < self._max_calls:
+            group: list[Waiting] = []
+            size = 0
+            while self._queue and (not group or size + len(self._queue[0][0]) <= self._max_items):
+                checks, future = self._queue.pop(0)
+                group.append((checks, future))
+                size += len(checks)
+            self._calls += 1
+            asyncio.get_running_loop().create_task(self._call(group))
+
+    async def _call(self, group: list[Waiting]) -> None:
+        try:
+            decisions = await self._store.decide([c for checks, _ in group for c in checks], self._catalogue_version)
+        except Exception as error:  # every waiting check learns of the failure (e.g. StoreUnavailable)
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(error)
+        else:
+            start = 0
+            for checks, future in group:
+                if not future.done():  # a caller that gave up (its deadline passed) left a cancelled future
+                    future.set_result(decisions[start : start + len(checks)])
+                start += len(checks)
+        finally:
+            self._calls -= 1
+            self._schedule()

@@ -1,0 +1,146 @@
+"""Reads decisions back as they were made: the grounds captured at decision time, never recomputed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from debar.common.errors import InvalidField, NotFound
+from debar.common.identifiers import IdKind
+from debar.sanction.adapters import codec
+from debar.sanction.adapters.file_archive import FileArchive
+from debar.sanction.app.ports import DecisionLog, LoggedTexts
+from debar.sanction.app.unavailable import unavailable_as
+from debar.sanction.domain.chain import ChainBreak, LogEntry, decisions_of, verify_chain
+from debar.sanction.domain.decisions import DecisionAddress, parse_decision_id, spooled_bucket
+from debar.sanction.domain.model import IndexEntry, Outcome
+from debar.sanction.domain.subjects import SubjectResolver
+
+MAX_PAGE = 100
+MAX_TOKEN_DIGITS = 9
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedDecision:
+    decision_id: str
+    decided_at_ms: int
+    at: int
+    caller: str
+    id_kind: IdKind
+    subject_pseudonym: str
+    measure: str
+    outcome: Outcome | None  # None: the entry holds no outcome this version knows
+    grounds: tuple[IndexEntry, ...]
+    exemption: IndexEntry | None
+    revision: int
+    catalogue_version: str
+    spooled: bool
+
+
+def _stream_order(stream_id: str) -> tuple[int, int]:
+    ms, seq = stream_id.split("-")
+    return int(ms), int(seq)
+
+
+class DecisionReader:
+    def __init__(self, log: DecisionLog, store: LoggedTexts, resolver: SubjectResolver) -> None:
+        self._log = log
+        self._store = store
+        self._resolver = resolver
+
+    async def _decode(self, address: DecisionAddress, record: LogEntry) -> LoggedDecision | None:
+        decisions = decisions_of(record)
+        if address.index >= len(decisions):
+            return None
+        d = decisions[address.index]
+        raws = [g for g in d["grounds"].split(codec.ENTRY_SEP) if g]
+        exemption_raw = d["exemption"]
+        refs = [r for raw in [*raws, exemption_raw] if raw for r in codec.text_refs_of(raw)]
+        texts = await self._store.resolve_texts(refs)
+        return LoggedDecision(
+            decision_id=str(address),
+            decided_at_ms=int(record.stream_id.split("-")[0]),
+            at=int(d["at"] or 0),
+            caller=d["caller"],
+            id_kind=IdKind(d["id_type"]),
+            subject_pseudonym=d["subject"],
+            measure=d["measure"],
+            outcome=Outcome.__members__.get(d["outcome"]),
+            grounds=tuple(codec.decode_entry(raw, texts) for raw in raws),
+            exemption=codec.decode_entry(exemption_raw, texts) if exemption_raw else None,
+            revision=int(d["revision"] or 0),
+            catalogue_version=record.fields.get("cat", ""),
+            spooled=bool(record.fields.get("sp")),
+        )
+
+    async def _find(self, address: DecisionAddress) -> LoggedDecision | None:
+        record = await self._log.get(address.bucket, address.stream_id)
+        return await self._decode(address, record) if record else None
+
+    @unavailable_as("the decision log")
+    async def get(self, value: str) -> LoggedDecision:
+        value = value.strip()
+        bucket = spooled_bucket(value)
+        if bucket is not None:
+            replayed = await self._store.replayed_decision_id(bucket, value)
+            if replayed is None:
+                raise NotFound(f"decision {value} was made while the log was unreachable and is not in it yet")
+            value = replayed
+        address = parse_decision_id(value)
+        found = await self._find(address)
+        if found is None:
+            archived_to, _ = await self._log.base(address.bucket)
+            if archived_to and _stream_order(address.stream_id) <= _stream_order(archived_to):
+                raise NotFound(f"decision {value} is past its retention and archived; the operator can read it")
+            raise NotFound(f"no decision {value}")
+        return found
+
+    @unavailable_as("the decision log")
+    async def for_subject(
+        self, kind: IdKind | None, raw_id: str, page_size: int, page_token: str
+    ) -> tuple[list[LoggedDecision], str]:
+        subject_id = self._resolver.validate(kind, raw_id, "subject")
+        subject = self._resolver.ref(subject_id)
+        size = min(page_size or 20, MAX_PAGE)
+        # A token this service gave is a small decimal offset; int() alone would also take "1_0", " 7", other
+        # scripts' digits and offsets past what Redis takes as a list index.
+        if page_token and not (len(page_token) <= MAX_TOKEN_DIGITS and page_token.isascii() and page_token.isdigit()):
+            raise InvalidField("page_token", "is not a token this service gave")
+        offset = int(page_token or "0")
+        pseudonyms = self._resolver.all_pseudonyms(subject_id)
+        ids = await self._log.ids_for_subject(subject.bucket, pseudonyms, offset, size + 1)
+        found = [await self._find(parse_decision_id(i)) for i in ids[:size]]
+        return [d for d in found if d], str(offset + size) if len(ids) > size else ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    bucket: str
+    entries: int
+    decisions: int
+    broken: ChainBreak | None
+
+
+async def verify_log(log: DecisionLog, archive: FileArchive | None = None) -> list[ChainReport]:
+    """Every chain: with `archive`, from its first archived record through the files and on into Redis; without,
+    from where Redis continues (the last archived hash)."""
+    reports = []
+    buckets = sorted(set(await log.buckets()) | set(archive.buckets() if archive else []))
+    for bucket in buckets:
+        entries = [e async for e in log.walk(bucket)]
+        base_id, base_hash = await log.base(bucket)
+        archived = archive.read(bucket) if archive else []
+        if archive is not None:
+            count, broken = verify_chain(archived, None)
+            last = archived[-1] if archived else None
+            if broken is None and (last.stream_id if last else "", last.fields.get("h", "") if last else "") != (
+                base_id,
+                base_hash,
+            ):
+                broken = ChainBreak(base_id or "-", "the archive does not end where the chain in Redis continues")
+            if broken is not None:
+                reports.append(ChainReport(bucket, count, sum(len(decisions_of(e)) for e in archived[:count]), broken))
+                continue
+        count, broken = verify_chain(entries, await log.head(bucket), start_hash=base_hash)
+        counted = archived + entries[:count]
+        reports.append(ChainReport(bucket, len(counted), sum(len(decisions_of(e)) for e in counted), broken))
+    return reports

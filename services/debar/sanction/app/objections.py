@@ -1,0 +1,219 @@
+"""The objection desk: files objections against refusals, moves them through review, and corrects the record
+when one is overturned. Rules live in domain/objections.py; storage behind ObjectionStore; the record is
+changed only through the Registry (disputed marks, lifting a restriction or one person's role link)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from typing import ParamSpec, Protocol, TypeVar
+
+from debar.common.errors import Conflict, NotFound
+from debar.sanction.app.decision_reader import LoggedDecision
+from debar.sanction.app.registry import MAX_TEXT, Registry
+from debar.sanction.app.unavailable import unavailable_as
+from debar.sanction.domain import objections as rules
+from debar.sanction.domain.catalogue import Catalogue, ObjectionRules
+from debar.sanction.domain.decisions import parse_decision_id
+from debar.sanction.domain.model import EntryKind, Outcome, SubjectRef
+from debar.sanction.domain.objections import Listed, ListingCursor, Objection, ObjectionOutcome, ObjectionState
+
+MAX_LISTED = 500  # objections per page
+DEFAULT_LISTED = 100
+_RETRIES = 5  # a step that lost a race re-reads the record and is judged again against its new state
+
+
+class Written(Protocol):
+    """What a store write did (see the Redis adapter's Written)."""
+
+    @property
+    def done(self) -> bool: ...
+    @property
+    def objection(self) -> Objection | None: ...
+    @property
+    def cleared(self) -> tuple[str, ...]: ...
+
+
+class ObjectionStore(Protocol):
+    async def file(self, objection: Objection) -> Written: ...
+    async def move(self, new: Objection, old: Objection) -> Written: ...
+    async def update(self, new: Objection, old: Objection) -> Written: ...
+    async def get(self, objection_id: str) -> Objection | None: ...
+    async def disputing(self, restriction_ids: Sequence[str]) -> list[int]: ...
+    async def counted(self, state: ObjectionState, due_before: int | None) -> int: ...
+    async def listed(
+        self, states: Sequence[ObjectionState], due_before: int | None, limit: int, after: ListingCursor | None = None
+    ) -> list[Listed]: ...
+
+
+class DecisionLookup(Protocol):
+    async def get(self, value: str) -> LoggedDecision: ...
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Objections:
+    def __init__(
+        self,
+        store: ObjectionStore,
+        decisions: DecisionLookup,
+        registry: Registry,
+        catalogue: Catalogue,
+        clock: Callable[[], float] = time.time,
+        token: Callable[[], str] = lambda: secrets.token_hex(6),
+    ) -> None:
+        self._store = store
+        self._decisions = decisions
+        self._registry = registry
+        self._catalogue = catalogue
+        self._clock = clock
+        self._token = token
+
+    def now(self) -> int:
+        return int(self._clock())
+
+    @unavailable_as("objection data")
+    async def file(self, decision_id: str, statement: str, contact: str) -> Objection:
+        """Opens an objection on a refusal; the decision's existing objection if it has one. The restrictions
+        behind the refusal are marked disputed and stay in force."""
+        decision_id = decision_id.strip()
+        bucket = parse_decision_id(decision_id).bucket
+        rules.text(statement, "statement", rules.MAX_STATEMENT, multiline=True)
+        rules.text(contact, "contact", rules.MAX_CONTACT)
+        decision = await self._decisions.get(decision_id)
+        if decision.outcome is not Outcome.DENY:
+            raise Conflict(f"decision {decision_id} is not a refusal; only a refusal can be objected to")
+        grounds = [g for g in decision.grounds if g.kind is EntryKind.RESTRICTION]
+        source = grounds[0].source if grounds else ""
+        objection = rules.file(
+            id=rules.objection_id(bucket, self._token()),
+            decision_id=decision_id,
+            subject=SubjectRef(decision.id_kind, decision.subject_pseudonym, bucket),
+            restriction_ids=tuple(g.id for g in grounds),
+            source=source,
+            rules=self._rules_of(source),
+            statement=statement,
+            contact=contact,
+            now=self.now(),
+        )
+        written = await self._store.file(objection)
+        found = objection if written.done else written.objection
+        if found is None:
+            raise Conflict(f"decision {decision_id} has an objection whose record is missing; ask an operator")
+        if found.is_open:  # also repairs a mark lost to a crash between the two writes
+            await self._registry.set_disputed(found.restriction_ids, True)
+        return found
+
+    @unavailable_as("objection data")
+    async def review(self, objection_id: str, reviewer: str) -> Objection:
+        return await self._step(objection_id, lambda o, now: rules.review(o, reviewer, now))
+
+    @unavailable_as("objection data")
+    async def resolve(
+        self, objection_id: str, outcome: ObjectionOutcome | None, reviewer: str, reason: str
+    ) -> Objection:
+        """Upheld: the record stands. Overturned: the record is corrected for the person the decision was about
+        (their restriction, or only their role link), with the objection as the reason. Asking to overturn an
+        overturned objection whose correction did not complete completes it."""
+        current = await self.get(objection_id)
+        if (
+            current.state is ObjectionState.OVERTURNED
+            and current.corrected_at is None
+            and outcome is ObjectionOutcome.OVERTURNED
+        ):
+            return await self._correct(current)
+        resolved = await self._step(objection_id, lambda o, now: rules.resolve(o, outcome, reviewer, reason, now))
+        return await self._correct(resolved) if resolved.state is ObjectionState.OVERTURNED else resolved
+
+    @unavailable_as("objection data")
+    async def request_reconsideration(self, objection_id: str, statement: str) -> Objection:
+        return await self._step(objection_id, lambda o, now: rules.request_reconsideration(o, statement, now))
+
+    @unavailable_as("objection data")
+    async def get(self, objection_id: str) -> Objection:
+        objection_id = objection_id.strip()
+        rules.parse_objection_id(objection_id)
+        found = await self._store.get(objection_id)
+        if found is None:
+            raise NotFound(f"no objection {objection_id}")
+        return found
+
+    @unavailable_as("objection data")
+    async def find(
+        self, state: ObjectionState | None, overdue_only: bool, page_size: int = 0, page_token: str = ""
+    ) -> tuple[list[Objection], str]:
+        """One page, soonest deadline first, and the token of the next page ("" after the last). Overdue only:
+        those late at this moment (see Objection.overdue): in the index, exactly those whose deadline passed."""
+        size = min(page_size or DEFAULT_LISTED, MAX_LISTED)
+        after = rules.parse_page_token(page_token.strip())
+        now = self.now()
+        states = [state] if state else list(ObjectionState)
+        if overdue_only:
+            states = [s for s in states if s is not ObjectionState.UPHELD]
+        found = await self._store.listed(states, now if overdue_only else None, size + 1, after)
+        page = found[:size]
+        token = rules.page_token(page[-1]) if len(found) > size else ""
+        objections = [p.objection for p in page if p.objection is not None]
+        return ([o for o in objections if o.overdue(now)] if overdue_only else objections), token
+
+    @unavailable_as("objection data")
+    async def counts(self) -> tuple[dict[str, int], int]:
+        """How many objections are in each state, and how many are overdue now (for metrics)."""
+        now = self.now()
+        by_state = {s.value: await self._store.counted(s, None) for s in ObjectionState}
+        overdue = [await self._store.counted(s, now) for s in ObjectionState if s is not ObjectionState.UPHELD]
+        return by_state, sum(overdue)
+
+    # -- steps ---------------------------------------------------------------------------------------------
+
+    async def _step(self, objection_id: str, move: Callable[[Objection, int], Objection]) -> Objection:
+        """Judges the move against the stored record and writes it if the record did not change meanwhile;
+        a rejected move (InvalidField, Conflict) writes nothing."""
+        current = await self.get(objection_id)
+        for _ in range(_RETRIES):
+            moved = move(current, self.now())
+            written = await self._store.move(moved, current)
+            if written.done:
+                await self._after_move(moved, written.cleared)
+                return moved
+            if written.objection is None:
+                raise NotFound(f"no objection {objection_id}")
+            current = written.objection
+        raise Conflict(f"objection {objection_id} is being changed by another request; try again")
+
+    async def _after_move(self, moved: Objection, cleared: tuple[str, ...]) -> None:
+        if moved.is_open:
+            await self._registry.set_disputed(moved.restriction_ids, True)
+            return
+        if cleared:
+            # Another objection may have opened on the same restriction since the script ran.
+            counts = await self._store.disputing(cleared)
+            await self._registry.set_disputed([r for r, n in zip(cleared, counts, strict=True) if n == 0], False)
+
+    async def _correct(self, overturned: Objection) -> Objection:
+        step = overturned.history[-1]
+        reason = f"objection {overturned.id} overturned by {step.actor}: {step.reason}"[:MAX_TEXT]
+        for rid in overturned.restriction_ids:
+            try:
+                await self._registry.lift_link(rid, overturned.subject, reason)
+            except NotFound:
+                continue  # nothing left to correct
+        current = overturned
+        for _ in range(_RETRIES):
+            corrected = rules.mark_corrected(current, self.now())
+            written = await self._store.update(corrected, current)
+            if written.done:
+                return corrected
+            if written.objection is None:
+                raise NotFound(f"no objection {overturned.id}")
+            current = written.objection
+        raise Conflict(f"objection {overturned.id} is being changed by another request; try again")
+
+    def _rules_of(self, source: str) -> ObjectionRules:
+        found = self._catalogue.sources.get(source)
+        if found is None:  # a refusal with no ground a source names: the strictest review deadline applies
+            found = min(self._catalogue.sources.values(), key=lambda s: s.objection.review_days)
+        return found.objection

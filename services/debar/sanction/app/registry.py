@@ -1,0 +1,452 @@
+"""The writing side: impose, lift, exempt. Every input is validated before anything is written, and every
+write ends by bumping the revision (after its data is stored)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from enum import Enum
+
+from debar.common.errors import InvalidField, NotFound
+from debar.common.identifiers import IdKind, mask_name, ric_birth_date
+from debar.sanction.app.checker import RevisionFloor
+from debar.sanction.app.ports import RestrictionStore
+from debar.sanction.app.unavailable import unavailable_as
+from debar.sanction.domain.calendar import DAY, add_working_days
+from debar.sanction.domain.catalogue import Catalogue, Source
+from debar.sanction.domain.model import (
+    EntryKind,
+    Exemption,
+    IndexChange,
+    IndexEntry,
+    PrincipalLink,
+    Restriction,
+    Role,
+    Status,
+    SubjectRef,
+    exemption_id,
+    restriction_id,
+)
+from debar.sanction.domain.subjects import SubjectResolver
+from debar.sanction.domain.times import checked_time
+
+MAX_TEXT = 512
+MAX_PRINCIPALS = 64
+
+
+ADULT_AGE = 18
+EARLIEST_DECISION = date(2000, 1, 1)
+
+
+def _decided_on(text: str, now: int) -> date | None:
+    """An ISO date between 2000-01-01 and today (a day's grace for time zones ahead of UTC)."""
+    if not text:
+        return None
+    try:
+        value = date.fromisoformat(text)
+    except ValueError:
+        raise InvalidField("decided_on", "must be an ISO date (YYYY-MM-DD)") from None
+    if not EARLIEST_DECISION <= value <= datetime.fromtimestamp(now + DAY, UTC).date():
+        raise InvalidField("decided_on", "must be between 2000-01-01 and today")
+    return value
+
+
+def _age_on(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+_CONTROL = re.compile("[\x00-\x1f]")
+
+IN_FORCE_OR_PENDING = frozenset({Status.ACTIVE, Status.DISPUTED, Status.PUBLICITY})
+
+
+class WriteEffect(Enum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class PrincipalInput:
+    kind: IdKind | None
+    id: str
+    role: Role | None
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ImposeInput:
+    source: str
+    source_id: str
+    subject_kind: IdKind | None
+    subject_id: str
+    name: str = ""
+    list_version: str = ""
+    legal_basis: str = ""
+    authority: str = ""
+    case_number: str = ""
+    document_number: str = ""
+    decided_on: str = ""
+    measures: Sequence[str] = ()  # empty: the source's defaults
+    effective_from: int | None = None
+    effective_until: int | None = None
+    principals: Sequence[PrincipalInput] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExemptionInput:
+    subject_kind: IdKind | None
+    subject_id: str
+    measure: str
+    effective_from: int | None
+    effective_until: int | None
+    authority: str
+    reason: str = ""
+    document_number: str = ""
+
+
+def _text(value: str, field: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
+    value = value.strip()
+    if required and not value:
+        raise InvalidField(field, "is required")
+    if len(value) > limit:
+        raise InvalidField(field, f"is longer than {limit} characters")
+    if _CONTROL.search(value):
+        raise InvalidField(field, "contains control characters")
+    return value
+
+
+def _time(value: int | None, field: str) -> int | None:
+    return None if value is None else checked_time(value, field)
+
+
+def carry_over(new: Restriction, existing: Restriction) -> Restriction:
+    """What a re-sent record keeps from the stored one: its creation time, a lift, a dispute, and links lifted
+    for one person (an overturned objection), so that a feed re-sending the record does not undo them."""
+    lifted_links = {(o.subject, o.role): o for o in existing.principals if o.lifted_at is not None}
+    principals = tuple(
+        replace(p, lifted_at=old.lifted_at, lift_reason=old.lift_reason)
+        if (old := lifted_links.get((p.subject, p.role)))
+        else p
+        for p in new.principals
+    )
+    return replace(
+        new,
+        principals=principals,
+        created_at=existing.created_at,
+        lifted_at=existing.lifted_at,
+        lift_reason=existing.lift_reason,
+        disputed=existing.disputed,
+    )
+
+
+class Registry:
+    def __init__(
+        self,
+        store: RestrictionStore,
+        catalogue: Catalogue,
+        resolver: SubjectResolver,
+        floor: RevisionFloor,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._catalogue = catalogue
+        self._resolver = resolver
+        self._floor = floor
+        self._clock = clock
+        self._valid_measures: dict[tuple[str, ...], tuple[str, ...]] = {}  # see _measure_codes
+
+    @property
+    def revision(self) -> int:
+        return self._floor.value
+
+    # -- impose --------------------------------------------------------------------------------------------
+
+    def build(self, item: ImposeInput) -> Restriction:
+        """Validates an impose request into the record it would store, as if new. Raises InvalidField; writes
+        nothing."""
+        source = self._catalogue.source(item.source)
+        source_id = _text(item.source_id, "source_id", required=True, limit=128)
+        subject_id = self._resolver.validate(item.subject_kind, item.subject_id, "subject")
+        subject = self._resolver.ref(subject_id)
+        organisation = subject_id.kind is IdKind.USCC
+        measures = self._measure_codes(tuple(item.measures) or source.default_measures)
+        now = int(self._clock())
+        start = _time(item.effective_from, "effective_from")
+        if start is None:
+            start = add_working_days(now, source.publicity_working_days)
+        end = _time(item.effective_until, "effective_until")
+        if end is None:
+            end = source.default_end(start)
+        if end is not None and end <= start:
+            raise InvalidField("effective_until", "must be after effective_from")
+        decided_on = _decided_on(_text(item.decided_on, "decided_on", limit=10), now)
+        if not source.lists_minors and subject_id.kind is IdKind.RIC:
+            on = decided_on or datetime.fromtimestamp(start, UTC).date()
+            if _age_on(ric_birth_date(subject_id.number), on) < ADULT_AGE:
+                raise InvalidField(
+                    "subject.id", f"the person was under {ADULT_AGE} on {on}: {source.code} never lists minors"
+                )
+        if len(item.principals) > MAX_PRINCIPALS:
+            raise InvalidField("principals", f"at most {MAX_PRINCIPALS}")
+        if item.principals and not organisation:
+            raise InvalidField("principals", "only an organisation (USCC) has principals")
+        principals = tuple(self._principal(p, i) for i, p in enumerate(item.principals))
+        seen: dict[tuple[SubjectRef, Role], int] = {}
+        for i, link in enumerate(principals):
+            first = seen.setdefault((link.subject, link.role), i)
+            if first != i:
+                raise InvalidField(f"principals[{i}]", f"repeats principals[{first}] (same person, same role)")
+        return Restriction(
+            id=restriction_id(source.code, source_id),
+            source=source.code,
+            source_id=source_id,
+            list_version=_text(item.list_version, "list_version", limit=64),
+            subject=subject,
+            masked_name=mask_name(_text(item.name, "name", limit=256), organisation=organisation),
+            measures=measures,
+            legal_basis=_text(item.legal_basis, "legal_basis", required=True),
+            authority=_text(item.authority, "authority", required=True),
+            case_number=_text(item.case_number, "case_number", required=True, limit=128),
+            document_number=_text(item.document_number, "document_number", limit=128),
+            decided_on=decided_on.isoformat() if decided_on else "",
+            effective_from=start,
+            effective_until=end,
+            principals=principals,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def _measure_codes(self, measures: tuple[str, ...]) -> tuple[str, ...]:
+        """The measures checked against the catalogue, in catalogue order; remembered for lists already valid
+        (a feed repeats a few lists)."""
+        known = self._valid_measures.get(measures)
+        if known is not None:
+            return known
+        for i, code in enumerate(measures):
+            self._catalogue.measure(code, f"measures[{i}]")
+        known = tuple(self._catalogue.codes_of(self._catalogue.mask_of(measures)))  # catalogue order
+        if len(self._valid_measures) < 4096:
+            self._valid_measures[measures] = known
+        return known
+
+    def _principal(self, p: PrincipalInput, i: int) -> PrincipalLink:
+        field = f"principals[{i}]"
+        if p.role is None or p.role is Role.DEBTOR:
+            raise InvalidField(f"{field}.role", "must be a role in the organisation (not DEBTOR)")
+        subject_id = self._resolver.validate(p.kind, p.id, f"{field}.subject")
+        if subject_id.kind is not IdKind.RIC:
+            raise InvalidField(f"{field}.subject.id_type", "a principal is a person (ID_TYPE_RIC)")
+        ref = self._resolver.ref(subject_id)
+        name = mask_name(_text(p.name, f"{field}.name", limit=128), organisation=False)
+        return PrincipalLink(ref, p.role, name)
+
+    @unavailable_as("restriction data")
+    async def impose(self, item: ImposeInput) -> tuple[Restriction, int, WriteEffect]:
+        built = self.build(item)  # validated fully before anything is read or written
+        [(restriction, effect)], revision = await self.impose_built([built])
+        return restriction, revision, effect
+
+    @unavailable_as("restriction data")
+    async def impose_built(self, built: Sequence[Restriction]) -> tuple[list[tuple[Restriction, WriteEffect]], int]:
+        """Stores records made by `build` (distinct ids): reads what is stored in one round trip, writes what
+        changed with its index entries in one store call, then bumps the revision once. Returns each record as
+        stored (the existing one when unchanged) with its effect, and the revision."""
+        existing = await self._store.get_restrictions([b.id for b in built])
+        out: list[tuple[Restriction, WriteEffect]] = []
+        writes: list[Restriction] = []
+        changes: list[IndexChange] = []
+        for new, old in zip(built, existing, strict=True):
+            restriction = carry_over(new, old) if old else new
+            if old is not None and old.same_content(restriction):
+                out.append((old, WriteEffect.UNCHANGED))
+                continue
+            writes.append(restriction)
+            changes += self._index_changes(restriction, old) if old else self._new_index_changes(restriction)
+            out.append((restriction, WriteEffect.UPDATED if old else WriteEffect.CREATED))
+        if not writes:
+            return out, self._floor.value
+        await self._store.write_restrictions(writes, changes)
+        return out, await self._bump()
+
+    def _new_index_changes(self, new: Restriction) -> list[IndexChange]:
+        """`_index_changes(new, None)`, without its merging when there is nothing to merge (the usual case: a new
+        record, pseudonyms under the current key, no subject twice in the same role)."""
+        changes = self.index_changes(new)
+        is_current = self._resolver.is_current
+        if len(changes) == 1:
+            if is_current(changes[0].subject.pseudonym):
+                return changes
+        elif len({(c.subject.pseudonym, c.role) for c in changes}) == len(changes) and all(
+            is_current(c.subject.pseudonym) for c in changes
+        ):
+            return changes
+        return self._index_changes(new, None)
+
+    def _index_changes(self, new: Restriction, old: Restriction | None) -> list[IndexChange]:
+        return self.under_current_keys(self._raw_index_changes(new, old))
+
+    def under_current_keys(self, changes: list[IndexChange]) -> list[IndexChange]:
+        """Index entries are written under current pseudonyms only. A record stored before a key rotation names
+        its subjects under an older key: its entries there are dropped and written under the current one, so a
+        change made while `debar rekey` runs is never lost between the two."""
+        older: list[IndexChange] = []
+        current: dict[tuple[str, EntryKind, str, Role | None], IndexChange] = {}
+        for change in changes:
+            stored = change.subject.pseudonym
+            if not self._resolver.is_current(stored):
+                older.append(replace(change, entry=None))
+                change = replace(change, subject=replace(change.subject, pseudonym=self._resolver.current(stored)))
+            key = (change.subject.pseudonym, change.kind, change.entry_id, change.role)
+            if change.entry is not None or key not in current:  # a put wins over a drop of the same entry
+                current[key] = change
+        return [*older, *current.values()]
+
+    def _raw_index_changes(self, new: Restriction, old: Restriction | None) -> list[IndexChange]:
+        wanted = {(c.subject, c.role): c for c in self.index_changes(new)}
+        dropped = [
+            IndexChange(c.subject, EntryKind.RESTRICTION, new.id, c.role, None)
+            for c in (self.index_changes(old) if old else [])
+            if (c.subject, c.role) not in wanted
+        ]
+        return [*wanted.values(), *dropped]
+
+    def index_changes(self, r: Restriction) -> list[IndexChange]:
+        """The index entries a restriction stands for: its subject's, and each bound principal's. A lifted
+        restriction keeps its entries, ended at the lift, so that the past stays answerable."""
+        source: Source = self._catalogue.source(r.source)
+        mask = self._catalogue.mask_of(r.measures)
+        end = r.effective_until if r.lifted_at is None else min(r.lifted_at, r.effective_until or r.lifted_at)
+        own = IndexEntry(
+            EntryKind.RESTRICTION, r.id, Role.DEBTOR, mask, r.effective_from, end,
+            r.source, "", r.legal_basis, r.authority, r.case_number,
+        )  # fmt: skip
+        changes = [IndexChange(r.subject, EntryKind.RESTRICTION, r.id, Role.DEBTOR, own)]
+        principal_mask = self._catalogue.principal_mask(source, mask)
+        for link in r.principals:
+            entry = None
+            if principal_mask and link.lifted_at is None:
+                entry = IndexEntry(
+                    EntryKind.RESTRICTION, r.id, link.role, principal_mask, r.effective_from, end,
+                    r.source, r.masked_name, r.legal_basis, r.authority, r.case_number,
+                )  # fmt: skip
+            changes.append(IndexChange(link.subject, EntryKind.RESTRICTION, r.id, link.role, entry))
+        return changes
+
+    # -- lift ----------------------------------------------------------------------------------------------
+
+    @unavailable_as("restriction data")
+    async def record_import(self, counts: Mapping[str, int]) -> None:
+        """Adds an import's line counts (added, updated, unchanged, rejected) to the running totals."""
+        await self._store.add_import_counts(counts)
+
+    @unavailable_as("restriction data")
+    async def import_counts(self) -> dict[str, int]:
+        return await self._store.import_counts()
+
+    @unavailable_as("restriction data")
+    async def get(self, rid: str) -> Restriction:
+        rid = _text(rid, "restriction_id", required=True, limit=32)
+        [found] = await self._store.get_restrictions([rid])
+        if found is None:
+            raise NotFound(f"no restriction {rid}")
+        return found
+
+    @unavailable_as("restriction data")
+    async def lift(self, rid: str, reason: str) -> tuple[Restriction, int]:
+        reason = _text(reason, "reason", required=True)
+        existing = await self.get(rid)
+        if existing.lifted_at is not None:
+            return existing, self._floor.value
+        lifted = replace(existing, lifted_at=int(self._clock()), lift_reason=reason, updated_at=int(self._clock()))
+        return lifted, await self._write(lifted, existing)
+
+    @unavailable_as("restriction data")
+    async def lift_link(self, rid: str, subject: SubjectRef, reason: str) -> tuple[Restriction, int]:
+        """Lifts the restriction for one person only: the debtor (the whole record) or one principal link."""
+        existing = await self.get(rid)
+        same = self._resolver.same_subject  # the decision and the record may be under different keys of the ring
+        if same(existing.subject.pseudonym, subject.pseudonym):
+            return await self.lift(rid, reason)
+        now = int(self._clock())
+        links = tuple(
+            replace(p, lifted_at=now, lift_reason=reason)
+            if same(p.subject.pseudonym, subject.pseudonym) and p.lifted_at is None
+            else p
+            for p in existing.principals
+        )
+        if links == existing.principals:
+            return existing, self._floor.value
+        updated = replace(existing, principals=links, updated_at=now)
+        return updated, await self._write(updated, existing)
+
+    @unavailable_as("restriction data")
+    async def set_disputed(self, rids: Sequence[str], disputed: bool) -> int:
+        records = [r for r in await self._store.get_restrictions(list(rids)) if r and r.disputed != disputed]
+        for record in records:
+            await self._store.put_restriction(replace(record, disputed=disputed, updated_at=int(self._clock())))
+        return await self._bump() if records else self._floor.value
+
+    async def _write(self, new: Restriction, old: Restriction) -> int:
+        await self._store.put_restriction(new)
+        await self._store.apply_index(self._index_changes(new, old))
+        return await self._bump()
+
+    async def _bump(self) -> int:
+        revision = await self._store.bump_revision()
+        self._floor.saw(revision)
+        return revision
+
+    # -- reads ---------------------------------------------------------------------------------------------
+
+    @unavailable_as("restriction data")
+    async def reaching(
+        self, kind: IdKind | None, raw_id: str, include_inactive: bool
+    ) -> list[tuple[Restriction, Role, str]]:
+        """Restrictions on the subject and those reaching it through a role, with how they reach it."""
+        subject = self._resolver.resolve(kind, raw_id, "subject")
+        entries = [e for e in await self._store.index_entries(subject) if e.kind is EntryKind.RESTRICTION]
+        records = await self._store.get_restrictions([e.id for e in entries])
+        now = int(self._clock())
+        out = []
+        for entry, record in zip(entries, records, strict=True):
+            if record is None:
+                continue
+            if include_inactive or record.status(now) in IN_FORCE_OR_PENDING:
+                out.append((record, entry.role or Role.DEBTOR, entry.via))
+        return out
+
+    # -- exemptions ----------------------------------------------------------------------------------------
+
+    @unavailable_as("restriction data")
+    async def grant_exemption(self, item: ExemptionInput) -> tuple[Exemption, int]:
+        subject = self._resolver.resolve(item.subject_kind, item.subject_id, "subject")
+        measure = self._catalogue.measure(item.measure)
+        start = _time(item.effective_from, "effective_from")
+        end = _time(item.effective_until, "effective_until")
+        if start is None:
+            raise InvalidField("effective_from", "is required: a permit is for a window")
+        if end is None:
+            raise InvalidField("effective_until", "is required: a permit is for a window")
+        if end <= start:
+            raise InvalidField("effective_until", "must be after effective_from")
+        authority = _text(item.authority, "authority", required=True)
+        document = _text(item.document_number, "document_number", limit=128)
+        exemption = Exemption(
+            id=exemption_id(subject.pseudonym, measure.code, start, document),
+            subject=subject,
+            measure=measure.code,
+            effective_from=start,
+            effective_until=end,
+            authority=authority,
+            reason=_text(item.reason, "reason"),
+            document_number=document,
+            created_at=int(self._clock()),
+        )
+        entry = IndexEntry(EntryKind.EXEMPTION, exemption.id, None, measure.mask, start, end, authority=authority)
+        await self._store.put_exemption(exemption)
+        await self._store.apply_index([IndexChange(subject, EntryKind.EXEMPTION, exemption.id, None, entry)])
+        return exemption, await self._bump()

@@ -1,0 +1,19 @@
+"""`debar rekey`: after a pseudonymisation key rotation (a new key first in DEBAR_PSEUDONYM_KEYS), moves every
+stored pseudonym to the current key. Checks keep finding data under either key while it runs (see SubjectRef.alias),
+new writes use the new key, and running it twice is harmless."""
+
+from __future__ import annotations
+
+from debar.common.settings import SettingsError
+from debar.sanction.app.ports import RekeyCounts, Rekeyer
+from debar.sanction.domain.subjects import SubjectResolver
+
+
+async def rekey(store: Rekeyer, resolver: SubjectResolver) -> RekeyCounts:
+    """Refuses while the newest key is only staged: replicas may still be reading under the older key alone."""
+    if resolver.staged_key_id:
+        raise SettingsError(
+            f"the newest key {resolver.staged_key_id!r} is staged (DEBAR_PSEUDONYM_STAGED): make it current on every "
+            "replica first (unset DEBAR_PSEUDONYM_STAGED, restart, wait for the rollout), then re-key"
+        )
+    return await store.run(resolver.is_current, resolver.current)
