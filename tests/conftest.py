@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from debar.common.embedded_redis import EmbeddedRedis
+from debar.local.embedded_redis import EmbeddedRedis
 from debar.v1 import decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
 from tests.support.cluster import LocalCluster
 from tests.support.servers import ServiceProcess, start_service

@@ -14,8 +14,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from debar.common.embedded_redis import free_port
 from debar.common.identifiers import mask_identifier
+from debar.local.embedded_redis import free_port
 from debar.v1 import (
     common_pb2,
     decision_pb2,

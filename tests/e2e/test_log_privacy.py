@@ -16,7 +16,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from debar.common.embedded_redis import EmbeddedRedis, free_port
+from debar.local.embedded_redis import EmbeddedRedis, free_port
 from debar.v1 import decision_pb2, decision_pb2_grpc, railway_pb2, railway_pb2_grpc, sanction_pb2_grpc
 from tests.support.metrics import scrape_text
 from tests.support.requests import check_request, subject

@@ -14,8 +14,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from debar.common.certs import write_dev_certs
-from debar.common.tokens import mint
+from debar.local.certs import write_dev_certs
+from debar.rpc.tokens import mint
 from debar.v1 import (
     common_pb2,
     decision_pb2,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from debar.common.embedded_redis import free_port
+from debar.local.embedded_redis import free_port
 
 KEYS = "t1:test-secret-one"
 DEMO = Path(__file__).parents[2] / "services" / "debar" / "data" / "demo.jsonl"

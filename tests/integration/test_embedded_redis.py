@@ -7,7 +7,7 @@ import socket
 
 import redis
 
-from debar.common.embedded_redis import EmbeddedRedis
+from debar.local.embedded_redis import EmbeddedRedis
 
 
 def test_the_embedded_server_comes_back_on_its_last_port(tmp_path):

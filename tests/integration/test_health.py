@@ -12,7 +12,7 @@ import pytest
 import redis as redis_client
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from debar.common.embedded_redis import EmbeddedRedis
+from debar.local.embedded_redis import EmbeddedRedis
 from debar.v1 import common_pb2, sanction_pb2, sanction_pb2_grpc
 from tests.support.requests import check_request
 from tests.support.servers import health_status, start_service, wait_for
@@ -109,7 +109,7 @@ def _refused(call) -> bool:  # type: ignore[no-untyped-def]
 
 
 def test_not_serving_until_redis_answers(tmp_path, logs_dir):
-    from debar.common.embedded_redis import free_port
+    from debar.local.embedded_redis import free_port
 
     port = free_port()
     env = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from debar.common.embedded_redis import EmbeddedRedis
+from debar.local.embedded_redis import EmbeddedRedis
 from tests.support.subjects import bad_checksum, new_ric, new_uscc
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import redis
 
-from debar.common.embedded_redis import EmbeddedRedis
+from debar.local.embedded_redis import EmbeddedRedis
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.domain.model import restriction_id
 from tests.integration.test_import import _import, _line, private_redis  # noqa: F401  (a fixture)

@@ -11,8 +11,8 @@ import orjson
 import redis
 
 from debar.bench.feed import records
-from debar.common.embedded_redis import EmbeddedRedis
 from debar.common.settings import Settings
+from debar.local.embedded_redis import EmbeddedRedis
 from debar.sanction.app.import_workers import BuilderSpec
 from debar.sanction.app.importer import ImportSummary, WorkerPlan, import_lines
 from debar.sanction.bootstrap import build_core

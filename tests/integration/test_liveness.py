@@ -9,7 +9,7 @@ import asyncio
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from debar.common.server import LIVENESS_SERVICE, GrpcServer, Readiness
+from debar.rpc.server import LIVENESS_SERVICE, GrpcServer, Readiness
 from debar.v1 import sanction_pb2, sanction_pb2_grpc
 
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING

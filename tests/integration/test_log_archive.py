@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 import redis as redis_client
 
-from debar.common.embedded_redis import EmbeddedRedis
+from debar.local.embedded_redis import EmbeddedRedis
 from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
 from tests.support.requests import check_request, impose_request
 from tests.support.servers import start_service

@@ -6,7 +6,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from debar.common.embedded_redis import EmbeddedRedis, free_port
+from debar.local.embedded_redis import EmbeddedRedis, free_port
 from debar.v1 import registry_pb2_grpc, sanction_pb2_grpc
 from tests.support.metrics import scrape, total
 from tests.support.requests import check_request, impose_request

@@ -13,8 +13,8 @@ import pytest
 import redis as redis_client
 from redis.asyncio import Redis
 
-from debar.common.embedded_redis import EmbeddedRedis
-from debar.common.local_cluster import LocalCluster
+from debar.local.embedded_redis import EmbeddedRedis
+from debar.local.local_cluster import LocalCluster
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.objection_store import ObjectionKeys, verify_objection_log
 from debar.sanction.domain.objections import NOTHING_DUE, ObjectionState

@@ -9,7 +9,7 @@ import sys
 import grpc
 import pytest
 
-from debar.common.embedded_redis import EmbeddedRedis
+from debar.local.embedded_redis import EmbeddedRedis
 from debar.v1 import decision_pb2, decision_pb2_grpc, sanction_pb2, sanction_pb2_grpc
 from tests.support.requests import check_request, impose_request, subject
 from tests.support.servers import health_status, start_service, wait_for

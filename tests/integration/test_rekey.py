@@ -10,7 +10,7 @@ import time
 import grpc
 import redis as redis_client
 
-from debar.common.embedded_redis import EmbeddedRedis
+from debar.local.embedded_redis import EmbeddedRedis
 from debar.v1 import (
     common_pb2,
     decision_pb2,

@@ -9,8 +9,8 @@ import time
 import grpc
 import pytest
 
-from debar.common.embedded_redis import EmbeddedRedis
 from debar.common.identifiers import IdKind
+from debar.local.embedded_redis import EmbeddedRedis
 from debar.sanction.adapters.file_spool import FileSpool, spool_folder
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.redis_client import make_client

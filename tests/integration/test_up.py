@@ -19,8 +19,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from debar.cli.services import available_services
 from debar.cli.startup import start_failure
-from debar.common.embedded_redis import free_port, running_url
 from debar.common.settings import Settings
+from debar.local.embedded_redis import free_port, running_url
 from debar.v1 import common_pb2, sanction_pb2_grpc
 from tests.support.requests import check_request, impose_request
 from tests.support.servers import wait_for

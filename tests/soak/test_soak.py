@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from debar.common.embedded_redis import EmbeddedRedis
+from debar.local.embedded_redis import EmbeddedRedis
 from debar.v1 import decision_pb2, decision_pb2_grpc, railway_pb2, railway_pb2_grpc, sanction_pb2_grpc
 from tests.support.requests import check_request, impose_request, subject
 from tests.support.servers import ServiceProcess, health_status, start_service, wait_for

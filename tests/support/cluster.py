@@ -1,5 +1,5 @@
 """A real 3-master Redis Cluster for tests; it lives in the package so that `debar bench import` can use it too."""
 
-from debar.common.local_cluster import SLOT_RANGES, LocalCluster
+from debar.local.local_cluster import SLOT_RANGES, LocalCluster
 
 __all__ = ["SLOT_RANGES", "LocalCluster"]

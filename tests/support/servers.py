@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from debar.common.embedded_redis import free_port
+from debar.local.embedded_redis import free_port
 
 
 def health_status(address: str, service: str = "", credentials: grpc.ChannelCredentials | None = None) -> str:

@@ -7,10 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from debar.common import tokens
-from debar.common.callers import Identify, Unauthenticated
 from debar.common.errors import RateLimited
 from debar.common.settings import Settings, SettingsError
+from debar.rpc import tokens
+from debar.rpc.callers import Identify, Unauthenticated
 from debar.sanction.api.access import AccessStats, CheckGate, load_policy
 from debar.sanction.app.ports import RateCounterUnavailable
 from debar.sanction.domain.access import AccessPolicy, Grant, RateLimit, ScopesError, parse_policy
@@ -209,7 +209,7 @@ def test_transport_settings_are_validated_at_start(env, message):
 
 
 def test_missing_certificate_files_are_named(tmp_path):
-    from debar.common.tls import server_credentials
+    from debar.rpc.tls import server_credentials
 
     settings = Settings.from_env({k: str(tmp_path / v) for k, v in TLS.items()})
     with pytest.raises(SettingsError, match="DEBAR_TLS_CA: cannot read"):

@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 import pytest
 
-from debar.common.request_context import RequestInterceptor
+from debar.rpc.request_context import RequestInterceptor
 
 
 class FakeContext:

@@ -19,9 +19,9 @@ import redis
 
 from debar.bench.feed import write_feed
 from debar.cli.import_cmd import import_file
-from debar.common.embedded_redis import EmbeddedRedis
-from debar.common.local_cluster import LocalCluster
 from debar.common.settings import Settings
+from debar.local.embedded_redis import EmbeddedRedis
+from debar.local.local_cluster import LocalCluster
 
 TARGET_RATE = 50_000  # restrictions/s
 TARGET_BYTES = 300  # per restriction; 10 million in 3 GB

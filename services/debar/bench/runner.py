@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from debar.common.embedded_redis import EmbeddedRedis, free_port
+from debar.local.embedded_redis import EmbeddedRedis, free_port
 from debar.v1 import (
     common_pb2,
     railway_pb2,

@@ -9,8 +9,8 @@ import grpc
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from debar.common import tls
 from debar.common.settings import Settings
+from debar.rpc import tls
 from debar.v1 import common_pb2, sanction_pb2, sanction_pb2_grpc
 
 

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from debar.cli import objections_cmd
-from debar.common.embedded_redis import EmbeddedRedisError
 from debar.common.errors import Unavailable
 from debar.common.settings import SERVICE_PORTS, Settings, SettingsError
+from debar.local.embedded_redis import EmbeddedRedisError
 from debar.sanction.app.ports import StoreUnavailable
 
 
@@ -68,7 +68,7 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
 def _certs_dev(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from debar.common.certs import write_dev_certs
+    from debar.local.certs import write_dev_certs
 
     directory = Path(args.dir)
     issued = write_dev_certs(directory)

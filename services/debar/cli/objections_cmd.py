@@ -28,7 +28,7 @@ def _when(seconds: int) -> str:
 def _call(settings: Settings, args: argparse.Namespace, ask: Ask) -> Any:
     import grpc
 
-    from debar.common import tls
+    from debar.rpc import tls
     from debar.v1 import decision_pb2_grpc
 
     with tls.channel(settings, args.address or settings.sanction_address) as channel:

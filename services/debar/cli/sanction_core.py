@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from debar.common.embedded_redis import redis_url_for
 from debar.common.settings import Settings
+from debar.local.embedded_redis import redis_url_for
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_down
 from debar.sanction.bootstrap import Core, build_core
 

@@ -10,8 +10,8 @@ import time
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from debar.common import tls
 from debar.common.settings import Settings
+from debar.rpc import tls
 
 
 def port_taken(host: str, port: int) -> bool:

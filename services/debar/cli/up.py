@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 from debar.cli.sanction_core import sanction_core
 from debar.cli.services import available_services
 from debar.cli.startup import port_taken, start_failure
-from debar.common.certs import write_dev_certs
-from debar.common.embedded_redis import EmbeddedRedis, EmbeddedRedisError, running_url
 from debar.common.settings import Settings
+from debar.local.certs import write_dev_certs
+from debar.local.embedded_redis import EmbeddedRedis, EmbeddedRedisError, running_url
 from debar.sanction.app.importer import import_lines
 
 

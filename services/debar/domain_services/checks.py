@@ -10,7 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from debar.common.errors import InvalidField
 from debar.common.identifiers import IdKind, InvalidIdentifier, SubjectId, validate_identifier
-from debar.sanction.domain.times import checked_nanos, checked_time
+from debar.common.times import checked_nanos, checked_time
 from debar.v1 import common_pb2
 
 _ID_KINDS = {common_pb2.ID_TYPE_RIC: IdKind.RIC, common_pb2.ID_TYPE_USCC: IdKind.USCC}

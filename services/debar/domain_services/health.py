@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from debar.common.server import Readiness
 from debar.domain_services.sanction_client import SanctionClient
+from debar.rpc.server import Readiness
 
 
 def readiness(client: SanctionClient) -> Readiness:

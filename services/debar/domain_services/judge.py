@@ -10,10 +10,10 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from debar.common.errors import DomainError
-from debar.common.grpc_errors import abort_with
 from debar.domain_services.checks import SubjectCheck
 from debar.domain_services.sanction_client import SanctionClient, ask
 from debar.domain_services.verdict import build_verdict, timestamp_of
+from debar.rpc.status import abort_with
 from debar.v1 import sanction_pb2, verdict_pb2
 
 

@@ -8,15 +8,15 @@ import grpc
 from prometheus_client import CollectorRegistry
 
 from debar.common import logs
-from debar.common.callers import CallerInterceptor, Identify
-from debar.common.metrics import RpcMetrics, serve_metrics
-from debar.common.request_context import RequestInterceptor
-from debar.common.server import GrpcServer
 from debar.common.settings import Settings
-from debar.common.tls import server_credentials
 from debar.domain_services.health import readiness
 from debar.domain_services.metrics import VerdictMetrics
 from debar.domain_services.sanction_client import SanctionClient
+from debar.rpc.callers import CallerInterceptor, Identify
+from debar.rpc.metrics import RpcMetrics, serve_metrics
+from debar.rpc.request_context import RequestInterceptor
+from debar.rpc.server import GrpcServer
+from debar.rpc.tls import server_credentials
 
 
 async def run_domain_service(

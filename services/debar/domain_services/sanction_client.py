@@ -11,13 +11,13 @@ from collections.abc import Callable, Sequence
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from debar.common import tls
-from debar.common.callers import CALLER_HEADER
 from debar.common.errors import DomainError, InvalidField, Unavailable
-from debar.common.request_context import REQUEST_ID_HEADER, current_request_id
 from debar.common.settings import Settings
-from debar.common.tokens import mint
 from debar.domain_services.checks import SubjectCheck, caller_field
+from debar.rpc import tls
+from debar.rpc.callers import CALLER_HEADER
+from debar.rpc.request_context import REQUEST_ID_HEADER, current_request_id
+from debar.rpc.tokens import mint
 from debar.v1 import common_pb2, sanction_pb2, sanction_pb2_grpc
 
 log = logging.getLogger("debar.sanction_client")

@@ -11,13 +11,13 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from debar.common import logs
-from debar.common.callers import Identify
-from debar.common.embedded_redis import EmbeddedRedis
-from debar.common.metrics import RpcMetrics, serve_metrics
-from debar.common.request_context import RequestInterceptor
-from debar.common.server import GrpcServer, Readiness
 from debar.common.settings import Settings
-from debar.common.tls import server_credentials
+from debar.local.embedded_redis import EmbeddedRedis
+from debar.rpc.callers import Identify
+from debar.rpc.metrics import RpcMetrics, serve_metrics
+from debar.rpc.request_context import RequestInterceptor
+from debar.rpc.server import GrpcServer, Readiness
+from debar.rpc.tls import server_credentials
 from debar.sanction.adapters.file_spool import spool_folder
 from debar.sanction.api.access import AccessInterceptor, AccessStats, CheckGate, load_policy
 from debar.sanction.api.decision_servicer import DecisionServicer

@@ -8,11 +8,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from debar.common.errors import InvalidField
 from debar.common.identifiers import IdKind
+from debar.common.times import checked_nanos
 from debar.sanction.app.checker import CheckInput
 from debar.sanction.domain.catalogue import Catalogue, FailurePolicy, ObjectionRules
 from debar.sanction.domain.decisions import Decision, Degradation
 from debar.sanction.domain.model import IndexEntry, Outcome, Restriction, Role
-from debar.sanction.domain.times import checked_nanos
 from debar.v1 import common_pb2, registry_pb2, sanction_pb2
 
 _ID_KINDS = {common_pb2.ID_TYPE_RIC: IdKind.RIC, common_pb2.ID_TYPE_USCC: IdKind.USCC}

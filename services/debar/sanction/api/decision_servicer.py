@@ -6,7 +6,7 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from debar.common.errors import DomainError, InvalidField
-from debar.common.grpc_errors import abort_with
+from debar.rpc.status import abort_with
 from debar.sanction.api import convert
 from debar.sanction.app.decision_reader import DecisionReader, LoggedDecision
 from debar.sanction.app.objections import Objections

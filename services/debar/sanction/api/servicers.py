@@ -8,7 +8,7 @@ import grpc
 from google.rpc import status_pb2
 
 from debar.common.errors import DomainError, InvalidField
-from debar.common.grpc_errors import abort_with, status_code_of
+from debar.rpc.status import abort_with, status_code_of
 from debar.sanction.api import convert
 from debar.sanction.api.access import CheckGate, current_grant
 from debar.sanction.app.checker import Checker

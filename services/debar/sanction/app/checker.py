@@ -12,13 +12,13 @@ import structlog
 
 from debar.common.errors import Conflict, DomainError, InvalidField, Unavailable
 from debar.common.identifiers import IdKind
+from debar.common.times import checked_nanos, checked_time
 from debar.sanction.app.failopen import FailOpen
 from debar.sanction.app.ports import Decider, RestrictionStore, StoreUnavailable
 from debar.sanction.domain.catalogue import Catalogue, FailurePolicy
 from debar.sanction.domain.decisions import CheckQuery, Decision, Degradation, LoggedCheck
 from debar.sanction.domain.model import Outcome
 from debar.sanction.domain.subjects import SubjectResolver
-from debar.sanction.domain.times import checked_nanos, checked_time
 
 log = structlog.stdlib.get_logger("debar.checks")
 

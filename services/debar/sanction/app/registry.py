@@ -12,6 +12,7 @@ from enum import Enum
 
 from debar.common.errors import InvalidField, NotFound
 from debar.common.identifiers import IdKind, mask_name, ric_birth_date
+from debar.common.times import checked_time
 from debar.sanction.app.checker import RevisionFloor
 from debar.sanction.app.ports import RestrictionStore
 from debar.sanction.app.unavailable import unavailable_as
@@ -31,7 +32,6 @@ from debar.sanction.domain.model import (
     restriction_id,
 )
 from debar.sanction.domain.subjects import SubjectResolver
-from debar.sanction.domain.times import checked_time
 
 MAX_TEXT = 512
 MAX_PRINCIPALS = 64

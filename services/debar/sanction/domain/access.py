@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from debar.common.public import PUBLIC_SERVICES
-from debar.common.tokens import CALLER_NAME
+from debar.rpc.public import PUBLIC_SERVICES
+from debar.rpc.tokens import CALLER_NAME
 
 CHECK_ALL = "check:*"
 FIXED_SCOPES = frozenset(

@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from debar.common.interceptors import Behaviour, UnaryInterceptor
+from debar.rpc.interceptors import Behaviour, UnaryInterceptor
 
 
 class _Undecodable:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import redis
 
-from debar.common.embedded_redis import EmbeddedRedis, free_port
+from debar.local.embedded_redis import EmbeddedRedis, free_port
 
 SLOT_RANGES = [(0, 5460), (5461, 10922), (10923, 16383)]
 

@@ -19,8 +19,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from debar.common.decode_guard import DecodeGuard
-from debar.common.interceptors import InterceptorChain, UnaryInterceptor
+from debar.rpc.decode_guard import DecodeGuard
+from debar.rpc.interceptors import InterceptorChain, UnaryInterceptor
 
 log = logging.getLogger("debar.server")
 
@@ -47,7 +47,7 @@ class GrpcServer:
         credentials: grpc.ServerCredentials | None = None,
         health_port: int | None = None,
     ) -> None:
-        """`credentials`: serve TLS with them (see debar.common.tls); None: plaintext. `health_port`: also serve
+        """`credentials`: serve TLS with them (see debar.rpc.tls); None: plaintext. `health_port`: also serve
         grpc.health.v1, and nothing else, in plaintext on host:health_port (0: any free port; None: no)."""
         self.server = grpc.aio.server(
             # One interceptor: the chain runs the given ones outermost first, then the decode guard (a bad message

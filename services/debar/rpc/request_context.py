@@ -13,8 +13,8 @@ from typing import Any
 import grpc
 import structlog
 
-from debar.common.interceptors import Behaviour, UnaryInterceptor
-from debar.common.metrics import RpcMetrics
+from debar.rpc.interceptors import Behaviour, UnaryInterceptor
+from debar.rpc.metrics import RpcMetrics
 
 REQUEST_ID_HEADER = "x-request-id"
 log = structlog.stdlib.get_logger("debar.rpc")
