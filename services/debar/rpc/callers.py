@@ -11,9 +11,9 @@ from typing import Any
 import grpc
 import structlog
 
+from debar.common.callers import CALLER_NAME, PUBLIC_SERVICES
 from debar.rpc.interceptors import Behaviour, UnaryInterceptor
-from debar.rpc.public import PUBLIC_SERVICES
-from debar.rpc.tokens import CALLER_NAME, InvalidToken, bearer, verify
+from debar.rpc.tokens import InvalidToken, bearer, verify
 
 CALLER_HEADER = "x-debar-caller"
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 
-CALLER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+from debar.common.callers import CALLER_NAME
+
 MAX_LIFETIME_S = 24 * 3600  # a token further in the future than this is refused: leaked tokens must die soon
 
 

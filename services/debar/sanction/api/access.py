@@ -15,11 +15,11 @@ from typing import Any
 
 import grpc
 
+from debar.common.callers import PUBLIC_SERVICES
 from debar.common.errors import PermissionDenied, RateLimited
 from debar.common.settings import SettingsError
 from debar.rpc.callers import Identify, Unauthenticated
 from debar.rpc.interceptors import Behaviour, UnaryInterceptor
-from debar.rpc.public import PUBLIC_SERVICES
 from debar.sanction.app.ports import RateCounter, RateCounterUnavailable
 from debar.sanction.domain.access import AccessPolicy, Grant, ScopesError, parse_policy
 from debar.sanction.domain.catalogue import Catalogue

@@ -18,8 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from debar.rpc.public import PUBLIC_SERVICES
-from debar.rpc.tokens import CALLER_NAME
+from debar.common.callers import CALLER_NAME, PUBLIC_SERVICES
 
 CHECK_ALL = "check:*"
 FIXED_SCOPES = frozenset(
