@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import typing
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 
-from debar.common.settings import Settings, SettingsError
+from debar.common import settings as settings_module
+from debar.common.settings import (
+    DEV_PSEUDONYM_KEYS,
+    SERVICE_PORTS,
+    PerService,
+    Settings,
+    SettingsError,
+    Variable,
+    _parser_of,
+    declarations,
+)
 
 
 def test_defaults_suit_a_laptop():
@@ -73,3 +89,98 @@ def test_the_grace_period_is_a_setting():
     assert Settings.from_env({"DEBAR_GRACE_S": "12.5"}).grace_s == 12.5
     with pytest.raises(SettingsError, match="DEBAR_GRACE_S"):
         Settings.from_env({"DEBAR_GRACE_S": "-1"})
+
+
+def test_an_empty_port_is_refused_like_any_empty_number():
+    # Unset means the default; set but empty is a mistake (a template that rendered nothing), named at start.
+    for name in ("DEBAR_SANCTION_PORT", "DEBAR_METRICS_PORT", "DEBAR_GRACE_S"):
+        with pytest.raises(SettingsError, match=f"{name} must be"):
+            Settings.from_env({name: ""})
+
+
+def test_the_sanction_address_follows_the_sanction_port_unless_given():
+    assert Settings.from_env({"DEBAR_SANCTION_PORT": "6000"}).sanction_address == "127.0.0.1:6000"
+    given = {"DEBAR_SANCTION_PORT": "6000", "DEBAR_SANCTION_ADDRESS": "sanction:50051"}
+    assert Settings.from_env(given).sanction_address == "sanction:50051"
+    assert Settings().sanction_address == Settings.from_env({}).sanction_address == "127.0.0.1:50051"
+
+
+def test_validation_checks_the_values_however_they_were_made():
+    with pytest.raises(SettingsError, match=r"DEBAR_MAX_BATCH_ITEMS must be in \[1, 10000\]"):
+        replace(Settings(), max_batch_items=0).validate()
+    with pytest.raises(SettingsError, match="DEBAR_RAILWAY_PORT must be a port number"):
+        replace(Settings(), ports={**SERVICE_PORTS, "railway": 70000}).validate()
+
+
+def test_every_setting_is_parsed_as_its_field_is_typed():
+    # The parser follows the default's type: a float setting declared with 5 would refuse DEBAR_GRACE_S=2.5.
+    hints = typing.get_type_hints(Settings)
+    for item in dataclasses.fields(Settings):
+        if isinstance(declarations()[item.name], Variable):
+            assert _parser_of(type(item.default)) is _parser_of(hints[item.name]), item.name
+
+
+# --- the README's settings tables agree with the declarations ----------------------------------------------------
+
+README = Path(__file__).parents[2] / "README.md"
+ROW = re.compile(r"^\| (`DEBAR_[^|]*`) \| ([^|]*) \| [^|]* \|$")
+# Where the README says in words what the default is.
+IN_WORDS = {"DEBAR_PSEUDONYM_KEYS": (DEV_PSEUDONYM_KEYS, "a dev-only key")}
+
+
+def _documented() -> dict[str, str]:
+    """Each setting the README's tables name, with the default they give it."""
+    rows: dict[str, str] = {}
+    for line in README.read_text().splitlines():
+        if match := ROW.match(line):
+            names = [name.strip("`") for name in match[1].split(", ")]
+            defaults = match[2].replace("`", "").split(", ")  # one for all the row's names, or one each
+            for name, default in zip(names, defaults * len(names) if len(defaults) == 1 else defaults, strict=True):
+                assert name not in rows, f"{name} is in the README twice"
+                rows[name] = default
+    return rows
+
+
+def _declared() -> dict[str, object]:
+    return {
+        item.pattern if isinstance(item, PerService) else item.env: getattr(Settings(), name)
+        for name, item in declarations().items()
+    }
+
+
+def _agrees(readme: str, default: object) -> bool:
+    if default == "":  # unset: the README says in brackets what happens then, e.g. "(none)", "(embedded)"
+        return readme.startswith("(") and readme.endswith(")")
+    if isinstance(default, dict):
+        shown = f"{min(default.values())}-{max(default.values())}"
+    elif isinstance(default, bool):
+        shown = str(default).lower()
+    elif isinstance(default, float):
+        shown = f"{default:g}"
+    else:
+        shown = str(default)
+    return readme == shown or readme.startswith(f"{shown} (")  # e.g. "0 (off)"
+
+
+def test_the_readme_tables_list_every_setting_and_only_those():
+    assert sorted(_documented()) == sorted(_declared())
+
+
+def test_the_readme_tables_give_the_declared_defaults():
+    declared = _declared()
+    for name, readme in _documented().items():
+        if name in IN_WORDS:
+            assert (declared[name], readme) == IN_WORDS[name], name
+        else:
+            assert _agrees(readme, declared[name]), f"{name}: README says {readme!r}, the code {declared[name]!r}"
+
+
+def test_the_readme_and_the_error_messages_name_only_declared_settings():
+    declared = {name for item in declarations().values() for name in item.names} | {"DEBAR_<SERVICE>_PORT"}
+    source = Path(settings_module.__file__).read_text()
+    for text in (README.read_text(), source):
+        for name in re.findall(r"DEBAR_(?:<SERVICE>_PORT|[A-Z_]*[A-Z*])", text):
+            if name.endswith("*"):
+                assert any(known.startswith(name[:-1]) for known in declared), name
+            else:
+                assert name in declared, name

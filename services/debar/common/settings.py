@@ -1,10 +1,17 @@
-"""One flat, typed settings object, read from the environment once at start-up and validated there."""
+"""One flat, typed settings object, read from the environment once at start-up and validated there.
+
+Each setting is declared once, as a field of Settings: its environment variable, default, meaning and check (the
+parser follows from the default's type unless one is given). `from_env` reads the declarations in one loop and
+`validate` checks them in one loop; the rules that tie settings together are explicit checks after it. Adding a
+setting is adding one field."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from debar.common.identifiers import parse_keys
@@ -24,80 +31,249 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # proxy, HMAC-signed bearer tokens), "local" (plaintext on loopback: the x-debar-caller header is trusted).
 TRANSPORTS = ("mtls", "token", "local")
 
+T = TypeVar("T")
+# A parser turns the variable's text into the value, or raises ValueError saying what is wrong in words that follow
+# the variable's name (e.g. "must be an integer, got 'x'"). A check returns such words for a bad value, None for a
+# good one.
+Parser = Callable[[str], Any]
+Check = Callable[[Any], str | None]
+
 
 class SettingsError(ValueError):
     pass
 
 
+# --- what a declaration is ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One setting read from one environment variable; unset, the field's default holds."""
+
+    env: str
+    meaning: str
+    parse: Parser
+    check: Check | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.env,)
+
+    def is_set(self, env: Mapping[str, str]) -> bool:
+        return self.env in env
+
+    def read(self, env: Mapping[str, str]) -> Any:
+        try:
+            return self.parse(env[self.env])
+        except ValueError as error:
+            raise SettingsError(f"{self.env} {error}") from None
+
+    def validate(self, value: Any) -> None:
+        if self.check and (complaint := self.check(value)) is not None:
+            raise SettingsError(f"{self.env} {complaint}")
+
+
+@dataclass(frozen=True)
+class PerService:
+    """One value per service, each from its own variable: `pattern` with <SERVICE> replaced by the service's name
+    in capitals (DEBAR_<SERVICE>_PORT: DEBAR_SANCTION_PORT, ...). A service whose variable is unset keeps its
+    default."""
+
+    pattern: str
+    defaults: Mapping[str, Any]
+    meaning: str
+    parse: Parser
+    check: Check | None = None
+
+    def variable(self, service: str) -> Variable:
+        return Variable(self.pattern.replace("<SERVICE>", service.upper()), self.meaning, self.parse, self.check)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.variable(service).env for service in self.defaults)
+
+    def is_set(self, env: Mapping[str, str]) -> bool:
+        return any(name in env for name in self.names)
+
+    def read(self, env: Mapping[str, str]) -> dict[str, Any]:
+        values = dict(self.defaults)
+        for service in values:
+            if (variable := self.variable(service)).is_set(env):
+                values[service] = variable.read(env)
+        return values
+
+    def validate(self, values: Mapping[str, Any]) -> None:
+        for service, value in values.items():
+            self.variable(service).validate(value)
+
+
+Declaration = Variable | PerService
+_DECLARATION = "debar.setting"
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"must be true or false, got {raw!r}")
+
+
+def _number(kind: Callable[[str], T], expected: str) -> Callable[[str], T]:
+    def parse(raw: str) -> T:
+        try:
+            return kind(raw)
+        except ValueError:
+            raise ValueError(f"must be {expected}, got {raw!r}") from None
+
+    return parse
+
+
+# The parser of a setting whose declaration names none, by the type of its default. Those of numbers and booleans
+# repeat a bad value; one of text must not (it may be a secret, or a URL holding a password).
+_PARSERS: dict[type, Parser] = {
+    str: str,
+    Path: Path,
+    bool: _boolean,
+    int: _number(int, "an integer"),
+    float: _number(float, "a number"),
+}
+
+
+def _parser_of(kind: type) -> Parser:
+    # By the most specific type that has one: Path for PosixPath, bool (not int) for bool.
+    return next(_PARSERS[base] for base in kind.__mro__ if base in _PARSERS)
+
+
+def setting(env: str, default: T, meaning: str, *, check: Check | None = None, parse: Parser | None = None) -> T:
+    """A Settings field read from `env` (typed as its default, for the type checker; a dataclass field at run time)."""
+    declaration = Variable(env, meaning, parse or _parser_of(type(default)), check)
+    return field(default=default, metadata={_DECLARATION: declaration})
+
+
+def per_service(pattern: str, defaults: Mapping[str, T], meaning: str, *, check: Check | None = None) -> dict[str, T]:
+    """A Settings field holding one value per service (see PerService)."""
+    kinds = {type(value) for value in defaults.values()}
+    (kind,) = kinds  # one type for every service
+    declaration = PerService(pattern, dict(defaults), meaning, _parser_of(kind), check)
+    return field(default_factory=lambda: dict(defaults), metadata={_DECLARATION: declaration})
+
+
+def declarations() -> dict[str, Declaration]:
+    """Every setting, by its Settings attribute, in declaration order."""
+    return {item.name: item.metadata[_DECLARATION] for item in fields(Settings)}
+
+
+# --- checks of one value ------------------------------------------------------------------------------------------
+
+
+def within(low: float, high: float, *, low_open: bool = False, why: str = "") -> Check:
+    interval = ("(" if low_open else "[") + f"{low}, {high}]" + (f" ({why})" if why else "")
+
+    def check(value: float) -> str | None:
+        inside = low < value <= high if low_open else low <= value <= high
+        return None if inside else f"must be in {interval}"
+
+    return check
+
+
+def one_of(*choices: str) -> Check:
+    quoted = [repr(choice) for choice in choices]
+    listed = ", ".join(quoted[:-1]) + f" or {quoted[-1]}"
+    return lambda value: None if value in choices else f"must be {listed}"
+
+
+def port_number(*, zero_is_off: bool = False) -> Check:
+    complaint = "must be a port number" + (" (0: off)" if zero_is_off else "")
+    return lambda value: None if 0 <= value < 65536 else complaint
+
+
+def _key_prefix(value: str) -> str | None:
+    if value and not any(c in value for c in "{}: "):
+        return None
+    return "must be non-empty, without braces, colons or spaces"
+
+
+def _token_key(value: str) -> str | None:
+    return "must be at least 16 characters" if value and len(value) < 16 else None
+
+
+# --- the settings -------------------------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Settings:
-    host: str = "127.0.0.1"
-    ports: dict[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
-    # Empty: start the embedded Redis-compatible server.
-    redis_url: str = ""
-    redis_cluster: bool = False
-    redis_timeout_s: float = 0.5
-    redis_connections: int = 16
-    redis_prefix: str = "debar"
-    pseudonym_keys: str = DEV_PSEUDONYM_KEYS
-    # The id of the ring's newest key while it is only being introduced (read, not yet written): see
-    # Pseudonymiser and deploy/README.md, "The pseudonymisation key and its rotation".
-    pseudonym_staged: str = ""
-    data_dir: Path = Path("var")
-    sanction_address: str = "127.0.0.1:50051"
-    sanction_timeout_s: float = 2.0
-    metrics_port: int = 0  # Prometheus /metrics over HTTP; 0: off
-    # Plaintext grpc.health.v1 only (no other service), for kubelet probes that cannot do mutual TLS; 0: off.
-    health_port: int = 0
-    log_format: str = "console"
-    # The caller of a call that names none, in local (plaintext, loopback) mode only.
-    caller: str = "local"
+    # setting() and per_service() return dataclass fields, as field() does: a call here is no shared default (RUF009).
+    host: str = setting("DEBAR_HOST", "127.0.0.1", "the address every server listens on")
+    ports: dict[str, int] = per_service(  # noqa: RUF009
+        "DEBAR_<SERVICE>_PORT", SERVICE_PORTS, "the port each service listens on", check=port_number()
+    )
+    # Checked after the loop: the schemes it may have depend on redis_cluster.
+    redis_url: str = setting("DEBAR_REDIS_URL", "", "the Redis to use; empty: start the embedded one")
+    redis_cluster: bool = setting("DEBAR_REDIS_CLUSTER", False, "use the Redis Cluster client")
+    redis_timeout_s: float = setting(
+        "DEBAR_REDIS_TIMEOUT_S", 0.5, "socket and pool timeout of every Redis call", check=within(0, 30, low_open=True)
+    )
+    redis_connections: int = setting("DEBAR_REDIS_CONNECTIONS", 16, "Redis connection pool size per process")
+    redis_prefix: str = setting("DEBAR_REDIS_PREFIX", "debar", "the prefix of every Redis key", check=_key_prefix)
+    # Parsed after the loop, which needs the ring to check pseudonym_staged.
+    pseudonym_keys: str = setting(
+        "DEBAR_PSEUDONYM_KEYS", DEV_PSEUDONYM_KEYS, "the pseudonymisation keys, kid:secret[,kid:secret], newest first"
+    )
+    # See Pseudonymiser and deploy/README.md, "The pseudonymisation key and its rotation".
+    pseudonym_staged: str = setting(
+        "DEBAR_PSEUDONYM_STAGED",
+        "",
+        "the id of the ring's newest key while it is only being introduced (read, not yet written)",
+        parse=str.strip,
+    )
+    data_dir: Path = setting("DEBAR_DATA_DIR", Path("var"), "embedded Redis data and fail-open spools")  # noqa: RUF009
+    # Unset, it follows DEBAR_SANCTION_PORT (see from_env).
+    sanction_address: str = setting(
+        "DEBAR_SANCTION_ADDRESS", f"127.0.0.1:{SERVICE_PORTS['sanction']}", "where to find the sanction service"
+    )
+    sanction_timeout_s: float = setting(
+        "DEBAR_SANCTION_TIMEOUT_S", 2.0, "the deadline of every call to the sanction service"
+    )
+    metrics_port: int = setting(
+        "DEBAR_METRICS_PORT", 0, "Prometheus /metrics over HTTP; 0: off", check=port_number(zero_is_off=True)
+    )
+    health_port: int = setting(
+        "DEBAR_HEALTH_PORT",
+        0,
+        "plaintext grpc.health.v1 only (no other service), for kubelet probes that cannot do mutual TLS; 0: off",
+        check=port_number(zero_is_off=True),
+    )
+    log_format: str = setting(
+        "DEBAR_LOG_FORMAT", "console", "console, or json: one JSON object a line", check=one_of("console", "json")
+    )
+    caller: str = setting("DEBAR_CALLER", "local", "the caller of a call that names none, in local mode only")
     # Mutual TLS: one CA, certificate and key per process, used to serve and to call. All three, or none.
-    tls_ca: str = ""
-    tls_cert: str = ""
-    tls_key: str = ""
-    plaintext: bool = False  # explicit opt-in; see transport()
-    token_key: str = ""  # HMAC key of bearer tokens, when TLS is terminated in front of debar
-    scopes_file: str = ""  # empty: the packaged data/scopes.json
-    grace_s: float = 5.0
-    max_batch_items: int = 1000
+    tls_ca: str = setting("DEBAR_TLS_CA", "", "PEM file: the CA that signs every certificate")
+    tls_cert: str = setting("DEBAR_TLS_CERT", "", "PEM file: this process's certificate")
+    tls_key: str = setting("DEBAR_TLS_KEY", "", "PEM file: this process's private key")
+    plaintext: bool = setting("DEBAR_PLAINTEXT", False, "explicit opt-in to plaintext; see transport()")
+    token_key: str = setting(
+        "DEBAR_TOKEN_KEY", "", "HMAC key of bearer tokens, when TLS is terminated in front of debar", check=_token_key
+    )
+    scopes_file: str = setting("DEBAR_SCOPES_FILE", "", "who may ask what; empty: the packaged data/scopes.json")
+    grace_s: float = setting(
+        "DEBAR_GRACE_S",
+        5.0,
+        "after SIGTERM, how long calls in flight may finish",
+        check=within(0, 300, why="keep it under the pod's terminationGracePeriodSeconds"),
+    )
+    max_batch_items: int = setting("DEBAR_MAX_BATCH_ITEMS", 1000, "items per BatchCheck", check=within(1, 10_000))
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
-        base = cls()
-        ports = dict(SERVICE_PORTS)
-        for name in ports:
-            value = env.get(f"DEBAR_{name.upper()}_PORT")
-            if value:
-                ports[name] = _int(f"DEBAR_{name.upper()}_PORT", value)
-        settings = replace(
-            base,
-            host=env.get("DEBAR_HOST", base.host),
-            ports=ports,
-            redis_url=env.get("DEBAR_REDIS_URL", base.redis_url),
-            redis_cluster=_bool("DEBAR_REDIS_CLUSTER", env.get("DEBAR_REDIS_CLUSTER", "false")),
-            redis_timeout_s=_float("DEBAR_REDIS_TIMEOUT_S", env.get("DEBAR_REDIS_TIMEOUT_S", "0.5")),
-            grace_s=_float("DEBAR_GRACE_S", env.get("DEBAR_GRACE_S", "5")),
-            redis_connections=_int("DEBAR_REDIS_CONNECTIONS", env.get("DEBAR_REDIS_CONNECTIONS", "16")),
-            redis_prefix=env.get("DEBAR_REDIS_PREFIX", base.redis_prefix),
-            pseudonym_keys=env.get("DEBAR_PSEUDONYM_KEYS", base.pseudonym_keys),
-            pseudonym_staged=env.get("DEBAR_PSEUDONYM_STAGED", "").strip(),
-            data_dir=Path(env.get("DEBAR_DATA_DIR", str(base.data_dir))),
-            sanction_address=env.get("DEBAR_SANCTION_ADDRESS", f"127.0.0.1:{ports['sanction']}"),
-            sanction_timeout_s=_float("DEBAR_SANCTION_TIMEOUT_S", env.get("DEBAR_SANCTION_TIMEOUT_S", "2")),
-            metrics_port=_int("DEBAR_METRICS_PORT", env.get("DEBAR_METRICS_PORT", "0")),
-            health_port=_int("DEBAR_HEALTH_PORT", env.get("DEBAR_HEALTH_PORT", "0")),
-            log_format=env.get("DEBAR_LOG_FORMAT", base.log_format),
-            caller=env.get("DEBAR_CALLER", base.caller),
-            max_batch_items=_int("DEBAR_MAX_BATCH_ITEMS", env.get("DEBAR_MAX_BATCH_ITEMS", "1000")),
-            tls_ca=env.get("DEBAR_TLS_CA", ""),
-            tls_cert=env.get("DEBAR_TLS_CERT", ""),
-            tls_key=env.get("DEBAR_TLS_KEY", ""),
-            plaintext=_bool("DEBAR_PLAINTEXT", env.get("DEBAR_PLAINTEXT", "false")),
-            token_key=env.get("DEBAR_TOKEN_KEY", ""),
-            scopes_file=env.get("DEBAR_SCOPES_FILE", ""),
-        )
+        given: dict[str, Any] = {name: item.read(env) for name, item in declarations().items() if item.is_set(env)}
+        # The one default that follows another setting: the sanction service is sought on its own port.
+        if "sanction_address" not in given:
+            given["sanction_address"] = f"127.0.0.1:{given.get('ports', SERVICE_PORTS)['sanction']}"
+        settings = cls(**given)
         settings.validate()
         return settings
 
@@ -130,22 +306,15 @@ class Settings:
         return "local"
 
     def validate(self) -> None:
+        for name, item in declarations().items():
+            item.validate(getattr(self, name))
+        # The rules that tie settings together (each value is already valid on its own).
         tls_files = {"DEBAR_TLS_CA": self.tls_ca, "DEBAR_TLS_CERT": self.tls_cert, "DEBAR_TLS_KEY": self.tls_key}
         if any(tls_files.values()) and not all(tls_files.values()):
             missing = ", ".join(name for name, value in tls_files.items() if not value)
             raise SettingsError(f"DEBAR_TLS_CA, DEBAR_TLS_CERT and DEBAR_TLS_KEY go together: {missing} missing")
         if self.tls and self.plaintext:
             raise SettingsError("DEBAR_PLAINTEXT=true contradicts DEBAR_TLS_*: choose one")
-        if self.token_key and len(self.token_key) < 16:
-            raise SettingsError("DEBAR_TOKEN_KEY must be at least 16 characters")
-        if self.log_format not in ("console", "json"):
-            raise SettingsError("DEBAR_LOG_FORMAT must be 'console' or 'json'")
-        if not 0 < self.redis_timeout_s <= 30:
-            raise SettingsError("DEBAR_REDIS_TIMEOUT_S must be in (0, 30]")
-        if not 0 <= self.grace_s <= 300:
-            raise SettingsError(
-                "DEBAR_GRACE_S must be in [0, 300] (keep it under the pod's terminationGracePeriodSeconds)"
-            )
         if self.redis_cluster and not self.redis_url:
             raise SettingsError("DEBAR_REDIS_CLUSTER needs DEBAR_REDIS_URL (the embedded server is one node)")
         if self.redis_url:
@@ -158,16 +327,6 @@ class Settings:
             raise SettingsError(
                 "DEBAR_PSEUDONYM_STAGED must name the newest key of DEBAR_PSEUDONYM_KEYS, before others"
             )
-        if not self.redis_prefix or any(c in self.redis_prefix for c in "{}: "):
-            raise SettingsError("DEBAR_REDIS_PREFIX must be non-empty, without braces, colons or spaces")
-        if not 1 <= self.max_batch_items <= 10_000:
-            raise SettingsError("DEBAR_MAX_BATCH_ITEMS must be in [1, 10000]")
-        for name, port in self.ports.items():
-            if not 0 <= port < 65536:
-                raise SettingsError(f"DEBAR_{name.upper()}_PORT must be a port number")
-        for name, port in (("DEBAR_METRICS_PORT", self.metrics_port), ("DEBAR_HEALTH_PORT", self.health_port)):
-            if not 0 <= port < 65536:
-                raise SettingsError(f"{name} must be a port number (0: off)")
 
 
 def _check_redis_url(url: str, cluster: bool) -> None:
@@ -190,26 +349,3 @@ def _check_redis_url(url: str, cluster: bool) -> None:
         raise SettingsError("DEBAR_REDIS_URL has a bad port") from None
     if not parsed.hostname:
         raise SettingsError("DEBAR_REDIS_URL names no host")
-
-
-def _int(name: str, value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {value!r}") from None
-
-
-def _float(name: str, value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {value!r}") from None
-
-
-def _bool(name: str, value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise SettingsError(f"{name} must be true or false, got {value!r}")
