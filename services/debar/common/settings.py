@@ -261,7 +261,8 @@ class Settings:
     health_port: int = setting(
         "DEBAR_HEALTH_PORT",
         0,
-        "plaintext grpc.health.v1 only (no other service), for kubelet probes that cannot do mutual TLS; 0: off",
+        "plaintext grpc.health.v1 only (no other service), for kubelet probes that cannot do mutual TLS; the "
+        "console: HTTP /healthz and /readyz only; 0: off",
         check=port_number(zero_is_off=True),
     )
     log_format: str = setting(

@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from debar.console import person, reviewers
 from debar.console.sanction_client import Busy, Refused, SanctionDown
-from debar.console.web import SESSION_MAX_AGE_S, Console, SecurityHeaders, console_of, page
+from debar.console.web import SESSION_MAX_AGE_S, Console, HealthOnlyOn, SecurityHeaders, console_of, page
 
 log = logging.getLogger("debar.console")
 
@@ -85,7 +85,10 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return page(request, "message.html", 500, title="Something went wrong", message=message)
 
 
-def build_app(console: Console, session_key: str, secure_cookies: bool) -> Starlette:
+def build_app(console: Console, session_key: str, secure_cookies: bool, health_port: int = 0) -> Starlette:
+    """`health_port`: a second port that answers /healthz and /readyz only (for probes that must reach the pod
+    while its main port admits only the authenticating proxy)."""
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
@@ -114,6 +117,7 @@ def build_app(console: Console, session_key: str, secure_cookies: bool) -> Starl
         Mount("/static", static, name="static"),
     ]
     middleware = [
+        Middleware(HealthOnlyOn, port=health_port),
         Middleware(SecurityHeaders),
         Middleware(
             SessionMiddleware,

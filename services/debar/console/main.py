@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import socket
 from pathlib import Path
 
 import uvicorn
@@ -67,7 +68,10 @@ async def serve(settings: Settings) -> None:
         lookups=RateLimiter(settings.console_lookup_rate),
         sign_ins=RateLimiter(settings.console_lookup_rate),
     )
-    app = build_app(console, key, secure_cookies=settings.host not in LOOPBACK)
+    app = build_app(console, key, secure_cookies=settings.host not in LOOPBACK, health_port=settings.health_port)
+    sockets = [_listen(settings.host, settings.console_port, "DEBAR_CONSOLE_PORT")]
+    if settings.health_port:
+        sockets.append(_listen(settings.host, settings.health_port, "DEBAR_HEALTH_PORT"))
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -77,4 +81,17 @@ async def serve(settings: Settings) -> None:
         server_header=False,
         timeout_graceful_shutdown=int(settings.grace_s),
     )
-    await uvicorn.Server(config).serve()
+    await uvicorn.Server(config).serve(sockets=sockets)
+
+
+def _listen(host: str, port: int, setting: str) -> socket.socket:
+    """A bound socket for uvicorn (which then listens on it); one line naming the setting if it cannot be had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise SettingsError(f"{setting}: cannot listen on {host}:{port}: {error.strerror}") from None
+    return sock

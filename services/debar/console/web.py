@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from debar.common.identifiers import mask_identifier
@@ -214,3 +214,20 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class HealthOnlyOn:
+    """On the health port (DEBAR_HEALTH_PORT), only /healthz and /readyz answer; every other path is 404 there."""
+
+    PATHS = ("/healthz", "/readyz")
+
+    def __init__(self, app: ASGIApp, port: int) -> None:
+        self.app = app
+        self.port = port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server") or ("", None)
+        if self.port and scope["type"] == "http" and server[1] == self.port and scope["path"] not in self.PATHS:
+            await PlainTextResponse("not found", status_code=404)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
