@@ -4,6 +4,7 @@ instead of saying "ready" (a busy port answered SERVING by someone else's server
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import signal
 import subprocess
@@ -113,9 +114,30 @@ def test_the_readme_first_run_up_on_the_embedded_redis_then_its_check_answers_de
         assert decision["measure"] == "RAIL_G_TRAIN"
         assert decision["decisionId"]
         assert decision["grounds"]
+        _signs_in_to_the_console(printed, ports["console"], tmp_path)
     finally:
         assert _stopped(process) == 0
     assert running_url(redis_folder) is None  # up stopped its embedded server
+
+
+def _signs_in_to_the_console(printed: list[str], port: int, tmp_path: Path) -> None:
+    """`debar up` prints the console's address and two demo reviewers' sign-ins, which work."""
+    import httpx
+
+    assert f"console     http://127.0.0.1:{port}" in printed
+    line = next(line for line in printed if line.startswith("console: "))
+    found = re.search(
+        r"http://(\S+)/ \(reviewers sign in at /signin as li / (\S+), zhang / (\S+); accounts in (\S+)\)", line
+    )
+    assert found, line
+    assert Path(found[4]) == tmp_path / "data" / "console-accounts.json"
+    for login, password in (("li", found[2]), ("zhang", found[3])):
+        with httpx.Client(base_url=f"http://{found[1]}") as client:
+            form = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/signin").text)
+            assert form
+            answer = client.post("/signin", data={"csrf_token": form[1], "login": login, "password": password})
+            assert answer.status_code == 303 and answer.headers["location"] == "/queue", answer.text
+            assert f"reviewer:{login}" in client.get("/queue").text
 
 
 def test_up_with_a_port_in_use_stops_and_says_which(tmp_path, service_env, other_server):
