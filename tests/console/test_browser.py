@@ -19,37 +19,13 @@ from selenium.webdriver.common.by import By
 
 from debar.v1 import common_pb2, decision_pb2
 from tests.console.pages import choose, fill, look_up, press, sign_in, text
-from tests.support.objections import filed_days_ago
-from tests.support.requests import check_request, impose_request
+from tests.console.records import objection_filed, objections_on, refusal
+from tests.support.requests import check_request
 from tests.support.subjects import new_ric
 
 pytestmark = pytest.mark.browser
 NOT_FOUND = "No decision with this id was found for this ID number."
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-
-
-def refusal(system, number: str, measure: str = "RAIL_G_TRAIN") -> str:  # type: ignore[no-untyped-def]
-    system.registry.Impose(impose_request(number))
-    decision = system.checks.Check(check_request(number, measure))
-    assert decision.outcome == common_pb2.OUTCOME_DENY
-    return str(decision.decision_id)
-
-
-def objection_filed(system, number: str, days_ago: float = 0) -> str:  # type: ignore[no-untyped-def]
-    decision_id = refusal(system, number)
-    filed = system.decisions.FileObjection(
-        decision_pb2.FileObjectionRequest(
-            decision_id=decision_id, statement="That is not me.", contact="me@example.com"
-        )
-    )
-    if days_ago:
-        filed_days_ago(system.redis_url, filed.objection_id, days_ago)
-    return str(filed.objection_id)
-
-
-def objections_on(system, decision_id: str) -> list[decision_pb2.Objection]:  # type: ignore[no-untyped-def]
-    listed = system.decisions.ListObjections(decision_pb2.ListObjectionsRequest(page_size=500))
-    return [o for o in listed.objections if o.decision_id == decision_id]
 
 
 def screenshot(driver, name: str, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]

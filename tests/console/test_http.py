@@ -12,7 +12,7 @@ import pytest
 
 from debar.local.embedded_redis import free_port
 from debar.v1 import decision_pb2
-from tests.console.test_browser import objection_filed, refusal
+from tests.console.records import objection_filed, refusal
 from tests.support.console import REVIEWERS, start_console
 from tests.support.servers import ServiceProcess
 from tests.support.subjects import new_ric
