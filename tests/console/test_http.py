@@ -186,3 +186,44 @@ def test_the_health_port_answers_health_only(another_console):
         assert client.get(f"http://127.0.0.1:{health}/lookup").status_code == 404
         assert client.get(f"http://127.0.0.1:{health}/queue").status_code == 404
         assert client.get(f"{url}/lookup").status_code == 200
+
+
+def _tls(certs, name: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {"DEBAR_TLS_CA": str(certs / "ca.pem"), "DEBAR_TLS_CERT": str(certs / f"{name}.pem"),
+            "DEBAR_TLS_KEY": str(certs / f"{name}-key.pem")}  # fmt: skip
+
+
+def test_over_mutual_tls_the_console_is_known_by_its_certificate(console_system, another_console, tmp_path):
+    """As deployed: the console calls the sanction service with its own certificate (CN console, whose scopes let
+    it read decisions); a console holding another service's certificate is refused, and says so without detail."""
+    import grpc
+
+    from debar.local.certs import write_dev_certs
+    from tests.support.servers import start_service
+
+    certs = tmp_path / "certs"
+    write_dev_certs(certs, services=("sanction",), clients=("bench", "console", "registry"))
+    env = {k: v for k, v in console_system.env.items() if k != "DEBAR_PLAINTEXT"}
+    bench = grpc.ssl_channel_credentials((certs / "ca.pem").read_bytes(), (certs / "bench-key.pem").read_bytes(),
+                                         (certs / "bench.pem").read_bytes())  # fmt: skip
+    sanction = start_service("sanction", {**env, **_tls(certs, "sanction")}, tmp_path, credentials=bench)
+    try:
+        number = new_ric()
+        decision_id = refusal(console_system, number)  # through the plaintext sanction service, on the same Redis
+        lookup = {"decision_id": decision_id, "id_number": number}
+        console = another_console(
+            **_tls(certs, "console"), DEBAR_SANCTION_ADDRESS=sanction.address, DEBAR_PLAINTEXT="false"
+        )
+        with httpx.Client(base_url=console) as client:
+            answer = client.post("/lookup", data={"csrf_token": token(client, "/lookup"), **lookup})
+            assert answer.status_code == 303, answer.text
+            assert "Your decision" in client.get("/my-decision").text
+        impostor = another_console(
+            **_tls(certs, "registry"), DEBAR_SANCTION_ADDRESS=sanction.address, DEBAR_PLAINTEXT="false"
+        )
+        with httpx.Client(base_url=impostor) as client:
+            refused = client.post("/lookup", data={"csrf_token": token(client, "/lookup"), **lookup})
+        assert refused.status_code == 403 and "refused this request" in refused.text
+        assert "registry" not in refused.text and "scope" not in refused.text
+    finally:
+        sanction.stop()
