@@ -133,6 +133,8 @@ def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: 
             raise InvalidProof("the empty tree is consistent with any tree; its proof must be empty")
         if not hmac.compare_digest(old_root, EMPTY_ROOT):
             raise InvalidProof("the old root is not the empty tree's root")
+        if new_size == 0 and not hmac.compare_digest(new_root, EMPTY_ROOT):
+            raise InvalidProof("the new root is not the empty tree's root")
         return
     if old_size == new_size:
         if proof:

@@ -157,6 +157,8 @@ def test_trivial_consistency_is_checked_on_the_roots():
         ("same size, proof not empty", (3, 3, ROOTS[3], ROOTS[3], [EMPTY_ROOT])),
         ("from empty, proof not empty", (0, 5, EMPTY_ROOT, ROOTS[5], [EMPTY_ROOT])),
         ("from empty, old root is not the empty root", (0, 5, ROOTS[1], ROOTS[5], [])),
+        ("empty to empty, new root is not the empty root", (0, 0, EMPTY_ROOT, ROOTS[1], [])),
+        ("empty to empty, neither root is the empty root", (0, 0, ROOTS[1], ROOTS[1], [])),
         ("shrinking", (5, 3, ROOTS[5], ROOTS[3], [])),
         ("negative", (-1, 3, ROOTS[0], ROOTS[3], [])),
         ("growing with no proof", (1, 2, ROOTS[1], ROOTS[2], [])),
