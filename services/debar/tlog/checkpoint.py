@@ -13,11 +13,11 @@ Format decisions:
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from debar.tlog.encoding import decode_base64, encode_base64
 from debar.tlog.merkle import HASH_SIZE
 from debar.tlog.note import (
     Note,
@@ -25,7 +25,6 @@ from debar.tlog.note import (
     Signer,
     UnverifiedNote,
     Verifier,
-    decode_base64,
     parse_note,
     sign_note,
     verify_note,
@@ -56,7 +55,7 @@ class Checkpoint:
             raise CheckpointError("checkpoint root hash: not 32 bytes")
 
     def body(self) -> str:
-        root = base64.b64encode(self.root_hash).decode()
+        root = encode_base64(self.root_hash)
         return "".join(f"{line}\n" for line in (self.origin, str(self.size), root, *self.extensions))
 
 

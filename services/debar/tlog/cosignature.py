@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from debar.tlog.note import (
+from debar.tlog.keys import (
+    SEED_SIZE,
     InvalidKey,
-    MalformedNote,
-    Signature,
     check_key_name,
     decode_signer_key,
     decode_verifier_key,
@@ -29,6 +28,7 @@ from debar.tlog.note import (
     load_public_key,
     verify_ed25519,
 )
+from debar.tlog.note import MalformedNote, Signature
 
 COSIGNATURE_V1 = 0x04
 HEADER = b"cosignature/v1\n"
@@ -86,7 +86,7 @@ class CosignatureSigner:
 
     def __init__(self, name: str, seed: bytes) -> None:
         check_key_name(name)
-        if len(seed) != 32:
+        if len(seed) != SEED_SIZE:
             raise InvalidKey("seed: an Ed25519 seed is 32 bytes")
         self._name, self._seed = name, bytes(seed)
         self._key = Ed25519PrivateKey.from_private_bytes(self._seed)

@@ -18,7 +18,6 @@ Format decisions (the spec's):
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -28,13 +27,13 @@ from typing import ClassVar
 
 from debar.tlog.checkpoint import MAX_SIZE, Checkpoint, CheckpointError, parse_checkpoint
 from debar.tlog.cosignature import CosignatureSigner
+from debar.tlog.encoding import decode_base64, encode_base64
 from debar.tlog.merkle import EMPTY_ROOT, HASH_SIZE
 from debar.tlog.note import (
     Note,
     NoteError,
     Signature,
     Verifier,
-    decode_base64,
     parse_note,
     parse_signature_lines,
     verify_note,
@@ -116,9 +115,7 @@ class WitnessState:
         return WitnessState({**self._records, origin: record})
 
     def to_json(self) -> bytes:
-        logs = {
-            o: {"size": r.size, "root_hash": base64.b64encode(r.root_hash).decode()} for o, r in self._records.items()
-        }
+        logs = {o: {"size": r.size, "root_hash": encode_base64(r.root_hash)} for o, r in self._records.items()}
         return json.dumps({"version": _STATE_VERSION, "logs": logs}, sort_keys=True).encode()
 
     @classmethod
@@ -153,7 +150,7 @@ class AddCheckpointRequest:
     checkpoint: bytes
 
     def to_bytes(self) -> bytes:
-        lines = [f"old {self.old_size}\n", *(base64.b64encode(h).decode() + "\n" for h in self.proof), "\n"]
+        lines = [f"old {self.old_size}\n", *(encode_base64(h) + "\n" for h in self.proof), "\n"]
         return "".join(lines).encode() + self.checkpoint
 
 

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from debar.tlog.checkpoint import Checkpoint, CheckpointError, open_checkpoint, parse_checkpoint, sign_checkpoint
 from debar.tlog.cosignature import CosignatureSigner
+from debar.tlog.keys import Ed25519Signer
 from debar.tlog.merkle import EMPTY_ROOT
-from debar.tlog.note import BadSignature, Ed25519Signer, Note, NoteError, Signature, UnverifiedNote, parse_note
+from debar.tlog.note import BadSignature, Note, NoteError, Signature, UnverifiedNote, parse_note
 
 SPEC_BODY = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
 ROOT = base64.b64decode("CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=")

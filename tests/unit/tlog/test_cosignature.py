@@ -18,17 +18,15 @@ from debar.tlog.cosignature import (
     parse_cosigner_key,
     parse_cosigner_signer_key,
 )
+from debar.tlog.keys import Ed25519Signer, InvalidKey, parse_verifier_key
 from debar.tlog.note import (
     BadSignature,
-    Ed25519Signer,
-    InvalidKey,
     MalformedNote,
     Note,
     Signature,
     UnverifiedNote,
     open_note,
     parse_note,
-    parse_verifier_key,
     sign_note,
 )
 

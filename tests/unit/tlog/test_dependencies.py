@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-MODULES = ["merkle", "compact", "nodes", "proofs", "note", "cosignature", "checkpoint", "witness"]
+MODULES = ["encoding", "merkle", "compact", "nodes", "proofs", "keys", "note", "cosignature", "checkpoint", "witness"]
 # cryptography's native parts register _openssl and _cffi_backend; setuptools' .pth hook loads _distutils_hack.
 ALLOWED = {"__main__", "cryptography", "_openssl", "_cffi_backend", "_distutils_hack"}
 

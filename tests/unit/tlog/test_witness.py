@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from debar.tlog.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from debar.tlog.compact import CompactRange
 from debar.tlog.cosignature import CosignatureSigner, cosignature_timestamp
+from debar.tlog.keys import Ed25519Signer
 from debar.tlog.merkle import EMPTY_ROOT, NodeId, leaf_hash
-from debar.tlog.note import BadSignature, Ed25519Signer, Note, NoteError, Signature, parse_note
+from debar.tlog.note import BadSignature, Note, NoteError, Signature, parse_note
 from debar.tlog.proofs import consistency_proof
 from debar.tlog.witness import (
     MAX_PROOF_LINES,
