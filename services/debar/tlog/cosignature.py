@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from debar.tlog.keys import (
-    SEED_SIZE,
+    ED25519_KEY_SIZE,
     InvalidKey,
     check_key_name,
     decode_signer_key,
@@ -86,7 +86,7 @@ class CosignatureSigner:
 
     def __init__(self, name: str, seed: bytes) -> None:
         check_key_name(name)
-        if len(seed) != SEED_SIZE:
+        if len(seed) != ED25519_KEY_SIZE:
             raise InvalidKey("seed: an Ed25519 seed is 32 bytes")
         self._name, self._seed = name, bytes(seed)
         self._key = Ed25519PrivateKey.from_private_bytes(self._seed)

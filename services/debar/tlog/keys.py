@@ -22,8 +22,8 @@ from debar.tlog.encoding import decode_base64, encode_base64
 ED25519 = 0x01
 SIGNER_KEY_PREFIX = "PRIVATE+KEY+"
 KEY_ID_SIZE = 4
-SEED_SIZE = 32
-_PUBLIC_KEY_SIZE = 32
+# An Ed25519 seed and public key are both 32 bytes.
+ED25519_KEY_SIZE = 32
 _SIGNATURE_SIZE = 64
 
 
@@ -81,7 +81,7 @@ def _decode_key_parts(
         material = decode_base64(material_b64)
     except ValueError as e:
         raise InvalidKey(f"{what}: key is not canonical base64") from e
-    if len(material) != 1 + SEED_SIZE or material[0] != signature_type:
+    if len(material) != 1 + ED25519_KEY_SIZE or material[0] != signature_type:
         raise InvalidKey(f"{what}: not a signature type 0x{signature_type:02x} Ed25519 key")
     key = material[1:]
     public = Ed25519PrivateKey.from_private_bytes(key).public_key().public_bytes_raw() if derive_public else key
@@ -116,7 +116,7 @@ class Ed25519Signer:
 
     def __init__(self, name: str, seed: bytes) -> None:
         check_key_name(name)
-        if len(seed) != SEED_SIZE:
+        if len(seed) != ED25519_KEY_SIZE:
             raise InvalidKey("seed: an Ed25519 seed is 32 bytes")
         self._name, self._seed = name, bytes(seed)
         self._key = Ed25519PrivateKey.from_private_bytes(self._seed)
@@ -163,7 +163,7 @@ def generate_key(name: str) -> tuple[str, str]:
 
 
 def load_public_key(public_key: bytes) -> Ed25519PublicKey:
-    if len(public_key) != _PUBLIC_KEY_SIZE:
+    if len(public_key) != ED25519_KEY_SIZE:
         raise InvalidKey("public key: an Ed25519 public key is 32 bytes")
     try:
         return Ed25519PublicKey.from_public_bytes(public_key)
