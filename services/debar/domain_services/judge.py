@@ -12,7 +12,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from debar.common.errors import DomainError
 from debar.domain_services.checks import SubjectCheck
 from debar.domain_services.sanction_client import SanctionClient, ask
-from debar.domain_services.verdict import build_verdict, timestamp_of
+from debar.domain_services.verdict import build_verdict
+from debar.rpc import wire
 from debar.rpc.status import abort_with
 from debar.v1 import sanction_pb2, verdict_pb2
 
@@ -23,7 +24,7 @@ class Judge:
         self._clock = clock
 
     def now(self) -> Timestamp:
-        return timestamp_of(self._clock())
+        return wire.timestamp(self._clock())
 
     async def answers(
         self, context: grpc.aio.ServicerContext, make_checks: Callable[[], Sequence[SubjectCheck]]
