@@ -1,14 +1,20 @@
-"""The shared wire conversions (IdType <-> IdKind, Timestamp <-> epoch seconds) and the status codes of domain errors
-both ways."""
+"""The shared wire conversions (IdType <-> IdKind, Timestamp <-> epoch seconds), the status codes of domain errors
+both ways, and the table of domain services that `debar serve` and `debar up` read."""
 
 from __future__ import annotations
 
+import sys
+
 import grpc
 import pytest
+from google.protobuf import descriptor_pool
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from debar.cli.services import available_services
 from debar.common.errors import Conflict, InvalidField, NotFound, PermissionDenied, RateLimited, Unavailable
 from debar.common.identifiers import IdKind
+from debar.common.settings import SERVICE_PORTS
+from debar.domain_services.runner import DOMAIN_SERVICES
 from debar.rpc import wire
 from debar.rpc.status import error_type_of, status_code_of
 from debar.v1 import common_pb2
@@ -59,3 +65,21 @@ def test_a_domain_error_comes_back_from_its_status_code(error):
 @pytest.mark.parametrize("code", [grpc.StatusCode.OK, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN])
 def test_a_code_no_domain_error_has_maps_to_none(code):
     assert error_type_of(code.value[0]) is None
+
+
+def test_every_service_has_a_port_and_debar_up_starts_the_sanction_service_first():
+    assert sorted(available_services()) == sorted(SERVICE_PORTS)
+    assert available_services()[0] == "sanction"
+
+
+@pytest.mark.parametrize("name", list(DOMAIN_SERVICES))
+def test_each_table_row_pairs_a_grpc_service_with_a_servicer_that_answers_all_of_it(name):
+    """A row naming the wrong service would report health and reflection for a service not served; an RPC left to
+    the generated base class would answer UNIMPLEMENTED."""
+    row = DOMAIN_SERVICES[name]
+    service = descriptor_pool.Default().FindServiceByName(row.grpc_service)
+    assert row.add_to_server.__name__ == f"add_{service.name}Servicer_to_server"
+    base = getattr(sys.modules[row.add_to_server.__module__], f"{service.name}Servicer")
+    assert issubclass(row.servicer, base)
+    for method in service.methods:
+        assert getattr(row.servicer, method.name) is not getattr(base, method.name), method.full_name
