@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry
@@ -26,19 +26,17 @@ from debar.rpc.server import GrpcServer, Readiness
 from debar.rpc.tls import server_credentials
 from debar.v1 import hotel_pb2_grpc, procurement_pb2_grpc, railway_pb2_grpc, realestate_pb2_grpc
 
-S = TypeVar("S")
-
 
 @dataclass(frozen=True, slots=True)
-class DomainService(Generic[S]):
+class DomainService:
     grpc_service: str  # the full gRPC service name (a contract: clients, health and reflection name it)
-    servicer: Callable[[Judge], S]
-    add_to_server: Callable[[S, grpc.aio.Server], None]  # the generated add_<Service>Servicer_to_server
+    servicer: Callable[[Judge], Any]  # the service's servicer class, which answers every RPC of grpc_service
+    add_to_server: Callable[[Any, grpc.aio.Server], None]  # the generated add_<Service>Servicer_to_server
 
 
 # `debar serve NAME` and `debar up` take their names from here; NAME is also the port setting
 # (DEBAR_<NAME>_PORT) and the caller name the sanction service knows the service by.
-DOMAIN_SERVICES: dict[str, DomainService[Any]] = {
+DOMAIN_SERVICES: dict[str, DomainService] = {
     "railway": DomainService(
         grpc_service="debar.v1.RailwayService",
         servicer=RailwayServicer,
