@@ -82,7 +82,13 @@ def _order(stream_id: str) -> tuple[int, int]:
     return int(ms), int(seq)
 
 
-def _newest_first(decision: str) -> tuple[int, int, int]:
+def _newest_first_key(decision: str) -> tuple[int, int, str, int]:
+    """As the Redis decision log orders a subject's decision ids across pseudonyms."""
+    ms, seq, bucket, index = decision.split("-")
+    return int(ms), int(seq), bucket, int(index)
+
+
+def _rekey_order(decision: str) -> tuple[int, int, int]:
     """As the rekey script sorts merged decision lists (spooled ids `S<ms>-<token>-<bucket>` included)."""
     parts = decision.lstrip("S").split("-")
     seq = int(parts[1]) if parts[1].isdigit() else 0
@@ -115,7 +121,7 @@ class MemoryDecisionLog:
     async def ids_for_subject(self, bucket: str, pseudonyms: Sequence[str], offset: int, count: int) -> list[str]:
         self._switch.answer()
         ids = [i for p in pseudonyms for i in self.subject_decisions.get((bucket, p), [])[: offset + count]]
-        ids.sort(key=_newest_first, reverse=True)
+        ids.sort(key=_newest_first_key, reverse=True)
         return ids[offset : offset + count]
 
     async def buckets(self) -> list[str]:
@@ -242,7 +248,7 @@ class MemoryStore:
 
     async def replay(self, spooled: Sequence[SpooledDecision], catalogue_version: str) -> int:
         self._switch.answer()
-        fresh = []
+        fresh: list[SpooledDecision] = []
         for s in spooled:
             done = self._replayed.setdefault(s.check.query.subject.bucket, {})
             if s.decision_id not in done and s.decision_id not in (f.decision_id for f in fresh):
@@ -500,7 +506,7 @@ class MemoryRekeyer:
         lists = self._log.subject_decisions
         for bucket, old in [k for k in lists if not is_current(k[1])]:
             merged = lists.pop((bucket, old)) + lists.get((bucket, forward(old)), [])
-            lists[(bucket, forward(old))] = sorted(merged, key=_newest_first, reverse=True)
+            lists[(bucket, forward(old))] = sorted(merged, key=_rekey_order, reverse=True)
             counts.decision_lists += 1
         return counts
 
