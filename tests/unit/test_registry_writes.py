@@ -9,11 +9,17 @@ from dataclasses import replace
 import pytest
 
 from debar.common.errors import InvalidField, NotFound, Unavailable
-from debar.common.identifiers import IdKind
+from debar.common.identifiers import IdKind, Pseudonymiser, parse_keys
+from debar.common.settings import SettingsError
+from debar.sanction.app.ports import RekeyCounts
 from debar.sanction.app.registry import ImposeInput, PrincipalInput, WriteEffect
-from debar.sanction.bootstrap import Core
+from debar.sanction.app.rekey import rekey
+from debar.sanction.bootstrap import Core, build_core
+from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.sanction.domain.decisions import Decision
 from debar.sanction.domain.model import Outcome, Role, Status
+from debar.sanction.domain.subjects import SubjectResolver
+from tests.support.memory import ManualClock, MemoryBackend
 from tests.support.subjects import bad_checksum, new_ric, new_uscc
 from tests.support.use_cases import COURT, DAY, check_input, exemption_input, impose_input
 
@@ -192,3 +198,38 @@ async def test_a_store_that_does_not_answer_is_unavailable_in_plain_words(core, 
     assert raised.value.message == "restriction data is unreachable; try again shortly"
     with pytest.raises(Unavailable):
         await core.registry.get("RNOSUCHRECORD0000")
+
+
+def _core_with_ring(backend: MemoryBackend, clock: ManualClock, ring: str, staged: str = "") -> Core:
+    resolver = SubjectResolver(Pseudonymiser(parse_keys(ring), staged))
+    return build_core(backend.adapters(), load_default_catalogue(), resolver, clock=clock)
+
+
+async def test_after_a_key_rotation_checks_still_find_the_data_and_rekey_moves_all_of_it(backend, clock):
+    person, company, representative = new_ric(), new_uscc(), new_ric()
+    start = int(clock()) - DAY
+    old = _core_with_ring(backend, clock, "k1:first-secret")
+    await old.registry.impose(impose_input(person, start=start))
+    await old.registry.impose(impose_input(company, start=start, principals=[(representative, Role.PRINCIPAL)]))
+    await old.registry.grant_exemption(exemption_input(person, "HOTEL_STAR_RATED", start, start + 3 * DAY))
+    assert await outcome(old, person) is Outcome.DENY
+
+    with pytest.raises(SettingsError, match="staged"):
+        await rekey(backend.rekeyer, _core_with_ring(backend, clock, "k2:second-secret,k1:first-secret", "k2").resolver)
+    new = _core_with_ring(backend, clock, "k2:second-secret,k1:first-secret")
+    for number in (person, company, representative):
+        assert await outcome(new, number) is Outcome.DENY  # found under the old pseudonym meanwhile
+    assert await outcome(new, person, "HOTEL_STAR_RATED") is Outcome.ALLOW  # the permit too
+
+    counts = await rekey(backend.rekeyer, new.resolver)
+    assert (counts.index_fields, counts.records, counts.exemptions, counts.decision_lists) == (3, 2, 1, 1)
+    stored = [*backend.store.index, *backend.decision_log.subject_decisions]
+    assert all(pseudonym.startswith("k2.") for _, pseudonym in stored)
+    assert all(r.subject.pseudonym.startswith("k2.") for r in backend.store.restrictions.values())
+    for number in (person, company, representative):
+        assert await outcome(new, number) is Outcome.DENY
+    assert await outcome(new, person, "HOTEL_STAR_RATED") is Outcome.ALLOW
+    listed, _ = await new.decisions.for_subject(IdKind.RIC, person, 10, "")
+    # Every decision about the person, old and new, is found under the new key, each as it was made.
+    assert [d.subject_pseudonym[:3] for d in listed] == ["k2.", "k2.", "k2.", "k2.", "k1."]
+    assert (await rekey(backend.rekeyer, new.resolver)) == RekeyCounts()  # nothing left to move
