@@ -26,6 +26,7 @@ from debar.sanction.adapters.decision_log import stream_entries
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.scripts import Scripts
+from debar.sanction.app.ports import Written
 from debar.sanction.domain.catalogue import ObjectionRules
 from debar.sanction.domain.chain import ChainBreak
 from debar.sanction.domain.model import SubjectRef
@@ -130,16 +131,6 @@ def decode(raw: bytes | str) -> Objection:
             for f, t, actor, reason, at in d["history"]
         ),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Written:
-    """What a write did: `done` False means nothing was written and `objection` is the one found instead (the
-    decision's existing objection, or the record as changed meanwhile by another request)."""
-
-    done: bool
-    objection: Objection | None
-    cleared: tuple[str, ...] = ()  # restrictions no open objection disputes any more
 
 
 class RedisObjectionStore:
