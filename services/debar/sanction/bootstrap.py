@@ -81,6 +81,6 @@ def build_core(settings: Settings, redis_url: str, observer: CheckObserver | Non
         decisions=decisions,
         objection_store=objection_store,
         objections=Objections(objection_store, decisions, registry, catalogue),
-        rate_counter=RedisRateCounter(client, settings.redis_prefix),
+        rate_counter=RedisRateCounter(client, keys),
         spool_replay=SpoolReplay(spool, store, spool_stats, catalogue.version),
     )
