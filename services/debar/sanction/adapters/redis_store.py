@@ -1,5 +1,7 @@
-"""The Redis implementation of the restriction store. The only module of the sanction service that speaks to
-Redis; everything above it sees domain objects."""
+"""The Redis implementation of the restriction store (app/ports.py: RestrictionStore, Decider): restrictions, the
+subject index, exemptions, shared texts, the data revision, and checks, decided and logged in one script call.
+One of the adapters that speak to Redis, beside decision_log (reading the log back), objection_store,
+rate_counter and rekey_store; everything above them sees domain objects through the ports."""
 
 from __future__ import annotations
 
@@ -160,6 +162,10 @@ class RedisStore:
         texts = await self.resolve_texts(refs)
         sid = _str(stream_id)
         decided_at_ms = int(sid.split("-")[0])
+        # Taken as the script gives it: an exemption comes back only when it turned a deny into this allow (its
+        # grounds are then the restrictions it overrode), never for a subject nothing restricts, whom naming a
+        # permit would mislead (see lua/decide.lua; domain/rules.py:evaluate is the same rule, held to the
+        # script by tests/integration/test_check_rule.py).
         return [
             Decision(
                 decision_id=decision_id(sid, chain, i),

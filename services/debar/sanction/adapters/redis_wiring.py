@@ -35,7 +35,7 @@ def redis_adapters(
         store=RedisStore(client, keys, breaker, catalogue),
         decision_log=RedisDecisionLog(client, keys, breaker),
         objection_store=RedisObjectionStore(client, keys, breaker),
-        rate_counter=RedisRateCounter(client, settings.redis_prefix),
+        rate_counter=RedisRateCounter(client, keys),
         rekeyer=RedisRekey(client, keys),
         spool=FileSpool(spool_folder(settings.data_dir, redis_url, settings.redis_prefix), catalogue),
         archive=FileArchive(archive_dir or settings.data_dir / "archive"),
