@@ -14,8 +14,6 @@ REVIEWER_FIELD = "reviewer"
 def actor_of(request: Any, context: Any) -> str:
     """The identity acting in this call. Today: the request's `reviewer` when it has that field and it is set (how
     reviewers are named until identities land, issue 11 part A), else the authenticated caller (the certificate
-    CN, the token's caller, or x-debar-caller in local mode). `context` is taken so that the identity accessor
-    that replaces this body can read the call's metadata."""
-    del context
-    named: str = getattr(request, REVIEWER_FIELD, "")  # "" for requests without the field (registry writes)
-    return named or current_grant().caller
+    CN, the token's caller, or x-debar-caller in local mode); registry requests have no such field. `context` is
+    taken so that the identity accessor that replaces this one line can read the call's metadata."""
+    return getattr(request, REVIEWER_FIELD, "") or current_grant().caller  # the switch to the identity accessor
