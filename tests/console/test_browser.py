@@ -1,11 +1,7 @@
 """The console in a real Chromium against the real services: a refused person looks up the refusal, reads why and
-objects; a reviewer reviews and overturns; the person's page shows the outcome and the next check allows. Plus
-what goes wrong: a wrong ID number, an overdue objection, bad input and stale forms.
-
-Four eyes (the access issue, not on this server yet): an overturn needs a second reviewer's ConfirmResolution;
-the console already shows who must confirm and refuses the resolver's own confirmation (see
-tests/unit/test_console_pages.py), but today's sanction service lets one reviewer's overturn take effect, so
-"reviewer A's own confirmation is refused; reviewer B confirms" is not played here until that API exists."""
+objects; reviewer A reviews and overturns; A's own confirmation is refused; reviewer B confirms; the person's page
+shows the outcome and the next check allows. Plus what goes wrong: a wrong ID number, an overdue objection, bad
+input and stale forms."""
 
 from __future__ import annotations
 
@@ -16,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from debar.v1 import common_pb2, decision_pb2
 from tests.console.pages import choose, fill, look_up, press, sign_in, text
@@ -86,20 +84,57 @@ def test_a_refused_person_objects_a_reviewer_overturns_and_the_next_check_allows
     choose(reviewer, "Overturn: the record is corrected")
     fill(reviewer, "Reason (shown to the person, kept in the history)", "The payment receipt is genuine.")
     press(reviewer, "Resolve")
+    assert reviewer.find_element(By.ID, "state").text == "overturned, awaiting a second reviewer's confirmation"
+    assert "Overturned by reviewer:li." in text(reviewer)
+
+    # Four eyes: the overturn does not take effect yet, and A cannot confirm it.
+    assert (
+        reviewer.find_element(By.ID, "own-overturn").text
+        == "You overturned it yourself: another reviewer must confirm."
+    )
+    assert not reviewer.find_elements(By.XPATH, "//button[normalize-space()='Confirm the overturn']")
+    _post_confirmation(reviewer, objection_id)  # as a hand-made form would: refused all the same
+    assert "You overturned this objection yourself: another reviewer must confirm it." in text(reviewer)
+    assert s.checks.Check(check_request(number, "RAIL_G_TRAIN")).outcome == common_pb2.OUTCOME_DENY
+    person.get(f"{s.url}/my-decision")
+    assert "a second reviewer must confirm it" in person.find_element(By.ID, "outcome").text
+
+    # Reviewer B confirms: now the record is corrected.
+    sign_in(reviewer, s.url, "zhang")
+    reviewer.get(f"{s.url}/objections/{objection_id}")
+    press(reviewer, "Confirm the overturn")
+    assert "Confirmed: the overturn takes effect" in text(reviewer)
     assert reviewer.find_element(By.ID, "state").text == "overturned: the record was corrected"
-    history = reviewer.find_element(By.CSS_SELECTOR, "table.history").text
-    assert history.count("reviewer:li") == 2  # who did each step: the signed-in reviewer, not a typed name
     stored = s.decisions.GetObjection(decision_pb2.GetObjectionRequest(objection_id=objection_id))
-    assert [t.actor for t in stored.history] == ["subject", "reviewer:li", "reviewer:li"]
+    # Who did each step: the signed-in reviewers, never a typed name.
+    assert [t.actor for t in stored.history] == ["subject", "reviewer:li", "reviewer:li", "reviewer:zhang"]
+    assert (stored.resolved_by, stored.confirmed_by) == ("reviewer:li", "reviewer:zhang")
 
     # The person's page shows the outcome, and the next check allows.
     person.get(f"{s.url}/my-decision")
     assert person.find_element(By.ID, "objection-state").text == "overturned: the record was corrected"
     assert "Your objection was accepted" in person.find_element(By.ID, "outcome").text
     assert "The payment receipt is genuine." in text(person)
-    assert "reviewer:li" not in person.page_source  # the person sees the reasons, not the reviewers' names
+    assert "reviewer:" not in person.page_source  # the person sees the reasons, not the reviewers' names
     assert s.checks.Check(check_request(number, "RAIL_G_TRAIN")).outcome == common_pb2.OUTCOME_ALLOW
     assert number not in s.console.log()
+
+
+def _post_confirmation(driver, objection_id: str) -> None:  # type: ignore[no-untyped-def]
+    """Posts the confirmation form that the page did not offer, with the page's own CSRF token."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    driver.execute_script(
+        """const form = document.createElement('form');
+        form.method = 'post'; form.action = arguments[0];
+        for (const [name, value] of [['csrf_token', document.querySelector('input[name=csrf_token]').value],
+                                     ['state', 'awaiting_confirmation']]) {
+          const field = document.createElement('input');
+          field.type = 'hidden'; field.name = name; field.value = value; form.appendChild(field);
+        }
+        document.body.appendChild(form); form.submit();""",
+        f"/objections/{objection_id}/confirm",
+    )
+    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(old))
 
 
 def test_a_wrong_id_number_and_an_unknown_decision_both_show_the_same_not_found(console_system, person):

@@ -143,15 +143,13 @@ def test_a_confirmation_of_an_objection_not_awaiting_one_changes_nothing(console
 
 
 async def test_the_client_says_what_this_server_does_not_offer_yet(console_system):
-    """Pending the access issue (ConfirmResolution) and the transparency-log issue (GetDecisionProof): the
-    console's client names them as not available, with the real sanction service on the other end."""
+    """Pending the transparency-log issue's GetDecisionProof: the console's client names the receipt as not
+    available, with the real sanction service on the other end."""
     from debar.common.settings import Settings
     from debar.console.sanction_client import NotAvailable, SanctionClient
 
     client = SanctionClient.connect(Settings.from_env(console_system.env))
     try:
-        with pytest.raises(NotAvailable, match="confirming another reviewer's overturn is not available"):
-            await client.confirm_resolution("O3ab000000000000", "reviewer:zhang")
         with pytest.raises(NotAvailable, match="receipts are not available on this server yet"):
             await client.receipt("1000000000000-0-abc-0")
         status = await client.receipt_status("1000000000000-0-abc-0")

@@ -7,7 +7,8 @@ import time
 
 import redis as redis_client
 
-from debar.sanction.adapters.objection_store import ObjectionKeys, decode, encode
+from debar.sanction.adapters.keys import ObjectionKeys
+from debar.sanction.adapters.objection_store import decode, encode
 
 
 def filed_days_ago(redis_url: str, objection_id: str, days: float, cluster: bool = False) -> None:

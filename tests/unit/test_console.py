@@ -252,12 +252,14 @@ def _objection_page(shown: views.Objection, reviewer: str) -> str:
 
 def test_an_overturn_awaiting_confirmation_names_who_overturned_and_refuses_their_own_confirmation():
     overturned = views.Transition(views.UNDER_REVIEW, views.AWAITING_CONFIRMATION, "reviewer:li", "genuine", NOW)
-    awaiting = objection(views.AWAITING_CONFIRMATION, history=(*objection().history, overturned))
+    awaiting = objection(views.AWAITING_CONFIRMATION, history=(*objection().history, overturned),
+                         resolved_by="reviewer:li")  # fmt: skip
     own = _objection_page(awaiting, "li")
     assert "Overturned by <strong>reviewer:li</strong>" in own
     assert "You overturned it yourself: another reviewer must confirm." in own and "/confirm" not in own
     other = _objection_page(awaiting, "zhang")
     assert 'action="/objections/O3ab000000000001/confirm"' in other and "Confirm the overturn" in other
+    assert "Uphold instead" in own and "Uphold instead" in other  # keeping the record needs one reviewer
 
 
 def test_each_state_offers_only_its_own_action():

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from debar.cli import console_cmd, objections_cmd
-from debar.cli.services import SERVICE_MODULES
+from debar.cli.services import available_services
 from debar.common.errors import Unavailable
 from debar.common.settings import Settings, SettingsError
 from debar.local.embedded_redis import EmbeddedRedisError
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run one service")
-    serve.add_argument("name", choices=sorted(SERVICE_MODULES))
+    serve.add_argument("name", choices=sorted(available_services()))
     serve.add_argument("--port", type=int, help="listen port (default: the service's)")
     serve.set_defaults(run=_serve)
 

@@ -1,38 +1,42 @@
-"""Which module serves which service. A module is imported only when its service runs: starting one service
-loads nothing of the others."""
+"""`debar serve NAME`: the sanction service, a domain service from domain_services/runner.py's table, or the web
+console. The sanction service's modules (Redis, the check scripts) and the console's (Starlette, uvicorn) are
+imported only when that one runs."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 from dataclasses import replace
 
 from debar.common.settings import Settings
+from debar.domain_services import runner
 
-SERVICE_MODULES = {
-    "sanction": "debar.sanction.main",
-    "railway": "debar.domain_services.railway.main",
-    "hotel": "debar.domain_services.hotel.main",
-    "realestate": "debar.domain_services.realestate.main",
-    "procurement": "debar.domain_services.procurement.main",
-    "console": "debar.console.main",  # HTTP, not gRPC: see port_of and `debar up`
-}
-WEB_SERVICES = ("console",)
+SANCTION = "sanction"
+CONSOLE = "console"
+WEB_SERVICES = (CONSOLE,)  # HTTP, not gRPC: their port is their own setting, their readiness GET /healthz
 
 
 def available_services() -> list[str]:
-    return list(SERVICE_MODULES)
+    """Every service `debar up` starts, in the order it starts them: the sanction service first."""
+    return [SANCTION, *runner.DOMAIN_SERVICES, CONSOLE]
 
 
 def port_of(settings: Settings, name: str) -> int:
-    return settings.console_port if name == "console" else settings.ports[name]
+    return settings.console_port if name == CONSOLE else settings.ports[name]
 
 
 def run_service(name: str, settings: Settings, port: int | None = None) -> int:
-    if port is not None and name == "console":
+    if port is not None and name == CONSOLE:
         settings = replace(settings, console_port=port)
     elif port is not None:
         settings = replace(settings, ports={**settings.ports, name: port})
-    module = importlib.import_module(SERVICE_MODULES[name])
-    asyncio.run(module.serve(settings))
+    if name == SANCTION:
+        from debar.sanction.main import serve
+
+        asyncio.run(serve(settings))
+    elif name == CONSOLE:
+        from debar.console.main import serve as serve_console
+
+        asyncio.run(serve_console(settings))
+    else:
+        asyncio.run(runner.serve(name, settings))
     return 0

@@ -18,6 +18,7 @@ from debar.console.sanction_client import (
     InvalidInput,
     NotAvailable,
     NotFound,
+    Refused,
     known_states,
 )
 from debar.console.web import (
@@ -91,7 +92,7 @@ async def sign_out(request: Request) -> Response:
 
 
 def _views() -> list[tuple[str, str]]:
-    return [("open", "open (filed, under review, reconsideration)"), ("", "every state")] + [
+    return [("open", "open (filed, under review, awaiting confirmation, reconsideration)"), ("", "every state")] + [
         (state, views.state_words(state)) for state in known_states()
     ]
 
@@ -211,7 +212,8 @@ async def objection(request: Request) -> Response:
 
 _ACTIONS = {
     "review": (views.FILED,),
-    "resolve": (views.UNDER_REVIEW, views.RECONSIDERATION),
+    # From awaiting confirmation only to uphold: any reviewer may keep the record in force.
+    "resolve": (views.UNDER_REVIEW, views.RECONSIDERATION, views.AWAITING_CONFIRMATION),
     "confirm": (views.AWAITING_CONFIRMATION,),
 }
 
@@ -248,7 +250,7 @@ async def act(request: Request) -> Response:
             done = "Taken under review."
         elif action == "resolve":
             outcome = fields.get("outcome", "")
-            problem = _resolution_problem(outcome, reason)
+            problem = _resolution_problem(outcome, reason, current.state)
             if problem:
                 return await _objection_page(request, reviewer, objection_id, 400, problem, reason)
             resolved = await client.resolve(objection_id, outcome, reviewer.identity, reason.strip())
@@ -258,19 +260,23 @@ async def act(request: Request) -> Response:
                 own = "You overturned this objection yourself: another reviewer must confirm it."
                 return await _objection_page(request, reviewer, objection_id, 403, own)
             await client.confirm_resolution(objection_id, reviewer.identity)
-            done = "Confirmed: the record is corrected."
+            done = "Confirmed: the overturn takes effect and the record is corrected."
     except InvalidInput as bad:
         return await _objection_page(request, reviewer, objection_id, 400, f"{bad}; nothing was changed.", reason)
     except Conflict as conflict:
         return await _objection_page(request, reviewer, objection_id, 409, f"{conflict}; nothing was changed.")
     except NotAvailable as missing:
         return await _objection_page(request, reviewer, objection_id, 501, f"{missing}; nothing was changed.")
+    except Refused as refused:  # e.g. a reviewer confirming their own overturn, by another spelling of their name
+        return await _objection_page(request, reviewer, objection_id, 403, f"{refused}; nothing was changed.")
     console_of(request).cache.pop("every", None)
     notice(request, done)
     return _redirect(f"/objections/{objection_id}")
 
 
-def _resolution_problem(outcome: str, reason: str) -> str | None:
+def _resolution_problem(outcome: str, reason: str, state: str) -> str | None:
+    if state == views.AWAITING_CONFIRMATION and outcome != "upheld":
+        return "It is overturned already, awaiting confirmation: confirm it, or uphold it instead."
     if outcome not in ("upheld", "overturned"):
         return "Choose the outcome: uphold (the record stands) or overturn (the record is corrected)."
     if not reason.strip():

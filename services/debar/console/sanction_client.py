@@ -5,8 +5,9 @@ Who calls: the console itself (its certificate, token or, in local mode, x-debar
 action also names the reviewer: in the `reviewer` field the API has today, and in `x-debar-on-behalf-of`, the
 delegation header of the access issue (a sanction service that does not know it ignores it).
 
-Methods for the API still to come (ConfirmResolution; GetDecisionProof and the receipt status) are here already:
-they raise NotAvailable while the generated stubs or the server lack the method, and pages say so."""
+Methods for the API still to come (GetDecisionProof: the receipt and its status) are here already: they raise
+NotAvailable while the generated stubs or the server lack the method, and pages say so; so does any method a
+server answers UNIMPLEMENTED."""
 
 from __future__ import annotations
 
@@ -183,6 +184,8 @@ def objection_view(o: decision_pb2.Objection) -> views.Objection:
             )
             for t in o.history
         ),
+        resolved_by=o.resolved_by,
+        confirmed_by=o.confirmed_by,
     )
 
 
@@ -376,13 +379,10 @@ class SanctionClient:
         return objection_view(await self._call("objection", self._decisions.ResolveObjection, request, reviewer))
 
     async def confirm_resolution(self, objection_id: str, reviewer: str) -> views.Objection:
-        """The second reviewer's confirmation of an overturn (the access issue's four-eyes rule)."""
-        request_type = getattr(decision_pb2, "ConfirmResolutionRequest", None)
-        method = getattr(self._decisions, "ConfirmResolution", None)
-        if request_type is None or method is None:
-            raise NotAvailable("confirming another reviewer's overturn is not available on this server yet")
-        request = request_type(objection_id=objection_id)
-        return objection_view(await self._call("confirmation", method, request, reviewer))
+        """The second reviewer's confirmation of an overturn (four eyes): awaiting confirmation -> overturned. The
+        reviewer who resolved it is refused by the sanction service (Refused)."""
+        request = decision_pb2.ConfirmResolutionRequest(objection_id=objection_id, reviewer=reviewer)
+        return objection_view(await self._call("confirmation", self._decisions.ConfirmResolution, request, reviewer))
 
     # -- receipts (the transparency-log issue) -------------------------------------------------------------
 

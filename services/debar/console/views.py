@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # Objection states by their API names without the prefix (OBJECTION_STATE_UNDER_REVIEW -> "under_review"), so
-# that a state the server adds (the access issue's awaiting_confirmation) arrives without a code change here.
+# that a state the server adds arrives as a name, not a number.
 FILED = "filed"
 UNDER_REVIEW = "under_review"
 UPHELD = "upheld"
@@ -82,6 +82,8 @@ class Objection:
     reconsideration_request_due: int
     overdue: bool  # as the sanction service judged it when it answered
     history: tuple[Transition, ...] = ()
+    resolved_by: str = ""  # the reviewer whose resolution stands or awaits confirmation
+    confirmed_by: str = ""  # the second reviewer, who confirmed an overturn
 
     @property
     def is_open(self) -> bool:
@@ -90,11 +92,6 @@ class Objection:
     @property
     def reconsidered(self) -> bool:
         return any(t.to_state == RECONSIDERATION for t in self.history)
-
-    @property
-    def resolved_by(self) -> str:
-        """Who moved it into its current state (the overturning reviewer, for one awaiting confirmation)."""
-        return self.history[-1].actor if self.history else ""
 
 
 @dataclass(frozen=True, slots=True)

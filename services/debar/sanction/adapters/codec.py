@@ -1,7 +1,7 @@
-"""Byte formats of what the Redis adapter stores. Index entries are packed flat strings the check script can
-split without a JSON parser; records are msgpack arrays (measures as the catalogue bitmask, trailing defaults left
-out). Texts that repeat across records (sources, legal bases, authorities) are stored once under a content-derived
-ref allocated by the store (see lua/texts.lua)."""
+"""Byte formats of what the Redis adapter stores beside the index entries (whose packed form is the decision
+log's too: domain/entries.py): records are msgpack arrays (measures as the catalogue bitmask, trailing defaults left
+out), exemptions JSON. Texts that repeat across records (sources, legal bases, authorities) are stored once under a
+content-derived ref allocated by the store (see lua/texts.lua)."""
 
 from __future__ import annotations
 
@@ -15,70 +15,17 @@ import msgpack
 from debar.common.identifiers import IdKind
 from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.model import (
-    EntryKind,
     Exemption,
-    IndexEntry,
+    PendingLift,
     PrincipalLink,
     Restriction,
     Role,
     SubjectRef,
 )
 
-FIELD_SEP = "\x1f"  # between the fields of an entry
-ENTRY_SEP = "\x1e"  # between entries of one subject
-
 
 def _ref(refs: Mapping[str, str], text: str) -> str:
     return refs[text] if text else ""
-
-
-def entry_key(kind: EntryKind, entry_id: str, role: Role | None) -> str:
-    """The prefix that identifies an entry within a subject's packed value (used to replace or drop it)."""
-    return FIELD_SEP.join((kind.value, entry_id, str(int(role or 0)))) + FIELD_SEP
-
-
-def encode_entry(entry: IndexEntry, refs: Mapping[str, str]) -> str:
-    """`refs`: text -> ref for the entry's source, legal basis and authority (the store allocates them)."""
-    for text in (entry.via, entry.case_number, entry.source):
-        if FIELD_SEP in text or ENTRY_SEP in text:
-            raise ValueError("control characters in an index entry field")
-    return FIELD_SEP.join(
-        (
-            entry.kind.value,
-            entry.id,
-            str(int(entry.role or 0)),
-            str(entry.mask),
-            str(entry.effective_from),
-            "" if entry.effective_until is None else str(entry.effective_until),
-            _ref(refs, entry.source),
-            entry.via,
-            _ref(refs, entry.legal_basis),
-            _ref(refs, entry.authority),
-            entry.case_number,
-        )
-    )
-
-
-def decode_entry(raw: str, texts: dict[str, str]) -> IndexEntry:
-    kind, entry_id, role, mask, start, end, source_ref, via, basis_ref, authority_ref, case = raw.split(FIELD_SEP)
-    return IndexEntry(
-        kind=EntryKind(kind),
-        id=entry_id,
-        role=Role(int(role)) if int(role) else None,
-        mask=int(mask),
-        effective_from=int(start),
-        effective_until=int(end) if end else None,
-        source=texts.get(source_ref, ""),
-        via=via,
-        legal_basis=texts.get(basis_ref, ""),
-        authority=texts.get(authority_ref, ""),
-        case_number=case,
-    )
-
-
-def text_refs_of(raw: str) -> tuple[str, str, str]:
-    fields = raw.split(FIELD_SEP)
-    return fields[6], fields[8], fields[9]
 
 
 def _subject(ref: SubjectRef) -> list[str]:
@@ -92,7 +39,9 @@ def _subject_from(raw: list[str]) -> SubjectRef:
 _KINDS = list(IdKind)
 _KIND_CODES = {kind: i for i, kind in enumerate(_KINDS)}
 # Positions in a record array from which a value equal to its default may be left out at the end.
-_OPTIONAL_DEFAULTS: tuple[Any, ...] = ("", "", "", [], None, "", False)
+# decided on, document, list version, principals, lifted at, lift reason, disputed, lift document, lifted by, lift
+# confirmed by, pending lift ([asked by, asked at, reason, document] or None)
+_OPTIONAL_DEFAULTS: tuple[Any, ...] = ("", "", "", [], None, "", False, "", "", "", None)
 _FIRST_OPTIONAL = 14
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 _PRINCIPAL_DEFAULTS: tuple[Any, ...] = ("", None, "")  # name, lifted at, lift reason
@@ -136,7 +85,8 @@ def encode_restriction(r: Restriction, catalogue: Catalogue, refs: Mapping[str, 
         catalogue.mask_of(r.measures), _ref(refs, r.legal_basis), _ref(refs, r.authority), r.case_number,
         r.effective_from, r.effective_until, r.created_at, r.updated_at - r.created_at,
         _packed_day(r.decided_on) if r.decided_on else "", r.document_number, r.list_version, principals,
-        r.lifted_at, r.lift_reason, r.disputed,
+        r.lifted_at, r.lift_reason, r.disputed, r.lift_document_number, r.lifted_by, r.lift_confirmed_by,
+        _packed_pending(r.pending_lift),
     ]  # fmt: skip
     return msgpack.packb(_trimmed(values, _FIRST_OPTIONAL, _OPTIONAL_DEFAULTS), use_bin_type=True)
 
@@ -145,7 +95,8 @@ def decode_restriction(restriction_id: str, raw: bytes, texts: dict[str, str], c
     v = msgpack.unpackb(raw)
     v += _OPTIONAL_DEFAULTS[len(v) - _FIRST_OPTIONAL :]
     (source, source_id, kind, pseudonym, bucket, name, mask, basis, authority, case, start, end, created, updated,
-     decided_on, document, list_version, principals, lifted_at, lift_reason, disputed) = v  # fmt: skip
+     decided_on, document, list_version, principals, lifted_at, lift_reason, disputed, lift_document, lifted_by,
+     lift_confirmed_by, pending) = v  # fmt: skip
     return Restriction(
         id=restriction_id,
         source=texts.get(source, ""),
@@ -170,7 +121,17 @@ def decode_restriction(restriction_id: str, raw: bytes, texts: dict[str, str], c
         lifted_at=lifted_at,
         lift_reason=lift_reason,
         disputed=disputed,
+        lift_document_number=lift_document,
+        lifted_by=lifted_by,
+        lift_confirmed_by=lift_confirmed_by,
+        pending_lift=PendingLift(*pending) if pending else None,
     )
+
+
+def _packed_pending(pending: PendingLift | None) -> list[Any] | None:
+    if pending is None:
+        return None
+    return [pending.asked_by, pending.asked_at, pending.reason, pending.document_number]
 
 
 def rekeyed_restriction(raw: bytes, forward: Callable[[str], str]) -> bytes | None:
@@ -216,6 +177,9 @@ def encode_exemption(x: Exemption) -> bytes:
         "re": x.reason,
         "dn": x.document_number,
         "ca": x.created_at,
+        "by": x.granted_by,
+        "cb": x.confirmed_by,
+        "pd": x.pending,
     }
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -232,4 +196,7 @@ def decode_exemption(exemption_id: str, raw: bytes) -> Exemption:
         reason=d["re"],
         document_number=d["dn"],
         created_at=d["ca"],
+        granted_by=d.get("by", ""),
+        confirmed_by=d.get("cb", ""),
+        pending=d.get("pd", False),
     )

@@ -1,58 +1,33 @@
 """The objection desk: files objections against refusals, moves them through review, and corrects the record
-when one is overturned. Rules live in domain/objections.py; storage behind ObjectionStore; the record is
-changed only through the Registry (disputed marks, lifting a restriction or one person's role link)."""
+when an overturn is confirmed by a second reviewer. Rules live in domain/objections.py; storage behind
+ObjectionStore; the record is changed only through the Registry (disputed marks, lifting a restriction or one
+person's role link)."""
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Sequence
-from typing import ParamSpec, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Protocol
 
 from debar.common.errors import Conflict, NotFound
 from debar.sanction.app.decision_reader import LoggedDecision
+from debar.sanction.app.ports import ObjectionStore
 from debar.sanction.app.registry import MAX_TEXT, Registry
 from debar.sanction.app.unavailable import unavailable_as
 from debar.sanction.domain import objections as rules
 from debar.sanction.domain.catalogue import Catalogue, ObjectionRules
 from debar.sanction.domain.decisions import parse_decision_id
 from debar.sanction.domain.model import EntryKind, Outcome, SubjectRef
-from debar.sanction.domain.objections import Listed, ListingCursor, Objection, ObjectionOutcome, ObjectionState
+from debar.sanction.domain.objections import Objection, ObjectionOutcome, ObjectionState
 
 MAX_LISTED = 500  # objections per page
 DEFAULT_LISTED = 100
 _RETRIES = 5  # a step that lost a race re-reads the record and is judged again against its new state
 
 
-class Written(Protocol):
-    """What a store write did (see the Redis adapter's Written)."""
-
-    @property
-    def done(self) -> bool: ...
-    @property
-    def objection(self) -> Objection | None: ...
-    @property
-    def cleared(self) -> tuple[str, ...]: ...
-
-
-class ObjectionStore(Protocol):
-    async def file(self, objection: Objection) -> Written: ...
-    async def move(self, new: Objection, old: Objection) -> Written: ...
-    async def update(self, new: Objection, old: Objection) -> Written: ...
-    async def get(self, objection_id: str) -> Objection | None: ...
-    async def disputing(self, restriction_ids: Sequence[str]) -> list[int]: ...
-    async def counted(self, state: ObjectionState, due_before: int | None) -> int: ...
-    async def listed(
-        self, states: Sequence[ObjectionState], due_before: int | None, limit: int, after: ListingCursor | None = None
-    ) -> list[Listed]: ...
-
-
 class DecisionLookup(Protocol):
     async def get(self, value: str) -> LoggedDecision: ...
-
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 class Objections:
@@ -115,18 +90,29 @@ class Objections:
     async def resolve(
         self, objection_id: str, outcome: ObjectionOutcome | None, reviewer: str, reason: str
     ) -> Objection:
-        """Upheld: the record stands. Overturned: the record is corrected for the person the decision was about
-        (their restriction, or only their role link), with the objection as the reason. Asking to overturn an
-        overturned objection whose correction did not complete completes it."""
+        """Upheld: the record stands. Overturned: the objection awaits a second reviewer's confirmation (see
+        `confirm`) and the record stays in force. Asking to overturn an overturned objection whose correction did
+        not complete completes it."""
         current = await self.get(objection_id)
-        if (
-            current.state is ObjectionState.OVERTURNED
-            and current.corrected_at is None
-            and outcome is ObjectionOutcome.OVERTURNED
-        ):
+        if self._correction_unfinished(current) and outcome is ObjectionOutcome.OVERTURNED:
             return await self._correct(current)
-        resolved = await self._step(objection_id, lambda o, now: rules.resolve(o, outcome, reviewer, reason, now))
-        return await self._correct(resolved) if resolved.state is ObjectionState.OVERTURNED else resolved
+        return await self._step(objection_id, lambda o, now: rules.resolve(o, outcome, reviewer, reason, now))
+
+    @unavailable_as("objection data")
+    async def confirm(self, objection_id: str, reviewer: str) -> Objection:
+        """A reviewer other than the one who resolved it confirms an overturn: the record is corrected for the
+        person the decision was about (their restriction, or only their role link), with the objection as the
+        reason. Confirming again (a retry, or after a correction that did not complete) completes the correction."""
+        current = await self.get(objection_id)
+        confirmed_by = current.confirmed_by
+        if current.state is ObjectionState.OVERTURNED and confirmed_by and rules.same_reviewer(confirmed_by, reviewer):
+            return await self._correct(current) if self._correction_unfinished(current) else current
+        confirmed = await self._step(objection_id, lambda o, now: rules.confirm(o, reviewer, now))
+        return await self._correct(confirmed)
+
+    @staticmethod
+    def _correction_unfinished(objection: Objection) -> bool:
+        return objection.state is ObjectionState.OVERTURNED and objection.corrected_at is None
 
     @unavailable_as("objection data")
     async def request_reconsideration(self, objection_id: str, statement: str) -> Objection:
@@ -194,8 +180,12 @@ class Objections:
             await self._registry.set_disputed([r for r, n in zip(cleared, counts, strict=True) if n == 0], False)
 
     async def _correct(self, overturned: Objection) -> Objection:
-        step = overturned.history[-1]
-        reason = f"objection {overturned.id} overturned by {step.actor}: {step.reason}"[:MAX_TEXT]
+        resolution = overturned.resolution
+        why = resolution.reason if resolution else ""
+        reason = (
+            f"objection {overturned.id} overturned by {overturned.resolved_by}, confirmed by "
+            f"{overturned.confirmed_by}: {why}"
+        )[:MAX_TEXT]
         for rid in overturned.restriction_ids:
             try:
                 await self._registry.lift_link(rid, overturned.subject, reason)
