@@ -14,7 +14,7 @@ from debar.v1 import decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
 from tests.support.cluster import LocalCluster
 from tests.support.servers import ServiceProcess, start_service
 
-TEST_KEYS = "t1:test-secret-one"
+TEST_KEYS = "t1:test-secret-one-at-least-32-bytes"
 
 
 # DEBAR_TEST_REDIS=cluster runs the suite's shared servers against a 3-master Redis Cluster (CI does both).

@@ -15,7 +15,7 @@ from debar.v1 import decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
 from tests.support.console import chromium, close, start_console, write_accounts
 from tests.support.servers import ServiceProcess, start_service
 
-TEST_KEYS = "t1:test-secret-one"
+TEST_KEYS = "t1:test-secret-one-at-least-32-bytes"
 
 
 @dataclass

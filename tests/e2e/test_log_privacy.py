@@ -23,7 +23,7 @@ from tests.support.requests import check_request, subject
 from tests.support.servers import start_service
 from tests.support.subjects import bad_checksum, new_ric, new_uscc
 
-KEYS = "t1:test-secret-one"
+KEYS = "t1:test-secret-one-at-least-32-bytes"
 TIMEOUT = 5
 
 

@@ -364,7 +364,8 @@ def test_a_domain_service_behind_tokens_answers_only_signed_callers(sanction_tok
 
 
 def test_a_server_beyond_loopback_refuses_to_start_in_plaintext(access_env):
-    env = {**os.environ, **access_env, "DEBAR_HOST": "0.0.0.0", "DEBAR_SANCTION_PORT": "0"}
+    real_keys = {"DEBAR_BUCKET_KEY": "b" * 32, "DEBAR_OBJECTION_KEYS": "o1:" + "o" * 32}  # not the dev ones
+    env = {**os.environ, **access_env, **real_keys, "DEBAR_HOST": "0.0.0.0", "DEBAR_SANCTION_PORT": "0"}
     done = subprocess.run([sys.executable, "-m", "debar.cli.main", "serve", "sanction"], env=env,
                           capture_output=True, text=True, timeout=30)  # fmt: skip
     assert done.returncode == 2

@@ -18,7 +18,8 @@ from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from debar.common.identifiers import IdKind, Pseudonymiser, parse_keys
+from debar.common.identifiers import IdKind, Placement, Pseudonymiser, parse_keys
+from debar.common.settings import DEV_BUCKET_KEY
 from debar.common.times import EARLIEST_AT, LATEST_AT
 from debar.local.embedded_redis import EmbeddedRedis
 from debar.local.local_cluster import LocalCluster
@@ -161,7 +162,9 @@ def store(client: Redis, runner: asyncio.Runner) -> Iterator[RedisStore]:
 
 @pytest.fixture(scope="module")
 def reader(client: Redis, store: RedisStore) -> DecisionReader:
-    resolver = SubjectResolver(Pseudonymiser(parse_keys("t1:test-secret-one")))
+    resolver = SubjectResolver(
+        Pseudonymiser(parse_keys("t1:test-secret-one-at-least-32-bytes")), Placement(DEV_BUCKET_KEY.encode())
+    )
     return DecisionReader(RedisDecisionLog(client, Keys("rulecheck")), store, resolver)
 
 

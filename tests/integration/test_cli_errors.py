@@ -11,7 +11,7 @@ import pytest
 
 from debar.local.embedded_redis import free_port
 
-KEYS = "t1:test-secret-one"
+KEYS = "t1:test-secret-one-at-least-32-bytes"
 DEMO = Path(__file__).parents[2] / "services" / "debar" / "data" / "demo.jsonl"
 
 

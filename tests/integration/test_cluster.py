@@ -12,7 +12,8 @@ import grpc
 import pytest
 from redis.cluster import RedisCluster
 
-from debar.common.identifiers import IdKind, placement_bucket, validate_identifier
+from debar.common.identifiers import IdKind, Placement, validate_identifier
+from debar.common.settings import DEV_BUCKET_KEY
 from debar.sanction.adapters.keys import Keys
 from debar.v1 import common_pb2, sanction_pb2, sanction_pb2_grpc
 from tests.support.cluster import LocalCluster
@@ -20,7 +21,7 @@ from tests.support.requests import check_request
 from tests.support.servers import start_service
 from tests.support.subjects import new_ric, new_uscc
 
-KEYS = "t1:test-secret-one"
+KEYS = "t1:test-secret-one-at-least-32-bytes"
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def _cli(cluster: LocalCluster, *args: str) -> subprocess.CompletedProcess[str]:
 
 def _node_of(cluster: LocalCluster, number: str) -> str:
     kind = IdKind.USCC if number.startswith("9") else IdKind.RIC
-    bucket = placement_bucket(validate_identifier(kind, number))
+    bucket = Placement(DEV_BUCKET_KEY.encode()).bucket(validate_identifier(kind, number))  # the CLI's and server's
     client = RedisCluster.from_url(cluster.url)
     try:
         return client.get_node_from_key(Keys().log(bucket)).name

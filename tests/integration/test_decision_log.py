@@ -16,7 +16,7 @@ from tests.support.requests import check_request, impose_request, subject
 from tests.support.servers import start_service
 from tests.support.subjects import new_ric, new_uscc
 
-KEYS = "t1:test-secret-one"
+KEYS = "t1:test-secret-one-at-least-32-bytes"
 
 
 def test_a_refusal_can_be_fetched_with_the_grounds_it_was_given(checks, registry, decisions):

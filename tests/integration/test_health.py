@@ -18,11 +18,13 @@ from tests.support.requests import check_request
 from tests.support.servers import health_status, start_service, wait_for
 from tests.support.subjects import new_ric
 
+KEYS = "t1:x-test-secret-of-at-least-32-bytes"
+
 
 def test_health_tracks_redis(tmp_path, logs_dir):
     redis = EmbeddedRedis(tmp_path / "redis").start()
     restarted = EmbeddedRedis(redis.data_dir, redis.port)
-    env = {"DEBAR_REDIS_URL": redis.url, "DEBAR_PSEUDONYM_KEYS": "t1:x", "DEBAR_DATA_DIR": str(tmp_path),
+    env = {"DEBAR_REDIS_URL": redis.url, "DEBAR_PSEUDONYM_KEYS": KEYS, "DEBAR_DATA_DIR": str(tmp_path),
            "DEBAR_PLAINTEXT": "true"}  # fmt: skip
     service = start_service("sanction", env, logs_dir)
     try:
@@ -53,7 +55,7 @@ def test_health_tracks_redis(tmp_path, logs_dir):
 def test_sigterm_reports_not_serving_lets_calls_in_flight_finish_and_refuses_new_ones(tmp_path, logs_dir):
     redis = EmbeddedRedis(tmp_path / "redis").start()
     admin = redis_client.Redis.from_url(redis.url)
-    env = {"DEBAR_REDIS_URL": redis.url, "DEBAR_PSEUDONYM_KEYS": "t1:x", "DEBAR_DATA_DIR": str(tmp_path),
+    env = {"DEBAR_REDIS_URL": redis.url, "DEBAR_PSEUDONYM_KEYS": KEYS, "DEBAR_DATA_DIR": str(tmp_path),
            "DEBAR_PLAINTEXT": "true",
            "DEBAR_REDIS_TIMEOUT_S": "30"}  # fmt: skip  # a held call waits for Redis instead of failing
     service = start_service("sanction", env, logs_dir)
@@ -114,7 +116,7 @@ def test_not_serving_until_redis_answers(tmp_path, logs_dir):
     port = free_port()
     env = {
         "DEBAR_REDIS_URL": f"redis://127.0.0.1:{port}/0",
-        "DEBAR_PSEUDONYM_KEYS": "t1:x",
+        "DEBAR_PSEUDONYM_KEYS": KEYS,
         "DEBAR_DATA_DIR": str(tmp_path),
         "DEBAR_PLAINTEXT": "true",
     }
@@ -135,7 +137,7 @@ def test_a_hung_redis_costs_fast_failures_not_a_queue_and_recovery_is_automatic(
     import os
 
     redis = EmbeddedRedis(tmp_path / "redis").start()
-    env = {"DEBAR_REDIS_URL": redis.url, "DEBAR_PSEUDONYM_KEYS": "t1:x", "DEBAR_DATA_DIR": str(tmp_path),
+    env = {"DEBAR_REDIS_URL": redis.url, "DEBAR_PSEUDONYM_KEYS": KEYS, "DEBAR_DATA_DIR": str(tmp_path),
            "DEBAR_PLAINTEXT": "true"}  # fmt: skip
     service = start_service("sanction", env, logs_dir)
     assert redis.process is not None

@@ -45,7 +45,7 @@ def _import(path: Path, url: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=60,
-        env={"DEBAR_PSEUDONYM_KEYS": "t1:test-secret-one", "PATH": "/usr/bin:/bin"},
+        env={"DEBAR_PSEUDONYM_KEYS": "t1:test-secret-one-at-least-32-bytes", "PATH": "/usr/bin:/bin"},
     )
 
 

@@ -12,14 +12,14 @@ import redis
 
 from debar.bench.feed import records
 from debar.cli.sanction_core import sanction_core
-from debar.common.settings import Settings
+from debar.common.settings import DEV_BUCKET_KEY, Settings
 from debar.local.embedded_redis import EmbeddedRedis
 from debar.sanction.app.import_workers import BuilderSpec
 from debar.sanction.app.importer import ImportSummary, WorkerPlan, import_lines
 from tests.integration.test_import import _line
 from tests.support.subjects import bad_checksum, new_ric, new_uscc
 
-KEYS = "t1:test-secret-one"
+KEYS = "t1:test-secret-one-at-least-32-bytes"
 
 
 def _feed() -> list[bytes]:
@@ -95,7 +95,7 @@ def _dump(url: str) -> dict[bytes, object]:
 
 def test_workers_give_the_same_outcome_as_line_by_line(tmp_path: Path) -> None:
     lines = _feed()
-    plan = WorkerPlan(BuilderSpec(KEYS), processes=2, lines_per_task=29, tasks_ahead=2)
+    plan = WorkerPlan(BuilderSpec(KEYS, DEV_BUCKET_KEY), processes=2, lines_per_task=29, tasks_ahead=2)
     with EmbeddedRedis(tmp_path / "a") as a, EmbeddedRedis(tmp_path / "b") as b:
         serial = _run(a.url, lines, None)
         parallel = _run(b.url, lines, plan)

@@ -19,7 +19,7 @@ from tests.support.requests import check_request, impose_request
 from tests.support.servers import start_service
 from tests.support.subjects import new_ric
 
-KEYS = "t1:test-secret-one"
+KEYS = "t1:test-secret-one-at-least-32-bytes"
 DENY, ALLOW = common_pb2.OUTCOME_DENY, common_pb2.OUTCOME_ALLOW
 
 

@@ -13,7 +13,7 @@ from tests.support.requests import check_request, impose_request
 from tests.support.servers import start_service, wait_for
 from tests.support.subjects import new_ric
 
-KEYS = "t1:test-secret-one"
+KEYS = "t1:test-secret-one-at-least-32-bytes"
 OPEN, CLOSED = "RAIL_TICKET_BAN", "RAIL_G_TRAIN"  # failure policies from the catalogue
 CHECK = "/debar.v1.SanctionService/Check"
 

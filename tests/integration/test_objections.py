@@ -24,7 +24,7 @@ from tests.support.requests import check_request, confirm_resolution, impose_req
 from tests.support.servers import start_service
 from tests.support.subjects import new_ric, new_uscc
 
-KEYS = "t1:test-secret-one"
+KEYS = "t1:test-secret-one-at-least-32-bytes"
 UPHELD, OVERTURNED = decision_pb2.OBJECTION_OUTCOME_UPHELD, decision_pb2.OBJECTION_OUTCOME_OVERTURNED
 
 

@@ -15,7 +15,7 @@ from tests.support.requests import LIFT_DOCUMENT, PERMIT_DOCUMENT, check_request
 from tests.support.servers import health_status, start_service, wait_for
 from tests.support.subjects import new_ric
 
-KEYS = "t1:test-secret-one"
+KEYS = "t1:test-secret-one-at-least-32-bytes"
 OPEN, CLOSED = "RAIL_TICKET_BAN", "RAIL_G_TRAIN"  # failure policies from the catalogue
 
 

@@ -32,7 +32,10 @@ from tests.support.requests import (
 from tests.support.servers import start_service
 from tests.support.subjects import new_ric, new_uscc
 
-OLD_RING, NEW_RING = "k1:first-secret", "k2:second-secret,k1:first-secret"
+OLD_RING, NEW_RING = (
+    "k1:first-secret-at-least-32-bytes-long",
+    "k2:second-secret-at-least-32-bytes-long,k1:first-secret-at-least-32-bytes-long",
+)
 ALLOW, DENY = common_pb2.OUTCOME_ALLOW, common_pb2.OUTCOME_DENY
 
 

@@ -25,7 +25,7 @@ from tests.support.servers import health_status, start_service, wait_for
 from tests.support.subjects import new_ric
 
 CATALOGUE = load_default_catalogue()
-KEYS = "t1:test-secret-one"
+KEYS = "t1:test-secret-one-at-least-32-bytes"
 
 
 def _checks(n: int) -> list[LoggedCheck]:

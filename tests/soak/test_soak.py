@@ -21,7 +21,7 @@ from tests.support.requests import check_request, impose_request, subject
 from tests.support.servers import ServiceProcess, health_status, start_service, wait_for
 from tests.support.subjects import new_ric
 
-KEYS = "t1:test-secret-one"
+KEYS = "t1:test-secret-one-at-least-32-bytes"
 DEADLINE_S = 3.0
 PHASE_S = 3.0
 

@@ -7,7 +7,8 @@ import calendar
 
 import pytest
 
-from debar.common.identifiers import Pseudonymiser, parse_keys
+from debar.common.identifiers import Placement, Pseudonymiser, parse_keys
+from debar.common.settings import DEV_BUCKET_KEY
 from debar.sanction.bootstrap import Core, build_core
 from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.sanction.domain.subjects import SubjectResolver
@@ -15,7 +16,7 @@ from tests.support.memory import ManualClock, MemoryBackend
 
 # A Monday morning (UTC), so that working days are easy to count.
 MONDAY = calendar.timegm((2026, 3, 2, 9, 0, 0))
-TEST_KEYS = "t1:test-secret-one"
+TEST_KEYS = "t1:test-secret-one-at-least-32-bytes"
 
 
 @pytest.fixture
@@ -30,5 +31,5 @@ def backend(clock: ManualClock) -> MemoryBackend:
 
 @pytest.fixture
 def core(backend: MemoryBackend, clock: ManualClock) -> Core:
-    resolver = SubjectResolver(Pseudonymiser(parse_keys(TEST_KEYS)))
+    resolver = SubjectResolver(Pseudonymiser(parse_keys(TEST_KEYS)), Placement(DEV_BUCKET_KEY.encode()))
     return build_core(backend.adapters(), load_default_catalogue(), resolver, clock=clock)

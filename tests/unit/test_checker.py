@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import pytest
 
 from debar.common.errors import Conflict, InvalidField, Unavailable
-from debar.common.identifiers import IdKind, Pseudonymiser, parse_keys
+from debar.common.identifiers import IdKind, Placement, Pseudonymiser, parse_keys
+from debar.common.settings import DEV_BUCKET_KEY
 from debar.sanction.app.checker import CheckInput
 from debar.sanction.app.decision_reader import verify_log
 from debar.sanction.bootstrap import Core, build_core
@@ -221,7 +222,7 @@ class CountingObserver:
 
 async def test_the_observer_is_told_of_decisions_and_of_a_store_that_did_not_answer(backend, clock):
     observer = CountingObserver()
-    resolver = SubjectResolver(Pseudonymiser(parse_keys(TEST_KEYS)))
+    resolver = SubjectResolver(Pseudonymiser(parse_keys(TEST_KEYS)), Placement(DEV_BUCKET_KEY.encode()))
     core = build_core(backend.adapters(), load_default_catalogue(), resolver, observer=observer, clock=clock)
     await core.checker.check([check_input(new_ric(), "RAIL_G_TRAIN")], "railway")
     backend.down = True

@@ -10,7 +10,9 @@ import pytest
 
 from debar.common.errors import Conflict, InvalidField, PermissionDenied
 from debar.common.identifiers import IdKind
+from debar.common.settings import DEV_OBJECTION_KEYS
 from debar.sanction.adapters.objection_store import decode, encode
+from debar.sanction.adapters.sealing import Sealer
 from debar.sanction.domain import objections as rules
 from debar.sanction.domain.calendar import DAY
 from debar.sanction.domain.catalogue import load_default_catalogue
@@ -240,7 +242,8 @@ def test_an_objection_id_is_stored_beside_its_decision():
 @pytest.mark.parametrize("make", [upheld, awaiting, lambda: rules.confirm(awaiting(), "judge Li", MONDAY + 3 * DAY)])
 def test_the_stored_record_round_trips(make):
     o = make()
-    assert decode(encode(o)) == replace(o, rules=replace(o.rules, summary=""))
+    sealer = Sealer.from_spec(DEV_OBJECTION_KEYS)
+    assert decode(encode(o, sealer), sealer) == replace(o, rules=replace(o.rules, summary=""))
 
 
 # -- the transition log's chain -----------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import pytest
 from stdnum.cn import ric
 
 from debar.common.errors import InvalidField
-from debar.common.identifiers import IdKind, Pseudonymiser, PseudonymKey
+from debar.common.identifiers import IdKind, Placement, Pseudonymiser, PseudonymKey
+from debar.common.settings import DEV_BUCKET_KEY
 from debar.sanction.app.checker import RevisionFloor
 from debar.sanction.app.registry import ImposeInput, PrincipalInput, Registry
 from debar.sanction.domain.calendar import add_months
@@ -32,7 +33,10 @@ def born(day: str) -> str:
 
 
 def registry() -> Registry:
-    resolver = SubjectResolver(Pseudonymiser([PseudonymKey("k1", b"unit-test-secret")]))
+    resolver = SubjectResolver(
+        Pseudonymiser([PseudonymKey("k1", b"unit-test-secret-of-32-bytes-or-more")]),
+        Placement(DEV_BUCKET_KEY.encode()),
+    )
     return Registry(None, load_default_catalogue(), resolver, RevisionFloor(None), clock=lambda: NOW)  # type: ignore[arg-type]
 
 

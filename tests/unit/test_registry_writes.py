@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 
 from debar.common.errors import Conflict, InvalidField, NotFound, PermissionDenied, Unavailable
-from debar.common.identifiers import IdKind, Pseudonymiser, parse_keys
-from debar.common.settings import SettingsError
+from debar.common.identifiers import IdKind, Placement, Pseudonymiser, parse_keys
+from debar.common.settings import DEV_BUCKET_KEY, SettingsError
 from debar.sanction.app.ports import RekeyCounts
 from debar.sanction.app.registry import ImposeInput, PrincipalInput, WriteEffect
 from debar.sanction.app.rekey import rekey
@@ -328,23 +328,30 @@ async def test_a_store_that_does_not_answer_is_unavailable_in_plain_words(core, 
         await core.registry.get("RNOSUCHRECORD0000")
 
 
+OLD_RING = "k1:first-secret-at-least-32-bytes-long"
+NEW_RING = f"k2:second-secret-at-least-32-bytes-long,{OLD_RING}"
+
+
 def _core_with_ring(backend: MemoryBackend, clock: ManualClock, ring: str, staged: str = "") -> Core:
-    resolver = SubjectResolver(Pseudonymiser(parse_keys(ring), staged))
+    resolver = SubjectResolver(Pseudonymiser(parse_keys(ring), staged), Placement(DEV_BUCKET_KEY.encode()))
     return build_core(backend.adapters(), load_default_catalogue(), resolver, clock=clock)
 
 
 async def test_after_a_key_rotation_checks_still_find_the_data_and_rekey_moves_all_of_it(backend, clock):
     person, company, representative = new_ric(), new_uscc(), new_ric()
     start = int(clock()) - DAY
-    old = _core_with_ring(backend, clock, "k1:first-secret")
+    old = _core_with_ring(backend, clock, OLD_RING)
     await old.registry.impose(impose_input(person, start=start))
     await old.registry.impose(impose_input(company, start=start, principals=[(representative, Role.PRINCIPAL)]))
     await exemption_confirmed(old.registry, exemption_input(person, "HOTEL_STAR_RATED", start, start + 3 * DAY))
     assert await outcome(old, person) is Outcome.DENY
 
     with pytest.raises(SettingsError, match="staged"):
-        await rekey(backend.rekeyer, _core_with_ring(backend, clock, "k2:second-secret,k1:first-secret", "k2").resolver)
-    new = _core_with_ring(backend, clock, "k2:second-secret,k1:first-secret")
+        await rekey(
+            backend.rekeyer,
+            _core_with_ring(backend, clock, NEW_RING, "k2").resolver,
+        )
+    new = _core_with_ring(backend, clock, NEW_RING)
     for number in (person, company, representative):
         assert await outcome(new, number) is Outcome.DENY  # found under the old pseudonym meanwhile
     assert await outcome(new, person, "HOTEL_STAR_RATED") is Outcome.ALLOW  # the permit too

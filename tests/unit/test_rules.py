@@ -88,10 +88,14 @@ def test_impossible_birth_date_is_rejected():
         validate_identifier(IdKind.RIC, number)
 
 
+SECRET_1, SECRET_2 = b"secret-1-of-at-least-32-bytes-long", b"secret-2-of-at-least-32-bytes-long"
+ONE, TWO, THREE = (f"key {n} of at least thirty-two bytes".encode() for n in ("one", "two", "three"))
+
+
 def test_pseudonyms_are_keyed_stable_and_carry_the_key_id():
     subject = validate_identifier(IdKind.RIC, "11010519491231002X")
-    one = Pseudonymiser([PseudonymKey("k1", b"secret-1")])
-    other = Pseudonymiser([PseudonymKey("k2", b"secret-2"), PseudonymKey("k1", b"secret-1")])
+    one = Pseudonymiser([PseudonymKey("k1", SECRET_1)])
+    other = Pseudonymiser([PseudonymKey("k2", SECRET_2), PseudonymKey("k1", SECRET_1)])
     assert one.pseudonym(subject) == one.pseudonym(subject)
     assert one.pseudonym(subject).startswith("k1.")
     assert "11010519491231002X" not in one.pseudonym(subject)
@@ -101,10 +105,22 @@ def test_pseudonyms_are_keyed_stable_and_carry_the_key_id():
 
 
 def test_key_spec_is_parsed_and_checked():
-    assert [k.key_id for k in parse_keys("new:abc, old:def")] == ["new", "old"]
-    for bad in ["", "nocolon", ":secret", "bad id:x"]:
+    new, old = "n" * 32, "o" * 40
+    assert [k.key_id for k in parse_keys(f"new:{new}, old:{old}")] == ["new", "old"]
+    for bad in ["", "nocolon", f":{new}", f"bad id:{new}"]:
         with pytest.raises(ValueError):
             parse_keys(bad)
+
+
+@pytest.mark.parametrize("secret", ["x", "a" * 31, "é" * 15])  # 1, 31 and 30 bytes
+def test_a_key_shorter_than_32_bytes_is_refused_without_repeating_it(secret):
+    # The attack: a one-character secret makes every pseudonym computable from an ID number by trying every byte.
+    with pytest.raises(ValueError, match="at least 32") as raised:
+        parse_keys(f"k1:{'s' * 40},k0:{secret}")
+    assert "k0" in str(raised.value) and secret not in str(raised.value)
+    with pytest.raises(ValueError, match="at least 32"):
+        PseudonymKey("k1", secret.encode())
+    assert parse_keys("k1:" + "a" * 32)[0].secret == b"a" * 32
 
 
 def test_names_are_masked():
@@ -145,8 +161,8 @@ def test_working_days_skip_weekends():
 
 def test_a_key_rotation_chains_pseudonyms_so_stored_ones_can_be_moved_forward():
     subject = validate_identifier(IdKind.RIC, "11010519491231002X")
-    old = Pseudonymiser([PseudonymKey("k1", b"one")])
-    ring = Pseudonymiser([PseudonymKey("k2", b"two"), PseudonymKey("k1", b"one")])
+    old = Pseudonymiser([PseudonymKey("k1", ONE)])
+    ring = Pseudonymiser([PseudonymKey("k2", TWO), PseudonymKey("k1", ONE)])
     current, previous = ring.chain(subject)
     assert previous == old.pseudonym(subject)  # data written before the rotation
     assert current.startswith("k2.") and ring.pseudonym(subject) == current
@@ -158,7 +174,7 @@ def test_a_key_rotation_chains_pseudonyms_so_stored_ones_can_be_moved_forward():
 
 def test_a_staged_key_is_read_but_not_written_until_it_becomes_current():
     subject = validate_identifier(IdKind.RIC, "11010519491231002X")
-    keys = [PseudonymKey("k2", b"two"), PseudonymKey("k1", b"one")]
+    keys = [PseudonymKey("k2", TWO), PseudonymKey("k1", ONE)]
     staged, current = Pseudonymiser(keys, staged="k2"), Pseudonymiser(keys)
     new, old = current.chain(subject)
     assert staged.pseudonym_and_alias(subject) == (old, new)  # writes stay under k1; reads also look under k2
@@ -173,7 +189,7 @@ def test_a_staged_key_is_read_but_not_written_until_it_becomes_current():
 
 def test_the_same_subject_is_recognised_under_any_key_of_a_staged_ring():
     subject, someone_else = (validate_identifier(IdKind.RIC, n) for n in ("11010519491231002X", "110105194912310038"))
-    keys = [PseudonymKey("k3", b"three"), PseudonymKey("k2", b"two"), PseudonymKey("k1", b"one")]
+    keys = [PseudonymKey("k3", THREE), PseudonymKey("k2", TWO), PseudonymKey("k1", ONE)]
     staged = Pseudonymiser(keys, staged="k3")
     p3, p2, p1 = staged.chain(subject)
     assert staged.same_subject(p3, p2) and staged.same_subject(p1, p3) and staged.same_subject(p2, p2)

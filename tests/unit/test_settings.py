@@ -12,6 +12,8 @@ import pytest
 
 from debar.common import settings as settings_module
 from debar.common.settings import (
+    DEV_BUCKET_KEY,
+    DEV_OBJECTION_KEYS,
     DEV_PSEUDONYM_KEYS,
     SERVICE_PORTS,
     PerService,
@@ -30,11 +32,78 @@ def test_defaults_suit_a_laptop():
     assert settings.redis_url == ""
 
 
-def test_the_public_dev_key_is_refused_beyond_loopback():
-    with pytest.raises(SettingsError, match="DEBAR_PSEUDONYM_KEYS"):
-        Settings.from_env({"DEBAR_HOST": "0.0.0.0"}).check_pseudonym_key()
-    Settings.from_env({"DEBAR_HOST": "0.0.0.0", "DEBAR_PSEUDONYM_KEYS": "k1:s"}).check_pseudonym_key()
-    Settings.from_env({}).check_pseudonym_key()
+REAL_KEYS = {
+    "DEBAR_PSEUDONYM_KEYS": "k1:" + "p" * 32,
+    "DEBAR_BUCKET_KEY": "b" * 32,
+    "DEBAR_OBJECTION_KEYS": "o1:" + "o" * 32,
+}
+
+
+@pytest.mark.parametrize("name", REAL_KEYS)
+def test_the_public_dev_keys_are_refused_beyond_loopback(name):
+    beyond = {"DEBAR_HOST": "0.0.0.0", **REAL_KEYS}
+    Settings.from_env(beyond).check_keys()
+    without = {k: v for k, v in beyond.items() if k != name}
+    with pytest.raises(SettingsError, match=f"^{name} must be set when listening beyond this machine"):
+        Settings.from_env(without).check_keys()
+    Settings.from_env({}).check_keys()  # on loopback, `debar up` and the tests use them
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"DEBAR_PSEUDONYM_KEYS": "k1:x"}, "DEBAR_PSEUDONYM_KEYS"),  # the attack: a one-character secret
+        ({"DEBAR_PSEUDONYM_KEYS": f"k2:{'s' * 40},k1:{'s' * 31}"}, "DEBAR_PSEUDONYM_KEYS"),
+        ({"DEBAR_BUCKET_KEY": "b" * 31}, "DEBAR_BUCKET_KEY"),
+        ({"DEBAR_OBJECTION_KEYS": "o1:short"}, "DEBAR_OBJECTION_KEYS"),
+    ],
+)
+def test_secrets_shorter_than_32_bytes_refuse_to_start(env, name):
+    with pytest.raises(SettingsError, match=f"^{name}.*at least 32") as raised:
+        Settings.from_env(env)
+    secret = next(iter(env.values())).rpartition(":")[2]
+    assert secret not in str(raised.value)
+
+
+def test_a_secret_may_come_from_a_file(tmp_path):
+    (tmp_path / "keys").write_text(REAL_KEYS["DEBAR_PSEUDONYM_KEYS"] + "\n")  # as `echo` or a Secret writes it
+    (tmp_path / "url").write_text("rediss://:hunter2@redis.example:6379/0")
+    settings = Settings.from_env(
+        {"DEBAR_PSEUDONYM_KEYS_FILE": str(tmp_path / "keys"), "DEBAR_REDIS_URL_FILE": str(tmp_path / "url")}
+    )
+    assert settings.pseudonym_keys == REAL_KEYS["DEBAR_PSEUDONYM_KEYS"]
+    assert settings.redis_url == "rediss://:hunter2@redis.example:6379/0"
+
+
+def test_a_secret_file_is_checked_as_its_value_is_and_never_repeated(tmp_path):
+    (tmp_path / "short").write_text("k1:hunter2")
+    (tmp_path / "url").write_text("http://user:hunter2@redis:6379")
+    (tmp_path / "binary").write_bytes(b"\xffhunter2")
+    cases = {
+        "DEBAR_PSEUDONYM_KEYS_FILE": (tmp_path / "short", "at least 32"),
+        "DEBAR_REDIS_URL_FILE": (tmp_path / "url", "must start with"),
+        "DEBAR_BUCKET_KEY_FILE": (tmp_path / "binary", "is not UTF-8 text"),
+        "DEBAR_OBJECTION_KEYS_FILE": (tmp_path / "missing", "cannot read"),
+    }
+    for name, (path, why) in cases.items():
+        with pytest.raises(SettingsError, match=why) as raised:
+            Settings.from_env({name: str(path)})
+        assert name.removesuffix("_FILE") in str(raised.value) and "hunter2" not in str(raised.value)
+
+
+def test_a_value_and_its_file_together_are_refused(tmp_path):
+    (tmp_path / "key").write_text("b" * 32)
+    with pytest.raises(SettingsError, match="DEBAR_BUCKET_KEY and DEBAR_BUCKET_KEY_FILE are both set"):
+        Settings.from_env({"DEBAR_BUCKET_KEY": "c" * 32, "DEBAR_BUCKET_KEY_FILE": str(tmp_path / "key")})
+
+
+def test_the_staged_key_file_may_be_missing(tmp_path):
+    # It comes from the Secret's optional key `staged`, which is a file only while a rotation stages a key.
+    ring = f"k2:{'n' * 32},k1:{'o' * 32}"
+    env = {"DEBAR_PSEUDONYM_KEYS": ring, "DEBAR_PSEUDONYM_STAGED_FILE": str(tmp_path / "staged")}
+    assert Settings.from_env(env).pseudonym_staged == ""
+    (tmp_path / "staged").write_text("k2\n")
+    assert Settings.from_env(env).pseudonym_staged == "k2"
 
 
 @pytest.mark.parametrize(
@@ -60,12 +129,13 @@ def test_bad_settings_name_the_variable(env, name):
         Settings.from_env(env)
 
 
-@pytest.mark.parametrize(
-    "keys", ["k2:two-secret,k1:one-secret", "k1:one-secret", "k3:three,k2:two,k1:one", "k2:two-secret,"]
-)
+TWO, ONE, THREE = "two-secret-of-32-bytes-or-more-!!", "one-secret-of-32-bytes-or-more-!!", "three-" * 6
+
+
+@pytest.mark.parametrize("keys", [f"k2:{TWO},k1:{ONE}", f"k1:{ONE}", f"k3:{THREE},k2:{TWO},k1:{ONE}", f"k2:{TWO},"])
 def test_only_the_first_of_several_keys_can_be_staged(keys):
     staged = {"DEBAR_PSEUDONYM_KEYS": keys, "DEBAR_PSEUDONYM_STAGED": "k2"}
-    if keys == "k2:two-secret,k1:one-secret":
+    if keys == f"k2:{TWO},k1:{ONE}":
         assert Settings.from_env(staged).pseudonym_staged == "k2"
     else:
         with pytest.raises(SettingsError, match="DEBAR_PSEUDONYM_STAGED"):
@@ -125,7 +195,11 @@ def test_every_setting_is_parsed_as_its_field_is_typed():
 README = Path(__file__).parents[2] / "README.md"
 ROW = re.compile(r"^\| (`DEBAR_[^|]*`) \| ([^|]*) \| [^|]* \|$")
 # Where the README says in words what the default is.
-IN_WORDS = {"DEBAR_PSEUDONYM_KEYS": (DEV_PSEUDONYM_KEYS, "a dev-only key")}
+IN_WORDS = {
+    "DEBAR_PSEUDONYM_KEYS": (DEV_PSEUDONYM_KEYS, "a dev-only key"),
+    "DEBAR_BUCKET_KEY": (DEV_BUCKET_KEY, "a dev-only key"),
+    "DEBAR_OBJECTION_KEYS": (DEV_OBJECTION_KEYS, "a dev-only key"),
+}
 
 
 def _documented() -> dict[str, str]:
@@ -142,10 +216,16 @@ def _documented() -> dict[str, str]:
 
 
 def _declared() -> dict[str, object]:
-    return {
-        item.pattern if isinstance(item, PerService) else item.env: getattr(Settings(), name)
-        for name, item in declarations().items()
-    }
+    """Each setting's variable (a setting that also takes a file: both) with its default."""
+    declared: dict[str, object] = {}
+    for name, item in declarations().items():
+        for env in [item.pattern] if isinstance(item, PerService) else item.names:
+            declared[env] = getattr(Settings(), name)
+    return declared
+
+
+def _in_words(name: str) -> tuple[object, str] | None:
+    return IN_WORDS.get(name.removesuffix("_FILE"))
 
 
 def _agrees(readme: str, default: object) -> bool:
@@ -169,8 +249,8 @@ def test_the_readme_tables_list_every_setting_and_only_those():
 def test_the_readme_tables_give_the_declared_defaults():
     declared = _declared()
     for name, readme in _documented().items():
-        if name in IN_WORDS:
-            assert (declared[name], readme) == IN_WORDS[name], name
+        if (words := _in_words(name)) is not None:
+            assert (declared[name], readme) == words, name
         else:
             assert _agrees(readme, declared[name]), f"{name}: README says {readme!r}, the code {declared[name]!r}"
 

@@ -43,7 +43,7 @@ def _worker_plan(settings: Settings, size: int) -> WorkerPlan | None:
     if size < WORKERS_FROM_BYTES:
         return None
     return WorkerPlan(
-        BuilderSpec(settings.pseudonym_keys, pseudonym_staged=settings.pseudonym_staged),
+        BuilderSpec(settings.pseudonym_keys, settings.bucket_key, pseudonym_staged=settings.pseudonym_staged),
         processes=min(WORKER_PROCESSES, os.cpu_count() or 1),
     )
 

@@ -10,7 +10,7 @@ import base64
 import hashlib
 import hmac
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
 
@@ -168,10 +168,17 @@ def mask_name(name: str, *, organisation: bool) -> str:
     return name[0] + "*" * max(len(name) - 1, 1)
 
 
+MIN_KEY_BYTES = 32  # 256 bits: a keyed hash is no stronger than its key, and a short one can be guessed
+
+
 @dataclass(frozen=True, slots=True)
 class PseudonymKey:
     key_id: str
-    secret: bytes
+    secret: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.secret) < MIN_KEY_BYTES:  # names the key, never its secret
+            raise ValueError(f"key {self.key_id!r} is {len(self.secret)} bytes: at least {MIN_KEY_BYTES} are needed")
 
 
 class Pseudonymiser:
@@ -263,15 +270,34 @@ class Pseudonymiser:
 BUCKET_HEX_CHARS = 3
 
 
-def placement_bucket(subject: SubjectId) -> str:
-    """Where a subject's data lives (a Redis Cluster hash tag). Derived from the identifier, not the keyed
-    pseudonym, so a key rotation never moves data to another slot; 12 bits say nothing about who it is."""
-    material = f"bucket\0{subject.kind.value}:{subject.number}".encode()
-    return hashlib.sha256(material).hexdigest()[:BUCKET_HEX_CHARS]
+class Placement:
+    """Where a subject's data lives: one of 4096 buckets, the Redis Cluster hash tag of every key of the subject's
+    (index, decision list) and part of its decision ids, so it is seen by anyone who sees a key or a decision id.
+
+    A keyed hash (HMAC-SHA256) of the identifier, so that only the key's holder can compute a person's bucket from
+    their ID number: unkeyed, the 12 bits in a decision id would tell anyone who knows a number whether a decision
+    may be that person's, and which slot holds their data. Its key is separate from the pseudonymisation keys and
+    is never rotated: the bucket decides which slot (and, in a cluster, which node) holds a subject's index,
+    decision chain and lists, and names the chain in every decision id given out, so a new bucket key would move
+    every subject's data and orphan every id. Rotating the pseudonym key moves nothing because the bucket does not
+    depend on it; the bucket key itself protects only those 12 bits."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < MIN_KEY_BYTES:
+            raise ValueError(f"the bucket key is {len(key)} bytes: at least {MIN_KEY_BYTES} are needed")
+        self._key = key
+
+    def __repr__(self) -> str:
+        return "Placement(<key>)"
+
+    def bucket(self, subject: SubjectId) -> str:
+        digest = hmac.new(self._key, f"{subject.kind.value}:{subject.number}".encode(), hashlib.sha256).hexdigest()
+        return digest[:BUCKET_HEX_CHARS]
 
 
-def parse_keys(spec: str) -> list[PseudonymKey]:
-    """Parses `kid:secret[,kid:secret...]` (first = current)."""
+def parse_keys(spec: str, what: str = "pseudonymisation") -> list[PseudonymKey]:
+    """Parses a key ring `kid:secret[,kid:secret...]` (first = current); every secret at least MIN_KEY_BYTES.
+    `what` names the ring in errors, which never repeat a secret."""
     keys = []
     for part in spec.split(","):
         part = part.strip()
@@ -279,10 +305,10 @@ def parse_keys(spec: str) -> list[PseudonymKey]:
             continue
         key_id, sep, secret = part.partition(":")
         if not sep or not key_id or not secret:
-            raise ValueError("pseudonymisation keys must look like 'kid:secret[,kid:secret]'")
+            raise ValueError(f"{what} keys must look like 'kid:secret[,kid:secret]'")
         if not key_id.isalnum():
-            raise ValueError(f"pseudonymisation key id {key_id!r} must be letters and digits")
+            raise ValueError(f"{what} key id {key_id!r} must be letters and digits")
         keys.append(PseudonymKey(key_id, secret.encode()))
     if not keys:
-        raise ValueError("no pseudonymisation key configured")
+        raise ValueError(f"no {what} key configured")
     return keys

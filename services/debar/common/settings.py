@@ -25,8 +25,11 @@ SERVICE_PORTS = {
     "procurement": 50055,
 }
 
-# Only for a laptop: `debar up` and tests. A deployment must set DEBAR_PSEUDONYM_KEYS from a secret.
-DEV_PSEUDONYM_KEYS = "dev:not-a-secret-dev-only"
+# Only for a laptop: `debar up` and tests. A deployment must set these from secrets (check_keys refuses them
+# beyond loopback); each is long enough to pass the 32-byte minimum its real counterpart must meet.
+DEV_PSEUDONYM_KEYS = "dev:not-a-secret-dev-only-pseudonym-key"
+DEV_BUCKET_KEY = "not-a-secret-dev-only-bucket-key"
+DEV_OBJECTION_KEYS = "dev:not-a-secret-dev-only-objection-key"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # How a server knows its callers: "mtls" (client certificate's name), "token" (plaintext behind a TLS-terminating
 # proxy, HMAC-signed bearer tokens), "local" (plaintext on loopback: the x-debar-caller header is trusted).
@@ -108,6 +111,48 @@ class PerService:
             self.variable(service).validate(value)
 
 
+@dataclass(frozen=True)
+class ValueOrFile(Variable):
+    """A setting that also takes NAME_FILE: the path of a file holding the value (a mounted Kubernetes Secret, so
+    that keys and URLs with passwords never sit in a pod's environment). One of the two, never both; the file's
+    surrounding whitespace (a trailing newline) is not part of the value. `optional_file`: a missing file means
+    unset (a Secret's optional key is a file only while it is set)."""
+
+    optional_file: bool = False
+
+    @property
+    def file_env(self) -> str:
+        return f"{self.env}_FILE"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.env, self.file_env)
+
+    def is_set(self, env: Mapping[str, str]) -> bool:
+        if self.file_env in env and self.optional_file and not Path(env[self.file_env]).exists():
+            return self.env in env
+        return self.env in env or self.file_env in env
+
+    def read(self, env: Mapping[str, str]) -> Any:
+        if self.file_env not in env:
+            return super().read(env)
+        if self.env in env:
+            raise SettingsError(f"{self.env} and {self.file_env} are both set: give one")
+        path = Path(env[self.file_env])
+        # The messages name the path (no secret), never the file's content.
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            why = error.strerror or type(error).__name__
+            raise SettingsError(f"{self.file_env}: cannot read {path}: {why}") from None
+        except UnicodeDecodeError:
+            raise SettingsError(f"{self.file_env}: {path} is not UTF-8 text") from None
+        try:
+            return self.parse(text)
+        except ValueError as error:
+            raise SettingsError(f"{self.file_env} {error}") from None
+
+
 Declaration = Variable | PerService
 _DECLARATION = "debar.setting"
 
@@ -150,6 +195,20 @@ def _parser_of(kind: type) -> Parser:
 def setting(env: str, default: T, meaning: str, *, check: Check | None = None, parse: Parser | None = None) -> T:
     """A Settings field read from `env` (typed as its default, for the type checker; a dataclass field at run time)."""
     declaration = Variable(env, meaning, parse or _parser_of(type(default)), check)
+    return field(default=default, metadata={_DECLARATION: declaration})
+
+
+def secret_setting(
+    env: str,
+    default: str,
+    meaning: str,
+    *,
+    check: Check | None = None,
+    parse: Parser = str,
+    optional_file: bool = False,
+) -> str:
+    """A text Settings field read from `env` or from the file `env`_FILE names (see ValueOrFile)."""
+    declaration = ValueOrFile(env, meaning, parse, check, optional_file)
     return field(default=default, metadata={_DECLARATION: declaration})
 
 
@@ -200,6 +259,15 @@ def _token_key(value: str) -> str | None:
     return "must be at least 16 characters" if value and len(value) < 16 else None
 
 
+MIN_SECRET_BYTES = 32  # 256 bits: a keyed hash or cipher is no stronger than its key
+
+
+def _secret_key(value: str) -> str | None:
+    # Never repeats the value: it is a secret.
+    size = len(value.encode())
+    return f"must be at least {MIN_SECRET_BYTES} bytes, got {size}" if size < MIN_SECRET_BYTES else None
+
+
 def _networks(value: str) -> str | None:
     try:
         proxy_networks(value)
@@ -229,7 +297,7 @@ class Settings:
         "DEBAR_<SERVICE>_PORT", SERVICE_PORTS, "the port each service listens on", check=port_number()
     )
     # Checked after the loop: the schemes it may have depend on redis_cluster.
-    redis_url: str = setting("DEBAR_REDIS_URL", "", "the Redis to use; empty: start the embedded one")
+    redis_url: str = secret_setting("DEBAR_REDIS_URL", "", "the Redis to use; empty: start the embedded one")
     redis_cluster: bool = setting("DEBAR_REDIS_CLUSTER", False, "use the Redis Cluster client")
     redis_timeout_s: float = setting(
         "DEBAR_REDIS_TIMEOUT_S", 0.5, "socket and pool timeout of every Redis call", check=within(0, 30, low_open=True)
@@ -237,15 +305,30 @@ class Settings:
     redis_connections: int = setting("DEBAR_REDIS_CONNECTIONS", 16, "Redis connection pool size per process")
     redis_prefix: str = setting("DEBAR_REDIS_PREFIX", "debar", "the prefix of every Redis key", check=_key_prefix)
     # Parsed after the loop, which needs the ring to check pseudonym_staged.
-    pseudonym_keys: str = setting(
+    pseudonym_keys: str = secret_setting(
         "DEBAR_PSEUDONYM_KEYS", DEV_PSEUDONYM_KEYS, "the pseudonymisation keys, kid:secret[,kid:secret], newest first"
     )
-    # See Pseudonymiser and deploy/README.md, "The pseudonymisation key and its rotation".
-    pseudonym_staged: str = setting(
+    # See Pseudonymiser and deploy/README.md, "The pseudonymisation key and its rotation". Its file may be missing:
+    # it comes from the optional key of the Secret that holds the ring.
+    pseudonym_staged: str = secret_setting(
         "DEBAR_PSEUDONYM_STAGED",
         "",
         "the id of the ring's newest key while it is only being introduced (read, not yet written)",
         parse=str.strip,
+        optional_file=True,
+    )
+    # See Placement (common/identifiers.py): never rotated, so it is one key, not a ring.
+    bucket_key: str = secret_setting(
+        "DEBAR_BUCKET_KEY",
+        DEV_BUCKET_KEY,
+        "the key of the keyed hash that places each subject's data in one of 4096 buckets; never rotated",
+        check=_secret_key,
+    )
+    # Parsed after the loop (a ring, as the pseudonym keys). See adapters/sealing.py.
+    objection_keys: str = secret_setting(
+        "DEBAR_OBJECTION_KEYS",
+        DEV_OBJECTION_KEYS,
+        "the keys that encrypt objection statements and contacts at rest, kid:secret[,kid:secret], newest first",
     )
     data_dir: Path = setting("DEBAR_DATA_DIR", Path("var"), "embedded Redis data and fail-open spools")  # noqa: RUF009
     # Unset, it follows DEBAR_SANCTION_PORT (see from_env).
@@ -285,6 +368,21 @@ class Settings:
         check=within(0, 300, why="keep it under the pod's terminationGracePeriodSeconds"),
     )
     max_batch_items: int = setting("DEBAR_MAX_BATCH_ITEMS", 1000, "items per BatchCheck", check=within(1, 10_000))
+    # The dates a domain service accepts (travel, stay, contract, bid deadline), around now: anything else is almost
+    # always a caller's mistake (a wrong year, milliseconds for seconds), and a check at it would answer nothing
+    # useful.
+    dates_back_days: int = setting(
+        "DEBAR_DATES_BACK_DAYS",
+        365,
+        "how many days before now a domain request's date may lie",
+        check=within(0, 36_500),
+    )
+    dates_ahead_days: int = setting(
+        "DEBAR_DATES_AHEAD_DAYS",
+        730,
+        "how many days after now a domain request's date may lie",
+        check=within(0, 36_500),
+    )
     # The web console (debar serve console): reviewers and refused persons, over HTTP.
     console_port: int = setting("DEBAR_CONSOLE_PORT", 8080, "the web console's HTTP port", check=port_number())
     console_sign_in: str = setting(
@@ -334,11 +432,19 @@ class Settings:
         settings.validate()
         return settings
 
-    def check_pseudonym_key(self) -> None:
-        """The service that pseudonymises refuses the public dev key anywhere but on loopback."""
-        if self.pseudonym_keys == DEV_PSEUDONYM_KEYS and self.host not in LOOPBACK:
+    def check_keys(self) -> None:
+        """The service that pseudonymises, places and seals refuses the public dev keys anywhere but on loopback."""
+        if self.host in LOOPBACK:
+            return
+        dev = {
+            "DEBAR_PSEUDONYM_KEYS": self.pseudonym_keys == DEV_PSEUDONYM_KEYS,
+            "DEBAR_BUCKET_KEY": self.bucket_key == DEV_BUCKET_KEY,
+            "DEBAR_OBJECTION_KEYS": self.objection_keys == DEV_OBJECTION_KEYS,
+        }
+        unset = [name for name, is_dev in dev.items() if is_dev]
+        if unset:
             raise SettingsError(
-                "DEBAR_PSEUDONYM_KEYS must be set when listening beyond this machine (the dev key is public)"
+                f"{', '.join(unset)} must be set when listening beyond this machine (the dev keys are public)"
             )
 
     def console_accounts_path(self) -> Path:
@@ -398,6 +504,10 @@ class Settings:
             ring = parse_keys(self.pseudonym_keys)
         except ValueError as error:  # the message names key ids, never a secret
             raise SettingsError(f"DEBAR_PSEUDONYM_KEYS: {error}") from None
+        try:
+            parse_keys(self.objection_keys, what="objection")
+        except ValueError as error:
+            raise SettingsError(f"DEBAR_OBJECTION_KEYS: {error}") from None
         if self.pseudonym_staged and (len(ring) < 2 or self.pseudonym_staged != ring[0].key_id):
             raise SettingsError(
                 "DEBAR_PSEUDONYM_STAGED must name the newest key of DEBAR_PSEUDONYM_KEYS, before others"

@@ -4,7 +4,9 @@ No gRPC here: rules build `SubjectCheck`s from a request, and errors name the ca
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -46,8 +48,9 @@ def subject_of(message: common_pb2.Subject, field: str, *, only: IdKind | None =
 
 
 def time_of(value: Timestamp, present: bool, field: str, *, required: bool = False) -> int | None:
-    """Epoch seconds of an optional timestamp (None: now), checked for a plausible range: a time in the distant
-    past or future is almost always a unit mistake (ms for s) in the caller."""
+    """Epoch seconds of an optional timestamp (None: now), checked for the range any debar time lies in: a time in
+    the distant past or future is almost always a unit mistake (ms for s) in the caller. How far from now a domain
+    request's date may lie is PlausibleDates' (it needs the clock; these rules are pure)."""
     if not present and required:
         raise InvalidField(field, "is required")
     seconds = wire.seconds(value, present, field)
@@ -62,3 +65,32 @@ def caller_field(check: SubjectCheck, item_field: str) -> str:
     if head == "at":
         return check.at_field
     return item_field
+
+
+DAY_S = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class PlausibleDates:
+    """The dates a domain service takes (travel, stay, contract, bid deadline), around now: `back_days` before it to
+    `ahead_days` after it (DEBAR_DATES_BACK_DAYS, DEBAR_DATES_AHEAD_DAYS). A ticket for a train that left years
+    ago or leaves in ten years is a caller's mistake (a wrong year, a swapped field), and a check at such a time
+    would answer about a register that does not exist yet, or no longer matters."""
+
+    back_days: int
+    ahead_days: int
+
+    def check(self, checks: Sequence[SubjectCheck], now: float) -> None:
+        """Raises InvalidField naming the first check's caller field whose date lies outside the window."""
+        earliest, latest = now - self.back_days * DAY_S, now + self.ahead_days * DAY_S
+        for c in checks:
+            if c.at is not None and not earliest <= c.at <= latest:
+                raise InvalidField(
+                    c.at_field,
+                    f"must lie between {_day(earliest)} and {_day(latest)} ({self.back_days} days before to "
+                    f"{self.ahead_days} days after today)",
+                )
+
+
+def _day(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).date().isoformat()

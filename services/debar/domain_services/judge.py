@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 import grpc
 
 from debar.common.errors import DomainError
-from debar.domain_services.checks import SubjectCheck
+from debar.domain_services.checks import PlausibleDates, SubjectCheck
 from debar.domain_services.sanction_client import SanctionClient, ask
 from debar.domain_services.verdict import build_verdict, build_verdicts
 from debar.rpc import wire
@@ -20,8 +20,10 @@ Rules = Callable[[], Sequence[SubjectCheck]]  # a service's rules applied to the
 
 
 class Judge:
-    def __init__(self, sanction: SanctionClient, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, sanction: SanctionClient, dates: PlausibleDates, clock: Callable[[], float] = time.time) -> None:
+        """`dates`: how far from now a request's dates may lie (a date outside is INVALID_ARGUMENT naming it)."""
         self._sanction = sanction
+        self._dates = dates
         self._clock = clock
 
     async def verdict(self, context: grpc.aio.ServicerContext, rules: Rules) -> verdict_pb2.Verdict:
@@ -39,6 +41,7 @@ class Judge:
     ) -> tuple[Sequence[SubjectCheck], list[sanction_pb2.CheckResponse]]:
         try:
             checks = rules()
+            self._dates.check(checks, self._clock())
             return checks, await ask(self._sanction, checks)
         except DomainError as error:
             await abort_with(context, error)

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from debar.common import logs
 from debar.common.settings import Settings
+from debar.domain_services.checks import PlausibleDates
 from debar.domain_services.hotel import HotelServicer
 from debar.domain_services.judge import Judge
 from debar.domain_services.metrics import VerdictMetrics
@@ -81,7 +82,8 @@ async def serve(name: str, settings: Settings, on_ready: Callable[[int], None] |
             ],
             health_port=settings.health_port or None,
         )  # fmt: skip
-        service.add_to_server(service.servicer(Judge(client)), server.server)
+        dates = PlausibleDates(settings.dates_back_days, settings.dates_ahead_days)
+        service.add_to_server(service.servicer(Judge(client, dates)), server.server)
         stop_metrics = serve_metrics(registry, settings.host, settings.metrics_port)
         await server.run(Readiness({"sanction": client.serving}), on_ready)
     finally:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from debar.common.identifiers import Pseudonymiser, parse_keys
+from debar.common.identifiers import Placement, Pseudonymiser, parse_keys
 from debar.common.settings import Settings
 from debar.sanction.app.checker import Checker, CheckObserver, RevisionFloor
 from debar.sanction.app.coalescer import CoalescingDecider
@@ -38,7 +38,8 @@ class Core:
 
 
 def subject_resolver(settings: Settings) -> SubjectResolver:
-    return SubjectResolver(Pseudonymiser(parse_keys(settings.pseudonym_keys), settings.pseudonym_staged))
+    pseudonymiser = Pseudonymiser(parse_keys(settings.pseudonym_keys), settings.pseudonym_staged)
+    return SubjectResolver(pseudonymiser, Placement(settings.bucket_key.encode()))
 
 
 def build_core(

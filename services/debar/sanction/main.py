@@ -49,7 +49,7 @@ def _warn_of_unsorted_spool(data_dir: Path, ours: Path) -> None:
 
 async def serve(settings: Settings, on_ready: Callable[[int], None] | None = None) -> None:
     logs.configure("sanction", settings.log_format)
-    settings.check_pseudonym_key()
+    settings.check_keys()
     credentials = server_credentials(settings)  # refuses an unsafe transport before anything starts
     with contextlib.ExitStack() as stack:
         url = settings.redis_url or stack.enter_context(EmbeddedRedis(settings.data_dir / "redis")).url

@@ -40,8 +40,8 @@ _KINDS = list(IdKind)
 _KIND_CODES = {kind: i for i, kind in enumerate(_KINDS)}
 # Positions in a record array from which a value equal to its default may be left out at the end.
 # decided on, document, list version, principals, lifted at, lift reason, disputed, lift document, lifted by, lift
-# confirmed by, pending lift ([asked by, asked at, reason, document] or None)
-_OPTIONAL_DEFAULTS: tuple[Any, ...] = ("", "", "", [], None, "", False, "", "", "", None)
+# confirmed by, pending lift ([asked by, asked at, reason, document] or None), corrected
+_OPTIONAL_DEFAULTS: tuple[Any, ...] = ("", "", "", [], None, "", False, "", "", "", None, False)
 _FIRST_OPTIONAL = 14
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 _PRINCIPAL_DEFAULTS: tuple[Any, ...] = ("", None, "")  # name, lifted at, lift reason
@@ -86,7 +86,7 @@ def encode_restriction(r: Restriction, catalogue: Catalogue, refs: Mapping[str, 
         r.effective_from, r.effective_until, r.created_at, r.updated_at - r.created_at,
         _packed_day(r.decided_on) if r.decided_on else "", r.document_number, r.list_version, principals,
         r.lifted_at, r.lift_reason, r.disputed, r.lift_document_number, r.lifted_by, r.lift_confirmed_by,
-        _packed_pending(r.pending_lift),
+        _packed_pending(r.pending_lift), r.corrected,
     ]  # fmt: skip
     return msgpack.packb(_trimmed(values, _FIRST_OPTIONAL, _OPTIONAL_DEFAULTS), use_bin_type=True)
 
@@ -96,7 +96,7 @@ def decode_restriction(restriction_id: str, raw: bytes, texts: dict[str, str], c
     v += _OPTIONAL_DEFAULTS[len(v) - _FIRST_OPTIONAL :]
     (source, source_id, kind, pseudonym, bucket, name, mask, basis, authority, case, start, end, created, updated,
      decided_on, document, list_version, principals, lifted_at, lift_reason, disputed, lift_document, lifted_by,
-     lift_confirmed_by, pending) = v  # fmt: skip
+     lift_confirmed_by, pending, corrected) = v  # fmt: skip
     return Restriction(
         id=restriction_id,
         source=texts.get(source, ""),
@@ -125,6 +125,7 @@ def decode_restriction(restriction_id: str, raw: bytes, texts: dict[str, str], c
         lifted_by=lifted_by,
         lift_confirmed_by=lift_confirmed_by,
         pending_lift=PendingLift(*pending) if pending else None,
+        corrected=corrected,
     )
 
 

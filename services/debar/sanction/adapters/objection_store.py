@@ -4,6 +4,7 @@ atomically."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -16,12 +17,14 @@ from debar.sanction.adapters.decision_log import stream_entries
 from debar.sanction.adapters.keys import Keys, ObjectionKeys
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.scripts import Scripts
+from debar.sanction.adapters.sealing import Sealer
 from debar.sanction.app.ports import Written
 from debar.sanction.domain.catalogue import ObjectionRules
 from debar.sanction.domain.chain import ChainBreak
 from debar.sanction.domain.model import SubjectRef
 from debar.sanction.domain.objection_log import verify_transitions
 from debar.sanction.domain.objections import (
+    SUBJECT_ACTOR,
     Listed,
     ListingCursor,
     Objection,
@@ -33,9 +36,21 @@ _PAGE = 1000
 
 
 # -- records ------------------------------------------------------------------------------------------------
+# A record is JSON. What the person wrote (the statement, the contact, and the reason of each of their own steps:
+# a reconsideration's statement) is sealed (adapters/sealing.py) when the record says "sealed"; a record written
+# before sealing reads as it was stored, and is sealed when next written.
 
 
-def encode(o: Objection) -> str:
+def _person_wrote(step: Transition) -> bool:
+    return step.actor == SUBJECT_ACTOR
+
+
+def encode(o: Objection, sealer: Sealer | None) -> str:
+    """The stored form; `sealer` None: the person's words in clear (only to compare records, never stored)."""
+
+    def sealed(text: str, field: str) -> str:
+        return sealer.seal(text, o.id, field) if sealer else text
+
     return json.dumps(
         {
             "id": o.id,
@@ -48,16 +63,20 @@ def encode(o: Objection) -> str:
                 o.rules.reconsideration_request_days, o.rules.reconsideration_decision_days,
             ],
             "state": o.state.value,
-            "statement": o.statement,
-            "contact": o.contact,
+            "sealed": sealer is not None,
+            "statement": sealed(o.statement, "statement"),
+            "contact": sealed(o.contact, "contact"),
             "filed_at": o.filed_at,
             "review_due": o.review_due,
             "correction_due": o.correction_due,
             "reconsideration_request_due": o.reconsideration_request_due,
             "corrected_at": o.corrected_at,
             "history": [
-                [t.from_state.value if t.from_state else "", t.to_state.value, t.actor, t.reason, t.at]
-                for t in o.history
+                [
+                    t.from_state.value if t.from_state else "", t.to_state.value, t.actor,
+                    sealed(t.reason, f"history[{i}].reason") if _person_wrote(t) else t.reason, t.at,
+                ]
+                for i, t in enumerate(o.history)
             ],
         },
         separators=(",", ":"),
@@ -65,59 +84,100 @@ def encode(o: Objection) -> str:
     )  # fmt: skip
 
 
-def decode(raw: bytes | str) -> Objection:
+def decode(raw: bytes | str, sealer: Sealer) -> Objection:
+    """Raises Unreadable when a sealed field does not open (another key, an altered record): fail closed."""
     d = json.loads(raw)
     kind, pseudonym, bucket = d["subject"]
     review, correction, request, decision = d["rules"]
+    oid = d["id"]
+
+    def opened(text: str, field: str) -> str:
+        return sealer.open(text, oid, field) if d.get("sealed") else text
+
     return Objection(
-        id=d["id"],
+        id=oid,
         decision_id=d["decision"],
         subject=SubjectRef(IdKind(kind), pseudonym, bucket),
         restriction_ids=tuple(d["restrictions"]),
         source=d["source"],
         rules=ObjectionRules("", review, correction, request, decision),
         state=ObjectionState(d["state"]),
-        statement=d["statement"],
-        contact=d["contact"],
+        statement=opened(d["statement"], "statement"),
+        contact=opened(d["contact"], "contact"),
         filed_at=d["filed_at"],
         review_due=d["review_due"],
         correction_due=d["correction_due"],
         reconsideration_request_due=d["reconsideration_request_due"],
         corrected_at=d["corrected_at"],
         history=tuple(
-            Transition(ObjectionState(f) if f else None, ObjectionState(t), actor, reason, at)
-            for f, t, actor, reason, at in d["history"]
+            Transition(
+                ObjectionState(f) if f else None, ObjectionState(t), actor,
+                opened(reason, f"history[{i}].reason") if actor == SUBJECT_ACTOR else reason, at,
+            )
+            for i, (f, t, actor, reason, at) in enumerate(d["history"])
         ),
-    )
+    )  # fmt: skip
+
+
+def logged_reason(step: Transition) -> str:
+    """A step's reason as the transition log keeps it. The log is never sealed (its hash chain is verified by
+    reading it), so the person's words never go into it: a reconsideration's statement is logged as its SHA-256
+    (which proves what was asked, when the record is shown, and reveals nothing of it)."""
+    if not _person_wrote(step) or step.from_state is None:  # the filing's reason is a fixed phrase
+        return step.reason
+    digest = hashlib.sha256(step.reason.encode()).hexdigest()
+    return f"reconsideration requested (statement sha256 {digest})"
 
 
 class RedisObjectionStore:
-    def __init__(self, client: Redis, keys: Keys, breaker: CircuitBreaker | None = None) -> None:
+    def __init__(self, client: Redis, keys: Keys, sealer: Sealer, breaker: CircuitBreaker | None = None) -> None:
         self._redis = client
         self._breaker = breaker or CircuitBreaker()
         self._keys = ObjectionKeys(keys.prefix)
         self._scripts = Scripts(client, ("objection",))
+        self._sealer = sealer
+
+    def _decode(self, raw: bytes | str) -> Objection:
+        return decode(raw, self._sealer)
 
     async def _eval(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
         return await self._scripts.run("objection", keys, args)
+
+    async def _stored_form(self, old: Objection) -> bytes | Written:
+        """The record as stored, if it still is `old`: the script compares the stored bytes, and sealing is
+        randomised (a fresh nonce each time), so `old` sealed again would never match. Otherwise what the script
+        would answer: the record as it is now, or none."""
+        raw: Any = await self._redis.hget(self._keys.records(old.id), old.id)
+        if raw is None:
+            return Written(False, None)
+        current = self._decode(raw)
+        if encode(current, None) != encode(old, None):
+            return Written(False, current)
+        return bytes(raw)
 
     async def _write(self, mode: str, new: Objection, old: Objection | None, dispute_delta: int) -> Written:
         k = self._keys
         step = new.history[-1]
         from_state = old.state if old else new.state
+        expected: bytes | str = ""
+        if old is not None:
+            stored = await self._stored_form(old)
+            if isinstance(stored, Written):
+                return stored
+            expected = stored
         keys = [
             k.records(new.id), k.by_decision, k.state(from_state), k.state(new.state), k.disputes, k.log, k.head,
         ]  # fmt: skip
         args: list[Any] = [
-            mode, new.id, new.decision_id, encode(old) if old else "", encode(new), new.listing_order, dispute_delta,
-            step.from_state.value if step.from_state else "", step.to_state.value, step.actor, step.reason, step.at,
-            *new.restriction_ids,
+            mode, new.id, new.decision_id, expected, encode(new, self._sealer), new.listing_order, dispute_delta,
+            step.from_state.value if step.from_state else "", step.to_state.value, step.actor, logged_reason(step),
+            step.at, *new.restriction_ids,
         ]  # fmt: skip
         raw = await self._eval(keys, args)
         status = int(raw[0])
         if status < 0:
             return Written(False, None)
-        found = decode(raw[1]) if raw[1] else None
+        found = self._decode(raw[1]) if raw[1] else None
         return Written(status == 1, found, tuple(r.decode() for r in raw[2:]))
 
     @unavailable_on_redis_error
@@ -139,7 +199,7 @@ class RedisObjectionStore:
     @unavailable_on_redis_error
     async def get(self, objection_id: str) -> Objection | None:
         raw = await self._redis.hget(self._keys.records(objection_id), objection_id)
-        return decode(raw) if raw else None
+        return self._decode(raw) if raw else None
 
     @unavailable_on_redis_error
     async def disputing(self, restriction_ids: Sequence[str]) -> list[int]:

@@ -16,6 +16,7 @@ from debar.sanction.adapters.rate_counter import RedisRateCounter
 from debar.sanction.adapters.redis_client import make_client
 from debar.sanction.adapters.redis_store import RedisStore
 from debar.sanction.adapters.rekey_store import RedisRekey
+from debar.sanction.adapters.sealing import Sealer
 from debar.sanction.app.ports import Adapters
 from debar.sanction.domain.catalogue import Catalogue
 
@@ -34,7 +35,7 @@ def redis_adapters(
     return Adapters(
         store=RedisStore(client, keys, breaker, catalogue),
         decision_log=RedisDecisionLog(client, keys, breaker),
-        objection_store=RedisObjectionStore(client, keys, breaker),
+        objection_store=RedisObjectionStore(client, keys, Sealer.from_spec(settings.objection_keys), breaker),
         rate_counter=RedisRateCounter(client, keys),
         rekeyer=RedisRekey(client, keys),
         spool=FileSpool(spool_folder(settings.data_dir, redis_url, settings.redis_prefix), catalogue),

@@ -1,5 +1,6 @@
 """Walks the stored data for `debar rekey`: subject index fields, records, exemptions and decision lists whose
-pseudonym is under an older key, and moves each with one atomic script call in its own slot."""
+pseudonym is under an older key, and moves each with atomic script calls in its own slot (one per field or record,
+one per chunk of a decision list), so that a run stopped anywhere loses nothing and the next run finishes it."""
 
 from __future__ import annotations
 
@@ -18,11 +19,15 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+LIST_CHUNK = 1000  # decision ids moved per script call: far below Lua's unpack limit (about 8000 values)
+
+
 class RedisRekey:
-    def __init__(self, client: Redis, keys: Keys) -> None:
+    def __init__(self, client: Redis, keys: Keys, list_chunk: int = LIST_CHUNK) -> None:
         self._redis = client
         self._keys = keys
         self._scripts = Scripts(client, ("rekey",))
+        self._list_chunk = list_chunk
 
     async def _call(self, keys: list[str], args: list[Any]) -> int:
         return int(await self._scripts.run("rekey", keys, args))
@@ -67,5 +72,21 @@ class RedisRekey:
             old = decisions_pseudonym(key)
             if not is_current(old):
                 new_key = self._keys.subject_decisions(hash_tag(key), forward(old))
-                counts.decision_lists += 1 if await self._call([key, new_key], ["list"]) else 0
+                counts.decision_lists += 1 if await self._move_list(key, new_key) else 0
         return counts
+
+    async def _move_list(self, old_key: str, new_key: str) -> int:
+        """Moves a decision list chunk by chunk, each an atomic script call; returns how many ids moved. Stopped at
+        any point (a crash, a killed job), nothing is lost or doubled: the rest is still under the old name, where
+        readers and the next run find it."""
+        moved = 0
+        while True:
+            done, left = await self._move_chunk(old_key, new_key)
+            moved += done
+            if not left:
+                return moved
+
+    async def _move_chunk(self, old_key: str, new_key: str) -> tuple[int, int]:
+        """(ids moved, ids left under the old name)."""
+        done, left = await self._scripts.run("rekey", [old_key, new_key], ["list", self._list_chunk])
+        return int(done), int(left)

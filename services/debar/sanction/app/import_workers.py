@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from debar.common.errors import DomainError
-from debar.common.identifiers import IdKind, Pseudonymiser, parse_keys
+from debar.common.identifiers import IdKind, Placement, Pseudonymiser, parse_keys
 from debar.sanction.app.registry import Registry
 from debar.sanction.domain.catalogue import load_catalogue
 from debar.sanction.domain.model import PrincipalLink, Restriction, Role, SubjectRef
@@ -27,13 +27,14 @@ class BuilderSpec:
     """What a worker needs to validate exactly as the writer's registry does."""
 
     pseudonym_keys: str
+    bucket_key: str
     catalogue_path: str | None = None
     pseudonym_staged: str = ""
 
     def registry(self) -> Registry:
         catalogue = load_catalogue(self.catalogue_path)
         pseudonymiser = Pseudonymiser(parse_keys(self.pseudonym_keys), self.pseudonym_staged)
-        resolver = SubjectResolver(pseudonymiser, cache_size=0)
+        resolver = SubjectResolver(pseudonymiser, Placement(self.bucket_key.encode()), cache_size=0)
         return Registry(None, catalogue, resolver, None)  # type: ignore[arg-type]  # build needs no store
 
 

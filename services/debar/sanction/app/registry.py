@@ -147,6 +147,7 @@ def carry_over(new: Restriction, existing: Restriction) -> Restriction:
         lifted_by=existing.lifted_by,
         lift_confirmed_by=existing.lift_confirmed_by,
         pending_lift=existing.pending_lift,
+        corrected=existing.corrected,
     )
 
 
@@ -323,19 +324,23 @@ class Registry:
 
     def index_changes(self, r: Restriction) -> list[IndexChange]:
         """The index entries a restriction stands for: its subject's, and each bound principal's. A lifted
-        restriction keeps its entries, ended at the lift, so that the past stays answerable."""
+        restriction keeps its entries, ended at the lift, so that the past stays answerable. A corrected one (the
+        record was wrong from the start) and a principal link lifted for one person (an overturned objection of
+        theirs) keep none: they deny at no time."""
         source: Source = self._catalogue.source(r.source)
         mask = self._catalogue.mask_of(r.measures)
         end = r.effective_until if r.lifted_at is None else min(r.lifted_at, r.effective_until or r.lifted_at)
-        own = IndexEntry(
-            EntryKind.RESTRICTION, r.id, Role.DEBTOR, mask, r.effective_from, end,
-            r.source, "", r.legal_basis, r.authority, r.case_number,
-        )  # fmt: skip
+        own = None
+        if not r.corrected:
+            own = IndexEntry(
+                EntryKind.RESTRICTION, r.id, Role.DEBTOR, mask, r.effective_from, end,
+                r.source, "", r.legal_basis, r.authority, r.case_number,
+            )  # fmt: skip
         changes = [IndexChange(r.subject, EntryKind.RESTRICTION, r.id, Role.DEBTOR, own)]
         principal_mask = self._catalogue.principal_mask(source, mask)
         for link in r.principals:
             entry = None
-            if principal_mask and link.lifted_at is None:
+            if principal_mask and link.lifted_at is None and not r.corrected:
                 entry = IndexEntry(
                     EntryKind.RESTRICTION, r.id, link.role, principal_mask, r.effective_from, end,
                     r.source, r.masked_name, r.legal_basis, r.authority, r.case_number,
@@ -385,15 +390,21 @@ class Registry:
 
     @unavailable_as("restriction data")
     async def lift_link(self, rid: str, subject: SubjectRef, reason: str) -> tuple[Restriction, int]:
-        """Lifts the restriction for one person only: the debtor (the whole record) or one principal link. For a
+        """Corrects the record for one person only, for every time (it was wrong from the start for them): the
+        debtor (the whole record, lifted if it was not yet, and marked corrected) or one principal link. For a
         confirmed objection: its two reviewers were the four eyes, so no registry confirmation is asked."""
         existing = await self.get(rid)
         same = self._resolver.same_subject  # the decision and the record may be under different keys of the ring
         now = int(self._clock())
         if same(existing.subject.pseudonym, subject.pseudonym):
-            if existing.lifted_at is not None:
+            if existing.corrected:
                 return existing, self._floor.value
-            lifted = replace(existing, lifted_at=now, lift_reason=reason, pending_lift=None, updated_at=now)
+            # A record lifted before (a debt paid) keeps when and by whom; the correction now says why it is out of
+            # force, and takes it out of force for the times before the lift too.
+            lifted = replace(
+                existing, lifted_at=existing.lifted_at or now, lift_reason=reason, pending_lift=None, corrected=True,
+                updated_at=now,
+            )  # fmt: skip
             return lifted, await self._write(lifted, existing)
         links = tuple(
             replace(p, lifted_at=now, lift_reason=reason)

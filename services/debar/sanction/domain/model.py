@@ -104,6 +104,10 @@ class Restriction:
     lifted_by: str = ""  # who asked for the lift
     lift_confirmed_by: str = ""  # who confirmed it ("" when the source needs no confirmation)
     pending_lift: PendingLift | None = None
+    # Lifted as a correction (an objection overturned and confirmed): the record was wrong from the start for its
+    # subject, so it denies at no checked time, where a lift ends it at the lift (earlier times still deny: a debt
+    # paid today was owed yesterday).
+    corrected: bool = False
 
     def status(self, at: int) -> Status:
         if self.lifted_at is not None:

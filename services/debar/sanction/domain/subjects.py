@@ -8,17 +8,18 @@ from debar.common.errors import InvalidField
 from debar.common.identifiers import (
     IdKind,
     InvalidIdentifier,
+    Placement,
     Pseudonymiser,
     SubjectId,
-    placement_bucket,
     validate_identifier,
 )
 from debar.sanction.domain.model import SubjectRef
 
 
 class SubjectResolver:
-    def __init__(self, pseudonymiser: Pseudonymiser, cache_size: int = 100_000) -> None:
+    def __init__(self, pseudonymiser: Pseudonymiser, placement: Placement, cache_size: int = 100_000) -> None:
         self._pseudonymiser = pseudonymiser
+        self._placement = placement
         # Validation and the keyed hash are most of a check's own CPU; the same people are checked again and
         # again (a group order, a return ticket), so valid identifiers are remembered. Invalid ones are not.
         self._cached_ref = functools.lru_cache(maxsize=cache_size)(self._valid_ref)
@@ -48,7 +49,7 @@ class SubjectResolver:
 
     def ref(self, subject: SubjectId) -> SubjectRef:
         pseudonym, alias = self._pseudonymiser.pseudonym_and_alias(subject)
-        return SubjectRef(subject.kind, pseudonym, placement_bucket(subject), alias)
+        return SubjectRef(subject.kind, pseudonym, self._placement.bucket(subject), alias)
 
     def same_subject(self, one: str, other: str) -> bool:
         """Two stored pseudonyms, under any keys of the ring, of the same subject."""

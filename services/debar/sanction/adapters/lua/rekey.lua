@@ -5,8 +5,9 @@
 --         drops the old field.
 --   cas   KEYS: hash  ARGV: op, field, expected value, new value
 --         Replaces a record only if nobody changed it since it was read.
---   list  KEYS: old decision list, new decision list  ARGV: op
---         Merges two decision lists, newest first, and drops the old one.
+--   list  KEYS: old decision list, new decision list  ARGV: op, chunk size
+--         Moves up to a chunk of ids from the old decision list to the new one (see below); called until none is
+--         left, the old list gone and the new one holding both, newest first.
 local US, RS = '\31', '\30'
 local op = ARGV[1]
 
@@ -37,22 +38,17 @@ if op == 'move' then
 end
 
 if op == 'list' then
-  local ids = redis.call('LRANGE', KEYS[1], 0, -1)
-  if #ids == 0 then return 0 end
-  for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do ids[#ids + 1] = id end
-  local function parts(id)
-    local ms, seq, _, index = string.match(id, '^S?(%d+)-(%w+)-(%x+)-?(%d*)$')
-    return tonumber(ms) or 0, tonumber(seq) or 0, tonumber(index) or 0
+  -- One chunk, so that no call reads a whole list (a long list is never held at once, and `unpack` takes a few
+  -- thousand values at most) and a crash between calls loses nothing: each call moves the old list's newest ids to
+  -- the end of the new list and removes exactly those from the old one. The new list's ids are all newer (written
+  -- since the key became current) and stay in front; readers look under both names meanwhile. Returns the number
+  -- moved and the number left.
+  local chunk = tonumber(ARGV[2])
+  local ids = redis.call('LRANGE', KEYS[1], 0, chunk - 1)
+  if #ids > 0 then
+    redis.call('RPUSH', KEYS[2], unpack(ids))
+    redis.call('LTRIM', KEYS[1], #ids, -1)
   end
-  table.sort(ids, function(a, b)
-    local am, as, ai = parts(a)
-    local bm, bs, bi = parts(b)
-    if am ~= bm then return am > bm end
-    if as ~= bs then return as > bs end
-    return ai > bi
-  end)
-  redis.call('DEL', KEYS[1], KEYS[2])
-  redis.call('RPUSH', KEYS[2], unpack(ids))
-  return #ids
+  return {#ids, redis.call('LLEN', KEYS[1])}
 end
 return redis.error_reply('unknown rekey op ' .. tostring(op))
