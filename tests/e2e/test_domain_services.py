@@ -3,6 +3,7 @@ and verdicts asked over gRPC as a ticketing, booking, real-estate or procurement
 
 from __future__ import annotations
 
+import calendar
 import os
 import subprocess
 import sys
@@ -30,7 +31,15 @@ from debar.v1 import (
     registry_pb2,
     verdict_pb2,
 )
-from tests.support.requests import DAY, PERMIT_DOCUMENT, exemption_confirmed, impose_request, subject, ts
+from tests.support.requests import (
+    DAY,
+    PERMIT_DOCUMENT,
+    confirm_resolution,
+    exemption_confirmed,
+    impose_request,
+    subject,
+    ts,
+)
 from tests.support.servers import ServiceProcess, health_status, start_service, wait_for
 from tests.support.subjects import bad_checksum, new_ric, new_uscc
 
@@ -175,6 +184,31 @@ def test_travel_date_is_when_the_restriction_is_judged(railway, registry):
     assert not railway.CheckTicket(ticket(person, "G7", S.SEAT_CLASS_SECOND), timeout=TIMEOUT).allowed
     later = railway.CheckTicket(ticket(person, "G7", S.SEAT_CLASS_SECOND, at=time.time() + 20 * DAY), timeout=TIMEOUT)
     assert later.allowed
+
+
+def test_a_trip_dated_before_an_overturn_is_allowed_once_the_record_is_corrected(railway, registry, decisions):
+    # The attack: a passenger whose record was overturned as wrong from the start was still refused a ticket for a
+    # trip dated before the overturn (travel_date last week), because the correction only ended the record at its
+    # time.
+    person = new_ric()
+    registry.Impose(impose_request(person, start=time.time() - 60 * DAY))
+    refused = railway.CheckTicket(ticket(person, "G7", S.SEAT_CLASS_SECOND), timeout=TIMEOUT)
+    [refusal] = refused.refusals
+    objection = decisions.FileObjection(
+        decision_pb2.FileObjectionRequest(
+            decision_id=refusal.decision_id, statement="I was never a party to that case.", contact="13800000000"
+        )
+    )
+    decisions.ReviewObjection(decision_pb2.ReviewObjectionRequest(objection_id=objection.objection_id))
+    decisions.ResolveObjection(
+        decision_pb2.ResolveObjectionRequest(
+            objection_id=objection.objection_id, outcome=decision_pb2.OBJECTION_OUTCOME_OVERTURNED, reason="not them"
+        )
+    )
+    confirm_resolution(decisions, objection.objection_id)
+    for days_ago in (30, 7, 0):
+        at = time.time() - days_ago * DAY
+        assert railway.CheckTicket(ticket(person, "G7", S.SEAT_CLASS_SECOND, at=at), timeout=TIMEOUT).allowed, days_ago
 
 
 def test_group_order_judges_each_passenger_alone(railway, registry):
@@ -365,17 +399,31 @@ def test_major_violation_refuses_for_three_years_from_the_penalty(procurement, r
     assert procurement.CheckBidder(bid(old, deadline), timeout=TIMEOUT).allowed
 
 
+def _penalty_year_across_a_leap_day() -> int:
+    """A year Y whose penalty on Y-03-11 ends three years later across a 29 February, with that anniversary
+    within the dates a domain service takes (a year back, two ahead)."""
+    now = datetime.now(UTC)
+    for year in range(now.year - 4, now.year + 2):
+        crosses = any(calendar.isleap(y) for y in (year + 1, year + 2, year + 3))
+        anniversary = datetime(year + 3, 3, 11, 9, tzinfo=UTC).timestamp()
+        if crosses and now.timestamp() - 300 * DAY < anniversary < now.timestamp() + 700 * DAY:
+            return year
+    raise AssertionError("no such year")
+
+
 def test_the_three_years_end_on_the_third_anniversary_of_the_penalty(procurement, registry):
-    """2026-03-11 plus three years crosses 2028-02-29: the bar holds through 2029-03-10 and ends on 2029-03-11."""
-    company = new_uscc()
-    penalty = datetime(2026, 3, 11, tzinfo=UTC).timestamp()
+    """E.g. 2025-03-11 plus three years crosses 2028-02-29: the bar holds through 2028-03-10 and ends on
+    2028-03-11."""
+    company, year = new_uscc(), _penalty_year_across_a_leap_day()
+    penalty = datetime(year, 3, 11, tzinfo=UTC).timestamp()
     registry.Impose(impose_request(company, source="procurement_major_violation", start=penalty))
     day_before = procurement.CheckBidder(
-        bid(company, datetime(2029, 3, 10, 9, tzinfo=UTC).timestamp()), timeout=TIMEOUT
+        bid(company, datetime(year + 3, 3, 10, 9, tzinfo=UTC).timestamp()), timeout=TIMEOUT
     )
     assert refused_measures(day_before) == ["PROCUREMENT_BID"]
-    assert day_before.refusals[0].grounds[0].effective_until.seconds == datetime(2029, 3, 11, tzinfo=UTC).timestamp()
-    anniversary = datetime(2029, 3, 11, 9, tzinfo=UTC).timestamp()
+    ends = datetime(year + 3, 3, 11, tzinfo=UTC).timestamp()
+    assert day_before.refusals[0].grounds[0].effective_until.seconds == ends
+    anniversary = datetime(year + 3, 3, 11, 9, tzinfo=UTC).timestamp()
     assert procurement.CheckBidder(bid(company, anniversary), timeout=TIMEOUT).allowed
 
 
@@ -430,6 +478,76 @@ def test_bad_bids_are_invalid(procurement, deadline):
         error = rpc_error(procurement.CheckBidder, request)
         assert error.code() == INVALID, field
         assert error.details().startswith(f"{field}:")
+
+
+# --- the dates a domain service takes ------------------------------------------------------------------------
+
+
+def _dated(service: str, at: float):  # type: ignore[no-untyped-def]
+    """A request to `service` whose one date is `at`, the field that holds it, and the call."""
+    person, company = new_ric(), new_uscc()
+    if service == "railway":
+        return "CheckTicket", ticket(person, "G7", S.SEAT_CLASS_SECOND, at=at), "travel_date"
+    if service == "railway order":
+        tickets = [ticket(person, "G7", S.SEAT_CLASS_SECOND), ticket(new_ric(), "G7", S.SEAT_CLASS_SECOND, at=at)]
+        return "CheckOrder", S.CheckOrderRequest(tickets=tickets), "tickets[1].travel_date"
+    if service == "hotel":
+        request = booking(person, H.VENUE_KIND_HOTEL, 5)
+        request.stay_date.CopyFrom(ts(at))
+        return "CheckBooking", request, "stay_date"
+    if service == "realestate":
+        request = purchase(person)
+        request.contract_date.CopyFrom(ts(at))
+        return "CheckPurchase", request, "contract_date"
+    return "CheckBidder", bid(company, at), "bid_deadline"
+
+
+DATED = ["railway", "railway order", "hotel", "realestate", "procurement"]
+STUBS = {
+    "railway": railway_pb2_grpc.RailwayServiceStub,
+    "hotel": hotel_pb2_grpc.HotelServiceStub,
+    "realestate": realestate_pb2_grpc.RealEstateServiceStub,
+    "procurement": procurement_pb2_grpc.ProcurementServiceStub,
+}
+
+
+def _stub(domain, service: str, method: str):  # type: ignore[no-untyped-def]
+    name = service.split()[0]
+    return getattr(STUBS[name](domain[name]), method)
+
+
+@pytest.mark.parametrize("service", DATED)
+@pytest.mark.parametrize("off", [-366 * DAY, 731 * DAY, 10 * YEAR])
+def test_a_date_outside_the_plausible_window_is_invalid_naming_the_field(domain, service, off):
+    # A ticket for 2036, or for a train that left two years ago: a caller's mistake (a wrong year), answered before
+    # with a verdict about a register that does not exist yet.
+    method, request, field = _dated(service, time.time() + off)
+    error = rpc_error(_stub(domain, service, method), request)
+    assert error.code() == INVALID
+    assert error.details().startswith(f"{field}: must lie between "), error.details()
+    assert "days before to" in error.details()
+
+
+@pytest.mark.parametrize("service", DATED)
+@pytest.mark.parametrize("off", [-364 * DAY, 729 * DAY])
+def test_a_date_inside_the_window_is_judged(domain, service, off):
+    method, request, _ = _dated(service, time.time() + off)
+    _stub(domain, service, method)(request, timeout=TIMEOUT)
+
+
+def test_the_window_is_a_setting(sanction, service_env, logs_dir):
+    narrow = {**service_env, "DEBAR_DATES_BACK_DAYS": "0", "DEBAR_DATES_AHEAD_DAYS": "7"}
+    service = start_domain("railway", narrow, sanction.address, logs_dir)
+    try:
+        with grpc.insecure_channel(service.address) as channel:
+            railway = railway_pb2_grpc.RailwayServiceStub(channel)
+            in_a_week = ticket(new_ric(), "G7", S.SEAT_CLASS_SECOND, at=time.time() + 6 * DAY)
+            assert railway.CheckTicket(in_a_week, timeout=TIMEOUT).allowed
+            in_eight_days = ticket(new_ric(), "G7", S.SEAT_CLASS_SECOND, at=time.time() + 8 * DAY)
+            error = rpc_error(railway.CheckTicket, in_eight_days)
+            assert error.code() == INVALID and error.details().startswith("travel_date:")
+    finally:
+        service.stop()
 
 
 # --- the sanction service unreachable ------------------------------------------------------------------------

@@ -20,12 +20,13 @@ from debar.sanction.adapters.objection_store import verify_objection_log
 from debar.sanction.domain.objections import NOTHING_DUE, ObjectionState
 from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2, registry_pb2_grpc, sanction_pb2_grpc
 from tests.support.objections import filed_days_ago
-from tests.support.requests import check_request, confirm_resolution, impose_request
+from tests.support.requests import check_request, confirm_resolution, impose_request, lift_confirmed
 from tests.support.servers import start_service
 from tests.support.subjects import new_ric, new_uscc
 
 KEYS = "t1:test-secret-one-at-least-32-bytes"
 UPHELD, OVERTURNED = decision_pb2.OBJECTION_OUTCOME_UPHELD, decision_pb2.OBJECTION_OUTCOME_OVERTURNED
+ALLOW, DENY = common_pb2.OUTCOME_ALLOW, common_pb2.OUTCOME_DENY
 
 
 def refused(registry, checks, person: str, principals=()) -> tuple[str, str]:
@@ -122,6 +123,60 @@ def test_overturning_a_legal_representatives_objection_lifts_only_their_link(reg
     assert record.status == registry_pb2.RESTRICTION_STATUS_ACTIVE  # the company stays restricted
     [link] = record.principals
     assert link.lifted_at.seconds and objection.objection_id in link.lift_reason
+
+
+def _overturned(registry, checks, decisions, person: str) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """The refusal of `person` by the first restriction reaching them, objected to, overturned and confirmed;
+    returns (restriction id, objection id)."""
+    decision = checks.Check(check_request(person, "HOTEL_STAR_RATED"))
+    assert decision.outcome == common_pb2.OUTCOME_DENY
+    objection = file(decisions, decision.decision_id)
+    review(decisions, objection.objection_id)
+    resolve(decisions, objection.objection_id, OVERTURNED)
+    confirm_resolution(decisions, objection.objection_id)
+    return objection.restriction_ids[0], objection.objection_id
+
+
+def _outcome(checks, person: str, at: float | None = None) -> int:  # type: ignore[no-untyped-def]
+    return checks.Check(check_request(person, "HOTEL_STAR_RATED", at=at)).outcome  # type: ignore[no-any-return]
+
+
+def test_an_overturned_record_refuses_at_no_checked_time(registry, checks, decisions):
+    # The attack: the record (in force for 30 days) was wrong from the start, yet a check dated before the overturn
+    # (a booking for last week, a purchase contract signed then) still refused once it had been corrected.
+    person, paid = new_ric(), new_ric()
+    registry.Impose(impose_request(person))
+    rid, _ = _overturned(registry, checks, decisions, person)
+    now = time.time()
+    assert [_outcome(checks, person, at) for at in (now - 29 * 86400, now - 86400, None)] == [ALLOW] * 3
+    record = registry.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=rid))
+    assert record.status == registry_pb2.RESTRICTION_STATUS_LIFTED
+    # A lift is not a correction: a debt paid today was owed last week, and a check dated then still refuses.
+    paid_rid, _ = refused(registry, checks, paid)
+    lift_confirmed(registry, paid_rid, "debt paid")
+    assert [_outcome(checks, paid, at) for at in (now - 86400, None)] == [DENY, ALLOW]
+
+
+def test_a_record_lifted_before_its_overturn_refuses_at_no_time_either(registry, checks, decisions):
+    person = new_ric()
+    rid = registry.Impose(impose_request(person)).restriction.id
+    refusal = checks.Check(check_request(person, "HOTEL_STAR_RATED")).decision_id
+    lift_confirmed(registry, rid, "debt paid")  # lifted first; the objection to the refusal before it goes on
+    objection = file(decisions, refusal)
+    review(decisions, objection.objection_id)
+    resolve(decisions, objection.objection_id, OVERTURNED)
+    assert _outcome(checks, person, time.time() - 86400) == DENY  # awaiting confirmation: nothing changes yet
+    confirm_resolution(decisions, objection.objection_id)
+    assert _outcome(checks, person, time.time() - 86400) == ALLOW
+
+
+def test_an_overturned_role_link_refuses_its_person_at_no_time_and_the_company_still(registry, checks, decisions):
+    person, company = new_ric(), new_uscc()
+    registry.Impose(impose_request(company, principals=[(person, common_pb2.ROLE_LEGAL_REPRESENTATIVE)]))
+    _overturned(registry, checks, decisions, person)
+    a_week_ago = time.time() - 7 * 86400
+    assert _outcome(checks, person, a_week_ago) == ALLOW
+    assert _outcome(checks, company, a_week_ago) == DENY  # the company's own record stands, at every time
 
 
 def test_an_allow_cannot_be_objected_to(checks, decisions):
