@@ -12,6 +12,7 @@ import pytest
 from debar.local.embedded_redis import EmbeddedRedis
 from debar.v1 import decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
 from tests.support.cluster import LocalCluster
+from tests.support.keys import TEST_BUCKET_KEY, TEST_OBJECTION_KEYS
 from tests.support.servers import ServiceProcess, start_service
 
 TEST_KEYS = "t1:test-secret-one-at-least-32-bytes"
@@ -39,6 +40,8 @@ def service_env(redis_server: EmbeddedRedis | LocalCluster, tmp_path_factory: py
         "DEBAR_REDIS_CLUSTER": "true" if ON_CLUSTER else "false",
         "DEBAR_REDIS_URL": redis_server.url,
         "DEBAR_PSEUDONYM_KEYS": TEST_KEYS,
+        "DEBAR_BUCKET_KEY": TEST_BUCKET_KEY,
+        "DEBAR_OBJECTION_KEYS": TEST_OBJECTION_KEYS,
         "DEBAR_DATA_DIR": str(tmp_path_factory.mktemp("data")),
         "DEBAR_PLAINTEXT": "true",  # local mode: x-debar-caller names the caller (mTLS: integration/test_access.py)
     }

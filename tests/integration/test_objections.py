@@ -19,6 +19,7 @@ from debar.sanction.adapters.keys import Keys, ObjectionKeys
 from debar.sanction.adapters.objection_store import verify_objection_log
 from debar.sanction.domain.objections import NOTHING_DUE, ObjectionState
 from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2, registry_pb2_grpc, sanction_pb2_grpc
+from tests.support.keys import TEST_OBJECTION_KEYS
 from tests.support.objections import filed_days_ago
 from tests.support.requests import check_request, confirm_resolution, impose_request, lift_confirmed
 from tests.support.servers import start_service
@@ -317,7 +318,10 @@ def test_an_objection_past_its_review_deadline_is_listed_and_counted_as_overdue(
     late = file(decisions, refused(registry, checks, new_ric())[1])
     fresh = file(decisions, refused(registry, checks, new_ric())[1])
     # Court lists: reviewed within 15 days.
-    filed_days_ago(redis_server.url, late.objection_id, 16, cluster=isinstance(redis_server, LocalCluster))
+    filed_days_ago(
+        redis_server.url, late.objection_id, 16, cluster=isinstance(redis_server, LocalCluster),
+        objection_keys=TEST_OBJECTION_KEYS,
+    )  # fmt: skip
     overdue = [o for page in every_page(decisions, overdue_only=True) for o in page]
     assert late.objection_id in [o.objection_id for o in overdue]
     assert fresh.objection_id not in [o.objection_id for o in overdue]

@@ -11,6 +11,7 @@ import pytest
 
 from debar.local.embedded_redis import EmbeddedRedis
 from debar.v1 import decision_pb2, decision_pb2_grpc, sanction_pb2, sanction_pb2_grpc
+from tests.support.keys import TEST_BUCKET_KEY
 from tests.support.requests import LIFT_DOCUMENT, PERMIT_DOCUMENT, check_request, impose_request, subject
 from tests.support.servers import health_status, start_service, wait_for
 from tests.support.subjects import new_ric
@@ -32,6 +33,7 @@ def test_no_decision_is_lost_across_a_redis_outage(tmp_path, logs_dir):
     env = {
         "DEBAR_REDIS_URL": redis.url,
         "DEBAR_PSEUDONYM_KEYS": KEYS,
+        "DEBAR_BUCKET_KEY": TEST_BUCKET_KEY,  # spooled under the keyed bucket, replayed and found under it
         "DEBAR_DATA_DIR": str(tmp_path / "data"),
         "DEBAR_PLAINTEXT": "true",
     }
@@ -81,6 +83,9 @@ def test_no_decision_is_lost_across_a_redis_outage(tmp_path, logs_dir):
                 assert logged.measure == OPEN
                 assert logged.spooled == decision_id.startswith("S")
             assert len(set(given)) == 21
+            # The person's own listing finds the replayed decision beside the one logged before the outage.
+            mine = decisions.ListDecisions(decision_pb2.ListDecisionsRequest(subject=subject(people[1])))
+            assert len(mine.decisions) == 2 and {d.spooled for d in mine.decisions} == {False, True}
     finally:
         service.stop()
         restarted.stop()
