@@ -4,9 +4,10 @@ Each overlay under deploy/kustomize/overlays is rendered with `kubectl kustomize
 is validated offline against the Kubernetes schemas in strict mode (kubernetes-validate), and the invariants of
 the manifests are checked on the rendered objects: hardened pods, gRPC health probes on the plaintext health port
 (liveness on the dependency-free `liveness` service; the web console's HTTP probes on its health port), mutual TLS
-from a per-service Secret, a durable decision spool, requests and limits, one image, Services that select exactly one
-workload, network policies that admit only the traffic debar needs (the console only from its authenticating proxy),
-and the scale of each overlay.
+from a per-service Secret, keys and URLs as files of read-only mounted Secrets (never in the environment), a durable
+decision spool, requests and limits, one image, Services that select exactly one workload, network policies that
+admit only the traffic debar needs (the console only from its authenticating proxy, the sanction service out only to
+Redis's pods or addresses, metrics only to the monitoring namespace), and the scale of each overlay.
 
 The checks are plain functions returning a list of problems, so that a test can break a copy of the manifests
 and see each check report it (a check that reports nothing on broken input proves nothing).
@@ -18,6 +19,7 @@ import base64
 import copy
 import functools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -25,8 +27,9 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from ipaddress import ip_address, ip_network
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import kubernetes_validate
 import pytest
@@ -45,9 +48,15 @@ CONSOLE = "console"
 TLS_SECRETS = {f"debar-tls-{name}" for name in ("sanction", *DOMAIN_SERVICES, CONSOLE)}
 # Secrets that an overlay references but leaves to the operator to create (see deploy/README.md).
 OPERATOR_SECRETS = {
-    "prod": {"debar-pseudonym-key", "debar-redis", "debar-console-session", *TLS_SECRETS},
+    "prod": {
+        "debar-pseudonym-key", "debar-bucket-key", "debar-objection-key", "debar-redis", "debar-console-session",
+        *TLS_SECRETS,
+    },
     "dev": TLS_SECRETS,
-}
+}  # fmt: skip
+# The sanction service's settings that hold a key or a URL with a password: each from a file of a mounted Secret
+# (NAME_FILE), never the variable itself.
+SECRET_SETTINGS = ("DEBAR_PSEUDONYM_KEYS", "DEBAR_BUCKET_KEY", "DEBAR_OBJECTION_KEYS", "DEBAR_REDIS_URL")
 TLS_ENV = ("DEBAR_TLS_CA", "DEBAR_TLS_CERT", "DEBAR_TLS_KEY")
 LIVENESS_SERVICE = "liveness"
 
@@ -375,6 +384,64 @@ def check_tls(objects: list[Obj]) -> list[str]:
     return problems
 
 
+class SecretFile(NamedTuple):
+    secret: str
+    key: str  # "*": every key of a Secret mounted whole
+    read_only: bool
+    optional: bool
+
+
+def mounted_files(workload: Obj, container: Obj) -> dict[str, SecretFile]:
+    """Every file the container sees from a Secret, by path. A Secret volume without `items` is counted by its
+    folder (`/etc/debar/tls/*`: its keys are only known to the cluster)."""
+    volumes = {v["name"]: v for v in pod_spec(workload).get("volumes", [])}
+    files: dict[str, SecretFile] = {}
+    for mount in container.get("volumeMounts", []):
+        volume, where, read_only = volumes.get(mount["name"], {}), mount["mountPath"], bool(mount.get("readOnly"))
+        sources = (
+            [{"secret": {**volume["secret"], "name": volume["secret"]["secretName"]}}] if "secret" in volume else []
+        )
+        sources += (volume.get("projected") or {}).get("sources", [])
+        for source in (s["secret"] for s in sources if "secret" in s):
+            for item in source.get("items") or [{"key": "*", "path": "*"}]:
+                files[f"{where}/{item['path']}"] = SecretFile(
+                    source["name"], item["key"], read_only, bool(source.get("optional"))
+                )
+    return files
+
+
+def check_secrets_are_files(objects: list[Obj]) -> list[str]:
+    """No container takes a Secret into its environment (shown by `kubectl describe`, inherited by every child
+    process, copied into crash reports): each key or URL with a password is a file of a read-only mounted Secret,
+    named by a NAME_FILE setting, and the sanction service's keys and Redis URL are given so, never as values."""
+    problems: list[str] = []
+    for w in workloads(objects):
+        for c in all_containers(w):
+            where = f"{ref(w)} container {c['name']}"
+            for item in c.get("env", []):
+                if "secretKeyRef" in item.get("valueFrom", {}):
+                    problems.append(f"{where}: {item['name']} is a Secret in the environment")
+            problems += [
+                f"{where}: a whole Secret in the environment" for e in c.get("envFrom", []) if "secretRef" in e
+            ]
+            files = mounted_files(w, c)
+            for item in c.get("env", []):
+                if not item["name"].endswith("_FILE") or "value" not in item:
+                    continue
+                found = files.get(item["value"]) or files.get(f"{Path(item['value']).parent}/*")
+                if found is None:
+                    problems.append(f"{where}: {item['name']} is not a file of a mounted Secret")
+                elif not found.read_only:
+                    problems.append(f"{where}: {item['name']} is a file of a Secret mounted writable")
+    server = pod_spec(the(objects, "StatefulSet", "sanction"))["containers"][0]
+    for name in SECRET_SETTINGS:
+        if env_of(server, name) is not None or env_value(objects, server, name) is not None:
+            problems.append(f"StatefulSet/sanction: {name} is given as a value, not as a file ({name}_FILE)")
+        if env_of(server, f"{name}_FILE") is None:
+            problems.append(f"StatefulSet/sanction: {name}_FILE is not set")
+    return problems
+
+
 def check_durable_spool(objects: list[Obj]) -> list[str]:
     """The sanction service's decision spool (DEBAR_DATA_DIR) is on a per-pod PersistentVolumeClaim of a
     StatefulSet that keeps its claims on scale-down, not on an emptyDir that a rescheduled pod loses."""
@@ -488,6 +555,12 @@ def check_references(objects: list[Obj], created_by_operator: set[str]) -> list[
                     if key in source:
                         wanted.append((kind, source[key]["name"]))
         wanted += [("Secret", v["secret"]["secretName"]) for v in spec.get("volumes", []) if "secret" in v]
+        for volume in spec.get("volumes", []):
+            for source in (volume.get("projected") or {}).get("sources", []):
+                if "secret" in source and not source["secret"].get("optional"):
+                    wanted.append(("Secret", source["secret"]["name"]))
+                if "configMap" in source and not source["configMap"].get("optional"):
+                    wanted.append(("ConfigMap", source["configMap"]["name"]))
         for kind, name in wanted:
             if (kind, name) not in present and not (kind == "Secret" and name in created_by_operator):
                 problems.append(f"{ref(w)}: {kind} {name} is neither rendered nor created by the operator")
@@ -511,6 +584,7 @@ class Endpoint:
     labels: Mapping[str, str] = field(default_factory=dict)
     ports: Mapping[str, int] = field(default_factory=dict)
     external: bool = False
+    address: str = ""  # of one outside the cluster, which an ipBlock admits or not
 
 
 def endpoints(objects: list[Obj]) -> list[Endpoint]:
@@ -537,7 +611,13 @@ def _policy_types(policy: Obj) -> list[str]:
 
 def _peer_admits(peer: Obj, other: Endpoint, policy_namespace: str) -> bool:
     if "ipBlock" in peer:  # meant for addresses outside the cluster; how it treats pod IPs varies by plugin
-        return other.external
+        block = peer["ipBlock"]
+        if not other.external:
+            return False
+        address = ip_address(other.address)
+        return address in ip_network(block["cidr"]) and not any(
+            address in ip_network(e) for e in block.get("except", [])
+        )
     if other.external:
         return False
     if "namespaceSelector" in peer:
@@ -633,6 +713,28 @@ def check_redis_access(objects: list[Obj]) -> list[str]:
     return problems
 
 
+# An address of the managed Redis, in the placeholder range of overlays/prod/redis-egress.yaml (change both).
+PROD_REDIS_ADDRESS = "10.100.0.5"
+
+
+def check_sanction_egress(objects: list[Obj]) -> list[str]:
+    """With an in-cluster Redis, the sanction service reaches Redis's pods on 6379 and nothing else on it: not
+    another pod of the namespace, not an address outside."""
+    policies = of_kind(objects, "NetworkPolicy")
+    pods = endpoints(objects)
+    [sanction] = [e for e in pods if e.labels.get("debar.io/role") == "sanction"]
+    redis = [e for e in pods if e.labels.get("app.kubernetes.io/name") == "redis"]
+    others = [e for e in pods if e not in redis and e is not sanction]
+    others += [Endpoint("a debug pod", sanction.namespace, {"run": "debug"})]
+    outside = [Endpoint("an address outside", external=True, address=a) for a in ("203.0.113.7", "10.100.0.5")]
+    flows = [(e, True) for e in redis] + [(e, False) for e in [*others, *outside]]
+    return [
+        f"{sanction.name} -> {e.name}:6379 is {'denied' if expected else 'allowed'}"
+        for e, expected in flows
+        if allowed(policies, sanction, e, 6379) != expected
+    ]
+
+
 def check_isolation(objects: list[Obj]) -> list[str]:
     """The traffic of a production namespace: each expected flow is allowed, everything else is denied."""
     policies = of_kind(objects, "NetworkPolicy")
@@ -646,17 +748,19 @@ def check_isolation(objects: list[Obj]) -> list[str]:
     caller = Endpoint("a caller in another namespace", "shop", {"app": "checkout"})
     impostor = Endpoint("a pod elsewhere labelled domain", "shop", {"debar.io/role": "domain"})
     prometheus = Endpoint("prometheus", "monitoring", {"app.kubernetes.io/name": "prometheus"})
+    other_prometheus = Endpoint("a pod labelled prometheus elsewhere", "shop", {"app.kubernetes.io/name": "prometheus"})
     dns = Endpoint("cluster DNS", "kube-system", {"k8s-app": "kube-dns"}, {"dns": 53})
-    redis = Endpoint("external Redis", external=True)
-    internet = Endpoint("the internet", external=True)
-    kubelet = Endpoint("the kubelet on a node", external=True)
+    redis = Endpoint("external Redis", external=True, address=PROD_REDIS_ADDRESS)
+    internet = Endpoint("the internet", external=True, address="203.0.113.7")
+    kubelet = Endpoint("the kubelet on a node", external=True, address="10.0.0.1")
     if len(sanction) != 1 or len(domains) != len(DOMAIN_SERVICES) or len(consoles) != 1:
         return [f"expected one sanction, {len(DOMAIN_SERVICES)} domain and one console workloads in {ns}"]
     flows: list[tuple[Endpoint, Endpoint, int, str, bool]] = []
     for s in sanction:
         grpc = s.ports["grpc"]
         flows += [(src, s, grpc, "TCP", src in domains or src in consoles) for src in [*pods, debug, caller, impostor]]
-        flows += [(s, redis, 6379, "TCP", True), (s, internet, 443, "TCP", False)]
+        flows += [(s, redis, 6379, "TCP", True), (s, internet, 443, "TCP", False), (s, internet, 6379, "TCP", False)]
+        flows += [(s, debug, 6379, "TCP", False), (s, caller, 6379, "TCP", False)]
     for d in domains:
         flows += [(caller, d, d.ports["grpc"], "TCP", True), (d, redis, 6379, "TCP", False)]
         flows += [(d, internet, 443, "TCP", False)]
@@ -668,6 +772,7 @@ def check_isolation(objects: list[Obj]) -> list[str]:
     flows += [(debug, redis, 6379, "TCP", False), (debug, internet, 443, "TCP", False)]
     for target in [*sanction, *domains]:
         flows += [(prometheus, target, 9090, "TCP", True), (caller, target, 9090, "TCP", False)]
+        flows += [(other_prometheus, target, 9090, "TCP", False), (debug, target, 9090, "TCP", False)]
         flows += [(kubelet, target, target.ports["health"], "TCP", True), (kubelet, target, 9090, "TCP", False)]
     flows += [(kubelet, s, s.ports["grpc"], "TCP", False) for s in sanction]
     for src in pods:
@@ -708,6 +813,10 @@ def test_servers_speak_mutual_tls_from_their_own_secret(objects: list[Obj]) -> N
     assert check_tls(objects) == []
 
 
+def test_keys_and_urls_are_mounted_files_never_environment_values(objects: list[Obj]) -> None:
+    assert check_secrets_are_files(objects) == []
+
+
 def test_the_decision_spool_is_durable(objects: list[Obj]) -> None:
     assert check_durable_spool(objects) == []
 
@@ -746,6 +855,38 @@ def test_only_the_sanction_service_reaches_redis(objects: list[Obj]) -> None:
     assert check_redis_access(objects) == []
 
 
+def render_components(tmp_path: Path, *components: str) -> list[Obj]:
+    """The base with the given components, as an overlay of the operator's own would combine them."""
+    kustomize = ROOT / "deploy" / "kustomize"
+    relative = Path(os.path.relpath(kustomize, tmp_path))
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "namespace": "debar-small",
+                "resources": [str(relative / "base")],
+                "components": [str(relative / "components" / c) for c in components],
+            }
+        )
+    )
+    proc = subprocess.run(
+        [kubectl(), "kustomize", str(tmp_path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+
+
+def test_with_an_in_cluster_redis_the_sanction_service_reaches_only_its_pods(tmp_path: Path) -> None:
+    objects = render_components(tmp_path, "network-policies", "redis-in-cluster")
+    assert check_sanction_egress(objects) == []
+    assert check_redis_access(objects) == []
+    assert check_policy_selectors(objects) == []
+    broken = copy.deepcopy(objects)
+    the(broken, "NetworkPolicy", "sanction-egress-redis")["spec"]["egress"][0].pop("to")
+    assert any("an address outside:6379 is allowed" in p for p in check_sanction_egress(broken))
+
+
 def test_prod_admits_only_the_traffic_debar_needs() -> None:
     objects = load("prod")
     assert of_kind(objects, "NetworkPolicy"), "prod has no network policies"
@@ -777,12 +918,11 @@ def test_prod_takes_redis_cluster_from_a_secret() -> None:
     assert named(objects, "StatefulSet", "redis") is None, "prod runs no Redis of its own"
     sanction = the(objects, "StatefulSet", "sanction")
     server = pod_spec(sanction)["containers"][0]
-    assert env_of(server, "DEBAR_REDIS_URL") == {
-        "name": "DEBAR_REDIS_URL",
-        "valueFrom": {"secretKeyRef": {"name": "debar-redis", "key": "url"}},
-    }
+    url_file = env_of(server, "DEBAR_REDIS_URL_FILE")
+    assert url_file is not None
+    assert mounted_files(sanction, server)[url_file["value"]][:3] == ("debar-redis", "url", True)
     assert env_of(server, "DEBAR_REDIS_CLUSTER") == {"name": "DEBAR_REDIS_CLUSTER", "value": "true"}
-    assert named(objects, "Secret", "debar-pseudonym-key") is None, "prod commits no secret"
+    assert of_kind(objects, "Secret") == [], "prod commits no secret"
 
 
 def test_dev_runs_one_replica_each_with_redis_in_the_namespace() -> None:
@@ -795,7 +935,9 @@ def test_dev_runs_one_replica_each_with_redis_in_the_namespace() -> None:
     assert not of_kind(objects, "HorizontalPodAutoscaler")
     sanction = the(objects, "StatefulSet", "sanction")
     server = pod_spec(sanction)["containers"][0]
-    assert env_of(server, "DEBAR_REDIS_URL") == {"name": "DEBAR_REDIS_URL", "value": "redis://redis:6379/0"}
+    secret, key, *_ = mounted_files(sanction, server)[env_of(server, "DEBAR_REDIS_URL_FILE")["value"]]  # type: ignore[index]
+    assert base64.b64decode(the(objects, "Secret", "debar-redis")["data"][key]).decode() == "redis://redis:6379/0"
+    assert secret == the(objects, "Secret", "debar-redis")["metadata"]["name"]
     redis = the(objects, "StatefulSet", "redis")
     args = " ".join(pod_spec(redis)["containers"][0]["args"])
     assert "--appendonly yes" in args and "--appendfsync always" in args
@@ -809,16 +951,25 @@ def test_dev_pseudonym_key_is_generated_in_the_documented_format() -> None:
     assert re.fullmatch(r"[\w-]+:[^,]+(,[\w-]+:[^,]+)*", keys), keys
 
 
-def container_env(objects: list[Obj], container: Obj) -> dict[str, str]:
-    """The environment a container starts with: literals, ConfigMaps and the Secrets the overlay generates; a
-    Secret the operator provides (a managed Redis URL, say) gets a stand-in of the documented form."""
+# What the operator's Secrets hold, in their documented form: (Secret, key) -> a stand-in value.
+OPERATOR_STAND_INS = {
+    ("debar-pseudonym-key", "keys"): "k2026a:operator-provided-pseudonym-key-32-bytes",
+    ("debar-bucket-key", "key"): "operator-provided-bucket-key-of-32-bytes",
+    ("debar-objection-key", "keys"): "ob2026a:operator-provided-objection-key-32-bytes",
+    ("debar-redis", "url"): "rediss://:password@redis.example:6379/0",
+}
+
+
+def container_env(objects: list[Obj], workload: Obj, container: Obj, files: Path) -> dict[str, str]:
+    """The environment a container starts with, and the Secret files it reads at start, written under `files`
+    (the settings naming them point there): literals, ConfigMaps and the Secrets the overlay generates; a Secret
+    the operator provides gets a stand-in of the documented form, and an optional key without one is no file."""
 
     def secret_value(name: str, key: str) -> str | None:
         secret = named(objects, "Secret", name)
         if secret is not None and key in secret.get("data", {}):
             return base64.b64decode(secret["data"][key]).decode()
-        stand_ins = {"url": "rediss://:password@redis.example:6379/0", "keys": "k2026a:operator-provided-secret"}
-        return stand_ins.get(key)
+        return OPERATOR_STAND_INS.get((re.sub(r"-[a-z0-9]{10}$", "", name), key))
 
     env: dict[str, str] = {}
     for source in container.get("envFrom", []):
@@ -838,12 +989,24 @@ def container_env(objects: list[Obj], container: Obj) -> dict[str, str]:
             env[item["name"]] = str(config["data"][ref["configMapKeyRef"]["key"]])
         elif "value" in item:
             env[item["name"]] = str(item["value"])
+    for path, mounted in mounted_files(workload, container).items():
+        if mounted.key == "*":
+            continue  # a whole Secret (TLS files, the session key): read by path later, not by the settings
+        local = files / path.lstrip("/")
+        value = secret_value(mounted.secret, mounted.key)
+        if value is None:
+            assert mounted.optional, f"no stand-in for {mounted}"
+        else:
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_text(value)
+        env.update({name: str(local) for name, given in env.items() if name.endswith("_FILE") and given == path})
     return env
 
 
-def test_every_service_accepts_the_settings_it_is_rendered_with(overlay: str) -> None:
-    """What `debar serve` checks before it starts, on the environment each pod gets: a setting it refuses (the
-    public dev key beyond loopback, TLS files half given, ...) would be a pod in CrashLoopBackOff."""
+def test_every_service_accepts_the_settings_it_is_rendered_with(overlay: str, tmp_path: Path) -> None:
+    """What `debar serve` checks before it starts, on the environment and the Secret files each pod gets: a
+    setting it refuses (the public dev key beyond loopback, a key under 32 bytes, TLS files half given, ...) would
+    be a pod in CrashLoopBackOff."""
     from debar.common.settings import Settings
 
     objects = load(overlay)
@@ -852,11 +1015,12 @@ def test_every_service_accepts_the_settings_it_is_rendered_with(overlay: str) ->
     ]
     assert {c["args"][1] for _, c in served} == {"sanction", *DOMAIN_SERVICES, CONSOLE}
     for workload, container in served:
-        settings = Settings.from_env(container_env(objects, container))
+        settings = Settings.from_env(container_env(objects, workload, container, tmp_path / ref(workload)))
         settings.validate()
         assert settings.transport() == "mtls", ref(workload)
         if container["args"][1] == "sanction":
-            settings.check_pseudonym_key()
+            settings.check_keys()
+            assert settings.redis_url and settings.pseudonym_staged == "", ref(workload)
         if container["args"][1] == CONSOLE:
             settings.check_console()
             assert settings.console_sign_in == "proxy" and settings.console_trusted_proxies, ref(workload)
@@ -1036,6 +1200,49 @@ BREAKAGES: dict[str, tuple[Callable[[list[Obj]], Any], Callable[[list[Obj]], lis
         ),
         lambda o: check_references(o, OPERATOR_SECRETS["prod"]),
         "Secret debar-console-sesion is neither rendered nor created by the operator",
+    ),
+    "a key back in the environment": (
+        lambda o: _sanction_server(o)["env"].append(
+            {"name": "DEBAR_BUCKET_KEY", "valueFrom": {"secretKeyRef": {"name": "debar-bucket-key", "key": "key"}}}
+        ),
+        check_secrets_are_files,
+        "DEBAR_BUCKET_KEY is a Secret in the environment",
+    ),
+    "the Redis URL as a value": (
+        lambda o: _sanction_server(o)["env"].append({"name": "DEBAR_REDIS_URL", "value": "redis://:pw@redis:6379"}),
+        check_secrets_are_files,
+        "DEBAR_REDIS_URL is given as a value",
+    ),
+    "a key file from nowhere": (
+        lambda o: env_of(_sanction_server(o), "DEBAR_OBJECTION_KEYS_FILE").update(value="/tmp/objection-keys"),  # type: ignore[union-attr]
+        check_secrets_are_files,
+        "DEBAR_OBJECTION_KEYS_FILE is not a file of a mounted Secret",
+    ),
+    "keys mounted writable": (
+        lambda o: next(m for m in _sanction_server(o)["volumeMounts"] if m["name"] == "keys").update(readOnly=False),
+        check_secrets_are_files,
+        "DEBAR_PSEUDONYM_KEYS_FILE is a file of a Secret mounted writable",
+    ),
+    "sanction egress to any address on 6379": (
+        lambda o: _policy(o, "sanction-egress-redis")["spec"]["egress"][0].pop("to"),
+        check_isolation,
+        "StatefulSet/sanction -> the internet:6379/TCP is allowed",
+    ),
+    "sanction egress to every address": (
+        lambda o: _policy(o, "sanction-egress-redis")["spec"]["egress"][0]["to"][0]["ipBlock"].update(cidr="0.0.0.0/0"),
+        check_isolation,
+        "StatefulSet/sanction -> the internet:6379/TCP is allowed",
+    ),
+    "metrics scraped from every namespace": (
+        lambda o: _policy(o, "metrics-ingress")["spec"]["ingress"][0].update(
+            **{
+                "from": [
+                    {"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}
+                ]
+            }
+        ),
+        check_isolation,
+        "a pod labelled prometheus elsewhere -> StatefulSet/sanction:9090/TCP is allowed",
     ),
     "domain egress opened": (
         lambda o: _policy(o, "domain-egress-sanction")["spec"]["egress"].append({}),

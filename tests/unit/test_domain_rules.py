@@ -9,7 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from debar.common.errors import InvalidField
 from debar.domain_services import hotel, procurement, railway, realestate
-from debar.domain_services.checks import SubjectCheck, caller_field, subject_of
+from debar.domain_services.checks import PlausibleDates, SubjectCheck, caller_field, subject_of
 from debar.domain_services.sanction_client import SanctionUnavailable, check_request, item_error, responses_for
 from debar.domain_services.verdict import build_verdict, build_verdicts
 from debar.v1 import (
@@ -30,6 +30,30 @@ DEADLINE = 1_900_000_000
 
 def field_of(raised: pytest.ExceptionInfo[InvalidField]) -> str:
     return raised.value.field
+
+
+# --- the dates a domain service takes -------------------------------------------------------------------------
+
+NOW = 1_800_000_000  # 2027-01-15
+
+
+def _order_dated(*ats: int | None) -> list[SubjectCheck]:
+    order = railway_pb2.CheckOrderRequest()
+    for at in ats:
+        t = order.tickets.add(passenger=subject(new_ric()), train_number="G1", seat_class=railway_pb2.SEAT_CLASS_SECOND)
+        if at is not None:
+            t.travel_date.seconds = at
+    return railway.order_checks(order)
+
+
+def test_dates_within_the_window_pass_and_the_first_outside_is_named():
+    window = PlausibleDates(back_days=365, ahead_days=730)
+    day = 86_400
+    window.check(_order_dated(None, NOW - 365 * day, NOW + 730 * day), NOW)
+    with pytest.raises(InvalidField) as raised:
+        window.check(_order_dated(NOW, NOW + 731 * day, NOW - 366 * day), NOW)
+    assert field_of(raised) == "tickets[1].travel_date"
+    assert raised.value.reason == "must lie between 2026-01-15 and 2029-01-14 (365 days before to 730 days after today)"
 
 
 # --- railway -------------------------------------------------------------------------------------------------
