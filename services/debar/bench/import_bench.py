@@ -25,7 +25,7 @@ from debar.local.local_cluster import LocalCluster
 
 TARGET_RATE = 50_000  # restrictions/s
 TARGET_BYTES = 300  # per restriction; 10 million in 3 GB
-BENCH_KEYS = "bench:bench-only-pseudonym-secret"
+BENCH_KEYS = "bench:bench-only-pseudonym-secret-of-32-bytes"
 
 
 @dataclass

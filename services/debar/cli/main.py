@@ -169,8 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         env = dict(os.environ)
-        if args.redis_url:  # the flag stands in for DEBAR_REDIS_URL, before settings are validated
+        if args.redis_url:  # the flag stands in for DEBAR_REDIS_URL (or its file), before settings are validated
             env["DEBAR_REDIS_URL"] = args.redis_url
+            env.pop("DEBAR_REDIS_URL_FILE", None)
         settings = Settings.from_env(env)
     except SettingsError as error:
         print(f"debar: {error}", file=sys.stderr)
