@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from debar.cli import objections_cmd
+from debar.cli import objections_cmd, tokens_cmd
 from debar.common.errors import Unavailable
 from debar.common.settings import SERVICE_PORTS, Settings, SettingsError
 from debar.local.embedded_redis import EmbeddedRedisError
@@ -160,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     archive.set_defaults(run=_log_archive)
 
     objections_cmd.add_parser(commands)
+    tokens_cmd.add_parser(commands)
     return parser
 
 

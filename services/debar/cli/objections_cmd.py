@@ -97,7 +97,8 @@ def show(args: argparse.Namespace, settings: Settings) -> int:
 def review(args: argparse.Namespace, settings: Settings) -> int:
     from debar.v1 import decision_pb2
 
-    request = decision_pb2.ReviewObjectionRequest(objection_id=args.id, reviewer=args.reviewer)
+    # The reviewer is whoever calls (this process's certificate or name), never a name typed here.
+    request = decision_pb2.ReviewObjectionRequest(objection_id=args.id)
     return _print(
         _call(settings, args, lambda stub: stub.ReviewObjection(request, timeout=settings.sanction_timeout_s))
     )
@@ -109,7 +110,6 @@ def resolve(args: argparse.Namespace, settings: Settings) -> int:
     request = decision_pb2.ResolveObjectionRequest(
         objection_id=args.id,
         outcome=decision_pb2.ObjectionOutcome.Value(f"OBJECTION_OUTCOME_{args.outcome.upper()}"),
-        reviewer=args.reviewer,
         reason=args.reason,
     )
     return _print(
@@ -134,9 +134,7 @@ def add_parser(commands: Any) -> None:
     command("show", "one objection with its history", show).add_argument("id")
     taking = command("review", "take a filed objection under review", review)
     taking.add_argument("id")
-    taking.add_argument("--reviewer", required=True)
     resolving = command("resolve", "decide an objection under review or reconsideration", resolve)
     resolving.add_argument("id")
     resolving.add_argument("--outcome", choices=OUTCOMES, required=True)
-    resolving.add_argument("--reviewer", required=True)
     resolving.add_argument("--reason", required=True)

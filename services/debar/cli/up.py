@@ -20,7 +20,7 @@ from debar.cli.sanction_core import sanction_core
 from debar.cli.services import available_services
 from debar.cli.startup import port_taken, start_failure
 from debar.common.settings import Settings
-from debar.local.certs import write_dev_certs
+from debar.local.certs import CLERKS, CLIENTS, PLATFORMS, REVIEWERS, SERVICES, write_dev_certs
 from debar.local.embedded_redis import EmbeddedRedis, EmbeddedRedisError, running_url
 from debar.sanction.app.importer import import_lines
 
@@ -35,6 +35,15 @@ async def _load_demo(settings: Settings, url: str) -> str:
 def _tls_env(certs: Path, name: str) -> dict[str, str]:
     return {"DEBAR_TLS_CA": str(certs / "ca.pem"), "DEBAR_TLS_CERT": str(certs / f"{name}.pem"),
             "DEBAR_TLS_KEY": str(certs / f"{name}-key.pem")}  # fmt: skip
+
+
+def _actors(certs: Path) -> str:
+    """Which certificate each demo actor calls with (each its own identity)."""
+    platforms = ", ".join(f"{platform} ({service})" for service, platform in PLATFORMS.items())
+    return (
+        f"Each actor has its own certificate in {certs} (NAME.pem, NAME-key.pem): reviewers {', '.join(REVIEWERS)}; "
+        f"registry clerk {', '.join(CLERKS)}; platforms {platforms}; portal; console."
+    )
 
 
 def _shown(url: str) -> str:
@@ -83,8 +92,8 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
                    DEBAR_PLAINTEXT="false" if certs else "true")  # fmt: skip
         prober = replace(settings, tls_ca="", tls_cert="", tls_key="")
         if certs is not None:
-            if not (certs / "ca.pem").exists():
-                write_dev_certs(certs)
+            if not all((certs / f"{name}.pem").exists() for name in (*SERVICES, *CLIENTS)):
+                write_dev_certs(certs)  # under the folder's CA when it has one
             prober = replace(prober, tls_ca=str(certs / "ca.pem"), tls_cert=str(certs / "bench.pem"),
                              tls_key=str(certs / "bench-key.pem"))  # fmt: skip
         signal.signal(signal.SIGTERM, _interrupt)
@@ -104,6 +113,8 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
             print(
                 f"\nready. Try:\n  {tls_hint}debar check --id-type RIC --id 11010519491231002X --measure RAIL_G_TRAIN"
             )
+            if certs is not None:
+                print(_actors(certs))
             print("Ctrl-C stops everything.", flush=True)
             while all(child.poll() is None for child in children.values()):
                 time.sleep(0.2)

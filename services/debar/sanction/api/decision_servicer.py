@@ -7,6 +7,7 @@ from debar.common.errors import DomainError, InvalidField
 from debar.rpc import wire
 from debar.rpc.status import abort_with
 from debar.sanction.api import convert
+from debar.sanction.api.access import acting_identity
 from debar.sanction.app.decision_reader import DecisionReader, LoggedDecision
 from debar.sanction.app.objections import Objections
 from debar.sanction.domain.objections import Objection, ObjectionOutcome, ObjectionState
@@ -113,7 +114,8 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
 
     async def ReviewObjection(self, request, context):  # type: ignore[no-untyped-def]
         try:
-            found = await self._objections.review(request.objection_id, request.reviewer)
+            reviewer = acting_identity(request.reviewer, "reviewer")
+            found = await self._objections.review(request.objection_id, reviewer)
         except DomainError as error:
             await abort_with(context, error)
         return objection_message(found, self._objections.now())
@@ -121,7 +123,8 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     async def ResolveObjection(self, request, context):  # type: ignore[no-untyped-def]
         try:
             outcome = _OUTCOMES.get(request.outcome)
-            found = await self._objections.resolve(request.objection_id, outcome, request.reviewer, request.reason)
+            reviewer = acting_identity(request.reviewer, "reviewer")
+            found = await self._objections.resolve(request.objection_id, outcome, reviewer, request.reason)
         except DomainError as error:
             await abort_with(context, error)
         return objection_message(found, self._objections.now())
