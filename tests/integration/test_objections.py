@@ -25,6 +25,8 @@ from tests.support.subjects import new_ric, new_uscc
 
 KEYS = "t1:test-secret-one"
 UPHELD, OVERTURNED = decision_pb2.OBJECTION_OUTCOME_UPHELD, decision_pb2.OBJECTION_OUTCOME_OVERTURNED
+# Local mode: the caller names itself; a reviewer acts as that identity, never as a name in the request.
+AS_REVIEWER = [("x-debar-caller", "reviewer:wang")]
 
 
 def refused(registry, checks, person: str, principals=()) -> tuple[str, str]:
@@ -48,12 +50,14 @@ def file(decisions, decision_id: str) -> decision_pb2.Objection:
 
 
 def review(decisions, objection_id: str) -> decision_pb2.Objection:
-    return decisions.ReviewObjection(decision_pb2.ReviewObjectionRequest(objection_id=objection_id, reviewer="Wang"))
+    request = decision_pb2.ReviewObjectionRequest(objection_id=objection_id)
+    return decisions.ReviewObjection(request, metadata=AS_REVIEWER)
 
 
 def resolve(decisions, objection_id: str, outcome: int) -> decision_pb2.Objection:
     return decisions.ResolveObjection(
-        decision_pb2.ResolveObjectionRequest(objection_id=objection_id, outcome=outcome, reviewer="Wang", reason="why")
+        decision_pb2.ResolveObjectionRequest(objection_id=objection_id, outcome=outcome, reason="why"),
+        metadata=AS_REVIEWER,
     )
 
 
@@ -207,15 +211,15 @@ def test_bad_resolve_is_invalid_argument_and_writes_nothing(registry, checks, de
     _, decision_id = refused(registry, checks, new_ric())
     objection = review(decisions, file(decisions, decision_id).objection_id)
     cases = [
-        (decision_pb2.OBJECTION_OUTCOME_UNSPECIFIED, "Wang", "why", "outcome:"),
-        (UPHELD, "", "why", "reviewer:"),
-        (UPHELD, "Wang", " ", "reason:"),
+        (decision_pb2.OBJECTION_OUTCOME_UNSPECIFIED, "", "why", "outcome:"),
+        (UPHELD, "Wang", "why", "reviewer:"),  # not the caller's own identity
+        (UPHELD, "reviewer:wang", " ", "reason:"),
     ]
     for outcome, reviewer, reason, field in cases:
         request = decision_pb2.ResolveObjectionRequest(
             objection_id=objection.objection_id, outcome=outcome, reviewer=reviewer, reason=reason
         )
-        error = rpc_error(lambda r=request: decisions.ResolveObjection(r))
+        error = rpc_error(lambda r=request: decisions.ResolveObjection(r, metadata=AS_REVIEWER))
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert error.details().startswith(field)
     stored = decisions.GetObjection(decision_pb2.GetObjectionRequest(objection_id=objection.objection_id))
@@ -322,15 +326,15 @@ def test_the_cli_lists_shows_reviews_and_resolves(registry, checks, decisions, s
     listed = _cli(sanction.address, "list", "--state", "filed")
     assert listed.returncode == 0, listed.stderr
     assert objection.objection_id in listed.stdout and "filed" in listed.stdout
-    assert _cli(sanction.address, "review", objection.objection_id, "--reviewer", "Wang").returncode == 0
+    assert _cli(sanction.address, "review", objection.objection_id).returncode == 0
     resolved = _cli(
-        sanction.address, "resolve", objection.objection_id, "--outcome", "upheld", "--reviewer", "Wang",
-        "--reason", "the record is right",
-    )  # fmt: skip
+        sanction.address, "resolve", objection.objection_id, "--outcome", "upheld", "--reason", "the record is right"
+    )
     assert resolved.returncode == 0, resolved.stderr
     shown = _cli(sanction.address, "show", objection.objection_id)
     assert '"state": "OBJECTION_STATE_UPHELD"' in shown.stdout
-    again = _cli(sanction.address, "review", objection.objection_id, "--reviewer", "Wang")
+    assert '"actor": "local"' in shown.stdout  # whoever called: local mode's identity here, never a typed name
+    again = _cli(sanction.address, "review", objection.objection_id)
     assert again.returncode == 1 and "FAILED_PRECONDITION" in again.stderr
 
 
@@ -370,7 +374,7 @@ async def test_the_transition_log_verifies_and_exposes_tampering(private_system)
 
     r = redis_client.Redis.from_url(server.url)
     entries = [(sid, dict(fields)) for sid, fields in r.xrange("debar:objlog")]
-    assert [f[b"a"] for _, f in entries] == [b"subject", b"Wang", b"Wang"]
+    assert [f[b"a"] for _, f in entries] == [b"subject", b"reviewer:wang", b"reviewer:wang"]
     entries[1][1][b"a"] = b"someone else"  # rewrite who took it under review
     r.delete("debar:objlog")
     for sid, fields in entries:

@@ -13,7 +13,7 @@ from debar.common.errors import InvalidField, RateLimited
 from debar.common.settings import Settings, SettingsError
 from debar.rpc import tokens
 from debar.rpc.callers import Identify, Unauthenticated
-from debar.rpc.trust import Trust, TrustError, load_trust, parse_trust, trust_entry
+from debar.rpc.trust import TrustError, load_trust, parse_trust, trust_entry
 from debar.sanction.api import access
 from debar.sanction.api.access import AccessStats, CheckGate, acting_identity, load_policy
 from debar.sanction.app.ports import RateCounterUnavailable
@@ -553,3 +553,26 @@ def test_a_platform_rate_at_a_domain_service_counts_each_platform_apart():
     clock[0] += 10
     rates.admit("platform:busy", 3)  # a new window
     PlatformRates(checks=0, window_s=1).admit("anyone", 10**6)  # 0: off
+
+
+def test_debar_tokens_makes_a_key_pair_whose_entry_verifies_the_tokens_it_issues(tmp_path, capsys):
+    import json
+
+    from debar.cli.main import main
+
+    key = tmp_path / "operator.pem"
+    assert main(["tokens", "keypair", "--out", str(key), "--issuer", "operator", "--subjects", "platform:*"]) == 0
+    assert key.stat().st_mode & 0o077 == 0
+    printed = capsys.readouterr().out
+    trust = parse_trust({"issuers": json.loads(printed[printed.index("{") :])})
+    assert main(["tokens", "keypair", "--out", str(key), "--issuer", "operator", "--subjects", "x"]) == 2  # kept
+    capsys.readouterr()
+    issue = ["tokens", "issue", "--key", str(key), "--issuer", "operator", "--aud", "railway", "--ttl", "600"]
+    assert main([*issue, "--sub", "platform:12306"]) == 0
+    minted = capsys.readouterr().out.strip()
+    import time
+
+    assert tokens.verify(trust, minted, tokens.audience_of("railway"), time.time()) == "platform:12306"
+    assert main([*issue, "--sub", "Platform 1"]) == 2
+    assert main([*issue[:-1], "7200", "--sub", "platform:1"]) == 2
+    assert main(["tokens", "keypair", "--out", str(tmp_path / "k.pem"), "--issuer", "x", "--subjects", "*"]) == 2
