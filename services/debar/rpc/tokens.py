@@ -75,7 +75,8 @@ def verify(trust: Trust, token: str, audience: str, now: float) -> str:
     issuer_name = _claims(token).get("iss")  # unverified: it only picks the key to verify with
     issuer = trust.issuers.get(issuer_name) if isinstance(issuer_name, str) else None
     if issuer is None:
-        raise InvalidToken(f"token issuer {issuer_name!r} is not trusted here")
+        named = f" {issuer_name!r}" if is_identity(issuer_name) else ""  # never echo arbitrary input
+        raise InvalidToken(f"token issuer{named} is not trusted here")
     try:
         claims = jwt.decode(
             token, issuer.public_key, algorithms=[ALGORITHM], audience=audience, issuer=issuer.name,

@@ -44,7 +44,8 @@ def acting_identity(claimed: str = "", field: str = "") -> str:
     acting identity; any other name is INVALID_ARGUMENT naming the field, so that no one acts under another name."""
     actor = current_grant().actor
     if claimed and claimed != actor:
-        raise InvalidField(field, f"must be empty or your own identity {actor!r}, not {claimed!r}")
+        # The claimed name is not repeated: it is the caller's input, of any length.
+        raise InvalidField(field, f"must be empty or your own identity {actor!r}: no one acts under another name")
     return actor
 
 
