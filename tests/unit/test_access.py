@@ -75,6 +75,13 @@ def test_a_caller_checks_only_the_measures_of_its_domain(policy, caller, measure
         ("registry", "/debar.v1.RegistryService/Impose", False),
         ("platform:12306", "/debar.v1.SanctionService/Check", False),  # a platform asks through its domain service
         ("platform:12306", "/debar.v1.SanctionService/ListMeasures", False),
+        ("reviewer:li", "/debar.v1.DecisionService/ConfirmResolution", True),
+        ("reviewer:li", "/debar.v1.RegistryService/ConfirmLift", False),
+        ("reviewer:li", "/debar.v1.RegistryService/ConfirmExemption", False),
+        ("clerk:wang", "/debar.v1.RegistryService/ConfirmLift", True),
+        ("clerk:wang", "/debar.v1.RegistryService/ConfirmExemption", True),
+        ("clerk:wang", "/debar.v1.DecisionService/ConfirmResolution", False),
+        ("portal", "/debar.v1.DecisionService/ConfirmResolution", False),
         ("portal", "/debar.v1.DecisionService/FileObjection", True),
         ("portal", "/debar.v1.DecisionService/GetObjection", True),
         ("portal", "/debar.v1.DecisionService/ResolveObjection", False),
