@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -18,8 +19,10 @@ from debar.rpc import tls, wire
 from debar.rpc.callers import CALLER_HEADER, ON_BEHALF_OF_HEADER, current_caller
 from debar.rpc.request_context import REQUEST_ID_HEADER, current_request_id
 from debar.rpc.status import error_type_of
-from debar.rpc.tokens import Signer, audience_of, load_signing_key
 from debar.v1 import common_pb2, sanction_pb2, sanction_pb2_grpc
+
+if TYPE_CHECKING:  # token mode's module loads cryptography and PyJWT: only when a signing key is set
+    from debar.rpc.tokens import Signer
 
 log = logging.getLogger("debar.sanction_client")
 
@@ -73,6 +76,8 @@ class SanctionClient:
             return cls(channel, caller, timeout_s, on_error=on_error)
         signer = None
         if settings.token_signing_key and not settings.tls:
+            from debar.rpc.tokens import Signer, audience_of, load_signing_key
+
             key = load_signing_key(settings.token_signing_key)
             issuer = settings.token_issuer or caller
             signer = Signer(key, issuer, caller, audience_of("sanction"), TOKEN_LIFETIME_S)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import structlog
@@ -19,8 +19,9 @@ import structlog
 from debar.common.callers import CALLER_NAME, LOCAL, PUBLIC_SERVICES, is_identity
 from debar.common.settings import Settings
 from debar.rpc.interceptors import Behaviour, UnaryInterceptor
-from debar.rpc.tokens import InvalidToken, audience_of, bearer, verify
-from debar.rpc.trust import Trust, load_trust
+
+if TYPE_CHECKING:  # token mode's modules load cryptography and PyJWT (~0.3 s a process): only when it is used
+    from debar.rpc.trust import Trust
 
 CALLER_HEADER = "x-debar-caller"
 ON_BEHALF_OF_HEADER = "x-debar-on-behalf-of"
@@ -55,7 +56,7 @@ class Identify:
         if transport == "token" and (trust is None or not audience):
             raise ValueError("token mode needs the trust file and this server's audience")
         self._transport = transport
-        self._trust = trust or Trust({})
+        self._trust = trust
         self._audience = audience
         self._default = default_caller
         self._clock = clock
@@ -69,13 +70,15 @@ class Identify:
             if not is_identity(name):
                 raise Unauthenticated(f"the certificate's common name must be an identity ({CALLER_NAME.pattern})")
             return name
-        if self._transport == "token":
-            token = bearer(context.invocation_metadata())
+        if self._transport == "token" and self._trust is not None:
+            from debar.rpc import tokens
+
+            token = tokens.bearer(context.invocation_metadata())
             if token is None:
                 raise Unauthenticated("a signed token is required: authorization: Bearer <JWT>")
             try:
-                return verify(self._trust, token, self._audience, self._clock())
-            except InvalidToken as error:
+                return tokens.verify(self._trust, token, self._audience, self._clock())
+            except tokens.InvalidToken as error:
                 raise Unauthenticated(str(error)) from None
         declared = header(context.invocation_metadata(), CALLER_HEADER)
         if declared is None:
@@ -88,8 +91,12 @@ class Identify:
 def identify_callers(settings: Settings, service: str) -> Identify:
     """How `service` knows its callers, from settings (reads the trust file in token mode; SettingsError if bad)."""
     transport = settings.transport()
-    trust = load_trust(settings.token_trust_file) if transport == "token" else None
-    return Identify(transport, trust=trust, audience=audience_of(service), default_caller=settings.caller)
+    trust = None
+    if transport == "token":
+        from debar.rpc.trust import load_trust
+
+        trust = load_trust(settings.token_trust_file)
+    return Identify(transport, trust=trust, audience=f"debar.{service}", default_caller=settings.caller)
 
 
 class CallerInterceptor(UnaryInterceptor):

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
@@ -39,7 +38,7 @@ class InvalidToken(ValueError):
 
 
 def audience_of(service: str) -> str:
-    return f"debar.{service}"
+    return f"debar.{service}"  # as rpc/callers.py: identify_callers names a server's own
 
 
 def mint(
@@ -49,6 +48,8 @@ def mint(
         raise ValueError(f"subject {subject!r} must match {CALLER_NAME.pattern}")
     if not 0 < ttl_s <= MAX_LIFETIME_S:
         raise ValueError(f"a token lives at most {MAX_LIFETIME_S} s, not {ttl_s}")
+    import jwt  # here, not at the top: PyJWT loads every algorithm's backend (~0.3 s), which only token mode needs
+
     issued = int(now)
     claims = {"iss": issuer, "sub": subject, "aud": audience, "iat": issued, "exp": issued + ttl_s,
               "jti": secrets.token_urlsafe(12)}  # fmt: skip
@@ -56,6 +57,8 @@ def mint(
 
 
 def _claims(token: str) -> dict[str, Any]:
+    import jwt
+
     try:
         return jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
@@ -72,6 +75,8 @@ def _second(claims: dict[str, Any], name: str) -> int:
 def verify(trust: Trust, token: str, audience: str, now: float) -> str:
     """The identity the token speaks for, or InvalidToken: malformed, from an issuer not trusted or not allowed
     that subject, badly signed, for another audience, expired, or living longer than MAX_LIFETIME_S."""
+    import jwt
+
     issuer_name = _claims(token).get("iss")  # unverified: it only picks the key to verify with
     issuer = trust.issuers.get(issuer_name) if isinstance(issuer_name, str) else None
     if issuer is None:
