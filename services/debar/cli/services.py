@@ -1,5 +1,6 @@
-"""`debar serve NAME`: the sanction service, or a domain service from domain_services/runner.py's table. The
-sanction service's modules (Redis, the check scripts) are imported only when it is the one that runs."""
+"""`debar serve NAME`: the sanction service, a domain service from domain_services/runner.py's table, or authz
+(Envoy's external authorization). The sanction service's modules (Redis, the check scripts) are imported only
+when it is the one that runs."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from debar.common.settings import Settings
 from debar.domain_services import runner
 
 SANCTION = "sanction"
+AUTHZ = "authz"
 
 
 def available_services() -> list[str]:
     """Every service `debar up` starts, in the order it starts them: the sanction service first."""
-    return [SANCTION, *runner.DOMAIN_SERVICES]
+    return [SANCTION, *runner.DOMAIN_SERVICES, AUTHZ]
 
 
 def run_service(name: str, settings: Settings, port: int | None = None) -> int:
@@ -24,6 +26,10 @@ def run_service(name: str, settings: Settings, port: int | None = None) -> int:
         from debar.sanction.main import serve
 
         asyncio.run(serve(settings))
+    elif name == AUTHZ:
+        from debar.authz.server import serve as serve_authz
+
+        asyncio.run(serve_authz(settings))
     else:
         asyncio.run(runner.serve(name, settings))
     return 0
