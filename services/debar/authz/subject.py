@@ -48,6 +48,10 @@ def find_subject(http: Any, source: SubjectSource) -> SubjectId:
 
 def header_value(http: Any, name: str) -> str:
     """The one value of header `name` (lower case), from the `headers` map or from `header_map`."""
+    if http.headers and not http.header_map.headers:  # Envoy's usual form, its keys lower case: one look-up
+        found = http.headers.get(name)
+        if found is not None:
+            return str(found)
     values = [value for key, value in http.headers.items() if key.lower() == name]
     for entry in http.header_map.headers:
         if entry.key.lower() == name:
