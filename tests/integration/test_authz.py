@@ -14,11 +14,13 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.auth.v3 import external_auth_pb2_grpc
 from google.rpc import code_pb2
 
+from debar.authz.servicer import AuthorizationServicer
 from debar.common.identifiers import mask_identifier
+from debar.domain_services.sanction_client import SanctionClient
 from debar.local.certs import write_dev_certs
 from debar.local.embedded_redis import EmbeddedRedis, free_port
-from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc
-from tests.support.envoy import check_request, denied_body, denied_headers, upstream_headers
+from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, sanction_pb2, sanction_pb2_grpc
+from tests.support.envoy import PLATFORM, check_request, denied_body, denied_headers, upstream_headers
 from tests.support.requests import impose_request
 from tests.support.servers import ServiceProcess, start_service
 from tests.support.subjects import bad_checksum, new_ric, new_uscc
@@ -155,6 +157,20 @@ def test_a_request_without_a_usable_subject_is_a_400_naming_the_field(authz, rou
     body = denied_body(answer)
     assert body["field"] == field and body["in"] == ("header" if "debar.subject.header" in route else "body")
     assert reason in body["message"]
+
+
+def test_a_body_naming_the_passenger_twice_is_refused_not_checked_on_one_of_them(authz, registry):
+    """The attack: a restricted passenger's order with her id twice, a clean id last. A parser that keeps the last
+    value (Python's json, orjson) would have debar check the clean one while a platform whose parser keeps the
+    first books her."""
+    restricted, clean = new_ric(), new_ric()
+    registry.Impose(impose_request(restricted), timeout=TIMEOUT)
+    body = f'{{"passenger": {{"id": "{restricted}", "id": "{clean}"}}}}'
+    for raw_body in (False, True):
+        answer = check(authz, BY_BODY, body=body, raw_body=raw_body)
+        assert answer.status.code == code_pb2.INVALID_ARGUMENT, answer.status
+        assert answer.denied_response.status.code == 400
+        assert "twice" in denied_body(answer)["message"] and denied_body(answer)["field"] == "passenger.id"
 
 
 def test_the_subject_header_given_twice_is_refused(authz):
@@ -316,3 +332,51 @@ def test_bodies_are_json_and_never_carry_a_clear_identifier_in_any_answer(authz,
     for answer in answers:
         json.loads(answer.denied_response.body)
         assert person not in str(answer)
+
+
+# --- the delegation hook ------------------------------------------------------------------------------------------
+
+
+class _RecordingSanction(sanction_pb2_grpc.SanctionServiceServicer):
+    """Stands in for the sanction service only to see what authz sends it: the metadata of each BatchCheck."""
+
+    def __init__(self) -> None:
+        self.metadata: list[dict[str, str]] = []
+
+    async def BatchCheck(self, request, context):  # type: ignore[no-untyped-def]
+        self.metadata.append({k: v for k, v in context.invocation_metadata() if isinstance(v, str)})
+        response = sanction_pb2.CheckResponse(decision_id="d-1", outcome=common_pb2.OUTCOME_ALLOW)
+        return sanction_pb2.BatchCheckResponse(
+            results=[sanction_pb2.BatchResult(response=response)] * len(request.items)
+        )
+
+
+@pytest.mark.parametrize("delegate", [False, True])
+async def test_the_platform_goes_to_the_sanction_service_only_once_delegation_is_on(delegate):
+    """Issue 11's hook: the downstream principal Envoy authenticated travels as x-debar-on-behalf-of when (and only
+    when) the servicer is told to delegate; the sanction service does not honour it yet."""
+    recording = _RecordingSanction()
+    sanction_server = grpc.aio.server()
+    sanction_pb2_grpc.add_SanctionServiceServicer_to_server(recording, sanction_server)
+    sanction_port = sanction_server.add_insecure_port("127.0.0.1:0")
+    await sanction_server.start()
+    client = SanctionClient.connect(f"127.0.0.1:{sanction_port}", "authz", TIMEOUT)
+    authz_server = grpc.aio.server()
+    external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
+        AuthorizationServicer(client, delegate=delegate), authz_server
+    )
+    authz_port = authz_server.add_insecure_port("127.0.0.1:0")
+    await authz_server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{authz_port}") as channel:
+            answer = await external_auth_pb2_grpc.AuthorizationStub(channel).Check(
+                check_request(G_TRAIN, {"x-passenger-id": new_ric()}, principal=PLATFORM), timeout=TIMEOUT
+            )
+        assert answer.status.code == code_pb2.OK
+        [sent] = recording.metadata
+        assert sent["x-debar-caller"] == "authz"
+        assert sent.get("x-debar-on-behalf-of") == (PLATFORM if delegate else None)
+    finally:
+        await authz_server.stop(None)
+        await client.close()
+        await sanction_server.stop(None)

@@ -3,14 +3,14 @@ it (`attributes.request.http`): headers in the `headers` map, or in `header_map`
 raw_value, which Envoy sends with `encode_raw_headers`); the body in `body` (text) or `raw_body` (bytes, with
 `pack_as_bytes`). Pure: an AttributeContext.HttpRequest in, a SubjectId or BadSubject out.
 
-Errors name the request's own part and field (`header x-passenger-id`, `body passenger.id`) and never repeat the
-value: it may be someone's identity number."""
+A body whose objects name a key twice is refused (which value counts differs between JSON parsers: debar must
+check what the platform reads). Errors name the request's own part and field (`header x-passenger-id`,
+`body passenger.id`) and never repeat the value: it may be someone's identity number."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
-
-import orjson
 
 from debar.authz.route import SubjectSource
 from debar.common.identifiers import InvalidIdentifier, SubjectId, validate_identifier
@@ -73,8 +73,10 @@ def body_field(http: Any, path: tuple[str, ...]) -> str:
     if _header(http, PARTIAL_BODY_HEADER) == "true":
         raise BodyTooLarge("the request body is larger than the filter's max_request_bytes")
     try:
-        value: Any = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        value: Any = json.loads(body, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as error:
+        raise BadSubject("body", field, f"the body names the key {error.key[:64]!r} twice in one object") from None
+    except (ValueError, RecursionError):  # JSONDecodeError, and bad UTF-8 in raw bytes
         raise BadSubject("body", field, "the body is not JSON") from None
     for depth, segment in enumerate(path):
         here = ".".join(path[: depth + 1])
@@ -87,6 +89,23 @@ def body_field(http: Any, path: tuple[str, ...]) -> str:
     if not isinstance(value, str):
         raise BadSubject("body", field, "must be a string")
     return value
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object that names a key twice is refused: parsers differ on which value wins, so debar could check
+    one passenger while the platform books another."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen.add(key)
+    return dict(pairs)
 
 
 def _header(http: Any, name: str) -> str:
