@@ -42,7 +42,9 @@ KUBERNETES_VERSION = "1.30.0"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 DOMAIN_SERVICES = ("railway", "hotel", "realestate", "procurement")
 CONSOLE = "console"
-TLS_SECRETS = {f"debar-tls-{name}" for name in ("sanction", *DOMAIN_SERVICES, CONSOLE)}
+AUTHZ = "authz"  # Envoy's external authorization, called from the ingress namespaces only
+INGRESS_NAMESPACES = ("ingress", "istio-system")
+TLS_SECRETS = {f"debar-tls-{name}" for name in ("sanction", *DOMAIN_SERVICES, AUTHZ, CONSOLE)}
 # Secrets that an overlay references but leaves to the operator to create (see deploy/README.md).
 OPERATOR_SECRETS = {
     "prod": {"debar-pseudonym-key", "debar-redis", "debar-console-session", *TLS_SECRETS},
@@ -137,8 +139,8 @@ def all_containers(workload: Obj) -> list[Obj]:
 
 
 def debar_workloads(objects: list[Obj]) -> list[Obj]:
-    """The workloads of the five debar services (the ones that carry a debar role)."""
-    return [w for w in workloads(objects) if pod_labels(w).get("debar.io/role") in ("sanction", "domain")]
+    """The workloads of the six debar services (the ones that carry a debar role)."""
+    return [w for w in workloads(objects) if pod_labels(w).get("debar.io/role") in ("sanction", "domain", "authz")]
 
 
 def console_workloads(objects: list[Obj]) -> list[Obj]:
@@ -642,7 +644,9 @@ def check_isolation(objects: list[Obj]) -> list[str]:
     domains = [e for e in pods if e.labels.get("debar.io/role") == "domain"]
     consoles = [e for e in pods if e.labels.get("debar.io/role") == CONSOLE]
     proxy = Endpoint("the console's authenticating proxy", "ingress", {"debar.io/console-proxy": "true"})
+    authz = [e for e in pods if e.labels.get("debar.io/role") == "authz"]
     debug = Endpoint("a debug pod in the namespace", ns, {"run": "debug"})
+    proxies = [Endpoint(f"a proxy in {name}", name, {"app": "envoy"}) for name in INGRESS_NAMESPACES]
     caller = Endpoint("a caller in another namespace", "shop", {"app": "checkout"})
     impostor = Endpoint("a pod elsewhere labelled domain", "shop", {"debar.io/role": "domain"})
     prometheus = Endpoint("prometheus", "monitoring", {"app.kubernetes.io/name": "prometheus"})
@@ -650,23 +654,28 @@ def check_isolation(objects: list[Obj]) -> list[str]:
     redis = Endpoint("external Redis", external=True)
     internet = Endpoint("the internet", external=True)
     kubelet = Endpoint("the kubelet on a node", external=True)
-    if len(sanction) != 1 or len(domains) != len(DOMAIN_SERVICES) or len(consoles) != 1:
-        return [f"expected one sanction, {len(DOMAIN_SERVICES)} domain and one console workloads in {ns}"]
+    if len(sanction) != 1 or len(domains) != len(DOMAIN_SERVICES) or len(authz) != 1 or len(consoles) != 1:
+        return [f"expected one sanction, {len(DOMAIN_SERVICES)} domain, one authz and one console workloads in {ns}"]
     flows: list[tuple[Endpoint, Endpoint, int, str, bool]] = []
+    callers_of_sanction = [*domains, *authz, *consoles]
     for s in sanction:
         grpc = s.ports["grpc"]
-        flows += [(src, s, grpc, "TCP", src in domains or src in consoles) for src in [*pods, debug, caller, impostor]]
+        flows += [(src, s, grpc, "TCP", src in callers_of_sanction) for src in [*pods, debug, caller, impostor]]
         flows += [(s, redis, 6379, "TCP", True), (s, internet, 443, "TCP", False)]
     for d in domains:
         flows += [(caller, d, d.ports["grpc"], "TCP", True), (d, redis, 6379, "TCP", False)]
         flows += [(d, internet, 443, "TCP", False)]
+    for a in authz:
+        flows += [(src, a, a.ports["grpc"], "TCP", src in proxies) for src in [*proxies, *pods, debug, caller]]
+        flows += [(a, redis, 6379, "TCP", False), (a, internet, 443, "TCP", False)]
     for c in consoles:
         http = c.ports["http"]
-        flows += [(src, c, http, "TCP", src is proxy) for src in [proxy, caller, debug, impostor, *sanction, *domains]]
+        others = [caller, debug, impostor, *proxies, *sanction, *domains, *authz]
+        flows += [(src, c, http, "TCP", src is proxy) for src in [proxy, *others]]
         flows += [(c, redis, 6379, "TCP", False), (c, internet, 443, "TCP", False), (c, proxy, 4180, "TCP", False)]
         flows += [(kubelet, c, c.ports["health"], "TCP", True), (kubelet, c, http, "TCP", False)]
     flows += [(debug, redis, 6379, "TCP", False), (debug, internet, 443, "TCP", False)]
-    for target in [*sanction, *domains]:
+    for target in [*sanction, *domains, *authz]:
         flows += [(prometheus, target, 9090, "TCP", True), (caller, target, 9090, "TCP", False)]
         flows += [(kubelet, target, target.ports["health"], "TCP", True), (kubelet, target, 9090, "TCP", False)]
     flows += [(kubelet, s, s.ports["grpc"], "TCP", False) for s in sanction]
@@ -717,7 +726,7 @@ def test_containers_have_requests_and_limits(objects: list[Obj]) -> None:
 
 
 def test_deployments_run_the_one_image(objects: list[Obj]) -> None:
-    assert len(debar_workloads(objects)) == 1 + len(DOMAIN_SERVICES)
+    assert len(debar_workloads(objects)) == 1 + len(DOMAIN_SERVICES) + 1
     assert len(console_workloads(objects)) == 1
     assert check_one_image(objects) == []
 
@@ -755,7 +764,7 @@ def test_prod_admits_only_the_traffic_debar_needs() -> None:
 def test_prod_has_replicas_budgets_and_autoscaling() -> None:
     objects = load("prod")
     replicas = {d["metadata"]["name"]: d["spec"]["replicas"] for d in debar_workloads(objects)}
-    assert replicas == {"sanction": 3, **dict.fromkeys(DOMAIN_SERVICES, 2)}
+    assert replicas == {"sanction": 3, **dict.fromkeys(DOMAIN_SERVICES, 2), AUTHZ: 2}
     assert [w["spec"]["replicas"] for w in console_workloads(objects)] == [2]
     sanction = the(objects, "StatefulSet", "sanction")
     budgets = [
@@ -788,7 +797,7 @@ def test_prod_takes_redis_cluster_from_a_secret() -> None:
 def test_dev_runs_one_replica_each_with_redis_in_the_namespace() -> None:
     objects = load("dev")
     assert {ref(w): w["spec"].get("replicas", 1) for w in workloads(objects)} == {
-        **{f"Deployment/{name}": 1 for name in (*DOMAIN_SERVICES, CONSOLE)},
+        **{f"Deployment/{name}": 1 for name in (*DOMAIN_SERVICES, AUTHZ, CONSOLE)},
         "StatefulSet/sanction": 1,
         "StatefulSet/redis": 1,
     }
@@ -850,7 +859,7 @@ def test_every_service_accepts_the_settings_it_is_rendered_with(overlay: str) ->
     served = [
         (w, c) for w in workloads(objects) for c in pod_spec(w)["containers"] if c.get("args", [""])[0] == "serve"
     ]
-    assert {c["args"][1] for _, c in served} == {"sanction", *DOMAIN_SERVICES, CONSOLE}
+    assert {c["args"][1] for _, c in served} == {"sanction", *DOMAIN_SERVICES, AUTHZ, CONSOLE}
     for workload, container in served:
         settings = Settings.from_env(container_env(objects, container))
         settings.validate()
@@ -1036,6 +1045,21 @@ BREAKAGES: dict[str, tuple[Callable[[list[Obj]], Any], Callable[[list[Obj]], lis
         ),
         lambda o: check_references(o, OPERATOR_SECRETS["prod"]),
         "Secret debar-console-sesion is neither rendered nor created by the operator",
+    ),
+    "authz open to every namespace": (
+        lambda o: _policy(o, "authz-ingress")["spec"]["ingress"][0]["from"].append({"namespaceSelector": {}}),
+        check_isolation,
+        "a caller in another namespace -> Deployment/authz",
+    ),
+    "authz closed to the ingress": (
+        lambda o: o.remove(_policy(o, "authz-ingress")),
+        check_isolation,
+        "a proxy in ingress -> Deployment/authz:50056/TCP is denied",
+    ),
+    "authz may not reach the sanction service": (
+        lambda o: o.remove(_policy(o, "authz-egress-sanction")),
+        check_isolation,
+        "Deployment/authz -> StatefulSet/sanction:50051/TCP is denied",
     ),
     "domain egress opened": (
         lambda o: _policy(o, "domain-egress-sanction")["spec"]["egress"].append({}),

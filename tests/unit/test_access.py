@@ -308,8 +308,8 @@ def test_debar_certs_dev_makes_a_ca_and_a_certificate_per_service_and_client(tmp
     from debar.cli.main import main
 
     assert main(["certs", "dev", "--dir", str(tmp_path)]) == 0
-    services = ["sanction", "railway", "hotel", "realestate", "procurement"]
-    names = [*services, "registry", "reviewer", "portal", "bench", "console"]
+    services = ["sanction", "railway", "hotel", "realestate", "procurement", "authz"]
+    names = [*services, "registry", "reviewer", "portal", "bench", "envoy", "console"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["ca.pem", "ca-key.pem", *(f"{n}.pem" for n in names), *(f"{n}-key.pem" for n in names)]
     )

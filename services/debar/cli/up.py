@@ -89,8 +89,11 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
         env.update(DEBAR_CONSOLE_SIGN_IN="accounts", DEBAR_CONSOLE_ACCOUNTS_FILE=str(accounts))
         prober = replace(settings, tls_ca="", tls_cert="", tls_key="")
         if certs is not None:
-            if not all((certs / f"{name}.pem").exists() for name in ("ca", *names)):
-                write_dev_certs(certs)  # keeps the CA of an earlier run, issues what is missing
+            missing = tuple(name for name in names if not (certs / f"{name}.pem").exists())
+            if not (certs / "ca.pem").exists():
+                write_dev_certs(certs)
+            elif missing:  # a folder made before a service was added (authz): its CA issues the newcomers'
+                write_dev_certs(certs, services=missing, clients=())
             prober = replace(prober, tls_ca=str(certs / "ca.pem"), tls_cert=str(certs / "bench.pem"),
                              tls_key=str(certs / "bench-key.pem"))  # fmt: skip
         signal.signal(signal.SIGTERM, _interrupt)

@@ -23,6 +23,7 @@ SERVICE_PORTS = {
     "hotel": 50053,
     "realestate": 50054,
     "procurement": 50055,
+    "authz": 50056,
 }
 
 # Only for a laptop: `debar up` and tests. A deployment must set DEBAR_PSEUDONYM_KEYS from a secret.
