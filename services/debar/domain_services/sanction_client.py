@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from debar.common.errors import DomainError, InvalidField, RateLimited, Unavailable
+from debar.common.errors import DomainError, InvalidField, Unavailable
 from debar.common.settings import Settings
 from debar.domain_services.checks import SubjectCheck, caller_field
 from debar.rpc import tls, wire
-from debar.rpc.callers import CALLER_HEADER, ON_BEHALF_OF_HEADER, current_caller
+from debar.rpc.callers import CALLER_HEADER, ON_BEHALF_OF_HEADER
 from debar.rpc.request_context import REQUEST_ID_HEADER, current_request_id
 from debar.rpc.status import error_type_of
 from debar.v1 import common_pb2, sanction_pb2, sanction_pb2_grpc
@@ -40,7 +40,12 @@ _CHANNEL_OPTIONS = [
 
 
 class SanctionUnavailable(Unavailable):
-    """The sanction service did not answer in time, or said it cannot: the check is refused, not allowed."""
+    """The sanction service did not answer in time, or said it cannot: the check is refused, not allowed. `code`:
+    the gRPC status name the call failed with (UNAVAILABLE for an item whose data is unreachable)."""
+
+    def __init__(self, message: str, code: str = "UNAVAILABLE") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class SanctionFailed(DomainError):
@@ -83,31 +88,37 @@ class SanctionClient:
             signer = Signer(key, issuer, caller, audience_of("sanction"), TOKEN_LIFETIME_S)
         return cls(tls.aio_channel(settings, address, _CHANNEL_OPTIONS), caller, timeout_s, signer, on_error)
 
-    def _metadata(self) -> tuple[tuple[str, str], ...]:
-        """Who calls, for whom (the caller of the call being served), and its request id, so both services' logs
-        share it."""
+    def _metadata(self, on_behalf_of: str = "") -> tuple[tuple[str, str], ...]:
+        """Who calls, and the request id of the call being served, so both services' logs share it; with
+        `on_behalf_of`, for whom (see batch_check)."""
         request_id = current_request_id()
         extra: tuple[tuple[str, str], ...] = ((REQUEST_ID_HEADER, request_id),) if request_id else ()
-        principal = current_caller()
-        if principal is not None:
-            extra += ((ON_BEHALF_OF_HEADER, principal),)
+        if on_behalf_of:
+            extra = (*extra, (ON_BEHALF_OF_HEADER, on_behalf_of))
         if self._signer is not None:
             return (("authorization", f"Bearer {self._signer.token()}"), *extra)
         return ((CALLER_HEADER, self._caller), *extra)
 
-    async def batch_check(self, items: list[sanction_pb2.CheckRequest]) -> list[sanction_pb2.BatchResult]:
-        """One result per item, in order. Raises SanctionUnavailable when the service cannot be asked."""
+    async def batch_check(
+        self, items: list[sanction_pb2.CheckRequest], on_behalf_of: str = ""
+    ) -> list[sanction_pb2.BatchResult]:
+        """One result per item, in order. Raises SanctionUnavailable when the service cannot be asked.
+
+        `on_behalf_of`: the platform this service asks for, sent as x-debar-on-behalf-of (issue 11's delegation:
+        the sanction service honours it only from callers with the `delegate` scope)."""
         try:
             response = await self._stub.BatchCheck(
-                sanction_pb2.BatchCheckRequest(items=items), timeout=self._timeout_s, metadata=self._metadata()
-            )
+                sanction_pb2.BatchCheckRequest(items=items), timeout=self._timeout_s,
+                metadata=self._metadata(on_behalf_of),
+            )  # fmt: skip
         except grpc.aio.AioRpcError as error:
             log.warning("sanction BatchCheck of %d checks failed: %s", len(items), error.code().name)
             if self._on_error is not None:
                 self._on_error(error.code().name)
-            if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:  # the platform's own rate there (delegated)
-                raise RateLimited(f"the sanction service refused: {error.details()}") from None
-            raise SanctionUnavailable(f"restriction checks are unavailable ({error.code().name}); try again") from None
+            code = error.code().name
+            if code == "RESOURCE_EXHAUSTED":  # the rate of the caller (or of the platform it asks for) there
+                raise SanctionUnavailable(f"the sanction service refused: {error.details()}", code) from None
+            raise SanctionUnavailable(f"restriction checks are unavailable ({code}); try again", code) from None
         if len(response.results) != len(items):
             if self._on_error is not None:
                 self._on_error("MISMATCH")
@@ -137,11 +148,13 @@ def check_request(check: SubjectCheck) -> sanction_pb2.CheckRequest:
     )
 
 
-async def ask(client: SanctionClient, checks: Sequence[SubjectCheck]) -> list[sanction_pb2.CheckResponse]:
+async def ask(
+    client: SanctionClient, checks: Sequence[SubjectCheck], on_behalf_of: str = ""
+) -> list[sanction_pb2.CheckResponse]:
     """Every check in ONE batch; the answers in the same order, or the first item's error as a domain error."""
     if not checks:
         return []
-    results = await client.batch_check([check_request(c) for c in checks])
+    results = await client.batch_check([check_request(c) for c in checks], on_behalf_of)
     return responses_for(checks, results)
 
 
