@@ -4,10 +4,11 @@ Each overlay under deploy/kustomize/overlays is rendered with `kubectl kustomize
 is validated offline against the Kubernetes schemas in strict mode (kubernetes-validate), and the invariants of
 the manifests are checked on the rendered objects: hardened pods, gRPC health probes on the plaintext health port
 (liveness on the dependency-free `liveness` service; the web console's HTTP probes on its health port), mutual TLS
-from a per-service Secret, keys and URLs as files of read-only mounted Secrets (never in the environment), a durable
-decision spool, requests and limits, one image, Services that select exactly one workload, network policies that
-admit only the traffic debar needs (the console only from its authenticating proxy, the sanction service out only to
-Redis's pods or addresses, metrics only to the monitoring namespace), and the scale of each overlay.
+from a per-service Secret, keys and URLs as files of read-only mounted Secrets (never in the environment), the
+production scopes file (no `local`, no `bench`, accepted by the real parser outside local mode), a durable decision
+spool, requests and limits, one image, Services that select exactly one workload, network policies that admit only
+the traffic debar needs (the console only from its authenticating proxy, the sanction service out only to Redis's
+pods or addresses, metrics only to the monitoring namespace), and the scale of each overlay.
 
 The checks are plain functions returning a list of problems, so that a test can break a copy of the manifests
 and see each check report it (a check that reports nothing on broken input proves nothing).
@@ -45,7 +46,9 @@ KUBERNETES_VERSION = "1.30.0"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 DOMAIN_SERVICES = ("railway", "hotel", "realestate", "procurement")
 CONSOLE = "console"
-TLS_SECRETS = {f"debar-tls-{name}" for name in ("sanction", *DOMAIN_SERVICES, CONSOLE)}
+AUTHZ = "authz"  # Envoy's external authorization, called from the ingress namespaces only
+INGRESS_NAMESPACES = ("ingress", "istio-system")
+TLS_SECRETS = {f"debar-tls-{name}" for name in ("sanction", *DOMAIN_SERVICES, AUTHZ, CONSOLE)}
 # Secrets that an overlay references but leaves to the operator to create (see deploy/README.md).
 OPERATOR_SECRETS = {
     "prod": {
@@ -146,8 +149,8 @@ def all_containers(workload: Obj) -> list[Obj]:
 
 
 def debar_workloads(objects: list[Obj]) -> list[Obj]:
-    """The workloads of the five debar services (the ones that carry a debar role)."""
-    return [w for w in workloads(objects) if pod_labels(w).get("debar.io/role") in ("sanction", "domain")]
+    """The workloads of the six debar services (the ones that carry a debar role)."""
+    return [w for w in workloads(objects) if pod_labels(w).get("debar.io/role") in ("sanction", "domain", "authz")]
 
 
 def console_workloads(objects: list[Obj]) -> list[Obj]:
@@ -410,6 +413,15 @@ def mounted_files(workload: Obj, container: Obj) -> dict[str, SecretFile]:
     return files
 
 
+def secret_file_settings() -> list[str]:
+    """The settings that name a file holding a secret: every NAME_FILE twin, and the key files of TLS, tokens and
+    the console's sessions."""
+    from debar.common.settings import ValueOrFile, declarations
+
+    twins = [d.file_env for d in declarations().values() if isinstance(d, ValueOrFile)]
+    return [*twins, "DEBAR_TLS_KEY", "DEBAR_TOKEN_SIGNING_KEY", "DEBAR_CONSOLE_SESSION_KEY_FILE"]
+
+
 def check_secrets_are_files(objects: list[Obj]) -> list[str]:
     """No container takes a Secret into its environment (shown by `kubectl describe`, inherited by every child
     process, copied into crash reports): each key or URL with a password is a file of a read-only mounted Secret,
@@ -425,20 +437,70 @@ def check_secrets_are_files(objects: list[Obj]) -> list[str]:
                 f"{where}: a whole Secret in the environment" for e in c.get("envFrom", []) if "secretRef" in e
             ]
             files = mounted_files(w, c)
-            for item in c.get("env", []):
-                if not item["name"].endswith("_FILE") or "value" not in item:
+            for name in secret_file_settings():
+                path = env_value(objects, c, name)
+                if not path:
                     continue
-                found = files.get(item["value"]) or files.get(f"{Path(item['value']).parent}/*")
+                found = files.get(path) or files.get(f"{Path(path).parent}/*")
                 if found is None:
-                    problems.append(f"{where}: {item['name']} is not a file of a mounted Secret")
+                    problems.append(f"{where}: {name} is not a file of a mounted Secret")
                 elif not found.read_only:
-                    problems.append(f"{where}: {item['name']} is a file of a Secret mounted writable")
+                    problems.append(f"{where}: {name} is a file of a Secret mounted writable")
     server = pod_spec(the(objects, "StatefulSet", "sanction"))["containers"][0]
     for name in SECRET_SETTINGS:
         if env_of(server, name) is not None or env_value(objects, server, name) is not None:
             problems.append(f"StatefulSet/sanction: {name} is given as a value, not as a file ({name}_FILE)")
         if env_of(server, f"{name}_FILE") is None:
             problems.append(f"StatefulSet/sanction: {name}_FILE is not set")
+    return problems
+
+
+SCOPES_CONFIGMAP = "debar-scopes"
+FORBIDDEN_GRANTS = ("local", "bench")  # local mode's superuser, and the benchmark's registry writer
+
+
+def scopes_file(objects: list[Obj]) -> tuple[list[str], Obj | None]:
+    """The scopes file the sanction service reads (its DEBAR_SCOPES_FILE in a mounted ConfigMap), as JSON."""
+    server = pod_spec(the(objects, "StatefulSet", "sanction"))["containers"][0]
+    path = env_value(objects, server, "DEBAR_SCOPES_FILE")
+    if not path:
+        return ["StatefulSet/sanction: DEBAR_SCOPES_FILE is not set (the packaged development file is read)"], None
+    folder, name = str(Path(path).parent), Path(path).name
+    mount = next((m for m in server.get("volumeMounts", []) if m["mountPath"] == folder), None)
+    volumes = {v["name"]: v for v in pod_spec(the(objects, "StatefulSet", "sanction")).get("volumes", [])}
+    config_name = (volumes.get(mount["name"], {}) if mount else {}).get("configMap", {}).get("name", "")
+    config = named(objects, "ConfigMap", SCOPES_CONFIGMAP)
+    if mount is None or config is None or config["metadata"]["name"] != config_name:
+        return [f"StatefulSet/sanction: {folder} is not the ConfigMap {SCOPES_CONFIGMAP}"], None
+    if not mount.get("readOnly"):
+        return ["StatefulSet/sanction: the scopes file is mounted writable"], None
+    if name not in config.get("data", {}):
+        return [f"ConfigMap/{SCOPES_CONFIGMAP}: no {name}"], None
+    data: Obj = json.loads(config["data"][name])
+    return [], data
+
+
+def check_scopes(objects: list[Obj]) -> list[str]:
+    """The sanction service reads deploy's own scopes file, which the server accepts outside local mode (no
+    `local`), grants no `bench` and no `check:*`, and lets each domain service check its domain for the platforms
+    (`delegate`)."""
+    from debar.sanction.domain.access import ScopesError, parse_policy
+    from debar.sanction.domain.catalogue import load_default_catalogue
+
+    problems, data = scopes_file(objects)
+    if data is None:
+        return problems
+    catalogue = load_default_catalogue()
+    try:
+        policy = parse_policy(data, {c: m.checked_by for c, m in catalogue.measures.items()}, local_mode=False)
+    except ScopesError as error:
+        return [f"ConfigMap/{SCOPES_CONFIGMAP}: the sanction service would refuse it: {error}"]
+    where = f"ConfigMap/{SCOPES_CONFIGMAP}"
+    problems += [f"{where}: grants {n}" for n in FORBIDDEN_GRANTS if n in data["callers"]]
+    problems += [f"{where}: {who} holds check:*" for who, g in policy.grants.items() if "check:*" in g.scopes]
+    for service in DOMAIN_SERVICES:
+        if policy.grant(service).scopes != {f"check:{service}", "delegate"}:
+            problems.append(f"{where}: {service} does not hold exactly check:{service} and delegate")
     return problems
 
 
@@ -744,7 +806,9 @@ def check_isolation(objects: list[Obj]) -> list[str]:
     domains = [e for e in pods if e.labels.get("debar.io/role") == "domain"]
     consoles = [e for e in pods if e.labels.get("debar.io/role") == CONSOLE]
     proxy = Endpoint("the console's authenticating proxy", "ingress", {"debar.io/console-proxy": "true"})
+    authz = [e for e in pods if e.labels.get("debar.io/role") == "authz"]
     debug = Endpoint("a debug pod in the namespace", ns, {"run": "debug"})
+    proxies = [Endpoint(f"a proxy in {name}", name, {"app": "envoy"}) for name in INGRESS_NAMESPACES]
     caller = Endpoint("a caller in another namespace", "shop", {"app": "checkout"})
     impostor = Endpoint("a pod elsewhere labelled domain", "shop", {"debar.io/role": "domain"})
     prometheus = Endpoint("prometheus", "monitoring", {"app.kubernetes.io/name": "prometheus"})
@@ -753,24 +817,29 @@ def check_isolation(objects: list[Obj]) -> list[str]:
     redis = Endpoint("external Redis", external=True, address=PROD_REDIS_ADDRESS)
     internet = Endpoint("the internet", external=True, address="203.0.113.7")
     kubelet = Endpoint("the kubelet on a node", external=True, address="10.0.0.1")
-    if len(sanction) != 1 or len(domains) != len(DOMAIN_SERVICES) or len(consoles) != 1:
-        return [f"expected one sanction, {len(DOMAIN_SERVICES)} domain and one console workloads in {ns}"]
+    if len(sanction) != 1 or len(domains) != len(DOMAIN_SERVICES) or len(authz) != 1 or len(consoles) != 1:
+        return [f"expected one sanction, {len(DOMAIN_SERVICES)} domain, one authz and one console workloads in {ns}"]
     flows: list[tuple[Endpoint, Endpoint, int, str, bool]] = []
+    callers_of_sanction = [*domains, *authz, *consoles]
     for s in sanction:
         grpc = s.ports["grpc"]
-        flows += [(src, s, grpc, "TCP", src in domains or src in consoles) for src in [*pods, debug, caller, impostor]]
+        flows += [(src, s, grpc, "TCP", src in callers_of_sanction) for src in [*pods, debug, caller, impostor]]
         flows += [(s, redis, 6379, "TCP", True), (s, internet, 443, "TCP", False), (s, internet, 6379, "TCP", False)]
         flows += [(s, debug, 6379, "TCP", False), (s, caller, 6379, "TCP", False)]
     for d in domains:
         flows += [(caller, d, d.ports["grpc"], "TCP", True), (d, redis, 6379, "TCP", False)]
         flows += [(d, internet, 443, "TCP", False)]
+    for a in authz:
+        flows += [(src, a, a.ports["grpc"], "TCP", src in proxies) for src in [*proxies, *pods, debug, caller]]
+        flows += [(a, redis, 6379, "TCP", False), (a, internet, 443, "TCP", False)]
     for c in consoles:
         http = c.ports["http"]
-        flows += [(src, c, http, "TCP", src is proxy) for src in [proxy, caller, debug, impostor, *sanction, *domains]]
+        others = [caller, debug, impostor, *proxies, *sanction, *domains, *authz]
+        flows += [(src, c, http, "TCP", src is proxy) for src in [proxy, *others]]
         flows += [(c, redis, 6379, "TCP", False), (c, internet, 443, "TCP", False), (c, proxy, 4180, "TCP", False)]
         flows += [(kubelet, c, c.ports["health"], "TCP", True), (kubelet, c, http, "TCP", False)]
     flows += [(debug, redis, 6379, "TCP", False), (debug, internet, 443, "TCP", False)]
-    for target in [*sanction, *domains]:
+    for target in [*sanction, *domains, *authz]:
         flows += [(prometheus, target, 9090, "TCP", True), (caller, target, 9090, "TCP", False)]
         flows += [(other_prometheus, target, 9090, "TCP", False), (debug, target, 9090, "TCP", False)]
         flows += [(kubelet, target, target.ports["health"], "TCP", True), (kubelet, target, 9090, "TCP", False)]
@@ -817,6 +886,10 @@ def test_keys_and_urls_are_mounted_files_never_environment_values(objects: list[
     assert check_secrets_are_files(objects) == []
 
 
+def test_the_sanction_service_reads_the_production_scopes(objects: list[Obj]) -> None:
+    assert check_scopes(objects) == []
+
+
 def test_the_decision_spool_is_durable(objects: list[Obj]) -> None:
     assert check_durable_spool(objects) == []
 
@@ -826,7 +899,7 @@ def test_containers_have_requests_and_limits(objects: list[Obj]) -> None:
 
 
 def test_deployments_run_the_one_image(objects: list[Obj]) -> None:
-    assert len(debar_workloads(objects)) == 1 + len(DOMAIN_SERVICES)
+    assert len(debar_workloads(objects)) == 1 + len(DOMAIN_SERVICES) + 1
     assert len(console_workloads(objects)) == 1
     assert check_one_image(objects) == []
 
@@ -896,7 +969,7 @@ def test_prod_admits_only_the_traffic_debar_needs() -> None:
 def test_prod_has_replicas_budgets_and_autoscaling() -> None:
     objects = load("prod")
     replicas = {d["metadata"]["name"]: d["spec"]["replicas"] for d in debar_workloads(objects)}
-    assert replicas == {"sanction": 3, **dict.fromkeys(DOMAIN_SERVICES, 2)}
+    assert replicas == {"sanction": 3, **dict.fromkeys(DOMAIN_SERVICES, 2), AUTHZ: 2}
     assert [w["spec"]["replicas"] for w in console_workloads(objects)] == [2]
     sanction = the(objects, "StatefulSet", "sanction")
     budgets = [
@@ -928,7 +1001,7 @@ def test_prod_takes_redis_cluster_from_a_secret() -> None:
 def test_dev_runs_one_replica_each_with_redis_in_the_namespace() -> None:
     objects = load("dev")
     assert {ref(w): w["spec"].get("replicas", 1) for w in workloads(objects)} == {
-        **{f"Deployment/{name}": 1 for name in (*DOMAIN_SERVICES, CONSOLE)},
+        **{f"Deployment/{name}": 1 for name in (*DOMAIN_SERVICES, AUTHZ, CONSOLE)},
         "StatefulSet/sanction": 1,
         "StatefulSet/redis": 1,
     }
@@ -1013,7 +1086,7 @@ def test_every_service_accepts_the_settings_it_is_rendered_with(overlay: str, tm
     served = [
         (w, c) for w in workloads(objects) for c in pod_spec(w)["containers"] if c.get("args", [""])[0] == "serve"
     ]
-    assert {c["args"][1] for _, c in served} == {"sanction", *DOMAIN_SERVICES, CONSOLE}
+    assert {c["args"][1] for _, c in served} == {"sanction", *DOMAIN_SERVICES, AUTHZ, CONSOLE}
     for workload, container in served:
         settings = Settings.from_env(container_env(objects, workload, container, tmp_path / ref(workload)))
         settings.validate()
@@ -1032,6 +1105,13 @@ def test_every_service_accepts_the_settings_it_is_rendered_with(overlay: str, tm
 def _sanction_server(objects: list[Obj]) -> Obj:
     server: Obj = pod_spec(the(objects, "StatefulSet", "sanction"))["containers"][0]
     return server
+
+
+def _scopes_data(objects: list[Obj], change: Callable[[Obj], Any]) -> None:
+    config = the(objects, "ConfigMap", SCOPES_CONFIGMAP)
+    data = json.loads(config["data"]["scopes.json"])
+    change(data)
+    config["data"]["scopes.json"] = json.dumps(data)
 
 
 def _policy(objects: list[Obj], name: str) -> Obj:
@@ -1071,6 +1151,31 @@ BREAKAGES: dict[str, tuple[Callable[[list[Obj]], Any], Callable[[list[Obj]], lis
         lambda o: _sanction_server(o).setdefault("env", []).append({"name": "DEBAR_PLAINTEXT", "value": "true"}),
         check_tls,
         "DEBAR_PLAINTEXT is on",
+    ),
+    "local granted in the scopes file": (
+        lambda o: _scopes_data(o, lambda d: d["callers"].update(local={"scopes": ["check:*"]})),
+        check_scopes,
+        "the sanction service would refuse it: callers.local",
+    ),
+    "bench granted in the scopes file": (
+        lambda o: _scopes_data(o, lambda d: d["callers"].update(bench={"scopes": ["registry:write"]})),
+        check_scopes,
+        "grants bench",
+    ),
+    "a platform may check everything": (
+        lambda o: _scopes_data(o, lambda d: d["callers"]["platform:*"].update(scopes=["check:*"])),
+        check_scopes,
+        "platform:* holds check:*",
+    ),
+    "railway cannot delegate": (
+        lambda o: _scopes_data(o, lambda d: d["callers"]["railway"].update(scopes=["check:railway"])),
+        check_scopes,
+        "railway does not hold exactly check:railway and delegate",
+    ),
+    "the packaged scopes file": (
+        lambda o: _sanction_server(o)["env"].remove(env_of(_sanction_server(o), "DEBAR_SCOPES_FILE")),
+        check_scopes,
+        "DEBAR_SCOPES_FILE is not set",
     ),
     "spool back on an emptyDir": (
         lambda o: the(o, "StatefulSet", "sanction")["spec"].pop("volumeClaimTemplates"),
@@ -1243,6 +1348,21 @@ BREAKAGES: dict[str, tuple[Callable[[list[Obj]], Any], Callable[[list[Obj]], lis
         ),
         check_isolation,
         "a pod labelled prometheus elsewhere -> StatefulSet/sanction:9090/TCP is allowed",
+    ),
+    "authz open to every namespace": (
+        lambda o: _policy(o, "authz-ingress")["spec"]["ingress"][0]["from"].append({"namespaceSelector": {}}),
+        check_isolation,
+        "a caller in another namespace -> Deployment/authz",
+    ),
+    "authz closed to the ingress": (
+        lambda o: o.remove(_policy(o, "authz-ingress")),
+        check_isolation,
+        "a proxy in ingress -> Deployment/authz:50056/TCP is denied",
+    ),
+    "authz may not reach the sanction service": (
+        lambda o: o.remove(_policy(o, "authz-egress-sanction")),
+        check_isolation,
+        "Deployment/authz -> StatefulSet/sanction:50051/TCP is denied",
     ),
     "domain egress opened": (
         lambda o: _policy(o, "domain-egress-sanction")["spec"]["egress"].append({}),

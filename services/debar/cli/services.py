@@ -1,6 +1,6 @@
-"""`debar serve NAME`: the sanction service, a domain service from domain_services/runner.py's table, or the web
-console. The sanction service's modules (Redis, the check scripts) and the console's (Starlette, uvicorn) are
-imported only when that one runs."""
+"""`debar serve NAME`: the sanction service, a domain service from domain_services/runner.py's table, authz
+(Envoy's external authorization) or the web console. The sanction service's modules (Redis, the check scripts) and
+the console's (Starlette, uvicorn) are imported only when that one runs."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from debar.domain_services import runner
 
 SANCTION = "sanction"
 CONSOLE = "console"
+AUTHZ = "authz"
 WEB_SERVICES = (CONSOLE,)  # HTTP, not gRPC: their port is their own setting, their readiness GET /healthz
 
 
 def available_services() -> list[str]:
     """Every service `debar up` starts, in the order it starts them: the sanction service first."""
-    return [SANCTION, *runner.DOMAIN_SERVICES, CONSOLE]
+    return [SANCTION, *runner.DOMAIN_SERVICES, AUTHZ, CONSOLE]
 
 
 def port_of(settings: Settings, name: str) -> int:
@@ -33,6 +34,10 @@ def run_service(name: str, settings: Settings, port: int | None = None) -> int:
         from debar.sanction.main import serve
 
         asyncio.run(serve(settings))
+    elif name == AUTHZ:
+        from debar.authz.server import serve as serve_authz
+
+        asyncio.run(serve_authz(settings))
     elif name == CONSOLE:
         from debar.console.main import serve as serve_console
 

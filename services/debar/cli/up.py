@@ -21,7 +21,7 @@ from debar.cli.services import WEB_SERVICES, available_services, port_of
 from debar.cli.startup import http_start_failure, port_taken, start_failure
 from debar.common.settings import Settings
 from debar.console.accounts import write_demo_reviewers
-from debar.local.certs import write_dev_certs
+from debar.local.certs import CLERKS, CLIENTS, PLATFORMS, REVIEWERS, write_dev_certs
 from debar.local.embedded_redis import EmbeddedRedis, EmbeddedRedisError, running_url
 from debar.sanction.app.importer import import_lines
 
@@ -36,6 +36,15 @@ async def _load_demo(settings: Settings, url: str) -> str:
 def _tls_env(certs: Path, name: str) -> dict[str, str]:
     return {"DEBAR_TLS_CA": str(certs / "ca.pem"), "DEBAR_TLS_CERT": str(certs / f"{name}.pem"),
             "DEBAR_TLS_KEY": str(certs / f"{name}-key.pem")}  # fmt: skip
+
+
+def _actors(certs: Path) -> str:
+    """Which certificate each demo actor calls with (each its own identity)."""
+    platforms = ", ".join(f"{platform} ({service})" for service, platform in PLATFORMS.items())
+    return (
+        f"Each actor has its own certificate in {certs} (NAME.pem, NAME-key.pem): reviewers {', '.join(REVIEWERS)}; "
+        f"registry clerk {', '.join(CLERKS)}; platforms {platforms}; portal; console."
+    )
 
 
 def _shown(url: str) -> str:
@@ -89,8 +98,12 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
         env.update(DEBAR_CONSOLE_SIGN_IN="accounts", DEBAR_CONSOLE_ACCOUNTS_FILE=str(accounts))
         prober = replace(settings, tls_ca="", tls_cert="", tls_key="")
         if certs is not None:
-            if not all((certs / f"{name}.pem").exists() for name in ("ca", *names)):
-                write_dev_certs(certs)  # keeps the CA of an earlier run, issues what is missing
+            missing = tuple(name for name in names if not (certs / f"{name}.pem").exists())
+            actors = tuple(name for name in CLIENTS if name not in names and not (certs / f"{name}.pem").exists())
+            if not (certs / "ca.pem").exists():
+                write_dev_certs(certs)
+            elif missing or actors:  # a folder made before a service (authz) or an actor was added: its CA issues them
+                write_dev_certs(certs, services=missing, clients=actors)
             prober = replace(prober, tls_ca=str(certs / "ca.pem"), tls_cert=str(certs / "bench.pem"),
                              tls_key=str(certs / "bench-key.pem"))  # fmt: skip
         signal.signal(signal.SIGTERM, _interrupt)
@@ -115,6 +128,8 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
             print(
                 f"\nready. Try:\n  {tls_hint}debar check --id-type RIC --id 11010519491231002X --measure RAIL_G_TRAIN"
             )
+            if certs is not None:
+                print(_actors(certs))
             sign_ins = ", ".join(f"{reviewer.login} / {password}" for reviewer, password in demo_reviewers)
             print(f"\nconsole: http://{host}:{ports['console']}/ (reviewers sign in at /signin as {sign_ins}; "
                   f"accounts in {accounts})")  # fmt: skip
