@@ -22,6 +22,27 @@ from tests.support.servers import start_service
 from tests.support.subjects import new_ric
 
 UPHELD = decision_pb2.OBJECTION_OUTCOME_UPHELD
+# Its own key prefix on the session's Redis: a record sealed under a key the suite's other servers do not hold
+# (the rotation below) would, rightly, make their objection listings fail closed.
+PREFIX = "sealing"
+
+
+@pytest.fixture(scope="module")
+def sealing_env(service_env: dict[str, str]) -> dict[str, str]:
+    return {**service_env, "DEBAR_REDIS_PREFIX": PREFIX}
+
+
+@pytest.fixture(scope="module")
+def sealing_service(sealing_env, logs_dir):  # type: ignore[no-untyped-def]
+    service = start_service("sanction", sealing_env, logs_dir)
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+def channel(sealing_service) -> Iterator[grpc.Channel]:  # type: ignore[no-untyped-def]
+    with grpc.insecure_channel(sealing_service.address) as chan:
+        yield chan
 
 
 def stored_values(url: str) -> Iterator[bytes]:
@@ -84,7 +105,7 @@ def _get(channel: grpc.Channel, oid: str) -> decision_pb2.Objection:
     return stub.GetObjection(decision_pb2.GetObjectionRequest(objection_id=oid), timeout=5)  # type: ignore[no-any-return]
 
 
-def test_no_statement_or_contact_is_stored_in_clear(channel, redis_server, sanction):
+def test_no_statement_or_contact_is_stored_in_clear(channel, redis_server, sealing_service):
     oid, texts = _objection_with_every_text(channel)
     # Those allowed to read objections read them as written.
     read = _get(channel, oid)
@@ -99,14 +120,14 @@ def test_no_statement_or_contact_is_stored_in_clear(channel, redis_server, sanct
     digest = hashlib.sha256(texts["reconsideration"].encode()).hexdigest()
     assert digest.encode() in everything
     # Nor in the service's own log.
-    assert not [name for name, text in texts.items() if text in sanction.log()]
+    assert not [name for name, text in texts.items() if text in sealing_service.log()]
 
 
 def test_the_record_is_sealed_under_the_current_key_id(channel, redis_server):
     oid, texts = _objection_with_every_text(channel)
     client = (redis_client.RedisCluster if ON_CLUSTER else redis_client.Redis).from_url(redis_server.url)
     try:
-        raw = client.hget(ObjectionKeys().records(oid), oid).decode()
+        raw = client.hget(ObjectionKeys(PREFIX).records(oid), oid).decode()
     finally:
         client.close()
     key_id = TEST_OBJECTION_KEYS.partition(":")[0]
@@ -115,12 +136,12 @@ def test_the_record_is_sealed_under_the_current_key_id(channel, redis_server):
 
 
 @pytest.fixture
-def another_service(service_env, logs_dir):  # type: ignore[no-untyped-def]
+def another_service(sealing_env, logs_dir):  # type: ignore[no-untyped-def]
     """Starts a sanction service on the same Redis with other objection keys."""
     started = []
 
     def start(objection_keys: str) -> grpc.Channel:
-        service = start_service("sanction", {**service_env, "DEBAR_OBJECTION_KEYS": objection_keys}, logs_dir)
+        service = start_service("sanction", {**sealing_env, "DEBAR_OBJECTION_KEYS": objection_keys}, logs_dir)
         started.append(service)
         return grpc.insecure_channel(service.address)
 
@@ -165,7 +186,7 @@ def test_a_new_key_reads_the_old_records_and_seals_what_it_writes(channel, anoth
         assert _get(rotated, oid).statement == texts["statement"]
     client = (redis_client.RedisCluster if ON_CLUSTER else redis_client.Redis).from_url(redis_server.url)
     try:
-        raw = client.hget(ObjectionKeys().records(oid), oid).decode()
+        raw = client.hget(ObjectionKeys(PREFIX).records(oid), oid).decode()
     finally:
         client.close()
     assert '"statement":"ob2:' in raw  # written again, sealed again under the current key

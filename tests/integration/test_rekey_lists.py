@@ -13,7 +13,6 @@ import pytest
 import redis as redis_client
 
 from debar.common.identifiers import IdKind, Placement, Pseudonymiser, parse_keys, validate_identifier
-from debar.common.settings import DEV_BUCKET_KEY
 from debar.sanction.adapters.decision_log import RedisDecisionLog
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.redis_client import make_client
@@ -104,10 +103,11 @@ async def test_a_long_list_survives_a_crash_mid_way_and_a_rerun_finishes_it(redi
 
         identifier = validate_identifier(IdKind.RIC, person)
         new, old = Pseudonymiser(parse_keys(NEW_RING)).chain(identifier)
-        bucket = Placement(DEV_BUCKET_KEY.encode()).bucket(identifier)
+        placement = Placement(service_env["DEBAR_BUCKET_KEY"].encode())  # the service's
+        bucket = placement.bucket(identifier)
         keys = Keys(PREFIX)
         new_list, old_list = keys.subject_decisions(bucket, new), keys.subject_decisions(bucket, old)
-        resolver = SubjectResolver(Pseudonymiser(parse_keys(NEW_RING)), Placement(DEV_BUCKET_KEY.encode()))
+        resolver = SubjectResolver(Pseudonymiser(parse_keys(NEW_RING)), placement)
         client = make_client(redis_server.url, cluster=ON_CLUSTER, timeout_s=5, connections=4)
         sync = _sync_client(redis_server.url)
         try:
