@@ -84,6 +84,20 @@ def _rekey(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run_rekey(settings))
 
 
+def _witness(args: argparse.Namespace, settings: Settings) -> int:
+    from debar.cli.witness_cmd import run_witness
+
+    return run_witness(settings)
+
+
+def _witness_keygen(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from debar.cli.witness_cmd import keygen
+
+    return keygen(args.name, Path(args.out))
+
+
 def _moment(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
@@ -158,6 +172,21 @@ def build_parser() -> argparse.ArgumentParser:
     archive.add_argument("--dir", help="archive folder (default: $DEBAR_DATA_DIR/archive)")
     archive.add_argument("--keep-days", type=int, default=365, help="keep every decision at least this long")
     archive.set_defaults(run=_log_archive)
+
+    witness = commands.add_parser(
+        "witness",
+        help="run a witness: cosigns a log's checkpoints consistent with the last it cosigned (HTTP)",
+        description="Serves c2sp.org/tlog-witness add-checkpoint on $DEBAR_HOST:$DEBAR_WITNESS_PORT with the key in "
+        "$DEBAR_WITNESS_KEY, for the logs in $DEBAR_WITNESS_LOGS, keeping its state in $DEBAR_WITNESS_STATE_DIR.",
+    )
+    witness.set_defaults(run=_witness)
+    witness_commands = witness.add_subparsers(dest="witness_command")
+    keygen = witness_commands.add_parser(
+        "keygen", help="make a witness key pair: the signer key into a new file, the verifier key printed"
+    )
+    keygen.add_argument("--name", required=True, help="the witness's name, e.g. witness.example.org/w1")
+    keygen.add_argument("--out", required=True, help="the new file for the signer key (mode 0600, never overwritten)")
+    keygen.set_defaults(run=_witness_keygen)
 
     objections_cmd.add_parser(commands)
     return parser
