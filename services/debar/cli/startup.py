@@ -8,6 +8,7 @@ import subprocess
 import time
 
 import grpc
+import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from debar.common.settings import Settings
@@ -47,3 +48,19 @@ def start_failure(
                 return None
             time.sleep(0.1)
     return f"did not become ready on {address} in {timeout_s:.0f}s"
+
+
+def http_start_failure(child: subprocess.Popen[bytes], url: str, timeout_s: float = 20.0) -> str | None:
+    """The same for an HTTP server (the witness): None once `url`/health answers 200 while `child` runs."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            return f"exited with code {child.returncode} before serving on {url} (its log is above)"
+        try:
+            healthy = httpx.get(f"{url}/health", timeout=1, trust_env=False).status_code == 200
+        except httpx.HTTPError:
+            healthy = False
+        if healthy and child.poll() is None:
+            return None
+        time.sleep(0.1)
+    return f"did not become ready on {url} in {timeout_s:.0f}s"

@@ -11,16 +11,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from debar.cli.sanction_core import sanction_core
 from debar.cli.services import available_services
-from debar.cli.startup import port_taken, start_failure
+from debar.cli.startup import http_start_failure, port_taken, start_failure
 from debar.common.settings import Settings
+from debar.common.witnesses import WitnessEndpoint
 from debar.local.certs import write_dev_certs
+from debar.local.dev_keys import dev_log_origin, log_signing_key, witness_key
 from debar.local.embedded_redis import EmbeddedRedis, EmbeddedRedisError, running_url
 from debar.sanction.app.importer import import_lines
 
@@ -62,6 +64,33 @@ def _redis(settings: Settings) -> Iterator[str]:
         yield redis.url
 
 
+@dataclass(frozen=True)
+class _Witness:
+    env: dict[str, str]  # the witness process's environment
+    url: str
+    verifier_key: str
+
+
+def _witness(settings: Settings, env: dict[str, str]) -> _Witness:
+    """One witness for this machine's log: its own key and state folder (default $DEBAR_DATA_DIR/witness, made if
+    missing), on loopback, following the log's key (DEBAR_LOG_SIGNING_KEY, made under the data folder unless
+    given). Points the services' environment `env` at both: DEBAR_LOG_SIGNING_KEY and DEBAR_LOG_WITNESSES."""
+    log_key_path = Path(settings.log_signing_key or settings.data_dir / "log-signing.key")
+    log = log_signing_key(log_key_path, dev_log_origin(settings.redis_prefix))
+    folder = settings.witness_state_path
+    key_path = Path(settings.witness_key) if settings.witness_key else folder / "witness.key"
+    cosigner = witness_key(key_path)
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    url = f"http://{host}:{settings.witness_port}"
+    witness_env = {**env, "DEBAR_WITNESS_KEY": str(key_path), "DEBAR_WITNESS_STATE_DIR": str(folder),
+                   "DEBAR_WITNESS_LOGS": log.verifier().verifier_key(), "DEBAR_HEALTH_PORT": "0",
+                   "DEBAR_METRICS_PORT": "0"}  # fmt: skip
+    env["DEBAR_LOG_SIGNING_KEY"] = str(log_key_path)
+    ours = WitnessEndpoint(cosigner.verifier(), url).setting()
+    env["DEBAR_LOG_WITNESSES"] = ",".join(w for w in (env.get("DEBAR_LOG_WITNESSES", ""), ours) if w.strip())
+    return _Witness(witness_env, url, cosigner.verifier().verifier_key())
+
+
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt  # SIGTERM stops everything as Ctrl-C does, during start-up too
 
@@ -72,6 +101,8 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
     names = available_services()
     host, ports = settings.host, settings.ports
     taken = [f"{host}:{ports[name]} ({name})" for name in names if port_taken(host, ports[name])]
+    if port_taken(host, settings.witness_port):
+        taken.append(f"{host}:{settings.witness_port} (witness)")
     if taken:
         print(f"debar up: already in use: {', '.join(taken)} (another `debar up`?); nothing started", file=sys.stderr)
         return 1
@@ -87,14 +118,24 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
                 write_dev_certs(certs)
             prober = replace(prober, tls_ca=str(certs / "ca.pem"), tls_cert=str(certs / "bench.pem"),
                              tls_key=str(certs / "bench-key.pem"))  # fmt: skip
+        witness = _witness(settings, env)
         signal.signal(signal.SIGTERM, _interrupt)
         children: dict[str, subprocess.Popen[bytes]] = {}
         try:
+            # First, so that the log's first checkpoint finds its witness.
+            children["witness"] = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "witness"],
+                                                   env=witness.env)  # fmt: skip
+            failure = http_start_failure(children["witness"], witness.url)
+            if failure:
+                print(f"debar up: witness {failure}; stopping", file=sys.stderr)
+                return 1
+            print(f"{'witness':<12}{witness.url} (cosigner key {witness.verifier_key})")
             for name in names:
                 child_env = {**env, **_tls_env(certs, name)} if certs else env
                 children[name] = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "serve", name],
                                                   env=child_env)  # fmt: skip
-            for name, child in children.items():
+            for name in names:
+                child = children[name]
                 failure = start_failure(child, settings.host, settings.ports[name], prober)
                 if failure:
                     print(f"debar up: {name} {failure}; stopping the others", file=sys.stderr)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
 
 from debar.common.settings import Settings
+from debar.local.dev_keys import write_new_secret
 from debar.tlog.cosignature import generate_cosigner_key
 from debar.tlog.keys import InvalidKey, check_key_name
 
@@ -31,15 +31,6 @@ def run_witness(settings: Settings) -> int:
     return 0
 
 
-def write_secret(path: Path, text: str) -> None:
-    """A new file readable by its owner only; an existing one is never overwritten (it may be a key in use)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(text + "\n")
-        out.flush()
-        os.fsync(out.fileno())
-
-
 def keygen(name: str, out: Path) -> int:
     try:
         check_key_name(name)
@@ -48,7 +39,7 @@ def keygen(name: str, out: Path) -> int:
         return 2
     signer_key, verifier_key = generate_cosigner_key(name)
     try:
-        write_secret(out, signer_key)
+        write_new_secret(out, signer_key)
     except FileExistsError:
         print(f"debar witness keygen: {out} exists; not overwritten", file=sys.stderr)
         return 1

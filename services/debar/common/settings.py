@@ -267,6 +267,9 @@ class Settings:
         check=within(0, 300, why="keep it under the pod's terminationGracePeriodSeconds"),
     )
     max_batch_items: int = setting("DEBAR_MAX_BATCH_ITEMS", 1000, "items per BatchCheck", check=within(1, 10_000))
+    log_signing_key: str = setting(
+        "DEBAR_LOG_SIGNING_KEY", "", "file holding the log's signer key; `debar up` makes one in the data folder"
+    )
     # The witnesses the log asks for cosignatures (formats: common/witnesses.py; parsed in validate).
     log_witnesses: str = setting(
         "DEBAR_LOG_WITNESSES", "", "the witnesses to ask, '<cosigner verifier key> <URL>' separated by commas"

@@ -7,8 +7,9 @@ Routes, on the witness port:
   could not be written (nothing was cosigned). Any other method: 405.
 - `GET /<hex SHA-256 of the origin>/checkpoint`: the latest note cosigned for that log (the spec's monitor
   retrieval), 404 when none.
-- `GET /health`: 200 `ok`, or 503 naming the problem while the last state write failed.
-On the health port (DEBAR_HEALTH_PORT) only `GET /health`; on the metrics port (DEBAR_METRICS_PORT) only
+- `GET /health`: 200 `ok`, or 503 naming the problem while the last state write failed (readiness).
+- `GET /live`: 200 while the server answers, whatever its disk does (liveness: restarting fixes no disk).
+On the health port (DEBAR_HEALTH_PORT) only these two; on the metrics port (DEBAR_METRICS_PORT) only
 `GET /metrics` (Prometheus): `debar_witness_requests_total{status}`, `debar_witness_cosigned_size{origin}`.
 
 Decide-and-store is one critical section (WitnessCore.add_checkpoint, under one lock, in a worker thread so that
@@ -140,7 +141,8 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
 
 
 def _respond(answer: Answer) -> Response:
-    return Response(answer.body, status_code=answer.status, media_type=answer.content_type)
+    # The content type exactly as given: the spec names text/x.tlog.size, with no charset parameter.
+    return Response(answer.body, status_code=answer.status, headers={"content-type": answer.content_type})
 
 
 def build_app(core: WitnessCore, registry: CollectorRegistry, health_port: int = 0, metrics_port: int = 0) -> ASGIApp:
@@ -163,6 +165,9 @@ def build_app(core: WitnessCore, registry: CollectorRegistry, health_port: int =
             return PlainTextResponse(f"state not writable: {core.write_failure}\n", status_code=503)
         return PlainTextResponse("ok\n")
 
+    async def live(request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -170,12 +175,15 @@ def build_app(core: WitnessCore, registry: CollectorRegistry, health_port: int =
         routes=[
             Route("/add-checkpoint", add_checkpoint, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
+            Route("/live", live, methods=["GET"]),
             Route("/{origin_hash}/checkpoint", cosigned_checkpoint, methods=["GET"]),
         ]
     )
     by_port: dict[int, ASGIApp] = {}
     if health_port:
-        by_port[health_port] = Starlette(routes=[Route("/health", health, methods=["GET"])])
+        by_port[health_port] = Starlette(
+            routes=[Route("/health", health, methods=["GET"]), Route("/live", live, methods=["GET"])]
+        )
     if metrics_port:
         by_port[metrics_port] = Starlette(routes=[Route("/metrics", metrics, methods=["GET"])])
 
