@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import grpc
 import pytest
 
-from debar.v1 import common_pb2, registry_pb2
+from debar.v1 import common_pb2, decision_pb2, registry_pb2
 from tests.support.requests import DAY, check_request, impose_request, subject, ts
 from tests.support.subjects import bad_checksum, new_ric, new_uscc
 
@@ -102,6 +102,25 @@ def test_exemption_turns_the_deny_into_an_allow_for_its_window_and_measure(check
     # Other measures, and the same measure after the window, stay denied.
     assert checks.Check(check_request(person, "HOTEL_STAR_RATED")).outcome == DENY
     assert checks.Check(check_request(person, "RAIL_G_TRAIN", at=now + 2 * DAY)).outcome == DENY
+
+
+def test_a_permit_held_by_someone_not_restricted_is_not_named_in_the_allow_nor_in_the_log(checks, registry, decisions):
+    person = new_ric()
+    registry.Impose(impose_request(person, measures=["HOTEL_STAR_RATED"]))  # restricted, but not from trains
+    now = time.time()
+    request = registry_pb2.GrantExemptionRequest(
+        subject=subject(person), measure="RAIL_G_TRAIN", authority="Beijing Chaoyang District People's Court",
+        reason="funeral of a parent", document_number="(2026) Jing 0105 Zhi 7 permit 2",
+    )  # fmt: skip
+    request.effective_from.CopyFrom(ts(now - DAY))
+    request.effective_until.CopyFrom(ts(now + DAY))
+    granted = registry.GrantExemption(request)
+
+    allowed = checks.Check(check_request(person, "RAIL_G_TRAIN", min_revision=granted.revision))
+    assert allowed.outcome == ALLOW
+    assert not allowed.HasField("exemption") and not allowed.grounds  # no permit was needed, so none was used
+    logged = decisions.GetDecision(decision_pb2.GetDecisionRequest(decision_id=allowed.decision_id))
+    assert logged.outcome == ALLOW and not logged.HasField("exemption")
 
 
 def test_validity_window_is_checked_when_reading(checks, registry):

@@ -11,11 +11,11 @@ import orjson
 import redis
 
 from debar.bench.feed import records
+from debar.cli.sanction_core import sanction_core
 from debar.common.settings import Settings
 from debar.local.embedded_redis import EmbeddedRedis
 from debar.sanction.app.import_workers import BuilderSpec
 from debar.sanction.app.importer import ImportSummary, WorkerPlan, import_lines
-from debar.sanction.bootstrap import build_core
 from tests.integration.test_import import _line
 from tests.support.subjects import bad_checksum, new_ric, new_uscc
 
@@ -64,11 +64,8 @@ def _run(url: str, lines: list[bytes], plan: WorkerPlan | None) -> ImportSummary
     settings = Settings.from_env({"DEBAR_REDIS_URL": url, "DEBAR_PSEUDONYM_KEYS": KEYS})
 
     async def go() -> ImportSummary:
-        core = build_core(settings, url)
-        try:
+        async with sanction_core(settings) as core:
             return await import_lines(iter(lines), core.registry, chunk_lines=37, workers=plan)
-        finally:
-            await core.close()
 
     return asyncio.run(go())
 

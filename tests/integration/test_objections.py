@@ -15,8 +15,8 @@ from redis.asyncio import Redis
 
 from debar.local.embedded_redis import EmbeddedRedis
 from debar.local.local_cluster import LocalCluster
-from debar.sanction.adapters.keys import Keys
-from debar.sanction.adapters.objection_store import ObjectionKeys, verify_objection_log
+from debar.sanction.adapters.keys import Keys, ObjectionKeys
+from debar.sanction.adapters.objection_store import verify_objection_log
 from debar.sanction.domain.objections import NOTHING_DUE, ObjectionState
 from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2, registry_pb2_grpc, sanction_pb2_grpc
 from tests.support.requests import check_request, impose_request

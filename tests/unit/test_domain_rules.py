@@ -8,11 +8,8 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from debar.common.errors import InvalidField
+from debar.domain_services import hotel, procurement, railway, realestate
 from debar.domain_services.checks import SubjectCheck, caller_field, subject_of
-from debar.domain_services.hotel import rules as hotel
-from debar.domain_services.procurement import rules as procurement
-from debar.domain_services.railway import rules as railway
-from debar.domain_services.realestate import rules as realestate
 from debar.domain_services.sanction_client import SanctionUnavailable, check_request, item_error, responses_for
 from debar.domain_services.verdict import build_verdict, build_verdicts
 from debar.v1 import (

@@ -18,6 +18,7 @@ from debar.sanction.domain.chain import LogEntry
 from debar.sanction.domain.model import SubjectRef
 from debar.sanction.domain.objection_log import transition_hash, verify_transitions
 from debar.sanction.domain.objections import ObjectionOutcome, ObjectionState
+from tests.support.memory import MemoryBackend
 
 COURT = load_default_catalogue().source("court_consumption_order").objection
 # A Monday, so that working days are easy to count.
@@ -240,65 +241,7 @@ def test_a_lost_head_is_detected():
     assert count == 2 and broken is not None
 
 
-# -- the use case, with its clock injected ------------------------------------------------------------------
-
-
-class MemoryStore:
-    """The objection store's contract, in memory."""
-
-    def __init__(self) -> None:
-        self.records: dict[str, rules.Objection] = {}
-        self.by_decision: dict[str, str] = {}
-        self.disputes: dict[str, int] = {}
-
-    async def file(self, objection):
-        from debar.sanction.adapters.objection_store import Written
-
-        if objection.decision_id in self.by_decision:
-            return Written(False, self.records[self.by_decision[objection.decision_id]])
-        self.by_decision[objection.decision_id] = objection.id
-        self.records[objection.id] = objection
-        for rid in objection.restriction_ids:
-            self.disputes[rid] = self.disputes.get(rid, 0) + 1
-        return Written(True, objection)
-
-    async def move(self, new, old):
-        from debar.sanction.adapters.objection_store import Written
-
-        if self.records.get(new.id) != old:
-            return Written(False, self.records.get(new.id))
-        self.records[new.id] = new
-        cleared = []
-        if old.is_open != new.is_open:
-            for rid in new.restriction_ids:
-                self.disputes[rid] = self.disputes.get(rid, 0) + (1 if new.is_open else -1)
-                if self.disputes[rid] <= 0:
-                    del self.disputes[rid]
-                    cleared.append(rid)
-        return Written(True, new, tuple(cleared))
-
-    async def update(self, new, old):
-        return await self.move(new, old)
-
-    async def get(self, objection_id):
-        return self.records.get(objection_id)
-
-    async def disputing(self, rids):
-        return [self.disputes.get(r, 0) for r in rids]
-
-    async def listed(self, states, due_before, limit, after=None):
-        def order(o):
-            return (o.listing_order, o.id)
-
-        found = [
-            o for o in self.records.values()
-            if o.state in states and (due_before is None or o.listing_order < due_before)
-            and (after is None or order(o) > (after.order, after.objection_id))
-        ]  # fmt: skip
-        return [rules.Listed(o.listing_order, o.id, o) for o in sorted(found, key=order)[:limit]]
-
-    async def counted(self, state, due_before):
-        return len(await self.listed([state], due_before, 10**6))
+# -- the use case alone (its registry and decisions faked), with its clock injected ------------------------------------
 
 
 class FakeRegistry:
@@ -335,7 +278,7 @@ async def test_the_desk_lists_what_is_overdue_at_its_clocks_now():
     tokens = iter(f"{i:012x}" for i in range(100))
     registry = FakeRegistry()
     desk = Objections(
-        MemoryStore(), FakeDecisions(), registry, load_default_catalogue(), clock=lambda: now[0],
+        MemoryBackend().objection_store, FakeDecisions(), registry, load_default_catalogue(), clock=lambda: now[0],
         token=lambda: next(tokens),
     )  # fmt: skip
     old = await desk.file("1764250000000-0-a3f-0", "not me", "me@example.com")
@@ -370,8 +313,8 @@ async def test_the_desk_lists_in_pages_that_join_up():
 
     tokens = iter(f"{i:012x}" for i in range(100))
     desk = Objections(
-        MemoryStore(), FakeDecisions(), FakeRegistry(), load_default_catalogue(), clock=lambda: float(MONDAY),
-        token=lambda: next(tokens),
+        MemoryBackend().objection_store, FakeDecisions(), FakeRegistry(), load_default_catalogue(),
+        clock=lambda: float(MONDAY), token=lambda: next(tokens),
     )  # fmt: skip
     filed = [(await desk.file(f"1764250000000-{i}-a3f-0", "not me", "me@example.com")).id for i in range(5)]
     pages, token = [], ""

@@ -7,20 +7,20 @@ import sys
 
 import grpc
 from google.protobuf import json_format
-from google.protobuf.timestamp_pb2 import Timestamp
 
+from debar.common.identifiers import IdKind
 from debar.common.settings import Settings
-from debar.rpc import tls
+from debar.rpc import tls, wire
 from debar.v1 import common_pb2, sanction_pb2, sanction_pb2_grpc
 
 
 def check(settings: Settings, args: argparse.Namespace) -> int:
     request = sanction_pb2.CheckRequest(
-        subject=common_pb2.Subject(id_type=common_pb2.IdType.Value(f"ID_TYPE_{args.id_type}"), id=args.id),
+        subject=common_pb2.Subject(id_type=wire.id_type(IdKind(args.id_type)), id=args.id),
         measure=args.measure,
     )
-    if args.at:  # a zone-aware datetime (the parser's --at type)
-        request.at.CopyFrom(Timestamp(seconds=int(args.at.timestamp())))
+    if args.at:  # a zone-aware datetime (the parser's --at type); a check is to the second
+        request.at.CopyFrom(wire.timestamp(int(args.at.timestamp())))
     address = args.address or settings.sanction_address
     with tls.channel(settings, address) as channel:
         try:

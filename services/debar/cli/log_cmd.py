@@ -8,7 +8,6 @@ from pathlib import Path
 
 from debar.cli.sanction_core import sanction_core
 from debar.common.settings import Settings
-from debar.sanction.adapters.file_archive import FileArchive
 from debar.sanction.app.archive import archive_log
 from debar.sanction.app.decision_reader import verify_log
 from debar.sanction.domain.retention import RetentionPolicy
@@ -18,10 +17,9 @@ async def verify(settings: Settings, archive_dir: str | None = None) -> int:
     if archive_dir and not Path(archive_dir).is_dir():  # else it would read as an empty archive
         print(f"debar log verify: no archive folder: {archive_dir}", file=sys.stderr)
         return 2
-    archive = FileArchive(Path(archive_dir)) if archive_dir else None
-    async with sanction_core(settings) as core:
-        reports = await verify_log(core.decision_log, archive)
-        transitions, transitions_broken = await core.objection_store.verify_log()
+    async with sanction_core(settings, Path(archive_dir) if archive_dir else None) as core:
+        reports = await verify_log(core.adapters.decision_log, core.adapters.archive if archive_dir else None)
+        transitions, transitions_broken = await core.adapters.objection_store.verify_log()
     total = sum(r.entries for r in reports)
     decisions = sum(r.decisions for r in reports)
     broken = [r for r in reports if r.broken]
@@ -47,10 +45,9 @@ async def archive(settings: Settings, directory: str | None, keep_days: int) -> 
     if keep_days < 0:
         print("debar log archive: --keep-days must be 0 or more", file=sys.stderr)
         return 2
-    target = FileArchive(Path(directory) if directory else settings.data_dir / "archive")
-    async with sanction_core(settings) as core:
+    async with sanction_core(settings, Path(directory) if directory else None) as core:
         policy = RetentionPolicy.from_catalogue(core.catalogue, keep_days)
-        chains = await archive_log(core.decision_log, target, policy, int(time.time()))
+        chains = await archive_log(core.adapters.decision_log, core.adapters.archive, policy, int(time.time()))
     changed = [c for c in chains if not c.trimmed]
     for chain in changed:
         print(f"chain {chain.bucket} changed while archiving: archived but not trimmed; run again", file=sys.stderr)

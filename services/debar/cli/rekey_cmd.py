@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from debar.cli.sanction_core import sanction_core
 from debar.common.settings import Settings
-from debar.sanction.adapters.keys import Keys
-from debar.sanction.adapters.rekey_store import RedisRekey
 from debar.sanction.app.rekey import rekey
 
 
 async def run_rekey(settings: Settings) -> int:
     async with sanction_core(settings) as core:
-        counts = await rekey(RedisRekey(core.store.client, Keys(settings.redis_prefix)), core.resolver)
+        counts = await rekey(core.adapters.rekeyer, core.resolver)
     print(
         f"re-keyed to {core.resolver.current_key_id}: {counts.index_fields} index fields, {counts.records} records, "
         f"{counts.exemptions} exemptions, {counts.decision_lists} decision lists"

@@ -1,23 +1,27 @@
-"""The sanction core for a command that works on Redis directly (import, log, rekey)."""
+"""The sanction core for a command that works on Redis directly (import, log, rekey, up's demo data)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from debar.common.settings import Settings
 from debar.local.embedded_redis import redis_url_for
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_down
-from debar.sanction.bootstrap import Core, build_core
+from debar.sanction.adapters.redis_wiring import redis_adapters
+from debar.sanction.bootstrap import Core, build_core, subject_resolver
+from debar.sanction.domain.catalogue import load_default_catalogue
 
 
 @contextlib.asynccontextmanager
-async def sanction_core(settings: Settings) -> AsyncIterator[Core]:
+async def sanction_core(settings: Settings, archive_dir: Path | None = None) -> AsyncIterator[Core]:
     """On the configured Redis, else the embedded one `debar up` runs, else one started for the block. A Redis that
     does not answer ends the block with StoreUnavailable, whichever adapter met it, for `debar` to print in one
-    line."""
+    line. `archive_dir`: where the decision log's archive is (default $DEBAR_DATA_DIR/archive)."""
     with redis_url_for(settings.redis_url, settings.data_dir / "redis") as url:
-        core = build_core(settings, url)
+        catalogue = load_default_catalogue()
+        core = build_core(redis_adapters(settings, url, catalogue, archive_dir), catalogue, subject_resolver(settings))
         try:
             with unavailable_on_redis_down():
                 yield core

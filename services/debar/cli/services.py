@@ -1,30 +1,29 @@
-"""Which module serves which service. A module is imported only when its service runs: starting one service
-loads nothing of the others."""
+"""`debar serve NAME`: the sanction service, or a domain service from domain_services/runner.py's table. The
+sanction service's modules (Redis, the check scripts) are imported only when it is the one that runs."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 from dataclasses import replace
 
 from debar.common.settings import Settings
+from debar.domain_services import runner
 
-SERVICE_MODULES = {
-    "sanction": "debar.sanction.main",
-    "railway": "debar.domain_services.railway.main",
-    "hotel": "debar.domain_services.hotel.main",
-    "realestate": "debar.domain_services.realestate.main",
-    "procurement": "debar.domain_services.procurement.main",
-}
+SANCTION = "sanction"
 
 
 def available_services() -> list[str]:
-    return list(SERVICE_MODULES)
+    """Every service `debar up` starts, in the order it starts them: the sanction service first."""
+    return [SANCTION, *runner.DOMAIN_SERVICES]
 
 
 def run_service(name: str, settings: Settings, port: int | None = None) -> int:
     if port is not None:
         settings = replace(settings, ports={**settings.ports, name: port})
-    module = importlib.import_module(SERVICE_MODULES[name])
-    asyncio.run(module.serve(settings))
+    if name == SANCTION:
+        from debar.sanction.main import serve
+
+        asyncio.run(serve(settings))
+    else:
+        asyncio.run(runner.serve(name, settings))
     return 0

@@ -10,12 +10,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from debar.common.errors import InvalidField
 from debar.common.identifiers import IdKind, InvalidIdentifier, SubjectId, validate_identifier
-from debar.common.times import checked_nanos, checked_time
+from debar.common.times import checked_time
+from debar.rpc import wire
 from debar.v1 import common_pb2
-
-_ID_KINDS = {common_pb2.ID_TYPE_RIC: IdKind.RIC, common_pb2.ID_TYPE_USCC: IdKind.USCC}
-
-# Checks about the distant past or future are almost always a unit mistake (ms for s) in the caller.
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +34,7 @@ class SubjectCheck:
 
 def subject_of(message: common_pb2.Subject, field: str, *, only: IdKind | None = None) -> SubjectId:
     """A checksum-valid identifier from the request, or InvalidField naming `field.id_type` / `field.id`."""
-    kind = _ID_KINDS.get(message.id_type)
+    kind = wire.id_kind(message.id_type)
     if kind is None:
         raise InvalidField(f"{field}.id_type", "must be ID_TYPE_RIC or ID_TYPE_USCC")
     if only is not None and kind is not only:
@@ -49,13 +46,12 @@ def subject_of(message: common_pb2.Subject, field: str, *, only: IdKind | None =
 
 
 def time_of(value: Timestamp, present: bool, field: str, *, required: bool = False) -> int | None:
-    """Epoch seconds of an optional timestamp (None: now), checked for a plausible range."""
-    if not present:
-        if required:
-            raise InvalidField(field, "is required")
-        return None
-    checked_nanos(value.nanos, field)
-    return checked_time(value.seconds, field)
+    """Epoch seconds of an optional timestamp (None: now), checked for a plausible range: a time in the distant
+    past or future is almost always a unit mistake (ms for s) in the caller."""
+    if not present and required:
+        raise InvalidField(field, "is required")
+    seconds = wire.seconds(value, present, field)
+    return None if seconds is None else checked_time(seconds, field)
 
 
 def caller_field(check: SubjectCheck, item_field: str) -> str:

@@ -7,14 +7,16 @@ import time
 from collections.abc import Callable, Sequence
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from debar.common.errors import DomainError
 from debar.domain_services.checks import SubjectCheck
 from debar.domain_services.sanction_client import SanctionClient, ask
-from debar.domain_services.verdict import build_verdict, timestamp_of
+from debar.domain_services.verdict import build_verdict, build_verdicts
+from debar.rpc import wire
 from debar.rpc.status import abort_with
 from debar.v1 import sanction_pb2, verdict_pb2
+
+Rules = Callable[[], Sequence[SubjectCheck]]  # a service's rules applied to the request being served
 
 
 class Judge:
@@ -22,21 +24,22 @@ class Judge:
         self._sanction = sanction
         self._clock = clock
 
-    def now(self) -> Timestamp:
-        return timestamp_of(self._clock())
+    async def verdict(self, context: grpc.aio.ServicerContext, rules: Rules) -> verdict_pb2.Verdict:
+        """One verdict on every check the rules name."""
+        checks, responses = await self._answers(context, rules)
+        return build_verdict(checks, responses, wire.timestamp(self._clock()))
 
-    async def answers(
-        self, context: grpc.aio.ServicerContext, make_checks: Callable[[], Sequence[SubjectCheck]]
+    async def verdicts(self, context: grpc.aio.ServicerContext, groups: int, rules: Rules) -> list[verdict_pb2.Verdict]:
+        """One verdict per group of checks (SubjectCheck.group), all asked in the same BatchCheck."""
+        checks, responses = await self._answers(context, rules)
+        return build_verdicts(groups, checks, responses, wire.timestamp(self._clock()))
+
+    async def _answers(
+        self, context: grpc.aio.ServicerContext, rules: Rules
     ) -> tuple[Sequence[SubjectCheck], list[sanction_pb2.CheckResponse]]:
         try:
-            checks = make_checks()
+            checks = rules()
             return checks, await ask(self._sanction, checks)
         except DomainError as error:
             await abort_with(context, error)
             raise
-
-    async def verdict(
-        self, context: grpc.aio.ServicerContext, make_checks: Callable[[], Sequence[SubjectCheck]]
-    ) -> verdict_pb2.Verdict:
-        checks, responses = await self.answers(context, make_checks)
-        return build_verdict(checks, responses, self.now())

@@ -14,9 +14,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from debar.common.errors import DomainError, InvalidField, Unavailable
 from debar.common.settings import Settings
 from debar.domain_services.checks import SubjectCheck, caller_field
-from debar.rpc import tls
+from debar.rpc import tls, wire
 from debar.rpc.callers import CALLER_HEADER
 from debar.rpc.request_context import REQUEST_ID_HEADER, current_request_id
+from debar.rpc.status import error_type_of
 from debar.rpc.tokens import mint
 from debar.v1 import common_pb2, sanction_pb2, sanction_pb2_grpc
 
@@ -26,7 +27,6 @@ SANCTION_SERVICE = "debar.v1.SanctionService"
 HEALTH_DEADLINE_S = 0.5
 TOKEN_LIFETIME_S = 300
 
-_ID_TYPES = {"RIC": common_pb2.ID_TYPE_RIC, "USCC": common_pb2.ID_TYPE_USCC}
 _ITEM_FIELD = re.compile(r"^items\[(\d+)\]\.(\S+): (.*)$", re.DOTALL)
 # Reconnect quickly once the sanction service is back, instead of gRPC's default backoff of up to two minutes.
 _CHANNEL_OPTIONS = [
@@ -115,13 +115,11 @@ class SanctionClient:
 
 
 def check_request(check: SubjectCheck) -> sanction_pb2.CheckRequest:
-    request = sanction_pb2.CheckRequest(
-        subject=common_pb2.Subject(id_type=_ID_TYPES[check.subject.kind.value], id=check.subject.number),
+    return sanction_pb2.CheckRequest(
+        subject=common_pb2.Subject(id_type=wire.id_type(check.subject.kind), id=check.subject.number),
         measure=check.measure,
+        at=wire.timestamp(check.at),  # None (now): unset
     )
-    if check.at is not None:
-        request.at.seconds = check.at
-    return request
 
 
 async def ask(client: SanctionClient, checks: Sequence[SubjectCheck]) -> list[sanction_pb2.CheckResponse]:
@@ -147,12 +145,14 @@ def responses_for(
 
 
 def item_error(check: SubjectCheck, index: int, code: int, message: str) -> DomainError:
-    """One failed item fails the caller's request: bad input names the caller's field, the rest is unavailable."""
-    if code == grpc.StatusCode.INVALID_ARGUMENT.value[0]:
+    """One failed item fails the caller's request: bad input names the caller's field, unreachable data is
+    unavailable, and anything else (e.g. a measure this service may not check) is a failure on our side."""
+    kind = error_type_of(code)
+    if kind is InvalidField:
         found = _ITEM_FIELD.match(message)
         if found and int(found.group(1)) == index:
             return InvalidField(caller_field(check, found.group(2)), found.group(3))
         return InvalidField(check.subject_field, message)
-    if code == grpc.StatusCode.UNAVAILABLE.value[0]:
+    if kind is Unavailable:
         return SanctionUnavailable("restriction data is unreachable; try again shortly")
     return SanctionFailed(f"a restriction check failed: {message}")

@@ -67,8 +67,3 @@ def build_verdicts(
         paired[check.group][0].append(check)
         paired[check.group][1].append(response)
     return [build_verdict(group_checks, group_responses, checked_at) for group_checks, group_responses in paired]
-
-
-def timestamp_of(epoch_s: float) -> Timestamp:
-    whole = int(epoch_s)
-    return Timestamp(seconds=whole, nanos=int((epoch_s - whole) * 1e9))

@@ -1,4 +1,4 @@
-"""Domain errors to gRPC status codes, in one place."""
+"""Domain errors to gRPC status codes and back, in one place."""
 
 from __future__ import annotations
 
@@ -29,6 +29,15 @@ def status_code_of(error: DomainError) -> grpc.StatusCode:
         if isinstance(error, kind):
             return code
     return grpc.StatusCode.INTERNAL
+
+
+def error_type_of(code: int) -> type[DomainError] | None:
+    """The domain error a status code number stands for (as a BatchCheck item's google.rpc.Status carries it);
+    None for a code no domain error maps to (INTERNAL, UNKNOWN, ...)."""
+    for kind, status in _CODES:
+        if status.value[0] == code:
+            return kind
+    return None
 
 
 async def abort_with(context: grpc.aio.ServicerContext, error: DomainError) -> None:

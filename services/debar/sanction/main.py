@@ -1,4 +1,4 @@
-"""Wiring of the sanction service: the only place that builds its clients and servicers."""
+"""Wiring of the sanction service: its adapters (on Redis), core and servicers, built here and nowhere else."""
 
 from __future__ import annotations
 
@@ -19,13 +19,15 @@ from debar.rpc.request_context import RequestInterceptor
 from debar.rpc.server import GrpcServer, Readiness
 from debar.rpc.tls import server_credentials
 from debar.sanction.adapters.file_spool import spool_folder
+from debar.sanction.adapters.redis_wiring import redis_adapters
 from debar.sanction.api.access import AccessInterceptor, AccessStats, CheckGate, load_policy
 from debar.sanction.api.decision_servicer import DecisionServicer
 from debar.sanction.api.metrics import CheckMetrics, ImportCollector, ObjectionCollector, StatsCollector
 from debar.sanction.api.servicers import RegistryServicer, SanctionServicer
 from debar.sanction.app.failopen import keep_replaying
 from debar.sanction.app.ports import StoreUnavailable
-from debar.sanction.bootstrap import build_core
+from debar.sanction.bootstrap import build_core, subject_resolver
+from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.v1 import decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
 
 SERVICE_NAMES = ["debar.v1.SanctionService", "debar.v1.RegistryService", "debar.v1.DecisionService"]
@@ -53,7 +55,10 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         url = settings.redis_url or stack.enter_context(EmbeddedRedis(settings.data_dir / "redis")).url
         registry = CollectorRegistry()
         check_metrics = CheckMetrics(registry)
-        core = build_core(settings, url, observer=check_metrics)
+        catalogue = load_default_catalogue()
+        core = build_core(
+            redis_adapters(settings, url, catalogue), catalogue, subject_resolver(settings), observer=check_metrics
+        )
         _warn_of_unsorted_spool(settings.data_dir, spool_folder(settings.data_dir, url, settings.redis_prefix))
         policy = load_policy(settings.scopes_file, core.catalogue)
         access = AccessStats()
@@ -66,7 +71,7 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
             interceptors=[RequestInterceptor(RpcMetrics(registry)), AccessInterceptor(identify, policy, access)],
             credentials=credentials, health_port=settings.health_port or None,
         )  # fmt: skip
-        gate = CheckGate(policy, core.rate_counter, access)
+        gate = CheckGate(policy, core.adapters.rate_counter, access)
         sanction_pb2_grpc.add_SanctionServiceServicer_to_server(
             SanctionServicer(core.checker, core.catalogue, settings.max_batch_items, gate), server.server
         )

@@ -1,7 +1,7 @@
-"""Byte formats of what the Redis adapter stores. Index entries are packed flat strings the check script can
-split without a JSON parser; records are msgpack arrays (measures as the catalogue bitmask, trailing defaults left
-out). Texts that repeat across records (sources, legal bases, authorities) are stored once under a content-derived
-ref allocated by the store (see lua/texts.lua)."""
+"""Byte formats of what the Redis adapter stores beside the index entries (whose packed form is the decision
+log's too: domain/entries.py): records are msgpack arrays (measures as the catalogue bitmask, trailing defaults left
+out), exemptions JSON. Texts that repeat across records (sources, legal bases, authorities) are stored once under a
+content-derived ref allocated by the store (see lua/texts.lua)."""
 
 from __future__ import annotations
 
@@ -15,70 +15,16 @@ import msgpack
 from debar.common.identifiers import IdKind
 from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.model import (
-    EntryKind,
     Exemption,
-    IndexEntry,
     PrincipalLink,
     Restriction,
     Role,
     SubjectRef,
 )
 
-FIELD_SEP = "\x1f"  # between the fields of an entry
-ENTRY_SEP = "\x1e"  # between entries of one subject
-
 
 def _ref(refs: Mapping[str, str], text: str) -> str:
     return refs[text] if text else ""
-
-
-def entry_key(kind: EntryKind, entry_id: str, role: Role | None) -> str:
-    """The prefix that identifies an entry within a subject's packed value (used to replace or drop it)."""
-    return FIELD_SEP.join((kind.value, entry_id, str(int(role or 0)))) + FIELD_SEP
-
-
-def encode_entry(entry: IndexEntry, refs: Mapping[str, str]) -> str:
-    """`refs`: text -> ref for the entry's source, legal basis and authority (the store allocates them)."""
-    for text in (entry.via, entry.case_number, entry.source):
-        if FIELD_SEP in text or ENTRY_SEP in text:
-            raise ValueError("control characters in an index entry field")
-    return FIELD_SEP.join(
-        (
-            entry.kind.value,
-            entry.id,
-            str(int(entry.role or 0)),
-            str(entry.mask),
-            str(entry.effective_from),
-            "" if entry.effective_until is None else str(entry.effective_until),
-            _ref(refs, entry.source),
-            entry.via,
-            _ref(refs, entry.legal_basis),
-            _ref(refs, entry.authority),
-            entry.case_number,
-        )
-    )
-
-
-def decode_entry(raw: str, texts: dict[str, str]) -> IndexEntry:
-    kind, entry_id, role, mask, start, end, source_ref, via, basis_ref, authority_ref, case = raw.split(FIELD_SEP)
-    return IndexEntry(
-        kind=EntryKind(kind),
-        id=entry_id,
-        role=Role(int(role)) if int(role) else None,
-        mask=int(mask),
-        effective_from=int(start),
-        effective_until=int(end) if end else None,
-        source=texts.get(source_ref, ""),
-        via=via,
-        legal_basis=texts.get(basis_ref, ""),
-        authority=texts.get(authority_ref, ""),
-        case_number=case,
-    )
-
-
-def text_refs_of(raw: str) -> tuple[str, str, str]:
-    fields = raw.split(FIELD_SEP)
-    return fields[6], fields[8], fields[9]
 
 
 def _subject(ref: SubjectRef) -> list[str]:

@@ -9,8 +9,9 @@ from typing import Any
 from redis.asyncio import Redis
 
 from debar.common.circuit import CircuitBreaker
-from debar.sanction.adapters.keys import Keys
+from debar.sanction.adapters.keys import Keys, hash_tag
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
+from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.domain.chain import LogEntry
 
 
@@ -24,22 +25,12 @@ def _newest_first_key(decision_id: str) -> tuple[int, int, str, int]:
     return int(ms), int(seq), bucket, int(index)
 
 
-# Drops a chain's oldest records once they are archived: only if the chain still starts with the first archived
-# record (nobody trimmed or rewrote it meanwhile), and records where the chain now continues.
-_TRIM = """
-local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
-if #first == 0 or first[1][1] ~= ARGV[1] then return -1 end
-local trimmed = redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3])
-redis.call('SET', KEYS[2], ARGV[2] .. ' ' .. ARGV[4])
-return trimmed
-"""
-
-
 class RedisDecisionLog:
     def __init__(self, client: Redis, keys: Keys, breaker: CircuitBreaker | None = None) -> None:
         self._redis = client
         self._keys = keys
         self._breaker = breaker or CircuitBreaker()
+        self._scripts = Scripts(client, ("trim",))
 
     @unavailable_on_redis_error
     async def get(self, bucket: str, stream_id: str) -> LogEntry | None:
@@ -59,11 +50,9 @@ class RedisDecisionLog:
 
     @unavailable_on_redis_error
     async def buckets(self) -> list[str]:
-        prefix = self._keys.log("")[:-1]  # "debar:log:{"
         found = set()
         async for key in self._redis.scan_iter(match=self._keys.log_pattern(), count=1000):
-            name = key.decode() if isinstance(key, bytes) else key
-            found.add(name[len(prefix) : -1])
+            found.add(hash_tag(key.decode() if isinstance(key, bytes) else key))
         return sorted(found)
 
     @unavailable_on_redis_error
@@ -85,7 +74,7 @@ class RedisDecisionLog:
         """Removes the records from `first_id` to `last_id` (already archived); -1 if the chain changed."""
         ms, seq = last_id.split("-")
         keys = [self._keys.log(bucket), self._keys.log_base(bucket)]
-        return int(await self._redis.eval(_TRIM, 2, *keys, first_id, last_id, f"{ms}-{int(seq) + 1}", last_hash))
+        return int(await self._scripts.run("trim", keys, [first_id, last_id, f"{ms}-{int(seq) + 1}", last_hash]))
 
     def walk(self, bucket: str, page: int = 1000) -> AsyncIterator[LogEntry]:
         return stream_entries(self._redis, self._keys.log(bucket), page)

@@ -14,16 +14,32 @@ subject's bucket as hash tag, so it lives in one slot and one script call covers
                      records: they get short refs, see lua/texts.lua)
     {p}:rev          string  the data revision, bumped after every write
     {p}:imports      hash    import lines so far, by result (added, updated, unchanged, rejected)
+    {p}:rate:{rate:CALLER}:W  string  items checked by CALLER in rate window W (see rate_counter.py)
 B is 3 hex characters (4096 buckets, each with its own decision chain); N (one of INDEX_SPLIT, from the pseudonym's
 last character) splits a bucket's index into small hashes that Redis keeps in its compact listpack encoding: at 10
 million restrictions (~12 million subjects with principals) 4096 x 32 hashes hold ~90 subjects each. T is 3 base32
 characters of the restriction id (32768 tags); N one of RECORD_SPLIT from the 4th, so that 10 million records make
-hashes of ~150 (listpack up to 256).
+hashes of ~150 (listpack up to 256). A caller's rate counters carry their own hash tag (never a subject
+bucket's), so in Redis Cluster they spread by caller and never share a slot with check data.
+
+The objection keys (ObjectionKeys) all share the objection log's hash tag, so that one script call writes a step's
+record, index, dispute counts and log entry atomically (objections are filed by people, a few a day, so one slot is
+plenty):
+
+    {p}:objlog                   stream  every transition, hash-chained (one chain)
+    {{p}:objlog}:head            string  "<ms> <seq> <hash>" of the chain's last entry
+    {{p}:objlog}:o:B             hash    objection id -> objection record (JSON); B from the objection id (the
+                                         decision's bucket), so a decision's objection sits in one small hash
+    {{p}:objlog}:by-decision     hash    decision id -> its objection id (one objection per decision)
+    {{p}:objlog}:state:S         zset    objection ids in state S, scored by the deadline that matters in S
+    {{p}:objlog}:disputes        hash    restriction id -> how many open objections dispute it
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from debar.sanction.domain.objections import ObjectionState, parse_objection_id
 
 INDEX_SPLIT = 32
 RECORD_SPLIT = 2
@@ -89,5 +105,67 @@ class Keys:
     def imports(self) -> str:
         return f"{self.prefix}:imports"
 
+    def rate(self, caller: str, window: int) -> str:
+        """Items checked by `caller` in rate window number `window`."""
+        return f"{self.prefix}:rate:{{rate:{caller}}}:{window}"
+
+    # -- patterns, for walks over every key of a kind (SCAN MATCH) --------------------------------------------
+
     def log_pattern(self) -> str:
         return f"{self.prefix}:log:*"
+
+    def index_pattern(self) -> str:
+        return f"{self.prefix}:s:*"
+
+    def restrictions_pattern(self) -> str:
+        return f"{self.prefix}:r:*"
+
+    def exemptions_pattern(self) -> str:
+        return f"{self.prefix}:x:*"
+
+    def subject_decisions_pattern(self) -> str:
+        return f"{self.prefix}:ds:*"
+
+
+# Reading back a key such a walk found.
+
+
+def hash_tag(key: str) -> str:
+    """The hash tag of a key built here: the bucket of a subject's or a chain's key."""
+    return key[key.index("{") + 1 : key.index("}")]
+
+
+def decisions_pseudonym(key: str) -> str:
+    """The pseudonym whose decision list `key` (Keys.subject_decisions) is."""
+    return key.rsplit(":", 1)[1]
+
+
+@dataclass(frozen=True)
+class ObjectionKeys:
+    prefix: str = "debar"
+
+    @property
+    def log(self) -> str:
+        return f"{self.prefix}:objlog"
+
+    @property
+    def _tag(self) -> str:
+        return f"{{{self.prefix}:objlog}}"  # the same slot as the log key itself
+
+    @property
+    def head(self) -> str:
+        return f"{self._tag}:head"
+
+    def records(self, objection_id: str) -> str:
+        return f"{self._tag}:o:{parse_objection_id(objection_id)}"
+
+    @property
+    def by_decision(self) -> str:
+        return f"{self._tag}:by-decision"
+
+    def state(self, state: ObjectionState) -> str:
+        return f"{self._tag}:state:{state.value}"
+
+    @property
+    def disputes(self) -> str:
+        return f"{self._tag}:disputes"

@@ -1,21 +1,11 @@
-"""Objections in Redis, and their hash-chained transition log. Every key shares the log's hash tag, so that one
-script call writes a step's record, index, dispute counts and log entry atomically (objections are filed by
-people, a few a day, so one slot is plenty):
-
-    {p}:objlog                   stream  every transition, hash-chained (one chain)
-    {{p}:objlog}:head            string  "<ms> <seq> <hash>" of the chain's last entry
-    {{p}:objlog}:o:B             hash    objection id -> objection record (JSON); B from the objection id (the
-                                         decision's bucket), so a decision's objection sits in one small hash
-    {{p}:objlog}:by-decision     hash    decision id -> its objection id (one objection per decision)
-    {{p}:objlog}:state:S         zset    objection ids in state S, scored by the deadline that matters in S
-    {{p}:objlog}:disputes        hash    restriction id -> how many open objections dispute it
-"""
+"""Objections in Redis, and their hash-chained transition log. Every key shares the log's hash tag (see
+ObjectionKeys in keys.py), so that one script call writes a step's record, index, dispute counts and log entry
+atomically."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
@@ -23,9 +13,10 @@ from redis.asyncio import Redis
 from debar.common.circuit import CircuitBreaker
 from debar.common.identifiers import IdKind
 from debar.sanction.adapters.decision_log import stream_entries
-from debar.sanction.adapters.keys import Keys
+from debar.sanction.adapters.keys import Keys, ObjectionKeys
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.scripts import Scripts
+from debar.sanction.app.ports import Written
 from debar.sanction.domain.catalogue import ObjectionRules
 from debar.sanction.domain.chain import ChainBreak
 from debar.sanction.domain.model import SubjectRef
@@ -36,41 +27,9 @@ from debar.sanction.domain.objections import (
     Objection,
     ObjectionState,
     Transition,
-    parse_objection_id,
 )
 
 _PAGE = 1000
-
-
-@dataclass(frozen=True)
-class ObjectionKeys:
-    prefix: str = "debar"
-
-    @property
-    def log(self) -> str:
-        return f"{self.prefix}:objlog"
-
-    @property
-    def _tag(self) -> str:
-        return f"{{{self.prefix}:objlog}}"  # the same slot as the log key itself
-
-    @property
-    def head(self) -> str:
-        return f"{self._tag}:head"
-
-    def records(self, objection_id: str) -> str:
-        return f"{self._tag}:o:{parse_objection_id(objection_id)}"
-
-    @property
-    def by_decision(self) -> str:
-        return f"{self._tag}:by-decision"
-
-    def state(self, state: ObjectionState) -> str:
-        return f"{self._tag}:state:{state.value}"
-
-    @property
-    def disputes(self) -> str:
-        return f"{self._tag}:disputes"
 
 
 # -- records ------------------------------------------------------------------------------------------------
@@ -130,16 +89,6 @@ def decode(raw: bytes | str) -> Objection:
             for f, t, actor, reason, at in d["history"]
         ),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Written:
-    """What a write did: `done` False means nothing was written and `objection` is the one found instead (the
-    decision's existing objection, or the record as changed meanwhile by another request)."""
-
-    done: bool
-    objection: Objection | None
-    cleared: tuple[str, ...] = ()  # restrictions no open objection disputes any more
 
 
 class RedisObjectionStore:

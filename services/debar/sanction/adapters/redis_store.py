@@ -1,5 +1,7 @@
-"""The Redis implementation of the restriction store. The only module of the sanction service that speaks to
-Redis; everything above it sees domain objects."""
+"""The Redis implementation of the restriction store (app/ports.py: RestrictionStore, Decider): restrictions, the
+subject index, exemptions, shared texts, the data revision, and checks, decided and logged in one script call.
+One of the adapters that speak to Redis, beside decision_log (reading the log back), objection_store,
+rate_counter and rekey_store; everything above them sees domain objects through the ports."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision, decision_id
+from debar.sanction.domain.entries import decode_entry, encode_entry, entry_key, split_entries, text_refs_of
 from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Outcome, Restriction, SubjectRef
 
 
@@ -39,10 +42,6 @@ class RedisStore:
     @unavailable_on_redis_error
     async def ping(self) -> None:
         await self._redis.ping()
-
-    @property
-    def client(self) -> Redis:
-        return self._redis
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -159,10 +158,14 @@ class RedisStore:
         refs: list[str] = []
         for _, grounds, exemption in answers:
             for entry in [*grounds, exemption] if exemption else grounds:
-                refs += codec.text_refs_of(_str(entry))
+                refs += text_refs_of(_str(entry))
         texts = await self.resolve_texts(refs)
         sid = _str(stream_id)
         decided_at_ms = int(sid.split("-")[0])
+        # Taken as the script gives it: an exemption comes back only when it turned a deny into this allow (its
+        # grounds are then the restrictions it overrode), never for a subject nothing restricts, whom naming a
+        # permit would mislead (see lua/decide.lua; domain/rules.py:evaluate is the same rule, held to the
+        # script by tests/integration/test_check_rule.py).
         return [
             Decision(
                 decision_id=decision_id(sid, chain, i),
@@ -182,7 +185,7 @@ class RedisStore:
         if entry is None:
             if len(self._entries) >= 100_000:
                 self._entries.clear()
-            entry = self._entries[raw] = codec.decode_entry(raw, texts)
+            entry = self._entries[raw] = decode_entry(raw, texts)
         return entry
 
     @unavailable_on_redis_error
@@ -216,12 +219,12 @@ class RedisStore:
         raws: list[str] = []
         for pseudonym in filter(None, (subject.pseudonym, subject.alias)):
             packed = await self._redis.hget(self._keys.index(subject.bucket, pseudonym), pseudonym)
-            raws += [e for e in _str(packed).split(codec.ENTRY_SEP) if e] if packed else []
+            raws += split_entries(_str(packed)) if packed else []
         if not raws:
             return []
-        refs = [ref for raw in raws for ref in codec.text_refs_of(raw)]
+        refs = [ref for raw in raws for ref in text_refs_of(raw)]
         texts = await self.resolve_texts(refs)
-        return [codec.decode_entry(raw, texts) for raw in raws]
+        return [decode_entry(raw, texts) for raw in raws]
 
     @unavailable_on_redis_error
     async def apply_index(self, changes: Sequence[IndexChange]) -> int:
@@ -241,8 +244,8 @@ class RedisStore:
             args += (
                 self._keys.index(change.subject.bucket, change.subject.pseudonym),
                 change.subject.pseudonym,
-                codec.entry_key(change.kind, change.entry_id, change.role),
-                codec.encode_entry(change.entry, refs) if change.entry else "",
+                entry_key(change.kind, change.entry_id, change.role),
+                encode_entry(change.entry, refs) if change.entry else "",
             )
         return int(await self._eval("index", args[:1], args, node))
 
@@ -300,8 +303,8 @@ class RedisStore:
             (
                 self._keys.index(c.subject.bucket, c.subject.pseudonym),
                 c.subject.pseudonym,
-                codec.entry_key(c.kind, c.entry_id, c.role),
-                codec.encode_entry(c.entry, refs) if c.entry else "",
+                entry_key(c.kind, c.entry_id, c.role),
+                encode_entry(c.entry, refs) if c.entry else "",
             )
             for c in changes
         ]

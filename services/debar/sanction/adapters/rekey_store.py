@@ -9,8 +9,8 @@ from typing import Any
 from redis.asyncio import Redis
 
 from debar.sanction.adapters import codec
-from debar.sanction.adapters.keys import Keys
-from debar.sanction.adapters.scripts import source
+from debar.sanction.adapters.keys import Keys, decisions_pseudonym, hash_tag
+from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.app.ports import RekeyCounts
 
 
@@ -18,28 +18,24 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _bucket_of(key: str) -> str:
-    return key[key.index("{") + 1 : key.index("}")]
-
-
 class RedisRekey:
     def __init__(self, client: Redis, keys: Keys) -> None:
         self._redis = client
         self._keys = keys
-        self._source = source("rekey")
+        self._scripts = Scripts(client, ("rekey",))
 
     async def _call(self, keys: list[str], args: list[Any]) -> int:
-        return int(await self._redis.eval(self._source, len(keys), *keys, *args))
+        return int(await self._scripts.run("rekey", keys, args))
 
-    async def _scan(self, kind: str) -> AsyncIterator[str]:
-        async for key in self._redis.scan_iter(match=f"{self._keys.prefix}:{kind}:*", count=1000):
+    async def _scan(self, pattern: str) -> AsyncIterator[str]:
+        async for key in self._redis.scan_iter(match=pattern, count=1000):
             yield _text(key)
 
-    async def _rewrite(self, kind: str, rekeyed: Callable[[bytes], bytes | None]) -> tuple[int, int]:
-        """Rewrites every stored value of `kind` that `rekeyed` changes, each only if unchanged since read;
-        returns (rewritten, changed by someone else meanwhile)."""
+    async def _rewrite(self, pattern: str, rekeyed: Callable[[bytes], bytes | None]) -> tuple[int, int]:
+        """Rewrites every value in the hashes matching `pattern` that `rekeyed` changes, each only if unchanged
+        since read; returns (rewritten, changed by someone else meanwhile)."""
         done = raced = 0
-        async for key in self._scan(kind):
+        async for key in self._scan(pattern):
             values: dict[Any, bytes] = await self._redis.hgetall(key)  # type: ignore[assignment]
             for field, raw in values.items():
                 moved = rekeyed(raw)
@@ -53,19 +49,23 @@ class RedisRekey:
         counts = RekeyCounts()
         # Index entries first, then the records that name them: a write racing the job then always finds its
         # entries where `Registry.under_current_keys` puts them.
-        async for key in self._scan("s"):
-            bucket = _bucket_of(key)
+        async for key in self._scan(self._keys.index_pattern()):
+            bucket = hash_tag(key)
             for raw in await self._redis.hkeys(key):
                 old = _text(raw)
                 if not is_current(old):
                     new = forward(old)
                     counts.index_fields += await self._call([key, self._keys.index(bucket, new)], ["move", old, new])
-        records, raced_records = await self._rewrite("r", lambda raw: codec.rekeyed_restriction(raw, forward))
-        exemptions, raced_exemptions = await self._rewrite("x", lambda raw: codec.rekeyed_exemption(raw, forward))
+        records, raced_records = await self._rewrite(
+            self._keys.restrictions_pattern(), lambda raw: codec.rekeyed_restriction(raw, forward)
+        )
+        exemptions, raced_exemptions = await self._rewrite(
+            self._keys.exemptions_pattern(), lambda raw: codec.rekeyed_exemption(raw, forward)
+        )
         counts.records, counts.exemptions, counts.raced = records, exemptions, raced_records + raced_exemptions
-        async for key in self._scan("ds"):
-            old = key.rsplit(":", 1)[1]
+        async for key in self._scan(self._keys.subject_decisions_pattern()):
+            old = decisions_pseudonym(key)
             if not is_current(old):
-                new_key = self._keys.subject_decisions(_bucket_of(key), forward(old))
+                new_key = self._keys.subject_decisions(hash_tag(key), forward(old))
                 counts.decision_lists += 1 if await self._call([key, new_key], ["list"]) else 0
         return counts

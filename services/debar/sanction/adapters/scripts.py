@@ -1,5 +1,6 @@
-"""The Lua scripts: each read from lua/ with the shared functions it uses (lua/lib/, put after the shebang line,
-which must stay first), and run by SHA, loaded on first use and again when the server has forgotten it."""
+"""The Lua scripts, every one of them run through `Scripts`: each read from lua/ with the shared functions it uses
+(lua/lib/, put after the shebang line, which must stay first), and run by EVALSHA, loaded on first use and again
+when the server has forgotten it (NOSCRIPT: a restart or a SCRIPT FLUSH)."""
 
 from __future__ import annotations
 

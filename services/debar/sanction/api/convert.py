@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import functools
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from debar.common.errors import InvalidField
-from debar.common.identifiers import IdKind
-from debar.common.times import checked_nanos
+from debar.rpc import wire
 from debar.sanction.app.checker import CheckInput
 from debar.sanction.domain.catalogue import Catalogue, FailurePolicy, ObjectionRules
 from debar.sanction.domain.decisions import Decision, Degradation
 from debar.sanction.domain.model import IndexEntry, Outcome, Restriction, Role
 from debar.v1 import common_pb2, registry_pb2, sanction_pb2
 
-_ID_KINDS = {common_pb2.ID_TYPE_RIC: IdKind.RIC, common_pb2.ID_TYPE_USCC: IdKind.USCC}
-_ID_TYPES = {v: k for k, v in _ID_KINDS.items()}
 _OUTCOMES = {Outcome.ALLOW: common_pb2.OUTCOME_ALLOW, Outcome.DENY: common_pb2.OUTCOME_DENY}
 _STATUS = {
     "publicity": registry_pb2.RESTRICTION_STATUS_PUBLICITY,
@@ -25,14 +20,6 @@ _STATUS = {
     "lifted": registry_pb2.RESTRICTION_STATUS_LIFTED,
     "expired": registry_pb2.RESTRICTION_STATUS_EXPIRED,
 }
-
-
-def id_kind(value: int) -> IdKind | None:
-    return _ID_KINDS.get(value)  # type: ignore[call-overload]
-
-
-def id_type(kind: IdKind) -> common_pb2.IdType.ValueType:
-    return _ID_TYPES[kind]
 
 
 def role_of(value: int, field: str) -> Role | None:
@@ -44,25 +31,13 @@ def role_of(value: int, field: str) -> Role | None:
         raise InvalidField(field, f"unknown role {value}") from None
 
 
-def seconds(ts: Timestamp, present: bool, field: str = "") -> int | None:
-    """The whole seconds of an optional Timestamp; InvalidField naming `field` when its nanos are out of range."""
-    if not present:
-        return None
-    checked_nanos(ts.nanos, field or "timestamp")
-    return ts.seconds
-
-
-def timestamp(epoch_s: int | None) -> Timestamp | None:
-    return Timestamp(seconds=epoch_s) if epoch_s is not None else None
-
-
 def outcome(value: Outcome | None) -> common_pb2.Outcome.ValueType:
     return _OUTCOMES.get(value, common_pb2.OUTCOME_UNSPECIFIED) if value else common_pb2.OUTCOME_UNSPECIFIED
 
 
 def check_input(request: sanction_pb2.CheckRequest) -> CheckInput:
     return CheckInput(
-        kind=id_kind(request.subject.id_type),
+        kind=wire.id_kind(request.subject.id_type),
         id=request.subject.id,
         measure=request.measure,
         at=request.at.seconds if request.HasField("at") else None,
@@ -93,8 +68,8 @@ def ground(entry: IndexEntry, measure: str) -> common_pb2.Ground:
         legal_basis=entry.legal_basis,
         authority=entry.authority,
         case_number=entry.case_number,
-        effective_until=timestamp(entry.effective_until),
-        effective_from=timestamp(entry.effective_from),
+        effective_until=wire.timestamp(entry.effective_until),
+        effective_from=wire.timestamp(entry.effective_from),
     )
 
 
@@ -115,7 +90,7 @@ def check_response(decision: Decision, catalogue: Catalogue) -> sanction_pb2.Che
         revision=decision.revision,
         measure=measure,
         catalogue_version=decision.catalogue_version,
-        checked_at=Timestamp(seconds=decision.decided_at_ms // 1000, nanos=(decision.decided_at_ms % 1000) * 10**6),
+        checked_at=wire.timestamp_of_ms(decision.decided_at_ms),
     )
     if decision.degradation is Degradation.FAILED_OPEN_SPOOLED:
         response.degradation = sanction_pb2.DEGRADATION_FAILED_OPEN_SPOOLED
@@ -133,8 +108,8 @@ def exemption_applied(entry: IndexEntry) -> common_pb2.ExemptionApplied:
     return common_pb2.ExemptionApplied(
         exemption_id=entry.id,
         authority=entry.authority,
-        effective_from=timestamp(entry.effective_from),
-        effective_until=timestamp(entry.effective_until),
+        effective_from=wire.timestamp(entry.effective_from),
+        effective_until=wire.timestamp(entry.effective_until),
     )
 
 
@@ -174,7 +149,7 @@ def restriction(r: Restriction, now: int) -> registry_pb2.Restriction:
         source=r.source,
         source_id=r.source_id,
         list_version=r.list_version,
-        id_type=id_type(r.subject.kind),
+        id_type=wire.id_type(r.subject.kind),
         subject_pseudonym=r.subject.pseudonym,
         masked_name=r.masked_name,
         measures=list(r.measures),
@@ -183,22 +158,22 @@ def restriction(r: Restriction, now: int) -> registry_pb2.Restriction:
         case_number=r.case_number,
         document_number=r.document_number,
         decided_on=r.decided_on,
-        effective_from=timestamp(r.effective_from),
-        effective_until=timestamp(r.effective_until),
+        effective_from=wire.timestamp(r.effective_from),
+        effective_until=wire.timestamp(r.effective_until),
         principals=[
             registry_pb2.Principal(
-                id_type=id_type(p.subject.kind),
+                id_type=wire.id_type(p.subject.kind),
                 pseudonym=p.subject.pseudonym,
                 masked_name=p.masked_name,
                 role=int(p.role),  # type: ignore[arg-type]
-                lifted_at=timestamp(p.lifted_at),
+                lifted_at=wire.timestamp(p.lifted_at),
                 lift_reason=p.lift_reason,
             )
             for p in r.principals
         ],
         status=_STATUS[r.status(now).value],
-        created_at=timestamp(r.created_at),
-        updated_at=timestamp(r.updated_at),
-        lifted_at=timestamp(r.lifted_at),
+        created_at=wire.timestamp(r.created_at),
+        updated_at=wire.timestamp(r.updated_at),
+        lifted_at=wire.timestamp(r.lifted_at),
         lift_reason=r.lift_reason,
     )

@@ -3,9 +3,8 @@ record. Proto in, domain call, proto out."""
 
 from __future__ import annotations
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from debar.common.errors import DomainError, InvalidField
+from debar.rpc import wire
 from debar.rpc.status import abort_with
 from debar.sanction.api import convert
 from debar.sanction.app.decision_reader import DecisionReader, LoggedDecision
@@ -17,10 +16,10 @@ from debar.v1 import decision_pb2, decision_pb2_grpc
 def decision_message(d: LoggedDecision) -> decision_pb2.Decision:
     message = decision_pb2.Decision(
         decision_id=d.decision_id,
-        decided_at=Timestamp(seconds=d.decided_at_ms // 1000, nanos=(d.decided_at_ms % 1000) * 10**6),
-        at=Timestamp(seconds=d.at),
+        decided_at=wire.timestamp_of_ms(d.decided_at_ms),
+        at=wire.timestamp(d.at),
         caller=d.caller,
-        id_type=convert.id_type(d.id_kind),
+        id_type=wire.id_type(d.id_kind),
         subject_pseudonym=d.subject_pseudonym,
         measure=d.measure,
         outcome=convert.outcome(d.outcome),
@@ -56,10 +55,10 @@ def objection_message(o: Objection, now: int) -> decision_pb2.Objection:
         statement=o.statement,
         contact=o.contact,
         restriction_ids=list(o.restriction_ids),
-        filed_at=convert.timestamp(o.filed_at),
-        review_due=convert.timestamp(o.review_due),
-        correction_due=convert.timestamp(o.correction_due),
-        reconsideration_request_due=convert.timestamp(o.reconsideration_request_due),
+        filed_at=wire.timestamp(o.filed_at),
+        review_due=wire.timestamp(o.review_due),
+        correction_due=wire.timestamp(o.correction_due),
+        reconsideration_request_due=wire.timestamp(o.reconsideration_request_due),
         overdue=o.overdue(now),
         history=[
             decision_pb2.ObjectionTransition(
@@ -67,7 +66,7 @@ def objection_message(o: Objection, now: int) -> decision_pb2.Objection:
                 to_state=_STATES[t.to_state],
                 actor=t.actor,
                 reason=t.reason,
-                at=convert.timestamp(t.at),
+                at=wire.timestamp(t.at),
             )
             for t in o.history
         ],
@@ -97,7 +96,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     async def ListDecisions(self, request, context):  # type: ignore[no-untyped-def]
         try:
             found, token = await self._reader.for_subject(
-                convert.id_kind(request.subject.id_type), request.subject.id, request.page_size, request.page_token
+                wire.id_kind(request.subject.id_type), request.subject.id, request.page_size, request.page_token
             )
         except DomainError as error:
             await abort_with(context, error)

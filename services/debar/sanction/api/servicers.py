@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-import grpc
 from google.rpc import status_pb2
 
 from debar.common.errors import DomainError, InvalidField
+from debar.rpc import wire
 from debar.rpc.status import abort_with, status_code_of
 from debar.sanction.api import convert
 from debar.sanction.api.access import CheckGate, current_grant
@@ -47,10 +47,8 @@ class SanctionServicer(sanction_pb2_grpc.SanctionServiceServicer):
 
     async def BatchCheck(self, request, context):  # type: ignore[no-untyped-def]
         if len(request.items) > self._max_batch:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"items: at most {self._max_batch} per batch, got {len(request.items)}",
-            )
+            too_many = InvalidField("items", f"at most {self._max_batch} per batch, got {len(request.items)}")
+            await abort_with(context, too_many)
         grant = current_grant()
         try:
             await self._gate.admit(grant, len(request.items))
@@ -84,7 +82,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             item = ImposeInput(
                 source=request.source,
                 source_id=request.source_id,
-                subject_kind=convert.id_kind(request.subject.id_type),
+                subject_kind=wire.id_kind(request.subject.id_type),
                 subject_id=request.subject.id,
                 name=request.name,
                 list_version=request.list_version,
@@ -94,15 +92,15 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 document_number=request.document_number,
                 decided_on=request.decided_on,
                 measures=list(request.measures),
-                effective_from=convert.seconds(
+                effective_from=wire.seconds(
                     request.effective_from, request.HasField("effective_from"), "effective_from"
                 ),
-                effective_until=convert.seconds(
+                effective_until=wire.seconds(
                     request.effective_until, request.HasField("effective_until"), "effective_until"
                 ),
                 principals=[
                     PrincipalInput(
-                        convert.id_kind(p.subject.id_type),
+                        wire.id_kind(p.subject.id_type),
                         p.subject.id,
                         convert.role_of(p.role, f"principals[{i}].role"),
                         p.name,
@@ -138,7 +136,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def ListRestrictions(self, request, context):  # type: ignore[no-untyped-def]
         try:
             found = await self._registry.reaching(
-                convert.id_kind(request.subject.id_type), request.subject.id, request.include_inactive
+                wire.id_kind(request.subject.id_type), request.subject.id, request.include_inactive
             )
         except DomainError as error:
             await abort_with(context, error)
@@ -157,13 +155,13 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 raise InvalidField("effective_until", "is required: a permit is for a window")
             exemption, revision = await self._registry.grant_exemption(
                 ExemptionInput(
-                    subject_kind=convert.id_kind(request.subject.id_type),
+                    subject_kind=wire.id_kind(request.subject.id_type),
                     subject_id=request.subject.id,
                     measure=request.measure,
-                    effective_from=convert.seconds(
+                    effective_from=wire.seconds(
                         request.effective_from, request.HasField("effective_from"), "effective_from"
                     ),
-                    effective_until=convert.seconds(request.effective_until, True, "effective_until"),
+                    effective_until=wire.seconds(request.effective_until, True, "effective_until"),
                     authority=request.authority,
                     reason=request.reason,
                     document_number=request.document_number,
@@ -177,8 +175,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 id=x.id,
                 subject_pseudonym=x.subject.pseudonym,
                 measure=x.measure,
-                effective_from=convert.timestamp(x.effective_from),
-                effective_until=convert.timestamp(x.effective_until),
+                effective_from=wire.timestamp(x.effective_from),
+                effective_until=wire.timestamp(x.effective_until),
                 authority=x.authority,
                 reason=x.reason,
                 document_number=x.document_number,

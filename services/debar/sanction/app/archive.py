@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from debar.sanction.adapters.file_archive import FileArchive
-from debar.sanction.app.ports import DecisionLog
+from debar.sanction.app.ports import Archive, DecisionLog
 from debar.sanction.domain.chain import LogEntry, decisions_of
 from debar.sanction.domain.retention import RetentionPolicy
 
@@ -20,7 +19,7 @@ class ArchivedChain:
     trimmed: bool
 
 
-async def archive_log(log: DecisionLog, archive: FileArchive, policy: RetentionPolicy, now: int) -> list[ArchivedChain]:
+async def archive_log(log: DecisionLog, archive: Archive, policy: RetentionPolicy, now: int) -> list[ArchivedChain]:
     done = []
     for bucket in await log.buckets():
         records: list[LogEntry] = []

@@ -6,12 +6,11 @@ from dataclasses import dataclass
 
 from debar.common.errors import InvalidField, NotFound
 from debar.common.identifiers import IdKind
-from debar.sanction.adapters import codec
-from debar.sanction.adapters.file_archive import FileArchive
-from debar.sanction.app.ports import DecisionLog, LoggedTexts
+from debar.sanction.app.ports import Archive, DecisionLog, LoggedTexts
 from debar.sanction.app.unavailable import unavailable_as
 from debar.sanction.domain.chain import ChainBreak, LogEntry, decisions_of, verify_chain
 from debar.sanction.domain.decisions import DecisionAddress, parse_decision_id, spooled_bucket
+from debar.sanction.domain.entries import decode_entry, split_entries, text_refs_of
 from debar.sanction.domain.model import IndexEntry, Outcome
 from debar.sanction.domain.subjects import SubjectResolver
 
@@ -52,9 +51,9 @@ class DecisionReader:
         if address.index >= len(decisions):
             return None
         d = decisions[address.index]
-        raws = [g for g in d["grounds"].split(codec.ENTRY_SEP) if g]
+        raws = split_entries(d["grounds"])
         exemption_raw = d["exemption"]
-        refs = [r for raw in [*raws, exemption_raw] if raw for r in codec.text_refs_of(raw)]
+        refs = [r for raw in [*raws, exemption_raw] if raw for r in text_refs_of(raw)]
         texts = await self._store.resolve_texts(refs)
         return LoggedDecision(
             decision_id=str(address),
@@ -65,8 +64,8 @@ class DecisionReader:
             subject_pseudonym=d["subject"],
             measure=d["measure"],
             outcome=Outcome.__members__.get(d["outcome"]),
-            grounds=tuple(codec.decode_entry(raw, texts) for raw in raws),
-            exemption=codec.decode_entry(exemption_raw, texts) if exemption_raw else None,
+            grounds=tuple(decode_entry(raw, texts) for raw in raws),
+            exemption=decode_entry(exemption_raw, texts) if exemption_raw else None,
             revision=int(d["revision"] or 0),
             catalogue_version=record.fields.get("cat", ""),
             spooled=bool(record.fields.get("sp")),
@@ -120,7 +119,7 @@ class ChainReport:
     broken: ChainBreak | None
 
 
-async def verify_log(log: DecisionLog, archive: FileArchive | None = None) -> list[ChainReport]:
+async def verify_log(log: DecisionLog, archive: Archive | None = None) -> list[ChainReport]:
     """Every chain: with `archive`, from its first archived record through the files and on into Redis; without,
     from where Redis continues (the last archived hash)."""
     reports = []

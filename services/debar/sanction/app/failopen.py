@@ -10,25 +10,12 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
 
-from debar.sanction.app.ports import StoreUnavailable
+from debar.sanction.app.ports import Replayer, Spool, StoreUnavailable
 from debar.sanction.domain.decisions import Decision, Degradation, LoggedCheck, SpooledDecision, spooled_decision_id
 from debar.sanction.domain.model import Outcome
 
 log = logging.getLogger("debar.failopen")
-
-
-class Spool(Protocol):
-    def append(self, decisions: list[SpooledDecision]) -> None: ...
-    def pending_files(self) -> list[Path]: ...
-    def read(self, path: Path) -> list[SpooledDecision]: ...
-    def done(self, path: Path) -> None: ...
-
-
-class Replayer(Protocol):
-    async def replay(self, spooled: Sequence[SpooledDecision], catalogue_version: str) -> int: ...
 
 
 @dataclass

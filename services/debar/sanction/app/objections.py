@@ -6,53 +6,27 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Sequence
-from typing import ParamSpec, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Protocol
 
 from debar.common.errors import Conflict, NotFound
 from debar.sanction.app.decision_reader import LoggedDecision
+from debar.sanction.app.ports import ObjectionStore
 from debar.sanction.app.registry import MAX_TEXT, Registry
 from debar.sanction.app.unavailable import unavailable_as
 from debar.sanction.domain import objections as rules
 from debar.sanction.domain.catalogue import Catalogue, ObjectionRules
 from debar.sanction.domain.decisions import parse_decision_id
 from debar.sanction.domain.model import EntryKind, Outcome, SubjectRef
-from debar.sanction.domain.objections import Listed, ListingCursor, Objection, ObjectionOutcome, ObjectionState
+from debar.sanction.domain.objections import Objection, ObjectionOutcome, ObjectionState
 
 MAX_LISTED = 500  # objections per page
 DEFAULT_LISTED = 100
 _RETRIES = 5  # a step that lost a race re-reads the record and is judged again against its new state
 
 
-class Written(Protocol):
-    """What a store write did (see the Redis adapter's Written)."""
-
-    @property
-    def done(self) -> bool: ...
-    @property
-    def objection(self) -> Objection | None: ...
-    @property
-    def cleared(self) -> tuple[str, ...]: ...
-
-
-class ObjectionStore(Protocol):
-    async def file(self, objection: Objection) -> Written: ...
-    async def move(self, new: Objection, old: Objection) -> Written: ...
-    async def update(self, new: Objection, old: Objection) -> Written: ...
-    async def get(self, objection_id: str) -> Objection | None: ...
-    async def disputing(self, restriction_ids: Sequence[str]) -> list[int]: ...
-    async def counted(self, state: ObjectionState, due_before: int | None) -> int: ...
-    async def listed(
-        self, states: Sequence[ObjectionState], due_before: int | None, limit: int, after: ListingCursor | None = None
-    ) -> list[Listed]: ...
-
-
 class DecisionLookup(Protocol):
     async def get(self, value: str) -> LoggedDecision: ...
-
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 class Objections:

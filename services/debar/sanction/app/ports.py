@@ -1,20 +1,27 @@
-"""What the sanction service needs from storage. The Redis adapter implements it; tests may pass a fake."""
+"""What the sanction service's use cases need from the world outside them: storage, the local spool, the archive.
+The use cases reach adapters through these alone; the Redis and file adapters implement them (wired by
+adapters/redis_wiring.py), and unit tests pass in-memory ones (tests/support/memory.py)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Protocol
 
-from debar.sanction.domain.chain import LogEntry
-from debar.sanction.domain.decisions import Decision, LoggedCheck
+from debar.sanction.domain.chain import ChainBreak, LogEntry
+from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision
 from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Restriction, SubjectRef
+from debar.sanction.domain.objections import Listed, ListingCursor, Objection, ObjectionState
 from debar.tlog.note import Note
 
 
 class StoreUnavailable(Exception):
     """Storage did not answer in time or at all."""
+
+
+# -- restrictions and checks --------------------------------------------------------------------------------
 
 
 class Decider(Protocol):
@@ -42,6 +49,24 @@ class RestrictionStore(Protocol):
     async def import_counts(self) -> dict[str, int]: ...
 
 
+class LoggedTexts(Protocol):
+    """What reading a logged decision needs from the restriction store: the texts its entries name by ref (see
+    domain/entries.py), and the decision ids replayed spool entries got."""
+
+    async def resolve_texts(self, refs: Sequence[str]) -> dict[str, str]: ...
+    async def replayed_decision_id(self, bucket: str, spooled_id: str) -> str | None: ...
+
+
+class Replayer(Protocol):
+    """Moves spooled decisions into the log (idempotent); how many it appended."""
+
+    async def replay(self, spooled: Sequence[SpooledDecision], catalogue_version: str) -> int: ...
+
+
+class Store(RestrictionStore, LoggedTexts, Replayer, Protocol):
+    """The restriction store as the bootstrap is given it; each use case takes the part it needs."""
+
+
 class RateCounterUnavailable(Exception):
     """The rate counters did not answer: the limiter fails open (counted), since the check that follows fails
     closed on the same Redis anyway."""
@@ -52,6 +77,9 @@ class RateCounter(Protocol):
         """Adds `cost` to the caller's count in fixed window number `window`; the new count. Raises
         RateCounterUnavailable."""
         ...
+
+
+# -- the decision log, its archive, the spool ---------------------------------------------------------------
 
 
 class DecisionLog(Protocol):
@@ -66,11 +94,61 @@ class DecisionLog(Protocol):
     def walk(self, bucket: str, page: int = 1000) -> AsyncIterator[LogEntry]: ...
 
 
-class LoggedTexts(Protocol):
-    """What reading a logged decision needs from the restriction store: shared texts, replayed spool ids."""
+class Archive(Protocol):
+    """Decision-log records past their retention, kept outside Redis, per chain, oldest first."""
 
-    async def resolve_texts(self, refs: Sequence[str]) -> dict[str, str]: ...
-    async def replayed_decision_id(self, bucket: str, spooled_id: str) -> str | None: ...
+    def write(self, bucket: str, records: list[LogEntry]) -> object:
+        """Durable before it returns: only then may the log forget the records."""
+        ...
+
+    def buckets(self) -> list[str]: ...
+    def read(self, bucket: str) -> list[LogEntry]: ...
+
+
+class Spool(Protocol):
+    """Fail-open decisions made while the log could not be written, kept locally until replayed."""
+
+    def append(self, decisions: list[SpooledDecision]) -> None:
+        """Durable before it returns; raises OSError when it cannot be written."""
+        ...
+
+    def pending_files(self) -> list[Path]: ...
+    def read(self, path: Path) -> list[SpooledDecision]: ...
+    def done(self, path: Path) -> None: ...
+
+
+# -- objections ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What an objection store write did: `done` False means nothing was written and `objection` is the one found
+    instead (the decision's existing objection, or the record as changed meanwhile by another request)."""
+
+    done: bool
+    objection: Objection | None
+    cleared: tuple[str, ...] = ()  # restrictions no open objection disputes any more
+
+
+class ObjectionStore(Protocol):
+    """Objections, their state indexes, the count of open objections disputing each restriction, and the
+    hash-chained log of their transitions; each write is atomic."""
+
+    async def file(self, objection: Objection) -> Written: ...
+    async def move(self, new: Objection, old: Objection) -> Written: ...
+    async def update(self, new: Objection, old: Objection) -> Written: ...
+    async def get(self, objection_id: str) -> Objection | None: ...
+    async def disputing(self, restriction_ids: Sequence[str]) -> list[int]: ...
+    async def counted(self, state: ObjectionState, due_before: int | None) -> int: ...
+    async def listed(
+        self, states: Sequence[ObjectionState], due_before: int | None, limit: int, after: ListingCursor | None = None
+    ) -> list[Listed]: ...
+    async def verify_log(self) -> tuple[int, ChainBreak | None]:
+        """How many transition log entries verified, and the first break if any."""
+        ...
+
+
+# -- re-keying ----------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -130,3 +208,21 @@ class Witnesses(Protocol):
         409 with another size is asked once more from that size, with `proof_from(size)`. Never raises for a
         witness's fault: each one that gives no cosignature is a WitnessFailure."""
         ...
+
+
+# -- the set the bootstrap wires ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """Every port the sanction core is built from, sharing one backend: Redis and files in the service and the
+    CLI (adapters/redis_wiring.py), memory in unit tests. `close` releases the backend's connections."""
+
+    store: Store
+    decision_log: DecisionLog
+    objection_store: ObjectionStore
+    rate_counter: RateCounter
+    rekeyer: Rekeyer
+    spool: Spool
+    archive: Archive
+    close: Callable[[], Awaitable[None]]

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.chain import LogEntry, decisions_of
+from debar.sanction.domain.entries import effective_until_of, split_entries
 
 DAY = 86400
-_UNTIL = 5  # position of effective_until in an index entry (see the Redis codec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +37,8 @@ class RetentionPolicy:
         if now - decided_s < self.keep_s:
             return False
         for decision in decisions_of(record):
-            for ground in filter(None, decision["grounds"].split("\x1e")):
-                until = ground.split("\x1f")[_UNTIL]
-                if not until or now < int(until) + self.objection_window_s:
+            for ground in split_entries(decision["grounds"]):
+                until = effective_until_of(ground)
+                if until is None or now < until + self.objection_window_s:
                     return False
         return True

@@ -1,5 +1,7 @@
-"""The check rule, in one place. The Redis adapter runs the same rule inside its server-side script (so the
-decision and its log entry are one round trip); tests hold the two to each other."""
+"""The check rule in Python. On the hot path the rule is the Redis adapter's script (adapters/lua/decide.lua),
+so that a decision and its log entry are one round trip; this mirrors it exactly, for unit tests and stores
+without Lua. tests/integration/test_check_rule.py feeds both the same random entries and times and demands the
+same answers."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ from debar.sanction.domain.model import EntryKind, Evaluation, IndexEntry, Outco
 
 def evaluate(entries: Iterable[IndexEntry], measure_mask: int, at: int) -> Evaluation:
     """Deny when a restriction reaching the subject covers the measure at `at`, unless an exemption for that
-    measure covers `at` too. Lifted restrictions are not in the index; expired and not-yet-effective ones
-    never cover."""
+    measure covers `at` too (the last such, in index order). Lifted restrictions are not in the index; expired
+    and not-yet-effective ones never cover. An exemption is named only when it turned the deny into the allow:
+    a court permit lets a restricted subject through, and naming one for a subject nothing restricts would
+    tell the platform, the person and the log that a permit was used."""
     grounds: list[IndexEntry] = []
     exemption: IndexEntry | None = None
     for entry in entries:

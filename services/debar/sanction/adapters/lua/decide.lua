@@ -10,10 +10,11 @@
 --       decision list key, caller, data revision, id type, pseudonym, measure, measure mask, at (epoch seconds),
 --       and during a key rotation the index hash key and pseudonym under the previous key (else both empty).
 --       Items may come from several callers (concurrent checks share a call).
--- Returns: {stream id, {outcome, matched restriction entries, exemption entry or ""} per item}.
+-- Returns: {stream id, {outcome, matched restriction entries, exemption entry or ""} per item}; the exemption
+-- only when it turned a deny into the allow (then the matched restrictions are the ones it overrode).
 -- A record's field `d` holds its decisions, GS-separated; a decision's fields are FS-separated (see chain.py).
 local US, RS, GS, FS = '\31', '\30', '\29', '\28'
--- An index entry starts: kind, id, role, measure mask, from, until (see codec.py).
+-- An index entry starts: kind, id, role, measure mask, from, until (see domain/entries.py).
 local ENTRY = '^(%a)\31[^\31]*\31[^\31]*\31(%d+)\31(%d+)\31(%d*)\31'
 local catalogue_version, chain_bucket = ARGV[1], ARGV[2]
 local items = #ARGV - 2
@@ -41,6 +42,11 @@ for i = 0, items - 1 do
       end
     end
   end
+  -- An exemption is named only when it turned a refusal into this allow: a court permit is what lets a
+  -- restricted subject through, and naming one for a subject nothing restricts would tell the platform and the
+  -- person that a permit was used, and list the subject as exempted in the log. domain/rules.py:evaluate is the
+  -- same rule in Python; tests/integration/test_check_rule.py holds the two to each other.
+  if #grounds == 0 then exemption = '' end
   local outcome = 'ALLOW'
   if #grounds > 0 and exemption == '' then outcome = 'DENY' end
   records[#records + 1] = table.concat({caller, revision, id_type, pseudonym, measure, outcome, at_text,

@@ -1,4 +1,5 @@
-"""Which measures a train ticket touches. Pure: the request in, the checks to ask out.
+"""The railway service: may this passenger buy this ticket? Its rules say which measures a ticket touches (pure:
+the request in, the checks to ask out); its servicer answers CheckTicket and CheckOrder with them.
 
 The catalogue decides who is restricted from what; this module only says which acts a ticket is."""
 
@@ -6,9 +7,12 @@ from __future__ import annotations
 
 import re
 
+import grpc
+
 from debar.common.errors import InvalidField
 from debar.domain_services.checks import SubjectCheck, subject_of, time_of
-from debar.v1 import railway_pb2
+from debar.domain_services.judge import Judge
+from debar.v1 import railway_pb2, railway_pb2_grpc, verdict_pb2
 
 RAIL_G_TRAIN = "RAIL_G_TRAIN"
 RAIL_EMU_FIRST_CLASS = "RAIL_EMU_FIRST_CLASS"
@@ -88,3 +92,19 @@ def order_checks(order: railway_pb2.CheckOrderRequest) -> list[SubjectCheck]:
     for i, ticket in enumerate(order.tickets):
         checks.extend(ticket_checks(ticket, i, f"tickets[{i}]."))
     return checks
+
+
+class RailwayServicer(railway_pb2_grpc.RailwayServiceServicer):
+    def __init__(self, judge: Judge) -> None:
+        self._judge = judge
+
+    async def CheckTicket(
+        self, request: railway_pb2.CheckTicketRequest, context: grpc.aio.ServicerContext
+    ) -> verdict_pb2.Verdict:
+        return await self._judge.verdict(context, lambda: ticket_checks(request))
+
+    async def CheckOrder(
+        self, request: railway_pb2.CheckOrderRequest, context: grpc.aio.ServicerContext
+    ) -> railway_pb2.CheckOrderResponse:
+        verdicts = await self._judge.verdicts(context, len(request.tickets), lambda: order_checks(request))
+        return railway_pb2.CheckOrderResponse(verdicts=verdicts)

@@ -1,10 +1,14 @@
-"""Which measures a property deal touches, for every buyer. Pure: the request in, the checks to ask out."""
+"""The real-estate service: may these buyers make this property deal? Its rules say which measure a deal touches,
+for every buyer (pure: the request in, the checks to ask out); its servicer answers CheckPurchase with them."""
 
 from __future__ import annotations
 
+import grpc
+
 from debar.common.errors import InvalidField
 from debar.domain_services.checks import SubjectCheck, subject_of, time_of
-from debar.v1 import realestate_pb2
+from debar.domain_services.judge import Judge
+from debar.v1 import realestate_pb2, realestate_pb2_grpc, verdict_pb2
 
 REAL_ESTATE_PURCHASE = "REAL_ESTATE_PURCHASE"
 OFFICE_LEASE_HIGH_GRADE = "OFFICE_LEASE_HIGH_GRADE"
@@ -45,3 +49,13 @@ def purchase_checks(request: realestate_pb2.CheckPurchaseRequest) -> list[Subjec
         )
         for i, buyer in enumerate(request.buyers)
     ]
+
+
+class RealEstateServicer(realestate_pb2_grpc.RealEstateServiceServicer):
+    def __init__(self, judge: Judge) -> None:
+        self._judge = judge
+
+    async def CheckPurchase(
+        self, request: realestate_pb2.CheckPurchaseRequest, context: grpc.aio.ServicerContext
+    ) -> verdict_pb2.Verdict:
+        return await self._judge.verdict(context, lambda: purchase_checks(request))

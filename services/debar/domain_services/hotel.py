@@ -1,10 +1,14 @@
-"""Which measures a booking touches. Pure: the request in, the checks to ask out."""
+"""The hotel service: may this guest book this venue? Its rules say which measures a booking touches (pure: the
+request in, the checks to ask out); its servicer answers CheckBooking with them."""
 
 from __future__ import annotations
 
+import grpc
+
 from debar.common.errors import InvalidField
 from debar.domain_services.checks import SubjectCheck, subject_of, time_of
-from debar.v1 import hotel_pb2
+from debar.domain_services.judge import Judge
+from debar.v1 import hotel_pb2, hotel_pb2_grpc, verdict_pb2
 
 HOTEL_STAR_RATED = "HOTEL_STAR_RATED"
 OFFICE_LEASE_HIGH_GRADE = "OFFICE_LEASE_HIGH_GRADE"
@@ -42,3 +46,14 @@ def booking_checks(request: hotel_pb2.CheckBookingRequest) -> list[SubjectCheck]
         SubjectCheck(subject=guest, measure=m, at=at, subject_index=0, subject_field="guest", at_field="stay_date")
         for m in measures
     ]
+
+
+class HotelServicer(hotel_pb2_grpc.HotelServiceServicer):
+    def __init__(self, judge: Judge) -> None:
+        self._judge = judge
+
+    async def CheckBooking(
+        self, request: hotel_pb2.CheckBookingRequest, context: grpc.aio.ServicerContext
+    ) -> verdict_pb2.Verdict:
+        # An unrated hotel needs no check: the rules return none and the verdict is an allow.
+        return await self._judge.verdict(context, lambda: booking_checks(request))

@@ -1,4 +1,6 @@
-"""Which checks a bid needs: PROCUREMENT_BID for the bidder and for each principal. Pure.
+"""The procurement service: may this company bid for this tender? Its rules say which checks a bid needs,
+PROCUREMENT_BID for the bidder and for each principal (pure: the request in, the checks to ask out); its servicer
+answers CheckBidder with them.
 
 Look-back windows (3 years after a major violation) and debarment terms are restriction windows held as data in
 the sanction service, checked at the bid deadline; nothing here counts years. A principal merely bound through
@@ -6,10 +8,13 @@ the company's consumption order is not under PROCUREMENT_BID: the catalogue says
 
 from __future__ import annotations
 
+import grpc
+
 from debar.common.errors import InvalidField
 from debar.common.identifiers import IdKind
 from debar.domain_services.checks import SubjectCheck, subject_of, time_of
-from debar.v1 import common_pb2, procurement_pb2
+from debar.domain_services.judge import Judge
+from debar.v1 import common_pb2, procurement_pb2, procurement_pb2_grpc, verdict_pb2
 
 PROCUREMENT_BID = "PROCUREMENT_BID"
 
@@ -41,3 +46,13 @@ def bidder_checks(request: procurement_pb2.CheckBidderRequest) -> list[SubjectCh
             SubjectCheck(person, PROCUREMENT_BID, at, i + 1, subject_field=f"{field}.subject", at_field="bid_deadline")
         )
     return checks
+
+
+class ProcurementServicer(procurement_pb2_grpc.ProcurementServiceServicer):
+    def __init__(self, judge: Judge) -> None:
+        self._judge = judge
+
+    async def CheckBidder(
+        self, request: procurement_pb2.CheckBidderRequest, context: grpc.aio.ServicerContext
+    ) -> verdict_pb2.Verdict:
+        return await self._judge.verdict(context, lambda: bidder_checks(request))

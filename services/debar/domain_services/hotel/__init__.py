@@ -1,1 +1,0 @@
-"""The hotel service: may this guest book this venue?"""

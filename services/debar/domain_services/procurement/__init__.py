@@ -1,1 +1,0 @@
-"""The procurement service: may this company bid for this tender?"""

@@ -1,1 +1,0 @@
-"""The railway service: may this passenger buy this ticket?"""

@@ -1,1 +1,0 @@
-"""The real-estate service: may these buyers make this property deal?"""

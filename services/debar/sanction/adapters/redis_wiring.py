@@ -1,0 +1,43 @@
+"""Every adapter of the sanction core on one Redis, and the files kept beside it (the fail-open spool, the log
+archive): the one place that builds them, for the server and every `debar` command that works on Redis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from debar.common.circuit import CircuitBreaker
+from debar.common.settings import Settings
+from debar.sanction.adapters.decision_log import RedisDecisionLog
+from debar.sanction.adapters.file_archive import FileArchive
+from debar.sanction.adapters.file_spool import FileSpool, spool_folder
+from debar.sanction.adapters.keys import Keys
+from debar.sanction.adapters.objection_store import RedisObjectionStore
+from debar.sanction.adapters.rate_counter import RedisRateCounter
+from debar.sanction.adapters.redis_client import make_client
+from debar.sanction.adapters.redis_store import RedisStore
+from debar.sanction.adapters.rekey_store import RedisRekey
+from debar.sanction.app.ports import Adapters
+from debar.sanction.domain.catalogue import Catalogue
+
+
+def redis_adapters(
+    settings: Settings, redis_url: str, catalogue: Catalogue, archive_dir: Path | None = None
+) -> Adapters:
+    """One client and one circuit breaker for all of them: every adapter that talks to this Redis fails fast
+    together. No connection is opened until the first call. `archive_dir`: default $DEBAR_DATA_DIR/archive."""
+    client = make_client(
+        redis_url, cluster=settings.redis_cluster, timeout_s=settings.redis_timeout_s,
+        connections=settings.redis_connections,
+    )  # fmt: skip
+    keys = Keys(settings.redis_prefix)
+    breaker = CircuitBreaker()
+    return Adapters(
+        store=RedisStore(client, keys, breaker, catalogue),
+        decision_log=RedisDecisionLog(client, keys, breaker),
+        objection_store=RedisObjectionStore(client, keys, breaker),
+        rate_counter=RedisRateCounter(client, keys),
+        rekeyer=RedisRekey(client, keys),
+        spool=FileSpool(spool_folder(settings.data_dir, redis_url, settings.redis_prefix), catalogue),
+        archive=FileArchive(archive_dir or settings.data_dir / "archive"),
+        close=client.aclose,
+    )

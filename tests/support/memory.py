@@ -1,0 +1,563 @@
+"""The sanction core's ports in memory, for unit tests of the use cases without Redis or gRPC. A test double, held
+to what the Redis adapters do where a use case can tell: checks are decided by the domain rule
+(domain/rules.py:evaluate), each store call that decides appends one hash-chained record to the chain of its first
+item's bucket (decision ids `<record>-<bucket>-<index>`, readable back through the DecisionReader and verifiable
+with `verify_log`), writes bump the revision only when the use case says so, index entries keep Redis's order
+(a replaced entry moves last), objections list soonest deadline first, ties by id.
+
+Not a second implementation to trust: the integration tests hold the real adapters to the same behaviour.
+
+    backend = MemoryBackend(clock)
+    core = build_core(backend.adapters(), catalogue, resolver, clock=clock)
+    backend.down = True   # every store call raises StoreUnavailable (the rate counter RateCounterUnavailable)
+    backend.spool.broken = True   # the spool cannot be written (OSError)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from debar.sanction.app.ports import (
+    Adapters,
+    RateCounterUnavailable,
+    RekeyCounts,
+    StoreUnavailable,
+    Written,
+)
+from debar.sanction.domain.chain import DECISION_FS, DECISION_SEP, FS, ChainBreak, LogEntry, entry_hash
+from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision, decision_id
+from debar.sanction.domain.entries import ENTRY_SEP, encode_entry, entry_key
+from debar.sanction.domain.model import (
+    Exemption,
+    IndexChange,
+    IndexEntry,
+    Restriction,
+    SubjectRef,
+)
+from debar.sanction.domain.objection_log import transition_hash, verify_transitions
+from debar.sanction.domain.objections import Listed, ListingCursor, Objection, ObjectionState
+from debar.sanction.domain.rules import evaluate
+
+Clock = Callable[[], float]
+
+
+class _Switch:
+    """Shared by every part of one backend: a Redis that is down is down for all of them."""
+
+    def __init__(self) -> None:
+        self.down = False
+
+    def answer(self) -> None:
+        if self.down:
+            raise StoreUnavailable("memory backend: down")
+
+
+class _Chain:
+    """One hash chain's stream ids and head, as lua/lib/chain.lua keeps them: the clock's milliseconds, never
+    before the last id (same millisecond: next sequence number)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self.head: str | None = None  # "<ms> <seq> <hash>"
+
+    def append(self, entries: list[LogEntry], fields: dict[str, str], hash_of: Callable[[str, LogEntry], str]) -> str:
+        ms, seq, previous = int(self._clock() * 1000), 0, ""
+        if self.head is not None:
+            last_ms, last_seq, previous = self.head.split(" ")
+            if ms <= int(last_ms):
+                ms, seq = int(last_ms), int(last_seq) + 1
+        stream_id = f"{ms}-{seq}"
+        unsigned = LogEntry(stream_id, {**fields, "p": previous})
+        digest = hash_of(previous, unsigned)
+        entries.append(LogEntry(stream_id, {**unsigned.fields, "h": digest}))
+        self.head = f"{ms} {seq} {digest}"
+        return stream_id
+
+
+def _order(stream_id: str) -> tuple[int, int]:
+    ms, seq = stream_id.split("-")
+    return int(ms), int(seq)
+
+
+def _newest_first_key(decision: str) -> tuple[int, int, str, int]:
+    """As the Redis decision log orders a subject's decision ids across pseudonyms."""
+    ms, seq, bucket, index = decision.split("-")
+    return int(ms), int(seq), bucket, int(index)
+
+
+def _rekey_order(decision: str) -> tuple[int, int, int]:
+    """As the rekey script sorts merged decision lists (spooled ids `S<ms>-<token>-<bucket>` included)."""
+    parts = decision.lstrip("S").split("-")
+    seq = int(parts[1]) if parts[1].isdigit() else 0
+    return int(parts[0]), seq, int(parts[3]) if len(parts) > 3 else 0
+
+
+class MemoryDecisionLog:
+    """The decision chains, one per bucket, and each subject's decision ids, newest first."""
+
+    def __init__(self, switch: _Switch, clock: Clock) -> None:
+        self._switch = switch
+        self._clock = clock
+        self.chains: dict[str, list[LogEntry]] = {}
+        self._heads: dict[str, _Chain] = {}
+        self._bases: dict[str, tuple[str, str]] = {}
+        self.subject_decisions: dict[tuple[str, str], list[str]] = {}  # (bucket, pseudonym) -> ids, newest first
+
+    def append(self, bucket: str, catalogue_version: str, decisions: list[str], spooled: list[str]) -> str:
+        chain = self._heads.setdefault(bucket, _Chain(self._clock))
+        fields = {"cat": catalogue_version, "d": DECISION_SEP.join(decisions), "sp": DECISION_SEP.join(spooled)}
+        return chain.append(self.chains.setdefault(bucket, []), fields, entry_hash)
+
+    def remember(self, subject: SubjectRef, decision: str) -> None:
+        self.subject_decisions.setdefault((subject.bucket, subject.pseudonym), []).insert(0, decision)
+
+    async def get(self, bucket: str, stream_id: str) -> LogEntry | None:
+        self._switch.answer()
+        return next((e for e in self.chains.get(bucket, []) if e.stream_id == stream_id), None)
+
+    async def ids_for_subject(self, bucket: str, pseudonyms: Sequence[str], offset: int, count: int) -> list[str]:
+        self._switch.answer()
+        ids = [i for p in pseudonyms for i in self.subject_decisions.get((bucket, p), [])[: offset + count]]
+        ids.sort(key=_newest_first_key, reverse=True)
+        return ids[offset : offset + count]
+
+    async def buckets(self) -> list[str]:
+        self._switch.answer()
+        return sorted(self.chains)
+
+    async def head(self, bucket: str) -> str | None:
+        self._switch.answer()
+        chain = self._heads.get(bucket)
+        return chain.head if chain else None
+
+    async def base(self, bucket: str) -> tuple[str, str]:
+        self._switch.answer()
+        return self._bases.get(bucket, ("", ""))
+
+    async def trim(self, bucket: str, first_id: str, last_id: str, last_hash: str) -> int:
+        self._switch.answer()
+        entries = self.chains.get(bucket, [])
+        if not entries or entries[0].stream_id != first_id:
+            return -1
+        kept = [e for e in entries if _order(e.stream_id) > _order(last_id)]
+        self.chains[bucket] = kept
+        self._bases[bucket] = (last_id, last_hash)
+        return len(entries) - len(kept)
+
+    async def walk(self, bucket: str, page: int = 1000) -> AsyncIterator[LogEntry]:
+        self._switch.answer()
+        for entry in list(self.chains.get(bucket, [])):
+            yield entry
+
+
+def _unchecked_allow(check: LoggedCheck) -> str:
+    q = check.query
+    fields = (check.caller, str(check.revision), q.subject.kind.value, q.subject.pseudonym, q.measure.code, "ALLOW")
+    return DECISION_FS.join((*fields, str(q.at), "", ""))
+
+
+class MemoryStore:
+    """Restrictions, the subject index, exemptions, the revision and the import counts; decides checks with the
+    domain rule and logs them in the decision log."""
+
+    def __init__(self, switch: _Switch, log: MemoryDecisionLog) -> None:
+        self._switch = switch
+        self._log = log
+        self.revision_value = 0
+        self.restrictions: dict[str, Restriction] = {}
+        self.index: dict[tuple[str, str], dict[str, IndexEntry]] = {}  # (bucket, pseudonym) -> entry key -> entry
+        self.exemptions: dict[tuple[str, str], Exemption] = {}  # (bucket, exemption id)
+        self._imports: dict[str, int] = {}
+        self._refs: dict[str, str] = {}  # text -> ref
+        self._texts: dict[str, str] = {}  # ref -> text
+        self._replayed: dict[str, dict[str, str]] = {}  # bucket -> spool id -> decision id
+
+    # -- revision and counts ---------------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        self._switch.answer()
+
+    async def revision(self) -> int:
+        self._switch.answer()
+        return self.revision_value
+
+    async def bump_revision(self) -> int:
+        self._switch.answer()
+        self.revision_value += 1
+        return self.revision_value
+
+    async def add_import_counts(self, counts: Mapping[str, int]) -> None:
+        self._switch.answer()
+        for result, n in counts.items():
+            self._imports[result] = self._imports.get(result, 0) + n
+
+    async def import_counts(self) -> dict[str, int]:
+        self._switch.answer()
+        return dict(self._imports)
+
+    # -- checks ----------------------------------------------------------------------------------------------
+
+    def _entries_of(self, subject: SubjectRef) -> list[IndexEntry]:
+        """Under the current pseudonym and, during a key rotation, the previous one."""
+        names = [n for n in (subject.pseudonym, subject.alias) if n]
+        return [e for name in names for e in self.index.get((subject.bucket, name), {}).values()]
+
+    def _packed(self, entries: Iterable[IndexEntry]) -> str:
+        """Entries as the log keeps them (domain/entries.py), their texts under refs this store allocates."""
+        listed = list(entries)
+        for text in (t for e in listed for t in (e.source, e.legal_basis, e.authority) if t):
+            if text not in self._refs:
+                self._refs[text] = ref = f"m{len(self._refs)}"
+                self._texts[ref] = text
+        return ENTRY_SEP.join(encode_entry(e, self._refs) for e in listed)
+
+    async def decide(self, checks: Sequence[LoggedCheck], catalogue_version: str) -> list[Decision]:
+        self._switch.answer()
+        chain = checks[0].query.subject.bucket
+        evaluations = [evaluate(self._entries_of(c.query.subject), c.query.measure.mask, c.query.at) for c in checks]
+        records = []
+        for check, e in zip(checks, evaluations, strict=True):
+            q = check.query
+            matched = (*e.grounds, *e.overridden)  # the script returns the covering restrictions either way
+            fields = (
+                check.caller, str(check.revision), q.subject.kind.value, q.subject.pseudonym, q.measure.code,
+                e.outcome.value, str(q.at), self._packed(matched), self._packed([e.exemption] if e.exemption else []),
+            )  # fmt: skip
+            records.append(DECISION_FS.join(fields))
+        stream_id = self._log.append(chain, catalogue_version, records, [])
+        decided_at_ms = _order(stream_id)[0]
+        decisions = []
+        for i, (check, e) in enumerate(zip(checks, evaluations, strict=True)):
+            self._log.remember(check.query.subject, decision_id(stream_id, chain, i))
+            decisions.append(
+                Decision(
+                    decision_id=decision_id(stream_id, chain, i),
+                    query=check.query,
+                    outcome=e.outcome,
+                    grounds=(*e.grounds, *e.overridden),
+                    exemption=e.exemption,
+                    decided_at_ms=decided_at_ms,
+                    revision=check.revision,
+                    catalogue_version=catalogue_version,
+                )
+            )
+        return decisions
+
+    async def replay(self, spooled: Sequence[SpooledDecision], catalogue_version: str) -> int:
+        self._switch.answer()
+        fresh: list[SpooledDecision] = []
+        for s in spooled:
+            done = self._replayed.setdefault(s.check.query.subject.bucket, {})
+            if s.decision_id not in done and s.decision_id not in (f.decision_id for f in fresh):
+                fresh.append(s)
+        if not fresh:
+            return 0
+        chain = spooled[0].check.query.subject.bucket
+        records = [_unchecked_allow(s.check) for s in fresh]  # the record's `sp` field says they were not checked
+        spool_ids = [f"{s.decision_id}{FS}{s.decided_at_ms}" for s in fresh]
+        stream_id = self._log.append(chain, catalogue_version, records, spool_ids)
+        for i, s in enumerate(fresh):
+            replayed_as = decision_id(stream_id, chain, i)
+            self._replayed[s.check.query.subject.bucket][s.decision_id] = replayed_as
+            self._log.remember(s.check.query.subject, replayed_as)
+        return len(fresh)
+
+    async def replayed_decision_id(self, bucket: str, spooled_id: str) -> str | None:
+        self._switch.answer()
+        return self._replayed.get(bucket, {}).get(spooled_id)
+
+    async def resolve_texts(self, refs: Sequence[str]) -> dict[str, str]:
+        self._switch.answer()
+        return {r: self._texts[r] for r in refs if r in self._texts}
+
+    # -- index -----------------------------------------------------------------------------------------------
+
+    async def index_entries(self, subject: SubjectRef) -> list[IndexEntry]:
+        self._switch.answer()
+        return self._entries_of(subject)
+
+    def _apply(self, changes: Sequence[IndexChange]) -> int:
+        """As lib/entries.lua: a put replaces the entry (moving it last), a drop removes it; how many changed."""
+        changed = 0
+        for c in changes:
+            field = self.index.setdefault((c.subject.bucket, c.subject.pseudonym), {})
+            key = entry_key(c.kind, c.entry_id, c.role)
+            old = field.pop(key, None)
+            if c.entry is not None:
+                self._packed([c.entry])  # refuses what the packed form cannot hold, as the adapter does
+                field[key] = c.entry
+            changed += int(old != c.entry)
+            if not field:
+                del self.index[(c.subject.bucket, c.subject.pseudonym)]
+        return changed
+
+    async def apply_index(self, changes: Sequence[IndexChange]) -> int:
+        self._switch.answer()
+        return self._apply(changes)
+
+    # -- records ---------------------------------------------------------------------------------------------
+
+    async def get_restrictions(self, ids: Sequence[str]) -> list[Restriction | None]:
+        self._switch.answer()
+        return [self.restrictions.get(i) for i in ids]
+
+    async def put_restriction(self, restriction: Restriction) -> None:
+        self._switch.answer()
+        self.restrictions[restriction.id] = restriction
+
+    async def write_restrictions(self, restrictions: Sequence[Restriction], changes: Sequence[IndexChange]) -> int:
+        self._switch.answer()
+        self.restrictions.update((r.id, r) for r in restrictions)
+        return self._apply(changes)
+
+    async def get_exemption(self, subject: SubjectRef, exemption_id: str) -> Exemption | None:
+        self._switch.answer()
+        return self.exemptions.get((subject.bucket, exemption_id))
+
+    async def put_exemption(self, exemption: Exemption) -> None:
+        self._switch.answer()
+        self.exemptions[(exemption.subject.bucket, exemption.id)] = exemption
+
+
+class MemoryObjectionStore:
+    """Objections as lua/objection.lua keeps them: compare-and-set on the stored record, one objection per
+    decision, state indexes by listing order, open disputes per restriction, a hash-chained transition log."""
+
+    def __init__(self, switch: _Switch, clock: Clock) -> None:
+        self._switch = switch
+        self.records: dict[str, Objection] = {}
+        self._by_decision: dict[str, str] = {}
+        self._indexes: dict[ObjectionState, dict[str, int]] = {s: {} for s in ObjectionState}
+        self.disputes: dict[str, int] = {}
+        self.transitions: list[LogEntry] = []
+        self._chain = _Chain(clock)
+
+    def _write(self, mode: str, new: Objection, old: Objection | None, delta: int) -> Written:
+        if mode == "file":
+            existing = self._by_decision.get(new.decision_id)
+            if existing is not None:
+                return Written(False, self.records.get(existing))
+            self._by_decision[new.decision_id] = new.id
+        else:
+            current = self.records.get(new.id)
+            if current is None:
+                return Written(False, None)
+            if current != old:
+                return Written(False, current)
+        self.records[new.id] = new
+        if mode == "update":
+            self._indexes[new.state][new.id] = new.listing_order
+            return Written(True, new)
+        self._indexes[old.state if old else new.state].pop(new.id, None)
+        self._indexes[new.state][new.id] = new.listing_order
+        cleared = []
+        if delta:
+            for rid in new.restriction_ids:
+                self.disputes[rid] = self.disputes.get(rid, 0) + delta
+                if self.disputes[rid] <= 0:
+                    del self.disputes[rid]
+                    cleared.append(rid)
+        step = new.history[-1]
+        fields = {
+            "o": new.id, "d": new.decision_id, "f": step.from_state.value if step.from_state else "",
+            "t": step.to_state.value, "a": step.actor, "r": step.reason, "at": str(step.at),
+        }  # fmt: skip
+        self._chain.append(self.transitions, fields, transition_hash)
+        return Written(True, new, tuple(cleared))
+
+    async def file(self, objection: Objection) -> Written:
+        self._switch.answer()
+        return self._write("file", objection, None, 1)
+
+    async def move(self, new: Objection, old: Objection) -> Written:
+        self._switch.answer()
+        return self._write("move", new, old, 0 if new.is_open == old.is_open else (1 if new.is_open else -1))
+
+    async def update(self, new: Objection, old: Objection) -> Written:
+        self._switch.answer()
+        return self._write("update", new, old, 0)
+
+    async def get(self, objection_id: str) -> Objection | None:
+        self._switch.answer()
+        return self.records.get(objection_id)
+
+    async def disputing(self, restriction_ids: Sequence[str]) -> list[int]:
+        self._switch.answer()
+        return [self.disputes.get(r, 0) for r in restriction_ids]
+
+    async def counted(self, state: ObjectionState, due_before: int | None) -> int:
+        self._switch.answer()
+        return sum(1 for order in self._indexes[state].values() if due_before is None or order < due_before)
+
+    async def listed(
+        self, states: Sequence[ObjectionState], due_before: int | None, limit: int, after: ListingCursor | None = None
+    ) -> list[Listed]:
+        self._switch.answer()
+        found = sorted(
+            (order, oid)
+            for state in states
+            for oid, order in self._indexes[state].items()
+            if (due_before is None or order < due_before)
+            and (after is None or (order, oid) > (after.order, after.objection_id))
+        )
+        return [Listed(order, oid, self.records.get(oid)) for order, oid in found[:limit]]
+
+    async def verify_log(self) -> tuple[int, ChainBreak | None]:
+        self._switch.answer()
+        return verify_transitions(self.transitions, self._chain.head)
+
+
+class MemoryRateCounter:
+    def __init__(self, switch: _Switch) -> None:
+        self._switch = switch
+        self.counts: dict[tuple[str, int], int] = {}
+
+    async def add(self, caller: str, window: int, window_s: int, cost: int) -> int:
+        if self._switch.down:
+            raise RateCounterUnavailable("memory backend: down")
+        self.counts[(caller, window)] = self.counts.get((caller, window), 0) + cost
+        return self.counts[(caller, window)]
+
+
+class MemorySpool:
+    """Fail-open decisions waiting for replay: an active batch, rotated into a pending one as the file spool
+    rotates its file."""
+
+    def __init__(self) -> None:
+        self.broken = False
+        self._active: list[SpooledDecision] = []
+        self._pending: dict[Path, list[SpooledDecision]] = {}
+        self._rotations = 0
+
+    def append(self, decisions: list[SpooledDecision]) -> None:
+        if self.broken:
+            raise OSError("memory spool: broken")
+        self._active += decisions
+
+    def pending_files(self) -> list[Path]:
+        if self._active:
+            self._rotations += 1
+            self._pending[Path(f"memory-spool/replay-{self._rotations:06d}.jsonl")] = self._active
+            self._active = []
+        return sorted(self._pending)
+
+    def read(self, path: Path) -> list[SpooledDecision]:
+        return list(self._pending.get(path, []))
+
+    def done(self, path: Path) -> None:
+        self._pending.pop(path, None)
+
+    @property
+    def waiting(self) -> list[SpooledDecision]:
+        """Every decision not replayed yet, oldest first."""
+        return [*(d for p in sorted(self._pending) for d in self._pending[p]), *self._active]
+
+
+class MemoryArchive:
+    def __init__(self) -> None:
+        self.chains: dict[str, list[LogEntry]] = {}
+
+    def write(self, bucket: str, records: list[LogEntry]) -> str:
+        self.chains.setdefault(bucket, []).extend(records)
+        return f"memory-archive/{bucket}"
+
+    def buckets(self) -> list[str]:
+        return sorted(self.chains)
+
+    def read(self, bucket: str) -> list[LogEntry]:
+        return list(self.chains.get(bucket, []))
+
+
+class MemoryRekeyer:
+    """Moves every stored pseudonym to the current key, as lua/rekey.lua does: index fields merged (an entry
+    already under the new name wins), records and exemptions rewritten, decision lists merged newest first."""
+
+    def __init__(self, switch: _Switch, store: MemoryStore, log: MemoryDecisionLog) -> None:
+        self._switch = switch
+        self._store = store
+        self._log = log
+
+    async def run(self, is_current: Callable[[str], bool], forward: Callable[[str], str]) -> RekeyCounts:
+        self._switch.answer()
+        counts = RekeyCounts()
+        index = self._store.index
+        for bucket, old in [k for k in index if not is_current(k[1])]:
+            moved = index.pop((bucket, old))
+            target = index.setdefault((bucket, forward(old)), {})
+            target.update((k, e) for k, e in moved.items() if k not in target)
+            counts.index_fields += 1
+
+        def subject(ref: SubjectRef) -> SubjectRef:
+            return replace(ref, pseudonym=forward(ref.pseudonym))
+
+        for rid, r in list(self._store.restrictions.items()):
+            principals = tuple(replace(p, subject=subject(p.subject)) for p in r.principals)
+            moved_record = replace(r, subject=subject(r.subject), principals=principals)
+            if moved_record != r:
+                self._store.restrictions[rid] = moved_record
+                counts.records += 1
+        for key, x in list(self._store.exemptions.items()):
+            if not is_current(x.subject.pseudonym):
+                self._store.exemptions[key] = replace(x, subject=subject(x.subject))
+                counts.exemptions += 1
+        lists = self._log.subject_decisions
+        for bucket, old in [k for k in lists if not is_current(k[1])]:
+            merged = lists.pop((bucket, old)) + lists.get((bucket, forward(old)), [])
+            lists[(bucket, forward(old))] = sorted(merged, key=_rekey_order, reverse=True)
+            counts.decision_lists += 1
+        return counts
+
+
+class ManualClock:
+    """Now, as the test says: share one between the backend and build_core so that stream ids, deadlines and
+    default check times agree."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class MemoryBackend:
+    """One "Redis" and the files beside it, in memory: every port of the sanction core."""
+
+    def __init__(self, clock: Clock = time.time) -> None:
+        self._switch = _Switch()
+        self.decision_log = MemoryDecisionLog(self._switch, clock)
+        self.store = MemoryStore(self._switch, self.decision_log)
+        self.objection_store = MemoryObjectionStore(self._switch, clock)
+        self.rate_counter = MemoryRateCounter(self._switch)
+        self.rekeyer = MemoryRekeyer(self._switch, self.store, self.decision_log)
+        self.spool = MemorySpool()
+        self.archive = MemoryArchive()
+        self.closed = False
+
+    @property
+    def down(self) -> bool:
+        return self._switch.down
+
+    @down.setter
+    def down(self, value: bool) -> None:
+        self._switch.down = value
+
+    async def close(self) -> None:
+        self.closed = True
+
+    def adapters(self) -> Adapters:
+        return Adapters(
+            store=self.store,
+            decision_log=self.decision_log,
+            objection_store=self.objection_store,
+            rate_counter=self.rate_counter,
+            rekeyer=self.rekeyer,
+            spool=self.spool,
+            archive=self.archive,
+            close=self.close,
+        )

@@ -1,0 +1,235 @@
+"""The registry's writes as the use case makes them, wired by the bootstrap on the in-memory ports: what each
+impose, lift and exemption stores, what the checks then answer, the revision each write returns, and that a
+refused write stores nothing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from debar.common.errors import InvalidField, NotFound, Unavailable
+from debar.common.identifiers import IdKind, Pseudonymiser, parse_keys
+from debar.common.settings import SettingsError
+from debar.sanction.app.ports import RekeyCounts
+from debar.sanction.app.registry import ImposeInput, PrincipalInput, WriteEffect
+from debar.sanction.app.rekey import rekey
+from debar.sanction.bootstrap import Core, build_core
+from debar.sanction.domain.catalogue import load_default_catalogue
+from debar.sanction.domain.decisions import Decision
+from debar.sanction.domain.model import Outcome, Role, Status
+from debar.sanction.domain.subjects import SubjectResolver
+from tests.support.memory import ManualClock, MemoryBackend
+from tests.support.subjects import bad_checksum, new_ric, new_uscc
+from tests.support.use_cases import COURT, DAY, check_input, exemption_input, impose_input
+
+
+async def outcome(core: Core, number: str, measure: str = "RAIL_G_TRAIN", at: int | None = None) -> Outcome:
+    [result] = await core.checker.check([check_input(number, measure, at=at)], "railway")
+    assert isinstance(result, Decision), result
+    return result.outcome
+
+
+async def test_impose_stores_the_record_bumps_the_revision_and_the_person_is_denied(core, backend, clock):
+    person = new_ric()
+    restriction, revision, effect = await core.registry.impose(impose_input(person, start=int(clock()) - DAY))
+    assert effect is WriteEffect.CREATED and revision == 1 == core.registry.revision
+    stored = await core.registry.get(restriction.id)
+    assert stored == restriction and stored.status(int(clock())) is Status.ACTIVE
+    assert person not in repr(backend.store.restrictions) and stored.masked_name == "Z********"
+    assert await outcome(core, person) is Outcome.DENY
+
+
+async def test_the_same_record_twice_is_unchanged_and_a_changed_one_is_updated(core, clock):
+    item = impose_input(new_ric(), start=int(clock()) - DAY, measures=["HOTEL_STAR_RATED"])
+    first, revision, _ = await core.registry.impose(item)
+    again, same_revision, effect = await core.registry.impose(item)
+    assert effect is WriteEffect.UNCHANGED and same_revision == revision and again == first
+    changed, new_revision, effect = await core.registry.impose(replace(item, measures=["RAIL_G_TRAIN"]))
+    assert effect is WriteEffect.UPDATED and new_revision == revision + 1
+    assert changed.id == first.id and changed.measures == ("RAIL_G_TRAIN",)
+    assert changed.created_at == first.created_at
+    number = item.subject_id
+    assert await outcome(core, number, "RAIL_G_TRAIN") is Outcome.DENY
+    assert await outcome(core, number, "HOTEL_STAR_RATED") is Outcome.ALLOW  # its old entry was replaced
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda i: replace(i, source="rumour_mill"), "source"),
+        (lambda i: replace(i, legal_basis=" "), "legal_basis"),
+        (lambda i: replace(i, authority="a\x00b"), "authority"),
+        (lambda i: replace(i, measures=["FLYING_CARPET"]), "measures[0]"),
+        (lambda i: replace(i, subject_id=bad_checksum(i.subject_id)), "subject.id"),
+        (lambda i: replace(i, subject_kind=None), "subject.id_type"),
+        (lambda i: replace(i, effective_until=i.effective_from), "effective_until"),
+        (lambda i: replace(i, decided_on="01/02/2025"), "decided_on"),
+        (lambda i: replace(i, principals=[PrincipalInput(IdKind.RIC, new_ric(), Role.PRINCIPAL)]), "principals"),
+    ],
+)  # fmt: skip
+async def test_a_refused_impose_names_the_field_and_stores_nothing(core, backend, clock, change, field):
+    item: ImposeInput = change(impose_input(new_ric(), start=int(clock()) - DAY))
+    with pytest.raises(InvalidField) as raised:
+        await core.registry.impose(item)
+    assert raised.value.field == field
+    assert backend.store.restrictions == {} and backend.store.index == {}
+    assert await backend.store.revision() == 0
+
+
+async def test_a_bad_principal_refuses_the_whole_record(core, backend, clock):
+    company, good, bad = new_uscc(), new_ric(), bad_checksum(new_ric())
+    item = impose_input(
+        company, start=int(clock()) - DAY,
+        principals=[(good, Role.LEGAL_REPRESENTATIVE), (bad, Role.ACTUAL_CONTROLLER)],
+    )  # fmt: skip
+    with pytest.raises(InvalidField) as raised:
+        await core.registry.impose(item)
+    assert raised.value.field == "principals[1].subject.id"
+    assert backend.store.restrictions == {} and backend.store.index == {}
+
+
+async def test_lift_ends_the_restriction_at_the_lift_and_the_past_stays_answerable(core, clock):
+    person = new_ric()
+    imposed_at = int(clock())
+    restriction, revision, _ = await core.registry.impose(impose_input(person, start=imposed_at - DAY))
+    clock.advance(DAY)
+    lifted, lift_revision = await core.registry.lift(restriction.id, "debt paid")
+    assert lift_revision == revision + 1
+    assert lifted.lifted_at == int(clock()) and lifted.lift_reason == "debt paid"
+    assert (await core.registry.get(restriction.id)).status(int(clock())) is Status.LIFTED
+    assert await outcome(core, person) is Outcome.ALLOW
+    assert await outcome(core, person, at=imposed_at) is Outcome.DENY  # a check of the time before the lift
+    # Lifting again changes nothing, and writes nothing.
+    again, same_revision = await core.registry.lift(restriction.id, "again")
+    assert (again, same_revision) == (lifted, lift_revision)
+
+
+async def test_lift_refuses_an_unknown_record_and_a_missing_reason(core, clock):
+    with pytest.raises(NotFound):
+        await core.registry.lift("RNOSUCHRECORD0000", "x")
+    restriction, _, _ = await core.registry.impose(impose_input(new_ric(), start=int(clock()) - DAY))
+    with pytest.raises(InvalidField) as raised:
+        await core.registry.lift(restriction.id, " ")
+    assert raised.value.field == "reason"
+    assert (await core.registry.get(restriction.id)).lifted_at is None
+
+
+async def test_lifting_one_principals_link_leaves_the_company_and_the_others_restricted(core, clock):
+    company, representative, controller = new_uscc(), new_ric(), new_ric()
+    restriction, _, _ = await core.registry.impose(
+        impose_input(
+            company, start=int(clock()) - DAY,
+            principals=[(representative, Role.LEGAL_REPRESENTATIVE), (controller, Role.ACTUAL_CONTROLLER)],
+        )
+    )  # fmt: skip
+    subject = core.resolver.resolve(IdKind.RIC, representative, "subject")
+    updated, _ = await core.registry.lift_link(restriction.id, subject, "not the representative")
+    assert updated.lifted_at is None
+    [link] = [p for p in updated.principals if p.lifted_at is not None]
+    assert link.subject == subject and link.lift_reason == "not the representative"
+    assert await outcome(core, representative) is Outcome.ALLOW
+    assert await outcome(core, controller) is Outcome.DENY
+    assert await outcome(core, company) is Outcome.DENY
+
+
+async def test_listing_shows_restrictions_reaching_a_person_through_a_role(core, clock):
+    company, controller = new_uscc(), new_ric()
+    start = int(clock()) - DAY
+    own, _, _ = await core.registry.impose(impose_input(controller, start=start))
+    via, _, _ = await core.registry.impose(
+        impose_input(company, start=start, principals=[(controller, Role.ACTUAL_CONTROLLER)])
+    )
+    reach = {r.id: (role, how) for r, role, how in await core.registry.reaching(IdKind.RIC, controller, False)}
+    assert reach == {own.id: (Role.DEBTOR, ""), via.id: (Role.ACTUAL_CONTROLLER, via.masked_name)}
+    await core.registry.lift(own.id, "performed")
+    assert [r.id for r, _, _ in await core.registry.reaching(IdKind.RIC, controller, False)] == [via.id]
+    assert len(await core.registry.reaching(IdKind.RIC, controller, True)) == 2
+
+
+async def test_an_exemption_is_stored_and_bumps_the_revision(core, backend, clock):
+    now = int(clock())
+    person = new_ric()
+    _, revision, _ = await core.registry.impose(impose_input(person, start=now - DAY))
+    exemption, exemption_revision = await core.registry.grant_exemption(
+        exemption_input(person, "RAIL_G_TRAIN", now, now + DAY)
+    )
+    assert exemption_revision == revision + 1
+    assert (exemption.measure, exemption.authority, exemption.created_at) == ("RAIL_G_TRAIN", COURT, now)
+    assert await backend.store.get_exemption(exemption.subject, exemption.id) == exemption
+    assert await outcome(core, person) is Outcome.ALLOW
+
+
+@pytest.mark.parametrize(
+    ("measure", "start", "end", "field"),
+    [
+        ("RAIL_G_TRAIN", None, 2_000_000_000, "effective_from"),
+        ("RAIL_G_TRAIN", 1_800_000_000, None, "effective_until"),
+        ("RAIL_G_TRAIN", 1_800_000_000, 1_800_000_000, "effective_until"),
+        ("RAIL_G_TRAIN", 10, 1_800_000_000, "effective_from"),
+        ("FLYING_CARPET", 1_800_000_000, 1_800_086_400, "measure"),
+    ],
+)
+async def test_a_refused_exemption_names_the_field_and_stores_nothing(core, backend, measure, start, end, field):
+    with pytest.raises(InvalidField) as raised:
+        await core.registry.grant_exemption(exemption_input(new_ric(), measure, start, end))
+    assert raised.value.field == field
+    assert backend.store.exemptions == {} and backend.store.index == {}
+
+
+async def test_an_exemption_needs_an_authority(core, backend):
+    item = replace(exemption_input(new_ric(), "RAIL_G_TRAIN", 1_800_000_000, 1_800_086_400), authority="")
+    with pytest.raises(InvalidField) as raised:
+        await core.registry.grant_exemption(item)
+    assert raised.value.field == "authority"
+    assert backend.store.exemptions == {}
+
+
+async def test_import_counts_add_up(core):
+    await core.registry.record_import({"added": 3, "rejected": 1})
+    await core.registry.record_import({"added": 2, "unchanged": 4})
+    assert await core.registry.import_counts() == {"added": 5, "rejected": 1, "unchanged": 4}
+
+
+async def test_a_store_that_does_not_answer_is_unavailable_in_plain_words(core, backend, clock):
+    backend.down = True
+    with pytest.raises(Unavailable) as raised:
+        await core.registry.impose(impose_input(new_ric(), start=int(clock()) - DAY))
+    assert raised.value.message == "restriction data is unreachable; try again shortly"
+    with pytest.raises(Unavailable):
+        await core.registry.get("RNOSUCHRECORD0000")
+
+
+def _core_with_ring(backend: MemoryBackend, clock: ManualClock, ring: str, staged: str = "") -> Core:
+    resolver = SubjectResolver(Pseudonymiser(parse_keys(ring), staged))
+    return build_core(backend.adapters(), load_default_catalogue(), resolver, clock=clock)
+
+
+async def test_after_a_key_rotation_checks_still_find_the_data_and_rekey_moves_all_of_it(backend, clock):
+    person, company, representative = new_ric(), new_uscc(), new_ric()
+    start = int(clock()) - DAY
+    old = _core_with_ring(backend, clock, "k1:first-secret")
+    await old.registry.impose(impose_input(person, start=start))
+    await old.registry.impose(impose_input(company, start=start, principals=[(representative, Role.PRINCIPAL)]))
+    await old.registry.grant_exemption(exemption_input(person, "HOTEL_STAR_RATED", start, start + 3 * DAY))
+    assert await outcome(old, person) is Outcome.DENY
+
+    with pytest.raises(SettingsError, match="staged"):
+        await rekey(backend.rekeyer, _core_with_ring(backend, clock, "k2:second-secret,k1:first-secret", "k2").resolver)
+    new = _core_with_ring(backend, clock, "k2:second-secret,k1:first-secret")
+    for number in (person, company, representative):
+        assert await outcome(new, number) is Outcome.DENY  # found under the old pseudonym meanwhile
+    assert await outcome(new, person, "HOTEL_STAR_RATED") is Outcome.ALLOW  # the permit too
+
+    counts = await rekey(backend.rekeyer, new.resolver)
+    assert (counts.index_fields, counts.records, counts.exemptions, counts.decision_lists) == (3, 2, 1, 1)
+    stored = [*backend.store.index, *backend.decision_log.subject_decisions]
+    assert all(pseudonym.startswith("k2.") for _, pseudonym in stored)
+    assert all(r.subject.pseudonym.startswith("k2.") for r in backend.store.restrictions.values())
+    for number in (person, company, representative):
+        assert await outcome(new, number) is Outcome.DENY
+    assert await outcome(new, person, "HOTEL_STAR_RATED") is Outcome.ALLOW
+    listed, _ = await new.decisions.for_subject(IdKind.RIC, person, 10, "")
+    # Every decision about the person, old and new, is found under the new key, each as it was made.
+    assert [d.subject_pseudonym[:3] for d in listed] == ["k2.", "k2.", "k2.", "k2.", "k1."]
+    assert (await rekey(backend.rekeyer, new.resolver)) == RekeyCounts()  # nothing left to move
