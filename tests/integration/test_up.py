@@ -179,6 +179,16 @@ def test_up_with_a_port_in_use_stops_and_says_which(tmp_path, service_env, other
     assert "ready" not in out.read_text()
 
 
+def test_up_with_the_witness_port_in_use_says_so(tmp_path, service_env, other_server):
+    process, _, out = _up(tmp_path, {**service_env, "DEBAR_WITNESS_PORT": str(other_server)})
+    try:
+        assert process.wait(timeout=60) == 1
+    finally:
+        _stopped(process)
+    assert f"127.0.0.1:{other_server} (witness)" in (tmp_path / "up.err").read_text()
+    assert "ready" not in out.read_text()
+
+
 def test_up_notices_a_service_that_exits_during_start_up(tmp_path, service_env):
     started = time.monotonic()
     process, ports, out = _up(tmp_path, {**service_env, "DEBAR_SCOPES_FILE": str(tmp_path / "missing.json")})

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from debar.tlog.compact import CompactRange
 from debar.tlog.cosignature import CosignatureSigner, CosignatureVerifier
 from debar.tlog.keys import Ed25519Signer
 from debar.tlog.merkle import EMPTY_ROOT, NodeId, leaf_hash
-from debar.tlog.note import Note, parse_note
+from debar.tlog.note import Note
 from debar.tlog.proofs import consistency_proof
 from debar.tlog.witness import AddCheckpointRequest
 from tests.support.servers import wait_for
@@ -159,15 +158,3 @@ class WitnessProcess:
 
     def add_checkpoint(self, body: bytes) -> httpx.Response:
         return httpx.post(f"{self.url}/add-checkpoint", content=body, timeout=5)
-
-
-def cosigned(note_bytes: bytes, answer: bytes) -> Note:
-    """The note with a witness's answer appended, as a client that trusts it would merge it."""
-    return parse_note(note_bytes + answer)
-
-
-def wait_until_exit(process: subprocess.Popen[bytes], timeout_s: float = 15) -> int:
-    deadline = time.monotonic() + timeout_s
-    while process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return process.wait(timeout=1)

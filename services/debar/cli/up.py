@@ -122,14 +122,10 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
         signal.signal(signal.SIGTERM, _interrupt)
         children: dict[str, subprocess.Popen[bytes]] = {}
         try:
-            # First, so that the log's first checkpoint finds its witness.
+            # First (it is up long before the sanction service, whose first checkpoint it cosigns), then the
+            # others at once; each is waited for below, the witness last.
             children["witness"] = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "witness"],
                                                    env=witness.env)  # fmt: skip
-            failure = http_start_failure(children["witness"], witness.url)
-            if failure:
-                print(f"debar up: witness {failure}; stopping", file=sys.stderr)
-                return 1
-            print(f"{'witness':<12}{witness.url} (cosigner key {witness.verifier_key})")
             for name in names:
                 child_env = {**env, **_tls_env(certs, name)} if certs else env
                 children[name] = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "serve", name],
@@ -141,6 +137,11 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
                     print(f"debar up: {name} {failure}; stopping the others", file=sys.stderr)
                     return 1
                 print(f"{name:<12}{settings.host}:{settings.ports[name]}")
+            failure = http_start_failure(children["witness"], witness.url)
+            if failure:
+                print(f"debar up: witness {failure}; stopping the others", file=sys.stderr)
+                return 1
+            print(f"{'witness':<12}{witness.url} (cosigner key {witness.verifier_key})")
             tls_hint = " ".join(f"{k}={v}" for k, v in _tls_env(certs, "bench").items()) + " " if certs else ""
             print(
                 f"\nready. Try:\n  {tls_hint}debar check --id-type RIC --id 11010519491231002X --measure RAIL_G_TRAIN"

@@ -92,6 +92,9 @@ class StateFolder:
         try:
             folder._remove_temporaries()
             folder.read()
+        except OSError as error:
+            folder.close()
+            raise StateStoreError(f"cannot use {path}: {error.strerror}") from None
         except StateStoreError:
             folder.close()
             raise
