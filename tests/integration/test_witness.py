@@ -25,7 +25,11 @@ from debar.tlog.encoding import encode_base64
 from debar.tlog.keys import Ed25519Signer
 from debar.tlog.note import BadSignature, Note, UnverifiedNote, parse_note, parse_signature_lines
 from debar.tlog.witness import AddCheckpointRequest
+from tests.conftest import ON_CLUSTER
 from tests.support.witness import ORIGIN, TestLog, WitnessProcess, log_signer
+
+# No Redis here: the suite runs once, not again on the cluster pass.
+pytestmark = pytest.mark.skipif(ON_CLUSTER, reason="the witness involves no Redis")
 
 SIGNER = log_signer()
 

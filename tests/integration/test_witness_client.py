@@ -18,7 +18,11 @@ from debar.sanction.adapters.witness_client import HttpWitnesses
 from debar.sanction.app.ports import WitnessFailureKind
 from debar.tlog.checkpoint import open_checkpoint
 from debar.tlog.cosignature import CosignatureSigner
+from tests.conftest import ON_CLUSTER
 from tests.support.witness import TestLog, WitnessProcess, log_signer
+
+# No Redis here: the suite runs once, not again on the cluster pass.
+pytestmark = pytest.mark.skipif(ON_CLUSTER, reason="the witness involves no Redis")
 
 SIGNER = log_signer()
 TIMEOUT_S = 0.3
