@@ -26,6 +26,8 @@ pytestmark = pytest.mark.skipif(ON_CLUSTER, reason="the witness involves no Redi
 
 SIGNER = log_signer()
 TIMEOUT_S = 0.3
+# For a witness that answers: generous, since the machine running the suite may be busy.
+ANSWERING_S = 20.0
 
 
 @pytest.fixture
@@ -53,7 +55,7 @@ def endpoint(witness: WitnessProcess) -> WitnessEndpoint:
 
 async def test_cosigns_and_every_added_cosignature_verifies(witness: WitnessProcess):
     log = TestLog(SIGNER, 10)
-    async with HttpWitnesses([endpoint(witness)], TIMEOUT_S * 10) as witnesses:
+    async with HttpWitnesses([endpoint(witness)], ANSWERING_S) as witnesses:
         proofs = Proofs(log)
         result = await witnesses.cosign(log.note(), 0, proofs)
         assert (result.cosigned_by, result.failures) == ((witness.name,), ())
@@ -73,7 +75,7 @@ async def test_recovers_from_a_stale_old_size_through_409(witness: WitnessProces
     assert witness.add_checkpoint(log.request(0)).status_code == 200
     log.append(3)
     # A client that just started knows nothing and guesses the log's previous checkpoint, 5: the witness says 12.
-    async with HttpWitnesses([endpoint(witness)], TIMEOUT_S * 10) as witnesses:
+    async with HttpWitnesses([endpoint(witness)], ANSWERING_S) as witnesses:
         proofs = Proofs(log)
         result = await witnesses.cosign(log.note(), 5, proofs)
     assert result.failures == ()
@@ -85,7 +87,7 @@ async def test_a_witness_that_has_seen_a_bigger_tree_is_a_conflict(witness: Witn
     log = TestLog(SIGNER, 30)
     assert witness.add_checkpoint(log.request(0)).status_code == 200
     rolled_back = TestLog(SIGNER, 20)
-    async with HttpWitnesses([endpoint(witness)], TIMEOUT_S * 10) as witnesses:
+    async with HttpWitnesses([endpoint(witness)], ANSWERING_S) as witnesses:
         result = await witnesses.cosign(rolled_back.note(), 0, Proofs(rolled_back))
     [failure] = result.failures
     assert (failure.witness, failure.kind, failure.status) == (witness.name, WitnessFailureKind.CONFLICT, 409)
@@ -97,7 +99,7 @@ async def test_a_forked_log_is_refused_with_the_witness_status(witness: WitnessP
     honest = TestLog(SIGNER, 8)
     assert witness.add_checkpoint(honest.request(0)).status_code == 200
     forked = TestLog(SIGNER, 12, tag=b" rewritten")
-    async with HttpWitnesses([endpoint(witness)], TIMEOUT_S * 10) as witnesses:
+    async with HttpWitnesses([endpoint(witness)], ANSWERING_S) as witnesses:
         result = await witnesses.cosign(forked.note(), 8, Proofs(forked))
     [failure] = result.failures
     assert (failure.kind, failure.status) == (WitnessFailureKind.REFUSED, 422)
@@ -108,7 +110,7 @@ async def test_an_answer_not_from_the_configured_key_is_not_added(witness: Witne
     """A witness answering with another key (or a man in the middle) gives no cosignature."""
     log = TestLog(SIGNER, 4)
     expected = CosignatureSigner.generate(witness.name).verifier()
-    async with HttpWitnesses([WitnessEndpoint(expected, witness.url)], TIMEOUT_S * 10) as witnesses:
+    async with HttpWitnesses([WitnessEndpoint(expected, witness.url)], ANSWERING_S) as witnesses:
         result = await witnesses.cosign(log.note(), 0, Proofs(log))
     [failure] = result.failures
     assert (failure.kind, failure.status) == (WitnessFailureKind.BAD_ANSWER, 200)
@@ -123,7 +125,7 @@ async def test_a_proof_the_log_cannot_make_is_a_failure_not_an_exception(witness
     async def broken(size: int) -> tuple[bytes, ...]:
         raise LookupError("tile missing")
 
-    async with HttpWitnesses([endpoint(witness)], TIMEOUT_S * 10) as witnesses:
+    async with HttpWitnesses([endpoint(witness)], ANSWERING_S) as witnesses:
         result = await witnesses.cosign(log.note(), 6, broken)
     [failure] = result.failures
     assert failure.kind == WitnessFailureKind.NO_PROOF and "tile missing" in failure.detail
@@ -134,15 +136,21 @@ async def test_a_witness_that_is_down_fails_fast_and_the_others_still_cosign(wit
         CosignatureSigner.generate("witness.test/down").verifier(), f"http://127.0.0.1:{free_port()}"
     )
     log = TestLog(SIGNER, 3)
-    async with HttpWitnesses([down, endpoint(witness)], TIMEOUT_S) as witnesses:
+    async with HttpWitnesses([down], ANSWERING_S) as alone:
         started = time.monotonic()
-        result = await witnesses.cosign(log.note(), 0, Proofs(log))
+        result = await alone.cosign(log.note(), 0, Proofs(log))
         elapsed = time.monotonic() - started
-    assert result.cosigned_by == (witness.name,)
     [failure] = result.failures
-    assert (failure.witness, failure.kind) == ("witness.test/down", WitnessFailureKind.UNREACHABLE)
-    assert failure.status is None
-    assert elapsed < 1.0
+    assert (failure.witness, failure.kind, failure.status) == (
+        "witness.test/down",
+        WitnessFailureKind.UNREACHABLE,
+        None,
+    )
+    assert elapsed < 2.0  # a refused connection, not the 20 s timeout
+    async with HttpWitnesses([down, endpoint(witness)], ANSWERING_S) as witnesses:
+        result = await witnesses.cosign(log.note(), 0, Proofs(log))
+    assert result.cosigned_by == (witness.name,)
+    assert [(f.witness, f.kind) for f in result.failures] == [("witness.test/down", WitnessFailureKind.UNREACHABLE)]
     open_checkpoint(result.note.to_bytes(), SIGNER.verifier(), witnesses=[witness.verifier])
 
 
@@ -160,13 +168,13 @@ async def test_a_witness_that_hangs_times_out_after_the_timeout():
             elapsed = time.monotonic() - started
     [failure] = result.failures
     assert (failure.witness, failure.kind) == ("witness.test/hung", WitnessFailureKind.TIMEOUT)
-    assert TIMEOUT_S * 0.9 <= elapsed < TIMEOUT_S + 0.5
+    assert TIMEOUT_S * 0.9 <= elapsed < TIMEOUT_S + 1.5
     assert result.note == log.note()
 
 
 async def test_a_witness_that_restarts_is_asked_again_from_what_it_kept(witness: WitnessProcess):
     log = TestLog(SIGNER, 5)
-    async with HttpWitnesses([endpoint(witness)], TIMEOUT_S * 10) as witnesses:
+    async with HttpWitnesses([endpoint(witness)], ANSWERING_S) as witnesses:
         assert (await witnesses.cosign(log.note(), 0, Proofs(log))).failures == ()
         witness.kill()
         log.append(2)

@@ -127,7 +127,7 @@ class WitnessProcess:
                 [sys.executable, "-m", "debar.cli.main", "witness"], env=self.env(), stdout=log, stderr=log
             )
         process = self.process
-        if not wait_for(lambda: self.healthy() or process.poll() is not None):
+        if not wait_for(lambda: self.healthy() or process.poll() is not None, timeout_s=60):
             self.kill()
             raise RuntimeError(f"the witness did not start:\n{self.log()}")
         if process.poll() is not None:
@@ -157,4 +157,4 @@ class WitnessProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def add_checkpoint(self, body: bytes) -> httpx.Response:
-        return httpx.post(f"{self.url}/add-checkpoint", content=body, timeout=5)
+        return httpx.post(f"{self.url}/add-checkpoint", content=body, timeout=30)
