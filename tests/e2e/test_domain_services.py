@@ -30,7 +30,7 @@ from debar.v1 import (
     registry_pb2,
     verdict_pb2,
 )
-from tests.support.requests import DAY, impose_request, subject, ts
+from tests.support.requests import DAY, PERMIT_DOCUMENT, exemption_confirmed, impose_request, subject, ts
 from tests.support.servers import ServiceProcess, health_status, start_service, wait_for
 from tests.support.subjects import bad_checksum, new_ric, new_uscc
 
@@ -242,11 +242,13 @@ def test_legal_representative_of_restricted_company_is_refused_a_five_star_hotel
 def test_a_court_permit_lets_the_guest_book_and_the_verdict_names_it(hotel, registry):
     guest = new_ric()
     registry.Impose(impose_request(guest))
-    permit = registry.GrantExemption(
+    permit = exemption_confirmed(
+        registry,
         registry_pb2.GrantExemptionRequest(
             subject=subject(guest), measure="HOTEL_STAR_RATED", effective_from=ts(time.time() - DAY),
             effective_until=ts(time.time() + DAY), authority="Chaoyang Court", reason="funeral",
-        )
+            document_number=PERMIT_DOCUMENT,
+        ),
     ).exemption  # fmt: skip
     verdict = hotel.CheckBooking(booking(guest, H.VENUE_KIND_HOTEL, 5), timeout=TIMEOUT)
     assert verdict.allowed and not verdict.refusals

@@ -9,7 +9,15 @@ import grpc
 import pytest
 
 from debar.v1 import common_pb2, decision_pb2, registry_pb2
-from tests.support.requests import DAY, check_request, impose_request, subject, ts
+from tests.support.requests import (
+    DAY,
+    check_request,
+    exemption_confirmed,
+    impose_request,
+    lift_confirmed,
+    subject,
+    ts,
+)
 from tests.support.subjects import bad_checksum, new_ric, new_uscc
 
 ALLOW, DENY = common_pb2.OUTCOME_ALLOW, common_pb2.OUTCOME_DENY
@@ -31,7 +39,7 @@ def test_restricted_person_is_denied_a_g_train_and_allowed_once_lifted(checks, r
     assert refused.objection.review_days == 15
     assert refused.revision >= imposed.revision
 
-    lifted = registry.Lift(registry_pb2.LiftRequest(restriction_id=imposed.restriction.id, reason="debt paid"))
+    lifted = lift_confirmed(registry, imposed.restriction.id)
     assert lifted.restriction.status == registry_pb2.RESTRICTION_STATUS_LIFTED
     assert lifted.revision > imposed.revision
     allowed = checks.Check(check_request(person, "RAIL_G_TRAIN", min_revision=lifted.revision))
@@ -93,7 +101,7 @@ def test_exemption_turns_the_deny_into_an_allow_for_its_window_and_measure(check
     )
     request.effective_from.CopyFrom(ts(now - DAY))
     request.effective_until.CopyFrom(ts(now + DAY))
-    granted = registry.GrantExemption(request)
+    granted = exemption_confirmed(registry, request)
 
     allowed = checks.Check(check_request(person, "RAIL_G_TRAIN", min_revision=granted.revision))
     assert allowed.outcome == ALLOW
@@ -114,7 +122,7 @@ def test_a_permit_held_by_someone_not_restricted_is_not_named_in_the_allow_nor_i
     )  # fmt: skip
     request.effective_from.CopyFrom(ts(now - DAY))
     request.effective_until.CopyFrom(ts(now + DAY))
-    granted = registry.GrantExemption(request)
+    granted = exemption_confirmed(registry, request)
 
     allowed = checks.Check(check_request(person, "RAIL_G_TRAIN", min_revision=granted.revision))
     assert allowed.outcome == ALLOW

@@ -19,7 +19,8 @@ from debar.sanction.adapters.keys import Keys, ObjectionKeys
 from debar.sanction.adapters.objection_store import verify_objection_log
 from debar.sanction.domain.objections import NOTHING_DUE, ObjectionState
 from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2, registry_pb2_grpc, sanction_pb2_grpc
-from tests.support.requests import check_request, impose_request
+from tests.support.objections import filed_days_ago
+from tests.support.requests import check_request, confirm_resolution, impose_request
 from tests.support.servers import start_service
 from tests.support.subjects import new_ric, new_uscc
 
@@ -83,13 +84,21 @@ def test_a_refusal_objected_to_and_overturned_then_allows(registry, checks, deci
     assert checks.Check(check_request(person, "HOTEL_STAR_RATED")).outcome == common_pb2.OUTCOME_DENY
 
     review(decisions, objection.objection_id)
-    done = resolve(decisions, objection.objection_id, OVERTURNED)
+    proposed = resolve(decisions, objection.objection_id, OVERTURNED)
+    assert proposed.state == decision_pb2.OBJECTION_STATE_AWAITING_CONFIRMATION
+    assert (proposed.resolved_by, proposed.confirmation_awaited, proposed.confirmed_by) == ("Wang", True, "")
+    assert proposed.correction_due.seconds > proposed.filed_at.seconds
+    assert status_of(registry, rid) == registry_pb2.RESTRICTION_STATUS_DISPUTED
+    assert checks.Check(check_request(person, "HOTEL_STAR_RATED")).outcome == common_pb2.OUTCOME_DENY
+    done = confirm_resolution(decisions, objection.objection_id)
     assert done.state == decision_pb2.OBJECTION_STATE_OVERTURNED
-    assert done.correction_due.seconds > done.filed_at.seconds
+    assert (done.resolved_by, done.confirmation_awaited, done.confirmed_by) == ("Wang", False, "reviewer")
+    assert done.correction_due == proposed.correction_due
     assert [(t.from_state, t.to_state) for t in done.history] == [
         (decision_pb2.OBJECTION_STATE_UNSPECIFIED, decision_pb2.OBJECTION_STATE_FILED),
         (decision_pb2.OBJECTION_STATE_FILED, decision_pb2.OBJECTION_STATE_UNDER_REVIEW),
-        (decision_pb2.OBJECTION_STATE_UNDER_REVIEW, decision_pb2.OBJECTION_STATE_OVERTURNED),
+        (decision_pb2.OBJECTION_STATE_UNDER_REVIEW, decision_pb2.OBJECTION_STATE_AWAITING_CONFIRMATION),
+        (decision_pb2.OBJECTION_STATE_AWAITING_CONFIRMATION, decision_pb2.OBJECTION_STATE_OVERTURNED),
     ]
     assert checks.Check(check_request(person, "HOTEL_STAR_RATED")).outcome == common_pb2.OUTCOME_ALLOW
     lifted = registry.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=rid))
@@ -107,6 +116,7 @@ def test_overturning_a_legal_representatives_objection_lifts_only_their_link(reg
     objection = file(decisions, decision_id)
     review(decisions, objection.objection_id)
     resolve(decisions, objection.objection_id, OVERTURNED)
+    confirm_resolution(decisions, objection.objection_id)
     assert checks.Check(check_request(person, "HOTEL_STAR_RATED")).outcome == common_pb2.OUTCOME_ALLOW
     record = registry.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=rid))
     assert record.status == registry_pb2.RESTRICTION_STATUS_ACTIVE  # the company stays restricted
@@ -149,7 +159,10 @@ def test_upheld_then_one_reconsideration_then_overturned(registry, checks, decis
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "reconsideration" in error.details()
 
-    done = resolve(decisions, objection.objection_id, OVERTURNED)
+    assert resolve(decisions, objection.objection_id, OVERTURNED).state == (
+        decision_pb2.OBJECTION_STATE_AWAITING_CONFIRMATION
+    )
+    done = confirm_resolution(decisions, objection.objection_id)
     assert done.state == decision_pb2.OBJECTION_STATE_OVERTURNED
     assert checks.Check(check_request(person, "HOTEL_STAR_RATED")).outcome == common_pb2.OUTCOME_ALLOW
     assert rpc_error(lambda: decisions.RequestReconsideration(ask)).code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -208,7 +221,7 @@ def test_bad_resolve_is_invalid_argument_and_writes_nothing(registry, checks, de
     objection = review(decisions, file(decisions, decision_id).objection_id)
     cases = [
         (decision_pb2.OBJECTION_OUTCOME_UNSPECIFIED, "Wang", "why", "outcome:"),
-        (UPHELD, "", "why", "reviewer:"),
+        (UPHELD, " ", "why", "reviewer:"),  # empty: the caller's identity
         (UPHELD, "Wang", " ", "reason:"),
     ]
     for outcome, reviewer, reason, field in cases:
@@ -243,37 +256,20 @@ def test_overdue_listing_leaves_out_fresh_objections(registry, checks, decisions
     assert all(o.overdue for o in late)
 
 
-def _filed_days_ago(redis_server, objection_id: str, days: int) -> None:  # type: ignore[no-untyped-def]
-    """Moves a stored objection back in time (the service's clock cannot be wound forward): filed `days` ago, its
-    review due accordingly, its place in the index with it."""
-    import dataclasses
-    import time
-
-    from debar.sanction.adapters.objection_store import decode, encode
-
-    on_cluster = isinstance(redis_server, LocalCluster)
-    client = (redis_client.RedisCluster if on_cluster else redis_client.Redis).from_url(redis_server.url)
-    keys = ObjectionKeys()
-    stored = decode(client.hget(keys.records(objection_id), objection_id))
-    shift = int(time.time()) - days * 86400 - stored.filed_at
-    moved = dataclasses.replace(stored, filed_at=stored.filed_at + shift, review_due=stored.review_due + shift)
-    client.hset(keys.records(objection_id), objection_id, encode(moved))
-    client.zadd(keys.state(moved.state), {objection_id: moved.listing_order})
-
-
 def test_an_objection_past_its_review_deadline_is_listed_and_counted_as_overdue(
     registry, checks, decisions, redis_server
 ):
     late = file(decisions, refused(registry, checks, new_ric())[1])
     fresh = file(decisions, refused(registry, checks, new_ric())[1])
-    _filed_days_ago(redis_server, late.objection_id, 16)  # court lists: reviewed within 15 days
+    # Court lists: reviewed within 15 days.
+    filed_days_ago(redis_server.url, late.objection_id, 16, cluster=isinstance(redis_server, LocalCluster))
     overdue = [o for page in every_page(decisions, overdue_only=True) for o in page]
     assert late.objection_id in [o.objection_id for o in overdue]
     assert fresh.objection_id not in [o.objection_id for o in overdue]
     assert all(o.overdue for o in overdue)
     shown = decisions.GetObjection(decision_pb2.GetObjectionRequest(objection_id=late.objection_id))
     assert shown.overdue and shown.review_due.seconds < time.time()
-    # Reviewed and overturned (corrected at once): nothing is late any more.
+    # Reviewed and overturned: the review deadline is met at the resolution, the correction's is days ahead.
     review(decisions, late.objection_id)
     resolve(decisions, late.objection_id, OVERTURNED)
     overdue = [o for page in every_page(decisions, overdue_only=True) for o in page]
@@ -302,7 +298,8 @@ def test_a_corrected_objection_leaves_the_deadline_order(registry, checks, decis
     overdue query (by deadline) never wades through the growing pile of settled objections."""
     objection = file(decisions, refused(registry, checks, new_ric())[1])
     review(decisions, objection.objection_id)
-    assert resolve(decisions, objection.objection_id, OVERTURNED).state == decision_pb2.OBJECTION_STATE_OVERTURNED
+    resolve(decisions, objection.objection_id, OVERTURNED)
+    assert confirm_resolution(decisions, objection.objection_id).state == decision_pb2.OBJECTION_STATE_OVERTURNED
     key = ObjectionKeys().state(ObjectionState.OVERTURNED)
     on_cluster = isinstance(redis_server, LocalCluster)
     client = (redis_client.RedisCluster if on_cluster else redis_client.Redis).from_url(redis_server.url)
@@ -332,6 +329,29 @@ def test_the_cli_lists_shows_reviews_and_resolves(registry, checks, decisions, s
     assert '"state": "OBJECTION_STATE_UPHELD"' in shown.stdout
     again = _cli(sanction.address, "review", objection.objection_id, "--reviewer", "Wang")
     assert again.returncode == 1 and "FAILED_PRECONDITION" in again.stderr
+
+
+def test_the_cli_confirms_an_overturn_only_by_another_reviewer(registry, checks, decisions, sanction):
+    person = new_ric()
+    _, decision_id = refused(registry, checks, person)
+    objection = file(decisions, decision_id)
+    assert _cli(sanction.address, "review", objection.objection_id, "--reviewer", "Wang").returncode == 0
+    resolved = _cli(
+        sanction.address, "resolve", objection.objection_id, "--outcome", "overturned", "--reviewer", "Wang",
+        "--reason", "mistaken identity",
+    )  # fmt: skip
+    assert resolved.returncode == 0, resolved.stderr
+    assert '"state": "OBJECTION_STATE_AWAITING_CONFIRMATION"' in resolved.stdout
+    listed = _cli(sanction.address, "list", "--state", "awaiting_confirmation")
+    [line] = [line for line in listed.stdout.splitlines() if objection.objection_id in line]
+    assert "awaiting_confirmation" in line and "Wang" in line  # who resolved: someone else must confirm
+    own = _cli(sanction.address, "confirm", objection.objection_id, "--reviewer", "Wang")
+    assert own.returncode == 1 and "PERMISSION_DENIED" in own.stderr and "different reviewer" in own.stderr
+    assert checks.Check(check_request(person, "HOTEL_STAR_RATED")).outcome == common_pb2.OUTCOME_DENY
+    confirmed = _cli(sanction.address, "confirm", objection.objection_id, "--reviewer", "Li")
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert '"state": "OBJECTION_STATE_OVERTURNED"' in confirmed.stdout and '"confirmedBy": "Li"' in confirmed.stdout
+    assert checks.Check(check_request(person, "HOTEL_STAR_RATED")).outcome == common_pb2.OUTCOME_ALLOW
 
 
 # -- the transition log ---------------------------------------------------------------------------------------

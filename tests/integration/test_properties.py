@@ -27,7 +27,7 @@ from debar.v1 import (
     sanction_pb2_grpc,
 )
 from tests.support import strategies as gen
-from tests.support.requests import check_request, impose_request, subject
+from tests.support.requests import LIFT_DOCUMENT, SECOND_REGISTRY, check_request, impose_request, subject
 from tests.support.servers import ServiceProcess, health_status, start_service
 from tests.support.strategies import set_time
 from tests.support.subjects import new_ric
@@ -36,6 +36,7 @@ OK = grpc.StatusCode.OK
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
+DENIED = grpc.StatusCode.PERMISSION_DENIED
 EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
 MAX_BATCH = 1000
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -100,10 +101,12 @@ def revision(data: Any) -> int:
     return int(data.get("debar:rev") or 0)
 
 
-def call(method: Callable[..., Any], request: Any, allowed: set[grpc.StatusCode]) -> tuple[grpc.StatusCode, Any]:
+def call(
+    method: Callable[..., Any], request: Any, allowed: set[grpc.StatusCode], metadata: Any = ()
+) -> tuple[grpc.StatusCode, Any]:
     """The status of one call (and its answer or error message); fails on a status outside `allowed`."""
     try:
-        answer = method(request, timeout=TIMEOUT)
+        answer = method(request, timeout=TIMEOUT, metadata=metadata)
     except grpc.RpcError as error:
         code, details = error.code(), error.details() or ""
     else:
@@ -337,19 +340,47 @@ def stored(registry: Any, rid: str) -> bytes | None:
 @PROPERTY
 def test_lift_and_get_restriction_answer_a_status_and_a_rejected_lift_writes_nothing(stubs, data, data_store):  # type: ignore[no-untyped-def]
     _, registry, _ = stubs
-    imposed = registry.Impose(impose_request(data.draw(gen.valid_rics())), timeout=TIMEOUT).restriction
+    source = data.draw(st.sampled_from(["court_consumption_order", "railway_passenger_credit"]))
+    imposed = registry.Impose(impose_request(data.draw(gen.valid_rics()), source=source), timeout=TIMEOUT).restriction
     rid = data.draw(st.one_of(st.just(imposed.id), st.just(f" {imposed.id} "), gen.texts, st.just("R" + "A" * 16)))
     reason = data.draw(gen.texts)
+    document = data.draw(st.one_of(st.just(LIFT_DOCUMENT), gen.texts))
     before = revision(data_store), stored(registry, imposed.id)
     code, answer = call(
-        registry.Lift, registry_pb2.LiftRequest(restriction_id=rid, reason=reason), {INVALID, NOT_FOUND}
+        registry.Lift,
+        registry_pb2.LiftRequest(restriction_id=rid, reason=reason, document_number=document),
+        {INVALID, NOT_FOUND},
     )
     if code is OK:
-        assert answer.restriction.status == registry_pb2.RESTRICTION_STATUS_LIFTED
+        if source == "railway_passenger_credit":
+            assert answer.restriction.status == registry_pb2.RESTRICTION_STATUS_LIFTED
+        else:  # a court list: pending a second identity, still in force
+            assert answer.restriction.status == registry_pb2.RESTRICTION_STATUS_ACTIVE
+            assert answer.restriction.pending_lift.asked_by == "local"
     else:
         assert (revision(data_store), stored(registry, imposed.id)) == before
         if code is INVALID:
-            assert field_of(answer) in {"restriction_id", "reason"}
+            assert field_of(answer) in {"restriction_id", "reason", "document_number"}
+    # A confirmation, by the asker or by a second identity, of whatever document: a status, and nothing written
+    # when refused.
+    confirmer = data.draw(st.sampled_from([(), SECOND_REGISTRY]))
+    confirm_document = data.draw(st.one_of(st.just(document), gen.texts))
+    before = revision(data_store), stored(registry, imposed.id)
+    code, answer = call(
+        registry.ConfirmLift,
+        registry_pb2.ConfirmLiftRequest(restriction_id=rid, document_number=confirm_document),
+        {INVALID, NOT_FOUND, PRECONDITION, DENIED},
+        metadata=confirmer,
+    )
+    if code is OK:
+        assert answer.restriction.status == registry_pb2.RESTRICTION_STATUS_LIFTED
+        assert confirmer == SECOND_REGISTRY or source == "railway_passenger_credit"
+    else:
+        assert (revision(data_store), stored(registry, imposed.id)) == before
+        if code is INVALID:
+            assert field_of(answer) in {"restriction_id", "document_number"}
+        if code is DENIED:
+            assert confirmer == ()
     code, answer = call(
         registry.GetRestriction, registry_pb2.GetRestrictionRequest(restriction_id=rid), {INVALID, NOT_FOUND}
     )
@@ -486,7 +517,7 @@ def test_decision_reads_answer_a_status(stubs, data, refusal, data_store):  # ty
 def test_objection_writes_answer_a_status_and_write_nothing_when_rejected(stubs, data, refusal, data_store):  # type: ignore[no-untyped-def]
     _, _, decisions = stubs
     before = revision(data_store), objections_now(decisions)
-    method = data.draw(st.sampled_from(["file", "review", "resolve", "reconsider"]))
+    method = data.draw(st.sampled_from(["file", "review", "resolve", "confirm", "reconsider"]))
     real = [o.objection_id for o in decisions.ListObjections(decision_pb2.ListObjectionsRequest()).objections]
     # Draw the same shape whatever the server holds (hypothesis replays draws): a made-up id, and a pick among
     # the real ones used when there are any.
@@ -507,10 +538,14 @@ def test_objection_writes_answer_a_status_and_write_nothing_when_rejected(stubs,
             objection_id=objection_id, outcome=data.draw(gen.roles), reviewer=data.draw(text), reason=data.draw(text)
         )
         fields, rpc = {"objection_id", "outcome", "reviewer", "reason"}, decisions.ResolveObjection
+    elif method == "confirm":
+        request = decision_pb2.ConfirmResolutionRequest(objection_id=objection_id, reviewer=data.draw(text))
+        fields, rpc = {"objection_id", "reviewer"}, decisions.ConfirmResolution
     else:
         request = decision_pb2.RequestReconsiderationRequest(objection_id=objection_id, statement=data.draw(text))
         fields, rpc = {"objection_id", "statement"}, decisions.RequestReconsideration
-    code, answer = call(rpc, request, {INVALID, NOT_FOUND, PRECONDITION})
+    refused_as = {INVALID, NOT_FOUND, PRECONDITION} | ({DENIED} if method == "confirm" else set())  # one's own
+    code, answer = call(rpc, request, refused_as)
     if code is not OK:
         assert (revision(data_store), objections_now(decisions)) == before
         if code is INVALID:

@@ -11,7 +11,7 @@ import pytest
 
 from debar.local.embedded_redis import EmbeddedRedis
 from debar.v1 import decision_pb2, decision_pb2_grpc, sanction_pb2, sanction_pb2_grpc
-from tests.support.requests import check_request, impose_request, subject
+from tests.support.requests import LIFT_DOCUMENT, PERMIT_DOCUMENT, check_request, impose_request, subject
 from tests.support.servers import health_status, start_service, wait_for
 from tests.support.subjects import new_ric
 
@@ -121,7 +121,9 @@ def test_every_call_answers_unavailable_while_redis_is_frozen(tmp_path, logs_dir
             since, until = Timestamp(seconds=int(time.time())), Timestamp(seconds=int(time.time()) + 3600)
             calls = {
                 "Impose": lambda: registry.Impose(impose_request(new_ric()), timeout=5),
-                "Lift": lambda: registry.Lift(registry_pb2.LiftRequest(restriction_id=rid, reason="r"), timeout=5),
+                "Lift": lambda: registry.Lift(
+                    registry_pb2.LiftRequest(restriction_id=rid, reason="r", document_number=LIFT_DOCUMENT), timeout=5
+                ),
                 "GetRestriction": lambda: registry.GetRestriction(
                     registry_pb2.GetRestrictionRequest(restriction_id=rid), timeout=5
                 ),
@@ -136,6 +138,7 @@ def test_every_call_answers_unavailable_while_redis_is_frozen(tmp_path, logs_dir
                         effective_until=until,
                         authority="court",
                         reason="funeral",
+                        document_number=PERMIT_DOCUMENT,
                     ),
                     timeout=5,
                 ),
@@ -156,6 +159,12 @@ def test_every_call_answers_unavailable_while_redis_is_frozen(tmp_path, logs_dir
                 "ReviewObjection": lambda: decisions.ReviewObjection(
                     decision_pb2.ReviewObjectionRequest(objection_id=objection.objection_id, reviewer="Wang"),
                     timeout=5,
+                ),
+                "ConfirmResolution": lambda: decisions.ConfirmResolution(
+                    decision_pb2.ConfirmResolutionRequest(objection_id=objection.objection_id), timeout=5
+                ),
+                "ConfirmLift": lambda: registry.ConfirmLift(
+                    registry_pb2.ConfirmLiftRequest(restriction_id=rid, document_number=LIFT_DOCUMENT), timeout=5
                 ),
             }
             assert redis.process is not None

@@ -6,7 +6,7 @@ import grpc
 import pytest
 
 from debar.v1 import common_pb2, registry_pb2
-from tests.support.requests import impose_request, subject
+from tests.support.requests import LIFT_DOCUMENT, impose_request, lift_confirmed, subject
 from tests.support.subjects import bad_checksum, new_ric, new_uscc
 
 
@@ -128,7 +128,7 @@ def test_listing_a_person_shows_restrictions_reaching_them_through_a_role(regist
 def test_lifted_restrictions_are_listed_only_on_request(registry):
     person = new_ric()
     imposed = registry.Impose(impose_request(person))
-    registry.Lift(registry_pb2.LiftRequest(restriction_id=imposed.restriction.id, reason="performed"))
+    lift_confirmed(registry, imposed.restriction.id, "performed")
     active = registry.ListRestrictions(registry_pb2.ListRestrictionsRequest(subject=subject(person)))
     everything = registry.ListRestrictions(
         registry_pb2.ListRestrictionsRequest(subject=subject(person), include_inactive=True)
@@ -144,13 +144,17 @@ def test_unknown_restriction_is_not_found(registry):
         registry.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id="RNOSUCHRECORD0000"))
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.RpcError) as raised:
-        registry.Lift(registry_pb2.LiftRequest(restriction_id="RNOSUCHRECORD0000", reason="x"))
+        registry.Lift(
+            registry_pb2.LiftRequest(restriction_id="RNOSUCHRECORD0000", reason="x", document_number=LIFT_DOCUMENT)
+        )
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_lift_needs_a_reason(registry):
     imposed = registry.Impose(impose_request(new_ric()))
     with pytest.raises(grpc.RpcError) as raised:
-        registry.Lift(registry_pb2.LiftRequest(restriction_id=imposed.restriction.id, reason=" "))
+        registry.Lift(
+            registry_pb2.LiftRequest(restriction_id=imposed.restriction.id, reason=" ", document_number=LIFT_DOCUMENT)
+        )
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert raised.value.details().startswith("reason:")

@@ -19,7 +19,16 @@ from debar.v1 import (
     registry_pb2_grpc,
     sanction_pb2_grpc,
 )
-from tests.support.requests import DAY, check_request, impose_request, subject, ts
+from tests.support.requests import (
+    DAY,
+    PERMIT_DOCUMENT,
+    check_request,
+    exemption_confirmed,
+    impose_request,
+    lift_confirmed,
+    subject,
+    ts,
+)
 from tests.support.servers import start_service
 from tests.support.subjects import new_ric, new_uscc
 
@@ -59,11 +68,15 @@ def test_rotation_keeps_answers_right_and_rekey_moves_everything(tmp_path, logs_
             registry.Impose(impose_request(company, principals=[(representative, common_pb2.ROLE_ACTUAL_CONTROLLER)]))
             registry.Impose(impose_request(permitted))
             permit = registry_pb2.GrantExemptionRequest(
-                subject=subject(permitted), measure="RAIL_G_TRAIN", authority="Court", reason="exam"
+                subject=subject(permitted),
+                measure="RAIL_G_TRAIN",
+                authority="Court",
+                reason="exam",
+                document_number=PERMIT_DOCUMENT,
             )
             permit.effective_from.CopyFrom(ts(time.time() - DAY))
             permit.effective_until.CopyFrom(ts(time.time() + DAY))
-            registry.GrantExemption(permit)
+            exemption_confirmed(registry, permit)
             before = checks.Check(check_request(kept, "RAIL_G_TRAIN")).decision_id
     finally:
         service.stop()
@@ -84,7 +97,7 @@ def test_rotation_keeps_answers_right_and_rekey_moves_everything(tmp_path, logs_
 
             new_record = registry.Impose(impose_request(newcomer)).restriction
             assert new_record.subject_pseudonym.startswith("k2.")  # new writes use the new key
-            registry.Lift(registry_pb2.LiftRequest(restriction_id=to_lift, reason="paid"))  # written mid-rotation
+            lift_confirmed(registry, to_lift, "paid")  # written mid-rotation
             assert outcomes() == [DENY, ALLOW, DENY, ALLOW, DENY]  # old data found through the previous key
             assert _old_names(server.url)
 

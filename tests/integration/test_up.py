@@ -4,6 +4,7 @@ instead of saying "ready" (a busy port answered SERVING by someone else's server
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import signal
 import subprocess
@@ -120,6 +121,7 @@ def test_the_readme_first_run_up_on_the_embedded_redis_then_its_check_answers_de
         assert decision["measure"] == "RAIL_G_TRAIN"
         assert decision["decisionId"]
         assert decision["grounds"]
+        _signs_in_to_the_console(printed, ports["console"], tmp_path)
     finally:
         assert _stopped(process) == 0
     assert running_url(redis_folder) is None  # up stopped its embedded server
@@ -168,6 +170,26 @@ def test_up_runs_a_witness_for_its_log_and_tells_the_services_where_it_is(tmp_pa
         assert _stopped(process) == 0
 
 
+def _signs_in_to_the_console(printed: list[str], port: int, tmp_path: Path) -> None:
+    """`debar up` prints the console's address and two demo reviewers' sign-ins, which work."""
+    import httpx
+
+    assert f"console     http://127.0.0.1:{port}" in printed
+    line = next(line for line in printed if line.startswith("console: "))
+    found = re.search(
+        r"http://(\S+)/ \(reviewers sign in at /signin as li / (\S+), zhang / (\S+); accounts in (\S+)\)", line
+    )
+    assert found, line
+    assert Path(found[4]) == tmp_path / "data" / "console-accounts.json"
+    for login, password in (("li", found[2]), ("zhang", found[3])):
+        with httpx.Client(base_url=f"http://{found[1]}") as client:
+            form = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/signin").text)
+            assert form
+            answer = client.post("/signin", data={"csrf_token": form[1], "login": login, "password": password})
+            assert answer.status_code == 303 and answer.headers["location"] == "/queue", answer.text
+            assert f"reviewer:{login}" in client.get("/queue").text
+
+
 def test_up_with_a_port_in_use_stops_and_says_which(tmp_path, service_env, other_server):
     process, _, out = _up(tmp_path, {**service_env, "DEBAR_SANCTION_PORT": str(other_server)})
     try:
@@ -211,3 +233,41 @@ def test_a_serving_answer_from_a_port_whose_process_exited_is_not_believed(other
         failure
         == f"exited with code 3 before serving on 127.0.0.1:{other_server}: the port is taken (another `debar up`?)"
     )
+
+
+def test_up_with_certs_made_before_authz_existed_issues_its_certificate_and_serves_it_over_mtls(tmp_path, service_env):
+    """`debar up --certs DIR` on a folder `debar certs dev` made before a service was added: the folder's CA issues
+    the missing certificate, instead of the new service failing its start-up for want of one."""
+    from envoy.service.auth.v3 import external_auth_pb2_grpc
+
+    from debar.local.certs import write_dev_certs
+    from tests.support.envoy import check_request as envoy_check
+
+    certs = tmp_path / "certs"
+    write_dev_certs(certs, services=("sanction", "railway", "hotel", "realestate", "procurement"),
+                    clients=("registry", "reviewer", "portal", "bench"))  # fmt: skip
+    ca_before = (certs / "ca.pem").read_bytes()
+    env = {k: v for k, v in service_env.items() if k != "DEBAR_PLAINTEXT"}
+    full_env, ports = _up_env(tmp_path, env)
+    out = tmp_path / "up.out"
+    with out.open("wb") as sink, (tmp_path / "up.err").open("wb") as errors:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "debar.cli.main", "up", "--no-demo", "--certs", str(certs)], env=full_env,
+            stdout=sink, stderr=errors,
+        )  # fmt: skip
+    try:
+        assert wait_for(lambda: b"ready." in out.read_bytes() or process.poll() is not None, timeout_s=90)
+        assert process.poll() is None, (tmp_path / "up.err").read_text()
+        assert (certs / "ca.pem").read_bytes() == ca_before and (certs / "authz.pem").exists()
+        ca = (certs / "ca.pem").read_bytes()
+        caller = grpc.ssl_channel_credentials(
+            ca, (certs / "bench-key.pem").read_bytes(), (certs / "bench.pem").read_bytes()
+        )
+        route = {"debar.check": "rail-ticket", "debar.subject.header": "x-passenger-id", "debar.subject.type": "RIC"}
+        with grpc.secure_channel(f"127.0.0.1:{ports['authz']}", caller) as channel:
+            answer = external_auth_pb2_grpc.AuthorizationStub(channel).Check(
+                envoy_check(route, {"x-passenger-id": new_ric()}), timeout=10
+            )
+        assert answer.status.code == 0 and answer.ok_response.headers
+    finally:
+        assert _stopped(process) == 0

@@ -223,7 +223,8 @@ def test_health_and_metrics_on_their_own_ports(tmp_path: Path):
         log = TestLog(SIGNER, 2)
         cosign(process, log, 0)
         assert process.add_checkpoint(b"").status_code == 400
-        assert httpx.get(f"http://127.0.0.1:{health}/health").text == "ok\n"
+        assert httpx.get(f"http://127.0.0.1:{health}/readyz").text == "ok\n"
+        assert httpx.get(f"http://127.0.0.1:{health}/healthz").status_code == 200
         # The health port answers health only.
         assert httpx.post(f"http://127.0.0.1:{health}/add-checkpoint", content=log.request(2)).status_code == 404
         scraped = httpx.get(f"http://127.0.0.1:{metrics}/metrics").text

@@ -1,4 +1,6 @@
-"""Small builders for API requests, so tests read as the scenario they check."""
+"""Small builders for API requests, so tests read as the scenario they check, and the second identities four eyes
+need (in local mode, against the packaged scopes: the unnamed caller is `local`, the second one is named by the
+x-debar-caller header)."""
 
 from __future__ import annotations
 
@@ -7,12 +9,16 @@ import time
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from debar.v1 import common_pb2, registry_pb2, sanction_pb2
+from debar.v1 import common_pb2, decision_pb2, registry_pb2, sanction_pb2
 
 DAY = 86400
 RIC = common_pb2.ID_TYPE_RIC
 USCC = common_pb2.ID_TYPE_USCC
 _case = itertools.count(1)
+LIFT_DOCUMENT = "(2026) Jing 0105 Zhi 7 decision 2"
+PERMIT_DOCUMENT = "(2026) Jing 0105 Zhi 7 permit 1"
+SECOND_REGISTRY = (("x-debar-caller", "registry"),)  # registry:write, and not `local`
+SECOND_REVIEWER = (("x-debar-caller", "reviewer"),)  # objections:review, and not `local`
 
 
 def ts(epoch_s: float) -> Timestamp:
@@ -59,3 +65,29 @@ def check_request(
     if at is not None:
         request.at.CopyFrom(ts(at))
     return request
+
+
+def lift_confirmed(registry, rid: str, reason: str = "debt paid") -> registry_pb2.LiftResponse:  # type: ignore[no-untyped-def]
+    """Lifted by the unnamed caller and, where the source needs it, confirmed by a second registry identity."""
+    asked = registry.Lift(registry_pb2.LiftRequest(restriction_id=rid, reason=reason, document_number=LIFT_DOCUMENT))
+    if not asked.restriction.HasField("pending_lift"):
+        return asked  # type: ignore[no-any-return]
+    confirm = registry_pb2.ConfirmLiftRequest(restriction_id=rid, document_number=LIFT_DOCUMENT)
+    return registry.ConfirmLift(confirm, metadata=SECOND_REGISTRY)  # type: ignore[no-any-return]
+
+
+def exemption_confirmed(registry, request: registry_pb2.GrantExemptionRequest) -> registry_pb2.GrantExemptionResponse:  # type: ignore[no-untyped-def]
+    """Granted by the unnamed caller and, where it needs it, confirmed by a second registry identity."""
+    granted = registry.GrantExemption(request)
+    if not granted.exemption.awaiting_confirmation:
+        return granted  # type: ignore[no-any-return]
+    confirm = registry_pb2.ConfirmExemptionRequest(
+        subject=request.subject, exemption_id=granted.exemption.id, document_number=request.document_number
+    )
+    return registry.ConfirmExemption(confirm, metadata=SECOND_REGISTRY)  # type: ignore[no-any-return]
+
+
+def confirm_resolution(decisions, objection_id: str) -> decision_pb2.Objection:  # type: ignore[no-untyped-def]
+    """An overturn confirmed by a second reviewer (not the unnamed caller that resolved it)."""
+    request = decision_pb2.ConfirmResolutionRequest(objection_id=objection_id)
+    return decisions.ConfirmResolution(request, metadata=SECOND_REVIEWER)  # type: ignore[no-any-return]

@@ -136,7 +136,7 @@ class WitnessProcess:
 
     def healthy(self) -> bool:
         try:
-            return httpx.get(f"{self.url}/health", timeout=0.5).status_code == 200
+            return httpx.get(f"{self.url}/readyz", timeout=0.5).status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -68,6 +68,13 @@ def test_a_caller_checks_only_the_measures_of_its_domain(policy, caller, measure
         ("reviewer", "/debar.v1.DecisionService/ReviewObjection", True),
         ("reviewer", "/debar.v1.DecisionService/ListObjections", True),
         ("reviewer", "/debar.v1.RegistryService/Lift", False),
+        ("reviewer", "/debar.v1.DecisionService/ConfirmResolution", True),
+        ("reviewer", "/debar.v1.RegistryService/ConfirmLift", False),
+        ("reviewer", "/debar.v1.RegistryService/ConfirmExemption", False),
+        ("registry", "/debar.v1.RegistryService/ConfirmLift", True),
+        ("registry", "/debar.v1.RegistryService/ConfirmExemption", True),
+        ("registry", "/debar.v1.DecisionService/ConfirmResolution", False),
+        ("portal", "/debar.v1.DecisionService/ConfirmResolution", False),
         ("portal", "/debar.v1.DecisionService/FileObjection", True),
         ("portal", "/debar.v1.DecisionService/GetObjection", True),
         ("portal", "/debar.v1.DecisionService/ResolveObjection", False),
@@ -301,7 +308,8 @@ def test_debar_certs_dev_makes_a_ca_and_a_certificate_per_service_and_client(tmp
     from debar.cli.main import main
 
     assert main(["certs", "dev", "--dir", str(tmp_path)]) == 0
-    names = ["sanction", "railway", "hotel", "realestate", "procurement", "registry", "reviewer", "portal", "bench"]
+    services = ["sanction", "railway", "hotel", "realestate", "procurement", "authz"]
+    names = [*services, "registry", "reviewer", "portal", "bench", "envoy", "console"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["ca.pem", "ca-key.pem", *(f"{n}.pem" for n in names), *(f"{n}-key.pem" for n in names)]
     )

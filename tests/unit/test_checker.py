@@ -17,7 +17,7 @@ from debar.sanction.domain.decisions import Decision, Degradation, parse_decisio
 from debar.sanction.domain.model import Outcome, Role
 from debar.sanction.domain.subjects import SubjectResolver
 from tests.support.subjects import bad_checksum, new_ric, new_uscc
-from tests.support.use_cases import BASIS, COURT, DAY, check_input, exemption_input, impose_input
+from tests.support.use_cases import BASIS, COURT, DAY, check_input, exemption_confirmed, exemption_input, impose_input
 from tests.unit.conftest import TEST_KEYS
 
 FAILS_OPEN, FAILS_CLOSED = "RAIL_TICKET_BAN", "RAIL_G_TRAIN"
@@ -93,8 +93,8 @@ async def test_an_exemption_allows_its_measure_in_its_window_and_names_itself(co
     now = int(clock())
     person = new_ric()
     await core.registry.impose(impose_input(person, start=now - DAY))
-    exemption, revision = await core.registry.grant_exemption(
-        exemption_input(person, "RAIL_G_TRAIN", now - DAY, now + DAY)
+    exemption, revision = await exemption_confirmed(
+        core.registry, exemption_input(person, "RAIL_G_TRAIN", now - DAY, now + DAY)
     )
     allowed = await one(core, check_input(person, "RAIL_G_TRAIN", min_revision=revision))
     assert allowed.outcome is Outcome.ALLOW

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from debar.common.errors import Conflict, InvalidField, NotFound, Unavailable
+from debar.common.errors import Conflict, InvalidField, NotFound, PermissionDenied, Unavailable
 from debar.common.identifiers import IdKind
 from debar.sanction.bootstrap import Core
 from debar.sanction.domain.calendar import add_working_days
@@ -59,17 +59,23 @@ async def test_an_objection_disputes_the_restriction_and_overturning_it_lifts_th
     under_review = await core.objections.review(objection.id, "judge Wang")
     assert under_review.state is ObjectionState.UNDER_REVIEW
     assert under_review.history[-1].actor == "judge Wang" and under_review.history[-1].at == int(clock())
-    done = await core.objections.resolve(objection.id, OVERTURNED, "judge Wang", "mistaken identity")
-    assert done.state is ObjectionState.OVERTURNED
-    assert done.correction_due == add_working_days(int(clock()), done.rules.correction_working_days)
+    resolved_at = int(clock())
+    proposed = await core.objections.resolve(objection.id, OVERTURNED, "judge Wang", "mistaken identity")
+    assert proposed.state is ObjectionState.AWAITING_CONFIRMATION
+    assert proposed.correction_due == add_working_days(resolved_at, proposed.rules.correction_working_days)
+    clock.advance(DAY)
+    done = await core.objections.confirm(objection.id, "judge Li")
+    assert done.state is ObjectionState.OVERTURNED and done.correction_due == proposed.correction_due
     assert done.corrected_at == int(clock()) and done.due is None and not done.overdue(int(clock()))
     assert [(t.from_state, t.to_state) for t in done.history] == [
         (None, ObjectionState.FILED),
         (ObjectionState.FILED, ObjectionState.UNDER_REVIEW),
-        (ObjectionState.UNDER_REVIEW, ObjectionState.OVERTURNED),
+        (ObjectionState.UNDER_REVIEW, ObjectionState.AWAITING_CONFIRMATION),
+        (ObjectionState.AWAITING_CONFIRMATION, ObjectionState.OVERTURNED),
     ]
     lifted = await core.registry.get(rid)
     assert lifted.status(int(clock())) is Status.LIFTED and objection.id in lifted.lift_reason
+    assert "judge Wang" in lifted.lift_reason and "judge Li" in lifted.lift_reason
     assert (await decide(core, person)).outcome is Outcome.ALLOW
     # The decision stays as it was made, and the stored objection is the one returned.
     assert (await core.decisions.get(decision_id)).outcome is Outcome.DENY
@@ -84,6 +90,7 @@ async def test_overturning_a_representatives_objection_lifts_only_their_link(cor
     objection = await core.objections.file(decision_id, "I resigned in 2024", "li@example.com")
     await core.objections.review(objection.id, "judge Wang")
     await core.objections.resolve(objection.id, OVERTURNED, "judge Wang", "resigned before the order")
+    await core.objections.confirm(objection.id, "judge Li")
     record = await core.registry.get(rid)
     assert record.lifted_at is None and record.status(int(clock())) is Status.ACTIVE  # the company stays restricted
     [link] = record.principals
@@ -200,13 +207,23 @@ async def test_overdue_objections_are_listed_and_counted_at_the_desks_now(core, 
     assert (by_state["filed"], overdue) == (2, 1)
 
     await core.objections.review(old.id, "judge Wang")
-    corrected = await core.objections.resolve(old.id, OVERTURNED, "judge Wang", "mistaken identity")
+    proposed = await core.objections.resolve(old.id, OVERTURNED, "judge Wang", "mistaken identity")
+    # The review deadline was met by the resolution; the correction deadline now runs.
+    assert (await core.objections.find(None, overdue_only=True))[0] == []
+    assert (await core.objections.counts())[0]["awaiting_confirmation"] == 1
+    assert proposed.correction_due is not None
+    clock.now = proposed.correction_due + 1  # nobody confirmed in time: late, listed and counted
+    assert [o.id for o in (await core.objections.find(None, overdue_only=True))[0]] == [old.id]
+    assert [o.id for o in (await core.objections.find(ObjectionState.AWAITING_CONFIRMATION, True))[0]] == [old.id]
+    corrected = await core.objections.confirm(old.id, "judge Li")
     assert corrected.listing_order >= NOTHING_DUE  # nothing left due: after every deadline
+    assert clock.now < fresh.review_due
     assert (await core.objections.find(None, overdue_only=True))[0] == []
     assert await core.objections.counts() == (
-        {"filed": 1, "under_review": 0, "upheld": 0, "overturned": 1, "reconsideration": 0},
+        {"filed": 1, "under_review": 0, "upheld": 0, "overturned": 1, "reconsideration": 0,
+         "awaiting_confirmation": 0},
         0,
-    )
+    )  # fmt: skip
 
 
 async def test_objections_are_listed_in_pages_soonest_deadline_first(core, clock):
@@ -227,17 +244,64 @@ async def test_objections_are_listed_in_pages_soonest_deadline_first(core, clock
     assert raised.value.field == "page_token"
 
 
+async def test_one_reviewer_cannot_overturn_alone(core, backend, clock):
+    """The attack: one credential reviews and overturns. The record stays in force (disputed) until a different
+    reviewer confirms; the same one confirming is refused and writes nothing."""
+    person = new_ric()
+    rid, decision_id = await refused(core, clock, person)
+    objection = await core.objections.file(decision_id, "not me", "me@example.com")
+    await core.objections.review(objection.id, "judge Wang")
+    proposed = await core.objections.resolve(objection.id, OVERTURNED, "judge Wang", "mistaken identity")
+    assert (proposed.resolved_by, proposed.confirmed_by) == ("judge Wang", "")
+    assert (await decide(core, person)).outcome is Outcome.DENY
+    assert await status(core, rid, clock) is Status.DISPUTED
+    logged = len(backend.objection_store.transitions)
+    for same in ("judge Wang", "JUDGE wang"):
+        with pytest.raises(PermissionDenied, match="a different reviewer must confirm it"):
+            await core.objections.confirm(objection.id, same)
+    with pytest.raises(Conflict, match="ConfirmResolution"):
+        await core.objections.resolve(objection.id, OVERTURNED, "judge Wang", "once more")
+    assert len(backend.objection_store.transitions) == logged
+    assert await core.objections.get(objection.id) == proposed
+    assert (await decide(core, person)).outcome is Outcome.DENY
+
+    done = await core.objections.confirm(objection.id, "judge Li")
+    assert (done.resolved_by, done.confirmed_by) == ("judge Wang", "judge Li")
+    assert (await decide(core, person)).outcome is Outcome.ALLOW
+    # The confirmer retrying gets the same answer; another reviewer is told it is overturned.
+    assert await core.objections.confirm(objection.id, "judge Li") == done
+    with pytest.raises(Conflict, match="is overturned"):
+        await core.objections.confirm(objection.id, "judge Zhao")
+
+
+async def test_a_second_reviewer_may_decline_an_overturn_and_the_record_stands(core, clock):
+    person = new_ric()
+    rid, decision_id = await refused(core, clock, person)
+    objection = await core.objections.file(decision_id, "not me", "me@example.com")
+    await core.objections.review(objection.id, "judge Wang")
+    await core.objections.resolve(objection.id, OVERTURNED, "judge Wang", "mistaken identity")
+    kept = await core.objections.resolve(objection.id, UPHELD, "judge Li", "the record is right")
+    assert kept.state is ObjectionState.UPHELD and kept.resolved_by == "judge Li"
+    assert await status(core, rid, clock) is Status.ACTIVE  # no longer disputed, still in force
+    assert (await decide(core, person)).outcome is Outcome.DENY
+    with pytest.raises(Conflict, match="confirm only from awaiting_confirmation"):
+        await core.objections.confirm(objection.id, "judge Zhao")
+
+
 async def test_every_step_is_in_the_transition_log_and_it_verifies(core, backend, clock):
     _, decision_id = await refused(core, clock, new_ric())
     objection = await core.objections.file(decision_id, "not me", "me@example.com")
     await core.objections.review(objection.id, "judge Wang")
-    await core.objections.resolve(objection.id, UPHELD, "judge Wang", "the record is right")
-    assert await backend.objection_store.verify_log() == (3, None)
+    await core.objections.resolve(objection.id, OVERTURNED, "judge Wang", "mistaken identity")
+    await core.objections.confirm(objection.id, "judge Li")
+    assert await backend.objection_store.verify_log() == (4, None)
     assert [(e.fields["o"], e.fields["t"], e.fields["a"]) for e in backend.objection_store.transitions] == [
         (objection.id, "filed", "subject"),
         (objection.id, "under_review", "judge Wang"),
-        (objection.id, "upheld", "judge Wang"),
+        (objection.id, "awaiting_confirmation", "judge Wang"),
+        (objection.id, "overturned", "judge Li"),
     ]
+    assert backend.objection_store.transitions[-1].fields["r"] == "confirmed the overturn by judge Wang"
 
 
 async def test_objection_data_that_does_not_answer_is_unavailable(core, backend, clock):

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from debar.common.errors import Conflict, InvalidField
+from debar.common.errors import Conflict, InvalidField, PermissionDenied
 from debar.common.identifiers import IdKind
 from debar.sanction.adapters.objection_store import decode, encode
 from debar.sanction.domain import objections as rules
@@ -89,12 +89,65 @@ def test_reconsideration_after_the_deadline_is_refused():
         rules.request_reconsideration(upheld(), "late", MONDAY + 12 * DAY + 1)
 
 
-def test_overturned_is_corrected_within_3_working_days():
+def awaiting(now: int = MONDAY + 2 * DAY) -> rules.Objection:
+    return rules.resolve(under_review(), ObjectionOutcome.OVERTURNED, "judge Wang", "mistaken identity", now)
+
+
+def test_an_overturn_awaits_a_second_reviewer_and_the_correction_deadline_runs_from_the_first_resolution():
     friday = MONDAY + 4 * DAY
-    o = rules.resolve(under_review(), ObjectionOutcome.OVERTURNED, "judge Wang", "mistaken identity", friday)
-    assert o.state is ObjectionState.OVERTURNED
+    o = awaiting(friday)
+    assert o.state is ObjectionState.AWAITING_CONFIRMATION and o.is_open  # the record stays in force, disputed
     assert o.correction_due == friday + 5 * DAY  # Mon, Tue, Wed
     assert o.reconsideration_request_due is None
+    assert (o.resolved_by, o.confirmed_by) == ("judge Wang", "")
+    confirmed = rules.confirm(o, "judge Li", friday + 3 * DAY)
+    assert confirmed.state is ObjectionState.OVERTURNED and not confirmed.is_open
+    assert confirmed.correction_due == o.correction_due  # the confirmation does not restart it
+    assert (confirmed.resolved_by, confirmed.confirmed_by) == ("judge Wang", "judge Li")
+    last = confirmed.history[-1]
+    assert (last.from_state, last.to_state, last.actor, last.at) == (
+        ObjectionState.AWAITING_CONFIRMATION, ObjectionState.OVERTURNED, "judge Li", friday + 3 * DAY,
+    )  # fmt: skip
+    assert "judge Wang" in last.reason
+
+
+@pytest.mark.parametrize("same", ["judge Wang", "Judge  WANG", " judge wang "])
+def test_the_reviewer_who_resolved_cannot_confirm_their_own_overturn(same):
+    with pytest.raises(PermissionDenied, match="resolved by judge Wang; a different reviewer must confirm it"):
+        rules.confirm(awaiting(), same, MONDAY + 3 * DAY)
+
+
+def test_confirm_only_from_awaiting_confirmation():
+    for make in (filed, under_review, upheld):
+        with pytest.raises(Conflict, match="confirm only from awaiting_confirmation"):
+            rules.confirm(make(), "judge Li", MONDAY + 3 * DAY)
+    done = rules.confirm(awaiting(), "judge Li", MONDAY + 3 * DAY)
+    with pytest.raises(Conflict, match="is overturned"):
+        rules.confirm(done, "judge Zhao", MONDAY + 3 * DAY)
+    with pytest.raises(InvalidField) as raised:
+        rules.confirm(awaiting(), " ", MONDAY + 3 * DAY)
+    assert raised.value.field == "reviewer"
+
+
+def test_an_overturn_awaiting_confirmation_cannot_be_overturned_again_but_may_be_upheld():
+    with pytest.raises(Conflict, match="already resolved as overturned by judge Wang; a different reviewer confirms"):
+        rules.resolve(awaiting(), ObjectionOutcome.OVERTURNED, "judge Li", "agree", MONDAY + 3 * DAY)
+    kept = rules.resolve(awaiting(), ObjectionOutcome.UPHELD, "judge Li", "the record is right", MONDAY + 3 * DAY)
+    assert kept.state is ObjectionState.UPHELD and not kept.is_open
+    assert kept.correction_due is None and kept.reconsideration_request_due == MONDAY + 13 * DAY
+    assert (kept.resolved_by, kept.confirmed_by) == ("judge Li", "")
+
+
+def test_awaiting_confirmation_met_the_review_deadline_and_is_late_only_past_the_correction_deadline():
+    o = awaiting()
+    assert o.correction_due is not None and o.correction_due < o.review_due
+    assert o.due == o.correction_due
+    assert not o.overdue(o.correction_due)
+    assert o.overdue(o.correction_due + 1)
+    late_review = rules.resolve(
+        under_review(), ObjectionOutcome.OVERTURNED, "judge Wang", "mistaken identity", MONDAY + 20 * DAY
+    )  # resolved after review_due: the review was late, but once resolved only the correction is due
+    assert late_review.review_due < MONDAY + 20 * DAY and not late_review.overdue(MONDAY + 20 * DAY)
 
 
 @pytest.mark.parametrize(
@@ -161,7 +214,7 @@ def test_an_upheld_objection_is_never_overdue():
 
 
 def test_an_overturned_objection_is_overdue_only_until_corrected():
-    o = rules.resolve(under_review(), ObjectionOutcome.OVERTURNED, "w", "r", MONDAY + 2 * DAY)
+    o = rules.confirm(awaiting(), "judge Li", MONDAY + 2 * DAY)
     assert o.correction_due is not None
     assert not o.overdue(o.correction_due)
     assert o.overdue(o.correction_due + 1)
@@ -184,8 +237,9 @@ def test_an_objection_id_is_stored_beside_its_decision():
     assert rules.parse_objection_id(OID) == "a3f"
 
 
-def test_the_stored_record_round_trips():
-    o = upheld()
+@pytest.mark.parametrize("make", [upheld, awaiting, lambda: rules.confirm(awaiting(), "judge Li", MONDAY + 3 * DAY)])
+def test_the_stored_record_round_trips(make):
+    o = make()
     assert decode(encode(o)) == replace(o, rules=replace(o.rules, summary=""))
 
 
@@ -292,7 +346,10 @@ async def test_the_desk_lists_what_is_overdue_at_its_clocks_now():
     assert [o.id for o in (await desk.find(ObjectionState.FILED, overdue_only=False))[0]] == [old.id, fresh.id]
 
     await desk.review(old.id, "Wang")
-    overturned = await desk.resolve(old.id, ObjectionOutcome.OVERTURNED, "Wang", "mistaken identity")
+    proposed = await desk.resolve(old.id, ObjectionOutcome.OVERTURNED, "Wang", "mistaken identity")
+    assert proposed.state is ObjectionState.AWAITING_CONFIRMATION and registry.lifted == []
+    assert registry.disputed == {old.restriction_ids[0]}
+    overturned = await desk.confirm(old.id, "Li")
     assert overturned.corrected_at == int(now[0])
     assert registry.lifted == [(old.restriction_ids[0], "t1.p")]
     assert fresh.restriction_ids == old.restriction_ids  # both refusals stand on the same restriction
@@ -302,10 +359,10 @@ async def test_the_desk_lists_what_is_overdue_at_its_clocks_now():
     settled = (await desk.find(ObjectionState.OVERTURNED, overdue_only=False))[0][0]
     assert settled.due is None and settled.listing_order >= rules.NOTHING_DUE
     assert await desk.counts() == ({"filed": 1, "under_review": 0, "upheld": 0, "overturned": 1,
-                                     "reconsideration": 0}, 0)  # fmt: skip
+                                     "reconsideration": 0, "awaiting_confirmation": 0}, 0)  # fmt: skip
     now[0] += 20 * DAY
     assert await desk.counts() == ({"filed": 1, "under_review": 0, "upheld": 0, "overturned": 1,
-                                     "reconsideration": 0}, 1)  # fmt: skip
+                                     "reconsideration": 0, "awaiting_confirmation": 0}, 1)  # fmt: skip
 
 
 async def test_the_desk_lists_in_pages_that_join_up():

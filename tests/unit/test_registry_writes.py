@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from debar.common.errors import InvalidField, NotFound, Unavailable
+from debar.common.errors import Conflict, InvalidField, NotFound, PermissionDenied, Unavailable
 from debar.common.identifiers import IdKind, Pseudonymiser, parse_keys
 from debar.common.settings import SettingsError
 from debar.sanction.app.ports import RekeyCounts
@@ -21,7 +21,19 @@ from debar.sanction.domain.model import Outcome, Role, Status
 from debar.sanction.domain.subjects import SubjectResolver
 from tests.support.memory import ManualClock, MemoryBackend
 from tests.support.subjects import bad_checksum, new_ric, new_uscc
-from tests.support.use_cases import COURT, DAY, check_input, exemption_input, impose_input
+from tests.support.use_cases import (
+    CLERK,
+    COURT,
+    DAY,
+    DOCUMENT,
+    LIFT_DOCUMENT,
+    SECOND_CLERK,
+    check_input,
+    exemption_confirmed,
+    exemption_input,
+    impose_input,
+    lift_confirmed,
+)
 
 
 async def outcome(core: Core, number: str, measure: str = "RAIL_G_TRAIN", at: int | None = None) -> Outcome:
@@ -94,25 +106,90 @@ async def test_lift_ends_the_restriction_at_the_lift_and_the_past_stays_answerab
     imposed_at = int(clock())
     restriction, revision, _ = await core.registry.impose(impose_input(person, start=imposed_at - DAY))
     clock.advance(DAY)
-    lifted, lift_revision = await core.registry.lift(restriction.id, "debt paid")
-    assert lift_revision == revision + 1
+    lifted, lift_revision = await lift_confirmed(core.registry, restriction.id, "debt paid")
+    assert lift_revision == revision + 2  # asked, then confirmed
     assert lifted.lifted_at == int(clock()) and lifted.lift_reason == "debt paid"
+    assert (lifted.lift_document_number, lifted.lifted_by, lifted.lift_confirmed_by) == (
+        LIFT_DOCUMENT, CLERK, SECOND_CLERK,
+    )  # fmt: skip
     assert (await core.registry.get(restriction.id)).status(int(clock())) is Status.LIFTED
     assert await outcome(core, person) is Outcome.ALLOW
     assert await outcome(core, person, at=imposed_at) is Outcome.DENY  # a check of the time before the lift
     # Lifting again changes nothing, and writes nothing.
-    again, same_revision = await core.registry.lift(restriction.id, "again")
+    again, same_revision = await core.registry.lift(restriction.id, "again", "another", CLERK)
     assert (again, same_revision) == (lifted, lift_revision)
 
 
-async def test_lift_refuses_an_unknown_record_and_a_missing_reason(core, clock):
+async def test_a_court_list_lift_stays_pending_until_a_second_identity_confirms_it(core, clock):
+    person = new_ric()
+    restriction, _, _ = await core.registry.impose(impose_input(person, start=int(clock()) - DAY))
+    asked_at = int(clock())
+    pending, revision = await core.registry.lift(restriction.id, "debt paid", LIFT_DOCUMENT, CLERK)
+    assert pending.lifted_at is None and pending.pending_lift is not None
+    assert (pending.pending_lift.asked_by, pending.pending_lift.asked_at) == (CLERK, asked_at)
+    assert await core.registry.get(restriction.id) == pending
+    assert pending.status(int(clock())) is Status.ACTIVE and await outcome(core, person) is Outcome.DENY
+    # The asker restating the same lift writes nothing; another identity asking again is told to confirm.
+    assert await core.registry.lift(restriction.id, "debt paid", LIFT_DOCUMENT, CLERK) == (pending, revision)
+    with pytest.raises(Conflict, match=f"asked by {CLERK} awaits confirmation; ConfirmLift"):
+        await core.registry.lift(restriction.id, "debt paid", LIFT_DOCUMENT, SECOND_CLERK)
+    # The asker cannot confirm their own lift, however they spell their name.
+    for same in (CLERK, " Clerk-Wang "):
+        with pytest.raises(PermissionDenied, match="a different registry identity must confirm it"):
+            await core.registry.confirm_lift(restriction.id, LIFT_DOCUMENT, same)
+    with pytest.raises(Conflict, match="document_number: the pending lift"):
+        await core.registry.confirm_lift(restriction.id, "another decision", SECOND_CLERK)
+    assert await core.registry.get(restriction.id) == pending and await outcome(core, person) is Outcome.DENY
+
+    clock.advance(60)
+    lifted, lift_revision = await core.registry.confirm_lift(restriction.id, LIFT_DOCUMENT, SECOND_CLERK)
+    assert lift_revision == revision + 1 and lifted.pending_lift is None
+    assert (lifted.lifted_at, lifted.lifted_by, lifted.lift_confirmed_by) == (int(clock()), CLERK, SECOND_CLERK)
+    assert await outcome(core, person) is Outcome.ALLOW
+    # A retry by the confirmer changes nothing; anyone else is told it is lifted.
+    assert await core.registry.confirm_lift(restriction.id, LIFT_DOCUMENT, SECOND_CLERK) == (lifted, lift_revision)
+    with pytest.raises(Conflict, match="already lifted"):
+        await core.registry.confirm_lift(restriction.id, LIFT_DOCUMENT, "clerk-li")
+
+
+async def test_a_lift_of_a_source_that_needs_no_confirmation_takes_effect_at_once(core, clock):
+    person = new_ric()
+    item = impose_input(person, start=int(clock()) - DAY, source="railway_passenger_credit")
+    restriction, _, _ = await core.registry.impose(item)
+    assert await outcome(core, person, "RAIL_TICKET_BAN") is Outcome.DENY
+    lifted, _ = await core.registry.lift(restriction.id, "fare paid", LIFT_DOCUMENT, CLERK)
+    assert lifted.lifted_at == int(clock()) and lifted.pending_lift is None
+    assert (lifted.lifted_by, lifted.lift_confirmed_by) == (CLERK, "")
+    assert await outcome(core, person, "RAIL_TICKET_BAN") is Outcome.ALLOW
+    with pytest.raises(Conflict, match="already lifted"):
+        await core.registry.confirm_lift(restriction.id, LIFT_DOCUMENT, SECOND_CLERK)
+    other, _, _ = await core.registry.impose(impose_input(new_ric(), start=int(clock()) - DAY))
+    with pytest.raises(Conflict, match="no lift awaiting confirmation"):
+        await core.registry.confirm_lift(other.id, LIFT_DOCUMENT, SECOND_CLERK)
+
+
+async def test_a_re_sent_record_keeps_its_pending_lift(core, clock):
+    item = impose_input(new_ric(), start=int(clock()) - DAY)
+    restriction, _, _ = await core.registry.impose(item)
+    pending, _ = await core.registry.lift(restriction.id, "debt paid", LIFT_DOCUMENT, CLERK)
+    again, _, effect = await core.registry.impose(item)
+    assert effect is WriteEffect.UNCHANGED and again.pending_lift == pending.pending_lift
+
+
+async def test_lift_refuses_an_unknown_record_a_missing_reason_and_a_missing_document(core, clock):
     with pytest.raises(NotFound):
-        await core.registry.lift("RNOSUCHRECORD0000", "x")
+        await core.registry.lift("RNOSUCHRECORD0000", "x", LIFT_DOCUMENT, CLERK)
     restriction, _, _ = await core.registry.impose(impose_input(new_ric(), start=int(clock()) - DAY))
+    for reason, document, field in [(" ", LIFT_DOCUMENT, "reason"), ("paid", " ", "document_number"),
+                                    ("paid", "D" * 129, "document_number")]:  # fmt: skip
+        with pytest.raises(InvalidField) as raised:
+            await core.registry.lift(restriction.id, reason, document, CLERK)
+        assert raised.value.field == field
     with pytest.raises(InvalidField) as raised:
-        await core.registry.lift(restriction.id, " ")
-    assert raised.value.field == "reason"
-    assert (await core.registry.get(restriction.id)).lifted_at is None
+        await core.registry.confirm_lift(restriction.id, "", SECOND_CLERK)
+    assert raised.value.field == "document_number"
+    stored = await core.registry.get(restriction.id)
+    assert stored.lifted_at is None and stored.pending_lift is None
 
 
 async def test_lifting_one_principals_link_leaves_the_company_and_the_others_restricted(core, clock):
@@ -142,7 +219,7 @@ async def test_listing_shows_restrictions_reaching_a_person_through_a_role(core,
     )
     reach = {r.id: (role, how) for r, role, how in await core.registry.reaching(IdKind.RIC, controller, False)}
     assert reach == {own.id: (Role.DEBTOR, ""), via.id: (Role.ACTUAL_CONTROLLER, via.masked_name)}
-    await core.registry.lift(own.id, "performed")
+    await lift_confirmed(core.registry, own.id, "performed")
     assert [r.id for r, _, _ in await core.registry.reaching(IdKind.RIC, controller, False)] == [via.id]
     assert len(await core.registry.reaching(IdKind.RIC, controller, True)) == 2
 
@@ -151,13 +228,63 @@ async def test_an_exemption_is_stored_and_bumps_the_revision(core, backend, cloc
     now = int(clock())
     person = new_ric()
     _, revision, _ = await core.registry.impose(impose_input(person, start=now - DAY))
-    exemption, exemption_revision = await core.registry.grant_exemption(
-        exemption_input(person, "RAIL_G_TRAIN", now, now + DAY)
+    exemption, exemption_revision = await exemption_confirmed(
+        core.registry, exemption_input(person, "RAIL_G_TRAIN", now, now + DAY)
     )
-    assert exemption_revision == revision + 1
+    assert exemption_revision == revision + 2  # granted, then confirmed
     assert (exemption.measure, exemption.authority, exemption.created_at) == ("RAIL_G_TRAIN", COURT, now)
+    assert (exemption.granted_by, exemption.confirmed_by, exemption.pending) == (CLERK, SECOND_CLERK, False)
     assert await backend.store.get_exemption(exemption.subject, exemption.id) == exemption
     assert await outcome(core, person) is Outcome.ALLOW
+
+
+async def test_a_permit_against_a_court_list_is_honoured_only_once_a_second_identity_confirms_it(core, clock):
+    now = int(clock())
+    person = new_ric()
+    await core.registry.impose(impose_input(person, start=now - DAY))
+    item = exemption_input(person, "RAIL_G_TRAIN", now, now + DAY)
+    granted, revision = await core.registry.grant_exemption(item, CLERK)
+    assert granted.pending and granted.granted_by == CLERK
+    assert await outcome(core, person) is Outcome.DENY  # stored, not honoured
+    assert await core.registry.grant_exemption(item, CLERK) == (granted, revision)  # restated: nothing written
+    with pytest.raises(Conflict, match="ConfirmExemption"):
+        await core.registry.grant_exemption(item, SECOND_CLERK)
+    confirm = core.registry.confirm_exemption
+    with pytest.raises(PermissionDenied, match="a different registry identity must confirm it"):
+        await confirm(item.subject_kind, person, granted.id, DOCUMENT, CLERK)
+    with pytest.raises(Conflict, match="document_number"):
+        await confirm(item.subject_kind, person, granted.id, "another permit", SECOND_CLERK)
+    with pytest.raises(NotFound):
+        await confirm(item.subject_kind, person, "XNOSUCHPERMIT000", DOCUMENT, SECOND_CLERK)
+    assert await outcome(core, person) is Outcome.DENY
+
+    confirmed, _ = await confirm(item.subject_kind, person, granted.id, DOCUMENT, SECOND_CLERK)
+    assert not confirmed.pending and confirmed.confirmed_by == SECOND_CLERK
+    assert await outcome(core, person) is Outcome.ALLOW
+    # Changed by its granter (a longer window), it is out of force until the change is confirmed.
+    longer = replace(item, effective_until=now + 10 * DAY)
+    changed, _ = await core.registry.grant_exemption(longer, CLERK)
+    assert changed.pending and await outcome(core, person) is Outcome.DENY
+    await confirm(item.subject_kind, person, granted.id, DOCUMENT, SECOND_CLERK)
+    assert await outcome(core, person, at=now + 5 * DAY) is Outcome.ALLOW
+
+
+async def test_a_permit_needs_confirmation_when_it_can_override_a_court_list(core, clock):
+    """RAIL_TICKET_BAN is imposed by default only by railway records (no confirmation), unless a court order
+    reaching the subject names it."""
+    now = int(clock())
+    rider, debtor = new_ric(), new_ric()
+    await core.registry.impose(impose_input(rider, start=now - DAY, source="railway_passenger_credit"))
+    at_once, _ = await core.registry.grant_exemption(exemption_input(rider, "RAIL_TICKET_BAN", now, now + DAY), CLERK)
+    assert not at_once.pending and await outcome(core, rider, "RAIL_TICKET_BAN") is Outcome.ALLOW
+    await core.registry.impose(impose_input(debtor, start=now - DAY, measures=["RAIL_TICKET_BAN"]))
+    held, _ = await core.registry.grant_exemption(exemption_input(debtor, "RAIL_TICKET_BAN", now, now + DAY), CLERK)
+    assert held.pending and await outcome(core, debtor, "RAIL_TICKET_BAN") is Outcome.DENY
+    # Granted before any court order exists, a permit for a court list's default measure still needs it.
+    early, _ = await core.registry.grant_exemption(
+        exemption_input(new_ric(), "HOTEL_STAR_RATED", now, now + DAY), CLERK
+    )
+    assert early.pending
 
 
 @pytest.mark.parametrize(
@@ -172,16 +299,17 @@ async def test_an_exemption_is_stored_and_bumps_the_revision(core, backend, cloc
 )
 async def test_a_refused_exemption_names_the_field_and_stores_nothing(core, backend, measure, start, end, field):
     with pytest.raises(InvalidField) as raised:
-        await core.registry.grant_exemption(exemption_input(new_ric(), measure, start, end))
+        await core.registry.grant_exemption(exemption_input(new_ric(), measure, start, end), CLERK)
     assert raised.value.field == field
     assert backend.store.exemptions == {} and backend.store.index == {}
 
 
-async def test_an_exemption_needs_an_authority(core, backend):
-    item = replace(exemption_input(new_ric(), "RAIL_G_TRAIN", 1_800_000_000, 1_800_086_400), authority="")
+@pytest.mark.parametrize(("field", "value"), [("authority", ""), ("document_number", " "), ("document_number", "")])
+async def test_an_exemption_needs_an_authority_and_a_document_number(core, backend, field, value):
+    item = replace(exemption_input(new_ric(), "RAIL_G_TRAIN", 1_800_000_000, 1_800_086_400), **{field: value})
     with pytest.raises(InvalidField) as raised:
-        await core.registry.grant_exemption(item)
-    assert raised.value.field == "authority"
+        await core.registry.grant_exemption(item, CLERK)
+    assert raised.value.field == field
     assert backend.store.exemptions == {}
 
 
@@ -211,7 +339,7 @@ async def test_after_a_key_rotation_checks_still_find_the_data_and_rekey_moves_a
     old = _core_with_ring(backend, clock, "k1:first-secret")
     await old.registry.impose(impose_input(person, start=start))
     await old.registry.impose(impose_input(company, start=start, principals=[(representative, Role.PRINCIPAL)]))
-    await old.registry.grant_exemption(exemption_input(person, "HOTEL_STAR_RATED", start, start + 3 * DAY))
+    await exemption_confirmed(old.registry, exemption_input(person, "HOTEL_STAR_RATED", start, start + 3 * DAY))
     assert await outcome(old, person) is Outcome.DENY
 
     with pytest.raises(SettingsError, match="staged"):

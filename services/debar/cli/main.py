@@ -9,9 +9,10 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from debar.cli import objections_cmd
+from debar.cli import console_cmd, objections_cmd
+from debar.cli.services import available_services
 from debar.common.errors import Unavailable
-from debar.common.settings import SERVICE_PORTS, Settings, SettingsError
+from debar.common.settings import Settings, SettingsError
 from debar.local.embedded_redis import EmbeddedRedisError
 from debar.sanction.app.ports import StoreUnavailable
 
@@ -112,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run one service")
-    serve.add_argument("name", choices=sorted(SERVICE_PORTS))
+    serve.add_argument("name", choices=sorted(available_services()))
     serve.add_argument("--port", type=int, help="listen port (default: the service's)")
     serve.set_defaults(run=_serve)
 
@@ -189,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     keygen.set_defaults(run=_witness_keygen)
 
     objections_cmd.add_parser(commands)
+    console_cmd.add_parser(commands)
     return parser
 
 

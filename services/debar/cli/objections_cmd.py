@@ -1,5 +1,5 @@
-"""`debar objections ...`: reviewers list, show, take under review and resolve objections on a running sanction
-service. gRPC is imported when a command runs, so that building the parser stays cheap."""
+"""`debar objections ...`: reviewers list, show, take under review, resolve and confirm objections on a running
+sanction service. gRPC is imported when a command runs, so that building the parser stays cheap."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from debar.common.settings import Settings
 if TYPE_CHECKING:
     from debar.v1 import decision_pb2, decision_pb2_grpc
 
-STATES = ["filed", "under_review", "upheld", "overturned", "reconsideration"]
+STATES = ["filed", "under_review", "awaiting_confirmation", "upheld", "overturned", "reconsideration"]
 OUTCOMES = ["upheld", "overturned"]
 Handler = Callable[[argparse.Namespace, Settings], int]
 Ask = Callable[["decision_pb2_grpc.DecisionServiceStub"], Any]
@@ -74,15 +74,17 @@ def list_objections(args: argparse.Namespace, settings: Settings) -> int:
         token = response.next_page_token
         if not token:
             break
-    print(f"{'OBJECTION':<18} {'STATE':<16} {'DUE (UTC)':<17} {'OVERDUE':<8} DECISION")
+    print(f"{'OBJECTION':<18} {'STATE':<22} {'DUE (UTC)':<17} {'OVERDUE':<8} {'RESOLVED BY':<20} DECISION")
     for o in listed:
         state_name = decision_pb2.ObjectionState.Name(o.state).removeprefix("OBJECTION_STATE_").lower()
         due = {
+            decision_pb2.OBJECTION_STATE_AWAITING_CONFIRMATION: o.correction_due,
             decision_pb2.OBJECTION_STATE_OVERTURNED: o.correction_due,
             decision_pb2.OBJECTION_STATE_UPHELD: o.reconsideration_request_due,
         }.get(o.state, o.review_due)
         overdue = "yes" if o.overdue else ""
-        print(f"{o.objection_id:<18} {state_name:<16} {_when(due.seconds):<17} {overdue:<8} {o.decision_id}")
+        by = o.resolved_by or "-"
+        print(f"{o.objection_id:<18} {state_name:<22} {_when(due.seconds):<17} {overdue:<8} {by:<20} {o.decision_id}")
     print(f"{len(listed)} objections")
     return 0
 
@@ -117,6 +119,15 @@ def resolve(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def confirm(args: argparse.Namespace, settings: Settings) -> int:
+    from debar.v1 import decision_pb2
+
+    request = decision_pb2.ConfirmResolutionRequest(objection_id=args.id, reviewer=args.reviewer or "")
+    return _print(
+        _call(settings, args, lambda stub: stub.ConfirmResolution(request, timeout=settings.sanction_timeout_s))
+    )
+
+
 def add_parser(commands: Any) -> None:
     """Adds `objections` and its subcommands to the `debar` command's subparsers."""
     objections = commands.add_parser("objections", help="objections to refusals (for reviewers)")
@@ -140,3 +151,8 @@ def add_parser(commands: Any) -> None:
     resolving.add_argument("--outcome", choices=OUTCOMES, required=True)
     resolving.add_argument("--reviewer", required=True)
     resolving.add_argument("--reason", required=True)
+    confirming = command(
+        "confirm", "confirm an overturn another reviewer resolved (the record is then corrected)", confirm
+    )
+    confirming.add_argument("id")
+    confirming.add_argument("--reviewer", help="who confirms (default: the caller's identity)")

@@ -6,9 +6,10 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 import grpc
-import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from debar.common.settings import Settings
@@ -50,17 +51,19 @@ def start_failure(
     return f"did not become ready on {address} in {timeout_s:.0f}s"
 
 
-def http_start_failure(child: subprocess.Popen[bytes], url: str, timeout_s: float = 20.0) -> str | None:
-    """The same for an HTTP server (the witness): None once `url`/health answers 200 while `child` runs."""
+def http_start_failure(child: subprocess.Popen[bytes], host: str, port: int, timeout_s: float = 20.0) -> str | None:
+    """As start_failure, for a web service: None once GET /healthz answers 200 while `child` still runs."""
+    address = f"{host}:{port}"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if child.poll() is not None:
-            return f"exited with code {child.returncode} before serving on {url} (its log is above)"
+            why = ": the port is taken (another `debar up`?)" if port_taken(host, port) else " (its log is above)"
+            return f"exited with code {child.returncode} before serving on {address}{why}"
         try:
-            healthy = httpx.get(f"{url}/health", timeout=1, trust_env=False).status_code == 200
-        except httpx.HTTPError:
-            healthy = False
-        if healthy and child.poll() is None:
-            return None
+            with urllib.request.urlopen(f"http://{address}/healthz", timeout=1) as answer:
+                if answer.status == 200 and child.poll() is None:
+                    return None
+        except (urllib.error.URLError, OSError):
+            pass
         time.sleep(0.1)
-    return f"did not become ready on {url} in {timeout_s:.0f}s"
+    return f"did not become ready on {address} in {timeout_s:.0f}s"

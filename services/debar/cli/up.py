@@ -17,10 +17,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from debar.cli.sanction_core import sanction_core
-from debar.cli.services import available_services
+from debar.cli.services import WEB_SERVICES, available_services, port_of
 from debar.cli.startup import http_start_failure, port_taken, start_failure
 from debar.common.settings import Settings
 from debar.common.witnesses import WitnessEndpoint
+from debar.console.accounts import write_demo_reviewers
 from debar.local.certs import write_dev_certs
 from debar.local.dev_keys import dev_log_origin, log_signing_key, witness_key
 from debar.local.embedded_redis import EmbeddedRedis, EmbeddedRedisError, running_url
@@ -99,7 +100,8 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
     """Plaintext on loopback, said explicitly (DEBAR_TLS_* are not passed on); with `certs`, mutual TLS with each
     service's own certificate from that `debar certs dev` folder (made there if missing)."""
     names = available_services()
-    host, ports = settings.host, settings.ports
+    host = settings.host
+    ports = {name: port_of(settings, name) for name in names}
     taken = [f"{host}:{ports[name]} ({name})" for name in names if port_taken(host, ports[name])]
     if port_taken(host, settings.witness_port):
         taken.append(f"{host}:{settings.witness_port} (witness)")
@@ -112,32 +114,43 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DEBAR_TLS_")}
         env.update(DEBAR_REDIS_URL=url, DEBAR_REDIS_CLUSTER=str(settings.redis_cluster).lower(),
                    DEBAR_PLAINTEXT="false" if certs else "true")  # fmt: skip
+        # The console's two demo reviewers, with fresh passwords each run (other accounts in the file are kept).
+        accounts = settings.console_accounts_path()
+        demo_reviewers = write_demo_reviewers(accounts)
+        env.update(DEBAR_CONSOLE_SIGN_IN="accounts", DEBAR_CONSOLE_ACCOUNTS_FILE=str(accounts))
         prober = replace(settings, tls_ca="", tls_cert="", tls_key="")
         if certs is not None:
+            missing = tuple(name for name in names if not (certs / f"{name}.pem").exists())
             if not (certs / "ca.pem").exists():
                 write_dev_certs(certs)
+            elif missing:  # a folder made before a service was added (authz): its CA issues the newcomers'
+                write_dev_certs(certs, services=missing, clients=())
             prober = replace(prober, tls_ca=str(certs / "ca.pem"), tls_cert=str(certs / "bench.pem"),
                              tls_key=str(certs / "bench-key.pem"))  # fmt: skip
         witness = _witness(settings, env)
         signal.signal(signal.SIGTERM, _interrupt)
         children: dict[str, subprocess.Popen[bytes]] = {}
         try:
-            # First (it is up long before the sanction service, whose first checkpoint it cosigns), then the
-            # others at once; each is waited for below, the witness last.
+            # The witness first (it is up long before the sanction service, whose first checkpoint it cosigns), then
+            # the gRPC services together, then the web console (fewer processes starting at once on a busy
+            # machine); the witness is waited for last.
             children["witness"] = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "witness"],
                                                    env=witness.env)  # fmt: skip
-            for name in names:
-                child_env = {**env, **_tls_env(certs, name)} if certs else env
-                children[name] = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "serve", name],
-                                                  env=child_env)  # fmt: skip
-            for name in names:
-                child = children[name]
-                failure = start_failure(child, settings.host, settings.ports[name], prober)
-                if failure:
-                    print(f"debar up: {name} {failure}; stopping the others", file=sys.stderr)
-                    return 1
-                print(f"{name:<12}{settings.host}:{settings.ports[name]}")
-            failure = http_start_failure(children["witness"], witness.url)
+            for group in ([n for n in names if n not in WEB_SERVICES], [n for n in names if n in WEB_SERVICES]):
+                for name in group:
+                    child_env = {**env, **_tls_env(certs, name)} if certs else env
+                    children[name] = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "serve", name],
+                                                      env=child_env)  # fmt: skip
+                for name in group:
+                    web = name in WEB_SERVICES
+                    child = children[name]
+                    failure = (http_start_failure(child, host, ports[name]) if web
+                               else start_failure(child, host, ports[name], prober))  # fmt: skip
+                    if failure:
+                        print(f"debar up: {name} {failure}; stopping the others", file=sys.stderr)
+                        return 1
+                    print(f"{name:<12}{'http://' if web else ''}{host}:{ports[name]}")
+            failure = http_start_failure(children["witness"], host, settings.witness_port)
             if failure:
                 print(f"debar up: witness {failure}; stopping the others", file=sys.stderr)
                 return 1
@@ -146,6 +159,9 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
             print(
                 f"\nready. Try:\n  {tls_hint}debar check --id-type RIC --id 11010519491231002X --measure RAIL_G_TRAIN"
             )
+            sign_ins = ", ".join(f"{reviewer.login} / {password}" for reviewer, password in demo_reviewers)
+            print(f"\nconsole: http://{host}:{ports['console']}/ (reviewers sign in at /signin as {sign_ins}; "
+                  f"accounts in {accounts})")  # fmt: skip
             print("Ctrl-C stops everything.", flush=True)
             while all(child.poll() is None for child in children.values()):
                 time.sleep(0.2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ SERVICE_PORTS = {
     "hotel": 50053,
     "realestate": 50054,
     "procurement": 50055,
+    "authz": 50056,
 }
 
 # Only for a laptop: `debar up` and tests. A deployment must set DEBAR_PSEUDONYM_KEYS from a secret.
@@ -201,6 +203,24 @@ def _token_key(value: str) -> str | None:
     return "must be at least 16 characters" if value and len(value) < 16 else None
 
 
+def _networks(value: str) -> str | None:
+    try:
+        proxy_networks(value)
+    except ValueError:
+        return "must be a comma-separated list of addresses or networks (e.g. 10.0.0.0/8,127.0.0.1)"
+    return None
+
+
+def proxy_networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """The networks a comma-separated DEBAR_CONSOLE_TRUSTED_PROXIES names (ipaddress networks)."""
+    return tuple(ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip())
+
+
+def _header_name(value: str) -> str | None:
+    ok = bool(value) and all(c.isascii() and (c.isalnum() or c == "-") for c in value)
+    return None if ok else "must be an HTTP header name (letters, digits and dashes)"
+
+
 # --- the settings -------------------------------------------------------------------------------------------------
 
 
@@ -244,7 +264,8 @@ class Settings:
     health_port: int = setting(
         "DEBAR_HEALTH_PORT",
         0,
-        "plaintext grpc.health.v1 only (no other service), for kubelet probes that cannot do mutual TLS; 0: off",
+        "plaintext grpc.health.v1 only (no other service), for kubelet probes that cannot do mutual TLS; the "
+        "console: HTTP /healthz and /readyz only; 0: off",
         check=port_number(zero_is_off=True),
     )
     log_format: str = setting(
@@ -267,6 +288,43 @@ class Settings:
         check=within(0, 300, why="keep it under the pod's terminationGracePeriodSeconds"),
     )
     max_batch_items: int = setting("DEBAR_MAX_BATCH_ITEMS", 1000, "items per BatchCheck", check=within(1, 10_000))
+    # The web console (debar serve console): reviewers and refused persons, over HTTP.
+    console_port: int = setting("DEBAR_CONSOLE_PORT", 8080, "the web console's HTTP port", check=port_number())
+    console_sign_in: str = setting(
+        "DEBAR_CONSOLE_SIGN_IN",
+        "accounts",
+        "how reviewers sign in: accounts (the accounts file) or proxy (an authenticating proxy's identity header)",
+        check=one_of("accounts", "proxy"),
+    )
+    # Empty: $DEBAR_DATA_DIR/console-accounts.json (see console_accounts_path).
+    console_accounts_file: str = setting(
+        "DEBAR_CONSOLE_ACCOUNTS_FILE", "", "the reviewers' accounts file (argon2 password hashes)"
+    )
+    console_proxy_header: str = setting(
+        "DEBAR_CONSOLE_PROXY_HEADER",
+        "X-Forwarded-User",
+        "proxy sign-in: the header naming the signed-in reviewer",
+        check=_header_name,
+    )
+    console_trusted_proxies: str = setting(
+        "DEBAR_CONSOLE_TRUSTED_PROXIES",
+        "",
+        "proxy sign-in: the addresses or networks of the authenticating proxy, comma-separated; the identity "
+        "header and X-Forwarded-For are believed from these only",
+        check=_networks,
+    )
+    console_session_key_file: str = setting(
+        "DEBAR_CONSOLE_SESSION_KEY_FILE",
+        "",
+        "file holding the key that signs session cookies (32+ characters); empty: a random key per process, on "
+        "loopback only",
+    )
+    console_lookup_rate: int = setting(
+        "DEBAR_CONSOLE_LOOKUP_RATE",
+        10,
+        "decision lookups per client address per minute",
+        check=within(1, 10_000),
+    )
     log_signing_key: str = setting(
         "DEBAR_LOG_SIGNING_KEY", "", "file holding the log's signer key; `debar up` makes one in the data folder"
     )
@@ -308,6 +366,24 @@ class Settings:
         if self.pseudonym_keys == DEV_PSEUDONYM_KEYS and self.host not in LOOPBACK:
             raise SettingsError(
                 "DEBAR_PSEUDONYM_KEYS must be set when listening beyond this machine (the dev key is public)"
+            )
+
+    def console_accounts_path(self) -> Path:
+        return (
+            Path(self.console_accounts_file) if self.console_accounts_file else self.data_dir / "console-accounts.json"
+        )
+
+    def check_console(self) -> None:
+        """What the console refuses to start with (each value is already valid on its own)."""
+        if self.console_sign_in == "proxy" and not self.console_trusted_proxies:
+            raise SettingsError(
+                "DEBAR_CONSOLE_SIGN_IN=proxy needs DEBAR_CONSOLE_TRUSTED_PROXIES (the proxy's addresses): the "
+                "identity header is believed from those only"
+            )
+        if not self.console_session_key_file and self.host not in LOOPBACK:
+            raise SettingsError(
+                "DEBAR_CONSOLE_SESSION_KEY_FILE must be set when listening beyond this machine (sessions must "
+                "outlive a restart and be shared by replicas)"
             )
 
     @property

@@ -3,7 +3,8 @@ beside the certificates it signs.
 
 Every service certificate serves (SAN localhost, 127.0.0.1, ::1 and the Kubernetes service names) and calls
 (client certificate whose CN is the service's name, which is the caller's identity). Client-only certificates
-(registry, reviewer, portal, bench) only call. Files: ca.pem, ca-key.pem, NAME.pem, NAME-key.pem."""
+(registry, reviewer, portal, bench, envoy: the proxy that asks authz, and the web console, which serves HTTP)
+only call. Files: ca.pem, ca-key.pem, NAME.pem, NAME-key.pem."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-SERVICES = ("sanction", "railway", "hotel", "realestate", "procurement")
-CLIENTS = ("registry", "reviewer", "portal", "bench")
+SERVICES = ("sanction", "railway", "hotel", "realestate", "procurement", "authz")
+CLIENTS = ("registry", "reviewer", "portal", "bench", "envoy", "console")
 NAMESPACES = ("debar", "debar-dev")
 CA_DAYS = 3650
 CERT_DAYS = 825

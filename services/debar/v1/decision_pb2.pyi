@@ -35,6 +35,10 @@ class _ObjectionStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Object
     OBJECTION_STATE_OVERTURNED: _ObjectionState.ValueType  # 4
     """The record was corrected and the subject notified."""
     OBJECTION_STATE_RECONSIDERATION: _ObjectionState.ValueType  # 5
+    OBJECTION_STATE_AWAITING_CONFIRMATION: _ObjectionState.ValueType  # 6
+    """Resolved as overturned by one reviewer; a different reviewer must confirm (ConfirmResolution) before the record
+    is corrected. Still open: the restriction stays in force, disputed.
+    """
 
 class ObjectionState(_ObjectionState, metaclass=_ObjectionStateEnumTypeWrapper): ...
 
@@ -46,6 +50,10 @@ OBJECTION_STATE_UPHELD: ObjectionState.ValueType  # 3
 OBJECTION_STATE_OVERTURNED: ObjectionState.ValueType  # 4
 """The record was corrected and the subject notified."""
 OBJECTION_STATE_RECONSIDERATION: ObjectionState.ValueType  # 5
+OBJECTION_STATE_AWAITING_CONFIRMATION: ObjectionState.ValueType  # 6
+"""Resolved as overturned by one reviewer; a different reviewer must confirm (ConfirmResolution) before the record
+is corrected. Still open: the restriction stays in force, disputed.
+"""
 Global___ObjectionState: _TypeAlias = ObjectionState  # noqa: Y015
 
 class _ObjectionOutcome:
@@ -245,12 +253,21 @@ class Objection(_message.Message):
     RECONSIDERATION_REQUEST_DUE_FIELD_NUMBER: _builtins.int
     OVERDUE_FIELD_NUMBER: _builtins.int
     HISTORY_FIELD_NUMBER: _builtins.int
+    RESOLVED_BY_FIELD_NUMBER: _builtins.int
+    CONFIRMATION_AWAITED_FIELD_NUMBER: _builtins.int
+    CONFIRMED_BY_FIELD_NUMBER: _builtins.int
     objection_id: _builtins.str
     decision_id: _builtins.str
     state: Global___ObjectionState.ValueType
     statement: _builtins.str
     contact: _builtins.str
     overdue: _builtins.bool
+    resolved_by: _builtins.str
+    """The reviewer whose resolution stands or awaits confirmation; empty before the objection is resolved."""
+    confirmation_awaited: _builtins.bool
+    """State AWAITING_CONFIRMATION: any reviewer but resolved_by may confirm it with ConfirmResolution."""
+    confirmed_by: _builtins.str
+    """The reviewer who confirmed the overturn (state OVERTURNED)."""
     @_builtins.property
     def restriction_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -259,7 +276,9 @@ class Objection(_message.Message):
     def review_due(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def correction_due(self) -> _timestamp_pb2.Timestamp:
-        """Set once overturned: the record must be corrected by then."""
+        """Set once resolved as overturned (awaiting confirmation, then overturned): the record must be corrected by then;
+        it runs from the first resolution, confirmation included.
+        """
 
     @_builtins.property
     def reconsideration_request_due(self) -> _timestamp_pb2.Timestamp:
@@ -282,10 +301,13 @@ class Objection(_message.Message):
         reconsideration_request_due: _timestamp_pb2.Timestamp | None = ...,
         overdue: _builtins.bool = ...,
         history: _abc.Iterable[Global___ObjectionTransition] | None = ...,
+        resolved_by: _builtins.str = ...,
+        confirmation_awaited: _builtins.bool = ...,
+        confirmed_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["correction_due", b"correction_due", "filed_at", b"filed_at", "reconsideration_request_due", b"reconsideration_request_due", "review_due", b"review_due"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "correction_due", b"correction_due", "decision_id", b"decision_id", "filed_at", b"filed_at", "history", b"history", "objection_id", b"objection_id", "overdue", b"overdue", "reconsideration_request_due", b"reconsideration_request_due", "restriction_ids", b"restriction_ids", "review_due", b"review_due", "state", b"state", "statement", b"statement"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confirmation_awaited", b"confirmation_awaited", "confirmed_by", b"confirmed_by", "contact", b"contact", "correction_due", b"correction_due", "decision_id", b"decision_id", "filed_at", b"filed_at", "history", b"history", "objection_id", b"objection_id", "overdue", b"overdue", "reconsideration_request_due", b"reconsideration_request_due", "resolved_by", b"resolved_by", "restriction_ids", b"restriction_ids", "review_due", b"review_due", "state", b"state", "statement", b"statement"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -365,6 +387,29 @@ class ResolveObjectionRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ResolveObjectionRequest: _TypeAlias = ResolveObjectionRequest  # noqa: Y015
+
+@_typing.final
+class ConfirmResolutionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OBJECTION_ID_FIELD_NUMBER: _builtins.int
+    REVIEWER_FIELD_NUMBER: _builtins.int
+    objection_id: _builtins.str
+    reviewer: _builtins.str
+    """Empty: the caller's identity."""
+    def __init__(
+        self,
+        *,
+        objection_id: _builtins.str = ...,
+        reviewer: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["objection_id", b"objection_id", "reviewer", b"reviewer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmResolutionRequest: _TypeAlias = ConfirmResolutionRequest  # noqa: Y015
 
 @_typing.final
 class RequestReconsiderationRequest(_message.Message):

@@ -60,6 +60,11 @@ class DecisionServiceStub:
                 request_serializer=debar_dot_v1_dot_decision__pb2.ResolveObjectionRequest.SerializeToString,
                 response_deserializer=debar_dot_v1_dot_decision__pb2.Objection.FromString,
                 _registered_method=True)
+        self.ConfirmResolution = channel.unary_unary(
+                '/debar.v1.DecisionService/ConfirmResolution',
+                request_serializer=debar_dot_v1_dot_decision__pb2.ConfirmResolutionRequest.SerializeToString,
+                response_deserializer=debar_dot_v1_dot_decision__pb2.Objection.FromString,
+                _registered_method=True)
         self.RequestReconsideration = channel.unary_unary(
                 '/debar.v1.DecisionService/RequestReconsideration',
                 request_serializer=debar_dot_v1_dot_decision__pb2.RequestReconsiderationRequest.SerializeToString,
@@ -109,7 +114,16 @@ class DecisionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ResolveObjection(self, request, context):
-        """under review / reconsideration -> upheld or overturned.
+        """under review / reconsideration -> upheld, or awaiting confirmation (an overturn: the record stays in force until
+        a second reviewer confirms it). Awaiting confirmation -> upheld (any reviewer may keep the record).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmResolution(self, request, context):
+        """awaiting confirmation -> overturned (the record is corrected), by a reviewer other than the one who resolved it;
+        the same reviewer: PERMISSION_DENIED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -160,6 +174,11 @@ def add_DecisionServiceServicer_to_server(servicer, server):
             'ResolveObjection': grpc.unary_unary_rpc_method_handler(
                     servicer.ResolveObjection,
                     request_deserializer=debar_dot_v1_dot_decision__pb2.ResolveObjectionRequest.FromString,
+                    response_serializer=debar_dot_v1_dot_decision__pb2.Objection.SerializeToString,
+            ),
+            'ConfirmResolution': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmResolution,
+                    request_deserializer=debar_dot_v1_dot_decision__pb2.ConfirmResolutionRequest.FromString,
                     response_serializer=debar_dot_v1_dot_decision__pb2.Objection.SerializeToString,
             ),
             'RequestReconsideration': grpc.unary_unary_rpc_method_handler(
@@ -313,6 +332,33 @@ class DecisionService:
             target,
             '/debar.v1.DecisionService/ResolveObjection',
             debar_dot_v1_dot_decision__pb2.ResolveObjectionRequest.SerializeToString,
+            debar_dot_v1_dot_decision__pb2.Objection.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmResolution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/debar.v1.DecisionService/ConfirmResolution',
+            debar_dot_v1_dot_decision__pb2.ConfirmResolutionRequest.SerializeToString,
             debar_dot_v1_dot_decision__pb2.Objection.FromString,
             options,
             channel_credentials,

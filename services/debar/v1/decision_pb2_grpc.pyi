@@ -41,7 +41,13 @@ class DecisionServiceStub:
     ReviewObjection: _grpc.UnaryUnaryMultiCallable[_decision_pb2.ReviewObjectionRequest, _decision_pb2.Objection]
     """filed -> under review."""
     ResolveObjection: _grpc.UnaryUnaryMultiCallable[_decision_pb2.ResolveObjectionRequest, _decision_pb2.Objection]
-    """under review / reconsideration -> upheld or overturned."""
+    """under review / reconsideration -> upheld, or awaiting confirmation (an overturn: the record stays in force until
+    a second reviewer confirms it). Awaiting confirmation -> upheld (any reviewer may keep the record).
+    """
+    ConfirmResolution: _grpc.UnaryUnaryMultiCallable[_decision_pb2.ConfirmResolutionRequest, _decision_pb2.Objection]
+    """awaiting confirmation -> overturned (the record is corrected), by a reviewer other than the one who resolved it;
+    the same reviewer: PERMISSION_DENIED.
+    """
     RequestReconsideration: _grpc.UnaryUnaryMultiCallable[_decision_pb2.RequestReconsiderationRequest, _decision_pb2.Objection]
     """upheld -> reconsideration, once."""
     GetObjection: _grpc.UnaryUnaryMultiCallable[_decision_pb2.GetObjectionRequest, _decision_pb2.Objection]
@@ -60,7 +66,13 @@ class DecisionServiceAsyncStub(DecisionServiceStub):
     ReviewObjection: _aio.UnaryUnaryMultiCallable[_decision_pb2.ReviewObjectionRequest, _decision_pb2.Objection]  # type: ignore[assignment]
     """filed -> under review."""
     ResolveObjection: _aio.UnaryUnaryMultiCallable[_decision_pb2.ResolveObjectionRequest, _decision_pb2.Objection]  # type: ignore[assignment]
-    """under review / reconsideration -> upheld or overturned."""
+    """under review / reconsideration -> upheld, or awaiting confirmation (an overturn: the record stays in force until
+    a second reviewer confirms it). Awaiting confirmation -> upheld (any reviewer may keep the record).
+    """
+    ConfirmResolution: _aio.UnaryUnaryMultiCallable[_decision_pb2.ConfirmResolutionRequest, _decision_pb2.Objection]  # type: ignore[assignment]
+    """awaiting confirmation -> overturned (the record is corrected), by a reviewer other than the one who resolved it;
+    the same reviewer: PERMISSION_DENIED.
+    """
     RequestReconsideration: _aio.UnaryUnaryMultiCallable[_decision_pb2.RequestReconsiderationRequest, _decision_pb2.Objection]  # type: ignore[assignment]
     """upheld -> reconsideration, once."""
     GetObjection: _aio.UnaryUnaryMultiCallable[_decision_pb2.GetObjectionRequest, _decision_pb2.Objection]  # type: ignore[assignment]
@@ -106,7 +118,19 @@ class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _decision_pb2.ResolveObjectionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_decision_pb2.Objection, _abc.Awaitable[_decision_pb2.Objection]]:
-        """under review / reconsideration -> upheld or overturned."""
+        """under review / reconsideration -> upheld, or awaiting confirmation (an overturn: the record stays in force until
+        a second reviewer confirms it). Awaiting confirmation -> upheld (any reviewer may keep the record).
+        """
+
+    @_abc_1.abstractmethod
+    def ConfirmResolution(
+        self,
+        request: _decision_pb2.ConfirmResolutionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_pb2.Objection, _abc.Awaitable[_decision_pb2.Objection]]:
+        """awaiting confirmation -> overturned (the record is corrected), by a reviewer other than the one who resolved it;
+        the same reviewer: PERMISSION_DENIED.
+        """
 
     @_abc_1.abstractmethod
     def RequestReconsideration(

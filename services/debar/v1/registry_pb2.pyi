@@ -229,6 +229,10 @@ class Restriction(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     LIFTED_AT_FIELD_NUMBER: _builtins.int
     LIFT_REASON_FIELD_NUMBER: _builtins.int
+    LIFT_DOCUMENT_NUMBER_FIELD_NUMBER: _builtins.int
+    LIFTED_BY_FIELD_NUMBER: _builtins.int
+    LIFT_CONFIRMED_BY_FIELD_NUMBER: _builtins.int
+    PENDING_LIFT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     source: _builtins.str
     source_id: _builtins.str
@@ -243,6 +247,11 @@ class Restriction(_message.Message):
     decided_on: _builtins.str
     status: Global___RestrictionStatus.ValueType
     lift_reason: _builtins.str
+    lift_document_number: _builtins.str
+    """The court decision that lifted it (Lift's document_number)."""
+    lifted_by: _builtins.str
+    """Who asked for the lift, and who confirmed it (empty when the source needs no confirmation)."""
+    lift_confirmed_by: _builtins.str
     @_builtins.property
     def measures(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -257,6 +266,10 @@ class Restriction(_message.Message):
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def lifted_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def pending_lift(self) -> Global___PendingLift:
+        """A lift asked for and awaiting confirmation by another registry identity: until then the restriction is in force."""
+
     def __init__(
         self,
         *,
@@ -281,14 +294,47 @@ class Restriction(_message.Message):
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         lifted_at: _timestamp_pb2.Timestamp | None = ...,
         lift_reason: _builtins.str = ...,
+        lift_document_number: _builtins.str = ...,
+        lifted_by: _builtins.str = ...,
+        lift_confirmed_by: _builtins.str = ...,
+        pending_lift: Global___PendingLift | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "effective_from", b"effective_from", "effective_until", b"effective_until", "lifted_at", b"lifted_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "effective_from", b"effective_from", "effective_until", b"effective_until", "lifted_at", b"lifted_at", "pending_lift", b"pending_lift", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "case_number", b"case_number", "created_at", b"created_at", "decided_on", b"decided_on", "document_number", b"document_number", "effective_from", b"effective_from", "effective_until", b"effective_until", "id", b"id", "id_type", b"id_type", "legal_basis", b"legal_basis", "lift_reason", b"lift_reason", "lifted_at", b"lifted_at", "list_version", b"list_version", "masked_name", b"masked_name", "measures", b"measures", "principals", b"principals", "source", b"source", "source_id", b"source_id", "status", b"status", "subject_pseudonym", b"subject_pseudonym", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "case_number", b"case_number", "created_at", b"created_at", "decided_on", b"decided_on", "document_number", b"document_number", "effective_from", b"effective_from", "effective_until", b"effective_until", "id", b"id", "id_type", b"id_type", "legal_basis", b"legal_basis", "lift_confirmed_by", b"lift_confirmed_by", "lift_document_number", b"lift_document_number", "lift_reason", b"lift_reason", "lifted_at", b"lifted_at", "lifted_by", b"lifted_by", "list_version", b"list_version", "masked_name", b"masked_name", "measures", b"measures", "pending_lift", b"pending_lift", "principals", b"principals", "source", b"source", "source_id", b"source_id", "status", b"status", "subject_pseudonym", b"subject_pseudonym", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Restriction: _TypeAlias = Restriction  # noqa: Y015
+
+@_typing.final
+class PendingLift(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASKED_BY_FIELD_NUMBER: _builtins.int
+    ASKED_AT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DOCUMENT_NUMBER_FIELD_NUMBER: _builtins.int
+    asked_by: _builtins.str
+    reason: _builtins.str
+    document_number: _builtins.str
+    @_builtins.property
+    def asked_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        asked_by: _builtins.str = ...,
+        asked_at: _timestamp_pb2.Timestamp | None = ...,
+        reason: _builtins.str = ...,
+        document_number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["asked_at", b"asked_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asked_at", b"asked_at", "asked_by", b"asked_by", "document_number", b"document_number", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PendingLift: _TypeAlias = PendingLift  # noqa: Y015
 
 @_typing.final
 class ImposeResponse(_message.Message):
@@ -322,21 +368,48 @@ class LiftRequest(_message.Message):
 
     RESTRICTION_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    DOCUMENT_NUMBER_FIELD_NUMBER: _builtins.int
     restriction_id: _builtins.str
     reason: _builtins.str
+    document_number: _builtins.str
+    """The court's decision lifting it: required."""
     def __init__(
         self,
         *,
         restriction_id: _builtins.str = ...,
         reason: _builtins.str = ...,
+        document_number: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "restriction_id", b"restriction_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_number", b"document_number", "reason", b"reason", "restriction_id", b"restriction_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LiftRequest: _TypeAlias = LiftRequest  # noqa: Y015
+
+@_typing.final
+class ConfirmLiftRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESTRICTION_ID_FIELD_NUMBER: _builtins.int
+    DOCUMENT_NUMBER_FIELD_NUMBER: _builtins.int
+    restriction_id: _builtins.str
+    document_number: _builtins.str
+    """The pending lift's document number, as the confirming identity read it on the court's decision: required."""
+    def __init__(
+        self,
+        *,
+        restriction_id: _builtins.str = ...,
+        document_number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_number", b"document_number", "restriction_id", b"restriction_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmLiftRequest: _TypeAlias = ConfirmLiftRequest  # noqa: Y015
 
 @_typing.final
 class LiftResponse(_message.Message):
@@ -472,6 +545,7 @@ class GrantExemptionRequest(_message.Message):
     reason: _builtins.str
     """Why the court approved it (e.g. serious illness, funeral, official duty, exam)."""
     document_number: _builtins.str
+    """The court's decision approving it: required."""
     @_builtins.property
     def subject(self) -> _common_pb2.Subject: ...
     @_builtins.property
@@ -498,6 +572,33 @@ class GrantExemptionRequest(_message.Message):
 Global___GrantExemptionRequest: _TypeAlias = GrantExemptionRequest  # noqa: Y015
 
 @_typing.final
+class ConfirmExemptionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    EXEMPTION_ID_FIELD_NUMBER: _builtins.int
+    DOCUMENT_NUMBER_FIELD_NUMBER: _builtins.int
+    exemption_id: _builtins.str
+    document_number: _builtins.str
+    """The permit's document number, as the confirming identity read it on the court's decision: required."""
+    @_builtins.property
+    def subject(self) -> _common_pb2.Subject: ...
+    def __init__(
+        self,
+        *,
+        subject: _common_pb2.Subject | None = ...,
+        exemption_id: _builtins.str = ...,
+        document_number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["subject", b"subject"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_number", b"document_number", "exemption_id", b"exemption_id", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmExemptionRequest: _TypeAlias = ConfirmExemptionRequest  # noqa: Y015
+
+@_typing.final
 class Exemption(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -509,12 +610,19 @@ class Exemption(_message.Message):
     AUTHORITY_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     DOCUMENT_NUMBER_FIELD_NUMBER: _builtins.int
+    GRANTED_BY_FIELD_NUMBER: _builtins.int
+    AWAITING_CONFIRMATION_FIELD_NUMBER: _builtins.int
+    CONFIRMED_BY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     subject_pseudonym: _builtins.str
     measure: _builtins.str
     authority: _builtins.str
     reason: _builtins.str
     document_number: _builtins.str
+    granted_by: _builtins.str
+    awaiting_confirmation: _builtins.bool
+    """Awaiting confirmation by a registry identity other than granted_by (ConfirmExemption): not honoured yet."""
+    confirmed_by: _builtins.str
     @_builtins.property
     def effective_from(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -530,10 +638,13 @@ class Exemption(_message.Message):
         authority: _builtins.str = ...,
         reason: _builtins.str = ...,
         document_number: _builtins.str = ...,
+        granted_by: _builtins.str = ...,
+        awaiting_confirmation: _builtins.bool = ...,
+        confirmed_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["effective_from", b"effective_from", "effective_until", b"effective_until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "document_number", b"document_number", "effective_from", b"effective_from", "effective_until", b"effective_until", "id", b"id", "measure", b"measure", "reason", b"reason", "subject_pseudonym", b"subject_pseudonym"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "awaiting_confirmation", b"awaiting_confirmation", "confirmed_by", b"confirmed_by", "document_number", b"document_number", "effective_from", b"effective_from", "effective_until", b"effective_until", "granted_by", b"granted_by", "id", b"id", "measure", b"measure", "reason", b"reason", "subject_pseudonym", b"subject_pseudonym"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -45,6 +45,11 @@ class RegistryServiceStub:
                 request_serializer=debar_dot_v1_dot_registry__pb2.LiftRequest.SerializeToString,
                 response_deserializer=debar_dot_v1_dot_registry__pb2.LiftResponse.FromString,
                 _registered_method=True)
+        self.ConfirmLift = channel.unary_unary(
+                '/debar.v1.RegistryService/ConfirmLift',
+                request_serializer=debar_dot_v1_dot_registry__pb2.ConfirmLiftRequest.SerializeToString,
+                response_deserializer=debar_dot_v1_dot_registry__pb2.LiftResponse.FromString,
+                _registered_method=True)
         self.GetRestriction = channel.unary_unary(
                 '/debar.v1.RegistryService/GetRestriction',
                 request_serializer=debar_dot_v1_dot_registry__pb2.GetRestrictionRequest.SerializeToString,
@@ -58,6 +63,11 @@ class RegistryServiceStub:
         self.GrantExemption = channel.unary_unary(
                 '/debar.v1.RegistryService/GrantExemption',
                 request_serializer=debar_dot_v1_dot_registry__pb2.GrantExemptionRequest.SerializeToString,
+                response_deserializer=debar_dot_v1_dot_registry__pb2.GrantExemptionResponse.FromString,
+                _registered_method=True)
+        self.ConfirmExemption = channel.unary_unary(
+                '/debar.v1.RegistryService/ConfirmExemption',
+                request_serializer=debar_dot_v1_dot_registry__pb2.ConfirmExemptionRequest.SerializeToString,
                 response_deserializer=debar_dot_v1_dot_registry__pb2.GrantExemptionResponse.FromString,
                 _registered_method=True)
 
@@ -74,7 +84,16 @@ class RegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Lift(self, request, context):
-        """The record is kept, marked lifted.
+        """The record is kept, marked lifted. Needs the court decision's document_number. Where the catalogue source says
+        lift_needs_confirmation, the lift waits (pending_lift; the restriction stays in force) until ConfirmLift.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmLift(self, request, context):
+        """A pending lift takes effect, confirmed by a registry identity other than the one who asked for it (the same
+        identity: PERMISSION_DENIED); document_number must be the pending lift's.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -94,7 +113,17 @@ class RegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GrantExemption(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Needs the court decision's document_number. A permit lets a restricted subject through, so it needs a second
+        registry identity (ConfirmExemption) whenever it can override a restriction of a source with
+        lift_needs_confirmation; until then it is stored, awaiting confirmation, and no check honours it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmExemption(self, request, context):
+        """A permit awaiting confirmation takes effect, confirmed by a registry identity other than the one who granted it.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -112,6 +141,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     request_deserializer=debar_dot_v1_dot_registry__pb2.LiftRequest.FromString,
                     response_serializer=debar_dot_v1_dot_registry__pb2.LiftResponse.SerializeToString,
             ),
+            'ConfirmLift': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmLift,
+                    request_deserializer=debar_dot_v1_dot_registry__pb2.ConfirmLiftRequest.FromString,
+                    response_serializer=debar_dot_v1_dot_registry__pb2.LiftResponse.SerializeToString,
+            ),
             'GetRestriction': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRestriction,
                     request_deserializer=debar_dot_v1_dot_registry__pb2.GetRestrictionRequest.FromString,
@@ -125,6 +159,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
             'GrantExemption': grpc.unary_unary_rpc_method_handler(
                     servicer.GrantExemption,
                     request_deserializer=debar_dot_v1_dot_registry__pb2.GrantExemptionRequest.FromString,
+                    response_serializer=debar_dot_v1_dot_registry__pb2.GrantExemptionResponse.SerializeToString,
+            ),
+            'ConfirmExemption': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmExemption,
+                    request_deserializer=debar_dot_v1_dot_registry__pb2.ConfirmExemptionRequest.FromString,
                     response_serializer=debar_dot_v1_dot_registry__pb2.GrantExemptionResponse.SerializeToString,
             ),
     }
@@ -182,6 +221,33 @@ class RegistryService:
             target,
             '/debar.v1.RegistryService/Lift',
             debar_dot_v1_dot_registry__pb2.LiftRequest.SerializeToString,
+            debar_dot_v1_dot_registry__pb2.LiftResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmLift(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/debar.v1.RegistryService/ConfirmLift',
+            debar_dot_v1_dot_registry__pb2.ConfirmLiftRequest.SerializeToString,
             debar_dot_v1_dot_registry__pb2.LiftResponse.FromString,
             options,
             channel_credentials,
@@ -263,6 +329,33 @@ class RegistryService:
             target,
             '/debar.v1.RegistryService/GrantExemption',
             debar_dot_v1_dot_registry__pb2.GrantExemptionRequest.SerializeToString,
+            debar_dot_v1_dot_registry__pb2.GrantExemptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmExemption(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/debar.v1.RegistryService/ConfirmExemption',
+            debar_dot_v1_dot_registry__pb2.ConfirmExemptionRequest.SerializeToString,
             debar_dot_v1_dot_registry__pb2.GrantExemptionResponse.FromString,
             options,
             channel_credentials,

@@ -36,11 +36,23 @@ class RegistryServiceStub:
     Impose: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ImposeRequest, _registry_pb2.ImposeResponse]
     """Idempotent on (source, source_id): imposing the same record twice changes nothing."""
     Lift: _grpc.UnaryUnaryMultiCallable[_registry_pb2.LiftRequest, _registry_pb2.LiftResponse]
-    """The record is kept, marked lifted."""
+    """The record is kept, marked lifted. Needs the court decision's document_number. Where the catalogue source says
+    lift_needs_confirmation, the lift waits (pending_lift; the restriction stays in force) until ConfirmLift.
+    """
+    ConfirmLift: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ConfirmLiftRequest, _registry_pb2.LiftResponse]
+    """A pending lift takes effect, confirmed by a registry identity other than the one who asked for it (the same
+    identity: PERMISSION_DENIED); document_number must be the pending lift's.
+    """
     GetRestriction: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GetRestrictionRequest, _registry_pb2.Restriction]
     ListRestrictions: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListRestrictionsRequest, _registry_pb2.ListRestrictionsResponse]
     """By subject, including restrictions that reach the subject through a role."""
     GrantExemption: _grpc.UnaryUnaryMultiCallable[_registry_pb2.GrantExemptionRequest, _registry_pb2.GrantExemptionResponse]
+    """Needs the court decision's document_number. A permit lets a restricted subject through, so it needs a second
+    registry identity (ConfirmExemption) whenever it can override a restriction of a source with
+    lift_needs_confirmation; until then it is stored, awaiting confirmation, and no check honours it.
+    """
+    ConfirmExemption: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ConfirmExemptionRequest, _registry_pb2.GrantExemptionResponse]
+    """A permit awaiting confirmation takes effect, confirmed by a registry identity other than the one who granted it."""
 
 @_typing.type_check_only
 class RegistryServiceAsyncStub(RegistryServiceStub):
@@ -50,11 +62,23 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     Impose: _aio.UnaryUnaryMultiCallable[_registry_pb2.ImposeRequest, _registry_pb2.ImposeResponse]  # type: ignore[assignment]
     """Idempotent on (source, source_id): imposing the same record twice changes nothing."""
     Lift: _aio.UnaryUnaryMultiCallable[_registry_pb2.LiftRequest, _registry_pb2.LiftResponse]  # type: ignore[assignment]
-    """The record is kept, marked lifted."""
+    """The record is kept, marked lifted. Needs the court decision's document_number. Where the catalogue source says
+    lift_needs_confirmation, the lift waits (pending_lift; the restriction stays in force) until ConfirmLift.
+    """
+    ConfirmLift: _aio.UnaryUnaryMultiCallable[_registry_pb2.ConfirmLiftRequest, _registry_pb2.LiftResponse]  # type: ignore[assignment]
+    """A pending lift takes effect, confirmed by a registry identity other than the one who asked for it (the same
+    identity: PERMISSION_DENIED); document_number must be the pending lift's.
+    """
     GetRestriction: _aio.UnaryUnaryMultiCallable[_registry_pb2.GetRestrictionRequest, _registry_pb2.Restriction]  # type: ignore[assignment]
     ListRestrictions: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListRestrictionsRequest, _registry_pb2.ListRestrictionsResponse]  # type: ignore[assignment]
     """By subject, including restrictions that reach the subject through a role."""
     GrantExemption: _aio.UnaryUnaryMultiCallable[_registry_pb2.GrantExemptionRequest, _registry_pb2.GrantExemptionResponse]  # type: ignore[assignment]
+    """Needs the court decision's document_number. A permit lets a restricted subject through, so it needs a second
+    registry identity (ConfirmExemption) whenever it can override a restriction of a source with
+    lift_needs_confirmation; until then it is stored, awaiting confirmation, and no check honours it.
+    """
+    ConfirmExemption: _aio.UnaryUnaryMultiCallable[_registry_pb2.ConfirmExemptionRequest, _registry_pb2.GrantExemptionResponse]  # type: ignore[assignment]
+    """A permit awaiting confirmation takes effect, confirmed by a registry identity other than the one who granted it."""
 
 class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     """The writing side, for courts and list operators. Every write bumps the revision."""
@@ -73,7 +97,19 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.LiftRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.LiftResponse, _abc.Awaitable[_registry_pb2.LiftResponse]]:
-        """The record is kept, marked lifted."""
+        """The record is kept, marked lifted. Needs the court decision's document_number. Where the catalogue source says
+        lift_needs_confirmation, the lift waits (pending_lift; the restriction stays in force) until ConfirmLift.
+        """
+
+    @_abc_1.abstractmethod
+    def ConfirmLift(
+        self,
+        request: _registry_pb2.ConfirmLiftRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.LiftResponse, _abc.Awaitable[_registry_pb2.LiftResponse]]:
+        """A pending lift takes effect, confirmed by a registry identity other than the one who asked for it (the same
+        identity: PERMISSION_DENIED); document_number must be the pending lift's.
+        """
 
     @_abc_1.abstractmethod
     def GetRestriction(
@@ -95,6 +131,18 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _registry_pb2.GrantExemptionRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_registry_pb2.GrantExemptionResponse, _abc.Awaitable[_registry_pb2.GrantExemptionResponse]]: ...
+    ) -> _typing.Union[_registry_pb2.GrantExemptionResponse, _abc.Awaitable[_registry_pb2.GrantExemptionResponse]]:
+        """Needs the court decision's document_number. A permit lets a restricted subject through, so it needs a second
+        registry identity (ConfirmExemption) whenever it can override a restriction of a source with
+        lift_needs_confirmation; until then it is stored, awaiting confirmation, and no check honours it.
+        """
+
+    @_abc_1.abstractmethod
+    def ConfirmExemption(
+        self,
+        request: _registry_pb2.ConfirmExemptionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.GrantExemptionResponse, _abc.Awaitable[_registry_pb2.GrantExemptionResponse]]:
+        """A permit awaiting confirmation takes effect, confirmed by a registry identity other than the one who granted it."""
 
 def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -27,17 +27,17 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x64\x65\x62\x61r/v1/sanction.proto\x12\x08\x64\x65\x62\x61r.v1\x1a\x15\x64\x65\x62\x61r/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\x81\x01\n\x0c\x43heckRequest\x12\"\n\x07subject\x18\x01 \x01(\x0b\x32\x11.debar.v1.Subject\x12\x0f\n\x07measure\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cmin_revision\x18\x04 \x01(\x04\"\xe1\x02\n\rCheckResponse\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\"\n\x07outcome\x18\x02 \x01(\x0e\x32\x11.debar.v1.Outcome\x12!\n\x07grounds\x18\x03 \x03(\x0b\x32\x10.debar.v1.Ground\x12\x10\n\x08revision\x18\x04 \x01(\x04\x12-\n\texemption\x18\x05 \x01(\x0b\x32\x1a.debar.v1.ExemptionApplied\x12.\n\nchecked_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07measure\x18\x07 \x01(\t\x12\x19\n\x11\x63\x61talogue_version\x18\x08 \x01(\t\x12+\n\tobjection\x18\t \x01(\x0b\x32\x18.debar.v1.ObjectionGuide\x12*\n\x0b\x64\x65gradation\x18\n \x01(\x0e\x32\x15.debar.v1.Degradation\":\n\x11\x42\x61tchCheckRequest\x12%\n\x05items\x18\x01 \x03(\x0b\x32\x16.debar.v1.CheckRequest\"i\n\x0b\x42\x61tchResult\x12+\n\x08response\x18\x01 \x01(\x0b\x32\x17.debar.v1.CheckResponseH\x00\x12#\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\x08\n\x06result\"<\n\x12\x42\x61tchCheckResponse\x12&\n\x07results\x18\x01 \x03(\x0b\x32\x15.debar.v1.BatchResult\"\x15\n\x13ListMeasuresRequest\"q\n\x07Measure\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x12\n\nchecked_by\x18\x03 \x01(\t\x12/\n\x0e\x66\x61ilure_policy\x18\x04 \x01(\x0e\x32\x17.debar.v1.FailurePolicy\"\xad\x01\n\x06Source\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x18\n\x10\x64\x65\x66\x61ult_measures\x18\x03 \x03(\t\x12\x19\n\x11\x64\x65\x66\x61ult_term_days\x18\x04 \x01(\r\x12\x1e\n\x16publicity_working_days\x18\x05 \x01(\r\x12+\n\tobjection\x18\x06 \x01(\x0b\x32\x18.debar.v1.ObjectionGuide\"y\n\x14ListMeasuresResponse\x12\x19\n\x11\x63\x61talogue_version\x18\x01 \x01(\t\x12#\n\x08measures\x18\x02 \x03(\x0b\x32\x11.debar.v1.Measure\x12!\n\x07sources\x18\x03 \x03(\x0b\x32\x10.debar.v1.Source*H\n\x0b\x44\x65gradation\x12\x14\n\x10\x44\x45GRADATION_NONE\x10\x00\x12#\n\x1f\x44\x45GRADATION_FAILED_OPEN_SPOOLED\x10\x01*c\n\rFailurePolicy\x12\x1e\n\x1a\x46\x41ILURE_POLICY_UNSPECIFIED\x10\x00\x12\x19\n\x15\x46\x41ILURE_POLICY_CLOSED\x10\x01\x12\x17\n\x13\x46\x41ILURE_POLICY_OPEN\x10\x02\x32\xe3\x01\n\x0fSanctionService\x12\x38\n\x05\x43heck\x12\x16.debar.v1.CheckRequest\x1a\x17.debar.v1.CheckResponse\x12G\n\nBatchCheck\x12\x1b.debar.v1.BatchCheckRequest\x1a\x1c.debar.v1.BatchCheckResponse\x12M\n\x0cListMeasures\x12\x1d.debar.v1.ListMeasuresRequest\x1a\x1e.debar.v1.ListMeasuresResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x64\x65\x62\x61r/v1/sanction.proto\x12\x08\x64\x65\x62\x61r.v1\x1a\x15\x64\x65\x62\x61r/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\x81\x01\n\x0c\x43heckRequest\x12\"\n\x07subject\x18\x01 \x01(\x0b\x32\x11.debar.v1.Subject\x12\x0f\n\x07measure\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cmin_revision\x18\x04 \x01(\x04\"\xe1\x02\n\rCheckResponse\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\"\n\x07outcome\x18\x02 \x01(\x0e\x32\x11.debar.v1.Outcome\x12!\n\x07grounds\x18\x03 \x03(\x0b\x32\x10.debar.v1.Ground\x12\x10\n\x08revision\x18\x04 \x01(\x04\x12-\n\texemption\x18\x05 \x01(\x0b\x32\x1a.debar.v1.ExemptionApplied\x12.\n\nchecked_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07measure\x18\x07 \x01(\t\x12\x19\n\x11\x63\x61talogue_version\x18\x08 \x01(\t\x12+\n\tobjection\x18\t \x01(\x0b\x32\x18.debar.v1.ObjectionGuide\x12*\n\x0b\x64\x65gradation\x18\n \x01(\x0e\x32\x15.debar.v1.Degradation\":\n\x11\x42\x61tchCheckRequest\x12%\n\x05items\x18\x01 \x03(\x0b\x32\x16.debar.v1.CheckRequest\"i\n\x0b\x42\x61tchResult\x12+\n\x08response\x18\x01 \x01(\x0b\x32\x17.debar.v1.CheckResponseH\x00\x12#\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\x08\n\x06result\"<\n\x12\x42\x61tchCheckResponse\x12&\n\x07results\x18\x01 \x03(\x0b\x32\x15.debar.v1.BatchResult\"\x15\n\x13ListMeasuresRequest\"q\n\x07Measure\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x12\n\nchecked_by\x18\x03 \x01(\t\x12/\n\x0e\x66\x61ilure_policy\x18\x04 \x01(\x0e\x32\x17.debar.v1.FailurePolicy\"\xce\x01\n\x06Source\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x18\n\x10\x64\x65\x66\x61ult_measures\x18\x03 \x03(\t\x12\x19\n\x11\x64\x65\x66\x61ult_term_days\x18\x04 \x01(\r\x12\x1e\n\x16publicity_working_days\x18\x05 \x01(\r\x12+\n\tobjection\x18\x06 \x01(\x0b\x32\x18.debar.v1.ObjectionGuide\x12\x1f\n\x17lift_needs_confirmation\x18\x07 \x01(\x08\"y\n\x14ListMeasuresResponse\x12\x19\n\x11\x63\x61talogue_version\x18\x01 \x01(\t\x12#\n\x08measures\x18\x02 \x03(\x0b\x32\x11.debar.v1.Measure\x12!\n\x07sources\x18\x03 \x03(\x0b\x32\x10.debar.v1.Source*H\n\x0b\x44\x65gradation\x12\x14\n\x10\x44\x45GRADATION_NONE\x10\x00\x12#\n\x1f\x44\x45GRADATION_FAILED_OPEN_SPOOLED\x10\x01*c\n\rFailurePolicy\x12\x1e\n\x1a\x46\x41ILURE_POLICY_UNSPECIFIED\x10\x00\x12\x19\n\x15\x46\x41ILURE_POLICY_CLOSED\x10\x01\x12\x17\n\x13\x46\x41ILURE_POLICY_OPEN\x10\x02\x32\xe3\x01\n\x0fSanctionService\x12\x38\n\x05\x43heck\x12\x16.debar.v1.CheckRequest\x1a\x17.debar.v1.CheckResponse\x12G\n\nBatchCheck\x12\x1b.debar.v1.BatchCheckRequest\x1a\x1c.debar.v1.BatchCheckResponse\x12M\n\x0cListMeasures\x12\x1d.debar.v1.ListMeasuresRequest\x1a\x1e.debar.v1.ListMeasuresResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'debar.v1.sanction_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DEGRADATION']._serialized_start=1272
-  _globals['_DEGRADATION']._serialized_end=1344
-  _globals['_FAILUREPOLICY']._serialized_start=1346
-  _globals['_FAILUREPOLICY']._serialized_end=1445
+  _globals['_DEGRADATION']._serialized_start=1305
+  _globals['_DEGRADATION']._serialized_end=1377
+  _globals['_FAILUREPOLICY']._serialized_start=1379
+  _globals['_FAILUREPOLICY']._serialized_end=1478
   _globals['_CHECKREQUEST']._serialized_start=119
   _globals['_CHECKREQUEST']._serialized_end=248
   _globals['_CHECKRESPONSE']._serialized_start=251
@@ -53,9 +53,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MEASURE']._serialized_start=858
   _globals['_MEASURE']._serialized_end=971
   _globals['_SOURCE']._serialized_start=974
-  _globals['_SOURCE']._serialized_end=1147
-  _globals['_LISTMEASURESRESPONSE']._serialized_start=1149
-  _globals['_LISTMEASURESRESPONSE']._serialized_end=1270
-  _globals['_SANCTIONSERVICE']._serialized_start=1448
-  _globals['_SANCTIONSERVICE']._serialized_end=1675
+  _globals['_SOURCE']._serialized_end=1180
+  _globals['_LISTMEASURESRESPONSE']._serialized_start=1182
+  _globals['_LISTMEASURESRESPONSE']._serialized_end=1303
+  _globals['_SANCTIONSERVICE']._serialized_start=1481
+  _globals['_SANCTIONSERVICE']._serialized_end=1708
 # @@protoc_insertion_point(module_scope)

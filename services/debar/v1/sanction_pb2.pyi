@@ -275,11 +275,14 @@ class Source(_message.Message):
     DEFAULT_TERM_DAYS_FIELD_NUMBER: _builtins.int
     PUBLICITY_WORKING_DAYS_FIELD_NUMBER: _builtins.int
     OBJECTION_FIELD_NUMBER: _builtins.int
+    LIFT_NEEDS_CONFIRMATION_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     description: _builtins.str
     default_term_days: _builtins.int
     """0: no fixed term (until lifted)."""
     publicity_working_days: _builtins.int
+    lift_needs_confirmation: _builtins.bool
+    """A Lift of its restrictions (and a permit that can override them) needs a second registry identity's confirmation."""
     @_builtins.property
     def default_measures(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -293,10 +296,11 @@ class Source(_message.Message):
         default_term_days: _builtins.int = ...,
         publicity_working_days: _builtins.int = ...,
         objection: _common_pb2.ObjectionGuide | None = ...,
+        lift_needs_confirmation: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["objection", b"objection"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "default_measures", b"default_measures", "default_term_days", b"default_term_days", "description", b"description", "objection", b"objection", "publicity_working_days", b"publicity_working_days"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "default_measures", b"default_measures", "default_term_days", b"default_term_days", "description", b"description", "lift_needs_confirmation", b"lift_needs_confirmation", "objection", b"objection", "publicity_working_days", b"publicity_working_days"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

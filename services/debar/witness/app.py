@@ -7,8 +7,9 @@ Routes, on the witness port:
   could not be written (nothing was cosigned). Any other method: 405.
 - `GET /<hex SHA-256 of the origin>/checkpoint`: the latest note cosigned for that log (the spec's monitor
   retrieval), 404 when none.
-- `GET /health`: 200 `ok`, or 503 naming the problem while the last state write failed (readiness).
-- `GET /live`: 200 while the server answers, whatever its disk does (liveness: restarting fixes no disk).
+- `GET /readyz`: 200 `ok`, or 503 naming the problem while the last state write failed (readiness).
+- `GET /healthz`: 200 while the server answers, whatever its disk does (liveness: restarting fixes no disk).
+  The same two paths as the web console's.
 On the health port (DEBAR_HEALTH_PORT) only these two; on the metrics port (DEBAR_METRICS_PORT) only
 `GET /metrics` (Prometheus): `debar_witness_requests_total{status}`, `debar_witness_cosigned_size{origin}`.
 
@@ -160,12 +161,12 @@ def build_app(core: WitnessCore, registry: CollectorRegistry, health_port: int =
             return PlainTextResponse("this witness has cosigned no checkpoint of that log\n", status_code=404)
         return Response(note, media_type=TEXT)
 
-    async def health(request: Request) -> Response:
+    async def ready(request: Request) -> Response:
         if core.write_failure is not None:
             return PlainTextResponse(f"state not writable: {core.write_failure}\n", status_code=503)
         return PlainTextResponse("ok\n")
 
-    async def live(request: Request) -> Response:
+    async def alive(request: Request) -> Response:
         return PlainTextResponse("ok\n")
 
     async def metrics(request: Request) -> Response:
@@ -174,15 +175,15 @@ def build_app(core: WitnessCore, registry: CollectorRegistry, health_port: int =
     api = Starlette(
         routes=[
             Route("/add-checkpoint", add_checkpoint, methods=["POST"]),
-            Route("/health", health, methods=["GET"]),
-            Route("/live", live, methods=["GET"]),
+            Route("/readyz", ready, methods=["GET"]),
+            Route("/healthz", alive, methods=["GET"]),
             Route("/{origin_hash}/checkpoint", cosigned_checkpoint, methods=["GET"]),
         ]
     )
     by_port: dict[int, ASGIApp] = {}
     if health_port:
         by_port[health_port] = Starlette(
-            routes=[Route("/health", health, methods=["GET"]), Route("/live", live, methods=["GET"])]
+            routes=[Route("/readyz", ready, methods=["GET"]), Route("/healthz", alive, methods=["GET"])]
         )
     if metrics_port:
         by_port[metrics_port] = Starlette(routes=[Route("/metrics", metrics, methods=["GET"])])

@@ -16,6 +16,7 @@ from debar.common.identifiers import IdKind
 from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.model import (
     Exemption,
+    PendingLift,
     PrincipalLink,
     Restriction,
     Role,
@@ -38,7 +39,9 @@ def _subject_from(raw: list[str]) -> SubjectRef:
 _KINDS = list(IdKind)
 _KIND_CODES = {kind: i for i, kind in enumerate(_KINDS)}
 # Positions in a record array from which a value equal to its default may be left out at the end.
-_OPTIONAL_DEFAULTS: tuple[Any, ...] = ("", "", "", [], None, "", False)
+# decided on, document, list version, principals, lifted at, lift reason, disputed, lift document, lifted by, lift
+# confirmed by, pending lift ([asked by, asked at, reason, document] or None)
+_OPTIONAL_DEFAULTS: tuple[Any, ...] = ("", "", "", [], None, "", False, "", "", "", None)
 _FIRST_OPTIONAL = 14
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 _PRINCIPAL_DEFAULTS: tuple[Any, ...] = ("", None, "")  # name, lifted at, lift reason
@@ -82,7 +85,8 @@ def encode_restriction(r: Restriction, catalogue: Catalogue, refs: Mapping[str, 
         catalogue.mask_of(r.measures), _ref(refs, r.legal_basis), _ref(refs, r.authority), r.case_number,
         r.effective_from, r.effective_until, r.created_at, r.updated_at - r.created_at,
         _packed_day(r.decided_on) if r.decided_on else "", r.document_number, r.list_version, principals,
-        r.lifted_at, r.lift_reason, r.disputed,
+        r.lifted_at, r.lift_reason, r.disputed, r.lift_document_number, r.lifted_by, r.lift_confirmed_by,
+        _packed_pending(r.pending_lift),
     ]  # fmt: skip
     return msgpack.packb(_trimmed(values, _FIRST_OPTIONAL, _OPTIONAL_DEFAULTS), use_bin_type=True)
 
@@ -91,7 +95,8 @@ def decode_restriction(restriction_id: str, raw: bytes, texts: dict[str, str], c
     v = msgpack.unpackb(raw)
     v += _OPTIONAL_DEFAULTS[len(v) - _FIRST_OPTIONAL :]
     (source, source_id, kind, pseudonym, bucket, name, mask, basis, authority, case, start, end, created, updated,
-     decided_on, document, list_version, principals, lifted_at, lift_reason, disputed) = v  # fmt: skip
+     decided_on, document, list_version, principals, lifted_at, lift_reason, disputed, lift_document, lifted_by,
+     lift_confirmed_by, pending) = v  # fmt: skip
     return Restriction(
         id=restriction_id,
         source=texts.get(source, ""),
@@ -116,7 +121,17 @@ def decode_restriction(restriction_id: str, raw: bytes, texts: dict[str, str], c
         lifted_at=lifted_at,
         lift_reason=lift_reason,
         disputed=disputed,
+        lift_document_number=lift_document,
+        lifted_by=lifted_by,
+        lift_confirmed_by=lift_confirmed_by,
+        pending_lift=PendingLift(*pending) if pending else None,
     )
+
+
+def _packed_pending(pending: PendingLift | None) -> list[Any] | None:
+    if pending is None:
+        return None
+    return [pending.asked_by, pending.asked_at, pending.reason, pending.document_number]
 
 
 def rekeyed_restriction(raw: bytes, forward: Callable[[str], str]) -> bytes | None:
@@ -162,6 +177,9 @@ def encode_exemption(x: Exemption) -> bytes:
         "re": x.reason,
         "dn": x.document_number,
         "ca": x.created_at,
+        "by": x.granted_by,
+        "cb": x.confirmed_by,
+        "pd": x.pending,
     }
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -178,4 +196,7 @@ def decode_exemption(exemption_id: str, raw: bytes) -> Exemption:
         reason=d["re"],
         document_number=d["dn"],
         created_at=d["ca"],
+        granted_by=d.get("by", ""),
+        confirmed_by=d.get("cb", ""),
+        pending=d.get("pd", False),
     )

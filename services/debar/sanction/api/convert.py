@@ -9,7 +9,7 @@ from debar.rpc import wire
 from debar.sanction.app.checker import CheckInput
 from debar.sanction.domain.catalogue import Catalogue, FailurePolicy, ObjectionRules
 from debar.sanction.domain.decisions import Decision, Degradation
-from debar.sanction.domain.model import IndexEntry, Outcome, Restriction, Role
+from debar.sanction.domain.model import Exemption, IndexEntry, Outcome, PendingLift, Restriction, Role
 from debar.v1 import common_pb2, registry_pb2, sanction_pb2
 
 _OUTCOMES = {Outcome.ALLOW: common_pb2.OUTCOME_ALLOW, Outcome.DENY: common_pb2.OUTCOME_DENY}
@@ -137,6 +137,7 @@ def measures_response(catalogue: Catalogue) -> sanction_pb2.ListMeasuresResponse
                 default_term_days=s.default_term_days,
                 publicity_working_days=s.publicity_working_days,
                 objection=objection_guide(s.objection),
+                lift_needs_confirmation=s.lift_needs_confirmation,
             )
             for s in catalogue.sources.values()
         ],
@@ -176,4 +177,32 @@ def restriction(r: Restriction, now: int) -> registry_pb2.Restriction:
         updated_at=wire.timestamp(r.updated_at),
         lifted_at=wire.timestamp(r.lifted_at),
         lift_reason=r.lift_reason,
+        lift_document_number=r.lift_document_number,
+        lifted_by=r.lifted_by,
+        lift_confirmed_by=r.lift_confirmed_by,
+        pending_lift=pending_lift(r.pending_lift),
+    )
+
+
+def pending_lift(p: PendingLift | None) -> registry_pb2.PendingLift | None:
+    if p is None:
+        return None
+    return registry_pb2.PendingLift(
+        asked_by=p.asked_by, asked_at=wire.timestamp(p.asked_at), reason=p.reason, document_number=p.document_number
+    )
+
+
+def exemption(x: Exemption) -> registry_pb2.Exemption:
+    return registry_pb2.Exemption(
+        id=x.id,
+        subject_pseudonym=x.subject.pseudonym,
+        measure=x.measure,
+        effective_from=wire.timestamp(x.effective_from),
+        effective_until=wire.timestamp(x.effective_until),
+        authority=x.authority,
+        reason=x.reason,
+        document_number=x.document_number,
+        granted_by=x.granted_by,
+        awaiting_confirmation=x.pending,
+        confirmed_by=x.confirmed_by,
     )

@@ -7,6 +7,7 @@ from debar.common.errors import DomainError, InvalidField
 from debar.rpc import wire
 from debar.rpc.status import abort_with
 from debar.sanction.api import convert
+from debar.sanction.api.actors import actor_of
 from debar.sanction.app.decision_reader import DecisionReader, LoggedDecision
 from debar.sanction.app.objections import Objections
 from debar.sanction.domain.objections import Objection, ObjectionOutcome, ObjectionState
@@ -39,6 +40,7 @@ _STATES = {
     ObjectionState.UPHELD: decision_pb2.OBJECTION_STATE_UPHELD,
     ObjectionState.OVERTURNED: decision_pb2.OBJECTION_STATE_OVERTURNED,
     ObjectionState.RECONSIDERATION: decision_pb2.OBJECTION_STATE_RECONSIDERATION,
+    ObjectionState.AWAITING_CONFIRMATION: decision_pb2.OBJECTION_STATE_AWAITING_CONFIRMATION,
 }
 _STATES_BACK = {v: k for k, v in _STATES.items()}
 _OUTCOMES = {
@@ -70,6 +72,9 @@ def objection_message(o: Objection, now: int) -> decision_pb2.Objection:
             )
             for t in o.history
         ],
+        resolved_by=o.resolved_by,
+        confirmation_awaited=o.state is ObjectionState.AWAITING_CONFIRMATION,
+        confirmed_by=o.confirmed_by,
     )
 
 
@@ -113,7 +118,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
 
     async def ReviewObjection(self, request, context):  # type: ignore[no-untyped-def]
         try:
-            found = await self._objections.review(request.objection_id, request.reviewer)
+            found = await self._objections.review(request.objection_id, actor_of(request, context))
         except DomainError as error:
             await abort_with(context, error)
         return objection_message(found, self._objections.now())
@@ -121,7 +126,16 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     async def ResolveObjection(self, request, context):  # type: ignore[no-untyped-def]
         try:
             outcome = _OUTCOMES.get(request.outcome)
-            found = await self._objections.resolve(request.objection_id, outcome, request.reviewer, request.reason)
+            found = await self._objections.resolve(
+                request.objection_id, outcome, actor_of(request, context), request.reason
+            )
+        except DomainError as error:
+            await abort_with(context, error)
+        return objection_message(found, self._objections.now())
+
+    async def ConfirmResolution(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            found = await self._objections.confirm(request.objection_id, actor_of(request, context))
         except DomainError as error:
             await abort_with(context, error)
         return objection_message(found, self._objections.now())

@@ -11,6 +11,7 @@ from debar.rpc import wire
 from debar.rpc.status import abort_with, status_code_of
 from debar.sanction.api import convert
 from debar.sanction.api.access import CheckGate, current_grant
+from debar.sanction.api.actors import actor_of
 from debar.sanction.app.checker import Checker
 from debar.sanction.app.registry import ExemptionInput, ImposeInput, PrincipalInput, Registry
 from debar.sanction.domain.catalogue import Catalogue
@@ -119,7 +120,20 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
 
     async def Lift(self, request, context):  # type: ignore[no-untyped-def]
         try:
-            restriction, revision = await self._registry.lift(request.restriction_id, request.reason)
+            restriction, revision = await self._registry.lift(
+                request.restriction_id, request.reason, request.document_number, actor_of(request, context)
+            )
+        except DomainError as error:
+            await abort_with(context, error)
+        return registry_pb2.LiftResponse(
+            restriction=convert.restriction(restriction, int(time.time())), revision=revision
+        )
+
+    async def ConfirmLift(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            restriction, revision = await self._registry.confirm_lift(
+                request.restriction_id, request.document_number, actor_of(request, context)
+            )
         except DomainError as error:
             await abort_with(context, error)
         return registry_pb2.LiftResponse(
@@ -165,21 +179,19 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                     authority=request.authority,
                     reason=request.reason,
                     document_number=request.document_number,
-                )
+                ),
+                actor_of(request, context),
             )
         except DomainError as error:
             await abort_with(context, error)
-        x = exemption
-        return registry_pb2.GrantExemptionResponse(
-            exemption=registry_pb2.Exemption(
-                id=x.id,
-                subject_pseudonym=x.subject.pseudonym,
-                measure=x.measure,
-                effective_from=wire.timestamp(x.effective_from),
-                effective_until=wire.timestamp(x.effective_until),
-                authority=x.authority,
-                reason=x.reason,
-                document_number=x.document_number,
-            ),
-            revision=revision,
-        )
+        return registry_pb2.GrantExemptionResponse(exemption=convert.exemption(exemption), revision=revision)
+
+    async def ConfirmExemption(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            exemption, revision = await self._registry.confirm_exemption(
+                wire.id_kind(request.subject.id_type), request.subject.id, request.exemption_id,
+                request.document_number, actor_of(request, context),
+            )  # fmt: skip
+        except DomainError as error:
+            await abort_with(context, error)
+        return registry_pb2.GrantExemptionResponse(exemption=convert.exemption(exemption), revision=revision)

@@ -1,6 +1,7 @@
 """The objection desk: files objections against refusals, moves them through review, and corrects the record
-when one is overturned. Rules live in domain/objections.py; storage behind ObjectionStore; the record is
-changed only through the Registry (disputed marks, lifting a restriction or one person's role link)."""
+when an overturn is confirmed by a second reviewer. Rules live in domain/objections.py; storage behind
+ObjectionStore; the record is changed only through the Registry (disputed marks, lifting a restriction or one
+person's role link)."""
 
 from __future__ import annotations
 
@@ -89,18 +90,29 @@ class Objections:
     async def resolve(
         self, objection_id: str, outcome: ObjectionOutcome | None, reviewer: str, reason: str
     ) -> Objection:
-        """Upheld: the record stands. Overturned: the record is corrected for the person the decision was about
-        (their restriction, or only their role link), with the objection as the reason. Asking to overturn an
-        overturned objection whose correction did not complete completes it."""
+        """Upheld: the record stands. Overturned: the objection awaits a second reviewer's confirmation (see
+        `confirm`) and the record stays in force. Asking to overturn an overturned objection whose correction did
+        not complete completes it."""
         current = await self.get(objection_id)
-        if (
-            current.state is ObjectionState.OVERTURNED
-            and current.corrected_at is None
-            and outcome is ObjectionOutcome.OVERTURNED
-        ):
+        if self._correction_unfinished(current) and outcome is ObjectionOutcome.OVERTURNED:
             return await self._correct(current)
-        resolved = await self._step(objection_id, lambda o, now: rules.resolve(o, outcome, reviewer, reason, now))
-        return await self._correct(resolved) if resolved.state is ObjectionState.OVERTURNED else resolved
+        return await self._step(objection_id, lambda o, now: rules.resolve(o, outcome, reviewer, reason, now))
+
+    @unavailable_as("objection data")
+    async def confirm(self, objection_id: str, reviewer: str) -> Objection:
+        """A reviewer other than the one who resolved it confirms an overturn: the record is corrected for the
+        person the decision was about (their restriction, or only their role link), with the objection as the
+        reason. Confirming again (a retry, or after a correction that did not complete) completes the correction."""
+        current = await self.get(objection_id)
+        confirmed_by = current.confirmed_by
+        if current.state is ObjectionState.OVERTURNED and confirmed_by and rules.same_reviewer(confirmed_by, reviewer):
+            return await self._correct(current) if self._correction_unfinished(current) else current
+        confirmed = await self._step(objection_id, lambda o, now: rules.confirm(o, reviewer, now))
+        return await self._correct(confirmed)
+
+    @staticmethod
+    def _correction_unfinished(objection: Objection) -> bool:
+        return objection.state is ObjectionState.OVERTURNED and objection.corrected_at is None
 
     @unavailable_as("objection data")
     async def request_reconsideration(self, objection_id: str, statement: str) -> Objection:
@@ -168,8 +180,12 @@ class Objections:
             await self._registry.set_disputed([r for r, n in zip(cleared, counts, strict=True) if n == 0], False)
 
     async def _correct(self, overturned: Objection) -> Objection:
-        step = overturned.history[-1]
-        reason = f"objection {overturned.id} overturned by {step.actor}: {step.reason}"[:MAX_TEXT]
+        resolution = overturned.resolution
+        why = resolution.reason if resolution else ""
+        reason = (
+            f"objection {overturned.id} overturned by {overturned.resolved_by}, confirmed by "
+            f"{overturned.confirmed_by}: {why}"
+        )[:MAX_TEXT]
         for rid in overturned.restriction_ids:
             try:
                 await self._registry.lift_link(rid, overturned.subject, reason)

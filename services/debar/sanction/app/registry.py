@@ -1,5 +1,6 @@
 """The writing side: impose, lift, exempt. Every input is validated before anything is written, and every
-write ends by bumping the revision (after its data is stored)."""
+write ends by bumping the revision (after its data is stored). A lift or a permit that takes a record out of force
+needs the court's document number and, where the catalogue says so, a second identity (domain/four_eyes.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from debar.common.times import checked_time
 from debar.sanction.app.checker import RevisionFloor
 from debar.sanction.app.ports import RestrictionStore
 from debar.sanction.app.unavailable import unavailable_as
+from debar.sanction.domain import four_eyes
 from debar.sanction.domain.calendar import DAY, add_working_days
 from debar.sanction.domain.catalogue import Catalogue, Source
 from debar.sanction.domain.model import (
@@ -124,8 +126,9 @@ def _time(value: int | None, field: str) -> int | None:
 
 
 def carry_over(new: Restriction, existing: Restriction) -> Restriction:
-    """What a re-sent record keeps from the stored one: its creation time, a lift, a dispute, and links lifted
-    for one person (an overturned objection), so that a feed re-sending the record does not undo them."""
+    """What a re-sent record keeps from the stored one: its creation time, a lift (or one pending), a dispute, and
+    links lifted for one person (an overturned objection), so that a feed re-sending the record does not undo
+    them."""
     lifted_links = {(o.subject, o.role): o for o in existing.principals if o.lifted_at is not None}
     principals = tuple(
         replace(p, lifted_at=old.lifted_at, lift_reason=old.lift_reason)
@@ -140,6 +143,10 @@ def carry_over(new: Restriction, existing: Restriction) -> Restriction:
         lifted_at=existing.lifted_at,
         lift_reason=existing.lift_reason,
         disputed=existing.disputed,
+        lift_document_number=existing.lift_document_number,
+        lifted_by=existing.lifted_by,
+        lift_confirmed_by=existing.lift_confirmed_by,
+        pending_lift=existing.pending_lift,
     )
 
 
@@ -356,22 +363,38 @@ class Registry:
         return found
 
     @unavailable_as("restriction data")
-    async def lift(self, rid: str, reason: str) -> tuple[Restriction, int]:
+    async def lift(self, rid: str, reason: str, document_number: str, actor: str) -> tuple[Restriction, int]:
+        """Lifts the restriction, or, where its source needs a second identity, records the lift as pending (the
+        restriction stays in force until `confirm_lift`). `actor`: the identity asking."""
         reason = _text(reason, "reason", required=True)
+        document = _text(document_number, "document_number", required=True, limit=128)
         existing = await self.get(rid)
-        if existing.lifted_at is not None:
-            return existing, self._floor.value
-        lifted = replace(existing, lifted_at=int(self._clock()), lift_reason=reason, updated_at=int(self._clock()))
-        return lifted, await self._write(lifted, existing)
+        updated = four_eyes.ask_lift(
+            existing, by=actor, reason=reason, document_number=document, now=int(self._clock()),
+            needs_confirmation=four_eyes.lift_needs_confirmation(self._catalogue, existing.source),
+        )  # fmt: skip
+        return updated, await self._write_changed(updated, existing)
+
+    @unavailable_as("restriction data")
+    async def confirm_lift(self, rid: str, document_number: str, actor: str) -> tuple[Restriction, int]:
+        """A pending lift takes effect, confirmed by `actor`, who must not be the identity that asked for it."""
+        document = _text(document_number, "document_number", required=True, limit=128)
+        existing = await self.get(rid)
+        updated = four_eyes.confirm_lift(existing, by=actor, document_number=document, now=int(self._clock()))
+        return updated, await self._write_changed(updated, existing)
 
     @unavailable_as("restriction data")
     async def lift_link(self, rid: str, subject: SubjectRef, reason: str) -> tuple[Restriction, int]:
-        """Lifts the restriction for one person only: the debtor (the whole record) or one principal link."""
+        """Lifts the restriction for one person only: the debtor (the whole record) or one principal link. For a
+        confirmed objection: its two reviewers were the four eyes, so no registry confirmation is asked."""
         existing = await self.get(rid)
         same = self._resolver.same_subject  # the decision and the record may be under different keys of the ring
-        if same(existing.subject.pseudonym, subject.pseudonym):
-            return await self.lift(rid, reason)
         now = int(self._clock())
+        if same(existing.subject.pseudonym, subject.pseudonym):
+            if existing.lifted_at is not None:
+                return existing, self._floor.value
+            lifted = replace(existing, lifted_at=now, lift_reason=reason, pending_lift=None, updated_at=now)
+            return lifted, await self._write(lifted, existing)
         links = tuple(
             replace(p, lifted_at=now, lift_reason=reason)
             if same(p.subject.pseudonym, subject.pseudonym) and p.lifted_at is None
@@ -389,6 +412,9 @@ class Registry:
         for record in records:
             await self._store.put_restriction(replace(record, disputed=disputed, updated_at=int(self._clock())))
         return await self._bump() if records else self._floor.value
+
+    async def _write_changed(self, new: Restriction, old: Restriction) -> int:
+        return await self._write(new, old) if new != old else self._floor.value
 
     async def _write(self, new: Restriction, old: Restriction) -> int:
         await self._store.put_restriction(new)
@@ -422,7 +448,9 @@ class Registry:
     # -- exemptions ----------------------------------------------------------------------------------------
 
     @unavailable_as("restriction data")
-    async def grant_exemption(self, item: ExemptionInput) -> tuple[Exemption, int]:
+    async def grant_exemption(self, item: ExemptionInput, actor: str) -> tuple[Exemption, int]:
+        """Stores a court permit; in force at once, or awaiting a second identity's confirmation where it can
+        override a restriction whose lifts need one (`confirm_exemption`). `actor`: the identity granting it."""
         subject = self._resolver.resolve(item.subject_kind, item.subject_id, "subject")
         measure = self._catalogue.measure(item.measure)
         start = _time(item.effective_from, "effective_from")
@@ -434,19 +462,54 @@ class Registry:
         if end <= start:
             raise InvalidField("effective_until", "must be after effective_from")
         authority = _text(item.authority, "authority", required=True)
-        document = _text(item.document_number, "document_number", limit=128)
-        exemption = Exemption(
+        document = _text(item.document_number, "document_number", required=True, limit=128)
+        reason = _text(item.reason, "reason")
+        now = int(self._clock())
+        new = Exemption(
             id=exemption_id(subject.pseudonym, measure.code, start, document),
             subject=subject,
             measure=measure.code,
             effective_from=start,
             effective_until=end,
             authority=authority,
-            reason=_text(item.reason, "reason"),
+            reason=reason,
             document_number=document,
-            created_at=int(self._clock()),
+            created_at=now,
         )
-        entry = IndexEntry(EntryKind.EXEMPTION, exemption.id, None, measure.mask, start, end, authority=authority)
-        await self._store.put_exemption(exemption)
-        await self._store.apply_index([IndexChange(subject, EntryKind.EXEMPTION, exemption.id, None, entry)])
-        return exemption, await self._bump()
+        needs = four_eyes.exemption_needs_confirmation(
+            self._catalogue, measure, await self._store.index_entries(subject)
+        )
+        existing = await self._store.get_exemption(subject, new.id)
+        exemption = four_eyes.grant(new, existing, by=actor, now=now, needs_confirmation=needs)
+        if exemption == existing:
+            return exemption, self._floor.value
+        return exemption, await self._put_exemption(exemption)
+
+    @unavailable_as("restriction data")
+    async def confirm_exemption(
+        self, kind: IdKind | None, raw_id: str, xid: str, document_number: str, actor: str
+    ) -> tuple[Exemption, int]:
+        """A permit awaiting confirmation takes effect, confirmed by `actor`, who must not be the one who granted it."""
+        subject = self._resolver.resolve(kind, raw_id, "subject")
+        xid = _text(xid, "exemption_id", required=True, limit=32)
+        document = _text(document_number, "document_number", required=True, limit=128)
+        existing = await self._store.get_exemption(subject, xid)
+        if existing is None:
+            raise NotFound(f"no exemption {xid} for this subject")
+        confirmed = four_eyes.confirm_exemption(existing, by=actor, document_number=document)
+        if confirmed == existing:
+            return confirmed, self._floor.value
+        return confirmed, await self._put_exemption(confirmed)
+
+    async def _put_exemption(self, x: Exemption) -> int:
+        """Stores the permit, and its index entry only once it is in force (a pending one is dropped from the index:
+        a changed permit is out of force until confirmed)."""
+        entry = None
+        if not x.pending:
+            entry = IndexEntry(
+                EntryKind.EXEMPTION, x.id, None, self._catalogue.measure(x.measure).mask, x.effective_from,
+                x.effective_until, authority=x.authority,
+            )  # fmt: skip
+        await self._store.put_exemption(x)
+        await self._store.apply_index([IndexChange(x.subject, EntryKind.EXEMPTION, x.id, None, entry)])
+        return await self._bump()

@@ -4,11 +4,11 @@ Pure: no gRPC, no Redis, no clock of its own.
 Scopes:
     check:<domain>      Check/BatchCheck of the measures the catalogue says <domain> checks (`checked_by`)
     check:*             every measure (operators, benchmarks)
-    registry:write      RegistryService.Impose, Lift, GrantExemption
+    registry:write      RegistryService.Impose, Lift, ConfirmLift, GrantExemption, ConfirmExemption
     registry:read       RegistryService.GetRestriction, ListRestrictions
     decisions:read      DecisionService.GetDecision, ListDecisions (the person's right to know, via a portal)
     objections:file     DecisionService.FileObjection, RequestReconsideration
-    objections:review   DecisionService.ReviewObjection, ResolveObjection
+    objections:review   DecisionService.ReviewObjection, ResolveObjection, ConfirmResolution
 Reading objections (GetObjection, ListObjections) needs objections:file or objections:review. ListMeasures needs
 any scope. Health and reflection are open to every caller that got through the transport. Any other method is
 refused: a new method is closed until it is given a scope here."""
@@ -28,7 +28,10 @@ CHECK_METHODS = frozenset({"/debar.v1.SanctionService/Check", "/debar.v1.Sanctio
 ANY_SCOPE = "<any>"
 _METHOD_SCOPES: dict[str, frozenset[str]] = {
     "/debar.v1.SanctionService/ListMeasures": frozenset({ANY_SCOPE}),
-    **{f"/debar.v1.RegistryService/{m}": frozenset({"registry:write"}) for m in ("Impose", "Lift", "GrantExemption")},
+    **{
+        f"/debar.v1.RegistryService/{m}": frozenset({"registry:write"})
+        for m in ("Impose", "Lift", "ConfirmLift", "GrantExemption", "ConfirmExemption")
+    },
     **{f"/debar.v1.RegistryService/{m}": frozenset({"registry:read"}) for m in ("GetRestriction", "ListRestrictions")},
     **{f"/debar.v1.DecisionService/{m}": frozenset({"decisions:read"}) for m in ("GetDecision", "ListDecisions")},
     **{
@@ -37,7 +40,7 @@ _METHOD_SCOPES: dict[str, frozenset[str]] = {
     },
     **{
         f"/debar.v1.DecisionService/{m}": frozenset({"objections:review"})
-        for m in ("ReviewObjection", "ResolveObjection")
+        for m in ("ReviewObjection", "ResolveObjection", "ConfirmResolution")
     },
     **{
         f"/debar.v1.DecisionService/{m}": frozenset({"objections:file", "objections:review"})

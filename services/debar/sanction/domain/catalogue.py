@@ -54,6 +54,9 @@ class Source:
     objection: ObjectionRules
     default_term_months: int = 0  # calendar months: terms the law gives in years
     lists_minors: bool = True  # false: a person under 18 on the decision date is never listed
+    # A Lift of its restrictions needs a second registry identity's confirmation (and so does a permit that can
+    # override them): see domain/four_eyes.py.
+    lift_needs_confirmation: bool = False
 
     def default_end(self, start: int) -> int | None:
         """When a restriction starting at `start` ends if its record gives no end; None: until lifted."""
@@ -135,6 +138,7 @@ class Catalogue:
                     objection=ObjectionRules(**s["objection"]),
                     default_term_months=int(s.get("default_term_months", 0)),
                     lists_minors=bool(s.get("lists_minors", True)),
+                    lift_needs_confirmation=bool(s.get("lift_needs_confirmation", False)),
                 )
                 for s in data["sources"]
             }

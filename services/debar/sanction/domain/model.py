@@ -68,6 +68,17 @@ class PrincipalLink:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingLift:
+    """A lift asked for and not confirmed yet (four eyes: see domain/four_eyes.py): the restriction stays in force
+    until a second registry identity confirms it."""
+
+    asked_by: str
+    asked_at: int
+    reason: str
+    document_number: str
+
+
+@dataclass(frozen=True, slots=True)
 class Restriction:
     id: str
     source: str
@@ -89,6 +100,10 @@ class Restriction:
     lifted_at: int | None = None
     lift_reason: str = ""
     disputed: bool = False
+    lift_document_number: str = ""  # the court decision that lifted it
+    lifted_by: str = ""  # who asked for the lift
+    lift_confirmed_by: str = ""  # who confirmed it ("" when the source needs no confirmation)
+    pending_lift: PendingLift | None = None
 
     def status(self, at: int) -> Status:
         if self.lifted_at is not None:
@@ -115,6 +130,10 @@ class Exemption:
     reason: str
     document_number: str
     created_at: int = 0
+    granted_by: str = ""
+    confirmed_by: str = ""
+    # Awaiting a second registry identity's confirmation: stored, but not in the index, so no check honours it.
+    pending: bool = False
 
 
 class EntryKind(Enum):

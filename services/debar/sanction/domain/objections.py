@@ -1,9 +1,17 @@
 """Objections to a refusal, as pure rules: the states an objection moves through, who may move it, and the
-deadlines each step starts. The record stays in force while an objection is open; overturning it corrects the
-record (done by the use case), upholding it leaves the person one reconsideration.
+deadlines each step starts. The record stays in force while an objection is open; upholding it leaves the person
+one reconsideration; overturning it takes two reviewers (four eyes: one credential alone never takes a record out
+of force): the first resolves, a different one confirms, and only then is the record corrected (by the use case).
 
-    filed -> under review -> upheld | overturned
-    upheld -> reconsideration (once, before reconsideration_request_due) -> upheld | overturned
+    filed -> under review -> upheld | awaiting confirmation
+    awaiting confirmation -> overturned (confirmed by another reviewer) | upheld (any reviewer keeps the record)
+    upheld -> reconsideration (once, before reconsideration_request_due) -> upheld | awaiting confirmation
+
+Deadlines, as a court clerk reads them: the review deadline is met by the first resolution (the reviewer decided
+in time; the confirmation is the court's own check on that decision, not a second review). The correction deadline
+starts at the first resolution too and keeps running while the confirmation is awaited: the person was promised a
+corrected record within so many working days of the decision, and the court's internal check must fit inside that
+promise, so an overturn left unconfirmed becomes overdue rather than waiting unseen.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ import re
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from debar.common.errors import Conflict, InvalidField
+from debar.common.errors import Conflict, InvalidField, PermissionDenied
 from debar.sanction.domain.calendar import DAY, add_working_days
 from debar.sanction.domain.catalogue import ObjectionRules
 from debar.sanction.domain.model import SubjectRef
@@ -33,11 +41,21 @@ class ObjectionState(Enum):
     FILED = "filed"
     UNDER_REVIEW = "under_review"
     UPHELD = "upheld"  # the objection was rejected; the record stands
-    OVERTURNED = "overturned"  # the record was corrected
+    OVERTURNED = "overturned"  # confirmed by a second reviewer: the record is corrected
     RECONSIDERATION = "reconsideration"
+    AWAITING_CONFIRMATION = "awaiting_confirmation"  # overturned by one reviewer; the record stays in force
 
 
-OPEN_STATES = frozenset({ObjectionState.FILED, ObjectionState.UNDER_REVIEW, ObjectionState.RECONSIDERATION})
+OPEN_STATES = frozenset(
+    {
+        ObjectionState.FILED,
+        ObjectionState.UNDER_REVIEW,
+        ObjectionState.RECONSIDERATION,
+        ObjectionState.AWAITING_CONFIRMATION,
+    }
+)
+# The states a resolution (ResolveObjection) moves to: its actor is the reviewer whose resolution stands.
+_RESOLVED_STATES = frozenset({ObjectionState.UPHELD, ObjectionState.AWAITING_CONFIRMATION})
 
 
 class ObjectionOutcome(Enum):
@@ -81,8 +99,29 @@ class Objection:
         return any(t.to_state is ObjectionState.RECONSIDERATION for t in self.history)
 
     @property
+    def resolution(self) -> Transition | None:
+        """The resolution that stands or awaits confirmation: the last move into upheld or awaiting confirmation
+        (None before any)."""
+        return next((t for t in reversed(self.history) if t.to_state in _RESOLVED_STATES), None)
+
+    @property
+    def resolved_by(self) -> str:
+        found = self.resolution
+        return found.actor if found else ""
+
+    @property
+    def confirmed_by(self) -> str:
+        """The reviewer who confirmed the overturn; "" unless overturned."""
+        if self.state is not ObjectionState.OVERTURNED:
+            return ""
+        last = self.history[-1]
+        return last.actor if last.from_state is ObjectionState.AWAITING_CONFIRMATION else ""
+
+    @property
     def due(self) -> int | None:
         """The deadline that matters in the current state; None once nothing is due (overturned and corrected)."""
+        if self.state is ObjectionState.AWAITING_CONFIRMATION and self.correction_due is not None:
+            return self.correction_due  # the review deadline was met by the first resolution
         if self.state is ObjectionState.OVERTURNED and self.correction_due is not None:
             return None if self.corrected_at is not None else self.correction_due
         if self.state is ObjectionState.UPHELD and self.reconsideration_request_due is not None:
@@ -98,8 +137,11 @@ class Objection:
         return due if due is not None else NOTHING_DUE + (self.corrected_at or 0)
 
     def overdue(self, now: int) -> bool:
-        """Late on the authority's side: not decided by review_due, or overturned but not corrected in time.
-        An upheld objection is never overdue: the reconsideration deadline is the person's."""
+        """Late on the authority's side: not decided by review_due, or overturned (confirmed or awaiting
+        confirmation) but not corrected by correction_due. An upheld objection is never overdue: the reconsideration
+        deadline is the person's."""
+        if self.state is ObjectionState.AWAITING_CONFIRMATION:
+            return self.correction_due is not None and now > self.correction_due
         if self.is_open:
             return now > self.review_due
         if self.state is ObjectionState.OVERTURNED:
@@ -217,23 +259,53 @@ def review(objection: Objection, reviewer: str, now: int) -> Objection:
 
 
 def resolve(objection: Objection, outcome: ObjectionOutcome | None, reviewer: str, reason: str, now: int) -> Objection:
+    """Upheld: the record stands (one reviewer is enough to keep a record in force, also to decline an overturn
+    that awaits confirmation). Overturned: awaiting a second reviewer's confirmation; the correction deadline
+    starts now."""
     if outcome is None:
         raise InvalidField("outcome", "must be OBJECTION_OUTCOME_UPHELD or OBJECTION_OUTCOME_OVERTURNED")
     reviewer = text(reviewer, "reviewer", MAX_ACTOR)
     reason = text(reason, "reason", MAX_REASON)
-    if objection.state not in (ObjectionState.UNDER_REVIEW, ObjectionState.RECONSIDERATION):
-        raise _refuse(objection, "resolve", "under_review or reconsideration")
+    awaiting = objection.state is ObjectionState.AWAITING_CONFIRMATION
+    if awaiting and outcome is ObjectionOutcome.OVERTURNED:
+        raise Conflict(
+            f"objection {objection.id} is already resolved as overturned by {objection.resolved_by}; a different "
+            "reviewer confirms it (ConfirmResolution)"
+        )
+    if not awaiting and objection.state not in (ObjectionState.UNDER_REVIEW, ObjectionState.RECONSIDERATION):
+        raise _refuse(objection, "resolve", "under_review, reconsideration or awaiting_confirmation")
     if outcome is ObjectionOutcome.UPHELD:
         due = now + objection.rules.reconsideration_request_days * DAY
         # Upheld after a reconsideration: the deadline shown stays the one that applied (none is left to use).
         return _move(
-            objection, ObjectionState.UPHELD, reviewer, reason, now,
+            objection, ObjectionState.UPHELD, reviewer, reason, now, correction_due=None,
             reconsideration_request_due=objection.reconsideration_request_due if objection.reconsidered else due,
         )  # fmt: skip
     return _move(
-        objection, ObjectionState.OVERTURNED, reviewer, reason, now,
+        objection, ObjectionState.AWAITING_CONFIRMATION, reviewer, reason, now,
         correction_due=add_working_days(now, objection.rules.correction_working_days),
     )  # fmt: skip
+
+
+def same_reviewer(a: str, b: str) -> bool:
+    """Names typed by people (the reviewer field) compare without case or spacing: "Judge  Li" is "judge li"."""
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def confirm(objection: Objection, reviewer: str, now: int) -> Objection:
+    """The second pair of eyes: a reviewer other than the one who resolved it confirms the overturn, and the record
+    may then be corrected. The same reviewer is refused (PermissionDenied: it is who asks, not the objection's
+    state, that is wrong; another reviewer's identical request succeeds). The correction deadline set at the first
+    resolution stays."""
+    reviewer = text(reviewer, "reviewer", MAX_ACTOR)
+    if objection.state is not ObjectionState.AWAITING_CONFIRMATION:
+        raise _refuse(objection, "confirm", "awaiting_confirmation")
+    first = objection.resolved_by
+    if same_reviewer(reviewer, first):
+        raise PermissionDenied(
+            f"objection {objection.id} was resolved by {first}; a different reviewer must confirm it"
+        )
+    return _move(objection, ObjectionState.OVERTURNED, reviewer, f"confirmed the overturn by {first}", now)
 
 
 def request_reconsideration(objection: Objection, statement: str, now: int) -> Objection:

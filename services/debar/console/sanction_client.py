@@ -1,0 +1,402 @@
+"""The console's one way to the sanction service: every call it makes is a method here, and every answer comes back
+as the console's own views (views.py) or one of the errors below, never as protobuf or a gRPC error.
+
+Who calls: the console itself (its certificate, token or, in local mode, x-debar-caller `console`). A reviewer's
+action also names the reviewer: in the `reviewer` field the API has today, and in `x-debar-on-behalf-of`, the
+delegation header of the access issue (a sanction service that does not know it ignores it).
+
+Methods for the API still to come (GetDecisionProof: the receipt and its status) are here already: they raise
+NotAvailable while the generated stubs or the server lack the method, and pages say so; so does any method a
+server answers UNIMPLEMENTED."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from debar.common.identifiers import IdKind, InvalidIdentifier, SubjectId, validate_identifier
+from debar.common.settings import Settings
+from debar.console import views
+from debar.rpc import tls
+from debar.rpc.callers import CALLER_HEADER
+from debar.rpc.tokens import mint
+from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, sanction_pb2, sanction_pb2_grpc
+
+CONSOLE_CALLER = "console"
+ON_BEHALF_OF_HEADER = "x-debar-on-behalf-of"
+TOKEN_LIFETIME_S = 300
+DECISIONS_PAGE = 100  # ListDecisions' largest page
+OBJECTIONS_PAGE = 500  # ListObjections' largest page
+# A person's decisions are read newest first until the one looked up: at most this many pages, and no further
+# than a day older than it (a decision replayed from the fail-open spool may sit among later ones).
+MAX_DECISION_PAGES = 50
+LIST_ORDER_SLACK_S = 86400
+MAX_OBJECTION_PAGES = 20  # a full listing (counts, the chart, a decision's objection) reads at most 10,000
+_CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+_ID_TYPES = {common_pb2.ID_TYPE_RIC: "RIC", common_pb2.ID_TYPE_USCC: "USCC"}
+_ID_TYPE_OF = {IdKind.RIC: common_pb2.ID_TYPE_RIC, IdKind.USCC: common_pb2.ID_TYPE_USCC}
+_ROLES = {
+    common_pb2.ROLE_DEBTOR: "debtor",
+    common_pb2.ROLE_LEGAL_REPRESENTATIVE: "legal representative",
+    common_pb2.ROLE_PRINCIPAL: "principal",
+    common_pb2.ROLE_DIRECTLY_RESPONSIBLE: "directly responsible person",
+    common_pb2.ROLE_ACTUAL_CONTROLLER: "actual controller",
+}
+T = TypeVar("T")
+
+
+# --- what can go wrong, in the console's words ------------------------------------------------------------------
+
+
+class ConsoleError(Exception):
+    """The message is safe to show on a page."""
+
+
+class NotFound(ConsoleError):
+    pass
+
+
+class InvalidInput(ConsoleError):
+    """A field the user gave is not acceptable; `field` is the API's name for it."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class Conflict(ConsoleError):
+    """The step is not allowed from where the objection is now (it moved on, or the rule forbids it)."""
+
+
+class Refused(ConsoleError):
+    """The sanction service refused the caller (identity or scope)."""
+
+
+class NotAvailable(ConsoleError):
+    """This server (or these stubs) do not offer the method yet."""
+
+
+class Busy(ConsoleError):
+    """A rate at the sanction service was exhausted."""
+
+
+class SanctionDown(ConsoleError):
+    """The sanction service could not be asked."""
+
+
+def _error(error: grpc.aio.AioRpcError, what: str) -> ConsoleError:
+    code, details = error.code(), error.details() or ""
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        field, _, reason = details.partition(": ")
+        return InvalidInput(field, reason) if reason and " " not in field else InvalidInput("", details)
+    if code == grpc.StatusCode.NOT_FOUND:
+        return NotFound(f"no such {what}")
+    if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.ABORTED):
+        return Conflict(details)
+    if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
+        return Refused(details)
+    if code == grpc.StatusCode.UNIMPLEMENTED:
+        return NotAvailable(f"{what}: not available on this server")
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return Busy("the sanction service is busy; try again in a minute")
+    return SanctionDown(f"the sanction service cannot be reached ({code.name})")
+
+
+# --- protobuf -> views ------------------------------------------------------------------------------------------
+
+
+def _state_name(value: int) -> str:
+    try:
+        return decision_pb2.ObjectionState.Name(value).removeprefix("OBJECTION_STATE_").lower()  # type: ignore[arg-type]
+    except ValueError:
+        return f"state {value}"
+
+
+def _state_value(name: str) -> int:
+    return decision_pb2.ObjectionState.Value(f"OBJECTION_STATE_{name.upper()}")
+
+
+def known_states() -> tuple[str, ...]:
+    """The states the API knows (views.KNOWN_STATES that these stubs have)."""
+    names = set(decision_pb2.ObjectionState.keys())
+    return tuple(s for s in views.KNOWN_STATES if f"OBJECTION_STATE_{s.upper()}" in names)
+
+
+def decision_view(d: decision_pb2.Decision) -> views.Decision:
+    return views.Decision(
+        decision_id=d.decision_id,
+        decided_at=d.decided_at.seconds,
+        at=d.at.seconds,
+        caller=d.caller,
+        id_type=_ID_TYPES.get(d.id_type, ""),
+        measure=d.measure,
+        refused=d.outcome == common_pb2.OUTCOME_DENY,
+        grounds=tuple(
+            views.Ground(
+                restriction_id=g.restriction_id,
+                measure=g.measure,
+                source=g.source,
+                role=_ROLES.get(g.role, ""),
+                via=g.via,
+                legal_basis=g.legal_basis,
+                authority=g.authority,
+                case_number=g.case_number,
+                effective_from=g.effective_from.seconds,
+                effective_until=g.effective_until.seconds,
+            )
+            for g in d.grounds
+        ),
+        exempted_by=d.exemption.exemption_id,
+    )
+
+
+def objection_view(o: decision_pb2.Objection) -> views.Objection:
+    return views.Objection(
+        objection_id=o.objection_id,
+        decision_id=o.decision_id,
+        state=_state_name(o.state),
+        statement=o.statement,
+        contact=o.contact,
+        filed_at=o.filed_at.seconds,
+        review_due=o.review_due.seconds,
+        correction_due=o.correction_due.seconds,
+        reconsideration_request_due=o.reconsideration_request_due.seconds,
+        overdue=o.overdue,
+        history=tuple(
+            views.Transition(
+                from_state=""
+                if t.from_state == decision_pb2.OBJECTION_STATE_UNSPECIFIED
+                else _state_name(t.from_state),
+                to_state=_state_name(t.to_state),
+                actor=t.actor,
+                reason=t.reason,
+                at=t.at.seconds,
+            )
+            for t in o.history
+        ),
+        resolved_by=o.resolved_by,
+        confirmed_by=o.confirmed_by,
+    )
+
+
+def catalogue_view(answer: sanction_pb2.ListMeasuresResponse) -> views.Catalogue:
+    return views.Catalogue(
+        measures={m.code: m.description for m in answer.measures},
+        sources={s.code: s.description for s in answer.sources},
+        guides={
+            s.code: views.ObjectionGuide(
+                s.objection.summary,
+                s.objection.review_days,
+                s.objection.correction_working_days,
+                s.objection.reconsideration_request_days,
+            )
+            for s in answer.sources
+        },
+    )
+
+
+def subject_of(raw: str) -> SubjectId:
+    """The person's ID number, as a Resident Identity Card number or else a Unified Social Credit Code; raises
+    InvalidInput("id_number", why) when it is neither (the reason says nothing about any record)."""
+    number = raw.strip()
+    try:
+        return validate_identifier(IdKind.RIC, number)
+    except InvalidIdentifier as as_ric:
+        try:
+            return validate_identifier(IdKind.USCC, number)
+        except InvalidIdentifier:
+            raise InvalidInput("id_number", as_ric.reason) from None
+
+
+# --- the client -------------------------------------------------------------------------------------------------
+
+
+class SanctionClient:
+    def __init__(
+        self, channel: grpc.aio.Channel, timeout_s: float, token_key: str = "", clock: Callable[[], float] = time.time
+    ) -> None:
+        self._channel = channel
+        self._decisions = decision_pb2_grpc.DecisionServiceStub(channel)
+        self._sanction = sanction_pb2_grpc.SanctionServiceStub(channel)
+        self._health = health_pb2_grpc.HealthStub(channel)
+        self._timeout_s = timeout_s
+        self._token_key = token_key
+        self._clock = clock
+        self._catalogue: views.Catalogue | None = None
+
+    @classmethod
+    def connect(cls, settings: Settings) -> SanctionClient:
+        """Called in the app's start-up, inside its event loop: mTLS with the console's certificate when
+        configured, signed tokens when a token key is set, else local mode."""
+        channel = tls.aio_channel(settings, settings.sanction_address, _CHANNEL_OPTIONS)
+        return cls(channel, settings.sanction_timeout_s, "" if settings.tls else settings.token_key)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    def _metadata(self, acting_for: str | None) -> tuple[tuple[str, str], ...]:
+        if self._token_key:
+            token = mint(self._token_key, CONSOLE_CALLER, int(self._clock()) + TOKEN_LIFETIME_S)
+            who: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),)
+        else:
+            who = ((CALLER_HEADER, CONSOLE_CALLER),)  # ignored by a server that knows callers by certificate
+        return (*who, (ON_BEHALF_OF_HEADER, acting_for)) if acting_for else who
+
+    async def _call(
+        self, what: str, call: Callable[..., Awaitable[T]], request: Any, acting_for: str | None = None
+    ) -> T:
+        try:
+            return await call(request, timeout=self._timeout_s, metadata=self._metadata(acting_for))
+        except grpc.aio.AioRpcError as error:
+            raise _error(error, what) from None
+
+    async def serving(self) -> bool:
+        try:
+            answer = await self._health.Check(health_pb2.HealthCheckRequest(), timeout=min(0.5, self._timeout_s))
+        except grpc.aio.AioRpcError:
+            return False
+        return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
+
+    async def catalogue(self) -> views.Catalogue:
+        """What measures and sources mean (read once, then kept: the catalogue changes with a release)."""
+        if self._catalogue is None:
+            answer = await self._call("catalogue", self._sanction.ListMeasures, sanction_pb2.ListMeasuresRequest())
+            self._catalogue = catalogue_view(answer)
+        return self._catalogue
+
+    # -- decisions -----------------------------------------------------------------------------------------
+
+    async def decision(self, decision_id: str, acting_for: str | None = None) -> views.Decision:
+        request = decision_pb2.GetDecisionRequest(decision_id=decision_id)
+        return decision_view(await self._call("decision", self._decisions.GetDecision, request, acting_for))
+
+    async def decision_of(self, decision_id: str, subject: SubjectId) -> views.Decision:
+        """The decision, if it was about `subject`; NotFound alike for an unknown id and for someone else's.
+
+        Today's API proves the match by finding the id among the subject's own decisions (ListDecisions, newest
+        first). With the access issue's GetDecision-with-subject this becomes one call."""
+        try:
+            found = await self.decision(decision_id)
+        except NotFound:
+            raise NotFound("no such decision") from None
+        if found.id_type != subject.kind.value:
+            raise NotFound("no such decision")
+        person = common_pb2.Subject(id_type=_ID_TYPE_OF[subject.kind], id=subject.number)  # type: ignore[arg-type]
+        token = ""
+        for _ in range(MAX_DECISION_PAGES):
+            request = decision_pb2.ListDecisionsRequest(subject=person, page_size=DECISIONS_PAGE, page_token=token)
+            try:
+                page = await self._call("decision", self._decisions.ListDecisions, request)
+            except InvalidInput:
+                raise NotFound("no such decision") from None
+            if any(d.decision_id == found.decision_id for d in page.decisions):
+                return found
+            newest = max((d.decided_at.seconds for d in page.decisions), default=0)
+            token = page.next_page_token
+            if not token or newest < found.decided_at - LIST_ORDER_SLACK_S:
+                break
+        raise NotFound("no such decision")
+
+    # -- objections ----------------------------------------------------------------------------------------
+
+    async def objection(self, objection_id: str, acting_for: str | None = None) -> views.Objection:
+        request = decision_pb2.GetObjectionRequest(objection_id=objection_id)
+        return objection_view(await self._call("objection", self._decisions.GetObjection, request, acting_for))
+
+    async def objections(
+        self,
+        state: str = "",
+        overdue_only: bool = False,
+        page_size: int = 50,
+        page_token: str = "",
+        acting_for: str | None = None,
+    ) -> tuple[list[views.Objection], str]:
+        """One page, soonest deadline first; `state` "" for every state. Returns the page and the next token."""
+        request = decision_pb2.ListObjectionsRequest(
+            state=_state_value(state) if state else 0,  # type: ignore[arg-type]
+            overdue_only=overdue_only,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        answer = await self._call("objections", self._decisions.ListObjections, request, acting_for)
+        return [objection_view(o) for o in answer.objections], answer.next_page_token
+
+    async def every_objection(self, acting_for: str | None = None) -> tuple[list[views.Objection], bool]:
+        """Every objection (for counts and the chart), up to MAX_OBJECTION_PAGES pages; and whether that was all."""
+        found: list[views.Objection] = []
+        token = ""
+        for _ in range(MAX_OBJECTION_PAGES):
+            page, token = await self.objections(page_size=OBJECTIONS_PAGE, page_token=token, acting_for=acting_for)
+            found += page
+            if not token:
+                return found, True
+        return found, False
+
+    async def objection_on(self, decision_id: str) -> views.Objection | None:
+        """The objection filed on a decision, if any. The API has no look-up by decision yet: the listing is
+        read (at most MAX_OBJECTION_PAGES pages) until it shows up."""
+        token = ""
+        for _ in range(MAX_OBJECTION_PAGES):
+            page, token = await self.objections(page_size=OBJECTIONS_PAGE, page_token=token)
+            for objection in page:
+                if objection.decision_id == decision_id:
+                    return objection
+            if not token:
+                break
+        return None
+
+    async def file_objection(self, decision_id: str, statement: str, contact: str) -> views.Objection:
+        request = decision_pb2.FileObjectionRequest(decision_id=decision_id, statement=statement, contact=contact)
+        return objection_view(await self._call("decision", self._decisions.FileObjection, request))
+
+    async def request_reconsideration(self, objection_id: str, statement: str) -> views.Objection:
+        request = decision_pb2.RequestReconsiderationRequest(objection_id=objection_id, statement=statement)
+        return objection_view(await self._call("objection", self._decisions.RequestReconsideration, request))
+
+    async def review(self, objection_id: str, reviewer: str) -> views.Objection:
+        """Takes a filed objection under review, as `reviewer` (the signed-in reviewer's identity)."""
+        request = decision_pb2.ReviewObjectionRequest(objection_id=objection_id, reviewer=reviewer)
+        return objection_view(await self._call("objection", self._decisions.ReviewObjection, request, reviewer))
+
+    async def resolve(self, objection_id: str, outcome: str, reviewer: str, reason: str) -> views.Objection:
+        """`outcome`: "upheld" or "overturned"."""
+        request = decision_pb2.ResolveObjectionRequest(
+            objection_id=objection_id,
+            outcome=decision_pb2.ObjectionOutcome.Value(f"OBJECTION_OUTCOME_{outcome.upper()}"),
+            reviewer=reviewer,
+            reason=reason,
+        )
+        return objection_view(await self._call("objection", self._decisions.ResolveObjection, request, reviewer))
+
+    async def confirm_resolution(self, objection_id: str, reviewer: str) -> views.Objection:
+        """The second reviewer's confirmation of an overturn (four eyes): awaiting confirmation -> overturned. The
+        reviewer who resolved it is refused by the sanction service (Refused)."""
+        request = decision_pb2.ConfirmResolutionRequest(objection_id=objection_id, reviewer=reviewer)
+        return objection_view(await self._call("confirmation", self._decisions.ConfirmResolution, request, reviewer))
+
+    # -- receipts (the transparency-log issue) -------------------------------------------------------------
+
+    async def receipt(self, decision_id: str) -> bytes:
+        """The decision's receipt as a file a person keeps (GetDecisionProof), for `debar receipt verify`."""
+        request_type = getattr(decision_pb2, "GetDecisionProofRequest", None)
+        method = getattr(self._decisions, "GetDecisionProof", None)
+        if request_type is None or method is None:
+            raise NotAvailable("receipts are not available on this server yet")
+        proof = await self._call("receipt", method, request_type(decision_id=decision_id))
+        return json_format.MessageToJson(proof).encode()
+
+    async def receipt_status(self, decision_id: str) -> views.ReceiptStatus:
+        """Whether the receipt verifies against the signed checkpoint; not available until the log is."""
+        if getattr(decision_pb2, "GetDecisionProofRequest", None) is None:
+            return views.ReceiptStatus(False, words="not available on this server (no transparency log yet)")
+        return views.ReceiptStatus(False, words="not checked by this console yet")

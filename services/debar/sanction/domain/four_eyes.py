@@ -1,0 +1,127 @@
+"""Four eyes where a record loses force, on the registry's side: a lift of a restriction whose source says
+`lift_needs_confirmation` (the court lists), and a permit that can override such a restriction, take effect only
+when a second registry identity confirms them. Until then the lift is pending (the restriction stays in force) and
+the permit is stored but honoured by no check. Pure rules: the use case (app/registry.py) reads and writes.
+
+Why permits too: a permit turns a refusal into an allow for its window, and a window may run to 2100, so a permit
+one identity could grant alone would be a lift by another name. A permit needs confirmation when it can override a
+restriction of a confirming source: when such a source imposes its measure by default (decided from the catalogue,
+so that a permit granted before the court order it will meet is held to the same rule), or when such a restriction
+reaching the subject already covers it (a court order naming the measure explicitly).
+
+Identities compare as objections.same_reviewer does (without case or spacing): the confirmer must not be the one
+who asked. Refusing the same identity is PERMISSION_DENIED (who asks is wrong, not the record's state: another
+identity's identical request succeeds); a confirmation that does not match what is pending is FAILED_PRECONDITION.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from debar.common.errors import Conflict, PermissionDenied
+from debar.sanction.domain.catalogue import Catalogue, Measure
+from debar.sanction.domain.model import EntryKind, Exemption, IndexEntry, PendingLift, Restriction
+from debar.sanction.domain.objections import same_reviewer as same_identity
+
+
+def lift_needs_confirmation(catalogue: Catalogue, source_code: str) -> bool:
+    """A source the catalogue no longer knows is held to the stricter rule."""
+    source = catalogue.sources.get(source_code)
+    return source is None or source.lift_needs_confirmation
+
+
+def ask_lift(
+    r: Restriction, *, by: str, reason: str, document_number: str, now: int, needs_confirmation: bool
+) -> Restriction:
+    """The record after Lift: lifted at once, or (needing confirmation) with the lift pending. Lifting a lifted
+    record changes nothing; the asker may restate their own pending lift (a typo in the reason or the document
+    number), but another identity confirms it instead of asking again."""
+    if r.lifted_at is not None:
+        return r
+    if not needs_confirmation:
+        return _lifted(r, by, "", reason, document_number, now)
+    pending = r.pending_lift
+    if pending is not None and not same_identity(pending.asked_by, by):
+        raise Conflict(
+            f"restriction {r.id}: a lift asked by {pending.asked_by} awaits confirmation; ConfirmLift confirms it"
+        )
+    if pending is not None and (pending.reason, pending.document_number) == (reason, document_number):
+        return r
+    return replace(r, pending_lift=PendingLift(by, now, reason, document_number), updated_at=now)
+
+
+def confirm_lift(r: Restriction, *, by: str, document_number: str, now: int) -> Restriction:
+    """The pending lift takes effect, confirmed by another identity naming the same court decision. Confirming a
+    lift one already confirmed changes nothing (a retry)."""
+    if r.lifted_at is not None:
+        if r.lift_confirmed_by and same_identity(r.lift_confirmed_by, by):
+            return r
+        raise Conflict(f"restriction {r.id} is already lifted")
+    pending = r.pending_lift
+    if pending is None:
+        raise Conflict(f"restriction {r.id} has no lift awaiting confirmation")
+    if same_identity(pending.asked_by, by):
+        raise PermissionDenied(
+            f"the lift of restriction {r.id} was asked by {pending.asked_by}; a different registry identity must "
+            "confirm it"
+        )
+    if document_number != pending.document_number:
+        raise Conflict(f"document_number: the pending lift of restriction {r.id} names {pending.document_number!r}")
+    return _lifted(r, pending.asked_by, by, pending.reason, pending.document_number, now)
+
+
+def _lifted(r: Restriction, by: str, confirmed_by: str, reason: str, document_number: str, now: int) -> Restriction:
+    return replace(
+        r, lifted_at=now, lift_reason=reason, lift_document_number=document_number, lifted_by=by,
+        lift_confirmed_by=confirmed_by, pending_lift=None, updated_at=now,
+    )  # fmt: skip
+
+
+def exemption_needs_confirmation(catalogue: Catalogue, measure: Measure, reaching: Iterable[IndexEntry]) -> bool:
+    """Whether a permit for `measure` can override a restriction of a source whose lifts need confirmation (see the
+    module): by the catalogue's defaults, or by the restrictions already reaching the subject (`reaching`: the
+    subject's index entries)."""
+    confirming = {code for code, s in catalogue.sources.items() if s.lift_needs_confirmation}
+    if any(measure.code in catalogue.sources[code].default_measures for code in confirming):
+        return True
+    return any(
+        e.kind is EntryKind.RESTRICTION and e.mask & measure.mask and lift_needs_confirmation(catalogue, e.source)
+        for e in reaching
+    )
+
+
+def grant(new: Exemption, existing: Exemption | None, *, by: str, now: int, needs_confirmation: bool) -> Exemption:
+    """The permit as stored after GrantExemption: in force at once, or awaiting confirmation. Granting a permit
+    exactly as it stands changes nothing; changing a permit that needs confirmation takes it out of force until
+    the change is confirmed; a permit awaiting another identity's confirmation is confirmed, not granted again."""
+    if existing is None:
+        return replace(new, granted_by=by, confirmed_by="", pending=needs_confirmation, created_at=now)
+    own = same_identity(existing.granted_by, by)
+    if _same_permit(existing, new) and (not existing.pending or own):
+        return existing
+    if existing.pending and not own:
+        raise Conflict(
+            f"exemption {new.id}: granted by {existing.granted_by}, awaits confirmation; ConfirmExemption confirms it"
+        )
+    return replace(new, granted_by=by, confirmed_by="", pending=needs_confirmation, created_at=now)
+
+
+def confirm_exemption(x: Exemption, *, by: str, document_number: str) -> Exemption:
+    if not x.pending:
+        if x.confirmed_by and same_identity(x.confirmed_by, by):
+            return x
+        raise Conflict(f"exemption {x.id} awaits no confirmation")
+    if same_identity(x.granted_by, by):
+        raise PermissionDenied(
+            f"exemption {x.id} was granted by {x.granted_by}; a different registry identity must confirm it"
+        )
+    if document_number != x.document_number:
+        raise Conflict(f"document_number: exemption {x.id} names {x.document_number!r}")
+    return replace(x, pending=False, confirmed_by=by)
+
+
+def _same_permit(a: Exemption, b: Exemption) -> bool:
+    """Equal in what the permit says (not who granted it, when, or its confirmation)."""
+    keep = {"granted_by": "", "confirmed_by": "", "pending": False, "created_at": 0}
+    return replace(a, **keep) == replace(b, **keep)  # type: ignore[arg-type]

@@ -1,0 +1,52 @@
+"""What a person does in the browser, step by step, by the labels and buttons they see."""
+
+from __future__ import annotations
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.support.console import REVIEWERS
+
+
+def fill(driver: WebDriver, label: str, value: str) -> None:
+    """Types into the control that the label with this text names (every control has one)."""
+    found = driver.find_element(By.XPATH, f"//label[normalize-space()={_quoted(label)}]")
+    control = driver.find_element(By.ID, found.get_attribute("for") or "")
+    control.clear()
+    control.send_keys(value)
+
+
+def choose(driver: WebDriver, label: str) -> None:
+    found = driver.find_element(By.XPATH, f"//label[normalize-space()={_quoted(label)}]")
+    driver.find_element(By.ID, found.get_attribute("for") or "").click()
+
+
+def press(driver: WebDriver, button: str) -> None:
+    """Clicks the button and waits for the next page."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.XPATH, f"//button[normalize-space()={_quoted(button)}]").click()
+    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(old))
+
+
+def text(driver: WebDriver) -> str:
+    return str(driver.find_element(By.TAG_NAME, "main").text)
+
+
+def _quoted(value: str) -> str:
+    return f'"{value}"' if '"' not in value else f"'{value}'"
+
+
+def look_up(driver: WebDriver, url: str, decision_id: str, id_number: str) -> None:
+    driver.get(f"{url}/lookup")
+    fill(driver, "Decision id", decision_id)
+    fill(driver, "Your ID number", id_number)
+    press(driver, "Look up")
+
+
+def sign_in(driver: WebDriver, url: str, login: str) -> None:
+    driver.get(f"{url}/signin")
+    fill(driver, "Login", login)
+    fill(driver, "Password", REVIEWERS[login])
+    press(driver, "Sign in")

@@ -1,0 +1,227 @@
+"""The console over plain HTTP (a real client against the real console process): what a browser cannot show,
+status codes, headers and cookies, and the attacks: a forged identity header, many look-ups from one address, a
+sanction service that is down."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from debar.local.embedded_redis import free_port
+from debar.v1 import decision_pb2
+from tests.console.records import objection_filed, refusal
+from tests.support.console import REVIEWERS, start_console
+from tests.support.servers import ServiceProcess
+from tests.support.subjects import new_ric
+
+Start = Callable[..., str]
+
+
+@pytest.fixture
+def another_console(console_system, tmp_path) -> Iterator[Start]:  # type: ignore[no-untyped-def]
+    """Starts a console of the private system with settings changed; stops it after the test."""
+    started: list[ServiceProcess] = []
+
+    def start(**settings: str) -> str:
+        process, url = start_console({**console_system.env, **settings}, tmp_path)
+        started.append(process)
+        return url
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+def token(client: httpx.Client, path: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
+    assert found, path
+    return found[1]
+
+
+def signed_in(url: str, login: str = "li") -> httpx.Client:
+    client = httpx.Client(base_url=url)
+    answer = client.post(
+        "/signin", data={"csrf_token": token(client, "/signin"), "login": login, "password": REVIEWERS[login]}
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == "/queue"
+    return client
+
+
+def test_pages_carry_a_strict_policy_no_caching_and_a_safe_cookie(console_system):
+    with httpx.Client(base_url=console_system.url) as client:
+        answer = client.get("/lookup")
+    policy = answer.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "script-src" not in policy and "'unsafe-inline'" not in policy
+    assert "form-action 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert answer.headers["cache-control"] == "no-store"
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    cookie = answer.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+    assert "secure" not in cookie  # on loopback over plain HTTP; beyond loopback the cookie is Secure
+
+
+def test_the_sanction_service_down_is_a_503_page_without_a_stack_trace(another_console):
+    url = another_console(DEBAR_SANCTION_ADDRESS=f"127.0.0.1:{free_port()}", DEBAR_SANCTION_TIMEOUT_S="0.5")
+    with httpx.Client(base_url=url) as client:
+        answer = client.post(
+            "/lookup",
+            data={
+                "csrf_token": token(client, "/lookup"),
+                "decision_id": "1000000000000-0-abc-0",
+                "id_number": new_ric(),
+            },
+        )
+    assert answer.status_code == 503
+    assert "The restriction service cannot be reached right now. Nothing was changed" in answer.text
+    assert "Traceback" not in answer.text and "grpc" not in answer.text.lower()
+
+
+def test_look_ups_from_one_address_are_limited(another_console):
+    url = another_console(DEBAR_CONSOLE_LOOKUP_RATE="3")
+    number = new_ric()
+    with httpx.Client(base_url=url) as client:
+        form = {"csrf_token": token(client, "/lookup"), "decision_id": "1000000000000-0-abc-0", "id_number": number}
+        codes = [client.post("/lookup", data=form).status_code for _ in range(4)]
+        # Another address claimed in X-Forwarded-For is not believed: no proxy is trusted.
+        claimed = client.post("/lookup", data=form, headers={"x-forwarded-for": "203.0.113.9"})
+    assert codes == [404, 404, 404, 429]
+    assert claimed.status_code == 429 and "Too many look-ups" in claimed.text
+
+
+def test_a_reviewer_named_by_the_proxy_is_believed_only_from_the_proxy(another_console):
+    trusted = another_console(DEBAR_CONSOLE_SIGN_IN="proxy", DEBAR_CONSOLE_TRUSTED_PROXIES="127.0.0.1")
+    elsewhere = another_console(DEBAR_CONSOLE_SIGN_IN="proxy", DEBAR_CONSOLE_TRUSTED_PROXIES="10.0.0.0/8")
+    named = {"x-forwarded-user": "li"}
+    with httpx.Client(base_url=trusted) as client:
+        answer = client.get("/queue", headers=named)
+        assert answer.status_code == 200 and "reviewer:li" in answer.text
+        assert client.get("/queue").status_code == 401  # the proxy named no one
+        assert client.get("/queue", headers={"x-forwarded-user": "li@court"}).status_code == 401  # not a login
+    with httpx.Client(base_url=elsewhere) as client:
+        forged = client.get("/queue", headers=named)  # straight from a client, not through the proxy
+    assert forged.status_code == 401 and "reviewer:li" not in forged.text
+
+
+def test_a_wrong_password_and_an_unknown_login_read_the_same(console_system):
+    with httpx.Client(base_url=console_system.url) as client:
+        answers = [
+            client.post("/signin", data={"csrf_token": token(client, "/signin"), "login": login, "password": "nope"})
+            for login in ("li", "nobody")
+        ]
+    assert [a.status_code for a in answers] == [401, 401]
+    assert all("That login and password do not match." in a.text for a in answers)
+
+
+def test_reviewer_pages_need_a_sign_in(console_system):
+    objection_id = objection_filed(console_system, new_ric())
+    with httpx.Client(base_url=console_system.url) as client:
+        assert client.get("/queue").headers["location"] == "/signin"
+        assert client.get(f"/objections/{objection_id}").headers["location"] == "/signin"
+        posted = client.post(
+            f"/objections/{objection_id}/review", data={"csrf_token": token(client, "/lookup"), "state": "filed"}
+        )
+    assert posted.status_code == 303 and posted.headers["location"] == "/signin"
+    stored = console_system.decisions.GetObjection(decision_pb2.GetObjectionRequest(objection_id=objection_id))
+    assert stored.state == decision_pb2.OBJECTION_STATE_FILED
+
+
+def test_a_confirmation_of_an_objection_not_awaiting_one_changes_nothing(console_system):
+    s = console_system
+    objection_id = objection_filed(s, new_ric())
+    client = signed_in(s.url)
+    try:
+        form = {"csrf_token": token(client, "/queue"), "state": "awaiting_confirmation"}
+        answer = client.post(f"/objections/{objection_id}/confirm", data=form)
+    finally:
+        client.close()
+    assert answer.status_code == 409 and "has moved on" in answer.text
+    stored = s.decisions.GetObjection(decision_pb2.GetObjectionRequest(objection_id=objection_id))
+    assert stored.state == decision_pb2.OBJECTION_STATE_FILED and len(stored.history) == 1
+
+
+async def test_the_client_says_what_this_server_does_not_offer_yet(console_system):
+    """Pending the transparency-log issue's GetDecisionProof: the console's client names the receipt as not
+    available, with the real sanction service on the other end."""
+    from debar.common.settings import Settings
+    from debar.console.sanction_client import NotAvailable, SanctionClient
+
+    client = SanctionClient.connect(Settings.from_env(console_system.env))
+    try:
+        with pytest.raises(NotAvailable, match="receipts are not available on this server yet"):
+            await client.receipt("1000000000000-0-abc-0")
+        status = await client.receipt_status("1000000000000-0-abc-0")
+        assert not status.available and "not available on this server" in status.words
+    finally:
+        await client.close()
+
+
+def test_the_receipt_says_it_is_not_available_on_this_server(console_system):
+    """Pending the transparency-log issue's GetDecisionProof."""
+    s = console_system
+    number = new_ric()
+    decision_id = refusal(s, number)
+    with httpx.Client(base_url=s.url) as client:
+        found = client.post(
+            "/lookup", data={"csrf_token": token(client, "/lookup"), "decision_id": decision_id, "id_number": number}
+        )
+        assert found.status_code == 303
+        answer = client.post("/my-decision/receipt", data={"csrf_token": token(client, "/my-decision")})
+    assert answer.status_code == 501
+    assert "receipts are not available on this server yet" in answer.text
+    assert number not in answer.text
+
+
+def test_the_health_port_answers_health_only(another_console):
+    health = free_port()
+    url = another_console(DEBAR_HEALTH_PORT=str(health))
+    with httpx.Client() as client:
+        assert client.get(f"http://127.0.0.1:{health}/healthz").text == "ok"
+        ready = client.get(f"http://127.0.0.1:{health}/readyz").json()
+        assert ready == {"console": "SERVING", "sanction": "SERVING"}
+        assert client.get(f"http://127.0.0.1:{health}/lookup").status_code == 404
+        assert client.get(f"http://127.0.0.1:{health}/queue").status_code == 404
+        assert client.get(f"{url}/lookup").status_code == 200
+
+
+def _tls(certs, name: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {"DEBAR_TLS_CA": str(certs / "ca.pem"), "DEBAR_TLS_CERT": str(certs / f"{name}.pem"),
+            "DEBAR_TLS_KEY": str(certs / f"{name}-key.pem")}  # fmt: skip
+
+
+def test_over_mutual_tls_the_console_is_known_by_its_certificate(console_system, another_console, tmp_path):
+    """As deployed: the console calls the sanction service with its own certificate (CN console, whose scopes let
+    it read decisions); a console holding another service's certificate is refused, and says so without detail."""
+    import grpc
+
+    from debar.local.certs import write_dev_certs
+    from tests.support.servers import start_service
+
+    certs = tmp_path / "certs"
+    write_dev_certs(certs, services=("sanction",), clients=("bench", "console", "registry"))
+    env = {k: v for k, v in console_system.env.items() if k != "DEBAR_PLAINTEXT"}
+    bench = grpc.ssl_channel_credentials((certs / "ca.pem").read_bytes(), (certs / "bench-key.pem").read_bytes(),
+                                         (certs / "bench.pem").read_bytes())  # fmt: skip
+    sanction = start_service("sanction", {**env, **_tls(certs, "sanction")}, tmp_path, credentials=bench)
+    try:
+        number = new_ric()
+        decision_id = refusal(console_system, number)  # through the plaintext sanction service, on the same Redis
+        lookup = {"decision_id": decision_id, "id_number": number}
+        console = another_console(
+            **_tls(certs, "console"), DEBAR_SANCTION_ADDRESS=sanction.address, DEBAR_PLAINTEXT="false"
+        )
+        with httpx.Client(base_url=console) as client:
+            answer = client.post("/lookup", data={"csrf_token": token(client, "/lookup"), **lookup})
+            assert answer.status_code == 303, answer.text
+            assert "Your decision" in client.get("/my-decision").text
+        impostor = another_console(
+            **_tls(certs, "registry"), DEBAR_SANCTION_ADDRESS=sanction.address, DEBAR_PLAINTEXT="false"
+        )
+        with httpx.Client(base_url=impostor) as client:
+            refused = client.post("/lookup", data={"csrf_token": token(client, "/lookup"), **lookup})
+        assert refused.status_code == 403 and "refused this request" in refused.text
+        assert "registry" not in refused.text and "scope" not in refused.text
+    finally:
+        sanction.stop()

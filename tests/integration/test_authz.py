@@ -1,0 +1,382 @@
+"""`debar serve authz` as Envoy's ext_authz filter sees it: real CheckRequests (xds-protos messages, headers in
+`headers` or `header_map`, bodies in `body` or `raw_body`) over real gRPC to an authz process that asks a real
+sanction service on a real Redis. What a platform behind Envoy, the person refused, and the operator see."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from envoy.config.core.v3 import base_pb2
+from envoy.service.auth.v3 import external_auth_pb2_grpc
+from google.rpc import code_pb2
+
+from debar.authz.servicer import AuthorizationServicer
+from debar.common.identifiers import mask_identifier
+from debar.domain_services.sanction_client import SanctionClient
+from debar.local.certs import write_dev_certs
+from debar.local.embedded_redis import EmbeddedRedis, free_port
+from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, sanction_pb2, sanction_pb2_grpc
+from tests.support.envoy import PLATFORM, check_request, denied_body, denied_headers, upstream_headers
+from tests.support.requests import impose_request
+from tests.support.servers import ServiceProcess, start_service
+from tests.support.subjects import bad_checksum, new_ric, new_uscc
+
+TIMEOUT = 5
+G_TRAIN = {"debar.check": "rail-g-train", "debar.subject.header": "x-passenger-id", "debar.subject.type": "RIC"}
+BY_BODY = {"debar.measures": "RAIL_G_TRAIN,RAIL_TICKET_BAN", "debar.subject.json": "passenger.id",
+           "debar.subject.type": "RIC"}  # fmt: skip
+
+
+def start_authz(env: dict[str, str], sanction: ServiceProcess, logs_dir: Path, **kwargs) -> ServiceProcess:  # type: ignore[no-untyped-def]
+    return start_service("authz", {**env, "DEBAR_SANCTION_ADDRESS": sanction.address}, logs_dir, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def authz(sanction, service_env, logs_dir) -> Iterator[external_auth_pb2_grpc.AuthorizationStub]:  # type: ignore[no-untyped-def]
+    service = start_authz(service_env, sanction, logs_dir)
+    with grpc.insecure_channel(service.address) as channel:
+        yield external_auth_pb2_grpc.AuthorizationStub(channel)
+    assert service.stop() == 0, service.log()
+
+
+def check(authz, *args, **kwargs):  # type: ignore[no-untyped-def]
+    return authz.Check(check_request(*args, **kwargs), timeout=TIMEOUT)
+
+
+# --- allow --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw_headers", [False, True], ids=["headers", "header_map"])
+def test_an_unrestricted_passenger_goes_through_with_the_decision_ids_upstream(authz, decisions, raw_headers):
+    person = new_ric()
+    answer = check(authz, G_TRAIN, {"x-passenger-id": person}, raw_headers=raw_headers)
+    assert answer.status.code == code_pb2.OK
+    assert answer.WhichOneof("http_response") == "ok_response"
+    ids = upstream_headers(answer)["x-debar-decision-ids"].split(",")
+    assert len(ids) == 2  # rail-g-train: RAIL_G_TRAIN and RAIL_TICKET_BAN, one decision each
+    logged = [decisions.GetDecision(decision_pb2.GetDecisionRequest(decision_id=i), timeout=TIMEOUT) for i in ids]
+    assert [d.measure for d in logged] == ["RAIL_G_TRAIN", "RAIL_TICKET_BAN"]
+    assert {d.outcome for d in logged} == {common_pb2.OUTCOME_ALLOW}
+    assert {d.caller for d in logged} == {"authz"}  # the sanction service knows this service by its own name
+    assert person not in str(answer)
+
+
+def test_a_client_cannot_smuggle_decision_headers_to_the_upstream(authz):
+    forged = {"x-passenger-id": new_ric(), "x-debar-decision-ids": "forged", "x-debar-spooled-decision-ids": "forged"}
+    answer = check(authz, G_TRAIN, forged)
+    [option] = [o for o in answer.ok_response.headers if o.header.key == "x-debar-decision-ids"]
+    assert option.append_action == base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD  # not appended to hers
+    assert "forged" not in option.header.value
+    assert "x-debar-spooled-decision-ids" in answer.ok_response.headers_to_remove
+
+
+@pytest.mark.parametrize("raw_body", [False, True], ids=["body", "raw_body"])
+def test_the_subject_may_come_from_a_json_body_field(authz, raw_body):
+    body = {"train": "G123", "passenger": {"name": "Zhang San", "id": new_ric()}}
+    answer = check(authz, BY_BODY, body=body, raw_body=raw_body)
+    assert answer.status.code == code_pb2.OK
+    assert len(upstream_headers(answer)["x-debar-decision-ids"].split(",")) == 2
+
+
+def test_an_array_index_reaches_the_first_passenger(authz):
+    route = {**BY_BODY, "debar.subject.json": "passengers.0.id"}
+    answer = check(authz, route, body={"passengers": [{"id": new_ric()}, {"id": "not checked"}]})
+    assert answer.status.code == code_pb2.OK
+
+
+# --- refusal ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("route", "where"),
+    [(G_TRAIN, "header"), (BY_BODY, "body"), (BY_BODY, "raw_body"), (G_TRAIN, "header_map")],
+)
+def test_a_restricted_passenger_is_refused_with_what_she_needs_to_object(authz, registry, decisions, route, where):
+    person = new_ric()
+    registry.Impose(impose_request(person), timeout=TIMEOUT)
+    if where.startswith("header"):
+        answer = check(authz, route, {"x-passenger-id": person}, raw_headers=where == "header_map")
+    else:
+        answer = check(authz, route, body={"passenger": {"id": person}}, raw_body=where == "raw_body")
+
+    assert answer.status.code == code_pb2.PERMISSION_DENIED
+    assert answer.WhichOneof("http_response") == "denied_response"
+    assert answer.denied_response.status.code == 403
+    headers, body = denied_headers(answer), denied_body(answer)
+    assert headers["content-type"] == "application/json"
+    assert headers["x-debar-decision-id"] == body["decision_id"]
+    assert body["allowed"] is False
+    assert body["refused_measures"] == ["RAIL_G_TRAIN"]  # RAIL_TICKET_BAN was asked and allowed
+    assert body["subject"] == mask_identifier(person)
+    [refusal] = body["refusals"]
+    assert refusal["decision_id"] == body["decision_id"]
+    [ground] = refusal["grounds"]
+    assert ground["source"] == "court_consumption_order"
+    assert ground["authority"] == "Beijing Chaoyang District People's Court"
+    assert ground["case_number"] in ground["summary"] and ground["effective_until"] is None
+    assert refusal["objection"]["review_days"] == 15
+    assert "enforcing court" in body["how_to_object"] and body["decision_id"] in body["how_to_object"]
+    assert len(body["decision_ids"]) == 2
+    assert person not in str(answer)  # masked, everywhere
+    logged = decisions.GetDecision(decision_pb2.GetDecisionRequest(decision_id=body["decision_id"]), timeout=TIMEOUT)
+    assert logged.outcome == common_pb2.OUTCOME_DENY and logged.measure == "RAIL_G_TRAIN"
+
+
+def test_a_rule_set_that_checks_companies_refuses_a_debarred_bidder(authz, registry):
+    company = new_uscc()
+    registry.Impose(impose_request(company, source="procurement_debarment"), timeout=TIMEOUT)
+    route = {"debar.check": "tender-bid", "debar.subject.json": "bidder.uscc"}  # the rule set says USCC
+    answer = check(authz, route, body={"bidder": {"uscc": company}, "tender": "CG-2026-0042"})
+    assert answer.denied_response.status.code == 403
+    assert denied_body(answer)["refused_measures"] == ["PROCUREMENT_BID"]
+
+
+# --- bad subject: 400 naming the field ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("route", "kwargs", "field", "reason"),
+    [
+        (G_TRAIN, {}, "x-passenger-id", "is missing"),
+        (G_TRAIN, {"headers": {"x-passenger-id": "12345"}}, "x-passenger-id", "RIC"),
+        (G_TRAIN, {"headers": {"x-passenger-id": bad_checksum(new_ric())}}, "x-passenger-id", "RIC"),
+        (BY_BODY, {"body": {"passenger": {"name": "Zhang San"}}}, "passenger.id", "passenger.id not found"),
+        (BY_BODY, {"body": {"passenger": {"id": 110105194912310025}}}, "passenger.id", "must be a string"),
+        (BY_BODY, {"body": "passenger=1", "raw_body": True}, "passenger.id", "not JSON"),
+        (BY_BODY, {}, "passenger.id", "no body"),
+    ],
+)
+def test_a_request_without_a_usable_subject_is_a_400_naming_the_field(authz, route, kwargs, field, reason):
+    answer = check(authz, route, **kwargs)
+    assert answer.status.code == code_pb2.INVALID_ARGUMENT
+    assert answer.denied_response.status.code == 400
+    body = denied_body(answer)
+    assert body["field"] == field and body["in"] == ("header" if "debar.subject.header" in route else "body")
+    assert reason in body["message"]
+
+
+def test_a_body_naming_the_passenger_twice_is_refused_not_checked_on_one_of_them(authz, registry):
+    """The attack: a restricted passenger's order with her id twice, a clean id last. A parser that keeps the last
+    value (Python's json, orjson) would have debar check the clean one while a platform whose parser keeps the
+    first books her."""
+    restricted, clean = new_ric(), new_ric()
+    registry.Impose(impose_request(restricted), timeout=TIMEOUT)
+    body = f'{{"passenger": {{"id": "{restricted}", "id": "{clean}"}}}}'
+    for raw_body in (False, True):
+        answer = check(authz, BY_BODY, body=body, raw_body=raw_body)
+        assert answer.status.code == code_pb2.INVALID_ARGUMENT, answer.status
+        assert answer.denied_response.status.code == 400
+        assert "twice" in denied_body(answer)["message"] and denied_body(answer)["field"] == "passenger.id"
+
+
+def test_the_subject_header_given_twice_is_refused(authz):
+    request = check_request(G_TRAIN, raw_headers=True)
+    for number in (new_ric(), new_ric()):
+        request.attributes.request.http.header_map.headers.append(
+            base_pb2.HeaderValue(key="X-Passenger-Id", raw_value=number.encode())
+        )
+    answer = authz.Check(request, timeout=TIMEOUT)
+    assert answer.denied_response.status.code == 400
+    assert "more than once" in denied_body(answer)["message"]
+
+
+# --- the route's configuration ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extensions", "key"),
+    [
+        ({}, "debar.measures"),
+        ({"debar.check": "space-flight", "debar.subject.header": "x-id", "debar.subject.type": "RIC"}, "debar.check"),
+        ({**G_TRAIN, "debar.subject.heder": "x-id"}, "debar.subject.heder"),
+        ({"debar.measures": "RAIL_G_TRAIN", "debar.subject.header": "x-passenger-id"}, "debar.subject.type"),
+        ({**G_TRAIN, "debar.subject.type": "PASSPORT"}, "debar.subject.type"),
+        ({**G_TRAIN, "debar.measures": "RAIL_G_TRAIN"}, "debar.measures"),
+        ({"debar.check": "tender-bid", "debar.subject.header": "x-id", "debar.subject.type": "RIC"},
+         "debar.subject.type"),
+        # Well-formed, and unknown to the catalogue: the sanction service says so, and it is the route's to fix.
+        ({"debar.measures": "RAIL_MAGLEV", "debar.subject.header": "x-passenger-id", "debar.subject.type": "RIC"},
+         "debar.measures"),
+    ],
+)  # fmt: skip
+def test_a_misconfigured_route_never_allows_and_names_the_key(authz, extensions, key):
+    answer = check(authz, extensions, {"x-passenger-id": new_ric(), "x-id": new_ric()})
+    assert answer.status.code == code_pb2.INTERNAL
+    assert answer.denied_response.status.code == 500
+    body = denied_body(answer)
+    assert body["error"] == "MISCONFIGURED" and body["what"] == f"context_extensions {key}"
+
+
+def test_a_route_that_reads_the_body_without_with_request_body_is_misconfigured(authz):
+    request = check_request(BY_BODY, body={"passenger": {"id": new_ric()}})
+    request.attributes.request.http.ClearField("body")  # Envoy sent the size, not the body
+    answer = authz.Check(request, timeout=TIMEOUT)
+    assert answer.denied_response.status.code == 500
+    assert denied_body(answer)["what"] == "ext_authz filter"
+
+
+def test_a_body_cut_at_max_request_bytes_is_a_413(authz):
+    answer = check(authz, BY_BODY, {"x-envoy-auth-partial-body": "true"}, body='{"passenger": {"id": "1101')
+    assert answer.denied_response.status.code == 413
+
+
+def test_a_measure_outside_this_services_scopes_is_misconfigured_not_allowed(authz):
+    """AIR_TRAVEL is checked by no domain service, so authz's scopes (check:<domain> of each) do not cover it."""
+    route = {"debar.measures": "AIR_TRAVEL", "debar.subject.header": "x-passenger-id", "debar.subject.type": "RIC"}
+    answer = check(authz, route, {"x-passenger-id": new_ric()})
+    assert answer.status.code == code_pb2.INTERNAL
+    assert denied_body(answer)["what"] == "debar authz"
+
+
+# --- the sanction service's Redis down ----------------------------------------------------------------------------
+
+
+def test_redis_down_a_fail_open_measure_allows_with_spooled_ids_and_a_fail_closed_one_is_unavailable(
+    tmp_path, logs_dir
+):
+    redis = EmbeddedRedis(tmp_path / "redis").start()
+    env = {"DEBAR_REDIS_URL": redis.url, "DEBAR_PSEUDONYM_KEYS": "t1:test-secret-one",
+           "DEBAR_DATA_DIR": str(tmp_path / "data"), "DEBAR_PLAINTEXT": "true"}  # fmt: skip
+    sanction = start_service("sanction", env, logs_dir)
+    service = start_authz(env, sanction, logs_dir)
+    open_route = {"debar.check": "rail-ticket", "debar.subject.header": "x-passenger-id", "debar.subject.type": "RIC"}
+    try:
+        with grpc.insecure_channel(service.address) as channel:
+            stub = external_auth_pb2_grpc.AuthorizationStub(channel)
+            steady = check(stub, open_route, {"x-passenger-id": new_ric()})
+            assert "x-debar-spooled-decision-ids" not in upstream_headers(steady)
+            redis.stop(kill=True)
+
+            degraded = check(stub, open_route, {"x-passenger-id": new_ric()})
+            assert degraded.status.code == code_pb2.OK  # RAIL_TICKET_BAN fails open: allowed, and logged later
+            headers = upstream_headers(degraded)
+            [decision_id] = headers["x-debar-decision-ids"].split(",")
+            assert decision_id.startswith("S") and headers["x-debar-spooled-decision-ids"] == decision_id
+
+            with pytest.raises(grpc.RpcError) as raised:  # RAIL_G_TRAIN fails closed: Envoy answers 503
+                check(stub, G_TRAIN, {"x-passenger-id": new_ric()})
+            assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        service.stop()
+        sanction.stop()
+        redis.stop(kill=True)
+
+
+def test_the_sanction_service_gone_is_unavailable(service_env, logs_dir):
+    """Not a denied answer Envoy would show as a refusal, nor an allow: the call fails, and Envoy's
+    status_on_error answers."""
+    nobody = f"127.0.0.1:{free_port()}"
+    service = start_service("authz", {**service_env, "DEBAR_SANCTION_ADDRESS": nobody}, logs_dir, wait_serving=False)
+    try:
+        with grpc.insecure_channel(service.address) as channel:
+            grpc.channel_ready_future(channel).result(timeout=20)
+            with pytest.raises(grpc.RpcError) as raised:
+                check(external_auth_pb2_grpc.AuthorizationStub(channel), G_TRAIN, {"x-passenger-id": new_ric()})
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        service.stop()
+
+
+# --- who calls: the Envoy, by its certificate ---------------------------------------------------------------------
+
+
+def test_over_mutual_tls_only_a_certified_envoy_is_answered_and_authz_asks_as_itself(service_env, tmp_path, logs_dir):
+    certs = tmp_path / "certs"
+    write_dev_certs(certs)
+
+    def tls(name: str) -> dict[str, str]:
+        return {"DEBAR_TLS_CA": str(certs / "ca.pem"), "DEBAR_TLS_CERT": str(certs / f"{name}.pem"),
+                "DEBAR_TLS_KEY": str(certs / f"{name}-key.pem")}  # fmt: skip
+
+    def credentials(name: str | None) -> grpc.ChannelCredentials:
+        ca = (certs / "ca.pem").read_bytes()
+        if name is None:
+            return grpc.ssl_channel_credentials(root_certificates=ca)
+        return grpc.ssl_channel_credentials(
+            ca, (certs / f"{name}-key.pem").read_bytes(), (certs / f"{name}.pem").read_bytes()
+        )
+
+    env = {k: v for k, v in service_env.items() if k != "DEBAR_PLAINTEXT"}
+    probe = credentials("bench")
+    sanction = start_service("sanction", {**env, **tls("sanction")}, logs_dir, credentials=probe)
+    service = start_authz({**env, **tls("authz")}, sanction, logs_dir, credentials=probe)
+    try:
+        with grpc.secure_channel(service.address, credentials("envoy")) as channel:
+            answer = check(external_auth_pb2_grpc.AuthorizationStub(channel), G_TRAIN, {"x-passenger-id": new_ric()})
+        ids = upstream_headers(answer)["x-debar-decision-ids"].split(",")
+        with grpc.secure_channel(sanction.address, credentials("reviewer")) as channel:
+            decision = decision_pb2_grpc.DecisionServiceStub(channel).GetDecision(
+                decision_pb2.GetDecisionRequest(decision_id=ids[0]), timeout=TIMEOUT
+            )
+        assert decision.caller == "authz"
+        with grpc.secure_channel(service.address, credentials(None)) as channel, pytest.raises(grpc.RpcError) as no:
+            check(external_auth_pb2_grpc.AuthorizationStub(channel), G_TRAIN, {"x-passenger-id": new_ric()})
+        assert no.value.code() == grpc.StatusCode.UNAVAILABLE  # no client certificate: no handshake
+    finally:
+        service.stop()
+        sanction.stop()
+
+
+def test_bodies_are_json_and_never_carry_a_clear_identifier_in_any_answer(authz, registry):
+    person = new_ric()
+    registry.Impose(impose_request(person), timeout=TIMEOUT)
+    answers = [
+        check(authz, G_TRAIN, {"x-passenger-id": person}),
+        check(authz, {**G_TRAIN, "debar.subject.type": "USCC"}, {"x-passenger-id": person}),
+        check(authz, {**G_TRAIN, "debar.subject.heder": "x"}, {"x-passenger-id": person}),
+    ]
+    for answer in answers:
+        json.loads(answer.denied_response.body)
+        assert person not in str(answer)
+
+
+# --- the delegation hook ------------------------------------------------------------------------------------------
+
+
+class _RecordingSanction(sanction_pb2_grpc.SanctionServiceServicer):
+    """Stands in for the sanction service only to see what authz sends it: the metadata of each BatchCheck."""
+
+    def __init__(self) -> None:
+        self.metadata: list[dict[str, str]] = []
+
+    async def BatchCheck(self, request, context):  # type: ignore[no-untyped-def]
+        self.metadata.append({k: v for k, v in context.invocation_metadata() if isinstance(v, str)})
+        response = sanction_pb2.CheckResponse(decision_id="d-1", outcome=common_pb2.OUTCOME_ALLOW)
+        return sanction_pb2.BatchCheckResponse(
+            results=[sanction_pb2.BatchResult(response=response)] * len(request.items)
+        )
+
+
+@pytest.mark.parametrize("delegate", [False, True])
+async def test_the_platform_goes_to_the_sanction_service_only_once_delegation_is_on(delegate):
+    """Issue 11's hook: the downstream principal Envoy authenticated travels as x-debar-on-behalf-of when (and only
+    when) the servicer is told to delegate; the sanction service does not honour it yet."""
+    recording = _RecordingSanction()
+    sanction_server = grpc.aio.server()
+    sanction_pb2_grpc.add_SanctionServiceServicer_to_server(recording, sanction_server)
+    sanction_port = sanction_server.add_insecure_port("127.0.0.1:0")
+    await sanction_server.start()
+    client = SanctionClient.connect(f"127.0.0.1:{sanction_port}", "authz", TIMEOUT)
+    authz_server = grpc.aio.server()
+    external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
+        AuthorizationServicer(client, delegate=delegate), authz_server
+    )
+    authz_port = authz_server.add_insecure_port("127.0.0.1:0")
+    await authz_server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{authz_port}") as channel:
+            answer = await external_auth_pb2_grpc.AuthorizationStub(channel).Check(
+                check_request(G_TRAIN, {"x-passenger-id": new_ric()}, principal=PLATFORM), timeout=TIMEOUT
+            )
+        assert answer.status.code == code_pb2.OK
+        [sent] = recording.metadata
+        assert sent["x-debar-caller"] == "authz"
+        assert sent.get("x-debar-on-behalf-of") == (PLATFORM if delegate else None)
+    finally:
+        await authz_server.stop(None)
+        await client.close()
+        await sanction_server.stop(None)
