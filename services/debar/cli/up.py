@@ -131,12 +131,13 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
         signal.signal(signal.SIGTERM, _interrupt)
         children: dict[str, subprocess.Popen[bytes]] = {}
         try:
-            # The witness first (it is up long before the sanction service, whose first checkpoint it cosigns), then
-            # the gRPC services together, then the web console (fewer processes starting at once on a busy
-            # machine); the witness is waited for last.
-            children["witness"] = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "witness"],
-                                                   env=witness.env)  # fmt: skip
-            for group in ([n for n in names if n not in WEB_SERVICES], [n for n in names if n in WEB_SERVICES]):
+            # The gRPC services together, then the web console and the witness (fewer processes starting at once on
+            # a busy machine; a log with no witness yet only counts the cosignature it missed).
+            grpc_services, web_services = [n for n in names if n not in WEB_SERVICES], [n for n in WEB_SERVICES]
+            for group, with_witness in ((grpc_services, False), (web_services, True)):
+                if with_witness:
+                    children["witness"] = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "witness"],
+                                                           env=witness.env)  # fmt: skip
                 for name in group:
                     child_env = {**env, **_tls_env(certs, name)} if certs else env
                     children[name] = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "serve", name],
