@@ -215,7 +215,8 @@ def test_a_stale_form_changes_nothing(console_system, reviewer):
     reviewer.get(f"{s.url}/objections/{objection_id}")
     # Meanwhile another reviewer takes it under review.
     s.decisions.ReviewObjection(
-        decision_pb2.ReviewObjectionRequest(objection_id=objection_id, reviewer="reviewer:zhang")
+        decision_pb2.ReviewObjectionRequest(objection_id=objection_id),
+        metadata=[("x-debar-caller", "reviewer:zhang")],  # local mode: the caller names itself
     )
     press(reviewer, "Start review")
     assert "This objection has moved on since the page was shown (it is now under review)" in text(reviewer)

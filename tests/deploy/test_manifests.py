@@ -4,9 +4,10 @@ Each overlay under deploy/kustomize/overlays is rendered with `kubectl kustomize
 is validated offline against the Kubernetes schemas in strict mode (kubernetes-validate), and the invariants of
 the manifests are checked on the rendered objects: hardened pods, gRPC health probes on the plaintext health port
 (liveness on the dependency-free `liveness` service; the web console's HTTP probes on its health port), mutual TLS
-from a per-service Secret, a durable decision spool, requests and limits, one image, Services that select exactly one
-workload, network policies that admit only the traffic debar needs (the console only from its authenticating proxy),
-the witness alone on its own key and state, and the scale of each overlay.
+from a per-service Secret, the production scopes file (no `local`, no `bench`, accepted by the real parser outside
+local mode), a durable decision spool, requests and limits, one image, Services that select exactly one workload,
+network policies that admit only the traffic debar needs (the console only from its authenticating proxy), the
+witness alone on its own key and state, and the scale of each overlay.
 
 The checks are plain functions returning a list of problems, so that a test can break a copy of the manifests
 and see each check report it (a check that reports nothing on broken input proves nothing).
@@ -380,6 +381,55 @@ def check_tls(objects: list[Obj]) -> list[str]:
                 problems.append(f"{where}: {folders.pop()} is not the Secret debar-tls-{name}")
             elif not mount.get("readOnly"):
                 problems.append(f"{where}: the TLS Secret is mounted writable")
+    return problems
+
+
+SCOPES_CONFIGMAP = "debar-scopes"
+FORBIDDEN_GRANTS = ("local", "bench")  # local mode's superuser, and the benchmark's registry writer
+
+
+def scopes_file(objects: list[Obj]) -> tuple[list[str], Obj | None]:
+    """The scopes file the sanction service reads (its DEBAR_SCOPES_FILE in a mounted ConfigMap), as JSON."""
+    server = pod_spec(the(objects, "StatefulSet", "sanction"))["containers"][0]
+    path = env_value(objects, server, "DEBAR_SCOPES_FILE")
+    if not path:
+        return ["StatefulSet/sanction: DEBAR_SCOPES_FILE is not set (the packaged development file is read)"], None
+    folder, name = str(Path(path).parent), Path(path).name
+    mount = next((m for m in server.get("volumeMounts", []) if m["mountPath"] == folder), None)
+    volumes = {v["name"]: v for v in pod_spec(the(objects, "StatefulSet", "sanction")).get("volumes", [])}
+    config_name = (volumes.get(mount["name"], {}) if mount else {}).get("configMap", {}).get("name", "")
+    config = named(objects, "ConfigMap", SCOPES_CONFIGMAP)
+    if mount is None or config is None or config["metadata"]["name"] != config_name:
+        return [f"StatefulSet/sanction: {folder} is not the ConfigMap {SCOPES_CONFIGMAP}"], None
+    if not mount.get("readOnly"):
+        return ["StatefulSet/sanction: the scopes file is mounted writable"], None
+    if name not in config.get("data", {}):
+        return [f"ConfigMap/{SCOPES_CONFIGMAP}: no {name}"], None
+    data: Obj = json.loads(config["data"][name])
+    return [], data
+
+
+def check_scopes(objects: list[Obj]) -> list[str]:
+    """The sanction service reads deploy's own scopes file, which the server accepts outside local mode (no
+    `local`), grants no `bench` and no `check:*`, and lets each domain service check its domain for the platforms
+    (`delegate`)."""
+    from debar.sanction.domain.access import ScopesError, parse_policy
+    from debar.sanction.domain.catalogue import load_default_catalogue
+
+    problems, data = scopes_file(objects)
+    if data is None:
+        return problems
+    catalogue = load_default_catalogue()
+    try:
+        policy = parse_policy(data, {c: m.checked_by for c, m in catalogue.measures.items()}, local_mode=False)
+    except ScopesError as error:
+        return [f"ConfigMap/{SCOPES_CONFIGMAP}: the sanction service would refuse it: {error}"]
+    where = f"ConfigMap/{SCOPES_CONFIGMAP}"
+    problems += [f"{where}: grants {n}" for n in FORBIDDEN_GRANTS if n in data["callers"]]
+    problems += [f"{where}: {who} holds check:*" for who, g in policy.grants.items() if "check:*" in g.scopes]
+    for service in DOMAIN_SERVICES:
+        if policy.grant(service).scopes != {f"check:{service}", "delegate"}:
+            problems.append(f"{where}: {service} does not hold exactly check:{service} and delegate")
     return problems
 
 
@@ -815,6 +865,10 @@ def test_servers_speak_mutual_tls_from_their_own_secret(objects: list[Obj]) -> N
     assert check_tls(objects) == []
 
 
+def test_the_sanction_service_reads_the_production_scopes(objects: list[Obj]) -> None:
+    assert check_scopes(objects) == []
+
+
 def test_the_decision_spool_is_durable(objects: list[Obj]) -> None:
     assert check_durable_spool(objects) == []
 
@@ -1011,6 +1065,13 @@ def _sanction_server(objects: list[Obj]) -> Obj:
     return server
 
 
+def _scopes_data(objects: list[Obj], change: Callable[[Obj], Any]) -> None:
+    config = the(objects, "ConfigMap", SCOPES_CONFIGMAP)
+    data = json.loads(config["data"]["scopes.json"])
+    change(data)
+    config["data"]["scopes.json"] = json.dumps(data)
+
+
 def _policy(objects: list[Obj], name: str) -> Obj:
     return the(objects, "NetworkPolicy", name)
 
@@ -1059,6 +1120,31 @@ BREAKAGES: dict[str, tuple[Callable[[list[Obj]], Any], Callable[[list[Obj]], lis
         lambda o: _sanction_server(o).setdefault("env", []).append({"name": "DEBAR_PLAINTEXT", "value": "true"}),
         check_tls,
         "DEBAR_PLAINTEXT is on",
+    ),
+    "local granted in the scopes file": (
+        lambda o: _scopes_data(o, lambda d: d["callers"].update(local={"scopes": ["check:*"]})),
+        check_scopes,
+        "the sanction service would refuse it: callers.local",
+    ),
+    "bench granted in the scopes file": (
+        lambda o: _scopes_data(o, lambda d: d["callers"].update(bench={"scopes": ["registry:write"]})),
+        check_scopes,
+        "grants bench",
+    ),
+    "a platform may check everything": (
+        lambda o: _scopes_data(o, lambda d: d["callers"]["platform:*"].update(scopes=["check:*"])),
+        check_scopes,
+        "platform:* holds check:*",
+    ),
+    "railway cannot delegate": (
+        lambda o: _scopes_data(o, lambda d: d["callers"]["railway"].update(scopes=["check:railway"])),
+        check_scopes,
+        "railway does not hold exactly check:railway and delegate",
+    ),
+    "the packaged scopes file": (
+        lambda o: _sanction_server(o)["env"].remove(env_of(_sanction_server(o), "DEBAR_SCOPES_FILE")),
+        check_scopes,
+        "DEBAR_SCOPES_FILE is not set",
     ),
     "spool back on an emptyDir": (
         lambda o: the(o, "StatefulSet", "sanction")["spec"].pop("volumeClaimTemplates"),

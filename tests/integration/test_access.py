@@ -1,5 +1,7 @@
-"""Who may ask what, over real gRPC and a real Redis: mutual TLS with `debar certs dev` certificates, scopes per
-method and per measure, the caller in the decision log, per-caller rates shared by replicas, signed tokens."""
+"""Who may ask what, over real gRPC and a real Redis: mutual TLS with `debar certs dev` certificates (one per
+actor), scopes per method and per measure, the acting identity taken from the credential, the caller (and the
+platform it asks for) in the decision log, delegation, per-caller and per-platform rates shared by replicas, and
+signed tokens that no issuer can stretch beyond the identities its trust-file entry names."""
 
 from __future__ import annotations
 
@@ -12,16 +14,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
+import jwt
 import pytest
 
 from debar.local.certs import write_dev_certs
-from debar.rpc.tokens import mint
+from debar.rpc import tokens
+from debar.rpc.trust import trust_entry
 from debar.v1 import (
     common_pb2,
     decision_pb2,
     decision_pb2_grpc,
     railway_pb2,
     railway_pb2_grpc,
+    registry_pb2,
     registry_pb2_grpc,
     sanction_pb2,
     sanction_pb2_grpc,
@@ -31,20 +36,26 @@ from tests.support.servers import ServiceProcess, start_service
 from tests.support.subjects import new_ric
 
 TIMEOUT = 5
-TOKEN_KEY = "integration-token-key-0123"
 DENIED, EXHAUSTED = grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.RESOURCE_EXHAUSTED
-# Callers only these tests know: tiny rates in long windows, so that a window boundary almost never falls inside one.
+UNAUTHENTICATED, INVALID = grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INVALID_ARGUMENT
+ON_BEHALF_OF = "x-debar-on-behalf-of"
+# Identities only these tests know: tiny rates in long windows, so that a window boundary almost never falls inside
+# one. platform:busy and platform:quiet ask through the railway service, each at its own rate there.
 EXTRA = {
     "scraper": {"scopes": ["check:*"], "rate": {"checks": 3, "window_s": 3600}},
     "crawler": {"scopes": ["check:*"], "rate": {"checks": 4, "window_s": 3600}},
+    "platform:busy": {"scopes": [], "rate": {"checks": 4, "window_s": 3600}},
+    "platform:quiet": {"scopes": [], "rate": {"checks": 4, "window_s": 3600}},
 }
+# Certificates beyond the demo actors': the attackers' and the extra callers'.
+EXTRA_CERTS = (*EXTRA, "local", "platform:greedy", "platform:patient")
 
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("certs")
     write_dev_certs(directory)
-    write_dev_certs(directory, services=(), clients=tuple(EXTRA))
+    write_dev_certs(directory, services=(), clients=EXTRA_CERTS)
     return directory
 
 
@@ -56,11 +67,15 @@ def foreign_certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-@pytest.fixture(scope="module")
-def access_env(service_env: dict[str, str], certs: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def packaged_scopes() -> dict[str, dict[str, object]]:
     from importlib import resources
 
-    scopes = json.loads(resources.files("debar").joinpath("data/scopes.json").read_text())
+    return json.loads(resources.files("debar").joinpath("data/scopes.json").read_text())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def access_env(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    scopes = packaged_scopes()
     scopes["callers"].update(EXTRA)
     path = tmp_path_factory.mktemp("scopes") / "scopes.json"
     path.write_text(json.dumps(scopes))
@@ -123,6 +138,20 @@ def checks_of(channel: grpc.Channel) -> sanction_pb2_grpc.SanctionServiceStub:
     return sanction_pb2_grpc.SanctionServiceStub(channel)
 
 
+def registry_of(channel: grpc.Channel) -> registry_pb2_grpc.RegistryServiceStub:
+    return registry_pb2_grpc.RegistryServiceStub(channel)
+
+
+def decisions_of(channel: grpc.Channel) -> decision_pb2_grpc.DecisionServiceStub:
+    return decision_pb2_grpc.DecisionServiceStub(channel)
+
+
+def g_ticket(person: str | None = None) -> railway_pb2.CheckTicketRequest:
+    return railway_pb2.CheckTicketRequest(
+        passenger=subject(person or new_ric()), train_number="G123", seat_class=railway_pb2.SEAT_CLASS_SECOND
+    )
+
+
 # --- mutual TLS ---------------------------------------------------------------------------------------------------
 
 
@@ -150,6 +179,14 @@ def test_a_plaintext_client_is_refused(sanction_tls):
     assert error.code() == grpc.StatusCode.UNAVAILABLE
 
 
+def test_a_certificate_whose_name_is_no_identity_is_unauthenticated(sanction_tls, certs, tmp_path):
+    write_dev_certs(certs, services=(), clients=("Registry Admin",))  # the same CA: only the name is wrong
+    with grpc.secure_channel(sanction_tls.address, credentials(certs, "Registry Admin")) as channel:
+        error = rpc_error(registry_of(channel).Impose, impose_request(new_ric()))
+    assert error.code() == UNAUTHENTICATED
+    assert "common name must be an identity" in error.details()
+
+
 # --- scopes -------------------------------------------------------------------------------------------------------
 
 
@@ -171,23 +208,29 @@ def test_a_batch_refuses_out_of_scope_items_alone(as_caller):
     assert [r.WhichOneof("result") for r in results] == ["response", "error", "response", "error"]
     assert results[1].error.code == DENIED.value[0]
     assert results[1].error.message == "items[1].measure: caller 'railway' may not check HOTEL_STAR_RATED"
-    assert results[3].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert results[3].error.code == INVALID.value[0]
     assert results[3].error.message.startswith("items[3].measure")  # indices are the request's, not the checked
     assert results[0].response.decision_id and results[2].response.decision_id
 
 
-def test_only_registry_writers_impose(as_caller):
+def test_only_registry_clerks_impose(as_caller):
     request = impose_request(new_ric())
-    error = rpc_error(registry_pb2_grpc.RegistryServiceStub(as_caller("railway")).Impose, request)
+    error = rpc_error(registry_of(as_caller("railway")).Impose, request)
     assert error.code() == DENIED
     assert "caller 'railway' may not call /debar.v1.RegistryService/Impose" in error.details()
-    written = registry_pb2_grpc.RegistryServiceStub(as_caller("registry")).Impose(request, timeout=TIMEOUT)
+    assert rpc_error(registry_of(as_caller("reviewer:li")).Impose, request).code() == DENIED
+    written = registry_of(as_caller("clerk:wang")).Impose(request, timeout=TIMEOUT)
     assert written.restriction.id
+
+
+def test_a_platform_cannot_call_the_sanction_service_itself(as_caller):
+    error = rpc_error(checks_of(as_caller("platform:12306")).Check, check_request(new_ric(), "RAIL_G_TRAIN"))
+    assert error.code() == DENIED
 
 
 def test_the_decision_log_records_the_certificate_name(as_caller):
     person = new_ric()
-    registry_pb2_grpc.RegistryServiceStub(as_caller("registry")).Impose(impose_request(person), timeout=TIMEOUT)
+    registry_of(as_caller("clerk:wang")).Impose(impose_request(person), timeout=TIMEOUT)
     refused = checks_of(as_caller("railway")).Check(
         check_request(person, "RAIL_G_TRAIN"),
         metadata=[("x-debar-caller", "bench")],  # ignored under mTLS: the certificate names the caller
@@ -195,37 +238,158 @@ def test_the_decision_log_records_the_certificate_name(as_caller):
     )
     assert refused.outcome == common_pb2.OUTCOME_DENY
     request = decision_pb2.GetDecisionRequest(decision_id=refused.decision_id)
-    assert rpc_error(decision_pb2_grpc.DecisionServiceStub(as_caller("railway")).GetDecision, request).code() == DENIED
-    logged = decision_pb2_grpc.DecisionServiceStub(as_caller("portal")).GetDecision(request, timeout=TIMEOUT)
+    assert rpc_error(decisions_of(as_caller("railway")).GetDecision, request).code() == DENIED
+    logged = decisions_of(as_caller("portal")).GetDecision(request, timeout=TIMEOUT)
     assert logged.caller == "railway"
 
 
-def test_a_domain_service_asks_with_its_own_certificate_and_serves_mtls(sanction_tls, access_env, certs, logs_dir):
+# --- a certificate named local ------------------------------------------------------------------------------------
+
+
+def test_a_certificate_named_local_is_no_one_outside_local_mode(as_caller):
+    """Before: the packaged scopes file granted `local` every scope, so any certificate of the CA named local was a
+    superuser (it could Impose, Lift and review)."""
+    local = as_caller("local")
+    assert rpc_error(registry_of(local).Impose, impose_request(new_ric())).code() == DENIED
+    assert rpc_error(checks_of(local).Check, check_request(new_ric(), "RAIL_G_TRAIN")).code() == DENIED
+    request = decision_pb2.ListObjectionsRequest()
+    assert rpc_error(decisions_of(local).ListObjections, request).code() == DENIED
+
+
+@pytest.mark.parametrize("transport", ["mtls", "token"])
+def test_a_server_not_in_local_mode_refuses_to_start_with_a_scopes_file_granting_local(
+    access_env, certs, tmp_path, transport
+):
+    scopes = packaged_scopes()
+    scopes["callers"]["local"] = {"scopes": ["check:*", "registry:write"]}
+    path = tmp_path / "scopes.json"
+    path.write_text(json.dumps(scopes))
+    trust = tmp_path / "trust.json"
+    trust.write_text(json.dumps({"issuers": {}}))
+    mode = tls_env(certs, "sanction") if transport == "mtls" else {
+        "DEBAR_PLAINTEXT": "true", "DEBAR_TOKEN_TRUST_FILE": str(trust)
+    }  # fmt: skip
+    env = {**os.environ, **access_env, **mode, "DEBAR_SCOPES_FILE": str(path), "DEBAR_SANCTION_PORT": "0"}
+    done = subprocess.run([sys.executable, "-m", "debar.cli.main", "serve", "sanction"], env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "callers.local: 'local' is the identity of local mode" in done.stderr
+
+
+# --- people, not roles --------------------------------------------------------------------------------------------
+
+
+def refused_and_objected(as_caller: Callable[[str], grpc.Channel]) -> tuple[str, str]:
+    """A restriction on a new person, a refused check and an objection to it; (person, objection id)."""
     person = new_ric()
-    with grpc.secure_channel(sanction_tls.address, credentials(certs, "registry")) as channel:
-        registry_pb2_grpc.RegistryServiceStub(channel).Impose(impose_request(person), timeout=TIMEOUT)
-    railway = start_mtls("railway", {**access_env, "DEBAR_SANCTION_ADDRESS": sanction_tls.address}, certs, logs_dir)
-    try:
-        ticket = railway_pb2.CheckTicketRequest(
-            passenger=subject(person), train_number="G1", seat_class=railway_pb2.SEAT_CLASS_SECOND
+    registry_of(as_caller("clerk:wang")).Impose(impose_request(person), timeout=TIMEOUT)
+    refused = checks_of(as_caller("railway")).Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT)
+    assert refused.outcome == common_pb2.OUTCOME_DENY
+    filed = decisions_of(as_caller("portal")).FileObjection(
+        decision_pb2.FileObjectionRequest(decision_id=refused.decision_id, statement="Not me.", contact="me@x.cn"),
+        timeout=TIMEOUT,
+    )
+    return person, filed.objection_id
+
+
+def test_one_reviewer_credential_cannot_act_under_two_names(as_caller):
+    """Before: the shared `reviewer` identity reviewed as "judge-li" and overturned as "judge-zhang": the history
+    showed two reviewers and the restriction was lifted on one credential."""
+    person, objection_id = refused_and_objected(as_caller)
+    li = decisions_of(as_caller("reviewer:li"))
+    error = rpc_error(li.ReviewObjection, decision_pb2.ReviewObjectionRequest(objection_id=objection_id,
+                                                                              reviewer="judge-li"))  # fmt: skip
+    assert error.code() == INVALID
+    assert error.details().startswith("reviewer: must be empty or your own identity 'reviewer:li'")
+    reviewed = li.ReviewObjection(decision_pb2.ReviewObjectionRequest(objection_id=objection_id), timeout=TIMEOUT)
+    assert reviewed.history[-1].actor == "reviewer:li"
+    overturn = decision_pb2.ResolveObjectionRequest(
+        objection_id=objection_id, outcome=decision_pb2.OBJECTION_OUTCOME_OVERTURNED, reviewer="judge-zhang",
+        reason="a second reviewer agrees",
+    )  # fmt: skip
+    error = rpc_error(li.ResolveObjection, overturn)
+    assert error.code() == INVALID and error.details().startswith("reviewer:")
+    # Nothing changed: the objection is as reviewed, and the restriction still refuses.
+    now = li.GetObjection(decision_pb2.GetObjectionRequest(objection_id=objection_id), timeout=TIMEOUT)
+    assert now.state == decision_pb2.OBJECTION_STATE_UNDER_REVIEW
+    assert [t.actor for t in now.history] == ["subject", "reviewer:li"]
+    again = checks_of(as_caller("railway")).Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT)
+    assert again.outcome == common_pb2.OUTCOME_DENY
+
+
+def test_each_reviewer_acts_as_their_own_certificate(as_caller):
+    _, objection_id = refused_and_objected(as_caller)
+    decisions_of(as_caller("reviewer:li")).ReviewObjection(
+        decision_pb2.ReviewObjectionRequest(objection_id=objection_id, reviewer="reviewer:li"), timeout=TIMEOUT
+    )  # naming oneself is allowed
+    upheld = decisions_of(as_caller("reviewer:zhang")).ResolveObjection(
+        decision_pb2.ResolveObjectionRequest(
+            objection_id=objection_id, outcome=decision_pb2.OBJECTION_OUTCOME_UPHELD, reason="the record is right"
+        ),
+        timeout=TIMEOUT,
+    )
+    assert [t.actor for t in upheld.history] == ["subject", "reviewer:li", "reviewer:zhang"]
+
+
+# --- delegation ---------------------------------------------------------------------------------------------------
+
+
+def test_on_behalf_of_from_a_caller_without_delegate_is_refused(as_caller, sanction_tls):
+    """Before: the header did not exist, and a caller's rate was the only thing standing for every platform."""
+    for name in ("scraper", "portal", "reviewer:li"):
+        error = rpc_error(checks_of(as_caller(name)).Check, check_request(new_ric(), "RAIL_G_TRAIN"),
+                          metadata=[(ON_BEHALF_OF, "platform:12306")])  # fmt: skip
+        assert error.code() == DENIED, name
+        assert f"caller {name!r} may not act on behalf of others" in error.details()
+    assert "may not act on behalf of others" in sanction_tls.log()
+    error = rpc_error(checks_of(as_caller("railway")).Check, check_request(new_ric(), "RAIL_G_TRAIN"),
+                      metadata=[(ON_BEHALF_OF, "Platform 12306")])  # fmt: skip
+    assert error.code() == INVALID and error.details().startswith(ON_BEHALF_OF)
+
+
+def test_a_delegate_acting_for_someone_gains_nothing_of_theirs_it_does_not_hold(as_caller):
+    # railway may delegate, but holds no reviewer scope: naming a reviewer does not make it one.
+    error = rpc_error(decisions_of(as_caller("railway")).ListObjections, decision_pb2.ListObjectionsRequest(),
+                      metadata=[(ON_BEHALF_OF, "reviewer:li")])  # fmt: skip
+    assert error.code() == DENIED
+    assert "caller 'railway' for 'reviewer:li' may not call" in error.details()
+    # The console acts for the reviewer signed in to it, as that reviewer.
+    _, objection_id = refused_and_objected(as_caller)
+    reviewed = decisions_of(as_caller("console")).ReviewObjection(
+        decision_pb2.ReviewObjectionRequest(objection_id=objection_id),
+        metadata=[(ON_BEHALF_OF, "reviewer:zhang")], timeout=TIMEOUT,
+    )  # fmt: skip
+    assert reviewed.history[-1].actor == "reviewer:zhang"
+
+
+@pytest.fixture(scope="module")
+def railway_tls(sanction_tls, access_env, certs, logs_dir) -> Iterator[ServiceProcess]:
+    env = {**access_env, "DEBAR_SANCTION_ADDRESS": sanction_tls.address, "DEBAR_PLATFORM_RATE_CHECKS": "0"}
+    service = start_mtls("railway", env, certs, logs_dir)
+    yield service
+    assert service.stop() == 0, service.log()
+
+
+def test_a_domain_service_asks_with_its_own_certificate_for_the_platform(sanction_tls, railway_tls, certs):
+    person = new_ric()
+    with grpc.secure_channel(sanction_tls.address, credentials(certs, "clerk:wang")) as channel:
+        registry_of(channel).Impose(impose_request(person), timeout=TIMEOUT)
+    with grpc.insecure_channel(railway_tls.address) as plain:
+        assert rpc_error(railway_pb2_grpc.RailwayServiceStub(plain).CheckTicket, g_ticket()).code().name == (
+            "UNAVAILABLE"
         )
-        with grpc.insecure_channel(railway.address) as plain:
-            assert (
-                rpc_error(railway_pb2_grpc.RailwayServiceStub(plain).CheckTicket, ticket).code().name == "UNAVAILABLE"
-            )
-        with grpc.secure_channel(railway.address, credentials(certs, "portal")) as channel:
-            verdict = railway_pb2_grpc.RailwayServiceStub(channel).CheckTicket(ticket, timeout=TIMEOUT)
-        assert not verdict.allowed
-        with grpc.secure_channel(sanction_tls.address, credentials(certs, "portal")) as channel:
-            logged = decision_pb2_grpc.DecisionServiceStub(channel).GetDecision(
-                decision_pb2.GetDecisionRequest(decision_id=verdict.refusals[0].decision_id), timeout=TIMEOUT
-            )
-        assert logged.caller == "railway"
-    finally:
-        assert railway.stop() == 0, railway.log()
-
-
-# --- rates --------------------------------------------------------------------------------------------------------
+    with grpc.secure_channel(railway_tls.address, credentials(certs, "platform:12306")) as channel:
+        verdict = railway_pb2_grpc.RailwayServiceStub(channel).CheckTicket(g_ticket(person), timeout=TIMEOUT)
+    assert not verdict.allowed
+    with grpc.secure_channel(sanction_tls.address, credentials(certs, "portal")) as channel:
+        logged = decisions_of(channel).GetDecision(
+            decision_pb2.GetDecisionRequest(decision_id=verdict.refusals[0].decision_id), timeout=TIMEOUT
+        )
+    assert logged.caller == "railway"
+    # Who asked, all the way down: the checker is told the platform (today in the `decisions` line; the log entry
+    # gets its field with the transparency log).
+    decided = [line for line in sanction_tls.log().splitlines() if verdict.refusals[0].decision_id in line]
+    assert decided and all("on_behalf_of=platform:12306" in line for line in decided), decided
 
 
 def clear_of_a_window_end(window_s: int = 3600, margin_s: float = 30) -> None:
@@ -234,6 +398,47 @@ def clear_of_a_window_end(window_s: int = 3600, margin_s: float = 30) -> None:
     into = time.time() % window_s
     if into > window_s - margin_s:
         time.sleep(window_s - into + 0.5)
+
+
+def tickets_answered(address: str, certs: Path, platform: str, tickets: int) -> list[str]:
+    """Asks for `tickets` CheckTickets (two checks each) as `platform`; the outcome of each: allowed or a code."""
+    outcomes = []
+    with grpc.secure_channel(address, credentials(certs, platform)) as channel:
+        stub = railway_pb2_grpc.RailwayServiceStub(channel)
+        for _ in range(tickets):
+            try:
+                outcomes.append("allowed" if stub.CheckTicket(g_ticket(), timeout=TIMEOUT).allowed else "refused")
+            except grpc.RpcError as error:
+                outcomes.append(error.code().name)
+    return outcomes
+
+
+def test_one_platform_exhausting_its_rate_at_the_sanction_service_leaves_anothers_answered(railway_tls, certs):
+    """Before: every platform behind the railway service shared railway's rate at the sanction service, so one
+    platform's burst refused the others."""
+    clear_of_a_window_end()
+    # platform:busy's rate at the sanction service is 4 checks an hour (two tickets): the third is refused...
+    assert tickets_answered(railway_tls.address, certs, "platform:busy", 3) == ["allowed", "allowed", EXHAUSTED.name]
+    # ...and platform:quiet, asking through the same railway service, is answered on its own rate.
+    assert tickets_answered(railway_tls.address, certs, "platform:quiet", 2) == ["allowed", "allowed"]
+
+
+def test_one_platform_exhausting_its_rate_at_the_domain_service_leaves_anothers_answered(
+    sanction_tls, access_env, certs, logs_dir
+):
+    env = {**access_env, "DEBAR_SANCTION_ADDRESS": sanction_tls.address,
+           "DEBAR_PLATFORM_RATE_CHECKS": "4", "DEBAR_PLATFORM_RATE_WINDOW_S": "3600"}  # fmt: skip
+    railway = start_mtls("railway", env, certs, logs_dir)
+    try:
+        clear_of_a_window_end()
+        greedy = tickets_answered(railway.address, certs, "platform:greedy", 3)
+        assert greedy == ["allowed", "allowed", EXHAUSTED.name]
+        assert tickets_answered(railway.address, certs, "platform:patient", 2) == ["allowed", "allowed"]
+    finally:
+        assert railway.stop() == 0, railway.log()
+
+
+# --- rates --------------------------------------------------------------------------------------------------------
 
 
 def test_a_caller_past_its_rate_is_slowed_and_flagged(as_caller, sanction_tls):
@@ -272,95 +477,160 @@ def test_a_rate_holds_across_replicas_sharing_redis(sanction_tls, access_env, ce
 
 
 # --- signed tokens ------------------------------------------------------------------------------------------------
+# One trust file for every service here (each token names its audience): the operator's issuer may issue platform
+# names, the staff issuer clerks and reviewers, the railway service's key only `railway`, platform 12306's key only
+# `platform:12306`.
+
+KEYS = {name: tokens.new_signing_key() for name in ("operator", "staff", "railway", "platform-12306", "stranger")}
+SUBJECTS = {"operator": ["platform:*"], "staff": ["clerk:*", "reviewer:*"], "railway": ["railway"],
+            "platform-12306": ["platform:12306"]}  # fmt: skip
+SANCTION, RAILWAY = tokens.audience_of("sanction"), tokens.audience_of("railway")
+
+
+def token(issuer: str, sub: str, aud: str = SANCTION, ttl_s: int = 300, key: str | None = None) -> str:
+    return tokens.mint(KEYS[key or issuer], issuer, sub, aud, time.time(), ttl_s)
+
+
+def bearer(value: str) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {value}")]
 
 
 @pytest.fixture(scope="module")
-def sanction_token(access_env: dict[str, str], logs_dir: Path) -> Iterator[ServiceProcess]:
+def token_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    folder = tmp_path_factory.mktemp("tokens")
+    trust = {"issuers": {name: trust_entry(KEYS[name].public_key(), subjects) for name, subjects in SUBJECTS.items()}}
+    (folder / "trust.json").write_text(json.dumps(trust))
+    tokens.write_signing_key(folder / "railway.pem", KEYS["railway"])
+    return {"trust": str(folder / "trust.json"), "railway_key": str(folder / "railway.pem")}
+
+
+@pytest.fixture(scope="module")
+def sanction_token(access_env, token_files, logs_dir) -> Iterator[ServiceProcess]:
     """TLS terminated in front (here: none, on loopback): callers prove who they are with signed tokens."""
-    service = start_service("sanction", {**access_env, "DEBAR_PLAINTEXT": "true", "DEBAR_TOKEN_KEY": TOKEN_KEY},
-                            logs_dir)  # fmt: skip
+    env = {**access_env, "DEBAR_PLAINTEXT": "true", "DEBAR_TOKEN_TRUST_FILE": token_files["trust"]}
+    service = start_service("sanction", env, logs_dir)
     yield service
     assert service.stop() == 0, service.log()
-
-
-def bearer(token: str) -> list[tuple[str, str]]:
-    return [("authorization", f"Bearer {token}")]
 
 
 def test_a_signed_token_names_the_caller(sanction_token):
     with grpc.insecure_channel(sanction_token.address) as channel:
         stub = checks_of(channel)
-        token = mint(TOKEN_KEY, "railway", int(time.time()) + 60)
-        assert stub.Check(check_request(new_ric(), "RAIL_G_TRAIN"), metadata=bearer(token), timeout=TIMEOUT)
-        error = rpc_error(stub.Check, check_request(new_ric(), "HOTEL_STAR_RATED"), metadata=bearer(token))
+        railway = bearer(token("railway", "railway"))
+        assert stub.Check(check_request(new_ric(), "RAIL_G_TRAIN"), metadata=railway, timeout=TIMEOUT)
+        error = rpc_error(stub.Check, check_request(new_ric(), "HOTEL_STAR_RATED"), metadata=railway)
         assert error.code() == DENIED
+
+
+def _lasting(seconds: int) -> str:
+    now = int(time.time())
+    claims = {"iss": "railway", "sub": "railway", "aud": SANCTION, "iat": now, "exp": now + seconds, "jti": "t"}
+    return jwt.encode(claims, KEYS["railway"], algorithm="EdDSA")
 
 
 @pytest.mark.parametrize(
     ("metadata", "reason"),
     [
-        (bearer(mint(TOKEN_KEY, "railway", int(time.time()) - 1)), "token expired"),
-        (bearer(mint(TOKEN_KEY, "railway", int(time.time()) + 60).replace("railway", "registry")), "signature"),
-        (bearer(mint("another-key-0123456789", "railway", int(time.time()) + 60)), "signature"),
+        (bearer(token("railway", "railway", ttl_s=1)[:-4] + "AAAA"), "signature"),
+        (bearer(token("railway", "railway", aud=RAILWAY)), "not for this service"),  # another audience
+        (bearer(_lasting(tokens.MAX_LIFETIME_S + 60)), "lives longer than 3600 s"),  # exp > 1 h
+        (bearer(_lasting(24 * 3600)), "lives longer than 3600 s"),  # what the old tokens allowed
+        (bearer(token("railway", "railway", key="stranger")), "signature does not match"),  # a key not trusted
+        (bearer(token("stranger", "railway")), "issuer 'stranger' is not trusted"),
+        (bearer("railway.1999999999.c2lnbmF0dXJl"), "malformed"),  # the old HMAC format
         ([("x-debar-caller", "railway")], "signed token is required"),
     ],
 )
-def test_expired_tampered_or_missing_tokens_are_refused(sanction_token, metadata, reason):
+def test_tampered_stretched_foreign_or_missing_tokens_are_refused(sanction_token, metadata, reason):
     with grpc.insecure_channel(sanction_token.address) as channel:
         error = rpc_error(checks_of(channel).Check, check_request(new_ric(), "RAIL_G_TRAIN"), metadata=metadata)
-    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert error.code() == UNAUTHENTICATED
     assert reason in error.details()
 
 
+def test_an_expired_token_is_refused(sanction_token):
+    now = int(time.time())
+    claims = {"iss": "railway", "sub": "railway", "aud": SANCTION, "iat": now - 300, "exp": now - 60, "jti": "t"}
+    with grpc.insecure_channel(sanction_token.address) as channel:
+        error = rpc_error(checks_of(channel).Check, check_request(new_ric(), "RAIL_G_TRAIN"),
+                          metadata=bearer(jwt.encode(claims, KEYS["railway"], algorithm="EdDSA")))  # fmt: skip
+    assert error.code() == UNAUTHENTICATED and "expired" in error.details()
+
+
+@pytest.mark.parametrize(("issuer", "minted"), [("platform-12306", "registry"), ("platform-12306", "local"),
+                                                ("platform-12306", "clerk:wang"), ("operator", "clerk:wang"),
+                                                ("railway", "registry")])  # fmt: skip
+def test_a_platform_or_service_key_cannot_mint_a_registry_token(sanction_token, issuer, minted):
+    """Before: one HMAC key signed every hop, so whoever could mint a platform token could mint `registry` (a Lift
+    succeeded) or `local` (every scope)."""
+    person = new_ric()
+    with grpc.insecure_channel(sanction_token.address) as channel:
+        error = rpc_error(registry_of(channel).Impose, impose_request(person), metadata=bearer(token(issuer, minted)))
+        assert error.code() == UNAUTHENTICATED
+        assert f"issuer {issuer!r} may not issue tokens for {minted!r}" in error.details()
+        listed = registry_of(channel).ListRestrictions(
+            registry_pb2.ListRestrictionsRequest(subject=subject(person)),
+            metadata=bearer(token("staff", "clerk:wang")), timeout=TIMEOUT,
+        )  # fmt: skip
+    assert list(listed.restrictions) == []  # nothing was written
+
+
+def test_a_platform_token_for_the_sanction_service_grants_nothing_there(sanction_token):
+    with grpc.insecure_channel(sanction_token.address) as channel:
+        platform = bearer(token("platform-12306", "platform:12306"))
+        assert rpc_error(checks_of(channel).Check, check_request(new_ric(), "RAIL_G_TRAIN"),
+                         metadata=platform).code() == DENIED  # fmt: skip
+
+
 @pytest.fixture(scope="module")
-def railway_token(
-    sanction_token: ServiceProcess, access_env: dict[str, str], logs_dir: Path
-) -> Iterator[ServiceProcess]:
-    """A domain service behind the same TLS-terminating front: it signs its own calls to the sanction service and
-    asks its callers (the ticketing platforms) for theirs."""
-    env = {**access_env, "DEBAR_PLAINTEXT": "true", "DEBAR_TOKEN_KEY": TOKEN_KEY,
-           "DEBAR_SANCTION_ADDRESS": sanction_token.address}  # fmt: skip
+def railway_token(sanction_token, access_env, token_files, logs_dir) -> Iterator[ServiceProcess]:
+    """A domain service behind the same TLS-terminating front: it signs its own calls to the sanction service with
+    its own key, and asks its callers (the ticketing platforms) for theirs."""
+    env = {
+        **access_env,
+        "DEBAR_PLAINTEXT": "true",
+        "DEBAR_TOKEN_TRUST_FILE": token_files["trust"],
+        "DEBAR_TOKEN_SIGNING_KEY": token_files["railway_key"],
+        "DEBAR_SANCTION_ADDRESS": sanction_token.address,
+    }
     service = start_service("railway", env, logs_dir)
     yield service
     assert service.stop() == 0, service.log()
 
 
-def g_ticket() -> railway_pb2.CheckTicketRequest:
-    return railway_pb2.CheckTicketRequest(
-        passenger=subject(new_ric()), train_number="G123", seat_class=railway_pb2.SEAT_CLASS_SECOND
-    )
-
-
 def test_a_domain_service_behind_tokens_answers_only_signed_callers(sanction_token, railway_token):
     passenger = new_ric()
     with grpc.insecure_channel(sanction_token.address) as channel:
-        writer = bearer(mint(TOKEN_KEY, "registry", int(time.time()) + 60))
-        registry_pb2_grpc.RegistryServiceStub(channel).Impose(impose_request(passenger), metadata=writer)
+        writer = bearer(token("staff", "clerk:wang"))
+        registry_of(channel).Impose(impose_request(passenger), metadata=writer, timeout=TIMEOUT)
     with grpc.insecure_channel(railway_token.address) as channel:
         stub = railway_pb2_grpc.RailwayServiceStub(channel)
-        token = mint(TOKEN_KEY, "ticketing-platform", int(time.time()) + 60)
-        verdict = stub.CheckTicket(g_ticket(), metadata=bearer(token), timeout=TIMEOUT)
+        platform = bearer(token("operator", "platform:12306", aud=RAILWAY))
+        verdict = stub.CheckTicket(g_ticket(), metadata=platform, timeout=TIMEOUT)
         assert verdict.allowed and len(verdict.decision_ids) == 2
-        restricted = g_ticket()
-        restricted.passenger.id = passenger
-        assert not stub.CheckTicket(restricted, metadata=bearer(token), timeout=TIMEOUT).allowed
+        own_key = bearer(token("platform-12306", "platform:12306", aud=RAILWAY))
+        refused = stub.CheckTicket(g_ticket(passenger), metadata=own_key, timeout=TIMEOUT)
+        assert not refused.allowed
         refusals = {
             "none": (),
-            "declared only": (("x-debar-caller", "ticketing-platform"),),
-            "expired": bearer(mint(TOKEN_KEY, "ticketing-platform", int(time.time()) - 1)),
-            "another key": bearer(mint("another-key-0123456789", "ticketing-platform", int(time.time()) + 60)),
+            "declared only": (("x-debar-caller", "platform:12306"),),
+            "for the sanction service": bearer(token("operator", "platform:12306")),
+            "another platform's name": bearer(token("platform-12306", "platform:ctrip", aud=RAILWAY)),
+            "a key not trusted": bearer(token("operator", "platform:12306", aud=RAILWAY, key="stranger")),
         }
         for name, metadata in refusals.items():
             with pytest.raises(grpc.RpcError) as caught:
                 stub.CheckTicket(g_ticket(), metadata=metadata, timeout=TIMEOUT)
-            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED, name
+            assert caught.value.code() == UNAUTHENTICATED, name
         # probes need no token
         from grpc_health.v1 import health_pb2, health_pb2_grpc
 
         health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=TIMEOUT)
         assert health.status == health_pb2.HealthCheckResponse.SERVING
-    refused = [line for line in railway_token.log().splitlines() if "refused" in line]
-    assert refused and all("caller=ticketing-platform" in line for line in refused), refused
+    lines = [line for line in railway_token.log().splitlines() if "refused" in line]
+    assert lines and all("caller=platform:12306" in line for line in lines), lines
+    decided = [line for line in sanction_token.log().splitlines() if refused.refusals[0].decision_id in line]
+    assert decided and all("caller=railway" in line and "on_behalf_of=platform:12306" in line for line in decided)
 
 
 def test_a_server_beyond_loopback_refuses_to_start_in_plaintext(access_env):

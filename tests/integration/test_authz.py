@@ -308,7 +308,7 @@ def test_over_mutual_tls_only_a_certified_envoy_is_answered_and_authz_asks_as_it
         with grpc.secure_channel(service.address, credentials("envoy")) as channel:
             answer = check(external_auth_pb2_grpc.AuthorizationStub(channel), G_TRAIN, {"x-passenger-id": new_ric()})
         ids = upstream_headers(answer)["x-debar-decision-ids"].split(",")
-        with grpc.secure_channel(sanction.address, credentials("reviewer")) as channel:
+        with grpc.secure_channel(sanction.address, credentials("reviewer:li")) as channel:
             decision = decision_pb2_grpc.DecisionServiceStub(channel).GetDecision(
                 decision_pb2.GetDecisionRequest(decision_id=ids[0]), timeout=TIMEOUT
             )

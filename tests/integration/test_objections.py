@@ -26,6 +26,8 @@ from tests.support.subjects import new_ric, new_uscc
 
 KEYS = "t1:test-secret-one"
 UPHELD, OVERTURNED = decision_pb2.OBJECTION_OUTCOME_UPHELD, decision_pb2.OBJECTION_OUTCOME_OVERTURNED
+# Local mode: the caller names itself; a reviewer acts as that identity, never as a name in the request.
+AS_REVIEWER = [("x-debar-caller", "reviewer:wang")]
 
 
 def refused(registry, checks, person: str, principals=()) -> tuple[str, str]:
@@ -49,12 +51,14 @@ def file(decisions, decision_id: str) -> decision_pb2.Objection:
 
 
 def review(decisions, objection_id: str) -> decision_pb2.Objection:
-    return decisions.ReviewObjection(decision_pb2.ReviewObjectionRequest(objection_id=objection_id, reviewer="Wang"))
+    request = decision_pb2.ReviewObjectionRequest(objection_id=objection_id)
+    return decisions.ReviewObjection(request, metadata=AS_REVIEWER)
 
 
 def resolve(decisions, objection_id: str, outcome: int) -> decision_pb2.Objection:
     return decisions.ResolveObjection(
-        decision_pb2.ResolveObjectionRequest(objection_id=objection_id, outcome=outcome, reviewer="Wang", reason="why")
+        decision_pb2.ResolveObjectionRequest(objection_id=objection_id, outcome=outcome, reason="why"),
+        metadata=AS_REVIEWER,
     )
 
 
@@ -86,13 +90,17 @@ def test_a_refusal_objected_to_and_overturned_then_allows(registry, checks, deci
     review(decisions, objection.objection_id)
     proposed = resolve(decisions, objection.objection_id, OVERTURNED)
     assert proposed.state == decision_pb2.OBJECTION_STATE_AWAITING_CONFIRMATION
-    assert (proposed.resolved_by, proposed.confirmation_awaited, proposed.confirmed_by) == ("Wang", True, "")
+    assert (proposed.resolved_by, proposed.confirmation_awaited, proposed.confirmed_by) == ("reviewer:wang", True, "")
     assert proposed.correction_due.seconds > proposed.filed_at.seconds
     assert status_of(registry, rid) == registry_pb2.RESTRICTION_STATUS_DISPUTED
     assert checks.Check(check_request(person, "HOTEL_STAR_RATED")).outcome == common_pb2.OUTCOME_DENY
     done = confirm_resolution(decisions, objection.objection_id)
     assert done.state == decision_pb2.OBJECTION_STATE_OVERTURNED
-    assert (done.resolved_by, done.confirmation_awaited, done.confirmed_by) == ("Wang", False, "reviewer")
+    assert (done.resolved_by, done.confirmation_awaited, done.confirmed_by) == (
+        "reviewer:wang",
+        False,
+        "reviewer:zhang",
+    )
     assert done.correction_due == proposed.correction_due
     assert [(t.from_state, t.to_state) for t in done.history] == [
         (decision_pb2.OBJECTION_STATE_UNSPECIFIED, decision_pb2.OBJECTION_STATE_FILED),
@@ -220,15 +228,15 @@ def test_bad_resolve_is_invalid_argument_and_writes_nothing(registry, checks, de
     _, decision_id = refused(registry, checks, new_ric())
     objection = review(decisions, file(decisions, decision_id).objection_id)
     cases = [
-        (decision_pb2.OBJECTION_OUTCOME_UNSPECIFIED, "Wang", "why", "outcome:"),
-        (UPHELD, " ", "why", "reviewer:"),  # empty: the caller's identity
-        (UPHELD, "Wang", " ", "reason:"),
+        (decision_pb2.OBJECTION_OUTCOME_UNSPECIFIED, "", "why", "outcome:"),
+        (UPHELD, "Wang", "why", "reviewer:"),  # not the caller's own identity
+        (UPHELD, "reviewer:wang", " ", "reason:"),
     ]
     for outcome, reviewer, reason, field in cases:
         request = decision_pb2.ResolveObjectionRequest(
             objection_id=objection.objection_id, outcome=outcome, reviewer=reviewer, reason=reason
         )
-        error = rpc_error(lambda r=request: decisions.ResolveObjection(r))
+        error = rpc_error(lambda r=request: decisions.ResolveObjection(r, metadata=AS_REVIEWER))
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert error.details().startswith(field)
     stored = decisions.GetObjection(decision_pb2.GetObjectionRequest(objection_id=objection.objection_id))
@@ -319,15 +327,15 @@ def test_the_cli_lists_shows_reviews_and_resolves(registry, checks, decisions, s
     listed = _cli(sanction.address, "list", "--state", "filed")
     assert listed.returncode == 0, listed.stderr
     assert objection.objection_id in listed.stdout and "filed" in listed.stdout
-    assert _cli(sanction.address, "review", objection.objection_id, "--reviewer", "Wang").returncode == 0
+    assert _cli(sanction.address, "review", objection.objection_id).returncode == 0
     resolved = _cli(
-        sanction.address, "resolve", objection.objection_id, "--outcome", "upheld", "--reviewer", "Wang",
-        "--reason", "the record is right",
-    )  # fmt: skip
+        sanction.address, "resolve", objection.objection_id, "--outcome", "upheld", "--reason", "the record is right"
+    )
     assert resolved.returncode == 0, resolved.stderr
     shown = _cli(sanction.address, "show", objection.objection_id)
     assert '"state": "OBJECTION_STATE_UPHELD"' in shown.stdout
-    again = _cli(sanction.address, "review", objection.objection_id, "--reviewer", "Wang")
+    assert '"actor": "local"' in shown.stdout  # whoever called: local mode's identity here, never a typed name
+    again = _cli(sanction.address, "review", objection.objection_id)
     assert again.returncode == 1 and "FAILED_PRECONDITION" in again.stderr
 
 
@@ -335,22 +343,23 @@ def test_the_cli_confirms_an_overturn_only_by_another_reviewer(registry, checks,
     person = new_ric()
     _, decision_id = refused(registry, checks, person)
     objection = file(decisions, decision_id)
-    assert _cli(sanction.address, "review", objection.objection_id, "--reviewer", "Wang").returncode == 0
+    assert _cli(sanction.address, "review", objection.objection_id, "--reviewer", "reviewer:wang").returncode == 0
     resolved = _cli(
-        sanction.address, "resolve", objection.objection_id, "--outcome", "overturned", "--reviewer", "Wang",
+        sanction.address, "resolve", objection.objection_id, "--outcome", "overturned", "--reviewer", "reviewer:wang",
         "--reason", "mistaken identity",
     )  # fmt: skip
     assert resolved.returncode == 0, resolved.stderr
     assert '"state": "OBJECTION_STATE_AWAITING_CONFIRMATION"' in resolved.stdout
     listed = _cli(sanction.address, "list", "--state", "awaiting_confirmation")
     [line] = [line for line in listed.stdout.splitlines() if objection.objection_id in line]
-    assert "awaiting_confirmation" in line and "Wang" in line  # who resolved: someone else must confirm
-    own = _cli(sanction.address, "confirm", objection.objection_id, "--reviewer", "Wang")
+    assert "awaiting_confirmation" in line and "reviewer:wang" in line  # who resolved: someone else must confirm
+    own = _cli(sanction.address, "confirm", objection.objection_id, "--reviewer", "reviewer:wang")
     assert own.returncode == 1 and "PERMISSION_DENIED" in own.stderr and "different reviewer" in own.stderr
     assert checks.Check(check_request(person, "HOTEL_STAR_RATED")).outcome == common_pb2.OUTCOME_DENY
-    confirmed = _cli(sanction.address, "confirm", objection.objection_id, "--reviewer", "Li")
+    confirmed = _cli(sanction.address, "confirm", objection.objection_id, "--reviewer", "reviewer:li")
     assert confirmed.returncode == 0, confirmed.stderr
-    assert '"state": "OBJECTION_STATE_OVERTURNED"' in confirmed.stdout and '"confirmedBy": "Li"' in confirmed.stdout
+    assert '"state": "OBJECTION_STATE_OVERTURNED"' in confirmed.stdout
+    assert '"confirmedBy": "reviewer:li"' in confirmed.stdout
     assert checks.Check(check_request(person, "HOTEL_STAR_RATED")).outcome == common_pb2.OUTCOME_ALLOW
 
 
@@ -390,7 +399,7 @@ async def test_the_transition_log_verifies_and_exposes_tampering(private_system)
 
     r = redis_client.Redis.from_url(server.url)
     entries = [(sid, dict(fields)) for sid, fields in r.xrange("debar:objlog")]
-    assert [f[b"a"] for _, f in entries] == [b"subject", b"Wang", b"Wang"]
+    assert [f[b"a"] for _, f in entries] == [b"subject", b"reviewer:wang", b"reviewer:wang"]
     entries[1][1][b"a"] = b"someone else"  # rewrite who took it under review
     r.delete("debar:objlog")
     for sid, fields in entries:

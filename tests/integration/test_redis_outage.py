@@ -157,7 +157,7 @@ def test_every_call_answers_unavailable_while_redis_is_frozen(tmp_path, logs_dir
                 ),
                 "ListObjections": lambda: decisions.ListObjections(decision_pb2.ListObjectionsRequest(), timeout=5),
                 "ReviewObjection": lambda: decisions.ReviewObjection(
-                    decision_pb2.ReviewObjectionRequest(objection_id=objection.objection_id, reviewer="Wang"),
+                    decision_pb2.ReviewObjectionRequest(objection_id=objection.objection_id),
                     timeout=5,
                 ),
                 "ConfirmResolution": lambda: decisions.ConfirmResolution(

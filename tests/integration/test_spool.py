@@ -130,3 +130,13 @@ def test_a_spool_that_cannot_be_written_turns_the_fail_open_allow_into_unavailab
     finally:
         service.stop(signal.SIGKILL)
         redis.stop(kill=True)
+
+
+def test_a_spooled_decision_keeps_who_asked_and_for_whom(tmp_path):
+    spool = FileSpool(tmp_path / "spool", CATALOGUE)
+    [check] = _checks(1)
+    delegated = LoggedCheck(check.query, "railway", 0, on_behalf_of="platform:12306")
+    FailOpen(spool, SpoolStats()).allow_and_spool([delegated, check], CATALOGUE.version)
+    [path] = spool.pending_files()
+    kept = [(d.check.caller, d.check.on_behalf_of) for d in spool.read(path)]
+    assert kept == [("railway", "platform:12306"), ("t", "")]

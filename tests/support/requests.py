@@ -17,8 +17,8 @@ USCC = common_pb2.ID_TYPE_USCC
 _case = itertools.count(1)
 LIFT_DOCUMENT = "(2026) Jing 0105 Zhi 7 decision 2"
 PERMIT_DOCUMENT = "(2026) Jing 0105 Zhi 7 permit 1"
-SECOND_REGISTRY = (("x-debar-caller", "registry"),)  # registry:write, and not `local`
-SECOND_REVIEWER = (("x-debar-caller", "reviewer"),)  # objections:review, and not `local`
+SECOND_REGISTRY = (("x-debar-caller", "clerk:zhao"),)  # registry:write (clerk:*), and not `local`
+SECOND_REVIEWER = (("x-debar-caller", "reviewer:zhang"),)  # objections:review (reviewer:*), and not `local`
 
 
 def ts(epoch_s: float) -> Timestamp:

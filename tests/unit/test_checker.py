@@ -145,7 +145,7 @@ async def test_store_down_fails_open_into_the_spool_and_closed_as_unavailable(co
     person = new_ric()
     backend.down = True
     open_, closed = await core.checker.check(
-        [check_input(person, FAILS_OPEN), check_input(person, FAILS_CLOSED)], "railway"
+        [check_input(person, FAILS_OPEN), check_input(person, FAILS_CLOSED)], "railway", on_behalf_of="platform:12306"
     )
     assert isinstance(open_, Decision)
     assert open_.outcome is Outcome.ALLOW and open_.degradation is Degradation.FAILED_OPEN_SPOOLED
@@ -153,6 +153,7 @@ async def test_store_down_fails_open_into_the_spool_and_closed_as_unavailable(co
     assert isinstance(closed, Unavailable) and "unreachable" in closed.message
     [spooled] = backend.spool.waiting
     assert spooled.decision_id == open_.decision_id and spooled.check.caller == "railway"
+    assert spooled.check.on_behalf_of == "platform:12306"  # who asked, kept for the log
     assert spooled.check.query.subject.pseudonym == open_.query.subject.pseudonym
     assert core.spool_replay.stats.spooled == 1
 

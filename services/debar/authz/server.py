@@ -14,7 +14,7 @@ from debar.common import logs
 from debar.common.settings import Settings
 from debar.domain_services.metrics import VerdictMetrics
 from debar.domain_services.sanction_client import SanctionClient
-from debar.rpc.callers import CallerInterceptor, Identify
+from debar.rpc.callers import CallerInterceptor, identify_callers
 from debar.rpc.metrics import RpcMetrics, serve_metrics
 from debar.rpc.request_context import RequestInterceptor
 from debar.rpc.server import GrpcServer, Readiness
@@ -42,7 +42,7 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
             settings.host, settings.ports[NAME], [GRPC_SERVICE], settings.grace_s, credentials=credentials,
             interceptors=[
                 RequestInterceptor(RpcMetrics(registry)),
-                CallerInterceptor(Identify(settings.transport(), token_key=settings.token_key)),
+                CallerInterceptor(identify_callers(settings, NAME)),
             ],
             health_port=settings.health_port or None,
         )  # fmt: skip

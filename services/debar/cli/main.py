@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from debar.cli import console_cmd, objections_cmd
+from debar.cli import console_cmd, objections_cmd, tokens_cmd
 from debar.cli.services import available_services
 from debar.common.errors import Unavailable
 from debar.common.settings import Settings, SettingsError
@@ -191,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     objections_cmd.add_parser(commands)
     console_cmd.add_parser(commands)
+    tokens_cmd.add_parser(commands)
     return parser
 
 

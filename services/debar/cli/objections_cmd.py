@@ -32,11 +32,28 @@ def _call(settings: Settings, args: argparse.Namespace, ask: Ask) -> Any:
     from debar.v1 import decision_pb2_grpc
 
     with tls.channel(settings, args.address or settings.sanction_address) as channel:
+        stub: Any = decision_pb2_grpc.DecisionServiceStub(channel)
+        reviewer = getattr(args, "reviewer", None)
+        if reviewer and not settings.tls:  # local mode: the caller names itself (an mTLS server reads the certificate)
+            from debar.rpc.callers import CALLER_HEADER
+
+            stub = _Named(stub, ((CALLER_HEADER, reviewer),))
         try:
-            return ask(decision_pb2_grpc.DecisionServiceStub(channel))
+            return ask(stub)
         except grpc.RpcError as error:
             print(f"debar objections: {error.code().name}: {error.details()}", file=sys.stderr)
             return None
+
+
+class _Named:
+    """A stub whose every call carries the given metadata."""
+
+    def __init__(self, stub: Any, metadata: tuple[tuple[str, str], ...]) -> None:
+        self._stub, self._metadata = stub, metadata
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        call = getattr(self._stub, method)
+        return lambda request, **kwargs: call(request, metadata=self._metadata, **kwargs)
 
 
 def _print(objection: decision_pb2.Objection | None) -> int:
@@ -99,7 +116,7 @@ def show(args: argparse.Namespace, settings: Settings) -> int:
 def review(args: argparse.Namespace, settings: Settings) -> int:
     from debar.v1 import decision_pb2
 
-    request = decision_pb2.ReviewObjectionRequest(objection_id=args.id, reviewer=args.reviewer)
+    request = decision_pb2.ReviewObjectionRequest(objection_id=args.id, reviewer=args.reviewer or "")
     return _print(
         _call(settings, args, lambda stub: stub.ReviewObjection(request, timeout=settings.sanction_timeout_s))
     )
@@ -111,7 +128,7 @@ def resolve(args: argparse.Namespace, settings: Settings) -> int:
     request = decision_pb2.ResolveObjectionRequest(
         objection_id=args.id,
         outcome=decision_pb2.ObjectionOutcome.Value(f"OBJECTION_OUTCOME_{args.outcome.upper()}"),
-        reviewer=args.reviewer,
+        reviewer=args.reviewer or "",
         reason=args.reason,
     )
     return _print(
@@ -143,16 +160,19 @@ def add_parser(commands: Any) -> None:
     listing.add_argument("--state", choices=STATES)
     listing.add_argument("--overdue", action="store_true", help="only those past their deadline")
     command("show", "one objection with its history", show).add_argument("id")
+    # The reviewer is whoever calls: the certificate's identity (a different --reviewer is refused), or in local
+    # mode the identity --reviewer names (default: DEBAR_CALLER's). Never a free-typed name.
+    who = "your identity, e.g. reviewer:li (default: your certificate's; in local mode, local)"
     taking = command("review", "take a filed objection under review", review)
     taking.add_argument("id")
-    taking.add_argument("--reviewer", required=True)
+    taking.add_argument("--reviewer", help=who)
     resolving = command("resolve", "decide an objection under review or reconsideration", resolve)
     resolving.add_argument("id")
     resolving.add_argument("--outcome", choices=OUTCOMES, required=True)
-    resolving.add_argument("--reviewer", required=True)
+    resolving.add_argument("--reviewer", help=who)
     resolving.add_argument("--reason", required=True)
     confirming = command(
         "confirm", "confirm an overturn another reviewer resolved (the record is then corrected)", confirm
     )
     confirming.add_argument("id")
-    confirming.add_argument("--reviewer", help="who confirms (default: the caller's identity)")
+    confirming.add_argument("--reviewer", help=who)

@@ -17,12 +17,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from debar.cli.sanction_core import sanction_core
-from debar.cli.services import WEB_SERVICES, available_services, port_of
+from debar.cli.services import SANCTION, WEB_SERVICES, available_services, port_of
 from debar.cli.startup import http_start_failure, port_taken, start_failure
 from debar.common.settings import Settings
 from debar.common.witnesses import WitnessEndpoint
 from debar.console.accounts import write_demo_reviewers
-from debar.local.certs import write_dev_certs
+from debar.local.certs import CLERKS, CLIENTS, PLATFORMS, REVIEWERS, write_dev_certs
 from debar.local.dev_keys import dev_log_origin, log_signing_key, witness_key
 from debar.local.embedded_redis import EmbeddedRedis, EmbeddedRedisError, running_url
 from debar.sanction.app.importer import import_lines
@@ -38,6 +38,15 @@ async def _load_demo(settings: Settings, url: str) -> str:
 def _tls_env(certs: Path, name: str) -> dict[str, str]:
     return {"DEBAR_TLS_CA": str(certs / "ca.pem"), "DEBAR_TLS_CERT": str(certs / f"{name}.pem"),
             "DEBAR_TLS_KEY": str(certs / f"{name}-key.pem")}  # fmt: skip
+
+
+def _actors(certs: Path) -> str:
+    """Which certificate each demo actor calls with (each its own identity)."""
+    platforms = ", ".join(f"{platform} ({service})" for service, platform in PLATFORMS.items())
+    return (
+        f"Each actor has its own certificate in {certs} (NAME.pem, NAME-key.pem): reviewers {', '.join(REVIEWERS)}; "
+        f"registry clerk {', '.join(CLERKS)}; platforms {platforms}; portal; console."
+    )
 
 
 def _shown(url: str) -> str:
@@ -70,12 +79,14 @@ class _Witness:
     env: dict[str, str]  # the witness process's environment
     url: str
     verifier_key: str
+    log_env: dict[str, str]  # what the log (the sanction service) is given to sign and ask
 
 
 def _witness(settings: Settings, env: dict[str, str]) -> _Witness:
     """One witness for this machine's log: its own key and state folder (default $DEBAR_DATA_DIR/witness, made if
     missing), on loopback, following the log's key (DEBAR_LOG_SIGNING_KEY, made under the data folder unless
-    given). Points the services' environment `env` at both: DEBAR_LOG_SIGNING_KEY and DEBAR_LOG_WITNESSES."""
+    given). `log_env` points the log at both: DEBAR_LOG_SIGNING_KEY and DEBAR_LOG_WITNESSES (for the sanction
+    service only: parsing witness keys loads cryptography, which the other processes need not pay for)."""
     log_key_path = Path(settings.log_signing_key or settings.data_dir / "log-signing.key")
     log = log_signing_key(log_key_path, dev_log_origin(settings.redis_prefix))
     folder = settings.witness_state_path
@@ -86,10 +97,12 @@ def _witness(settings: Settings, env: dict[str, str]) -> _Witness:
     witness_env = {**env, "DEBAR_WITNESS_KEY": str(key_path), "DEBAR_WITNESS_STATE_DIR": str(folder),
                    "DEBAR_WITNESS_LOGS": log.verifier().verifier_key(), "DEBAR_HEALTH_PORT": "0",
                    "DEBAR_METRICS_PORT": "0"}  # fmt: skip
-    env["DEBAR_LOG_SIGNING_KEY"] = str(log_key_path)
     ours = WitnessEndpoint(cosigner.verifier(), url).setting()
-    env["DEBAR_LOG_WITNESSES"] = ",".join(w for w in (env.get("DEBAR_LOG_WITNESSES", ""), ours) if w.strip())
-    return _Witness(witness_env, url, cosigner.verifier().verifier_key())
+    log_env = {
+        "DEBAR_LOG_SIGNING_KEY": str(log_key_path),
+        "DEBAR_LOG_WITNESSES": ",".join(w for w in (env.get("DEBAR_LOG_WITNESSES", ""), ours) if w.strip()),
+    }
+    return _Witness(witness_env, url, cosigner.verifier().verifier_key(), log_env)
 
 
 def _interrupt(*_: object) -> None:
@@ -121,10 +134,11 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
         prober = replace(settings, tls_ca="", tls_cert="", tls_key="")
         if certs is not None:
             missing = tuple(name for name in names if not (certs / f"{name}.pem").exists())
+            actors = tuple(name for name in CLIENTS if name not in names and not (certs / f"{name}.pem").exists())
             if not (certs / "ca.pem").exists():
                 write_dev_certs(certs)
-            elif missing:  # a folder made before a service was added (authz): its CA issues the newcomers'
-                write_dev_certs(certs, services=missing, clients=())
+            elif missing or actors:  # a folder made before a service (authz) or an actor was added: its CA issues them
+                write_dev_certs(certs, services=missing, clients=actors)
             prober = replace(prober, tls_ca=str(certs / "ca.pem"), tls_cert=str(certs / "bench.pem"),
                              tls_key=str(certs / "bench-key.pem"))  # fmt: skip
         witness = _witness(settings, env)
@@ -139,7 +153,9 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
                     children["witness"] = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "witness"],
                                                            env=witness.env)  # fmt: skip
                 for name in group:
-                    child_env = {**env, **_tls_env(certs, name)} if certs else env
+                    child_env = {**env, **_tls_env(certs, name)} if certs else dict(env)
+                    if name == SANCTION:
+                        child_env.update(witness.log_env)
                     children[name] = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "serve", name],
                                                       env=child_env)  # fmt: skip
                 for name in group:
@@ -160,6 +176,8 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
             print(
                 f"\nready. Try:\n  {tls_hint}debar check --id-type RIC --id 11010519491231002X --measure RAIL_G_TRAIN"
             )
+            if certs is not None:
+                print(_actors(certs))
             sign_ins = ", ".join(f"{reviewer.login} / {password}" for reviewer, password in demo_reviewers)
             print(f"\nconsole: http://{host}:{ports['console']}/ (reviewers sign in at /signin as {sign_ins}; "
                   f"accounts in {accounts})")  # fmt: skip

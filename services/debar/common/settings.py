@@ -12,12 +12,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
+from debar.common.callers import CALLER_NAME, LOCAL, is_identity
 from debar.common.identifiers import parse_keys
-from debar.common.witnesses import WitnessEndpoint, parse_log_witnesses, parse_witnessed_logs
-from debar.tlog.keys import Ed25519Verifier
+
+if TYPE_CHECKING:  # the witness lists need cryptography: loaded only when one is set (every process reads settings)
+    from debar.common.witnesses import WitnessEndpoint
+    from debar.tlog.keys import Ed25519Verifier
 
 SERVICE_PORTS = {
     "sanction": 50051,
@@ -32,7 +35,7 @@ SERVICE_PORTS = {
 DEV_PSEUDONYM_KEYS = "dev:not-a-secret-dev-only"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # How a server knows its callers: "mtls" (client certificate's name), "token" (plaintext behind a TLS-terminating
-# proxy, HMAC-signed bearer tokens), "local" (plaintext on loopback: the x-debar-caller header is trusted).
+# proxy, signed bearer tokens), "local" (plaintext on loopback: the x-debar-caller header is trusted).
 TRANSPORTS = ("mtls", "token", "local")
 
 T = TypeVar("T")
@@ -193,14 +196,14 @@ def port_number(*, zero_is_off: bool = False) -> Check:
     return lambda value: None if 0 <= value < 65536 else complaint
 
 
+def _identity(value: str) -> str | None:
+    return None if is_identity(value) else f"must match {CALLER_NAME.pattern}"
+
+
 def _key_prefix(value: str) -> str | None:
     if value and not any(c in value for c in "{}: "):
         return None
     return "must be non-empty, without braces, colons or spaces"
-
-
-def _token_key(value: str) -> str | None:
-    return "must be at least 16 characters" if value and len(value) < 16 else None
 
 
 def _networks(value: str) -> str | None:
@@ -271,14 +274,36 @@ class Settings:
     log_format: str = setting(
         "DEBAR_LOG_FORMAT", "console", "console, or json: one JSON object a line", check=one_of("console", "json")
     )
-    caller: str = setting("DEBAR_CALLER", "local", "the caller of a call that names none, in local mode only")
+    caller: str = setting(
+        "DEBAR_CALLER", LOCAL, "the caller of a call that names none, in local mode only", check=_identity
+    )
     # Mutual TLS: one CA, certificate and key per process, used to serve and to call. All three, or none.
     tls_ca: str = setting("DEBAR_TLS_CA", "", "PEM file: the CA that signs every certificate")
     tls_cert: str = setting("DEBAR_TLS_CERT", "", "PEM file: this process's certificate")
     tls_key: str = setting("DEBAR_TLS_KEY", "", "PEM file: this process's private key")
     plaintext: bool = setting("DEBAR_PLAINTEXT", False, "explicit opt-in to plaintext; see transport()")
-    token_key: str = setting(
-        "DEBAR_TOKEN_KEY", "", "HMAC key of bearer tokens, when TLS is terminated in front of debar", check=_token_key
+    # Signed tokens (JWT, EdDSA), when TLS is terminated in front of debar: see rpc/tokens.py and rpc/trust.py.
+    token_trust_file: str = setting(
+        "DEBAR_TOKEN_TRUST_FILE", "", "JSON file: the token issuers this server believes and whom each may name"
+    )
+    token_signing_key: str = setting(
+        "DEBAR_TOKEN_SIGNING_KEY", "", "PEM file: this service's Ed25519 key, to sign its calls to the sanction service"
+    )
+    token_issuer: str = setting(
+        "DEBAR_TOKEN_ISSUER", "", "the name of DEBAR_TOKEN_SIGNING_KEY in the sanction service's trust file"
+    )
+    # Each platform's own rate at a domain service (in this process), so that one cannot starve another.
+    platform_rate_checks: int = setting(
+        "DEBAR_PLATFORM_RATE_CHECKS",
+        2000,
+        "checks per window per calling platform at a domain service; 0: off",
+        check=within(0, 10_000_000),
+    )
+    platform_rate_window_s: int = setting(
+        "DEBAR_PLATFORM_RATE_WINDOW_S",
+        1,
+        "the window of DEBAR_PLATFORM_RATE_CHECKS, in seconds",
+        check=within(1, 3600),
     )
     scopes_file: str = setting("DEBAR_SCOPES_FILE", "", "who may ask what; empty: the packaged data/scopes.json")
     grace_s: float = setting(
@@ -395,15 +420,17 @@ class Settings:
         is the default on loopback only (the laptop flow); beyond it, mutual TLS or signed tokens are required."""
         if self.tls:
             return "mtls"
-        if self.token_key:
+        if self.token_trust_file:
             if not self.plaintext and self.host not in LOOPBACK:
-                raise SettingsError("DEBAR_TOKEN_KEY beyond loopback needs DEBAR_PLAINTEXT=true (TLS ends in front)")
+                raise SettingsError(
+                    "DEBAR_TOKEN_TRUST_FILE beyond loopback needs DEBAR_PLAINTEXT=true (TLS ends in front)"
+                )
             return "token"
         if self.host not in LOOPBACK:
             raise SettingsError(
                 f"listening on {self.host} needs DEBAR_TLS_CA, DEBAR_TLS_CERT and DEBAR_TLS_KEY (mutual TLS), or "
-                "DEBAR_PLAINTEXT=true with DEBAR_TOKEN_KEY (TLS terminated in front); plaintext without tokens is "
-                "for loopback only"
+                "DEBAR_PLAINTEXT=true with DEBAR_TOKEN_TRUST_FILE (TLS terminated in front); plaintext without "
+                "tokens is for loopback only"
             )
         return "local"
 
@@ -433,6 +460,10 @@ class Settings:
         self.witnessed_logs()
 
     def log_witness_list(self) -> tuple[WitnessEndpoint, ...]:
+        if not self.log_witnesses.strip():
+            return ()
+        from debar.common.witnesses import parse_log_witnesses
+
         try:
             return parse_log_witnesses(self.log_witnesses)
         except ValueError as error:
@@ -440,6 +471,10 @@ class Settings:
 
     def witnessed_logs(self) -> Mapping[str, tuple[Ed25519Verifier, ...]]:
         """Origin -> the log's verifier keys."""
+        if not self.witness_logs.strip():
+            return {}
+        from debar.common.witnesses import parse_witnessed_logs
+
         try:
             return parse_witnessed_logs(self.witness_logs)
         except ValueError as error:

@@ -2,8 +2,9 @@
 as the console's own views (views.py) or one of the errors below, never as protobuf or a gRPC error.
 
 Who calls: the console itself (its certificate, token or, in local mode, x-debar-caller `console`). A reviewer's
-action also names the reviewer: in the `reviewer` field the API has today, and in `x-debar-on-behalf-of`, the
-delegation header of the access issue (a sanction service that does not know it ignores it).
+action is done as the reviewer: the console names them in `x-debar-on-behalf-of` (it holds the scope `delegate`,
+and acts with no more than the reviewer's own scopes), and in the `reviewer` field, which must then be that same
+identity.
 
 Methods for the API still to come (GetDecisionProof: the receipt and its status) are here already: they raise
 NotAvailable while the generated stubs or the server lack the method, and pages say so; so does any method a
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from google.protobuf import json_format
@@ -23,12 +24,13 @@ from debar.common.identifiers import IdKind, InvalidIdentifier, SubjectId, valid
 from debar.common.settings import Settings
 from debar.console import views
 from debar.rpc import tls
-from debar.rpc.callers import CALLER_HEADER
-from debar.rpc.tokens import mint
+from debar.rpc.callers import CALLER_HEADER, ON_BEHALF_OF_HEADER
 from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, sanction_pb2, sanction_pb2_grpc
 
+if TYPE_CHECKING:  # token mode's module loads cryptography and PyJWT: only when a signing key is set
+    from debar.rpc.tokens import Signer
+
 CONSOLE_CALLER = "console"
-ON_BEHALF_OF_HEADER = "x-debar-on-behalf-of"
 TOKEN_LIFETIME_S = 300
 DECISIONS_PAGE = 100  # ListDecisions' largest page
 OBJECTIONS_PAGE = 500  # ListObjections' largest page
@@ -223,31 +225,38 @@ def subject_of(raw: str) -> SubjectId:
 
 class SanctionClient:
     def __init__(
-        self, channel: grpc.aio.Channel, timeout_s: float, token_key: str = "", clock: Callable[[], float] = time.time
-    ) -> None:
+        self, channel: grpc.aio.Channel, timeout_s: float, signer: Signer | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:  # fmt: skip
         self._channel = channel
         self._decisions = decision_pb2_grpc.DecisionServiceStub(channel)
         self._sanction = sanction_pb2_grpc.SanctionServiceStub(channel)
         self._health = health_pb2_grpc.HealthStub(channel)
         self._timeout_s = timeout_s
-        self._token_key = token_key
+        self._signer = signer
         self._clock = clock
         self._catalogue: views.Catalogue | None = None
 
     @classmethod
     def connect(cls, settings: Settings) -> SanctionClient:
         """Called in the app's start-up, inside its event loop: mTLS with the console's certificate when
-        configured, signed tokens when a token key is set, else local mode."""
+        configured, else tokens signed with DEBAR_TOKEN_SIGNING_KEY (as `console`) when it is set, else local mode."""
         channel = tls.aio_channel(settings, settings.sanction_address, _CHANNEL_OPTIONS)
-        return cls(channel, settings.sanction_timeout_s, "" if settings.tls else settings.token_key)
+        signer = None
+        if settings.token_signing_key and not settings.tls:
+            from debar.rpc.tokens import Signer, audience_of, load_signing_key
+
+            key = load_signing_key(settings.token_signing_key)
+            issuer = settings.token_issuer or CONSOLE_CALLER
+            signer = Signer(key, issuer, CONSOLE_CALLER, audience_of("sanction"), TOKEN_LIFETIME_S)
+        return cls(channel, settings.sanction_timeout_s, signer)
 
     async def close(self) -> None:
         await self._channel.close()
 
     def _metadata(self, acting_for: str | None) -> tuple[tuple[str, str], ...]:
-        if self._token_key:
-            token = mint(self._token_key, CONSOLE_CALLER, int(self._clock()) + TOKEN_LIFETIME_S)
-            who: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),)
+        if self._signer is not None:
+            who: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {self._signer.token()}"),)
         else:
             who = ((CALLER_HEADER, CONSOLE_CALLER),)  # ignored by a server that knows callers by certificate
         return (*who, (ON_BEHALF_OF_HEADER, acting_for)) if acting_for else who

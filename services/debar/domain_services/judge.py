@@ -8,11 +8,13 @@ from collections.abc import Callable, Sequence
 
 import grpc
 
-from debar.common.errors import DomainError
+from debar.common.errors import DomainError, RateLimited
 from debar.domain_services.checks import SubjectCheck
-from debar.domain_services.sanction_client import SanctionClient, ask
+from debar.domain_services.platform_rates import PlatformRates
+from debar.domain_services.sanction_client import SanctionClient, SanctionUnavailable, ask
 from debar.domain_services.verdict import build_verdict, build_verdicts
 from debar.rpc import wire
+from debar.rpc.callers import current_caller
 from debar.rpc.status import abort_with
 from debar.v1 import sanction_pb2, verdict_pb2
 
@@ -20,9 +22,13 @@ Rules = Callable[[], Sequence[SubjectCheck]]  # a service's rules applied to the
 
 
 class Judge:
-    def __init__(self, sanction: SanctionClient, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, sanction: SanctionClient, clock: Callable[[], float] = time.time, rates: PlatformRates | None = None
+    ) -> None:
+        """`rates`: each calling platform's own rate here (its checks are counted before any is asked)."""
         self._sanction = sanction
         self._clock = clock
+        self._rates = rates or PlatformRates(0, 1)
 
     async def verdict(self, context: grpc.aio.ServicerContext, rules: Rules) -> verdict_pb2.Verdict:
         """One verdict on every check the rules name."""
@@ -39,7 +45,14 @@ class Judge:
     ) -> tuple[Sequence[SubjectCheck], list[sanction_pb2.CheckResponse]]:
         try:
             checks = rules()
-            return checks, await ask(self._sanction, checks)
+            caller = current_caller() or ""
+            self._rates.admit(caller, len(checks))
+            return checks, await ask(self._sanction, checks, on_behalf_of=caller)
+        except SanctionUnavailable as error:
+            if error.code == "RESOURCE_EXHAUSTED":  # the caller's own rate at the sanction service (delegated)
+                await abort_with(context, RateLimited(error.message))
+            await abort_with(context, error)
+            raise
         except DomainError as error:
             await abort_with(context, error)
             raise

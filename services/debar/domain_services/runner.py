@@ -15,11 +15,12 @@ from debar.common.settings import Settings
 from debar.domain_services.hotel import HotelServicer
 from debar.domain_services.judge import Judge
 from debar.domain_services.metrics import VerdictMetrics
+from debar.domain_services.platform_rates import PlatformRates
 from debar.domain_services.procurement import ProcurementServicer
 from debar.domain_services.railway import RailwayServicer
 from debar.domain_services.realestate import RealEstateServicer
 from debar.domain_services.sanction_client import SanctionClient
-from debar.rpc.callers import CallerInterceptor, Identify
+from debar.rpc.callers import CallerInterceptor, identify_callers
 from debar.rpc.metrics import RpcMetrics, serve_metrics
 from debar.rpc.request_context import RequestInterceptor
 from debar.rpc.server import GrpcServer, Readiness
@@ -61,11 +62,13 @@ DOMAIN_SERVICES: dict[str, DomainService] = {
 
 
 async def serve(name: str, settings: Settings, on_ready: Callable[[int], None] | None = None) -> None:
-    """Serves DOMAIN_SERVICES[name] on settings.ports[name] until SIGTERM; asks the sanction service as `name`, and
-    is ready only while the sanction service says it is SERVING."""
+    """Serves DOMAIN_SERVICES[name] on settings.ports[name] until SIGTERM; asks the sanction service as `name` on
+    behalf of each caller (with each caller's own rate here), and is ready only while the sanction service says it
+    is SERVING."""
     service = DOMAIN_SERVICES[name]
     logs.configure(name, settings.log_format)
     credentials = server_credentials(settings)  # refuses an unsafe transport before anything starts
+    identify = identify_callers(settings, name)  # and a bad trust file
     registry = CollectorRegistry()
     verdicts = VerdictMetrics(registry, name)
     client = SanctionClient.connect(
@@ -77,11 +80,12 @@ async def serve(name: str, settings: Settings, on_ready: Callable[[int], None] |
             settings.host, settings.ports[name], [service.grpc_service], settings.grace_s, credentials=credentials,
             interceptors=[
                 RequestInterceptor(RpcMetrics(registry), on_response=verdicts.on_response),
-                CallerInterceptor(Identify(settings.transport(), token_key=settings.token_key)),
+                CallerInterceptor(identify),
             ],
             health_port=settings.health_port or None,
         )  # fmt: skip
-        service.add_to_server(service.servicer(Judge(client)), server.server)
+        rates = PlatformRates(settings.platform_rate_checks, settings.platform_rate_window_s)
+        service.add_to_server(service.servicer(Judge(client, rates=rates)), server.server)
         stop_metrics = serve_metrics(registry, settings.host, settings.metrics_port)
         await server.run(Readiness({"sanction": client.serving}), on_ready)
     finally:

@@ -1,12 +1,13 @@
-"""The domain services' one way to the sanction service: a reused channel, a deadline on every call, the
-caller's name in metadata, and failures turned into domain errors (never into an allow)."""
+"""The domain services' one way to the sanction service: a reused channel, a deadline on every call, who calls
+(this service: by its certificate, its own signed token, or its name in local mode) and for whom (the platform that
+asked: x-debar-on-behalf-of), and failures turned into domain errors (never into an allow)."""
 
 from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -15,17 +16,19 @@ from debar.common.errors import DomainError, InvalidField, Unavailable
 from debar.common.settings import Settings
 from debar.domain_services.checks import SubjectCheck, caller_field
 from debar.rpc import tls, wire
-from debar.rpc.callers import CALLER_HEADER
+from debar.rpc.callers import CALLER_HEADER, ON_BEHALF_OF_HEADER
 from debar.rpc.request_context import REQUEST_ID_HEADER, current_request_id
 from debar.rpc.status import error_type_of
-from debar.rpc.tokens import mint
 from debar.v1 import common_pb2, sanction_pb2, sanction_pb2_grpc
+
+if TYPE_CHECKING:  # token mode's module loads cryptography and PyJWT: only when a signing key is set
+    from debar.rpc.tokens import Signer
 
 log = logging.getLogger("debar.sanction_client")
 
 SANCTION_SERVICE = "debar.v1.SanctionService"
 HEALTH_DEADLINE_S = 0.5
-TOKEN_LIFETIME_S = 300
+TOKEN_LIFETIME_S = 300  # renewed halfway
 
 _ITEM_FIELD = re.compile(r"^items\[(\d+)\]\.(\S+): (.*)$", re.DOTALL)
 # Reconnect quickly once the sanction service is back, instead of gRPC's default backoff of up to two minutes.
@@ -34,9 +37,6 @@ _CHANNEL_OPTIONS = [
     ("grpc.min_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
-
-
-ON_BEHALF_OF_HEADER = "x-debar-on-behalf-of"
 
 
 class SanctionUnavailable(Unavailable):
@@ -54,18 +54,18 @@ class SanctionFailed(DomainError):
 
 class SanctionClient:
     def __init__(
-        self, channel: grpc.aio.Channel, caller: str, timeout_s: float, token_key: str = "",
+        self, channel: grpc.aio.Channel, caller: str, timeout_s: float, signer: Signer | None = None,
         on_error: Callable[[str], None] | None = None,
     ) -> None:  # fmt: skip
-        """With mTLS the server knows the caller by this process's certificate; `token_key`: sign a bearer token
-        (TLS ends in front of the sanction service); else the x-debar-caller header (local mode). `on_error`:
+        """With mTLS the server knows the caller by this process's certificate; `signer`: this service's own signed
+        tokens (TLS ends in front of the sanction service); else the x-debar-caller header (local mode). `on_error`:
         told the status code name of every failed BatchCheck (metrics)."""
         self._on_error = on_error
         self._channel = channel
         self._stub = sanction_pb2_grpc.SanctionServiceStub(channel)
         self._health = health_pb2_grpc.HealthStub(channel)
         self._caller = caller
-        self._token_key = token_key
+        self._signer = signer
         self._timeout_s = timeout_s
 
     @classmethod
@@ -74,24 +74,30 @@ class SanctionClient:
         on_error: Callable[[str], None] | None = None,
     ) -> SanctionClient:  # fmt: skip
         """Called from a service's wiring, inside its event loop; the channel is reused for every call. With
-        `settings`: mTLS with this process's certificate when configured, and signed tokens when a key is set."""
+        `settings`: mTLS with this process's certificate when configured, else tokens signed with
+        DEBAR_TOKEN_SIGNING_KEY (as `caller`, for the sanction service) when it is set."""
         if settings is None:
             channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
             return cls(channel, caller, timeout_s, on_error=on_error)
-        token_key = "" if settings.tls else settings.token_key
-        return cls(tls.aio_channel(settings, address, _CHANNEL_OPTIONS), caller, timeout_s, token_key, on_error)
+        signer = None
+        if settings.token_signing_key and not settings.tls:
+            from debar.rpc.tokens import Signer, audience_of, load_signing_key
+
+            key = load_signing_key(settings.token_signing_key)
+            issuer = settings.token_issuer or caller
+            signer = Signer(key, issuer, caller, audience_of("sanction"), TOKEN_LIFETIME_S)
+        return cls(tls.aio_channel(settings, address, _CHANNEL_OPTIONS), caller, timeout_s, signer, on_error)
 
     def _metadata(self, on_behalf_of: str = "") -> tuple[tuple[str, str], ...]:
         """Who calls, and the request id of the call being served, so both services' logs share it; with
         `on_behalf_of`, for whom (see batch_check)."""
         request_id = current_request_id()
-        traced = ((REQUEST_ID_HEADER, request_id),) if request_id else ()
+        extra: tuple[tuple[str, str], ...] = ((REQUEST_ID_HEADER, request_id),) if request_id else ()
         if on_behalf_of:
-            traced = (*traced, (ON_BEHALF_OF_HEADER, on_behalf_of))
-        if self._token_key:
-            token = mint(self._token_key, self._caller, int(time.time()) + TOKEN_LIFETIME_S)
-            return (("authorization", f"Bearer {token}"), *traced)
-        return ((CALLER_HEADER, self._caller), *traced)
+            extra = (*extra, (ON_BEHALF_OF_HEADER, on_behalf_of))
+        if self._signer is not None:
+            return (("authorization", f"Bearer {self._signer.token()}"), *extra)
+        return ((CALLER_HEADER, self._caller), *extra)
 
     async def batch_check(
         self, items: list[sanction_pb2.CheckRequest], on_behalf_of: str = ""
@@ -109,9 +115,10 @@ class SanctionClient:
             log.warning("sanction BatchCheck of %d checks failed: %s", len(items), error.code().name)
             if self._on_error is not None:
                 self._on_error(error.code().name)
-            raise SanctionUnavailable(
-                f"restriction checks are unavailable ({error.code().name}); try again", error.code().name
-            ) from None
+            code = error.code().name
+            if code == "RESOURCE_EXHAUSTED":  # the rate of the caller (or of the platform it asks for) there
+                raise SanctionUnavailable(f"the sanction service refused: {error.details()}", code) from None
+            raise SanctionUnavailable(f"restriction checks are unavailable ({code}); try again", code) from None
         if len(response.results) != len(items):
             if self._on_error is not None:
                 self._on_error("MISMATCH")

@@ -2,9 +2,10 @@
 beside the certificates it signs.
 
 Every service certificate serves (SAN localhost, 127.0.0.1, ::1 and the Kubernetes service names) and calls
-(client certificate whose CN is the service's name, which is the caller's identity). Client-only certificates
-(registry, reviewer, portal, bench, envoy: the proxy that asks authz, and the web console, which serves HTTP)
-only call. Files: ca.pem, ca-key.pem, NAME.pem, NAME-key.pem."""
+(client certificate whose CN is the service's name, which is the caller's identity). Client-only certificates only
+call, one per demo actor, each its own identity: two reviewers, a registry clerk, a platform per domain service,
+the person-facing portal, the web console (which serves HTTP), envoy (the proxy that asks authz) and the benchmark.
+Files: ca.pem, ca-key.pem, NAME.pem, NAME-key.pem (NAME is the identity, colon included: reviewer:li.pem)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 SERVICES = ("sanction", "railway", "hotel", "realestate", "procurement", "authz")
-CLIENTS = ("registry", "reviewer", "portal", "bench", "envoy", "console")
+REVIEWERS = ("reviewer:li", "reviewer:zhang")
+CLERKS = ("clerk:wang",)
+# The platform that calls each domain service in the demo (a ticketing site, a booking site, a land registry office,
+# a tender platform).
+PLATFORMS = {"railway": "platform:12306", "hotel": "platform:trip", "realestate": "platform:landreg",
+             "procurement": "platform:ccgp"}  # fmt: skip
+CLIENTS = (*REVIEWERS, *CLERKS, *PLATFORMS.values(), "portal", "console", "envoy", "bench")
 NAMESPACES = ("debar", "debar-dev")
 CA_DAYS = 3650
 CERT_DAYS = 825

@@ -1,36 +1,63 @@
 """Who is calling, by transport, for every debar server: the client certificate's common name (mtls), a signed
 bearer token (token: TLS ends in front of debar), or the declared x-debar-caller header (local: plaintext on
-loopback only). Health and reflection stay open to anyone who got through the transport."""
+loopback only). Whatever the transport, the name must be an identity (common/callers.py), or the call is
+UNAUTHENTICATED. Health and reflection stay open to anyone who got through the transport.
+
+A service that calls another on someone's behalf names them in x-debar-on-behalf-of (a domain service: the
+platform that asked it); the sanction service believes that only from callers with the scope `delegate`."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import structlog
 
-from debar.common.callers import CALLER_NAME, PUBLIC_SERVICES
+from debar.common.callers import CALLER_NAME, LOCAL, PUBLIC_SERVICES, is_identity
+from debar.common.settings import Settings
 from debar.rpc.interceptors import Behaviour, UnaryInterceptor
-from debar.rpc.tokens import InvalidToken, bearer, verify
+
+if TYPE_CHECKING:  # token mode's modules load cryptography and PyJWT (~0.3 s a process): only when it is used
+    from debar.rpc.trust import Trust
 
 CALLER_HEADER = "x-debar-caller"
+ON_BEHALF_OF_HEADER = "x-debar-on-behalf-of"
+
+# The identity of the call being served, for a service that passes it on (CallerInterceptor sets it).
+_CALLER: ContextVar[str] = ContextVar("debar_caller")
+
+
+def current_caller() -> str | None:
+    return _CALLER.get(None)
 
 
 class Unauthenticated(Exception):
     pass
 
 
+def header(metadata: object, name: str) -> str | None:
+    for key, value in metadata or ():  # type: ignore[attr-defined]
+        if key == name:
+            return value if isinstance(value, str) else ""
+    return None
+
+
 class Identify:
-    """The caller's name, by transport (see the module); `default_caller` when a local call names none."""
+    """The caller's identity, by transport (see the module); `default_caller` when a local call names none.
+    Token mode needs the trust file and this server's audience (`debar.<service>`)."""
 
     def __init__(
-        self, transport: str, *, token_key: str = "", default_caller: str = "local",
+        self, transport: str, *, trust: Trust | None = None, audience: str = "", default_caller: str = LOCAL,
         clock: Callable[[], float] = time.time,
     ) -> None:  # fmt: skip
+        if transport == "token" and (trust is None or not audience):
+            raise ValueError("token mode needs the trust file and this server's audience")
         self._transport = transport
-        self._token_key = token_key
+        self._trust = trust
+        self._audience = audience
         self._default = default_caller
         self._clock = clock
 
@@ -39,27 +66,43 @@ class Identify:
             names = context.auth_context().get("x509_common_name") or []
             if len(names) != 1:
                 raise Unauthenticated("a client certificate with one common name is required")
-            return bytes(names[0]).decode("utf-8", "replace")
-        if self._transport == "token":
-            token = bearer(context.invocation_metadata())
+            name = bytes(names[0]).decode("utf-8", "replace")
+            if not is_identity(name):
+                raise Unauthenticated(f"the certificate's common name must be an identity ({CALLER_NAME.pattern})")
+            return name
+        if self._transport == "token" and self._trust is not None:
+            from debar.rpc import tokens
+
+            token = tokens.bearer(context.invocation_metadata())
             if token is None:
-                raise Unauthenticated("a signed token is required: authorization: Bearer <caller>.<expiry>.<sig>")
+                raise Unauthenticated("a signed token is required: authorization: Bearer <JWT>")
             try:
-                return verify(self._token_key, token, self._clock())
-            except InvalidToken as error:
+                return tokens.verify(self._trust, token, self._audience, self._clock())
+            except tokens.InvalidToken as error:
                 raise Unauthenticated(str(error)) from None
-        for key, value in context.invocation_metadata() or ():
-            if key == CALLER_HEADER:
-                if not (isinstance(value, str) and CALLER_NAME.match(value)):
-                    raise Unauthenticated(f"{CALLER_HEADER} must match {CALLER_NAME.pattern}")
-                return value
-        return self._default
+        declared = header(context.invocation_metadata(), CALLER_HEADER)
+        if declared is None:
+            return self._default
+        if not is_identity(declared):
+            raise Unauthenticated(f"{CALLER_HEADER} must match {CALLER_NAME.pattern}")
+        return declared
+
+
+def identify_callers(settings: Settings, service: str) -> Identify:
+    """How `service` knows its callers, from settings (reads the trust file in token mode; SettingsError if bad)."""
+    transport = settings.transport()
+    trust = None
+    if transport == "token":
+        from debar.rpc.trust import load_trust
+
+        trust = load_trust(settings.token_trust_file)
+    return Identify(transport, trust=trust, audience=f"debar.{service}", default_caller=settings.caller)
 
 
 class CallerInterceptor(UnaryInterceptor):
     """For servers whose every authenticated caller may call every method (the domain services): refuses a call
-    without an identity (UNAUTHENTICATED) and names the caller on every log line about the call. The sanction
-    service has its own, with scopes (sanction/access.py)."""
+    without an identity (UNAUTHENTICATED), names the caller on every log line about the call, and keeps it for
+    current_caller(). The sanction service has its own, with scopes (sanction/api/access.py)."""
 
     def __init__(self, identify: Identify) -> None:
         super().__init__()
@@ -77,6 +120,7 @@ class CallerInterceptor(UnaryInterceptor):
             # Not reset on the way out: the interceptors around this one log the call's outcome with it. grpc.aio
             # serves every call in its own task (own context), so the binding ends with the call.
             structlog.contextvars.bind_contextvars(caller=caller)
+            _CALLER.set(caller)
             return await behaviour(request, context)
 
         return identified

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from debar.common import logs
 from debar.common.settings import Settings
 from debar.local.embedded_redis import EmbeddedRedis
-from debar.rpc.callers import Identify
+from debar.rpc.callers import identify_callers
 from debar.rpc.metrics import RpcMetrics, serve_metrics
 from debar.rpc.request_context import RequestInterceptor
 from debar.rpc.server import GrpcServer, Readiness
@@ -51,21 +51,22 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
     logs.configure("sanction", settings.log_format)
     settings.check_pseudonym_key()
     credentials = server_credentials(settings)  # refuses an unsafe transport before anything starts
+    catalogue = load_default_catalogue()
+    # A bad scopes or trust file, or one granting `local` outside local mode, stops the start here.
+    policy = load_policy(settings.scopes_file, catalogue, local_mode=settings.transport() == "local")
+    identify = identify_callers(settings, "sanction")
     with contextlib.ExitStack() as stack:
         url = settings.redis_url or stack.enter_context(EmbeddedRedis(settings.data_dir / "redis")).url
         registry = CollectorRegistry()
         check_metrics = CheckMetrics(registry)
-        catalogue = load_default_catalogue()
         core = build_core(
             redis_adapters(settings, url, catalogue), catalogue, subject_resolver(settings), observer=check_metrics
         )
         _warn_of_unsorted_spool(settings.data_dir, spool_folder(settings.data_dir, url, settings.redis_prefix))
-        policy = load_policy(settings.scopes_file, core.catalogue)
         access = AccessStats()
         registry.register(StatsCollector(core.spool_replay.stats, access))
         registry.register(ObjectionCollector(core.objections.counts, asyncio.get_running_loop()))
         registry.register(ImportCollector(core.registry.import_counts, asyncio.get_running_loop()))
-        identify = Identify(settings.transport(), token_key=settings.token_key, default_caller=settings.caller)
         server = GrpcServer(
             settings.host, settings.ports["sanction"], SERVICE_NAMES, settings.grace_s,
             interceptors=[RequestInterceptor(RpcMetrics(registry)), AccessInterceptor(identify, policy, access)],

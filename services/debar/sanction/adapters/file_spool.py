@@ -70,7 +70,7 @@ class FileSpool:
     def _decode(self, d: dict[str, object]) -> SpooledDecision:
         subject = SubjectRef(IdKind(str(d["kind"])), str(d["pseudonym"]), str(d["bucket"]))
         query = CheckQuery(subject, self._catalogue.measures[str(d["measure"])], int(str(d["at"])))
-        check = LoggedCheck(query, str(d["caller"]), int(str(d["revision"])))
+        check = LoggedCheck(query, str(d["caller"]), int(str(d["revision"])), str(d.get("on_behalf_of", "")))
         return SpooledDecision(str(d["id"]), check, int(str(d["decided_at_ms"])))
 
 
@@ -84,6 +84,7 @@ def _encode(d: SpooledDecision) -> dict[str, object]:
         "measure": q.measure.code,
         "at": q.at,
         "caller": d.check.caller,
+        "on_behalf_of": d.check.on_behalf_of,
         "revision": d.check.revision,
         "decided_at_ms": d.decided_at_ms,
     }

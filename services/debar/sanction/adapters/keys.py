@@ -14,7 +14,8 @@ subject's bucket as hash tag, so it lives in one slot and one script call covers
                      records: they get short refs, see lua/texts.lua)
     {p}:rev          string  the data revision, bumped after every write
     {p}:imports      hash    import lines so far, by result (added, updated, unchanged, rejected)
-    {p}:rate:{rate:CALLER}:W  string  items checked by CALLER in rate window W (see rate_counter.py)
+    {p}:rate:{rate:KEY}:W  string  items checked under KEY (a caller, or caller/principal when delegated) in
+                     rate window W (see rate_counter.py)
 B is 3 hex characters (4096 buckets, each with its own decision chain); N (one of INDEX_SPLIT, from the pseudonym's
 last character) splits a bucket's index into small hashes that Redis keeps in its compact listpack encoding: at 10
 million restrictions (~12 million subjects with principals) 4096 x 32 hashes hold ~90 subjects each. T is 3 base32

@@ -1,6 +1,9 @@
-"""Access control of the sanction service: who the caller is (by transport), whether it may call the method (a
-server interceptor), and, for checks, its rate and the measures it may check (the servicer asks the CheckGate).
-The rules themselves are pure, in domain/access.py."""
+"""Access control of the sanction service: who the caller is (by transport), for whom it acts (delegation),
+whether it may call the method (a server interceptor), and, for checks, its rate and the measures it may check
+(the servicer asks the CheckGate). The rules themselves are pure, in domain/access.py.
+
+acting_identity() is the one way a servicer learns who acts in the call it serves: the reviewer, the registry
+clerk. Never a name from the request."""
 
 from __future__ import annotations
 
@@ -15,10 +18,10 @@ from typing import Any
 
 import grpc
 
-from debar.common.callers import PUBLIC_SERVICES
-from debar.common.errors import PermissionDenied, RateLimited
+from debar.common.callers import CALLER_NAME, PUBLIC_SERVICES, is_identity
+from debar.common.errors import InvalidField, PermissionDenied, RateLimited
 from debar.common.settings import SettingsError
-from debar.rpc.callers import Identify, Unauthenticated
+from debar.rpc.callers import ON_BEHALF_OF_HEADER, Identify, Unauthenticated, header
 from debar.rpc.interceptors import Behaviour, UnaryInterceptor
 from debar.sanction.app.ports import RateCounter, RateCounterUnavailable
 from debar.sanction.domain.access import AccessPolicy, Grant, ScopesError, parse_policy
@@ -35,12 +38,25 @@ def current_grant() -> Grant:
     return _GRANT.get()
 
 
+def acting_identity(claimed: str = "", field: str = "") -> str:
+    """Who acts in the call being served: the authenticated identity, or the principal it acts for when delegated.
+    `claimed`: a name the request carries in `field` (e.g. ReviewObjectionRequest.reviewer): empty means the
+    acting identity; any other name is INVALID_ARGUMENT naming the field, so that no one acts under another name."""
+    actor = current_grant().actor
+    if claimed and claimed != actor:
+        # The claimed name is not repeated: it is the caller's input, of any length.
+        raise InvalidField(field, f"must be empty or your own identity {actor!r}: no one acts under another name")
+    return actor
+
+
 @dataclass
 class AccessStats:
-    """Plain counters, exported by whoever wires metrics. `flagged`: refused-by-rate calls per caller."""
+    """Plain counters, exported by whoever wires metrics. `flagged`: refused-by-rate calls per rate key (the caller,
+    or the caller for its principal: `railway/platform:12306`)."""
 
     unauthenticated: int = 0
     denied_calls: int = 0  # a method outside the caller's scopes
+    denied_delegations: int = 0  # x-debar-on-behalf-of from a caller without the scope `delegate`
     denied_checks: int = 0  # a checked measure outside the caller's scopes (a Check, or one BatchCheck item)
     rate_limited: int = 0  # calls refused by the caller's rate
     limiter_failures: int = 0  # the counters did not answer: let through (fail open)
@@ -83,10 +99,26 @@ class AccessInterceptor(UnaryInterceptor):
                 self._stats.unauthenticated += 1
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(error))
             grant = self._policy.grant(caller)
+            principal = header(context.invocation_metadata(), ON_BEHALF_OF_HEADER)
+            if principal is not None:
+                if not self._policy.may_delegate(grant):
+                    self._stats.denied_delegations += 1
+                    log.warning("denied: caller %r may not act on behalf of others", caller)
+                    await context.abort(
+                        grpc.StatusCode.PERMISSION_DENIED,
+                        f"caller {caller!r} may not act on behalf of others ({ON_BEHALF_OF_HEADER} needs the scope "
+                        "delegate)",
+                    )
+                if not is_identity(principal):
+                    await context.abort(
+                        grpc.StatusCode.INVALID_ARGUMENT, f"{ON_BEHALF_OF_HEADER}: must match {CALLER_NAME.pattern}"
+                    )
+                grant = self._policy.acting_for(grant, principal)
             if not self._policy.may_call(grant, method):
                 self._stats.denied_calls += 1
-                log.warning("denied: caller %r may not call %s", caller, method)
-                await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"caller {caller!r} may not call {method}")
+                who = f"caller {caller!r}" + (f" for {grant.on_behalf_of!r}" if grant.on_behalf_of else "")
+                log.warning("denied: %s may not call %s", who, method)
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{who} may not call {method}")
             token = _GRANT.set(grant)
             try:
                 return await behaviour(request, context)
@@ -113,23 +145,20 @@ class CheckGate:
         limit = grant.rate
         if limit is None or cost == 0:
             return
+        key = grant.rate_key
         try:
-            count = await self._counter.add(grant.caller, limit.window(self._clock()), limit.window_s, cost)
+            count = await self._counter.add(key, limit.window(self._clock()), limit.window_s, cost)
         except RateCounterUnavailable as error:
             self._stats.limiter_failures += 1
-            log.warning("rate limiter unavailable, letting %r through: %s", grant.caller, error)
+            log.warning("rate limiter unavailable, letting %r through: %s", key, error)
             return
         if not limit.exceeded(count):
             return
         self._stats.rate_limited += 1
-        self._stats.flagged[grant.caller] = self._stats.flagged.get(grant.caller, 0) + 1
+        self._stats.flagged[key] = self._stats.flagged.get(key, 0) + 1
         if not limit.exceeded(count - cost):  # the first refusal of this window: flag once, not per call
-            log.warning(
-                "flagged: caller %r asked for more than %d checks in %d s", grant.caller, limit.checks, limit.window_s
-            )
-        raise RateLimited(
-            f"caller {grant.caller!r} may check at most {limit.checks} items per {limit.window_s} s; slow down"
-        )
+            log.warning("flagged: caller %r asked for more than %d checks in %d s", key, limit.checks, limit.window_s)
+        raise RateLimited(f"caller {key!r} may check at most {limit.checks} items per {limit.window_s} s; slow down")
 
     def may_check(self, grant: Grant, measure: str) -> bool:
         if self._policy.may_check(grant, measure):
@@ -143,8 +172,9 @@ class CheckGate:
         return PermissionDenied(f"{field}: caller {grant.caller!r} may not check {measure}")
 
 
-def load_policy(path: str, catalogue: Catalogue) -> AccessPolicy:
-    """The scopes file at `path`, else the packaged data/scopes.json; a bad file stops the start (SettingsError)."""
+def load_policy(path: str, catalogue: Catalogue, *, local_mode: bool) -> AccessPolicy:
+    """The scopes file at `path`, else the packaged data/scopes.json; a bad file stops the start (SettingsError), and
+    so does one granting `local` outside local mode."""
     where = path or "data/scopes.json (packaged)"
     try:
         if path:
@@ -152,7 +182,7 @@ def load_policy(path: str, catalogue: Catalogue) -> AccessPolicy:
                 data = json.load(handle)
         else:
             data = json.loads(resources.files("debar").joinpath("data/scopes.json").read_text(encoding="utf-8"))
-        return parse_policy(data, {code: m.checked_by for code, m in catalogue.measures.items()})
+        return parse_policy(data, {code: m.checked_by for code, m in catalogue.measures.items()}, local_mode=local_mode)
     except OSError as error:
         raise SettingsError(f"DEBAR_SCOPES_FILE: cannot read {where}: {error.strerror}") from None
     except (ValueError, ScopesError) as error:

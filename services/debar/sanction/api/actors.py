@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from debar.sanction.api.access import current_grant
+from debar.sanction.api.access import acting_identity
 
 REVIEWER_FIELD = "reviewer"
 
 
 def actor_of(request: Any, context: Any) -> str:
-    """The identity acting in this call. Today: the request's `reviewer` when it has that field and it is set (how
-    reviewers are named until identities land, issue 11 part A), else the authenticated caller (the certificate
-    CN, the token's caller, or x-debar-caller in local mode); registry requests have no such field. `context` is
-    taken so that the identity accessor that replaces this one line can read the call's metadata."""
-    return getattr(request, REVIEWER_FIELD, "") or current_grant().caller  # the switch to the identity accessor
+    """The identity acting in this call (api/access.py: acting_identity): the authenticated identity, or the
+    principal a delegate acts for; never a name from the request. A request's `reviewer` (registry requests have
+    none) may be empty or that identity; any other name is INVALID_ARGUMENT naming `reviewer`. `context` is taken
+    for the call's metadata, should the accessor ever need it beyond the grant."""
+    return acting_identity(getattr(request, REVIEWER_FIELD, ""), REVIEWER_FIELD)

@@ -70,10 +70,13 @@ class StatsCollector(Collector):
             "debar_access_unauthenticated", "Calls refused as UNAUTHENTICATED", value=a.unauthenticated
         )
         denied = CounterMetricFamily(
-            "debar_access_denied", "PERMISSION_DENIED: a method (call) or a checked measure (check)", labels=["kind"]
+            "debar_access_denied",
+            "PERMISSION_DENIED: a method (call), a checked measure (check), on-behalf-of without delegate (delegation)",
+            labels=["kind"],
         )
         denied.add_metric(["call"], a.denied_calls)
         denied.add_metric(["check"], a.denied_checks)
+        denied.add_metric(["delegation"], a.denied_delegations)
         yield denied
         yield CounterMetricFamily(
             "debar_rate_limited", "Calls refused by the caller's check rate (RESOURCE_EXHAUSTED)", value=a.rate_limited

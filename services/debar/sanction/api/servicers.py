@@ -41,7 +41,9 @@ class SanctionServicer(sanction_pb2_grpc.SanctionServiceServicer):
             await abort_with(context, error)
         if not self._gate.may_check(grant, request.measure):
             await abort_with(context, self._gate.denial(grant, request.measure, "measure"))
-        [result] = await self._checker.check([convert.check_input(request)], grant.caller)
+        [result] = await self._checker.check(
+            [convert.check_input(request)], grant.caller, on_behalf_of=grant.on_behalf_of
+        )
         if isinstance(result, DomainError):
             await abort_with(context, result)
         return convert.check_response(result, self._catalogue)  # type: ignore[arg-type]
@@ -58,7 +60,9 @@ class SanctionServicer(sanction_pb2_grpc.SanctionServiceServicer):
         # An item outside the caller's scopes is refused alone, and never reaches the checker (nor the log).
         allowed = [i for i, item in enumerate(request.items) if self._gate.may_check(grant, item.measure)]
         inputs = [convert.check_input(request.items[i]) for i in allowed]
-        checked = await self._checker.check(inputs, grant.caller, field="items[{i}]", positions=allowed)
+        checked = await self._checker.check(
+            inputs, grant.caller, field="items[{i}]", positions=allowed, on_behalf_of=grant.on_behalf_of
+        )
         results = dict(zip(allowed, checked, strict=True))
         response = sanction_pb2.BatchCheckResponse()
         for i, item in enumerate(request.items):

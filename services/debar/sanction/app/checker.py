@@ -40,6 +40,17 @@ class CheckInput:
     at_nanos: int = 0  # of the request's Timestamp: only checked for range (a check is to the second)
 
 
+@dataclass(frozen=True, slots=True)
+class Asker:
+    """Who asks a call's checks: the authenticated caller and, when it was delegated, the platform it asked for."""
+
+    caller: str
+    on_behalf_of: str = ""
+
+    def logged(self, query: CheckQuery, revision: int) -> LoggedCheck:
+        return LoggedCheck(query, self.caller, revision, self.on_behalf_of)
+
+
 class RevisionFloor:
     """The newest data revision this process has seen. Writes bump the revision after their data is stored, so
     any read that starts after the floor was read reflects at least that revision."""
@@ -86,10 +97,13 @@ class Checker:
         return CheckQuery(subject, measure, checked_time(at, f"{prefix}at"))
 
     async def check(
-        self, items: Sequence[CheckInput], caller: str, field: str = "", positions: Sequence[int] | None = None
-    ) -> list[Decision | DomainError]:
+        self, items: Sequence[CheckInput], caller: str, field: str = "", positions: Sequence[int] | None = None,
+        on_behalf_of: str = "",
+    ) -> list[Decision | DomainError]:  # fmt: skip
         """One result per item, in order: a decision, or the error for that item alone. `positions`: each item's
-        index in the caller's request, for the error fields (default: its place in `items`)."""
+        index in the caller's request, for the error fields (default: its place in `items`). `on_behalf_of`: the
+        platform a delegated caller asked for, logged with the caller."""
+        asker = Asker(caller, on_behalf_of)
         results: list[Decision | DomainError | None] = [None] * len(items)
         queries: list[tuple[int, CheckQuery]] = []
         for i, item in enumerate(items):
@@ -98,12 +112,12 @@ class Checker:
             except InvalidField as error:
                 results[i] = error
         if queries:
-            await self._answer(items, queries, caller, results)
+            await self._answer(items, queries, asker, results)
         answered = [r for r in results if r is not None]
-        self._report([r for r in answered if isinstance(r, Decision)], caller)
+        self._report([r for r in answered if isinstance(r, Decision)], asker)
         return answered
 
-    def _report(self, decisions: list[Decision], caller: str) -> None:
+    def _report(self, decisions: list[Decision], asker: Asker) -> None:
         """Logs a call's refusals and spooled allows in one info line (the decision log in Redis is the record;
         a line per decision made logging the largest cost of a batch), and each decision at debug. Subjects
         appear by pseudonym only."""
@@ -112,7 +126,7 @@ class Checker:
         notable = [d for d in decisions if d.outcome is Outcome.DENY or d.degradation is not Degradation.NONE]
         if notable:
             log.info(
-                "decisions", caller=caller, decided=len(decisions),
+                "decisions", caller=asker.caller, on_behalf_of=asker.on_behalf_of, decided=len(decisions),
                 denied=[d.decision_id for d in notable if d.outcome is Outcome.DENY],
                 spooled=[d.decision_id for d in notable if d.degradation is not Degradation.NONE],
             )  # fmt: skip
@@ -120,7 +134,8 @@ class Checker:
             for d in decisions:
                 log.debug(
                     "decision", decision_id=d.decision_id, outcome=d.outcome.value, measure=d.query.measure.code,
-                    subject=d.query.subject.pseudonym, caller=caller, degradation=d.degradation.value,
+                    subject=d.query.subject.pseudonym, caller=asker.caller, on_behalf_of=asker.on_behalf_of,
+                    degradation=d.degradation.value,
                     grounds=[g.id for g in d.grounds],
                 )  # fmt: skip
 
@@ -128,7 +143,7 @@ class Checker:
         self,
         items: Sequence[CheckInput],
         queries: list[tuple[int, CheckQuery]],
-        caller: str,
+        asker: Asker,
         results: list[Decision | DomainError | None],
     ) -> None:
         try:
@@ -144,25 +159,25 @@ class Checker:
             if not fresh:
                 return
             decisions = await self._decider.decide(
-                [LoggedCheck(q, caller, self._floor.value) for _, q in fresh], self._catalogue.version
+                [asker.logged(q, self._floor.value) for _, q in fresh], self._catalogue.version
             )
         except StoreUnavailable:
             if self._observer is not None:
                 self._observer.store_unavailable()
-            self._degrade(queries, caller, results)
+            self._degrade(queries, asker, results)
             return
         for (i, _), decision in zip(fresh, decisions, strict=True):
             results[i] = decision
 
     def _degrade(
-        self, queries: list[tuple[int, CheckQuery]], caller: str, results: list[Decision | DomainError | None]
+        self, queries: list[tuple[int, CheckQuery]], asker: Asker, results: list[Decision | DomainError | None]
     ) -> None:
         """Redis is unreachable: fail-open measures allow and spool; the rest (and all, if the spool fails too)
         get UNAVAILABLE, never an allow."""
         unanswered = [(i, q) for i, q in queries if results[i] is None]
         open_ = [(i, q) for i, q in unanswered if q.measure.failure_policy is FailurePolicy.OPEN]
         if open_ and self._fail_open is not None:
-            checks = [LoggedCheck(q, caller, self._floor.value) for _, q in open_]
+            checks = [asker.logged(q, self._floor.value) for _, q in open_]
             try:
                 for (i, _), decision in zip(
                     open_, self._fail_open.allow_and_spool(checks, self._catalogue.version), strict=True

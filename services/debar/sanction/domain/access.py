@@ -1,4 +1,4 @@
-"""Who may ask what: callers' scopes and check rates (from the scopes file), and the rules that judge a call.
+"""Who may ask what: identities' scopes and check rates (from the scopes file), and the rules that judge a call.
 Pure: no gRPC, no Redis, no clock of its own.
 
 Scopes:
@@ -9,20 +9,33 @@ Scopes:
     decisions:read      DecisionService.GetDecision, ListDecisions (the person's right to know, via a portal)
     objections:file     DecisionService.FileObjection, RequestReconsideration
     objections:review   DecisionService.ReviewObjection, ResolveObjection, ConfirmResolution
+    delegate            may act on behalf of another identity (x-debar-on-behalf-of): a domain service for the
+                        platform that asked it, the console for the reviewer signed in to it
 Reading objections (GetObjection, ListObjections) needs objections:file or objections:review. ListMeasures needs
 any scope. Health and reflection are open to every caller that got through the transport. Any other method is
-refused: a new method is closed until it is given a scope here."""
+refused: a new method is closed until it is given a scope here.
+
+The scopes file names identities exactly (`railway`, `reviewer:li`) or by group (`reviewer:*`: every identity of
+that kind); an exact entry wins over its group. `local`, the identity of local mode, is refused in the file of a
+server not in local mode; in local mode it holds every scope unless the file says otherwise.
+
+A delegated call (a `delegate` acting for a principal) may do only what both may: the principal's scopes narrowed
+to the delegate's. Checks are the exception, being the delegate's own work (the railway service checks railway
+measures for whichever platform asked it): the delegate's check scopes hold, so platforms need none of their own
+and cannot call the sanction service directly. The rate is the principal's entry's, else the delegate's, counted
+for that delegate and principal together (`railway/platform:12306`): one platform cannot use up another's."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from debar.common.callers import CALLER_NAME, PUBLIC_SERVICES
+from debar.common.callers import CALLER_NAME, LOCAL, PUBLIC_SERVICES, group_of, is_name_or_group
 
 CHECK_ALL = "check:*"
+DELEGATE = "delegate"
 FIXED_SCOPES = frozenset(
-    {"registry:write", "registry:read", "decisions:read", "objections:file", "objections:review", CHECK_ALL}
+    {"registry:write", "registry:read", "decisions:read", "objections:file", "objections:review", CHECK_ALL, DELEGATE}
 )
 CHECK_METHODS = frozenset({"/debar.v1.SanctionService/Check", "/debar.v1.SanctionService/BatchCheck"})
 ANY_SCOPE = "<any>"
@@ -51,7 +64,7 @@ MAX_WINDOW_S = 3600
 
 
 class ScopesError(ValueError):
-    """The scopes file is wrong; the message names the caller and the field."""
+    """The scopes file is wrong; the message names the identity and the field."""
 
 
 @dataclass(frozen=True)
@@ -69,30 +82,61 @@ class RateLimit:
         return count > self.checks
 
 
+def _is_check(scope: str) -> bool:
+    return scope.startswith("check:")
+
+
 @dataclass(frozen=True)
 class Grant:
-    """What one caller may do."""
+    """What one call may do: the authenticated caller's, or, delegated, what the caller may do for `on_behalf_of`."""
 
-    caller: str
+    caller: str  # the authenticated identity (certificate common name or token subject)
     scopes: frozenset[str] = frozenset()
     rate: RateLimit | None = None  # None: not limited
+    on_behalf_of: str = ""  # the principal of a delegated call, else empty
+
+    @property
+    def actor(self) -> str:
+        """Who acts: the principal of a delegated call (the reviewer at the console), else the caller."""
+        return self.on_behalf_of or self.caller
+
+    @property
+    def rate_key(self) -> str:
+        """Whose counter a check is counted on: the caller's, or the caller's for this principal."""
+        return f"{self.caller}/{self.on_behalf_of}" if self.on_behalf_of else self.caller
 
 
 @dataclass(frozen=True)
 class AccessPolicy:
-    grants: Mapping[str, Grant]
+    grants: Mapping[str, Grant]  # by exact identity or group (kind:*)
     # measure code -> the domains that check it (the catalogue's `checked_by`)
     checked_by: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def grant(self, caller: str) -> Grant:
-        """An unknown caller has no scopes: every method but health and reflection is refused."""
-        return self.grants.get(caller) or Grant(caller)
+        """The exact entry, else the group's (under the caller's own name); an unknown caller has no scopes:
+        every method but health and reflection is refused."""
+        found = self.grants.get(caller)
+        if found is None and (group := group_of(caller)) is not None:
+            found = self.grants.get(group)
+        return replace(found, caller=caller) if found is not None else Grant(caller)
+
+    @staticmethod
+    def may_delegate(grant: Grant) -> bool:
+        return DELEGATE in grant.scopes
+
+    def acting_for(self, delegate: Grant, principal: str) -> Grant:
+        """The grant of `delegate` acting for `principal` (see the module); the caller checks may_delegate first."""
+        own = self.grant(principal)
+        checks = {s for s in delegate.scopes if _is_check(s)}
+        others = {s for s in own.scopes & delegate.scopes if not _is_check(s) and s != DELEGATE}
+        rate = own.rate if own.rate is not None else delegate.rate
+        return Grant(delegate.caller, frozenset(checks | others), rate, on_behalf_of=principal)
 
     def may_call(self, grant: Grant, method: str) -> bool:
         if method.startswith(PUBLIC_SERVICES):
             return True
         if method in CHECK_METHODS:
-            return any(scope.startswith("check:") for scope in grant.scopes)
+            return any(_is_check(scope) for scope in grant.scopes)
         needed = _METHOD_SCOPES.get(method)
         if needed is None:
             return False
@@ -110,17 +154,23 @@ class AccessPolicy:
         return any(f"check:{domain}" in grant.scopes for domain in domains)
 
 
-def parse_policy(data: object, checked_by: Mapping[str, tuple[str, ...]]) -> AccessPolicy:
-    """From the scopes file's JSON: {"callers": {"<name>": {"scopes": [...], "rate": {"checks": N, "window_s": S}}}}.
-    A scope naming a domain that checks no measure is refused: it is a typo, or the catalogue lost the domain."""
+def parse_policy(data: object, checked_by: Mapping[str, tuple[str, ...]], *, local_mode: bool) -> AccessPolicy:
+    """From the scopes file's JSON: {"callers": {"<identity or kind:*>": {"scopes": [...], "rate": {"checks": N,
+    "window_s": S}}}}. A scope naming a domain that checks no measure is refused: it is a typo, or the catalogue lost
+    the domain. Outside local mode an entry for `local` is refused (a certificate named local would be a superuser)."""
     domains = {domain for ds in checked_by.values() for domain in ds}
     known = FIXED_SCOPES | {f"check:{domain}" for domain in domains}
     if not isinstance(data, dict) or not isinstance(data.get("callers"), dict):
-        raise ScopesError('expected {"callers": {"<caller>": {"scopes": [...]}}}')
+        raise ScopesError('expected {"callers": {"<identity>": {"scopes": [...]}}}')
     grants = {}
     for caller, entry in data["callers"].items():
-        if not CALLER_NAME.match(caller):
-            raise ScopesError(f"callers.{caller}: a caller name must match {CALLER_NAME.pattern}")
+        if not is_name_or_group(caller):
+            raise ScopesError(f"callers.{caller}: expected an identity ({CALLER_NAME.pattern}) or a group (kind:*)")
+        if caller == LOCAL and not local_mode:
+            raise ScopesError(
+                f"callers.{LOCAL}: '{LOCAL}' is the identity of local mode (plaintext on loopback); a server in "
+                "mTLS or token mode refuses a scopes file that grants it"
+            )
         if not isinstance(entry, dict) or set(entry) - {"scopes", "rate"}:
             raise ScopesError(f"callers.{caller}: expected an object with 'scopes' and optionally 'rate'")
         scopes = entry.get("scopes", [])
@@ -132,6 +182,8 @@ def parse_policy(data: object, checked_by: Mapping[str, tuple[str, ...]]) -> Acc
                 f"callers.{caller}.scopes: unknown {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
         grants[caller] = Grant(caller, frozenset(scopes), _rate(caller, entry.get("rate")))
+    if local_mode and LOCAL not in grants:
+        grants[LOCAL] = Grant(LOCAL, frozenset(known))
     return AccessPolicy(grants, dict(checked_by))
 
 

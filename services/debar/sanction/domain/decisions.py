@@ -24,11 +24,13 @@ class CheckQuery:
 
 @dataclass(frozen=True, slots=True)
 class LoggedCheck:
-    """A check to decide and log: who asked, and the data revision the answer will be read at (at least)."""
+    """A check to decide and log: who asked (the authenticated caller, and the platform it asked for when it was
+    delegated), and the data revision the answer will be read at (at least)."""
 
     query: CheckQuery
     caller: str
     revision: int
+    on_behalf_of: str = ""  # the platform a domain service asked for (x-debar-on-behalf-of), else empty
 
 
 class Degradation(Enum):
