@@ -1,0 +1,66 @@
+"""The benchmark's arithmetic and its generator check, on scripted figures: medians of round-by-round ratios,
+percentiles, and how many generator processes the check settles on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from debar.bench.generator import Load, Sample
+from debar.bench.rounds import RISE, Round, Summary, Target, check_generators
+
+LOAD = Load("127.0.0.1:1", "/debar.v1.SanctionService/Check", b"\n\x02", 16)
+
+
+def _summary(rates: list[float], latencies_s: list[float] | None = None) -> Summary:
+    rounds = [Round([Sample(int(rate), 1.0, latencies_s or [0.001], 0.5)], 1.0, {}, None) for rate in rates]
+    return Summary("x", 16, rounds)
+
+
+def test_a_ratio_is_the_median_of_the_round_by_round_ratios() -> None:
+    debar, bare = _summary([100, 200, 300]), _summary([400, 400, 300])
+    assert debar.ratio_to(bare) == 0.5  # 0.25, 0.5, 1.0; the ratio of the medians would say 0.67
+
+
+def test_percentiles_come_from_every_timed_call() -> None:
+    summary = _summary([1, 1], [i / 1000 for i in range(1, 101)])  # 1..100 ms, twice
+    assert summary.latency_ms(0.5) == 51
+    assert summary.latency_ms(0.99) == 100
+
+
+class ScriptedGenerators:
+    """Answers every load at `rate(target address, processes)` calls/s, split evenly over the processes."""
+
+    def __init__(self, rate: Callable[[str, int], float]) -> None:
+        self._rate = rate
+        self.asked: list[tuple[str, int]] = []
+
+    def run(self, load: Load, seconds: float, processes: int = 1, on_start: Any = None) -> list[Sample]:
+        self.asked.append((load.address, processes))
+        share = self._rate(load.address, processes) / processes
+        return [Sample(int(share), 1.0, [0.001], 0.9) for _ in range(processes)]
+
+
+def _check(rate: Callable[[str, int], float]) -> tuple[Any, ScriptedGenerators]:
+    generators = ScriptedGenerators(rate)
+    bare = [Target("bare aio", LOAD), Target("bare sync", Load("127.0.0.1:2", LOAD.method, LOAD.request, 16))]
+    return check_generators(generators, bare, rounds=3, seconds=1.0), generators  # type: ignore[arg-type]
+
+
+def test_a_baseline_that_does_not_rise_with_a_second_generator_keeps_one() -> None:
+    check, generators = _check(lambda address, n: 3000.0 if address.endswith(":1") else 4000.0)
+    assert (check.chosen, check.bottleneck) == (1, False)
+    assert {n for _, n in generators.asked} == {1, 2}
+    assert "using 1" in check.lines()[-1]
+
+
+def test_a_baseline_that_rises_with_a_second_generator_uses_two_if_a_third_adds_nothing() -> None:
+    check, generators = _check(lambda address, n: 3000.0 * min(n, 2) * RISE)
+    assert (check.chosen, check.bottleneck) == (2, False)
+    assert ("127.0.0.1:1", 3) in generators.asked  # the fastest was tried with a third
+
+
+def test_a_baseline_still_rising_at_the_most_generators_is_reported_as_a_bottleneck() -> None:
+    check, _ = _check(lambda address, n: 1000.0 * n)
+    assert (check.chosen, check.bottleneck) == (3, True)
+    assert "may be the bottleneck" in check.lines()[-1]
