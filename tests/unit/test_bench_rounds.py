@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from debar.bench.generator import Load, Sample
-from debar.bench.rounds import RISE, Round, Summary, Target, check_generators
+from debar.bench.rounds import RISE, Round, Summary, Target, check_generators, count_failures
 
 LOAD = Load("127.0.0.1:1", "/debar.v1.SanctionService/Check", b"\n\x02", 16)
 
@@ -35,6 +35,9 @@ class ScriptedGenerators:
         self._rate = rate
         self.asked: list[tuple[str, int]] = []
 
+    sees_grpc_status = True
+    name = "scripted"
+
     def run(self, load: Load, seconds: float, processes: int = 1, on_start: Any = None) -> list[Sample]:
         self.asked.append((load.address, processes))
         share = self._rate(load.address, processes) / processes
@@ -44,7 +47,7 @@ class ScriptedGenerators:
 def _check(rate: Callable[[str, int], float]) -> tuple[Any, ScriptedGenerators]:
     generators = ScriptedGenerators(rate)
     bare = [Target("bare aio", LOAD), Target("bare sync", Load("127.0.0.1:2", LOAD.method, LOAD.request, 16))]
-    return check_generators(generators, bare, rounds=3, seconds=1.0), generators  # type: ignore[arg-type]
+    return check_generators(generators, bare, rounds=3, seconds=1.0), generators
 
 
 def test_a_baseline_that_does_not_rise_with_a_second_generator_keeps_one() -> None:
@@ -64,3 +67,13 @@ def test_a_baseline_still_rising_at_the_most_generators_is_reported_as_a_bottlen
     check, _ = _check(lambda address, n: 1000.0 * n)
     assert (check.chosen, check.bottleneck) == (3, True)
     assert "may be the bottleneck" in check.lines()[-1]
+
+
+def test_calls_the_server_answered_with_an_error_are_failures_not_throughput() -> None:
+    """For a generator that sees HTTP only (h2load): the server's per-status counts over the window decide."""
+    samples = [Sample(1000, 1.0, [0.001] * 1000, 0.1)]
+    before = {"OK": 50.0, "RESOURCE_EXHAUSTED": 2.0}
+    after = {"OK": 1020.0, "RESOURCE_EXHAUSTED": 22.0, "CANCELLED": 16.0}  # cancelled: dropped at the window's end
+    count_failures(samples, before, after)
+    assert samples[0].calls == 980
+    assert samples[0].errors == {"RESOURCE_EXHAUSTED": 20}

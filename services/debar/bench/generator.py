@@ -11,9 +11,10 @@ import contextlib
 import multiprocessing
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 
@@ -83,6 +84,17 @@ async def _run(load: Load, seconds: float, conn: Connection, channels: dict[str,
     return await _call_back_to_back(call, load, metadata, time.perf_counter() + seconds)
 
 
+class LoadGenerator(Protocol):
+    """What the rounds need of a generator (this module's Generators, or h2load.H2Load)."""
+
+    sees_grpc_status: bool  # False: a call it counts may have failed; the server's own counts must say
+    name: str
+
+    def run(
+        self, load: Load, seconds: float, processes: int = 1, on_start: Callable[[], None] | None = None
+    ) -> list[Sample]: ...
+
+
 class _Stopped(Exception):
     """Told to stop while waiting for "go" (another generator failed)."""
 
@@ -109,6 +121,9 @@ def _serve_jobs(conn: Connection) -> None:
 class Generators:
     """Up to `most` generator processes, started on first use (spawned: a fresh interpreter, not a fork of one
     that holds gRPC state), stopped by `close`."""
+
+    sees_grpc_status = True
+    name = "python"
 
     def __init__(self, most: int) -> None:
         self._most = most
@@ -138,7 +153,9 @@ class Generators:
             raise reply
         return reply
 
-    def run(self, load: Load, seconds: float, processes: int = 1, on_start: Any = None) -> list[Sample]:
+    def run(
+        self, load: Load, seconds: float, processes: int = 1, on_start: Callable[[], None] | None = None
+    ) -> list[Sample]:
         """`load.in_flight` split across `processes` (never more processes than calls in flight); `on_start()` is
         called once all are warm, just before they start, so the caller can read counters at the same moment."""
         processes = min(processes, load.in_flight)

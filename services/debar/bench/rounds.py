@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from debar.bench.generator import Generators, Load, Sample
+from debar.bench.generator import Load, LoadGenerator, Sample
 from debar.bench.targets import cpu_seconds, machine_busy_seconds
 
 RISE = 1.05  # a second generator process that raises the baseline by more than this: one was the bottleneck
@@ -24,6 +24,8 @@ class Target:
     load: Load
     pids: dict[str, int] = field(default_factory=dict)
     processes: int = 1  # generator processes sharing the load's calls in flight
+    # the server's own count of answered calls by status code, for a generator that cannot see gRPC statuses
+    answered: Callable[[], dict[str, float]] | None = None
 
 
 @dataclass
@@ -94,18 +96,24 @@ class Summary:
         return statistics.median(a / b for a, b in zip(self.rates, other.rates, strict=True) if b)
 
 
-def measure(generators: Generators, target: Target, seconds: float) -> Round:
+def measure(generators: LoadGenerator, target: Target, seconds: float) -> Round:
     before: dict[str, float | None] = {}
+    counted = target.answered if not generators.sees_grpc_status else None
+    answered_before: dict[str, float] = {}
 
     def read_counters() -> None:
         before.update({name: cpu_seconds(pid) for name, pid in target.pids.items()})
         before["machine"] = machine_busy_seconds()
+        if counted is not None:
+            answered_before.update(counted())
 
     samples = generators.run(target.load, seconds, target.processes, on_start=read_counters)
     spent: dict[str, float | None] = {}
     for name, pid in target.pids.items():
         now, then = cpu_seconds(pid), before.get(name)
         spent[name] = None if now is None or then is None else now - then
+    if counted is not None:
+        count_failures(samples, answered_before, counted())
     if not any(s.calls for s in samples):
         errors = Counter[str]()
         for s in samples:
@@ -113,6 +121,17 @@ def measure(generators: Generators, target: Target, seconds: float) -> Round:
         raise RuntimeError(f"bench: {target.label}: no call was answered ({dict(errors)})")
     window = max(s.seconds for s in samples)
     return Round(samples, window, spent, _others(before.get("machine"), spent, samples, window))
+
+
+def count_failures(samples: list[Sample], before: dict[str, float], after: dict[str, float]) -> None:
+    """What the server answered with a non-OK status in the window is a failure the generator counted as done;
+    CANCELLED are the calls the generator itself dropped at the end of its window."""
+    failed = {code: int(n - before.get(code, 0)) for code, n in after.items() if code not in ("OK", "CANCELLED")}
+    failed = {code: n for code, n in failed.items() if n > 0}
+    if failed:
+        first = samples[0]
+        first.calls = max(0, first.calls - sum(failed.values()))
+        first.errors = {**first.errors, **failed}
 
 
 def _others(machine_before: float | None, spent: dict[str, float | None], samples: list[Sample],
@@ -126,7 +145,7 @@ def _others(machine_before: float | None, spent: dict[str, float | None], sample
 
 
 def alternate(
-    generators: Generators, targets: Sequence[Target], rounds: int, seconds: float,
+    generators: LoadGenerator, targets: Sequence[Target], rounds: int, seconds: float,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Summary]:  # fmt: skip
     summaries = {t.label: Summary(t.label, t.load.in_flight, []) for t in targets}
@@ -171,7 +190,7 @@ def _busy(summary: Summary) -> float:
 
 
 def check_generators(
-    generators: Generators, bare: Sequence[Target], rounds: int, seconds: float, most: int = MOST_GENERATORS,
+    generators: LoadGenerator, bare: Sequence[Target], rounds: int, seconds: float, most: int = MOST_GENERATORS,
     progress: Callable[[str], None] = lambda _: None,
 ) -> GeneratorCheck:  # fmt: skip
     """Every bare target with 1 and with 2 generator processes, in alternating rounds; while the fastest still

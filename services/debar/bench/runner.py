@@ -20,14 +20,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 
 import grpc
 
-from debar.bench import targets
-from debar.bench.generator import Generators, Load
+from debar.bench import h2load, targets
+from debar.bench.generator import Generators, Load, LoadGenerator
 from debar.bench.rounds import MOST_GENERATORS, GeneratorCheck, Summary, Target, alternate, check_generators
 from debar.v1 import common_pb2, railway_pb2, registry_pb2, registry_pb2_grpc, sanction_pb2, verdict_pb2
 
@@ -101,11 +103,11 @@ def ask(address: str, mix: Mix) -> bytes:
     return answer
 
 
-def _check_request(person: str) -> sanction_pb2.CheckRequest:
+def check_request(person: str) -> sanction_pb2.CheckRequest:
     return sanction_pb2.CheckRequest(subject=subject(person), measure=MEASURE)
 
 
-def _outcome(expected: common_pb2.Outcome.ValueType) -> Callable[[bytes], str | None]:
+def outcome_is(expected: common_pb2.Outcome.ValueType) -> Callable[[bytes], str | None]:
     def wrong(answer: bytes) -> str | None:
         response = sanction_pb2.CheckResponse.FromString(answer)
         if response.outcome != expected:
@@ -156,13 +158,39 @@ def _load_line() -> str:
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
 
 
-def _check_answers(summaries: dict[str, Summary], mix: Mix) -> None:
-    for summary in summaries.values():
-        if problem := mix.wrong(summary.last_response):
-            raise RuntimeError(f"bench: {mix.name}, {summary.label}: {problem}")
+def _check_answers(summaries: dict[str, Summary], mix: Mix, address: dict[str, str]) -> None:
+    """The last answer each target gave (asked again when the generator keeps none) is what the mix is about."""
+    for label, summary in summaries.items():
+        answer = summary.last_response or ask(address[label], mix)
+        if problem := mix.wrong(answer):
+            raise RuntimeError(f"bench: {mix.name}, {label}: {problem}")
 
 
-def _generator_check(generators: Generators, mix: Mix, bare: dict[str, targets.Server], rounds: int,
+@contextmanager
+def load_generator(which: str) -> Iterator[LoadGenerator]:
+    """`auto`: h2load when it is installed (it costs the shared cores far less per call), else the Python one."""
+    path = h2load.binary()
+    if which == "h2load" and path is None:
+        raise SystemExit("bench: --generator h2load: no h2load on PATH (Debian: apt-get install nghttp2-client)")
+    if which == "python" or path is None:
+        with Generators(MOST_GENERATORS) as generators:
+            yield generators
+    else:
+        with h2load.H2Load(path) as generator:
+            yield generator
+
+
+def _describe(generator: LoadGenerator) -> str:
+    if generator.name == "h2load":
+        return (f"h2load, a C HTTP/2 client, in a process of its own ({h2load.describe(h2load.binary() or '')}); "
+                "failed calls counted from debar's own per-status counters")  # fmt: skip
+    missing = (
+        "" if h2load.binary() else "; h2load (Debian: nghttp2-client) would cost the shared cores far less per call"
+    )
+    return f"python (grpc.aio, identity serializers) in processes of their own{missing}"
+
+
+def _generator_check(generators: LoadGenerator, mix: Mix, bare: dict[str, targets.Server], rounds: int,
                      seconds: float) -> GeneratorCheck:  # fmt: skip
     baselines = [Target(s.label, mix.load(s.address), {"server": s.pid}) for s in bare.values()]
     return check_generators(generators, baselines, min(rounds, 3), seconds, progress=_progress)
@@ -216,21 +244,23 @@ def sanction_mixes(in_flight: int, caller: str, people: Sequence[str]) -> tuple[
     """The mixes, and the people to restrict for them."""
     free, restricted, batch = people[1], people[0], people[100 : 100 + BATCH_SIZE]
     batch_restricted = batch[::10]
-    batch_request = sanction_pb2.BatchCheckRequest(items=[_check_request(p) for p in batch])
+    batch_request = sanction_pb2.BatchCheckRequest(items=[check_request(p) for p in batch])
     mixes = [
-        Mix("Check, unrestricted", CHECK, _check_request(free).SerializeToString(), in_flight, caller,
-            _outcome(common_pb2.OUTCOME_ALLOW)),
-        Mix("Check, restricted", CHECK, _check_request(restricted).SerializeToString(), in_flight, caller,
-            _outcome(common_pb2.OUTCOME_DENY)),
-        Mix("Check, unrestricted", CHECK, _check_request(free).SerializeToString(), 1, caller,
-            _outcome(common_pb2.OUTCOME_ALLOW)),
+        Mix("Check, unrestricted", CHECK, check_request(free).SerializeToString(), in_flight, caller,
+            outcome_is(common_pb2.OUTCOME_ALLOW)),
+        Mix("Check, restricted", CHECK, check_request(restricted).SerializeToString(), in_flight, caller,
+            outcome_is(common_pb2.OUTCOME_DENY)),
+        Mix("Check, unrestricted", CHECK, check_request(free).SerializeToString(), 1, caller,
+            outcome_is(common_pb2.OUTCOME_ALLOW)),
         Mix(f"BatchCheck({BATCH_SIZE})", BATCH_CHECK, batch_request.SerializeToString(), in_flight, "bench",
             _batch(BATCH_SIZE, len(batch_restricted)), BATCH_SIZE),
     ]  # fmt: skip
     return mixes, [restricted, *batch_restricted]
 
 
-def run(seconds: float = 3.0, in_flight: int = 16, rounds: int = 5, caller: str = "railway") -> int:
+def run(
+    seconds: float = 3.0, in_flight: int = 16, rounds: int = 5, caller: str = "railway", generator: str = "auto"
+) -> int:
     print(f"debar bench: {rounds} alternating rounds of {seconds:g} s per target and mix; {_load_line()}")
     print(f"callers: Check as {_scopes_of(caller)}; BatchCheck as {_scopes_of('bench')}")
     mixes, to_restrict = sanction_mixes(in_flight, caller, make_people(100 + BATCH_SIZE))
@@ -240,16 +270,19 @@ def run(seconds: float = 3.0, in_flight: int = 16, rounds: int = 5, caller: str 
         answers: dict[str, dict[bytes, bytes]] = {}
         for mix in mixes:
             answers.setdefault(mix.method, {})[mix.request] = ask(service.sanction.address, mix)
-        with targets.bare_servers(answers) as bare, Generators(MOST_GENERATORS) as generators:
+        with targets.bare_servers(answers) as bare, load_generator(generator) as generators:
+            print(f"generator: {_describe(generators)}")
             check = _generator_check(generators, mixes[0], bare, rounds, seconds)
+            address = {**{s.label: s.address for s in bare.values()}, "debar": service.sanction.address}
             for mix in mixes:
                 _progress(f"{mix.name}, {mix.in_flight} in flight")
                 n = check.chosen
                 measured = [Target(s.label, mix.load(s.address), {"server": s.pid}, n) for s in bare.values()]
                 pids = {"server": service.sanction.pid, "redis": service.redis_pid}
-                measured.append(Target("debar", mix.load(service.sanction.address), pids, n))
+                measured.append(Target("debar", mix.load(service.sanction.address), pids, n,
+                                       partial(targets.handled, service.sanction, mix.method)))  # fmt: skip
                 summaries = alternate(generators, measured, rounds, seconds, _progress)
-                _check_answers(summaries, mix)
+                _check_answers(summaries, mix, address)
                 results.append((mix, summaries))
     rows: list[Row] = []
     for mix, summaries in results:
@@ -296,14 +329,14 @@ def railway_mixes(in_flight: int, people: Sequence[str]) -> list[tuple[str, list
     ticket, and the CheckTicket itself."""
     out = []
     for name, person, allowed in (("unrestricted", people[1], True), ("restricted", people[0], False)):
-        pair = sanction_pb2.BatchCheckRequest(items=[_check_request(person), sanction_pb2.CheckRequest(
+        pair = sanction_pb2.BatchCheckRequest(items=[check_request(person), sanction_pb2.CheckRequest(
             subject=subject(person), measure="RAIL_TICKET_BAN")])  # fmt: skip
         ticket = railway_pb2.CheckTicketRequest(passenger=subject(person), train_number="G123",
                                                 seat_class=railway_pb2.SEAT_CLASS_SECOND)  # fmt: skip
         expected = common_pb2.OUTCOME_ALLOW if allowed else common_pb2.OUTCOME_DENY
         out.append((name, [
-            Mix("direct Check", CHECK, _check_request(person).SerializeToString(), in_flight, "railway",
-                _outcome(expected)),
+            Mix("direct Check", CHECK, check_request(person).SerializeToString(), in_flight, "railway",
+                outcome_is(expected)),
             Mix("direct BatchCheck(2)", BATCH_CHECK, pair.SerializeToString(), in_flight, "railway",
                 _batch(2, 0 if allowed else 1), 2),
             Mix("railway CheckTicket", CHECK_TICKET, ticket.SerializeToString(), in_flight, None, _verdict(allowed)),
@@ -311,7 +344,7 @@ def railway_mixes(in_flight: int, people: Sequence[str]) -> list[tuple[str, list
     return out
 
 
-def run_railway(seconds: float = 3.0, in_flight: int = 16, rounds: int = 5) -> int:
+def run_railway(seconds: float = 3.0, in_flight: int = 16, rounds: int = 5, generator: str = "auto") -> int:
     print(f"debar bench railway: {rounds} alternating rounds of {seconds:g} s per target; {_load_line()}")
     print(f"callers: direct calls as {_scopes_of('railway')}, as the railway service asks; CheckTicket as the "
           "default local caller (the railway service has no scopes)")  # fmt: skip
@@ -329,20 +362,21 @@ def run_railway(seconds: float = 3.0, in_flight: int = 16, rounds: int = 5) -> i
                 ask(address[mix.method], mix)
         direct = mixes[0][1][0]
         answers = {CHECK: {direct.request: ask(service.sanction.address, direct)}}
-        with targets.bare_servers(answers) as bare, Generators(MOST_GENERATORS) as generators:
+        server = {CHECK: service.sanction, BATCH_CHECK: service.sanction, CHECK_TICKET: service.railway}
+        with targets.bare_servers(answers) as bare, load_generator(generator) as generators:
+            print(f"generator: {_describe(generators)}")
             check = _generator_check(generators, direct, bare, rounds, seconds)
             for name, group in mixes:
                 _progress(f"{name} passenger")
                 measured = [
                     Target(mix.name, mix.load(address[mix.method]),
                            {**pids, "railway": service.railway.pid} if mix.method == CHECK_TICKET else pids,
-                           check.chosen)
+                           check.chosen, partial(targets.handled, server[mix.method], mix.method))
                     for mix in group
                 ]  # fmt: skip
                 summaries = alternate(generators, measured, rounds, seconds, _progress)
                 for mix in group:
-                    if problem := mix.wrong(summaries[mix.name].last_response):
-                        raise RuntimeError(f"bench: {name}, {mix.name}: {problem}")
+                    _check_answers({mix.name: summaries[mix.name]}, mix, {mix.name: address[mix.method]})
                 results.append((name, summaries))
     rows = [
         Row(f"{name} passenger", summary, 1, {"vs direct Check": summary.ratio_to(summaries["direct Check"])})

@@ -5,10 +5,12 @@ environment's DEBAR_* settings is passed on: a benchmark runs on its own private
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ class Server:
     label: str
     popen: subprocess.Popen[bytes]
     address: str
+    metrics_port: int = 0  # debar's own services: GET /metrics, for what they answered by status code
 
     @property
     def pid(self) -> int:
@@ -63,6 +66,21 @@ def machine_busy_seconds() -> float | None:
         return None
     user, nice, system, _idle, _iowait, irq, softirq, steal = fields
     return (user + nice + system + irq + softirq + steal) / _CLOCK_TICKS
+
+
+_HANDLED = re.compile(r"^debar_grpc_server_handled_total\{(?P<labels>[^}]*)\} (?P<count>\S+)$", re.MULTILINE)
+
+
+def handled(server: Server, method: str) -> dict[str, float]:
+    """How many calls of `method` the server has answered so far, by status code (its Prometheus counters)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    counts: dict[str, float] = {}
+    for match in _HANDLED.finditer(text):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match["labels"]))
+        if labels.get("method") == method:
+            counts[labels.get("code", "")] = float(match["count"])
+    return counts
 
 
 def _serving(address: str) -> bool:
@@ -133,10 +151,12 @@ def debar(*, railway: bool = False) -> Iterator[Debar]:
                            DEBAR_LOG_FORMAT="json")  # fmt: skip
 
         def serve(name: str, address: str) -> Server:
+            metrics_port = free_port()
             popen = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "serve", name],
-                                     env={**env, f"DEBAR_{name.upper()}_PORT": address.rsplit(":", 1)[1]},
+                                     env={**env, f"DEBAR_{name.upper()}_PORT": address.rsplit(":", 1)[1],
+                                          "DEBAR_METRICS_PORT": str(metrics_port)},
                                      stderr=subprocess.DEVNULL)  # fmt: skip
-            servers.append(Server(name, popen, address))
+            servers.append(Server(name, popen, address, metrics_port))
             return servers[-1]
 
         started = [serve("sanction", sanction)]

@@ -63,8 +63,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         return run_import(args.records, args.cluster_records, args.redis)
 
     if args.which == "railway":
-        return run_railway(seconds=args.seconds, in_flight=args.in_flight, rounds=args.rounds)
-    return run(seconds=args.seconds, in_flight=args.in_flight, rounds=args.rounds, caller=args.caller)
+        return run_railway(args.seconds, args.in_flight, args.rounds, args.generator)
+    return run(args.seconds, args.in_flight, args.rounds, args.caller, args.generator)
 
 
 def _certs_dev(args: argparse.Namespace, settings: Settings) -> int:
@@ -145,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seconds", type=float, default=3.0, help="sanction, railway: seconds per target per round")
     bench.add_argument("--rounds", type=int, default=5, help="sanction, railway: rounds, targets alternating")
     bench.add_argument("--in-flight", type=int, default=16, help="sanction, railway: calls in flight")
+    bench.add_argument(
+        "--generator", choices=["auto", "h2load", "python"], default="auto",
+        help="sanction, railway: the load generator; auto (default): h2load (Debian: nghttp2-client) when on PATH, "
+        "a C client that costs the shared cores far less per call than the Python one, else python",
+    )  # fmt: skip
     bench.add_argument(
         "--caller", default="railway",
         help="sanction: who asks the Checks, a caller of data/scopes.json (default railway, a domain caller with a "
