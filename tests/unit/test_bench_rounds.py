@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from debar.bench.generator import Load, Sample
-from debar.bench.rounds import RISE, Round, Summary, Target, check_generators, count_failures
+from debar.bench.rounds import RISE, Round, Summary, Target, check_generators, count_failures, fastest
 
 LOAD = Load("127.0.0.1:1", "/debar.v1.SanctionService/Check", b"\n\x02", 16)
 
@@ -20,6 +20,13 @@ def _summary(rates: list[float], latencies_s: list[float] | None = None) -> Summ
 def test_a_ratio_is_the_median_of_the_round_by_round_ratios() -> None:
     debar, bare = _summary([100, 200, 300]), _summary([400, 400, 300])
     assert debar.ratio_to(bare) == 0.5  # 0.25, 0.5, 1.0; the ratio of the medians would say 0.67
+
+
+def test_the_fastest_baseline_is_the_one_the_other_falls_short_of_round_by_round() -> None:
+    steady, jumpy = _summary([3000, 3000, 3000]), _summary([3300, 3300, 1000])  # jumpy: one round disturbed
+    assert fastest([steady, jumpy]) is jumpy  # faster in two rounds of three
+    later = _summary([2900, 2900, 9000])  # a higher mean, yet slower in two rounds of three
+    assert fastest([steady, later]) is steady
 
 
 def test_percentiles_come_from_every_timed_call() -> None:

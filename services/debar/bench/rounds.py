@@ -96,6 +96,14 @@ class Summary:
         return statistics.median(a / b for a, b in zip(self.rates, other.rates, strict=True) if b)
 
 
+def fastest(summaries: Sequence[Summary]) -> Summary:
+    """The one the others fall short of, round by round (the median of each one's ratios to the others); with
+    noisy rounds this can differ from the one with the highest median rate, and the ratios reported are paired."""
+    if len(summaries) == 1:
+        return summaries[0]
+    return max(summaries, key=lambda s: statistics.median(s.ratio_to(o) for o in summaries if o is not s))
+
+
 def measure(generators: LoadGenerator, target: Target, seconds: float) -> Round:
     before: dict[str, float | None] = {}
     counted = target.answered if not generators.sees_grpc_status else None
@@ -204,12 +212,13 @@ def check_generators(
             by[t.label][n] = summary
 
     run([(t, n) for t in bare for n in (1, 2)])
-    fastest = max(bare, key=lambda t: max(s.rate for s in by[t.label].values()))
+    best = fastest([s for t in bare for s in by[t.label].values()])
+    top = next(t for t in bare if best in by[t.label].values())
     chosen = 1
-    while by[fastest.label][chosen + 1].ratio_to(by[fastest.label][chosen]) > RISE:
+    while by[top.label][chosen + 1].ratio_to(by[top.label][chosen]) > RISE:
         chosen += 1
         if chosen == most:
             break
-        run([(fastest, chosen), (fastest, chosen + 1)])  # measured again beside the next, in the same rounds
-    rose = chosen == most and by[fastest.label][chosen].ratio_to(by[fastest.label][chosen - 1]) > RISE
+        run([(top, chosen), (top, chosen + 1)])  # measured again beside the next, in the same rounds
+    rose = chosen == most and by[top.label][chosen].ratio_to(by[top.label][chosen - 1]) > RISE
     return GeneratorCheck(chosen, by, rose)

@@ -30,7 +30,7 @@ import grpc
 
 from debar.bench import h2load, targets
 from debar.bench.generator import Generators, Load, LoadGenerator
-from debar.bench.rounds import MOST_GENERATORS, GeneratorCheck, Summary, Target, alternate, check_generators
+from debar.bench.rounds import MOST_GENERATORS, GeneratorCheck, Summary, Target, alternate, check_generators, fastest
 from debar.v1 import common_pb2, railway_pb2, registry_pb2, registry_pb2_grpc, sanction_pb2, verdict_pb2
 
 CHECK = "/debar.v1.SanctionService/Check"
@@ -286,10 +286,10 @@ def run(
                 results.append((mix, summaries))
     rows: list[Row] = []
     for mix, summaries in results:
-        fastest = max((s for label, s in summaries.items() if label.startswith("bare")), key=lambda s: s.rate)
+        best = fastest([s for label, s in summaries.items() if label.startswith("bare")])
         for summary in summaries.values():
             ratios: dict[str, float | None] = {
-                "vs fastest bare": summary.ratio_to(fastest), "vs bare aio": summary.ratio_to(summaries["bare aio"])
+                "vs fastest bare": summary.ratio_to(best), "vs bare aio": summary.ratio_to(summaries["bare aio"])
             }  # fmt: skip
             rows.append(Row(mix.name, summary, mix.subjects_per_call, ratios))
     print()
@@ -308,8 +308,8 @@ def _print_sanction_targets(results: Sequence[tuple[Mix, dict[str, Summary]]]) -
     print("\ntargets:")
     for mix, summaries in results:
         debar = summaries["debar"]
-        fastest = max((s for label, s in summaries.items() if label.startswith("bare")), key=lambda s: s.rate)
-        ratio = debar.ratio_to(fastest)
+        best = fastest([s for label, s in summaries.items() if label.startswith("bare")])
+        ratio = debar.ratio_to(best)
         if mix.method == BATCH_CHECK:
             subjects = debar.rate * mix.subjects_per_call
             ok = subjects >= TARGET_BATCH_SUBJECTS
@@ -320,7 +320,7 @@ def _print_sanction_targets(results: Sequence[tuple[Mix, dict[str, Summary]]]) -
             print(f"  {mix.name}, 1 in flight: p50 {p50:.2f} ms (<= {TARGET_P50_MS}), p99 {p99:.2f} ms "
                   f"(<= {TARGET_P99_MS}): {_met(ok)}")  # fmt: skip
         else:
-            print(f"  {mix.name}, {mix.in_flight} in flight: {ratio:.2f} of {fastest.label} "
+            print(f"  {mix.name}, {mix.in_flight} in flight: {ratio:.2f} of {best.label} "
                   f"(>= {TARGET_RATIO}): {_met(ratio >= TARGET_RATIO)}")  # fmt: skip
 
 
