@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from importlib import resources
+from pathlib import Path
 
 import grpc
 
@@ -155,7 +156,13 @@ def _progress(line: str) -> None:
 
 def _load_line() -> str:
     one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+    line = f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+    try:  # Linux pressure stall information: the share of time some runnable task waited for a core
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0].split()
+        line += f", CPU pressure {float(dict(f.split('=') for f in some[1:])['avg60']):.0f} % (60 s)"
+    except (OSError, KeyError, ValueError):
+        pass
+    return line
 
 
 def _check_answers(summaries: dict[str, Summary], mix: Mix, address: dict[str, str]) -> None:
