@@ -200,7 +200,7 @@ def _describe(generator: LoadGenerator) -> str:
 def _generator_check(generators: LoadGenerator, mix: Mix, bare: dict[str, targets.Server], rounds: int,
                      seconds: float) -> GeneratorCheck:  # fmt: skip
     baselines = [Target(s.label, mix.load(s.address), {"server": s.pid}) for s in bare.values()]
-    return check_generators(generators, baselines, min(rounds, 3), seconds, progress=_progress)
+    return check_generators(generators, baselines, rounds, seconds, progress=_progress)
 
 
 @dataclass
