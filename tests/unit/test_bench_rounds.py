@@ -84,3 +84,22 @@ def test_calls_the_server_answered_with_an_error_are_failures_not_throughput() -
     count_failures(samples, before, after)
     assert samples[0].calls == 980
     assert samples[0].errors == {"RESOURCE_EXHAUSTED": 20}
+
+
+def test_each_step_of_the_check_compares_figures_from_the_same_rounds() -> None:
+    """The machine gets busier after the first step: the second compares 2 and 3 generators as measured then,
+    not the first step's 2 with a later 3."""
+    generators = ScriptedGenerators(lambda address, n: 0.0)
+    first_step_calls = 2 * 2 * 3  # two baselines, 1 and 2 generators, three rounds
+
+    def rate(address: str, n: int) -> float:
+        busy = len(generators.asked) > first_step_calls
+        return 600.0 if busy else 1000.0 * n
+
+    generators._rate = rate
+    bare = [Target("bare aio", LOAD), Target("bare sync", Load("127.0.0.1:2", LOAD.method, LOAD.request, 16))]
+    check = check_generators(generators, bare, rounds=3, seconds=1.0)
+    assert check.chosen == 2 and not check.bottleneck
+    lines = check.lines()
+    assert "bare aio: 1 generator 1,000/s, 2: 2,000/s, x2.00 round by round" in lines[0]
+    assert "bare aio: 2 generators 600/s, 3: 600/s, x1.00 round by round" in lines[2]

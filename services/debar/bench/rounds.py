@@ -166,24 +166,38 @@ def alternate(
 
 
 @dataclass
+class Step:
+    """One baseline with `processes` and with one more generator process, in the same alternating rounds."""
+
+    label: str
+    processes: int
+    fewer: Summary
+    more: Summary
+
+    @property
+    def rise(self) -> float:
+        return self.more.ratio_to(self.fewer)
+
+
+@dataclass
 class GeneratorCheck:
-    """The bare baselines under 1, 2, ... generator processes (the same calls in flight, split among them), in
-    alternating rounds; `chosen`: the fewest processes one more of which does not raise the fastest baseline by
-    more than RISE (the median of round-by-round ratios)."""
+    """The bare baselines under 1 and 2 generator processes (the same calls in flight, split among them), then
+    the fastest with one more while it still rose; `chosen`: the fewest processes one more of which does not raise
+    the fastest baseline by more than RISE (the median of round-by-round ratios)."""
 
     chosen: int
-    by_processes: dict[str, dict[int, Summary]]  # target label -> processes -> figures
+    steps: list[Step]
     bottleneck: bool  # even the most processes tried still raised the baseline
 
     def lines(self) -> list[str]:
         out = []
-        for label, runs in self.by_processes.items():
-            parts = []
-            for n, s in sorted(runs.items()):
-                rise = "" if n - 1 not in runs else f" (x{s.ratio_to(runs[n - 1]):.2f} of {n - 1})"
-                parts.append(f"{n} generator{'s' if n > 1 else ''} {s.rate:,.0f}/s{rise}, the busiest generator "
-                             f"at {_busy(s):.0%} of a core")  # fmt: skip
-            out.append(f"  {label}: " + "; ".join(parts))
+        for step in self.steps:
+            n = step.processes
+            out.append(
+                f"  {step.label}: {n} generator{'s' if n > 1 else ''} {step.fewer.rate:,.0f}/s, {n + 1}: "
+                f"{step.more.rate:,.0f}/s, x{step.rise:.2f} round by round (the busiest generator at "
+                f"{_busy(step.fewer):.0%} / {_busy(step.more):.0%} of a core)"
+            )
         verdict = (
             f"the baseline still rose with {self.chosen} generator processes: the generator may be the "
             "bottleneck, and the ratios below flatter debar" if self.bottleneck
@@ -202,23 +216,24 @@ def check_generators(
     progress: Callable[[str], None] = lambda _: None,
 ) -> GeneratorCheck:  # fmt: skip
     """Every bare target with 1 and with 2 generator processes, in alternating rounds; while the fastest still
-    rises by more than RISE with one more process, it is measured with one more beside the last (up to `most`)."""
-    by: dict[str, dict[int, Summary]] = {t.label: {} for t in bare}
+    rises by more than RISE with one more process, it is measured again with as many beside one more (up to
+    `most`), so that every comparison is within one set of rounds."""
 
-    def run(pairs: Sequence[tuple[Target, int]]) -> None:
-        runs = [replace(t, label=f"{t.label}, {n} generator(s)", processes=n) for t, n in pairs]
-        for (t, n), summary in zip(pairs, alternate(generators, runs, rounds, seconds, progress).values(),
-                                   strict=True):  # fmt: skip
-            by[t.label][n] = summary
+    def step(target: Target, processes: int, others: Sequence[Target] = ()) -> list[Step]:
+        runs = [replace(t, label=f"{t.label}, {n} generator(s)", processes=n)
+                for t in (target, *others) for n in (processes, processes + 1)]  # fmt: skip
+        figures = list(alternate(generators, runs, rounds, seconds, progress).values())
+        return [Step(t.label, processes, figures[2 * i], figures[2 * i + 1]) for i, t in enumerate((target, *others))]
 
-    run([(t, n) for t in bare for n in (1, 2)])
-    best = fastest([s for t in bare for s in by[t.label].values()])
-    top = next(t for t in bare if best in by[t.label].values())
+    steps = step(bare[0], 1, bare[1:])
+    best = fastest([summary for s in steps for summary in (s.fewer, s.more)])
+    last = next(s for s in steps if best in (s.fewer, s.more))
+    top = next(t for t in bare if t.label == last.label)
     chosen = 1
-    while by[top.label][chosen + 1].ratio_to(by[top.label][chosen]) > RISE:
+    while last.rise > RISE:
         chosen += 1
         if chosen == most:
             break
-        run([(top, chosen), (top, chosen + 1)])  # measured again beside the next, in the same rounds
-    rose = chosen == most and by[top.label][chosen].ratio_to(by[top.label][chosen - 1]) > RISE
-    return GeneratorCheck(chosen, by, rose)
+        last = step(top, chosen)[0]
+        steps.append(last)
+    return GeneratorCheck(chosen, steps, chosen == most and last.rise > RISE)
