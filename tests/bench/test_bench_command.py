@@ -35,7 +35,8 @@ def test_bench_prints_every_mix_beside_both_bare_baselines_and_the_generator_che
     ]
     assert all(rate > 0 for _, _, rate in rows)
     assert "subjects/s" in out and "vs fastest bare" in out and "vs bare aio" in out
-    assert re.search(r"generator check .*\n  bare aio: 1 generator [\d,]+/s.*2 generators [\d,]+/s", out)
+    assert re.search(r"generator check .*\n  bare aio: 1 generator [\d,]+/s, 2: [\d,]+/s, x[\d.]+ round by round", out)
+    assert re.search(r"\n  bare sync: 1 generator [\d,]+/s, 2: [\d,]+/s, x[\d.]+ round by round", out)
     assert re.search(r"using [123]\b|may be the bottleneck", out)
     for target in ("Check, unrestricted, 16 in flight: ", "Check, restricted, 16 in flight: ",
                    "Check, unrestricted, 1 in flight: p50 ", "BatchCheck(100): "):  # fmt: skip
