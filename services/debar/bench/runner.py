@@ -3,9 +3,10 @@ messages, in alternating rounds of one run, with the load generator in processes
 
 - The baseline (bare_server.py): generic handlers answering debar's own answer bytes, captured before the run;
   grpc.aio and the sync server on a thread pool, both measured, ratios against whichever is faster.
-- The requests are serialized before the clock starts; the generator (generator.py) sends those bytes as they
-  are and parses nothing; before the mixes, the run checks that one more generator process does not raise the
-  baseline (rounds.check_generators), and uses as many as that takes.
+- The requests are serialized before the clock starts; the generator sends those bytes as they are and parses
+  nothing: h2load (h2load.py, a C client) when installed, else grpc.aio with identity serializers (generator.py),
+  in processes of their own; before the mixes, the run checks that one more generator process does not raise
+  the baseline (rounds.check_generators), and uses as many as that takes.
 - Mixes: Check at 16 in flight of an unrestricted subject and of a restricted one (every answer a refusal),
   Check at 1 in flight (p50/p99), BatchCheck of 100 subjects (1 in 10 restricted) at 16 in flight.
 - Callers are the ones data/scopes.json knows: a Check is asked as a domain service would (`railway` by
@@ -32,17 +33,17 @@ import grpc
 from debar.bench import h2load, targets
 from debar.bench.generator import Generators, Load, LoadGenerator
 from debar.bench.rounds import MOST_GENERATORS, GeneratorCheck, Summary, Target, alternate, check_generators, fastest
+from debar.common.callers import CALLER_HEADER
 from debar.v1 import common_pb2, railway_pb2, registry_pb2, registry_pb2_grpc, sanction_pb2, verdict_pb2
 
 CHECK = "/debar.v1.SanctionService/Check"
 BATCH_CHECK = "/debar.v1.SanctionService/BatchCheck"
 CHECK_TICKET = "/debar.v1.RailwayService/CheckTicket"
-CALLER_HEADER = "x-debar-caller"
 BATCH_SIZE = 100
 MEASURE = "RAIL_G_TRAIN"
 CALL_TIMEOUT_S = 10.0
 
-# (name of the target, what it is for): checked when the run ends
+# issue 12's targets, each said met or not at the end of a run
 TARGET_RATIO = 0.8
 TARGET_P50_MS, TARGET_P99_MS = 1.3, 3.0
 TARGET_BATCH_SUBJECTS = 100_000
