@@ -8,7 +8,8 @@ from a per-service Secret, keys and URLs as files of read-only mounted Secrets (
 production scopes file (no `local`, no `bench`, accepted by the real parser outside local mode), a durable decision
 spool, requests and limits, one image, Services that select exactly one workload, network policies that admit only
 the traffic debar needs (the console only from its authenticating proxy, the sanction service out only to Redis's
-pods or addresses, metrics only to the monitoring namespace), and the scale of each overlay.
+pods or addresses, metrics only to the monitoring namespace), the witness alone on its own key and state, and the
+scale of each overlay.
 
 The checks are plain functions returning a list of problems, so that a test can break a copy of the manifests
 and see each check report it (a check that reports nothing on broken input proves nothing).
@@ -37,6 +38,9 @@ import pytest
 import yaml
 from kubernetes_validate.utils import InvalidSchemaError, SchemaNotFoundError, VersionNotSupportedError
 
+from debar.tlog.cosignature import CosignatureSigner
+from debar.tlog.keys import Ed25519Signer
+
 Obj = dict[str, Any]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,13 +54,16 @@ AUTHZ = "authz"  # Envoy's external authorization, called from the ingress names
 INGRESS_NAMESPACES = ("ingress", "istio-system")
 TLS_SECRETS = {f"debar-tls-{name}" for name in ("sanction", *DOMAIN_SERVICES, AUTHZ, CONSOLE)}
 # Secrets that an overlay references but leaves to the operator to create (see deploy/README.md).
+WITNESS_SECRET = "debar-witness-key"
 OPERATOR_SECRETS = {
     "prod": {
         "debar-pseudonym-key", "debar-bucket-key", "debar-objection-key", "debar-redis", "debar-console-session",
-        *TLS_SECRETS,
+        WITNESS_SECRET, *TLS_SECRETS,
     },
-    "dev": TLS_SECRETS,
+    "dev": {WITNESS_SECRET, *TLS_SECRETS},
 }  # fmt: skip
+# ConfigMaps the operator creates in every overlay: public keys and addresses that exist only once keys are made.
+OPERATOR_CONFIGMAPS = {"debar-witness-logs", "debar-log-witnesses"}
 # The sanction service's settings that hold a key or a URL with a password: each from a file of a mounted Secret
 # (NAME_FILE), never the variable itself.
 SECRET_SETTINGS = ("DEBAR_PSEUDONYM_KEYS", "DEBAR_BUCKET_KEY", "DEBAR_OBJECTION_KEYS", "DEBAR_REDIS_URL")
@@ -419,7 +426,8 @@ def secret_file_settings() -> list[str]:
     from debar.common.settings import ValueOrFile, declarations
 
     twins = [d.file_env for d in declarations().values() if isinstance(d, ValueOrFile)]
-    return [*twins, "DEBAR_TLS_KEY", "DEBAR_TOKEN_SIGNING_KEY", "DEBAR_CONSOLE_SESSION_KEY_FILE"]
+    keys = ["DEBAR_TLS_KEY", "DEBAR_TOKEN_SIGNING_KEY", "DEBAR_CONSOLE_SESSION_KEY_FILE", "DEBAR_WITNESS_KEY"]
+    return [*twins, *keys, "DEBAR_LOG_SIGNING_KEY"]
 
 
 def check_secrets_are_files(objects: list[Obj]) -> list[str]:
@@ -602,7 +610,9 @@ REFERENCE_KINDS = {
 }
 
 
-def check_references(objects: list[Obj], created_by_operator: set[str]) -> list[str]:
+def check_references(
+    objects: list[Obj], created_by_operator: set[str], configmaps_by_operator: set[str] = OPERATOR_CONFIGMAPS
+) -> list[str]:
     """ConfigMaps, Secrets and ServiceAccounts that pods name exist in the rendered objects (or are expected
     from the operator), so that a kustomize name suffix or a typo cannot leave a pod unable to start."""
     problems: list[str] = []
@@ -624,13 +634,91 @@ def check_references(objects: list[Obj], created_by_operator: set[str]) -> list[
                 if "configMap" in source and not source["configMap"].get("optional"):
                     wanted.append(("ConfigMap", source["configMap"]["name"]))
         for kind, name in wanted:
-            if (kind, name) not in present and not (kind == "Secret" and name in created_by_operator):
+            expected = (kind == "Secret" and name in created_by_operator) or (
+                kind == "ConfigMap" and name in configmaps_by_operator
+            )
+            if (kind, name) not in present and not expected:
                 problems.append(f"{ref(w)}: {kind} {name} is neither rendered nor created by the operator")
     rendered_secrets = {name for kind, name in present if kind == "Secret"}
     problems += [
         f"Secret {name} is rendered, yet listed as created by the operator"
         for name in sorted(created_by_operator & rendered_secrets)
     ]
+    return problems
+
+
+def witness_workloads(objects: list[Obj]) -> list[Obj]:
+    return [w for w in workloads(objects) if pod_labels(w).get("debar.io/role") == "witness"]
+
+
+def _mount_of(container: Obj, path: str | None) -> Obj | None:
+    """The volume mount that holds `path` (the deepest one)."""
+    if path is None:
+        return None
+    holding = [
+        m
+        for m in container.get("volumeMounts", [])
+        if path == m["mountPath"] or path.startswith(m["mountPath"].rstrip("/") + "/")
+    ]
+    return max(holding, key=lambda m: len(m["mountPath"]), default=None)
+
+
+def _http_probe(container: Obj, kind: str) -> tuple[str, Any]:
+    probe = (container.get(kind) or {}).get("httpGet") or {}
+    return probe.get("path", ""), probe.get("port")
+
+
+def check_witness(objects: list[Obj]) -> list[str]:
+    """One witness, alone on its state: one replica that is stopped before another starts (Recreate), its state
+    folder on a PersistentVolumeClaim, its key a file of its own Secret mounted read-only that no other pod
+    mounts, the debar image, and HTTP probes on its health port (startup and liveness /healthz, readiness /readyz)."""
+    found = witness_workloads(objects)
+    if len(found) != 1:
+        return [f"expected one witness workload, found {[ref(w) for w in found]}"]
+    witness = found[0]
+    where = ref(witness)
+    problems: list[str] = []
+    if witness["kind"] != "Deployment" or witness["spec"].get("replicas", 1) != 1:
+        problems.append(f"{where}: not a Deployment of one replica")
+    if (witness["spec"].get("strategy") or {}).get("type") != "Recreate":
+        problems.append(f"{where}: its strategy is not Recreate (two pods would share the state)")
+    spec = pod_spec(witness)
+    [container] = spec["containers"]
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    if container.get("args") != ["witness"]:
+        problems.append(f"{where}: does not run `debar witness`")
+    images = {c["image"] for w in debar_workloads(objects) for c in all_containers(w)}
+    if {container["image"]} != images:
+        problems.append(f"{where}: image {container['image']} is not the debar image {sorted(images)}")
+    state = _mount_of(container, env_value(objects, container, "DEBAR_WITNESS_STATE_DIR"))
+    claim = ((volumes.get(state["name"]) or {}) if state else {}).get("persistentVolumeClaim", {}).get("claimName")
+    if claim is None or named(objects, "PersistentVolumeClaim", claim) is None:
+        problems.append(f"{where}: DEBAR_WITNESS_STATE_DIR is not on a PersistentVolumeClaim")
+    key = _mount_of(container, env_value(objects, container, "DEBAR_WITNESS_KEY"))
+    secret = (volumes.get(key["name"], {}) if key else {}).get("secret", {}).get("secretName")
+    if secret != WITNESS_SECRET or not (key or {}).get("readOnly"):
+        problems.append(f"{where}: DEBAR_WITNESS_KEY is not a file of the Secret {WITNESS_SECRET}, mounted read-only")
+    for other in workloads(objects):
+        if other is witness:
+            continue
+        mounted = {v.get("secret", {}).get("secretName") for v in pod_spec(other).get("volumes", [])}
+        from_env = {
+            e["valueFrom"]["secretKeyRef"]["name"]
+            for c in all_containers(other)
+            for e in c.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})
+        }
+        if WITNESS_SECRET in mounted | from_env:
+            problems.append(f"{ref(other)}: mounts the witness's key")
+    health = port_named(container, "health")
+    if health is None or env_value(objects, container, "DEBAR_HEALTH_PORT") != str(health):
+        problems.append(f"{where}: no container port named health, opened by DEBAR_HEALTH_PORT")
+    http = port_named(container, "http")
+    if http is None or env_value(objects, container, "DEBAR_WITNESS_PORT") != str(http):
+        problems.append(f"{where}: no container port named http, opened by DEBAR_WITNESS_PORT")
+    for kind, path in (("startupProbe", "/healthz"), ("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        if _http_probe(container, kind) not in ((path, "health"), (path, health)):
+            problems.append(f"{where}: {kind} is not GET {path} on the health port")
     return problems
 
 
@@ -811,14 +899,20 @@ def check_isolation(objects: list[Obj]) -> list[str]:
     proxies = [Endpoint(f"a proxy in {name}", name, {"app": "envoy"}) for name in INGRESS_NAMESPACES]
     caller = Endpoint("a caller in another namespace", "shop", {"app": "checkout"})
     impostor = Endpoint("a pod elsewhere labelled domain", "shop", {"debar.io/role": "domain"})
+    false_log = Endpoint("a pod elsewhere labelled sanction", "shop", {"debar.io/role": "sanction"})
+    witnesses = [e for e in pods if e.labels.get("debar.io/role") == "witness"]
     prometheus = Endpoint("prometheus", "monitoring", {"app.kubernetes.io/name": "prometheus"})
     other_prometheus = Endpoint("a pod labelled prometheus elsewhere", "shop", {"app.kubernetes.io/name": "prometheus"})
     dns = Endpoint("cluster DNS", "kube-system", {"k8s-app": "kube-dns"}, {"dns": 53})
     redis = Endpoint("external Redis", external=True, address=PROD_REDIS_ADDRESS)
     internet = Endpoint("the internet", external=True, address="203.0.113.7")
     kubelet = Endpoint("the kubelet on a node", external=True, address="10.0.0.1")
-    if len(sanction) != 1 or len(domains) != len(DOMAIN_SERVICES) or len(authz) != 1 or len(consoles) != 1:
-        return [f"expected one sanction, {len(DOMAIN_SERVICES)} domain, one authz and one console workloads in {ns}"]
+    counts = (len(sanction), len(domains), len(authz), len(consoles), len(witnesses))
+    if counts != (1, len(DOMAIN_SERVICES), 1, 1, 1):
+        return [
+            f"expected one sanction, {len(DOMAIN_SERVICES)} domain, one authz, one console and one witness "
+            f"workloads in {ns}"
+        ]
     flows: list[tuple[Endpoint, Endpoint, int, str, bool]] = []
     callers_of_sanction = [*domains, *authz, *consoles]
     for s in sanction:
@@ -839,11 +933,17 @@ def check_isolation(objects: list[Obj]) -> list[str]:
         flows += [(c, redis, 6379, "TCP", False), (c, internet, 443, "TCP", False), (c, proxy, 4180, "TCP", False)]
         flows += [(kubelet, c, c.ports["health"], "TCP", True), (kubelet, c, http, "TCP", False)]
     flows += [(debug, redis, 6379, "TCP", False), (debug, internet, 443, "TCP", False)]
-    for target in [*sanction, *domains, *authz]:
+    for w in witnesses:
+        # Only the log (the sanction pods, where its integrator runs) asks the witness; the witness calls nobody.
+        sources = [*pods, debug, caller, impostor, false_log, prometheus, proxy, *proxies]
+        flows += [(src, w, w.ports["http"], "TCP", src in sanction) for src in sources]
+        flows += [(w, redis, 6379, "TCP", False), (w, internet, 443, "TCP", False)]
+    for target in [*sanction, *domains, *authz, *witnesses]:
         flows += [(prometheus, target, 9090, "TCP", True), (caller, target, 9090, "TCP", False)]
         flows += [(other_prometheus, target, 9090, "TCP", False), (debug, target, 9090, "TCP", False)]
         flows += [(kubelet, target, target.ports["health"], "TCP", True), (kubelet, target, 9090, "TCP", False)]
     flows += [(kubelet, s, s.ports["grpc"], "TCP", False) for s in sanction]
+    flows += [(kubelet, w, w.ports["http"], "TCP", False) for w in witnesses]
     for src in pods:
         flows += [(src, dns, 53, "UDP", True), (src, dns, 53, "TCP", True)]
     return [
@@ -918,6 +1018,10 @@ def test_domain_services_find_the_sanction_service(objects: list[Obj]) -> None:
     service = named(objects, "Service", host)
     assert service is not None and service["metadata"]["name"] == host
     assert int(port) in [p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc"]
+
+
+def test_the_witness_runs_alone_on_its_own_key_and_state(objects: list[Obj]) -> None:
+    assert check_witness(objects) == []
 
 
 def test_policy_selectors_match_pods(objects: list[Obj]) -> None:
@@ -1004,6 +1108,7 @@ def test_dev_runs_one_replica_each_with_redis_in_the_namespace() -> None:
         **{f"Deployment/{name}": 1 for name in (*DOMAIN_SERVICES, AUTHZ, CONSOLE)},
         "StatefulSet/sanction": 1,
         "StatefulSet/redis": 1,
+        "Deployment/witness": 1,
     }
     assert not of_kind(objects, "HorizontalPodAutoscaler")
     sanction = the(objects, "StatefulSet", "sanction")
@@ -1024,12 +1129,22 @@ def test_dev_pseudonym_key_is_generated_in_the_documented_format() -> None:
     assert re.fullmatch(r"[\w-]+:[^,]+(,[\w-]+:[^,]+)*", keys), keys
 
 
+# What the operator's ConfigMaps hold, in the documented form (deploy/README.md, "The witness").
+_STAND_IN_LOG = Ed25519Signer("debar.example/log", bytes(range(32)))
+_STAND_IN_WITNESS = CosignatureSigner("witness.debar.example/w1", bytes(range(1, 33)))
+CONFIGMAP_STAND_INS = {
+    ("debar-witness-logs", "logs"): _STAND_IN_LOG.verifier().verifier_key(),
+    ("debar-log-witnesses", "witnesses"): f"{_STAND_IN_WITNESS.verifier().verifier_key()} http://witness:50057",
+}
+
+
 # What the operator's Secrets hold, in their documented form: (Secret, key) -> a stand-in value.
 OPERATOR_STAND_INS = {
     ("debar-pseudonym-key", "keys"): "k2026a:operator-provided-pseudonym-key-32-bytes",
     ("debar-bucket-key", "key"): "operator-provided-bucket-key-of-32-bytes",
     ("debar-objection-key", "keys"): "ob2026a:operator-provided-objection-key-32-bytes",
     ("debar-redis", "url"): "rediss://:password@redis.example:6379/0",
+    ("debar-witness-key", "key"): "the witness's signer key (read when it serves, not by the settings)",
 }
 
 
@@ -1058,8 +1173,9 @@ def container_env(objects: list[Obj], workload: Obj, container: Obj, files: Path
                 continue  # an optional key the Secret leaves out: no variable
             env[item["name"]] = value
         elif "configMapKeyRef" in ref:
-            config = the(objects, "ConfigMap", ref["configMapKeyRef"]["name"])
-            env[item["name"]] = str(config["data"][ref["configMapKeyRef"]["key"]])
+            name, key = ref["configMapKeyRef"]["name"], ref["configMapKeyRef"]["key"]
+            config = named(objects, "ConfigMap", name)
+            env[item["name"]] = str(config["data"][key]) if config is not None else CONFIGMAP_STAND_INS[(name, key)]
         elif "value" in item:
             env[item["name"]] = str(item["value"])
     for path, mounted in mounted_files(workload, container).items():
@@ -1099,6 +1215,27 @@ def test_every_service_accepts_the_settings_it_is_rendered_with(overlay: str, tm
             assert settings.console_sign_in == "proxy" and settings.console_trusted_proxies, ref(workload)
 
 
+def test_the_witness_accepts_the_settings_it_is_rendered_with(overlay: str, tmp_path: Path) -> None:
+    """What `debar witness` checks before it starts: it follows a log, on the ports its container opens, and the
+    log's integrator in the sanction pods is pointed at this witness's Service."""
+    from debar.common.settings import Settings
+
+    objects = load(overlay)
+    [witness] = witness_workloads(objects)
+    [container] = pod_spec(witness)["containers"]
+    settings = Settings.from_env(container_env(objects, witness, container, tmp_path / "witness"))
+    assert settings.witnessed_logs()
+    assert settings.witness_port == port_named(container, "http")
+    assert settings.witness_state_path == Path(env_value(objects, container, "DEBAR_WITNESS_STATE_DIR") or "")
+    sanction_pods = the(objects, "StatefulSet", "sanction")
+    sanction_env = container_env(objects, sanction_pods, _sanction_server(objects), tmp_path / "sanction")
+    sanction = Settings.from_env(sanction_env)
+    [asked] = sanction.log_witness_list()
+    service = the(objects, "Service", "witness")
+    port = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "http")
+    assert asked.url == f"http://witness:{port}"
+
+
 # ---------------------------------------------------------------------------------------------- the checks bite
 
 
@@ -1116,6 +1253,17 @@ def _scopes_data(objects: list[Obj], change: Callable[[Obj], Any]) -> None:
 
 def _policy(objects: list[Obj], name: str) -> Obj:
     return the(objects, "NetworkPolicy", name)
+
+
+def _witness_server(objects: list[Obj]) -> Obj:
+    server: Obj = pod_spec(the(objects, "Deployment", "witness"))["containers"][0]
+    return server
+
+
+def _witness_state_on_an_empty_dir(objects: list[Obj]) -> None:
+    volume = next(v for v in pod_spec(the(objects, "Deployment", "witness"))["volumes"] if v["name"] == "state")
+    volume.pop("persistentVolumeClaim")
+    volume["emptyDir"] = {}
 
 
 BREAKAGES: dict[str, tuple[Callable[[list[Obj]], Any], Callable[[list[Obj]], list[str]], str]] = {
@@ -1272,6 +1420,53 @@ BREAKAGES: dict[str, tuple[Callable[[list[Obj]], Any], Callable[[list[Obj]], lis
         lambda o: _policy(o, "sanction-ingress")["spec"]["ingress"][0]["from"].append({"namespaceSelector": {}}),
         check_isolation,
         "a caller in another namespace -> StatefulSet/sanction",
+    ),
+    "witness state on an emptyDir": (
+        lambda o: _witness_state_on_an_empty_dir(o),
+        check_witness,
+        "DEBAR_WITNESS_STATE_DIR is not on a PersistentVolumeClaim",
+    ),
+    "two witnesses": (
+        lambda o: the(o, "Deployment", "witness")["spec"].update(replicas=2),
+        check_witness,
+        "not a Deployment of one replica",
+    ),
+    "witness rolling update": (
+        lambda o: the(o, "Deployment", "witness")["spec"].update(strategy={"type": "RollingUpdate"}),
+        check_witness,
+        "its strategy is not Recreate",
+    ),
+    "witness key writable": (
+        lambda o: next(m for m in _witness_server(o)["volumeMounts"] if m["name"] == "key").pop("readOnly"),
+        check_witness,
+        "mounted read-only",
+    ),
+    "witness key in a sanction pod": (
+        lambda o: pod_spec(the(o, "StatefulSet", "sanction"))["volumes"].append(
+            {"name": "stolen", "secret": {"secretName": WITNESS_SECRET}}
+        ),
+        check_witness,
+        "StatefulSet/sanction: mounts the witness's key",
+    ),
+    "witness liveness on readiness": (
+        lambda o: _witness_server(o)["livenessProbe"]["httpGet"].update(path="/readyz"),
+        check_witness,
+        "livenessProbe is not GET /healthz",
+    ),
+    "witness open to every namespace": (
+        lambda o: _policy(o, "witness-ingress")["spec"]["ingress"][0].update(**{"from": [{"namespaceSelector": {}}]}),
+        check_isolation,
+        "a caller in another namespace -> Deployment/witness:50057/TCP is allowed",
+    ),
+    "witness open to a namesake elsewhere": (
+        lambda o: _policy(o, "witness-ingress")["spec"]["ingress"][0]["from"][0].update(namespaceSelector={}),
+        check_isolation,
+        "a pod elsewhere labelled sanction -> Deployment/witness:50057/TCP is allowed",
+    ),
+    "the log cut off from its witness": (
+        lambda o: o.remove(_policy(o, "sanction-egress-witness")),
+        check_isolation,
+        "StatefulSet/sanction -> Deployment/witness:50057/TCP is denied",
     ),
     "console open to every namespace": (
         lambda o: _policy(o, "console-ingress")["spec"]["ingress"][0]["from"].append({"namespaceSelector": {}}),

@@ -15,13 +15,20 @@ from concurrent import futures
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from debar.cli.services import available_services
 from debar.cli.startup import start_failure
 from debar.common.settings import Settings
+from debar.common.witnesses import parse_log_witnesses
 from debar.local.embedded_redis import free_port, running_url
+from debar.tlog.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from debar.tlog.cosignature import parse_cosigner_key, parse_cosigner_signer_key
+from debar.tlog.keys import parse_signer_key
+from debar.tlog.merkle import EMPTY_ROOT
+from debar.tlog.witness import AddCheckpointRequest, add_cosignatures
 from debar.v1 import common_pb2, sanction_pb2_grpc
 from tests.support.requests import check_request, impose_request
 from tests.support.servers import wait_for
@@ -44,7 +51,7 @@ def other_server() -> Iterator[int]:
 def _up_env(tmp_path: Path, env: dict[str, str]) -> tuple[dict[str, str], dict[str, int]]:
     """Free ports, and always a private data folder (tmp_path/data, whatever `env` says): what the tests assert
     about the data folder is about this one."""
-    ports = {name: free_port() for name in available_services()}
+    ports = {name: free_port() for name in [*available_services(), "witness"]}
     full_env = {
         "PATH": "/usr/bin:/bin", **{f"DEBAR_{name.upper()}_PORT": str(port) for name, port in ports.items()},
         **env, "DEBAR_DATA_DIR": str(tmp_path / "data"),
@@ -120,6 +127,49 @@ def test_the_readme_first_run_up_on_the_embedded_redis_then_its_check_answers_de
     assert running_url(redis_folder) is None  # up stopped its embedded server
 
 
+def _child_env(parent: int, *argv: str) -> dict[str, str]:
+    """The environment `debar up` gave its child process running `argv` (read from /proc)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (proc / "cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+            if ppid == parent and [a.encode() for a in argv] == cmdline[-len(argv) :]:
+                pairs = (item.partition(b"=") for item in (proc / "environ").read_bytes().split(b"\0") if item)
+                return {k.decode(): v.decode() for k, _, v in pairs}
+        except (OSError, ValueError, IndexError):
+            continue
+    raise AssertionError(f"no child of {parent} runs {argv}")
+
+
+def test_up_runs_a_witness_for_its_log_and_tells_the_services_where_it_is(tmp_path, service_env):
+    """`debar up` starts one witness with its own key and state under the data folder, prints its address and
+    key, and gives the services DEBAR_LOG_WITNESSES and the log key it follows; the witness cosigns that log."""
+    process, ports, out = _up(tmp_path, service_env)
+    try:
+        assert wait_for(lambda: b"ready." in out.read_bytes() or process.poll() is not None, timeout_s=60)
+        assert process.poll() is None, (tmp_path / "up.err").read_text()
+        url = f"http://127.0.0.1:{ports['witness']}"
+        [line] = [line for line in out.read_text().splitlines() if line.startswith("witness ")]
+        assert line.split()[1] == url
+        printed_key = parse_cosigner_key(line.rsplit(" ", 1)[1].rstrip(")"))
+        folder = tmp_path / "data" / "witness"
+        assert parse_cosigner_signer_key((folder / "witness.key").read_text()).verifier() == printed_key
+        sanction_env = _child_env(process.pid, "serve", "sanction")
+        [witness] = parse_log_witnesses(sanction_env["DEBAR_LOG_WITNESSES"])
+        assert (witness.url, witness.verifier) == (url, printed_key)
+        log_key = parse_signer_key(Path(sanction_env["DEBAR_LOG_SIGNING_KEY"]).read_text())
+        assert log_key.name == "debar.local/debar"
+        # What the integrator will do: sign a checkpoint with that key and ask the witness it was given.
+        note = sign_checkpoint(Checkpoint(log_key.name, 0, EMPTY_ROOT), log_key)
+        answer = httpx.post(f"{url}/add-checkpoint", content=AddCheckpointRequest(0, (), note.to_bytes()).to_bytes())
+        assert answer.status_code == 200, answer.text
+        cosigned = add_cosignatures(note, answer.content, printed_key)
+        open_checkpoint(cosigned.to_bytes(), log_key.verifier(), witnesses=[printed_key])
+        assert (folder / "state.json").exists()
+    finally:
+        assert _stopped(process) == 0
+
+
 def _signs_in_to_the_console(printed: list[str], port: int, tmp_path: Path) -> None:
     """`debar up` prints the console's address and two demo reviewers' sign-ins, which work."""
     import httpx
@@ -148,6 +198,16 @@ def test_up_with_a_port_in_use_stops_and_says_which(tmp_path, service_env, other
         _stopped(process)
     errors = (tmp_path / "up.err").read_text()
     assert f"127.0.0.1:{other_server} (sanction)" in errors
+    assert "ready" not in out.read_text()
+
+
+def test_up_with_the_witness_port_in_use_says_so(tmp_path, service_env, other_server):
+    process, _, out = _up(tmp_path, {**service_env, "DEBAR_WITNESS_PORT": str(other_server)})
+    try:
+        assert process.wait(timeout=60) == 1
+    finally:
+        _stopped(process)
+    assert f"127.0.0.1:{other_server} (witness)" in (tmp_path / "up.err").read_text()
     assert "ready" not in out.read_text()
 
 

@@ -1,108 +1,73 @@
-"""`debar bench`: Check and BatchCheck against a real sanction service and a private Redis, beside the same load
-on an empty grpc.aio handler, in one run, so that the ratio is what counts (figures vary +-20 % run to run).
+"""`debar bench`: debar's sanction service beside the fastest empty handler this machine can serve for the same
+messages, in alternating rounds of one run, with the load generator in processes of its own.
+
+- The baseline (bare_server.py): generic handlers answering debar's own answer bytes, captured before the run;
+  grpc.aio and the sync server on a thread pool, both measured, ratios against whichever is faster.
+- The requests are serialized before the clock starts; the generator sends those bytes as they are and parses
+  nothing: h2load (h2load.py, a C client) when installed, else grpc.aio with identity serializers (generator.py),
+  in processes of their own; before the mixes, the run checks that one more generator process does not raise
+  the baseline (rounds.check_generators), and uses as many as that takes.
+- Mixes: Check at 16 in flight of an unrestricted subject and of a restricted one (every answer a refusal),
+  Check at 1 in flight (p50/p99), BatchCheck of 100 subjects (1 in 10 restricted) at 16 in flight.
+- Callers are the ones data/scopes.json knows: a Check is asked as a domain service would (`railway` by
+  default, whose rate makes every Check count in Redis too); a BatchCheck of 100 as `bench` (no rate: railway's
+  5,000 checks/s would refuse most of the load it is meant to measure).
 
 `debar bench railway`: RailwayService.CheckTicket (one BatchCheck of two measures per ticket) beside a direct
-Check on the sanction service it asks, in one run: the extra hop should cost no more than the hop itself."""
+Check and a direct BatchCheck(2) asked as `railway`, the same way, in one run."""
 
 from __future__ import annotations
 
-import asyncio
+import json
 import os
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
+from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from debar.local.embedded_redis import EmbeddedRedis, free_port
-from debar.v1 import (
-    common_pb2,
-    railway_pb2,
-    railway_pb2_grpc,
-    registry_pb2,
-    registry_pb2_grpc,
-    sanction_pb2,
-    sanction_pb2_grpc,
-)
+from debar.bench import h2load, targets
+from debar.bench.generator import Generators, Load, LoadGenerator
+from debar.bench.rounds import MOST_GENERATORS, GeneratorCheck, Summary, Target, alternate, check_generators, fastest
+from debar.rpc.callers import CALLER_HEADER
+from debar.v1 import common_pb2, railway_pb2, registry_pb2, registry_pb2_grpc, sanction_pb2, verdict_pb2
 
-START_TIMEOUT_S = 30.0  # every process SERVING within this, or the run stops
-CALL_TIMEOUT_S = 10.0  # one call; bounds the tail of a load past its seconds
-STOP_TIMEOUT_S = 15.0  # SIGTERM, then SIGKILL
+CHECK = "/debar.v1.SanctionService/Check"
+BATCH_CHECK = "/debar.v1.SanctionService/BatchCheck"
+CHECK_TICKET = "/debar.v1.RailwayService/CheckTicket"
+BATCH_SIZE = 100
+MEASURE = "RAIL_G_TRAIN"
+CALL_TIMEOUT_S = 10.0
 
-
-@dataclass
-class Figures:
-    calls: int
-    seconds: float
-    latencies_ms: list[float]
-    refused: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def rate(self) -> float:
-        return self.calls / self.seconds
-
-    def pct(self, q: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+# issue 12's targets, each said met or not at the end of a run
+TARGET_RATIO = 0.8
+TARGET_P50_MS, TARGET_P99_MS = 1.3, 3.0
+TARGET_BATCH_SUBJECTS = 100_000
+TARGET_TICKET_RATIO = 0.5
 
 
 @dataclass(frozen=True)
-class Load:
-    """One thing to load: `stub(channel).method(make(n))`; `refused(response)` counts the denials seen."""
+class Mix:
+    """One request, sent over and over; `wrong(answer)` says what is wrong with an answer, or None."""
 
-    label: str
-    address: str
-    stub: Callable[[grpc.aio.Channel], Any]
+    name: str
     method: str
-    make: Callable[[int], object]
-    refused: Callable[[Any], bool] = lambda _: False
+    request: bytes
+    in_flight: int
+    caller: str | None
+    wrong: Callable[[bytes], str | None]
+    subjects_per_call: int = 1
 
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return ((CALLER_HEADER, self.caller),) if self.caller else ()
 
-async def _load(path: Load, seconds: float, in_flight: int) -> Figures:
-    """`in_flight` workers call back to back for `seconds`; failed calls are counted by status, not timed."""
-    async with grpc.aio.insecure_channel(path.address) as channel:
-        call = getattr(path.stub(channel), path.method)
-        figures = Figures(0, 0.0, [])
-        deadline = time.perf_counter() + seconds
-        counter = 0
-
-        async def worker() -> None:
-            nonlocal counter
-            while time.perf_counter() < deadline:
-                counter += 1
-                started = time.perf_counter()
-                try:
-                    response = await call(path.make(counter), timeout=CALL_TIMEOUT_S)
-                except grpc.aio.AioRpcError as error:
-                    name = error.code().name
-                    figures.errors[name] = figures.errors.get(name, 0) + 1
-                    continue
-                figures.latencies_ms.append((time.perf_counter() - started) * 1000)
-                figures.refused += path.refused(response)
-
-        for _ in range(50):  # warm up connections and caches
-            await call(path.make(0), timeout=CALL_TIMEOUT_S)
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(in_flight)))
-        figures.seconds = time.perf_counter() - started
-        figures.calls = len(figures.latencies_ms)
-        if not figures.calls:
-            raise RuntimeError(f"{path.label}: no call succeeded ({figures.errors})")
-        return figures
-
-
-def measure(paths: Sequence[Load], seconds: float, in_flight: int) -> dict[str, Figures]:
-    """Each path in turn, the same load, in this one run."""
-    return {path.label: asyncio.run(_load(path, seconds, in_flight)) for path in paths}
+    def load(self, address: str) -> Load:
+        return Load(address, self.method, self.request, self.in_flight, self.metadata)
 
 
 def make_people(subjects: int) -> list[str]:
@@ -121,185 +86,321 @@ def subject(person: str) -> common_pb2.Subject:
 
 
 def impose(sanction: str, people: Sequence[str]) -> None:
-    """One subject in ten is restricted (every tenth, so that any run of calls meets about 10 % of them), under a
-    court consumption order's default measures."""
+    """A court consumption order (RAIL_G_TRAIN among its default measures) on each of `people`, as `registry`."""
     with grpc.insecure_channel(sanction) as channel:
         registry = registry_pb2_grpc.RegistryServiceStub(channel)
-        for i, person in enumerate(people[::10]):
+        for i, person in enumerate(people):
             request = registry_pb2.ImposeRequest(
                 source="court_consumption_order", source_id=f"bench-{i}", subject=subject(person),
                 legal_basis="SPC Art. 3", authority="Bench Court", case_number=f"B-{i}")  # fmt: skip
-            registry.Impose(request, timeout=CALL_TIMEOUT_S)
+            registry.Impose(request, timeout=CALL_TIMEOUT_S, metadata=((CALLER_HEADER, "clerk:bench"),))
 
 
-@dataclass
-class _Process:
-    label: str
-    popen: subprocess.Popen[bytes]
-    address: str
-
-
-def _serving(address: str) -> bool:
+def ask(address: str, mix: Mix) -> bytes:
+    """One call of the mix, bytes in and out; its answer must be what the mix is about."""
     with grpc.insecure_channel(address) as channel:
-        try:
-            answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-        except grpc.RpcError:
-            return False
-    return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
+        answer: bytes = channel.unary_unary(mix.method)(mix.request, timeout=CALL_TIMEOUT_S, metadata=mix.metadata)
+    if problem := mix.wrong(answer):
+        raise RuntimeError(f"bench: {mix.name}: {problem}")
+    return answer
 
 
-def _port_open(address: str) -> bool:
-    with grpc.insecure_channel(address) as channel:
-        try:
-            grpc.channel_ready_future(channel).result(timeout=1)
-        except grpc.FutureTimeoutError:
-            return False
-    return True
+def check_request(person: str) -> sanction_pb2.CheckRequest:
+    return sanction_pb2.CheckRequest(subject=subject(person), measure=MEASURE)
 
 
-def _wait_ready(process: _Process, ready: Callable[[str], bool], deadline: float) -> None:
-    while not ready(process.address):
-        if process.popen.poll() is not None:
-            raise RuntimeError(f"bench: {process.label} exited at start (code {process.popen.returncode})")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"bench: {process.label} not ready on {process.address} in {START_TIMEOUT_S:.0f} s")
-        time.sleep(0.1)
+def outcome_is(expected: common_pb2.Outcome.ValueType) -> Callable[[bytes], str | None]:
+    def wrong(answer: bytes) -> str | None:
+        response = sanction_pb2.CheckResponse.FromString(answer)
+        if response.outcome != expected:
+            return f"answered {common_pb2.Outcome.Name(response.outcome)}, not {common_pb2.Outcome.Name(expected)}"
+        if expected == common_pb2.OUTCOME_DENY and not response.grounds:
+            return "a refusal without grounds"
+        return None
+
+    return wrong
 
 
-def _stop(processes: Sequence[_Process]) -> None:
-    for process in processes:
-        if process.popen.poll() is None:
-            process.popen.terminate()
-    for process in processes:
-        try:
-            process.popen.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.popen.kill()
-            process.popen.wait()
+def _batch(size: int, denials: int) -> Callable[[bytes], str | None]:
+    def wrong(answer: bytes) -> str | None:
+        results = sanction_pb2.BatchCheckResponse.FromString(answer).results
+        failed = [r.error.message for r in results if r.WhichOneof("result") != "response"]
+        denied = sum(r.response.outcome == common_pb2.OUTCOME_DENY for r in results)
+        if len(results) != size or failed or denied != denials:
+            return f"{len(results)} results, {denied} refusals (expected {size}, {denials}); failed: {failed[:2]}"
+        return None
+
+    return wrong
+
+
+def _verdict(allowed: bool) -> Callable[[bytes], str | None]:
+    def wrong(answer: bytes) -> str | None:
+        verdict = verdict_pb2.Verdict.FromString(answer)
+        return None if verdict.allowed == allowed else f"allowed={verdict.allowed}, expected {allowed}"
+
+    return wrong
+
+
+def _scopes_of(caller: str) -> str:
+    callers = json.loads(resources.files("debar").joinpath("data/scopes.json").read_text(encoding="utf-8"))["callers"]
+    if caller not in callers:
+        raise SystemExit(f"bench: --caller {caller!r} is not in data/scopes.json (callers: {', '.join(callers)})")
+    grant = callers[caller]
+    rate = grant.get("rate")
+    limit = f"rate {rate['checks']:,} checks per {rate['window_s']} s" if rate else "no rate"
+    return f"{caller} ({', '.join(grant['scopes'])}; {limit})"
+
+
+def _progress(line: str) -> None:
+    print(f"  ... {line}", file=sys.stderr, flush=True)
+
+
+def _load_line() -> str:
+    one, five, _ = os.getloadavg()
+    line = f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+    try:  # Linux pressure stall information: the share of time some runnable task waited for a core
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0].split()
+        line += f", CPU pressure {float(dict(f.split('=') for f in some[1:])['avg60']):.0f} % (60 s)"
+    except (OSError, KeyError, ValueError):
+        pass
+    return line
+
+
+def _check_answers(summaries: dict[str, Summary], mix: Mix, address: dict[str, str]) -> None:
+    """The last answer each target gave (asked again when the generator keeps none) is what the mix is about."""
+    for label, summary in summaries.items():
+        answer = summary.last_response or ask(address[label], mix)
+        if problem := mix.wrong(answer):
+            raise RuntimeError(f"bench: {mix.name}, {label}: {problem}")
 
 
 @contextmanager
-def services(people: Sequence[str], *, empty: bool = False, railway: bool = False) -> Iterator[dict[str, str]]:
-    """A private Redis, a sanction service on it with restrictions imposed on `people` (one in ten), and, if asked,
-    an empty grpc.aio SanctionService and a railway service asking the sanction one. Yields their addresses; every
-    process is stopped on the way out, whatever happened."""
-    with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp) / "redis") as redis:
-        sanction = f"127.0.0.1:{free_port()}"
-        # One client stands for every platform: the railway service's per-platform rate is off, the bench measures
-        # the service, not one platform's allowance.
-        env = {**os.environ, "DEBAR_REDIS_URL": redis.url, "DEBAR_SANCTION_PORT": sanction.rsplit(":", 1)[1],
-               "DEBAR_SANCTION_ADDRESS": sanction, "DEBAR_DATA_DIR": tmp, "DEBAR_LOG_FORMAT": "json",
-               "DEBAR_PLATFORM_RATE_CHECKS": "0"}  # fmt: skip
-        processes: list[_Process] = []
-        waits: list[tuple[_Process, Callable[[str], bool]]] = []
-        try:
-
-            def serve(name: str, address: str) -> None:
-                popen = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "serve", name],
-                                         env={**env, f"DEBAR_{name.upper()}_PORT": address.rsplit(":", 1)[1]},
-                                         stderr=subprocess.DEVNULL)  # fmt: skip
-                processes.append(_Process(name, popen, address))
-                waits.append((processes[-1], _serving))  # SERVING once Redis (or the sanction service) answers
-
-            serve("sanction", sanction)
-            addresses = {"sanction": sanction}
-            if empty:
-                addresses["empty"] = f"127.0.0.1:{free_port()}"
-                popen = subprocess.Popen([sys.executable, "-m", "debar.bench.empty_server",
-                                          addresses["empty"].rsplit(":", 1)[1]])  # fmt: skip
-                processes.append(_Process("empty server", popen, addresses["empty"]))
-                waits.append((processes[-1], _port_open))
-            if railway:
-                addresses["railway"] = f"127.0.0.1:{free_port()}"
-                serve("railway", addresses["railway"])
-            deadline = time.monotonic() + START_TIMEOUT_S
-            for process, ready in waits:
-                _wait_ready(process, ready, deadline)
-            impose(sanction, people)
-            yield addresses
-        finally:
-            _stop(processes)
+def load_generator(which: str) -> Iterator[LoadGenerator]:
+    """`auto`: h2load when it is installed (it costs the shared cores far less per call), else the Python one."""
+    path = h2load.binary()
+    if which == "h2load" and path is None:
+        raise SystemExit("bench: --generator h2load: no h2load on PATH (Debian: apt-get install nghttp2-client)")
+    if which == "python" or path is None:
+        with Generators(MOST_GENERATORS) as generators:
+            yield generators
+    else:
+        with h2load.H2Load(path) as generator:
+            yield generator
 
 
-def _check(people: Sequence[str]) -> Callable[[int], sanction_pb2.CheckRequest]:
-    def one(n: int) -> sanction_pb2.CheckRequest:
-        return sanction_pb2.CheckRequest(subject=subject(people[n % len(people)]), measure="RAIL_G_TRAIN")
-
-    return one
-
-
-def _denied(response: sanction_pb2.CheckResponse) -> bool:
-    return bool(response.outcome == common_pb2.OUTCOME_DENY)
-
-
-def run(seconds: float = 5.0, in_flight: int = 16, subjects: int = 10_000) -> int:
-    people = make_people(subjects)
-    one = _check(people)
-
-    def batch(n: int) -> sanction_pb2.BatchCheckRequest:
-        return sanction_pb2.BatchCheckRequest(items=[one(n * 100 + k) for k in range(100)])
-
-    with services(people, empty=True) as at:
-        sanction_stub, empty, sanction = sanction_pb2_grpc.SanctionServiceStub, at["empty"], at["sanction"]
-        results = measure([
-            Load("empty Check", empty, sanction_stub, "Check", one),
-            Load("debar Check", sanction, sanction_stub, "Check", one),
-            Load("empty BatchCheck(100)", empty, sanction_stub, "BatchCheck", batch),
-            Load("debar BatchCheck(100)", sanction, sanction_stub, "BatchCheck", batch),
-        ], seconds, in_flight)  # fmt: skip
-    print(f"{'path':<24}{'calls/s':>10}{'subjects/s':>12}{'p50 ms':>9}{'p99 ms':>9}")
-    for label, f in results.items():
-        per = 100 if "Batch" in label else 1
-        print(f"{label:<24}{f.rate:>10.0f}{f.rate * per:>12.0f}{f.pct(0.5):>9.2f}{f.pct(0.99):>9.2f}")
-    _print_errors(results)
-    check_ratio = results["debar Check"].rate / results["empty Check"].rate
-    batch_rate = results["debar BatchCheck(100)"].rate * 100
-    print(f"\nCheck ratio to the empty handler: {check_ratio:.2f} (target >= 0.8)")
-    print(f"BatchCheck of 100: {batch_rate:.0f} subjects/s (target >= 100,000)")
-    mean_ms = statistics.mean(results["debar Check"].latencies_ms)
-    print(f"({in_flight} in flight, {seconds:.0f} s per path, {subjects} subjects, 1 in 10 restricted, "
-          f"every decision logged; mean Check latency {mean_ms:.2f} ms)")  # fmt: skip
-    return 0
+def _describe(generator: LoadGenerator) -> str:
+    if generator.name == "h2load":
+        return (f"h2load, a C HTTP/2 client, in a process of its own ({h2load.describe(h2load.binary() or '')}); "
+                "failed calls counted from debar's own per-status counters")  # fmt: skip
+    missing = (
+        "" if h2load.binary() else "; h2load (Debian: nghttp2-client) would cost the shared cores far less per call"
+    )
+    return f"python (grpc.aio, identity serializers) in processes of their own{missing}"
 
 
-def run_railway(seconds: float = 5.0, in_flight: int = 16, subjects: int = 10_000) -> int:
-    people = make_people(subjects)
-    one = _check(people)
+def _generator_check(generators: LoadGenerator, mix: Mix, bare: dict[str, targets.Server], rounds: int,
+                     seconds: float) -> GeneratorCheck:  # fmt: skip
+    baselines = [Target(s.label, mix.load(s.address), {"server": s.pid}) for s in bare.values()]
+    return check_generators(generators, baselines, rounds, seconds, progress=_progress)
 
-    def pair(n: int) -> sanction_pb2.BatchCheckRequest:  # what the railway service asks for one G-train ticket
-        person = subject(people[n % len(people)])
-        return sanction_pb2.BatchCheckRequest(items=[sanction_pb2.CheckRequest(subject=person, measure=name)
-                                                     for name in ("RAIL_G_TRAIN", "RAIL_TICKET_BAN")])  # fmt: skip
 
-    def ticket(n: int) -> railway_pb2.CheckTicketRequest:
-        return railway_pb2.CheckTicketRequest(
-            passenger=subject(people[n % len(people)]), train_number="G123", seat_class=railway_pb2.SEAT_CLASS_SECOND
+@dataclass
+class Row:
+    mix: str
+    summary: Summary
+    subjects_per_call: int
+    ratios: Mapping[str, float | None]  # header -> ratio
+
+
+def print_table(rows: Sequence[Row], cpu_names: Sequence[str], ratio_headers: Sequence[str]) -> None:
+    mix_width = max(len(r.mix) for r in rows) + 2
+    target_width = max(len(r.summary.label) for r in rows) + 2
+    batch = any(r.subjects_per_call > 1 for r in rows)
+    head = (f"{'mix':<{mix_width}}{'target':<{target_width}}{'in flight':>9}{'calls/s':>9}{'(min-max)':>15}"
+            + (f"{'subjects/s':>12}" if batch else "") + f"{'p50 ms':>8}{'p99 ms':>8}"
+            + "".join(f"{name + ' us/call':>{max(15, len(name) + 10)}}" for name in cpu_names)
+            + "".join(f"{h:>{max(10, len(h) + 2)}}" for h in ratio_headers) + f"{'others':>8}")  # fmt: skip
+    print(head)
+    last_mix = ""
+    for row in rows:
+        s = row.summary
+        spread = f"({min(s.rates):,.0f}-{max(s.rates):,.0f})"
+        subjects = f"{s.rate * row.subjects_per_call:>12,.0f}" if row.subjects_per_call > 1 else " " * 12
+        cpu = ""
+        for name in cpu_names:
+            spent = s.cpu_us_per_call(name)
+            cpu += f"{'' if spent is None else f'{spent:,.0f}':>{max(15, len(name) + 10)}}"
+        ratios = "".join(
+            f"{'' if row.ratios.get(h) is None else f'{row.ratios[h]:.2f}':>{max(10, len(h) + 2)}}"
+            for h in ratio_headers
         )
+        others = "" if s.others_cores is None else f"{s.others_cores:.2f}"
+        print(f"{row.mix if row.mix != last_mix else '':<{mix_width}}{s.label:<{target_width}}{s.in_flight:>9}"
+              f"{s.rate:>9,.0f}{spread:>15}{subjects if batch else ''}{s.latency_ms(0.5):>8.2f}"
+              f"{s.latency_ms(0.99):>8.2f}{cpu}{ratios}{others:>8}")  # fmt: skip
+        last_mix = row.mix
+    for row in rows:
+        if row.summary.errors:
+            print(f"{row.mix}, {row.summary.label}: failed calls, not counted above: {row.summary.errors}")
 
-    def batch_denied(response: sanction_pb2.BatchCheckResponse) -> bool:
-        return any(_denied(result.response) for result in response.results)
 
-    with services(people, railway=True) as at:
-        sanction_stub, sanction = sanction_pb2_grpc.SanctionServiceStub, at["sanction"]
-        results = measure([
-            Load("direct Check", sanction, sanction_stub, "Check", one, _denied),
-            Load("direct BatchCheck(2)", sanction, sanction_stub, "BatchCheck", pair, batch_denied),
-            Load("railway CheckTicket", at["railway"], railway_pb2_grpc.RailwayServiceStub, "CheckTicket", ticket,
-                  lambda verdict: not verdict.allowed),
-        ], seconds, in_flight)  # fmt: skip
-    print(f"{'path':<24}{'verdicts/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'refused':>9}")
-    for label, f in results.items():
-        print(f"{label:<24}{f.rate:>11.0f}{f.pct(0.5):>9.2f}{f.pct(0.99):>9.2f}{f.refused / f.calls:>9.1%}")
-    _print_errors(results)
-    ratio = results["railway CheckTicket"].rate / results["direct Check"].rate
-    print(f"\nCheckTicket ratio to a direct Check: {ratio:.2f} (target >= 0.5)")
-    print(f"({in_flight} in flight, {seconds:.0f} s per path, {subjects} subjects, 1 in 10 restricted, every "
-          "decision logged;\n G-train second class: each CheckTicket is one BatchCheck of RAIL_G_TRAIN + "
-          "RAIL_TICKET_BAN)")  # fmt: skip
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def sanction_mixes(in_flight: int, caller: str, people: Sequence[str]) -> tuple[list[Mix], list[str]]:
+    """The mixes, and the people to restrict for them."""
+    free, restricted, batch = people[1], people[0], people[100 : 100 + BATCH_SIZE]
+    batch_restricted = batch[::10]
+    batch_request = sanction_pb2.BatchCheckRequest(items=[check_request(p) for p in batch])
+    mixes = [
+        Mix("Check, unrestricted", CHECK, check_request(free).SerializeToString(), in_flight, caller,
+            outcome_is(common_pb2.OUTCOME_ALLOW)),
+        Mix("Check, restricted", CHECK, check_request(restricted).SerializeToString(), in_flight, caller,
+            outcome_is(common_pb2.OUTCOME_DENY)),
+        Mix("Check, unrestricted", CHECK, check_request(free).SerializeToString(), 1, caller,
+            outcome_is(common_pb2.OUTCOME_ALLOW)),
+        Mix(f"BatchCheck({BATCH_SIZE})", BATCH_CHECK, batch_request.SerializeToString(), in_flight, "bench",
+            _batch(BATCH_SIZE, len(batch_restricted)), BATCH_SIZE),
+    ]  # fmt: skip
+    return mixes, [restricted, *batch_restricted]
+
+
+def run(
+    seconds: float = 3.0, in_flight: int = 16, rounds: int = 5, caller: str = "railway", generator: str = "auto"
+) -> int:
+    print(f"debar bench: {rounds} alternating rounds of {seconds:g} s per target and mix; {_load_line()}")
+    print(f"callers: Check as {_scopes_of(caller)}; BatchCheck as {_scopes_of('bench')}")
+    mixes, to_restrict = sanction_mixes(in_flight, caller, make_people(100 + BATCH_SIZE))
+    results: list[tuple[Mix, dict[str, Summary]]] = []
+    with targets.debar() as service:
+        impose(service.sanction.address, to_restrict)
+        answers: dict[str, dict[bytes, bytes]] = {}
+        for mix in mixes:
+            answers.setdefault(mix.method, {})[mix.request] = ask(service.sanction.address, mix)
+        with targets.bare_servers(answers) as bare, load_generator(generator) as generators:
+            print(f"generator: {_describe(generators)}")
+            check = _generator_check(generators, mixes[0], bare, rounds, seconds)
+            address = {**{s.label: s.address for s in bare.values()}, "debar": service.sanction.address}
+            for mix in mixes:
+                _progress(f"{mix.name}, {mix.in_flight} in flight")
+                n = check.chosen
+                measured = [Target(s.label, mix.load(s.address), {"server": s.pid}, n) for s in bare.values()]
+                pids = {"server": service.sanction.pid, "redis": service.redis_pid}
+                measured.append(Target("debar", mix.load(service.sanction.address), pids, n,
+                                       partial(targets.handled, service.sanction, mix.method)))  # fmt: skip
+                summaries = alternate(generators, measured, rounds, seconds, _progress)
+                _check_answers(summaries, mix, address)
+                results.append((mix, summaries))
+    rows: list[Row] = []
+    for mix, summaries in results:
+        best = fastest([s for label, s in summaries.items() if label.startswith("bare")])
+        for summary in summaries.values():
+            ratios: dict[str, float | None] = {
+                "vs fastest bare": summary.ratio_to(best), "vs bare aio": summary.ratio_to(summaries["bare aio"])
+            }  # fmt: skip
+            rows.append(Row(mix.name, summary, mix.subjects_per_call, ratios))
+    print()
+    print_table(rows, ["server", "redis"], ["vs fastest bare", "vs bare aio"])
+    print(f"\ngenerator check (bare handlers, {mixes[0].name}, {in_flight} in flight split across the processes):")
+    print("\n".join(check.lines()))
+    _print_sanction_targets(results)
+    print(f"\n(ratios: medians of round-by-round ratios; p50/p99 over every timed call of the rounds; us/call: CPU of "
+          f"that process over the timed window per answered call; others: cores kept busy meanwhile by processes "
+          f"not in the benchmark (median over rounds); every decision logged, Redis appendfsync "
+          f"always; after the run: {_load_line()})")  # fmt: skip
     return 0
 
 
-def _print_errors(results: dict[str, Figures]) -> None:
-    for label, f in results.items():
-        if f.errors:
-            print(f"{label}: failed calls, not counted above: {f.errors}")
+def _print_sanction_targets(results: Sequence[tuple[Mix, dict[str, Summary]]]) -> None:
+    print("\ntargets:")
+    for mix, summaries in results:
+        debar = summaries["debar"]
+        best = fastest([s for label, s in summaries.items() if label.startswith("bare")])
+        ratio = debar.ratio_to(best)
+        if mix.method == BATCH_CHECK:
+            subjects = debar.rate * mix.subjects_per_call
+            ok = subjects >= TARGET_BATCH_SUBJECTS
+            print(f"  {mix.name}: {subjects:,.0f} subjects/s (>= {TARGET_BATCH_SUBJECTS:,}): {_met(ok)}")
+        elif mix.in_flight == 1:
+            p50, p99 = debar.latency_ms(0.5), debar.latency_ms(0.99)
+            ok = p50 <= TARGET_P50_MS and p99 <= TARGET_P99_MS
+            print(f"  {mix.name}, 1 in flight: p50 {p50:.2f} ms (<= {TARGET_P50_MS}), p99 {p99:.2f} ms "
+                  f"(<= {TARGET_P99_MS}): {_met(ok)}")  # fmt: skip
+        else:
+            print(f"  {mix.name}, {mix.in_flight} in flight: {ratio:.2f} of {best.label} "
+                  f"(>= {TARGET_RATIO}): {_met(ratio >= TARGET_RATIO)}")  # fmt: skip
+
+
+def railway_mixes(in_flight: int, people: Sequence[str]) -> list[tuple[str, list[Mix]]]:
+    """Per passenger (unrestricted, restricted): a direct Check, the BatchCheck railway asks for one G-train
+    ticket, and the CheckTicket itself."""
+    out = []
+    for name, person, allowed in (("unrestricted", people[1], True), ("restricted", people[0], False)):
+        pair = sanction_pb2.BatchCheckRequest(items=[check_request(person), sanction_pb2.CheckRequest(
+            subject=subject(person), measure="RAIL_TICKET_BAN")])  # fmt: skip
+        ticket = railway_pb2.CheckTicketRequest(passenger=subject(person), train_number="G123",
+                                                seat_class=railway_pb2.SEAT_CLASS_SECOND)  # fmt: skip
+        expected = common_pb2.OUTCOME_ALLOW if allowed else common_pb2.OUTCOME_DENY
+        out.append((name, [
+            Mix("direct Check", CHECK, check_request(person).SerializeToString(), in_flight, "railway",
+                outcome_is(expected)),
+            Mix("direct BatchCheck(2)", BATCH_CHECK, pair.SerializeToString(), in_flight, "railway",
+                _batch(2, 0 if allowed else 1), 2),
+            Mix("railway CheckTicket", CHECK_TICKET, ticket.SerializeToString(), in_flight, None, _verdict(allowed)),
+        ]))  # fmt: skip
+    return out
+
+
+def run_railway(seconds: float = 3.0, in_flight: int = 16, rounds: int = 5, generator: str = "auto") -> int:
+    print(f"debar bench railway: {rounds} alternating rounds of {seconds:g} s per target; {_load_line()}")
+    print(f"callers: direct calls as {_scopes_of('railway')}, as the railway service asks; CheckTicket as the "
+          "default local caller (the railway service has no scopes)")  # fmt: skip
+    people = make_people(2)
+    mixes = railway_mixes(in_flight, people)
+    results: list[tuple[str, dict[str, Summary]]] = []
+    with targets.debar(railway=True) as service:
+        assert service.railway is not None
+        impose(service.sanction.address, [people[0]])
+        address = {CHECK: service.sanction.address, BATCH_CHECK: service.sanction.address,
+                   CHECK_TICKET: service.railway.address}  # fmt: skip
+        pids = {"sanction": service.sanction.pid, "redis": service.redis_pid}
+        for _, group in mixes:
+            for mix in group:
+                ask(address[mix.method], mix)
+        direct = mixes[0][1][0]
+        answers = {CHECK: {direct.request: ask(service.sanction.address, direct)}}
+        server = {CHECK: service.sanction, BATCH_CHECK: service.sanction, CHECK_TICKET: service.railway}
+        with targets.bare_servers(answers) as bare, load_generator(generator) as generators:
+            print(f"generator: {_describe(generators)}")
+            check = _generator_check(generators, direct, bare, rounds, seconds)
+            for name, group in mixes:
+                _progress(f"{name} passenger")
+                measured = [
+                    Target(mix.name, mix.load(address[mix.method]),
+                           {**pids, "railway": service.railway.pid} if mix.method == CHECK_TICKET else pids,
+                           check.chosen, partial(targets.handled, server[mix.method], mix.method))
+                    for mix in group
+                ]  # fmt: skip
+                summaries = alternate(generators, measured, rounds, seconds, _progress)
+                for mix in group:
+                    _check_answers({mix.name: summaries[mix.name]}, mix, {mix.name: address[mix.method]})
+                results.append((name, summaries))
+    rows = [
+        Row(f"{name} passenger", summary, 1, {"vs direct Check": summary.ratio_to(summaries["direct Check"])})
+        for name, summaries in results
+        for summary in summaries.values()
+    ]
+    print()
+    print_table(rows, ["railway", "sanction", "redis"], ["vs direct Check"])
+    print(f"\ngenerator check (bare handlers, direct Check, {in_flight} in flight split across the processes):")
+    print("\n".join(check.lines()))
+    print("\ntargets:")
+    for name, summaries in results:
+        ratio = summaries["railway CheckTicket"].ratio_to(summaries["direct Check"])
+        print(f"  {name} passenger: CheckTicket {ratio:.2f} of a direct Check (>= {TARGET_TICKET_RATIO}): "
+              f"{_met(ratio >= TARGET_TICKET_RATIO)}")  # fmt: skip
+    print(f"\n(G-train second class: each CheckTicket is one BatchCheck of {MEASURE} + RAIL_TICKET_BAN; every "
+          "decision logged; us/call: CPU of that process per answered call; others: cores kept busy meanwhile by "
+          f"processes not in the benchmark; after the run: {_load_line()})")  # fmt: skip
+    return 0

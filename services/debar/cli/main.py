@@ -63,7 +63,9 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_import(args.records, args.cluster_records, args.redis)
 
-    return (run_railway if args.which == "railway" else run)(seconds=args.seconds, in_flight=args.in_flight)
+    if args.which == "railway":
+        return run_railway(args.seconds, args.in_flight, args.rounds, args.generator)
+    return run(args.seconds, args.in_flight, args.rounds, args.caller, args.generator)
 
 
 def _certs_dev(args: argparse.Namespace, settings: Settings) -> int:
@@ -83,6 +85,20 @@ def _rekey(args: argparse.Namespace, settings: Settings) -> int:
     from debar.cli.rekey_cmd import run_rekey
 
     return asyncio.run(run_rekey(settings))
+
+
+def _witness(args: argparse.Namespace, settings: Settings) -> int:
+    from debar.cli.witness_cmd import run_witness
+
+    return run_witness(settings)
+
+
+def _witness_keygen(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from debar.cli.witness_cmd import keygen
+
+    return keygen(args.name, Path(args.out))
 
 
 def _moment(text: str) -> datetime:
@@ -123,22 +139,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser(
         "bench",
-        help="Check and BatchCheck beside an empty handler, in one run",
-        description="Runs on private servers it starts and stops itself (never the configured Redis).",
+        help="Check and BatchCheck beside the fastest empty handler, in alternating rounds of one run",
+        description="Runs on private servers it starts and stops itself (never the configured Redis). The baseline "
+        "is a bare generic gRPC handler (grpc.aio and sync, the faster counts) answering debar's own answer bytes; "
+        "requests are built before the clock starts and sent by load generator processes of their own, as many as "
+        "the baseline needs (checked at the start of every run and printed).",
     )
     bench.add_argument(
         "which",
         nargs="?",
         choices=["sanction", "railway", "import"],
         default="sanction",
-        help="sanction (default): beside an empty handler; railway: CheckTicket beside a direct Check; "
+        help="sanction (default): Check (unrestricted and restricted subject, 16 and 1 in flight) and BatchCheck "
+        "of 100 beside the bare handler; railway: CheckTicket beside a direct Check; "
         "import: a realistic feed through `debar import`, restrictions/s and Redis bytes per restriction",
     )
     bench.add_argument("--records", type=int, default=1_000_000, help="import: restrictions in the feed")
     bench.add_argument("--cluster-records", type=int, help="import: restrictions for the cluster (default: --records)")
     bench.add_argument("--redis", choices=["both", "single", "cluster"], default="both", help="import: where to load")
-    bench.add_argument("--seconds", type=float, default=5.0)
-    bench.add_argument("--in-flight", type=int, default=16)
+    bench.add_argument("--seconds", type=float, default=3.0, help="sanction, railway: seconds per target per round")
+    bench.add_argument("--rounds", type=int, default=5, help="sanction, railway: rounds, targets alternating")
+    bench.add_argument("--in-flight", type=int, default=16, help="sanction, railway: calls in flight")
+    bench.add_argument(
+        "--generator", choices=["auto", "h2load", "python"], default="auto",
+        help="sanction, railway: the load generator; auto (default): h2load (Debian: nghttp2-client) when on PATH, "
+        "a C client that costs the shared cores far less per call than the Python one, else python",
+    )  # fmt: skip
+    bench.add_argument(
+        "--caller", default="railway",
+        help="sanction: who asks the Checks, a caller of data/scopes.json (default railway, a domain caller with a "
+        "rate; BatchCheck always asks as bench, which has none)",
+    )  # fmt: skip
     bench.set_defaults(run=_bench)
 
     certs = commands.add_parser("certs", help="certificates for mutual TLS")
@@ -159,6 +190,21 @@ def build_parser() -> argparse.ArgumentParser:
     archive.add_argument("--dir", help="archive folder (default: $DEBAR_DATA_DIR/archive)")
     archive.add_argument("--keep-days", type=int, default=365, help="keep every decision at least this long")
     archive.set_defaults(run=_log_archive)
+
+    witness = commands.add_parser(
+        "witness",
+        help="run a witness: cosigns a log's checkpoints consistent with the last it cosigned (HTTP)",
+        description="Serves c2sp.org/tlog-witness add-checkpoint on $DEBAR_HOST:$DEBAR_WITNESS_PORT with the key in "
+        "$DEBAR_WITNESS_KEY, for the logs in $DEBAR_WITNESS_LOGS, keeping its state in $DEBAR_WITNESS_STATE_DIR.",
+    )
+    witness.set_defaults(run=_witness)
+    witness_commands = witness.add_subparsers(dest="witness_command")
+    keygen = witness_commands.add_parser(
+        "keygen", help="make a witness key pair: the signer key into a new file, the verifier key printed"
+    )
+    keygen.add_argument("--name", required=True, help="the witness's name, e.g. witness.example.org/w1")
+    keygen.add_argument("--out", required=True, help="the new file for the signer key (mode 0600, never overwritten)")
+    keygen.set_defaults(run=_witness_keygen)
 
     objections_cmd.add_parser(commands)
     console_cmd.add_parser(commands)

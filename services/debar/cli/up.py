@@ -11,17 +11,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from debar.cli.sanction_core import sanction_core
-from debar.cli.services import WEB_SERVICES, available_services, port_of
+from debar.cli.services import SANCTION, WEB_SERVICES, available_services, port_of
 from debar.cli.startup import http_start_failure, port_taken, start_failure
 from debar.common.settings import Settings
+from debar.common.witnesses import WitnessEndpoint
 from debar.console.accounts import write_demo_reviewers
 from debar.local.certs import CLERKS, CLIENTS, PLATFORMS, REVIEWERS, write_dev_certs
+from debar.local.dev_keys import dev_log_origin, log_signing_key, witness_key
 from debar.local.embedded_redis import EmbeddedRedis, EmbeddedRedisError, running_url
 from debar.sanction.app.importer import import_lines
 
@@ -72,6 +74,37 @@ def _redis(settings: Settings) -> Iterator[str]:
         yield redis.url
 
 
+@dataclass(frozen=True)
+class _Witness:
+    env: dict[str, str]  # the witness process's environment
+    url: str
+    verifier_key: str
+    log_env: dict[str, str]  # what the log (the sanction service) is given to sign and ask
+
+
+def _witness(settings: Settings, env: dict[str, str]) -> _Witness:
+    """One witness for this machine's log: its own key and state folder (default $DEBAR_DATA_DIR/witness, made if
+    missing), on loopback, following the log's key (DEBAR_LOG_SIGNING_KEY, made under the data folder unless
+    given). `log_env` points the log at both: DEBAR_LOG_SIGNING_KEY and DEBAR_LOG_WITNESSES (for the sanction
+    service only: parsing witness keys loads cryptography, which the other processes need not pay for)."""
+    log_key_path = Path(settings.log_signing_key or settings.data_dir / "log-signing.key")
+    log = log_signing_key(log_key_path, dev_log_origin(settings.redis_prefix))
+    folder = settings.witness_state_path
+    key_path = Path(settings.witness_key) if settings.witness_key else folder / "witness.key"
+    cosigner = witness_key(key_path)
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    url = f"http://{host}:{settings.witness_port}"
+    witness_env = {**env, "DEBAR_WITNESS_KEY": str(key_path), "DEBAR_WITNESS_STATE_DIR": str(folder),
+                   "DEBAR_WITNESS_LOGS": log.verifier().verifier_key(), "DEBAR_HEALTH_PORT": "0",
+                   "DEBAR_METRICS_PORT": "0"}  # fmt: skip
+    ours = WitnessEndpoint(cosigner.verifier(), url).setting()
+    log_env = {
+        "DEBAR_LOG_SIGNING_KEY": str(log_key_path),
+        "DEBAR_LOG_WITNESSES": ",".join(w for w in (env.get("DEBAR_LOG_WITNESSES", ""), ours) if w.strip()),
+    }
+    return _Witness(witness_env, url, cosigner.verifier().verifier_key(), log_env)
+
+
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt  # SIGTERM stops everything as Ctrl-C does, during start-up too
 
@@ -83,6 +116,8 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
     host = settings.host
     ports = {name: port_of(settings, name) for name in names}
     taken = [f"{host}:{ports[name]} ({name})" for name in names if port_taken(host, ports[name])]
+    if port_taken(host, settings.witness_port):
+        taken.append(f"{host}:{settings.witness_port} (witness)")
     if taken:
         print(f"debar up: already in use: {', '.join(taken)} (another `debar up`?); nothing started", file=sys.stderr)
         return 1
@@ -106,13 +141,21 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
                 write_dev_certs(certs, services=missing, clients=actors)
             prober = replace(prober, tls_ca=str(certs / "ca.pem"), tls_cert=str(certs / "bench.pem"),
                              tls_key=str(certs / "bench-key.pem"))  # fmt: skip
+        witness = _witness(settings, env)
         signal.signal(signal.SIGTERM, _interrupt)
         children: dict[str, subprocess.Popen[bytes]] = {}
         try:
-            # The gRPC services together, then the web console (fewer processes starting at once on a busy machine).
-            for group in ([n for n in names if n not in WEB_SERVICES], [n for n in names if n in WEB_SERVICES]):
+            # The gRPC services together, then the web console and the witness (fewer processes starting at once on
+            # a busy machine; a log with no witness yet only counts the cosignature it missed).
+            grpc_services, web_services = [n for n in names if n not in WEB_SERVICES], [n for n in WEB_SERVICES]
+            for group, with_witness in ((grpc_services, False), (web_services, True)):
+                if with_witness:
+                    children["witness"] = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "witness"],
+                                                           env=witness.env)  # fmt: skip
                 for name in group:
-                    child_env = {**env, **_tls_env(certs, name)} if certs else env
+                    child_env = {**env, **_tls_env(certs, name)} if certs else dict(env)
+                    if name == SANCTION:
+                        child_env.update(witness.log_env)
                     children[name] = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "serve", name],
                                                       env=child_env)  # fmt: skip
                 for name in group:
@@ -124,6 +167,11 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
                         print(f"debar up: {name} {failure}; stopping the others", file=sys.stderr)
                         return 1
                     print(f"{name:<12}{'http://' if web else ''}{host}:{ports[name]}")
+            failure = http_start_failure(children["witness"], host, settings.witness_port)
+            if failure:
+                print(f"debar up: witness {failure}; stopping the others", file=sys.stderr)
+                return 1
+            print(f"{'witness':<12}{witness.url} (cosigner key {witness.verifier_key})")
             tls_hint = " ".join(f"{k}={v}" for k, v in _tls_env(certs, "bench").items()) + " " if certs else ""
             print(
                 f"\nready. Try:\n  {tls_hint}debar check --id-type RIC --id 11010519491231002X --measure RAIL_G_TRAIN"

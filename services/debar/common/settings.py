@@ -12,11 +12,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from debar.common.callers import CALLER_NAME, LOCAL, is_identity
 from debar.common.identifiers import parse_keys
+
+if TYPE_CHECKING:  # the witness lists need cryptography: loaded only when one is set (every process reads settings)
+    from debar.common.witnesses import WitnessEndpoint
+    from debar.tlog.keys import Ed25519Verifier
 
 SERVICE_PORTS = {
     "sanction": 50051,
@@ -444,6 +448,30 @@ class Settings:
         "decision lookups per client address per minute",
         check=within(1, 10_000),
     )
+    log_signing_key: str = setting(
+        "DEBAR_LOG_SIGNING_KEY", "", "file holding the log's signer key; `debar up` makes one in the data folder"
+    )
+    # The witnesses the log asks for cosignatures (formats: common/witnesses.py; parsed in validate).
+    log_witnesses: str = setting(
+        "DEBAR_LOG_WITNESSES", "", "the witnesses to ask, '<cosigner verifier key> <URL>' separated by commas"
+    )
+    log_witness_timeout_s: float = setting(
+        "DEBAR_LOG_WITNESS_TIMEOUT_S",
+        1.0,
+        "how long one witness may take to answer one add-checkpoint request",
+        check=within(0, 30, low_open=True),
+    )
+    # `debar witness`: its own process, key and state.
+    witness_port: int = setting(
+        "DEBAR_WITNESS_PORT", 50057, "where `debar witness` listens (HTTP)", check=port_number()
+    )
+    witness_key: str = setting("DEBAR_WITNESS_KEY", "", "file holding the witness's cosigner signer key")
+    witness_state_dir: str = setting(
+        "DEBAR_WITNESS_STATE_DIR", "", "the witness's state folder; empty: $DEBAR_DATA_DIR/witness"
+    )
+    witness_logs: str = setting(
+        "DEBAR_WITNESS_LOGS", "", "the logs the witness follows: their verifier keys (name = origin), by commas"
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -538,6 +566,33 @@ class Settings:
             raise SettingsError(
                 "DEBAR_PSEUDONYM_STAGED must name the newest key of DEBAR_PSEUDONYM_KEYS, before others"
             )
+        self.log_witness_list()
+        self.witnessed_logs()
+
+    def log_witness_list(self) -> tuple[WitnessEndpoint, ...]:
+        if not self.log_witnesses.strip():
+            return ()
+        from debar.common.witnesses import parse_log_witnesses
+
+        try:
+            return parse_log_witnesses(self.log_witnesses)
+        except ValueError as error:
+            raise SettingsError(f"DEBAR_LOG_WITNESSES {error}") from None
+
+    def witnessed_logs(self) -> Mapping[str, tuple[Ed25519Verifier, ...]]:
+        """Origin -> the log's verifier keys."""
+        if not self.witness_logs.strip():
+            return {}
+        from debar.common.witnesses import parse_witnessed_logs
+
+        try:
+            return parse_witnessed_logs(self.witness_logs)
+        except ValueError as error:
+            raise SettingsError(f"DEBAR_WITNESS_LOGS {error}") from None
+
+    @property
+    def witness_state_path(self) -> Path:
+        return Path(self.witness_state_dir) if self.witness_state_dir else self.data_dir / "witness"
 
 
 def _check_redis_url(url: str, cluster: bool) -> None:

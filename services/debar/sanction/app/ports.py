@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
@@ -13,6 +14,7 @@ from debar.sanction.domain.chain import ChainBreak, LogEntry
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision
 from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Restriction, SubjectRef
 from debar.sanction.domain.objections import Listed, ListingCursor, Objection, ObjectionState
+from debar.tlog.note import Note
 
 
 class StoreUnavailable(Exception):
@@ -162,6 +164,50 @@ class Rekeyer(Protocol):
     """Moves every stored pseudonym not under the current key to it (`forward`)."""
 
     async def run(self, is_current: Callable[[str], bool], forward: Callable[[str], str]) -> RekeyCounts: ...
+
+
+class WitnessFailureKind(StrEnum):
+    """Why a witness gave no cosignature (a label of debar_log_witness_failures_total)."""
+
+    UNREACHABLE = "unreachable"  # no connection: the witness is down, or the address is wrong
+    TIMEOUT = "timeout"  # no complete answer within DEBAR_LOG_WITNESS_TIMEOUT_S
+    REFUSED = "refused"  # an HTTP error status: 400, 403, 404, 422 (not consistent: a fork?), 5xx, ...
+    CONFLICT = "conflict"  # 409 even after retrying from the size the witness named, or a size beyond ours
+    BAD_ANSWER = "bad_answer"  # a 200 without a valid cosignature from the witness's key, or an unreadable 409
+    NO_PROOF = "no_proof"  # the log could not make the consistency proof the witness needs
+
+
+@dataclass(frozen=True)
+class WitnessFailure:
+    witness: str  # the witness's key name
+    kind: WitnessFailureKind
+    detail: str  # one line for logs and health details
+    status: int | None = None  # the HTTP status, when the witness answered
+
+
+@dataclass(frozen=True)
+class Cosigning:
+    """The outcome of asking every witness about one checkpoint: the note with each cosignature that verified,
+    who cosigned, and one failure for every witness that did not (never left out)."""
+
+    note: Note
+    cosigned_by: tuple[str, ...]
+    failures: tuple[WitnessFailure, ...]
+
+
+# The consistency proof from the log's tree of the given size to the checkpoint being cosigned.
+ProofFrom = Callable[[int], Awaitable[Sequence[bytes]]]
+
+
+class Witnesses(Protocol):
+    """The witnesses the log asks (DEBAR_LOG_WITNESSES), c2sp.org/tlog-witness."""
+
+    async def cosign(self, note: Note, old_size: int, proof_from: ProofFrom) -> Cosigning:
+        """Asks every witness to cosign `note` (the log's signed checkpoint), each from the size it last cosigned:
+        the one this client saw it cosign, else `old_size` (the log's previous checkpoint); a witness that answers
+        409 with another size is asked once more from that size, with `proof_from(size)`. Never raises for a
+        witness's fault: each one that gives no cosignature is a WitnessFailure."""
+        ...
 
 
 # -- the set the bootstrap wires ----------------------------------------------------------------------------

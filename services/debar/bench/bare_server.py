@@ -1,0 +1,104 @@
+"""The baseline: the least a gRPC server on this machine can do for the same messages. A generic handler (no
+servicer class, no interceptors, no health service) per method, identity serializers, answering each prebuilt
+request with prebuilt response bytes (debar's own answer to that request, captured before the run, so that the
+bytes on the wire are the same). Two kinds, because either may be the faster here: grpc.aio, and the sync server
+on a thread pool.
+
+`python -m debar.bench.bare_server aio|sync PORT ANSWERS` (ANSWERS: a file written by `write_answers`)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import sys
+from collections.abc import Mapping
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+KINDS = ("aio", "sync")
+SYNC_THREADS = 16  # as many as the deepest load keeps in flight
+
+# method ("/debar.v1.SanctionService/Check") -> request bytes -> response bytes
+Answers = Mapping[str, Mapping[bytes, bytes]]
+
+
+def write_answers(path: Path, answers: Answers) -> Path:
+    encoded = {
+        method: [[base64.b64encode(request).decode(), base64.b64encode(response).decode()]
+                 for request, response in table.items()]
+        for method, table in answers.items()
+    }  # fmt: skip
+    path.write_text(json.dumps(encoded))
+    return path
+
+
+def read_answers(path: Path) -> dict[str, dict[bytes, bytes]]:
+    encoded = json.loads(path.read_text())
+    return {
+        method: {base64.b64decode(request): base64.b64decode(response) for request, response in pairs}
+        for method, pairs in encoded.items()
+    }
+
+
+def _by_service(answers: Answers) -> dict[str, dict[str, Mapping[bytes, bytes]]]:
+    services: dict[str, dict[str, Mapping[bytes, bytes]]] = {}
+    for method, table in answers.items():
+        service, name = method.strip("/").split("/")
+        services.setdefault(service, {})[name] = table
+    return services
+
+
+def _aio_handler(table: Mapping[bytes, bytes]) -> grpc.RpcMethodHandler:
+    async def answer(request: bytes, context: Any) -> bytes:
+        return table[request]
+
+    return grpc.unary_unary_rpc_method_handler(answer)  # no (de)serializers: bytes in, bytes out
+
+
+def _sync_handler(table: Mapping[bytes, bytes]) -> grpc.RpcMethodHandler:
+    def answer(request: bytes, context: Any) -> bytes:
+        return table[request]
+
+    return grpc.unary_unary_rpc_method_handler(answer)
+
+
+def _handlers(answers: Answers, kind: str) -> list[grpc.GenericRpcHandler]:
+    make = _aio_handler if kind == "aio" else _sync_handler
+    return [
+        grpc.method_handlers_generic_handler(service, {name: make(table) for name, table in methods.items()})
+        for service, methods in _by_service(answers).items()
+    ]
+
+
+async def serve_aio(port: int, answers: Answers) -> None:
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers(_handlers(answers, "aio"))
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    await server.wait_for_termination()
+
+
+def serve_sync(port: int, answers: Answers) -> None:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=SYNC_THREADS))
+    server.add_generic_rpc_handlers(_handlers(answers, "sync"))
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    server.wait_for_termination()
+
+
+def main(argv: list[str]) -> None:
+    kind, port, answers = argv[0], int(argv[1]), read_answers(Path(argv[2]))
+    if kind not in KINDS:
+        raise SystemExit(f"bare_server: kind must be one of {KINDS}, not {kind!r}")
+    if kind == "aio":
+        asyncio.run(serve_aio(port, answers))
+    else:
+        serve_sync(port, answers)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

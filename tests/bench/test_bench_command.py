@@ -1,0 +1,57 @@
+"""`debar bench` and `debar bench railway` run end to end for a moment and print every figure they promise. A
+smoke test of the instrument: the figures themselves are for `debar bench`, not for assertions."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+SHORT = ["--seconds", "0.2", "--rounds", "1"]
+# a table row: target, in flight, calls/s, (min-max)
+ROW = re.compile(r"(?P<target>bare aio|bare sync|debar|direct Check|direct BatchCheck\(2\)|railway CheckTicket)"
+                 r"\s+(?P<in_flight>\d+)\s+(?P<rate>[\d,]+)\s+\([\d,]+-[\d,]+\)")  # fmt: skip
+
+
+def _bench(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "debar.cli.main", "bench", *args, *SHORT],
+                          capture_output=True, text=True, timeout=100)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def _rows(out: str) -> list[tuple[str, int, float]]:
+    return [(m["target"], int(m["in_flight"]), float(m["rate"].replace(",", ""))) for m in ROW.finditer(out)]
+
+
+@pytest.mark.timeout(110)
+def test_bench_prints_every_mix_beside_both_bare_baselines_and_the_generator_check() -> None:
+    out = _bench("--generator", "python")  # the generator every machine has; railway below takes h2load if there
+    rows = _rows(out)
+    assert [(target, n) for target, n, _ in rows] == [
+        (target, n) for n in (16, 16, 1, 16) for target in ("bare aio", "bare sync", "debar")
+    ]
+    assert all(rate > 0 for _, _, rate in rows)
+    assert "subjects/s" in out and "vs fastest bare" in out and "vs bare aio" in out
+    assert re.search(r"generator check .*\n  bare aio: 1 generator [\d,]+/s, 2: [\d,]+/s, x[\d.]+ round by round", out)
+    assert re.search(r"\n  bare sync: 1 generator [\d,]+/s, 2: [\d,]+/s, x[\d.]+ round by round", out)
+    assert re.search(r"using [123]\b|may be the bottleneck", out)
+    for target in ("Check, unrestricted, 16 in flight: ", "Check, restricted, 16 in flight: ",
+                   "Check, unrestricted, 1 in flight: p50 ", "BatchCheck(100): "):  # fmt: skip
+        assert re.search(re.escape(target) + r".*: (met|NOT met)$", out, re.MULTILINE), target
+    assert "callers: Check as railway (check:railway, delegate; rate 5,000 checks per 1 s)" in out
+    assert "generator: python (grpc.aio, identity serializers)" in out
+
+
+@pytest.mark.timeout(110)
+def test_bench_railway_prints_checkticket_beside_a_direct_check_for_both_passengers() -> None:
+    out = _bench("railway")
+    rows = _rows(out)
+    expected = ["direct Check", "direct BatchCheck(2)", "railway CheckTicket"]
+    assert [target for target, _, _ in rows] == expected * 2
+    assert all(rate > 0 for _, _, rate in rows)
+    assert re.search(r"unrestricted passenger: CheckTicket [\d.]+ of a direct Check .*: (met|NOT met)", out)
+    assert re.search(r"restricted passenger: CheckTicket [\d.]+ of a direct Check .*: (met|NOT met)", out)
+    assert re.search(r"^generator: (h2load|python)", out, re.MULTILINE)
