@@ -16,6 +16,7 @@ from redis.asyncio.cluster import RedisCluster
 from debar.common.circuit import CircuitBreaker
 from debar.sanction.adapters import codec
 from debar.sanction.adapters.keys import Keys
+from debar.sanction.adapters.redis_client import Lanes
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
@@ -26,13 +27,14 @@ from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Outc
 
 class RedisStore:
     def __init__(
-        self, client: Redis, keys: Keys, breaker: CircuitBreaker | None = None, catalogue: Catalogue | None = None
-    ) -> None:
+        self, client: Redis, keys: Keys, breaker: CircuitBreaker | None = None, catalogue: Catalogue | None = None,
+        lanes: Lanes | None = None,
+    ) -> None:  # fmt: skip
         self._redis = client  # decode_responses=False: values are bytes
         self._keys = keys
         self._breaker = breaker or CircuitBreaker()
         self._catalogue = catalogue or load_default_catalogue()  # records store measures as its bitmask
-        self._scripts = Scripts(client, ("decide", "index", "replay", "write", "read", "texts"))
+        self._scripts = Scripts(client, ("decide", "index", "replay", "write", "read", "texts"), lanes)
         self._texts: dict[str, str] = {}  # ref -> text
         # Packed index entry -> decoded entry: the same restrictions come back in answer after answer. Entries are
         # immutable under their text (a change writes a new one), so the cache is never stale; it is bounded.

@@ -13,7 +13,7 @@ from debar.sanction.adapters.file_spool import FileSpool, spool_folder
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.objection_store import RedisObjectionStore
 from debar.sanction.adapters.rate_counter import RedisRateCounter
-from debar.sanction.adapters.redis_client import make_client
+from debar.sanction.adapters.redis_client import Lanes, lane_count, make_client
 from debar.sanction.adapters.redis_store import RedisStore
 from debar.sanction.adapters.rekey_store import RedisRekey
 from debar.sanction.adapters.sealing import Sealer
@@ -26,19 +26,26 @@ def redis_adapters(
 ) -> Adapters:
     """One client and one circuit breaker for all of them: every adapter that talks to this Redis fails fast
     together. No connection is opened until the first call. `archive_dir`: default $DEBAR_DATA_DIR/archive."""
+    lanes_n = lane_count(settings.redis_connections)
     client = make_client(
         redis_url, cluster=settings.redis_cluster, timeout_s=settings.redis_timeout_s,
-        connections=settings.redis_connections,
+        connections=settings.redis_connections - lanes_n,
     )  # fmt: skip
+    lanes = Lanes(client, lanes_n, settings.redis_timeout_s)  # the check path's: decide and rate
+
+    async def close() -> None:
+        await lanes.aclose()
+        await client.aclose()
+
     keys = Keys(settings.redis_prefix)
     breaker = CircuitBreaker()
     return Adapters(
-        store=RedisStore(client, keys, breaker, catalogue),
+        store=RedisStore(client, keys, breaker, catalogue, lanes),
         decision_log=RedisDecisionLog(client, keys, breaker),
         objection_store=RedisObjectionStore(client, keys, Sealer.from_spec(settings.objection_keys), breaker),
-        rate_counter=RedisRateCounter(client, keys),
+        rate_counter=RedisRateCounter(client, keys, lanes),
         rekeyer=RedisRekey(client, keys),
         spool=FileSpool(spool_folder(settings.data_dir, redis_url, settings.redis_prefix), catalogue),
         archive=FileArchive(archive_dir or settings.data_dir / "archive"),
-        close=client.aclose,
+        close=close,
     )

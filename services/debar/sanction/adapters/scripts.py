@@ -11,6 +11,8 @@ from typing import Any
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import NoScriptError
 
+from debar.sanction.adapters.redis_client import Lanes
+
 # The lua/lib/ pieces each script uses.
 USES = {"decide": ("chain",), "replay": ("chain",), "objection": ("chain",), "index": ("entries",),
         "write": ("entries",)}  # fmt: skip
@@ -30,10 +32,14 @@ def source(name: str) -> str:
 
 
 class Scripts:
-    def __init__(self, client: Redis | RedisCluster, names: Sequence[str]) -> None:
+    """`lanes`: run the scripts on them (the check path's own connections, see redis_client.Lanes) when a call
+    has no options; else through the client."""
+
+    def __init__(self, client: Redis | RedisCluster, names: Sequence[str], lanes: Lanes | None = None) -> None:
         self._redis = client
         self._sources = {name: source(name) for name in names}
         self._shas: dict[str, str] = {}
+        self._lanes = lanes
 
     async def run(self, name: str, keys: Sequence[str], args: Sequence[Any], **options: Any) -> Any:
         """`options`: e.g. target_nodes on Redis Cluster."""
@@ -41,7 +47,12 @@ class Scripts:
         if sha is None:
             sha = self._shas[name] = await self._redis.script_load(self._sources[name])
         try:
-            return await self._redis.execute_command("EVALSHA", sha, len(keys), *keys, *args, **options)
+            return await self._evalsha(sha, keys, args, options)
         except NoScriptError:  # the server restarted or was flushed: load once more
             self._shas[name] = await self._redis.script_load(self._sources[name])
-            return await self._redis.execute_command("EVALSHA", self._shas[name], len(keys), *keys, *args, **options)
+            return await self._evalsha(self._shas[name], keys, args, options)
+
+    async def _evalsha(self, sha: str, keys: Sequence[str], args: Sequence[Any], options: dict[str, Any]) -> Any:
+        if self._lanes is not None and not options:
+            return await self._lanes.execute("EVALSHA", sha, len(keys), *keys, *args)
+        return await self._redis.execute_command("EVALSHA", sha, len(keys), *keys, *args, **options)
