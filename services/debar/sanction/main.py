@@ -72,7 +72,8 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
             interceptors=[RequestInterceptor(RpcMetrics(registry)), AccessInterceptor(identify, policy, access)],
             credentials=credentials, health_port=settings.health_port or None,
         )  # fmt: skip
-        gate = CheckGate(policy, core.adapters.rate_counter, access)
+        # Rates are counted by the decide script, in the call that decides the checks (redis_store.decide).
+        gate = CheckGate(policy, core.adapters.rate_counter, access, counted_by_store=True)
         sanction_pb2_grpc.add_SanctionServiceServicer_to_server(
             SanctionServicer(core.checker, core.catalogue, settings.max_batch_items, gate), server.server
         )

@@ -23,8 +23,8 @@ from debar.common.errors import InvalidField, PermissionDenied, RateLimited
 from debar.common.settings import SettingsError
 from debar.rpc.callers import ON_BEHALF_OF_HEADER, Identify, Unauthenticated, header
 from debar.rpc.interceptors import Behaviour, UnaryInterceptor
-from debar.sanction.app.ports import RateCounter, RateCounterUnavailable
-from debar.sanction.domain.access import AccessPolicy, Grant, ScopesError, parse_policy
+from debar.sanction.app.ports import RateAsk, RateCounter, RateCounterUnavailable
+from debar.sanction.domain.access import AccessPolicy, Grant, RateLimit, ScopesError, parse_policy
 from debar.sanction.domain.catalogue import Catalogue
 
 log = logging.getLogger("debar.access")
@@ -129,15 +129,21 @@ class AccessInterceptor(UnaryInterceptor):
 
 
 class CheckGate:
-    """For the servicer: the caller's check rate (Redis-backed, across replicas) and the measures it may check."""
+    """For the servicer: the caller's check rate (Redis-backed, across replicas) and the measures it may check.
+
+    `counted_by_store`: the rate is counted by the store in the call that decides the checks (one round trip;
+    the servicer asks `ask` for the RateAsk to pass to the checker, then `settle`); else `admit` counts it on the
+    RateCounter first (`ask` does that itself and returns None)."""
 
     def __init__(
-        self, policy: AccessPolicy, counter: RateCounter, stats: AccessStats, clock: Callable[[], float] = time.time
-    ) -> None:
+        self, policy: AccessPolicy, counter: RateCounter, stats: AccessStats, clock: Callable[[], float] = time.time,
+        *, counted_by_store: bool = False,
+    ) -> None:  # fmt: skip
         self._policy = policy
         self._counter = counter
         self._stats = stats
         self._clock = clock
+        self._counted_by_store = counted_by_store
 
     async def admit(self, grant: Grant, cost: int) -> None:
         """Counts `cost` checked items against the caller's rate; RateLimited once past it (the caller is flagged).
@@ -149,9 +155,36 @@ class CheckGate:
         try:
             count = await self._counter.add(key, limit.window(self._clock()), limit.window_s, cost)
         except RateCounterUnavailable as error:
-            self._stats.limiter_failures += 1
-            log.warning("rate limiter unavailable, letting %r through: %s", key, error)
+            self._let_through(key, str(error))
             return
+        self._judge(key, limit, count, cost)
+
+    async def ask(self, grant: Grant, cost: int) -> RateAsk | None:
+        """The call's rate to count with its checks, or None: no rate, or counted here already (by `admit`)."""
+        limit = grant.rate
+        if limit is None or cost == 0:
+            return None
+        if not self._counted_by_store:
+            await self.admit(grant, cost)
+            return None
+        return RateAsk(grant.rate_key, limit.window(self._clock()), limit.window_s, cost, limit.checks)
+
+    def settle(self, grant: Grant, ask: RateAsk | None) -> None:
+        """After the checks: RateLimited if the store found the call past its rate (as `admit` would have); a store
+        that did not answer let the call through (fail open, counted), its checks failing closed on their own."""
+        if ask is None or not ask.tried:
+            return
+        if ask.count is None:
+            self._let_through(ask.key, "the store did not answer")
+            return
+        assert grant.rate is not None  # an ask is made for a rate
+        self._judge(ask.key, grant.rate, ask.count, ask.cost)
+
+    def _let_through(self, key: str, error: str) -> None:
+        self._stats.limiter_failures += 1
+        log.warning("rate limiter unavailable, letting %r through: %s", key, error)
+
+    def _judge(self, key: str, limit: RateLimit, count: int, cost: int) -> None:
         if not limit.exceeded(count):
             return
         self._stats.rate_limited += 1
