@@ -308,7 +308,9 @@ class Settings:
     redis_timeout_s: float = setting(
         "DEBAR_REDIS_TIMEOUT_S", 0.5, "socket and pool timeout of every Redis call", check=within(0, 30, low_open=True)
     )
-    redis_connections: int = setting("DEBAR_REDIS_CONNECTIONS", 16, "Redis connection pool size per process")
+    redis_connections: int = setting(
+        "DEBAR_REDIS_CONNECTIONS", 16, "Redis connections per process: half the check path's, half the pool's"
+    )
     redis_prefix: str = setting("DEBAR_REDIS_PREFIX", "debar", "the prefix of every Redis key", check=_key_prefix)
     # Parsed after the loop, which needs the ring to check pseudonym_staged.
     pseudonym_keys: str = secret_setting(
