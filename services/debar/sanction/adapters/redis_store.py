@@ -190,10 +190,12 @@ class RedisStore:
         refs: list[str] = []
         for _, grounds, exemption in answers:
             for entry in [*grounds, exemption] if exemption else grounds:
-                refs += text_refs_of(_str(entry))
-        texts = await self.resolve_texts(refs)
+                if (raw := _str(entry)) not in self._entries:  # a decoded entry's texts were resolved with it
+                    refs += text_refs_of(raw)
+        texts = await self.resolve_texts(refs) if refs else self._texts
         sid = _str(stream_id)
         decided_at_ms = int(sid.split("-")[0])
+        allow, deny = Outcome.ALLOW, Outcome.DENY
         # Taken as the script gives it: an exemption comes back only when it turned a deny into this allow (its
         # grounds are then the restrictions it overrode), never for a subject nothing restricts, whom naming a
         # permit would mislead (see lua/decide.lua; domain/rules.py:evaluate is the same rule, held to the
@@ -202,8 +204,8 @@ class RedisStore:
             Decision(
                 decision_id=decision_id(sid, chain, i),
                 query=check.query,
-                outcome=Outcome.DENY if outcome == b"DENY" else Outcome.ALLOW,
-                grounds=tuple(self._entry(_str(g), texts) for g in grounds),
+                outcome=deny if outcome == b"DENY" else allow,
+                grounds=tuple([self._entry(_str(g), texts) for g in grounds]) if grounds else (),
                 exemption=self._entry(_str(exemption), texts) if exemption else None,
                 decided_at_ms=decided_at_ms,
                 revision=check.revision,

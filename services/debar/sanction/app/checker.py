@@ -21,6 +21,7 @@ from debar.sanction.domain.model import Outcome
 from debar.sanction.domain.subjects import SubjectResolver
 
 log = structlog.stdlib.get_logger("debar.checks")
+_stdlib_log = logging.getLogger("debar.checks")  # looked up once: getLogger takes the logging lock
 
 
 class CheckObserver(Protocol):
@@ -131,7 +132,7 @@ class Checker:
                 denied=[d.decision_id for d in notable if d.outcome is Outcome.DENY],
                 spooled=[d.decision_id for d in notable if d.degradation is not Degradation.NONE],
             )  # fmt: skip
-        if logging.getLogger("debar.checks").isEnabledFor(logging.DEBUG):
+        if _stdlib_log.isEnabledFor(logging.DEBUG):
             for d in decisions:
                 log.debug(
                     "decision", decision_id=d.decision_id, outcome=d.outcome.value, measure=d.query.measure.code,
