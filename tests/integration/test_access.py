@@ -237,7 +237,7 @@ def test_the_decision_log_records_the_certificate_name(as_caller):
         timeout=TIMEOUT,
     )
     assert refused.outcome == common_pb2.OUTCOME_DENY
-    request = decision_pb2.GetDecisionRequest(decision_id=refused.decision_id)
+    request = decision_pb2.GetDecisionRequest(decision_id=refused.decision_id, subject=subject(person))
     assert rpc_error(decisions_of(as_caller("railway")).GetDecision, request).code() == DENIED
     logged = decisions_of(as_caller("portal")).GetDecision(request, timeout=TIMEOUT)
     assert logged.caller == "railway"
@@ -286,7 +286,9 @@ def refused_and_objected(as_caller: Callable[[str], grpc.Channel]) -> tuple[str,
     refused = checks_of(as_caller("railway")).Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT)
     assert refused.outcome == common_pb2.OUTCOME_DENY
     filed = decisions_of(as_caller("portal")).FileObjection(
-        decision_pb2.FileObjectionRequest(decision_id=refused.decision_id, statement="Not me.", contact="me@x.cn"),
+        decision_pb2.FileObjectionRequest(
+            decision_id=refused.decision_id, statement="Not me.", contact="me@x.cn", subject=subject(person)
+        ),
         timeout=TIMEOUT,
     )
     return person, filed.objection_id
@@ -383,7 +385,8 @@ def test_a_domain_service_asks_with_its_own_certificate_for_the_platform(sanctio
     assert not verdict.allowed
     with grpc.secure_channel(sanction_tls.address, credentials(certs, "portal")) as channel:
         logged = decisions_of(channel).GetDecision(
-            decision_pb2.GetDecisionRequest(decision_id=verdict.refusals[0].decision_id), timeout=TIMEOUT
+            decision_pb2.GetDecisionRequest(decision_id=verdict.refusals[0].decision_id, subject=subject(person)),
+            timeout=TIMEOUT,
         )
     assert logged.caller == "railway"
     # Who asked, all the way down: the checker is told the platform (today in the `decisions` line; the log entry
