@@ -396,6 +396,12 @@ class Settings:
         "deploy/ sets closed in prod",
         check=one_of("open", "closed"),
     )
+    authz_platforms_file: str = setting(
+        "DEBAR_AUTHZ_PLATFORMS_FILE",
+        "",
+        "debar authz: JSON file naming the platform identity of each downstream principal Envoy authenticated, "
+        "asked for by delegation; empty: authz asks alone",
+    )
     scopes_file: str = setting("DEBAR_SCOPES_FILE", "", "who may ask what; empty: the packaged data/scopes.json")
     grace_s: float = setting(
         "DEBAR_GRACE_S",
