@@ -89,7 +89,8 @@ class StatsCollector(Collector):
             flagged.add_metric([caller], count)
         yield flagged
         yield CounterMetricFamily(
-            "debar_rate_limiter_failures", "Calls let through because the rate counters did not answer",
+            "debar_rate_limiter_failures",
+            "Calls the rate counters did not answer for (let through, or UNAVAILABLE with the policy closed)",
             value=a.limiter_failures,
         )  # fmt: skip
 
