@@ -1106,6 +1106,20 @@ def test_prod_takes_redis_cluster_from_a_secret() -> None:
     assert of_kind(objects, "Secret") == [], "prod commits no secret"
 
 
+def test_authz_reads_a_platforms_file_the_server_accepts(objects: list[Obj]) -> None:
+    from debar.authz.delegation import parse_platforms
+
+    authz = the(objects, "Deployment", AUTHZ)
+    server = pod_spec(authz)["containers"][0]
+    path = Path(env_value(objects, server, "DEBAR_AUTHZ_PLATFORMS_FILE") or "")
+    mount = next(m for m in server["volumeMounts"] if m["mountPath"] == str(path.parent))
+    assert mount.get("readOnly")
+    volume = next(v for v in pod_spec(authz)["volumes"] if v["name"] == mount["name"])
+    config = the(objects, "ConfigMap", volume["configMap"]["name"])
+    platforms = parse_platforms(json.loads(config["data"][path.name]))
+    assert platforms and all(p.startswith("platform:") for p in platforms.values())
+
+
 def test_prod_rate_limiter_fails_closed() -> None:
     objects = load("prod")
     server = pod_spec(the(objects, "StatefulSet", "sanction"))["containers"][0]
