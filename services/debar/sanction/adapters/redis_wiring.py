@@ -17,6 +17,7 @@ from debar.sanction.adapters.redis_client import Lanes, lane_count, make_client
 from debar.sanction.adapters.redis_store import RedisStore
 from debar.sanction.adapters.rekey_store import RedisRekey
 from debar.sanction.adapters.sealing import Sealer
+from debar.sanction.adapters.subject_tally import RedisSubjectTally
 from debar.sanction.app.ports import Adapters
 from debar.sanction.domain.catalogue import Catalogue
 
@@ -44,6 +45,7 @@ def redis_adapters(
         decision_log=RedisDecisionLog(client, keys, breaker),
         objection_store=RedisObjectionStore(client, keys, Sealer.from_spec(settings.objection_keys), breaker),
         rate_counter=RedisRateCounter(client, keys, lanes),
+        subject_tally=RedisSubjectTally(client, keys, breaker),
         rekeyer=RedisRekey(client, keys),
         spool=FileSpool(spool_folder(settings.data_dir, redis_url, settings.redis_prefix), catalogue),
         archive=FileArchive(archive_dir or settings.data_dir / "archive"),

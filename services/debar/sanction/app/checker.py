@@ -169,6 +169,12 @@ class Checker:
         except StoreUnavailable:
             if self._observer is not None:
                 self._observer.store_unavailable()
+            if rate is not None and rate.fail_closed:
+                # The rate could not be counted and its limiter fails closed: the call is refused (UNAVAILABLE),
+                # so nothing is allowed, nor spooled, for it.
+                for i, _ in queries:
+                    results[i] = results[i] or Unavailable("the rate counters are unreachable; try again shortly")
+                return
             self._degrade(queries, asker, results)
             return
         if rate is not None and rate.refused:

@@ -35,6 +35,7 @@ class RateAsk:
     window_s: int
     cost: int
     limit: int
+    fail_closed: bool = False  # DEBAR_RATE_LIMITER_FAILURE=closed: a store that did not count answers nothing
     tried: bool = False
     count: int | None = None
 
@@ -101,6 +102,19 @@ class RateCounter(Protocol):
     async def add(self, caller: str, window: int, window_s: int, cost: int) -> int:
         """Adds `cost` to the caller's count in fixed window number `window`; the new count. Raises
         RateCounterUnavailable."""
+        ...
+
+
+class SubjectTally(Protocol):
+    """How many distinct subjects each caller checked or read, per hour, across every replica (estimated: a
+    HyperLogLog per caller and hour in Redis). Kept two hours."""
+
+    async def add(self, hour: int, seen: Mapping[str, Sequence[str]]) -> None:
+        """Adds, for each caller (a rate key), the pseudonyms it touched in `hour`. Raises StoreUnavailable."""
+        ...
+
+    async def counts(self, hour: int) -> dict[str, int]:
+        """Each caller seen in `hour` -> its estimated distinct subjects. Raises StoreUnavailable."""
         ...
 
 
@@ -278,6 +292,7 @@ class Adapters:
     decision_log: DecisionLog
     objection_store: ObjectionStore
     rate_counter: RateCounter
+    subject_tally: SubjectTally
     rekeyer: Rekeyer
     spool: Spool
     archive: Archive
