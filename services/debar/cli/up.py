@@ -61,6 +61,10 @@ def _shown(url: str) -> str:
 def _redis(settings: Settings) -> Iterator[str]:
     """The configured Redis (DEBAR_REDIS_URL or --redis-url) as it is; else an embedded server on the data folder,
     unless one already runs there (another `debar up` owns it)."""
+    if settings.redis_sentinels:  # DEBAR_REDIS_URL (maybe empty) then holds only the master's credentials
+        print(f"redis     {settings.redis_location} (configured, Sentinel)")
+        yield settings.redis_url
+        return
     if settings.redis_url:
         kind = "configured, cluster" if settings.redis_cluster else "configured"
         print(f"redis     {_shown(settings.redis_url)} ({kind})")

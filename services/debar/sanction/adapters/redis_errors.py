@@ -8,12 +8,24 @@ import functools
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, ParamSpec, TypeVar
 
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    ReadOnlyError,
+    RedisClusterException,
+    RedisError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from debar.common.circuit import CircuitBreaker, CircuitOpen
 from debar.sanction.app.ports import StoreUnavailable
+
+# What a Redis says while it fails over (a slot without a master, a demoted master, a slot on the move, a cluster
+# client that cannot learn the map): it does not answer for now, as a dead one does; the call is not retried
+# here, the caller's next one finds the new master.
+FAILING_OVER = (ClusterDownError, TryAgainError, ReadOnlyError, AskError, RedisClusterException)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -32,9 +44,12 @@ def unavailable_on_redis_error(method: Callable[P, Coroutine[Any, Any, T]]) -> C
             raise StoreUnavailable(str(error)) from error
         try:
             result = await method(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+        except (RedisConnectionError, RedisTimeoutError, OSError, *FAILING_OVER) as error:
             breaker.failed()
             raise StoreUnavailable(f"redis: {error}") from error
+        except StoreUnavailable:  # NotReplicated among them: later calls fail fast instead of each waiting
+            breaker.failed()
+            raise
         except RedisError:
             breaker.succeeded()  # Redis answered, if with an error: it is up
             raise
@@ -53,5 +68,5 @@ def unavailable_on_redis_down() -> Iterator[None]:
     (walking a chain, re-keying): a Redis that does not answer is StoreUnavailable. File errors stay as they are."""
     try:
         yield
-    except (RedisConnectionError, RedisTimeoutError) as error:
+    except (RedisConnectionError, RedisTimeoutError, *FAILING_OVER) as error:
         raise StoreUnavailable(f"redis: {error}") from error
