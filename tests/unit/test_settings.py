@@ -127,7 +127,7 @@ def test_the_staged_key_file_may_be_missing(tmp_path):
         (
             {"DEBAR_REDIS_SENTINELS": "s0:26379", "DEBAR_REDIS_CLUSTER": "true", "DEBAR_REDIS_URL": "redis://r"},
             "DEBAR_REDIS_SENTINELS",
-        ),  # fmt: skip
+        ),
         ({"DEBAR_REDIS_SENTINEL_MASTER": "my master"}, "DEBAR_REDIS_SENTINEL_MASTER"),
         ({"DEBAR_REDIS_MIN_REPLICAS": "some"}, "DEBAR_REDIS_MIN_REPLICAS"),
         ({"DEBAR_REDIS_MIN_REPLICAS": "-1"}, "DEBAR_REDIS_MIN_REPLICAS"),
