@@ -17,6 +17,10 @@ import redis
 from debar.local.embedded_redis import EmbeddedRedis, find_server_binary, free_port
 from debar.local.local_cluster import LocalCluster, _port_with_bus_port
 
+# A replica that needs a full copy gets it at once: by default the primary waits 5 s for more replicas to share
+# one transfer, and a restarted old master would be 5 s late to confirm writes.
+SYNC_AT_ONCE = ("--repl-diskless-sync-delay", "0")
+
 
 class SentinelGroup:
     """One master, `replicas` replicas and `sentinels` Sentinels watching them (quorum: a majority), which
@@ -29,10 +33,10 @@ class SentinelGroup:
         self.data_dir = data_dir
         self.master_name = master_name
         self.down_after_ms = down_after_ms
-        self.servers = [EmbeddedRedis(data_dir / "server0")]
+        self.servers = [EmbeddedRedis(data_dir / "server0", extra_args=SYNC_AT_ONCE)]
         port = self.servers[0].port
         self.servers += [
-            EmbeddedRedis(data_dir / f"server{i}", extra_args=("--replicaof", "127.0.0.1", str(port)))
+            EmbeddedRedis(data_dir / f"server{i}", extra_args=(*SYNC_AT_ONCE, "--replicaof", "127.0.0.1", str(port)))
             for i in range(1, replicas + 1)
         ]
         self.sentinel_ports = [free_port() for _ in range(sentinels)]
@@ -121,7 +125,7 @@ class ReplicatedCluster(LocalCluster):
     """A 3-master Redis Cluster with one replica per master (node i+3 replicates node i)."""
 
     def __init__(self, data_dir: Path, *, node_timeout_ms: int = 2000, extra_args: tuple[str, ...] = ()) -> None:
-        super().__init__(data_dir, extra_args=extra_args, node_timeout_ms=node_timeout_ms)
+        super().__init__(data_dir, extra_args=(*SYNC_AT_ONCE, *extra_args), node_timeout_ms=node_timeout_ms)
         self.replicas = [
             EmbeddedRedis(data_dir / f"node{i + len(self.nodes)}", _port_with_bus_port(), extra_args=self.options)
             for i in range(len(self.nodes))
@@ -143,7 +147,7 @@ class ReplicatedCluster(LocalCluster):
         for client, master_id in zip(clients, ids, strict=True):
             client.execute_command("CLUSTER", "REPLICATE", master_id)
         while time.monotonic() < deadline:
-            if all(int(m.info("replication").get("connected_slaves", 0)) == 1 for m in masters) and all(
+            if all(_synced(m) for m in masters) and all(
                 b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO") for c in clients
             ):
                 return self
@@ -167,10 +171,25 @@ class ReplicatedCluster(LocalCluster):
             node.stop()
 
 
+def _synced(master: redis.Redis) -> bool:
+    """The master's one replica is online and has everything the master wrote."""
+    info: Any = master.info("replication")
+    replica = info.get("slave0")
+    return (
+        isinstance(replica, dict)
+        and replica.get("state") == "online"
+        and (int(replica.get("offset", -1)) == int(info.get("master_repl_offset", 0)))
+    )
+
+
 def pause(server: EmbeddedRedis) -> None:
     """SIGSTOP: the server keeps its connections but answers nothing (as behind a cut network)."""
     assert server.process is not None
     os.kill(server.process.pid, signal.SIGSTOP)
+    stat = Path(f"/proc/{server.process.pid}/stat")
+    deadline = time.monotonic() + 2
+    while stat.exists() and stat.read_text().split(") ", 1)[1][:1] != "T" and time.monotonic() < deadline:
+        time.sleep(0.001)  # stopped for sure before the caller counts from now
 
 
 def resume(server: EmbeddedRedis) -> None:
