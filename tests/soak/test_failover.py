@@ -22,6 +22,7 @@ import grpc
 from debar.local.embedded_redis import EmbeddedRedis
 from debar.local.local_replicas import ReplicatedCluster, SentinelGroup, pause, resume
 from debar.v1 import (
+    common_pb2,
     decision_pb2,
     decision_pb2_grpc,
     railway_pb2,
@@ -265,6 +266,33 @@ def _assert_clean(tally: Tally, missing: list[tuple[str, str]], verified: subpro
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
+def _refused_decision(address: str, person: str) -> str:
+    with grpc.insecure_channel(address) as channel:
+        answer = sanction_pb2_grpc.SanctionServiceStub(channel).Check(check_request(person, CLOSED), timeout=5)
+    assert answer.outcome == common_pb2.OUTCOME_DENY, answer
+    return str(answer.decision_id)
+
+
+def _writes(address: str, person: str, refused_id: str) -> dict[str, str]:
+    """A registry write and an objection write, each by its status."""
+    objection = decision_pb2.FileObjectionRequest(decision_id=refused_id, statement="not me", contact="x@y.z")
+    found = {}
+    with grpc.insecure_channel(address) as channel:
+        registry = registry_pb2_grpc.RegistryServiceStub(channel)
+        decisions = decision_pb2_grpc.DecisionServiceStub(channel)
+        calls: dict[str, Callable[[], object]] = {
+            "impose": lambda: registry.Impose(impose_request(person), timeout=DEADLINE_S),
+            "objection": lambda: decisions.FileObjection(objection, timeout=DEADLINE_S),
+        }
+        for name, call in calls.items():
+            try:
+                call()
+                found[name] = "OK"
+            except grpc.RpcError as error:
+                found[name] = error.code().name
+    return found
+
+
 def _stop_all(started: list[ServiceProcess]) -> Callable[[], None]:
     def stop() -> None:
         for service in reversed(started):
@@ -385,15 +413,19 @@ def test_a_cut_off_replica_fails_closed_under_min_replicas(tmp_path, logs_dir, r
     services = _services(env, tmp_path, logs_dir, started)
     people = [new_ric() for _ in range(40)]
     _impose(services.sanction.address, people[:10])
+    refused_id = _refused_decision(services.sanction.address, people[0])
     with HealthWatch(services.sanction.address) as health, _load(services, people) as tally:
         time.sleep(STEADY_S)
         pause(group.servers[2])  # returns once the process is stopped: a write from now on cannot reach it
         paused_at = time.monotonic()
-        time.sleep(2 * STEADY_S)
+        time.sleep(STEADY_S)
+        writes_cut_off = _writes(services.sanction.address, people[1], refused_id)
+        time.sleep(STEADY_S)
         resumed_at = time.monotonic()
         resume(group.servers[2])
         assert wait_for(_closed_ok_after(tally, resumed_at), timeout_s=10)
         time.sleep(STEADY_S)
+        writes_back = _writes(services.sanction.address, people[1], refused_id)
     answered_unreplicated = tally.answered_closed_between(paused_at, resumed_at)
     during = [c for c in tally.calls if paused_at < c.started and c.ended < resumed_at]
     spooled = sum(1 for c in during for i in c.ids if i.startswith("S"))
@@ -405,11 +437,14 @@ def test_a_cut_off_replica_fails_closed_under_min_replicas(tmp_path, logs_dir, r
         "Replica cut off (SIGSTOP) with DEBAR_REDIS_MIN_REPLICAS=2 of 2", tally, missing,
         [f"while cut off ({resumed_at - paused_at:.1f} s): fail-closed checks answered {len(answered_unreplicated)}, "
          f"calls refused {refused}, fail-open decisions spooled {spooled}",
+         f"registry and objection writes while cut off: {writes_cut_off}; once it is back: {writes_back}",
          f"checks recovered {recovery_s:.1f} s after the replica came back",
          f"health: {health.shown(paused_at)}", verified.stdout.strip()],
     )  # fmt: skip
     _assert_clean(tally, missing, verified)
     assert not answered_unreplicated, answered_unreplicated[:3]
     assert refused > 0 and spooled > 0
+    assert writes_cut_off == {"impose": "UNAVAILABLE", "objection": "UNAVAILABLE"}
+    assert writes_back == {"impose": "OK", "objection": "OK"}
     assert "NOT_SERVING" in {status for at, status in health.changes if paused_at < at < resumed_at + 0.5}
     assert health.changes[-1][1] == "SERVING"

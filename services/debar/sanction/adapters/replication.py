@@ -99,7 +99,7 @@ class Replication:
             for command in (*commands, *waits):
                 pipe.execute_command(*command)
             results = await pipe.execute(raise_on_error=False)
-        _raise_first(results)
+        _raise_first(results[: len(commands)])
         return list(results), waits
 
     async def _on_cluster(
@@ -130,7 +130,7 @@ class Replication:
                 asking = True
         if any(isinstance(r, (RedisConnectionError, RedisTimeoutError)) for r in results):
             self._stale = True
-        _raise_first(results)
+        _raise_first(results[: len(commands)])
         return results, waits
 
     async def _refresh_if_stale(self, client: RedisCluster) -> None:
@@ -171,6 +171,10 @@ class Replication:
         return version >= (7, 2), 1 if int(persistence.get("aof_enabled", 0)) else 0
 
     def _check(self, acks: Sequence[Any], waits: Sequence[Command]) -> None:
+        refused = next((a for a in acks if isinstance(a, Exception)), None)
+        if refused is not None:  # a server that refuses WAIT cannot say the write is safe: it is not acknowledged
+            self.short += 1
+            raise NotReplicated(f"redis: WAIT refused ({refused}): the write cannot be confirmed on a replica")
         replicas, needed = int(acks[0]), waits[0][1]
         local = int(acks[1][0]) if len(acks) > 1 else 1  # WAITAOF: [fsync'd here, fsync'd on replicas]
         if replicas < needed or local < 1:
