@@ -18,6 +18,7 @@ from debar.sanction.adapters.redis_store import RedisStore
 from debar.sanction.adapters.rekey_store import RedisRekey
 from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.sealing import Sealer
+from debar.sanction.adapters.subject_tally import RedisSubjectTally
 from debar.sanction.app.ports import Adapters
 from debar.sanction.domain.catalogue import Catalogue
 
@@ -47,6 +48,7 @@ def redis_adapters(
             client, keys, Sealer.from_spec(settings.objection_keys), breaker, replication
         ),
         rate_counter=RedisRateCounter(client, keys),
+        subject_tally=RedisSubjectTally(client, keys, breaker),
         rekeyer=RedisRekey(client, keys, replication=replication),
         spool=FileSpool(spool_folder(settings.data_dir, redis_url, settings.redis_prefix), catalogue),
         archive=FileArchive(archive_dir or settings.data_dir / "archive"),
