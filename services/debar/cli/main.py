@@ -28,7 +28,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 
     from debar.cli.up import up
 
-    return up(settings, demo=not args.no_demo, certs=Path(args.certs) if args.certs else None)
+    return up(settings, demo=not args.no_demo, certs=Path(args.certs) if args.certs else None, topology=args.topology)
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="run every service with demo data (Redis: the configured one, else embedded)")
     up.add_argument("--no-demo", action="store_true", help="do not load the demo dataset")
     up.add_argument("--certs", help="mutual TLS with the certificates in this folder (`debar certs dev` makes them)")
+    up.add_argument(
+        "--topology", choices=["single", "sentinel", "cluster"], default="single",
+        help="the Redis to start when none is configured: single (default, the embedded server, kept), sentinel "
+        "(a master, 2 replicas, 3 Sentinels) or cluster (3 masters with a replica each), fresh each run",
+    )  # fmt: skip
     up.set_defaults(run=_up)
 
     check = commands.add_parser("check", help="ask a running sanction service")
