@@ -1,6 +1,11 @@
 """Creates the Redis client from settings: short explicit timeouts, a bounded blocking pool, one quick retry on a
 broken connection (one that went stale across a Redis restart reconnects once instead of failing the call).
 
+Three shapes: one server (or one address in front of a managed primary), Redis Cluster (the client follows MOVED
+and ASK and learns the slot map again after a failover), and a master with replicas under Sentinel (every new
+connection asks the Sentinels where the master is, so after a failover the pool reconnects to the promoted
+replica; a connection that meets a demoted master, READONLY, is dropped).
+
 `Lanes`: a few connections of the check path's own, beside the pool, for its one script call per check. A command
 through the client costs redis-py's per-command machinery (pool checkout under a condition, a task per socket
 write for the write timeout, observability hooks) about as much CPU as the round trip itself; on a lane it costs
@@ -11,23 +16,40 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
-def make_client(url: str, *, cluster: bool, timeout_s: float, connections: int) -> Redis:
-    # Retry once on a broken connection (stale after a Redis restart), never on a timeout: a hung Redis must
-    # cost one timeout, not two.
-    retry = Retry(ExponentialBackoff(cap=0.05, base=0.005), retries=1, supported_errors=(RedisConnectionError,))
+class _SentinelBlockingPool(SentinelConnectionPool, BlockingConnectionPool):
+    """The Sentinel pool (connections to whichever server is master now) with the blocking pool's bound: a burst
+    waits up to the timeout for a connection instead of failing at once."""
+
+
+def _retry() -> Retry:
+    # Retry once on a broken connection (stale after a Redis restart or a failover), never on a timeout: a hung
+    # Redis must cost one timeout, not two.
+    return Retry(ExponentialBackoff(cap=0.05, base=0.005), retries=1, supported_errors=(RedisConnectionError,))
+
+
+def make_client(
+    url: str, *, cluster: bool, timeout_s: float, connections: int, sentinels: Sequence[tuple[str, int]] = (),
+    sentinel_master: str = "",
+) -> Redis:  # fmt: skip
+    """`sentinels`: find the master `sentinel_master` through them; `url` (may be empty) then gives only the
+    master's password, database and scheme (rediss: TLS)."""
+    if sentinels:
+        return _sentinel_client(url, sentinels, sentinel_master, timeout_s, connections)
     if cluster:
         return RedisCluster.from_url(  # type: ignore[return-value]
-            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry=retry,
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry=_retry(),
             max_connections=connections,
         )  # fmt: skip
     pool = BlockingConnectionPool.from_url(
@@ -36,9 +58,29 @@ def make_client(url: str, *, cluster: bool, timeout_s: float, connections: int) 
         timeout=timeout_s,
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
-        retry=retry,
+        retry=_retry(),
     )
     return Redis(connection_pool=pool)
+
+
+def _sentinel_client(
+    url: str, sentinels: Sequence[tuple[str, int]], master: str, timeout_s: float, connections: int
+) -> Redis:
+    parsed = urlsplit(url) if url else None
+    options: dict[str, Any] = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
+    sentinel = Sentinel(list(sentinels), sentinel_kwargs=dict(options), **options)
+    master_options: dict[str, Any] = {**options, "retry": _retry(), "max_connections": connections,
+                                      "timeout": timeout_s}  # fmt: skip
+    if parsed is not None:
+        if parsed.password:
+            master_options["password"] = unquote(parsed.password)
+        if parsed.username:
+            master_options["username"] = unquote(parsed.username)
+        if parsed.path.strip("/"):
+            master_options["db"] = int(parsed.path.strip("/"))
+        if parsed.scheme == "rediss":
+            master_options["ssl"] = True
+    return sentinel.master_for(master, redis_class=Redis, connection_pool_class=_SentinelBlockingPool, **master_options)
 
 
 def lane_count(connections: int) -> int:
@@ -48,12 +90,14 @@ def lane_count(connections: int) -> int:
 
 class Lanes:
     """Up to `count` connections of their own (made on first use), each carrying one command at a time; when every
-    lane is busy a command goes through the client's pool as usual. On Redis Cluster (or with no lanes) every
-    command goes through the client: a lane talks to one server."""
+    lane is busy a command goes through the client's pool as usual. On Redis Cluster or under Sentinel (or with no
+    lanes) every command goes through the client: a lane talks to one fixed server."""
 
     def __init__(self, client: Redis | RedisCluster, count: int, timeout_s: float) -> None:
         self._client = client
-        self._count = 0 if isinstance(client, RedisCluster) else count
+        # Not under Sentinel either: its pool's connections find the master themselves, lanes are kept simple.
+        plain = not isinstance(client, RedisCluster) and not isinstance(client.connection_pool, SentinelConnectionPool)
+        self._count = count if plain else 0
         self._timeout_s = timeout_s
         self._free: list[AbstractConnection] = []
         self._all: list[AbstractConnection] = []

@@ -18,6 +18,7 @@ from debar.sanction.adapters import codec
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.redis_client import Lanes
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
+from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.app.ports import RateAsk
 from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
@@ -29,13 +30,18 @@ from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Outc
 class RedisStore:
     def __init__(
         self, client: Redis, keys: Keys, breaker: CircuitBreaker | None = None, catalogue: Catalogue | None = None,
-        lanes: Lanes | None = None,
+        replication: Replication | None = None, lanes: Lanes | None = None,
     ) -> None:  # fmt: skip
+        """`replication`: writes are acknowledged only once replicas hold them (adapters/replication.py); `lanes`:
+        the check path's own connections (redis_client.Lanes)."""
         self._redis = client  # decode_responses=False: values are bytes
         self._keys = keys
         self._breaker = breaker or CircuitBreaker()
         self._catalogue = catalogue or load_default_catalogue()  # records store measures as its bitmask
-        self._scripts = Scripts(client, ("decide", "index", "replay", "write", "read", "texts", "rate"), lanes)
+        self._replication = replication
+        self._scripts = Scripts(
+            client, ("decide", "index", "replay", "write", "read", "texts", "rate"), replication, lanes
+        )
         self._texts: dict[str, str] = {}  # ref -> text
         # Packed index entry -> decoded entry: the same restrictions come back in answer after answer. Entries are
         # immutable under their text (a change writes a new one), so the cache is never stale; it is bounded.
@@ -48,6 +54,19 @@ class RedisStore:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+    @unavailable_on_redis_error
+    async def replicas_confirm(self) -> None:
+        """A probe write on every primary, confirmed by the replicas acknowledged writes need (health)."""
+        if self._replication is not None:
+            await self._replication.probe()
+
+    async def _write(self, *command: Any) -> Any:
+        """One write command on the key command[1], replicated before it returns when replication is asked."""
+        if self._replication is None:
+            return await self._redis.execute_command(*command)
+        (answer,) = await self._replication.execute([command], [command[1]])
+        return answer
 
     # -- scripts -------------------------------------------------------------------------------------------
 
@@ -92,7 +111,7 @@ class RedisStore:
 
     @unavailable_on_redis_error
     async def bump_revision(self) -> int:
-        return int(await self._redis.incr(self._keys.revision))
+        return int(await self._write("INCR", self._keys.revision))
 
     # -- texts ---------------------------------------------------------------------------------------------
 
@@ -318,8 +337,8 @@ class RedisStore:
     @unavailable_on_redis_error
     async def put_restriction(self, restriction: Restriction) -> None:
         refs = await self.store_texts((restriction.source, restriction.legal_basis, restriction.authority))
-        await self._redis.hset(
-            self._keys.restrictions(restriction.id), restriction.id,
+        await self._write(
+            "HSET", self._keys.restrictions(restriction.id), restriction.id,
             codec.encode_restriction(restriction, self._catalogue, refs),
         )  # fmt: skip
 
@@ -359,8 +378,8 @@ class RedisStore:
 
     @unavailable_on_redis_error
     async def put_exemption(self, exemption: Exemption) -> None:
-        await self._redis.hset(
-            self._keys.exemptions(exemption.subject.bucket), exemption.id, codec.encode_exemption(exemption)
+        await self._write(
+            "HSET", self._keys.exemptions(exemption.subject.bucket), exemption.id, codec.encode_exemption(exemption)
         )
 
 
