@@ -202,9 +202,10 @@ class CheckGate:
 
 class ReadGate:
     """Every read of the registry, the decision log and the objections (GetRestriction, ListRestrictions,
-    GetDecision, ListDecisions, GetObjection, ListObjections) counts one against the caller's rate, is written to the
-    audit log (`debar.audit`: method, caller, principal, the pseudonyms of the subjects it showed, its status), and
-    counts in the distinct-subjects figure. It also judges ownership: who must name the subject, and whether the
+    GetDecision, ListDecisions, GetObjection, ListObjections; and FileObjection, RequestReconsideration, whose answers
+    tell whose decision it is) counts one against the caller's rate, is written to the audit log (`debar.audit`:
+    method, caller, principal, the pseudonyms of the subjects it showed, its status), and counts in the
+    distinct-subjects figure. It also judges ownership: who must name the subject, and whether the
     subject named is the one of the record."""
 
     def __init__(self, gate: CheckGate, policy: AccessPolicy, resolver: SubjectResolver) -> None:

@@ -23,7 +23,7 @@ method is closed until it is given a scope here.
 
 Rates: a caller's entry may give a rate (`checks` items per `window_s`); checked items count against it, and so
 does every read (GetRestriction, ListRestrictions, GetDecision, ListDecisions, GetObjection, ListObjections: one
-each).
+each) and every filing (FileObjection, RequestReconsideration: their answers tell whose decision it is).
 
 The scopes file names identities exactly (`railway`, `reviewer:li`) or by group (`reviewer:*`: every identity of
 that kind); an exact entry wins over its group. `local`, the identity of local mode, is refused in the file of a
