@@ -4,6 +4,7 @@ real Redis: each test is an attack that worked on the reviewed main and is refus
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,17 +12,20 @@ import grpc
 import pytest
 
 from debar.local.certs import write_dev_certs
-from debar.v1 import decision_pb2
+from debar.v1 import common_pb2, decision_pb2
 from tests.integration.test_access import (
+    TIMEOUT,
     audit_lines,
+    checks_of,
     credentials,
     decisions_of,
     packaged_scopes,
     refused_decision,
+    registry_of,
     rpc_error,
     start_mtls,
 )
-from tests.support.requests import subject
+from tests.support.requests import DAY, check_request, impose_request, subject
 from tests.support.servers import ServiceProcess
 from tests.support.subjects import new_ric
 
@@ -91,3 +95,62 @@ def test_filing_is_no_unmetered_unaudited_oracle_of_whose_decision_it_is(as_call
         objection_id="O" + "0" * 15, statement="again", subject=subject(person)))  # fmt: skip
     assert reconsider.code() == EXHAUSTED
     assert audit_lines(sanction_tls, "portal:tiny", "RequestReconsideration")
+
+
+# --- a registry clerk: a court list's restriction weakened by Impose, with no second identity -------------------
+
+
+@pytest.mark.parametrize("weakening", ["ended", "measure dropped", "starts later"])
+def test_one_clerk_cannot_lift_a_court_restriction_by_imposing_it_again_weaker(as_caller, weakening):
+    """Before: Lift of a court list's restriction waited for a second registry identity, but the same clerk could
+    Impose the record again (same source and source id) ending now, without the refused measure, or starting
+    years ahead: the next check allowed, on one credential."""
+    person, source_id = new_ric(), f"W-{time.time_ns()}"
+    clerk = registry_of(as_caller("clerk:wang"))
+    clerk.Impose(impose_request(person, source_id=source_id), timeout=TIMEOUT)
+    railway = checks_of(as_caller("railway"))
+    assert railway.Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT).outcome == common_pb2.OUTCOME_DENY
+    weaker = {
+        "ended": impose_request(person, source_id=source_id, end=time.time() - 60),
+        "measure dropped": impose_request(person, source_id=source_id, measures=["AIR_TRAVEL"]),
+        "starts later": impose_request(person, source_id=source_id, start=time.time() + 3650 * DAY),
+    }[weakening]
+    error = rpc_error(clerk.Impose, weaker)
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error.details()
+    assert "Lift" in error.details()
+    assert railway.Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT).outcome == common_pb2.OUTCOME_DENY
+
+
+# --- the console: a delegate acting for no one is no reviewer -----------------------------------------------------
+
+
+def test_the_console_cannot_be_the_second_pair_of_eyes_under_its_own_name(as_caller):
+    """Before: the console holds objections:review (its person pages read as itself), so a call from it naming no
+    reviewer acted as "console": reviewer:li overturned with her own certificate, and the console's credential alone
+    confirmed, a role and not a person, and the restriction was lifted."""
+    person = new_ric()
+    decision_id = refused_decision(as_caller, person)
+    filed = decisions_of(as_caller("portal")).FileObjection(
+        decision_pb2.FileObjectionRequest(decision_id=decision_id, statement="Not me.", contact="me@x.cn",
+                                          subject=subject(person)), timeout=TIMEOUT)  # fmt: skip
+    li = decisions_of(as_caller("reviewer:li"))
+    li.ReviewObjection(decision_pb2.ReviewObjectionRequest(objection_id=filed.objection_id), timeout=TIMEOUT)
+    li.ResolveObjection(decision_pb2.ResolveObjectionRequest(
+        objection_id=filed.objection_id, outcome=decision_pb2.OBJECTION_OUTCOME_OVERTURNED, reason="mistaken"),
+        timeout=TIMEOUT)  # fmt: skip
+    console = decisions_of(as_caller("console"))
+    error = rpc_error(console.ConfirmResolution, decision_pb2.ConfirmResolutionRequest(objection_id=filed.objection_id))
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "acts only for the person it names" in error.details()
+    railway = checks_of(as_caller("railway"))
+    assert railway.Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT).outcome == common_pb2.OUTCOME_DENY
+    # For a person (the reviewer signed in to it) it acts as that person, and four eyes hold.
+    own = rpc_error(console.ConfirmResolution, decision_pb2.ConfirmResolutionRequest(objection_id=filed.objection_id),
+                    metadata=[("x-debar-on-behalf-of", "reviewer:li")])  # fmt: skip
+    assert own.code() == grpc.StatusCode.PERMISSION_DENIED and "different reviewer" in own.details()
+    confirmed = console.ConfirmResolution(
+        decision_pb2.ConfirmResolutionRequest(objection_id=filed.objection_id),
+        metadata=[("x-debar-on-behalf-of", "reviewer:zhang")],
+        timeout=TIMEOUT,
+    )
+    assert confirmed.history[-1].actor == "reviewer:zhang"

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import grpc
 import structlog
 
-from debar.common.callers import CALLER_NAME, PUBLIC_SERVICES, is_identity
+from debar.common.callers import CALLER_NAME, LOCAL, PUBLIC_SERVICES, is_identity
 from debar.common.errors import DomainError, InvalidField, PermissionDenied, RateLimited, Unavailable
 from debar.common.identifiers import IdKind, SubjectId
 from debar.common.settings import SettingsError
@@ -50,8 +50,16 @@ def current_grant() -> Grant:
 def acting_identity(claimed: str = "", field: str = "") -> str:
     """Who acts in the call being served: the authenticated identity, or the principal it acts for when delegated.
     `claimed`: a name the request carries in `field` (e.g. ReviewObjectionRequest.reviewer): empty means the
-    acting identity; any other name is INVALID_ARGUMENT naming the field, so that no one acts under another name."""
-    actor = current_grant().actor
+    acting identity; any other name is INVALID_ARGUMENT naming the field, so that no one acts under another name.
+    A caller holding `delegate` that names no principal is PERMISSION_DENIED (but `local`): a role is no person."""
+    grant = current_grant()
+    if grant.caller != LOCAL and not grant.on_behalf_of and AccessPolicy.may_delegate(grant):
+        # A delegate (the console, a domain service) is a role, not a person: its own name would count as a second
+        # reviewer or clerk in four eyes, so in an act that records who acted it must name the person it acts for.
+        raise PermissionDenied(
+            f"caller {grant.caller!r} holds delegate and acts only for the person it names ({ON_BEHALF_OF_HEADER})"
+        )
+    actor = grant.actor
     if claimed and claimed != actor:
         # The claimed name is not repeated: it is the caller's input, of any length.
         raise InvalidField(field, f"must be empty or your own identity {actor!r}: no one acts under another name")
