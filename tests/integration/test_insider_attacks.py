@@ -9,13 +9,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
+import jwt
 import pytest
 
 from debar.local.certs import write_dev_certs
-from debar.v1 import common_pb2, decision_pb2
+from debar.v1 import common_pb2, decision_pb2, registry_pb2
+from tests.integration import test_access
 from tests.integration.test_access import (
+    KEYS,
+    RAILWAY,
+    SANCTION,
     TIMEOUT,
     audit_lines,
+    bearer,
     checks_of,
     credentials,
     decisions_of,
@@ -29,6 +35,8 @@ from tests.support.requests import DAY, check_request, impose_request, subject
 from tests.support.servers import ServiceProcess
 from tests.support.subjects import new_ric
 
+# test_access's token-mode sanction service (its trust file and keys), started again for this module.
+access_env, token_files, sanction_token = test_access.access_env, test_access.token_files, test_access.sanction_token
 NOT_FOUND, EXHAUSTED = grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED
 # A portal with a tiny rate in a long window: its reads run out after a few.
 EXTRA = {"portal:tiny": {"scopes": ["decisions:read", "objections:file"], "rate": {"checks": 3, "window_s": 3600}}}
@@ -154,3 +162,20 @@ def test_the_console_cannot_be_the_second_pair_of_eyes_under_its_own_name(as_cal
         timeout=TIMEOUT,
     )
     assert confirmed.history[-1].actor == "reviewer:zhang"
+
+
+# --- a leaked token: one token, one service -----------------------------------------------------------------------
+
+
+def test_a_token_for_several_services_is_refused(sanction_token):
+    """Before: `aud` was checked as PyJWT does by default, where a list naming this service passes: a token for the
+    railway service and the sanction service together, sent to one, could be replayed at the other."""
+    now = int(time.time())
+    claims = {"iss": "staff", "sub": "clerk:wang", "aud": [RAILWAY, SANCTION], "iat": now, "exp": now + 300,
+              "jti": "multi"}  # fmt: skip
+    with grpc.insecure_channel(sanction_token.address) as channel:
+        error = rpc_error(registry_of(channel).ListRestrictions,
+                          registry_pb2.ListRestrictionsRequest(subject=subject(new_ric())),
+                          metadata=bearer(jwt.encode(claims, KEYS["staff"], algorithm="EdDSA")))  # fmt: skip
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "not for this service" in error.details()
