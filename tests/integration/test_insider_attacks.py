@@ -150,6 +150,12 @@ def test_the_console_cannot_be_the_second_pair_of_eyes_under_its_own_name(as_cal
     error = rpc_error(console.ConfirmResolution, decision_pb2.ConfirmResolutionRequest(objection_id=filed.objection_id))
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "acts only for the person it names" in error.details()
+    # Nor by naming itself (or another delegate) as the person it acts for.
+    for principal in ("console", "railway"):
+        named = rpc_error(console.ConfirmResolution, decision_pb2.ConfirmResolutionRequest(
+            objection_id=filed.objection_id), metadata=[("x-debar-on-behalf-of", principal)])  # fmt: skip
+        assert named.code() == grpc.StatusCode.PERMISSION_DENIED, principal
+        assert "a delegate acts for people and platforms" in named.details()
     railway = checks_of(as_caller("railway"))
     assert railway.Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT).outcome == common_pb2.OUTCOME_DENY
     # For a person (the reviewer signed in to it) it acts as that person, and four eyes hold.

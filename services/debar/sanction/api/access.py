@@ -130,6 +130,14 @@ class AccessInterceptor(UnaryInterceptor):
                     await context.abort(
                         grpc.StatusCode.INVALID_ARGUMENT, f"{ON_BEHALF_OF_HEADER}: must match {CALLER_NAME.pattern}"
                     )
+                if principal != LOCAL and self._policy.may_delegate(self._policy.grant(principal)):
+                    # The console naming itself (or another delegate) would act as a role again (acting_identity).
+                    self._stats.denied_delegations += 1
+                    await context.abort(
+                        grpc.StatusCode.PERMISSION_DENIED,
+                        f"caller {caller!r} may not act on behalf of {principal!r}: a delegate acts for people and "
+                        "platforms, not for a delegate",
+                    )
                 grant = self._policy.acting_for(grant, principal)
             if not self._policy.may_call(grant, method):
                 self._stats.denied_calls += 1
