@@ -130,9 +130,21 @@ class AccessInterceptor(UnaryInterceptor):
                     await context.abort(
                         grpc.StatusCode.INVALID_ARGUMENT, f"{ON_BEHALF_OF_HEADER}: must match {CALLER_NAME.pattern}"
                     )
+                if principal != LOCAL and not self._policy.knows(principal):
+                    # Unnamed, it would be counted at the delegate's own rate, on a key of its own: any identity
+                    # the CA knows (an Envoy's, a tool's) asking through a domain service would get that service's.
+                    self._stats.denied_delegations += 1
+                    log.warning("denied: caller %r may not act on behalf of %r, named in no scopes entry", caller,
+                                principal)  # fmt: skip
+                    await context.abort(
+                        grpc.StatusCode.PERMISSION_DENIED,
+                        f"caller {caller!r} may not act on behalf of {principal!r}: the scopes file names no such "
+                        "identity or group",
+                    )
                 if principal != LOCAL and self._policy.may_delegate(self._policy.grant(principal)):
                     # The console naming itself (or another delegate) would act as a role again (acting_identity).
                     self._stats.denied_delegations += 1
+                    log.warning("denied: caller %r may not act on behalf of %r, a delegate", caller, principal)
                     await context.abort(
                         grpc.StatusCode.PERMISSION_DENIED,
                         f"caller {caller!r} may not act on behalf of {principal!r}: a delegate acts for people and "

@@ -33,7 +33,8 @@ A delegated call (a `delegate` acting for a principal) may do only what both may
 to the delegate's. Checks are the exception, being the delegate's own work (the railway service checks railway
 measures for whichever platform asked it): the delegate's check scopes hold, so platforms need none of their own
 and cannot call the sanction service directly. The rate is the principal's entry's, else the delegate's, counted
-for that delegate and principal together (`railway/platform:12306`): one platform cannot use up another's."""
+for that delegate and principal together (`railway/platform:12306`): one platform cannot use up another's. A
+principal must be named in the file (exactly or by group) and may not hold `delegate` itself (api/access.py)."""
 
 from __future__ import annotations
 
@@ -128,6 +129,11 @@ class AccessPolicy:
         if found is None and (group := group_of(caller)) is not None:
             found = self.grants.get(group)
         return replace(found, caller=caller) if found is not None else Grant(caller)
+
+    def knows(self, identity: str) -> bool:
+        """Whether the file names `identity`, exactly or by its group."""
+        group = group_of(identity)
+        return identity in self.grants or (group is not None and group in self.grants)
 
     @staticmethod
     def sees_every_subject(grant: Grant) -> bool:
