@@ -232,3 +232,14 @@ def test_a_permit_granted_alone_does_not_override_a_later_court_order_naming_its
     clerk.Impose(impose_request(person, measures=["RAIL_TICKET_BAN"]), timeout=TIMEOUT)
     answer = checks_of(as_caller("railway")).Check(check_request(person, "RAIL_TICKET_BAN"), timeout=TIMEOUT)
     assert answer.outcome == common_pb2.OUTCOME_DENY
+
+
+def test_the_console_acting_for_a_clerk_writes_nothing(as_caller):
+    """Held before and after (a regression check of the review): delegation narrows the clerk's scopes to the
+    console's, which hold no registry:write."""
+    person = new_ric()
+    imposed = registry_of(as_caller("clerk:wang")).Impose(impose_request(person), timeout=TIMEOUT)
+    lift = registry_pb2.LiftRequest(restriction_id=imposed.restriction.id, reason="paid", document_number="D-1")
+    error = rpc_error(registry_of(as_caller("console")).Lift, lift, metadata=[("x-debar-on-behalf-of", "clerk:wang")])
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "caller 'console' for 'clerk:wang' may not call /debar.v1.RegistryService/Lift" in error.details()
