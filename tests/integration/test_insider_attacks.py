@@ -47,7 +47,7 @@ EXTRA = {"portal:tiny": {"scopes": ["decisions:read", "objections:file"], "rate"
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("attack-certs")
     write_dev_certs(directory)
-    write_dev_certs(directory, services=(), clients=tuple(EXTRA))
+    write_dev_certs(directory, services=(), clients=(*EXTRA, "local"))
     return directory
 
 
@@ -200,15 +200,19 @@ def railway_tls(sanction_tls, service_env, certs, logs_dir) -> Iterator[ServiceP
     assert service.stop() == 0, service.log()
 
 
-def test_an_identity_the_scopes_file_does_not_name_gets_no_domain_services_rate(railway_tls, sanction_tls, certs):
+@pytest.mark.parametrize("unlisted", ["envoy", "local"])
+def test_an_identity_the_scopes_file_does_not_name_gets_no_domain_services_rate(
+    railway_tls, sanction_tls, certs, unlisted
+):
     """Before: the railway service asked for whoever called it; for an identity with no entry in the scopes file
     (`envoy`, say, or `bench` in production) the sanction service counted the calls at the railway service's own
-    rate (5000 a second), on a key of their own: an Envoy's key enumerated five times faster than any platform."""
-    with grpc.secure_channel(railway_tls.address, credentials(certs, "envoy")) as channel:
+    rate (5000 a second), on a key of their own: an Envoy's key enumerated five times faster than any platform.
+    A certificate named `local` (no one outside local mode) was let through the same way."""
+    with grpc.secure_channel(railway_tls.address, credentials(certs, unlisted)) as channel:
         stub = railway_pb2_grpc.RailwayServiceStub(channel)
         error = rpc_error(stub.CheckTicket, g_ticket())
     assert error.code() == grpc.StatusCode.UNAVAILABLE and "PERMISSION_DENIED" in error.details()
-    assert "may not act on behalf of 'envoy', named in no scopes entry" in sanction_tls.log()
+    assert f"may not act on behalf of {unlisted!r}, named in no scopes entry" in sanction_tls.log()
     with grpc.secure_channel(railway_tls.address, credentials(certs, "platform:12306")) as channel:
         assert railway_pb2_grpc.RailwayServiceStub(channel).CheckTicket(g_ticket(), timeout=TIMEOUT).allowed
 

@@ -130,7 +130,7 @@ class AccessInterceptor(UnaryInterceptor):
                     await context.abort(
                         grpc.StatusCode.INVALID_ARGUMENT, f"{ON_BEHALF_OF_HEADER}: must match {CALLER_NAME.pattern}"
                     )
-                if principal != LOCAL and not self._policy.knows(principal):
+                if not self._policy.knows(principal):  # `local` is known in local mode only
                     # Unnamed, it would be counted at the delegate's own rate, on a key of its own: any identity
                     # the CA knows (an Envoy's, a tool's) asking through a domain service would get that service's.
                     self._stats.denied_delegations += 1
