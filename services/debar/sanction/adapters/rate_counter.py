@@ -15,7 +15,7 @@ from debar.sanction.app.ports import RateCounterUnavailable
 class RedisRateCounter:
     def __init__(self, client: Redis, keys: Keys, lanes: Lanes | None = None) -> None:
         self._keys = keys
-        self._scripts = Scripts(client, ("rate",), lanes)
+        self._scripts = Scripts(client, ("rate",), lanes=lanes)
 
     async def add(self, caller: str, window: int, window_s: int, cost: int) -> int:
         """The caller's count in `window` after adding `cost`; the counter expires two windows after it starts."""
