@@ -24,13 +24,17 @@ from debar.sanction.api.access import AccessInterceptor, AccessStats, CheckGate,
 from debar.sanction.api.decision_servicer import DecisionServicer
 from debar.sanction.api.metrics import CheckMetrics, ImportCollector, ObjectionCollector, StatsCollector
 from debar.sanction.api.servicers import RegistryServicer, SanctionServicer
+from debar.sanction.api.watch_servicer import WatchServicer
 from debar.sanction.app.failopen import keep_replaying
 from debar.sanction.app.ports import StoreUnavailable
-from debar.sanction.bootstrap import build_core, subject_resolver
+from debar.sanction.app.watch import keep_judging
+from debar.sanction.bootstrap import build_core, subject_resolver, watch_limits
 from debar.sanction.domain.catalogue import load_default_catalogue
-from debar.v1 import decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
+from debar.v1 import decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc, watch_pb2_grpc
 
-SERVICE_NAMES = ["debar.v1.SanctionService", "debar.v1.RegistryService", "debar.v1.DecisionService"]
+SERVICE_NAMES = [
+    "debar.v1.SanctionService", "debar.v1.RegistryService", "debar.v1.DecisionService", "debar.v1.WatchService",
+]  # fmt: skip
 
 log = logging.getLogger("debar.failopen")
 
@@ -60,8 +64,9 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         registry = CollectorRegistry()
         check_metrics = CheckMetrics(registry)
         core = build_core(
-            redis_adapters(settings, url, catalogue), catalogue, subject_resolver(settings), observer=check_metrics
-        )
+            redis_adapters(settings, url, catalogue), catalogue, subject_resolver(settings), observer=check_metrics,
+            watch_limits=watch_limits(settings),
+        )  # fmt: skip
         _warn_of_unsorted_spool(settings.data_dir, spool_folder(settings.data_dir, url, settings.redis_prefix))
         access = AccessStats()
         registry.register(StatsCollector(core.spool_replay.stats, access))
@@ -79,6 +84,10 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(core.registry), server.server)
         decision_servicer = DecisionServicer(core.decisions, core.objections)
         decision_pb2_grpc.add_DecisionServiceServicer_to_server(decision_servicer, server.server)
+        assert core.watch is not None  # the Redis adapters have a watch store
+        watch_pb2_grpc.add_WatchServiceServicer_to_server(
+            WatchServicer(core.watch, core.catalogue, settings.max_batch_items), server.server
+        )
 
         async def redis_answers() -> bool:
             try:
@@ -93,12 +102,16 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
 
         stop_metrics = serve_metrics(registry, settings.host, settings.metrics_port)
         replaying = asyncio.create_task(keep_replaying(core.spool_replay))  # spooled decisions into the log
+        judging = asyncio.create_task(keep_judging(core.watch))  # subscribed subjects as they fall due
         try:
             await server.run(Readiness({"redis": redis_answers, "catalogue": catalogue_loaded}), on_ready)
         finally:
             replaying.cancel()
+            judging.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await replaying  # it never ends on its own: cancelled is the only way out
+            with contextlib.suppress(asyncio.CancelledError):
+                await judging
             if stop_metrics is not None:
                 stop_metrics()
             await core.close()

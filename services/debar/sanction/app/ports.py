@@ -12,8 +12,9 @@ from typing import Protocol
 
 from debar.sanction.domain.chain import ChainBreak, LogEntry
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision
-from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Restriction, SubjectRef
+from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Outcome, Restriction, SubjectRef
 from debar.sanction.domain.objections import Listed, ListingCursor, Objection, ObjectionState
+from debar.sanction.domain.watch import Subscription, Told
 from debar.tlog.note import Note
 
 
@@ -148,6 +149,61 @@ class ObjectionStore(Protocol):
         ...
 
 
+# -- subscriptions (WatchService) ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A subject the schedule says to judge now, claimed (`claim`: the score its claim set, handed back to `done`)."""
+
+    subject: SubjectRef
+    claim: str
+
+
+class WriteWatch(Protocol):
+    """What a registry write tells the subscriptions (app/watch.py WatchHook): the subjects it touches, before
+    (which of them are watched) and after it is stored."""
+
+    async def before(self, subjects: Sequence[SubjectRef]) -> list[SubjectRef]: ...
+    async def after(self, watched: Sequence[SubjectRef]) -> None: ...
+
+
+class WatchStore(Protocol):
+    """Subscriptions (each expiring at its `until`), the per-subject sets that find them from a registry write, the
+    schedule of subjects to judge (touched by a write, or a validity window opening or closing), and each owner's
+    stream of changes told (kept DEBAR_WATCH_RETENTION_DAYS)."""
+
+    async def add(self, owner: str, subscriptions: Sequence[Subscription], quota: int, now: int) -> int | None:
+        """Stores them all, or none when the owner would hold more than `quota`: then how many it holds."""
+        ...
+
+    async def remove(self, owner: str, subscription_id: str, now: int) -> bool: ...
+    async def held(self, owner: str, now: int) -> int: ...
+    async def subscriptions_of(self, subject: SubjectRef, now: int) -> list[Subscription]: ...
+    async def watched(self, subjects: Sequence[SubjectRef]) -> list[SubjectRef]:
+        """Those of `subjects` some live subscription may hold (the rest cost one lookup each, nothing more)."""
+        ...
+
+    async def schedule(self, subjects: Sequence[SubjectRef], at: float, *, earlier_only: bool = False) -> None:
+        """Judge them at `at` (`earlier_only`: unless already due sooner)."""
+        ...
+
+    async def claim(self, now: float, lease_s: float, limit: int) -> list[Due]: ...
+    async def done(self, due: Due, next_at: int | None) -> None:
+        """Judged: next at `next_at` (None: not until touched), unless touched again since the claim."""
+        ...
+
+    async def tell(self, subscription: Subscription, measure: str, told: Outcome, now_told: Outcome, change: Told,
+                   retention_s: int) -> str | None:  # fmt: skip
+        """Appends the change to the owner's stream and records `now_told` as last told, if `told` still is (and
+        the subscription still exists): the cursor, else None."""
+        ...
+
+    async def changes(self, owner: str, after: str, limit: int) -> list[Told]:
+        """The owner's changes after cursor `after` ("": from the oldest kept), oldest first."""
+        ...
+
+
 # -- re-keying ----------------------------------------------------------------------------------------------
 
 
@@ -226,3 +282,4 @@ class Adapters:
     spool: Spool
     archive: Archive
     close: Callable[[], Awaitable[None]]
+    watch_store: WatchStore | None = None  # None: no WatchService (e.g. a CLI command)

@@ -9,6 +9,7 @@ Scopes:
     decisions:read      DecisionService.GetDecision, ListDecisions (the person's right to know, via a portal)
     objections:file     DecisionService.FileObjection, RequestReconsideration
     objections:review   DecisionService.ReviewObjection, ResolveObjection, ConfirmResolution
+    watch               WatchService.Subscribe, SubscribeBatch, Unsubscribe, Changes: its own subscriptions only
     delegate            may act on behalf of another identity (x-debar-on-behalf-of): a domain service for the
                         platform that asked it, the console for the reviewer signed in to it
 Reading objections (GetObjection, ListObjections) needs objections:file or objections:review. ListMeasures needs
@@ -35,7 +36,8 @@ from debar.common.callers import CALLER_NAME, LOCAL, PUBLIC_SERVICES, group_of, 
 CHECK_ALL = "check:*"
 DELEGATE = "delegate"
 FIXED_SCOPES = frozenset(
-    {"registry:write", "registry:read", "decisions:read", "objections:file", "objections:review", CHECK_ALL, DELEGATE}
+    {"registry:write", "registry:read", "decisions:read", "objections:file", "objections:review", "watch"}
+    | {CHECK_ALL, DELEGATE}
 )
 CHECK_METHODS = frozenset({"/debar.v1.SanctionService/Check", "/debar.v1.SanctionService/BatchCheck"})
 ANY_SCOPE = "<any>"
@@ -58,6 +60,10 @@ _METHOD_SCOPES: dict[str, frozenset[str]] = {
     **{
         f"/debar.v1.DecisionService/{m}": frozenset({"objections:file", "objections:review"})
         for m in ("GetObjection", "ListObjections")
+    },
+    **{
+        f"/debar.v1.WatchService/{m}": frozenset({"watch"})
+        for m in ("Subscribe", "SubscribeBatch", "Unsubscribe", "Changes")
     },
 }
 MAX_WINDOW_S = 3600

@@ -1,0 +1,214 @@
+"""The Redis implementation of WatchStore (app/ports.py): subscriptions, the per-subject sets a registry write
+finds them by, the schedule of subjects to judge, and each owner's stream of changes told. Key layout: keys.py
+(WatchKeys); the scripts: lua/watch_*.lua."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+from debar.common.circuit import CircuitBreaker
+from debar.sanction.adapters.keys import WatchKeys
+from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
+from debar.sanction.adapters.scripts import Scripts
+from debar.sanction.app.ports import Due
+from debar.sanction.domain.model import EntryKind, IndexEntry, Outcome, Role, SubjectRef
+from debar.sanction.domain.watch import ChangeKind, Subscription, Told, subject_member, subject_of_member
+
+_OUTCOME = {Outcome.ALLOW: "A", Outcome.DENY: "D"}
+_OUTCOME_OF = {"A": Outcome.ALLOW, "D": Outcome.DENY}
+_KIND = {ChangeKind.BECAME_RESTRICTED: "R", ChangeKind.NO_LONGER_RESTRICTED: "L"}
+_KIND_OF = {v: k for k, v in _KIND.items()}
+
+
+def _str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _member(sub: Subscription) -> str:
+    return f"{sub.until} {sub.id} {sub.owner}"
+
+
+def _grounds(grounds: Sequence[IndexEntry]) -> str:
+    return json.dumps(
+        [
+            [
+                g.id,
+                int(g.role or Role.DEBTOR),
+                g.effective_from,
+                g.effective_until,
+                g.source,
+                g.via,
+                g.legal_basis,
+                g.authority,
+                g.case_number,
+            ]
+            for g in grounds
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def _grounds_of(text: str) -> tuple[IndexEntry, ...]:
+    return tuple(
+        IndexEntry(EntryKind.RESTRICTION, rid, Role(role), 0, start, end, source, via, basis, authority, case)
+        for rid, role, start, end, source, via, basis, authority, case in json.loads(text)
+    )
+
+
+class RedisWatchStore:
+    def __init__(self, client: Redis, keys: WatchKeys, breaker: CircuitBreaker | None = None) -> None:
+        self._redis = client
+        self._keys = keys
+        self._breaker = breaker or CircuitBreaker()
+        self._scripts = Scripts(client, ("watch_add", "watch_remove", "watch_tell", "watch_claim", "watch_done"))
+
+    # -- subscriptions -------------------------------------------------------------------------------------
+
+    @unavailable_on_redis_error
+    async def add(self, owner: str, subscriptions: Sequence[Subscription], quota: int, now: int) -> int | None:
+        # The subjects' sets first: a member whose record is not there (yet, or any more) is skipped by a judge.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for sub in subscriptions:
+                key = self._keys.subject(sub.subject.bucket, sub.subject.pseudonym)
+                pipe.sadd(key, _member(sub))
+                pipe.expireat(key, sub.until, nx=True)
+                pipe.expireat(key, sub.until, gt=True)
+            await pipe.execute()
+        args: list[Any] = [now, quota]
+        for sub in subscriptions:
+            told = ";".join(f"{code}={_OUTCOME[o]}" for code, o in sub.told.items())
+            args += [sub.id, sub.until, subject_member(sub.subject), ",".join(sub.measures), sub.tag, sub.created_at,
+                     told]  # fmt: skip
+        keys = [self._keys.owned(owner), *(self._keys.subscription(owner, s.id) for s in subscriptions)]
+        held = int(await self._scripts.run("watch_add", keys, args))
+        return None if held < 0 else held
+
+    @unavailable_on_redis_error
+    async def remove(self, owner: str, subscription_id: str, now: int) -> bool:
+        found = await self._scripts.run(
+            "watch_remove", [self._keys.owned(owner), self._keys.subscription(owner, subscription_id)],
+            [subscription_id, now],
+        )  # fmt: skip
+        if not found:
+            return False
+        subject_text, until = _str(found[0]), int(float(_str(found[1])))
+        if subject_text:
+            subject = subject_of_member(subject_text)
+            member = f"{until} {subscription_id} {owner}"
+            await self._redis.srem(self._keys.subject(subject.bucket, subject.pseudonym), member)
+        return True
+
+    @unavailable_on_redis_error
+    async def held(self, owner: str, now: int) -> int:
+        return int(await self._redis.zcount(self._keys.owned(owner), f"({now}", "+inf"))
+
+    @unavailable_on_redis_error
+    async def subscriptions_of(self, subject: SubjectRef, now: int) -> list[Subscription]:
+        key = self._keys.subject(subject.bucket, subject.pseudonym)
+        members = [_str(m) for m in await self._redis.smembers(key)]
+        parsed = [(m, *m.split(" ", 2)) for m in members]
+        ended = [m for m, until, _, _ in parsed if int(until) <= now]
+        live = [(sid, owner) for _, until, sid, owner in parsed if int(until) > now]
+        if ended:
+            await self._redis.srem(key, *ended)
+        if not live:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for sid, owner in live:
+                pipe.hgetall(self._keys.subscription(owner, sid))
+            records = await pipe.execute()
+        out = []
+        for (sid, owner), raw in zip(live, records, strict=True):
+            if not raw:
+                continue  # not stored yet, or just unsubscribed
+            record = {_str(k): _str(v) for k, v in raw.items()}
+            told = {k[2:]: _OUTCOME_OF[v] for k, v in record.items() if k.startswith("o:")}
+            out.append(
+                Subscription(
+                    sid,
+                    owner,
+                    subject,
+                    tuple(filter(None, record["m"].split(","))),
+                    int(record["u"]),
+                    record["t"],
+                    int(record["c"]),
+                    told,
+                )
+            )
+        return out
+
+    @unavailable_on_redis_error
+    async def watched(self, subjects: Sequence[SubjectRef]) -> list[SubjectRef]:
+        if not subjects:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for s in subjects:
+                pipe.exists(self._keys.subject(s.bucket, s.pseudonym))
+            found = await pipe.execute()
+        return [s for s, n in zip(subjects, found, strict=True) if n]
+
+    # -- the schedule --------------------------------------------------------------------------------------
+
+    @unavailable_on_redis_error
+    async def schedule(self, subjects: Sequence[SubjectRef], at: float, *, earlier_only: bool = False) -> None:
+        if subjects:
+            mapping = {subject_member(s): at for s in subjects}
+            await self._redis.zadd(self._keys.due, mapping, lt=earlier_only)  # type: ignore[arg-type]
+
+    @unavailable_on_redis_error
+    async def claim(self, now: float, lease_s: float, limit: int) -> list[Due]:
+        found = await self._scripts.run("watch_claim", [self._keys.due], [repr(now), repr(lease_s), limit])
+        pairs = [_str(x) for x in found]
+        return [Due(subject_of_member(pairs[i]), pairs[i + 1]) for i in range(0, len(pairs), 2)]
+
+    @unavailable_on_redis_error
+    async def done(self, due: Due, next_at: int | None) -> None:
+        await self._scripts.run(
+            "watch_done", [self._keys.due], [subject_member(due.subject), due.claim, "" if next_at is None else next_at]
+        )
+
+    # -- changes -------------------------------------------------------------------------------------------
+
+    @unavailable_on_redis_error
+    async def tell(
+        self, subscription: Subscription, measure: str, told: Outcome, now_told: Outcome, change: Told,
+        retention_s: int,
+    ) -> str | None:  # fmt: skip
+        owner = subscription.owner
+        keep_from = change.changed_at_ms - retention_s * 1000
+        fields = [
+            "s", change.subscription_id, "t", change.tag, "m", change.measure, "k", _KIND[change.kind],
+            "d", change.decision_id, "g", _grounds(change.grounds), "a", change.changed_at_ms,
+        ]  # fmt: skip
+        found = await self._scripts.run(
+            "watch_tell",
+            [self._keys.subscription(owner, subscription.id), self._keys.changes(owner)],
+            [measure, _OUTCOME[told], _OUTCOME[now_told], keep_from, retention_s * 1000, *fields],
+        )
+        return _str(found) if found else None
+
+    @unavailable_on_redis_error
+    async def changes(self, owner: str, after: str, limit: int) -> list[Told]:
+        start = f"({after}" if after else "-"
+        entries: Any = await self._redis.xrange(self._keys.changes(owner), start, "+", count=limit)
+        out = []
+        for entry_id, raw in entries:
+            f = {_str(k): _str(v) for k, v in raw.items()}
+            out.append(
+                Told(
+                    f["s"],
+                    f["t"],
+                    f["m"],
+                    _KIND_OF[f["k"]],
+                    f["d"],
+                    _grounds_of(f["g"]),
+                    int(f["a"]),
+                    cursor=_str(entry_id),
+                )
+            )
+        return out
