@@ -447,6 +447,6 @@ def test_subjects_are_stored_pseudonymised_and_expire_at_until(
                 if sid.encode() in key or any(sid.encode() in m for m in members):
                     found[key] = (client.type(key), client.expiretime(key), client.dump(key))
     assert found, "the subscription's keys"
-    for key, (kind, expires, dumped) in found.items():
+    for key, (_kind, expires, dumped) in found.items():
         assert person.encode() not in key and person.encode() not in dumped
         assert expires == until, key

@@ -43,6 +43,7 @@ SAFETY_DELAY_S = 5.0
 CLAIM_LEASE_S = 30.0
 CLAIM_BATCH = 100
 CHANGES_PAGE = 100
+READ_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,10 @@ class Watch:
             built.append(sub)
         if not built:
             return results
-        entries = await asyncio.gather(*(self._index.index_entries(s.subject) for s in built))
+        entries = []
+        for at in range(0, len(built), READ_CONCURRENCY):  # a few at once: the pool is shared with the checks
+            chunk = built[at : at + READ_CONCURRENCY]
+            entries += await asyncio.gather(*(self._index.index_entries(s.subject) for s in chunk))
         based = {
             s.id: replace(s, told=rules.baseline(found, self._masks(s.measures), now))
             for s, found in zip(built, entries, strict=True)
