@@ -16,7 +16,14 @@ from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.app.ports import Due
 from debar.sanction.domain.model import EntryKind, IndexEntry, Outcome, Role, SubjectRef
-from debar.sanction.domain.watch import ChangeKind, Subscription, Told, subject_member, subject_of_member
+from debar.sanction.domain.watch import (
+    ORPHAN_AFTER_S,
+    ChangeKind,
+    Subscription,
+    Told,
+    subject_member,
+    subject_of_member,
+)
 
 _OUTCOME = {Outcome.ALLOW: "A", Outcome.DENY: "D"}
 _OUTCOME_OF = {"A": Outcome.ALLOW, "D": Outcome.DENY}
@@ -29,7 +36,7 @@ def _str(value: Any) -> str:
 
 
 def _member(sub: Subscription) -> str:
-    return f"{sub.until} {sub.id} {sub.owner}"
+    return f"{sub.until} {sub.created_at} {sub.id} {sub.owner}"
 
 
 def _grounds(grounds: Sequence[IndexEntry]) -> str:
@@ -70,8 +77,7 @@ class RedisWatchStore:
     # -- subscriptions -------------------------------------------------------------------------------------
 
     @unavailable_on_redis_error
-    async def add(self, owner: str, subscriptions: Sequence[Subscription], quota: int, now: int) -> int | None:
-        # The subjects' sets first: a member whose record is not there (yet, or any more) is skipped by a judge.
+    async def hold(self, subscriptions: Sequence[Subscription]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             for sub in subscriptions:
                 key = self._keys.subject(sub.subject.bucket, sub.subject.pseudonym)
@@ -79,6 +85,16 @@ class RedisWatchStore:
                 pipe.expireat(key, sub.until, nx=True)
                 pipe.expireat(key, sub.until, gt=True)
             await pipe.execute()
+
+    @unavailable_on_redis_error
+    async def release(self, subscriptions: Sequence[Subscription]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for sub in subscriptions:
+                pipe.srem(self._keys.subject(sub.subject.bucket, sub.subject.pseudonym), _member(sub))
+            await pipe.execute()
+
+    @unavailable_on_redis_error
+    async def add(self, owner: str, subscriptions: Sequence[Subscription], quota: int, now: int) -> int | None:
         args: list[Any] = [now, quota]
         for sub in subscriptions:
             told = ";".join(f"{code}={_OUTCOME[o]}" for code, o in sub.told.items())
@@ -96,10 +112,10 @@ class RedisWatchStore:
         )  # fmt: skip
         if not found:
             return False
-        subject_text, until = _str(found[0]), int(float(_str(found[1])))
+        subject_text, until, created = _str(found[0]), int(float(_str(found[1]))), _str(found[2])
         if subject_text:
             subject = subject_of_member(subject_text)
-            member = f"{until} {subscription_id} {owner}"
+            member = f"{until} {created} {subscription_id} {owner}"
             await self._redis.srem(self._keys.subject(subject.bucket, subject.pseudonym), member)
         return True
 
@@ -108,39 +124,33 @@ class RedisWatchStore:
         return int(await self._redis.zcount(self._keys.owned(owner), f"({now}", "+inf"))
 
     @unavailable_on_redis_error
-    async def subscriptions_of(self, subject: SubjectRef, now: int) -> list[Subscription]:
+    async def subscriptions_of(self, subject: SubjectRef, now: int) -> tuple[list[Subscription], bool]:
         key = self._keys.subject(subject.bucket, subject.pseudonym)
         members = [_str(m) for m in await self._redis.smembers(key)]
-        parsed = [(m, *m.split(" ", 2)) for m in members]
-        ended = [m for m, until, _, _ in parsed if int(until) <= now]
-        live = [(sid, owner) for _, until, sid, owner in parsed if int(until) > now]
+        parsed = [(m, *m.split(" ", 3)) for m in members]
+        ended = [m for m, until, _, _, _ in parsed if int(until) <= now]
+        live = [(m, int(created), sid, owner) for m, until, created, sid, owner in parsed if int(until) > now]
+        out: list[Subscription] = []
+        unfinished = False
+        if live:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for _, _, sid, owner in live:
+                    pipe.hgetall(self._keys.subscription(owner, sid))
+                records = await pipe.execute()
+            for (member, created, sid, owner), raw in zip(live, records, strict=True):
+                if not raw:  # being made (judged again shortly), just unsubscribed, or an orphan
+                    if created > now - ORPHAN_AFTER_S:
+                        unfinished = True
+                    else:
+                        ended.append(member)
+                    continue
+                record = {_str(k): _str(v) for k, v in raw.items()}
+                told = {k[2:]: _OUTCOME_OF[v] for k, v in record.items() if k.startswith("o:")}
+                measures = tuple(filter(None, record["m"].split(",")))
+                out.append(Subscription(sid, owner, subject, measures, int(record["u"]), record["t"], created, told))
         if ended:
             await self._redis.srem(key, *ended)
-        if not live:
-            return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for sid, owner in live:
-                pipe.hgetall(self._keys.subscription(owner, sid))
-            records = await pipe.execute()
-        out = []
-        for (sid, owner), raw in zip(live, records, strict=True):
-            if not raw:
-                continue  # not stored yet, or just unsubscribed
-            record = {_str(k): _str(v) for k, v in raw.items()}
-            told = {k[2:]: _OUTCOME_OF[v] for k, v in record.items() if k.startswith("o:")}
-            out.append(
-                Subscription(
-                    sid,
-                    owner,
-                    subject,
-                    tuple(filter(None, record["m"].split(","))),
-                    int(record["u"]),
-                    record["t"],
-                    int(record["c"]),
-                    told,
-                )
-            )
-        return out
+        return out, unfinished
 
     @unavailable_on_redis_error
     async def watched(self, subjects: Sequence[SubjectRef]) -> list[SubjectRef]:

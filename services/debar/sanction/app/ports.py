@@ -161,11 +161,11 @@ class Due:
 
 
 class WriteWatch(Protocol):
-    """What a registry write tells the subscriptions (app/watch.py WatchHook): the subjects it touches, before
-    (which of them are watched) and after it is stored."""
+    """What a registry write tells the subscriptions (app/watch.py WatchHook): the subjects it touches, before and
+    after it is stored."""
 
-    async def before(self, subjects: Sequence[SubjectRef]) -> list[SubjectRef]: ...
-    async def after(self, watched: Sequence[SubjectRef]) -> None: ...
+    async def before(self, subjects: Sequence[SubjectRef]) -> None: ...
+    async def after(self, subjects: Sequence[SubjectRef]) -> None: ...
 
 
 class WatchStore(Protocol):
@@ -173,13 +173,24 @@ class WatchStore(Protocol):
     schedule of subjects to judge (touched by a write, or a validity window opening or closing), and each owner's
     stream of changes told (kept DEBAR_WATCH_RETENTION_DAYS)."""
 
+    async def hold(self, subscriptions: Sequence[Subscription]) -> None:
+        """Puts them in their subjects' sets (first: a write from then on finds them)."""
+        ...
+
+    async def release(self, subscriptions: Sequence[Subscription]) -> None:
+        """Takes them out of their subjects' sets again (not stored after all)."""
+        ...
+
     async def add(self, owner: str, subscriptions: Sequence[Subscription], quota: int, now: int) -> int | None:
         """Stores them all, or none when the owner would hold more than `quota`: then how many it holds."""
         ...
 
     async def remove(self, owner: str, subscription_id: str, now: int) -> bool: ...
     async def held(self, owner: str, now: int) -> int: ...
-    async def subscriptions_of(self, subject: SubjectRef, now: int) -> list[Subscription]: ...
+    async def subscriptions_of(self, subject: SubjectRef, now: int) -> tuple[list[Subscription], bool]:
+        """The subject's live subscriptions, and whether one held in its set is not stored yet (being made)."""
+        ...
+
     async def watched(self, subjects: Sequence[SubjectRef]) -> list[SubjectRef]:
         """Those of `subjects` some live subscription may hold (the rest cost one lookup each, nothing more)."""
         ...

@@ -280,10 +280,11 @@ class Registry:
             out.append((restriction, WriteEffect.UPDATED if old else WriteEffect.CREATED))
         if not writes:
             return out, self._floor.value
-        watched = await self._before([c.subject for c in changes])
+        touched = [c.subject for c in changes]
+        await self._before(touched)
         await self._store.write_restrictions(writes, changes)
         revision = await self._bump()
-        await self._after(watched)
+        await self._after(touched)
         return out, revision
 
     def _new_index_changes(self, new: Restriction) -> list[IndexChange]:
@@ -435,23 +436,26 @@ class Registry:
 
     async def _write(self, new: Restriction, old: Restriction) -> int:
         changes = self._index_changes(new, old)
-        watched = await self._before([c.subject for c in changes])
+        touched = [c.subject for c in changes]
+        await self._before(touched)
         await self._store.put_restriction(new)
         await self._store.apply_index(changes)
         revision = await self._bump()
-        await self._after(watched)
+        await self._after(touched)
         return revision
 
-    async def _before(self, subjects: Sequence[SubjectRef]) -> list[SubjectRef]:
-        """The watched subjects among those a write touches, scheduled (a little ahead) before it is stored: a
-        failure after the write delays their changes, never loses them."""
-        return await self._watch.before(subjects) if self._watch is not None else []
+    async def _before(self, subjects: Sequence[SubjectRef]) -> None:
+        """Subscriptions on the subjects a write touches are judged a little after it, even if the process dies
+        between the write and `_after`."""
+        if self._watch is not None:
+            await self._watch.before(subjects)
 
-    async def _after(self, watched: list[SubjectRef]) -> None:
-        if self._watch is None or not watched:
+    async def _after(self, subjects: Sequence[SubjectRef]) -> None:
+        """...and judged at once once it is stored (asked again: a subscription made meanwhile counts)."""
+        if self._watch is None:
             return
         with contextlib.suppress(StoreUnavailable):  # the write is stored; the mark before it has them judged soon
-            await self._watch.after(watched)
+            await self._watch.after(subjects)
 
     async def _bump(self) -> int:
         revision = await self._store.bump_revision()
@@ -542,9 +546,9 @@ class Registry:
                 EntryKind.EXEMPTION, x.id, None, self._catalogue.measure(x.measure).mask, x.effective_from,
                 x.effective_until, authority=x.authority,
             )  # fmt: skip
-        watched = await self._before([x.subject])
+        await self._before([x.subject])
         await self._store.put_exemption(x)
         await self._store.apply_index([IndexChange(x.subject, EntryKind.EXEMPTION, x.id, None, entry)])
         revision = await self._bump()
-        await self._after(watched)
+        await self._after([x.subject])
         return revision

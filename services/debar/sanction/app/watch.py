@@ -44,6 +44,7 @@ CLAIM_LEASE_S = 30.0
 CLAIM_BATCH = 100
 CHANGES_PAGE = 100
 READ_CONCURRENCY = 8
+UNFINISHED_RETRY_S = 1
 
 
 @dataclass(frozen=True)
@@ -81,20 +82,23 @@ class Signal:
 
 
 class WatchHook:
-    """What the Registry calls around a write touching subjects (app/registry.py)."""
+    """What the Registry calls around a write touching subjects (app/registry.py): before the write, the watched
+    ones are scheduled a little ahead (unless due sooner), so that a write whose process dies before `after` is
+    judged anyway; after it, the watched ones (asked again: a subscription may have been made meanwhile) are
+    scheduled now. A subject no subscription holds costs one lookup each time, nothing more."""
 
     def __init__(self, store: WatchStore, clock: Callable[[], float], wake: Signal) -> None:
         self._store = store
         self._clock = clock
         self._wake = wake
 
-    async def before(self, subjects: Sequence[SubjectRef]) -> list[SubjectRef]:
+    async def before(self, subjects: Sequence[SubjectRef]) -> None:
         watched = await self._store.watched(_distinct(subjects))
         if watched:
             await self._store.schedule(watched, self._clock() + SAFETY_DELAY_S, earlier_only=True)
-        return watched
 
-    async def after(self, watched: Sequence[SubjectRef]) -> None:
+    async def after(self, subjects: Sequence[SubjectRef]) -> None:
+        watched = await self._store.watched(_distinct(subjects))
         if watched:
             await self._store.schedule(watched, self._clock())
             self._wake.fire()
@@ -149,8 +153,8 @@ class Watch:
     async def subscribe(self, owner: str, items: Sequence[SubscriptionInput], field: str = "") -> list[
         Subscription | DomainError
     ]:  # fmt: skip
-        """One result per item, in order. The standing now is each subscription's baseline; the subject is then
-        scheduled at once, so a write that landed between the baseline and the store is judged too."""
+        """One result per item, in order. The standing now is each subscription's baseline: changes are told from
+        it on."""
         now = int(self._clock())
         results: list[Subscription | DomainError] = []
         built: list[Subscription] = []
@@ -164,6 +168,9 @@ class Watch:
             built.append(sub)
         if not built:
             return results
+        # Order matters: the subjects' sets first, the baseline read after. A write stored before the baseline is
+        # read is in it; one stored after finds the set when it asks (WatchHook.after) and has the subject judged.
+        await self._store.hold(built)
         entries = []
         for at in range(0, len(built), READ_CONCURRENCY):  # a few at once: the pool is shared with the checks
             chunk = built[at : at + READ_CONCURRENCY]
@@ -174,12 +181,11 @@ class Watch:
         }
         held = await self._store.add(owner, list(based.values()), self.limits.quota, now)
         if held is not None:
+            await self._store.release(built)
             try:
                 rules.check_quota(held, len(based), self.limits.quota, owner)
             except DomainError as error:
                 return [error if isinstance(r, Subscription) else r for r in results]
-        await self._store.schedule([s.subject for s in based.values()], self._clock())
-        self.wake.fire()
         return [based[r.id] if isinstance(r, Subscription) else r for r in results]
 
     @unavailable_as("subscription data")
@@ -195,11 +201,13 @@ class Watch:
 
     async def judge(self, subject: SubjectRef) -> int | None:
         """Tells every change of the subject's standing for its subscriptions; the next time it may change on its
-        own (None: not before they end)."""
+        own (None: not before they end). A subscription still being made is judged again shortly: the write that
+        scheduled the subject may have come after its baseline."""
         now = int(self._clock())
-        subs = await self._store.subscriptions_of(subject, now)
+        subs, unfinished = await self._store.subscriptions_of(subject, now)
+        again = now + UNFINISHED_RETRY_S if unfinished else None
         if not subs:
-            return None
+            return again
         entries = await self._index.index_entries(subject)
         masks = self._masks(sorted({c for s in subs for c in s.measures}))
         differences = rules.differences(subs, entries, masks, now)
@@ -226,7 +234,8 @@ class Watch:
         mask = 0
         for m in masks.values():
             mask |= m
-        return rules.next_boundary(entries, mask, now, max(s.until for s in subs))
+        boundary = rules.next_boundary(entries, mask, now, max(s.until for s in subs))
+        return min(t for t in (boundary, again) if t is not None) if boundary or again else None
 
     async def judge_due(self) -> int:
         """Judges the subjects due now; how many."""

@@ -20,6 +20,9 @@ from debar.sanction.domain.model import IndexEntry, Outcome, SubjectRef
 from debar.sanction.domain.rules import evaluate
 
 MAX_TAG = 128
+# A subject's set naming a subscription not stored this long after it was made: an orphan (a Subscribe that failed
+# halfway, or was refused by the quota and could not take it back), dropped.
+ORPHAN_AFTER_S = 60
 MAX_MEASURES = 32
 # "W" + 20 hex characters: 80 random bits; the owner is not in it (each owner's ids live in its own keys).
 _SUBSCRIPTION_ID = re.compile(r"^W[0-9a-f]{20}\Z", re.ASCII)
