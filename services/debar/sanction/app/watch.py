@@ -43,7 +43,6 @@ SAFETY_DELAY_S = 5.0
 CLAIM_LEASE_S = 30.0
 CLAIM_BATCH = 100
 CHANGES_PAGE = 100
-READ_CONCURRENCY = 8
 UNFINISHED_RETRY_S = 1
 
 
@@ -171,10 +170,7 @@ class Watch:
         # Order matters: the subjects' sets first, the baseline read after. A write stored before the baseline is
         # read is in it; one stored after finds the set when it asks (WatchHook.after) and has the subject judged.
         await self._store.hold(built)
-        entries = []
-        for at in range(0, len(built), READ_CONCURRENCY):  # a few at once: the pool is shared with the checks
-            chunk = built[at : at + READ_CONCURRENCY]
-            entries += await asyncio.gather(*(self._index.index_entries(s.subject) for s in chunk))
+        entries = await self._index.index_entries_many([s.subject for s in built])
         based = {
             s.id: replace(s, told=rules.baseline(found, self._masks(s.measures), now))
             for s, found in zip(built, entries, strict=True)
