@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from debar.common.errors import Conflict, DomainError, InvalidField, NotFound
 from debar.common.times import checked_time
 from debar.sanction.app.checker import RevisionFloor
-from debar.sanction.app.ports import Decider, RestrictionStore, StoreUnavailable, WatchStore
+from debar.sanction.app.ports import Decider, Due, RestrictionStore, StoreUnavailable, WatchStore
 from debar.sanction.app.unavailable import unavailable_as
 from debar.sanction.domain import watch as rules
 from debar.sanction.domain.catalogue import Catalogue
@@ -44,6 +44,7 @@ CLAIM_LEASE_S = 30.0
 CLAIM_BATCH = 100
 CHANGES_PAGE = 100
 UNFINISHED_RETRY_S = 1
+JUDGE_CONCURRENCY = 8  # subjects judged at once by one server (the Redis pool is shared with the checks)
 
 
 @dataclass(frozen=True)
@@ -234,18 +235,22 @@ class Watch:
         return min(t for t in (boundary, again) if t is not None) if boundary or again else None
 
     async def judge_due(self) -> int:
-        """Judges the subjects due now; how many."""
+        """Judges the subjects due now, several at once (each subject is claimed by one judge only, so its changes
+        stay in order); how many."""
         due = await self._store.claim(self._clock(), CLAIM_LEASE_S, CLAIM_BATCH)
-        for item in due:
-            try:
-                next_at = await self.judge(item.subject)
-            except StoreUnavailable:
-                raise
-            except Exception:  # one subject's failure must not stop the others: its claim lapses, it is retried
-                log.exception("judging a watched subject failed; retried after the lease")
-                continue
-            await self._store.done(item, next_at)
+        for at in range(0, len(due), JUDGE_CONCURRENCY):
+            await asyncio.gather(*(self._judge_one(item) for item in due[at : at + JUDGE_CONCURRENCY]))
         return len(due)
+
+    async def _judge_one(self, item: Due) -> None:
+        try:
+            next_at = await self.judge(item.subject)
+        except StoreUnavailable:
+            raise
+        except Exception:  # one subject's failure must not stop the others: its claim lapses, it is retried
+            log.exception("judging a watched subject failed; retried after the lease")
+            return
+        await self._store.done(item, next_at)
 
     # -- telling -------------------------------------------------------------------------------------------
 
