@@ -16,7 +16,7 @@ import grpc
 import pytest
 import redis as redis_client
 
-from debar.local.embedded_redis import EmbeddedRedis
+from debar.local.embedded_redis import EmbeddedRedis, free_port
 from debar.v1 import (
     common_pb2,
     decision_pb2,
@@ -28,6 +28,7 @@ from debar.v1 import (
     watch_pb2_grpc,
 )
 from tests.support.cluster import LocalCluster
+from tests.support.metrics import scrape, total
 from tests.support.requests import (
     PERMIT_DOCUMENT,
     check_request,
@@ -47,6 +48,7 @@ HEARTBEAT = watch_pb2.CHANGE_KIND_HEARTBEAT
 HOTEL = "HOTEL_STAR_RATED"
 QUOTA = 40
 DAY = 86400
+METRICS_PORT = free_port()
 
 
 def as_caller(name: str) -> list[tuple[str, str]]:
@@ -60,6 +62,7 @@ def watch_service(service_env: dict[str, str], logs_dir: Path) -> Iterator[Servi
         "DEBAR_WATCH_HEARTBEAT_S": "0.5",
         "DEBAR_WATCH_POLL_S": "0.05",
         "DEBAR_WATCH_MAX_SUBSCRIPTIONS": str(QUOTA),
+        "DEBAR_METRICS_PORT": str(METRICS_PORT),
     }
     service = start_service("sanction", env, logs_dir)
     yield service
@@ -170,6 +173,7 @@ def kinds(changes: list[watch_pb2.Change]) -> list[tuple[str, int, str]]:
 
 
 def test_impose_then_lift_tell_exactly_two_changes(watch, reg, dec, platform):
+    before = scrape(METRICS_PORT)
     person = new_ric()
     sid = subscribe(watch, platform, person, measures=(HOTEL, "RAIL_G_TRAIN"), tag="PNR-42")
     listener = Listener(watch, platform)
@@ -189,6 +193,11 @@ def test_impose_then_lift_tell_exactly_two_changes(watch, reg, dec, platform):
         assert allowed.outcome == common_pb2.OUTCOME_ALLOW
         assert lifted.cursor > change.cursor
         assert listener.quiet(1.0) == []  # RAIL_G_TRAIN was never restricted: nothing about it
+        after = scrape(METRICS_PORT)
+        for kind in ("became_restricted", "no_longer_restricted"):
+            told = "debar_watch_changes_total"
+            assert total(after, told, kind=kind) - total(before, told, kind=kind) >= 1, kind
+        assert total(after, "debar_watch_streams") >= 1
     finally:
         listener.close()
 

@@ -22,7 +22,13 @@ from debar.sanction.adapters.file_spool import spool_folder
 from debar.sanction.adapters.redis_wiring import redis_adapters
 from debar.sanction.api.access import AccessInterceptor, AccessStats, CheckGate, load_policy
 from debar.sanction.api.decision_servicer import DecisionServicer
-from debar.sanction.api.metrics import CheckMetrics, ImportCollector, ObjectionCollector, StatsCollector
+from debar.sanction.api.metrics import (
+    CheckMetrics,
+    ImportCollector,
+    ObjectionCollector,
+    StatsCollector,
+    WatchCollector,
+)
 from debar.sanction.api.servicers import RegistryServicer, SanctionServicer
 from debar.sanction.api.watch_servicer import WatchServicer
 from debar.sanction.app.failopen import keep_replaying
@@ -72,6 +78,8 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         registry.register(StatsCollector(core.spool_replay.stats, access))
         registry.register(ObjectionCollector(core.objections.counts, asyncio.get_running_loop()))
         registry.register(ImportCollector(core.registry.import_counts, asyncio.get_running_loop()))
+        assert core.watch is not None  # the Redis adapters have a watch store
+        registry.register(WatchCollector(core.watch.stats))
         server = GrpcServer(
             settings.host, settings.ports["sanction"], SERVICE_NAMES, settings.grace_s,
             interceptors=[RequestInterceptor(RpcMetrics(registry)), AccessInterceptor(identify, policy, access)],
@@ -84,7 +92,6 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(core.registry), server.server)
         decision_servicer = DecisionServicer(core.decisions, core.objections)
         decision_pb2_grpc.add_DecisionServiceServicer_to_server(decision_servicer, server.server)
-        assert core.watch is not None  # the Redis adapters have a watch store
         watch_pb2_grpc.add_WatchServiceServicer_to_server(
             WatchServicer(core.watch, core.catalogue, settings.max_batch_items), server.server
         )

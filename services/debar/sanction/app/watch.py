@@ -33,7 +33,7 @@ from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.decisions import CheckQuery, LoggedCheck
 from debar.sanction.domain.model import SubjectRef
 from debar.sanction.domain.subjects import SubjectResolver
-from debar.sanction.domain.watch import Subscription, SubscriptionInput, Told
+from debar.sanction.domain.watch import ChangeKind, Subscription, SubscriptionInput, Told
 
 log = logging.getLogger("debar.watch")
 
@@ -58,6 +58,18 @@ class WatchLimits:
     @property
     def retention_s(self) -> int:
         return self.retention_days * DAY
+
+
+@dataclass
+class WatchStats:
+    """Plain counters, exported by whoever wires metrics."""
+
+    subscribed: int = 0
+    judged: int = 0  # subjects judged
+    decided: int = 0  # logged checks made because a standing seemed to differ
+    restricted: int = 0  # changes told, by kind
+    lifted: int = 0
+    streams: int = 0  # Changes streams open now
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +143,7 @@ class Watch:
         self.wake = Signal()  # the judge loop: something was scheduled
         self.told = Signal()  # the change streams: something was told
         self.hook = WatchHook(store, clock, self.wake)
+        self.stats = WatchStats()
 
     # -- subscribing ---------------------------------------------------------------------------------------
 
@@ -183,6 +196,7 @@ class Watch:
                 rules.check_quota(held, len(based), self.limits.quota, owner)
             except DomainError as error:
                 return [error if isinstance(r, Subscription) else r for r in results]
+        self.stats.subscribed += len(based)
         return [based[r.id] if isinstance(r, Subscription) else r for r in results]
 
     @unavailable_as("subscription data")
@@ -202,6 +216,7 @@ class Watch:
         scheduled the subject may have come after its baseline."""
         now = int(self._clock())
         subs, unfinished = await self._store.subscriptions_of(subject, now)
+        self.stats.judged += 1
         again = now + UNFINISHED_RETRY_S if unfinished else None
         if not subs:
             return again
@@ -215,6 +230,7 @@ class Watch:
                 query = CheckQuery(subject, self._catalogue.measure(d.measure), now)
                 checks.append(LoggedCheck(query, caller, self._floor.value, principal))
             decisions = await self._decider.decide(checks, self._catalogue.version)
+            self.stats.decided += len(decisions)
             for d, decision in zip(differences, decisions, strict=True):
                 kind = rules.change_kind(d.told, decision.outcome)
                 if kind is None:
@@ -227,6 +243,10 @@ class Watch:
                     d.subscription, d.measure, d.told, decision.outcome, change, self.limits.retention_s
                 )
                 if cursor is not None:
+                    if kind is ChangeKind.BECAME_RESTRICTED:
+                        self.stats.restricted += 1
+                    else:
+                        self.stats.lifted += 1
                     self.told.fire()
         mask = 0
         for m in masks.values():
@@ -271,6 +291,14 @@ class Watch:
         stops reading. Raises InvalidField or Conflict (a cursor past the retention) before the first item."""
         position = self._start(after_cursor)
         quiet_since = time.monotonic()
+        self.stats.streams += 1
+        try:
+            async for item in self._follow(owner, position, quiet_since):
+                yield item
+        finally:
+            self.stats.streams -= 1
+
+    async def _follow(self, owner: str, position: str, quiet_since: float) -> AsyncIterator[Told | Heartbeat]:
         while True:
             try:
                 page = await self._store.changes(owner, position, CHANGES_PAGE)
