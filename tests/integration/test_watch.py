@@ -6,6 +6,7 @@ decision one can object to, and subjects are stored pseudonymised, expiring at `
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -459,3 +460,39 @@ def test_subjects_are_stored_pseudonymised_and_expire_at_until(
     for key, (_kind, expires, dumped) in found.items():
         assert person.encode() not in key and person.encode() not in dumped
         assert expires == until, key
+
+
+# -- a server that dies --------------------------------------------------------------------------------------------
+
+
+def test_a_scheduled_window_survives_a_server_killed_and_restarted(service_env, logs_dir, platform):
+    """The schedule is in Redis, not in the process: a window that opens while the server is down is told after it
+    comes back, and a client resuming from its cursor gets it, and the change before it only once."""
+    env = {**service_env, "DEBAR_WATCH_HEARTBEAT_S": "0.5", "DEBAR_WATCH_POLL_S": "0.05"}
+    service = start_service("sanction", env, logs_dir)
+    person, other = new_ric(), new_ric()
+    try:
+        with grpc.insecure_channel(service.address) as channel:
+            stub, registry = watch_pb2_grpc.WatchServiceStub(channel), registry_pb2_grpc.RegistryServiceStub(channel)
+            first = subscribe(stub, platform, other)
+            sid = subscribe(stub, platform, person)
+            listener = Listener(stub, platform)
+            registry.Impose(impose_request(other))
+            [told] = listener.changes(1)
+            assert told.subscription_id == first
+            listener.close()
+            start = int(time.time()) + 4
+            registry.Impose(impose_request(person, start=start))
+        service.stop(signal.SIGKILL)
+        time.sleep(max(0.0, start + 1 - time.time()))  # the window opens while no server runs
+        service = start_service("sanction", env, logs_dir, port=service.port)
+        with grpc.insecure_channel(service.address) as channel:
+            resumed = Listener(watch_pb2_grpc.WatchServiceStub(channel), platform, after=told.cursor)
+            try:
+                [opened] = resumed.changes(1, timeout_s=20)  # a claim the killed server held lapses first
+                assert (opened.subscription_id, opened.kind) == (sid, RESTRICTED)
+                assert resumed.quiet(0.8) == []
+            finally:
+                resumed.close()
+    finally:
+        service.stop()

@@ -177,9 +177,10 @@ class RedisWatchStore:
         return [Due(subject_of_member(pairs[i]), pairs[i + 1]) for i in range(0, len(pairs), 2)]
 
     @unavailable_on_redis_error
-    async def done(self, due: Due, next_at: int | None) -> None:
+    async def done(self, due: Due, next_at: int | None, now: float) -> None:
+        member = subject_member(due.subject)
         await self._scripts.run(
-            "watch_done", [self._keys.due], [subject_member(due.subject), due.claim, "" if next_at is None else next_at]
+            "watch_done", [self._keys.due], [member, due.claim, "" if next_at is None else next_at, repr(now)]
         )
 
     # -- changes -------------------------------------------------------------------------------------------

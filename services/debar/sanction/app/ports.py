@@ -201,8 +201,9 @@ class WatchStore(Protocol):
         ...
 
     async def claim(self, now: float, lease_s: float, limit: int) -> list[Due]: ...
-    async def done(self, due: Due, next_at: int | None) -> None:
-        """Judged: next at `next_at` (None: not until touched), unless touched again since the claim."""
+    async def done(self, due: Due, next_at: int | None, now: float) -> None:
+        """Judged: next at `next_at` (None: not until touched), if the claim still holds; else (touched since, or
+        claimed again by another server) judged once more at `now` or sooner."""
         ...
 
     async def tell(self, subscription: Subscription, measure: str, told: Outcome, now_told: Outcome, change: Told,

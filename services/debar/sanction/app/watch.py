@@ -40,7 +40,7 @@ log = logging.getLogger("debar.watch")
 DAY = 86_400
 # The pre-write mark: a write that fails after it is judged this much later anyway.
 SAFETY_DELAY_S = 5.0
-CLAIM_LEASE_S = 30.0
+CLAIM_LEASE_S = 5.0  # a judge that dies mid-claim delays its subjects this long; one slower is judged twice (harmless)
 CLAIM_BATCH = 100
 CHANGES_PAGE = 100
 UNFINISHED_RETRY_S = 1
@@ -270,7 +270,7 @@ class Watch:
         except Exception:  # one subject's failure must not stop the others: its claim lapses, it is retried
             log.exception("judging a watched subject failed; retried after the lease")
             return
-        await self._store.done(item, next_at)
+        await self._store.done(item, next_at, self._clock())
 
     # -- telling -------------------------------------------------------------------------------------------
 
