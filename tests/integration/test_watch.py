@@ -5,8 +5,11 @@ decision one can object to, and subjects are stored pseudonymised, expiring at `
 
 from __future__ import annotations
 
+import os
 import queue
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -496,3 +499,65 @@ def test_a_scheduled_window_survives_a_server_killed_and_restarted(service_env, 
                 resumed.close()
     finally:
         service.stop()
+
+
+# -- a pseudonymisation key rotation -------------------------------------------------------------------------------
+
+OLD_RING = "k1:first-secret-at-least-32-bytes-long"
+NEW_RING = "k2:second-secret-at-least-32-bytes-long,k1:first-secret-at-least-32-bytes-long"
+
+
+def test_subscriptions_follow_a_key_rotation_and_debar_rekey(tmp_path, logs_dir):
+    """Made under the old key, a subscription is told of writes while the new key is first in the ring and its data
+    is still under the old one, and `debar rekey` moves it with the rest, so that nothing is left under the old
+    key and it is told still."""
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    env = {"DEBAR_REDIS_URL": server.url, "DEBAR_DATA_DIR": str(tmp_path), "DEBAR_PLAINTEXT": "true",
+           "DEBAR_WATCH_HEARTBEAT_S": "0.5", "DEBAR_WATCH_POLL_S": "0.05"}  # fmt: skip
+    platform, person, company = "platform:rotation", new_ric(), new_uscc()
+
+    def serving(ring: str) -> ServiceProcess:
+        return start_service("sanction", {**env, "DEBAR_PSEUDONYM_KEYS": ring}, logs_dir)
+
+    try:
+        service = serving(OLD_RING)
+        with grpc.insecure_channel(service.address) as channel:
+            sid = subscribe(watch_pb2_grpc.WatchServiceStub(channel), platform, person)
+        service.stop()
+        service = serving(NEW_RING)  # the new key first: the subscription is under the old one
+        with grpc.insecure_channel(service.address) as channel:
+            stub, registry = watch_pb2_grpc.WatchServiceStub(channel), registry_pb2_grpc.RegistryServiceStub(channel)
+            listener = Listener(stub, platform)
+            try:
+                imposed = registry.Impose(impose_request(person))
+                [restricted] = listener.changes(1)
+                assert (restricted.subscription_id, restricted.kind) == (sid, RESTRICTED)
+            finally:
+                listener.close()
+        service.stop()
+        rekey = subprocess.run(
+            [sys.executable, "-m", "debar.cli.main", "--redis-url", server.url, "rekey"], capture_output=True,
+            text=True, timeout=60, env={**os.environ, "DEBAR_PSEUDONYM_KEYS": NEW_RING},
+        )  # fmt: skip
+        assert rekey.returncode == 0, rekey.stdout + rekey.stderr
+        assert "1 subscribed subjects" in rekey.stdout
+        with redis_client.Redis.from_url(server.url) as r:
+            assert not [k for k in r.scan_iter(match="debar:wsubj:*") if b":k1." in k]
+            assert not [k for k in r.scan_iter(match="debar:wsub:*") if b" k1." in (r.hget(k, "s") or b"")]
+        service = serving(NEW_RING)  # everything under the new key now
+        with grpc.insecure_channel(service.address) as channel:
+            stub, registry = watch_pb2_grpc.WatchServiceStub(channel), registry_pb2_grpc.RegistryServiceStub(channel)
+            listener = Listener(stub, platform, after=restricted.cursor)
+            try:
+                lift_confirmed(registry, imposed.restriction.id)
+                # Waited for: a write landing before the judge read the lift would leave the standing, as judged,
+                # unchanged (restricted throughout), and rightly tell nothing.
+                assert [c.kind for c in listener.changes(1)] == [LIFTED]
+                registry.Impose(impose_request(company, principals=[(person, common_pb2.ROLE_LEGAL_REPRESENTATIVE)]))
+                assert [c.kind for c in listener.changes(1)] == [RESTRICTED]
+            finally:
+                listener.close()
+            stub.Unsubscribe(watch_pb2.UnsubscribeRequest(subscription_id=sid), metadata=as_caller(platform))
+        service.stop()
+    finally:
+        server.stop()

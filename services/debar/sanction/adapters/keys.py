@@ -205,3 +205,14 @@ class WatchKeys:
     @property
     def due(self) -> str:
         return f"{self.prefix}:watch:due"
+
+    def subject_pattern(self) -> str:
+        return f"{self.prefix}:wsubj:*"
+
+    def subscription_pattern(self) -> str:
+        return f"{self.prefix}:wsub:*"
+
+    @staticmethod
+    def subject_pseudonym(key: str) -> str:
+        """The pseudonym whose set `key` (WatchKeys.subject) is."""
+        return key.rsplit(":", 1)[1]

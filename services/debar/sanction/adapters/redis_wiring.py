@@ -38,7 +38,7 @@ def redis_adapters(
         decision_log=RedisDecisionLog(client, keys, breaker),
         objection_store=RedisObjectionStore(client, keys, Sealer.from_spec(settings.objection_keys), breaker),
         rate_counter=RedisRateCounter(client, keys),
-        rekeyer=RedisRekey(client, keys),
+        rekeyer=RedisRekey(client, keys, watch_keys=WatchKeys(settings.redis_prefix)),
         spool=FileSpool(spool_folder(settings.data_dir, redis_url, settings.redis_prefix), catalogue),
         archive=FileArchive(archive_dir or settings.data_dir / "archive"),
         close=client.aclose,

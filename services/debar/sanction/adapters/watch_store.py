@@ -116,7 +116,8 @@ class RedisWatchStore:
         if subject_text:
             subject = subject_of_member(subject_text)
             member = f"{until} {created} {subscription_id} {owner}"
-            await self._redis.srem(self._keys.subject(subject.bucket, subject.pseudonym), member)
+            for pseudonym in filter(None, (subject.pseudonym, subject.alias)):
+                await self._redis.srem(self._keys.subject(subject.bucket, pseudonym), member)
         return True
 
     @unavailable_on_redis_error
@@ -125,31 +126,31 @@ class RedisWatchStore:
 
     @unavailable_on_redis_error
     async def subscriptions_of(self, subject: SubjectRef, now: int) -> tuple[list[Subscription], bool]:
-        key = self._keys.subject(subject.bucket, subject.pseudonym)
-        members = [_str(m) for m in await self._redis.smembers(key)]
-        parsed = [(m, *m.split(" ", 3)) for m in members]
-        ended = [m for m, until, _, _, _ in parsed if int(until) <= now]
-        live = [(m, int(created), sid, owner) for m, until, created, sid, owner in parsed if int(until) > now]
+        """Under the subject's pseudonym and, during a key rotation, its alias (made before `debar rekey` ran)."""
+        keys = [self._keys.subject(subject.bucket, p) for p in filter(None, (subject.pseudonym, subject.alias))]
+        parsed = [(key, _str(m), *_str(m).split(" ", 3)) for key in keys for m in await self._redis.smembers(key)]
+        ended = [(key, m) for key, m, until, _, _, _ in parsed if int(until) <= now]
+        live = [(key, m, int(c), sid, owner) for key, m, until, c, sid, owner in parsed if int(until) > now]
         out: list[Subscription] = []
         unfinished = False
         if live:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for _, _, sid, owner in live:
+                for *_, sid, owner in live:
                     pipe.hgetall(self._keys.subscription(owner, sid))
                 records = await pipe.execute()
-            for (member, created, sid, owner), raw in zip(live, records, strict=True):
+            for (key, member, created, sid, owner), raw in zip(live, records, strict=True):
                 if not raw:  # being made (judged again shortly), just unsubscribed, or an orphan
                     if created > now - ORPHAN_AFTER_S:
                         unfinished = True
                     else:
-                        ended.append(member)
+                        ended.append((key, member))
                     continue
                 record = {_str(k): _str(v) for k, v in raw.items()}
                 told = {k[2:]: _OUTCOME_OF[v] for k, v in record.items() if k.startswith("o:")}
                 measures = tuple(filter(None, record["m"].split(",")))
                 out.append(Subscription(sid, owner, subject, measures, int(record["u"]), record["t"], created, told))
-        if ended:
-            await self._redis.srem(key, *ended)
+        for key in {k for k, _ in ended}:
+            await self._redis.srem(key, *(m for k, m in ended if k == key))
         return out, unfinished
 
     @unavailable_on_redis_error
@@ -157,8 +158,8 @@ class RedisWatchStore:
         if not subjects:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
-            for s in subjects:
-                pipe.exists(self._keys.subject(s.bucket, s.pseudonym))
+            for s in subjects:  # EXISTS of two keys in one slot: during a key rotation, the alias's set too
+                pipe.exists(*(self._keys.subject(s.bucket, p) for p in filter(None, (s.pseudonym, s.alias))))
             found = await pipe.execute()
         return [s for s, n in zip(subjects, found, strict=True) if n]
 

@@ -226,6 +226,7 @@ class RekeyCounts:
     records: int = 0
     exemptions: int = 0
     decision_lists: int = 0
+    subscriptions: int = 0  # subjects' subscription sets moved (WatchService)
     raced: int = 0  # records changed by someone else while being re-keyed: the next run takes them
 
 

@@ -215,6 +215,8 @@ class Watch:
         own (None: not before they end). A subscription still being made is judged again shortly: the write that
         scheduled the subject may have come after its baseline."""
         now = int(self._clock())
+        if not self._resolver.is_current(subject.pseudonym):  # named under a key being rotated out: look under both
+            subject = replace(subject, pseudonym=self._resolver.current(subject.pseudonym), alias=subject.pseudonym)
         subs, unfinished = await self._store.subscriptions_of(subject, now)
         self.stats.judged += 1
         again = now + UNFINISHED_RETRY_S if unfinished else None
