@@ -509,6 +509,10 @@ def check_scopes(objects: list[Obj]) -> list[str]:
     for service in DOMAIN_SERVICES:
         if policy.grant(service).scopes != {f"check:{service}", "delegate"}:
             problems.append(f"{where}: {service} does not hold exactly check:{service} and delegate")
+    # Reads count against a rate (README "Access"): an identity that may read without one reads unmetered.
+    reads = {"registry:read", "decisions:read", "objections:file", "objections:review"}
+    problems += [f"{where}: {who} may read with no rate" for who, g in policy.grants.items() if g.scopes & reads
+                 and g.rate is None]  # fmt: skip
     return problems
 
 
@@ -851,15 +855,18 @@ def check_policy_selectors(objects: list[Obj]) -> list[str]:
 
 
 def check_redis_access(objects: list[Obj]) -> list[str]:
-    """Only the sanction pods reach an in-cluster Redis."""
+    """Only the sanction pods reach an in-cluster Redis (and its Sentinels, when it has them); with replicas, the
+    Redis pods reach each other too (replication, Sentinels)."""
     policies = of_kind(objects, "NetworkPolicy")
     pods = endpoints(objects)
     problems = []
     for redis in (e for e in pods if e.labels.get("app.kubernetes.io/name") == "redis"):
-        for source in pods:
-            should = source.labels.get("debar.io/role") == "sanction"
-            if allowed(policies, source, redis, 6379) != should:
-                problems.append(f"{source.name} -> {redis.name}:6379 is {'denied' if should else 'allowed'}")
+        replicated = "sentinel" in redis.ports
+        for port in (6379, 26379) if replicated else (6379,):
+            for source in pods:
+                should = source.labels.get("debar.io/role") == "sanction" or (replicated and source is redis)
+                if allowed(policies, source, redis, port) != should:
+                    problems.append(f"{source.name} -> {redis.name}:{port} is {'denied' if should else 'allowed'}")
     return problems
 
 
@@ -1064,6 +1071,27 @@ def test_with_an_in_cluster_redis_the_sanction_service_reaches_only_its_pods(tmp
     assert any("an address outside:6379 is allowed" in p for p in check_sanction_egress(broken))
 
 
+def test_the_in_cluster_redis_with_replicas_under_sentinel(tmp_path: Path) -> None:
+    """components/redis-replicas: three servers with a Sentinel each, the sanction service told where the
+    Sentinels are; the manifests validate and keep every rule the single server keeps."""
+    objects = render_components(tmp_path, "network-policies", "redis-in-cluster", "redis-replicas")
+    for check in (check_schema, check_security, check_probes, check_resources, check_secrets_are_files,
+                  check_policy_selectors, check_redis_access, check_sanction_egress):  # fmt: skip
+        assert check(objects) == [], check.__name__
+    redis = the(objects, "StatefulSet", "redis")
+    assert redis["spec"]["replicas"] == 3
+    assert [c["name"] for c in pod_spec(redis)["containers"]] == ["redis", "sentinel"]
+    assert "--appendfsync always" in pod_spec(redis)["containers"][0]["args"][0]
+    server = next(c for c in pod_spec(the(objects, "StatefulSet", "sanction"))["containers"] if c["name"] == "server")
+    env = {e["name"]: e.get("value") for e in server["env"]}
+    assert env["DEBAR_REDIS_SENTINELS"] == "redis-0.redis:26379,redis-1.redis:26379,redis-2.redis:26379"
+    assert env["DEBAR_REDIS_SENTINEL_MASTER"] == "debar"
+    assert the(objects, "Service", "redis")["spec"]["publishNotReadyAddresses"] is True
+    broken = copy.deepcopy(objects)
+    the(broken, "NetworkPolicy", "redis-ingress")["spec"]["ingress"][0]["from"].pop()
+    assert any("StatefulSet/redis -> StatefulSet/redis:26379 is denied" in p for p in check_redis_access(broken))
+
+
 def test_prod_admits_only_the_traffic_debar_needs() -> None:
     objects = load("prod")
     assert of_kind(objects, "NetworkPolicy"), "prod has no network policies"
@@ -1100,6 +1128,30 @@ def test_prod_takes_redis_cluster_from_a_secret() -> None:
     assert mounted_files(sanction, server)[url_file["value"]][:3] == ("debar-redis", "url", True)
     assert env_of(server, "DEBAR_REDIS_CLUSTER") == {"name": "DEBAR_REDIS_CLUSTER", "value": "true"}
     assert of_kind(objects, "Secret") == [], "prod commits no secret"
+
+
+def test_authz_reads_a_platforms_file_the_server_accepts(objects: list[Obj]) -> None:
+    from debar.authz.delegation import parse_platforms
+
+    authz = the(objects, "Deployment", AUTHZ)
+    server = pod_spec(authz)["containers"][0]
+    path = Path(env_value(objects, server, "DEBAR_AUTHZ_PLATFORMS_FILE") or "")
+    mount = next(m for m in server["volumeMounts"] if m["mountPath"] == str(path.parent))
+    assert mount.get("readOnly")
+    volume = next(v for v in pod_spec(authz)["volumes"] if v["name"] == mount["name"])
+    config = the(objects, "ConfigMap", volume["configMap"]["name"])
+    platforms = parse_platforms(json.loads(config["data"][path.name]))
+    assert platforms and all(p.startswith("platform:") for p in platforms.values())
+
+
+def test_prod_rate_limiter_fails_closed() -> None:
+    objects = load("prod")
+    server = pod_spec(the(objects, "StatefulSet", "sanction"))["containers"][0]
+    assert env_value(objects, server, "DEBAR_RATE_LIMITER_FAILURE") == "closed"
+    dev = load("dev")
+    dev_server = pod_spec(the(dev, "StatefulSet", "sanction"))["containers"][0]
+    assert env_value(dev, dev_server, "DEBAR_SCOPES_FILE")  # the lookup works there...
+    assert env_value(dev, dev_server, "DEBAR_RATE_LIMITER_FAILURE") is None  # ...and dev keeps the default, open
 
 
 def test_dev_runs_one_replica_each_with_redis_in_the_namespace() -> None:
@@ -1319,6 +1371,11 @@ BREAKAGES: dict[str, tuple[Callable[[list[Obj]], Any], Callable[[list[Obj]], lis
         lambda o: _scopes_data(o, lambda d: d["callers"]["railway"].update(scopes=["check:railway"])),
         check_scopes,
         "railway does not hold exactly check:railway and delegate",
+    ),
+    "a reader without a rate": (
+        lambda o: _scopes_data(o, lambda d: d["callers"]["portal"].pop("rate")),
+        check_scopes,
+        "portal may read with no rate",
     ),
     "the packaged scopes file": (
         lambda o: _sanction_server(o)["env"].remove(env_of(_sanction_server(o), "DEBAR_SCOPES_FILE")),

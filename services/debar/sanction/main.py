@@ -20,10 +20,11 @@ from debar.rpc.server import GrpcServer, Readiness
 from debar.rpc.tls import server_credentials
 from debar.sanction.adapters.file_spool import spool_folder
 from debar.sanction.adapters.redis_wiring import redis_adapters
-from debar.sanction.api.access import AccessInterceptor, AccessStats, CheckGate, load_policy
+from debar.sanction.api.access import AccessInterceptor, AccessStats, CheckGate, ReadGate, load_policy
 from debar.sanction.api.decision_servicer import DecisionServicer
 from debar.sanction.api.metrics import (
     CheckMetrics,
+    DistinctCollector,
     ImportCollector,
     ObjectionCollector,
     StatsCollector,
@@ -31,6 +32,7 @@ from debar.sanction.api.metrics import (
 )
 from debar.sanction.api.servicers import RegistryServicer, SanctionServicer
 from debar.sanction.api.watch_servicer import WatchServicer
+from debar.sanction.app.distinct import DistinctSubjects, keep_flushing
 from debar.sanction.app.failopen import keep_replaying
 from debar.sanction.app.ports import StoreUnavailable
 from debar.sanction.app.watch import keep_judging
@@ -66,7 +68,7 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
     policy = load_policy(settings.scopes_file, catalogue, local_mode=settings.transport() == "local")
     identify = identify_callers(settings, "sanction")
     with contextlib.ExitStack() as stack:
-        url = settings.redis_url or stack.enter_context(EmbeddedRedis(settings.data_dir / "redis")).url
+        url = settings.redis_location or stack.enter_context(EmbeddedRedis(settings.data_dir / "redis")).url
         registry = CollectorRegistry()
         check_metrics = CheckMetrics(registry)
         core = build_core(
@@ -85,12 +87,18 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
             interceptors=[RequestInterceptor(RpcMetrics(registry)), AccessInterceptor(identify, policy, access)],
             credentials=credentials, health_port=settings.health_port or None,
         )  # fmt: skip
-        gate = CheckGate(policy, core.adapters.rate_counter, access)
+        distinct = DistinctSubjects(core.adapters.subject_tally)
+        registry.register(DistinctCollector(distinct.counts, asyncio.get_running_loop(), ttl_s=5.0))
+        gate = CheckGate(
+            policy, core.adapters.rate_counter, access,
+            fail_closed=settings.rate_limiter_failure == "closed", distinct=distinct,
+        )  # fmt: skip
+        reads = ReadGate(gate, policy, core.resolver)
         sanction_pb2_grpc.add_SanctionServiceServicer_to_server(
             SanctionServicer(core.checker, core.catalogue, settings.max_batch_items, gate), server.server
         )
-        registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(core.registry), server.server)
-        decision_servicer = DecisionServicer(core.decisions, core.objections)
+        registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(core.registry, reads), server.server)
+        decision_servicer = DecisionServicer(core.decisions, core.objections, reads)
         decision_pb2_grpc.add_DecisionServiceServicer_to_server(decision_servicer, server.server)
         watch_pb2_grpc.add_WatchServiceServicer_to_server(
             WatchServicer(core.watch, core.catalogue, settings.max_batch_items), server.server
@@ -99,6 +107,9 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         async def redis_answers() -> bool:
             try:
                 await core.floor.refresh()  # doubles as the periodic refresh of the revision floor
+                if core.adapters.replicas_confirm is not None:
+                    # Too few replicas confirm writes: every acknowledged write would fail, so not SERVING.
+                    await core.adapters.replicas_confirm()
             except StoreUnavailable:
                 check_metrics.redis_error("health")
                 raise
@@ -109,16 +120,15 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
 
         stop_metrics = serve_metrics(registry, settings.host, settings.metrics_port)
         replaying = asyncio.create_task(keep_replaying(core.spool_replay))  # spooled decisions into the log
+        counting = asyncio.create_task(keep_flushing(distinct))  # distinct subjects into Redis, once a second
         judging = asyncio.create_task(keep_judging(core.watch))  # subscribed subjects as they fall due
         try:
             await server.run(Readiness({"redis": redis_answers, "catalogue": catalogue_loaded}), on_ready)
         finally:
-            replaying.cancel()
-            judging.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await replaying  # it never ends on its own: cancelled is the only way out
-            with contextlib.suppress(asyncio.CancelledError):
-                await judging
+            for task in (replaying, counting, judging):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task  # none ends on its own: cancelled is the only way out
             if stop_metrics is not None:
                 stop_metrics()
             await core.close()

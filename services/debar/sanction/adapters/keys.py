@@ -14,8 +14,12 @@ subject's bucket as hash tag, so it lives in one slot and one script call covers
                      records: they get short refs, see lua/texts.lua)
     {p}:rev          string  the data revision, bumped after every write
     {p}:imports      hash    import lines so far, by result (added, updated, unchanged, rejected)
+    {p}:probe:{probe:T}  string  written by the health probe to learn that replicas confirm writes (T: a tag
+                     that puts it on a given cluster node)
     {p}:rate:{rate:KEY}:W  string  items checked under KEY (a caller, or caller/principal when delegated) in
                      rate window W (see rate_counter.py)
+    {p}:distinct:{distinct:H}:c:KEY  HyperLogLog  the subjects KEY checked or read in hour H (app/distinct.py)
+    {p}:distinct:{distinct:H}:callers  set  the KEYs with a HyperLogLog in hour H; both kept two hours
 B is 3 hex characters (4096 buckets, each with its own decision chain); N (one of INDEX_SPLIT, from the pseudonym's
 last character) splits a bucket's index into small hashes that Redis keeps in its compact listpack encoding: at 10
 million restrictions (~12 million subjects with principals) 4096 x 32 hashes hold ~90 subjects each. T is 3 base32
@@ -120,9 +124,22 @@ class Keys:
     def imports(self) -> str:
         return f"{self.prefix}:imports"
 
+    def replication_probe(self, tag: str) -> str:
+        """A counter the health probe writes to learn that replicas still confirm writes (one per cluster node:
+        `tag` picks the slot)."""
+        return f"{self.prefix}:probe:{{probe:{tag}}}"
+
     def rate(self, caller: str, window: int) -> str:
         """Items checked by `caller` in rate window number `window`."""
         return f"{self.prefix}:rate:{{rate:{caller}}}:{window}"
+
+    def distinct(self, hour: int, caller: str) -> str:
+        """A HyperLogLog of the subjects `caller` touched in hour number `hour` (see app/distinct.py)."""
+        return f"{self.prefix}:distinct:{{distinct:{hour}}}:c:{caller}"
+
+    def distinct_callers(self, hour: int) -> str:
+        """The callers that have a distinct-subjects HyperLogLog in hour number `hour`."""
+        return f"{self.prefix}:distinct:{{distinct:{hour}}}:callers"
 
     # -- patterns, for walks over every key of a kind (SCAN MATCH) --------------------------------------------
 

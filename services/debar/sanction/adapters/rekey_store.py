@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from debar.sanction.adapters import codec
 from debar.sanction.adapters.keys import Keys, WatchKeys, decisions_pseudonym, hash_tag
+from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.app.ports import RekeyCounts
 from debar.sanction.domain.watch import subject_member, subject_of_member
@@ -26,12 +27,17 @@ LIST_CHUNK = 1000  # decision ids moved per script call: far below Lua's unpack 
 
 class RedisRekey:
     def __init__(
-        self, client: Redis, keys: Keys, list_chunk: int = LIST_CHUNK, watch_keys: WatchKeys | None = None
+        self,
+        client: Redis,
+        keys: Keys,
+        list_chunk: int = LIST_CHUNK,
+        replication: Replication | None = None,
+        watch_keys: WatchKeys | None = None,
     ) -> None:
         self._redis = client
         self._keys = keys
         self._watch_keys = watch_keys
-        self._scripts = Scripts(client, ("rekey", "watch_rekey"))
+        self._scripts = Scripts(client, ("rekey", "watch_rekey"), replication)
         self._list_chunk = list_chunk
 
     async def _call(self, keys: list[str], args: list[Any]) -> int:

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from debar.common.circuit import CircuitBreaker
 from debar.sanction.adapters.keys import WatchKeys
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
+from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.app.ports import Due
 from debar.sanction.domain.model import EntryKind, IndexEntry, Outcome, Role, SubjectRef
@@ -68,11 +69,17 @@ def _grounds_of(text: str) -> tuple[IndexEntry, ...]:
 
 
 class RedisWatchStore:
-    def __init__(self, client: Redis, keys: WatchKeys, breaker: CircuitBreaker | None = None) -> None:
+    def __init__(
+        self, client: Redis, keys: WatchKeys, breaker: CircuitBreaker | None = None,
+        replication: Replication | None = None,
+    ) -> None:  # fmt: skip
         self._redis = client
         self._keys = keys
         self._breaker = breaker or CircuitBreaker()
-        self._scripts = Scripts(client, ("watch_add", "watch_remove", "watch_tell", "watch_claim", "watch_done"))
+        # With a Replication, the scripts that store what a platform is told (adapters/scripts.py WRITES) wait for
+        # their replicas like every acknowledged write.
+        names = ("watch_add", "watch_remove", "watch_tell", "watch_claim", "watch_done")
+        self._scripts = Scripts(client, names, replication)
 
     # -- subscriptions -------------------------------------------------------------------------------------
 

@@ -22,6 +22,11 @@ class StoreUnavailable(Exception):
     """Storage did not answer in time or at all."""
 
 
+class NotReplicated(StoreUnavailable):
+    """A write reached the primary but too few replicas confirmed it in time: it must not be acknowledged (a
+    failover could lose it), so it counts as storage that did not answer."""
+
+
 # -- restrictions and checks --------------------------------------------------------------------------------
 
 
@@ -78,6 +83,19 @@ class RateCounter(Protocol):
     async def add(self, caller: str, window: int, window_s: int, cost: int) -> int:
         """Adds `cost` to the caller's count in fixed window number `window`; the new count. Raises
         RateCounterUnavailable."""
+        ...
+
+
+class SubjectTally(Protocol):
+    """How many distinct subjects each caller checked or read, per hour, across every replica (estimated: a
+    HyperLogLog per caller and hour in Redis). Kept two hours."""
+
+    async def add(self, hour: int, seen: Mapping[str, Sequence[str]]) -> None:
+        """Adds, for each caller (a rate key), the pseudonyms it touched in `hour`. Raises StoreUnavailable."""
+        ...
+
+    async def counts(self, hour: int) -> dict[str, int]:
+        """Each caller seen in `hour` -> its estimated distinct subjects. Raises StoreUnavailable."""
         ...
 
 
@@ -292,8 +310,12 @@ class Adapters:
     decision_log: DecisionLog
     objection_store: ObjectionStore
     rate_counter: RateCounter
+    subject_tally: SubjectTally
     rekeyer: Rekeyer
     spool: Spool
     archive: Archive
     close: Callable[[], Awaitable[None]]
+    # Raises StoreUnavailable (NotReplicated) unless a write now reaches the replicas acknowledged writes need
+    # (health); None: no replicas to wait for.
+    replicas_confirm: Callable[[], Awaitable[None]] | None = None
     watch_store: WatchStore | None = None  # None: no WatchService (e.g. a CLI command)
