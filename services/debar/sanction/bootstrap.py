@@ -17,6 +17,7 @@ from debar.sanction.app.failopen import FailOpen, SpoolReplay, SpoolStats
 from debar.sanction.app.objections import Objections
 from debar.sanction.app.ports import Adapters
 from debar.sanction.app.registry import Registry
+from debar.sanction.app.watch import Watch, WatchLimits
 from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.subjects import SubjectResolver
 
@@ -32,6 +33,7 @@ class Core:
     objections: Objections
     spool_replay: SpoolReplay
     adapters: Adapters  # the ports themselves, for what works on them directly (rate gate, `debar log`, rekey)
+    watch: Watch | None = None  # subscriptions, when the adapters have a watch store
 
     async def close(self) -> None:
         await self.adapters.close()
@@ -42,17 +44,30 @@ def subject_resolver(settings: Settings) -> SubjectResolver:
     return SubjectResolver(pseudonymiser, Placement(settings.bucket_key.encode()))
 
 
+def watch_limits(settings: Settings) -> WatchLimits:
+    return WatchLimits(
+        quota=settings.watch_max_subscriptions, retention_days=settings.watch_retention_days,
+        heartbeat_s=settings.watch_heartbeat_s, poll_s=settings.watch_poll_s,
+        max_ahead_days=settings.dates_ahead_days,
+    )  # fmt: skip
+
+
 def build_core(
     adapters: Adapters,
     catalogue: Catalogue,
     resolver: SubjectResolver,
     observer: CheckObserver | None = None,
     clock: Callable[[], float] = time.time,
+    watch_limits: WatchLimits | None = None,
 ) -> Core:
-    """`observer`: told of every decision (the server's metrics). `clock`: every use case's now."""
+    """`observer`: told of every decision (the server's metrics). `clock`: every use case's now. `watch_limits`:
+    with the adapters' watch store, subscriptions are wired, and every registry write tells them what it touched."""
     store = adapters.store
     floor = RevisionFloor(store)
-    registry = Registry(store, catalogue, resolver, floor, clock=clock)
+    watch = None
+    if adapters.watch_store is not None and watch_limits is not None:
+        watch = Watch(adapters.watch_store, store, store, catalogue, resolver, floor, watch_limits, clock=clock)
+    registry = Registry(store, catalogue, resolver, floor, clock=clock, watch=watch.hook if watch else None)
     decisions = DecisionReader(adapters.decision_log, store, resolver)
     spool_stats = SpoolStats()
     checker = Checker(
@@ -75,4 +90,5 @@ def build_core(
         objections=Objections(adapters.objection_store, decisions, registry, catalogue, clock=clock),
         spool_replay=SpoolReplay(adapters.spool, store, spool_stats, catalogue.version),
         adapters=adapters,
+        watch=watch,
     )

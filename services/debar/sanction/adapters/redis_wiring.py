@@ -10,7 +10,7 @@ from debar.common.settings import Settings, sentinel_addresses
 from debar.sanction.adapters.decision_log import RedisDecisionLog
 from debar.sanction.adapters.file_archive import FileArchive
 from debar.sanction.adapters.file_spool import FileSpool, spool_folder
-from debar.sanction.adapters.keys import Keys
+from debar.sanction.adapters.keys import Keys, WatchKeys
 from debar.sanction.adapters.objection_store import RedisObjectionStore
 from debar.sanction.adapters.rate_counter import RedisRateCounter
 from debar.sanction.adapters.redis_client import Lanes, lane_count, make_client
@@ -19,6 +19,7 @@ from debar.sanction.adapters.rekey_store import RedisRekey
 from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.sealing import Sealer
 from debar.sanction.adapters.subject_tally import RedisSubjectTally
+from debar.sanction.adapters.watch_store import RedisWatchStore
 from debar.sanction.app.ports import Adapters
 from debar.sanction.domain.catalogue import Catalogue
 
@@ -57,9 +58,10 @@ def redis_adapters(
         ),
         rate_counter=RedisRateCounter(client, keys, lanes),
         subject_tally=RedisSubjectTally(client, keys, breaker),
-        rekeyer=RedisRekey(client, keys, replication=replication),
+        rekeyer=RedisRekey(client, keys, replication=replication, watch_keys=WatchKeys(settings.redis_prefix)),
         spool=FileSpool(spool_folder(settings.data_dir, redis_url, settings.redis_prefix), catalogue),
         archive=FileArchive(archive_dir or settings.data_dir / "archive"),
         close=close,
         replicas_confirm=store.replicas_confirm,
+        watch_store=RedisWatchStore(client, WatchKeys(settings.redis_prefix), breaker, replication),
     )
