@@ -180,6 +180,10 @@ class RedisWatchStore:
 
     @unavailable_on_redis_error
     async def claim(self, now: float, lease_s: float, limit: int) -> list[Due]:
+        # Most polls find nothing due: a read first, so an idle server sends no write script five times a second
+        # (one a paused or failing-over Redis would hold, and one every server's poll would cost the primary).
+        if not await self._redis.zrangebyscore(self._keys.due, "-inf", repr(now), start=0, num=1):
+            return []
         found = await self._scripts.run("watch_claim", [self._keys.due], [repr(now), repr(lease_s), limit])
         pairs = [_str(x) for x in found]
         return [Due(subject_of_member(pairs[i]), pairs[i + 1]) for i in range(0, len(pairs), 2)]
