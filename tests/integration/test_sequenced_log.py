@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import asyncio
 
-from debar.common.settings import Settings
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.redis_client import make_client
 from debar.sanction.adapters.sequenced_log import RedisSequencedLog
+from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.log_entries import DecisionEntry
 from debar.v1 import sanction_pb2
 from tests.conftest import ON_CLUSTER
+from tests.support.keys import TEST_BUCKET_KEY
 from tests.support.requests import check_request, impose_request, subject
 from tests.support.subjects import new_ric
 
 
 def _log(url: str) -> RedisSequencedLog:
     client = make_client(url, cluster=ON_CLUSTER, timeout_s=5, connections=4)
-    return RedisSequencedLog(client, Keys(Settings.from_env({}).redis_prefix))
+    return RedisSequencedLog(client, Keys(), DecisionIds.for_bucket_key(TEST_BUCKET_KEY))
 
 
 def test_a_batch_is_one_record_whose_entries_are_its_decisions_in_order(checks, registry, redis_server):

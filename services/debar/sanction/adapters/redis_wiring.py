@@ -17,8 +17,10 @@ from debar.sanction.adapters.redis_client import make_client
 from debar.sanction.adapters.redis_store import RedisStore
 from debar.sanction.adapters.rekey_store import RedisRekey
 from debar.sanction.adapters.sealing import Sealer
+from debar.sanction.adapters.sequenced_log import RedisSequencedLog
 from debar.sanction.app.ports import Adapters
 from debar.sanction.domain.catalogue import Catalogue
+from debar.sanction.domain.decision_ids import DecisionIds
 
 
 def redis_adapters(
@@ -36,6 +38,7 @@ def redis_adapters(
         store=RedisStore(client, keys, breaker, catalogue),
         decision_log=RedisDecisionLog(client, keys, breaker),
         objection_store=RedisObjectionStore(client, keys, Sealer.from_spec(settings.objection_keys), breaker),
+        sequenced_log=RedisSequencedLog(client, keys, DecisionIds.for_bucket_key(settings.bucket_key), breaker=breaker),
         rate_counter=RedisRateCounter(client, keys),
         rekeyer=RedisRekey(client, keys),
         spool=FileSpool(spool_folder(settings.data_dir, redis_url, settings.redis_prefix), catalogue),

@@ -252,6 +252,7 @@ class Adapters:
     store: Store
     decision_log: DecisionLog
     objection_store: ObjectionStore
+    sequenced_log: SequencedLog  # every sequencing stream, for the Merkle log's integrator and verification
     rate_counter: RateCounter
     rekeyer: Rekeyer
     spool: Spool
