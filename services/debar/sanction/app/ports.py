@@ -96,6 +96,37 @@ class DecisionLog(Protocol):
     def walk(self, bucket: str, page: int = 1000) -> AsyncIterator[LogEntry]: ...
 
 
+@dataclass(frozen=True)
+class SequencedRecord:
+    """One record of a sequencing stream, as the log integrator reads it: its entries' canonical bytes
+    (domain/log_entries.py), in order; each becomes one Merkle leaf."""
+
+    stream: str  # the stream's name (a Redis key: SequencedLog.streams)
+    record_id: str  # the record's stream id, "<ms>-<seq>", increasing within the stream
+    entries: tuple[bytes, ...]
+
+
+class SequencedLog(Protocol):
+    """Every sequencing stream: decisions (one stream per bucket), registry writes, objection steps, rekey runs.
+    Each change or reveal of the record is sequenced in one of them in the same script call that makes it; the
+    integrator (app/integrator.py) reads them into the Merkle tree."""
+
+    async def streams(self) -> list[str]:
+        """Every sequencing stream that exists now, sorted."""
+        ...
+
+    async def read_after(self, stream: str, after: str, count: int) -> list[SequencedRecord]:
+        """Up to `count` records of `stream` with ids after `after` ("" = from the start), oldest first."""
+        ...
+
+    async def read(self, stream: str, record_id: str) -> SequencedRecord | None: ...
+
+    async def locate(self, decision_id: str) -> tuple[str, str, int] | None:
+        """Where the decision with this external id is: (stream, record id, entry index); None when no such
+        decision (a malformed, guessed or unknown id)."""
+        ...
+
+
 class Archive(Protocol):
     """Decision-log records past their retention, kept outside Redis, per chain, oldest first."""
 

@@ -1,0 +1,175 @@
+"""The sequencing streams as the log integrator reads them (app/ports.py: SequencedLog): each Redis stream record
+turned into the canonical bytes of its entries (domain/log_entries.py). The streams are written by the scripts that
+make each change (lua/decide.lua and replay.lua for decisions, write.lua for registry writes, objection.lua for
+objection steps), in the same call; this adapter only reads them.
+
+Decision records hold their decisions compactly (the check script's fields, texts as refs); their entries are
+built here, deterministically: the same record always gives the same bytes, and a changed field, text or order
+gives other bytes (and another leaf hash). Registry, objection and rekey records carry their entry bytes as they
+are (field `e`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+from debar.common.circuit import CircuitBreaker
+from debar.sanction.adapters.keys import Keys, ObjectionKeys, hash_tag
+from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
+from debar.sanction.app.ports import SequencedRecord
+from debar.sanction.domain.chain import DECISION_FIELDS, DECISION_FS, DECISION_SEP
+from debar.sanction.domain.decisions import decision_id
+from debar.sanction.domain.entries import decode_entry, split_entries, text_refs_of
+from debar.sanction.domain.log_entries import DecisionEntry, LoggedExemption, LoggedGround, ObjectionEntry
+from debar.sanction.domain.model import IndexEntry, Role
+
+# The external id of the decision at (stream id, bucket, index): see domain/decision_ids.py.
+ExternalId = Callable[[str, str, int], str]
+# The location (bucket, stream id, index) of an external decision id, None when it is none.
+InternalLocation = Callable[[str], "tuple[str, str, int] | None"]
+
+
+def _str(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _parse_internal(value: str) -> tuple[str, str, int] | None:
+    from debar.common.errors import InvalidField
+    from debar.sanction.domain.decisions import parse_decision_id
+
+    try:
+        address = parse_decision_id(value)
+    except InvalidField:
+        return None
+    return address.bucket, address.stream_id, address.index
+
+
+def _ground(entry: IndexEntry) -> LoggedGround:
+    return LoggedGround(
+        restriction_id=entry.id, role=(entry.role or Role.DEBTOR).name, effective_from=entry.effective_from,
+        effective_until=entry.effective_until, source=entry.source, via=entry.via, legal_basis=entry.legal_basis,
+        authority=entry.authority, case_number=entry.case_number,
+    )  # fmt: skip
+
+
+def _exemption(entry: IndexEntry) -> LoggedExemption:
+    return LoggedExemption(entry.id, entry.effective_from, entry.effective_until, entry.authority)
+
+
+class RedisSequencedLog:
+    def __init__(
+        self,
+        client: Redis,
+        keys: Keys,
+        objection_keys: ObjectionKeys | None = None,
+        external_id: ExternalId = decision_id,
+        internal_location: InternalLocation = _parse_internal,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self._redis = client
+        self._breaker = breaker or CircuitBreaker()
+        self._keys = keys
+        self._objection_keys = objection_keys or ObjectionKeys(keys.prefix)
+        self._external_id = external_id
+        self._internal_location = internal_location
+        self._texts: dict[str, str] = {}
+
+    # -- the streams ---------------------------------------------------------------------------------------
+
+    def fixed_streams(self) -> list[str]:
+        """The streams that are not per bucket."""
+        return [self._objection_keys.log]
+
+    @unavailable_on_redis_error
+    async def streams(self) -> list[str]:
+        found: set[str] = set()
+        async for key in self._redis.scan_iter(match=self._keys.log_pattern(), count=1000):
+            found.add(_str(key))
+        for key in self.fixed_streams():
+            if await self._redis.exists(key):
+                found.add(key)
+        return sorted(found)
+
+    @unavailable_on_redis_error
+    async def read_after(self, stream: str, after: str, count: int) -> list[SequencedRecord]:
+        start = "-" if not after else f"({after}"
+        raw: Any = await self._redis.xrange(stream, start, "+", count=count)
+        return await self._records(stream, raw)
+
+    @unavailable_on_redis_error
+    async def read(self, stream: str, record_id: str) -> SequencedRecord | None:
+        raw: Any = await self._redis.xrange(stream, record_id, record_id)
+        records = await self._records(stream, raw)
+        return records[0] if records else None
+
+    @unavailable_on_redis_error
+    async def locate(self, decision_id: str) -> tuple[str, str, int] | None:
+        location = self._internal_location(decision_id)
+        if location is None:
+            return None
+        bucket, stream_id, index = location
+        stream = self._keys.log(bucket)
+        raw: Any = await self._redis.xrange(stream, stream_id, stream_id)
+        if not raw:
+            return None
+        fields = {_str(k): _str(v) for k, v in raw[0][1].items()}
+        if index >= len([d for d in fields.get("d", "").split(DECISION_SEP) if d]):
+            return None
+        return stream, stream_id, index
+
+    # -- records into entries -------------------------------------------------------------------------------
+
+    async def _records(self, stream: str, raw: Sequence[Any]) -> list[SequencedRecord]:
+        decoded = [(_str(sid), {_str(k): _str(v) for k, v in fields.items()}) for sid, fields in raw]
+        if stream == self._objection_keys.log:
+            return [SequencedRecord(stream, sid, (self._objection_entry(f),)) for sid, f in decoded]
+        refs = [
+            ref
+            for _, f in decoded
+            for d in f.get("d", "").split(DECISION_SEP)
+            if d
+            for packed in d.split(DECISION_FS)[7:9]
+            for e in split_entries(packed)
+            for ref in text_refs_of(e)
+        ]
+        await self._resolve(refs)
+        bucket = hash_tag(stream)
+        return [SequencedRecord(stream, sid, self._decision_entries(bucket, sid, f)) for sid, f in decoded]
+
+    def _objection_entry(self, f: dict[str, str]) -> bytes:
+        if "e" in f:
+            return f["e"].encode()
+        return ObjectionEntry(
+            at=int(f.get("at") or 0), actor=f.get("a", ""), objection_id=f.get("o", ""), decision_id=f.get("d", ""),
+            from_state=f.get("f", ""), to_state=f.get("t", ""), reason=f.get("r", ""),
+        ).encode()  # fmt: skip
+
+    def _decision_entries(self, bucket: str, stream_id: str, f: dict[str, str]) -> tuple[bytes, ...]:
+        at_ms = int(stream_id.split("-")[0])
+        spooled = [s.split("\x1f")[0] for s in f.get("sp", "").split(DECISION_SEP) if s]
+        out = []
+        for i, packed in enumerate(d for d in f.get("d", "").split(DECISION_SEP) if d):
+            d = dict(zip(DECISION_FIELDS, packed.split(DECISION_FS), strict=True))
+            grounds = tuple(_ground(decode_entry(e, self._texts)) for e in split_entries(d["grounds"]))
+            exemption = _exemption(decode_entry(d["exemption"], self._texts)) if d["exemption"] else None
+            caller, _, on_behalf_of = d["caller"].partition("/")
+            entry = DecisionEntry(
+                decision_id=self._external_id(stream_id, bucket, i), at_ms=at_ms,
+                catalogue_version=f.get("cat", ""), caller=caller, on_behalf_of=on_behalf_of,
+                revision=int(d["revision"] or 0), id_type=d["id_type"], subject=d["subject"], measure=d["measure"],
+                checked_at=int(d["at"] or 0), outcome=d["outcome"], grounds=grounds, exemption=exemption,
+                spooled=spooled[i] if i < len(spooled) else "",
+            )  # fmt: skip
+            out.append(entry.encode())
+        return tuple(out)
+
+    async def _resolve(self, refs: Sequence[str]) -> None:
+        wanted = [r for r in set(refs) if r and r not in self._texts]
+        if not wanted:
+            return
+        values: Any = await self._redis.hmget(self._keys.texts, wanted)
+        for ref, value in zip(wanted, values, strict=True):
+            if value is not None:
+                self._texts[ref] = _str(value)

@@ -1,0 +1,55 @@
+"""The sequencing streams as the log integrator reads them (adapters/sequenced_log.py): every decision of a check
+call is one entry of its record, in canonical bytes that decode back to the decision answered."""
+
+from __future__ import annotations
+
+import asyncio
+
+from debar.common.settings import Settings
+from debar.sanction.adapters.keys import Keys
+from debar.sanction.adapters.redis_client import make_client
+from debar.sanction.adapters.sequenced_log import RedisSequencedLog
+from debar.sanction.domain.log_entries import DecisionEntry
+from debar.v1 import sanction_pb2
+from tests.conftest import ON_CLUSTER
+from tests.support.requests import check_request, impose_request, subject
+from tests.support.subjects import new_ric
+
+
+def _log(url: str) -> RedisSequencedLog:
+    client = make_client(url, cluster=ON_CLUSTER, timeout_s=5, connections=4)
+    return RedisSequencedLog(client, Keys(Settings.from_env({}).redis_prefix))
+
+
+def test_a_batch_is_one_record_whose_entries_are_its_decisions_in_order(checks, registry, redis_server):
+    restricted, free = new_ric(), new_ric()
+    registry.Impose(impose_request(restricted))
+    answer = checks.BatchCheck(
+        sanction_pb2.BatchCheckRequest(items=[check_request(n, "RAIL_G_TRAIN") for n in (restricted, free)]),
+        metadata=[("x-debar-caller", "railway")],
+    )
+    ids = [r.response.decision_id for r in answer.results]
+
+    async def read() -> tuple[list[str], list[tuple[str, str, int] | None], list[bytes]]:
+        log = _log(redis_server.url)
+        streams = await log.streams()
+        located = [await log.locate(i) for i in ids]
+        entries: list[bytes] = []
+        for where in located:
+            assert where is not None
+            record = await log.read(where[0], where[1])
+            assert record is not None
+            entries.append(record.entries[where[2]])
+        after = await log.read_after(located[0][0], "", 10_000)  # type: ignore[index]
+        assert located[0][1] in [r.record_id for r in after]  # type: ignore[index]
+        return streams, located, entries
+
+    streams, located, entries = asyncio.run(read())
+    assert located[0] and located[0][0] in streams
+    first, second = (DecisionEntry.decode(e) for e in entries)
+    assert (first.decision_id, second.decision_id) == tuple(ids)
+    assert (first.outcome, second.outcome) == ("DENY", "ALLOW")
+    assert first.caller == "railway" and first.measure == "RAIL_G_TRAIN"
+    assert [g.restriction_id for g in first.grounds] == [g.restriction_id for g in answer.results[0].response.grounds]
+    assert first.grounds[0].legal_basis  # texts resolved, not refs
+    assert subject(restricted).id not in entries[0].decode()
