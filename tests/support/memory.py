@@ -40,6 +40,7 @@ from debar.sanction.domain.model import (
 from debar.sanction.domain.objection_log import transition_hash, verify_transitions
 from debar.sanction.domain.objections import Listed, ListingCursor, Objection, ObjectionState
 from debar.sanction.domain.rules import evaluate
+from tests.support.memory_tlog import MemoryCheckpoints, MemorySequencedLog, MemoryTreeStore
 
 Clock = Callable[[], float]
 
@@ -537,6 +538,9 @@ class MemoryBackend:
         self.rekeyer = MemoryRekeyer(self._switch, self.store, self.decision_log)
         self.spool = MemorySpool()
         self.archive = MemoryArchive()
+        self.sequenced_log = MemorySequencedLog()
+        self.tree = MemoryTreeStore(clock)
+        self.checkpoints = MemoryCheckpoints()
         self.closed = False
 
     @property
@@ -560,4 +564,7 @@ class MemoryBackend:
             spool=self.spool,
             archive=self.archive,
             close=self.close,
+            sequenced_log=self.sequenced_log,
+            tree=self.tree,
+            checkpoints=self.checkpoints,
         )

@@ -243,24 +243,6 @@ class Witnesses(Protocol):
         ...
 
 
-# -- the set the bootstrap wires ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Adapters:
-    """Every port the sanction core is built from, sharing one backend: Redis and files in the service and the
-    CLI (adapters/redis_wiring.py), memory in unit tests. `close` releases the backend's connections."""
-
-    store: Store
-    decision_log: DecisionLog
-    objection_store: ObjectionStore
-    rate_counter: RateCounter
-    rekeyer: Rekeyer
-    spool: Spool
-    archive: Archive
-    close: Callable[[], Awaitable[None]]
-
-
 # -- the Merkle tree over the sequenced log (integrator, proofs, verification) ------------------------------
 
 
@@ -360,3 +342,24 @@ class CheckpointStore(Protocol):
         """Every stored checkpoint, smallest size first."""
         ...
 
+
+# -- the set the bootstrap wires ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """Every port the sanction core is built from, sharing one backend: Redis and files in the service and the
+    CLI (adapters/redis_wiring.py), memory in unit tests. `close` releases the backend's connections."""
+
+    store: Store
+    decision_log: DecisionLog
+    objection_store: ObjectionStore
+    rate_counter: RateCounter
+    rekeyer: Rekeyer
+    spool: Spool
+    archive: Archive
+    close: Callable[[], Awaitable[None]]
+    # The Merkle log: the sequencing streams, the tree over them, the signed checkpoints kept outside the store.
+    sequenced_log: SequencedLog
+    tree: TreeStore
+    checkpoints: CheckpointStore
