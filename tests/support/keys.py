@@ -19,3 +19,23 @@ def where(decision_id: str) -> DecisionAddress:
         if located is not None and located.address is not None:
             return located.address
     raise AssertionError(f"{decision_id!r} is no logged decision's id under the suite's keys")
+
+
+# The log's signer key the suite's sanction servers sign checkpoints with (fixed, so that every process of a run
+# and `debar log verify` in a test agree on it): a test key, public in this file.
+TEST_LOG_ORIGIN = "debar.test/log"
+TEST_LOG_SIGNER_KEY = "PRIVATE+KEY+debar.test/log+196204ad+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f"
+TEST_LOG_VERIFIER_KEY = "debar.test/log+196204ad+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4"
+
+
+def test_log_signing_key_file() -> str:
+    """A file holding TEST_LOG_SIGNER_KEY (one per test process), for DEBAR_LOG_SIGNING_KEY."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.gettempdir()) / f"debar-test-log-{os.getpid()}.key"
+    if not path.exists():
+        path.write_text(TEST_LOG_SIGNER_KEY + "\n")
+        path.chmod(0o600)
+    return str(path)

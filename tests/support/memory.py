@@ -24,7 +24,6 @@ from debar.sanction.app.ports import (
     Adapters,
     RateCounterUnavailable,
     RekeyCounts,
-    SequencedRecord,
     StoreUnavailable,
     Written,
 )
@@ -41,6 +40,7 @@ from debar.sanction.domain.model import (
 from debar.sanction.domain.objection_log import transition_hash, verify_transitions
 from debar.sanction.domain.objections import Listed, ListingCursor, Objection, ObjectionState
 from debar.sanction.domain.rules import evaluate
+from tests.support.memory_tlog import MemoryCheckpoints, MemorySequencedLog, MemoryTreeStore
 
 Clock = Callable[[], float]
 
@@ -512,47 +512,6 @@ class MemoryRekeyer:
         return counts
 
 
-class MemorySequencedLog:
-    """Sequencing streams held as given (SequencedLog): tests append records of entry bytes; `locate` finds the
-    decision ids they registered."""
-
-    def __init__(self, switch: _Switch) -> None:
-        self._switch = switch
-        self.records: dict[str, list[SequencedRecord]] = {}
-        self.located: dict[str, tuple[str, str, int]] = {}
-        self._clock = 0
-
-    def append(self, stream: str, entries: Sequence[bytes], decision_ids: Sequence[str] = ()) -> SequencedRecord:
-        """A new record at the end of `stream`; `decision_ids`: the external ids of its entries, in order."""
-        self._clock += 1
-        record = SequencedRecord(stream, f"{self._clock}-0", tuple(entries))
-        self.records.setdefault(stream, []).append(record)
-        for i, decision in enumerate(decision_ids):
-            self.located[decision] = (stream, record.record_id, i)
-        return record
-
-    async def streams(self) -> list[str]:
-        self._switch.answer()
-        return sorted(self.records)
-
-    async def read_after(self, stream: str, after: str, count: int) -> list[SequencedRecord]:
-        self._switch.answer()
-
-        def key(record_id: str) -> tuple[int, ...]:
-            return tuple(int(p) for p in record_id.split("-"))
-
-        records = self.records.get(stream, [])
-        return [r for r in records if not after or key(r.record_id) > key(after)][:count]
-
-    async def read(self, stream: str, record_id: str) -> SequencedRecord | None:
-        self._switch.answer()
-        return next((r for r in self.records.get(stream, []) if r.record_id == record_id), None)
-
-    async def locate(self, decision_id: str) -> tuple[str, str, int] | None:
-        self._switch.answer()
-        return self.located.get(decision_id)
-
-
 class ManualClock:
     """Now, as the test says: share one between the backend and build_core so that stream ids, deadlines and
     default check times agree."""
@@ -579,7 +538,9 @@ class MemoryBackend:
         self.rekeyer = MemoryRekeyer(self._switch, self.store, self.decision_log)
         self.spool = MemorySpool()
         self.archive = MemoryArchive()
-        self.sequenced_log = MemorySequencedLog(self._switch)
+        self.sequenced_log = MemorySequencedLog()
+        self.tree = MemoryTreeStore(clock)
+        self.checkpoints = MemoryCheckpoints()
         self.closed = False
 
     @property
@@ -598,10 +559,12 @@ class MemoryBackend:
             store=self.store,
             decision_log=self.decision_log,
             objection_store=self.objection_store,
-            sequenced_log=self.sequenced_log,
             rate_counter=self.rate_counter,
             rekeyer=self.rekeyer,
             spool=self.spool,
             archive=self.archive,
             close=self.close,
+            sequenced_log=self.sequenced_log,
+            tree=self.tree,
+            checkpoints=self.checkpoints,
         )

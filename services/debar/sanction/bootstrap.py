@@ -14,12 +14,15 @@ from debar.sanction.app.checker import Checker, CheckObserver, RevisionFloor
 from debar.sanction.app.coalescer import CoalescingDecider
 from debar.sanction.app.decision_reader import DecisionReader
 from debar.sanction.app.failopen import FailOpen, SpoolReplay, SpoolStats
+from debar.sanction.app.integrator import Integrator
+from debar.sanction.app.log_proofs import LogProofs
 from debar.sanction.app.objections import Objections
-from debar.sanction.app.ports import Adapters
+from debar.sanction.app.ports import Adapters, Witnesses
 from debar.sanction.app.registry import Registry
 from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.subjects import SubjectResolver
+from debar.tlog.note import Signer
 
 
 @dataclass
@@ -32,6 +35,7 @@ class Core:
     decisions: DecisionReader
     objections: Objections
     spool_replay: SpoolReplay
+    log_proofs: LogProofs  # checkpoints, receipts, consistency proofs (the integrator builds the tree they read)
     adapters: Adapters  # the ports themselves, for what works on them directly (rate gate, `debar log`, rekey)
 
     async def close(self) -> None:
@@ -77,5 +81,11 @@ def build_core(
         decisions=decisions,
         objections=Objections(adapters.objection_store, decisions, registry, catalogue, clock=clock),
         spool_replay=SpoolReplay(adapters.spool, store, spool_stats, catalogue.version),
+        log_proofs=LogProofs(adapters.sequenced_log, adapters.tree),
         adapters=adapters,
     )
+
+
+def build_integrator(adapters: Adapters, signer: Signer, witnesses: Witnesses) -> Integrator:
+    """The log integrator over the core's ports: run it as a task (Integrator.run) beside the servers."""
+    return Integrator(adapters.sequenced_log, adapters.tree, adapters.checkpoints, signer, witnesses)

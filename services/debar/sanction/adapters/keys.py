@@ -170,3 +170,60 @@ class ObjectionKeys:
     @property
     def disputes(self) -> str:
         return f"{self._tag}:disputes"
+
+
+TILE_WIDTH = 256  # hashes per tile string (tlog-tiles' width)
+TILE_LEVELS = 8  # every 8th level of the tree is stored (levels 0, 8, 16, ...), as tlog-tiles does
+
+
+@dataclass(frozen=True)
+class TreeKeys:
+    """The Merkle tree over the sequenced log (adapters/tree_store.py), all in the `{tlog}` slot so that one script
+    call commits a whole integration step:
+
+        {p}:{tlog}:lease       string  the integrator holding the lease: its owner token (SET NX PX, renewed)
+        {p}:{tlog}:state       hash    size, edge (tlog.compact serialization), root (hex)
+        {p}:{tlog}:cursors     hash    stream -> the last record id integrated from it
+        {p}:{tlog}:records     list    "<first leaf> <count> <stream> <record id>" per integrated record, in leaf
+                                       order (the order verification rebuilds the tree in)
+        {p}:{tlog}:leaf        hash    "<stream> <record id>" -> its first leaf index
+        {p}:{tlog}:t:L:N       string  tile N of stored level L (L a multiple of 8): up to 256 node hashes of 32
+                                       bytes, node index N * 256 + i at byte offset 32 * i (level 0: leaf hashes)
+        {p}:{tlog}:checkpoint  string  the latest signed checkpoint with its cosignatures (GetCheckpoint)
+    """
+
+    prefix: str = "debar"
+
+    @property
+    def _tag(self) -> str:
+        return f"{self.prefix}:{{tlog}}"
+
+    @property
+    def lease(self) -> str:
+        return f"{self._tag}:lease"
+
+    @property
+    def state(self) -> str:
+        return f"{self._tag}:state"
+
+    @property
+    def cursors(self) -> str:
+        return f"{self._tag}:cursors"
+
+    @property
+    def records(self) -> str:
+        return f"{self._tag}:records"
+
+    @property
+    def leaf(self) -> str:
+        return f"{self._tag}:leaf"
+
+    def tile(self, level: int, tile: int) -> str:
+        return f"{self._tag}:t:{level}:{tile}"
+
+    @property
+    def checkpoint(self) -> str:
+        return f"{self._tag}:checkpoint"
+
+    def tile_pattern(self) -> str:
+        return f"{self._tag}:t:*"

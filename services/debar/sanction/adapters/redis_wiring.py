@@ -7,10 +7,11 @@ from pathlib import Path
 
 from debar.common.circuit import CircuitBreaker
 from debar.common.settings import Settings
+from debar.sanction.adapters.checkpoint_dir import DirectoryCheckpoints
 from debar.sanction.adapters.decision_log import RedisDecisionLog
 from debar.sanction.adapters.file_archive import FileArchive
 from debar.sanction.adapters.file_spool import FileSpool, spool_folder
-from debar.sanction.adapters.keys import Keys
+from debar.sanction.adapters.keys import Keys, TreeKeys
 from debar.sanction.adapters.objection_store import RedisObjectionStore
 from debar.sanction.adapters.rate_counter import RedisRateCounter
 from debar.sanction.adapters.redis_client import make_client
@@ -18,6 +19,7 @@ from debar.sanction.adapters.redis_store import RedisStore
 from debar.sanction.adapters.rekey_store import RedisRekey
 from debar.sanction.adapters.sealing import Sealer
 from debar.sanction.adapters.sequenced_log import RedisSequencedLog
+from debar.sanction.adapters.tree_store import RedisTreeStore
 from debar.sanction.app.ports import Adapters
 from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.decision_ids import DecisionIds
@@ -38,10 +40,12 @@ def redis_adapters(
         store=RedisStore(client, keys, breaker, catalogue),
         decision_log=RedisDecisionLog(client, keys, breaker),
         objection_store=RedisObjectionStore(client, keys, Sealer.from_spec(settings.objection_keys), breaker),
-        sequenced_log=RedisSequencedLog(client, keys, DecisionIds.for_bucket_key(settings.bucket_key), breaker=breaker),
         rate_counter=RedisRateCounter(client, keys),
         rekeyer=RedisRekey(client, keys),
         spool=FileSpool(spool_folder(settings.data_dir, redis_url, settings.redis_prefix), catalogue),
         archive=FileArchive(archive_dir or settings.data_dir / "archive"),
         close=client.aclose,
+        sequenced_log=RedisSequencedLog(client, keys, DecisionIds.for_bucket_key(settings.bucket_key), breaker=breaker),
+        tree=RedisTreeStore(client, TreeKeys(settings.redis_prefix), breaker),
+        checkpoints=DirectoryCheckpoints(settings.checkpoints_path),
     )

@@ -3,14 +3,19 @@ record. Proto in, domain call, proto out."""
 
 from __future__ import annotations
 
+import grpc
+
 from debar.common.errors import DomainError, InvalidField
 from debar.rpc import wire
 from debar.rpc.status import abort_with
 from debar.sanction.api import convert
 from debar.sanction.api.actors import actor_of
 from debar.sanction.app.decision_reader import DecisionReader, LoggedDecision
+from debar.sanction.app.log_proofs import LogProofs, NotYetIntegrated, SignedTreeHead
+from debar.sanction.app.log_proofs import Receipt as LogReceipt
 from debar.sanction.app.objections import Objections
 from debar.sanction.domain.objections import Objection, ObjectionOutcome, ObjectionState
+from debar.sanction.domain.receipts import Receipt
 from debar.v1 import decision_pb2, decision_pb2_grpc
 
 
@@ -87,10 +92,56 @@ def _state_filter(value: int) -> ObjectionState | None:
     return found  # type: ignore[no-any-return]
 
 
+def checkpoint_message(head: SignedTreeHead) -> decision_pb2.Checkpoint:
+    return decision_pb2.Checkpoint(note=head.note, size=head.size, root_hash=head.root_hash)
+
+
+def receipt_file(receipt: LogReceipt) -> bytes:
+    return Receipt(
+        receipt.decision_id, receipt.entry, receipt.leaf_index, receipt.inclusion_proof, receipt.head.note
+    ).to_bytes()
+
+
+async def _abort_log(context: grpc.aio.ServicerContext, error: DomainError) -> None:
+    if isinstance(error, NotYetIntegrated):
+        context.set_trailing_metadata((("retry-after", str(error.retry_after_s)),))
+    await abort_with(context, error)
+
+
 class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
-    def __init__(self, reader: DecisionReader, objections: Objections) -> None:
+    def __init__(self, reader: DecisionReader, objections: Objections, proofs: LogProofs) -> None:
         self._reader = reader
         self._objections = objections
+        self._proofs = proofs
+
+    # -- the log: checkpoints, receipts, consistency ----------------------------------------------------------
+
+    async def GetCheckpoint(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            return checkpoint_message(await self._proofs.checkpoint())
+        except DomainError as error:
+            await _abort_log(context, error)
+
+    async def GetDecisionProof(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            receipt = await self._proofs.decision_proof(request.decision_id)
+        except DomainError as error:
+            await _abort_log(context, error)
+        return decision_pb2.DecisionProof(
+            decision_id=receipt.decision_id,
+            entry=receipt.entry,
+            leaf_index=receipt.leaf_index,
+            inclusion_proof=list(receipt.inclusion_proof),
+            checkpoint=checkpoint_message(receipt.head),
+            receipt=receipt_file(receipt),
+        )
+
+    async def GetConsistencyProof(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            hashes = await self._proofs.consistency(request.from_size, request.to_size)
+        except DomainError as error:
+            await _abort_log(context, error)
+        return decision_pb2.ConsistencyProof(from_size=request.from_size, to_size=request.to_size, hashes=list(hashes))
 
     async def GetDecision(self, request, context):  # type: ignore[no-untyped-def]
         try:

@@ -14,6 +14,8 @@ from debar.sanction.domain.chain import ChainBreak, LogEntry
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision
 from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Restriction, SubjectRef
 from debar.sanction.domain.objections import Listed, ListingCursor, Objection, ObjectionState
+from debar.tlog.compact import CompactRange
+from debar.tlog.merkle import NodeId
 from debar.tlog.note import Note
 
 
@@ -241,6 +243,106 @@ class Witnesses(Protocol):
         ...
 
 
+# -- the Merkle tree over the sequenced log (integrator, proofs, verification) ------------------------------
+
+
+class LeaseLost(Exception):
+    """The integrator's lease is held by someone else (or expired): it must not write the tree."""
+
+
+class TreeConflict(Exception):
+    """The stored tree is not the size this integrator expected: another one extended it meanwhile."""
+
+
+@dataclass(frozen=True, slots=True)
+class IntegratedRecord:
+    """A sequenced record's entries in the tree: leaves first_leaf .. first_leaf + count - 1, in entry order."""
+
+    stream: str
+    record_id: str
+    first_leaf: int
+    count: int
+
+
+@dataclass(frozen=True)
+class TreeState:
+    """What the integrator resumes from: the tree's edge (its size and root) and, per stream, the last record id
+    it integrated."""
+
+    edge: CompactRange
+    cursors: Mapping[str, str]
+
+    @property
+    def size(self) -> int:
+        return self.edge.size
+
+
+@dataclass(frozen=True)
+class TreeGrowth:
+    """One commit: the tree grows from `old_size` to `edge.size` by the leaves of `records` (in order); `nodes`
+    are the nodes those leaves completed (the store keeps the levels it keeps); `cursors` the streams moved on."""
+
+    old_size: int
+    edge: CompactRange
+    nodes: Sequence[tuple[NodeId, bytes]]
+    records: Sequence[IntegratedRecord]
+    cursors: Mapping[str, str]
+
+
+class TreeStore(Protocol):
+    """The tree's state, its nodes and the leaf order, in the same store as the sequenced log (Redis: one slot,
+    `{tlog}`), written only by the integrator that holds the lease, each commit checked against the size it
+    expected (so two integrators can never fork the tree or append twice)."""
+
+    async def hold_lease(self, owner: str, ttl_ms: int) -> bool:
+        """Takes the lease, or renews it if `owner` holds it; False while another owner does."""
+        ...
+
+    async def release_lease(self, owner: str) -> None: ...
+    async def state(self) -> TreeState: ...
+    async def commit(self, owner: str, growth: TreeGrowth) -> None:
+        """Atomic; raises LeaseLost or TreeConflict (then nothing was written)."""
+        ...
+
+    async def read_nodes(self, nodes: Sequence[NodeId]) -> list[bytes]:
+        """The hashes of nodes whose leaves all exist (raises tlog.nodes.MissingNodes for one not stored)."""
+        ...
+
+    async def first_leaf(self, stream: str, record_id: str) -> int | None:
+        """The leaf index of the record's first entry; None before it is integrated."""
+        ...
+
+    async def records(self, start: int, count: int) -> list[IntegratedRecord]:
+        """The integrated records in leaf order, from the `start`-th record."""
+        ...
+
+    async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        """The stored leaf hashes [start, end) (fewer if fewer are stored)."""
+        ...
+
+    async def latest_checkpoint(self) -> bytes | None: ...
+    async def put_checkpoint(self, owner: str, size: int, note: bytes) -> None:
+        """Keeps `note` as the latest signed checkpoint (unless one of a larger size is kept); raises LeaseLost."""
+        ...
+
+
+class CheckpointStore(Protocol):
+    """Every signed checkpoint, kept outside the store the tree lives in (a local directory, meant to be backed by
+    write-once storage): an insider who rewrites Redis cannot rewrite these."""
+
+    def append(self, note: bytes) -> None:
+        """Durable before it returns; never replaces a stored checkpoint."""
+        ...
+
+    def latest(self) -> bytes | None:
+        """The stored checkpoint of the largest size (the last stored of those)."""
+        ...
+
+    def all(self) -> list[bytes]:
+        """Every stored checkpoint, smallest size first."""
+        ...
+
+
 # -- the set the bootstrap wires ----------------------------------------------------------------------------
 
 
@@ -252,9 +354,12 @@ class Adapters:
     store: Store
     decision_log: DecisionLog
     objection_store: ObjectionStore
-    sequenced_log: SequencedLog  # every sequencing stream, for the Merkle log's integrator and verification
     rate_counter: RateCounter
     rekeyer: Rekeyer
     spool: Spool
     archive: Archive
     close: Callable[[], Awaitable[None]]
+    # The Merkle log: the sequencing streams, the tree over them, the signed checkpoints kept outside the store.
+    sequenced_log: SequencedLog
+    tree: TreeStore
+    checkpoints: CheckpointStore

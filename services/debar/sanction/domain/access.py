@@ -6,13 +6,15 @@ Scopes:
     check:*             every measure (operators, benchmarks)
     registry:write      RegistryService.Impose, Lift, ConfirmLift, GrantExemption, ConfirmExemption
     registry:read       RegistryService.GetRestriction, ListRestrictions
-    decisions:read      DecisionService.GetDecision, ListDecisions (the person's right to know, via a portal)
+    decisions:read      DecisionService.GetDecision, ListDecisions (the person's right to know, via a portal),
+                        GetDecisionProof (a decision's receipt)
     objections:file     DecisionService.FileObjection, RequestReconsideration
     objections:review   DecisionService.ReviewObjection, ResolveObjection, ConfirmResolution
     delegate            may act on behalf of another identity (x-debar-on-behalf-of): a domain service for the
                         platform that asked it, the console for the reviewer signed in to it
 Reading objections (GetObjection, ListObjections) needs objections:file or objections:review. ListMeasures needs
-any scope. Health and reflection are open to every caller that got through the transport. Any other method is
+any scope. The log's GetCheckpoint and GetConsistencyProof are public to every authenticated caller. Health and
+reflection are open to every caller that got through the transport. Any other method is
 refused: a new method is closed until it is given a scope here.
 
 The scopes file names identities exactly (`railway`, `reviewer:li`) or by group (`reviewer:*`: every identity of
@@ -39,6 +41,7 @@ FIXED_SCOPES = frozenset(
 )
 CHECK_METHODS = frozenset({"/debar.v1.SanctionService/Check", "/debar.v1.SanctionService/BatchCheck"})
 ANY_SCOPE = "<any>"
+AUTHENTICATED = "<authenticated>"  # every caller that got through authentication, with or without scopes
 _METHOD_SCOPES: dict[str, frozenset[str]] = {
     "/debar.v1.SanctionService/ListMeasures": frozenset({ANY_SCOPE}),
     **{
@@ -46,7 +49,11 @@ _METHOD_SCOPES: dict[str, frozenset[str]] = {
         for m in ("Impose", "Lift", "ConfirmLift", "GrantExemption", "ConfirmExemption")
     },
     **{f"/debar.v1.RegistryService/{m}": frozenset({"registry:read"}) for m in ("GetRestriction", "ListRestrictions")},
-    **{f"/debar.v1.DecisionService/{m}": frozenset({"decisions:read"}) for m in ("GetDecision", "ListDecisions")},
+    **{
+        f"/debar.v1.DecisionService/{m}": frozenset({"decisions:read"})
+        for m in ("GetDecision", "ListDecisions", "GetDecisionProof")
+    },
+    **{f"/debar.v1.DecisionService/{m}": frozenset({AUTHENTICATED}) for m in ("GetCheckpoint", "GetConsistencyProof")},
     **{
         f"/debar.v1.DecisionService/{m}": frozenset({"objections:file"})
         for m in ("FileObjection", "RequestReconsideration")
@@ -140,6 +147,8 @@ class AccessPolicy:
         needed = _METHOD_SCOPES.get(method)
         if needed is None:
             return False
+        if AUTHENTICATED in needed:
+            return True
         if ANY_SCOPE in needed:
             return bool(grant.scopes)
         return bool(grant.scopes & needed)
