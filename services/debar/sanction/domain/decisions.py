@@ -34,6 +34,12 @@ class LoggedCheck:
     revision: int
     on_behalf_of: str = ""  # the platform a domain service asked for (x-debar-on-behalf-of), else empty
 
+    @property
+    def logged_caller(self) -> str:
+        """Who asked, as the log record keeps it: "caller/platform" when delegated, else the caller (identities
+        hold no "/": common/callers.py)."""
+        return f"{self.caller}/{self.on_behalf_of}" if self.on_behalf_of else self.caller
+
 
 class Degradation(Enum):
     NONE = "none"
