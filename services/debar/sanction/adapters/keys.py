@@ -6,7 +6,9 @@ subject's bucket as hash tag, so it lives in one slot and one script call covers
     {p}:log:{B}      stream  a hash-chained decision log: one record per check call, in the chain of the
                      bucket of the call's first item
     {p}:loghead:{B}  string  "<ms> <seq> <hash>" of the chain's last record
-    {p}:ds:{B}:PSEUD list  the subject's decision ids, newest first (right to know)
+    {p}:ds:{B}:PSEUD list  the subject's decision locations, newest first (right to know; shown as external ids)
+    {p}:rh:{B}       hash  restriction or exemption id -> the stream ids, oldest first, of the registry writes to it
+                     in {p}:log:{B} (its history, GetRestriction), B the bucket of the record's subject
     {p}:replayed:{B} set   spool ids of fail-open decisions replayed into the log
     {p}:spooled:{B}  hash  spool id -> decision id
     {p}:r:{T}:N      hash  restriction id -> restriction record (msgpack array); T and N from the restriction id
@@ -79,6 +81,10 @@ class Keys:
     def log_base(self, bucket: str) -> str:
         """ "<stream id> <hash>" of the last record archived and trimmed: where the chain in Redis continues."""
         return f"{self.prefix}:logbase:{{{bucket}}}"
+
+    def registry_history(self, bucket: str) -> str:
+        """Restriction or exemption id -> the stream ids of its registry writes in `log(bucket)`."""
+        return f"{self.prefix}:rh:{{{bucket}}}"
 
     def subject_decisions(self, bucket: str, pseudonym: str) -> str:
         return f"{self.prefix}:ds:{{{bucket}}}:{pseudonym}"

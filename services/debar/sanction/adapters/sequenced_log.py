@@ -109,7 +109,7 @@ class RedisSequencedLog:
         if not raw:
             return None
         fields = {_str(k): _str(v) for k, v in raw[0][1].items()}
-        if index >= len([d for d in fields.get("d", "").split(DECISION_SEP) if d]):
+        if "e" in fields or index >= len([d for d in fields.get("d", "").split(DECISION_SEP) if d]):
             return None
         return stream, stream_id, index
 
@@ -130,7 +130,10 @@ class RedisSequencedLog:
         ]
         await self._resolve(refs)
         bucket = hash_tag(stream)
-        return [SequencedRecord(stream, sid, self._decision_entries(bucket, sid, f)) for sid, f in decoded]
+        return [
+            SequencedRecord(stream, sid, (f["e"].encode(),) if "e" in f else self._decision_entries(bucket, sid, f))
+            for sid, f in decoded
+        ]
 
     def _objection_entry(self, f: dict[str, str]) -> bytes:
         if "e" in f:
