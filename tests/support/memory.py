@@ -510,6 +510,11 @@ class MemoryRekeyer:
         self._switch = switch
         self._store = store
         self._log = log
+        self.sequenced: list[bytes] = []  # each run's log entry
+
+    async def sequence(self, entry: bytes) -> None:
+        self._switch.answer()
+        self.sequenced.append(entry)
 
     async def run(self, is_current: Callable[[str], bool], forward: Callable[[str], str]) -> RekeyCounts:
         self._switch.answer()

@@ -12,6 +12,8 @@ subject's bucket as hash tag, so it lives in one slot and one script call covers
     {p}:replayed:{B} set   spool ids of fail-open decisions replayed into the log
     {p}:spooled:{B}  hash  spool id -> decision id
     {p}:r:{T}:N      hash  restriction id -> restriction record (msgpack array); T and N from the restriction id
+    {p}:oplog        stream  operations on the whole store, one record each (a `debar rekey` run), field `e` holding
+                     its log entry
     {p}:txt          hash  text ref -> text, "=" text -> ref (sources, legal bases and authorities repeat across many
                      records: they get short refs, see lua/texts.lua)
     {p}:rev          string  the data revision, bumped after every write
@@ -99,6 +101,11 @@ class Keys:
 
     def restrictions(self, restriction_id: str) -> str:
         return f"{self.prefix}:r:{{{restriction_id[1:4]}}}:{record_part(restriction_id)}"
+
+    @property
+    def operations_log(self) -> str:
+        """Runs that touch the whole store (`debar rekey`), sequenced for the Merkle log."""
+        return f"{self.prefix}:oplog"
 
     @property
     def texts(self) -> str:

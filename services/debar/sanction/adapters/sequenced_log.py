@@ -65,7 +65,7 @@ class RedisSequencedLog:
 
     def fixed_streams(self) -> list[str]:
         """The streams that are not per bucket."""
-        return [self._objection_keys.log]
+        return [self._objection_keys.log, self._keys.operations_log]
 
     @unavailable_on_redis_error
     async def streams(self) -> list[str]:
@@ -119,6 +119,8 @@ class RedisSequencedLog:
         decoded = [(_str(sid), {_str(k): _str(v) for k, v in fields.items()}) for sid, fields in raw]
         if stream == self._objection_keys.log:
             return [SequencedRecord(stream, sid, (self._objection_entry(f),)) for sid, f in decoded]
+        if stream == self._keys.operations_log:
+            return [SequencedRecord(stream, sid, (f["e"].encode(),)) for sid, f in decoded if "e" in f]
         refs = [
             ref
             for _, f in decoded

@@ -221,6 +221,9 @@ class Rekeyer(Protocol):
     """Moves every stored pseudonym not under the current key to it (`forward`)."""
 
     async def run(self, is_current: Callable[[str], bool], forward: Callable[[str], str]) -> RekeyCounts: ...
+    async def sequence(self, entry: bytes) -> None:
+        """Appends a run's log entry (domain/log_entries.py: RekeyEntry) to the operations stream."""
+        ...
 
 
 class WitnessFailureKind(StrEnum):
