@@ -70,7 +70,7 @@ def test_the_sanction_service_down_is_a_503_page_without_a_stack_trace(another_c
             "/lookup",
             data={
                 "csrf_token": token(client, "/lookup"),
-                "decision_id": "1000000000000-0-abc-0",
+                "decision_id": "aaaaaaaaaaaaaaaaaaaaaaaaaa",
                 "id_number": new_ric(),
             },
         )
@@ -83,7 +83,11 @@ def test_look_ups_from_one_address_are_limited(another_console):
     url = another_console(DEBAR_CONSOLE_LOOKUP_RATE="3")
     number = new_ric()
     with httpx.Client(base_url=url) as client:
-        form = {"csrf_token": token(client, "/lookup"), "decision_id": "1000000000000-0-abc-0", "id_number": number}
+        form = {
+            "csrf_token": token(client, "/lookup"),
+            "decision_id": "aaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "id_number": number,
+        }
         codes = [client.post("/lookup", data=form).status_code for _ in range(4)]
         # Another address claimed in X-Forwarded-For is not believed: no proxy is trusted.
         claimed = client.post("/lookup", data=form, headers={"x-forwarded-for": "203.0.113.9"})
@@ -151,8 +155,8 @@ async def test_the_client_says_what_this_server_does_not_offer_yet(console_syste
     client = SanctionClient.connect(Settings.from_env(console_system.env))
     try:
         with pytest.raises(NotAvailable, match="receipts are not available on this server yet"):
-            await client.receipt("1000000000000-0-abc-0")
-        status = await client.receipt_status("1000000000000-0-abc-0")
+            await client.receipt("aaaaaaaaaaaaaaaaaaaaaaaaaa")
+        status = await client.receipt_status("aaaaaaaaaaaaaaaaaaaaaaaaaa")
         assert not status.available and "not available on this server" in status.words
     finally:
         await client.close()

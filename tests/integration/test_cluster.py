@@ -17,6 +17,7 @@ from debar.common.settings import DEV_BUCKET_KEY
 from debar.sanction.adapters.keys import Keys
 from debar.v1 import common_pb2, sanction_pb2, sanction_pb2_grpc
 from tests.support.cluster import LocalCluster
+from tests.support.keys import where
 from tests.support.requests import check_request
 from tests.support.servers import start_service
 from tests.support.subjects import new_ric, new_uscc
@@ -96,7 +97,8 @@ def test_import_check_and_verify_on_a_cluster(cluster, tmp_path, logs_dir):
     outcomes = [r.response.outcome for r in batch.results]
     assert outcomes == [common_pb2.OUTCOME_DENY] * 10 + [common_pb2.OUTCOME_ALLOW] * 20
     assert len({_node_of(cluster, n) for n in others}) == 3  # the batch spanned every node
-    assert len({r.response.decision_id.rsplit("-", 1)[0] for r in batch.results}) == 3  # one log record per node
+    located = [where(r.response.decision_id) for r in batch.results]
+    assert len({(a.bucket, a.stream_id) for a in located}) == 3  # one log record per node
 
     verified = _cli(cluster, "log", "verify")
     assert verified.returncode == 0, verified.stderr

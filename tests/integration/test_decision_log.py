@@ -12,6 +12,7 @@ import redis as redis_client
 
 from debar.local.embedded_redis import EmbeddedRedis
 from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
+from tests.support.keys import where
 from tests.support.requests import check_request, impose_request, subject
 from tests.support.servers import start_service
 from tests.support.subjects import new_ric, new_uscc
@@ -58,8 +59,32 @@ def test_a_malformed_decision_id_is_invalid_argument(decisions, bad):
 
 def test_an_unknown_decision_is_not_found(decisions):
     with pytest.raises(grpc.RpcError) as raised:
-        decisions.GetDecision(decision_pb2.GetDecisionRequest(decision_id="1000000000000-0-abc-0"))
+        decisions.GetDecision(decision_pb2.GetDecisionRequest(decision_id="aaaaaaaaaaaaaaaaaaaaaaaaaa"))
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_decision_ids_reveal_nothing_and_a_neighbour_or_changed_id_is_not_found(checks, registry, decisions):
+    """The attack of issue 11: from one id, read the neighbouring decisions of other people. Ids are a keyed
+    permutation of where the decision is: consecutive decisions' ids share no structure, and every id made by
+    changing one character of a real one, or by counting up from it, is NOT_FOUND (as an unknown id is)."""
+    person = new_ric()
+    registry.Impose(impose_request(person))
+    ids = [checks.Check(check_request(p, "RAIL_G_TRAIN")).decision_id for p in (person, new_ric(), new_ric(), person)]
+    assert len(set(ids)) == 4 and all(len(i) == 26 for i in ids)
+    assert len({i[:3] for i in ids}) == 4 and len({i[-3:] for i in ids}) == 4  # no shared prefix or suffix
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    real = ids[0]
+    neighbours = [real[:p] + alphabet[(alphabet.index(real[p]) + 1) % 32] + real[p + 1 :] for p in range(26)]
+    for guess in neighbours:
+        with pytest.raises(grpc.RpcError) as raised:
+            decisions.GetDecision(decision_pb2.GetDecisionRequest(decision_id=guess))
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND, guess
+        assert guess not in raised.value.details() or "no decision" in raised.value.details()
+    # The real ones are found, listed under the same ids.
+    for i in ids:
+        assert decisions.GetDecision(decision_pb2.GetDecisionRequest(decision_id=i)).decision_id == i
+    listed = decisions.ListDecisions(decision_pb2.ListDecisionsRequest(subject=subject(person)))
+    assert [d.decision_id for d in listed.decisions] == [ids[3], ids[0]]
 
 
 @pytest.fixture
@@ -93,8 +118,8 @@ def test_log_verify_detects_tampering(private_system, tamper):
     with grpc.insecure_channel(service.address) as channel:
         registry_pb2_grpc.RegistryServiceStub(channel).Impose(impose_request(person))
     ids = _decide(service, person, 5)
-    bucket = ids[0].split("-")[2]
-    assert all(i.split("-")[2] == bucket for i in ids)
+    bucket = where(ids[0]).bucket
+    assert all(where(i).bucket == bucket for i in ids)
 
     clean = _verify(server.url)
     assert clean.returncode == 0, clean.stderr
@@ -123,7 +148,7 @@ def test_log_verify_detects_tampering(private_system, tamper):
     assert f"BROKEN chain {bucket} at record" in broken.stderr
     if tamper != "drop the newest":
         broken_at = broken.stderr.split("at record ")[1].split(":")[0]
-        assert broken_at in [i.rsplit("-", 2)[0] for i in ids[1:4]], broken.stderr
+        assert broken_at in [where(i).stream_id for i in ids[1:4]], broken.stderr
 
 
 def test_concurrent_checks_keep_every_chain_consistent(private_system):
@@ -153,7 +178,8 @@ def test_each_item_of_a_batch_is_its_own_decision_in_one_log_record(private_syst
             )
         )
         ids = [r.response.decision_id for r in batch.results]
-        assert ids[0].rsplit("-", 1)[0] == ids[1].rsplit("-", 1)[0]  # one record, two decisions
+        assert where(ids[0]).stream_id == where(ids[1]).stream_id  # one record, two decisions
+        assert (where(ids[0]).index, where(ids[1]).index) == (0, 1)
         log = decision_pb2_grpc.DecisionServiceStub(channel)
         first, second = (log.GetDecision(decision_pb2.GetDecisionRequest(decision_id=i)) for i in ids)
     assert first.outcome == common_pb2.OUTCOME_ALLOW and not first.grounds

@@ -15,6 +15,7 @@ import redis as redis_client
 
 from debar.local.embedded_redis import EmbeddedRedis
 from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
+from tests.support.keys import where
 from tests.support.requests import check_request, impose_request
 from tests.support.servers import start_service
 from tests.support.subjects import new_ric
@@ -65,7 +66,7 @@ def test_archive_trims_only_what_retention_allows_and_verify_spans_files_and_red
             assert done.returncode == 0, done.stderr
             # The ended refusal and the allow go; the open-ended refusal stops the chain's archived prefix there.
             assert "archived 2 records holding 2 decisions from 1 chains" in done.stdout
-            bucket = old_refusal.decision_id.split("-")[2]
+            bucket = where(old_refusal.decision_id).bucket
             assert redis_client.Redis.from_url(server.url).xlen(f"debar:log:{{{bucket}}}") == 2
 
             for gone in (old_refusal, allowed):

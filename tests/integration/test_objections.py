@@ -259,9 +259,9 @@ def test_a_step_not_allowed_from_the_state_names_it_and_writes_nothing(registry,
     ("call", "code", "field"),
     [
         (lambda d: file(d, "nonsense"), grpc.StatusCode.INVALID_ARGUMENT, "decision_id:"),
-        (lambda d: file(d, "1000000000000-0-abc-0"), grpc.StatusCode.NOT_FOUND, ""),
+        (lambda d: file(d, "aaaaaaaaaaaaaaaaaaaaaaaaaa"), grpc.StatusCode.NOT_FOUND, ""),
         (
-            lambda d: d.FileObjection(decision_pb2.FileObjectionRequest(decision_id="1000000000000-0-abc-0")),
+            lambda d: d.FileObjection(decision_pb2.FileObjectionRequest(decision_id="aaaaaaaaaaaaaaaaaaaaaaaaaa")),
             grpc.StatusCode.INVALID_ARGUMENT,
             "statement:",
         ),

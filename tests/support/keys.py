@@ -3,8 +3,23 @@ bucket, sealed objections) rather than what only `debar up` does."""
 
 from __future__ import annotations
 
+from debar.common.settings import DEV_BUCKET_KEY
+from debar.sanction.domain.decision_ids import DecisionIds
+from debar.sanction.domain.decisions import DecisionAddress
+
 TEST_BUCKET_KEY = "test-bucket-key-of-32-bytes-or-more"
 TEST_OBJECTION_KEYS = "ob1:test-objection-key-of-32-bytes-or-more"
+
+
+def where(decision_id: str) -> DecisionAddress:
+    """Where a decision id's decision is in the log (its record, bucket and index): what only the bucket key's holder
+    can tell. Tries the suite's key, then the dev key (servers started without DEBAR_BUCKET_KEY)."""
+    for key in (TEST_BUCKET_KEY, DEV_BUCKET_KEY):
+        located = DecisionIds.for_bucket_key(key).locate(decision_id)
+        if located is not None and located.address is not None:
+            return located.address
+    raise AssertionError(f"{decision_id!r} is no logged decision's id under the suite's keys")
+
 
 # The log's signer key the suite's sanction servers sign checkpoints with (fixed, so that every process of a run
 # and `debar log verify` in a test agree on it): a test key, public in this file.

@@ -156,7 +156,14 @@ class MemoryDecisionLog:
 
 def _unchecked_allow(check: LoggedCheck) -> str:
     q = check.query
-    fields = (check.caller, str(check.revision), q.subject.kind.value, q.subject.pseudonym, q.measure.code, "ALLOW")
+    fields = (
+        check.logged_caller,
+        str(check.revision),
+        q.subject.kind.value,
+        q.subject.pseudonym,
+        q.measure.code,
+        "ALLOW",
+    )
     return DECISION_FS.join((*fields, str(q.at), "", ""))
 
 
@@ -224,7 +231,7 @@ class MemoryStore:
             q = check.query
             matched = (*e.grounds, *e.overridden)  # the script returns the covering restrictions either way
             fields = (
-                check.caller, str(check.revision), q.subject.kind.value, q.subject.pseudonym, q.measure.code,
+                check.logged_caller, str(check.revision), q.subject.kind.value, q.subject.pseudonym, q.measure.code,
                 e.outcome.value, str(q.at), self._packed(matched), self._packed([e.exemption] if e.exemption else []),
             )  # fmt: skip
             records.append(DECISION_FS.join(fields))

@@ -111,9 +111,9 @@ async def test_only_a_refusal_can_be_objected_to_and_only_once(core, clock):
     ("decision_id", "statement", "contact", "error", "field"),
     [
         ("nonsense", "not me", "me@example.com", InvalidField, "decision_id"),
-        ("1000000000000-0-abc-0", "", "me@example.com", InvalidField, "statement"),
-        ("1000000000000-0-abc-0", "not me", "a\x00b", InvalidField, "contact"),
-        ("1000000000000-0-abc-0", "not me", "me@example.com", NotFound, None),
+        ("aaaaaaaaaaaaaaaaaaaaaaaaaa", "", "me@example.com", InvalidField, "statement"),
+        ("aaaaaaaaaaaaaaaaaaaaaaaaaa", "not me", "a\x00b", InvalidField, "contact"),
+        ("aaaaaaaaaaaaaaaaaaaaaaaaaa", "not me", "me@example.com", NotFound, None),
     ],
 )
 async def test_a_bad_filing_is_refused_and_stores_nothing(core, backend, decision_id, statement, contact, error, field):

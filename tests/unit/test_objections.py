@@ -324,7 +324,7 @@ class FakeDecisions:
         return LoggedDecision(
             decision_id=value, decided_at_ms=0, at=0, caller="hotel", id_kind=IdKind.RIC, subject_pseudonym="t1.p",
             measure="HOTEL_STAR_RATED", outcome=Outcome.DENY, grounds=(ground,), exemption=None, revision=1,
-            catalogue_version="1", spooled=False,
+            catalogue_version="1", spooled=False, bucket="a3f",
         )  # fmt: skip
 
 

@@ -290,6 +290,14 @@ class Placement:
     def __repr__(self) -> str:
         return "Placement(<key>)"
 
+    def derive(self, info: bytes, length: int = 32) -> bytes:
+        """A key for another purpose, derived from the bucket key (HKDF-SHA256 with `info` as its label): e.g. the
+        key of decision ids (sanction/domain/decision_ids.py), which must never change either."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(self._key)
+
     def bucket(self, subject: SubjectId) -> str:
         digest = hmac.new(self._key, f"{subject.kind.value}:{subject.number}".encode(), hashlib.sha256).hexdigest()
         return digest[:BUCKET_HEX_CHARS]

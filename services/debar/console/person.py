@@ -56,7 +56,7 @@ def decision_id_problem(value: str) -> str | None:
     if not value:
         return "Enter the decision id from the refusal."
     if len(value) > MAX_DECISION_ID or not _DECISION_ID.match(value):
-        return "That is not a decision id: it has only letters, digits and dashes, like 1764250000000-0-a3f-0."
+        return "That is not a decision id: it has only letters and digits, like 2r5nyeewxs5qxh4yjlzzmt5tua."
     return None
 
 

@@ -20,6 +20,7 @@ from debar.sanction.app.objections import Objections
 from debar.sanction.app.ports import Adapters, Witnesses
 from debar.sanction.app.registry import Registry
 from debar.sanction.domain.catalogue import Catalogue
+from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.subjects import SubjectResolver
 from debar.tlog.note import Signer
 
@@ -57,7 +58,8 @@ def build_core(
     store = adapters.store
     floor = RevisionFloor(store)
     registry = Registry(store, catalogue, resolver, floor, clock=clock)
-    decisions = DecisionReader(adapters.decision_log, store, resolver)
+    ids = DecisionIds.for_placement(resolver.placement)  # decision ids that reveal nothing, keyed by the bucket key
+    decisions = DecisionReader(adapters.decision_log, store, resolver, ids)
     spool_stats = SpoolStats()
     checker = Checker(
         store,
@@ -66,8 +68,9 @@ def build_core(
         floor,
         clock=clock,
         decider=CoalescingDecider(store, catalogue.version),
-        fail_open=FailOpen(adapters.spool, spool_stats, clock=clock),
+        fail_open=FailOpen(adapters.spool, spool_stats, ids, clock=clock),
         observer=observer,
+        ids=ids,
     )
     return Core(
         catalogue=catalogue,

@@ -241,6 +241,7 @@ class Decision(_message.Message):
     CATALOGUE_VERSION_FIELD_NUMBER: _builtins.int
     EXEMPTION_FIELD_NUMBER: _builtins.int
     SPOOLED_FIELD_NUMBER: _builtins.int
+    ON_BEHALF_OF_FIELD_NUMBER: _builtins.int
     decision_id: _builtins.str
     caller: _builtins.str
     id_type: _common_pb2.IdType.ValueType
@@ -251,6 +252,8 @@ class Decision(_message.Message):
     catalogue_version: _builtins.str
     spooled: _builtins.bool
     """The decision was made while Redis was unreachable and replayed from the spool."""
+    on_behalf_of: _builtins.str
+    """The platform a domain service asked for (x-debar-on-behalf-of), when `caller` was delegated; else empty."""
     @_builtins.property
     def decided_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -279,10 +282,11 @@ class Decision(_message.Message):
         catalogue_version: _builtins.str = ...,
         exemption: _common_pb2.ExemptionApplied | None = ...,
         spooled: _builtins.bool = ...,
+        on_behalf_of: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "decided_at", b"decided_at", "exemption", b"exemption"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "caller", b"caller", "catalogue_version", b"catalogue_version", "decided_at", b"decided_at", "decision_id", b"decision_id", "exemption", b"exemption", "grounds", b"grounds", "id_type", b"id_type", "measure", b"measure", "outcome", b"outcome", "revision", b"revision", "spooled", b"spooled", "subject_pseudonym", b"subject_pseudonym"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "caller", b"caller", "catalogue_version", b"catalogue_version", "decided_at", b"decided_at", "decision_id", b"decision_id", "exemption", b"exemption", "grounds", b"grounds", "id_type", b"id_type", "measure", b"measure", "on_behalf_of", b"on_behalf_of", "outcome", b"outcome", "revision", b"revision", "spooled", b"spooled", "subject_pseudonym", b"subject_pseudonym"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -143,7 +143,7 @@ class RedisStore:
             fields = (
                 self._keys.index(bucket, pseudonym),
                 self._keys.subject_decisions(bucket, pseudonym),
-                check.caller,
+                check.logged_caller,
                 str(check.revision),
                 q.subject.kind.value,
                 pseudonym,
@@ -202,7 +202,7 @@ class RedisStore:
                 self._keys.replayed(bucket),
                 self._keys.spooled_ids(bucket),
             )
-            args += (s.decision_id, s.decided_at_ms, s.check.caller, s.check.revision, q.subject.kind.value)
+            args += (s.decision_id, s.decided_at_ms, s.check.logged_caller, s.check.revision, q.subject.kind.value)
             args += (pseudonym, q.measure.code, q.at)
         return int(await self._eval("replay", keys, args))
 

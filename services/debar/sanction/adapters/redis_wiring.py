@@ -22,6 +22,7 @@ from debar.sanction.adapters.sequenced_log import RedisSequencedLog
 from debar.sanction.adapters.tree_store import RedisTreeStore
 from debar.sanction.app.ports import Adapters
 from debar.sanction.domain.catalogue import Catalogue
+from debar.sanction.domain.decision_ids import DecisionIds
 
 
 def redis_adapters(
@@ -44,7 +45,7 @@ def redis_adapters(
         spool=FileSpool(spool_folder(settings.data_dir, redis_url, settings.redis_prefix), catalogue),
         archive=FileArchive(archive_dir or settings.data_dir / "archive"),
         close=client.aclose,
-        sequenced_log=RedisSequencedLog(client, keys, breaker=breaker),
+        sequenced_log=RedisSequencedLog(client, keys, DecisionIds.for_bucket_key(settings.bucket_key), breaker=breaker),
         tree=RedisTreeStore(client, TreeKeys(settings.redis_prefix), breaker),
         checkpoints=DirectoryCheckpoints(settings.checkpoints_path),
     )

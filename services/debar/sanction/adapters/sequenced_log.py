@@ -10,40 +10,26 @@ are (field `e`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 
 from debar.common.circuit import CircuitBreaker
+from debar.common.errors import InvalidField
 from debar.sanction.adapters.keys import Keys, ObjectionKeys, hash_tag
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.app.ports import SequencedRecord
 from debar.sanction.domain.chain import DECISION_FIELDS, DECISION_FS, DECISION_SEP
-from debar.sanction.domain.decisions import decision_id
+from debar.sanction.domain.decision_ids import DecisionIds
+from debar.sanction.domain.decisions import parse_decision_id
 from debar.sanction.domain.entries import decode_entry, split_entries, text_refs_of
 from debar.sanction.domain.log_entries import DecisionEntry, LoggedExemption, LoggedGround, ObjectionEntry
 from debar.sanction.domain.model import IndexEntry, Role
 
-# The external id of the decision at (stream id, bucket, index): see domain/decision_ids.py.
-ExternalId = Callable[[str, str, int], str]
-# The location (bucket, stream id, index) of an external decision id, None when it is none.
-InternalLocation = Callable[[str], "tuple[str, str, int] | None"]
-
 
 def _str(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _parse_internal(value: str) -> tuple[str, str, int] | None:
-    from debar.common.errors import InvalidField
-    from debar.sanction.domain.decisions import parse_decision_id
-
-    try:
-        address = parse_decision_id(value)
-    except InvalidField:
-        return None
-    return address.bucket, address.stream_id, address.index
 
 
 def _ground(entry: IndexEntry) -> LoggedGround:
@@ -63,17 +49,16 @@ class RedisSequencedLog:
         self,
         client: Redis,
         keys: Keys,
+        ids: DecisionIds,
         objection_keys: ObjectionKeys | None = None,
-        external_id: ExternalId = decision_id,
-        internal_location: InternalLocation = _parse_internal,
         breaker: CircuitBreaker | None = None,
     ) -> None:
+        """`ids`: the external decision ids, which entries name and `locate` takes."""
         self._redis = client
         self._breaker = breaker or CircuitBreaker()
         self._keys = keys
         self._objection_keys = objection_keys or ObjectionKeys(keys.prefix)
-        self._external_id = external_id
-        self._internal_location = internal_location
+        self._ids = ids
         self._texts: dict[str, str] = {}
 
     # -- the streams ---------------------------------------------------------------------------------------
@@ -106,11 +91,20 @@ class RedisSequencedLog:
 
     @unavailable_on_redis_error
     async def locate(self, decision_id: str) -> tuple[str, str, int] | None:
-        location = self._internal_location(decision_id)
-        if location is None:
+        try:
+            located = self._ids.locate(decision_id)
+        except InvalidField:
             return None
-        bucket, stream_id, index = location
-        stream = self._keys.log(bucket)
+        if located is None:
+            return None
+        address = located.address
+        if address is None and located.spooled_bucket is not None:  # a fail-open decision: where its replay put it
+            replayed: Any = await self._redis.hget(self._keys.spooled_ids(located.spooled_bucket), decision_id)
+            address = parse_decision_id(_str(replayed)) if replayed else None
+        if address is None:
+            return None
+        stream_id, index = address.stream_id, address.index
+        stream = self._keys.log(address.bucket)
         raw: Any = await self._redis.xrange(stream, stream_id, stream_id)
         if not raw:
             return None
@@ -156,7 +150,7 @@ class RedisSequencedLog:
             exemption = _exemption(decode_entry(d["exemption"], self._texts)) if d["exemption"] else None
             caller, _, on_behalf_of = d["caller"].partition("/")
             entry = DecisionEntry(
-                decision_id=self._external_id(stream_id, bucket, i), at_ms=at_ms,
+                decision_id=self._ids.external(stream_id, bucket, i), at_ms=at_ms,
                 catalogue_version=f.get("cat", ""), caller=caller, on_behalf_of=on_behalf_of,
                 revision=int(d["revision"] or 0), id_type=d["id_type"], subject=d["subject"], measure=d["measure"],
                 checked_at=int(d["at"] or 0), outcome=d["outcome"], grounds=grounds, exemption=exemption,

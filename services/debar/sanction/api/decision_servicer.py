@@ -25,6 +25,7 @@ def decision_message(d: LoggedDecision) -> decision_pb2.Decision:
         decided_at=wire.timestamp_of_ms(d.decided_at_ms),
         at=wire.timestamp(d.at),
         caller=d.caller,
+        on_behalf_of=d.on_behalf_of,
         id_type=wire.id_type(d.id_kind),
         subject_pseudonym=d.subject_pseudonym,
         measure=d.measure,

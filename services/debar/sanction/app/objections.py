@@ -17,7 +17,6 @@ from debar.sanction.app.registry import MAX_TEXT, Registry
 from debar.sanction.app.unavailable import unavailable_as
 from debar.sanction.domain import objections as rules
 from debar.sanction.domain.catalogue import Catalogue, ObjectionRules
-from debar.sanction.domain.decisions import parse_decision_id
 from debar.sanction.domain.model import EntryKind, Outcome, SubjectRef
 from debar.sanction.domain.objections import Objection, ObjectionOutcome, ObjectionState
 
@@ -54,11 +53,10 @@ class Objections:
     async def file(self, decision_id: str, statement: str, contact: str) -> Objection:
         """Opens an objection on a refusal; the decision's existing objection if it has one. The restrictions
         behind the refusal are marked disputed and stay in force."""
-        decision_id = decision_id.strip()
-        bucket = parse_decision_id(decision_id).bucket
         rules.text(statement, "statement", rules.MAX_STATEMENT, multiline=True)
         rules.text(contact, "contact", rules.MAX_CONTACT)
-        decision = await self._decisions.get(decision_id)
+        decision = await self._decisions.get(decision_id.strip())
+        decision_id, bucket = decision.decision_id, decision.bucket  # a spooled id: the id its replay got
         if decision.outcome is not Outcome.DENY:
             raise Conflict(f"decision {decision_id} is not a refusal; only a refusal can be objected to")
         grounds = [g for g in decision.grounds if g.kind is EntryKind.RESTRICTION]
