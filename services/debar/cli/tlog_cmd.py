@@ -179,19 +179,20 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.archive and not Path(args.archive).is_dir():  # else it would read as an empty archive
         return cannot(f"no archive folder: {args.archive}")
-    try:
-        log_key = parse_verifier_key(args.log_key) if args.log_key else settings.log_signer().verifier()
-        if args.witness_key is not None:
-            witness_keys = [parse_cosigner_key(k) for k in args.witness_key]
-        else:
-            witness_keys = [w.verifier for w in settings.log_witness_list()]
-    except (InvalidKey, SettingsError) as error:
-        return cannot(str(error))
-    folder = Path(args.checkpoints) if args.checkpoints else settings.checkpoints_path
-    notes = DirectoryCheckpoints(folder).all()
-    if not notes:
-        return cannot(f"no stored checkpoint in {folder}: nothing to verify the log against")
     async with sanction_core(settings, Path(args.archive) if args.archive else None) as core:
+        await core.adapters.sequenced_log.streams()  # Redis first: unreachable is one line, as for every command
+        try:
+            log_key = parse_verifier_key(args.log_key) if args.log_key else settings.log_signer().verifier()
+            if args.witness_key is not None:
+                witness_keys = [parse_cosigner_key(k) for k in args.witness_key]
+            else:
+                witness_keys = [w.verifier for w in settings.log_witness_list()]
+        except (InvalidKey, SettingsError) as error:
+            return cannot(str(error))
+        folder = Path(args.checkpoints) if args.checkpoints else settings.checkpoints_path
+        notes = DirectoryCheckpoints(folder).all()
+        if not notes:
+            return cannot(f"no stored checkpoint in {folder}: nothing to verify the log against")
         archived = _archived_records(core) if args.archive else []
         report = await audit_log(
             core.adapters.sequenced_log, core.adapters.tree, notes, log_key, witness_keys, archived

@@ -25,7 +25,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from debar.sanction.app.log_proofs import consistency_proof
-from debar.sanction.app.ports import IntegratedRecord, SequencedLog, SequencedRecord, TreeStore
+from debar.sanction.app.ports import (
+    IntegratedRecord,
+    SequencedLog,
+    SequencedRecord,
+    StoreUnavailable,
+    TreeState,
+    TreeStore,
+)
 from debar.tlog.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from debar.tlog.compact import CompactRange
 from debar.tlog.merkle import leaf_hash
@@ -52,13 +59,22 @@ def _order_key(record_id: str) -> tuple[int, ...]:
     return tuple(int(p) for p in record_id.split("-") if p.isdigit())
 
 
-async def _all_records(log: SequencedLog) -> dict[str, list[SequencedRecord]]:
+async def _all_records(log: SequencedLog, report: AuditReport) -> dict[str, list[SequencedRecord]]:
     out: dict[str, list[SequencedRecord]] = {}
     for stream in await log.streams():
         records: list[SequencedRecord] = []
         after = ""
         while True:
-            page = await log.read_after(stream, after, PAGE)
+            try:
+                page = await log.read_after(stream, after, PAGE)
+            except StoreUnavailable:
+                raise
+            except Exception as error:  # a record the sequenced log cannot turn into entries: tampered with
+                report.broken.append(
+                    f"{stream}: a record after {after or 'the start'} cannot be read as log entries "
+                    f"({type(error).__name__}: {error}); the records from there on count as missing"
+                )
+                break
             records += page
             if len(page) < PAGE:
                 break
@@ -100,10 +116,14 @@ async def audit_log(
     report = AuditReport()
     checkpoints = _open_checkpoints(checkpoint_notes, log_key, witness_keys, report)
     report.newest_size = max(checkpoints, default=0)
-    streams = await _all_records(log)
+    streams = await _all_records(log, report)
     in_redis = {(r.stream, r.record_id): r for records in streams.values() for r in records}
     from_archive = {(r.stream, r.record_id): r for r in archived}
-    state = await tree.state()
+    try:
+        state = await tree.state()
+    except ValueError as error:
+        report.broken.append(f"stored tree state: unreadable ({error})")
+        state = TreeState(CompactRange(), {})
 
     rebuilt = CompactRange()
     listed: set[tuple[str, str]] = set()

@@ -95,9 +95,9 @@ class LogProofs:
 
     @unavailable_as("the decision log")
     async def consistency(self, from_size: int, to_size: int) -> Sequence[bytes]:
+        if from_size > to_size:
+            raise InvalidField("from_size", f"{from_size} is larger than to_size {to_size}")
         head = await self.checkpoint()
         if to_size > head.size:
             raise InvalidField("to_size", f"{to_size} is beyond the latest checkpoint's size {head.size}")
-        if from_size > to_size:
-            raise InvalidField("from_size", f"{from_size} is larger than to_size {to_size}")
         return await consistency_proof(self._tree, from_size, to_size)
