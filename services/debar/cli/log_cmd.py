@@ -18,12 +18,17 @@ async def archive(settings: Settings, directory: str | None, keep_days: int) -> 
         return 2
     async with sanction_core(settings, Path(directory) if directory else None) as core:
         policy = RetentionPolicy.from_catalogue(core.catalogue, keep_days)
-        chains = await archive_log(core.adapters.decision_log, core.adapters.archive, policy, int(time.time()))
-    changed = [c for c in chains if not c.trimmed]
-    for chain in changed:
-        print(f"chain {chain.bucket} changed while archiving: archived but not trimmed; run again", file=sys.stderr)
+        streams = await archive_log(
+            core.adapters.decision_log, core.adapters.archive, policy, int(time.time()), core.adapters.tree
+        )
+    changed = [c for c in streams if not c.trimmed]
+    for stream in changed:
+        print(
+            f"bucket {stream.bucket}'s stream changed while archiving: archived but not trimmed; run again",
+            file=sys.stderr,
+        )
     print(
-        f"archived {sum(c.records for c in chains)} records holding {sum(c.decisions for c in chains)} decisions "
-        f"from {len(chains)} chains"
+        f"archived {sum(c.records for c in streams)} records holding {sum(c.decisions for c in streams)} decisions "
+        f"from {len(streams)} buckets"
     )
     return 1 if changed else 0
