@@ -57,6 +57,7 @@ INTERVAL_S = 0.25  # between steps while nothing is pending: a decision is in a 
 RECORDS_PER_STREAM = 1000  # per read; a stream with more is read on in the next step, right away
 LEAVES_PER_STEP = 20000
 READS_IN_FLIGHT = 32
+RETRY_COSIGN_S = 5.0
 
 
 class IntegratorState:
@@ -185,7 +186,7 @@ class Integrator:
         added = await self._grow()
         if self._state is None:  # the commit was refused: read the tree again next step
             return 0
-        if self._signed_size is None or self._signed_size < self._state.size:
+        if self._signed_size is None or self._signed_size < self._state.size or self._cosign_again():
             await self._sign()
         if added:
             self.health.leaves += added
@@ -238,6 +239,12 @@ class Integrator:
         self._state = TreeState(edge, self._cursors)
         self.health.tree_size = edge.size
         return edge.size - old_size
+
+    def _cosign_again(self) -> bool:
+        """A checkpoint that missed a witness's cosignature is signed and offered again, at the same size, every
+        RETRY_COSIGN_S while the tree does not grow (a witness back up cosigns the log as it stands)."""
+        at = self.health.checkpoint_at
+        return bool(self.health.witness_failures) and at is not None and self._clock() - at >= RETRY_COSIGN_S
 
     async def _sign(self) -> None:
         assert self._state is not None
