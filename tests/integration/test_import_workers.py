@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 import orjson
@@ -76,10 +77,15 @@ def _dump(url: str) -> dict[bytes, object]:
     try:
         out: dict[bytes, object] = {}
         for key in client.scan_iter():
-            if key.endswith(b":rev"):
+            if key.endswith(b":rev") or b":loghead:" in key:  # the log's head names a time
                 continue
             kind = client.type(key)
-            if kind == b"hash":
+            if kind == b"stream":  # the registry log: its entries, without their times, in any order
+                entries = [f[b"e"] for _, f in client.xrange(key)]
+                out[key] = sorted(re.sub(rb"\nat=\d+\n", b"\n", e) for e in entries)
+            elif b":rh:" in key:  # each record's history: stream ids, which name times
+                out[key] = sorted(client.hkeys(key))
+            elif kind == b"hash":
                 value = client.hgetall(key)
                 if b":r:" in key:
                     import msgpack

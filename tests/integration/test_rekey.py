@@ -119,6 +119,12 @@ def test_rotation_keeps_answers_right_and_rekey_moves_everything(tmp_path, logs_
 
     again = _cli(server.url, NEW_RING, "rekey")
     assert again.returncode == 0 and "0 index fields, 0 records, 0 exemptions, 0 decision lists" in again.stdout
+    # Each run is a log entry of the operations stream, with what it moved and to which key.
+    from debar.sanction.domain.log_entries import RekeyEntry
+
+    runs = [RekeyEntry.decode(f[b"e"]) for _, f in redis_client.Redis.from_url(server.url).xrange("debar:oplog")]
+    assert [(r.caller, r.key) for r in runs] == [("rekey", "k2"), ("rekey", "k2")]
+    assert runs[0].counts["records"] > 0 and runs[1].counts["records"] == 0
     verified = _cli(server.url, NEW_RING, "log", "verify")
     assert verified.returncode == 0, verified.stderr
     server.stop()

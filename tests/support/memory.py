@@ -24,6 +24,7 @@ from debar.sanction.app.ports import (
     Adapters,
     RateCounterUnavailable,
     RekeyCounts,
+    Sequenced,
     StoreUnavailable,
     Written,
 )
@@ -182,6 +183,8 @@ class MemoryStore:
         self._refs: dict[str, str] = {}  # text -> ref
         self._texts: dict[str, str] = {}  # ref -> text
         self._replayed: dict[str, dict[str, str]] = {}  # bucket -> spool id -> decision id
+        self.registry_log: list[Sequenced] = []  # every registry write's entry, in order
+        self._history: dict[tuple[str, str], list[tuple[str, bytes]]] = {}  # (bucket, target) -> (id, entry)
 
     # -- revision and counts ---------------------------------------------------------------------------------
 
@@ -316,10 +319,30 @@ class MemoryStore:
         self._switch.answer()
         self.restrictions[restriction.id] = restriction
 
-    async def write_restrictions(self, restrictions: Sequence[Restriction], changes: Sequence[IndexChange]) -> int:
+    async def write_restrictions(
+        self, restrictions: Sequence[Restriction], changes: Sequence[IndexChange], log: Sequence[Sequenced] = ()
+    ) -> int:
         self._switch.answer()
         self.restrictions.update((r.id, r) for r in restrictions)
+        self._sequence(log)
         return self._apply(changes)
+
+    async def write_exemption(
+        self, exemption: Exemption, changes: Sequence[IndexChange], log: Sequence[Sequenced] = ()
+    ) -> int:
+        self._switch.answer()
+        self.exemptions[(exemption.subject.bucket, exemption.id)] = exemption
+        self._sequence(log)
+        return self._apply(changes)
+
+    def _sequence(self, log: Sequence[Sequenced]) -> None:
+        for s in log:
+            self.registry_log.append(s)
+            self._history.setdefault((s.bucket, s.target), []).append((f"{len(self.registry_log)}-0", s.entry))
+
+    async def registry_history(self, bucket: str, target: str) -> list[tuple[str, bytes]]:
+        self._switch.answer()
+        return list(self._history.get((bucket, target), []))
 
     async def get_exemption(self, subject: SubjectRef, exemption_id: str) -> Exemption | None:
         self._switch.answer()
@@ -487,6 +510,11 @@ class MemoryRekeyer:
         self._switch = switch
         self._store = store
         self._log = log
+        self.sequenced: list[bytes] = []  # each run's log entry
+
+    async def sequence(self, entry: bytes) -> None:
+        self._switch.answer()
+        self.sequenced.append(entry)
 
     async def run(self, is_current: Callable[[str], bool], forward: Callable[[str], str]) -> RekeyCounts:
         self._switch.answer()

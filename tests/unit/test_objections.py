@@ -306,11 +306,11 @@ class FakeRegistry:
         self.disputed: set[str] = set()
         self.lifted: list[tuple[str, str]] = []
 
-    async def set_disputed(self, rids, disputed):
+    async def set_disputed(self, rids, disputed, actor="", reason=""):
         (self.disputed.update if disputed else self.disputed.difference_update)(rids)
         return 1
 
-    async def lift_link(self, rid, subject, reason):
+    async def lift_link(self, rid, subject, reason, actor=""):
         self.lifted.append((rid, subject.pseudonym))
         return None, 1
 

@@ -6,10 +6,14 @@ subject's bucket as hash tag, so it lives in one slot and one script call covers
     {p}:log:{B}      stream  a hash-chained decision log: one record per check call, in the chain of the
                      bucket of the call's first item
     {p}:loghead:{B}  string  "<ms> <seq> <hash>" of the chain's last record
-    {p}:ds:{B}:PSEUD list  the subject's decision ids, newest first (right to know)
+    {p}:ds:{B}:PSEUD list  the subject's decision locations, newest first (right to know; shown as external ids)
+    {p}:rh:{B}       hash  restriction or exemption id -> the stream ids, oldest first, of the registry writes to it
+                     in {p}:log:{B} (its history, GetRestriction), B the bucket of the record's subject
     {p}:replayed:{B} set   spool ids of fail-open decisions replayed into the log
     {p}:spooled:{B}  hash  spool id -> decision id
     {p}:r:{T}:N      hash  restriction id -> restriction record (msgpack array); T and N from the restriction id
+    {p}:oplog        stream  operations on the whole store, one record each (a `debar rekey` run), field `e` holding
+                     its log entry
     {p}:txt          hash  text ref -> text, "=" text -> ref (sources, legal bases and authorities repeat across many
                      records: they get short refs, see lua/texts.lua)
     {p}:rev          string  the data revision, bumped after every write
@@ -80,6 +84,10 @@ class Keys:
         """ "<stream id> <hash>" of the last record archived and trimmed: where the chain in Redis continues."""
         return f"{self.prefix}:logbase:{{{bucket}}}"
 
+    def registry_history(self, bucket: str) -> str:
+        """Restriction or exemption id -> the stream ids of its registry writes in `log(bucket)`."""
+        return f"{self.prefix}:rh:{{{bucket}}}"
+
     def subject_decisions(self, bucket: str, pseudonym: str) -> str:
         return f"{self.prefix}:ds:{{{bucket}}}:{pseudonym}"
 
@@ -93,6 +101,11 @@ class Keys:
 
     def restrictions(self, restriction_id: str) -> str:
         return f"{self.prefix}:r:{{{restriction_id[1:4]}}}:{record_part(restriction_id)}"
+
+    @property
+    def operations_log(self) -> str:
+        """Runs that touch the whole store (`debar rekey`), sequenced for the Merkle log."""
+        return f"{self.prefix}:oplog"
 
     @property
     def texts(self) -> str:

@@ -18,6 +18,7 @@ from debar.sanction.adapters import codec
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.scripts import Scripts
+from debar.sanction.app.ports import Sequenced
 from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision, decision_id
 from debar.sanction.domain.entries import decode_entry, encode_entry, entry_key, split_entries, text_refs_of
@@ -290,16 +291,50 @@ class RedisStore:
         )  # fmt: skip
 
     @unavailable_on_redis_error
-    async def write_restrictions(self, restrictions: Sequence[Restriction], changes: Sequence[IndexChange]) -> int:
-        """Stores records and applies their index changes in one `write` script call per node (the bulk import
-        path), their texts first, so that no stored record names a text that is not there. Returns how many index
-        entries changed."""
-        refs = await self.store_texts(t for r in restrictions for t in (r.source, r.legal_basis, r.authority))
+    async def write_restrictions(
+        self, restrictions: Sequence[Restriction], changes: Sequence[IndexChange], log: Sequence[Sequenced] = ()
+    ) -> int:
+        """Stores records, applies their index changes and sequences their log entries in one `write` script call
+        per node (one call on a single server: atomic), their texts first, so that no stored record names a text
+        that is not there. Returns how many index entries changed."""
+        texts = [t for r in restrictions for t in (r.source, r.legal_basis, r.authority)]
+        texts += [t for c in changes if c.entry for t in (c.entry.source, c.entry.legal_basis, c.entry.authority)]
+        refs = await self.store_texts(texts)
         records = [
             (self._keys.restrictions(r.id), r.id, codec.encode_restriction(r, self._catalogue, refs))
             for r in restrictions
         ]
-        entries = [
+        return await self._write(records, self._index_ops(changes, refs), log)
+
+    @unavailable_on_redis_error
+    async def write_exemption(
+        self, exemption: Exemption, changes: Sequence[IndexChange], log: Sequence[Sequenced] = ()
+    ) -> int:
+        """The permit, its index change and its log entry: every key in the subject's slot, so one call."""
+        records = [(self._keys.exemptions(exemption.subject.bucket), exemption.id, codec.encode_exemption(exemption))]
+        refs = await self.store_texts(t for c in changes if c.entry for t in (c.entry.source, c.entry.authority))
+        return await self._write(records, self._index_ops(changes, refs), log)
+
+    @unavailable_on_redis_error
+    async def registry_history(self, bucket: str, target: str) -> list[tuple[str, bytes]]:
+        ids: Any = await self._redis.hget(self._keys.registry_history(bucket), target)
+        if not ids:
+            return []
+        stream = self._keys.log(bucket)
+        out: list[tuple[str, bytes]] = []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for sid in _str(ids).split():
+                pipe.xrange(stream, sid, sid)
+            found = await pipe.execute()
+        for records in found:
+            for sid, fields in records:
+                entry = fields.get(b"e")
+                if entry is not None:
+                    out.append((_str(sid), _bytes(entry)))
+        return out
+
+    def _index_ops(self, changes: Sequence[IndexChange], refs: dict[str, str]) -> list[tuple[str, str, str, str]]:
+        return [
             (
                 self._keys.index(c.subject.bucket, c.subject.pseudonym),
                 c.subject.pseudonym,
@@ -308,14 +343,37 @@ class RedisStore:
             )
             for c in changes
         ]
+
+    async def _write(
+        self,
+        records: Sequence[tuple[str, str, bytes | str]],
+        entries: Sequence[tuple[str, str, str, str]],
+        log: Sequence[Sequenced],
+    ) -> int:
+        """One `write` script call per node that owns any of the keys."""
+        logs = [
+            (
+                self._keys.log(s.bucket), self._keys.log_head(s.bucket), self._keys.registry_history(s.bucket),
+                s.target, s.entry.decode(),
+            )
+            for s in log
+        ]  # fmt: skip
+        if not records and not entries and not logs:
+            return 0
         await self._slots_known()
-        groups = self._by_node([r[0] for r in records] + [e[0] for e in entries])
+        keys = [r[0] for r in records] + [e[0] for e in entries] + [g[0] for g in logs]
+        groups = self._by_node(keys)
+        n_records, n_entries = len(records), len(records) + len(entries)
         calls = []
         for node, positions in groups:
-            mine = [records[i] for i in positions if i < len(records)]
-            ops = [entries[i - len(records)] for i in positions if i >= len(records)]
-            blob = msgpack.packb([[v for r in mine for v in r], [v for e in ops for v in e]], use_bin_type=False)
-            calls.append(self._eval("write", [(mine or ops)[0][0]], [blob], node))
+            mine = [records[i] for i in positions if i < n_records]
+            ops = [entries[i - n_records] for i in positions if n_records <= i < n_entries]
+            appends = [logs[i - n_entries] for i in positions if i >= n_entries]
+            blob = msgpack.packb(
+                [[v for r in mine for v in r], [v for e in ops for v in e], [v for g in appends for v in g]],
+                use_bin_type=False,
+            )
+            calls.append(self._eval("write", [keys[positions[0]]], [blob], node))
         return sum(int(n) for n in await asyncio.gather(*calls))
 
     @unavailable_on_redis_error

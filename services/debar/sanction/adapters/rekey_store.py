@@ -29,6 +29,10 @@ class RedisRekey:
         self._scripts = Scripts(client, ("rekey",))
         self._list_chunk = list_chunk
 
+    async def sequence(self, entry: bytes) -> None:
+        """XADD with an id Redis picks (increasing in the stream); a plain command: nothing else changes with it."""
+        await self._redis.xadd(self._keys.operations_log, {"e": entry})
+
     async def _call(self, keys: list[str], args: list[Any]) -> int:
         return int(await self._scripts.run("rekey", keys, args))
 

@@ -13,7 +13,7 @@ from redis.exceptions import NoScriptError
 
 # The lua/lib/ pieces each script uses.
 USES = {"decide": ("chain",), "replay": ("chain",), "objection": ("chain",), "index": ("entries",),
-        "write": ("entries",)}  # fmt: skip
+        "write": ("entries", "chain")}  # fmt: skip
 
 
 def _lua(path: str) -> str:

@@ -65,7 +65,7 @@ class RedisSequencedLog:
 
     def fixed_streams(self) -> list[str]:
         """The streams that are not per bucket."""
-        return [self._objection_keys.log]
+        return [self._objection_keys.log, self._keys.operations_log]
 
     @unavailable_on_redis_error
     async def streams(self) -> list[str]:
@@ -109,7 +109,7 @@ class RedisSequencedLog:
         if not raw:
             return None
         fields = {_str(k): _str(v) for k, v in raw[0][1].items()}
-        if index >= len([d for d in fields.get("d", "").split(DECISION_SEP) if d]):
+        if "e" in fields or index >= len([d for d in fields.get("d", "").split(DECISION_SEP) if d]):
             return None
         return stream, stream_id, index
 
@@ -119,6 +119,8 @@ class RedisSequencedLog:
         decoded = [(_str(sid), {_str(k): _str(v) for k, v in fields.items()}) for sid, fields in raw]
         if stream == self._objection_keys.log:
             return [SequencedRecord(stream, sid, (self._objection_entry(f),)) for sid, f in decoded]
+        if stream == self._keys.operations_log:
+            return [SequencedRecord(stream, sid, (f["e"].encode(),)) for sid, f in decoded if "e" in f]
         refs = [
             ref
             for _, f in decoded
@@ -130,7 +132,10 @@ class RedisSequencedLog:
         ]
         await self._resolve(refs)
         bucket = hash_tag(stream)
-        return [SequencedRecord(stream, sid, self._decision_entries(bucket, sid, f)) for sid, f in decoded]
+        return [
+            SequencedRecord(stream, sid, (f["e"].encode(),) if "e" in f else self._decision_entries(bucket, sid, f))
+            for sid, f in decoded
+        ]
 
     def _objection_entry(self, f: dict[str, str]) -> bytes:
         if "e" in f:

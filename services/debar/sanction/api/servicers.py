@@ -113,7 +113,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                     for i, p in enumerate(request.principals)
                 ],
             )
-            restriction, revision, effect = await self._registry.impose(item)
+            restriction, revision, effect = await self._registry.impose(item, actor_of(request, context))
         except DomainError as error:
             await abort_with(context, error)
         return registry_pb2.ImposeResponse(
@@ -147,9 +147,12 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def GetRestriction(self, request, context):  # type: ignore[no-untyped-def]
         try:
             restriction = await self._registry.get(request.restriction_id)
+            history = await self._registry.history(restriction)
         except DomainError as error:
             await abort_with(context, error)
-        return convert.restriction(restriction, int(time.time()))
+        message = convert.restriction(restriction, int(time.time()))
+        message.history.extend(convert.registry_change(record_id, e) for record_id, e in history)
+        return message
 
     async def ListRestrictions(self, request, context):  # type: ignore[no-untyped-def]
         try:

@@ -21,6 +21,7 @@ from debar.sanction.domain.model import EntryKind, Outcome, SubjectRef
 from debar.sanction.domain.objections import Objection, ObjectionOutcome, ObjectionState
 
 MAX_LISTED = 500  # objections per page
+DESK = "objections"  # the actor the registry log names for a dispute mark no reviewer made (a filing)
 DEFAULT_LISTED = 100
 _RETRIES = 5  # a step that lost a race re-reads the record and is judged again against its new state
 
@@ -77,7 +78,7 @@ class Objections:
         if found is None:
             raise Conflict(f"decision {decision_id} has an objection whose record is missing; ask an operator")
         if found.is_open:  # also repairs a mark lost to a crash between the two writes
-            await self._registry.set_disputed(found.restriction_ids, True)
+            await self._registry.set_disputed(found.restriction_ids, True, DESK, f"objection {found.id} filed")
         return found
 
     @unavailable_as("objection data")
@@ -170,12 +171,17 @@ class Objections:
 
     async def _after_move(self, moved: Objection, cleared: tuple[str, ...]) -> None:
         if moved.is_open:
-            await self._registry.set_disputed(moved.restriction_ids, True)
+            actor = moved.history[-1].actor if moved.history else DESK
+            await self._registry.set_disputed(
+                moved.restriction_ids, True, actor, f"objection {moved.id} {moved.state.value}"
+            )
             return
         if cleared:
             # Another objection may have opened on the same restriction since the script ran.
             counts = await self._store.disputing(cleared)
-            await self._registry.set_disputed([r for r, n in zip(cleared, counts, strict=True) if n == 0], False)
+            undisputed = [r for r, n in zip(cleared, counts, strict=True) if n == 0]
+            actor = moved.history[-1].actor if moved.history else DESK
+            await self._registry.set_disputed(undisputed, False, actor, f"objection {moved.id} {moved.state.value}")
 
     async def _correct(self, overturned: Objection) -> Objection:
         resolution = overturned.resolution
@@ -186,7 +192,7 @@ class Objections:
         )[:MAX_TEXT]
         for rid in overturned.restriction_ids:
             try:
-                await self._registry.lift_link(rid, overturned.subject, reason)
+                await self._registry.lift_link(rid, overturned.subject, reason, overturned.confirmed_by or DESK)
             except NotFound:
                 continue  # nothing left to correct
         current = overturned

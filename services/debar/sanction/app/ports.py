@@ -32,6 +32,16 @@ class Decider(Protocol):
     async def decide(self, checks: Sequence[LoggedCheck], catalogue_version: str) -> list[Decision]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Sequenced:
+    """A registry write's log entry (domain/log_entries.py bytes), sequenced by the store in the same script call as
+    the write: into the stream of `bucket` (the subject's), and into the history of `target` (the record's id)."""
+
+    bucket: str
+    entry: bytes
+    target: str
+
+
 class RestrictionStore(Protocol):
     async def ping(self) -> None: ...
     async def revision(self) -> int: ...
@@ -41,8 +51,22 @@ class RestrictionStore(Protocol):
     async def apply_index(self, changes: Sequence[IndexChange]) -> int: ...
     async def get_restrictions(self, ids: Sequence[str]) -> list[Restriction | None]: ...
     async def put_restriction(self, restriction: Restriction) -> None: ...
-    async def write_restrictions(self, restrictions: Sequence[Restriction], changes: Sequence[IndexChange]) -> int:
-        """Records and their index changes together (the bulk path)."""
+    async def write_restrictions(
+        self, restrictions: Sequence[Restriction], changes: Sequence[IndexChange], log: Sequence[Sequenced] = ()
+    ) -> int:
+        """Records, their index changes and their log entries together (one script call per node): how many index
+        entries changed."""
+        ...
+
+    async def write_exemption(
+        self, exemption: Exemption, changes: Sequence[IndexChange], log: Sequence[Sequenced] = ()
+    ) -> int:
+        """A permit, its index change and its log entry, in one script call (all in the subject's slot)."""
+        ...
+
+    async def registry_history(self, bucket: str, target: str) -> list[tuple[str, bytes]]:
+        """The log entries of the registry writes to `target` (a restriction or exemption id whose subject is in
+        `bucket`), oldest first, each with its stream id; those archived out of Redis are not among them."""
         ...
 
     async def get_exemption(self, subject: SubjectRef, exemption_id: str) -> Exemption | None: ...
@@ -197,6 +221,9 @@ class Rekeyer(Protocol):
     """Moves every stored pseudonym not under the current key to it (`forward`)."""
 
     async def run(self, is_current: Callable[[str], bool], forward: Callable[[str], str]) -> RekeyCounts: ...
+    async def sequence(self, entry: bytes) -> None:
+        """Appends a run's log entry (domain/log_entries.py: RekeyEntry) to the operations stream."""
+        ...
 
 
 class WitnessFailureKind(StrEnum):
