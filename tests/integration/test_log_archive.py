@@ -15,9 +15,9 @@ import redis as redis_client
 
 from debar.local.embedded_redis import EmbeddedRedis
 from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
-from tests.support.keys import where
+from tests.support.keys import test_log_signing_key_file, where
 from tests.support.requests import check_request, impose_request
-from tests.support.servers import start_service
+from tests.support.servers import start_service, wait_for
 from tests.support.subjects import new_ric
 
 KEYS = "t1:test-secret-one-at-least-32-bytes"
@@ -28,10 +28,13 @@ def _at(day: str) -> float:
     return datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()
 
 
-def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(url: str, *args: str, data_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {"DEBAR_PSEUDONYM_KEYS": KEYS, "PATH": "/usr/bin:/bin", "DEBAR_LOG_SIGNING_KEY": test_log_signing_key_file()}
+    if data_dir is not None:
+        env["DEBAR_DATA_DIR"] = str(data_dir)  # where the service kept its checkpoints
     return subprocess.run(
         [sys.executable, "-m", "debar.cli.main", "--redis-url", url, "log", *args],
-        capture_output=True, text=True, timeout=60, env={"DEBAR_PSEUDONYM_KEYS": KEYS, "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60, env=env,
     )  # fmt: skip
 
 
@@ -56,6 +59,9 @@ def test_archive_trims_only_what_retention_allows_and_verify_spans_files_and_red
                 DENY, ALLOW, DENY, DENY,
             ]  # fmt: skip
             archive = tmp_path / "archive"
+            # Only what the Merkle tree holds may be archived: wait for the integrator.
+            proof = decision_pb2.GetDecisionProofRequest(decision_id=later_old_refusal.decision_id)
+            assert wait_for(lambda: _proven(decisions, proof), timeout_s=30)
 
             _assert_no_archive_folder(_cli(server.url, "verify", "--archive", str(archive)), archive)  # none yet
             kept = _cli(server.url, "archive", "--dir", str(archive))  # default: keep a year
@@ -65,7 +71,8 @@ def test_archive_trims_only_what_retention_allows_and_verify_spans_files_and_red
             done = _cli(server.url, "archive", "--dir", str(archive), "--keep-days", "0")
             assert done.returncode == 0, done.stderr
             # The ended refusal and the allow go; the open-ended refusal stops the chain's archived prefix there.
-            assert "archived 2 records holding 2 decisions from 1 chains" in done.stdout
+            # (with the two registry writes sequenced before them in the same stream)
+            assert "archived 4 records holding 2 decisions from 1 chains" in done.stdout
             bucket = where(old_refusal.decision_id).bucket
             assert redis_client.Redis.from_url(server.url).xlen(f"debar:log:{{{bucket}}}") == 2
 
@@ -83,24 +90,34 @@ def test_archive_trims_only_what_retention_allows_and_verify_spans_files_and_red
 
     again = _cli(server.url, "archive", "--dir", str(archive), "--keep-days", "0")
     assert "archived 0 records" in again.stdout
-    redis_only = _cli(server.url, "verify")
-    assert redis_only.returncode == 0, redis_only.stderr
-    assert "2 records holding 2 decisions verified, 0 broken" in redis_only.stdout
-    both = _cli(server.url, "verify", "--archive", str(archive))
+    # Without the archive, the trimmed records are missing under signed checkpoints; with it, all verifies.
+    redis_only = _cli(server.url, "verify", data_dir=tmp_path)
+    assert redis_only.returncode == 1, redis_only.stderr
+    assert "is missing from Redis and the archive" in redis_only.stderr
+    both = _cli(server.url, "verify", "--archive", str(archive), data_dir=tmp_path)
     assert both.returncode == 0, both.stderr
-    assert "4 records holding 4 decisions verified, 0 broken" in both.stdout
+    assert "(4 records from the archive)" in both.stdout and " 0 broken" in both.stdout
     mistyped = tmp_path / "archvie"
     _assert_no_archive_folder(_cli(server.url, "verify", "--archive", str(mistyped)), mistyped)
 
     [archived_file] = list(archive.rglob("*.jsonl.gz"))
     lines = gzip.decompress(archived_file.read_bytes()).decode().splitlines()
-    archived_file.write_bytes(
-        gzip.compress(("\n".join([lines[0].replace("DENY", "ALLOW"), *lines[1:]]) + "\n").encode())
-    )
-    tampered = _cli(server.url, "verify", "--archive", str(archive))
+    refusal = next(i for i, line in enumerate(lines) if "DENY" in line)
+    lines[refusal] = lines[refusal].replace("DENY", "ALLOW")
+    archived_file.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    tampered = _cli(server.url, "verify", "--archive", str(archive), data_dir=tmp_path)
     assert tampered.returncode == 1
-    assert "BROKEN chain" in tampered.stderr
+    assert "BROKEN" in tampered.stderr
     server.stop()
+
+
+def _proven(decisions: decision_pb2_grpc.DecisionServiceStub, request: decision_pb2.GetDecisionProofRequest) -> bool:
+    try:
+        decisions.GetDecisionProof(request, metadata=[("x-debar-caller", "portal")])
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+        return False
+    return True
 
 
 def _assert_no_archive_folder(done: subprocess.CompletedProcess[str], folder: Path) -> None:

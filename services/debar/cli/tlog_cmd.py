@@ -193,7 +193,7 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
         notes = DirectoryCheckpoints(folder).all()
         if not notes:
             return cannot(f"no stored checkpoint in {folder}: nothing to verify the log against")
-        archived = _archived_records(core) if args.archive else []
+        archived = await _archived_records(core) if args.archive else []
         report = await audit_log(
             core.adapters.sequenced_log, core.adapters.tree, notes, log_key, witness_keys, archived
         )
@@ -208,9 +208,6 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if report.broken else 0
 
 
-def _archived_records(core: Any) -> list[Any]:
+async def _archived_records(core: Any) -> list[Any]:
     """The records `debar log archive` moved out of Redis, as the sequenced log would give them."""
-    reader = getattr(core.adapters.sequenced_log, "archived_records", None)
-    if reader is None:
-        return []
-    return list(reader(core.adapters.archive))
+    return list(await core.adapters.sequenced_log.archived_records(core.adapters.archive))

@@ -19,7 +19,7 @@ from debar.common.circuit import CircuitBreaker
 from debar.common.errors import InvalidField
 from debar.sanction.adapters.keys import Keys, ObjectionKeys, hash_tag
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
-from debar.sanction.app.ports import SequencedRecord
+from debar.sanction.app.ports import Archive, SequencedRecord
 from debar.sanction.domain.chain import DECISION_FIELDS, DECISION_FS, DECISION_SEP
 from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.decisions import parse_decision_id
@@ -172,3 +172,14 @@ class RedisSequencedLog:
         for ref, value in zip(wanted, values, strict=True):
             if value is not None:
                 self._texts[ref] = _str(value)
+
+    # -- the archive (T2: `debar log verify --archive`) ------------------------------------------------------
+
+    async def archived_records(self, archive: Archive) -> list[SequencedRecord]:
+        """The records `debar log archive` moved out of the bucket streams, turned into entries as if they were
+        still in Redis (the archive keeps every field as it was)."""
+        out: list[SequencedRecord] = []
+        for bucket in archive.buckets():
+            raw = [(e.stream_id, e.fields) for e in archive.read(bucket)]
+            out += await self._records(self._keys.log(bucket), raw)
+        return out

@@ -1,9 +1,11 @@
 """`debar log archive`: moves each chain's oldest records, those past their retention, to archive files, then
-trims them from Redis. Only a prefix of a chain is archived (the first record still needed stops it), so the
-chain in Redis continues from the last archived record; nothing is trimmed that was not written and fsync'd."""
+trims them from Redis. Only a prefix of a chain is archived (the first record still needed, or not yet in the
+Merkle tree, stops it), so the chain in Redis continues from the last archived record; nothing is trimmed that was
+not written and fsync'd."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from debar.sanction.app.ports import Archive, DecisionLog
@@ -19,12 +21,27 @@ class ArchivedChain:
     trimmed: bool
 
 
-async def archive_log(log: DecisionLog, archive: Archive, policy: RetentionPolicy, now: int) -> list[ArchivedChain]:
+def _after(stream_id: str, cursor: str | None) -> bool:
+    if cursor is None:
+        return True
+    return tuple(map(int, stream_id.split("-"))) > tuple(map(int, cursor.split("-")))
+
+
+async def archive_log(
+    log: DecisionLog,
+    archive: Archive,
+    policy: RetentionPolicy,
+    now: int,
+    integrated: Callable[[str], str | None] = lambda bucket: None,
+) -> list[ArchivedChain]:
+    """`integrated(bucket)`: the last record id of the bucket's stream in the Merkle tree; a record after it is
+    never archived (the integrator reads the streams, not the archive: it would never be in the tree)."""
     done = []
     for bucket in await log.buckets():
         records: list[LogEntry] = []
+        cursor = integrated(bucket)
         async for record in log.walk(bucket):
-            if not policy.archivable(record, now):
+            if not policy.archivable(record, now) or _after(record.stream_id, cursor):
                 break
             records.append(record)
         if not records:
