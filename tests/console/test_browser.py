@@ -14,6 +14,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
+from stdnum.cn import ric
 
 from debar.v1 import common_pb2, decision_pb2
 from tests.console.pages import choose, fill, look_up, press, sign_in, text
@@ -186,7 +187,9 @@ def test_bad_input_says_what_is_wrong_and_changes_nothing(console_system, person
     decision_id = refusal(s, number)
     look_up(person, s.url, "not a decision!", number)
     assert "That is not a decision id" in text(person)
-    look_up(person, s.url, decision_id, number[:-1] + ("0" if number[-1] != "0" else "1"))
+    # A wrong check character (a changed one may happen to be right: pick one that is not).
+    wrong = next(number[:-1] + c for c in "0123456789X" if not ric.is_valid(number[:-1] + c))
+    look_up(person, s.url, decision_id, wrong)
     assert "That ID number is not valid: it " in text(person)
 
     look_up(person, s.url, decision_id, number)

@@ -512,6 +512,10 @@ def check_scopes(objects: list[Obj]) -> list[str]:
     for service in DOMAIN_SERVICES:
         if policy.grant(service).scopes != {f"check:{service}", "delegate"}:
             problems.append(f"{where}: {service} does not hold exactly check:{service} and delegate")
+    # Reads count against a rate (README "Access"): an identity that may read without one reads unmetered.
+    reads = {"registry:read", "decisions:read", "objections:file", "objections:review"}
+    problems += [f"{where}: {who} may read with no rate" for who, g in policy.grants.items() if g.scopes & reads
+                 and g.rate is None]  # fmt: skip
     return problems
 
 
@@ -1105,6 +1109,30 @@ def test_prod_takes_redis_cluster_from_a_secret() -> None:
     assert of_kind(objects, "Secret") == [], "prod commits no secret"
 
 
+def test_authz_reads_a_platforms_file_the_server_accepts(objects: list[Obj]) -> None:
+    from debar.authz.delegation import parse_platforms
+
+    authz = the(objects, "Deployment", AUTHZ)
+    server = pod_spec(authz)["containers"][0]
+    path = Path(env_value(objects, server, "DEBAR_AUTHZ_PLATFORMS_FILE") or "")
+    mount = next(m for m in server["volumeMounts"] if m["mountPath"] == str(path.parent))
+    assert mount.get("readOnly")
+    volume = next(v for v in pod_spec(authz)["volumes"] if v["name"] == mount["name"])
+    config = the(objects, "ConfigMap", volume["configMap"]["name"])
+    platforms = parse_platforms(json.loads(config["data"][path.name]))
+    assert platforms and all(p.startswith("platform:") for p in platforms.values())
+
+
+def test_prod_rate_limiter_fails_closed() -> None:
+    objects = load("prod")
+    server = pod_spec(the(objects, "StatefulSet", "sanction"))["containers"][0]
+    assert env_value(objects, server, "DEBAR_RATE_LIMITER_FAILURE") == "closed"
+    dev = load("dev")
+    dev_server = pod_spec(the(dev, "StatefulSet", "sanction"))["containers"][0]
+    assert env_value(dev, dev_server, "DEBAR_SCOPES_FILE")  # the lookup works there...
+    assert env_value(dev, dev_server, "DEBAR_RATE_LIMITER_FAILURE") is None  # ...and dev keeps the default, open
+
+
 def test_dev_runs_one_replica_each_with_redis_in_the_namespace() -> None:
     objects = load("dev")
     assert {ref(w): w["spec"].get("replicas", 1) for w in workloads(objects)} == {
@@ -1327,6 +1355,11 @@ BREAKAGES: dict[str, tuple[Callable[[list[Obj]], Any], Callable[[list[Obj]], lis
         lambda o: _scopes_data(o, lambda d: d["callers"]["railway"].update(scopes=["check:railway"])),
         check_scopes,
         "railway does not hold exactly check:railway and delegate",
+    ),
+    "a reader without a rate": (
+        lambda o: _scopes_data(o, lambda d: d["callers"]["portal"].pop("rate")),
+        check_scopes,
+        "portal may read with no rate",
     ),
     "the packaged scopes file": (
         lambda o: _sanction_server(o)["env"].remove(env_of(_sanction_server(o), "DEBAR_SCOPES_FILE")),

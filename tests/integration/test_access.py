@@ -17,7 +17,9 @@ import grpc
 import jwt
 import pytest
 
+from debar.common.identifiers import IdKind, Pseudonymiser, parse_keys, validate_identifier
 from debar.local.certs import write_dev_certs
+from debar.local.embedded_redis import free_port
 from debar.rpc import tokens
 from debar.rpc.trust import trust_entry
 from debar.v1 import (
@@ -31,8 +33,10 @@ from debar.v1 import (
     sanction_pb2,
     sanction_pb2_grpc,
 )
+from tests.conftest import TEST_KEYS
+from tests.support.metrics import scrape, total
 from tests.support.requests import check_request, impose_request, subject
-from tests.support.servers import ServiceProcess, start_service
+from tests.support.servers import ServiceProcess, start_service, wait_for
 from tests.support.subjects import new_ric
 
 TIMEOUT = 5
@@ -46,6 +50,10 @@ EXTRA = {
     "crawler": {"scopes": ["check:*"], "rate": {"checks": 4, "window_s": 3600}},
     "platform:busy": {"scopes": [], "rate": {"checks": 4, "window_s": 3600}},
     "platform:quiet": {"scopes": [], "rate": {"checks": 4, "window_s": 3600}},
+    # The enumerators: one asking the sanction service itself, one a platform asking through railway, one reading.
+    "enumerator": {"scopes": ["check:*"], "rate": {"checks": 50, "window_s": 3600}},
+    "platform:harvester": {"scopes": [], "rate": {"checks": 100, "window_s": 3600}},
+    "reader": {"scopes": ["registry:read", "decisions:read"], "rate": {"checks": 5, "window_s": 3600}},
 }
 # Certificates beyond the demo actors': the attackers' and the extra callers'.
 EXTRA_CERTS = (*EXTRA, "local", "platform:greedy", "platform:patient")
@@ -107,8 +115,16 @@ def start_mtls(name: str, env: dict[str, str], certs: Path, logs_dir: Path) -> S
 
 
 @pytest.fixture(scope="module")
-def sanction_tls(access_env: dict[str, str], certs: Path, logs_dir: Path) -> Iterator[ServiceProcess]:
-    service = start_mtls("sanction", access_env, certs, logs_dir)
+def metrics_port() -> int:
+    """The mTLS sanction service's Prometheus port."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def sanction_tls(
+    access_env: dict[str, str], certs: Path, logs_dir: Path, metrics_port: int
+) -> Iterator[ServiceProcess]:
+    service = start_mtls("sanction", {**access_env, "DEBAR_METRICS_PORT": str(metrics_port)}, certs, logs_dir)
     yield service
     assert service.stop() == 0, service.log()
 
@@ -237,7 +253,7 @@ def test_the_decision_log_records_the_certificate_name(as_caller):
         timeout=TIMEOUT,
     )
     assert refused.outcome == common_pb2.OUTCOME_DENY
-    request = decision_pb2.GetDecisionRequest(decision_id=refused.decision_id)
+    request = decision_pb2.GetDecisionRequest(decision_id=refused.decision_id, subject=subject(person))
     assert rpc_error(decisions_of(as_caller("railway")).GetDecision, request).code() == DENIED
     logged = decisions_of(as_caller("portal")).GetDecision(request, timeout=TIMEOUT)
     assert logged.caller == "railway"
@@ -286,7 +302,9 @@ def refused_and_objected(as_caller: Callable[[str], grpc.Channel]) -> tuple[str,
     refused = checks_of(as_caller("railway")).Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT)
     assert refused.outcome == common_pb2.OUTCOME_DENY
     filed = decisions_of(as_caller("portal")).FileObjection(
-        decision_pb2.FileObjectionRequest(decision_id=refused.decision_id, statement="Not me.", contact="me@x.cn"),
+        decision_pb2.FileObjectionRequest(
+            decision_id=refused.decision_id, statement="Not me.", contact="me@x.cn", subject=subject(person)
+        ),
         timeout=TIMEOUT,
     )
     return person, filed.objection_id
@@ -383,7 +401,8 @@ def test_a_domain_service_asks_with_its_own_certificate_for_the_platform(sanctio
     assert not verdict.allowed
     with grpc.secure_channel(sanction_tls.address, credentials(certs, "portal")) as channel:
         logged = decisions_of(channel).GetDecision(
-            decision_pb2.GetDecisionRequest(decision_id=verdict.refusals[0].decision_id), timeout=TIMEOUT
+            decision_pb2.GetDecisionRequest(decision_id=verdict.refusals[0].decision_id, subject=subject(person)),
+            timeout=TIMEOUT,
         )
     assert logged.caller == "railway"
     # Who asked, all the way down: the checker is told the platform (today in the `decisions` line; the log entry
@@ -474,6 +493,165 @@ def test_a_rate_holds_across_replicas_sharing_redis(sanction_tls, access_env, ce
         assert (answered, refused) == (4, 4)
     finally:
         assert second.stop() == 0, second.log()
+
+
+# --- reads, enumeration, ownership --------------------------------------------------------------------------------
+
+PSEUDONYMS = Pseudonymiser(parse_keys(TEST_KEYS))
+
+
+def pseudonym(person: str) -> str:
+    return PSEUDONYMS.pseudonym_and_alias(validate_identifier(IdKind.RIC, person))[0]
+
+
+def distinct_subjects(port: int, caller: str, expected: int) -> float:
+    """debar_distinct_subjects{caller} once it reaches `expected` (flushed each second, read when scraped and kept
+    5 s), else its last value after 20 s."""
+    seen = [0.0]
+
+    def reached() -> bool:
+        seen[0] = total(scrape(port), "debar_distinct_subjects", caller=caller)
+        return seen[0] >= expected
+
+    wait_for(reached, timeout_s=20)
+    return seen[0]
+
+
+def test_enumeration_by_checks_hits_the_rate_and_shows_in_the_distinct_subjects(as_caller, metrics_port):
+    """Before: 20 CheckOrder calls of 50 tickets found the one restricted person among every sequence number of a
+    region and birth date in 0.24 s, limited only by railway's rate, which every platform shares, and nothing
+    counted the subjects one caller touched."""
+    clear_of_a_window_end()
+    stub = checks_of(as_caller("enumerator"))
+    outcomes = []
+    for _ in range(60):
+        try:
+            stub.Check(check_request(new_ric(), "RAIL_G_TRAIN"), timeout=TIMEOUT)
+            outcomes.append("answered")
+        except grpc.RpcError as error:
+            outcomes.append(error.code().name)
+    assert outcomes == ["answered"] * 50 + [EXHAUSTED.name] * 10
+    assert abs(distinct_subjects(metrics_port, "enumerator", 49) - 50) <= 1  # a HyperLogLog: about 1% off
+
+
+def test_enumeration_by_check_orders_through_a_domain_service_is_counted_for_the_platform(
+    railway_tls, certs, metrics_port
+):
+    clear_of_a_window_end()
+    with grpc.secure_channel(railway_tls.address, credentials(certs, "platform:harvester")) as channel:
+        stub = railway_pb2_grpc.RailwayServiceStub(channel)
+        order = railway_pb2.CheckOrderRequest(tickets=[g_ticket() for _ in range(50)])  # 100 checks: the rate
+        assert len(stub.CheckOrder(order, timeout=TIMEOUT).verdicts) == 50
+        again = railway_pb2.CheckOrderRequest(tickets=[g_ticket() for _ in range(50)])
+        assert rpc_error(stub.CheckOrder, again).code() == EXHAUSTED
+    # Counted for the platform behind railway, not for railway: the alert names who enumerates.
+    counted = distinct_subjects(metrics_port, "railway/platform:harvester", 49)
+    assert abs(counted - 50) <= 1
+
+
+def audit_lines(service: ServiceProcess, caller: str, method: str) -> list[str]:
+    return [
+        line for line in service.log().splitlines()
+        if "read" in line and f"caller={caller}" in line and f"method={method}" in line
+    ]  # fmt: skip
+
+
+def test_registry_reads_count_against_the_rate_and_are_audited_by_pseudonym(as_caller, sanction_tls, metrics_port):
+    """Before: 1000 ListRestrictions in 0.74 s, with no rate and no log line."""
+    clear_of_a_window_end()
+    people = [new_ric() for _ in range(6)]
+    reader = registry_of(as_caller("reader"))
+    for person in people[:5]:
+        reader.ListRestrictions(registry_pb2.ListRestrictionsRequest(subject=subject(person)), timeout=TIMEOUT)
+    error = rpc_error(reader.ListRestrictions, registry_pb2.ListRestrictionsRequest(subject=subject(people[5])))
+    assert error.code() == EXHAUSTED
+    lines = audit_lines(sanction_tls, "reader", "ListRestrictions")
+    assert len(lines) == 6, lines
+    for person, line in zip(people[:5], lines, strict=False):
+        assert pseudonym(person) in line and "status=OK" in line
+        assert person not in line
+    assert "status=RESOURCE_EXHAUSTED" in lines[-1]
+    assert distinct_subjects(metrics_port, "reader", 5) == 5
+
+
+def refused_decision(as_caller: Callable[[str], grpc.Channel], person: str) -> str:
+    registry_of(as_caller("clerk:wang")).Impose(impose_request(person), timeout=TIMEOUT)
+    refused = checks_of(as_caller("railway")).Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT)
+    assert refused.outcome == common_pb2.OUTCOME_DENY
+    return str(refused.decision_id)
+
+
+def unknown_like(decision_id: str) -> str:
+    """An id of the same form that names no decision (its last character changed)."""
+    return decision_id[:-1] + ("1" if decision_id[-1] != "1" else "2")
+
+
+def test_a_portal_read_without_the_matching_identifier_gets_what_an_unknown_id_gets(as_caller, sanction_tls):
+    """Before: GetDecision checked no ownership: from one id, the neighbouring decisions of other people were read,
+    with grounds."""
+    person, other = new_ric(), new_ric()
+    decision_id = refused_decision(as_caller, person)
+    portal = decisions_of(as_caller("portal"))
+    missing = rpc_error(portal.GetDecision, decision_pb2.GetDecisionRequest(decision_id=decision_id))
+    assert missing.code() == INVALID and missing.details().startswith("subject: is required")
+    someone_elses = rpc_error(
+        portal.GetDecision, decision_pb2.GetDecisionRequest(decision_id=decision_id, subject=subject(other))
+    )
+    guessed_id = unknown_like(decision_id)
+    guessed = rpc_error(portal.GetDecision, decision_pb2.GetDecisionRequest(decision_id=guessed_id,
+                                                                            subject=subject(other)))  # fmt: skip
+    assert someone_elses.code() == guessed.code() == grpc.StatusCode.NOT_FOUND
+    assert someone_elses.details().replace(decision_id, "<id>") == guessed.details().replace(guessed_id, "<id>")
+    mine = portal.GetDecision(
+        decision_pb2.GetDecisionRequest(decision_id=decision_id, subject=subject(person)), timeout=TIMEOUT
+    )
+    assert mine.decision_id == decision_id
+    # A reviewer reads any decision by its id alone.
+    by_reviewer = decisions_of(as_caller("reviewer:li")).GetDecision(
+        decision_pb2.GetDecisionRequest(decision_id=decision_id), timeout=TIMEOUT
+    )
+    assert by_reviewer.subject_pseudonym == mine.subject_pseudonym == pseudonym(person)
+    # Every one of those reads is in the audit log, the refused ones too.
+    statuses = [line.split("status=")[1].split()[0] for line in audit_lines(sanction_tls, "portal", "GetDecision")]
+    assert statuses[-4:] == ["INVALID_ARGUMENT", "NOT_FOUND", "NOT_FOUND", "OK"]
+
+
+def test_a_second_filer_learns_nothing_of_the_first(as_caller):
+    """Before: filing on a decision that already had an objection returned the first filer's statement and
+    contact; and ListObjections was open to objections:file."""
+    person, other = new_ric(), new_ric()
+    decision_id = refused_decision(as_caller, person)
+    portal = decisions_of(as_caller("portal"))
+    first = portal.FileObjection(
+        decision_pb2.FileObjectionRequest(decision_id=decision_id, statement="I was in Harbin that week.",
+                                          contact="first@example.cn", subject=subject(person)),
+        timeout=TIMEOUT,
+    )  # fmt: skip
+    second = rpc_error(portal.FileObjection, decision_pb2.FileObjectionRequest(
+        decision_id=decision_id, statement="Me too.", contact="second@example.cn", subject=subject(person)
+    ))  # fmt: skip
+    assert second.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert second.details() == f"decision {decision_id} already has objection {first.objection_id}; nothing was filed"
+    # With someone else's identifier the decision is not found at all, nor the objection its id names.
+    stranger = rpc_error(portal.FileObjection, decision_pb2.FileObjectionRequest(
+        decision_id=decision_id, statement="Me too.", contact="second@example.cn", subject=subject(other)
+    ))  # fmt: skip
+    assert stranger.code() == grpc.StatusCode.NOT_FOUND
+    peek = rpc_error(portal.GetObjection, decision_pb2.GetObjectionRequest(objection_id=first.objection_id,
+                                                                          subject=subject(other)))  # fmt: skip
+    assert peek.code() == grpc.StatusCode.NOT_FOUND and "Harbin" not in peek.details()
+    reconsider = rpc_error(portal.RequestReconsideration, decision_pb2.RequestReconsiderationRequest(
+        objection_id=first.objection_id, statement="Look again.", subject=subject(other)
+    ))  # fmt: skip
+    assert reconsider.code() == grpc.StatusCode.NOT_FOUND
+    assert rpc_error(portal.ListObjections, decision_pb2.ListObjectionsRequest()).code() == DENIED
+    # The person sees their own objection; a reviewer sees it by id.
+    own = portal.GetObjection(
+        decision_pb2.GetObjectionRequest(objection_id=first.objection_id, subject=subject(person)), timeout=TIMEOUT
+    )
+    assert own.contact == "first@example.cn"
+    reviewer = decisions_of(as_caller("reviewer:li"))
+    assert reviewer.GetObjection(decision_pb2.GetObjectionRequest(objection_id=first.objection_id), timeout=TIMEOUT)
 
 
 # --- signed tokens ------------------------------------------------------------------------------------------------

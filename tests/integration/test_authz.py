@@ -5,6 +5,7 @@ sanction service on a real Redis. What a platform behind Envoy, the person refus
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,12 +15,15 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.auth.v3 import external_auth_pb2_grpc
 from google.rpc import code_pb2
 
+import debar
+from debar.authz.delegation import load_platforms
 from debar.authz.servicer import AuthorizationServicer
 from debar.common.identifiers import mask_identifier
+from debar.common.settings import SettingsError
 from debar.domain_services.sanction_client import SanctionClient
 from debar.local.certs import write_dev_certs
 from debar.local.embedded_redis import EmbeddedRedis, free_port
-from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, sanction_pb2, sanction_pb2_grpc
+from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2_grpc, sanction_pb2, sanction_pb2_grpc
 from tests.support.envoy import PLATFORM, check_request, denied_body, denied_headers, upstream_headers
 from tests.support.requests import impose_request
 from tests.support.servers import ServiceProcess, start_service
@@ -351,10 +355,10 @@ class _RecordingSanction(sanction_pb2_grpc.SanctionServiceServicer):
         )
 
 
-@pytest.mark.parametrize("delegate", [False, True])
-async def test_the_platform_goes_to_the_sanction_service_only_once_delegation_is_on(delegate):
-    """Issue 11's hook: the downstream principal Envoy authenticated travels as x-debar-on-behalf-of when (and only
-    when) the servicer is told to delegate; the sanction service does not honour it yet."""
+@pytest.mark.parametrize("platforms", [{}, {PLATFORM: "platform:shop"}, {"spiffe://elsewhere": "platform:x"}])
+async def test_a_mapped_platform_goes_to_the_sanction_service_as_delegation(platforms):
+    """The downstream principal Envoy authenticated travels as x-debar-on-behalf-of, as the platform identity the
+    platforms file names for it; an unmapped principal (or no file) is asked for by authz alone."""
     recording = _RecordingSanction()
     sanction_server = grpc.aio.server()
     sanction_pb2_grpc.add_SanctionServiceServicer_to_server(recording, sanction_server)
@@ -363,7 +367,7 @@ async def test_the_platform_goes_to_the_sanction_service_only_once_delegation_is
     client = SanctionClient.connect(f"127.0.0.1:{sanction_port}", "authz", TIMEOUT)
     authz_server = grpc.aio.server()
     external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
-        AuthorizationServicer(client, delegate=delegate), authz_server
+        AuthorizationServicer(client, platforms=platforms), authz_server
     )
     authz_port = authz_server.add_insecure_port("127.0.0.1:0")
     await authz_server.start()
@@ -375,8 +379,84 @@ async def test_the_platform_goes_to_the_sanction_service_only_once_delegation_is
         assert answer.status.code == code_pb2.OK
         [sent] = recording.metadata
         assert sent["x-debar-caller"] == "authz"
-        assert sent.get("x-debar-on-behalf-of") == (PLATFORM if delegate else None)
+        assert sent.get("x-debar-on-behalf-of") == platforms.get(PLATFORM)
     finally:
         await authz_server.stop(None)
         await client.close()
         await sanction_server.stop(None)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"platforms": {PLATFORM: "reviewer:li"}}, "expected a platform identity"),
+        ({"platforms": {PLATFORM: "platform:Shop"}}, "expected a platform identity"),
+        ({"platforms": {" x": "platform:x"}}, "without surrounding spaces"),
+        ({"platforms": []}, "expected"),
+    ],
+)
+def test_a_bad_platforms_file_stops_the_start(tmp_path, data, message):
+    path = tmp_path / "platforms.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(SettingsError, match=message):
+        load_platforms(str(path))
+
+
+def test_one_platform_behind_envoy_exhausting_its_rate_leaves_anothers_answered(service_env, tmp_path, logs_dir):
+    """Issue 15's "the platform identity from the access issue's delegation": before, every platform behind the
+    same Envoy was asked for as `authz`, on one shared rate, and the decision log named authz only."""
+    certs = tmp_path / "certs"
+    write_dev_certs(certs)
+    ca = (certs / "ca.pem").read_bytes()
+
+    def tls(name: str) -> dict[str, str]:
+        return {"DEBAR_TLS_CA": str(certs / "ca.pem"), "DEBAR_TLS_CERT": str(certs / f"{name}.pem"),
+                "DEBAR_TLS_KEY": str(certs / f"{name}-key.pem")}  # fmt: skip
+
+    def credentials(name: str) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(ca, (certs / f"{name}-key.pem").read_bytes(),
+                                            (certs / f"{name}.pem").read_bytes())  # fmt: skip
+
+    scopes = json.loads((Path(debar.__file__).parent / "data" / "scopes.json").read_text())
+    scopes["callers"]["platform:eager"] = {"scopes": [], "rate": {"checks": 4, "window_s": 3600}}
+    scopes["callers"]["platform:steady"] = {"scopes": [], "rate": {"checks": 4, "window_s": 3600}}
+    (tmp_path / "scopes.json").write_text(json.dumps(scopes))
+    eager, steady = "spiffe://cluster.local/ns/eager/sa/shop", "spiffe://cluster.local/ns/steady/sa/shop"
+    (tmp_path / "platforms.json").write_text(json.dumps(
+        {"platforms": {eager: "platform:eager", steady: "platform:steady"}}
+    ))  # fmt: skip
+    env = {k: v for k, v in service_env.items() if k != "DEBAR_PLAINTEXT"}
+    env["DEBAR_SCOPES_FILE"] = str(tmp_path / "scopes.json")
+    probe = credentials("bench")
+    sanction = start_service("sanction", {**env, **tls("sanction")}, logs_dir, credentials=probe)
+    service = start_authz(
+        {**env, **tls("authz"), "DEBAR_AUTHZ_PLATFORMS_FILE": str(tmp_path / "platforms.json")}, sanction, logs_dir,
+        credentials=probe,
+    )  # fmt: skip
+    try:
+        with grpc.secure_channel(service.address, credentials("envoy")) as channel:
+            stub = external_auth_pb2_grpc.AuthorizationStub(channel)
+
+            def answered(principal: str) -> str:
+                answer = check(stub, G_TRAIN, {"x-passenger-id": new_ric()}, principal=principal)
+                return "allowed" if answer.status.code == code_pb2.OK else str(answer.denied_response.status.code)
+
+            into = time.time() % 3600  # the rates count in hour windows: not across an hour's end
+            if into > 3600 - 30:
+                time.sleep(3600 - into + 0.5)
+            # rail-g-train is 2 checks: platform:eager's 4 an hour is two requests; the third is rate limited...
+            assert [answered(eager) for _ in range(3)] == ["allowed", "allowed", "429"]  # Too Many Requests
+            # ...and platform:steady, behind the same Envoy and the same authz, is answered on its own rate.
+            assert answered(steady) == "allowed"
+            person = new_ric()
+            with grpc.secure_channel(sanction.address, credentials("clerk:wang")) as clerk:
+                registry_pb2_grpc.RegistryServiceStub(clerk).Impose(impose_request(person), timeout=TIMEOUT)
+            refused = check(stub, G_TRAIN, {"x-passenger-id": person}, principal=steady)
+        decision_id = denied_headers(refused)["x-debar-decision-id"]
+        # Who asked, all the way down: authz for platform:steady.
+        logged = [line for line in sanction.log().splitlines() if decision_id in line]
+        assert logged and all("caller=authz" in line and "on_behalf_of=platform:steady" in line for line in logged)
+        assert "flagged: caller 'authz/platform:eager'" in sanction.log()
+    finally:
+        service.stop()
+        sanction.stop()

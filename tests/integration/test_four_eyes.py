@@ -113,7 +113,10 @@ def overturned_by(judge: As, desk: As, person: str, reviewer: str = "") -> decis
     `reviewer`: the request's field (empty: the actor is the caller's identity)."""
     filed = desk.FileObjection(
         decision_pb2.FileObjectionRequest(
-            decision_id=refused_by(desk, person), statement="That is not me.", contact="me@example.com"
+            decision_id=refused_by(desk, person),
+            statement="That is not me.",
+            contact="me@example.com",
+            subject=subject(person),
         )
     )
     judge.ReviewObjection(decision_pb2.ReviewObjectionRequest(objection_id=filed.objection_id, reviewer=reviewer))

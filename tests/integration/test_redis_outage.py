@@ -3,6 +3,7 @@ Redis is back the spool is replayed: every decision id a caller was given is in 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -232,3 +233,36 @@ def test_a_railway_verdict_says_which_decisions_were_spooled_while_redis_was_awa
         railway.stop()
         sanction.stop()
         redis.stop()
+
+
+@pytest.mark.parametrize("policy", ["open", "closed"])
+def test_the_rate_limiters_failure_policy_is_a_setting(tmp_path, logs_dir, policy):
+    """Before: the limiter let every call through on any Redis error, so a caller past its rate got unmetered
+    checks whenever the counters were away. Closed (deploy/'s prod): UNAVAILABLE, even for a fail-open measure."""
+    redis = EmbeddedRedis(tmp_path / "redis").start()
+    scopes = tmp_path / "scopes.json"
+    scopes.write_text(json.dumps({"callers": {"limited": {"scopes": ["check:*"], "rate": {"checks": 1000}}}}))
+    env = {
+        "DEBAR_REDIS_URL": redis.url, "DEBAR_PSEUDONYM_KEYS": KEYS, "DEBAR_BUCKET_KEY": TEST_BUCKET_KEY,
+        "DEBAR_DATA_DIR": str(tmp_path / "data"), "DEBAR_PLAINTEXT": "true", "DEBAR_SCOPES_FILE": str(scopes),
+        "DEBAR_RATE_LIMITER_FAILURE": policy,
+    }  # fmt: skip
+    service = start_service("sanction", env, logs_dir)
+    limited = [("x-debar-caller", "limited")]
+    try:
+        with grpc.insecure_channel(service.address) as channel:
+            checks = sanction_pb2_grpc.SanctionServiceStub(channel)
+            assert checks.Check(check_request(new_ric(), OPEN), metadata=limited, timeout=5).outcome == 1
+            redis.stop(kill=True)
+            if policy == "open":
+                answer = checks.Check(check_request(new_ric(), OPEN), metadata=limited, timeout=5)
+                assert answer.degradation == sanction_pb2.DEGRADATION_FAILED_OPEN_SPOOLED
+            else:
+                with pytest.raises(grpc.RpcError) as raised:
+                    checks.Check(check_request(new_ric(), OPEN), metadata=limited, timeout=5)
+                assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+                assert "rate counters are unreachable" in raised.value.details()
+        assert f"rate limiter unavailable, {'letting' if policy == 'open' else 'refusing'} 'limited'" in service.log()
+    finally:
+        service.stop()
+        redis.stop(kill=True)

@@ -453,6 +453,22 @@ class MemoryRateCounter:
         return self.counts[(caller, window)]
 
 
+class MemorySubjectTally:
+    def __init__(self, switch: _Switch) -> None:
+        self._switch = switch
+        self.seen: dict[tuple[int, str], set[str]] = {}
+
+    async def add(self, hour: int, seen: Mapping[str, Sequence[str]]) -> None:
+        if self._switch.down:
+            raise StoreUnavailable("memory backend: down")
+        for caller, pseudonyms in seen.items():
+            self.seen.setdefault((hour, caller), set()).update(pseudonyms)
+
+    async def counts(self, hour: int) -> dict[str, int]:
+        self._switch.answer()
+        return {caller: len(found) for (h, caller), found in self.seen.items() if h == hour}
+
+
 class MemorySpool:
     """Fail-open decisions waiting for replay: an active batch, rotated into a pending one as the file spool
     rotates its file."""
@@ -570,6 +586,7 @@ class MemoryBackend:
         self.store = MemoryStore(self._switch, self.decision_log)
         self.objection_store = MemoryObjectionStore(self._switch, clock)
         self.rate_counter = MemoryRateCounter(self._switch)
+        self.subject_tally = MemorySubjectTally(self._switch)
         self.rekeyer = MemoryRekeyer(self._switch, self.store, self.decision_log)
         self.spool = MemorySpool()
         self.archive = MemoryArchive()
@@ -595,6 +612,7 @@ class MemoryBackend:
             decision_log=self.decision_log,
             objection_store=self.objection_store,
             rate_counter=self.rate_counter,
+            subject_tally=self.subject_tally,
             rekeyer=self.rekeyer,
             spool=self.spool,
             archive=self.archive,

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from debar.common.callers import covers, group_of, is_identity
-from debar.common.errors import InvalidField, RateLimited
+from debar.common.errors import InvalidField, RateLimited, Unavailable
 from debar.common.settings import Settings, SettingsError
 from debar.rpc import tokens
 from debar.rpc.callers import Identify, Unauthenticated
@@ -84,6 +84,8 @@ def test_a_caller_checks_only_the_measures_of_its_domain(policy, caller, measure
         ("portal", "/debar.v1.DecisionService/ConfirmResolution", False),
         ("portal", "/debar.v1.DecisionService/FileObjection", True),
         ("portal", "/debar.v1.DecisionService/GetObjection", True),
+        ("portal", "/debar.v1.DecisionService/ListObjections", False),  # only reviewers list everyone's
+        ("console", "/debar.v1.DecisionService/ListObjections", True),
         ("portal", "/debar.v1.DecisionService/ResolveObjection", False),
         ("portal", "/debar.v1.DecisionService/ListDecisions", True),
         ("stranger", "/debar.v1.SanctionService/ListMeasures", False),
@@ -490,10 +492,35 @@ async def test_the_limiter_fails_open_and_counts_it(policy):
     assert stats.rate_limited == 0
 
 
+async def test_the_limiter_fails_closed_when_told_to_and_counts_it(policy):
+    stats = AccessStats()
+    gate = CheckGate(policy, FakeCounter(fail=True), stats, fail_closed=True)
+    with pytest.raises(Unavailable, match="rate counters are unreachable"):
+        await gate.admit(Grant("scraper", frozenset({"check:*"}), RateLimit(checks=1)), 1)
+    assert stats.limiter_failures == 1
+    assert Settings.from_env({"DEBAR_RATE_LIMITER_FAILURE": "closed"}).rate_limiter_failure == "closed"
+    assert Settings.from_env({}).rate_limiter_failure == "open"
+    with pytest.raises(SettingsError, match="DEBAR_RATE_LIMITER_FAILURE"):
+        Settings.from_env({"DEBAR_RATE_LIMITER_FAILURE": "shut"})
+
+
+def test_reads_have_a_rate_for_every_reader_in_the_packaged_file(policy):
+    reads = {"registry:read", "decisions:read", "objections:file", "objections:review"}
+    unmetered = [name for name, g in policy.grants.items() if g.scopes & reads and g.rate is None]
+    assert unmetered == ["bench", "local"]  # the benchmark and local mode only: neither is in deploy/'s file
+
+
+def test_only_reviewers_see_every_subjects_records(policy):
+    assert policy.sees_every_subject(policy.grant("reviewer:li"))
+    assert policy.sees_every_subject(policy.grant("console"))
+    assert not policy.sees_every_subject(policy.grant("portal"))
+    assert not policy.sees_every_subject(policy.acting_for(policy.grant("console"), "portal"))
+
+
 async def test_an_unlimited_caller_is_not_counted_and_denied_measures_are(policy):
     stats, counter = AccessStats(), FakeCounter()
     gate = CheckGate(policy, counter, stats)
-    await gate.admit(policy.grant("clerk:wang"), 1000)
+    await gate.admit(policy.grant("bench"), 1000)
     assert counter.counts == {}
     assert not gate.may_check(policy.grant("railway"), "HOTEL_STAR_RATED")
     assert gate.may_check(policy.grant("railway"), "RAIL_G_TRAIN")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from debar.common.errors import Conflict, InvalidField, NotFound, PermissionDenied, Unavailable
+from debar.common.errors import AlreadyExists, Conflict, InvalidField, NotFound, PermissionDenied, Unavailable
 from debar.common.identifiers import IdKind
 from debar.sanction.bootstrap import Core
 from debar.sanction.domain.calendar import add_working_days
@@ -104,7 +104,11 @@ async def test_only_a_refusal_can_be_objected_to_and_only_once(core, clock):
         await core.objections.file(allowed.decision_id, "why", "me@example.com")
     _, decision_id = await refused(core, clock, new_ric())
     first = await core.objections.file(decision_id, "not me", "me@example.com")
-    assert await core.objections.file(decision_id, "again", "other@example.com") == first
+    # The second filer learns the objection's id and nothing else of the first filer's.
+    with pytest.raises(AlreadyExists) as second:
+        await core.objections.file(decision_id, "again", "other@example.com")
+    assert second.value.message == f"decision {decision_id} already has objection {first.id}; nothing was filed"
+    assert await core.objections.get(first.id) == first
 
 
 @pytest.mark.parametrize(

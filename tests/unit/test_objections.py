@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from debar.common.errors import Conflict, InvalidField, PermissionDenied
+from debar.common.errors import AlreadyExists, Conflict, InvalidField, PermissionDenied
 from debar.common.identifiers import IdKind
 from debar.common.settings import DEV_OBJECTION_KEYS
 from debar.sanction.adapters.objection_store import decode, encode
@@ -340,7 +340,8 @@ async def test_the_desk_lists_what_is_overdue_at_its_clocks_now():
     )  # fmt: skip
     old = await desk.file("1764250000000-0-a3f-0", "not me", "me@example.com")
     assert registry.disputed == {old.restriction_ids[0]}
-    assert await desk.file("1764250000000-0-a3f-0", "again", "me@example.com") == old
+    with pytest.raises(AlreadyExists, match=f"already has objection {old.id};"):
+        await desk.file("1764250000000-0-a3f-0", "again", "me@example.com")
     now[0] += 10 * DAY
     fresh = await desk.file("1764250000000-1-a3f-0", "not me", "me@example.com")
     assert (await desk.find(None, overdue_only=True))[0] == []

@@ -1,17 +1,32 @@
-"""Who the request is for, beyond Envoy itself: the hook for issue 11's delegation (`x-debar-on-behalf-of`).
+"""Who the request is for, beyond Envoy itself: the platform, passed to the sanction service as delegation
+(`x-debar-on-behalf-of`, README "Access").
 
-The caller of debar authz is Envoy (its certificate or token, like every debar caller); the platform behind it
-is the downstream peer Envoy authenticated, `attributes.source.principal` (the URI, DNS SAN or subject of the
-client certificate of the mTLS connection Envoy terminated; in Istio the workload's SPIFFE id). Today it is only
-logged with each answer (`platform=`). Once the sanction service honours delegation (scope `delegate`, the name
-mapped to a platform identity such as `platform:12306`), `AuthorizationServicer(delegate=True)` passes it on to
-the sanction client as x-debar-on-behalf-of; nothing else changes here."""
+The caller of debar authz is Envoy (its certificate or token, like every debar caller); the platform behind it is
+the downstream peer Envoy authenticated, `attributes.source.principal` (the URI SAN, DNS SAN or subject of the
+client certificate of the mTLS connection Envoy terminated; in Istio the workload's SPIFFE id). A principal is not
+a debar identity (`spiffe://cluster.local/ns/trip/sa/booking`), so the platforms file
+(DEBAR_AUTHZ_PLATFORMS_FILE) names, for each principal, the platform identity it stands for:
+
+    {"platforms": {"spiffe://cluster.local/ns/trip/sa/booking": "platform:trip",
+                   "CN=platform:12306,O=China Railway": "platform:12306"}}
+
+A mapped request is asked as `authz` for that platform (authz holds `delegate`): counted at the platform's rate,
+for authz and that platform together (`authz/platform:trip`), and logged with both, so that one platform behind
+the same Envoy cannot use up another's. An unmapped principal (or none, or no file) is asked as authz alone, at
+authz's own rate, and the answer's log line says `platform=<principal>` with `on_behalf_of=`. Only platform
+identities (`platform:NAME`) may be named: authz never acts for a person."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
+from debar.common.callers import is_identity
+from debar.common.settings import SettingsError
+
 MAX_PRINCIPAL_CHARS = 256
+PLATFORM_KIND = "platform:"
 
 
 def platform_of(attributes: Any) -> str:
@@ -21,3 +36,41 @@ def platform_of(attributes: Any) -> str:
     if not principal or len(principal) > MAX_PRINCIPAL_CHARS or not principal.isprintable():
         return ""
     return principal
+
+
+def parse_platforms(data: object) -> dict[str, str]:
+    """The platforms file's JSON; ValueError naming the entry."""
+    if (
+        not isinstance(data, dict)
+        or set(data) - {"platforms", "_comment"}
+        or not isinstance(data.get("platforms"), dict)
+    ):
+        raise ValueError('expected {"platforms": {"<principal>": "platform:<name>"}}')
+    found = {}
+    for principal, identity in data["platforms"].items():
+        if (
+            principal != principal.strip()
+            or not principal
+            or len(principal) > MAX_PRINCIPAL_CHARS
+            or (not principal.isprintable())
+        ):
+            raise ValueError(f"platforms.{principal!r}: a principal is 1 to {MAX_PRINCIPAL_CHARS} printable "
+                             "characters, without surrounding spaces")  # fmt: skip
+        if not isinstance(identity, str) or not identity.startswith(PLATFORM_KIND) or not is_identity(identity):
+            raise ValueError(f"platforms.{principal}: expected a platform identity (platform:<name>), got "
+                             f"{identity!r}")  # fmt: skip
+        found[principal] = identity
+    return found
+
+
+def load_platforms(path: str) -> Mapping[str, str]:
+    """The file at `path` (empty: no file, no delegation); a bad file stops the start (SettingsError)."""
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return parse_platforms(json.load(handle))
+    except OSError as error:
+        raise SettingsError(f"DEBAR_AUTHZ_PLATFORMS_FILE: cannot read {path}: {error.strerror}") from None
+    except ValueError as error:
+        raise SettingsError(f"DEBAR_AUTHZ_PLATFORMS_FILE {path}: {error}") from None

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from envoy.service.auth.v3 import external_auth_pb2_grpc
 from prometheus_client import CollectorRegistry, Counter
 
+from debar.authz.delegation import load_platforms
 from debar.authz.servicer import AuthorizationServicer
 from debar.common import logs
 from debar.common.settings import Settings
@@ -27,6 +28,7 @@ GRPC_SERVICE = "envoy.service.auth.v3.Authorization"
 async def serve(settings: Settings, on_ready: Callable[[int], None] | None = None) -> None:
     logs.configure(NAME, settings.log_format)
     credentials = server_credentials(settings)  # refuses an unsafe transport before anything starts
+    platforms = load_platforms(settings.authz_platforms_file)  # a bad file stops the start
     registry = CollectorRegistry()
     errors = VerdictMetrics(registry, NAME)  # debar_sanction_errors_total{service="authz",code}
     answered = Counter(
@@ -46,7 +48,7 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
             ],
             health_port=settings.health_port or None,
         )  # fmt: skip
-        servicer = AuthorizationServicer(client, lambda answer: answered.labels(answer).inc())
+        servicer = AuthorizationServicer(client, lambda answer: answered.labels(answer).inc(), platforms=platforms)
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server(servicer, server.server)
         stop_metrics = serve_metrics(registry, settings.host, settings.metrics_port)
         await server.run(Readiness({"sanction": client.serving}), on_ready)

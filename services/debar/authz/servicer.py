@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import grpc
 import structlog
@@ -49,14 +49,14 @@ ALLOWED, REFUSED, BAD_REQUEST, MISCONFIGURED, RATE_LIMITED, UNAVAILABLE = (
 
 class AuthorizationServicer(external_auth_pb2_grpc.AuthorizationServicer):
     def __init__(
-        self, sanction: SanctionClient, on_answer: Callable[[str], None] | None = None, *, delegate: bool = False,
-        clock: Callable[[], float] = time.time,
+        self, sanction: SanctionClient, on_answer: Callable[[str], None] | None = None, *,
+        platforms: Mapping[str, str] | None = None, clock: Callable[[], float] = time.time,
     ) -> None:  # fmt: skip
-        """`on_answer`: told the kind of every answer (metrics). `delegate`: pass the downstream platform on to
-        the sanction service (delegation.py; off until the sanction service honours it)."""
+        """`on_answer`: told the kind of every answer (metrics). `platforms`: Envoy's downstream principals -> the
+        platform identity each stands for, asked for by delegation (delegation.py); None or empty: authz alone."""
         self._sanction = sanction
         self._on_answer = on_answer
-        self._delegate = delegate
+        self._platforms = platforms or {}
         self._clock = clock
 
     async def Check(
@@ -67,7 +67,8 @@ class AuthorizationServicer(external_auth_pb2_grpc.AuthorizationServicer):
         if _SANE_REQUEST_ID.match(http.id):  # Envoy's x-request-id: one id in Envoy's, this and the sanction log
             structlog.contextvars.bind_contextvars(request_id=http.id)
         platform = platform_of(attributes)
-        structlog.contextvars.bind_contextvars(platform=platform, path=http.path[:128])
+        on_behalf_of = self._platforms.get(platform, "") if platform else ""
+        structlog.contextvars.bind_contextvars(platform=platform, on_behalf_of=on_behalf_of, path=http.path[:128])
         try:
             route = route_config(attributes.context_extensions)
         except RouteMisconfigured as error:
@@ -80,7 +81,7 @@ class AuthorizationServicer(external_auth_pb2_grpc.AuthorizationServicer):
             return self._misconfigured("ext_authz filter", str(error))
         except BodyTooLarge as error:
             return self._answer(BAD_REQUEST, answers.body_too_large(str(error)))
-        return await self._judge(route, subject, platform if self._delegate else "", context)
+        return await self._judge(route, subject, on_behalf_of, context)
 
     async def _judge(
         self, route: RouteConfig, subject: SubjectId, platform: str, context: grpc.aio.ServicerContext

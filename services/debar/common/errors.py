@@ -26,6 +26,10 @@ class Conflict(DomainError):
     """The request is well-formed but the record's state does not allow it (FAILED_PRECONDITION)."""
 
 
+class AlreadyExists(DomainError):
+    """The thing asked to be made exists already (ALREADY_EXISTS); the message names it by id only."""
+
+
 class Unavailable(DomainError):
     """A dependency (Redis) is unreachable and the measure fails closed."""
 

@@ -388,6 +388,20 @@ class Settings:
         "the window of DEBAR_PLATFORM_RATE_CHECKS, in seconds",
         check=within(1, 3600),
     )
+    # What a call meets when Redis does not answer the rate counters (see sanction/api/access.py, CheckGate).
+    rate_limiter_failure: str = setting(
+        "DEBAR_RATE_LIMITER_FAILURE",
+        "open",
+        "when the rate counters do not answer: open (let the call through, counted) or closed (UNAVAILABLE); "
+        "deploy/ sets closed in prod",
+        check=one_of("open", "closed"),
+    )
+    authz_platforms_file: str = setting(
+        "DEBAR_AUTHZ_PLATFORMS_FILE",
+        "",
+        "debar authz: JSON file naming the platform identity of each downstream principal Envoy authenticated, "
+        "asked for by delegation; empty: authz asks alone",
+    )
     scopes_file: str = setting("DEBAR_SCOPES_FILE", "", "who may ask what; empty: the packaged data/scopes.json")
     grace_s: float = setting(
         "DEBAR_GRACE_S",

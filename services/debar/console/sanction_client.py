@@ -32,12 +32,7 @@ if TYPE_CHECKING:  # token mode's module loads cryptography and PyJWT: only when
 
 CONSOLE_CALLER = "console"
 TOKEN_LIFETIME_S = 300
-DECISIONS_PAGE = 100  # ListDecisions' largest page
 OBJECTIONS_PAGE = 500  # ListObjections' largest page
-# A person's decisions are read newest first until the one looked up: at most this many pages, and no further
-# than a day older than it (a decision replayed from the fail-open spool may sit among later ones).
-MAX_DECISION_PAGES = 50
-LIST_ORDER_SLACK_S = 86400
 MAX_OBJECTION_PAGES = 20  # a full listing (counts, the chart, a decision's objection) reads at most 10,000
 _CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 200),
@@ -290,31 +285,16 @@ class SanctionClient:
         return decision_view(await self._call("decision", self._decisions.GetDecision, request, acting_for))
 
     async def decision_of(self, decision_id: str, subject: SubjectId) -> views.Decision:
-        """The decision, if it was about `subject`; NotFound alike for an unknown id and for someone else's.
-
-        Today's API proves the match by finding the id among the subject's own decisions (ListDecisions, newest
-        first). With the access issue's GetDecision-with-subject this becomes one call."""
-        try:
-            found = await self.decision(decision_id)
-        except NotFound:
-            raise NotFound("no such decision") from None
-        if found.id_type != subject.kind.value:
-            raise NotFound("no such decision")
+        """The decision, if it was about `subject`; NotFound alike for an unknown id and for someone else's (the
+        sanction service compares the subject it is given with the decision's: GetDecisionRequest.subject)."""
         person = common_pb2.Subject(id_type=_ID_TYPE_OF[subject.kind], id=subject.number)  # type: ignore[arg-type]
-        token = ""
-        for _ in range(MAX_DECISION_PAGES):
-            request = decision_pb2.ListDecisionsRequest(subject=person, page_size=DECISIONS_PAGE, page_token=token)
-            try:
-                page = await self._call("decision", self._decisions.ListDecisions, request)
-            except InvalidInput:
+        request = decision_pb2.GetDecisionRequest(decision_id=decision_id, subject=person)
+        try:
+            return decision_view(await self._call("decision", self._decisions.GetDecision, request))
+        except InvalidInput as bad:
+            if bad.field.startswith("subject"):
                 raise NotFound("no such decision") from None
-            if any(d.decision_id == found.decision_id for d in page.decisions):
-                return found
-            newest = max((d.decided_at.seconds for d in page.decisions), default=0)
-            token = page.next_page_token
-            if not token or newest < found.decided_at - LIST_ORDER_SLACK_S:
-                break
-        raise NotFound("no such decision")
+            raise
 
     # -- objections ----------------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from debar.common.errors import (
+    AlreadyExists,
     Conflict,
     DomainError,
     InvalidField,
@@ -18,6 +19,7 @@ _CODES: list[tuple[type[DomainError], grpc.StatusCode]] = [
     (InvalidField, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (Conflict, grpc.StatusCode.FAILED_PRECONDITION),
+    (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),

@@ -22,10 +22,18 @@ from debar.rpc.tls import server_credentials
 from debar.sanction.adapters.file_spool import spool_folder
 from debar.sanction.adapters.redis_wiring import redis_adapters
 from debar.sanction.adapters.witness_client import HttpWitnesses
-from debar.sanction.api.access import AccessInterceptor, AccessStats, CheckGate, load_policy
+from debar.sanction.api.access import AccessInterceptor, AccessStats, CheckGate, ReadGate, load_policy
 from debar.sanction.api.decision_servicer import DecisionServicer
-from debar.sanction.api.metrics import CheckMetrics, ImportCollector, LogCollector, ObjectionCollector, StatsCollector
+from debar.sanction.api.metrics import (
+    CheckMetrics,
+    DistinctCollector,
+    ImportCollector,
+    LogCollector,
+    ObjectionCollector,
+    StatsCollector,
+)
 from debar.sanction.api.servicers import RegistryServicer, SanctionServicer
+from debar.sanction.app.distinct import DistinctSubjects, keep_flushing
 from debar.sanction.app.failopen import keep_replaying
 from debar.sanction.app.integrator import IntegratorHealth
 from debar.sanction.app.ports import StoreUnavailable
@@ -103,12 +111,18 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
             interceptors=[RequestInterceptor(RpcMetrics(registry)), AccessInterceptor(identify, policy, access)],
             credentials=credentials, health_port=settings.health_port or None,
         )  # fmt: skip
-        gate = CheckGate(policy, core.adapters.rate_counter, access)
+        distinct = DistinctSubjects(core.adapters.subject_tally)
+        registry.register(DistinctCollector(distinct.counts, asyncio.get_running_loop(), ttl_s=5.0))
+        gate = CheckGate(
+            policy, core.adapters.rate_counter, access,
+            fail_closed=settings.rate_limiter_failure == "closed", distinct=distinct,
+        )  # fmt: skip
+        reads = ReadGate(gate, policy, core.resolver)
         sanction_pb2_grpc.add_SanctionServiceServicer_to_server(
             SanctionServicer(core.checker, core.catalogue, settings.max_batch_items, gate), server.server
         )
-        registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(core.registry), server.server)
-        decision_servicer = DecisionServicer(core.decisions, core.objections, core.log_proofs)
+        registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(core.registry, reads), server.server)
+        decision_servicer = DecisionServicer(core.decisions, core.objections, reads, core.log_proofs)
         decision_pb2_grpc.add_DecisionServiceServicer_to_server(decision_servicer, server.server)
 
         async def redis_answers() -> bool:
@@ -129,13 +143,16 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         replaying = asyncio.create_task(keep_replaying(core.spool_replay))  # spooled decisions into the log
         integrating = asyncio.create_task(integrator.run())  # the Merkle tree, checkpoints, witnesses
         reporting = asyncio.create_task(report_log_health(server, integrator.health))
+        counting = asyncio.create_task(keep_flushing(distinct))  # distinct subjects into Redis, once a second
         try:
             await server.run(Readiness({"redis": redis_answers, "catalogue": catalogue_loaded}), on_ready)
         finally:
-            for task in (replaying, integrating, reporting):
+            for task in (replaying, integrating, reporting, counting):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task  # none ends on its own: cancelled is the only way out
+            with contextlib.suppress(Exception):
+                await distinct.flush()  # the last second's subjects
             if stop_metrics is not None:
                 stop_metrics()
             await core.close()

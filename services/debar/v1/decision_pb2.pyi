@@ -297,15 +297,24 @@ class GetDecisionRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DECISION_ID_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
     decision_id: _builtins.str
+    @_builtins.property
+    def subject(self) -> _common_pb2.Subject:
+        """The identifier of the decision's subject. Required of a caller without objections:review (a portal): a
+        decision about anyone else answers NOT_FOUND, as an unknown id does. A reviewer may leave it unset; set, it is
+        checked alike.
+        """
+
     def __init__(
         self,
         *,
         decision_id: _builtins.str = ...,
+        subject: _common_pb2.Subject | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["subject", b"subject"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision_id", b"decision_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision_id", b"decision_id", "subject", b"subject"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -475,19 +484,25 @@ class FileObjectionRequest(_message.Message):
     DECISION_ID_FIELD_NUMBER: _builtins.int
     STATEMENT_FIELD_NUMBER: _builtins.int
     CONTACT_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
     decision_id: _builtins.str
     statement: _builtins.str
     contact: _builtins.str
+    @_builtins.property
+    def subject(self) -> _common_pb2.Subject:
+        """The decision's subject, as in GetDecisionRequest.subject (required of a caller without objections:review)."""
+
     def __init__(
         self,
         *,
         decision_id: _builtins.str = ...,
         statement: _builtins.str = ...,
         contact: _builtins.str = ...,
+        subject: _common_pb2.Subject | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["subject", b"subject"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "decision_id", b"decision_id", "statement", b"statement"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "decision_id", b"decision_id", "statement", b"statement", "subject", b"subject"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -572,17 +587,23 @@ class RequestReconsiderationRequest(_message.Message):
 
     OBJECTION_ID_FIELD_NUMBER: _builtins.int
     STATEMENT_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
     objection_id: _builtins.str
     statement: _builtins.str
+    @_builtins.property
+    def subject(self) -> _common_pb2.Subject:
+        """The subject of the objection's decision, as in GetDecisionRequest.subject."""
+
     def __init__(
         self,
         *,
         objection_id: _builtins.str = ...,
         statement: _builtins.str = ...,
+        subject: _common_pb2.Subject | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["subject", b"subject"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["objection_id", b"objection_id", "statement", b"statement"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["objection_id", b"objection_id", "statement", b"statement", "subject", b"subject"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -593,15 +614,21 @@ class GetObjectionRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     OBJECTION_ID_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
     objection_id: _builtins.str
+    @_builtins.property
+    def subject(self) -> _common_pb2.Subject:
+        """The subject of the objection's decision, as in GetDecisionRequest.subject."""
+
     def __init__(
         self,
         *,
         objection_id: _builtins.str = ...,
+        subject: _common_pb2.Subject | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["subject", b"subject"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["objection_id", b"objection_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["objection_id", b"objection_id", "subject", b"subject"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -115,7 +115,8 @@ class DecisionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def FileObjection(self, request, context):
-        """Only a refusal can be objected to; a second open objection on a decision returns the existing one.
+        """Only a refusal can be objected to; one objection per decision: filing on a decision that has one answers
+        ALREADY_EXISTS naming that objection's id only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -152,13 +153,15 @@ class DecisionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetObjection(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A caller without objections:review gives the subject (GetObjectionRequest.subject).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListObjections(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Needs objections:review.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

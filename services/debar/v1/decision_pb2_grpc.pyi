@@ -37,7 +37,9 @@ class DecisionServiceStub:
     ListDecisions: _grpc.UnaryUnaryMultiCallable[_decision_pb2.ListDecisionsRequest, _decision_pb2.ListDecisionsResponse]
     """The decisions about one subject, newest first (the person's right to know)."""
     FileObjection: _grpc.UnaryUnaryMultiCallable[_decision_pb2.FileObjectionRequest, _decision_pb2.Objection]
-    """Only a refusal can be objected to; a second open objection on a decision returns the existing one."""
+    """Only a refusal can be objected to; one objection per decision: filing on a decision that has one answers
+    ALREADY_EXISTS naming that objection's id only.
+    """
     ReviewObjection: _grpc.UnaryUnaryMultiCallable[_decision_pb2.ReviewObjectionRequest, _decision_pb2.Objection]
     """filed -> under review."""
     ResolveObjection: _grpc.UnaryUnaryMultiCallable[_decision_pb2.ResolveObjectionRequest, _decision_pb2.Objection]
@@ -51,7 +53,9 @@ class DecisionServiceStub:
     RequestReconsideration: _grpc.UnaryUnaryMultiCallable[_decision_pb2.RequestReconsiderationRequest, _decision_pb2.Objection]
     """upheld -> reconsideration, once."""
     GetObjection: _grpc.UnaryUnaryMultiCallable[_decision_pb2.GetObjectionRequest, _decision_pb2.Objection]
+    """A caller without objections:review gives the subject (GetObjectionRequest.subject)."""
     ListObjections: _grpc.UnaryUnaryMultiCallable[_decision_pb2.ListObjectionsRequest, _decision_pb2.ListObjectionsResponse]
+    """Needs objections:review."""
     GetCheckpoint: _grpc.UnaryUnaryMultiCallable[_decision_pb2.GetCheckpointRequest, _decision_pb2.Checkpoint]
     """The log (README "The log"): the latest signed checkpoint (c2sp.org/tlog-checkpoint in a signed note, with
     the witnesses' cosignatures). Before the first one: UNAVAILABLE, retry shortly. Any authenticated caller.
@@ -75,7 +79,9 @@ class DecisionServiceAsyncStub(DecisionServiceStub):
     ListDecisions: _aio.UnaryUnaryMultiCallable[_decision_pb2.ListDecisionsRequest, _decision_pb2.ListDecisionsResponse]  # type: ignore[assignment]
     """The decisions about one subject, newest first (the person's right to know)."""
     FileObjection: _aio.UnaryUnaryMultiCallable[_decision_pb2.FileObjectionRequest, _decision_pb2.Objection]  # type: ignore[assignment]
-    """Only a refusal can be objected to; a second open objection on a decision returns the existing one."""
+    """Only a refusal can be objected to; one objection per decision: filing on a decision that has one answers
+    ALREADY_EXISTS naming that objection's id only.
+    """
     ReviewObjection: _aio.UnaryUnaryMultiCallable[_decision_pb2.ReviewObjectionRequest, _decision_pb2.Objection]  # type: ignore[assignment]
     """filed -> under review."""
     ResolveObjection: _aio.UnaryUnaryMultiCallable[_decision_pb2.ResolveObjectionRequest, _decision_pb2.Objection]  # type: ignore[assignment]
@@ -89,7 +95,9 @@ class DecisionServiceAsyncStub(DecisionServiceStub):
     RequestReconsideration: _aio.UnaryUnaryMultiCallable[_decision_pb2.RequestReconsiderationRequest, _decision_pb2.Objection]  # type: ignore[assignment]
     """upheld -> reconsideration, once."""
     GetObjection: _aio.UnaryUnaryMultiCallable[_decision_pb2.GetObjectionRequest, _decision_pb2.Objection]  # type: ignore[assignment]
+    """A caller without objections:review gives the subject (GetObjectionRequest.subject)."""
     ListObjections: _aio.UnaryUnaryMultiCallable[_decision_pb2.ListObjectionsRequest, _decision_pb2.ListObjectionsResponse]  # type: ignore[assignment]
+    """Needs objections:review."""
     GetCheckpoint: _aio.UnaryUnaryMultiCallable[_decision_pb2.GetCheckpointRequest, _decision_pb2.Checkpoint]  # type: ignore[assignment]
     """The log (README "The log"): the latest signed checkpoint (c2sp.org/tlog-checkpoint in a signed note, with
     the witnesses' cosignatures). Before the first one: UNAVAILABLE, retry shortly. Any authenticated caller.
@@ -128,7 +136,9 @@ class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _decision_pb2.FileObjectionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_decision_pb2.Objection, _abc.Awaitable[_decision_pb2.Objection]]:
-        """Only a refusal can be objected to; a second open objection on a decision returns the existing one."""
+        """Only a refusal can be objected to; one objection per decision: filing on a decision that has one answers
+        ALREADY_EXISTS naming that objection's id only.
+        """
 
     @_abc_1.abstractmethod
     def ReviewObjection(
@@ -171,14 +181,16 @@ class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _decision_pb2.GetObjectionRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_decision_pb2.Objection, _abc.Awaitable[_decision_pb2.Objection]]: ...
+    ) -> _typing.Union[_decision_pb2.Objection, _abc.Awaitable[_decision_pb2.Objection]]:
+        """A caller without objections:review gives the subject (GetObjectionRequest.subject)."""
 
     @_abc_1.abstractmethod
     def ListObjections(
         self,
         request: _decision_pb2.ListObjectionsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_decision_pb2.ListObjectionsResponse, _abc.Awaitable[_decision_pb2.ListObjectionsResponse]]: ...
+    ) -> _typing.Union[_decision_pb2.ListObjectionsResponse, _abc.Awaitable[_decision_pb2.ListObjectionsResponse]]:
+        """Needs objections:review."""
 
     @_abc_1.abstractmethod
     def GetCheckpoint(

@@ -20,6 +20,8 @@ subject's bucket as hash tag, so it lives in one slot and one script call covers
     {p}:imports      hash    import lines so far, by result (added, updated, unchanged, rejected)
     {p}:rate:{rate:KEY}:W  string  items checked under KEY (a caller, or caller/principal when delegated) in
                      rate window W (see rate_counter.py)
+    {p}:distinct:{distinct:H}:c:KEY  HyperLogLog  the subjects KEY checked or read in hour H (app/distinct.py)
+    {p}:distinct:{distinct:H}:callers  set  the KEYs with a HyperLogLog in hour H; both kept two hours
 B is 3 hex characters (4096 buckets, each with its own decision chain); N (one of INDEX_SPLIT, from the pseudonym's
 last character) splits a bucket's index into small hashes that Redis keeps in its compact listpack encoding: at 10
 million restrictions (~12 million subjects with principals) 4096 x 32 hashes hold ~90 subjects each. T is 3 base32
@@ -122,6 +124,14 @@ class Keys:
     def rate(self, caller: str, window: int) -> str:
         """Items checked by `caller` in rate window number `window`."""
         return f"{self.prefix}:rate:{{rate:{caller}}}:{window}"
+
+    def distinct(self, hour: int, caller: str) -> str:
+        """A HyperLogLog of the subjects `caller` touched in hour number `hour` (see app/distinct.py)."""
+        return f"{self.prefix}:distinct:{{distinct:{hour}}}:c:{caller}"
+
+    def distinct_callers(self, hour: int) -> str:
+        """The callers that have a distinct-subjects HyperLogLog in hour number `hour`."""
+        return f"{self.prefix}:distinct:{{distinct:{hour}}}:callers"
 
     # -- patterns, for walks over every key of a kind (SCAN MATCH) --------------------------------------------
 

@@ -19,6 +19,7 @@ from debar.sanction.adapters.redis_store import RedisStore
 from debar.sanction.adapters.rekey_store import RedisRekey
 from debar.sanction.adapters.sealing import Sealer
 from debar.sanction.adapters.sequenced_log import RedisSequencedLog
+from debar.sanction.adapters.subject_tally import RedisSubjectTally
 from debar.sanction.adapters.tree_store import RedisTreeStore
 from debar.sanction.app.ports import Adapters
 from debar.sanction.domain.catalogue import Catalogue
@@ -41,6 +42,7 @@ def redis_adapters(
         decision_log=RedisDecisionLog(client, keys, breaker),
         objection_store=RedisObjectionStore(client, keys, Sealer.from_spec(settings.objection_keys), breaker),
         rate_counter=RedisRateCounter(client, keys),
+        subject_tally=RedisSubjectTally(client, keys, breaker),
         rekeyer=RedisRekey(client, keys),
         spool=FileSpool(spool_folder(settings.data_dir, redis_url, settings.redis_prefix), catalogue),
         archive=FileArchive(archive_dir or settings.data_dir / "archive"),

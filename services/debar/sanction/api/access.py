@@ -10,24 +10,33 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
+import structlog
 
 from debar.common.callers import CALLER_NAME, PUBLIC_SERVICES, is_identity
-from debar.common.errors import InvalidField, PermissionDenied, RateLimited
+from debar.common.errors import DomainError, InvalidField, PermissionDenied, RateLimited, Unavailable
+from debar.common.identifiers import IdKind, SubjectId
 from debar.common.settings import SettingsError
 from debar.rpc.callers import ON_BEHALF_OF_HEADER, Identify, Unauthenticated, header
 from debar.rpc.interceptors import Behaviour, UnaryInterceptor
+from debar.rpc.status import abort_with, status_code_of
+from debar.sanction.app.distinct import DistinctSubjects
 from debar.sanction.app.ports import RateCounter, RateCounterUnavailable
 from debar.sanction.domain.access import AccessPolicy, Grant, ScopesError, parse_policy
 from debar.sanction.domain.catalogue import Catalogue
+from debar.sanction.domain.subjects import SubjectResolver
 
 log = logging.getLogger("debar.access")
+# The audit log of reads: one line per read, in the service's log stream (JSON in deploy/), logger debar.audit.
+audit = structlog.stdlib.get_logger("debar.audit")
+MAX_AUDITED_SUBJECTS = 500  # a ListObjections page at most; the count is always given
+T = TypeVar("T")
 
 # The grant of the call being served: set by AccessInterceptor around the handler, in the handler's own task.
 # No default: a handler served without the interceptor fails instead of running unscoped.
@@ -59,7 +68,7 @@ class AccessStats:
     denied_delegations: int = 0  # x-debar-on-behalf-of from a caller without the scope `delegate`
     denied_checks: int = 0  # a checked measure outside the caller's scopes (a Check, or one BatchCheck item)
     rate_limited: int = 0  # calls refused by the caller's rate
-    limiter_failures: int = 0  # the counters did not answer: let through (fail open)
+    limiter_failures: int = 0  # the counters did not answer (let through, or refused when failing closed)
     flagged: dict[str, int] = field(default_factory=dict)
 
 
@@ -129,19 +138,30 @@ class AccessInterceptor(UnaryInterceptor):
 
 
 class CheckGate:
-    """For the servicer: the caller's check rate (Redis-backed, across replicas) and the measures it may check."""
+    """For the servicers: the caller's rate (Redis-backed, across replicas; checked items and reads count against
+    it), the measures it may check, and the subjects it touched (the distinct-subjects figure)."""
 
     def __init__(
-        self, policy: AccessPolicy, counter: RateCounter, stats: AccessStats, clock: Callable[[], float] = time.time
+        self,
+        policy: AccessPolicy,
+        counter: RateCounter,
+        stats: AccessStats,
+        clock: Callable[[], float] = time.time,
+        *,
+        fail_closed: bool = False,
+        distinct: DistinctSubjects | None = None,
     ) -> None:
         self._policy = policy
         self._counter = counter
         self._stats = stats
         self._clock = clock
+        self._fail_closed = fail_closed
+        self._distinct = distinct
 
     async def admit(self, grant: Grant, cost: int) -> None:
-        """Counts `cost` checked items against the caller's rate; RateLimited once past it (the caller is flagged).
-        When the counters do not answer, the call goes on (fail open, counted): the check itself fails closed."""
+        """Counts `cost` items against the caller's rate; RateLimited once past it (the caller is flagged). When the
+        counters do not answer (counted): fail open, the call goes on (a check then fails closed on the same Redis
+        unless its measure fails open); fail closed (DEBAR_RATE_LIMITER_FAILURE=closed), Unavailable."""
         limit = grant.rate
         if limit is None or cost == 0:
             return
@@ -150,6 +170,9 @@ class CheckGate:
             count = await self._counter.add(key, limit.window(self._clock()), limit.window_s, cost)
         except RateCounterUnavailable as error:
             self._stats.limiter_failures += 1
+            if self._fail_closed:
+                log.warning("rate limiter unavailable, refusing %r (fail closed): %s", key, error)
+                raise Unavailable("the rate counters are unreachable; try again shortly") from None
             log.warning("rate limiter unavailable, letting %r through: %s", key, error)
             return
         if not limit.exceeded(count):
@@ -159,6 +182,11 @@ class CheckGate:
         if not limit.exceeded(count - cost):  # the first refusal of this window: flag once, not per call
             log.warning("flagged: caller %r asked for more than %d checks in %d s", key, limit.checks, limit.window_s)
         raise RateLimited(f"caller {key!r} may check at most {limit.checks} items per {limit.window_s} s; slow down")
+
+    def saw(self, grant: Grant, pseudonyms: Iterable[str]) -> None:
+        """The subjects this call checked or read, for `debar_distinct_subjects{caller}` (buffered, never waits)."""
+        if self._distinct is not None:
+            self._distinct.saw(grant.rate_key, pseudonyms)
 
     def may_check(self, grant: Grant, measure: str) -> bool:
         if self._policy.may_check(grant, measure):
@@ -170,6 +198,67 @@ class CheckGate:
     @staticmethod
     def denial(grant: Grant, measure: str, field: str) -> PermissionDenied:
         return PermissionDenied(f"{field}: caller {grant.caller!r} may not check {measure}")
+
+
+class ReadGate:
+    """Every read of the registry, the decision log and the objections (GetRestriction, ListRestrictions,
+    GetDecision, ListDecisions, GetObjection, ListObjections) counts one against the caller's rate, is written to the
+    audit log (`debar.audit`: method, caller, principal, the pseudonyms of the subjects it showed, its status), and
+    counts in the distinct-subjects figure. It also judges ownership: who must name the subject, and whether the
+    subject named is the one of the record."""
+
+    def __init__(self, gate: CheckGate, policy: AccessPolicy, resolver: SubjectResolver) -> None:
+        self._gate = gate
+        self._policy = policy
+        self._resolver = resolver
+
+    async def serve(
+        self,
+        context: grpc.aio.ServicerContext,
+        method: str,
+        read: Callable[[Grant], Awaitable[tuple[T, Sequence[str]]]],
+    ) -> T:
+        """Admits the call, runs `read` (its answer and the pseudonyms it shows), audits it, whatever its outcome:
+        a refused or failed read is written too (a run of NOT_FOUND is someone guessing ids)."""
+        grant = current_grant()
+        try:
+            await self._gate.admit(grant, 1)
+            answer, subjects = await read(grant)
+        except DomainError as error:
+            self._audit(grant, method, (), status_code_of(error).name)
+            await abort_with(context, error)
+            raise  # abort raises; this keeps the type checker sure of it
+        self._audit(grant, method, subjects, "OK")
+        return answer
+
+    def _audit(self, grant: Grant, method: str, subjects: Sequence[str], status: str) -> None:
+        unique = sorted(set(subjects))
+        self._gate.saw(grant, unique)
+        audit.info(
+            "read", method=method, caller=grant.caller, on_behalf_of=grant.on_behalf_of, status=status,
+            subjects=unique[:MAX_AUDITED_SUBJECTS], subject_count=len(unique),
+        )  # fmt: skip
+
+    def pseudonym(self, subject: SubjectId) -> str:
+        return self._resolver.ref(subject).pseudonym
+
+    def claimed_subject(self, grant: Grant, kind: IdKind | None, raw_id: str, given: bool) -> SubjectId | None:
+        """The subject a request names (validated), or None when it names none and need not (a reviewer). A caller
+        who must (see AccessPolicy.sees_every_subject) and names none: InvalidField on `subject`."""
+        if not given:
+            if self._policy.sees_every_subject(grant):
+                return None
+            raise InvalidField(
+                "subject", "is required: give the identifier of the person or company the record is about"
+            )
+        return self._resolver.validate(kind, raw_id, "subject")
+
+    def is_subject(self, claimed: SubjectId | None, kind: IdKind, pseudonym: str) -> bool:
+        """Whether the record stored under (kind, pseudonym) is about `claimed` (under any key of the ring); no
+        claim (a reviewer's call) always matches."""
+        if claimed is None:
+            return True
+        return claimed.kind is kind and pseudonym in self._resolver.all_pseudonyms(claimed)
 
 
 def load_policy(path: str, catalogue: Catalogue, *, local_mode: bool) -> AccessPolicy:

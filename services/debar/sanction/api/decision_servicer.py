@@ -3,19 +3,25 @@ record. Proto in, domain call, proto out."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
-from debar.common.errors import DomainError, InvalidField
+from debar.common.errors import DomainError, InvalidField, NotFound
+from debar.common.identifiers import SubjectId
 from debar.rpc import wire
 from debar.rpc.status import abort_with
 from debar.sanction.api import convert
+from debar.sanction.api.access import ReadGate, current_grant
 from debar.sanction.api.actors import actor_of
 from debar.sanction.app.decision_reader import DecisionReader, LoggedDecision
 from debar.sanction.app.log_proofs import LogProofs, NotYetIntegrated, SignedTreeHead
 from debar.sanction.app.log_proofs import Receipt as LogReceipt
 from debar.sanction.app.objections import Objections
+from debar.sanction.domain.access import Grant
 from debar.sanction.domain.objections import Objection, ObjectionOutcome, ObjectionState
 from debar.sanction.domain.receipts import Receipt
+from debar.sanction.domain.subjects import SubjectResolver
 from debar.v1 import decision_pb2, decision_pb2_grpc
 
 
@@ -110,10 +116,44 @@ async def _abort_log(context: grpc.aio.ServicerContext, error: DomainError) -> N
 
 
 class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
-    def __init__(self, reader: DecisionReader, objections: Objections, proofs: LogProofs) -> None:
+    """Reads go through the ReadGate (rate-counted, audited). A caller without objections:review names the
+    subject (`subject`) to see or act on one decision or objection, and one about anyone else answers as an unknown
+    id does: the NOT_FOUND of the same message."""
+
+    def __init__(self, reader: DecisionReader, objections: Objections, reads: ReadGate, proofs: LogProofs) -> None:
         self._reader = reader
         self._objections = objections
+        self._reads = reads
         self._proofs = proofs
+
+    def _claimed(self, grant: Grant, request: Any) -> SubjectId | None:
+        given = request.HasField("subject")
+        kind = wire.id_kind(request.subject.id_type) if given else None
+        return self._reads.claimed_subject(grant, kind, request.subject.id, given)
+
+    async def _decision(self, grant: Grant, request: Any) -> LoggedDecision:
+        """The decision `request.decision_id` names, if the caller may see it (see the class)."""
+        claimed = self._claimed(grant, request)  # judged before the id is looked up: the answer cannot tell
+        found = await self._reader.get(request.decision_id)
+        if not self._reads.is_subject(claimed, found.id_kind, found.subject_pseudonym):
+            raise NotFound(f"no decision {request.decision_id.strip()}")
+        return found
+
+    async def _objection(self, grant: Grant, request: Any) -> Objection:
+        claimed = self._claimed(grant, request)
+        found = await self._objections.get(request.objection_id)
+        if not self._reads.is_subject(claimed, found.subject.kind, found.subject.pseudonym):
+            raise NotFound(f"no objection {request.objection_id.strip()}")
+        return found
+
+    async def _owner_of_decision(self, grant: Grant, request: Any) -> None:
+        """Before an act on a decision: a caller who must name the subject named the right one."""
+        if self._claimed(grant, request) is not None:
+            await self._decision(grant, request)
+
+    async def _owner_of_objection(self, grant: Grant, request: Any) -> None:
+        if self._claimed(grant, request) is not None:
+            await self._objection(grant, request)
 
     # -- the log: checkpoints, receipts, consistency ----------------------------------------------------------
 
@@ -145,24 +185,31 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         return decision_pb2.ConsistencyProof(from_size=request.from_size, to_size=request.to_size, hashes=list(hashes))
 
     async def GetDecision(self, request, context):  # type: ignore[no-untyped-def]
-        try:
-            return decision_message(await self._reader.get(request.decision_id))
-        except DomainError as error:
-            await abort_with(context, error)
+        async def read(grant: Grant) -> tuple[decision_pb2.Decision, list[str]]:
+            found = await self._decision(grant, request)
+            return decision_message(found), [found.subject_pseudonym]
+
+        return await self._reads.serve(context, "GetDecision", read)
 
     async def ListDecisions(self, request, context):  # type: ignore[no-untyped-def]
-        try:
+        async def read(grant: Grant) -> tuple[decision_pb2.ListDecisionsResponse, list[str]]:
+            kind = wire.id_kind(request.subject.id_type)
             found, token = await self._reader.for_subject(
-                wire.id_kind(request.subject.id_type), request.subject.id, request.page_size, request.page_token
+                kind, request.subject.id, request.page_size, request.page_token
             )
-        except DomainError as error:
-            await abort_with(context, error)
-        return decision_pb2.ListDecisionsResponse(decisions=[decision_message(d) for d in found], next_page_token=token)
+            asked = self._reads.pseudonym(SubjectResolver.validate(kind, request.subject.id, "subject"))
+            answer = decision_pb2.ListDecisionsResponse(
+                decisions=[decision_message(d) for d in found], next_page_token=token
+            )
+            return answer, [asked]
+
+        return await self._reads.serve(context, "ListDecisions", read)
 
     # -- objections ----------------------------------------------------------------------------------------
 
     async def FileObjection(self, request, context):  # type: ignore[no-untyped-def]
         try:
+            await self._owner_of_decision(current_grant(), request)
             found = await self._objections.file(request.decision_id, request.statement, request.contact)
         except DomainError as error:
             await abort_with(context, error)
@@ -194,26 +241,28 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
 
     async def RequestReconsideration(self, request, context):  # type: ignore[no-untyped-def]
         try:
+            await self._owner_of_objection(current_grant(), request)
             found = await self._objections.request_reconsideration(request.objection_id, request.statement)
         except DomainError as error:
             await abort_with(context, error)
         return objection_message(found, self._objections.now())
 
     async def GetObjection(self, request, context):  # type: ignore[no-untyped-def]
-        try:
-            found = await self._objections.get(request.objection_id)
-        except DomainError as error:
-            await abort_with(context, error)
-        return objection_message(found, self._objections.now())
+        async def read(grant: Grant) -> tuple[decision_pb2.Objection, list[str]]:
+            found = await self._objection(grant, request)
+            return objection_message(found, self._objections.now()), [found.subject.pseudonym]
+
+        return await self._reads.serve(context, "GetObjection", read)
 
     async def ListObjections(self, request, context):  # type: ignore[no-untyped-def]
-        try:
+        async def read(grant: Grant) -> tuple[decision_pb2.ListObjectionsResponse, list[str]]:
             found, token = await self._objections.find(
                 _state_filter(request.state), request.overdue_only, request.page_size, request.page_token
             )
-        except DomainError as error:
-            await abort_with(context, error)
-        now = self._objections.now()
-        return decision_pb2.ListObjectionsResponse(
-            objections=[objection_message(o, now) for o in found], next_page_token=token
-        )
+            now = self._objections.now()
+            answer = decision_pb2.ListObjectionsResponse(
+                objections=[objection_message(o, now) for o in found], next_page_token=token
+            )
+            return answer, [o.subject.pseudonym for o in found]
+
+        return await self._reads.serve(context, "ListObjections", read)

@@ -1,6 +1,7 @@
 """The sanction service's Prometheus metrics, registered on the CollectorRegistry its wiring creates: checks by
 measure, outcome and degradation; Redis errors; spooled and replayed decisions (SpoolStats); access denials and
-rate limiting (AccessStats); objections by state and overdue (read when scraped, cached briefly); imports."""
+rate limiting (AccessStats); objections by state and overdue (read when scraped, cached briefly); imports; distinct
+subjects per caller and hour."""
 
 from __future__ import annotations
 
@@ -89,7 +90,8 @@ class StatsCollector(Collector):
             flagged.add_metric([caller], count)
         yield flagged
         yield CounterMetricFamily(
-            "debar_rate_limiter_failures", "Calls let through because the rate counters did not answer",
+            "debar_rate_limiter_failures",
+            "Calls the rate counters did not answer for (let through, or UNAVAILABLE with the policy closed)",
             value=a.limiter_failures,
         )  # fmt: skip
 
@@ -197,3 +199,19 @@ class LogCollector(Collector):
         yield CounterMetricFamily(
             "debar_log_integrator_cpu_seconds", "Process CPU time of integration steps that added leaves", value=h.cpu_s
         )
+
+
+class DistinctCollector(ReadWhenScraped[dict[str, int]]):
+    """Distinct subjects each caller checked or read this hour, across replicas (app/distinct.py): the figure the
+    enumeration alert watches (deploy/prometheus/debar-alerts.yaml). Every replica exports the same Redis figure:
+    aggregate with max, not sum."""
+
+    def families(self, counts: dict[str, int]) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            "debar_distinct_subjects",
+            "Distinct subjects checked or read per caller in the current hour (HyperLogLog, about 1% error)",
+            labels=["caller"],
+        )
+        for caller, count in sorted(counts.items()):
+            gauge.add_metric([caller], count)
+        yield gauge

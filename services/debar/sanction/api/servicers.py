@@ -10,11 +10,15 @@ from debar.common.errors import DomainError, InvalidField
 from debar.rpc import wire
 from debar.rpc.status import abort_with, status_code_of
 from debar.sanction.api import convert
-from debar.sanction.api.access import CheckGate, current_grant
+from debar.sanction.api.access import CheckGate, ReadGate, current_grant
 from debar.sanction.api.actors import actor_of
 from debar.sanction.app.checker import Checker
 from debar.sanction.app.registry import ExemptionInput, ImposeInput, PrincipalInput, Registry
+from debar.sanction.domain.access import Grant
 from debar.sanction.domain.catalogue import Catalogue
+from debar.sanction.domain.decisions import Decision
+from debar.sanction.domain.model import Restriction
+from debar.sanction.domain.subjects import SubjectResolver
 from debar.v1 import registry_pb2, registry_pb2_grpc, sanction_pb2, sanction_pb2_grpc
 
 _EFFECTS = {
@@ -46,6 +50,7 @@ class SanctionServicer(sanction_pb2_grpc.SanctionServiceServicer):
         )
         if isinstance(result, DomainError):
             await abort_with(context, result)
+        self._gate.saw(grant, [result.query.subject.pseudonym])  # type: ignore[union-attr]
         return convert.check_response(result, self._catalogue)  # type: ignore[arg-type]
 
     async def BatchCheck(self, request, context):  # type: ignore[no-untyped-def]
@@ -64,6 +69,7 @@ class SanctionServicer(sanction_pb2_grpc.SanctionServiceServicer):
             inputs, grant.caller, field="items[{i}]", positions=allowed, on_behalf_of=grant.on_behalf_of
         )
         results = dict(zip(allowed, checked, strict=True))
+        self._gate.saw(grant, [r.query.subject.pseudonym for r in checked if isinstance(r, Decision)])
         response = sanction_pb2.BatchCheckResponse()
         for i, item in enumerate(request.items):
             result = results[i] if i in results else self._gate.denial(grant, item.measure, f"items[{i}].measure")
@@ -78,9 +84,17 @@ class SanctionServicer(sanction_pb2_grpc.SanctionServiceServicer):
         return convert.measures_response(self._catalogue)
 
 
+def restriction_subjects(restriction: Restriction) -> list[str]:
+    """The pseudonyms a restriction shows: its subject's and each principal's."""
+    return [restriction.subject.pseudonym, *(p.subject.pseudonym for p in restriction.principals)]
+
+
 class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
-    def __init__(self, registry: Registry) -> None:
+    """Reads (GetRestriction, ListRestrictions) go through the ReadGate: rate-counted and audited."""
+
+    def __init__(self, registry: Registry, reads: ReadGate) -> None:
         self._registry = registry
+        self._reads = reads
 
     async def Impose(self, request, context):  # type: ignore[no-untyped-def]
         try:
@@ -145,30 +159,31 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         )
 
     async def GetRestriction(self, request, context):  # type: ignore[no-untyped-def]
-        try:
+        async def read(grant: Grant) -> tuple[registry_pb2.Restriction, list[str]]:
             restriction = await self._registry.get(request.restriction_id)
             history = await self._registry.history(restriction)
-        except DomainError as error:
-            await abort_with(context, error)
-        message = convert.restriction(restriction, int(time.time()))
-        message.history.extend(convert.registry_change(record_id, e) for record_id, e in history)
-        return message
+            message = convert.restriction(restriction, int(time.time()))
+            message.history.extend(convert.registry_change(record_id, e) for record_id, e in history)
+            return message, restriction_subjects(restriction)
+
+        return await self._reads.serve(context, "GetRestriction", read)
 
     async def ListRestrictions(self, request, context):  # type: ignore[no-untyped-def]
-        try:
-            found = await self._registry.reaching(
-                wire.id_kind(request.subject.id_type), request.subject.id, request.include_inactive
+        async def read(grant: Grant) -> tuple[registry_pb2.ListRestrictionsResponse, list[str]]:
+            kind = wire.id_kind(request.subject.id_type)
+            found = await self._registry.reaching(kind, request.subject.id, request.include_inactive)
+            asked = self._reads.pseudonym(SubjectResolver.validate(kind, request.subject.id, "subject"))
+            now = int(time.time())
+            answer = registry_pb2.ListRestrictionsResponse(
+                restrictions=[
+                    registry_pb2.RestrictionReach(restriction=convert.restriction(r, now), role=int(role), via=via)  # type: ignore[arg-type]
+                    for r, role, via in found
+                ],
+                revision=self._registry.revision,
             )
-        except DomainError as error:
-            await abort_with(context, error)
-        now = int(time.time())
-        return registry_pb2.ListRestrictionsResponse(
-            restrictions=[
-                registry_pb2.RestrictionReach(restriction=convert.restriction(r, now), role=int(role), via=via)  # type: ignore[arg-type]
-                for r, role, via in found
-            ],
-            revision=self._registry.revision,
-        )
+            return answer, [asked, *(p for r, _, _ in found for p in restriction_subjects(r))]
+
+        return await self._reads.serve(context, "ListRestrictions", read)
 
     async def GrantExemption(self, request, context):  # type: ignore[no-untyped-def]
         try:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from debar.common.errors import Conflict, NotFound
+from debar.common.errors import AlreadyExists, Conflict, NotFound
 from debar.sanction.app.decision_reader import LoggedDecision
 from debar.sanction.app.ports import ObjectionStore
 from debar.sanction.app.registry import MAX_TEXT, Registry
@@ -52,8 +52,8 @@ class Objections:
 
     @unavailable_as("objection data")
     async def file(self, decision_id: str, statement: str, contact: str) -> Objection:
-        """Opens an objection on a refusal; the decision's existing objection if it has one. The restrictions
-        behind the refusal are marked disputed and stay in force."""
+        """Opens an objection on a refusal; AlreadyExists naming the existing objection's id if the decision has
+        one. The restrictions behind the refusal are marked disputed and stay in force."""
         rules.text(statement, "statement", rules.MAX_STATEMENT, multiline=True)
         rules.text(contact, "contact", rules.MAX_CONTACT)
         decision = await self._decisions.get(decision_id.strip())
@@ -79,6 +79,9 @@ class Objections:
             raise Conflict(f"decision {decision_id} has an objection whose record is missing; ask an operator")
         if found.is_open:  # also repairs a mark lost to a crash between the two writes
             await self._registry.set_disputed(found.restriction_ids, True, DESK, f"objection {found.id} filed")
+        if not written.done:
+            # The second filer (or a retry) learns the objection's id and nothing of the first filer's.
+            raise AlreadyExists(f"decision {decision_id} already has objection {found.id}; nothing was filed")
         return found
 
     @unavailable_as("objection data")

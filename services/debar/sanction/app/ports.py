@@ -105,6 +105,19 @@ class RateCounter(Protocol):
         ...
 
 
+class SubjectTally(Protocol):
+    """How many distinct subjects each caller checked or read, per hour, across every replica (estimated: a
+    HyperLogLog per caller and hour in Redis). Kept two hours."""
+
+    async def add(self, hour: int, seen: Mapping[str, Sequence[str]]) -> None:
+        """Adds, for each caller (a rate key), the pseudonyms it touched in `hour`. Raises StoreUnavailable."""
+        ...
+
+    async def counts(self, hour: int) -> dict[str, int]:
+        """Each caller seen in `hour` -> its estimated distinct subjects. Raises StoreUnavailable."""
+        ...
+
+
 # -- the decision log, its archive, the spool ---------------------------------------------------------------
 
 
@@ -382,6 +395,7 @@ class Adapters:
     decision_log: DecisionLog
     objection_store: ObjectionStore
     rate_counter: RateCounter
+    subject_tally: SubjectTally
     rekeyer: Rekeyer
     spool: Spool
     archive: Archive

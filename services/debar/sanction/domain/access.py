@@ -12,10 +12,19 @@ Scopes:
     objections:review   DecisionService.ReviewObjection, ResolveObjection, ConfirmResolution
     delegate            may act on behalf of another identity (x-debar-on-behalf-of): a domain service for the
                         platform that asked it, the console for the reviewer signed in to it
-Reading objections (GetObjection, ListObjections) needs objections:file or objections:review. ListMeasures needs
-any scope. The log's GetCheckpoint and GetConsistencyProof are public to every authenticated caller. Health and
-reflection are open to every caller that got through the transport. Any other method is
-refused: a new method is closed until it is given a scope here.
+GetObjection needs objections:file or objections:review, ListObjections objections:review. ListMeasures needs
+any scope. The log's GetCheckpoint and GetConsistencyProof are public to every authenticated caller.
+
+Ownership: a caller without objections:review (a portal) sees one decision or objection only by giving its
+subject's identifier (GetDecision, GetObjection, FileObjection, RequestReconsideration: `subject`), and a subject
+that does not match answers as an unknown id does (NOT_FOUND). Reviewers see every subject's.
+
+Health and reflection are open to every caller that got through the transport. Any other method is refused: a new
+method is closed until it is given a scope here.
+
+Rates: a caller's entry may give a rate (`checks` items per `window_s`); checked items count against it, and so
+does every read (GetRestriction, ListRestrictions, GetDecision, ListDecisions, GetObjection, ListObjections: one
+each).
 
 The scopes file names identities exactly (`railway`, `reviewer:li`) or by group (`reviewer:*`: every identity of
 that kind); an exact entry wins over its group. `local`, the identity of local mode, is refused in the file of a
@@ -36,6 +45,7 @@ from debar.common.callers import CALLER_NAME, LOCAL, PUBLIC_SERVICES, group_of, 
 
 CHECK_ALL = "check:*"
 DELEGATE = "delegate"
+REVIEW = "objections:review"
 FIXED_SCOPES = frozenset(
     {"registry:write", "registry:read", "decisions:read", "objections:file", "objections:review", CHECK_ALL, DELEGATE}
 )
@@ -62,10 +72,8 @@ _METHOD_SCOPES: dict[str, frozenset[str]] = {
         f"/debar.v1.DecisionService/{m}": frozenset({"objections:review"})
         for m in ("ReviewObjection", "ResolveObjection", "ConfirmResolution")
     },
-    **{
-        f"/debar.v1.DecisionService/{m}": frozenset({"objections:file", "objections:review"})
-        for m in ("GetObjection", "ListObjections")
-    },
+    "/debar.v1.DecisionService/GetObjection": frozenset({"objections:file", "objections:review"}),
+    "/debar.v1.DecisionService/ListObjections": frozenset({REVIEW}),
 }
 MAX_WINDOW_S = 3600
 
@@ -126,6 +134,11 @@ class AccessPolicy:
         if found is None and (group := group_of(caller)) is not None:
             found = self.grants.get(group)
         return replace(found, caller=caller) if found is not None else Grant(caller)
+
+    @staticmethod
+    def sees_every_subject(grant: Grant) -> bool:
+        """A reviewer may read any decision or objection by its id; anyone else must name its subject."""
+        return REVIEW in grant.scopes
 
     @staticmethod
     def may_delegate(grant: Grant) -> bool:

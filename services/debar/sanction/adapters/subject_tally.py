@@ -1,0 +1,50 @@
+"""Distinct subjects per caller and hour (SubjectTally) in Redis: a HyperLogLog per caller-hour (PFADD, PFCOUNT)
+and a set naming the hour's callers, all under the hour's own hash tag (one slot per hour in Redis Cluster: a
+flush is one pipelined call, once a second per replica), kept two hours."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from redis.asyncio import Redis
+
+from debar.common.circuit import CircuitBreaker
+from debar.sanction.adapters.keys import Keys
+from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
+from debar.sanction.app.distinct import HOUR_S
+
+KEEP_S = 2 * HOUR_S
+
+
+class RedisSubjectTally:
+    def __init__(self, client: Redis, keys: Keys, breaker: CircuitBreaker) -> None:
+        self._redis = client
+        self._keys = keys
+        self._breaker = breaker
+
+    @unavailable_on_redis_error
+    async def add(self, hour: int, seen: Mapping[str, Sequence[str]]) -> None:
+        callers = self._keys.distinct_callers(hour)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for caller, pseudonyms in seen.items():
+                if not pseudonyms:
+                    continue
+                key = self._keys.distinct(hour, caller)
+                pipe.pfadd(key, *pseudonyms)
+                pipe.expire(key, KEEP_S)
+                pipe.sadd(callers, caller)
+            pipe.expire(callers, KEEP_S)
+            await pipe.execute()
+
+    @unavailable_on_redis_error
+    async def counts(self, hour: int) -> dict[str, int]:
+        callers = sorted(m.decode() if isinstance(m, bytes) else str(m) for m in await self._redis.smembers(
+            self._keys.distinct_callers(hour)
+        ))  # fmt: skip
+        if not callers:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for caller in callers:
+                pipe.pfcount(self._keys.distinct(hour, caller))
+            found = await pipe.execute()
+        return {caller: int(count) for caller, count in zip(callers, found, strict=True)}
