@@ -297,7 +297,7 @@ def run(
                 results.append((mix, summaries))
             log = measure_log(
                 generators, mixes[0].load(service.sanction.address), check.chosen, service.sanction,
-                max(seconds * rounds / 2, 3.0), _progress,
+                max(seconds * rounds / 2, 5.0), _progress,
             )  # fmt: skip
     rows: list[Row] = []
     for mix, summaries in results:
