@@ -247,7 +247,9 @@ def test_the_service_refuses_to_start_without_its_signing_key(tmp_path: Path, br
 def test_an_integrator_killed_midway_resumes_without_forking(
     service_env: dict[str, str], logs_dir: Path, tmp_path: Path, witness: WitnessProcess
 ):
-    env = private_env(service_env, tmp_path, DEBAR_LOG_WITNESSES=witnessed(witness))
+    env = private_env(
+        service_env, tmp_path, DEBAR_LOG_WITNESSES=witnessed(witness), DEBAR_LOG_WITNESS_TIMEOUT_S="5"
+    )  # a busy machine
     port = free_port()
     service = start_service("sanction", env, logs_dir, port=port)
     stop = threading.Event()
@@ -277,13 +279,20 @@ def test_an_integrator_killed_midway_resumes_without_forking(
     try:
         assert len(decided) > 20
         fetch_receipt(env, service, decided[-1])
-        time.sleep(1.5)
-        with grpc.insecure_channel(service.address) as channel:
-            head = decision_pb2_grpc.DecisionServiceStub(channel).GetCheckpoint(
-                decision_pb2.GetCheckpointRequest(), metadata=PORTAL, timeout=TIMEOUT
-            )
-        # The witness cosigned the newest checkpoint: it only does from a consistency proof, so no fork.
-        open_checkpoint(head.note, LOG_KEY, witnesses=[witness.verifier])
+
+        def cosigned() -> bool:
+            # The witness cosigned the newest checkpoint: it only does from a consistency proof, so no fork.
+            with grpc.insecure_channel(service.address) as channel:
+                head = decision_pb2_grpc.DecisionServiceStub(channel).GetCheckpoint(
+                    decision_pb2.GetCheckpointRequest(), metadata=PORTAL, timeout=TIMEOUT
+                )
+            try:
+                open_checkpoint(head.note, LOG_KEY, witnesses=[witness.verifier])
+            except ValueError:
+                return False
+            return True
+
+        assert wait_for(cosigned, timeout_s=20, interval_s=0.5), service.log()
         assert "conflict" not in service.log() and "refused" not in service.log().lower().replace("refuses", "")
     finally:
         service.stop()

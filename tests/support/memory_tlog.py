@@ -4,7 +4,7 @@ can tell: leases expire on the test's clock, commits check the owner and the siz
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from debar.sanction.app.ports import (
     Cosigning,
@@ -52,6 +52,9 @@ class MemorySequencedLog:
         ids = [r.record_id for r in records]
         start = ids.index(after) + 1 if after in ids else 0
         return records[start : start + count]
+
+    async def read_after_many(self, after: Mapping[str, str], count: int) -> dict[str, list[SequencedRecord]]:
+        return {stream: await self.read_after(stream, cursor, count) for stream, cursor in after.items()}
 
     async def read(self, stream: str, record_id: str) -> SequencedRecord | None:
         self._answer()

@@ -203,6 +203,17 @@ async def test_a_witness_down_is_counted_and_the_checkpoint_still_stored(world: 
     await integrator.step()
     assert world.witnesses.asked == [(0, 1), (1, 2)]
     assert integrator.health.failures[("w1", WitnessFailureKind.UNREACHABLE)] == 2
+    # While the tree stands still, the checkpoint is offered again every few seconds: a witness back up cosigns.
+    await integrator.step()
+    assert world.witnesses.asked == [(0, 1), (1, 2)]
+    world.clock.advance(5)
+    world.witnesses.down = False
+    await integrator.step()
+    assert world.witnesses.asked == [(0, 1), (1, 2), (2, 2)]
+    assert integrator.health.witness_failures == ()
+    world.clock.advance(5)
+    await integrator.step()
+    assert len(world.witnesses.asked) == 3
 
 
 async def test_large_backlogs_are_integrated_in_bounded_steps_in_order(world: World):

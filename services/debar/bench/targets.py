@@ -20,6 +20,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from debar.bench.bare_server import KINDS, Answers, write_answers
+from debar.local.dev_keys import log_signing_key
 from debar.local.embedded_redis import EmbeddedRedis, free_port
 
 START_TIMEOUT_S = 30.0  # every process ready within this, or the run stops
@@ -147,7 +148,10 @@ def debar(*, railway: bool = False) -> Iterator[Debar]:
         _stopped_on_exit() as servers,
     ):
         sanction = f"127.0.0.1:{free_port()}"
+        key = Path(tmp) / "log-signing.key"
+        log_signing_key(key, "debar.bench/log")  # the log integrator signs checkpoints as the service does
         env = _private_env(DEBAR_REDIS_URL=redis.url, DEBAR_SANCTION_ADDRESS=sanction, DEBAR_DATA_DIR=tmp,
+                           DEBAR_LOG_SIGNING_KEY=str(key),
                            DEBAR_LOG_FORMAT="json",
                            DEBAR_PLATFORM_RATE_CHECKS="0")  # fmt: skip
 

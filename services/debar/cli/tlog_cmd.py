@@ -5,7 +5,6 @@ service) and `debar receipt verify` (a saved receipt, offline: no Redis, no netw
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -211,10 +210,4 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _archived_records(core: Any) -> list[Any]:
     """The records `debar log archive` moved out of Redis, as the sequenced log would give them."""
-    reader = getattr(core.adapters.sequenced_log, "archived_records", None)
-    if reader is None:
-        return []
-    found = reader(core.adapters.archive)
-    if inspect.isawaitable(found):
-        found = await found
-    return list(found)
+    return list(await core.adapters.sequenced_log.archived_records(core.adapters.archive))

@@ -10,7 +10,7 @@ are (field `e`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -26,6 +26,8 @@ from debar.sanction.domain.entries import decode_entry, split_entries, text_refs
 from debar.sanction.domain.log_entries import DecisionEntry, LoggedExemption, LoggedGround, ObjectionEntry
 from debar.sanction.domain.log_records import DECISION_FIELDS, DECISION_FS, DECISION_SEP
 from debar.sanction.domain.model import IndexEntry, Role
+
+PIPELINE = 512  # streams read per pipelined round trip (read_after_many)
 
 
 def _str(value: bytes | str) -> str:
@@ -82,6 +84,21 @@ class RedisSequencedLog:
         start = "-" if not after else f"({after}"
         raw: Any = await self._redis.xrange(stream, start, "+", count=count)
         return await self._records(stream, raw)
+
+    @unavailable_on_redis_error
+    async def read_after_many(self, after: Mapping[str, str], count: int) -> dict[str, list[SequencedRecord]]:
+        """One pipeline (per PIPELINE streams; per node on Redis Cluster) instead of a call per stream."""
+        out: dict[str, list[SequencedRecord]] = {}
+        streams = list(after)
+        for start in range(0, len(streams), PIPELINE):
+            chunk = streams[start : start + PIPELINE]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for stream in chunk:
+                    pipe.xrange(stream, f"({after[stream]}" if after[stream] else "-", "+", count=count)
+                found: Any = await pipe.execute()
+            for stream, raw in zip(chunk, found, strict=True):
+                out[stream] = await self._records(stream, raw) if raw else []
+        return out
 
     @unavailable_on_redis_error
     async def read(self, stream: str, record_id: str) -> SequencedRecord | None:

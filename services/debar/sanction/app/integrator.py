@@ -56,7 +56,7 @@ LEASE_MS = 5000
 INTERVAL_S = 0.25  # between steps while nothing is pending: a decision is in a checkpoint well within a second
 RECORDS_PER_STREAM = 1000  # per read; a stream with more is read on in the next step, right away
 LEAVES_PER_STEP = 20000
-READS_IN_FLIGHT = 32
+RETRY_COSIGN_S = 5.0
 
 
 class IntegratorState:
@@ -127,6 +127,7 @@ class Integrator:
         self._clock = clock
         self._state: TreeState | None = None  # as committed by this owner; None: read it again
         self._cursors: dict[str, str] = {}
+        self._carry: dict[str, list[SequencedRecord]] = {}  # records read, not yet integrated (see _read_all)
         self._signed_size: int | None = None
         self.health = IntegratorHealth()
         self.more_pending = False
@@ -165,6 +166,7 @@ class Integrator:
             self._signed_size = None
         self._state = state
         self._cursors = dict(state.cursors)
+        self._carry = {}
         return True
 
     # -- one step ------------------------------------------------------------------------------------------
@@ -185,7 +187,7 @@ class Integrator:
         added = await self._grow()
         if self._state is None:  # the commit was refused: read the tree again next step
             return 0
-        if self._signed_size is None or self._signed_size < self._state.size:
+        if self._signed_size is None or self._signed_size < self._state.size or self._cosign_again():
             await self._sign()
         if added:
             self.health.leaves += added
@@ -193,14 +195,16 @@ class Integrator:
         return added
 
     async def _read_all(self) -> list[list[SequencedRecord]]:
+        """Per stream (in name order): the records read last step but left for this one, then those after them."""
         streams = sorted(await self._log.streams())
-        limit = asyncio.Semaphore(READS_IN_FLIGHT)
-
-        async def read(stream: str) -> list[SequencedRecord]:
-            async with limit:
-                return await self._log.read_after(stream, self._cursors.get(stream, ""), self._per_stream)
-
-        return list(await asyncio.gather(*(read(s) for s in streams)))
+        carried, self._carry = self._carry, {}
+        ask = {
+            s: carried[s][-1].record_id if carried.get(s) else self._cursors.get(s, "")
+            for s in streams
+            if len(carried.get(s, ())) < self._per_stream
+        }
+        found = await self._log.read_after_many(ask, self._per_stream) if ask else {}
+        return [carried.get(s, []) + found.get(s, []) for s in streams]
 
     async def _grow(self) -> int:
         assert self._state is not None
@@ -210,21 +214,21 @@ class Integrator:
         nodes: list[tuple[NodeId, bytes]] = []
         records: list[IntegratedRecord] = []
         cursors: dict[str, str] = {}
+        left: dict[str, list[SequencedRecord]] = {}  # read, but beyond this step's size: the next step's
         self.more_pending = False
+        full = False
         for batch in batches:
-            if len(batch) == self._per_stream:
+            if len(batch) >= self._per_stream:
                 self.more_pending = True
-            for record in batch:
-                if records and edge.size - old_size + len(record.entries) > self._per_step:
-                    self.more_pending = True
+            for i, record in enumerate(batch):
+                if full or (records and edge.size - old_size + len(record.entries) > self._per_step):
+                    full = self.more_pending = True
+                    left[record.stream] = batch[i:]
                     break
                 records.append(IntegratedRecord(record.stream, record.record_id, edge.size, len(record.entries)))
                 for entry in record.entries:
                     nodes += edge.append(leaf_hash(entry))
                 cursors[record.stream] = record.record_id
-            else:
-                continue
-            break
         if not records:
             return 0
         growth = TreeGrowth(old_size, edge, nodes, records, cursors)
@@ -234,10 +238,17 @@ class Integrator:
             log.warning("log integrator: commit refused (%s); reading the tree again", error)
             self._state = None
             return 0
+        self._carry = left
         self._cursors.update(cursors)
         self._state = TreeState(edge, self._cursors)
         self.health.tree_size = edge.size
         return edge.size - old_size
+
+    def _cosign_again(self) -> bool:
+        """A checkpoint that missed a witness's cosignature is signed and offered again, at the same size, every
+        RETRY_COSIGN_S while the tree does not grow (a witness back up cosigns the log as it stands)."""
+        at = self.health.checkpoint_at
+        return bool(self.health.witness_failures) and at is not None and self._clock() - at >= RETRY_COSIGN_S
 
     async def _sign(self) -> None:
         assert self._state is not None

@@ -163,6 +163,12 @@ class SequencedLog(Protocol):
         """Up to `count` records of `stream` with ids after `after` ("" = from the start), oldest first."""
         ...
 
+    async def read_after_many(self, after: Mapping[str, str], count: int) -> dict[str, list[SequencedRecord]]:
+        """read_after for many streams at once (stream -> cursor, "" = from the start), in as few round trips as
+        the store allows (Redis: pipelined), so that the integrator's poll of every stream costs one connection,
+        not one per stream."""
+        ...
+
     async def read(self, stream: str, record_id: str) -> SequencedRecord | None: ...
 
     async def locate(self, decision_id: str) -> tuple[str, str, int] | None:
