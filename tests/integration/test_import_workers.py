@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from pathlib import Path
 
 import orjson
@@ -81,8 +80,8 @@ def _dump(url: str) -> dict[bytes, object]:
                 continue
             kind = client.type(key)
             if kind == b"stream":  # the registry log: its entries, without their times, in any order
-                entries = [f[b"e"] for _, f in client.xrange(key)]
-                out[key] = sorted(re.sub(rb"\nat=\d+\n", b"\n", e) for e in entries)
+                packed = [json.loads(f[b"r"]) for _, f in client.xrange(key)]  # adapters/codec.py: pack_registry
+                out[key] = sorted(json.dumps([p[0], *p[2:]]) for p in packed)
             elif b":rh:" in key:  # each record's history: stream ids, which name times
                 out[key] = sorted(client.hkeys(key))
             elif kind == b"hash":

@@ -333,7 +333,7 @@ class MemoryStore:
     def _sequence(self, log: Sequence[Sequenced]) -> None:
         for s in log:
             self.registry_log.append(s)
-            self._history.setdefault((s.bucket, s.target), []).append((f"{len(self.registry_log)}-0", s.entry))
+            self._history.setdefault((s.bucket, s.target), []).append((f"{len(self.registry_log)}-0", s.entry.encode()))
 
     async def registry_history(self, bucket: str, target: str) -> list[tuple[str, bytes]]:
         self._switch.answer()

@@ -338,17 +338,13 @@ class RedisStore:
         if not ids:
             return []
         stream = self._keys.log(bucket)
-        out: list[tuple[str, bytes]] = []
         async with self._redis.pipeline(transaction=False) as pipe:
             for sid in _str(ids).split():
                 pipe.xrange(stream, sid, sid)
             found = await pipe.execute()
-        for records in found:
-            for sid, fields in records:
-                entry = fields.get(b"e")
-                if entry is not None:
-                    out.append((_str(sid), _bytes(entry)))
-        return out
+        packed = [(_str(sid), _str(fields[b"r"])) for records in found for sid, fields in records if b"r" in fields]
+        texts = await self.resolve_texts([ref for _, raw in packed for ref in codec.registry_text_refs(raw)])
+        return [(sid, codec.unpack_registry(raw, texts).encode()) for sid, raw in packed]
 
     def _index_ops(self, changes: Sequence[IndexChange], refs: dict[str, str]) -> list[tuple[str, str, str, str]]:
         return [
@@ -368,8 +364,12 @@ class RedisStore:
         log: Sequence[Sequenced],
     ) -> int:
         """One `write` script call per node that owns any of the keys."""
+        refs = await self.store_texts(t for s in log for t in codec.registry_texts(s.entry)) if log else {}
         logs = [
-            (self._keys.log(s.bucket), self._keys.registry_history(s.bucket), s.target, s.entry.decode())
+            (
+                self._keys.log(s.bucket), self._keys.registry_history(s.bucket), s.target,
+                codec.pack_registry(s.entry, refs),
+            )
             for s in log
         ]  # fmt: skip
         if not records and not entries and not logs:

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from debar.common.circuit import CircuitBreaker
 from debar.common.errors import InvalidField
+from debar.sanction.adapters import codec
 from debar.sanction.adapters.keys import Keys, ObjectionKeys, hash_tag
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.app.ports import Archive, SequencedRecord
@@ -126,7 +127,7 @@ class RedisSequencedLog:
         if not raw:
             return None
         fields = {_str(k): _str(v) for k, v in raw[0][1].items()}
-        if "e" in fields or index >= len([d for d in fields.get("d", "").split(DECISION_SEP) if d]):
+        if "r" in fields or index >= len([d for d in fields.get("d", "").split(DECISION_SEP) if d]):
             return None
         return stream, stream_id, index
 
@@ -161,12 +162,18 @@ class RedisSequencedLog:
             for e in split_entries(packed)
             for ref in text_refs_of(e)
         ]
+        refs += [ref for _, f in decoded if "r" in f for ref in codec.registry_text_refs(f["r"])]
         await self._resolve(refs)
         bucket = hash_tag(stream)
         return [
-            SequencedRecord(stream, sid, (f["e"].encode(),) if "e" in f else self._decision_entries(bucket, sid, f))
+            SequencedRecord(
+                stream, sid, self._registry_entry(f) if "r" in f else self._decision_entries(bucket, sid, f)
+            )
             for sid, f in decoded
         ]
+
+    def _registry_entry(self, f: dict[str, str]) -> tuple[bytes, ...]:
+        return (codec.unpack_registry(f["r"], self._texts).encode(),)
 
     def _objection_entry(self, f: dict[str, str]) -> bytes:
         if "e" in f:

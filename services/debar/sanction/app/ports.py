@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision
+from debar.sanction.domain.log_entries import RegistryEntry
 from debar.sanction.domain.log_records import LogEntry
 from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Restriction, SubjectRef
 from debar.sanction.domain.objections import Listed, ListingCursor, Objection, ObjectionState
@@ -39,11 +40,12 @@ class Decider(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Sequenced:
-    """A registry write's log entry (domain/log_entries.py bytes), sequenced by the store in the same script call as
-    the write: into the stream of `bucket` (the subject's), and into the history of `target` (the record's id)."""
+    """A registry write's log entry (domain/log_entries.py), sequenced by the store in the same script call as the
+    write: into the stream of `bucket` (the subject's), and into the history of `target` (the record's id). The
+    store keeps it compactly (texts by ref); read back, its canonical bytes are the same as `entry.encode()`."""
 
     bucket: str
-    entry: bytes
+    entry: RegistryEntry
     target: str
 
 

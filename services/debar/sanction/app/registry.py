@@ -155,7 +155,7 @@ def carry_over(new: Restriction, existing: Restriction) -> Restriction:
 
 def _sequenced(entry: RegistryEntry, record: Restriction) -> Sequenced:
     """A restriction's entry, sequenced in its subject's bucket."""
-    return Sequenced(record.subject.bucket, entry.encode(), entry.target)
+    return Sequenced(record.subject.bucket, entry, entry.target)
 
 
 class Registry:
@@ -568,5 +568,5 @@ class Registry:
                 x.effective_until, authority=x.authority,
             )  # fmt: skip
         change = IndexChange(x.subject, EntryKind.EXEMPTION, x.id, None, index_entry)
-        await self._store.write_exemption(x, [change], [Sequenced(x.subject.bucket, entry.encode(), x.id)])
+        await self._store.write_exemption(x, [change], [Sequenced(x.subject.bucket, entry, x.id)])
         return await self._bump()

@@ -6,7 +6,7 @@
 -- ARGV[1]: a msgpack array {records, entries, logs}: records flat, 3 per record (hash key, field, record);
 -- entries flat, 4 per operation (index hash key, pseudonym, entry key prefix, new entry or "" to remove it),
 -- applied in order (lib/entries.lua); logs flat, 4 per log entry (the bucket's log stream, its history hash, the
--- record's id, the entry's canonical bytes), each appended as one record of the stream (field `e`)
+-- record's id, the entry as adapters/codec.py packs it), each appended as one record of the stream (field `r`)
 -- and its stream id added to the record's history. Packed without bin types (the script's cmsgpack predates
 -- them). One argument rather than thousands keeps the client's packing cheap.
 -- Returns the number of index entries that changed.
@@ -20,7 +20,7 @@ for i = 1, #entries, 4 do
   changed = changed + entries_put(entries[i], entries[i + 1], entries[i + 2], entries[i + 3])
 end
 for i = 1, #logs, 4 do
-  local stream_id = redis.call('XADD', logs[i], '*', 'e', logs[i + 3])
+  local stream_id = redis.call('XADD', logs[i], '*', 'r', logs[i + 3])
   local history = redis.call('HGET', logs[i + 1], logs[i + 2])
   redis.call('HSET', logs[i + 1], logs[i + 2], history and (history .. ' ' .. stream_id) or stream_id)
 end
