@@ -39,3 +39,11 @@ def test_log_signing_key_file() -> str:
         path.write_text(TEST_LOG_SIGNER_KEY + "\n")
         path.chmod(0o600)
     return str(path)
+
+
+def log_verify_env(data_dir: object, bucket_key: str = "") -> dict[str, str]:
+    """What `debar log verify` needs beside Redis, for a server started by the suite with DEBAR_DATA_DIR=data_dir:
+    the log's key (the suite's signer key file), where that server stored its checkpoints, and its bucket key when
+    it had one (decision entries name decisions by external id, which the bucket key makes)."""
+    env = {"DEBAR_LOG_SIGNING_KEY": test_log_signing_key_file(), "DEBAR_DATA_DIR": str(data_dir)}
+    return {**env, "DEBAR_BUCKET_KEY": bucket_key} if bucket_key else env

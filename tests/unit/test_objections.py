@@ -16,9 +16,7 @@ from debar.sanction.adapters.sealing import Sealer
 from debar.sanction.domain import objections as rules
 from debar.sanction.domain.calendar import DAY
 from debar.sanction.domain.catalogue import load_default_catalogue
-from debar.sanction.domain.chain import LogEntry
 from debar.sanction.domain.model import SubjectRef
-from debar.sanction.domain.objection_log import transition_hash, verify_transitions
 from debar.sanction.domain.objections import ObjectionOutcome, ObjectionState
 from tests.support.memory import MemoryBackend
 
@@ -244,58 +242,6 @@ def test_the_stored_record_round_trips(make):
     o = make()
     sealer = Sealer.from_spec(DEV_OBJECTION_KEYS)
     assert decode(encode(o, sealer), sealer) == replace(o, rules=replace(o.rules, summary=""))
-
-
-# -- the transition log's chain -----------------------------------------------------------------------------
-
-
-def chain(count: int) -> list[LogEntry]:
-    entries, previous = [], ""
-    for i in range(count):
-        fields = {"o": OID, "d": "1-0-a3f-0", "f": "filed", "t": "under_review", "a": f"judge {i}", "r": "why",
-                  "at": str(MONDAY + i)}  # fmt: skip
-        entry = LogEntry(f"{1000 + i}-0", {**fields, "p": previous})
-        previous = transition_hash(previous, entry)
-        entries.append(LogEntry(entry.stream_id, {**entry.fields, "h": previous}))
-    return entries
-
-
-def head_of(entries: list[LogEntry]) -> str:
-    ms, seq = entries[-1].stream_id.split("-")
-    return f"{ms} {seq} {entries[-1].fields['h']}"
-
-
-def test_an_untouched_chain_verifies():
-    entries = chain(4)
-    assert verify_transitions(entries, head_of(entries)) == (4, None)
-    assert verify_transitions([], None) == (0, None)
-
-
-def test_a_changed_field_is_detected():
-    entries = chain(4)
-    head = head_of(entries)
-    entries[2] = LogEntry(entries[2].stream_id, {**entries[2].fields, "a": "someone else"})
-    count, broken = verify_transitions(entries, head)
-    assert count == 2 and broken is not None
-    assert broken.stream_id == entries[2].stream_id and "hash" in broken.reason
-
-
-def test_a_removed_entry_is_detected():
-    entries = chain(4)
-    head = head_of(entries)
-    count, broken = verify_transitions([*entries[:1], *entries[2:]], head)
-    assert count == 1 and broken is not None and broken.stream_id == entries[2].stream_id
-
-
-def test_dropping_the_newest_is_detected_by_the_head():
-    entries = chain(4)
-    count, broken = verify_transitions(entries[:-1], head_of(entries))
-    assert count == 3 and broken is not None and "head" in broken.reason
-
-
-def test_a_lost_head_is_detected():
-    count, broken = verify_transitions(chain(2), None)
-    assert count == 2 and broken is not None
 
 
 # -- the use case alone (its registry and decisions faked), with its clock injected ------------------------------------

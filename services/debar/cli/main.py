@@ -217,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"debar: {error}", file=sys.stderr)
         return 2
     # Our own errors end a command with one line and 2, as a bad setting does (1 means the command ran and found
-    # something wrong, e.g. a broken chain); anything else is a bug and keeps its traceback.
+    # something wrong, e.g. a broken log); anything else is a bug and keeps its traceback.
     try:
         return int(args.run(args, settings))
     except SettingsError as error:

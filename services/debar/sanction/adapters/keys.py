@@ -3,9 +3,10 @@ subject's bucket as hash tag, so it lives in one slot and one script call covers
 
     {p}:s:{B}:N      hash  pseudonym -> packed index entries (restrictions reaching the subject, exemptions)
     {p}:x:{B}        hash  exemption id -> exemption record (JSON)
-    {p}:log:{B}      stream  a hash-chained decision log: one record per check call, in the chain of the
-                     bucket of the call's first item
-    {p}:loghead:{B}  string  "<ms> <seq> <hash>" of the chain's last record
+    {p}:log:{B}      stream  a bucket's sequencing stream (the Merkle log's entries, app/integrator.py): one record
+                     per check call, in the bucket of the call's first item, and one per registry write to a
+                     record whose subject is in the bucket
+    {p}:logbase:{B}  string  the stream id of the last record archived and trimmed (`debar log archive`)
     {p}:ds:{B}:PSEUD list  the subject's decision locations, newest first (right to know; shown as external ids)
     {p}:rh:{B}       hash  restriction or exemption id -> the stream ids, oldest first, of the registry writes to it
                      in {p}:log:{B} (its history, GetRestriction), B the bucket of the record's subject
@@ -22,7 +23,7 @@ subject's bucket as hash tag, so it lives in one slot and one script call covers
                      rate window W (see rate_counter.py)
     {p}:distinct:{distinct:H}:c:KEY  HyperLogLog  the subjects KEY checked or read in hour H (app/distinct.py)
     {p}:distinct:{distinct:H}:callers  set  the KEYs with a HyperLogLog in hour H; both kept two hours
-B is 3 hex characters (4096 buckets, each with its own decision chain); N (one of INDEX_SPLIT, from the pseudonym's
+B is 3 hex characters (4096 buckets, each with its own sequencing stream); N (one of INDEX_SPLIT, from the pseudonym's
 last character) splits a bucket's index into small hashes that Redis keeps in its compact listpack encoding: at 10
 million restrictions (~12 million subjects with principals) 4096 x 32 hashes hold ~90 subjects each. T is 3 base32
 characters of the restriction id (32768 tags); N one of RECORD_SPLIT from the 4th, so that 10 million records make
@@ -33,8 +34,7 @@ The objection keys (ObjectionKeys) all share the objection log's hash tag, so th
 record, index, dispute counts and log entry atomically (objections are filed by people, a few a day, so one slot is
 plenty):
 
-    {p}:objlog                   stream  every transition, hash-chained (one chain)
-    {{p}:objlog}:head            string  "<ms> <seq> <hash>" of the chain's last entry
+    {p}:objlog                   stream  every transition (a sequencing stream of the Merkle log)
     {{p}:objlog}:o:B             hash    objection id -> objection record (JSON); B from the objection id (the
                                          decision's bucket), so a decision's objection sits in one small hash
     {{p}:objlog}:by-decision     hash    decision id -> its objection id (one objection per decision)
@@ -79,11 +79,8 @@ class Keys:
     def log(self, bucket: str) -> str:
         return f"{self.prefix}:log:{{{bucket}}}"
 
-    def log_head(self, bucket: str) -> str:
-        return f"{self.prefix}:loghead:{{{bucket}}}"
-
     def log_base(self, bucket: str) -> str:
-        """ "<stream id> <hash>" of the last record archived and trimmed: where the chain in Redis continues."""
+        """The stream id of the last record archived and trimmed: where the stream in Redis continues."""
         return f"{self.prefix}:logbase:{{{bucket}}}"
 
     def registry_history(self, bucket: str) -> str:
@@ -155,7 +152,7 @@ class Keys:
 
 
 def hash_tag(key: str) -> str:
-    """The hash tag of a key built here: the bucket of a subject's or a chain's key."""
+    """The hash tag of a key built here: the bucket of a subject's or a stream's key."""
     return key[key.index("{") + 1 : key.index("}")]
 
 
@@ -175,10 +172,6 @@ class ObjectionKeys:
     @property
     def _tag(self) -> str:
         return f"{{{self.prefix}:objlog}}"  # the same slot as the log key itself
-
-    @property
-    def head(self) -> str:
-        return f"{self._tag}:head"
 
     def records(self, objection_id: str) -> str:
         return f"{self._tag}:o:{parse_objection_id(objection_id)}"

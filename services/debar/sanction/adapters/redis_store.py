@@ -136,7 +136,7 @@ class RedisStore:
 
     async def _decide_on(self, node: Any, checks: Sequence[LoggedCheck], catalogue_version: str) -> list[Decision]:
         chain = checks[0].query.subject.bucket
-        keys: list[str] = [self._keys.log(chain), self._keys.log_head(chain)]
+        keys: list[str] = [self._keys.log(chain)]
         args: list[Any] = [catalogue_version, chain]
         for check in checks:
             q = check.query
@@ -193,7 +193,7 @@ class RedisStore:
     async def replay(self, spooled: Sequence[SpooledDecision], catalogue_version: str) -> int:
         """Appends spooled decisions to the log as one record (those not replayed before); returns how many."""
         chain = spooled[0].check.query.subject.bucket
-        keys: list[str] = [self._keys.log(chain), self._keys.log_head(chain)]
+        keys: list[str] = [self._keys.log(chain)]
         args: list[Any] = [catalogue_version, chain]
         for s in spooled:
             q = s.check.query
@@ -352,10 +352,7 @@ class RedisStore:
     ) -> int:
         """One `write` script call per node that owns any of the keys."""
         logs = [
-            (
-                self._keys.log(s.bucket), self._keys.log_head(s.bucket), self._keys.registry_history(s.bucket),
-                s.target, s.entry.decode(),
-            )
+            (self._keys.log(s.bucket), self._keys.registry_history(s.bucket), s.target, s.entry.decode())
             for s in log
         ]  # fmt: skip
         if not records and not entries and not logs:

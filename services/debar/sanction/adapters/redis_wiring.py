@@ -29,14 +29,18 @@ from debar.sanction.domain.decision_ids import DecisionIds
 def redis_adapters(
     settings: Settings, redis_url: str, catalogue: Catalogue, archive_dir: Path | None = None
 ) -> Adapters:
-    """One client and one circuit breaker for all of them: every adapter that talks to this Redis fails fast
-    together. No connection is opened until the first call. `archive_dir`: default $DEBAR_DATA_DIR/archive."""
+    """One client and one circuit breaker for all of them (the Merkle log's adapters have their own): every adapter
+    that talks to this Redis fails fast together. No connection is opened until the first call. `archive_dir`:
+    default $DEBAR_DATA_DIR/archive."""
     client = make_client(
         redis_url, cluster=settings.redis_cluster, timeout_s=settings.redis_timeout_s,
         connections=settings.redis_connections,
     )  # fmt: skip
     keys = Keys(settings.redis_prefix)
     breaker = CircuitBreaker()
+    # The log integrator's own: it polls Redis every round, and on a shared breaker its calls would take the one
+    # trial call a half-open circuit lets through, so that a caller's read right after an outage failed for it.
+    log_breaker = CircuitBreaker()
     return Adapters(
         store=RedisStore(client, keys, breaker, catalogue),
         decision_log=RedisDecisionLog(client, keys, breaker),
@@ -47,7 +51,9 @@ def redis_adapters(
         spool=FileSpool(spool_folder(settings.data_dir, redis_url, settings.redis_prefix), catalogue),
         archive=FileArchive(archive_dir or settings.data_dir / "archive"),
         close=client.aclose,
-        sequenced_log=RedisSequencedLog(client, keys, DecisionIds.for_bucket_key(settings.bucket_key), breaker=breaker),
-        tree=RedisTreeStore(client, TreeKeys(settings.redis_prefix), breaker),
+        sequenced_log=RedisSequencedLog(
+            client, keys, DecisionIds.for_bucket_key(settings.bucket_key), breaker=log_breaker
+        ),
+        tree=RedisTreeStore(client, TreeKeys(settings.redis_prefix), log_breaker),
         checkpoints=DirectoryCheckpoints(settings.checkpoints_path),
     )

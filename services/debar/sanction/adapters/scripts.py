@@ -12,8 +12,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import NoScriptError
 
 # The lua/lib/ pieces each script uses.
-USES = {"decide": ("chain",), "replay": ("chain",), "objection": ("chain",), "index": ("entries",),
-        "write": ("entries", "chain")}  # fmt: skip
+USES = {"index": ("entries",), "write": ("entries",)}
 
 
 def _lua(path: str) -> str:

@@ -20,11 +20,11 @@ from debar.common.errors import InvalidField
 from debar.sanction.adapters.keys import Keys, ObjectionKeys, hash_tag
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.app.ports import Archive, SequencedRecord
-from debar.sanction.domain.chain import DECISION_FIELDS, DECISION_FS, DECISION_SEP
 from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.decisions import parse_decision_id
 from debar.sanction.domain.entries import decode_entry, split_entries, text_refs_of
 from debar.sanction.domain.log_entries import DecisionEntry, LoggedExemption, LoggedGround, ObjectionEntry
+from debar.sanction.domain.log_records import DECISION_FIELDS, DECISION_FS, DECISION_SEP
 from debar.sanction.domain.model import IndexEntry, Role
 
 PIPELINE = 512  # streams read per pipelined round trip (read_after_many)
@@ -130,10 +130,24 @@ class RedisSequencedLog:
             return None
         return stream, stream_id, index
 
+    @unavailable_on_redis_error
+    async def archived_records(self, archive: Archive) -> list[SequencedRecord]:
+        """The records `debar log archive` moved out of the buckets' streams, as `read_after` gave them before
+        (texts are never removed from Redis, so their entries come out the same), for `debar log verify
+        --archive`."""
+        out: list[SequencedRecord] = []
+        for bucket in archive.buckets():
+            records = [(r.stream_id, r.fields) for r in archive.read(bucket)]
+            out += await self._entries_of(self._keys.log(bucket), records)
+        return out
+
     # -- records into entries -------------------------------------------------------------------------------
 
     async def _records(self, stream: str, raw: Sequence[Any]) -> list[SequencedRecord]:
         decoded = [(_str(sid), {_str(k): _str(v) for k, v in fields.items()}) for sid, fields in raw]
+        return await self._entries_of(stream, decoded)
+
+    async def _entries_of(self, stream: str, decoded: Sequence[tuple[str, dict[str, str]]]) -> list[SequencedRecord]:
         if stream == self._objection_keys.log:
             return [SequencedRecord(stream, sid, (self._objection_entry(f),)) for sid, f in decoded]
         if stream == self._keys.operations_log:
@@ -189,14 +203,3 @@ class RedisSequencedLog:
         for ref, value in zip(wanted, values, strict=True):
             if value is not None:
                 self._texts[ref] = _str(value)
-
-    # -- the archive (T2: `debar log verify --archive`) ------------------------------------------------------
-
-    async def archived_records(self, archive: Archive) -> list[SequencedRecord]:
-        """The records `debar log archive` moved out of the bucket streams, turned into entries as if they were
-        still in Redis (the archive keeps every field as it was)."""
-        out: list[SequencedRecord] = []
-        for bucket in archive.buckets():
-            raw = [(e.stream_id, e.fields) for e in archive.read(bucket)]
-            out += await self._records(self._keys.log(bucket), raw)
-        return out

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from debar.common.errors import InvalidField, NotFound
 from debar.common.identifiers import IdKind
-from debar.sanction.app.ports import Archive, DecisionLog, LoggedTexts
+from debar.sanction.app.ports import DecisionLog, LoggedTexts
 from debar.sanction.app.unavailable import unavailable_as
-from debar.sanction.domain.chain import ChainBreak, LogEntry, decisions_of, verify_chain
 from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.decisions import DecisionAddress, parse_decision_id
 from debar.sanction.domain.entries import decode_entry, split_entries, text_refs_of
+from debar.sanction.domain.log_records import LogEntry, decisions_of
 from debar.sanction.domain.model import IndexEntry, Outcome
 from debar.sanction.domain.subjects import SubjectResolver
 
@@ -98,7 +98,7 @@ class DecisionReader:
             address = parse_decision_id(replayed)
         found = await self._find(address)
         if found is None:
-            archived_to, _ = await self._log.base(address.bucket)
+            archived_to = await self._log.archived_to(address.bucket)
             if archived_to and _stream_order(address.stream_id) <= _stream_order(archived_to):
                 raise NotFound(f"decision {value} is past its retention and archived; the operator can read it")
             raise NotFound(f"no decision {value}")
@@ -120,37 +120,3 @@ class DecisionReader:
         ids = await self._log.ids_for_subject(subject.bucket, pseudonyms, offset, size + 1)
         found = [await self._find(parse_decision_id(i)) for i in ids[:size]]
         return [d for d in found if d], str(offset + size) if len(ids) > size else ""
-
-
-@dataclass(frozen=True, slots=True)
-class ChainReport:
-    bucket: str
-    entries: int
-    decisions: int
-    broken: ChainBreak | None
-
-
-async def verify_log(log: DecisionLog, archive: Archive | None = None) -> list[ChainReport]:
-    """Every chain: with `archive`, from its first archived record through the files and on into Redis; without,
-    from where Redis continues (the last archived hash)."""
-    reports = []
-    buckets = sorted(set(await log.buckets()) | set(archive.buckets() if archive else []))
-    for bucket in buckets:
-        entries = [e async for e in log.walk(bucket)]
-        base_id, base_hash = await log.base(bucket)
-        archived = archive.read(bucket) if archive else []
-        if archive is not None:
-            count, broken = verify_chain(archived, None)
-            last = archived[-1] if archived else None
-            if broken is None and (last.stream_id if last else "", last.fields.get("h", "") if last else "") != (
-                base_id,
-                base_hash,
-            ):
-                broken = ChainBreak(base_id or "-", "the archive does not end where the chain in Redis continues")
-            if broken is not None:
-                reports.append(ChainReport(bucket, count, sum(len(decisions_of(e)) for e in archived[:count]), broken))
-                continue
-        count, broken = verify_chain(entries, await log.head(bucket), start_hash=base_hash)
-        counted = archived + entries[:count]
-        reports.append(ChainReport(bucket, len(counted), sum(len(decisions_of(e)) for e in counted), broken))
-    return reports

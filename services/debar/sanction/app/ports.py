@@ -10,8 +10,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from debar.sanction.domain.chain import ChainBreak, LogEntry
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision
+from debar.sanction.domain.log_records import LogEntry
 from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Restriction, SubjectRef
 from debar.sanction.domain.objections import Listed, ListingCursor, Objection, ObjectionState
 from debar.tlog.compact import CompactRange
@@ -122,14 +122,21 @@ class SubjectTally(Protocol):
 
 
 class DecisionLog(Protocol):
-    """The decision log as the readers, the archiver and `debar log verify` see it: chains of records per bucket."""
+    """The decision log as the readers and the archiver see it: a stream of records per bucket (the Merkle log
+    reads the same streams through SequencedLog)."""
 
     async def get(self, bucket: str, stream_id: str) -> LogEntry | None: ...
     async def ids_for_subject(self, bucket: str, pseudonyms: Sequence[str], offset: int, count: int) -> list[str]: ...
     async def buckets(self) -> list[str]: ...
-    async def head(self, bucket: str) -> str | None: ...
-    async def base(self, bucket: str) -> tuple[str, str]: ...
-    async def trim(self, bucket: str, first_id: str, last_id: str, last_hash: str) -> int: ...
+    async def archived_to(self, bucket: str) -> str:
+        """The stream id of the last record archived out of the bucket's stream ("" if none)."""
+        ...
+
+    def stream(self, bucket: str) -> str:
+        """The bucket's stream, as SequencedLog names it."""
+        ...
+
+    async def trim(self, bucket: str, first_id: str, last_id: str) -> int: ...
     def walk(self, bucket: str, page: int = 1000) -> AsyncIterator[LogEntry]: ...
 
 
@@ -171,7 +178,7 @@ class SequencedLog(Protocol):
 
 
 class Archive(Protocol):
-    """Decision-log records past their retention, kept outside Redis, per chain, oldest first."""
+    """Decision-log records past their retention, kept outside Redis, per bucket, oldest first."""
 
     def write(self, bucket: str, records: list[LogEntry]) -> object:
         """Durable before it returns: only then may the log forget the records."""
@@ -208,7 +215,7 @@ class Written:
 
 class ObjectionStore(Protocol):
     """Objections, their state indexes, the count of open objections disputing each restriction, and the
-    hash-chained log of their transitions; each write is atomic."""
+    log of their transitions (a sequencing stream); each write is atomic."""
 
     async def file(self, objection: Objection) -> Written: ...
     async def move(self, new: Objection, old: Objection) -> Written: ...
@@ -219,9 +226,6 @@ class ObjectionStore(Protocol):
     async def listed(
         self, states: Sequence[ObjectionState], due_before: int | None, limit: int, after: ListingCursor | None = None
     ) -> list[Listed]: ...
-    async def verify_log(self) -> tuple[int, ChainBreak | None]:
-        """How many transition log entries verified, and the first break if any."""
-        ...
 
 
 # -- re-keying ----------------------------------------------------------------------------------------------

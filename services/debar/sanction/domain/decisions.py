@@ -61,7 +61,7 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class DecisionAddress:
-    """Where a decision lives: the log record (stream id) in the chain of `bucket`, at `index` in the record."""
+    """Where a decision lives: the log record (stream id) in the stream of `bucket`, at `index` in the record."""
 
     stream_id: str
     bucket: str

@@ -5,8 +5,8 @@
 -- the allow-cross-slot-keys flag on this node, callers group operations by node).
 -- ARGV[1]: a msgpack array {records, entries, logs}: records flat, 3 per record (hash key, field, record);
 -- entries flat, 4 per operation (index hash key, pseudonym, entry key prefix, new entry or "" to remove it),
--- applied in order (lib/entries.lua); logs flat, 5 per log entry (the bucket's log stream, its head, its history
--- hash, the record's id, the entry's canonical bytes), each appended as one record of the stream (field `e`)
+-- applied in order (lib/entries.lua); logs flat, 4 per log entry (the bucket's log stream, its history hash, the
+-- record's id, the entry's canonical bytes), each appended as one record of the stream (field `e`)
 -- and its stream id added to the record's history. Packed without bin types (the script's cmsgpack predates
 -- them). One argument rather than thousands keeps the client's packing cheap.
 -- Returns the number of index entries that changed.
@@ -19,14 +19,9 @@ local changed = 0
 for i = 1, #entries, 4 do
   changed = changed + entries_put(entries[i], entries[i + 1], entries[i + 2], entries[i + 3])
 end
-for i = 1, #logs, 5 do
-  -- Hashed into the bucket's chain like a decision record without decisions (cat, d and sp empty), so that the
-  -- chain stays whole while both exist.
-  local stream_id, prev = chain_next(logs[i + 1])
-  local hash = redis.sha1hex(prev .. '\31' .. table.concat({stream_id, '', '', ''}, '\31'))
-  redis.call('XADD', logs[i], stream_id, 'e', logs[i + 4], 'p', prev, 'h', hash)
-  chain_advance(logs[i + 1], stream_id, hash)
-  local history = redis.call('HGET', logs[i + 2], logs[i + 3])
-  redis.call('HSET', logs[i + 2], logs[i + 3], history and (history .. ' ' .. stream_id) or stream_id)
+for i = 1, #logs, 4 do
+  local stream_id = redis.call('XADD', logs[i], '*', 'e', logs[i + 3])
+  local history = redis.call('HGET', logs[i + 1], logs[i + 2])
+  redis.call('HSET', logs[i + 1], logs[i + 2], history and (history .. ' ' .. stream_id) or stream_id)
 end
 return changed
