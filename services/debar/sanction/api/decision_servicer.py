@@ -164,18 +164,24 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
             await _abort_log(context, error)
 
     async def GetDecisionProof(self, request, context):  # type: ignore[no-untyped-def]
-        try:
-            receipt = await self._proofs.decision_proof(request.decision_id)
-        except DomainError as error:
-            await _abort_log(context, error)
-        return decision_pb2.DecisionProof(
-            decision_id=receipt.decision_id,
-            entry=receipt.entry,
-            leaf_index=receipt.leaf_index,
-            inclusion_proof=list(receipt.inclusion_proof),
-            checkpoint=checkpoint_message(receipt.head),
-            receipt=receipt_file(receipt),
-        )
+        async def read(grant: Grant) -> tuple[decision_pb2.DecisionProof, list[str]]:
+            found = await self._decision(grant, request)  # whose it is, as GetDecision judges it
+            try:
+                receipt = await self._proofs.decision_proof(request.decision_id)
+            except NotYetIntegrated as error:
+                context.set_trailing_metadata((("retry-after", str(error.retry_after_s)),))
+                raise
+            answer = decision_pb2.DecisionProof(
+                decision_id=receipt.decision_id,
+                entry=receipt.entry,
+                leaf_index=receipt.leaf_index,
+                inclusion_proof=list(receipt.inclusion_proof),
+                checkpoint=checkpoint_message(receipt.head),
+                receipt=receipt_file(receipt),
+            )
+            return answer, [found.subject_pseudonym]
+
+        return await self._reads.serve(context, "GetDecisionProof", read)
 
     async def GetConsistencyProof(self, request, context):  # type: ignore[no-untyped-def]
         try:
