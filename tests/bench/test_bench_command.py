@@ -57,3 +57,14 @@ def test_bench_railway_prints_checkticket_beside_a_direct_check_for_both_passeng
     assert re.search(r"unrestricted passenger: CheckTicket [\d.]+ of a direct Check .*: (met|NOT met)", out)
     assert re.search(r"restricted passenger: CheckTicket [\d.]+ of a direct Check .*: (met|NOT met)", out)
     assert re.search(r"^generator: (h2load|python)", out, re.MULTILINE)
+
+
+@pytest.mark.timeout(110)
+def test_bench_replicas_prints_each_mix_acknowledged_after_0_and_after_1_replica() -> None:
+    out = _bench("replicas")
+    rows = re.findall(r"(0 replicas|1 replica)\s+(\d+)\s+([\d,]+)\s+\(", out)
+    assert [(target, n) for target, n, _ in rows] == [("0 replicas", "16"), ("1 replica", "16"),
+                                                     ("0 replicas", "1"), ("1 replica", "1"),
+                                                     ("0 replicas", "16"), ("1 replica", "16")]  # fmt: skip
+    assert all(float(rate.replace(",", "")) > 0 for _, _, rate in rows)
+    assert "vs 0 replicas" in out and "replica us/call" in out and "subjects/s" in out

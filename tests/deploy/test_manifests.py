@@ -858,15 +858,18 @@ def check_policy_selectors(objects: list[Obj]) -> list[str]:
 
 
 def check_redis_access(objects: list[Obj]) -> list[str]:
-    """Only the sanction pods reach an in-cluster Redis."""
+    """Only the sanction pods reach an in-cluster Redis (and its Sentinels, when it has them); with replicas, the
+    Redis pods reach each other too (replication, Sentinels)."""
     policies = of_kind(objects, "NetworkPolicy")
     pods = endpoints(objects)
     problems = []
     for redis in (e for e in pods if e.labels.get("app.kubernetes.io/name") == "redis"):
-        for source in pods:
-            should = source.labels.get("debar.io/role") == "sanction"
-            if allowed(policies, source, redis, 6379) != should:
-                problems.append(f"{source.name} -> {redis.name}:6379 is {'denied' if should else 'allowed'}")
+        replicated = "sentinel" in redis.ports
+        for port in (6379, 26379) if replicated else (6379,):
+            for source in pods:
+                should = source.labels.get("debar.io/role") == "sanction" or (replicated and source is redis)
+                if allowed(policies, source, redis, port) != should:
+                    problems.append(f"{source.name} -> {redis.name}:{port} is {'denied' if should else 'allowed'}")
     return problems
 
 
@@ -1069,6 +1072,27 @@ def test_with_an_in_cluster_redis_the_sanction_service_reaches_only_its_pods(tmp
     broken = copy.deepcopy(objects)
     the(broken, "NetworkPolicy", "sanction-egress-redis")["spec"]["egress"][0].pop("to")
     assert any("an address outside:6379 is allowed" in p for p in check_sanction_egress(broken))
+
+
+def test_the_in_cluster_redis_with_replicas_under_sentinel(tmp_path: Path) -> None:
+    """components/redis-replicas: three servers with a Sentinel each, the sanction service told where the
+    Sentinels are; the manifests validate and keep every rule the single server keeps."""
+    objects = render_components(tmp_path, "network-policies", "redis-in-cluster", "redis-replicas")
+    for check in (check_schema, check_security, check_probes, check_resources, check_secrets_are_files,
+                  check_policy_selectors, check_redis_access, check_sanction_egress):  # fmt: skip
+        assert check(objects) == [], check.__name__
+    redis = the(objects, "StatefulSet", "redis")
+    assert redis["spec"]["replicas"] == 3
+    assert [c["name"] for c in pod_spec(redis)["containers"]] == ["redis", "sentinel"]
+    assert "--appendfsync always" in pod_spec(redis)["containers"][0]["args"][0]
+    server = next(c for c in pod_spec(the(objects, "StatefulSet", "sanction"))["containers"] if c["name"] == "server")
+    env = {e["name"]: e.get("value") for e in server["env"]}
+    assert env["DEBAR_REDIS_SENTINELS"] == "redis-0.redis:26379,redis-1.redis:26379,redis-2.redis:26379"
+    assert env["DEBAR_REDIS_SENTINEL_MASTER"] == "debar"
+    assert the(objects, "Service", "redis")["spec"]["publishNotReadyAddresses"] is True
+    broken = copy.deepcopy(objects)
+    the(broken, "NetworkPolicy", "redis-ingress")["spec"]["ingress"][0]["from"].pop()
+    assert any("StatefulSet/redis -> StatefulSet/redis:26379 is denied" in p for p in check_redis_access(broken))
 
 
 def test_prod_admits_only_the_traffic_debar_needs() -> None:

@@ -37,6 +37,7 @@ INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 DENIED = grpc.StatusCode.PERMISSION_DENIED
+EXISTS = grpc.StatusCode.ALREADY_EXISTS
 EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
 MAX_BATCH = 1000
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -545,6 +546,8 @@ def test_objection_writes_answer_a_status_and_write_nothing_when_rejected(stubs,
         request = decision_pb2.RequestReconsiderationRequest(objection_id=objection_id, statement=data.draw(text))
         fields, rpc = {"objection_id", "statement"}, decisions.RequestReconsideration
     refused_as = {INVALID, NOT_FOUND, PRECONDITION} | ({DENIED} if method == "confirm" else set())  # one's own
+    if method == "file":
+        refused_as |= {EXISTS}  # the decision already has an objection: its id only, nothing written
     code, answer = call(rpc, request, refused_as)
     if code is not OK:
         assert (revision(data_store), objections_now(decisions)) == before

@@ -60,11 +60,11 @@ def _up_env(tmp_path: Path, env: dict[str, str]) -> tuple[dict[str, str], dict[s
 
 
 def _up(
-    tmp_path: Path, env: dict[str, str], *args: str, demo: bool = False
+    tmp_path: Path, env: dict[str, str], *args: str, demo: bool = False, up_args: tuple[str, ...] = ()
 ) -> tuple[subprocess.Popen[bytes], dict[str, int], Path]:
     full_env, ports = _up_env(tmp_path, env)
     out = tmp_path / "up.out"
-    command = [sys.executable, "-m", "debar.cli.main", *args, "up", *([] if demo else ["--no-demo"])]
+    command = [sys.executable, "-m", "debar.cli.main", *args, "up", *([] if demo else ["--no-demo"]), *up_args]
     with out.open("wb") as sink, (tmp_path / "up.err").open("wb") as errors:
         process = subprocess.Popen(command, env=full_env, stdout=sink, stderr=errors)
     return process, ports, out
@@ -270,5 +270,24 @@ def test_up_with_certs_made_before_authz_existed_issues_its_certificate_and_serv
                 envoy_check(route, {"x-passenger-id": new_ric()}), timeout=10
             )
         assert answer.status.code == 0 and answer.ok_response.headers
+    finally:
+        assert _stopped(process) == 0
+
+
+def test_up_with_a_sentinel_topology_serves_on_the_master_the_sentinels_name(tmp_path):
+    """`debar up --topology sentinel`: a master, 2 replicas and 3 Sentinels of its own; the demo data is loaded
+    and every service finds the master through the Sentinels (a check's answer waits for a replica)."""
+    process, ports, out = _up(tmp_path, {}, demo=True, up_args=("--topology", "sentinel"))
+    try:
+        assert wait_for(lambda: b"ready." in out.read_bytes() or process.poll() is not None, timeout_s=120)
+        assert process.poll() is None, (tmp_path / "up.err").read_text()
+        printed = out.read_text().splitlines()
+        assert printed[0].startswith("redis     Sentinel: master 127.0.0.1:"), printed[0]
+        assert printed[1].startswith("demo data ")
+        with grpc.insecure_channel(f"127.0.0.1:{ports['sanction']}") as channel:
+            answer = sanction_pb2_grpc.SanctionServiceStub(channel).Check(
+                check_request("11010519491231002X", "RAIL_G_TRAIN"), timeout=10
+            )
+        assert answer.outcome == common_pb2.OUTCOME_DENY
     finally:
         assert _stopped(process) == 0

@@ -122,6 +122,16 @@ def test_the_staged_key_file_may_be_missing(tmp_path):
         ({"DEBAR_PSEUDONYM_KEYS": "bad"}, "DEBAR_PSEUDONYM_KEYS"),
         ({"DEBAR_PSEUDONYM_KEYS": "k-1:secret"}, "DEBAR_PSEUDONYM_KEYS"),
         ({"DEBAR_PSEUDONYM_KEYS": " , "}, "DEBAR_PSEUDONYM_KEYS"),
+        ({"DEBAR_REDIS_SENTINELS": "sentinel-0"}, "DEBAR_REDIS_SENTINELS"),
+        ({"DEBAR_REDIS_SENTINELS": "s0:26379,s1:x"}, "DEBAR_REDIS_SENTINELS"),
+        (
+            {"DEBAR_REDIS_SENTINELS": "s0:26379", "DEBAR_REDIS_CLUSTER": "true", "DEBAR_REDIS_URL": "redis://r"},
+            "DEBAR_REDIS_SENTINELS",
+        ),
+        ({"DEBAR_REDIS_SENTINEL_MASTER": "my master"}, "DEBAR_REDIS_SENTINEL_MASTER"),
+        ({"DEBAR_REDIS_MIN_REPLICAS": "some"}, "DEBAR_REDIS_MIN_REPLICAS"),
+        ({"DEBAR_REDIS_MIN_REPLICAS": "-1"}, "DEBAR_REDIS_MIN_REPLICAS"),
+        ({"DEBAR_REDIS_REPLICA_WAIT_MS": "500"}, "DEBAR_REDIS_REPLICA_WAIT_MS"),  # not under the 0.5 s timeout
     ],
 )
 def test_bad_settings_name_the_variable(env, name):
@@ -147,6 +157,13 @@ def test_only_the_first_of_several_keys_can_be_staged(keys):
 )
 def test_redis_urls_the_client_takes_are_accepted(url):
     assert Settings.from_env({"DEBAR_REDIS_URL": url}).redis_url == url
+
+
+def test_sentinels_name_where_the_redis_is():
+    settings = Settings.from_env({"DEBAR_REDIS_SENTINELS": "s0:26379, s1:26380", "DEBAR_REDIS_MIN_REPLICAS": "2"})
+    assert settings.redis_location == "sentinel://s0:26379,s1:26380/debar"  # the spool's folder follows it
+    assert settings.redis_min_replicas == "2"
+    assert Settings.from_env({"DEBAR_REDIS_URL": "redis://r:1/0"}).redis_location == "redis://r:1/0"
 
 
 def test_a_bad_redis_url_is_not_repeated_in_the_error():

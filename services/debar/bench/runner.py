@@ -16,7 +16,10 @@ messages, in alternating rounds of one run, with the load generator in processes
   5,000 checks/s would refuse most of the load it is meant to measure).
 
 `debar bench railway`: RailwayService.CheckTicket (one BatchCheck of two measures per ticket) beside a direct
-Check and a direct BatchCheck(2) asked as `railway`, the same way, in one run."""
+Check and a direct BatchCheck(2) asked as `railway`, the same way, in one run.
+
+`debar bench replicas`: what acknowledged-means-replicated costs: Check (16 and 1 in flight) and BatchCheck of 100
+on a master with one replica, acknowledged after 0 and after 1 replica (two servers, alternating rounds)."""
 
 from __future__ import annotations
 
@@ -411,4 +414,41 @@ def run_railway(seconds: float = 3.0, in_flight: int = 16, rounds: int = 5, gene
     print(f"\n(G-train second class: each CheckTicket is one BatchCheck of {MEASURE} + RAIL_TICKET_BAN; every "
           "decision logged; us/call: CPU of that process per answered call; others: cores kept busy meanwhile by "
           f"processes not in the benchmark; after the run: {_load_line()})")  # fmt: skip
+    return 0
+
+
+def run_replicas(seconds: float = 3.0, in_flight: int = 16, rounds: int = 5, generator: str = "auto") -> int:
+    print(f"debar bench replicas: {rounds} alternating rounds of {seconds:g} s per target and mix; {_load_line()}")
+    mixes, to_restrict = sanction_mixes(in_flight, "bench", make_people(100 + BATCH_SIZE))
+    chosen = [mixes[0], mixes[2], mixes[3]]  # Check unrestricted at in_flight and at 1, BatchCheck
+    results: list[tuple[Mix, dict[str, Summary]]] = []
+    with targets.replicated() as service:
+        impose(service.sanction[1].address, to_restrict)
+        labels = {required: f"{required} replica{'s' if required != 1 else ''}" for required in service.sanction}
+        address = {labels[r]: s.address for r, s in service.sanction.items()}
+        for mix in chosen:
+            for server in service.sanction.values():
+                ask(server.address, mix)
+        with load_generator(generator) as generators:
+            print(f"generator: {_describe(generators)}")
+            for mix in chosen:
+                _progress(f"{mix.name}, {mix.in_flight} in flight")
+                measured = [
+                    Target(labels[r], mix.load(s.address),
+                           {"server": s.pid, "redis": service.redis_pid, "replica": service.replica_pid}, 1,
+                           partial(targets.handled, s, mix.method))
+                    for r, s in service.sanction.items()
+                ]  # fmt: skip
+                summaries = alternate(generators, measured, rounds, seconds, _progress)
+                _check_answers(summaries, mix, address)
+                results.append((mix, summaries))
+    rows = [
+        Row(mix.name, summary, mix.subjects_per_call, {"vs 0 replicas": summary.ratio_to(summaries["0 replicas"])})
+        for mix, summaries in results
+        for summary in summaries.values()
+    ]
+    print()
+    print_table(rows, ["server", "redis", "replica"], ["vs 0 replicas"])
+    print("\n(each write pipelined with WAIT 1 (and WAITAOF 1 0 where the server has it) on the same connection; "
+          f"Checks and BatchCheck asked as bench (no rate); after the run: {_load_line()})")  # fmt: skip
     return 0

@@ -22,6 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from debar.bench.bare_server import KINDS, Answers, write_answers
 from debar.local.dev_keys import log_signing_key
 from debar.local.embedded_redis import EmbeddedRedis, free_port
+from debar.local.local_replicas import SYNC_AT_ONCE
 
 START_TIMEOUT_S = 30.0  # every process ready within this, or the run stops
 STOP_TIMEOUT_S = 15.0  # SIGTERM, then SIGKILL
@@ -170,6 +171,40 @@ def debar(*, railway: bool = False) -> Iterator[Debar]:
         _wait_ready([(server, _serving) for server in started])  # SERVING once Redis (or sanction) answers
         assert redis.process is not None
         yield Debar(redis.process.pid, started[0], started[1] if railway else None)
+
+
+@dataclass
+class Replicated:
+    redis_pid: int
+    replica_pid: int
+    sanction: dict[int, Server]  # by the replicas each acknowledges after (DEBAR_REDIS_MIN_REPLICAS)
+
+
+@contextmanager
+def replicated() -> Iterator[Replicated]:
+    """A private master with one replica (appendfsync always on both) and two `debar serve sanction` on it: one
+    acknowledging a write once the master has it (DEBAR_REDIS_MIN_REPLICAS=0), one once the replica has it too
+    (=1). Stopped on the way out, whatever happened."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        EmbeddedRedis(Path(tmp) / "master", extra_args=SYNC_AT_ONCE) as master,
+        EmbeddedRedis(
+            Path(tmp) / "replica", extra_args=(*SYNC_AT_ONCE, "--replicaof", "127.0.0.1", str(master.port))
+        ) as replica,
+        _stopped_on_exit() as servers,
+    ):
+        for required in (0, 1):
+            address, metrics_port = f"127.0.0.1:{free_port()}", free_port()
+            env = _private_env(DEBAR_REDIS_URL=master.url, DEBAR_REDIS_MIN_REPLICAS=str(required),
+                               DEBAR_DATA_DIR=f"{tmp}/data{required}", DEBAR_LOG_FORMAT="json",
+                               DEBAR_PLATFORM_RATE_CHECKS="0", DEBAR_SANCTION_PORT=address.rsplit(":", 1)[1],
+                               DEBAR_METRICS_PORT=str(metrics_port))  # fmt: skip
+            popen = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "serve", "sanction"], env=env,
+                                     stderr=subprocess.DEVNULL)  # fmt: skip
+            servers.append(Server("sanction", popen, address, metrics_port))
+        _wait_ready([(server, _serving) for server in servers])  # SERVING once the replica confirms writes
+        assert master.process is not None and replica.process is not None
+        yield Replicated(master.process.pid, replica.process.pid, {0: servers[0], 1: servers[1]})
 
 
 @contextmanager

@@ -18,8 +18,9 @@ async def archive(settings: Settings, directory: str | None, keep_days: int) -> 
         return 2
     async with sanction_core(settings, Path(directory) if directory else None) as core:
         policy = RetentionPolicy.from_catalogue(core.catalogue, keep_days)
+        cursors = (await core.adapters.tree.state()).cursors  # only what the Merkle tree holds may leave Redis
         streams = await archive_log(
-            core.adapters.decision_log, core.adapters.archive, policy, int(time.time()), core.adapters.tree
+            core.adapters.decision_log, core.adapters.archive, policy, int(time.time()), integrated=cursors.get
         )
     changed = [c for c in streams if not c.trimmed]
     for stream in changed:

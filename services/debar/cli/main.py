@@ -28,7 +28,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 
     from debar.cli.up import up
 
-    return up(settings, demo=not args.no_demo, certs=Path(args.certs) if args.certs else None)
+    return up(settings, demo=not args.no_demo, certs=Path(args.certs) if args.certs else None, topology=args.topology)
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
@@ -50,7 +50,7 @@ def _log_archive(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
-    from debar.bench.runner import run, run_railway
+    from debar.bench.runner import run, run_railway, run_replicas
 
     if args.which == "import":
         from debar.bench.import_bench import run_import
@@ -59,6 +59,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.which == "railway":
         return run_railway(args.seconds, args.in_flight, args.rounds, args.generator)
+    if args.which == "replicas":
+        return run_replicas(args.seconds, args.in_flight, args.rounds, args.generator)
     return run(args.seconds, args.in_flight, args.rounds, args.caller, args.generator)
 
 
@@ -116,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="run every service with demo data (Redis: the configured one, else embedded)")
     up.add_argument("--no-demo", action="store_true", help="do not load the demo dataset")
     up.add_argument("--certs", help="mutual TLS with the certificates in this folder (`debar certs dev` makes them)")
+    up.add_argument(
+        "--topology", choices=["single", "sentinel", "cluster"], default="single",
+        help="the Redis to start when none is configured: single (default, the embedded server, kept), sentinel "
+        "(a master, 2 replicas, 3 Sentinels) or cluster (3 masters with a replica each), fresh each run",
+    )  # fmt: skip
     up.set_defaults(run=_up)
 
     check = commands.add_parser("check", help="ask a running sanction service")
@@ -142,22 +149,24 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "which",
         nargs="?",
-        choices=["sanction", "railway", "import"],
+        choices=["sanction", "railway", "replicas", "import"],
         default="sanction",
         help="sanction (default): Check (unrestricted and restricted subject, 16 and 1 in flight) and BatchCheck "
-        "of 100 beside the bare handler; railway: CheckTicket beside a direct Check; "
+        "of 100 beside the bare handler; railway: CheckTicket beside a direct Check; replicas: Check and "
+        "BatchCheck acknowledged after 0 and after 1 replica (DEBAR_REDIS_MIN_REPLICAS); "
         "import: a realistic feed through `debar import`, restrictions/s and Redis bytes per restriction",
     )
     bench.add_argument("--records", type=int, default=1_000_000, help="import: restrictions in the feed")
     bench.add_argument("--cluster-records", type=int, help="import: restrictions for the cluster (default: --records)")
     bench.add_argument("--redis", choices=["both", "single", "cluster"], default="both", help="import: where to load")
-    bench.add_argument("--seconds", type=float, default=3.0, help="sanction, railway: seconds per target per round")
-    bench.add_argument("--rounds", type=int, default=5, help="sanction, railway: rounds, targets alternating")
-    bench.add_argument("--in-flight", type=int, default=16, help="sanction, railway: calls in flight")
+    timed = "sanction, railway, replicas"
+    bench.add_argument("--seconds", type=float, default=3.0, help=f"{timed}: seconds per target per round")
+    bench.add_argument("--rounds", type=int, default=5, help=f"{timed}: rounds, targets alternating")
+    bench.add_argument("--in-flight", type=int, default=16, help=f"{timed}: calls in flight")
     bench.add_argument(
         "--generator", choices=["auto", "h2load", "python"], default="auto",
-        help="sanction, railway: the load generator; auto (default): h2load (Debian: nghttp2-client) when on PATH, "
-        "a C client that costs the shared cores far less per call than the Python one, else python",
+        help=f"{timed}: the load generator; auto (default): h2load (Debian: nghttp2-client) when on PATH, a C "
+        "client that costs the shared cores far less per call than the Python one, else python",
     )  # fmt: skip
     bench.add_argument(
         "--caller", default="railway",

@@ -19,7 +19,7 @@ async def sanction_core(settings: Settings, archive_dir: Path | None = None) -> 
     """On the configured Redis, else the embedded one `debar up` runs, else one started for the block. A Redis that
     does not answer ends the block with StoreUnavailable, whichever adapter met it, for `debar` to print in one
     line. `archive_dir`: where the decision log's archive is (default $DEBAR_DATA_DIR/archive)."""
-    with redis_url_for(settings.redis_url, settings.data_dir / "redis") as url:
+    with redis_url_for(settings.redis_location, settings.data_dir / "redis") as url:
         catalogue = load_default_catalogue()
         core = build_core(redis_adapters(settings, url, catalogue, archive_dir), catalogue, subject_resolver(settings))
         try:

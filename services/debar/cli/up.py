@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,12 +26,13 @@ from debar.console.accounts import write_demo_reviewers
 from debar.local.certs import CLERKS, CLIENTS, PLATFORMS, REVIEWERS, write_dev_certs
 from debar.local.dev_keys import dev_log_origin, log_signing_key, witness_key
 from debar.local.embedded_redis import EmbeddedRedis, EmbeddedRedisError, running_url
+from debar.local.local_replicas import ReplicatedCluster, SentinelGroup
 from debar.sanction.app.importer import import_lines
 
 
-async def _load_demo(settings: Settings, url: str) -> str:
+async def _load_demo(settings: Settings) -> str:
     demo = resources.files("debar").joinpath("data/demo.jsonl").read_bytes()
-    async with sanction_core(replace(settings, redis_url=url)) as core:
+    async with sanction_core(settings) as core:
         summary = await import_lines(demo.splitlines(), core.registry)
     return summary.line()
 
@@ -57,21 +59,59 @@ def _shown(url: str) -> str:
     return parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)).geturl()
 
 
+TOPOLOGIES = ("single", "sentinel", "cluster")
+
+
 @contextlib.contextmanager
-def _redis(settings: Settings) -> Iterator[str]:
-    """The configured Redis (DEBAR_REDIS_URL or --redis-url) as it is; else an embedded server on the data folder,
-    unless one already runs there (another `debar up` owns it)."""
+def _redis(settings: Settings, topology: str = "single") -> Iterator[Settings]:
+    """The settings of the Redis to use: the configured one (DEBAR_REDIS_URL, --redis-url, DEBAR_REDIS_SENTINELS)
+    as it is; else, for `topology` single, an embedded server on the data folder, unless one already runs there
+    (another `debar up` owns it); for sentinel or cluster, a fresh replicated topology of private servers (a master
+    with 2 replicas under 3 Sentinels, or 3 masters with a replica each), to watch a failover (its data is not
+    kept from one run to the next)."""
+    if settings.redis_sentinels:  # DEBAR_REDIS_URL (maybe empty) then holds only the master's credentials
+        print(f"redis     {settings.redis_location} (configured, Sentinel)")
+        yield settings
+        return
     if settings.redis_url:
         kind = "configured, cluster" if settings.redis_cluster else "configured"
         print(f"redis     {_shown(settings.redis_url)} ({kind})")
-        yield settings.redis_url
+        yield settings
+        return
+    if topology != "single":
+        folder = settings.data_dir / f"redis-{topology}"
+        shutil.rmtree(folder, ignore_errors=True)
+        if topology == "sentinel":
+            with SentinelGroup(folder) as group:
+                print(f"redis     Sentinel: master 127.0.0.1:{group.servers[0].port}, replicas "
+                      f"{', '.join(f'127.0.0.1:{s.port}' for s in group.servers[1:])}, Sentinels {group.sentinels} "
+                      f"(data in {folder}, not kept)")  # fmt: skip
+                yield replace(settings, redis_sentinels=group.sentinels, redis_sentinel_master=group.master_name)
+            return
+        cluster = ReplicatedCluster(folder).start()
+        try:
+            masters = ", ".join(f"127.0.0.1:{n.port}" for n in cluster.nodes)
+            replicas = ", ".join(f"127.0.0.1:{n.port}" for n in cluster.replicas)
+            print(f"redis     Cluster: masters {masters}, their replicas {replicas} (data in {folder}, not kept)")
+            yield replace(settings, redis_url=cluster.url, redis_cluster=True)
+        finally:
+            cluster.stop()
         return
     folder = settings.data_dir / "redis"
     if running_url(folder):
         raise EmbeddedRedisError(f"an embedded Redis already runs on {folder} (another `debar up`?)")
     with EmbeddedRedis(folder) as redis:
         print(f"redis     {redis.url} (embedded, data in {folder})")
-        yield redis.url
+        yield replace(settings, redis_url=redis.url)
+
+
+def _redis_env(settings: Settings) -> dict[str, str]:
+    """What tells the services where the Redis is."""
+    env = {"DEBAR_REDIS_URL": settings.redis_url, "DEBAR_REDIS_CLUSTER": str(settings.redis_cluster).lower()}
+    if settings.redis_sentinels:
+        env.update(DEBAR_REDIS_SENTINELS=settings.redis_sentinels,
+                   DEBAR_REDIS_SENTINEL_MASTER=settings.redis_sentinel_master)  # fmt: skip
+    return env
 
 
 @dataclass(frozen=True)
@@ -109,9 +149,10 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt  # SIGTERM stops everything as Ctrl-C does, during start-up too
 
 
-def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
+def up(settings: Settings, demo: bool = True, certs: Path | None = None, topology: str = "single") -> int:
     """Plaintext on loopback, said explicitly (DEBAR_TLS_* are not passed on); with `certs`, mutual TLS with each
-    service's own certificate from that `debar certs dev` folder (made there if missing)."""
+    service's own certificate from that `debar certs dev` folder (made there if missing). `topology`: the Redis to
+    start when none is configured (see _redis)."""
     names = available_services()
     host = settings.host
     ports = {name: port_of(settings, name) for name in names}
@@ -121,12 +162,11 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None) -> int:
     if taken:
         print(f"debar up: already in use: {', '.join(taken)} (another `debar up`?); nothing started", file=sys.stderr)
         return 1
-    with _redis(settings) as url:
+    with _redis(settings, topology) as on_redis:
         if demo:
-            print(f"demo data {asyncio.run(_load_demo(settings, url))}")
+            print(f"demo data {asyncio.run(_load_demo(on_redis))}")
         env = {k: v for k, v in os.environ.items() if not k.startswith("DEBAR_TLS_")}
-        env.update(DEBAR_REDIS_URL=url, DEBAR_REDIS_CLUSTER=str(settings.redis_cluster).lower(),
-                   DEBAR_PLAINTEXT="false" if certs else "true")  # fmt: skip
+        env.update(**_redis_env(on_redis), DEBAR_PLAINTEXT="false" if certs else "true")
         # The console's two demo reviewers, with fresh passwords each run (other accounts in the file are kept).
         accounts = settings.console_accounts_path()
         demo_reviewers = write_demo_reviewers(accounts)

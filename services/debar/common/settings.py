@@ -292,6 +292,34 @@ def _header_name(value: str) -> str | None:
     return None if ok else "must be an HTTP header name (letters, digits and dashes)"
 
 
+def _sentinels(value: str) -> str | None:
+    try:
+        sentinel_addresses(value)
+    except ValueError:
+        return "must be a comma-separated list of host:port (e.g. sentinel-0:26379,sentinel-1:26379)"
+    return None
+
+
+def sentinel_addresses(value: str) -> tuple[tuple[str, int], ...]:
+    """The (host, port) pairs DEBAR_REDIS_SENTINELS names."""
+    found = []
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        host, _, port = part.rpartition(":")
+        if not host or not 0 < int(port) < 65536:
+            raise ValueError(part)
+        found.append((host.strip("[]"), int(port)))
+    return tuple(found)
+
+
+def _master_name(value: str) -> str | None:
+    ok = bool(value) and all(c.isascii() and (c.isalnum() or c in "-_.") for c in value)
+    return None if ok else "must be a Sentinel master name (letters, digits, '-', '_' and '.')"
+
+
+def _min_replicas(value: str) -> str | None:
+    return None if value == "auto" or (value.isdigit() and int(value) <= 16) else "must be auto or 0 to 16"
+
+
 # --- the settings -------------------------------------------------------------------------------------------------
 
 
@@ -309,6 +337,23 @@ class Settings:
         "DEBAR_REDIS_TIMEOUT_S", 0.5, "socket and pool timeout of every Redis call", check=within(0, 30, low_open=True)
     )
     redis_connections: int = setting("DEBAR_REDIS_CONNECTIONS", 16, "Redis connection pool size per process")
+    # Sentinel: the master is found through these, and found again after a failover (see README, "Failures").
+    redis_sentinels: str = setting(
+        "DEBAR_REDIS_SENTINELS", "", "host:port[,host:port...] of the Sentinels that name the master; empty: none",
+        check=_sentinels,
+    )  # fmt: skip
+    redis_sentinel_master: str = setting(
+        "DEBAR_REDIS_SENTINEL_MASTER", "debar", "the name the Sentinels know the master by", check=_master_name
+    )
+    redis_min_replicas: str = setting(
+        "DEBAR_REDIS_MIN_REPLICAS", "auto",
+        "replicas that must hold a write before it is acknowledged; auto: 1 when the Redis has replicas, else 0",
+        check=_min_replicas,
+    )  # fmt: skip
+    redis_replica_wait_ms: int = setting(
+        "DEBAR_REDIS_REPLICA_WAIT_MS", 250, "how long a write waits for its replicas before it counts as failed",
+        check=within(1, 30_000),
+    )  # fmt: skip
     redis_prefix: str = setting("DEBAR_REDIS_PREFIX", "debar", "the prefix of every Redis key", check=_key_prefix)
     # Parsed after the loop, which needs the ring to check pseudonym_staged.
     pseudonym_keys: str = secret_setting(
@@ -540,6 +585,16 @@ class Settings:
     def tls(self) -> bool:
         return bool(self.tls_ca)
 
+    @property
+    def redis_location(self) -> str:
+        """Where the Redis is, as the wiring and the spool's folder name it: DEBAR_REDIS_URL, or with Sentinels
+        sentinel://<the sentinels>/<master> (DEBAR_REDIS_URL then only gives the master's password, database and
+        scheme); empty: the embedded server."""
+        if self.redis_sentinels:
+            hosts = ",".join(f"{host}:{port}" for host, port in sentinel_addresses(self.redis_sentinels))
+            return f"sentinel://{hosts}/{self.redis_sentinel_master}"
+        return self.redis_url
+
     def transport(self) -> str:
         """How a server of this process knows its callers (one of TRANSPORTS); refuses an unsafe choice. Plaintext
         is the default on loopback only (the laptop flow); beyond it, mutual TLS or signed tokens are required."""
@@ -571,8 +626,12 @@ class Settings:
             raise SettingsError("DEBAR_PLAINTEXT=true contradicts DEBAR_TLS_*: choose one")
         if self.redis_cluster and not self.redis_url:
             raise SettingsError("DEBAR_REDIS_CLUSTER needs DEBAR_REDIS_URL (the embedded server is one node)")
+        if self.redis_sentinels and self.redis_cluster:
+            raise SettingsError("DEBAR_REDIS_SENTINELS and DEBAR_REDIS_CLUSTER exclude each other: choose one")
         if self.redis_url:
             _check_redis_url(self.redis_url, self.redis_cluster)
+        if self.redis_replica_wait_ms >= self.redis_timeout_s * 1000:
+            raise SettingsError("DEBAR_REDIS_REPLICA_WAIT_MS must be shorter than DEBAR_REDIS_TIMEOUT_S")
         try:
             ring = parse_keys(self.pseudonym_keys)
         except ValueError as error:  # the message names key ids, never a secret

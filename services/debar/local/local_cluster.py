@@ -23,13 +23,14 @@ def _port_with_bus_port() -> int:
 
 
 class LocalCluster:
-    def __init__(self, data_dir: Path, *, extra_args: tuple[str, ...] = ()) -> None:
-        options = (
-            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
-            *extra_args,
+    def __init__(self, data_dir: Path, *, extra_args: tuple[str, ...] = (), node_timeout_ms: int = 2000) -> None:
+        self.node_timeout_ms = node_timeout_ms
+        self.options = (
+            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout",
+            str(node_timeout_ms), *extra_args,
         )  # fmt: skip
         self.nodes = [
-            EmbeddedRedis(data_dir / f"node{i}", _port_with_bus_port(), extra_args=options)
+            EmbeddedRedis(data_dir / f"node{i}", _port_with_bus_port(), extra_args=self.options)
             for i in range(len(SLOT_RANGES))
         ]
 

@@ -95,7 +95,7 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
     signer = settings.log_signer()  # the log's key: missing or unreadable stops the start here, naming the setting
     witness_list = settings.log_witness_list()
     async with contextlib.AsyncExitStack() as stack:
-        url = settings.redis_url or stack.enter_context(EmbeddedRedis(settings.data_dir / "redis")).url
+        url = settings.redis_location or stack.enter_context(EmbeddedRedis(settings.data_dir / "redis")).url
         registry = CollectorRegistry()
         check_metrics = CheckMetrics(registry)
         core = build_core(
@@ -128,6 +128,9 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         async def redis_answers() -> bool:
             try:
                 await core.floor.refresh()  # doubles as the periodic refresh of the revision floor
+                if core.adapters.replicas_confirm is not None:
+                    # Too few replicas confirm writes: every acknowledged write would fail, so not SERVING.
+                    await core.adapters.replicas_confirm()
             except StoreUnavailable:
                 check_metrics.redis_error("health")
                 raise

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from debar.common.circuit import CircuitBreaker
 from debar.sanction.adapters.keys import Keys, hash_tag
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
+from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.domain.log_records import LogEntry
 
@@ -26,11 +27,13 @@ def _newest_first_key(decision_id: str) -> tuple[int, int, str, int]:
 
 
 class RedisDecisionLog:
-    def __init__(self, client: Redis, keys: Keys, breaker: CircuitBreaker | None = None) -> None:
+    def __init__(
+        self, client: Redis, keys: Keys, breaker: CircuitBreaker | None = None, replication: Replication | None = None
+    ) -> None:
         self._redis = client
         self._keys = keys
         self._breaker = breaker or CircuitBreaker()
-        self._scripts = Scripts(client, ("trim",))
+        self._scripts = Scripts(client, ("trim",), replication)
 
     @unavailable_on_redis_error
     async def get(self, bucket: str, stream_id: str) -> LogEntry | None:

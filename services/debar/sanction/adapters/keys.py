@@ -19,6 +19,8 @@ subject's bucket as hash tag, so it lives in one slot and one script call covers
                      records: they get short refs, see lua/texts.lua)
     {p}:rev          string  the data revision, bumped after every write
     {p}:imports      hash    import lines so far, by result (added, updated, unchanged, rejected)
+    {p}:probe:{probe:T}  string  written by the health probe to learn that replicas confirm writes (T: a tag
+                     that puts it on a given cluster node)
     {p}:rate:{rate:KEY}:W  string  items checked under KEY (a caller, or caller/principal when delegated) in
                      rate window W (see rate_counter.py)
     {p}:distinct:{distinct:H}:c:KEY  HyperLogLog  the subjects KEY checked or read in hour H (app/distinct.py)
@@ -117,6 +119,11 @@ class Keys:
     @property
     def imports(self) -> str:
         return f"{self.prefix}:imports"
+
+    def replication_probe(self, tag: str) -> str:
+        """A counter the health probe writes to learn that replicas still confirm writes (one per cluster node:
+        `tag` picks the slot)."""
+        return f"{self.prefix}:probe:{{probe:{tag}}}"
 
     def rate(self, caller: str, window: int) -> str:
         """Items checked by `caller` in rate window number `window`."""

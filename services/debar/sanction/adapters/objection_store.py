@@ -15,6 +15,7 @@ from debar.common.circuit import CircuitBreaker
 from debar.common.identifiers import IdKind
 from debar.sanction.adapters.keys import Keys, ObjectionKeys
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
+from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.adapters.sealing import Sealer
 from debar.sanction.app.ports import Written
@@ -125,11 +126,14 @@ def logged_reason(step: Transition) -> str:
 
 
 class RedisObjectionStore:
-    def __init__(self, client: Redis, keys: Keys, sealer: Sealer, breaker: CircuitBreaker | None = None) -> None:
+    def __init__(
+        self, client: Redis, keys: Keys, sealer: Sealer, breaker: CircuitBreaker | None = None,
+        replication: Replication | None = None,
+    ) -> None:  # fmt: skip
         self._redis = client
         self._breaker = breaker or CircuitBreaker()
         self._keys = ObjectionKeys(keys.prefix)
-        self._scripts = Scripts(client, ("objection",))
+        self._scripts = Scripts(client, ("objection",), replication)
         self._sealer = sealer
 
     def _decode(self, raw: bytes | str) -> Objection:

@@ -4,18 +4,32 @@ circuit breaker shared by every adapter that talks to the same Redis."""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, ParamSpec, TypeVar
 
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    ReadOnlyError,
+    RedisClusterException,
+    RedisError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from debar.common.circuit import CircuitBreaker, CircuitOpen
 from debar.sanction.app.ports import StoreUnavailable
 
+# What a Redis says while it fails over (a slot without a master, a demoted master, a slot on the move, a cluster
+# client that cannot learn the map): it does not answer for now, as a dead one does; the call is not retried
+# here, the caller's next one finds the new master.
+FAILING_OVER = (ClusterDownError, TryAgainError, ReadOnlyError, AskError, RedisClusterException)
+
 P = ParamSpec("P")
+_inside: contextvars.ContextVar[bool] = contextvars.ContextVar("inside_guarded_call", default=False)
 T = TypeVar("T")
 
 
@@ -25,26 +39,40 @@ def unavailable_on_redis_error(method: Callable[P, Coroutine[Any, Any, T]]) -> C
 
     @functools.wraps(method)
     async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
-        breaker: CircuitBreaker = args[0]._breaker  # type: ignore[attr-defined]  # every adapter has one
+        if _inside.get():  # called by a guarded method (decide resolving texts): one call to the breaker
+            return await method(*args, **kwargs)
+        token = _inside.set(True)
         try:
-            breaker.before_call()
-        except CircuitOpen as error:
-            raise StoreUnavailable(str(error)) from error
-        try:
-            result = await method(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
-            breaker.failed()
-            raise StoreUnavailable(f"redis: {error}") from error
-        except RedisError:
-            breaker.succeeded()  # Redis answered, if with an error: it is up
-            raise
-        except BaseException:
-            breaker.abandoned()  # cancelled (the caller's deadline passed): no news about Redis
-            raise
-        breaker.succeeded()
-        return result
+            return await _through_breaker(method, *args, **kwargs)
+        finally:
+            _inside.reset(token)
 
     return guarded
+
+
+async def _through_breaker(method: Callable[P, Coroutine[Any, Any, T]], *args: P.args, **kwargs: P.kwargs) -> T:
+    """The outermost guarded call: in a half-open circuit it is the one trial, whatever it calls inside."""
+    breaker: CircuitBreaker = args[0]._breaker  # type: ignore[attr-defined]  # every adapter has one
+    try:
+        breaker.before_call()
+    except CircuitOpen as error:
+        raise StoreUnavailable(str(error)) from error
+    try:
+        result = await method(*args, **kwargs)
+    except (RedisConnectionError, RedisTimeoutError, OSError, *FAILING_OVER) as error:
+        breaker.failed()
+        raise StoreUnavailable(f"redis: {error}") from error
+    except StoreUnavailable:  # NotReplicated among them: later calls fail fast instead of each waiting
+        breaker.failed()
+        raise
+    except RedisError:
+        breaker.succeeded()  # Redis answered, if with an error: it is up
+        raise
+    except BaseException:
+        breaker.abandoned()  # cancelled (the caller's deadline passed): no news about Redis
+        raise
+    breaker.succeeded()
+    return result
 
 
 @contextlib.contextmanager
@@ -53,5 +81,5 @@ def unavailable_on_redis_down() -> Iterator[None]:
     (walking a chain, re-keying): a Redis that does not answer is StoreUnavailable. File errors stay as they are."""
     try:
         yield
-    except (RedisConnectionError, RedisTimeoutError) as error:
+    except (RedisConnectionError, RedisTimeoutError, *FAILING_OVER) as error:
         raise StoreUnavailable(f"redis: {error}") from error

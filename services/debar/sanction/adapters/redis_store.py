@@ -17,6 +17,7 @@ from debar.common.circuit import CircuitBreaker
 from debar.sanction.adapters import codec
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
+from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.app.ports import Sequenced
 from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
@@ -27,13 +28,16 @@ from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Outc
 
 class RedisStore:
     def __init__(
-        self, client: Redis, keys: Keys, breaker: CircuitBreaker | None = None, catalogue: Catalogue | None = None
-    ) -> None:
+        self, client: Redis, keys: Keys, breaker: CircuitBreaker | None = None, catalogue: Catalogue | None = None,
+        replication: Replication | None = None,
+    ) -> None:  # fmt: skip
+        """`replication`: writes are acknowledged only once replicas hold them (adapters/replication.py)."""
         self._redis = client  # decode_responses=False: values are bytes
         self._keys = keys
         self._breaker = breaker or CircuitBreaker()
         self._catalogue = catalogue or load_default_catalogue()  # records store measures as its bitmask
-        self._scripts = Scripts(client, ("decide", "index", "replay", "write", "read", "texts"))
+        self._replication = replication
+        self._scripts = Scripts(client, ("decide", "index", "replay", "write", "read", "texts"), replication)
         self._texts: dict[str, str] = {}  # ref -> text
         # Packed index entry -> decoded entry: the same restrictions come back in answer after answer. Entries are
         # immutable under their text (a change writes a new one), so the cache is never stale; it is bounded.
@@ -46,6 +50,19 @@ class RedisStore:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+    @unavailable_on_redis_error
+    async def replicas_confirm(self) -> None:
+        """A probe write on every primary, confirmed by the replicas acknowledged writes need (health)."""
+        if self._replication is not None:
+            await self._replication.probe()
+
+    async def _write(self, *command: Any) -> Any:
+        """One write command on the key command[1], replicated before it returns when replication is asked."""
+        if self._replication is None:
+            return await self._redis.execute_command(*command)
+        (answer,) = await self._replication.execute([command], [command[1]])
+        return answer
 
     # -- scripts -------------------------------------------------------------------------------------------
 
@@ -90,7 +107,7 @@ class RedisStore:
 
     @unavailable_on_redis_error
     async def bump_revision(self) -> int:
-        return int(await self._redis.incr(self._keys.revision))
+        return int(await self._write("INCR", self._keys.revision))
 
     # -- texts ---------------------------------------------------------------------------------------------
 
@@ -285,8 +302,8 @@ class RedisStore:
     @unavailable_on_redis_error
     async def put_restriction(self, restriction: Restriction) -> None:
         refs = await self.store_texts((restriction.source, restriction.legal_basis, restriction.authority))
-        await self._redis.hset(
-            self._keys.restrictions(restriction.id), restriction.id,
+        await self._write(
+            "HSET", self._keys.restrictions(restriction.id), restriction.id,
             codec.encode_restriction(restriction, self._catalogue, refs),
         )  # fmt: skip
 
@@ -304,7 +321,7 @@ class RedisStore:
             (self._keys.restrictions(r.id), r.id, codec.encode_restriction(r, self._catalogue, refs))
             for r in restrictions
         ]
-        return await self._write(records, self._index_ops(changes, refs), log)
+        return await self._write_ops(records, self._index_ops(changes, refs), log)
 
     @unavailable_on_redis_error
     async def write_exemption(
@@ -313,7 +330,7 @@ class RedisStore:
         """The permit, its index change and its log entry: every key in the subject's slot, so one call."""
         records = [(self._keys.exemptions(exemption.subject.bucket), exemption.id, codec.encode_exemption(exemption))]
         refs = await self.store_texts(t for c in changes if c.entry for t in (c.entry.source, c.entry.authority))
-        return await self._write(records, self._index_ops(changes, refs), log)
+        return await self._write_ops(records, self._index_ops(changes, refs), log)
 
     @unavailable_on_redis_error
     async def registry_history(self, bucket: str, target: str) -> list[tuple[str, bytes]]:
@@ -344,7 +361,7 @@ class RedisStore:
             for c in changes
         ]
 
-    async def _write(
+    async def _write_ops(
         self,
         records: Sequence[tuple[str, str, bytes | str]],
         entries: Sequence[tuple[str, str, str, str]],
@@ -380,8 +397,8 @@ class RedisStore:
 
     @unavailable_on_redis_error
     async def put_exemption(self, exemption: Exemption) -> None:
-        await self._redis.hset(
-            self._keys.exemptions(exemption.subject.bucket), exemption.id, codec.encode_exemption(exemption)
+        await self._write(
+            "HSET", self._keys.exemptions(exemption.subject.bucket), exemption.id, codec.encode_exemption(exemption)
         )
 
 

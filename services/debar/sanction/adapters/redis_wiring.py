@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from debar.common.circuit import CircuitBreaker
-from debar.common.settings import Settings
+from debar.common.settings import Settings, sentinel_addresses
 from debar.sanction.adapters.checkpoint_dir import DirectoryCheckpoints
 from debar.sanction.adapters.decision_log import RedisDecisionLog
 from debar.sanction.adapters.file_archive import FileArchive
@@ -17,6 +17,7 @@ from debar.sanction.adapters.rate_counter import RedisRateCounter
 from debar.sanction.adapters.redis_client import make_client
 from debar.sanction.adapters.redis_store import RedisStore
 from debar.sanction.adapters.rekey_store import RedisRekey
+from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.sealing import Sealer
 from debar.sanction.adapters.sequenced_log import RedisSequencedLog
 from debar.sanction.adapters.subject_tally import RedisSubjectTally
@@ -30,24 +31,32 @@ def redis_adapters(
     settings: Settings, redis_url: str, catalogue: Catalogue, archive_dir: Path | None = None
 ) -> Adapters:
     """One client and one circuit breaker for all of them (the Merkle log's adapters have their own): every adapter
-    that talks to this Redis fails fast together. No connection is opened until the first call. `archive_dir`:
-    default $DEBAR_DATA_DIR/archive."""
+    that talks to this Redis fails fast together, and one Replication: every write they acknowledge waits for its
+    replicas. No connection is opened until the first call. `redis_url`: settings.redis_location, or the embedded
+    server's URL. `archive_dir`: default $DEBAR_DATA_DIR/archive."""
+    sentinels = sentinel_addresses(settings.redis_sentinels)
     client = make_client(
-        redis_url, cluster=settings.redis_cluster, timeout_s=settings.redis_timeout_s,
-        connections=settings.redis_connections,
+        settings.redis_url if sentinels else redis_url, cluster=settings.redis_cluster,
+        timeout_s=settings.redis_timeout_s, connections=settings.redis_connections, sentinels=sentinels,
+        sentinel_master=settings.redis_sentinel_master,
     )  # fmt: skip
     keys = Keys(settings.redis_prefix)
     breaker = CircuitBreaker()
     # The log integrator's own: it polls Redis every round, and on a shared breaker its calls would take the one
     # trial call a half-open circuit lets through, so that a caller's read right after an outage failed for it.
     log_breaker = CircuitBreaker()
+    required = None if settings.redis_min_replicas == "auto" else int(settings.redis_min_replicas)
+    replication = Replication(client, keys, required, settings.redis_replica_wait_ms, has_replicas=bool(sentinels))
+    store = RedisStore(client, keys, breaker, catalogue, replication)
     return Adapters(
-        store=RedisStore(client, keys, breaker, catalogue),
-        decision_log=RedisDecisionLog(client, keys, breaker),
-        objection_store=RedisObjectionStore(client, keys, Sealer.from_spec(settings.objection_keys), breaker),
+        store=store,
+        decision_log=RedisDecisionLog(client, keys, breaker, replication),
+        objection_store=RedisObjectionStore(
+            client, keys, Sealer.from_spec(settings.objection_keys), breaker, replication
+        ),
         rate_counter=RedisRateCounter(client, keys),
         subject_tally=RedisSubjectTally(client, keys, breaker),
-        rekeyer=RedisRekey(client, keys),
+        rekeyer=RedisRekey(client, keys, replication=replication),
         spool=FileSpool(spool_folder(settings.data_dir, redis_url, settings.redis_prefix), catalogue),
         archive=FileArchive(archive_dir or settings.data_dir / "archive"),
         close=client.aclose,
@@ -56,4 +65,5 @@ def redis_adapters(
         ),
         tree=RedisTreeStore(client, TreeKeys(settings.redis_prefix), log_breaker),
         checkpoints=DirectoryCheckpoints(settings.checkpoints_path),
+        replicas_confirm=store.replicas_confirm,
     )

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from debar.sanction.adapters import codec
 from debar.sanction.adapters.keys import Keys, decisions_pseudonym, hash_tag
+from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.app.ports import RekeyCounts
 
@@ -23,15 +24,22 @@ LIST_CHUNK = 1000  # decision ids moved per script call: far below Lua's unpack 
 
 
 class RedisRekey:
-    def __init__(self, client: Redis, keys: Keys, list_chunk: int = LIST_CHUNK) -> None:
+    def __init__(
+        self, client: Redis, keys: Keys, list_chunk: int = LIST_CHUNK, replication: Replication | None = None
+    ) -> None:
         self._redis = client
         self._keys = keys
-        self._scripts = Scripts(client, ("rekey",))
+        self._scripts = Scripts(client, ("rekey",), replication)
         self._list_chunk = list_chunk
+        self._replication = replication
 
     async def sequence(self, entry: bytes) -> None:
-        """XADD with an id Redis picks (increasing in the stream); a plain command: nothing else changes with it."""
-        await self._redis.xadd(self._keys.operations_log, {"e": entry})
+        """XADD with an id Redis picks (increasing in the stream), replicated before it returns when asked."""
+        command = ("XADD", self._keys.operations_log, "*", "e", entry)
+        if self._replication is None:
+            await self._redis.execute_command(*command)
+        else:
+            await self._replication.execute([command], [command[1]])
 
     async def _call(self, keys: list[str], args: list[Any]) -> int:
         return int(await self._scripts.run("rekey", keys, args))

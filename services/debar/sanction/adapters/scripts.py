@@ -11,6 +11,8 @@ from typing import Any
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import NoScriptError
 
+from debar.sanction.adapters.replication import Replication
+
 # The lua/lib/ pieces each script uses.
 USES = {"index": ("entries",), "write": ("entries",)}
 
@@ -28,19 +30,38 @@ def source(name: str) -> str:
     return libraries + text
 
 
+# The scripts that write what the core acknowledges: with a Replication, each is followed by its WAIT (see
+# adapters/replication.py). `rate` (a counter that may be lost) and `read` are not.
+WRITES = frozenset({"decide", "index", "replay", "write", "texts", "objection", "rekey", "trim"})
+
+
 class Scripts:
-    def __init__(self, client: Redis | RedisCluster, names: Sequence[str]) -> None:
+    def __init__(
+        self, client: Redis | RedisCluster, names: Sequence[str], replication: Replication | None = None
+    ) -> None:
         self._redis = client
         self._sources = {name: source(name) for name in names}
         self._shas: dict[str, str] = {}
+        self._replication = replication
 
     async def run(self, name: str, keys: Sequence[str], args: Sequence[Any], **options: Any) -> Any:
         """`options`: e.g. target_nodes on Redis Cluster."""
         sha = self._shas.get(name)
         if sha is None:
             sha = self._shas[name] = await self._redis.script_load(self._sources[name])
+        if self._replication is not None and name in WRITES:
+            return await self._replicated(name, sha, keys, args, options.get("target_nodes"))
         try:
             return await self._redis.execute_command("EVALSHA", sha, len(keys), *keys, *args, **options)
         except NoScriptError:  # the server restarted or was flushed: load once more
             self._shas[name] = await self._redis.script_load(self._sources[name])
             return await self._redis.execute_command("EVALSHA", self._shas[name], len(keys), *keys, *args, **options)
+
+    async def _replicated(self, name: str, sha: str, keys: Sequence[str], args: Sequence[Any], node: Any) -> Any:
+        assert self._replication is not None
+        try:
+            (answer,) = await self._replication.execute([("EVALSHA", sha, len(keys), *keys, *args)], keys, node)
+        except NoScriptError:
+            sha = self._shas[name] = await self._redis.script_load(self._sources[name])
+            (answer,) = await self._replication.execute([("EVALSHA", sha, len(keys), *keys, *args)], keys, node)
+        return answer

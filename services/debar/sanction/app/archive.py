@@ -1,14 +1,15 @@
 """`debar log archive`: moves each bucket stream's oldest records, those past their retention, to archive files,
-then trims them from Redis. Only a prefix of a stream is archived (the first record still needed stops it), so the
-stream in Redis continues from the last archived record; nothing is trimmed that was not written and fsync'd.
-The Merkle tree keeps committing to the archived entries (`debar log verify --archive` reads them back), so a
-record is archived only once the tree has integrated it: the prefix stops at the first record it has not."""
+then trims them from Redis. Only a prefix of a stream is archived (the first record still needed, or not yet in the
+Merkle tree, stops it), so the stream in Redis continues from the last archived record; nothing is trimmed that was
+not written and fsync'd. The tree keeps committing to the archived entries: `debar log verify --archive` reads
+them back."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from debar.sanction.app.ports import Archive, DecisionLog, TreeStore
+from debar.sanction.app.ports import Archive, DecisionLog
 from debar.sanction.domain.log_records import LogEntry, decisions_of
 from debar.sanction.domain.retention import RetentionPolicy
 
@@ -21,32 +22,29 @@ class ArchivedStream:
     trimmed: bool
 
 
-async def _integrated_prefix(tree: TreeStore, stream: str, records: list[LogEntry]) -> int:
-    """How many of `records` (a stream's first ones, in order) the tree has integrated: the integrator takes each
-    stream in order, so they are a prefix, found by bisection."""
-    low, high = 0, len(records)  # records[:low] integrated; records[high:] not
-    while low < high:
-        middle = (low + high) // 2
-        if await tree.first_leaf(stream, records[middle].stream_id) is None:
-            high = middle
-        else:
-            low = middle + 1
-    return low
+def _after(stream_id: str, cursor: str | None) -> bool:
+    if cursor is None:
+        return True
+    return tuple(map(int, stream_id.split("-"))) > tuple(map(int, cursor.split("-")))
 
 
 async def archive_log(
-    log: DecisionLog, archive: Archive, policy: RetentionPolicy, now: int, tree: TreeStore | None = None
+    log: DecisionLog,
+    archive: Archive,
+    policy: RetentionPolicy,
+    now: int,
+    integrated: Callable[[str], str | None] = lambda stream: None,
 ) -> list[ArchivedStream]:
-    """`tree`: archive only what it has integrated (None: no Merkle log to wait for, e.g. in unit tests)."""
+    """`integrated(stream)`: the last record id of the stream in the Merkle tree; a record after it is never
+    archived (the integrator reads the streams, not the archive: it would never be in the tree)."""
     done = []
     for bucket in await log.buckets():
         records: list[LogEntry] = []
+        cursor = integrated(log.stream(bucket))
         async for record in log.walk(bucket):
-            if not policy.archivable(record, now):
+            if not policy.archivable(record, now) or _after(record.stream_id, cursor):
                 break
             records.append(record)
-        if records and tree is not None:
-            records = records[: await _integrated_prefix(tree, log.stream(bucket), records)]
         if not records:
             continue
         archive.write(bucket, records)

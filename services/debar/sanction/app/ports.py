@@ -23,6 +23,11 @@ class StoreUnavailable(Exception):
     """Storage did not answer in time or at all."""
 
 
+class NotReplicated(StoreUnavailable):
+    """A write reached the primary but too few replicas confirmed it in time: it must not be acknowledged (a
+    failover could lose it), so it counts as storage that did not answer."""
+
+
 # -- restrictions and checks --------------------------------------------------------------------------------
 
 
@@ -414,3 +419,6 @@ class Adapters:
     sequenced_log: SequencedLog
     tree: TreeStore
     checkpoints: CheckpointStore
+    # Raises StoreUnavailable (NotReplicated) unless a write now reaches the replicas acknowledged writes need
+    # (health); None: no replicas to wait for.
+    replicas_confirm: Callable[[], Awaitable[None]] | None = None
