@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from enum import Enum
 
-from debar.common.errors import InvalidField, NotFound
+from debar.common.errors import Conflict, InvalidField, NotFound
 from debar.common.identifiers import IdKind, mask_name, ric_birth_date
 from debar.common.times import checked_time
 from debar.sanction.app.checker import RevisionFloor
@@ -263,8 +263,33 @@ class Registry:
     async def impose(self, item: ImposeInput, actor: str = "") -> tuple[Restriction, int, WriteEffect]:
         """`actor`: the identity imposing it, logged with the write."""
         built = self.build(item)  # validated fully before anything is read or written
+        if four_eyes.lift_needs_confirmation(self._catalogue, built.source):
+            await self._refuse_weakening(built)
         [(restriction, effect)], revision = await self.impose_built([built], actor)
         return restriction, revision, effect
+
+    @unavailable_as("restriction data")
+    async def _refuse_weakening(self, built: Restriction) -> None:
+        """Conflict when this Impose would weaken a stored record of a source whose lifts need a second identity
+        (four_eyes.weakening): that is a Lift, and Lift and ConfirmLift do it."""
+        [stored] = await self._store.get_restrictions([built.id])
+        if stored is None:
+            return
+        current = self._resolver.current
+        stored = replace(
+            stored,
+            subject=replace(stored.subject, pseudonym=current(stored.subject.pseudonym)),
+            principals=tuple(
+                replace(p, subject=replace(p.subject, pseudonym=current(p.subject.pseudonym)))
+                for p in stored.principals
+            ),
+        )
+        why = four_eyes.weakening(stored, built)
+        if why:
+            raise Conflict(
+                f"restriction {built.id}: this Impose would weaken it ({why}); a {built.source} restriction loses "
+                "force only by Lift, confirmed by a second registry identity (ConfirmLift)"
+            )
 
     @unavailable_as("restriction data")
     async def impose_built(

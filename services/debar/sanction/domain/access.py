@@ -24,7 +24,7 @@ method is closed until it is given a scope here.
 
 Rates: a caller's entry may give a rate (`checks` items per `window_s`); checked items count against it, and so
 does every read (GetRestriction, ListRestrictions, GetDecision, ListDecisions, GetObjection, ListObjections: one
-each).
+each) and every filing (FileObjection, RequestReconsideration: their answers tell whose decision it is).
 
 The scopes file names identities exactly (`railway`, `reviewer:li`) or by group (`reviewer:*`: every identity of
 that kind); an exact entry wins over its group. `local`, the identity of local mode, is refused in the file of a
@@ -34,7 +34,8 @@ A delegated call (a `delegate` acting for a principal) may do only what both may
 to the delegate's. Checks are the exception, being the delegate's own work (the railway service checks railway
 measures for whichever platform asked it): the delegate's check scopes hold, so platforms need none of their own
 and cannot call the sanction service directly. The rate is the principal's entry's, else the delegate's, counted
-for that delegate and principal together (`railway/platform:12306`): one platform cannot use up another's."""
+for that delegate and principal together (`railway/platform:12306`): one platform cannot use up another's. A
+principal must be named in the file (exactly or by group) and may not hold `delegate` itself (api/access.py)."""
 
 from __future__ import annotations
 
@@ -134,6 +135,11 @@ class AccessPolicy:
         if found is None and (group := group_of(caller)) is not None:
             found = self.grants.get(group)
         return replace(found, caller=caller) if found is not None else Grant(caller)
+
+    def knows(self, identity: str) -> bool:
+        """Whether the file names `identity`, exactly or by its group."""
+        group = group_of(identity)
+        return identity in self.grants or (group is not None and group in self.grants)
 
     @staticmethod
     def sees_every_subject(grant: Grant) -> bool:
