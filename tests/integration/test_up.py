@@ -54,7 +54,8 @@ def _up_env(tmp_path: Path, env: dict[str, str]) -> tuple[dict[str, str], dict[s
     ports = {name: free_port() for name in [*available_services(), "witness"]}
     full_env = {
         "PATH": "/usr/bin:/bin", **{f"DEBAR_{name.upper()}_PORT": str(port) for name, port in ports.items()},
-        **env, "DEBAR_DATA_DIR": str(tmp_path / "data"),
+        **{k: v for k, v in env.items() if k != "DEBAR_LOG_SIGNING_KEY"},  # `up` makes its own dev log key
+        "DEBAR_DATA_DIR": str(tmp_path / "data"),
     }  # fmt: skip
     return full_env, ports
 

@@ -193,10 +193,13 @@ def replicated() -> Iterator[Replicated]:
         ) as replica,
         _stopped_on_exit() as servers,
     ):
+        key = Path(tmp) / "log-signing.key"
+        log_signing_key(key, "debar.bench/log")  # one log: whichever server holds the integrator's lease signs
         for required in (0, 1):
             address, metrics_port = f"127.0.0.1:{free_port()}", free_port()
             env = _private_env(DEBAR_REDIS_URL=master.url, DEBAR_REDIS_MIN_REPLICAS=str(required),
                                DEBAR_DATA_DIR=f"{tmp}/data{required}", DEBAR_LOG_FORMAT="json",
+                               DEBAR_LOG_SIGNING_KEY=str(key),
                                DEBAR_PLATFORM_RATE_CHECKS="0", DEBAR_SANCTION_PORT=address.rsplit(":", 1)[1],
                                DEBAR_METRICS_PORT=str(metrics_port))  # fmt: skip
             popen = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "serve", "sanction"], env=env,
