@@ -10,6 +10,7 @@ Scopes:
                         GetDecisionProof (a decision's receipt)
     objections:file     DecisionService.FileObjection, RequestReconsideration
     objections:review   DecisionService.ReviewObjection, ResolveObjection, ConfirmResolution
+    watch               WatchService.Subscribe, SubscribeBatch, Unsubscribe, Changes: its own subscriptions only
     delegate            may act on behalf of another identity (x-debar-on-behalf-of): a domain service for the
                         platform that asked it, the console for the reviewer signed in to it
 GetObjection needs objections:file or objections:review, ListObjections objections:review. ListMeasures needs
@@ -48,7 +49,8 @@ CHECK_ALL = "check:*"
 DELEGATE = "delegate"
 REVIEW = "objections:review"
 FIXED_SCOPES = frozenset(
-    {"registry:write", "registry:read", "decisions:read", "objections:file", "objections:review", CHECK_ALL, DELEGATE}
+    {"registry:write", "registry:read", "decisions:read", "objections:file", "objections:review", "watch"}
+    | {CHECK_ALL, DELEGATE}
 )
 CHECK_METHODS = frozenset({"/debar.v1.SanctionService/Check", "/debar.v1.SanctionService/BatchCheck"})
 ANY_SCOPE = "<any>"
@@ -75,6 +77,10 @@ _METHOD_SCOPES: dict[str, frozenset[str]] = {
     },
     "/debar.v1.DecisionService/GetObjection": frozenset({"objections:file", "objections:review"}),
     "/debar.v1.DecisionService/ListObjections": frozenset({REVIEW}),
+    **{
+        f"/debar.v1.WatchService/{m}": frozenset({"watch"})
+        for m in ("Subscribe", "SubscribeBatch", "Unsubscribe", "Changes")
+    },
 }
 MAX_WINDOW_S = 3600
 
