@@ -393,6 +393,8 @@ async def test_a_mapped_platform_goes_to_the_sanction_service_as_delegation(plat
         ({"platforms": {PLATFORM: "platform:Shop"}}, "expected a platform identity"),
         ({"platforms": {" x": "platform:x"}}, "without surrounding spaces"),
         ({"platforms": []}, "expected"),
+        ({"platforms": {PLATFORM: "platform:x"}}, "proxies: required with platforms"),
+        ({"proxies": ["Envoy One"], "platforms": {PLATFORM: "platform:x"}}, "proxies: expected a list of identities"),
     ],
 )
 def test_a_bad_platforms_file_stops_the_start(tmp_path, data, message):
@@ -423,7 +425,7 @@ def test_one_platform_behind_envoy_exhausting_its_rate_leaves_anothers_answered(
     (tmp_path / "scopes.json").write_text(json.dumps(scopes))
     eager, steady = "spiffe://cluster.local/ns/eager/sa/shop", "spiffe://cluster.local/ns/steady/sa/shop"
     (tmp_path / "platforms.json").write_text(json.dumps(
-        {"platforms": {eager: "platform:eager", steady: "platform:steady"}}
+        {"proxies": ["envoy"], "platforms": {eager: "platform:eager", steady: "platform:steady"}}
     ))  # fmt: skip
     env = {k: v for k, v in service_env.items() if k != "DEBAR_PLAINTEXT"}
     env["DEBAR_SCOPES_FILE"] = str(tmp_path / "scopes.json")
@@ -457,6 +459,15 @@ def test_one_platform_behind_envoy_exhausting_its_rate_leaves_anothers_answered(
         logged = [line for line in sanction.log().splitlines() if decision_id in line]
         assert logged and all("caller=authz" in line and "on_behalf_of=platform:steady" in line for line in logged)
         assert "flagged: caller 'authz/platform:eager'" in sanction.log()
+        # The attack (security review): a principal is the caller's word. Before, platform:trip's own certificate
+        # called authz directly naming platform:steady's principal and was asked for as platform:steady, using up
+        # its rate and checking in its name. With a platforms file, authz answers only its proxies.
+        direct = grpc.secure_channel(service.address, credentials("platform:trip"))
+        with direct, pytest.raises(grpc.RpcError) as spoofed:
+            check(external_auth_pb2_grpc.AuthorizationStub(direct), G_TRAIN, {"x-passenger-id": new_ric()},
+                  principal=steady)  # fmt: skip
+        assert spoofed.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "not a proxy named in DEBAR_AUTHZ_PLATFORMS_FILE" in spoofed.value.details()
     finally:
         service.stop()
         sanction.stop()

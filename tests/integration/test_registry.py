@@ -11,7 +11,7 @@ from tests.support.subjects import bad_checksum, new_ric, new_uscc
 
 
 def test_imposing_the_same_record_twice_changes_nothing(registry):
-    request = impose_request(new_ric())
+    request = impose_request(new_ric(), measures=["AIR_TRAVEL"])
     first = registry.Impose(request)
     second = registry.Impose(request)
     assert first.effect == registry_pb2.WRITE_EFFECT_CREATED
@@ -23,7 +23,11 @@ def test_imposing_the_same_record_twice_changes_nothing(registry):
     third = registry.Impose(changed)
     assert third.effect == registry_pb2.WRITE_EFFECT_UPDATED
     assert third.revision > first.revision
-    assert list(third.restriction.measures) == ["RAIL_G_TRAIN"]
+    assert list(third.restriction.measures) == ["RAIL_G_TRAIN", "AIR_TRAVEL"]  # catalogue order
+    # Narrowing a court list's record again is a lift by another name: Lift and a second identity do that.
+    with pytest.raises(grpc.RpcError) as narrowed:
+        registry.Impose(request)
+    assert narrowed.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
 def test_record_keeps_no_clear_identifier_and_masks_names(registry):

@@ -27,14 +27,15 @@ from debar.tlog.keys import parse_signer_key, parse_verifier_key
 from debar.v1 import decision_pb2, decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
 from tests.support.keys import TEST_LOG_SIGNER_KEY, TEST_LOG_VERIFIER_KEY
 from tests.support.metrics import scrape, total
-from tests.support.requests import check_request, impose_request
+from tests.support.requests import check_request, impose_request, subject
 from tests.support.servers import ServiceProcess, health_status, start_service, wait_for
 from tests.support.subjects import new_ric
 from tests.support.witness import WitnessProcess
 
 TIMEOUT = 30
 LOG_KEY = parse_verifier_key(TEST_LOG_VERIFIER_KEY)
-PORTAL = [("x-debar-caller", "portal")]
+READER = [("x-debar-caller", "reviewer:li")]  # decisions:read and objections:review: any decision by its id
+PORTAL = [("x-debar-caller", "portal")]  # decisions:read only: names the subject
 
 
 def private_env(service_env: dict[str, str], folder: Path, **extra: str) -> dict[str, str]:
@@ -55,8 +56,8 @@ def witnessed(witness: WitnessProcess) -> str:
     return f"{witness.verifier.verifier_key()} {witness.url}"
 
 
-def refuse(service: ServiceProcess) -> str:
-    person = new_ric()
+def refuse(service: ServiceProcess, person: str | None = None) -> str:
+    person = person or new_ric()
     with grpc.insecure_channel(service.address) as channel:
         registry_pb2_grpc.RegistryServiceStub(channel).Impose(impose_request(person), timeout=TIMEOUT)
         answer = sanction_pb2_grpc.SanctionServiceStub(channel).Check(
@@ -75,7 +76,7 @@ def fetch_receipt(env: dict[str, str], service: ServiceProcess, decision_id: str
     got: list[bytes] = []
 
     def fetched() -> bool:
-        done = debar(env, "receipt", "get", decision_id, "--address", service.address, "--caller", "portal")
+        done = debar(env, "receipt", "get", decision_id, "--address", service.address, "--caller", "reviewer:li")
         if done.returncode == 0:
             got.append(done.stdout)
             return True
@@ -165,9 +166,24 @@ def test_the_api_errors_and_scopes(service_env: dict[str, str], logs_dir: Path, 
             guessed = decision_id[:-2] + ("AA" if decision_id[-2:] != "AA" else "BB")
             with pytest.raises(grpc.RpcError) as raised:
                 stub.GetDecisionProof(
-                    decision_pb2.GetDecisionProofRequest(decision_id=guessed), metadata=PORTAL, timeout=TIMEOUT
+                    decision_pb2.GetDecisionProofRequest(decision_id=guessed), metadata=READER, timeout=TIMEOUT
                 )
             assert raised.value.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
+            # A portal sees the receipt of a decision about the person it names, and no one else's.
+            person = new_ric()
+            own = refuse(service, person)
+            fetch_receipt(env, service, own)
+            asked = decision_pb2.GetDecisionProofRequest(decision_id=own)
+            with pytest.raises(grpc.RpcError) as raised:
+                stub.GetDecisionProof(asked, metadata=PORTAL, timeout=TIMEOUT)
+            assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert raised.value.details().startswith("subject:")
+            asked.subject.CopyFrom(subject(new_ric()))
+            with pytest.raises(grpc.RpcError) as raised:
+                stub.GetDecisionProof(asked, metadata=PORTAL, timeout=TIMEOUT)
+            assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+            asked.subject.CopyFrom(subject(person))
+            assert stub.GetDecisionProof(asked, metadata=PORTAL, timeout=TIMEOUT).decision_id == own
     finally:
         service.stop()
 
@@ -185,7 +201,7 @@ def test_a_receipt_asked_for_before_integration_is_unavailable_with_a_retry_hint
                 decision_id = refuse(service)
                 try:
                     stub.GetDecisionProof(
-                        decision_pb2.GetDecisionProofRequest(decision_id=decision_id), metadata=PORTAL,
+                        decision_pb2.GetDecisionProofRequest(decision_id=decision_id), metadata=READER,
                         timeout=TIMEOUT,
                     )  # fmt: skip
                 except grpc.RpcError as error:

@@ -95,7 +95,7 @@ def wait_integrated(system: LogSystem) -> None:
             try:
                 stub.GetDecisionProof(
                     decision_pb2.GetDecisionProofRequest(decision_id=system.decision_ids[-1]),
-                    metadata=[("x-debar-caller", "portal")], timeout=TIMEOUT,
+                    metadata=[("x-debar-caller", "reviewer:li")], timeout=TIMEOUT,
                 )  # fmt: skip
                 return True
             except grpc.RpcError as error:

@@ -51,7 +51,7 @@ def chromium():  # type: ignore[no-untyped-def]
     from selenium.webdriver.chrome.service import Service
 
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        pytest.fail("Chromium is missing: scripts/browsers installs Debian's chromium and chromium-driver")
+        pytest.fail("Chromium is missing: scripts/system-tools installs Debian's chromium and chromium-driver")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     profile = tempfile.mkdtemp(prefix="debar-chromium-")

@@ -285,6 +285,10 @@ class MemoryStore:
         self._switch.answer()
         return self._entries_of(subject)
 
+    async def index_entries_many(self, subjects: Sequence[SubjectRef]) -> list[list[IndexEntry]]:
+        self._switch.answer()
+        return [self._entries_of(s) for s in subjects]
+
     def _apply(self, changes: Sequence[IndexChange]) -> int:
         """As lib/entries.lua: a put replaces the entry (moving it last), a drop removes it; how many changed."""
         changed = 0

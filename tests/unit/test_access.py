@@ -74,7 +74,12 @@ def test_a_caller_checks_only_the_measures_of_its_domain(policy, caller, measure
         ("reviewer", "/debar.v1.DecisionService/ReviewObjection", False),  # the shared role is gone
         ("registry", "/debar.v1.RegistryService/Impose", False),
         ("platform:12306", "/debar.v1.SanctionService/Check", False),  # a platform asks through its domain service
-        ("platform:12306", "/debar.v1.SanctionService/ListMeasures", False),
+        # A platform's own scope is `watch`: its subscriptions, and the catalogue's codes to subscribe with.
+        ("platform:12306", "/debar.v1.SanctionService/ListMeasures", True),
+        ("platform:12306", "/debar.v1.WatchService/Subscribe", True),
+        ("platform:12306", "/debar.v1.WatchService/Changes", True),
+        ("railway", "/debar.v1.WatchService/Subscribe", False),
+        ("clerk:wang", "/debar.v1.WatchService/Changes", False),
         ("reviewer:li", "/debar.v1.DecisionService/ConfirmResolution", True),
         ("reviewer:li", "/debar.v1.RegistryService/ConfirmLift", False),
         ("reviewer:li", "/debar.v1.RegistryService/ConfirmExemption", False),

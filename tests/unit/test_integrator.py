@@ -41,6 +41,7 @@ class World:
         self.witnesses = NoWitnesses()
 
     def integrator(self, **options: object) -> Integrator:
+        options.setdefault("streams_every_s", 0)
         return Integrator(
             self.log,
             self.tree,
@@ -235,3 +236,15 @@ async def test_large_backlogs_are_integrated_in_bounded_steps_in_order(world: Wo
     by_record = {(r.stream, r.record_id): r for s in world.log.streams_.values() for r in s}
     leaves = [leaf_hash(e) for ir in world.tree.record_list for e in by_record[(ir.stream, ir.record_id)].entries]
     assert world.tree.edge.root() == root(leaves)
+
+
+async def test_the_list_of_streams_is_asked_for_every_few_seconds_and_known_streams_every_step(world: World):
+    world.log.add("log:{a}", b"x")
+    integrator = world.integrator(streams_every_s=2)
+    assert await integrator.step() == 1
+    world.log.add("log:{a}", b"y")
+    world.log.add("log:{b}", b"new stream")
+    assert await integrator.step() == 1  # the known stream, at once
+    world.clock.advance(2)
+    assert await integrator.step() == 1  # the new one, once the list is asked for again
+    assert world.tree.edge.size == 3

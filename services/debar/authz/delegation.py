@@ -7,8 +7,15 @@ client certificate of the mTLS connection Envoy terminated; in Istio the workloa
 a debar identity (`spiffe://cluster.local/ns/trip/sa/booking`), so the platforms file
 (DEBAR_AUTHZ_PLATFORMS_FILE) names, for each principal, the platform identity it stands for:
 
-    {"platforms": {"spiffe://cluster.local/ns/trip/sa/booking": "platform:trip",
+    {"proxies": ["envoy"],
+     "platforms": {"spiffe://cluster.local/ns/trip/sa/booking": "platform:trip",
                    "CN=platform:12306,O=China Railway": "platform:12306"}}
+
+`proxies` (required with any platform): the debar identities of the proxies (Envoy's certificate CN or token
+subject) whose `source.principal` authz believes. A principal is whatever the caller of Check writes, so any other
+caller (say a platform's own certificate, calling authz directly) could name another platform's principal and be
+asked for as that platform, at its rate and in its name: with a platforms file, authz answers only its proxies
+(others: PERMISSION_DENIED).
 
 A mapped request is asked as `authz` for that platform (authz holds `delegate`): counted at the platform's rate,
 for authz and that platform together (`authz/platform:trip`), and logged with both, so that one platform behind
@@ -20,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from debar.common.callers import is_identity
 from debar.common.settings import SettingsError
@@ -38,14 +45,29 @@ def platform_of(attributes: Any) -> str:
     return principal
 
 
+class PlatformsFile(NamedTuple):
+    platforms: Mapping[str, str]  # downstream principal -> platform identity
+    proxies: frozenset[str]  # the identities whose principals are believed (see the module)
+
+
+def parse_proxies(data: object) -> frozenset[str]:
+    """The platforms file's `proxies`; ValueError unless a list of identities, given whenever a platform is."""
+    proxies = data.get("proxies", []) if isinstance(data, dict) else None
+    if not isinstance(proxies, list) or not all(is_identity(p) for p in proxies):
+        raise ValueError("proxies: expected a list of identities (Envoy's certificate CN or token subject)")
+    if isinstance(data, dict) and data.get("platforms") and not proxies:
+        raise ValueError("proxies: required with platforms: the identities of the proxies whose principals to believe")
+    return frozenset(proxies)
+
+
 def parse_platforms(data: object) -> dict[str, str]:
     """The platforms file's JSON; ValueError naming the entry."""
     if (
         not isinstance(data, dict)
-        or set(data) - {"platforms", "_comment"}
+        or set(data) - {"platforms", "proxies", "_comment"}
         or not isinstance(data.get("platforms"), dict)
     ):
-        raise ValueError('expected {"platforms": {"<principal>": "platform:<name>"}}')
+        raise ValueError('expected {"proxies": ["<identity>"], "platforms": {"<principal>": "platform:<name>"}}')
     found = {}
     for principal, identity in data["platforms"].items():
         if (
@@ -60,16 +82,18 @@ def parse_platforms(data: object) -> dict[str, str]:
             raise ValueError(f"platforms.{principal}: expected a platform identity (platform:<name>), got "
                              f"{identity!r}")  # fmt: skip
         found[principal] = identity
+    parse_proxies(data)
     return found
 
 
-def load_platforms(path: str) -> Mapping[str, str]:
+def load_platforms(path: str) -> PlatformsFile:
     """The file at `path` (empty: no file, no delegation); a bad file stops the start (SettingsError)."""
     if not path:
-        return {}
+        return PlatformsFile({}, frozenset())
     try:
         with open(path, encoding="utf-8") as handle:
-            return parse_platforms(json.load(handle))
+            data = json.load(handle)
+        return PlatformsFile(parse_platforms(data), parse_proxies(data))
     except OSError as error:
         raise SettingsError(f"DEBAR_AUTHZ_PLATFORMS_FILE: cannot read {path}: {error.strerror}") from None
     except ValueError as error:

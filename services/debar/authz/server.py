@@ -28,7 +28,7 @@ GRPC_SERVICE = "envoy.service.auth.v3.Authorization"
 async def serve(settings: Settings, on_ready: Callable[[int], None] | None = None) -> None:
     logs.configure(NAME, settings.log_format)
     credentials = server_credentials(settings)  # refuses an unsafe transport before anything starts
-    platforms = load_platforms(settings.authz_platforms_file)  # a bad file stops the start
+    platforms, proxies = load_platforms(settings.authz_platforms_file)  # a bad file stops the start
     registry = CollectorRegistry()
     errors = VerdictMetrics(registry, NAME)  # debar_sanction_errors_total{service="authz",code}
     answered = Counter(
@@ -48,7 +48,9 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
             ],
             health_port=settings.health_port or None,
         )  # fmt: skip
-        servicer = AuthorizationServicer(client, lambda answer: answered.labels(answer).inc(), platforms=platforms)
+        servicer = AuthorizationServicer(
+            client, lambda answer: answered.labels(answer).inc(), platforms=platforms, proxies=proxies
+        )
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server(servicer, server.server)
         stop_metrics = serve_metrics(registry, settings.host, settings.metrics_port)
         await server.run(Readiness({"sanction": client.serving}), on_ready)

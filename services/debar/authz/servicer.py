@@ -33,6 +33,7 @@ from debar.domain_services.checks import SubjectCheck
 from debar.domain_services.sanction_client import SanctionClient, SanctionFailed, SanctionUnavailable, ask
 from debar.domain_services.verdict import build_verdict
 from debar.rpc import wire
+from debar.rpc.callers import current_caller
 
 log = structlog.stdlib.get_logger("debar.authz")
 
@@ -51,17 +52,27 @@ class AuthorizationServicer(external_auth_pb2_grpc.AuthorizationServicer):
     def __init__(
         self, sanction: SanctionClient, on_answer: Callable[[str], None] | None = None, *,
         platforms: Mapping[str, str] | None = None, clock: Callable[[], float] = time.time,
+        proxies: frozenset[str] | None = None,
     ) -> None:  # fmt: skip
         """`on_answer`: told the kind of every answer (metrics). `platforms`: Envoy's downstream principals -> the
-        platform identity each stands for, asked for by delegation (delegation.py); None or empty: authz alone."""
+        platform identity each stands for, asked for by delegation (delegation.py); None or empty: authz alone.
+        `proxies`: with platforms, the only callers answered (their principals are believed); None: any caller."""
         self._sanction = sanction
         self._on_answer = on_answer
         self._platforms = platforms or {}
+        self._proxies = proxies
         self._clock = clock
 
     async def Check(
         self, request: external_auth_pb2.CheckRequest, context: grpc.aio.ServicerContext
     ) -> external_auth_pb2.CheckResponse:
+        if self._platforms and self._proxies is not None and (caller := current_caller()) not in self._proxies:
+            # Its source.principal is its own word: believed, it could be asked for as any mapped platform.
+            log.warning("refused: the caller is not a proxy of the platforms file", caller=caller)
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"caller {caller!r} is not a proxy named in DEBAR_AUTHZ_PLATFORMS_FILE (proxies): authz answers those",
+            )
         attributes = request.attributes
         http = attributes.request.http
         if _SANE_REQUEST_ID.match(http.id):  # Envoy's x-request-id: one id in Envoy's, this and the sanction log

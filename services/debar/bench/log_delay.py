@@ -3,8 +3,8 @@ sent by the run's generators), how long a decision takes from its answer to a si
 (the integration delay, p50/p99), and the integrator's CPU per 1000 entries and share of one core.
 
 - Delay: PROBES threads each ask one Check at a time beside the load, then GetDecisionProof every 10 ms until the
-  receipt exists (as `portal`, which holds decisions:read); delay = receipt time - answer time, so each figure
-  is up to 10 ms high. Each thread probes again 50 ms after its receipt came.
+  receipt exists (as `reviewer:bench`: decisions:read, and any decision by its id); delay = receipt time - answer
+  time, so each figure is up to 10 ms high. Each thread probes again 50 ms after its receipt came.
 - CPU: the sanction server's own counters (debar_log_integrator_cpu_seconds_total: process CPU time of the
   integration steps that added leaves; debar_log_integrated_leaves_total), read before and after the window."""
 
@@ -87,7 +87,7 @@ def _probe(address: str, request: bytes, stop: threading.Event, figures: LogFigu
             asked = decision_pb2.GetDecisionProofRequest(decision_id=answer.decision_id)
             while True:
                 try:
-                    decisions.GetDecisionProof(asked, metadata=((CALLER_HEADER, "portal"),), timeout=10)
+                    decisions.GetDecisionProof(asked, metadata=((CALLER_HEADER, "reviewer:bench"),), timeout=10)
                     figures.delays_s.append(time.monotonic() - answered)
                     break
                 except grpc.RpcError as error:

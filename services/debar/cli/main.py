@@ -57,6 +57,11 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_import(args.records, args.cluster_records, args.redis)
 
+    if args.which == "watch":
+        from debar.bench.watch_bench import run_watch
+
+        return run_watch(args.subscriptions, args.imposes, args.deliveries)
+
     if args.which == "railway":
         return run_railway(args.seconds, args.in_flight, args.rounds, args.generator)
     if args.which == "replicas":
@@ -149,16 +154,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "which",
         nargs="?",
-        choices=["sanction", "railway", "replicas", "import"],
+        choices=["sanction", "railway", "replicas", "import", "watch"],
         default="sanction",
         help="sanction (default): Check (unrestricted and restricted subject, 16 and 1 in flight) and BatchCheck "
         "of 100 beside the bare handler; railway: CheckTicket beside a direct Check; replicas: Check and "
         "BatchCheck acknowledged after 0 and after 1 replica (DEBAR_REDIS_MIN_REPLICAS); "
-        "import: a realistic feed through `debar import`, restrictions/s and Redis bytes per restriction",
+        "import: a realistic feed through `debar import`, restrictions/s and Redis bytes per restriction; "
+        "watch: subscriptions held, change delivery p99, Redis bytes per subscription, Impose with and without",
     )
     bench.add_argument("--records", type=int, default=1_000_000, help="import: restrictions in the feed")
     bench.add_argument("--cluster-records", type=int, help="import: restrictions for the cluster (default: --records)")
     bench.add_argument("--redis", choices=["both", "single", "cluster"], default="both", help="import: where to load")
+    bench.add_argument("--subscriptions", type=int, default=1_000_000, help="watch: subscriptions held")
+    bench.add_argument("--imposes", type=int, default=2000, help="watch: Imposes per throughput figure")
+    bench.add_argument("--deliveries", type=int, default=200, help="watch: changes timed")
     timed = "sanction, railway, replicas"
     bench.add_argument("--seconds", type=float, default=3.0, help=f"{timed}: seconds per target per round")
     bench.add_argument("--rounds", type=int, default=5, help=f"{timed}: rounds, targets alternating")

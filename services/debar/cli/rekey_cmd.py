@@ -12,7 +12,7 @@ async def run_rekey(settings: Settings) -> int:
         counts = await rekey(core.adapters.rekeyer, core.resolver)
     print(
         f"re-keyed to {core.resolver.current_key_id}: {counts.index_fields} index fields, {counts.records} records, "
-        f"{counts.exemptions} exemptions, {counts.decision_lists} decision lists"
-        + (f"; {counts.raced} changed meanwhile: run again" if counts.raced else "")
+        f"{counts.exemptions} exemptions, {counts.decision_lists} decision lists, {counts.subscriptions} "
+        "subscribed subjects" + (f"; {counts.raced} changed meanwhile: run again" if counts.raced else "")
     )
     return 1 if counts.raced else 0

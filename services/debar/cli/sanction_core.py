@@ -10,7 +10,7 @@ from debar.common.settings import Settings
 from debar.local.embedded_redis import redis_url_for
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_down
 from debar.sanction.adapters.redis_wiring import redis_adapters
-from debar.sanction.bootstrap import Core, build_core, subject_resolver
+from debar.sanction.bootstrap import Core, build_core, subject_resolver, watch_limits
 from debar.sanction.domain.catalogue import load_default_catalogue
 
 
@@ -21,7 +21,12 @@ async def sanction_core(settings: Settings, archive_dir: Path | None = None) -> 
     line. `archive_dir`: where the decision log's archive is (default $DEBAR_DATA_DIR/archive)."""
     with redis_url_for(settings.redis_location, settings.data_dir / "redis") as url:
         catalogue = load_default_catalogue()
-        core = build_core(redis_adapters(settings, url, catalogue, archive_dir), catalogue, subject_resolver(settings))
+        # With the watch limits: an import's writes schedule the subscribed subjects they touch, for the server's
+        # judge loop to tell.
+        core = build_core(
+            redis_adapters(settings, url, catalogue, archive_dir), catalogue, subject_resolver(settings),
+            watch_limits=watch_limits(settings),
+        )  # fmt: skip
         try:
             with unavailable_on_redis_down():
                 yield core

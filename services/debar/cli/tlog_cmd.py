@@ -36,6 +36,8 @@ def add_parser(commands: Any) -> None:
     get.add_argument("decision_id")
     get.add_argument("--address", help="sanction service address (default: $DEBAR_SANCTION_ADDRESS)")
     get.add_argument("--caller", help="local mode: the identity to ask as (needs decisions:read)")
+    get.add_argument("--id-type", choices=["RIC", "USCC"], help="the subject's identifier type (a portal must name it)")
+    get.add_argument("--id", help="the subject's identifier (a caller without objections:review must name it)")
     get.set_defaults(run=_receipt_get)
     check = receipt_commands.add_parser(
         "verify", help="check a saved receipt offline with the public keys; exit 1 naming what broke"
@@ -94,16 +96,22 @@ def _keygen(args: argparse.Namespace, settings: Settings) -> int:
 def _receipt_get(args: argparse.Namespace, settings: Settings) -> int:
     import grpc
 
-    from debar.rpc import tls
+    from debar.common.identifiers import IdKind
+    from debar.rpc import tls, wire
     from debar.rpc.callers import CALLER_HEADER
-    from debar.v1 import decision_pb2, decision_pb2_grpc
+    from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc
 
     metadata = ((CALLER_HEADER, args.caller),) if args.caller and not settings.tls else ()
     with tls.channel(settings, args.address or settings.sanction_address) as channel:
         stub = decision_pb2_grpc.DecisionServiceStub(channel)
         try:
+            request = decision_pb2.GetDecisionProofRequest(decision_id=args.decision_id)
+            if args.id:
+                request.subject.CopyFrom(
+                    common_pb2.Subject(id_type=wire.id_type(IdKind(args.id_type or "RIC")), id=args.id)
+                )
             proof = stub.GetDecisionProof(
-                decision_pb2.GetDecisionProofRequest(decision_id=args.decision_id),
+                request,
                 metadata=metadata,
                 timeout=settings.sanction_timeout_s,
             )

@@ -40,3 +40,7 @@ class PermissionDenied(DomainError):
 
 class RateLimited(DomainError):
     """The caller asked for more checks than its rate allows (RESOURCE_EXHAUSTED)."""
+
+
+class QuotaExceeded(RateLimited):
+    """The caller holds as many of something as it may (e.g. subscriptions): RESOURCE_EXHAUSTED too."""

@@ -455,6 +455,31 @@ class Settings:
         check=within(0, 300, why="keep it under the pod's terminationGracePeriodSeconds"),
     )
     max_batch_items: int = setting("DEBAR_MAX_BATCH_ITEMS", 1000, "items per BatchCheck", check=within(1, 10_000))
+    # Subscriptions (WatchService): a platform is told when a booked customer's standing changes.
+    watch_max_subscriptions: int = setting(
+        "DEBAR_WATCH_MAX_SUBSCRIPTIONS",
+        1_000_000,
+        "live subscriptions one caller may hold (more: RESOURCE_EXHAUSTED)",
+        check=within(1, 100_000_000),
+    )
+    watch_retention_days: int = setting(
+        "DEBAR_WATCH_RETENTION_DAYS",
+        7,
+        "how long changes are kept for a client to resume from its cursor",
+        check=within(7, 366, why="a platform offline over a long weekend must still resume"),
+    )
+    watch_heartbeat_s: float = setting(
+        "DEBAR_WATCH_HEARTBEAT_S",
+        15.0,
+        "a Changes stream with nothing to tell sends a heartbeat this often",
+        check=within(0.05, 300),
+    )
+    watch_poll_s: float = setting(
+        "DEBAR_WATCH_POLL_S",
+        0.2,
+        "how often a sanction server looks for subjects due for judging and for changes told by other replicas",
+        check=within(0.01, 10),
+    )
     # The dates a domain service accepts (travel, stay, contract, bid deadline), around now: anything else is almost
     # always a caller's mistake (a wrong year, milliseconds for seconds), and a check at it would answer nothing
     # useful.

@@ -2,9 +2,10 @@
 (Ed25519, RFC 8037) by the issuer's own private key, checked against the trust file (rpc/trust.py).
 
 A token names its issuer (`iss`), the identity it speaks for (`sub`, which the issuer must be allowed to issue),
-the one service it is for (`aud` = `debar.<service>`: a token for the railway service is refused by the sanction
-service), when it was made and when it ends (`iat`, `exp`: at most MAX_LIFETIME_S apart, and never further
-ahead), and an id (`jti`). Times are checked here, on the `now` given, with LEEWAY_S of clock skew."""
+the one service it is for (`aud` = `debar.<service>`, a string: a token for the railway service is refused by the
+sanction service, and so is one whose `aud` lists several), when it was made and when it ends (`iat`, `exp`: at
+most MAX_LIFETIME_S apart, and never further ahead), and an id (`jti`). Times are checked here, on the `now`
+given, with LEEWAY_S of clock skew."""
 
 from __future__ import annotations
 
@@ -85,7 +86,9 @@ def verify(trust: Trust, token: str, audience: str, now: float) -> str:
     try:
         claims = jwt.decode(
             token, issuer.public_key, algorithms=[ALGORITHM], audience=audience, issuer=issuer.name,
-            options={"require": _REQUIRED, "verify_exp": False, "verify_iat": False, "verify_nbf": False},
+            # strict_aud: `aud` is this one service, not a list naming it too (a token for two could be replayed).
+            options={"require": _REQUIRED, "verify_exp": False, "verify_iat": False, "verify_nbf": False,
+                     "strict_aud": True},
         )  # fmt: skip
     except jwt.InvalidAudienceError:
         raise InvalidToken(f"token is not for this service (audience must be {audience!r})") from None

@@ -19,6 +19,7 @@ from debar.sanction.app.log_proofs import LogProofs
 from debar.sanction.app.objections import Objections
 from debar.sanction.app.ports import Adapters, Witnesses
 from debar.sanction.app.registry import Registry
+from debar.sanction.app.watch import Watch, WatchLimits
 from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.subjects import SubjectResolver
@@ -37,6 +38,7 @@ class Core:
     spool_replay: SpoolReplay
     log_proofs: LogProofs  # checkpoints, receipts, consistency proofs (the integrator builds the tree they read)
     adapters: Adapters  # the ports themselves, for what works on them directly (rate gate, `debar log`, rekey)
+    watch: Watch | None = None  # subscriptions, when the adapters have a watch store
 
     async def close(self) -> None:
         await self.adapters.close()
@@ -47,17 +49,30 @@ def subject_resolver(settings: Settings) -> SubjectResolver:
     return SubjectResolver(pseudonymiser, Placement(settings.bucket_key.encode()))
 
 
+def watch_limits(settings: Settings) -> WatchLimits:
+    return WatchLimits(
+        quota=settings.watch_max_subscriptions, retention_days=settings.watch_retention_days,
+        heartbeat_s=settings.watch_heartbeat_s, poll_s=settings.watch_poll_s,
+        max_ahead_days=settings.dates_ahead_days,
+    )  # fmt: skip
+
+
 def build_core(
     adapters: Adapters,
     catalogue: Catalogue,
     resolver: SubjectResolver,
     observer: CheckObserver | None = None,
     clock: Callable[[], float] = time.time,
+    watch_limits: WatchLimits | None = None,
 ) -> Core:
-    """`observer`: told of every decision (the server's metrics). `clock`: every use case's now."""
+    """`observer`: told of every decision (the server's metrics). `clock`: every use case's now. `watch_limits`:
+    with the adapters' watch store, subscriptions are wired, and every registry write tells them what it touched."""
     store = adapters.store
     floor = RevisionFloor(store)
-    registry = Registry(store, catalogue, resolver, floor, clock=clock)
+    watch = None
+    if adapters.watch_store is not None and watch_limits is not None:
+        watch = Watch(adapters.watch_store, store, store, catalogue, resolver, floor, watch_limits, clock=clock)
+    registry = Registry(store, catalogue, resolver, floor, clock=clock, watch=watch.hook if watch else None)
     ids = DecisionIds.for_placement(resolver.placement)  # decision ids that reveal nothing, keyed by the bucket key
     decisions = DecisionReader(adapters.decision_log, store, resolver, ids)
     spool_stats = SpoolStats()
@@ -83,6 +98,7 @@ def build_core(
         spool_replay=SpoolReplay(adapters.spool, store, spool_stats, catalogue.version),
         log_proofs=LogProofs(adapters.sequenced_log, adapters.tree),
         adapters=adapters,
+        watch=watch,
     )
 
 

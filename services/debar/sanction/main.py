@@ -31,17 +31,22 @@ from debar.sanction.api.metrics import (
     LogCollector,
     ObjectionCollector,
     StatsCollector,
+    WatchCollector,
 )
 from debar.sanction.api.servicers import RegistryServicer, SanctionServicer
+from debar.sanction.api.watch_servicer import WatchServicer
 from debar.sanction.app.distinct import DistinctSubjects, keep_flushing
 from debar.sanction.app.failopen import keep_replaying
 from debar.sanction.app.integrator import IntegratorHealth
 from debar.sanction.app.ports import StoreUnavailable
-from debar.sanction.bootstrap import build_core, build_integrator, subject_resolver
+from debar.sanction.app.watch import keep_judging
+from debar.sanction.bootstrap import build_core, build_integrator, subject_resolver, watch_limits
 from debar.sanction.domain.catalogue import load_default_catalogue
-from debar.v1 import decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
+from debar.v1 import decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc, watch_pb2_grpc
 
-SERVICE_NAMES = ["debar.v1.SanctionService", "debar.v1.RegistryService", "debar.v1.DecisionService"]
+SERVICE_NAMES = [
+    "debar.v1.SanctionService", "debar.v1.RegistryService", "debar.v1.DecisionService", "debar.v1.WatchService",
+]  # fmt: skip
 
 log = logging.getLogger("debar.failopen")
 log_health = logging.getLogger("debar.integrator")
@@ -99,13 +104,16 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         registry = CollectorRegistry()
         check_metrics = CheckMetrics(registry)
         core = build_core(
-            redis_adapters(settings, url, catalogue), catalogue, subject_resolver(settings), observer=check_metrics
-        )
+            redis_adapters(settings, url, catalogue), catalogue, subject_resolver(settings), observer=check_metrics,
+            watch_limits=watch_limits(settings),
+        )  # fmt: skip
         _warn_of_unsorted_spool(settings.data_dir, spool_folder(settings.data_dir, url, settings.redis_prefix))
         access = AccessStats()
         registry.register(StatsCollector(core.spool_replay.stats, access))
         registry.register(ObjectionCollector(core.objections.counts, asyncio.get_running_loop()))
         registry.register(ImportCollector(core.registry.import_counts, asyncio.get_running_loop()))
+        assert core.watch is not None  # the Redis adapters have a watch store
+        registry.register(WatchCollector(core.watch.stats))
         server = GrpcServer(
             settings.host, settings.ports["sanction"], SERVICE_NAMES, settings.grace_s,
             interceptors=[RequestInterceptor(RpcMetrics(registry)), AccessInterceptor(identify, policy, access)],
@@ -124,6 +132,9 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(core.registry, reads), server.server)
         decision_servicer = DecisionServicer(core.decisions, core.objections, reads, core.log_proofs)
         decision_pb2_grpc.add_DecisionServiceServicer_to_server(decision_servicer, server.server)
+        watch_pb2_grpc.add_WatchServiceServicer_to_server(
+            WatchServicer(core.watch, core.catalogue, settings.max_batch_items), server.server
+        )
 
         async def redis_answers() -> bool:
             try:
@@ -147,10 +158,11 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         integrating = asyncio.create_task(integrator.run())  # the Merkle tree, checkpoints, witnesses
         reporting = asyncio.create_task(report_log_health(server, integrator.health))
         counting = asyncio.create_task(keep_flushing(distinct))  # distinct subjects into Redis, once a second
+        judging = asyncio.create_task(keep_judging(core.watch))  # subscribed subjects as they fall due
         try:
             await server.run(Readiness({"redis": redis_answers, "catalogue": catalogue_loaded}), on_ready)
         finally:
-            for task in (replaying, integrating, reporting, counting):
+            for task in (replaying, integrating, reporting, counting, judging):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task  # none ends on its own: cancelled is the only way out

@@ -120,15 +120,23 @@ class GetDecisionProofRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DECISION_ID_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
     decision_id: _builtins.str
+    @_builtins.property
+    def subject(self) -> _common_pb2.Subject:
+        """As GetDecisionRequest.subject: required of a caller without objections:review (a portal); a decision about
+        anyone else answers NOT_FOUND, as an unknown id does.
+        """
+
     def __init__(
         self,
         *,
         decision_id: _builtins.str = ...,
+        subject: _common_pb2.Subject | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["subject", b"subject"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision_id", b"decision_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision_id", b"decision_id", "subject", b"subject"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -42,6 +42,20 @@ plenty):
     {{p}:objlog}:by-decision     hash    decision id -> its objection id (one objection per decision)
     {{p}:objlog}:state:S         zset    objection ids in state S, scored by the deadline that matters in S
     {{p}:objlog}:disputes        hash    restriction id -> how many open objections dispute it
+
+The subscription keys (WatchKeys). An owner's keys share the hash tag {w:OWNER}, so that one script call checks
+its quota, stores its subscriptions and tells a change (compare-and-set on the outcome last told, then the append)
+atomically; a subject's set lives in the subject's bucket, beside its index:
+
+    {p}:wsubj:{B}:PSEUD          set     "<until> <subscription id> <owner>" of every subscription on the subject
+                                         (expires with the last of them)
+    {p}:wsub:{w:OWNER}:ID        hash    one subscription: subject ("<kind> <bucket> <pseudonym>"), measures,
+                                         until, tag, created, and o:<measure> -> A or D, the outcome last told;
+                                         expires at its until
+    {p}:wsubs:{w:OWNER}          zset    the owner's subscription ids by until (its quota, its ownership)
+    {p}:wchg:{w:OWNER}           stream  the changes told to the owner (trimmed past the retention)
+    {p}:watch:due                zset    "<kind> <bucket> <pseudonym>" -> when to judge it: touched by a write
+                                         (now), its next validity-window boundary, or a judge's lease
 """
 
 from __future__ import annotations
@@ -250,3 +264,35 @@ class TreeKeys:
 
     def tile_pattern(self) -> str:
         return f"{self._tag}:t:*"
+
+
+@dataclass(frozen=True)
+class WatchKeys:
+    prefix: str = "debar"
+
+    def subject(self, bucket: str, pseudonym: str) -> str:
+        return f"{self.prefix}:wsubj:{{{bucket}}}:{pseudonym}"
+
+    def subscription(self, owner: str, subscription_id: str) -> str:
+        return f"{self.prefix}:wsub:{{w:{owner}}}:{subscription_id}"
+
+    def owned(self, owner: str) -> str:
+        return f"{self.prefix}:wsubs:{{w:{owner}}}"
+
+    def changes(self, owner: str) -> str:
+        return f"{self.prefix}:wchg:{{w:{owner}}}"
+
+    @property
+    def due(self) -> str:
+        return f"{self.prefix}:watch:due"
+
+    def subject_pattern(self) -> str:
+        return f"{self.prefix}:wsubj:*"
+
+    def subscription_pattern(self) -> str:
+        return f"{self.prefix}:wsub:*"
+
+    @staticmethod
+    def subject_pseudonym(key: str) -> str:
+        """The pseudonym whose set `key` (WatchKeys.subject) is."""
+        return key.rsplit(":", 1)[1]

@@ -245,6 +245,20 @@ class RedisStore:
         return [decode_entry(raw, texts) for raw in raws]
 
     @unavailable_on_redis_error
+    async def index_entries_many(self, subjects: Sequence[SubjectRef]) -> list[list[IndexEntry]]:
+        """`index_entries` of each, in one pipelined round trip (subscribing a batch reads each one's baseline)."""
+        asked = [(i, p) for i, s in enumerate(subjects) for p in filter(None, (s.pseudonym, s.alias))]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for i, pseudonym in asked:
+                pipe.hget(self._keys.index(subjects[i].bucket, pseudonym), pseudonym)
+            found = await pipe.execute()
+        raws: list[list[str]] = [[] for _ in subjects]
+        for (i, _), packed in zip(asked, found, strict=True):
+            raws[i] += split_entries(_str(packed)) if packed else []
+        texts = await self.resolve_texts([ref for rs in raws for raw in rs for ref in text_refs_of(raw)])
+        return [[decode_entry(raw, texts) for raw in rs] for rs in raws]
+
+    @unavailable_on_redis_error
     async def apply_index(self, changes: Sequence[IndexChange]) -> int:
         if not changes:
             return 0

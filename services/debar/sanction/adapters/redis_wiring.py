@@ -11,7 +11,7 @@ from debar.sanction.adapters.checkpoint_dir import DirectoryCheckpoints
 from debar.sanction.adapters.decision_log import RedisDecisionLog
 from debar.sanction.adapters.file_archive import FileArchive
 from debar.sanction.adapters.file_spool import FileSpool, spool_folder
-from debar.sanction.adapters.keys import Keys, TreeKeys
+from debar.sanction.adapters.keys import Keys, TreeKeys, WatchKeys
 from debar.sanction.adapters.objection_store import RedisObjectionStore
 from debar.sanction.adapters.rate_counter import RedisRateCounter
 from debar.sanction.adapters.redis_client import make_client
@@ -22,6 +22,7 @@ from debar.sanction.adapters.sealing import Sealer
 from debar.sanction.adapters.sequenced_log import RedisSequencedLog
 from debar.sanction.adapters.subject_tally import RedisSubjectTally
 from debar.sanction.adapters.tree_store import RedisTreeStore
+from debar.sanction.adapters.watch_store import RedisWatchStore
 from debar.sanction.app.ports import Adapters
 from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.decision_ids import DecisionIds
@@ -56,7 +57,7 @@ def redis_adapters(
         ),
         rate_counter=RedisRateCounter(client, keys),
         subject_tally=RedisSubjectTally(client, keys, breaker),
-        rekeyer=RedisRekey(client, keys, replication=replication),
+        rekeyer=RedisRekey(client, keys, replication=replication, watch_keys=WatchKeys(settings.redis_prefix)),
         spool=FileSpool(spool_folder(settings.data_dir, redis_url, settings.redis_prefix), catalogue),
         archive=FileArchive(archive_dir or settings.data_dir / "archive"),
         close=client.aclose,
@@ -66,4 +67,5 @@ def redis_adapters(
         tree=RedisTreeStore(client, TreeKeys(settings.redis_prefix), log_breaker),
         checkpoints=DirectoryCheckpoints(settings.checkpoints_path),
         replicas_confirm=store.replicas_confirm,
+        watch_store=RedisWatchStore(client, WatchKeys(settings.redis_prefix), breaker, replication),
     )

@@ -5,15 +5,17 @@ one per chunk of a decision list), so that a run stopped anywhere loses nothing 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
 from redis.asyncio import Redis
 
 from debar.sanction.adapters import codec
-from debar.sanction.adapters.keys import Keys, decisions_pseudonym, hash_tag
+from debar.sanction.adapters.keys import Keys, WatchKeys, decisions_pseudonym, hash_tag
 from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.app.ports import RekeyCounts
+from debar.sanction.domain.watch import subject_member, subject_of_member
 
 
 def _text(value: bytes | str) -> str:
@@ -25,11 +27,17 @@ LIST_CHUNK = 1000  # decision ids moved per script call: far below Lua's unpack 
 
 class RedisRekey:
     def __init__(
-        self, client: Redis, keys: Keys, list_chunk: int = LIST_CHUNK, replication: Replication | None = None
+        self,
+        client: Redis,
+        keys: Keys,
+        list_chunk: int = LIST_CHUNK,
+        replication: Replication | None = None,
+        watch_keys: WatchKeys | None = None,
     ) -> None:
         self._redis = client
         self._keys = keys
-        self._scripts = Scripts(client, ("rekey",), replication)
+        self._watch_keys = watch_keys
+        self._scripts = Scripts(client, ("rekey", "watch_rekey"), replication)
         self._list_chunk = list_chunk
         self._replication = replication
 
@@ -85,7 +93,37 @@ class RedisRekey:
             if not is_current(old):
                 new_key = self._keys.subject_decisions(hash_tag(key), forward(old))
                 counts.decision_lists += 1 if await self._move_list(key, new_key) else 0
+        if self._watch_keys is not None:
+            counts.subscriptions = await self._move_subscriptions(self._watch_keys, is_current, forward)
         return counts
+
+    async def _move_subscriptions(
+        self, keys: WatchKeys, is_current: Callable[[str], bool], forward: Callable[[str], str]
+    ) -> int:
+        """Subjects' subscription sets, then the subject each subscription names, then the schedule's members (a
+        judge meanwhile looks under both names, see app/watch.py)."""
+        moved = 0
+        async for key in self._scan(keys.subject_pattern()):
+            old = keys.subject_pseudonym(key)
+            if not is_current(old):
+                new_key = keys.subject(hash_tag(key), forward(old))
+                moved += 1 if await self._scripts.run("watch_rekey", [key, new_key], ["set"]) else 0
+
+        def renamed(member: str) -> str | None:
+            subject = subject_of_member(member)
+            if is_current(subject.pseudonym):
+                return None
+            new = replace(subject, pseudonym=forward(subject.pseudonym), alias="")
+            return subject_member(new)
+
+        async for key in self._scan(keys.subscription_pattern()):
+            found = await self._redis.hget(key, "s")
+            if found is not None and (new := renamed(_text(found))) is not None:
+                await self._scripts.run("watch_rekey", [key], ["field", _text(found), new])
+        async for raw, _ in self._redis.zscan_iter(keys.due):
+            if (new := renamed(_text(raw))) is not None:
+                await self._scripts.run("watch_rekey", [keys.due], ["due", _text(raw), new])
+        return moved
 
     async def _move_list(self, old_key: str, new_key: str) -> int:
         """Moves a decision list chunk by chunk, each an atomic script call; returns how many ids moved. Stopped at

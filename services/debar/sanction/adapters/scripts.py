@@ -32,7 +32,10 @@ def source(name: str) -> str:
 
 # The scripts that write what the core acknowledges: with a Replication, each is followed by its WAIT (see
 # adapters/replication.py). `rate` (a counter that may be lost) and `read` are not.
-WRITES = frozenset({"decide", "index", "replay", "write", "texts", "objection", "rekey", "trim"})
+WRITES = frozenset(
+    {"decide", "index", "replay", "write", "texts", "objection", "rekey", "trim"}
+    | {"watch_add", "watch_remove", "watch_tell", "watch_rekey"}  # subscriptions and the changes told
+)
 
 
 class Scripts:

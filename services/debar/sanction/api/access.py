@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import grpc
 import structlog
 
-from debar.common.callers import CALLER_NAME, PUBLIC_SERVICES, is_identity
+from debar.common.callers import CALLER_NAME, LOCAL, PUBLIC_SERVICES, is_identity
 from debar.common.errors import DomainError, InvalidField, PermissionDenied, RateLimited, Unavailable
 from debar.common.identifiers import IdKind, SubjectId
 from debar.common.settings import SettingsError
@@ -50,8 +50,16 @@ def current_grant() -> Grant:
 def acting_identity(claimed: str = "", field: str = "") -> str:
     """Who acts in the call being served: the authenticated identity, or the principal it acts for when delegated.
     `claimed`: a name the request carries in `field` (e.g. ReviewObjectionRequest.reviewer): empty means the
-    acting identity; any other name is INVALID_ARGUMENT naming the field, so that no one acts under another name."""
-    actor = current_grant().actor
+    acting identity; any other name is INVALID_ARGUMENT naming the field, so that no one acts under another name.
+    A caller holding `delegate` that names no principal is PERMISSION_DENIED (but `local`): a role is no person."""
+    grant = current_grant()
+    if grant.caller != LOCAL and not grant.on_behalf_of and AccessPolicy.may_delegate(grant):
+        # A delegate (the console, a domain service) is a role, not a person: its own name would count as a second
+        # reviewer or clerk in four eyes, so in an act that records who acted it must name the person it acts for.
+        raise PermissionDenied(
+            f"caller {grant.caller!r} holds delegate and acts only for the person it names ({ON_BEHALF_OF_HEADER})"
+        )
+    actor = grant.actor
     if claimed and claimed != actor:
         # The claimed name is not repeated: it is the caller's input, of any length.
         raise InvalidField(field, f"must be empty or your own identity {actor!r}: no one acts under another name")
@@ -74,7 +82,8 @@ class AccessStats:
 
 class AccessInterceptor(UnaryInterceptor):
     """Identifies every call and refuses a method outside the caller's scopes (PERMISSION_DENIED, counted);
-    health and reflection stay open. Streaming methods outside them are refused: none needs a scope yet."""
+        health and reflection stay open. A server-streaming method (WatchService.Changes) is guarded the same way; any
+    other streaming method is refused."""
 
     def __init__(self, identify: Identify, policy: AccessPolicy, stats: AccessStats) -> None:
         super().__init__()
@@ -88,6 +97,12 @@ class AccessInterceptor(UnaryInterceptor):
     def other(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler | None:
         if method.startswith(PUBLIC_SERVICES):
             return handler
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._guard_stream(method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
         return grpc.unary_unary_rpc_method_handler(self._refuse_stream(method))
 
     def wrap(self, method: str, behaviour: Behaviour) -> Behaviour:
@@ -102,39 +117,71 @@ class AccessInterceptor(UnaryInterceptor):
 
     def _guard(self, method: str, behaviour: Behaviour) -> Behaviour:
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            try:
-                caller = self._identify(context)
-            except Unauthenticated as error:
-                self._stats.unauthenticated += 1
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(error))
-            grant = self._policy.grant(caller)
-            principal = header(context.invocation_metadata(), ON_BEHALF_OF_HEADER)
-            if principal is not None:
-                if not self._policy.may_delegate(grant):
-                    self._stats.denied_delegations += 1
-                    log.warning("denied: caller %r may not act on behalf of others", caller)
-                    await context.abort(
-                        grpc.StatusCode.PERMISSION_DENIED,
-                        f"caller {caller!r} may not act on behalf of others ({ON_BEHALF_OF_HEADER} needs the scope "
-                        "delegate)",
-                    )
-                if not is_identity(principal):
-                    await context.abort(
-                        grpc.StatusCode.INVALID_ARGUMENT, f"{ON_BEHALF_OF_HEADER}: must match {CALLER_NAME.pattern}"
-                    )
-                grant = self._policy.acting_for(grant, principal)
-            if not self._policy.may_call(grant, method):
-                self._stats.denied_calls += 1
-                who = f"caller {caller!r}" + (f" for {grant.on_behalf_of!r}" if grant.on_behalf_of else "")
-                log.warning("denied: %s may not call %s", who, method)
-                await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{who} may not call {method}")
-            token = _GRANT.set(grant)
+            token = _GRANT.set(await self._admit(method, context))
             try:
                 return await behaviour(request, context)
             finally:
                 _GRANT.reset(token)
 
         return guarded
+
+    def _guard_stream(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            _GRANT.set(await self._admit(method, context))  # this call's own task: gone with it
+            async for item in behaviour(request, context):
+                yield item
+
+        return guarded
+
+    async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> Grant:
+        """The call's grant, or the call aborted (UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT)."""
+        try:
+            caller = self._identify(context)
+        except Unauthenticated as error:
+            self._stats.unauthenticated += 1
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(error))
+        grant = self._policy.grant(caller)
+        principal = header(context.invocation_metadata(), ON_BEHALF_OF_HEADER)
+        if principal is not None:
+            if not self._policy.may_delegate(grant):
+                self._stats.denied_delegations += 1
+                log.warning("denied: caller %r may not act on behalf of others", caller)
+                await context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"caller {caller!r} may not act on behalf of others ({ON_BEHALF_OF_HEADER} needs the scope "
+                    "delegate)",
+                )
+            if not is_identity(principal):
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"{ON_BEHALF_OF_HEADER}: must match {CALLER_NAME.pattern}"
+                )
+            if not self._policy.knows(principal):  # `local` is known in local mode only
+                # Unnamed, it would be counted at the delegate's own rate, on a key of its own: any identity
+                # the CA knows (an Envoy's, a tool's) asking through a domain service would get that service's.
+                self._stats.denied_delegations += 1
+                log.warning("denied: caller %r may not act on behalf of %r, named in no scopes entry", caller,
+                            principal)  # fmt: skip
+                await context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"caller {caller!r} may not act on behalf of {principal!r}: the scopes file names no such "
+                    "identity or group",
+                )
+            if principal != LOCAL and self._policy.may_delegate(self._policy.grant(principal)):
+                # The console naming itself (or another delegate) would act as a role again (acting_identity).
+                self._stats.denied_delegations += 1
+                log.warning("denied: caller %r may not act on behalf of %r, a delegate", caller, principal)
+                await context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"caller {caller!r} may not act on behalf of {principal!r}: a delegate acts for people and "
+                    "platforms, not for a delegate",
+                )
+            grant = self._policy.acting_for(grant, principal)
+        if not self._policy.may_call(grant, method):
+            self._stats.denied_calls += 1
+            who = f"caller {caller!r}" + (f" for {grant.on_behalf_of!r}" if grant.on_behalf_of else "")
+            log.warning("denied: %s may not call %s", who, method)
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{who} may not call {method}")
+        return grant
 
 
 class CheckGate:
@@ -202,9 +249,10 @@ class CheckGate:
 
 class ReadGate:
     """Every read of the registry, the decision log and the objections (GetRestriction, ListRestrictions,
-    GetDecision, ListDecisions, GetObjection, ListObjections) counts one against the caller's rate, is written to the
-    audit log (`debar.audit`: method, caller, principal, the pseudonyms of the subjects it showed, its status), and
-    counts in the distinct-subjects figure. It also judges ownership: who must name the subject, and whether the
+    GetDecision, ListDecisions, GetObjection, ListObjections; and FileObjection, RequestReconsideration, whose answers
+    tell whose decision it is) counts one against the caller's rate, is written to the audit log (`debar.audit`:
+    method, caller, principal, the pseudonyms of the subjects it showed, its status), and counts in the
+    distinct-subjects figure. It also judges ownership: who must name the subject, and whether the
     subject named is the one of the record."""
 
     def __init__(self, gate: CheckGate, policy: AccessPolicy, resolver: SubjectResolver) -> None:

@@ -12,7 +12,7 @@ from debar.common.identifiers import SubjectId
 from debar.rpc import wire
 from debar.rpc.status import abort_with
 from debar.sanction.api import convert
-from debar.sanction.api.access import ReadGate, current_grant
+from debar.sanction.api.access import ReadGate
 from debar.sanction.api.actors import actor_of
 from debar.sanction.app.decision_reader import DecisionReader, LoggedDecision
 from debar.sanction.app.log_proofs import LogProofs, NotYetIntegrated, SignedTreeHead
@@ -164,18 +164,24 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
             await _abort_log(context, error)
 
     async def GetDecisionProof(self, request, context):  # type: ignore[no-untyped-def]
-        try:
-            receipt = await self._proofs.decision_proof(request.decision_id)
-        except DomainError as error:
-            await _abort_log(context, error)
-        return decision_pb2.DecisionProof(
-            decision_id=receipt.decision_id,
-            entry=receipt.entry,
-            leaf_index=receipt.leaf_index,
-            inclusion_proof=list(receipt.inclusion_proof),
-            checkpoint=checkpoint_message(receipt.head),
-            receipt=receipt_file(receipt),
-        )
+        async def read(grant: Grant) -> tuple[decision_pb2.DecisionProof, list[str]]:
+            found = await self._decision(grant, request)  # whose it is, as GetDecision judges it
+            try:
+                receipt = await self._proofs.decision_proof(request.decision_id)
+            except NotYetIntegrated as error:
+                context.set_trailing_metadata((("retry-after", str(error.retry_after_s)),))
+                raise
+            answer = decision_pb2.DecisionProof(
+                decision_id=receipt.decision_id,
+                entry=receipt.entry,
+                leaf_index=receipt.leaf_index,
+                inclusion_proof=list(receipt.inclusion_proof),
+                checkpoint=checkpoint_message(receipt.head),
+                receipt=receipt_file(receipt),
+            )
+            return answer, [found.subject_pseudonym]
+
+        return await self._reads.serve(context, "GetDecisionProof", read)
 
     async def GetConsistencyProof(self, request, context):  # type: ignore[no-untyped-def]
         try:
@@ -208,12 +214,14 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     # -- objections ----------------------------------------------------------------------------------------
 
     async def FileObjection(self, request, context):  # type: ignore[no-untyped-def]
-        try:
-            await self._owner_of_decision(current_grant(), request)
+        # Through the ReadGate: its answers tell whose decision it is (NOT_FOUND for a wrong `subject`), so it counts
+        # against the rate and is audited like GetDecision, or it would be an unmetered, unseen ownership oracle.
+        async def act(grant: Grant) -> tuple[decision_pb2.Objection, list[str]]:
+            await self._owner_of_decision(grant, request)
             found = await self._objections.file(request.decision_id, request.statement, request.contact)
-        except DomainError as error:
-            await abort_with(context, error)
-        return objection_message(found, self._objections.now())
+            return objection_message(found, self._objections.now()), [found.subject.pseudonym]
+
+        return await self._reads.serve(context, "FileObjection", act)
 
     async def ReviewObjection(self, request, context):  # type: ignore[no-untyped-def]
         try:
@@ -240,12 +248,12 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         return objection_message(found, self._objections.now())
 
     async def RequestReconsideration(self, request, context):  # type: ignore[no-untyped-def]
-        try:
-            await self._owner_of_objection(current_grant(), request)
+        async def act(grant: Grant) -> tuple[decision_pb2.Objection, list[str]]:  # the ReadGate: see FileObjection
+            await self._owner_of_objection(grant, request)
             found = await self._objections.request_reconsideration(request.objection_id, request.statement)
-        except DomainError as error:
-            await abort_with(context, error)
-        return objection_message(found, self._objections.now())
+            return objection_message(found, self._objections.now()), [found.subject.pseudonym]
+
+        return await self._reads.serve(context, "RequestReconsideration", act)
 
     async def GetObjection(self, request, context):  # type: ignore[no-untyped-def]
         async def read(grant: Grant) -> tuple[decision_pb2.Objection, list[str]]:

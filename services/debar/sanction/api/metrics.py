@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from debar.sanction.api.access import AccessStats
 from debar.sanction.app.failopen import SpoolStats
 from debar.sanction.app.integrator import IntegratorHealth
+from debar.sanction.app.watch import WatchStats
 from debar.sanction.domain.decisions import Decision
 
 
@@ -215,3 +216,24 @@ class DistinctCollector(ReadWhenScraped[dict[str, int]]):
         for caller, count in sorted(counts.items()):
             gauge.add_metric([caller], count)
         yield gauge
+
+
+class WatchCollector(Collector):
+    """Subscriptions (WatchStats), read at scrape time: this process's counts."""
+
+    def __init__(self, stats: WatchStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        w = self._stats
+        yield CounterMetricFamily("debar_watch_subscribed", "Subscriptions made", value=w.subscribed)
+        yield CounterMetricFamily("debar_watch_judged", "Watched subjects judged (a write or a window)", value=w.judged)
+        yield CounterMetricFamily(
+            "debar_watch_decisions", "Logged checks made for subscriptions whose standing seemed to change",
+            value=w.decided,
+        )  # fmt: skip
+        told = CounterMetricFamily("debar_watch_changes", "Changes told, by kind", labels=["kind"])
+        told.add_metric(["became_restricted"], w.restricted)
+        told.add_metric(["no_longer_restricted"], w.lifted)
+        yield told
+        yield GaugeMetricFamily("debar_watch_streams", "Changes streams open", value=w.streams)

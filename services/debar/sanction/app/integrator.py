@@ -57,6 +57,9 @@ INTERVAL_S = 0.25  # between steps while nothing is pending: a decision is in a 
 RECORDS_PER_STREAM = 1000  # per read; a stream with more is read on in the next step, right away
 LEAVES_PER_STEP = 20000
 RETRY_COSIGN_S = 5.0
+# How often the list of streams is asked for again (a keyspace scan on Redis): a stream that did not exist at the
+# last look (a bucket's first record ever) waits up to this long; every known stream is read every step.
+STREAMS_EVERY_S = 2.0
 
 
 class IntegratorState:
@@ -113,6 +116,7 @@ class Integrator:
         lease_ms: int = LEASE_MS,
         records_per_stream: int = RECORDS_PER_STREAM,
         leaves_per_step: int = LEAVES_PER_STEP,
+        streams_every_s: float = STREAMS_EVERY_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._log = log
@@ -124,10 +128,13 @@ class Integrator:
         self._lease_ms = lease_ms
         self._per_stream = records_per_stream
         self._per_step = leaves_per_step
+        self._streams_every_s = streams_every_s
         self._clock = clock
         self._state: TreeState | None = None  # as committed by this owner; None: read it again
         self._cursors: dict[str, str] = {}
         self._carry: dict[str, list[SequencedRecord]] = {}  # records read, not yet integrated (see _read_all)
+        self._streams: list[str] | None = None
+        self._streams_at = 0.0
         self._signed_size: int | None = None
         self.health = IntegratorHealth()
         self.more_pending = False
@@ -196,7 +203,10 @@ class Integrator:
 
     async def _read_all(self) -> list[list[SequencedRecord]]:
         """Per stream (in name order): the records read last step but left for this one, then those after them."""
-        streams = sorted(await self._log.streams())
+        now = self._clock()
+        if self._streams is None or not 0 <= now - self._streams_at < self._streams_every_s:
+            self._streams, self._streams_at = sorted(await self._log.streams()), now
+        streams = sorted({*self._streams, *self._cursors})
         carried, self._carry = self._carry, {}
         ask = {
             s: carried[s][-1].record_id if carried.get(s) else self._cursors.get(s, "")

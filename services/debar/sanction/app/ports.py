@@ -13,8 +13,9 @@ from typing import Protocol
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision
 from debar.sanction.domain.log_entries import RegistryEntry
 from debar.sanction.domain.log_records import LogEntry
-from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Restriction, SubjectRef
+from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Outcome, Restriction, SubjectRef
 from debar.sanction.domain.objections import Listed, ListingCursor, Objection, ObjectionState
+from debar.sanction.domain.watch import Subscription, Told
 from debar.tlog.compact import CompactRange
 from debar.tlog.merkle import NodeId
 from debar.tlog.note import Note
@@ -55,6 +56,7 @@ class RestrictionStore(Protocol):
     async def bump_revision(self) -> int: ...
     async def decide(self, checks: Sequence[LoggedCheck], catalogue_version: str) -> list[Decision]: ...
     async def index_entries(self, subject: SubjectRef) -> list[IndexEntry]: ...
+    async def index_entries_many(self, subjects: Sequence[SubjectRef]) -> list[list[IndexEntry]]: ...
     async def apply_index(self, changes: Sequence[IndexChange]) -> int: ...
     async def get_restrictions(self, ids: Sequence[str]) -> list[Restriction | None]: ...
     async def put_restriction(self, restriction: Restriction) -> None: ...
@@ -235,6 +237,73 @@ class ObjectionStore(Protocol):
     ) -> list[Listed]: ...
 
 
+# -- subscriptions (WatchService) ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A subject the schedule says to judge now, claimed (`claim`: the score its claim set, handed back to `done`)."""
+
+    subject: SubjectRef
+    claim: str
+
+
+class WriteWatch(Protocol):
+    """What a registry write tells the subscriptions (app/watch.py WatchHook): the subjects it touches, before and
+    after it is stored."""
+
+    async def before(self, subjects: Sequence[SubjectRef]) -> None: ...
+    async def after(self, subjects: Sequence[SubjectRef]) -> None: ...
+
+
+class WatchStore(Protocol):
+    """Subscriptions (each expiring at its `until`), the per-subject sets that find them from a registry write, the
+    schedule of subjects to judge (touched by a write, or a validity window opening or closing), and each owner's
+    stream of changes told (kept DEBAR_WATCH_RETENTION_DAYS)."""
+
+    async def hold(self, subscriptions: Sequence[Subscription]) -> None:
+        """Puts them in their subjects' sets (first: a write from then on finds them)."""
+        ...
+
+    async def release(self, subscriptions: Sequence[Subscription]) -> None:
+        """Takes them out of their subjects' sets again (not stored after all)."""
+        ...
+
+    async def add(self, owner: str, subscriptions: Sequence[Subscription], quota: int, now: int) -> int | None:
+        """Stores them all, or none when the owner would hold more than `quota`: then how many it holds."""
+        ...
+
+    async def remove(self, owner: str, subscription_id: str, now: int) -> bool: ...
+    async def held(self, owner: str, now: int) -> int: ...
+    async def subscriptions_of(self, subject: SubjectRef, now: int) -> tuple[list[Subscription], bool]:
+        """The subject's live subscriptions, and whether one held in its set is not stored yet (being made)."""
+        ...
+
+    async def watched(self, subjects: Sequence[SubjectRef]) -> list[SubjectRef]:
+        """Those of `subjects` some live subscription may hold (the rest cost one lookup each, nothing more)."""
+        ...
+
+    async def schedule(self, subjects: Sequence[SubjectRef], at: float, *, earlier_only: bool = False) -> None:
+        """Judge them at `at` (`earlier_only`: unless already due sooner)."""
+        ...
+
+    async def claim(self, now: float, lease_s: float, limit: int) -> list[Due]: ...
+    async def done(self, due: Due, next_at: int | None, now: float) -> None:
+        """Judged: next at `next_at` (None: not until touched), if the claim still holds; else (touched since, or
+        claimed again by another server) judged once more at `now` or sooner."""
+        ...
+
+    async def tell(self, subscription: Subscription, measure: str, told: Outcome, now_told: Outcome, change: Told,
+                   retention_s: int) -> str | None:  # fmt: skip
+        """Appends the change to the owner's stream and records `now_told` as last told, if `told` still is (and
+        the subscription still exists): the cursor, else None."""
+        ...
+
+    async def changes(self, owner: str, after: str, limit: int) -> list[Told]:
+        """The owner's changes after cursor `after` ("": from the oldest kept), oldest first."""
+        ...
+
+
 # -- re-keying ----------------------------------------------------------------------------------------------
 
 
@@ -244,6 +313,7 @@ class RekeyCounts:
     records: int = 0
     exemptions: int = 0
     decision_lists: int = 0
+    subscriptions: int = 0  # subjects' subscription sets moved (WatchService)
     raced: int = 0  # records changed by someone else while being re-keyed: the next run takes them
 
 
@@ -424,3 +494,4 @@ class Adapters:
     # Raises StoreUnavailable (NotReplicated) unless a write now reaches the replicas acknowledged writes need
     # (health); None: no replicas to wait for.
     replicas_confirm: Callable[[], Awaitable[None]] | None = None
+    watch_store: WatchStore | None = None  # None: no WatchService (e.g. a CLI command)

@@ -4,6 +4,7 @@ needs the court's document number and, where the catalogue says so, a second ide
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -11,11 +12,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from enum import Enum
 
-from debar.common.errors import InvalidField, NotFound
+from debar.common.errors import Conflict, InvalidField, NotFound
 from debar.common.identifiers import IdKind, mask_name, ric_birth_date
 from debar.common.times import checked_time
 from debar.sanction.app.checker import RevisionFloor
-from debar.sanction.app.ports import RestrictionStore, Sequenced
+from debar.sanction.app.ports import RestrictionStore, Sequenced, StoreUnavailable, WriteWatch
 from debar.sanction.app.unavailable import unavailable_as
 from debar.sanction.domain import four_eyes
 from debar.sanction.domain.calendar import DAY, add_working_days
@@ -166,8 +167,10 @@ class Registry:
         resolver: SubjectResolver,
         floor: RevisionFloor,
         clock: Callable[[], float] = time.time,
+        watch: WriteWatch | None = None,
     ) -> None:
         self._store = store
+        self._watch = watch  # told of the subjects every write touches (subscriptions), when wired
         self._catalogue = catalogue
         self._resolver = resolver
         self._floor = floor
@@ -263,8 +266,33 @@ class Registry:
     async def impose(self, item: ImposeInput, actor: str = "") -> tuple[Restriction, int, WriteEffect]:
         """`actor`: the identity imposing it, logged with the write."""
         built = self.build(item)  # validated fully before anything is read or written
+        if four_eyes.lift_needs_confirmation(self._catalogue, built.source):
+            await self._refuse_weakening(built)
         [(restriction, effect)], revision = await self.impose_built([built], actor)
         return restriction, revision, effect
+
+    @unavailable_as("restriction data")
+    async def _refuse_weakening(self, built: Restriction) -> None:
+        """Conflict when this Impose would weaken a stored record of a source whose lifts need a second identity
+        (four_eyes.weakening): that is a Lift, and Lift and ConfirmLift do it."""
+        [stored] = await self._store.get_restrictions([built.id])
+        if stored is None:
+            return
+        current = self._resolver.current
+        stored = replace(
+            stored,
+            subject=replace(stored.subject, pseudonym=current(stored.subject.pseudonym)),
+            principals=tuple(
+                replace(p, subject=replace(p.subject, pseudonym=current(p.subject.pseudonym)))
+                for p in stored.principals
+            ),
+        )
+        why = four_eyes.weakening(stored, built)
+        if why:
+            raise Conflict(
+                f"restriction {built.id}: this Impose would weaken it ({why}); a {built.source} restriction loses "
+                "force only by Lift, confirmed by a second registry identity (ConfirmLift)"
+            )
 
     @unavailable_as("restriction data")
     async def impose_built(
@@ -291,8 +319,12 @@ class Registry:
             out.append((restriction, WriteEffect.UPDATED if old else WriteEffect.CREATED))
         if not writes:
             return out, self._floor.value
+        touched = [c.subject for c in changes]
+        await self._before(touched)
         await self._store.write_restrictions(writes, changes, log)
-        return out, await self._bump()
+        revision = await self._bump()
+        await self._after(touched)
+        return out, revision
 
     def _new_index_changes(self, new: Restriction) -> list[IndexChange]:
         """`_index_changes(new, None)`, without its merging when there is nothing to merge (the usual case: a new
@@ -473,8 +505,26 @@ class Registry:
 
     async def _write(self, new: Restriction, old: Restriction, entry: RegistryEntry) -> int:
         """The record, its index entries and its log entry in one store call."""
-        await self._store.write_restrictions([new], self._index_changes(new, old), [_sequenced(entry, new)])
-        return await self._bump()
+        changes = self._index_changes(new, old)
+        touched = [c.subject for c in changes]
+        await self._before(touched)
+        await self._store.write_restrictions([new], changes, [_sequenced(entry, new)])
+        revision = await self._bump()
+        await self._after(touched)
+        return revision
+
+    async def _before(self, subjects: Sequence[SubjectRef]) -> None:
+        """Subscriptions on the subjects a write touches are judged a little after it, even if the process dies
+        between the write and `_after`."""
+        if self._watch is not None:
+            await self._watch.before(subjects)
+
+    async def _after(self, subjects: Sequence[SubjectRef]) -> None:
+        """...and judged at once once it is stored (asked again: a subscription made meanwhile counts)."""
+        if self._watch is None:
+            return
+        with contextlib.suppress(StoreUnavailable):  # the write is stored; the mark before it has them judged soon
+            await self._watch.after(subjects)
 
     async def _bump(self) -> int:
         revision = await self._store.bump_revision()
@@ -568,5 +618,8 @@ class Registry:
                 x.effective_until, authority=x.authority,
             )  # fmt: skip
         change = IndexChange(x.subject, EntryKind.EXEMPTION, x.id, None, index_entry)
+        await self._before([x.subject])
         await self._store.write_exemption(x, [change], [Sequenced(x.subject.bucket, entry, x.id)])
-        return await self._bump()
+        revision = await self._bump()
+        await self._after([x.subject])
+        return revision

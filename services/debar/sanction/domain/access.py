@@ -10,6 +10,7 @@ Scopes:
                         GetDecisionProof (a decision's receipt)
     objections:file     DecisionService.FileObjection, RequestReconsideration
     objections:review   DecisionService.ReviewObjection, ResolveObjection, ConfirmResolution
+    watch               WatchService.Subscribe, SubscribeBatch, Unsubscribe, Changes: its own subscriptions only
     delegate            may act on behalf of another identity (x-debar-on-behalf-of): a domain service for the
                         platform that asked it, the console for the reviewer signed in to it
 GetObjection needs objections:file or objections:review, ListObjections objections:review. ListMeasures needs
@@ -24,7 +25,7 @@ method is closed until it is given a scope here.
 
 Rates: a caller's entry may give a rate (`checks` items per `window_s`); checked items count against it, and so
 does every read (GetRestriction, ListRestrictions, GetDecision, ListDecisions, GetObjection, ListObjections: one
-each).
+each) and every filing (FileObjection, RequestReconsideration: their answers tell whose decision it is).
 
 The scopes file names identities exactly (`railway`, `reviewer:li`) or by group (`reviewer:*`: every identity of
 that kind); an exact entry wins over its group. `local`, the identity of local mode, is refused in the file of a
@@ -34,7 +35,8 @@ A delegated call (a `delegate` acting for a principal) may do only what both may
 to the delegate's. Checks are the exception, being the delegate's own work (the railway service checks railway
 measures for whichever platform asked it): the delegate's check scopes hold, so platforms need none of their own
 and cannot call the sanction service directly. The rate is the principal's entry's, else the delegate's, counted
-for that delegate and principal together (`railway/platform:12306`): one platform cannot use up another's."""
+for that delegate and principal together (`railway/platform:12306`): one platform cannot use up another's. A
+principal must be named in the file (exactly or by group) and may not hold `delegate` itself (api/access.py)."""
 
 from __future__ import annotations
 
@@ -47,7 +49,8 @@ CHECK_ALL = "check:*"
 DELEGATE = "delegate"
 REVIEW = "objections:review"
 FIXED_SCOPES = frozenset(
-    {"registry:write", "registry:read", "decisions:read", "objections:file", "objections:review", CHECK_ALL, DELEGATE}
+    {"registry:write", "registry:read", "decisions:read", "objections:file", "objections:review", "watch"}
+    | {CHECK_ALL, DELEGATE}
 )
 CHECK_METHODS = frozenset({"/debar.v1.SanctionService/Check", "/debar.v1.SanctionService/BatchCheck"})
 ANY_SCOPE = "<any>"
@@ -74,6 +77,10 @@ _METHOD_SCOPES: dict[str, frozenset[str]] = {
     },
     "/debar.v1.DecisionService/GetObjection": frozenset({"objections:file", "objections:review"}),
     "/debar.v1.DecisionService/ListObjections": frozenset({REVIEW}),
+    **{
+        f"/debar.v1.WatchService/{m}": frozenset({"watch"})
+        for m in ("Subscribe", "SubscribeBatch", "Unsubscribe", "Changes")
+    },
 }
 MAX_WINDOW_S = 3600
 
@@ -134,6 +141,11 @@ class AccessPolicy:
         if found is None and (group := group_of(caller)) is not None:
             found = self.grants.get(group)
         return replace(found, caller=caller) if found is not None else Grant(caller)
+
+    def knows(self, identity: str) -> bool:
+        """Whether the file names `identity`, exactly or by its group."""
+        group = group_of(identity)
+        return identity in self.grants or (group is not None and group in self.grants)
 
     @staticmethod
     def sees_every_subject(grant: Grant) -> bool:

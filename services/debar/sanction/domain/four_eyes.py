@@ -51,6 +51,29 @@ def ask_lift(
     return replace(r, pending_lift=PendingLift(by, now, reason, document_number), updated_at=now)
 
 
+def weakening(stored: Restriction, new: Restriction) -> str:
+    """What an Impose of `new` over `stored` (same id; pseudonyms under the same key) would take away from a record
+    in force, "" for nothing: for a source whose lifts need confirmation, one identity may not do by Impose what a
+    lift needs two for (end it, start it later, drop a measure or a principal, move it to another subject)."""
+    if stored.lifted_at is not None:
+        return ""
+    if new.subject.pseudonym != stored.subject.pseudonym or new.subject.kind is not stored.subject.kind:
+        return "it names another subject"
+    if new.effective_from > stored.effective_from:
+        return "it starts later"
+    if new.effective_until is not None and (
+        stored.effective_until is None or new.effective_until < stored.effective_until
+    ):
+        return "it ends earlier"
+    dropped = [code for code in stored.measures if code not in new.measures]
+    if dropped:
+        return f"it drops {', '.join(dropped)}"
+    kept = {(p.subject.pseudonym, p.role) for p in new.principals}
+    if any((p.subject.pseudonym, p.role) not in kept for p in stored.principals if p.lifted_at is None):
+        return "it drops a principal"
+    return ""
+
+
 def confirm_lift(r: Restriction, *, by: str, document_number: str, now: int) -> Restriction:
     """The pending lift takes effect, confirmed by another identity naming the same court decision. Confirming a
     lift one already confirmed changes nothing (a retry)."""

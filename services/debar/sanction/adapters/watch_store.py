@@ -1,0 +1,233 @@
+"""The Redis implementation of WatchStore (app/ports.py): subscriptions, the per-subject sets a registry write
+finds them by, the schedule of subjects to judge, and each owner's stream of changes told. Key layout: keys.py
+(WatchKeys); the scripts: lua/watch_*.lua."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+from debar.common.circuit import CircuitBreaker
+from debar.sanction.adapters.keys import WatchKeys
+from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
+from debar.sanction.adapters.replication import Replication
+from debar.sanction.adapters.scripts import Scripts
+from debar.sanction.app.ports import Due
+from debar.sanction.domain.model import EntryKind, IndexEntry, Outcome, Role, SubjectRef
+from debar.sanction.domain.watch import (
+    ORPHAN_AFTER_S,
+    ChangeKind,
+    Subscription,
+    Told,
+    subject_member,
+    subject_of_member,
+)
+
+_OUTCOME = {Outcome.ALLOW: "A", Outcome.DENY: "D"}
+_OUTCOME_OF = {"A": Outcome.ALLOW, "D": Outcome.DENY}
+_KIND = {ChangeKind.BECAME_RESTRICTED: "R", ChangeKind.NO_LONGER_RESTRICTED: "L"}
+_KIND_OF = {v: k for k, v in _KIND.items()}
+
+
+def _str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _member(sub: Subscription) -> str:
+    return f"{sub.until} {sub.created_at} {sub.id} {sub.owner}"
+
+
+def _grounds(grounds: Sequence[IndexEntry]) -> str:
+    return json.dumps(
+        [
+            [
+                g.id,
+                int(g.role or Role.DEBTOR),
+                g.effective_from,
+                g.effective_until,
+                g.source,
+                g.via,
+                g.legal_basis,
+                g.authority,
+                g.case_number,
+            ]
+            for g in grounds
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def _grounds_of(text: str) -> tuple[IndexEntry, ...]:
+    return tuple(
+        IndexEntry(EntryKind.RESTRICTION, rid, Role(role), 0, start, end, source, via, basis, authority, case)
+        for rid, role, start, end, source, via, basis, authority, case in json.loads(text)
+    )
+
+
+class RedisWatchStore:
+    def __init__(
+        self, client: Redis, keys: WatchKeys, breaker: CircuitBreaker | None = None,
+        replication: Replication | None = None,
+    ) -> None:  # fmt: skip
+        self._redis = client
+        self._keys = keys
+        self._breaker = breaker or CircuitBreaker()
+        # With a Replication, the scripts that store what a platform is told (adapters/scripts.py WRITES) wait for
+        # their replicas like every acknowledged write.
+        names = ("watch_add", "watch_remove", "watch_tell", "watch_claim", "watch_done")
+        self._scripts = Scripts(client, names, replication)
+
+    # -- subscriptions -------------------------------------------------------------------------------------
+
+    @unavailable_on_redis_error
+    async def hold(self, subscriptions: Sequence[Subscription]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for sub in subscriptions:
+                key = self._keys.subject(sub.subject.bucket, sub.subject.pseudonym)
+                pipe.sadd(key, _member(sub))
+                pipe.expireat(key, sub.until, nx=True)
+                pipe.expireat(key, sub.until, gt=True)
+            await pipe.execute()
+
+    @unavailable_on_redis_error
+    async def release(self, subscriptions: Sequence[Subscription]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for sub in subscriptions:
+                pipe.srem(self._keys.subject(sub.subject.bucket, sub.subject.pseudonym), _member(sub))
+            await pipe.execute()
+
+    @unavailable_on_redis_error
+    async def add(self, owner: str, subscriptions: Sequence[Subscription], quota: int, now: int) -> int | None:
+        args: list[Any] = [now, quota]
+        for sub in subscriptions:
+            told = ";".join(f"{code}={_OUTCOME[o]}" for code, o in sub.told.items())
+            args += [sub.id, sub.until, subject_member(sub.subject), ",".join(sub.measures), sub.tag, sub.created_at,
+                     told]  # fmt: skip
+        keys = [self._keys.owned(owner), *(self._keys.subscription(owner, s.id) for s in subscriptions)]
+        held = int(await self._scripts.run("watch_add", keys, args))
+        return None if held < 0 else held
+
+    @unavailable_on_redis_error
+    async def remove(self, owner: str, subscription_id: str, now: int) -> bool:
+        found = await self._scripts.run(
+            "watch_remove", [self._keys.owned(owner), self._keys.subscription(owner, subscription_id)],
+            [subscription_id, now],
+        )  # fmt: skip
+        if not found:
+            return False
+        subject_text, until, created = _str(found[0]), int(float(_str(found[1]))), _str(found[2])
+        if subject_text:
+            subject = subject_of_member(subject_text)
+            member = f"{until} {created} {subscription_id} {owner}"
+            for pseudonym in filter(None, (subject.pseudonym, subject.alias)):
+                await self._redis.srem(self._keys.subject(subject.bucket, pseudonym), member)
+        return True
+
+    @unavailable_on_redis_error
+    async def held(self, owner: str, now: int) -> int:
+        return int(await self._redis.zcount(self._keys.owned(owner), f"({now}", "+inf"))
+
+    @unavailable_on_redis_error
+    async def subscriptions_of(self, subject: SubjectRef, now: int) -> tuple[list[Subscription], bool]:
+        """Under the subject's pseudonym and, during a key rotation, its alias (made before `debar rekey` ran)."""
+        keys = [self._keys.subject(subject.bucket, p) for p in filter(None, (subject.pseudonym, subject.alias))]
+        parsed = [(key, _str(m), *_str(m).split(" ", 3)) for key in keys for m in await self._redis.smembers(key)]
+        ended = [(key, m) for key, m, until, _, _, _ in parsed if int(until) <= now]
+        live = [(key, m, int(c), sid, owner) for key, m, until, c, sid, owner in parsed if int(until) > now]
+        out: list[Subscription] = []
+        unfinished = False
+        if live:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for *_, sid, owner in live:
+                    pipe.hgetall(self._keys.subscription(owner, sid))
+                records = await pipe.execute()
+            for (key, member, created, sid, owner), raw in zip(live, records, strict=True):
+                if not raw:  # being made (judged again shortly), just unsubscribed, or an orphan
+                    if created > now - ORPHAN_AFTER_S:
+                        unfinished = True
+                    else:
+                        ended.append((key, member))
+                    continue
+                record = {_str(k): _str(v) for k, v in raw.items()}
+                told = {k[2:]: _OUTCOME_OF[v] for k, v in record.items() if k.startswith("o:")}
+                measures = tuple(filter(None, record["m"].split(",")))
+                out.append(Subscription(sid, owner, subject, measures, int(record["u"]), record["t"], created, told))
+        for key in {k for k, _ in ended}:
+            await self._redis.srem(key, *(m for k, m in ended if k == key))
+        return out, unfinished
+
+    @unavailable_on_redis_error
+    async def watched(self, subjects: Sequence[SubjectRef]) -> list[SubjectRef]:
+        if not subjects:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for s in subjects:  # EXISTS of two keys in one slot: during a key rotation, the alias's set too
+                pipe.exists(*(self._keys.subject(s.bucket, p) for p in filter(None, (s.pseudonym, s.alias))))
+            found = await pipe.execute()
+        return [s for s, n in zip(subjects, found, strict=True) if n]
+
+    # -- the schedule --------------------------------------------------------------------------------------
+
+    @unavailable_on_redis_error
+    async def schedule(self, subjects: Sequence[SubjectRef], at: float, *, earlier_only: bool = False) -> None:
+        if subjects:
+            mapping = {subject_member(s): at for s in subjects}
+            await self._redis.zadd(self._keys.due, mapping, lt=earlier_only)  # type: ignore[arg-type]
+
+    @unavailable_on_redis_error
+    async def claim(self, now: float, lease_s: float, limit: int) -> list[Due]:
+        found = await self._scripts.run("watch_claim", [self._keys.due], [repr(now), repr(lease_s), limit])
+        pairs = [_str(x) for x in found]
+        return [Due(subject_of_member(pairs[i]), pairs[i + 1]) for i in range(0, len(pairs), 2)]
+
+    @unavailable_on_redis_error
+    async def done(self, due: Due, next_at: int | None, now: float) -> None:
+        member = subject_member(due.subject)
+        await self._scripts.run(
+            "watch_done", [self._keys.due], [member, due.claim, "" if next_at is None else next_at, repr(now)]
+        )
+
+    # -- changes -------------------------------------------------------------------------------------------
+
+    @unavailable_on_redis_error
+    async def tell(
+        self, subscription: Subscription, measure: str, told: Outcome, now_told: Outcome, change: Told,
+        retention_s: int,
+    ) -> str | None:  # fmt: skip
+        owner = subscription.owner
+        keep_from = change.changed_at_ms - retention_s * 1000
+        fields = [
+            "s", change.subscription_id, "t", change.tag, "m", change.measure, "k", _KIND[change.kind],
+            "d", change.decision_id, "g", _grounds(change.grounds), "a", change.changed_at_ms,
+        ]  # fmt: skip
+        found = await self._scripts.run(
+            "watch_tell",
+            [self._keys.subscription(owner, subscription.id), self._keys.changes(owner)],
+            [measure, _OUTCOME[told], _OUTCOME[now_told], keep_from, retention_s * 1000, *fields],
+        )
+        return _str(found) if found else None
+
+    @unavailable_on_redis_error
+    async def changes(self, owner: str, after: str, limit: int) -> list[Told]:
+        start = f"({after}" if after else "-"
+        entries: Any = await self._redis.xrange(self._keys.changes(owner), start, "+", count=limit)
+        out = []
+        for entry_id, raw in entries:
+            f = {_str(k): _str(v) for k, v in raw.items()}
+            out.append(
+                Told(
+                    f["s"],
+                    f["t"],
+                    f["m"],
+                    _KIND_OF[f["k"]],
+                    f["d"],
+                    _grounds_of(f["g"]),
+                    int(f["a"]),
+                    cursor=_str(entry_id),
+                )
+            )
+        return out

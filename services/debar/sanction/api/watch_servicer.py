@@ -1,0 +1,123 @@
+"""gRPC servicer of WatchService: proto in, the Watch use case, proto out. The owner of every call is the
+authenticated caller (for its principal when delegated): a platform never names, sees or changes another's
+subscriptions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.rpc import status_pb2
+
+from debar.common.errors import DomainError, InvalidField
+from debar.rpc import wire
+from debar.rpc.status import abort_with, status_code_of
+from debar.sanction.api import convert
+from debar.sanction.api.access import current_grant
+from debar.sanction.app.watch import Heartbeat, Watch
+from debar.sanction.domain.catalogue import Catalogue
+from debar.sanction.domain.watch import ChangeKind, Subscription, SubscriptionInput, Told, owner_of
+from debar.v1 import watch_pb2, watch_pb2_grpc
+
+_KINDS = {
+    ChangeKind.BECAME_RESTRICTED: watch_pb2.CHANGE_KIND_BECAME_RESTRICTED,
+    ChangeKind.NO_LONGER_RESTRICTED: watch_pb2.CHANGE_KIND_NO_LONGER_RESTRICTED,
+}
+
+
+def _owner() -> str:
+    grant = current_grant()
+    return owner_of(grant.caller, grant.on_behalf_of)
+
+
+def _input(request: watch_pb2.SubscribeRequest, field: str) -> SubscriptionInput:
+    prefix = f"{field}." if field else ""
+    return SubscriptionInput(
+        kind=wire.id_kind(request.subject.id_type),
+        id=request.subject.id,
+        measures=list(request.measures),
+        until=wire.seconds(request.until, request.HasField("until"), f"{prefix}until"),
+        tag=request.tag,
+    )
+
+
+def _subscription(sub: Subscription) -> watch_pb2.Subscription:
+    return watch_pb2.Subscription(subscription_id=sub.id, until=wire.timestamp(sub.until))
+
+
+class WatchServicer(watch_pb2_grpc.WatchServiceServicer):
+    def __init__(self, watch: Watch, catalogue: Catalogue, max_batch_items: int) -> None:
+        self._watch = watch
+        self._catalogue = catalogue
+        self._max_batch = max_batch_items
+
+    async def Subscribe(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            [result] = await self._watch.subscribe(_owner(), [_input(request, "")])
+        except DomainError as error:
+            await abort_with(context, error)
+        if isinstance(result, DomainError):
+            await abort_with(context, result)
+        return _subscription(result)  # type: ignore[arg-type]
+
+    async def SubscribeBatch(self, request, context):  # type: ignore[no-untyped-def]
+        if len(request.items) > self._max_batch:
+            await abort_with(
+                context, InvalidField("items", f"at most {self._max_batch} per batch, got {len(request.items)}")
+            )
+        inputs: list[SubscriptionInput | DomainError] = []
+        for i, item in enumerate(request.items):
+            try:
+                inputs.append(_input(item, f"items[{i}]"))
+            except DomainError as error:
+                inputs.append(error)
+        valid = [(i, x) for i, x in enumerate(inputs) if isinstance(x, SubscriptionInput)]
+        try:
+            done = await self._watch.subscribe(_owner(), [x for _, x in valid], field="items[{i}]")
+        except DomainError as error:
+            await abort_with(context, error)
+        # Field names: subscribe numbers the valid items; give each error its place in the request.
+        results: list[Any] = list(inputs)
+        for (i, _), result in zip(valid, done, strict=True):
+            results[i] = result
+        response = watch_pb2.SubscribeBatchResponse()
+        for result in results:
+            if isinstance(result, DomainError):
+                response.results.add(
+                    error=status_pb2.Status(code=status_code_of(result).value[0], message=result.message)
+                )
+            else:
+                response.results.add(subscription=_subscription(result))
+        return response
+
+    async def Unsubscribe(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            await self._watch.unsubscribe(_owner(), request.subscription_id)
+        except DomainError as error:
+            await abort_with(context, error)
+        return watch_pb2.UnsubscribeResponse()
+
+    async def Changes(self, request, context):  # type: ignore[no-untyped-def]
+        stream = self._watch.follow(_owner(), request.after_cursor)
+        try:
+            first = await anext(stream)
+        except DomainError as error:
+            await abort_with(context, error)
+        yield self._message(first)
+        async for item in stream:
+            yield self._message(item)
+
+    def _message(self, item: Told | Heartbeat) -> watch_pb2.Change:
+        if isinstance(item, Heartbeat):
+            return watch_pb2.Change(
+                cursor=item.cursor, kind=watch_pb2.CHANGE_KIND_HEARTBEAT, changed_at=wire.timestamp_of_ms(item.at_ms)
+            )
+        change = watch_pb2.Change(
+            cursor=item.cursor, subscription_id=item.subscription_id, tag=item.tag, measure=item.measure,
+            kind=_KINDS[item.kind], decision_id=item.decision_id, changed_at=wire.timestamp_of_ms(item.changed_at_ms),
+        )  # fmt: skip
+        if item.kind is ChangeKind.BECAME_RESTRICTED:
+            change.grounds.extend(convert.ground(g, item.measure) for g in item.grounds)
+            source = self._catalogue.sources.get(item.grounds[0].source) if item.grounds else None
+            if source:
+                change.objection.CopyFrom(convert.objection_guide(source.objection))
+        return change

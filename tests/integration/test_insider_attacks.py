@@ -1,0 +1,249 @@
+"""A security review of issue 11, as the insiders it names, over real gRPC with `debar certs dev` certificates and a
+real Redis: each test is an attack that worked on the reviewed main and is refused now."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import jwt
+import pytest
+
+from debar.local.certs import write_dev_certs
+from debar.v1 import common_pb2, decision_pb2, railway_pb2_grpc, registry_pb2
+from tests.integration import test_access
+from tests.integration.test_access import (
+    KEYS,
+    RAILWAY,
+    SANCTION,
+    TIMEOUT,
+    audit_lines,
+    bearer,
+    checks_of,
+    credentials,
+    decisions_of,
+    g_ticket,
+    packaged_scopes,
+    refused_decision,
+    registry_of,
+    rpc_error,
+    start_mtls,
+)
+from tests.support.requests import DAY, PERMIT_DOCUMENT, check_request, impose_request, subject, ts
+from tests.support.servers import ServiceProcess
+from tests.support.subjects import new_ric
+
+# test_access's token-mode sanction service (its trust file and keys), started again for this module.
+access_env, token_files, sanction_token = test_access.access_env, test_access.token_files, test_access.sanction_token
+NOT_FOUND, EXHAUSTED = grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED
+# A portal with a tiny rate in a long window: its reads run out after a few.
+EXTRA = {"portal:tiny": {"scopes": ["decisions:read", "objections:file"], "rate": {"checks": 3, "window_s": 3600}}}
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("attack-certs")
+    write_dev_certs(directory)
+    write_dev_certs(directory, services=(), clients=(*EXTRA, "local"))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def sanction_tls(
+    service_env: dict[str, str], certs: Path, logs_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    scopes = packaged_scopes()
+    scopes["callers"].update(EXTRA)
+    path = tmp_path_factory.mktemp("attack-scopes") / "scopes.json"
+    path.write_text(json.dumps(scopes))
+    env = {k: v for k, v in service_env.items() if k != "DEBAR_PLAINTEXT"}
+    service = start_mtls("sanction", {**env, "DEBAR_SCOPES_FILE": str(path)}, certs, logs_dir)
+    yield service
+    assert service.stop() == 0, service.log()
+
+
+@pytest.fixture(scope="module")
+def as_caller(sanction_tls: ServiceProcess, certs: Path) -> Iterator[Callable[[str], grpc.Channel]]:
+    channels: dict[str, grpc.Channel] = {}
+
+    def channel(name: str) -> grpc.Channel:
+        if name not in channels:
+            channels[name] = grpc.secure_channel(sanction_tls.address, credentials(certs, name))
+        return channels[name]
+
+    yield channel
+    for chan in channels.values():
+        chan.close()
+
+
+# --- a portal: FileObjection and RequestReconsideration as an ownership oracle ------------------------------------
+
+
+def test_filing_is_no_unmetered_unaudited_oracle_of_whose_decision_it_is(as_caller, sanction_tls):
+    """Before: FileObjection with a guessed `subject` and an empty statement answered NOT_FOUND for a wrong guess and
+    INVALID_ARGUMENT (statement) for the right one, filing nothing, counted against no rate and written to no audit
+    log: a portal could try every identifier of a region and birth date against one decision id, unseen."""
+    person = new_ric()
+    decision_id = refused_decision(as_caller, person)
+    portal = decisions_of(as_caller("portal:tiny"))
+
+    def guess(number: str) -> grpc.RpcError:
+        request = decision_pb2.FileObjectionRequest(decision_id=decision_id, statement="", contact="x@example.cn",
+                                                    subject=subject(number))  # fmt: skip
+        return rpc_error(portal.FileObjection, request)
+
+    answers = [guess(new_ric()).code() for _ in range(3)]
+    assert answers == [NOT_FOUND] * 3
+    assert guess(person).code() == EXHAUSTED  # the fourth try is past the rate: the right guess is not told
+    lines = audit_lines(sanction_tls, "portal:tiny", "FileObjection")
+    assert [line.split("status=")[1].split()[0] for line in lines] == [*(["NOT_FOUND"] * 3), "RESOURCE_EXHAUSTED"]
+    reconsider = rpc_error(portal.RequestReconsideration, decision_pb2.RequestReconsiderationRequest(
+        objection_id="O" + "0" * 15, statement="again", subject=subject(person)))  # fmt: skip
+    assert reconsider.code() == EXHAUSTED
+    assert audit_lines(sanction_tls, "portal:tiny", "RequestReconsideration")
+
+
+# --- a registry clerk: a court list's restriction weakened by Impose, with no second identity -------------------
+
+
+@pytest.mark.parametrize("weakening", ["ended", "measure dropped", "starts later"])
+def test_one_clerk_cannot_lift_a_court_restriction_by_imposing_it_again_weaker(as_caller, weakening):
+    """Before: Lift of a court list's restriction waited for a second registry identity, but the same clerk could
+    Impose the record again (same source and source id) ending now, without the refused measure, or starting
+    years ahead: the next check allowed, on one credential."""
+    person, source_id = new_ric(), f"W-{time.time_ns()}"
+    clerk = registry_of(as_caller("clerk:wang"))
+    clerk.Impose(impose_request(person, source_id=source_id), timeout=TIMEOUT)
+    railway = checks_of(as_caller("railway"))
+    assert railway.Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT).outcome == common_pb2.OUTCOME_DENY
+    weaker = {
+        "ended": impose_request(person, source_id=source_id, end=time.time() - 60),
+        "measure dropped": impose_request(person, source_id=source_id, measures=["AIR_TRAVEL"]),
+        "starts later": impose_request(person, source_id=source_id, start=time.time() + 3650 * DAY),
+    }[weakening]
+    error = rpc_error(clerk.Impose, weaker)
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error.details()
+    assert "Lift" in error.details()
+    assert railway.Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT).outcome == common_pb2.OUTCOME_DENY
+
+
+# --- the console: a delegate acting for no one is no reviewer -----------------------------------------------------
+
+
+def test_the_console_cannot_be_the_second_pair_of_eyes_under_its_own_name(as_caller):
+    """Before: the console holds objections:review (its person pages read as itself), so a call from it naming no
+    reviewer acted as "console": reviewer:li overturned with her own certificate, and the console's credential alone
+    confirmed, a role and not a person, and the restriction was lifted."""
+    person = new_ric()
+    decision_id = refused_decision(as_caller, person)
+    filed = decisions_of(as_caller("portal")).FileObjection(
+        decision_pb2.FileObjectionRequest(decision_id=decision_id, statement="Not me.", contact="me@x.cn",
+                                          subject=subject(person)), timeout=TIMEOUT)  # fmt: skip
+    li = decisions_of(as_caller("reviewer:li"))
+    li.ReviewObjection(decision_pb2.ReviewObjectionRequest(objection_id=filed.objection_id), timeout=TIMEOUT)
+    li.ResolveObjection(decision_pb2.ResolveObjectionRequest(
+        objection_id=filed.objection_id, outcome=decision_pb2.OBJECTION_OUTCOME_OVERTURNED, reason="mistaken"),
+        timeout=TIMEOUT)  # fmt: skip
+    console = decisions_of(as_caller("console"))
+    error = rpc_error(console.ConfirmResolution, decision_pb2.ConfirmResolutionRequest(objection_id=filed.objection_id))
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "acts only for the person it names" in error.details()
+    # Nor by naming itself (or another delegate) as the person it acts for.
+    for principal in ("console", "railway"):
+        named = rpc_error(console.ConfirmResolution, decision_pb2.ConfirmResolutionRequest(
+            objection_id=filed.objection_id), metadata=[("x-debar-on-behalf-of", principal)])  # fmt: skip
+        assert named.code() == grpc.StatusCode.PERMISSION_DENIED, principal
+        assert "a delegate acts for people and platforms" in named.details()
+    railway = checks_of(as_caller("railway"))
+    assert railway.Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT).outcome == common_pb2.OUTCOME_DENY
+    # For a person (the reviewer signed in to it) it acts as that person, and four eyes hold.
+    own = rpc_error(console.ConfirmResolution, decision_pb2.ConfirmResolutionRequest(objection_id=filed.objection_id),
+                    metadata=[("x-debar-on-behalf-of", "reviewer:li")])  # fmt: skip
+    assert own.code() == grpc.StatusCode.PERMISSION_DENIED and "different reviewer" in own.details()
+    confirmed = console.ConfirmResolution(
+        decision_pb2.ConfirmResolutionRequest(objection_id=filed.objection_id),
+        metadata=[("x-debar-on-behalf-of", "reviewer:zhang")],
+        timeout=TIMEOUT,
+    )
+    assert confirmed.history[-1].actor == "reviewer:zhang"
+
+
+# --- a leaked token: one token, one service -----------------------------------------------------------------------
+
+
+def test_a_token_for_several_services_is_refused(sanction_token):
+    """Before: `aud` was checked as PyJWT does by default, where a list naming this service passes: a token for the
+    railway service and the sanction service together, sent to one, could be replayed at the other."""
+    now = int(time.time())
+    claims = {"iss": "staff", "sub": "clerk:wang", "aud": [RAILWAY, SANCTION], "iat": now, "exp": now + 300,
+              "jti": "multi"}  # fmt: skip
+    with grpc.insecure_channel(sanction_token.address) as channel:
+        error = rpc_error(registry_of(channel).ListRestrictions,
+                          registry_pb2.ListRestrictionsRequest(subject=subject(new_ric())),
+                          metadata=bearer(jwt.encode(claims, KEYS["staff"], algorithm="EdDSA")))  # fmt: skip
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "not for this service" in error.details()
+
+
+# --- Envoy's (or any unlisted) certificate asking through a domain service ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def railway_tls(sanction_tls, service_env, certs, logs_dir) -> Iterator[ServiceProcess]:
+    env = {k: v for k, v in service_env.items() if k != "DEBAR_PLAINTEXT"}
+    env = {**env, "DEBAR_SANCTION_ADDRESS": sanction_tls.address, "DEBAR_PLATFORM_RATE_CHECKS": "0"}
+    service = start_mtls("railway", env, certs, logs_dir)
+    yield service
+    assert service.stop() == 0, service.log()
+
+
+@pytest.mark.parametrize("unlisted", ["envoy", "local"])
+def test_an_identity_the_scopes_file_does_not_name_gets_no_domain_services_rate(
+    railway_tls, sanction_tls, certs, unlisted
+):
+    """Before: the railway service asked for whoever called it; for an identity with no entry in the scopes file
+    (`envoy`, say, or `bench` in production) the sanction service counted the calls at the railway service's own
+    rate (5000 a second), on a key of their own: an Envoy's key enumerated five times faster than any platform.
+    A certificate named `local` (no one outside local mode) was let through the same way."""
+    with grpc.secure_channel(railway_tls.address, credentials(certs, unlisted)) as channel:
+        stub = railway_pb2_grpc.RailwayServiceStub(channel)
+        error = rpc_error(stub.CheckTicket, g_ticket())
+    assert error.code() == grpc.StatusCode.UNAVAILABLE and "PERMISSION_DENIED" in error.details()
+    assert f"may not act on behalf of {unlisted!r}, named in no scopes entry" in sanction_tls.log()
+    with grpc.secure_channel(railway_tls.address, credentials(certs, "platform:12306")) as channel:
+        assert railway_pb2_grpc.RailwayServiceStub(channel).CheckTicket(g_ticket(), timeout=TIMEOUT).allowed
+
+
+# --- not fixed here (see the report): a permit granted alone ahead of the court order it will meet ----------------
+
+
+@pytest.mark.xfail(strict=True, reason="not fixed: a permit's need for confirmation is judged when it is granted")
+def test_a_permit_granted_alone_does_not_override_a_later_court_order_naming_its_measure(as_caller):
+    """One clerk grants a RAIL_TICKET_BAN permit to a person nothing restricts (no court list imposes that measure
+    by default, so it needs no second identity and is in force at once); a court order naming RAIL_TICKET_BAN
+    explicitly arrives later; the permit, confirmed by no one, turns the court's refusal into an allow."""
+    person = new_ric()
+    clerk = registry_of(as_caller("clerk:wang"))
+    permit = registry_pb2.GrantExemptionRequest(
+        subject=subject(person), measure="RAIL_TICKET_BAN", effective_from=ts(time.time() - DAY),
+        effective_until=ts(time.time() + 300 * DAY), authority="Chaoyang Court", reason="travel for treatment",
+        document_number=PERMIT_DOCUMENT,
+    )  # fmt: skip
+    assert not clerk.GrantExemption(permit, timeout=TIMEOUT).exemption.awaiting_confirmation
+    clerk.Impose(impose_request(person, measures=["RAIL_TICKET_BAN"]), timeout=TIMEOUT)
+    answer = checks_of(as_caller("railway")).Check(check_request(person, "RAIL_TICKET_BAN"), timeout=TIMEOUT)
+    assert answer.outcome == common_pb2.OUTCOME_DENY
+
+
+def test_the_console_acting_for_a_clerk_writes_nothing(as_caller):
+    """Held before and after (a regression check of the review): delegation narrows the clerk's scopes to the
+    console's, which hold no registry:write."""
+    person = new_ric()
+    imposed = registry_of(as_caller("clerk:wang")).Impose(impose_request(person), timeout=TIMEOUT)
+    lift = registry_pb2.LiftRequest(restriction_id=imposed.restriction.id, reason="paid", document_number="D-1")
+    error = rpc_error(registry_of(as_caller("console")).Lift, lift, metadata=[("x-debar-on-behalf-of", "clerk:wang")])
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "caller 'console' for 'clerk:wang' may not call /debar.v1.RegistryService/Lift" in error.details()
