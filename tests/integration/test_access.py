@@ -10,12 +10,14 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
 import jwt
 import pytest
+import redis
 
 from debar.common.identifiers import IdKind, Pseudonymiser, parse_keys, validate_identifier
 from debar.local.certs import write_dev_certs
@@ -33,7 +35,7 @@ from debar.v1 import (
     sanction_pb2,
     sanction_pb2_grpc,
 )
-from tests.conftest import TEST_KEYS
+from tests.conftest import ON_CLUSTER, TEST_KEYS
 from tests.support.metrics import scrape, total
 from tests.support.requests import check_request, impose_request, subject
 from tests.support.servers import ServiceProcess, start_service, wait_for
@@ -50,6 +52,7 @@ EXTRA = {
     "crawler": {"scopes": ["check:*"], "rate": {"checks": 4, "window_s": 3600}},
     "platform:busy": {"scopes": [], "rate": {"checks": 4, "window_s": 3600}},
     "platform:quiet": {"scopes": [], "rate": {"checks": 4, "window_s": 3600}},
+    "hoarder": {"scopes": ["check:*"], "rate": {"checks": 2, "window_s": 3600}},
     # The enumerators: one asking the sanction service itself, one a platform asking through railway, one reading.
     "enumerator": {"scopes": ["check:*"], "rate": {"checks": 50, "window_s": 3600}},
     "platform:harvester": {"scopes": [], "rate": {"checks": 100, "window_s": 3600}},
@@ -474,6 +477,38 @@ def test_a_caller_past_its_rate_is_slowed_and_flagged(as_caller, sanction_tls):
     assert "flagged: caller 'scraper'" in sanction_tls.log()
     # Others are not slowed by it.
     assert checks_of(as_caller("railway")).Check(check_request(new_ric(), "RAIL_G_TRAIN"), timeout=TIMEOUT)
+
+
+def command_calls(url: str) -> Counter[str]:
+    """Redis's own count of each command it has run (commands run by scripts included)."""
+    client = redis.Redis.from_url(url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return Counter({name.removeprefix("cmdstat_"): int(figures["calls"]) for name, figures in stats.items()})
+
+
+@pytest.mark.skipif(ON_CLUSTER, reason="on Redis Cluster a caller's counter may be on another node: its own call")
+def test_a_rated_check_is_one_round_trip_and_a_call_past_its_rate_logs_nothing(as_caller, access_env):
+    """Before: a caller with a rate cost two script calls per check (the rate, then the decision); the rate is
+    now counted by the decide script, and a call it refuses is neither decided nor logged."""
+    clear_of_a_window_end()
+    url = access_env["DEBAR_REDIS_URL"]
+    hoarder = checks_of(as_caller("hoarder"))
+    before = command_calls(url)
+    for _ in range(2):
+        hoarder.Check(check_request(new_ric(), "RAIL_G_TRAIN"), timeout=TIMEOUT)
+    answered = command_calls(url)
+    assert answered["evalsha"] - before["evalsha"] == 2
+    assert answered["xadd"] - before["xadd"] == 2 and answered["incrby"] - before["incrby"] == 2
+    assert rpc_error(hoarder.Check, check_request(new_ric(), "RAIL_G_TRAIN")).code() == EXHAUSTED
+    batch = sanction_pb2.BatchCheckRequest(items=[check_request(new_ric(), "RAIL_G_TRAIN") for _ in range(2)])
+    error = rpc_error(hoarder.BatchCheck, batch)
+    assert error.code() == EXHAUSTED and "at most 2 items per 3600 s" in error.details()
+    refused = command_calls(url)
+    assert refused["evalsha"] - answered["evalsha"] == 2  # counted, in the one call each...
+    assert refused["xadd"] == answered["xadd"] and refused["lpush"] == answered["lpush"]  # ...and nothing logged
 
 
 def test_a_rate_holds_across_replicas_sharing_redis(sanction_tls, access_env, certs, logs_dir):

@@ -497,6 +497,43 @@ async def test_the_limiter_fails_open_and_counts_it(policy):
     assert stats.rate_limited == 0
 
 
+async def test_a_rate_counted_by_the_store_refuses_past_it_and_fails_open_when_the_store_did_not_answer(policy):
+    """The sanction service's gate: the decide script counts the rate in the call that decides the checks (one
+    round trip); the gate builds the ask and judges the count as `admit` judges the counter's."""
+    stats, counter = AccessStats(), FakeCounter()
+    gate = CheckGate(policy, counter, stats, clock=lambda: NOW, counted_by_store=True)
+    grant = Grant("scraper", frozenset({"check:*"}), RateLimit(checks=3, window_s=60))
+    ask = await gate.ask(grant, 2)
+    assert ask is not None
+    assert (ask.key, ask.window, ask.window_s, ask.cost, ask.limit) == ("scraper", NOW // 60, 60, 2, 3)
+    ask.tried, ask.count = True, 2
+    gate.settle(grant, ask)
+    ask = await gate.ask(grant, 2)
+    assert ask is not None
+    ask.tried, ask.count = True, 4
+    assert ask.refused
+    with pytest.raises(RateLimited, match="at most 3 items per 60 s"):
+        gate.settle(grant, ask)
+    assert stats.rate_limited == 1 and stats.flagged == {"scraper": 1}
+    down = await gate.ask(grant, 1)
+    assert down is not None
+    down.tried = True  # the store was asked and did not answer: let through, counted
+    gate.settle(grant, down)
+    assert stats.limiter_failures == 1 and stats.rate_limited == 1
+    untried = await gate.ask(grant, 1)  # nothing reached the store (every item refused before): nothing to judge
+    gate.settle(grant, untried)
+    assert stats.limiter_failures == 1
+    assert counter.counts == {}  # never the separate counter
+    assert await gate.ask(Grant("unlimited", frozenset({"check:*"})), 5) is None  # no rate
+    closed = CheckGate(policy, counter, stats, clock=lambda: NOW, counted_by_store=True, fail_closed=True)
+    down = await closed.ask(grant, 1)
+    assert down is not None and down.fail_closed  # the checker spools nothing for it
+    down.tried = True
+    with pytest.raises(Unavailable, match="rate counters are unreachable"):
+        closed.settle(grant, down)
+    assert stats.limiter_failures == 2
+
+
 async def test_the_limiter_fails_closed_when_told_to_and_counts_it(policy):
     stats = AccessStats()
     gate = CheckGate(policy, FakeCounter(fail=True), stats, fail_closed=True)

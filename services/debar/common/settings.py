@@ -336,7 +336,9 @@ class Settings:
     redis_timeout_s: float = setting(
         "DEBAR_REDIS_TIMEOUT_S", 0.5, "socket and pool timeout of every Redis call", check=within(0, 30, low_open=True)
     )
-    redis_connections: int = setting("DEBAR_REDIS_CONNECTIONS", 16, "Redis connection pool size per process")
+    redis_connections: int = setting(
+        "DEBAR_REDIS_CONNECTIONS", 16, "Redis connections per process: half the check path's, half the pool's"
+    )
     # Sentinel: the master is found through these, and found again after a failover (see README, "Failures").
     redis_sentinels: str = setting(
         "DEBAR_REDIS_SENTINELS", "", "host:port[,host:port...] of the Sentinels that name the master; empty: none",

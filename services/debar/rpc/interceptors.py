@@ -1,9 +1,10 @@
 """The one way debar's server interceptors wrap a unary method: each method's handler is built once (cached per
-method) around the service's own behaviour. A subclass says which methods it wraps and how."""
+method) around the service's own behaviour. A subclass says which methods it wraps and how. A server applies them
+with wrap_handlers (each handler wrapped as it is added); they still work as grpc.aio interceptors too."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -67,3 +68,39 @@ class InterceptorChain(UnaryInterceptor):
                 return None
             built = link.build(method, built)
         return built
+
+
+class _Wrapped(grpc.GenericRpcHandler):
+    """A generic handler whose methods' handlers are the interceptor's, built once per method."""
+
+    def __init__(self, inner: grpc.GenericRpcHandler, interceptor: UnaryInterceptor) -> None:
+        self._inner = inner
+        self._interceptor = interceptor
+        self._built: dict[str, grpc.RpcMethodHandler | None] = {}
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        method = handler_call_details.method
+        if method in self._built:
+            return self._built[method]
+        handler = self._inner.service(handler_call_details)
+        if handler is None:
+            return None  # not this service's (and not kept: callers choose the names)
+        built = self._built[method] = self._interceptor.build(method, handler)
+        return built
+
+
+def wrap_handlers(server: grpc.aio.Server, interceptor: UnaryInterceptor) -> None:
+    """Every handler added to `server` from now on (generic or registered, as the generated add_*_to_server
+    functions add both) is wrapped by `interceptor`: what a grpc.aio interceptor does, without the server awaiting
+    the interceptor on every call to find the method's handler."""
+    add_generic, add_registered = server.add_generic_rpc_handlers, server.add_registered_method_handlers
+
+    def generic(handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        add_generic([_Wrapped(handler, interceptor) for handler in handlers])
+
+    def registered(service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        built = {name: interceptor.build(f"/{service}/{name}", handler) for name, handler in handlers.items()}
+        add_registered(service, {name: handler for name, handler in built.items() if handler is not None})
+
+    server.add_generic_rpc_handlers = generic  # type: ignore[method-assign]
+    server.add_registered_method_handlers = registered  # type: ignore[method-assign]

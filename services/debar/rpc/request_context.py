@@ -63,6 +63,14 @@ class RequestInterceptor(UnaryInterceptor):
     def _observe(self, method: str, behaviour: Behaviour) -> Behaviour:
         latency = self._metrics.latency.labels(method) if self._metrics else None
         handled = self._metrics.handled if self._metrics else None
+        by_code: dict[str, Any] = {}  # the handled counter's child per status code, looked up once
+
+        def count(code: str) -> None:
+            child = by_code.get(code)
+            if child is None and handled is not None:
+                child = by_code[code] = handled.labels(method, code)
+            if child is not None:
+                child.inc()
 
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
             request_id = _request_id(context)
@@ -87,9 +95,9 @@ class RequestInterceptor(UnaryInterceptor):
                 error = raised
                 raise
             finally:
-                if latency is not None and handled is not None:
+                if latency is not None:
                     latency.observe(time.perf_counter() - started)
-                    handled.labels(method, _code_name(context, error)).inc()
+                    count(_code_name(context, error))
                 structlog.contextvars.reset_contextvars(**tokens)
 
         return observed

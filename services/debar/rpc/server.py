@@ -20,7 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from debar.rpc.decode_guard import DecodeGuard
-from debar.rpc.interceptors import InterceptorChain, UnaryInterceptor
+from debar.rpc.interceptors import InterceptorChain, UnaryInterceptor, wrap_handlers
 
 log = logging.getLogger("debar.server")
 
@@ -50,15 +50,16 @@ class GrpcServer:
         """`credentials`: serve TLS with them (see debar.rpc.tls); None: plaintext. `health_port`: also serve
         grpc.health.v1, and nothing else, in plaintext on host:health_port (0: any free port; None: no)."""
         self.server = grpc.aio.server(
-            # One interceptor: the chain runs the given ones outermost first, then the decode guard (a bad message
-            # is refused after access control has seen the call).
-            interceptors=[InterceptorChain(*interceptors, DecodeGuard())],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0),
             ],
         )
+        # One wrapper around each method, built when its handler is added: the chain runs the given interceptors
+        # outermost first, then the decode guard (a bad message is refused after access control has seen the
+        # call). Not as a grpc.aio interceptor, which the server would await on every call to find the handler.
+        wrap_handlers(self.server, InterceptorChain(*interceptors, DecodeGuard()))
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.service_names = list(service_names)

@@ -121,9 +121,10 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         )  # fmt: skip
         distinct = DistinctSubjects(core.adapters.subject_tally)
         registry.register(DistinctCollector(distinct.counts, asyncio.get_running_loop(), ttl_s=5.0))
+        # Check rates are counted by the decide script, in the call that decides the checks (redis_store.decide).
         gate = CheckGate(
             policy, core.adapters.rate_counter, access,
-            fail_closed=settings.rate_limiter_failure == "closed", distinct=distinct,
+            fail_closed=settings.rate_limiter_failure == "closed", distinct=distinct, counted_by_store=True,
         )  # fmt: skip
         reads = ReadGate(gate, policy, core.resolver)
         sanction_pb2_grpc.add_SanctionServiceServicer_to_server(

@@ -7,14 +7,15 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from debar.sanction.adapters.keys import Keys
+from debar.sanction.adapters.redis_client import Lanes
 from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.app.ports import RateCounterUnavailable
 
 
 class RedisRateCounter:
-    def __init__(self, client: Redis, keys: Keys) -> None:
+    def __init__(self, client: Redis, keys: Keys, lanes: Lanes | None = None) -> None:
         self._keys = keys
-        self._scripts = Scripts(client, ("rate",))
+        self._scripts = Scripts(client, ("rate",), lanes=lanes)
 
     async def add(self, caller: str, window: int, window_s: int, cost: int) -> int:
         """The caller's count in `window` after adding `cost`; the counter expires two windows after it starts."""

@@ -16,10 +16,11 @@ from redis.asyncio.cluster import RedisCluster
 from debar.common.circuit import CircuitBreaker
 from debar.sanction.adapters import codec
 from debar.sanction.adapters.keys import Keys
+from debar.sanction.adapters.redis_client import Lanes
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
-from debar.sanction.app.ports import Sequenced
+from debar.sanction.app.ports import RateAsk, Sequenced
 from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision, decision_id
 from debar.sanction.domain.entries import decode_entry, encode_entry, entry_key, split_entries, text_refs_of
@@ -29,15 +30,18 @@ from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Outc
 class RedisStore:
     def __init__(
         self, client: Redis, keys: Keys, breaker: CircuitBreaker | None = None, catalogue: Catalogue | None = None,
-        replication: Replication | None = None,
+        replication: Replication | None = None, lanes: Lanes | None = None,
     ) -> None:  # fmt: skip
-        """`replication`: writes are acknowledged only once replicas hold them (adapters/replication.py)."""
+        """`replication`: writes are acknowledged only once replicas hold them (adapters/replication.py); `lanes`:
+        the check path's own connections (redis_client.Lanes)."""
         self._redis = client  # decode_responses=False: values are bytes
         self._keys = keys
         self._breaker = breaker or CircuitBreaker()
         self._catalogue = catalogue or load_default_catalogue()  # records store measures as its bitmask
         self._replication = replication
-        self._scripts = Scripts(client, ("decide", "index", "replay", "write", "read", "texts"), replication)
+        self._scripts = Scripts(
+            client, ("decide", "index", "replay", "write", "read", "texts", "rate"), replication, lanes
+        )
         self._texts: dict[str, str] = {}  # ref -> text
         # Packed index entry -> decoded entry: the same restrictions come back in answer after answer. Entries are
         # immutable under their text (a change writes a new one), so the cache is never stale; it is bounded.
@@ -137,11 +141,26 @@ class RedisStore:
     # -- checks --------------------------------------------------------------------------------------------
 
     @unavailable_on_redis_error
-    async def decide(self, checks: Sequence[LoggedCheck], catalogue_version: str) -> list[Decision]:
-        """One script call per node (one on a single server) decides the checks and logs them as one record."""
+    async def decide(
+        self, checks: Sequence[LoggedCheck], catalogue_version: str, rates: Sequence[RateAsk | None] = ()
+    ) -> list[Decision]:
+        """One script call per node (one on a single server) decides the checks and logs them as one record. On a
+        single server the same call counts the `rates` first (one round trip per check); on Redis Cluster a
+        counter's key may live on another node, so each counter is counted by the rate script first."""
+        asks = list(dict.fromkeys(r for r in rates if r is not None))
+        for ask in asks:
+            ask.tried = True
+        if asks and isinstance(self._redis, RedisCluster):
+            for ask in asks:
+                ask.count = int(await self._eval("rate", [self._keys.rate(ask.key, ask.window)],
+                                                 [ask.cost, 2 * ask.window_s]))  # fmt: skip
+            kept = [i for i, r in enumerate(rates) if r is None or not r.refused]
+            checks, rates, asks = [checks[i] for i in kept], (), []
+            if not checks:
+                return []
         groups = self._by_node([self._keys.log(c.query.subject.bucket) for c in checks])
         if len(groups) == 1:
-            return await self._decide_on(groups[0][0], checks, catalogue_version)
+            return await self._decide_on(groups[0][0], checks, catalogue_version, rates, asks)
         answers = await asyncio.gather(
             *(self._decide_on(node, [checks[i] for i in positions], catalogue_version) for node, positions in groups)
         )
@@ -151,13 +170,20 @@ class RedisStore:
                 ordered[i] = decision
         return [d for d in ordered if d is not None]
 
-    async def _decide_on(self, node: Any, checks: Sequence[LoggedCheck], catalogue_version: str) -> list[Decision]:
+    async def _decide_on(
+        self, node: Any, checks: Sequence[LoggedCheck], catalogue_version: str,
+        rates: Sequence[RateAsk | None] = (), asks: Sequence[RateAsk] = (),
+    ) -> list[Decision]:  # fmt: skip
         chain = checks[0].query.subject.bucket
         keys: list[str] = [self._keys.log(chain)]
-        args: list[Any] = [catalogue_version, chain]
-        for check in checks:
+        args: list[Any] = [catalogue_version, chain, len(asks)]
+        number = {id(ask): str(n) for n, ask in enumerate(asks, 1)}
+        for ask in asks:
+            args += (self._keys.rate(ask.key, ask.window), ask.cost, ask.limit, 2 * ask.window_s)
+        for n, check in enumerate(checks):
             q = check.query
             bucket, pseudonym, alias = q.subject.bucket, q.subject.pseudonym, q.subject.alias
+            own = rates[n] if rates else None
             fields = (
                 self._keys.index(bucket, pseudonym),
                 self._keys.subject_decisions(bucket, pseudonym),
@@ -170,16 +196,25 @@ class RedisStore:
                 str(q.at),
                 self._keys.index(bucket, alias) if alias else "",
                 alias,
+                "0" if own is None else number[id(own)],
             )
             args.append("\x1f".join(fields))
-        stream_id, answers = await self._eval("decide", keys, args, node)
+        stream_id, answers, counts = await self._eval("decide", keys, args, node)
+        for ask, count in zip(asks, counts, strict=True):
+            ask.count = int(count)
+        if asks:
+            checks = [c for c, own in zip(checks, rates, strict=True) if own is None or not own.refused]
+        if not answers:
+            return []
         refs: list[str] = []
         for _, grounds, exemption in answers:
             for entry in [*grounds, exemption] if exemption else grounds:
-                refs += text_refs_of(_str(entry))
-        texts = await self.resolve_texts(refs)
+                if (raw := _str(entry)) not in self._entries:  # a decoded entry's texts were resolved with it
+                    refs += text_refs_of(raw)
+        texts = await self.resolve_texts(refs) if refs else self._texts
         sid = _str(stream_id)
         decided_at_ms = int(sid.split("-")[0])
+        allow, deny = Outcome.ALLOW, Outcome.DENY
         # Taken as the script gives it: an exemption comes back only when it turned a deny into this allow (its
         # grounds are then the restrictions it overrode), never for a subject nothing restricts, whom naming a
         # permit would mislead (see lua/decide.lua; domain/rules.py:evaluate is the same rule, held to the
@@ -188,8 +223,8 @@ class RedisStore:
             Decision(
                 decision_id=decision_id(sid, chain, i),
                 query=check.query,
-                outcome=Outcome.DENY if outcome == b"DENY" else Outcome.ALLOW,
-                grounds=tuple(self._entry(_str(g), texts) for g in grounds),
+                outcome=deny if outcome == b"DENY" else allow,
+                grounds=tuple([self._entry(_str(g), texts) for g in grounds]) if grounds else (),
                 exemption=self._entry(_str(exemption), texts) if exemption else None,
                 decided_at_ms=decided_at_ms,
                 revision=check.revision,

@@ -14,7 +14,7 @@ from debar.sanction.adapters.file_spool import FileSpool, spool_folder
 from debar.sanction.adapters.keys import Keys, TreeKeys, WatchKeys
 from debar.sanction.adapters.objection_store import RedisObjectionStore
 from debar.sanction.adapters.rate_counter import RedisRateCounter
-from debar.sanction.adapters.redis_client import make_client
+from debar.sanction.adapters.redis_client import Lanes, lane_count, make_client
 from debar.sanction.adapters.redis_store import RedisStore
 from debar.sanction.adapters.rekey_store import RedisRekey
 from debar.sanction.adapters.replication import Replication
@@ -36,11 +36,19 @@ def redis_adapters(
     replicas. No connection is opened until the first call. `redis_url`: settings.redis_location, or the embedded
     server's URL. `archive_dir`: default $DEBAR_DATA_DIR/archive."""
     sentinels = sentinel_addresses(settings.redis_sentinels)
+    # On one server, half the connections are the check path's lanes (redis_client.Lanes); none elsewhere.
+    lanes_n = 0 if sentinels or settings.redis_cluster else lane_count(settings.redis_connections)
     client = make_client(
         settings.redis_url if sentinels else redis_url, cluster=settings.redis_cluster,
-        timeout_s=settings.redis_timeout_s, connections=settings.redis_connections, sentinels=sentinels,
+        timeout_s=settings.redis_timeout_s, connections=settings.redis_connections - lanes_n, sentinels=sentinels,
         sentinel_master=settings.redis_sentinel_master,
     )  # fmt: skip
+    lanes = Lanes(client, lanes_n, settings.redis_timeout_s)  # the check path's: decide and rate
+
+    async def close() -> None:
+        await lanes.aclose()
+        await client.aclose()
+
     keys = Keys(settings.redis_prefix)
     breaker = CircuitBreaker()
     # The log integrator's own: it polls Redis every round, and on a shared breaker its calls would take the one
@@ -48,19 +56,19 @@ def redis_adapters(
     log_breaker = CircuitBreaker()
     required = None if settings.redis_min_replicas == "auto" else int(settings.redis_min_replicas)
     replication = Replication(client, keys, required, settings.redis_replica_wait_ms, has_replicas=bool(sentinels))
-    store = RedisStore(client, keys, breaker, catalogue, replication)
+    store = RedisStore(client, keys, breaker, catalogue, replication, lanes)
     return Adapters(
         store=store,
         decision_log=RedisDecisionLog(client, keys, breaker, replication),
         objection_store=RedisObjectionStore(
             client, keys, Sealer.from_spec(settings.objection_keys), breaker, replication
         ),
-        rate_counter=RedisRateCounter(client, keys),
+        rate_counter=RedisRateCounter(client, keys, lanes),
         subject_tally=RedisSubjectTally(client, keys, breaker),
         rekeyer=RedisRekey(client, keys, replication=replication, watch_keys=WatchKeys(settings.redis_prefix)),
         spool=FileSpool(spool_folder(settings.data_dir, redis_url, settings.redis_prefix), catalogue),
         archive=FileArchive(archive_dir or settings.data_dir / "archive"),
-        close=client.aclose,
+        close=close,
         sequenced_log=RedisSequencedLog(
             client, keys, DecisionIds.for_bucket_key(settings.bucket_key), breaker=log_breaker
         ),

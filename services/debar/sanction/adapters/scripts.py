@@ -11,6 +11,7 @@ from typing import Any
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import NoScriptError
 
+from debar.sanction.adapters.redis_client import Lanes
 from debar.sanction.adapters.replication import Replication
 
 # The lua/lib/ pieces each script uses.
@@ -39,26 +40,37 @@ WRITES = frozenset(
 
 
 class Scripts:
+    """`replication`: the written scripts' answers wait for the replicas (WRITES); `lanes`: the rest, and the
+    written ones when no replica is required, go out on them (the check path's own connections, see
+    redis_client.Lanes) when a call has no options; else through the client."""
+
     def __init__(
-        self, client: Redis | RedisCluster, names: Sequence[str], replication: Replication | None = None
-    ) -> None:
+        self, client: Redis | RedisCluster, names: Sequence[str], replication: Replication | None = None,
+        lanes: Lanes | None = None,
+    ) -> None:  # fmt: skip
         self._redis = client
         self._sources = {name: source(name) for name in names}
         self._shas: dict[str, str] = {}
         self._replication = replication
+        self._lanes = lanes
 
     async def run(self, name: str, keys: Sequence[str], args: Sequence[Any], **options: Any) -> Any:
         """`options`: e.g. target_nodes on Redis Cluster."""
         sha = self._shas.get(name)
         if sha is None:
             sha = self._shas[name] = await self._redis.script_load(self._sources[name])
-        if self._replication is not None and name in WRITES:
+        if self._replication is not None and name in WRITES and await self._replication.required():
             return await self._replicated(name, sha, keys, args, options.get("target_nodes"))
         try:
-            return await self._redis.execute_command("EVALSHA", sha, len(keys), *keys, *args, **options)
+            return await self._evalsha(sha, keys, args, options)
         except NoScriptError:  # the server restarted or was flushed: load once more
             self._shas[name] = await self._redis.script_load(self._sources[name])
-            return await self._redis.execute_command("EVALSHA", self._shas[name], len(keys), *keys, *args, **options)
+            return await self._evalsha(self._shas[name], keys, args, options)
+
+    async def _evalsha(self, sha: str, keys: Sequence[str], args: Sequence[Any], options: dict[str, Any]) -> Any:
+        if self._lanes is not None and not options:
+            return await self._lanes.execute("EVALSHA", sha, len(keys), *keys, *args)
+        return await self._redis.execute_command("EVALSHA", sha, len(keys), *keys, *args, **options)
 
     async def _replicated(self, name: str, sha: str, keys: Sequence[str], args: Sequence[Any], node: Any) -> Any:
         assert self._replication is not None

@@ -27,8 +27,8 @@ from debar.rpc.callers import ON_BEHALF_OF_HEADER, Identify, Unauthenticated, he
 from debar.rpc.interceptors import Behaviour, UnaryInterceptor
 from debar.rpc.status import abort_with, status_code_of
 from debar.sanction.app.distinct import DistinctSubjects
-from debar.sanction.app.ports import RateCounter, RateCounterUnavailable
-from debar.sanction.domain.access import AccessPolicy, Grant, ScopesError, parse_policy
+from debar.sanction.app.ports import RateAsk, RateCounter, RateCounterUnavailable
+from debar.sanction.domain.access import AccessPolicy, Grant, RateLimit, ScopesError, parse_policy
 from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.subjects import SubjectResolver
 
@@ -186,7 +186,11 @@ class AccessInterceptor(UnaryInterceptor):
 
 class CheckGate:
     """For the servicers: the caller's rate (Redis-backed, across replicas; checked items and reads count against
-    it), the measures it may check, and the subjects it touched (the distinct-subjects figure)."""
+    it), the measures it may check, and the subjects it touched (the distinct-subjects figure).
+
+    `counted_by_store`: a check's rate is counted by the store in the call that decides the checks (one round
+    trip; the servicer asks `ask` for the RateAsk to pass to the checker, then `settle`); else `admit` counts it
+    on the RateCounter first (`ask` does that itself and returns None). Reads are always counted by `admit`."""
 
     def __init__(
         self,
@@ -197,6 +201,7 @@ class CheckGate:
         *,
         fail_closed: bool = False,
         distinct: DistinctSubjects | None = None,
+        counted_by_store: bool = False,
     ) -> None:
         self._policy = policy
         self._counter = counter
@@ -204,6 +209,7 @@ class CheckGate:
         self._clock = clock
         self._fail_closed = fail_closed
         self._distinct = distinct
+        self._counted_by_store = counted_by_store
 
     async def admit(self, grant: Grant, cost: int) -> None:
         """Counts `cost` items against the caller's rate; RateLimited once past it (the caller is flagged). When the
@@ -216,12 +222,44 @@ class CheckGate:
         try:
             count = await self._counter.add(key, limit.window(self._clock()), limit.window_s, cost)
         except RateCounterUnavailable as error:
-            self._stats.limiter_failures += 1
-            if self._fail_closed:
-                log.warning("rate limiter unavailable, refusing %r (fail closed): %s", key, error)
-                raise Unavailable("the rate counters are unreachable; try again shortly") from None
-            log.warning("rate limiter unavailable, letting %r through: %s", key, error)
+            self._counters_failed(key, str(error))
             return
+        self._judge(key, limit, count, cost)
+
+    async def ask(self, grant: Grant, cost: int) -> RateAsk | None:
+        """The call's rate to count with its checks, or None: no rate, or counted here already (by `admit`)."""
+        limit = grant.rate
+        if limit is None or cost == 0:
+            return None
+        if not self._counted_by_store:
+            await self.admit(grant, cost)
+            return None
+        return RateAsk(
+            grant.rate_key, limit.window(self._clock()), limit.window_s, cost, limit.checks,
+            fail_closed=self._fail_closed,
+        )  # fmt: skip
+
+    def settle(self, grant: Grant, ask: RateAsk | None) -> None:
+        """After the checks: RateLimited if the store found the call past its rate (as `admit` would have). A store
+        that did not answer is the counters failing, as in `admit` (counted): fail open, the call goes on (its
+        checks failed closed on their own, or allowed and spooled); fail closed, Unavailable (and the checker,
+        told by the ask, spooled nothing)."""
+        if ask is None or not ask.tried:
+            return
+        if ask.count is None:
+            self._counters_failed(ask.key, "the store did not answer")
+            return
+        assert grant.rate is not None  # an ask is made for a rate
+        self._judge(ask.key, grant.rate, ask.count, ask.cost)
+
+    def _counters_failed(self, key: str, error: str) -> None:
+        self._stats.limiter_failures += 1
+        if self._fail_closed:
+            log.warning("rate limiter unavailable, refusing %r (fail closed): %s", key, error)
+            raise Unavailable("the rate counters are unreachable; try again shortly") from None
+        log.warning("rate limiter unavailable, letting %r through: %s", key, error)
+
+    def _judge(self, key: str, limit: RateLimit, count: int, cost: int) -> None:
         if not limit.exceeded(count):
             return
         self._stats.rate_limited += 1

@@ -84,15 +84,51 @@ def objection_guide(rules: ObjectionRules) -> common_pb2.ObjectionGuide:
 
 
 def check_response(decision: Decision, catalogue: Catalogue) -> sanction_pb2.CheckResponse:
-    measure = decision.query.measure.code
+    """One call's answer, built field by field (for the answers of a batch, fill_check_response copies)."""
     response = sanction_pb2.CheckResponse(
         decision_id=decision.decision_id,
         outcome=outcome(decision.outcome),
         revision=decision.revision,
-        measure=measure,
+        measure=decision.query.measure.code,
         catalogue_version=decision.catalogue_version,
         checked_at=wire.timestamp_of_ms(decision.decided_at_ms),
     )
+    _add_outcome_parts(response, decision, catalogue)
+    return response
+
+
+class ResponseParts:
+    """What the answers of one call share (a batch's decisions come from one log record: one time, revision and
+    catalogue version; most share a measure), built once and copied into each answer: a copy of a prebuilt
+    message costs half of building its fields again."""
+
+    def __init__(self) -> None:
+        self._key: tuple[int, int, str, str] | None = None
+        self._template = sanction_pb2.CheckResponse()
+
+    def template(self, decision: Decision) -> sanction_pb2.CheckResponse:
+        key = (decision.decided_at_ms, decision.revision, decision.catalogue_version, decision.query.measure.code)
+        if key != self._key:
+            self._key = key
+            self._template = sanction_pb2.CheckResponse(
+                revision=decision.revision, measure=key[3], catalogue_version=decision.catalogue_version,
+                checked_at=wire.timestamp_of_ms(decision.decided_at_ms),
+            )  # fmt: skip
+        return self._template
+
+
+def fill_check_response(
+    response: sanction_pb2.CheckResponse, decision: Decision, catalogue: Catalogue, parts: ResponseParts | None = None
+) -> None:
+    """`response` (empty) as the answer of `decision`; `parts`: the call's shared parts, when it answers several."""
+    response.CopyFrom((parts or ResponseParts()).template(decision))
+    response.decision_id = decision.decision_id
+    response.outcome = outcome(decision.outcome)
+    _add_outcome_parts(response, decision, catalogue)
+
+
+def _add_outcome_parts(response: sanction_pb2.CheckResponse, decision: Decision, catalogue: Catalogue) -> None:
+    measure = decision.query.measure.code
     if decision.degradation is Degradation.FAILED_OPEN_SPOOLED:
         response.degradation = sanction_pb2.DEGRADATION_FAILED_OPEN_SPOOLED
     if decision.outcome is Outcome.DENY:
@@ -102,7 +138,6 @@ def check_response(decision: Decision, catalogue: Catalogue) -> sanction_pb2.Che
             response.objection.CopyFrom(_objection_template(source.objection))
     if decision.exemption is not None:
         response.exemption.CopyFrom(exemption_applied(decision.exemption))
-    return response
 
 
 def exemption_applied(entry: IndexEntry) -> common_pb2.ExemptionApplied:

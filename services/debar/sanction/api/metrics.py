@@ -39,12 +39,24 @@ class CheckMetrics:
             ["operation"],
             registry=registry,
         )
+        self._children: dict[tuple[str, str, str], Any] = {}
 
     def decided(self, decisions: Sequence[Decision]) -> None:
-        # A batch's decisions fall in a few label sets: one label lookup and increment per set, not per decision.
+        # A batch's decisions fall in a few label sets: one label lookup and increment per set, not per decision;
+        # each set's child is kept (prometheus_client's labels() takes a lock and builds a key every time).
+        if len(decisions) == 1:
+            d = decisions[0]
+            self._child((d.query.measure.code, d.outcome.value, d.degradation.value)).inc()
+            return
         counts = collections.Counter((d.query.measure.code, d.outcome.value, d.degradation.value) for d in decisions)
         for labels, count in counts.items():
-            self.checks.labels(*labels).inc(count)
+            self._child(labels).inc(count)
+
+    def _child(self, labels: tuple[str, str, str]) -> Any:
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self.checks.labels(*labels)
+        return child
 
     def store_unavailable(self) -> None:
         self.redis_errors.labels("check").inc()

@@ -40,14 +40,18 @@ class SanctionServicer(sanction_pb2_grpc.SanctionServiceServicer):
     async def Check(self, request, context):  # type: ignore[no-untyped-def]
         grant = current_grant()
         try:
-            await self._gate.admit(grant, 1)
+            rate = await self._gate.ask(grant, 1)
         except DomainError as error:
             await abort_with(context, error)
         if not self._gate.may_check(grant, request.measure):
             await abort_with(context, self._gate.denial(grant, request.measure, "measure"))
         [result] = await self._checker.check(
-            [convert.check_input(request)], grant.caller, on_behalf_of=grant.on_behalf_of
+            [convert.check_input(request)], grant.caller, on_behalf_of=grant.on_behalf_of, rate=rate
         )
+        try:
+            self._gate.settle(grant, rate)
+        except DomainError as error:
+            await abort_with(context, error)
         if isinstance(result, DomainError):
             await abort_with(context, result)
         self._gate.saw(grant, [result.query.subject.pseudonym])  # type: ignore[union-attr]
@@ -59,25 +63,31 @@ class SanctionServicer(sanction_pb2_grpc.SanctionServiceServicer):
             await abort_with(context, too_many)
         grant = current_grant()
         try:
-            await self._gate.admit(grant, len(request.items))
+            rate = await self._gate.ask(grant, len(request.items))
         except DomainError as error:
             await abort_with(context, error)
         # An item outside the caller's scopes is refused alone, and never reaches the checker (nor the log).
-        allowed = [i for i, item in enumerate(request.items) if self._gate.may_check(grant, item.measure)]
-        inputs = [convert.check_input(request.items[i]) for i in allowed]
+        items = list(request.items)
+        allowed = [i for i, item in enumerate(items) if self._gate.may_check(grant, item.measure)]
+        inputs = [convert.check_input(items[i]) for i in allowed]
         checked = await self._checker.check(
-            inputs, grant.caller, field="items[{i}]", positions=allowed, on_behalf_of=grant.on_behalf_of
+            inputs, grant.caller, field="items[{i}]", positions=allowed, on_behalf_of=grant.on_behalf_of, rate=rate
         )
+        try:
+            self._gate.settle(grant, rate)
+        except DomainError as error:
+            await abort_with(context, error)
         results = dict(zip(allowed, checked, strict=True))
         self._gate.saw(grant, [r.query.subject.pseudonym for r in checked if isinstance(r, Decision)])
         response = sanction_pb2.BatchCheckResponse()
-        for i, item in enumerate(request.items):
+        parts = convert.ResponseParts()  # one log record's: every answer's time, revision, catalogue
+        for i, item in enumerate(items):
             result = results[i] if i in results else self._gate.denial(grant, item.measure, f"items[{i}].measure")
             if isinstance(result, DomainError):
                 status = status_pb2.Status(code=status_code_of(result).value[0], message=result.message)
                 response.results.add(error=status)
-            else:
-                response.results.add(response=convert.check_response(result, self._catalogue))
+            else:  # built in place: no answer built and then copied into the batch's
+                convert.fill_check_response(response.results.add().response, result, self._catalogue, parts)
         return response
 
     async def ListMeasures(self, request, context):  # type: ignore[no-untyped-def]

@@ -10,11 +10,11 @@ from typing import Protocol
 
 import structlog
 
-from debar.common.errors import Conflict, DomainError, InvalidField, Unavailable
+from debar.common.errors import Conflict, DomainError, InvalidField, RateLimited, Unavailable
 from debar.common.identifiers import IdKind
 from debar.common.times import checked_nanos, checked_time
 from debar.sanction.app.failopen import FailOpen
-from debar.sanction.app.ports import Decider, RestrictionStore, StoreUnavailable
+from debar.sanction.app.ports import Decider, RateAsk, RestrictionStore, StoreUnavailable
 from debar.sanction.domain.catalogue import Catalogue, FailurePolicy
 from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.decisions import CheckQuery, Decision, Degradation, LoggedCheck
@@ -22,6 +22,7 @@ from debar.sanction.domain.model import Outcome
 from debar.sanction.domain.subjects import SubjectResolver
 
 log = structlog.stdlib.get_logger("debar.checks")
+_stdlib_log = logging.getLogger("debar.checks")  # looked up once: getLogger takes the logging lock
 
 
 class CheckObserver(Protocol):
@@ -102,11 +103,12 @@ class Checker:
 
     async def check(
         self, items: Sequence[CheckInput], caller: str, field: str = "", positions: Sequence[int] | None = None,
-        on_behalf_of: str = "",
+        on_behalf_of: str = "", rate: RateAsk | None = None,
     ) -> list[Decision | DomainError]:  # fmt: skip
         """One result per item, in order: a decision, or the error for that item alone. `positions`: each item's
         index in the caller's request, for the error fields (default: its place in `items`). `on_behalf_of`: the
-        platform a delegated caller asked for, logged with the caller."""
+        platform a delegated caller asked for, logged with the caller. `rate`: the call's items to count against
+        its caller's rate in the same store call (see RateAsk); past it, no item is decided (each is RateLimited)."""
         asker = Asker(caller, on_behalf_of)
         results: list[Decision | DomainError | None] = [None] * len(items)
         queries: list[tuple[int, CheckQuery]] = []
@@ -116,7 +118,7 @@ class Checker:
             except InvalidField as error:
                 results[i] = error
         if queries:
-            await self._answer(items, queries, asker, results)
+            await self._answer(items, queries, asker, results, rate)
         answered = [r for r in results if r is not None]
         self._report([r for r in answered if isinstance(r, Decision)], asker)
         return answered
@@ -134,7 +136,7 @@ class Checker:
                 denied=[d.decision_id for d in notable if d.outcome is Outcome.DENY],
                 spooled=[d.decision_id for d in notable if d.degradation is not Degradation.NONE],
             )  # fmt: skip
-        if logging.getLogger("debar.checks").isEnabledFor(logging.DEBUG):
+        if _stdlib_log.isEnabledFor(logging.DEBUG):
             for d in decisions:
                 log.debug(
                     "decision", decision_id=d.decision_id, outcome=d.outcome.value, measure=d.query.measure.code,
@@ -149,6 +151,7 @@ class Checker:
         queries: list[tuple[int, CheckQuery]],
         asker: Asker,
         results: list[Decision | DomainError | None],
+        rate: RateAsk | None = None,
     ) -> None:
         try:
             needed = max(items[i].min_revision for i, _ in queries)
@@ -162,13 +165,27 @@ class Checker:
                     )
             if not fresh:
                 return
-            decisions = await self._decider.decide(
-                [asker.logged(q, self._floor.value) for _, q in fresh], self._catalogue.version
-            )
+            logged = [asker.logged(q, self._floor.value) for _, q in fresh]
+            if rate is None:
+                decisions = await self._decider.decide(logged, self._catalogue.version)
+            else:
+                decisions = await self._decider.decide(logged, self._catalogue.version, [rate] * len(fresh))
         except StoreUnavailable:
             if self._observer is not None:
                 self._observer.store_unavailable()
+            if rate is not None and rate.fail_closed:
+                # The rate could not be counted and its limiter fails closed: the call is refused (UNAVAILABLE),
+                # so nothing is allowed, nor spooled, for it.
+                for i, _ in queries:
+                    results[i] = results[i] or Unavailable("the rate counters are unreachable; try again shortly")
+                return
             self._degrade(queries, asker, results)
+            return
+        if rate is not None and rate.refused:
+            for i, _ in fresh:
+                results[i] = RateLimited(
+                    f"caller {rate.key!r} may check at most {rate.limit} items per {rate.window_s} s; slow down"
+                )
             return
         # The store names decisions by where they are in the log; outside they are known by ids that reveal
         # nothing (domain/decision_ids.py).

@@ -8,10 +8,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from debar.sanction.app.ports import Decider
+from debar.sanction.app.ports import Decider, RateAsk
 from debar.sanction.domain.decisions import Decision, LoggedCheck
 
-Waiting = tuple[Sequence[LoggedCheck], "asyncio.Future[list[Decision]]"]
+Waiting = tuple[Sequence[LoggedCheck], Sequence[RateAsk | None], "asyncio.Future[list[Decision]]"]
 
 
 class CoalescingDecider:
@@ -24,19 +24,21 @@ class CoalescingDecider:
         self._calls = 0
         self._flush_scheduled = False
 
-    async def decide(self, checks: Sequence[LoggedCheck], catalogue_version: str) -> list[Decision]:
+    async def decide(
+        self, checks: Sequence[LoggedCheck], catalogue_version: str, rates: Sequence[RateAsk | None] = ()
+    ) -> list[Decision]:
         if catalogue_version != self._catalogue_version or len(checks) >= self._max_items:
-            return await self._store.decide(checks, catalogue_version)  # nothing to share with
+            return await _decide(self._store, checks, catalogue_version, rates)  # nothing to share with
         if not self._queue and self._calls < self._max_calls:
             # A free slot and nobody waiting: go at once, in this task (no future, no extra loop turns).
             self._calls += 1
             try:
-                return await self._store.decide(checks, catalogue_version)
+                return await _decide(self._store, checks, catalogue_version, rates)
             finally:
                 self._calls -= 1
                 self._schedule()
         future: asyncio.Future[list[Decision]] = asyncio.get_running_loop().create_future()
-        self._queue.append((checks, future))
+        self._queue.append((checks, rates, future))
         self._schedule()
         return await future
 
@@ -51,25 +53,40 @@ class CoalescingDecider:
             group: list[Waiting] = []
             size = 0
             while self._queue and (not group or size + len(self._queue[0][0]) <= self._max_items):
-                checks, future = self._queue.pop(0)
-                group.append((checks, future))
+                checks, rates, future = self._queue.pop(0)
+                group.append((checks, rates, future))
                 size += len(checks)
             self._calls += 1
             asyncio.get_running_loop().create_task(self._call(group))
 
     async def _call(self, group: list[Waiting]) -> None:
+        checks = [c for call, _, _ in group for c in call]
+        # One rate (or None) per check, when any call of the group has a rate.
+        rated = any(own for _, own, _ in group)
+        rates = [r for call, own, _ in group for r in (own or [None] * len(call))] if rated else []
         try:
-            decisions = await self._store.decide([c for checks, _ in group for c in checks], self._catalogue_version)
+            decisions = await _decide(self._store, checks, self._catalogue_version, rates)
         except Exception as error:  # every waiting check learns of the failure (e.g. StoreUnavailable)
-            for _, future in group:
+            for _, _, future in group:
                 if not future.done():
                     future.set_exception(error)
         else:
             start = 0
-            for checks, future in group:
+            for call, own, future in group:
+                # A call its rate refused got no decisions (see Decider).
+                decided = 0 if own and own[0] is not None and own[0].refused else len(call)
                 if not future.done():  # a caller that gave up (its deadline passed) left a cancelled future
-                    future.set_result(decisions[start : start + len(checks)])
-                start += len(checks)
+                    future.set_result(decisions[start : start + decided])
+                start += decided
         finally:
             self._calls -= 1
             self._schedule()
+
+
+async def _decide(
+    store: Decider, checks: Sequence[LoggedCheck], catalogue_version: str, rates: Sequence[RateAsk | None]
+) -> list[Decision]:
+    """`rates` passed on only when there are some (a store without rates need not know of them)."""
+    if rates:
+        return await store.decide(checks, catalogue_version, rates)
+    return await store.decide(checks, catalogue_version)

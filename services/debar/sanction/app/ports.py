@@ -33,10 +33,34 @@ class NotReplicated(StoreUnavailable):
 # -- restrictions and checks --------------------------------------------------------------------------------
 
 
-class Decider(Protocol):
-    """Decides checks and logs them, in one store call."""
+@dataclass(eq=False, slots=True)
+class RateAsk:
+    """One call's checked items to count against its caller's rate, counted by the store in the same call that
+    decides them (one round trip). The store sets `tried` before it calls and `count` (the window's count, these
+    items included) once counted; past `limit` the call's checks are not decided: the call is refused."""
 
-    async def decide(self, checks: Sequence[LoggedCheck], catalogue_version: str) -> list[Decision]: ...
+    key: str  # Grant.rate_key
+    window: int
+    window_s: int
+    cost: int
+    limit: int
+    fail_closed: bool = False  # DEBAR_RATE_LIMITER_FAILURE=closed: a store that did not count answers nothing
+    tried: bool = False
+    count: int | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.count is not None and self.count > self.limit
+
+
+class Decider(Protocol):
+    """Decides checks and logs them, in one store call. `rates`: empty, or one per check (the same RateAsk for the
+    checks of one call, None for a call without a rate); the checks of a call its rate refuses are not decided,
+    and the decisions returned are those of the others, in order."""
+
+    async def decide(
+        self, checks: Sequence[LoggedCheck], catalogue_version: str, rates: Sequence[RateAsk | None] = ()
+    ) -> list[Decision]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +78,9 @@ class RestrictionStore(Protocol):
     async def ping(self) -> None: ...
     async def revision(self) -> int: ...
     async def bump_revision(self) -> int: ...
-    async def decide(self, checks: Sequence[LoggedCheck], catalogue_version: str) -> list[Decision]: ...
+    async def decide(
+        self, checks: Sequence[LoggedCheck], catalogue_version: str, rates: Sequence[RateAsk | None] = ()
+    ) -> list[Decision]: ...
     async def index_entries(self, subject: SubjectRef) -> list[IndexEntry]: ...
     async def index_entries_many(self, subjects: Sequence[SubjectRef]) -> list[list[IndexEntry]]: ...
     async def apply_index(self, changes: Sequence[IndexChange]) -> int: ...

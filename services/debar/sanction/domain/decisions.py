@@ -82,7 +82,7 @@ class SpooledDecision:
 
 
 def decision_id(stream_id: str, bucket: str, index: int) -> str:
-    return str(DecisionAddress(stream_id, bucket, index))
+    return f"{stream_id}-{bucket}-{index}"  # str(DecisionAddress(stream_id, bucket, index)), once per decision
 
 
 def parse_decision_id(value: str, field: str = "decision_id") -> DecisionAddress:

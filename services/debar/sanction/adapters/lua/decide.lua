@@ -6,13 +6,17 @@
 -- first).
 --
 -- KEYS: the log stream.
--- ARGV: catalogue version, stream bucket, then one per item, its fields joined by US (one argument instead of
---       eleven: encoding arguments is a large part of a batch's client cost): subject index hash key, subject's
---       decision list key, caller, data revision, id type, pseudonym, measure, measure mask, at (epoch seconds),
---       and during a key rotation the index hash key and pseudonym under the previous key (else both empty).
---       Items may come from several callers (concurrent checks share a call).
--- Returns: {stream id, {outcome, matched restriction entries, exemption entry or ""} per item}; the exemption
--- only when it turned a deny into the allow (then the matched restrictions are the ones it overrode).
+-- ARGV: catalogue version, stream bucket, the number of rate counters R, then R times: counter key (Keys.rate),
+--       items to add, the rate's limit, expiry in seconds (rate.lua's counting, in this call: one round trip per
+--       check); then one per item, its fields joined by US (one argument instead of twelve: encoding arguments is
+--       a large part of a batch's client cost): subject index hash key, subject's decision list key, caller, data
+--       revision, id type, pseudonym, measure, measure mask, at (epoch seconds), during a key rotation the index
+--       hash key and pseudonym under the previous key (else both empty), and its rate counter's number (1..R, or 0
+--       for none). Items may come from several callers (concurrent checks share a call).
+-- Returns: {stream id, {outcome, matched restriction entries, exemption entry or ""} per item decided, counts}:
+-- the exemption only when it turned a deny into the allow (then the matched restrictions are the ones it
+-- overrode); counts: each rate counter's count after adding. An item whose counter went past its limit is not
+-- decided (nor logged): its call is refused. With no item decided, nothing is appended.
 -- A record's field `d` holds its decisions, GS-separated; a decision's fields are FS-separated (see
 -- domain/log_records.py). Its id is the one XADD picks (Redis time, increasing in the stream); each subject's
 -- decision list gets "<stream id>-<bucket>-<index>", the decision's location (shown only as an external id).
@@ -20,44 +24,59 @@ local US, RS, GS, FS = '\31', '\30', '\29', '\28'
 -- An index entry starts: kind, id, role, measure mask, from, until (see domain/entries.py).
 local ENTRY = '^(%a)\31[^\31]*\31[^\31]*\31(%d+)\31(%d+)\31(%d*)\31'
 local catalogue_version, bucket = ARGV[1], ARGV[2]
-local items = #ARGV - 2
-local ITEM = string.rep('([^\31]*)\31', 10) .. '([^\31]*)$'
+local rates = tonumber(ARGV[3])
+local first = 4 + 4 * rates
+local items = #ARGV - first + 1
+local ITEM = string.rep('([^\31]*)\31', 11) .. '([^\31]*)$'
+
+local counts, refused = {}, {}
+for r = 1, rates do
+  local at = 4 * r
+  local cost = tonumber(ARGV[at + 1])
+  local n = redis.call('INCRBY', ARGV[at], cost)
+  if n == cost then redis.call('EXPIRE', ARGV[at], ARGV[at + 3]) end
+  counts[r] = n
+  refused[tostring(r)] = n > tonumber(ARGV[at + 2])
+end
 
 local answers, records, lists = {}, {}, {}
-for i = 0, items - 1 do
+for j = 0, items - 1 do
   local index_key, decisions_key, caller, revision, id_type, pseudonym, measure, mask_text, at_text, alias_key,
-    alias = string.match(ARGV[3 + i], ITEM)
-  local mask = tonumber(mask_text)
-  local at = tonumber(at_text)
-  local grounds, exemption = {}, ''
-  local packed = redis.call('HGET', index_key, pseudonym)
-  if alias ~= '' then  -- entries not re-keyed yet
-    local older = redis.call('HGET', alias_key, alias)
-    if older then packed = (packed or '') .. RS .. older end
-  end
-  if packed then
-    for entry in string.gmatch(packed, '[^' .. RS .. ']+') do
-      local kind, entry_mask, from, till = string.match(entry, ENTRY)
-      if bit.band(tonumber(entry_mask), mask) ~= 0 and tonumber(from) <= at and (till == '' or at < tonumber(till)) then
-        if kind == 'R' then grounds[#grounds + 1] = entry else exemption = entry end
+    alias, rate = string.match(ARGV[first + j], ITEM)
+  if not refused[rate] then  -- else its call is refused: neither decided nor logged
+    local mask = tonumber(mask_text)
+    local at = tonumber(at_text)
+    local grounds, exemption = {}, ''
+    local packed = redis.call('HGET', index_key, pseudonym)
+    if alias ~= '' then  -- entries not re-keyed yet
+      local older = redis.call('HGET', alias_key, alias)
+      if older then packed = (packed or '') .. RS .. older end
+    end
+    if packed then
+      for entry in string.gmatch(packed, '[^' .. RS .. ']+') do
+        local kind, entry_mask, from, till = string.match(entry, ENTRY)
+        if bit.band(tonumber(entry_mask), mask) ~= 0 and tonumber(from) <= at and (till == '' or at < tonumber(till)) then
+          if kind == 'R' then grounds[#grounds + 1] = entry else exemption = entry end
+        end
       end
     end
+    -- An exemption is named only when it turned a refusal into this allow: a court permit is what lets a
+    -- restricted subject through, and naming one for a subject nothing restricts would tell the platform and the
+    -- person that a permit was used, and list the subject as exempted in the log. domain/rules.py:evaluate is the
+    -- same rule in Python; tests/integration/test_check_rule.py holds the two to each other.
+    if #grounds == 0 then exemption = '' end
+    local outcome = 'ALLOW'
+    if #grounds > 0 and exemption == '' then outcome = 'DENY' end
+    records[#records + 1] = table.concat({caller, revision, id_type, pseudonym, measure, outcome, at_text,
+      table.concat(grounds, RS), exemption}, FS)
+    lists[#lists + 1] = decisions_key
+    answers[#answers + 1] = {outcome, grounds, exemption}
   end
-  -- An exemption is named only when it turned a refusal into this allow: a court permit is what lets a
-  -- restricted subject through, and naming one for a subject nothing restricts would tell the platform and the
-  -- person that a permit was used, and list the subject as exempted in the log. domain/rules.py:evaluate is the
-  -- same rule in Python; tests/integration/test_check_rule.py holds the two to each other.
-  if #grounds == 0 then exemption = '' end
-  local outcome = 'ALLOW'
-  if #grounds > 0 and exemption == '' then outcome = 'DENY' end
-  records[#records + 1] = table.concat({caller, revision, id_type, pseudonym, measure, outcome, at_text,
-    table.concat(grounds, RS), exemption}, FS)
-  lists[#lists + 1] = decisions_key
-  answers[#answers + 1] = {outcome, grounds, exemption}
 end
+if #answers == 0 then return {'', answers, counts} end
 
 local stream_id = redis.call('XADD', KEYS[1], '*', 'cat', catalogue_version, 'd', table.concat(records, GS))
 for i = 1, #lists do
   redis.call('LPUSH', lists[i], stream_id .. '-' .. bucket .. '-' .. (i - 1))
 end
-return {stream_id, answers}
+return {stream_id, answers, counts}
