@@ -197,7 +197,15 @@ def test_every_call_answers_unavailable_while_redis_is_frozen(tmp_path, logs_dir
             finally:
                 redis.process.send_signal(signal.SIGCONT)
             assert wait_for(lambda: health_status(service.address) == "SERVING", timeout_s=15)
-            assert registry.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=rid)).id == rid
+
+            def answered() -> bool:  # the breaker closes on its next trial call (a background flush may take one)
+                try:
+                    return registry.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=rid)).id == rid
+                except grpc.RpcError as error:
+                    assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+                    return False
+
+            assert wait_for(answered, timeout_s=5)
     finally:
         service.stop()
         redis.stop()

@@ -387,10 +387,9 @@ class RedisStore:
         if not ids:
             return []
         stream = self._keys.log(bucket)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for sid in _str(ids).split():
-                pipe.xrange(stream, sid, sid)
-            found = await pipe.execute()
+        # One XRANGE per write (a record's history is short), each a plain command with the client's retry on a
+        # broken connection (a pipeline has none: right after an outage it failed where single commands recover).
+        found: list[Any] = [await self._redis.xrange(stream, sid, sid) for sid in _str(ids).split()]
         packed = [(_str(sid), _str(fields[b"r"])) for records in found for sid, fields in records if b"r" in fields]
         texts = await self.resolve_texts([ref for _, raw in packed for ref in codec.registry_text_refs(raw)])
         return [(sid, codec.unpack_registry(raw, texts).encode()) for sid, raw in packed]
