@@ -194,8 +194,13 @@ def test_every_call_answers_unavailable_while_redis_is_frozen(tmp_path, logs_dir
                         calls["GetDecision"]()
                     durations.append(time.monotonic() - started)
                 assert sorted(durations)[2] < 0.3, durations
+                # The health probe (once a second, through the same breaker) has seen the freeze too. Without
+                # this wait the SERVING below could be the stale one from before the freeze (the probe still in
+                # flight), and the call after it met the breaker still open: the flake, 1 run in 4.
+                assert wait_for(lambda: health_status(service.address) == "NOT_SERVING", timeout_s=10)
             finally:
                 redis.process.send_signal(signal.SIGCONT)
+            # SERVING again means a probe went through the breaker and Redis answered it: the breaker is closed.
             assert wait_for(lambda: health_status(service.address) == "SERVING", timeout_s=15)
 
             def answered() -> bool:  # the breaker closes on its next trial call (a background flush may take one)

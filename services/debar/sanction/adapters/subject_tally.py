@@ -1,6 +1,11 @@
 """Distinct subjects per caller and hour (SubjectTally) in Redis: a HyperLogLog per caller-hour (PFADD, PFCOUNT)
 and a set naming the hour's callers, all under the hour's own hash tag (one slot per hour in Redis Cluster: a
-flush is one pipelined call, once a second per replica), kept two hours."""
+flush is one pipelined call, once a second per replica), kept two hours.
+
+PFCOUNT goes into the pipeline as a raw command: redis-py's cluster pipeline refuses `pipe.pfcount` outright (a
+multi-key PFCOUNT may span slots; ours name one key each, all in the hour's slot), and that refusal is a
+RedisClusterException, which redis_errors reads as a cluster failing over: on Redis Cluster every read of the
+counts was StoreUnavailable and the figure stayed 0."""
 
 from __future__ import annotations
 
@@ -45,6 +50,6 @@ class RedisSubjectTally:
             return {}
         async with self._redis.pipeline(transaction=False) as pipe:
             for caller in callers:
-                pipe.pfcount(self._keys.distinct(hour, caller))
+                pipe.execute_command("PFCOUNT", self._keys.distinct(hour, caller))  # one key: see the docstring
             found = await pipe.execute()
         return {caller: int(count) for caller, count in zip(callers, found, strict=True)}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
@@ -21,6 +22,8 @@ from debar.sanction.app.failopen import SpoolStats
 from debar.sanction.app.integrator import IntegratorHealth
 from debar.sanction.app.watch import WatchStats
 from debar.sanction.domain.decisions import Decision
+
+log = logging.getLogger("debar.metrics")
 
 
 class CheckMetrics:
@@ -116,7 +119,7 @@ T = TypeVar("T")
 class ReadWhenScraped(Collector, Generic[T]):
     """Figures read from Redis when scraped. The scrape runs in the metrics server's thread: the reading is handed
     to the service's event loop, and its result kept for `ttl_s` so that frequent scrapes cost nothing; a failed
-    read serves the previous figures."""
+    read serves the previous figures, and is logged (a figure that stops moving must say why)."""
 
     def __init__(
         self,
@@ -142,8 +145,8 @@ class ReadWhenScraped(Collector, Generic[T]):
                 try:
                     future = asyncio.run_coroutine_threadsafe(self._read(), self._loop)
                     self._counts = future.result(self._timeout_s)
-                except Exception:
-                    pass  # keep the previous figures; the next scrape after the ttl tries again
+                except Exception as error:  # keep the previous figures; the next scrape after the ttl tries again
+                    log.warning("%s: reading the figures failed: %r", type(self).__name__, error)
             return self._counts
 
     def collect(self) -> Iterator[Metric]:

@@ -8,7 +8,9 @@ spread over three pods is one caller), costs at most 12 KiB per caller-hour what
 within about 1% (0.81% standard error). An in-process set per replica would need summing across pods, count a
 subject seen by two pods twice and grow with every subject. The hot path never waits for it: `saw` only buffers,
 and `keep_flushing` adds the buffer to Redis once a second (one pipelined call); a flush that fails keeps its
-subjects for the next (at most MAX_BUFFERED pseudonyms are held; beyond that they are dropped and counted)."""
+subjects for the next (at most MAX_BUFFERED pseudonyms are held; beyond that they are dropped and counted). A failed
+flush is logged (the first of a run of failures, then once a minute while they go on, and the recovery), and so
+are subjects dropped: the figure an alert watches never goes quiet unexplained."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from debar.sanction.app.ports import StoreUnavailable, SubjectTally
 HOUR_S = 3600
 MAX_BUFFERED = 1_000_000
 FLUSH_EVERY_S = 1.0
+LOG_EVERY_S = 60.0  # while flushes keep failing, one line a minute (not one a second)
 
 log = logging.getLogger("debar.audit")
 
@@ -35,7 +38,9 @@ class DistinctSubjects:
         self._max = max_buffered
         self._buffer: dict[int, dict[str, set[str]]] = {}  # hour -> caller -> pseudonyms
         self._buffered = 0
-        self.dropped = 0  # pseudonyms not counted: the buffer was full (Redis away for long)
+        self.dropped = 0  # pseudonyms not counted: the buffer was full, or their hour passed (Redis away for long)
+        self.failed_flushes = 0  # in the current run of failures (0: the last flush went through)
+        self._logged_at = float("-inf")
 
     def hour(self) -> int:
         return int(self._clock() // HOUR_S)
@@ -56,15 +61,36 @@ class DistinctSubjects:
         """Adds what was buffered to the tally; on failure, keeps it for the next flush (the current hour's and the
         previous one's only: an older hour's count is no longer read)."""
         buffer, self._buffer, self._buffered = self._buffer, {}, 0
+        failure: StoreUnavailable | None = None
         for hour, seen in sorted(buffer.items()):
             if not seen:
                 continue
             try:
                 await self._tally.add(hour, {caller: sorted(p) for caller, p in seen.items()})
-            except StoreUnavailable:
+            except StoreUnavailable as error:
+                failure = error
                 if hour >= self.hour() - 1:
                     for caller, pseudonyms in seen.items():
                         self.saw_at(hour, caller, pseudonyms)
+                else:
+                    lost = sum(len(p) for p in seen.values())
+                    self.dropped += lost
+                    log.warning("distinct subjects: %d subjects of hour %d not counted (its flush failed)", lost, hour)
+        if failure is not None:
+            self._failed(failure)
+        elif self.failed_flushes and buffer:
+            log.info("distinct subjects: flushed again after %d failed flushes", self.failed_flushes)
+            self.failed_flushes = 0
+
+    def _failed(self, error: StoreUnavailable) -> None:
+        self.failed_flushes += 1
+        now = time.monotonic()
+        if self.failed_flushes == 1 or now - self._logged_at >= LOG_EVERY_S:
+            self._logged_at = now
+            log.warning(
+                "distinct subjects: flush failed (%d in a row), %d subjects kept for the next, %d dropped so far: %s",
+                self.failed_flushes, self._buffered, self.dropped, error,
+            )  # fmt: skip
 
     def saw_at(self, hour: int, caller: str, pseudonyms: set[str]) -> None:
         found = self._buffer.setdefault(hour, {}).setdefault(caller, set())
