@@ -30,7 +30,7 @@ from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.tlog.keys import parse_signer_key
 from debar.v1 import decision_pb2, decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
 from tests.conftest import ON_CLUSTER
-from tests.support.keys import TEST_LOG_SIGNER_KEY
+from tests.support.keys import TEST_LOG_SIGNER_KEY, where
 from tests.support.memory_tlog import MemoryCheckpoints, NoWitnesses
 from tests.support.requests import check_request, impose_request
 from tests.support.servers import ServiceProcess, start_service, wait_for
@@ -181,9 +181,13 @@ def rebuild_tree(system: LogSystem) -> None:
 
 
 def drop_from_decision_lists(system: LogSystem, decision_id: str) -> None:
+    """The subject's decision list forgets the decision too (the lists hold its location, which the insider can
+    read from the stream record; the external id is what the person was given)."""
+    address = where(decision_id)
+    location = f"{address.stream_id}-{address.bucket}-{address.index}"
     r = system.redis()
-    for key in r.scan_iter(match=f"{system.prefix}:ds:*", count=1000):
-        r.lrem(key, 0, decision_id)
+    removed = sum(int(r.lrem(key, 0, location)) for key in r.scan_iter(match=f"{system.prefix}:ds:*", count=1000))
+    assert removed == 1, f"{decision_id} ({location}) was in {removed} decision lists"
 
 
 def records_of(r: Any, key: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
