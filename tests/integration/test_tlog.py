@@ -2,7 +2,9 @@
 naming why, with any one byte changed; the API's errors and scopes; a witness down is counted and shown in health
 while checkpoints are still stored; the service refuses to start without its signing key; an integrator killed
 mid-way (kill -9 under load, again and again) resumes without forking: the witness keeps cosigning and the log
-verifies. Each test on its own key prefix of the suite's Redis (single, or the cluster pass)."""
+verifies; a replica with DEBAR_LOG_INTEGRATOR=off takes no lease and integrates nothing, while one that is on
+does (and the off one serves its receipts). Each test on its own key prefix of the suite's Redis (single, or the
+cluster pass)."""
 
 from __future__ import annotations
 
@@ -19,12 +21,15 @@ from pathlib import Path
 
 import grpc
 import pytest
+import redis as redis_client
 
 from debar.local.embedded_redis import free_port
+from debar.sanction.adapters.keys import TreeKeys
 from debar.sanction.domain.receipts import InvalidReceipt, verify_receipt
 from debar.tlog.checkpoint import open_checkpoint
 from debar.tlog.keys import parse_signer_key, parse_verifier_key
 from debar.v1 import decision_pb2, decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
+from tests.conftest import ON_CLUSTER
 from tests.support.keys import TEST_LOG_SIGNER_KEY, TEST_LOG_VERIFIER_KEY
 from tests.support.metrics import scrape, total
 from tests.support.requests import check_request, impose_request, subject
@@ -315,3 +320,50 @@ def test_an_integrator_killed_midway_resumes_without_forking(
     done = debar(env, "log", "verify")
     assert done.returncode == 0, done.stderr
     assert b"0 broken" in done.stdout
+
+
+def test_an_integrator_off_replica_takes_no_lease_and_integrates_nothing_while_an_on_one_does(
+    service_env: dict[str, str], logs_dir: Path, tmp_path: Path
+):
+    env = private_env(service_env, tmp_path)
+    keys = TreeKeys(env["DEBAR_REDIS_PREFIX"])
+    redis = (redis_client.RedisCluster if ON_CLUSTER else redis_client.Redis).from_url(env["DEBAR_REDIS_URL"])
+    off_metrics, on_metrics = free_port(), free_port()
+    off_data, on_data = tmp_path / "off", tmp_path / "on"
+    off = start_service(
+        "sanction", {**env, "DEBAR_LOG_INTEGRATOR": "off", "DEBAR_METRICS_PORT": str(off_metrics),
+                     "DEBAR_DATA_DIR": str(off_data)}, logs_dir,
+    )  # fmt: skip
+    try:
+        decision_id = refuse(off)
+        time.sleep(2)  # eight steps of an integrator that is on (one every 0.25 s while idle)
+        assert redis.get(keys.lease) is None, off.log()
+        assert not redis.exists(keys.state) and not redis.exists(keys.checkpoint)
+        assert redis.keys(f"{env['DEBAR_REDIS_PREFIX']}:log:*"), "the off replica still sequences its entries"
+        with grpc.insecure_channel(off.address) as channel:
+            with pytest.raises(grpc.RpcError) as raised:
+                decision_pb2_grpc.DecisionServiceStub(channel).GetDecisionProof(
+                    decision_pb2.GetDecisionProofRequest(decision_id=decision_id), metadata=READER, timeout=TIMEOUT
+                )
+            assert raised.value.code() == grpc.StatusCode.UNAVAILABLE  # sequenced, not yet integrated
+        assert total(scrape(off_metrics), "debar_log_integrated_leaves_total") == 0
+        assert "'state': 'off'" in off.log()
+        assert health_status(off.address, "debar.log.integrator") == "SERVING"  # off is not a fault
+        assert not list(off_data.glob("checkpoints/*/*.note"))
+
+        on = start_service(
+            "sanction", {**env, "DEBAR_METRICS_PORT": str(on_metrics), "DEBAR_DATA_DIR": str(on_data)}, logs_dir
+        )
+        try:
+            fetch_receipt(env, off, decision_id)  # integrated by the on replica, served by the off one
+            later = refuse(off)
+            fetch_receipt(env, off, later)
+            owner = redis.get(keys.lease)
+            assert owner is not None and owner.decode().split("/")[1] == str(on.process.pid)
+            assert total(scrape(on_metrics), "debar_log_integrated_leaves_total") >= 2
+            assert total(scrape(off_metrics), "debar_log_integrated_leaves_total") == 0
+            assert list(on_data.glob("checkpoints/*/*.note")) and not list(off_data.glob("checkpoints/*/*.note"))
+        finally:
+            on.stop()
+    finally:
+        off.stop()

@@ -534,6 +534,13 @@ class Settings:
         "decision lookups per client address per minute",
         check=within(1, 10_000),
     )
+    log_integrator: str = setting(
+        "DEBAR_LOG_INTEGRATOR",
+        "on",
+        "on, or off: this replica never takes the integrator's lease (it still sequences entries and serves proofs "
+        "from the stored tree); another replica must integrate",
+        check=one_of("on", "off"),
+    )
     log_signing_key: str = setting(
         "DEBAR_LOG_SIGNING_KEY", "", "file holding the log's signer key; `debar up` makes one in the data folder"
     )

@@ -37,7 +37,7 @@ from debar.sanction.api.servicers import RegistryServicer, SanctionServicer
 from debar.sanction.api.watch_servicer import WatchServicer
 from debar.sanction.app.distinct import DistinctSubjects, keep_flushing
 from debar.sanction.app.failopen import keep_replaying
-from debar.sanction.app.integrator import IntegratorHealth
+from debar.sanction.app.integrator import IntegratorHealth, IntegratorState
 from debar.sanction.app.ports import StoreUnavailable
 from debar.sanction.app.watch import keep_judging
 from debar.sanction.bootstrap import build_core, build_integrator, subject_resolver, watch_limits
@@ -156,14 +156,19 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         registry.register(LogCollector(integrator.health))
         stop_metrics = serve_metrics(registry, settings.host, settings.metrics_port)
         replaying = asyncio.create_task(keep_replaying(core.spool_replay))  # spooled decisions into the log
-        integrating = asyncio.create_task(integrator.run())  # the Merkle tree, checkpoints, witnesses
-        reporting = asyncio.create_task(report_log_health(server, integrator.health))
-        counting = asyncio.create_task(keep_flushing(distinct))  # distinct subjects into Redis, once a second
-        judging = asyncio.create_task(keep_judging(core.watch))  # subscribed subjects as they fall due
+        tasks = [replaying]
+        if settings.log_integrator == "on":
+            tasks.append(asyncio.create_task(integrator.run()))  # the Merkle tree, checkpoints, witnesses
+        else:  # never takes the lease: entries are still sequenced, proofs served from the stored tree
+            integrator.health.state = IntegratorState.OFF
+            integrator.health.detail = "DEBAR_LOG_INTEGRATOR=off: another replica must integrate"
+        tasks.append(asyncio.create_task(report_log_health(server, integrator.health)))
+        tasks.append(asyncio.create_task(keep_flushing(distinct)))  # distinct subjects into Redis, once a second
+        tasks.append(asyncio.create_task(keep_judging(core.watch)))  # subscribed subjects as they fall due
         try:
             await server.run(Readiness({"redis": redis_answers, "catalogue": catalogue_loaded}), on_ready)
         finally:
-            for task in (replaying, integrating, reporting, counting, judging):
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task  # none ends on its own: cancelled is the only way out

@@ -68,6 +68,7 @@ class IntegratorState:
     STANDBY = "standby"  # another replica holds the lease
     UNAVAILABLE = "unavailable"  # the store does not answer
     REFUSED = "refused"  # the stored tree does not extend the newest stored checkpoint: never extended
+    OFF = "off"  # DEBAR_LOG_INTEGRATOR=off: this replica never takes the lease; another one integrates
 
 
 @dataclass
