@@ -11,8 +11,8 @@ import pytest
 
 SHORT = ["--seconds", "0.2", "--rounds", "1"]
 # a table row: target, in flight, calls/s, (min-max)
-ROW = re.compile(r"(?P<target>bare aio|bare sync|debar|direct Check|direct BatchCheck\(2\)|railway CheckTicket)"
-                 r"\s+(?P<in_flight>\d+)\s+(?P<rate>[\d,]+)\s+\([\d,]+-[\d,]+\)")  # fmt: skip
+ROW = re.compile(r"(?P<target>bare aio|bare sync|debar, integrator off|debar|direct Check|direct BatchCheck\(2\)"
+                 r"|railway CheckTicket)\s+(?P<in_flight>\d+)\s+(?P<rate>[\d,]+)\s+\([\d,]+-[\d,]+\)")  # fmt: skip
 
 
 def _bench(*args: str) -> str:
@@ -30,11 +30,18 @@ def _rows(out: str) -> list[tuple[str, int, float]]:
 def test_bench_prints_every_mix_beside_both_bare_baselines_and_the_generator_check() -> None:
     out = _bench("--generator", "python")  # the generator every machine has; railway below takes h2load if there
     rows = _rows(out)
+    plain = ("bare aio", "bare sync", "debar")
+    with_unlogged = (*plain, "debar, integrator off")  # the first Check mix and BatchCheck(100)
     assert [(target, n) for target, n, _ in rows] == [
-        (target, n) for n in (16, 16, 1, 16) for target in ("bare aio", "bare sync", "debar")
+        (target, n) for n, mix in ((16, with_unlogged), (16, plain), (1, plain), (16, with_unlogged)) for target in mix
     ]
     assert all(rate > 0 for _, _, rate in rows)
-    assert "subjects/s" in out and "vs fastest bare" in out and "vs bare aio" in out
+    assert "subjects/s" in out and "vs fastest bare" in out and "vs bare aio" in out and "vs integrator off" in out
+    # the log's cost, beside the other figures: debar against the same service with DEBAR_LOG_INTEGRATOR=off
+    costs = [("Check, unrestricted, 16 in flight", "calls/s"), ("BatchCheck(100), 16 in flight", "subjects/s")]
+    for mix, unit in costs:
+        assert re.search(rf"the log's cost, {re.escape(mix)}: with the integrator [\d.]+ of without \([\d,]+ vs "
+                         rf"[\d,]+ {re.escape(unit)}", out), mix  # fmt: skip
     assert re.search(r"generator check .*\n  bare aio: 1 generator [\d,]+/s, 2: [\d,]+/s, x[\d.]+ round by round", out)
     assert re.search(r"\n  bare sync: 1 generator [\d,]+/s, 2: [\d,]+/s, x[\d.]+ round by round", out)
     assert re.search(r"using [123]\b|may be the bottleneck", out)

@@ -6,7 +6,10 @@ sent by the run's generators), how long a decision takes from its answer to a si
   receipt exists (as `reviewer:bench`: decisions:read, and any decision by its id); delay = receipt time - answer
   time, so each figure is up to 10 ms high. Each thread probes again 50 ms after its receipt came.
 - CPU: the sanction server's own counters (debar_log_integrator_cpu_seconds_total: process CPU time of the
-  integration steps that added leaves; debar_log_integrated_leaves_total), read before and after the window."""
+  integration steps that added leaves; debar_log_integrated_leaves_total), read before and after the window.
+- CatchUp: before a round that must not share the machine with integration (and before each of debar's own, so
+  that none pays for the one before), waits until the integrator has caught up with what earlier rounds sequenced:
+  one more decision's receipt exists and no leaf was integrated for QUIET_S."""
 
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ TARGET_CORE_SHARE = 0.10
 POLL_S = 0.01
 PROBE_EVERY_S = 0.05
 PROBES = 8  # threads probing at once: enough samples for a p99 in a few seconds
+QUIET_S = 1.0  # no leaf integrated for this long (four idle steps): caught up
+CATCH_UP_TIMEOUT_S = 60.0
 _COUNTER = re.compile(r"^(debar_log_integrated_leaves_total|debar_log_integrator_cpu_seconds_total) (\S+)$", re.M)
 
 
@@ -74,6 +79,50 @@ def _counters(server: Server) -> tuple[float, float]:
     return float(found.get("debar_log_integrated_leaves_total", 0)), float(
         found.get("debar_log_integrator_cpu_seconds_total", 0)
     )
+
+
+def _receipt(address: str, request: bytes, timeout_s: float) -> bool:
+    """One Check, then its receipt asked for until it exists (True) or `timeout_s` passed."""
+    with grpc.insecure_channel(address) as channel:
+        answer = sanction_pb2_grpc.SanctionServiceStub(channel).Check(
+            sanction_pb2.CheckRequest.FromString(request), metadata=((CALLER_HEADER, "bench"),), timeout=10
+        )
+        asked = decision_pb2.GetDecisionProofRequest(decision_id=answer.decision_id)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                decision_pb2_grpc.DecisionServiceStub(channel).GetDecisionProof(
+                    asked, metadata=((CALLER_HEADER, "reviewer:bench"),), timeout=10
+                )
+                return True
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise
+            time.sleep(POLL_S)
+    return False
+
+
+@dataclass
+class CatchUp:
+    """Called before a round: returns once `sanction`'s integrator has integrated what earlier rounds sequenced
+    (or CATCH_UP_TIMEOUT_S passed); `waits_s` keeps how long each call waited."""
+
+    sanction: Server
+    check_request: bytes
+    waits_s: list[float] = field(default_factory=list)
+
+    def __call__(self) -> None:
+        started = time.monotonic()
+        deadline = started + CATCH_UP_TIMEOUT_S
+        if _receipt(self.sanction.address, self.check_request, CATCH_UP_TIMEOUT_S):
+            leaves = _counters(self.sanction)[0]
+            quiet_since = time.monotonic()
+            while time.monotonic() - quiet_since < QUIET_S and time.monotonic() < deadline:
+                time.sleep(0.1)
+                now = _counters(self.sanction)[0]
+                if now != leaves:
+                    leaves, quiet_since = now, time.monotonic()
+        self.waits_s.append(time.monotonic() - started)
 
 
 def _probe(address: str, request: bytes, stop: threading.Event, figures: LogFigures) -> None:

@@ -26,6 +26,7 @@ class Target:
     processes: int = 1  # generator processes sharing the load's calls in flight
     # the server's own count of answered calls by status code, for a generator that cannot see gRPC statuses
     answered: Callable[[], dict[str, float]] | None = None
+    settle: Callable[[], None] | None = None  # called before each of its rounds, before the clock starts
 
 
 @dataclass
@@ -105,6 +106,8 @@ def fastest(summaries: Sequence[Summary]) -> Summary:
 
 
 def measure(generators: LoadGenerator, target: Target, seconds: float) -> Round:
+    if target.settle is not None:
+        target.settle()
     before: dict[str, float | None] = {}
     counted = target.answered if not generators.sees_grpc_status else None
     answered_before: dict[str, float] = {}

@@ -11,6 +11,9 @@ messages, in alternating rounds of one run, with the load generator in processes
   Check at 1 in flight (p50/p99), BatchCheck of 100 subjects (1 in 10 restricted) at 16 in flight.
 - The log (log_delay.py): under the first Check mix, the integration delay (answer -> in a signed checkpoint,
   p50/p99) and the integrator's CPU per 1000 entries; every debar round runs with the integrator, as served.
+- The log's cost: for the first Check mix and for BatchCheck(100), a second debar on a private Redis of its own
+  with DEBAR_LOG_INTEGRATOR=off (every decision still sequenced, none integrated) alternates in the same rounds
+  ("debar, integrator off"); the ratio of debar's throughput to it (with/without) is printed beside the others.
 - Callers are the ones data/scopes.json knows: a Check is asked as a domain service would (`railway` by
   default, whose rate makes every Check count in Redis too); a BatchCheck of 100 as `bench` (no rate: railway's
   5,000 checks/s would refuse most of the load it is meant to measure).
@@ -37,7 +40,7 @@ import grpc
 
 from debar.bench import h2load, targets
 from debar.bench.generator import Generators, Load, LoadGenerator
-from debar.bench.log_delay import measure_log
+from debar.bench.log_delay import CatchUp, measure_log
 from debar.bench.rounds import MOST_GENERATORS, GeneratorCheck, Summary, Target, alternate, check_generators, fastest
 from debar.rpc.callers import CALLER_HEADER
 from debar.v1 import common_pb2, railway_pb2, registry_pb2, registry_pb2_grpc, sanction_pb2, verdict_pb2
@@ -48,6 +51,8 @@ CHECK_TICKET = "/debar.v1.RailwayService/CheckTicket"
 BATCH_SIZE = 100
 MEASURE = "RAIL_G_TRAIN"
 CALL_TIMEOUT_S = 10.0
+WITHOUT_LOG = "debar, integrator off"
+VS_WITHOUT_LOG = "vs integrator off"
 
 # issue 12's targets, each said met or not at the end of a run
 TARGET_RATIO = 0.8
@@ -272,6 +277,14 @@ def sanction_mixes(in_flight: int, caller: str, people: Sequence[str]) -> tuple[
     return mixes, [restricted, *batch_restricted]
 
 
+def _debar_target(
+    label: str, service: targets.Debar, mix: Mix, processes: int, settle: Callable[[], None] | None = None
+) -> Target:
+    pids = {"server": service.sanction.pid, "redis": service.redis_pid}
+    answered = partial(targets.handled, service.sanction, mix.method)
+    return Target(label, mix.load(service.sanction.address), pids, processes, answered, settle)
+
+
 def run(
     seconds: float = 3.0, in_flight: int = 16, rounds: int = 5, caller: str = "railway", generator: str = "auto"
 ) -> int:
@@ -279,25 +292,32 @@ def run(
     print(f"callers: Check as {_scopes_of(caller)}; BatchCheck as {_scopes_of('bench')}")
     mixes, to_restrict = sanction_mixes(in_flight, caller, make_people(100 + BATCH_SIZE))
     results: list[tuple[Mix, dict[str, Summary]]] = []
-    with targets.debar() as service:
-        impose(service.sanction.address, to_restrict)
+    with targets.debar() as service, targets.debar(integrator=False) as unlogged:
         answers: dict[str, dict[bytes, bytes]] = {}
-        for mix in mixes:
-            answers.setdefault(mix.method, {})[mix.request] = ask(service.sanction.address, mix)
+        for server in (unlogged, service):
+            impose(server.sanction.address, to_restrict)
+            for mix in mixes:
+                answers.setdefault(mix.method, {})[mix.request] = ask(server.sanction.address, mix)
         with targets.bare_servers(answers) as bare, load_generator(generator) as generators:
             print(f"generator: {_describe(generators)}")
             check = _generator_check(generators, mixes[0], bare, rounds, seconds)
-            address = {**{s.label: s.address for s in bare.values()}, "debar": service.sanction.address}
+            catch_up = CatchUp(service.sanction, mixes[0].request)
+            address = {**{s.label: s.address for s in bare.values()}, "debar": service.sanction.address,
+                       WITHOUT_LOG: unlogged.sanction.address}  # fmt: skip
             for mix in mixes:
                 _progress(f"{mix.name}, {mix.in_flight} in flight")
                 n = check.chosen
                 measured = [Target(s.label, mix.load(s.address), {"server": s.pid}, n) for s in bare.values()]
-                pids = {"server": service.sanction.pid, "redis": service.redis_pid}
-                measured.append(Target("debar", mix.load(service.sanction.address), pids, n,
-                                       partial(targets.handled, service.sanction, mix.method)))  # fmt: skip
+                if mix in (mixes[0], mixes[3]):
+                    # Each of their rounds after debar's integrator has caught up: none pays for earlier rounds,
+                    # and none without the log shares the machine with integration.
+                    measured.append(_debar_target("debar", service, mix, n, catch_up))
+                    measured.insert(0, _debar_target(WITHOUT_LOG, unlogged, mix, n, catch_up))
+                else:
+                    measured.append(_debar_target("debar", service, mix, n))
                 summaries = alternate(generators, measured, rounds, seconds, _progress)
                 _check_answers(summaries, mix, address)
-                results.append((mix, summaries))
+                results.append((mix, {label: summaries[label] for label in address if label in summaries}))
             log = measure_log(
                 generators, mixes[0].load(service.sanction.address), check.chosen, service.sanction,
                 max(seconds * rounds / 2, 5.0), _progress,
@@ -309,13 +329,16 @@ def run(
             ratios: dict[str, float | None] = {
                 "vs fastest bare": summary.ratio_to(best), "vs bare aio": summary.ratio_to(summaries["bare aio"])
             }  # fmt: skip
+            if summary.label == "debar" and WITHOUT_LOG in summaries:
+                ratios[VS_WITHOUT_LOG] = summary.ratio_to(summaries[WITHOUT_LOG])
             rows.append(Row(mix.name, summary, mix.subjects_per_call, ratios))
     print()
-    print_table(rows, ["server", "redis"], ["vs fastest bare", "vs bare aio"])
+    print_table(rows, ["server", "redis"], ["vs fastest bare", "vs bare aio", VS_WITHOUT_LOG])
     print(f"\ngenerator check (bare handlers, {mixes[0].name}, {in_flight} in flight split across the processes):")
     print("\n".join(check.lines()))
     _print_sanction_targets(results)
     print("\n".join(log.lines()))
+    print("\n".join(_log_cost_lines(results, catch_up.waits_s)))
     print(f"\n(ratios: medians of round-by-round ratios; p50/p99 over every timed call of the rounds; us/call: CPU of "
           f"that process over the timed window per answered call; others: cores kept busy meanwhile by processes "
           f"not in the benchmark (median over rounds); every decision logged, Redis appendfsync "
@@ -341,6 +364,34 @@ def _print_sanction_targets(results: Sequence[tuple[Mix, dict[str, Summary]]]) -
         else:
             print(f"  {mix.name}, {mix.in_flight} in flight: {ratio:.2f} of {best.label} "
                   f"(>= {TARGET_RATIO}): {_met(ratio >= TARGET_RATIO)}")  # fmt: skip
+
+
+def _log_cost_lines(results: Sequence[tuple[Mix, dict[str, Summary]]], waits_s: Sequence[float]) -> list[str]:
+    """What the log's integrator costs throughput: debar with it against the same service without it (its own
+    Redis, DEBAR_LOG_INTEGRATOR=off), the median of round-by-round ratios, with both medians and CPU per call;
+    and how long the rounds waited for debar's integrator to catch up with the rounds before."""
+    lines = []
+    for mix, summaries in results:
+        if WITHOUT_LOG not in summaries:
+            continue
+        on, off = summaries["debar"], summaries[WITHOUT_LOG]
+        unit = "subjects/s" if mix.subjects_per_call > 1 else "calls/s"
+        cpu = [[s.cpu_us_per_call("server"), s.cpu_us_per_call("redis")] for s in (on, off)]
+        spent = ""
+        if all(c is not None for pair in cpu for c in pair):
+            with_log, without = (sum(c or 0.0 for c in pair) for pair in cpu)
+            spent = f"; server + Redis CPU {with_log:,.0f} vs {without:,.0f} us/call"
+        lines.append(
+            f"  the log's cost, {mix.name}, {mix.in_flight} in flight: with the integrator {on.ratio_to(off):.2f} "
+            f"of without ({on.rate * mix.subjects_per_call:,.0f} vs {off.rate * mix.subjects_per_call:,.0f} "
+            f"{unit}{spent})"
+        )
+    if waits_s:
+        lines.append(
+            f"  (each of those rounds began once debar's integrator had caught up: waited {min(waits_s):.1f}-"
+            f"{max(waits_s):.1f} s; work it left for after a round is not in that round's figures)"
+        )
+    return lines
 
 
 def railway_mixes(in_flight: int, people: Sequence[str]) -> list[tuple[str, list[Mix]]]:

@@ -140,9 +140,11 @@ def _private_env(**settings: str) -> dict[str, str]:
 
 
 @contextmanager
-def debar(*, railway: bool = False) -> Iterator[Debar]:
+def debar(*, railway: bool = False, integrator: bool = True) -> Iterator[Debar]:
     """A private Redis (appendfsync always, as `debar up` runs it) and `debar serve sanction` on it; with
-    `railway`, `debar serve railway` asking that sanction service. Stopped on the way out, whatever happened."""
+    `railway`, `debar serve railway` asking that sanction service; without `integrator`, the sanction service with
+    DEBAR_LOG_INTEGRATOR=off (its decisions sequenced, never integrated: the same service without the log's
+    integrator). Stopped on the way out, whatever happened."""
     with (
         tempfile.TemporaryDirectory() as tmp,
         EmbeddedRedis(Path(tmp) / "redis") as redis,
@@ -152,7 +154,7 @@ def debar(*, railway: bool = False) -> Iterator[Debar]:
         key = Path(tmp) / "log-signing.key"
         log_signing_key(key, "debar.bench/log")  # the log integrator signs checkpoints as the service does
         env = _private_env(DEBAR_REDIS_URL=redis.url, DEBAR_SANCTION_ADDRESS=sanction, DEBAR_DATA_DIR=tmp,
-                           DEBAR_LOG_SIGNING_KEY=str(key),
+                           DEBAR_LOG_SIGNING_KEY=str(key), DEBAR_LOG_INTEGRATOR="on" if integrator else "off",
                            DEBAR_LOG_FORMAT="json",
                            DEBAR_PLATFORM_RATE_CHECKS="0")  # fmt: skip
 
