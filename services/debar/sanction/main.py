@@ -16,7 +16,7 @@ from debar.local.embedded_redis import EmbeddedRedis
 from debar.rpc.callers import identify_callers
 from debar.rpc.metrics import RpcMetrics, serve_metrics
 from debar.rpc.request_context import RequestInterceptor
-from debar.rpc.server import GrpcServer, Readiness
+from debar.rpc.server import GrpcServer, Readiness, stop_tasks
 from debar.rpc.tls import server_credentials
 from debar.sanction.adapters.file_spool import spool_folder
 from debar.sanction.adapters.redis_wiring import redis_adapters
@@ -45,6 +45,7 @@ SERVICE_NAMES = [
 ]  # fmt: skip
 
 log = logging.getLogger("debar.failopen")
+CLOSE_S = 2.0  # at shutdown, closing the Redis client (its pool and lanes) waits no longer
 
 
 def _warn_of_unsorted_spool(data_dir: Path, ours: Path) -> None:
@@ -126,10 +127,12 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         try:
             await server.run(Readiness({"redis": redis_answers, "catalogue": catalogue_loaded}), on_ready)
         finally:
-            for task in (replaying, counting, judging):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task  # none ends on its own: cancelled is the only way out
+            # None ends on its own: cancelled is the only way out. Bounded: one must not hold the exit.
+            await stop_tasks([replaying, counting, judging], "background tasks")
             if stop_metrics is not None:
                 stop_metrics()
-            await core.close()
+            try:
+                async with asyncio.timeout(CLOSE_S):
+                    await core.close()
+            except TimeoutError:
+                log.warning("closing the Redis client took over %.0fs: left to the exit", CLOSE_S)
