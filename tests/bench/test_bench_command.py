@@ -38,6 +38,8 @@ def test_bench_prints_every_mix_beside_both_bare_baselines_and_the_generator_che
     assert re.search(r"generator check .*\n  bare aio: 1 generator [\d,]+/s, 2: [\d,]+/s, x[\d.]+ round by round", out)
     assert re.search(r"\n  bare sync: 1 generator [\d,]+/s, 2: [\d,]+/s, x[\d.]+ round by round", out)
     assert re.search(r"using [123]\b|may be the bottleneck", out)
+    assert re.search(r"integration delay .*: p50 \d+ ms, p99 \d+ ms", out), out
+    assert re.search(r"integrator CPU: [\d.]+ ms per 1000 entries", out), out
     for target in ("Check, unrestricted, 16 in flight: ", "Check, restricted, 16 in flight: ",
                    "Check, unrestricted, 1 in flight: p50 ", "BatchCheck(100): "):  # fmt: skip
         assert re.search(re.escape(target) + r".*: (met|NOT met)$", out, re.MULTILINE), target

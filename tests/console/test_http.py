@@ -4,7 +4,9 @@ sanction service that is down."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -70,7 +72,7 @@ def test_the_sanction_service_down_is_a_503_page_without_a_stack_trace(another_c
             "/lookup",
             data={
                 "csrf_token": token(client, "/lookup"),
-                "decision_id": "1000000000000-0-abc-0",
+                "decision_id": "aaaaaaaaaaaaaaaaaaaaaaaaaa",
                 "id_number": new_ric(),
             },
         )
@@ -83,7 +85,11 @@ def test_look_ups_from_one_address_are_limited(another_console):
     url = another_console(DEBAR_CONSOLE_LOOKUP_RATE="3")
     number = new_ric()
     with httpx.Client(base_url=url) as client:
-        form = {"csrf_token": token(client, "/lookup"), "decision_id": "1000000000000-0-abc-0", "id_number": number}
+        form = {
+            "csrf_token": token(client, "/lookup"),
+            "decision_id": "aaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "id_number": number,
+        }
         codes = [client.post("/lookup", data=form).status_code for _ in range(4)]
         # Another address claimed in X-Forwarded-For is not believed: no proxy is trusted.
         claimed = client.post("/lookup", data=form, headers={"x-forwarded-for": "203.0.113.9"})
@@ -142,24 +148,40 @@ def test_a_confirmation_of_an_objection_not_awaiting_one_changes_nothing(console
     assert stored.state == decision_pb2.OBJECTION_STATE_FILED and len(stored.history) == 1
 
 
-async def test_the_client_says_what_this_server_does_not_offer_yet(console_system):
-    """Pending the transparency-log issue's GetDecisionProof: the console's client names the receipt as not
-    available, with the real sanction service on the other end."""
+async def test_the_client_fetches_a_receipt_and_checks_its_proof(console_system):
+    """GetDecisionProof through the console's client: the receipt file verifies offline with the log's key, and
+    the status the pages show says it is in the signed log (not ready yet: said so, never an error)."""
     from debar.common.settings import Settings
     from debar.console.sanction_client import NotAvailable, SanctionClient
+    from debar.sanction.domain.receipts import verify_receipt
+    from debar.tlog.keys import parse_verifier_key
+    from tests.support.keys import TEST_LOG_VERIFIER_KEY
 
+    decision_id = refusal(console_system, new_ric())
     client = SanctionClient.connect(Settings.from_env(console_system.env))
     try:
-        with pytest.raises(NotAvailable, match="receipts are not available on this server yet"):
-            await client.receipt("1000000000000-0-abc-0")
-        status = await client.receipt_status("1000000000000-0-abc-0")
-        assert not status.available and "not available on this server" in status.words
+        for _ in range(100):
+            status = await client.receipt_status(decision_id)
+            if status.verified:
+                break
+            assert "not ready yet" in status.words
+            await asyncio.sleep(0.1)
+        assert status.verified and status.words.startswith("verified: leaf "), status.words
+        data = await client.receipt(decision_id)
+        assert verify_receipt(data, parse_verifier_key(TEST_LOG_VERIFIER_KEY)).decision.decision_id == decision_id
+        not_ready = []
+        for _ in range(10):  # right away: most often not integrated yet
+            try:
+                await client.receipt(refusal(console_system, new_ric()))
+            except NotAvailable as missing:
+                not_ready.append(str(missing))
+                break
+        assert not_ready and "not ready yet" in not_ready[0]
     finally:
         await client.close()
 
 
-def test_the_receipt_says_it_is_not_available_on_this_server(console_system):
-    """Pending the transparency-log issue's GetDecisionProof."""
+def test_a_person_downloads_the_receipt_and_sees_it_verified(console_system):
     s = console_system
     number = new_ric()
     decision_id = refusal(s, number)
@@ -168,9 +190,16 @@ def test_the_receipt_says_it_is_not_available_on_this_server(console_system):
             "/lookup", data={"csrf_token": token(client, "/lookup"), "decision_id": decision_id, "id_number": number}
         )
         assert found.status_code == 303
+        for _ in range(50):  # integrated into a signed checkpoint (normally well within a second)
+            shown = client.get("/my-decision")
+            if "verified: leaf" in shown.text:
+                break
+            time.sleep(0.2)
+        assert '<span id="receipt-status">verified: leaf' in shown.text, shown.text
         answer = client.post("/my-decision/receipt", data={"csrf_token": token(client, "/my-decision")})
-    assert answer.status_code == 501
-    assert "receipts are not available on this server yet" in answer.text
+    assert answer.status_code == 200
+    assert answer.headers["content-disposition"] == f'attachment; filename="debar-receipt-{decision_id}.json"'
+    assert b'"format": "debar-receipt/1"' in answer.content
     assert number not in answer.text
 
 

@@ -55,12 +55,13 @@ INGRESS_NAMESPACES = ("ingress", "istio-system")
 TLS_SECRETS = {f"debar-tls-{name}" for name in ("sanction", *DOMAIN_SERVICES, AUTHZ, CONSOLE)}
 # Secrets that an overlay references but leaves to the operator to create (see deploy/README.md).
 WITNESS_SECRET = "debar-witness-key"
+LOG_KEY_SECRET = "debar-log-signing-key"
 OPERATOR_SECRETS = {
     "prod": {
         "debar-pseudonym-key", "debar-bucket-key", "debar-objection-key", "debar-redis", "debar-console-session",
-        WITNESS_SECRET, *TLS_SECRETS,
+        WITNESS_SECRET, LOG_KEY_SECRET, *TLS_SECRETS,
     },
-    "dev": {WITNESS_SECRET, *TLS_SECRETS},
+    "dev": {WITNESS_SECRET, LOG_KEY_SECRET, *TLS_SECRETS},
 }  # fmt: skip
 # ConfigMaps the operator creates in every overlay: public keys and addresses that exist only once keys are made.
 OPERATOR_CONFIGMAPS = {"debar-witness-logs", "debar-log-witnesses"}
@@ -68,6 +69,8 @@ OPERATOR_CONFIGMAPS = {"debar-witness-logs", "debar-log-witnesses"}
 # (NAME_FILE), never the variable itself.
 SECRET_SETTINGS = ("DEBAR_PSEUDONYM_KEYS", "DEBAR_BUCKET_KEY", "DEBAR_OBJECTION_KEYS", "DEBAR_REDIS_URL")
 TLS_ENV = ("DEBAR_TLS_CA", "DEBAR_TLS_CERT", "DEBAR_TLS_KEY")
+# Settings that are a file's path themselves (no _FILE twin): the log's signing key.
+PATH_SETTINGS = ("DEBAR_LOG_SIGNING_KEY",)
 LIVENESS_SERVICE = "liveness"
 
 
@@ -1197,6 +1200,7 @@ OPERATOR_STAND_INS = {
     ("debar-objection-key", "keys"): "ob2026a:operator-provided-objection-key-32-bytes",
     ("debar-redis", "url"): "rediss://:password@redis.example:6379/0",
     ("debar-witness-key", "key"): "the witness's signer key (read when it serves, not by the settings)",
+    ("debar-log-signing-key", "key"): Ed25519Signer("debar.example.org/log", bytes(32)).signer_key(),
 }
 
 
@@ -1240,7 +1244,10 @@ def container_env(objects: list[Obj], workload: Obj, container: Obj, files: Path
         else:
             local.parent.mkdir(parents=True, exist_ok=True)
             local.write_text(value)
-        env.update({name: str(local) for name, given in env.items() if name.endswith("_FILE") and given == path})
+        env.update({
+            name: str(local) for name, given in env.items()
+            if (name.endswith("_FILE") or name in PATH_SETTINGS) and given == path
+        })  # fmt: skip
     return env
 
 
@@ -1262,6 +1269,7 @@ def test_every_service_accepts_the_settings_it_is_rendered_with(overlay: str, tm
         if container["args"][1] == "sanction":
             settings.check_keys()
             assert settings.redis_url and settings.pseudonym_staged == "", ref(workload)
+            assert settings.log_signer().name == "debar.example.org/log", ref(workload)  # it starts with its key
         if container["args"][1] == CONSOLE:
             settings.check_console()
             assert settings.console_sign_in == "proxy" and settings.console_trusted_proxies, ref(workload)

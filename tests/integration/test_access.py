@@ -618,7 +618,7 @@ def refused_decision(as_caller: Callable[[str], grpc.Channel], person: str) -> s
 
 def unknown_like(decision_id: str) -> str:
     """An id of the same form that names no decision (its last character changed)."""
-    return decision_id[:-1] + ("1" if decision_id[-1] != "1" else "2")
+    return decision_id[:-1] + ("a" if decision_id[-1] != "a" else "b")
 
 
 def test_a_portal_read_without_the_matching_identifier_gets_what_an_unknown_id_gets(as_caller, sanction_tls):

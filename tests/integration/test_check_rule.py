@@ -29,10 +29,13 @@ from debar.sanction.adapters.redis_client import make_client
 from debar.sanction.adapters.redis_store import RedisStore
 from debar.sanction.app.decision_reader import DecisionReader
 from debar.sanction.domain.catalogue import load_default_catalogue
+from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.decisions import CheckQuery, LoggedCheck
 from debar.sanction.domain.model import EntryKind, Evaluation, IndexChange, IndexEntry, Outcome, Role, SubjectRef
 from debar.sanction.domain.rules import evaluate
 from debar.sanction.domain.subjects import SubjectResolver
+
+IDS = DecisionIds.for_bucket_key(DEV_BUCKET_KEY)  # the store names decisions by location; the reader by id
 
 CATALOGUE = load_default_catalogue()
 MEASURES = list(CATALOGUE.measures.values())
@@ -165,7 +168,7 @@ def reader(client: Redis, store: RedisStore) -> DecisionReader:
     resolver = SubjectResolver(
         Pseudonymiser(parse_keys("t1:test-secret-one-at-least-32-bytes")), Placement(DEV_BUCKET_KEY.encode())
     )
-    return DecisionReader(RedisDecisionLog(client, Keys("rulecheck")), store, resolver)
+    return DecisionReader(RedisDecisionLog(client, Keys("rulecheck")), store, resolver, IDS)
 
 
 def _fresh_pseudonym() -> str:
@@ -200,7 +203,7 @@ async def _decide_both_ways(store: RedisStore, reader: DecisionReader, case: Cas
         assert decision.grounds == expected.grounds + expected.overridden, context
         assert decision.exemption == expected.exemption, context
         event(_kind_of(expected, stored[i], check.query.measure.mask, at))  # --hypothesis-show-statistics
-        logged = await reader.get(decision.decision_id)
+        logged = await reader.get(IDS.of_internal([decision.decision_id])[0])
         assert (logged.outcome, logged.grounds, logged.exemption) == (
             decision.outcome, decision.grounds, decision.exemption,
         ), context  # fmt: skip
@@ -239,6 +242,8 @@ def test_a_permit_without_a_restriction_is_an_allow_that_names_no_exemption(
         [decision] = await store.decide([LoggedCheck(CheckQuery(ref, G_TRAIN, T), "rule-test", 0)], CATALOGUE.version)
         assert (decision.outcome, decision.grounds, decision.exemption) == (Outcome.ALLOW, (), None)
         assert evaluate([permit], G_TRAIN.mask, T).exemption is None
-        assert (await reader.get(decision.decision_id)).exemption is None  # nor does the log list it as exempted
+        assert (
+            await reader.get(IDS.of_internal([decision.decision_id])[0])
+        ).exemption is None  # nor does the log list it as exempted
 
     runner.run(decide())

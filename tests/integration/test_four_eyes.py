@@ -99,7 +99,10 @@ def revision(clerk: As, person: str) -> int:
 
 
 def get(clerk: As, rid: str) -> registry_pb2.Restriction:
-    return clerk.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=rid))  # type: ignore[no-any-return]
+    """The record as stored, without its history (which only GetRestriction gives: test_registry_history.py)."""
+    found = clerk.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=rid))
+    found.ClearField("history")
+    return found  # type: ignore[no-any-return]
 
 
 # -- objections ----------------------------------------------------------------------------------------------

@@ -76,10 +76,15 @@ def _dump(url: str) -> dict[bytes, object]:
     try:
         out: dict[bytes, object] = {}
         for key in client.scan_iter():
-            if key.endswith(b":rev"):
+            if key.endswith(b":rev") or b":loghead:" in key:  # the log's head names a time
                 continue
             kind = client.type(key)
-            if kind == b"hash":
+            if kind == b"stream":  # the registry log: its entries, without their times, in any order
+                packed = [json.loads(f[b"r"]) for _, f in client.xrange(key)]  # adapters/codec.py: pack_registry
+                out[key] = sorted(json.dumps([p[0], *p[2:]]) for p in packed)
+            elif b":rh:" in key:  # each record's history: stream ids, which name times
+                out[key] = sorted(client.hkeys(key))
+            elif kind == b"hash":
                 value = client.hgetall(key)
                 if b":r:" in key:
                     import msgpack

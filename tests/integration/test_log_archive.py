@@ -1,6 +1,6 @@
-"""Retention: `debar log archive` moves records past their retention to compressed JSON Lines and trims them from
-Redis; refusals stay while their restriction (plus the objection window) lasts; `debar log verify --archive`
-checks the chain through the files and on into Redis, and sees a tampered archive."""
+"""Retention: `debar log archive` moves records past their retention (and integrated into the Merkle tree) to
+compressed JSON Lines and trims them from Redis; refusals stay while their restriction (plus the objection window)
+lasts; `debar log verify --archive` rebuilds the tree from the files and Redis, and sees a tampered archive."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import redis as redis_client
 
 from debar.local.embedded_redis import EmbeddedRedis
 from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
+from tests.support.keys import log_verify_env, where
 from tests.support.requests import check_request, impose_request
-from tests.support.servers import start_service
+from tests.support.servers import start_service, wait_for
 from tests.support.subjects import new_ric
 
 KEYS = "t1:test-secret-one-at-least-32-bytes"
@@ -27,11 +28,21 @@ def _at(day: str) -> float:
     return datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()
 
 
-def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"DEBAR_PSEUDONYM_KEYS": KEYS, "PATH": "/usr/bin:/bin", **log_verify_env(data_dir)}
     return subprocess.run(
         [sys.executable, "-m", "debar.cli.main", "--redis-url", url, "log", *args],
-        capture_output=True, text=True, timeout=60, env={"DEBAR_PSEUDONYM_KEYS": KEYS, "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60, env=env,
     )  # fmt: skip
+
+
+def _integrated(decisions: decision_pb2_grpc.DecisionServiceStub, decision_id: str) -> bool:
+    try:
+        decisions.GetDecisionProof(decision_pb2.GetDecisionProofRequest(decision_id=decision_id), timeout=5)
+        return True
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+        return False
 
 
 def test_archive_trims_only_what_retention_allows_and_verify_spans_files_and_redis(tmp_path, logs_dir):
@@ -55,17 +66,21 @@ def test_archive_trims_only_what_retention_allows_and_verify_spans_files_and_red
                 DENY, ALLOW, DENY, DENY,
             ]  # fmt: skip
             archive = tmp_path / "archive"
+            assert wait_for(lambda: _integrated(decisions, later_old_refusal.decision_id), timeout_s=30)
 
-            _assert_no_archive_folder(_cli(server.url, "verify", "--archive", str(archive)), archive)  # none yet
-            kept = _cli(server.url, "archive", "--dir", str(archive))  # default: keep a year
+            _assert_no_archive_folder(
+                _cli(server.url, tmp_path, "verify", "--archive", str(archive)), archive
+            )  # none yet
+            kept = _cli(server.url, tmp_path, "archive", "--dir", str(archive))  # default: keep a year
             assert kept.returncode == 0, kept.stderr
             assert "archived 0 records" in kept.stdout
 
-            done = _cli(server.url, "archive", "--dir", str(archive), "--keep-days", "0")
+            done = _cli(server.url, tmp_path, "archive", "--dir", str(archive), "--keep-days", "0")
             assert done.returncode == 0, done.stderr
-            # The ended refusal and the allow go; the open-ended refusal stops the chain's archived prefix there.
-            assert "archived 2 records holding 2 decisions from 1 chains" in done.stdout
-            bucket = old_refusal.decision_id.split("-")[2]
+            # The first Impose (a registry write, in the same stream), the ended refusal, the allow and the second
+            # Impose go; the open-ended refusal stops the stream's archived prefix there.
+            assert "archived 4 records holding 2 decisions from 1 buckets" in done.stdout
+            bucket = where(old_refusal.decision_id).bucket
             assert redis_client.Redis.from_url(server.url).xlen(f"debar:log:{{{bucket}}}") == 2
 
             for gone in (old_refusal, allowed):
@@ -80,30 +95,30 @@ def test_archive_trims_only_what_retention_allows_and_verify_spans_files_and_red
     finally:
         service.stop()
 
-    again = _cli(server.url, "archive", "--dir", str(archive), "--keep-days", "0")
+    again = _cli(server.url, tmp_path, "archive", "--dir", str(archive), "--keep-days", "0")
     assert "archived 0 records" in again.stdout
-    redis_only = _cli(server.url, "verify")
-    assert redis_only.returncode == 0, redis_only.stderr
-    assert "2 records holding 2 decisions verified, 0 broken" in redis_only.stdout
-    both = _cli(server.url, "verify", "--archive", str(archive))
+    # The tree commits to the archived entries too: without the archive they are missing.
+    redis_only = _cli(server.url, tmp_path, "verify")
+    assert redis_only.returncode == 1 and "archive" in redis_only.stderr, redis_only.stderr
+    both = _cli(server.url, tmp_path, "verify", "--archive", str(archive))
     assert both.returncode == 0, both.stderr
-    assert "4 records holding 4 decisions verified, 0 broken" in both.stdout
+    assert "(4 records from the archive)" in both.stdout and ", 0 broken" in both.stdout, both.stdout
     mistyped = tmp_path / "archvie"
-    _assert_no_archive_folder(_cli(server.url, "verify", "--archive", str(mistyped)), mistyped)
+    _assert_no_archive_folder(_cli(server.url, tmp_path, "verify", "--archive", str(mistyped)), mistyped)
 
     [archived_file] = list(archive.rglob("*.jsonl.gz"))
     lines = gzip.decompress(archived_file.read_bytes()).decode().splitlines()
-    archived_file.write_bytes(
-        gzip.compress(("\n".join([lines[0].replace("DENY", "ALLOW"), *lines[1:]]) + "\n").encode())
-    )
-    tampered = _cli(server.url, "verify", "--archive", str(archive))
-    assert tampered.returncode == 1
-    assert "BROKEN chain" in tampered.stderr
+    refusal = next(i for i, line in enumerate(lines) if "DENY" in line)  # the archived refusal made an allow
+    tampered_lines = [line.replace("DENY", "ALLOW") if i == refusal else line for i, line in enumerate(lines)]
+    archived_file.write_bytes(gzip.compress(("\n".join(tampered_lines) + "\n").encode()))
+    tampered = _cli(server.url, tmp_path, "verify", "--archive", str(archive))
+    assert tampered.returncode == 1, tampered.stdout
+    assert "BROKEN" in tampered.stderr
     server.stop()
 
 
 def _assert_no_archive_folder(done: subprocess.CompletedProcess[str], folder: Path) -> None:
-    """A missing folder is a mistake to name, not an empty archive (nor every chain broken)."""
+    """A missing folder is a mistake to name, not an empty archive (nor every record broken)."""
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert f"no archive folder: {folder}" in done.stderr
     assert "BROKEN" not in done.stderr

@@ -19,6 +19,7 @@ from debar.v1 import (
     registry_pb2_grpc,
     sanction_pb2_grpc,
 )
+from tests.support.keys import log_verify_env
 from tests.support.requests import (
     DAY,
     PERMIT_DOCUMENT,
@@ -39,10 +40,11 @@ OLD_RING, NEW_RING = (
 ALLOW, DENY = common_pb2.OUTCOME_ALLOW, common_pb2.OUTCOME_DENY
 
 
-def _cli(url: str, ring: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(url: str, ring: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "debar.cli.main", "--redis-url", url, *args],
-        capture_output=True, text=True, timeout=60, env={"DEBAR_PSEUDONYM_KEYS": ring, "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60,
+        env={"DEBAR_PSEUDONYM_KEYS": ring, "PATH": "/usr/bin:/bin", **(env or {})},
     )  # fmt: skip
 
 
@@ -119,7 +121,13 @@ def test_rotation_keeps_answers_right_and_rekey_moves_everything(tmp_path, logs_
 
     again = _cli(server.url, NEW_RING, "rekey")
     assert again.returncode == 0 and "0 index fields, 0 records, 0 exemptions, 0 decision lists" in again.stdout
-    verified = _cli(server.url, NEW_RING, "log", "verify")
+    # Each run is a log entry of the operations stream, with what it moved and to which key.
+    from debar.sanction.domain.log_entries import RekeyEntry
+
+    runs = [RekeyEntry.decode(f[b"e"]) for _, f in redis_client.Redis.from_url(server.url).xrange("debar:oplog")]
+    assert [(r.caller, r.key) for r in runs] == [("rekey", "k2"), ("rekey", "k2")]
+    assert runs[0].counts["records"] > 0 and runs[1].counts["records"] == 0
+    verified = _cli(server.url, NEW_RING, "log", "verify", env=log_verify_env(tmp_path))
     assert verified.returncode == 0, verified.stderr
     server.stop()
 

@@ -56,7 +56,7 @@ class Adapters:
 
     async def use(self, round: int) -> None:
         assert await self.rate.add("railway", 7, 1, 3) == 3 * round  # the same window: the count goes on
-        assert await self.log.trim("a3f", "1-0", "1-0", "h") == -1  # nothing archived to trim
+        assert await self.log.trim("a3f", "1-0", "1-0") == -1  # nothing archived to trim
         old = SubjectRef(IdKind.RIC, f"t0.round{round}", "a3f")
         air = CATALOGUE.measure("AIR_TRAVEL")
         entry = IndexEntry(EntryKind.RESTRICTION, f"R{round:016d}", Role.DEBTOR, air.mask, T - 10, None)

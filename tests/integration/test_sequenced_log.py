@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import asyncio
 
-from debar.common.settings import Settings
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.redis_client import make_client
 from debar.sanction.adapters.sequenced_log import RedisSequencedLog
+from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.log_entries import DecisionEntry
-from debar.v1 import sanction_pb2
+from debar.v1 import decision_pb2, sanction_pb2
 from tests.conftest import ON_CLUSTER
+from tests.support.keys import TEST_BUCKET_KEY
 from tests.support.requests import check_request, impose_request, subject
 from tests.support.subjects import new_ric
 
 
 def _log(url: str) -> RedisSequencedLog:
     client = make_client(url, cluster=ON_CLUSTER, timeout_s=5, connections=4)
-    return RedisSequencedLog(client, Keys(Settings.from_env({}).redis_prefix))
+    return RedisSequencedLog(client, Keys(), DecisionIds.for_bucket_key(TEST_BUCKET_KEY))
 
 
 def test_a_batch_is_one_record_whose_entries_are_its_decisions_in_order(checks, registry, redis_server):
@@ -53,3 +54,23 @@ def test_a_batch_is_one_record_whose_entries_are_its_decisions_in_order(checks, 
     assert [g.restriction_id for g in first.grounds] == [g.restriction_id for g in answer.results[0].response.grounds]
     assert first.grounds[0].legal_basis  # texts resolved, not refs
     assert subject(restricted).id not in entries[0].decode()
+
+
+def test_a_delegated_decision_names_the_service_and_the_platform(checks, decisions, redis_server):
+    answer = checks.Check(
+        check_request(new_ric(), "RAIL_G_TRAIN"),
+        metadata=[("x-debar-caller", "railway"), ("x-debar-on-behalf-of", "platform:12306")],
+    )
+    logged = decisions.GetDecision(decision_pb2.GetDecisionRequest(decision_id=answer.decision_id))
+    assert (logged.caller, logged.on_behalf_of) == ("railway", "platform:12306")
+
+    async def entry() -> DecisionEntry:
+        log = _log(redis_server.url)
+        where = await log.locate(answer.decision_id)
+        assert where is not None
+        record = await log.read(where[0], where[1])
+        assert record is not None
+        return DecisionEntry.decode(record.entries[where[2]])
+
+    found = asyncio.run(entry())
+    assert (found.caller, found.on_behalf_of, found.decision_id) == ("railway", "platform:12306", answer.decision_id)

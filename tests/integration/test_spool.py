@@ -17,12 +17,16 @@ from debar.sanction.adapters.redis_client import make_client
 from debar.sanction.adapters.redis_store import RedisStore
 from debar.sanction.app.failopen import FailOpen, SpoolReplay, SpoolStats
 from debar.sanction.domain.catalogue import load_default_catalogue
+from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.decisions import CheckQuery, LoggedCheck
 from debar.sanction.domain.model import SubjectRef
 from debar.v1 import decision_pb2, decision_pb2_grpc, sanction_pb2, sanction_pb2_grpc
+from tests.support.keys import TEST_BUCKET_KEY
 from tests.support.requests import check_request
 from tests.support.servers import health_status, start_service, wait_for
 from tests.support.subjects import new_ric
+
+IDS = DecisionIds.for_bucket_key(TEST_BUCKET_KEY)
 
 CATALOGUE = load_default_catalogue()
 KEYS = "t1:test-secret-one-at-least-32-bytes"
@@ -39,7 +43,7 @@ def _checks(n: int) -> list[LoggedCheck]:
 async def test_replaying_the_same_spool_twice_logs_each_decision_once(tmp_path):
     spool = FileSpool(tmp_path / "spool", CATALOGUE)
     stats = SpoolStats()
-    decisions = FailOpen(spool, stats).allow_and_spool(_checks(7), CATALOGUE.version)
+    decisions = FailOpen(spool, stats, IDS).allow_and_spool(_checks(7), CATALOGUE.version)
     assert stats.spooled == 7
     [path] = spool.pending_files()
     copy = path.read_text()
@@ -136,7 +140,7 @@ def test_a_spooled_decision_keeps_who_asked_and_for_whom(tmp_path):
     spool = FileSpool(tmp_path / "spool", CATALOGUE)
     [check] = _checks(1)
     delegated = LoggedCheck(check.query, "railway", 0, on_behalf_of="platform:12306")
-    FailOpen(spool, SpoolStats()).allow_and_spool([delegated, check], CATALOGUE.version)
+    FailOpen(spool, SpoolStats(), IDS).allow_and_spool([delegated, check], CATALOGUE.version)
     [path] = spool.pending_files()
     kept = [(d.check.caller, d.check.on_behalf_of) for d in spool.read(path)]
     assert kept == [("railway", "platform:12306"), ("t", "")]

@@ -54,7 +54,8 @@ def _up_env(tmp_path: Path, env: dict[str, str]) -> tuple[dict[str, str], dict[s
     ports = {name: free_port() for name in [*available_services(), "witness"]}
     full_env = {
         "PATH": "/usr/bin:/bin", **{f"DEBAR_{name.upper()}_PORT": str(port) for name, port in ports.items()},
-        **env, "DEBAR_DATA_DIR": str(tmp_path / "data"),
+        **{k: v for k, v in env.items() if k != "DEBAR_LOG_SIGNING_KEY"},  # `up` makes its own dev log key
+        "DEBAR_DATA_DIR": str(tmp_path / "data"),
     }  # fmt: skip
     return full_env, ports
 
@@ -144,7 +145,8 @@ def _child_env(parent: int, *argv: str) -> dict[str, str]:
 def test_up_runs_a_witness_for_its_log_and_tells_the_services_where_it_is(tmp_path, service_env):
     """`debar up` starts one witness with its own key and state under the data folder, prints its address and
     key, and gives the services DEBAR_LOG_WITNESSES and the log key it follows; the witness cosigns that log."""
-    process, ports, out = _up(tmp_path, service_env)
+    no_key = {k: v for k, v in service_env.items() if k != "DEBAR_LOG_SIGNING_KEY"}  # up makes its dev key
+    process, ports, out = _up(tmp_path, no_key)
     try:
         assert wait_for(lambda: b"ready." in out.read_bytes() or process.poll() is not None, timeout_s=60)
         assert process.poll() is None, (tmp_path / "up.err").read_text()

@@ -31,9 +31,12 @@ from debar.v1 import (
     sanction_pb2,
     sanction_pb2_grpc,
 )
+from tests.support.keys import test_log_signing_key_file
 from tests.support.requests import check_request, impose_request, subject
 from tests.support.servers import ServiceProcess, health_status, start_service, wait_for
 from tests.support.subjects import new_ric
+
+SPOOLED: set[str] = set()  # the ids answered as fail-open and spooled (DEGRADATION_FAILED_OPEN_SPOOLED)
 
 KEYS = "t1:test-secret-one-at-least-32-bytes"
 DEADLINE_S = 2.0
@@ -89,7 +92,9 @@ def _checks(address: str, people: list[str], stop: threading.Event, tally: Tally
             started = time.monotonic()
             try:
                 answer = stub.Check(check_request(people[n % len(people)], measure), timeout=DEADLINE_S)
-                spooled = answer.decision_id.startswith("S")
+                spooled = answer.degradation == sanction_pb2.DEGRADATION_FAILED_OPEN_SPOOLED
+                if spooled:
+                    SPOOLED.add(answer.decision_id)
                 tally.record(f"check {measure}", "OK", started, [answer.decision_id], spooled)
             except grpc.RpcError as error:
                 tally.record(f"check {measure}", error.code().name, started, [], True)
@@ -111,13 +116,18 @@ def _batches(address: str, people: list[str], stop: threading.Event, tally: Tall
                 time.sleep(0.01)
                 continue
             ids = [r.response.decision_id for r in answer.results if r.HasField("response")]
+            spooled_ids = [
+                r.response.decision_id for r in answer.results
+                if r.HasField("response") and r.response.degradation == sanction_pb2.DEGRADATION_FAILED_OPEN_SPOOLED
+            ]  # fmt: skip
+            SPOOLED.update(spooled_ids)
             errors = [r.error.code for r in answer.results if r.HasField("error")]
             # A closed item answered while its record is not replicated would show as an OK item: counted apart.
             closed_ok = [r for k, r in enumerate(answer.results) if k % 2 and r.HasField("response")]
             shown = "+".join(sorted({CODE_NAMES.get(e, str(e)) for e in errors}))
             tally.record(
                 "batch", f"OK, items {shown}" if errors else "OK", started, ids,
-                bool(errors) or any(i.startswith("S") for i in ids),
+                bool(errors) or bool(spooled_ids),
             )  # fmt: skip
             if closed_ok:
                 tally.record(f"batch item {CLOSED}", "OK", started, [r.response.decision_id for r in closed_ok], False)
@@ -140,7 +150,8 @@ def _tickets(address: str, people: list[str], stop: threading.Event, tally: Tall
             try:
                 verdict = stub.CheckTicket(request, timeout=DEADLINE_S)
                 ids = list(verdict.decision_ids)
-                tally.record("ticket", "OK", started, ids, any(i.startswith("S") for i in ids))
+                SPOOLED.update(verdict.spooled_decision_ids)
+                tally.record("ticket", "OK", started, ids, bool(verdict.spooled_decision_ids))
             except grpc.RpcError as error:
                 tally.record("ticket", error.code().name, started, [], True)
                 time.sleep(0.01)
@@ -237,7 +248,7 @@ def _missing(address: str, ids: list[str]) -> list[tuple[str, str]]:
 def _log_verify(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "debar.cli.main", "log", "verify"], capture_output=True, text=True, timeout=60,
-        env={"PATH": "/usr/bin:/bin", **env},
+        env={"PATH": "/usr/bin:/bin", "DEBAR_LOG_SIGNING_KEY": test_log_signing_key_file(), **env},
     )  # fmt: skip
 
 
@@ -253,7 +264,7 @@ def _print_figures(title: str, tally: Tally, missing: list[tuple[str, str]], ext
     for key, count in sorted(tally.codes().items()):
         print(f"  {key:<40} {count}")
     ids = tally.ids()
-    spooled = sum(1 for i in ids if i.startswith("S"))
+    spooled = sum(1 for i in ids if i in SPOOLED)
     print(f"  decision ids returned {len(ids)} (spooled {spooled}), found in the log {len(ids) - len(missing)}")
     print(f"  slowest call {tally.slowest():.2f} s (deadline {DEADLINE_S} s)")
     for line in extra:
@@ -431,7 +442,7 @@ def test_a_cut_off_replica_fails_closed_under_min_replicas(tmp_path, logs_dir, r
         writes_back = _writes(services.sanction.address, people[1], refused_id)
     answered_unreplicated = tally.answered_closed_between(paused_at, resumed_at)
     during = [c for c in tally.calls if paused_at < c.started and c.ended < resumed_at]
-    spooled = sum(1 for c in during for i in c.ids if i.startswith("S"))
+    spooled = sum(1 for c in during for i in c.ids if i in SPOOLED)
     refused = sum(1 for c in during if c.code == "UNAVAILABLE" or "items" in c.code)
     recovery_s = _recovery_s(tally, resumed_at)
     missing = _missing(services.sanction.address, tally.ids())

@@ -1,8 +1,8 @@
 """The sanction core's ports in memory, for unit tests of the use cases without Redis or gRPC. A test double, held
 to what the Redis adapters do where a use case can tell: checks are decided by the domain rule
-(domain/rules.py:evaluate), each store call that decides appends one hash-chained record to the chain of its first
-item's bucket (decision ids `<record>-<bucket>-<index>`, readable back through the DecisionReader and verifiable
-with `verify_log`), writes bump the revision only when the use case says so, index entries keep Redis's order
+(domain/rules.py:evaluate), each store call that decides appends one record to the stream of its first item's
+bucket (decision locations `<record>-<bucket>-<index>`, shown as external ids and readable back through the
+DecisionReader), writes bump the revision only when the use case says so, index entries keep Redis's order
 (a replaced entry moves last), objections list soonest deadline first, ties by id.
 
 Not a second implementation to trust: the integration tests hold the real adapters to the same behaviour.
@@ -24,12 +24,13 @@ from debar.sanction.app.ports import (
     Adapters,
     RateCounterUnavailable,
     RekeyCounts,
+    Sequenced,
     StoreUnavailable,
     Written,
 )
-from debar.sanction.domain.chain import DECISION_FS, DECISION_SEP, FS, ChainBreak, LogEntry, entry_hash
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision, decision_id
 from debar.sanction.domain.entries import ENTRY_SEP, encode_entry, entry_key
+from debar.sanction.domain.log_records import DECISION_FS, DECISION_SEP, LogEntry
 from debar.sanction.domain.model import (
     Exemption,
     IndexChange,
@@ -37,9 +38,9 @@ from debar.sanction.domain.model import (
     Restriction,
     SubjectRef,
 )
-from debar.sanction.domain.objection_log import transition_hash, verify_transitions
 from debar.sanction.domain.objections import Listed, ListingCursor, Objection, ObjectionState
 from debar.sanction.domain.rules import evaluate
+from tests.support.memory_tlog import MemoryCheckpoints, MemorySequencedLog, MemoryTreeStore
 
 Clock = Callable[[], float]
 
@@ -55,25 +56,21 @@ class _Switch:
             raise StoreUnavailable("memory backend: down")
 
 
-class _Chain:
-    """One hash chain's stream ids and head, as lua/lib/chain.lua keeps them: the clock's milliseconds, never
-    before the last id (same millisecond: next sequence number)."""
+class _Stream:
+    """A stream's ids as XADD * picks them: the clock's milliseconds, never before the last id (same millisecond:
+    next sequence number)."""
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self.head: str | None = None  # "<ms> <seq> <hash>"
+        self._last = (0, -1)
 
-    def append(self, entries: list[LogEntry], fields: dict[str, str], hash_of: Callable[[str, LogEntry], str]) -> str:
-        ms, seq, previous = int(self._clock() * 1000), 0, ""
-        if self.head is not None:
-            last_ms, last_seq, previous = self.head.split(" ")
-            if ms <= int(last_ms):
-                ms, seq = int(last_ms), int(last_seq) + 1
+    def append(self, entries: list[LogEntry], fields: dict[str, str]) -> str:
+        ms, seq = int(self._clock() * 1000), 0
+        if ms <= self._last[0]:
+            ms, seq = self._last[0], self._last[1] + 1
+        self._last = (ms, seq)
         stream_id = f"{ms}-{seq}"
-        unsigned = LogEntry(stream_id, {**fields, "p": previous})
-        digest = hash_of(previous, unsigned)
-        entries.append(LogEntry(stream_id, {**unsigned.fields, "h": digest}))
-        self.head = f"{ms} {seq} {digest}"
+        entries.append(LogEntry(stream_id, fields))
         return stream_id
 
 
@@ -96,20 +93,22 @@ def _rekey_order(decision: str) -> tuple[int, int, int]:
 
 
 class MemoryDecisionLog:
-    """The decision chains, one per bucket, and each subject's decision ids, newest first."""
+    """The buckets' streams, and each subject's decision locations, newest first."""
 
     def __init__(self, switch: _Switch, clock: Clock) -> None:
         self._switch = switch
         self._clock = clock
         self.chains: dict[str, list[LogEntry]] = {}
-        self._heads: dict[str, _Chain] = {}
-        self._bases: dict[str, tuple[str, str]] = {}
+        self._streams: dict[str, _Stream] = {}
+        self._bases: dict[str, str] = {}
         self.subject_decisions: dict[tuple[str, str], list[str]] = {}  # (bucket, pseudonym) -> ids, newest first
 
     def append(self, bucket: str, catalogue_version: str, decisions: list[str], spooled: list[str]) -> str:
-        chain = self._heads.setdefault(bucket, _Chain(self._clock))
-        fields = {"cat": catalogue_version, "d": DECISION_SEP.join(decisions), "sp": DECISION_SEP.join(spooled)}
-        return chain.append(self.chains.setdefault(bucket, []), fields, entry_hash)
+        stream = self._streams.setdefault(bucket, _Stream(self._clock))
+        fields = {"cat": catalogue_version, "d": DECISION_SEP.join(decisions)}
+        if spooled:
+            fields["sp"] = DECISION_SEP.join(spooled)
+        return stream.append(self.chains.setdefault(bucket, []), fields)
 
     def remember(self, subject: SubjectRef, decision: str) -> None:
         self.subject_decisions.setdefault((subject.bucket, subject.pseudonym), []).insert(0, decision)
@@ -128,23 +127,21 @@ class MemoryDecisionLog:
         self._switch.answer()
         return sorted(self.chains)
 
-    async def head(self, bucket: str) -> str | None:
-        self._switch.answer()
-        chain = self._heads.get(bucket)
-        return chain.head if chain else None
+    def stream(self, bucket: str) -> str:
+        return f"log:{bucket}"
 
-    async def base(self, bucket: str) -> tuple[str, str]:
+    async def archived_to(self, bucket: str) -> str:
         self._switch.answer()
-        return self._bases.get(bucket, ("", ""))
+        return self._bases.get(bucket, "")
 
-    async def trim(self, bucket: str, first_id: str, last_id: str, last_hash: str) -> int:
+    async def trim(self, bucket: str, first_id: str, last_id: str) -> int:
         self._switch.answer()
         entries = self.chains.get(bucket, [])
         if not entries or entries[0].stream_id != first_id:
             return -1
         kept = [e for e in entries if _order(e.stream_id) > _order(last_id)]
         self.chains[bucket] = kept
-        self._bases[bucket] = (last_id, last_hash)
+        self._bases[bucket] = last_id
         return len(entries) - len(kept)
 
     async def walk(self, bucket: str, page: int = 1000) -> AsyncIterator[LogEntry]:
@@ -155,7 +152,14 @@ class MemoryDecisionLog:
 
 def _unchecked_allow(check: LoggedCheck) -> str:
     q = check.query
-    fields = (check.caller, str(check.revision), q.subject.kind.value, q.subject.pseudonym, q.measure.code, "ALLOW")
+    fields = (
+        check.logged_caller,
+        str(check.revision),
+        q.subject.kind.value,
+        q.subject.pseudonym,
+        q.measure.code,
+        "ALLOW",
+    )
     return DECISION_FS.join((*fields, str(q.at), "", ""))
 
 
@@ -174,6 +178,8 @@ class MemoryStore:
         self._refs: dict[str, str] = {}  # text -> ref
         self._texts: dict[str, str] = {}  # ref -> text
         self._replayed: dict[str, dict[str, str]] = {}  # bucket -> spool id -> decision id
+        self.registry_log: list[Sequenced] = []  # every registry write's entry, in order
+        self._history: dict[tuple[str, str], list[tuple[str, bytes]]] = {}  # (bucket, target) -> (id, entry)
 
     # -- revision and counts ---------------------------------------------------------------------------------
 
@@ -223,7 +229,7 @@ class MemoryStore:
             q = check.query
             matched = (*e.grounds, *e.overridden)  # the script returns the covering restrictions either way
             fields = (
-                check.caller, str(check.revision), q.subject.kind.value, q.subject.pseudonym, q.measure.code,
+                check.logged_caller, str(check.revision), q.subject.kind.value, q.subject.pseudonym, q.measure.code,
                 e.outcome.value, str(q.at), self._packed(matched), self._packed([e.exemption] if e.exemption else []),
             )  # fmt: skip
             records.append(DECISION_FS.join(fields))
@@ -257,7 +263,7 @@ class MemoryStore:
             return 0
         chain = spooled[0].check.query.subject.bucket
         records = [_unchecked_allow(s.check) for s in fresh]  # the record's `sp` field says they were not checked
-        spool_ids = [f"{s.decision_id}{FS}{s.decided_at_ms}" for s in fresh]
+        spool_ids = [f"{s.decision_id}\x1f{s.decided_at_ms}" for s in fresh]
         stream_id = self._log.append(chain, catalogue_version, records, spool_ids)
         for i, s in enumerate(fresh):
             replayed_as = decision_id(stream_id, chain, i)
@@ -312,10 +318,30 @@ class MemoryStore:
         self._switch.answer()
         self.restrictions[restriction.id] = restriction
 
-    async def write_restrictions(self, restrictions: Sequence[Restriction], changes: Sequence[IndexChange]) -> int:
+    async def write_restrictions(
+        self, restrictions: Sequence[Restriction], changes: Sequence[IndexChange], log: Sequence[Sequenced] = ()
+    ) -> int:
         self._switch.answer()
         self.restrictions.update((r.id, r) for r in restrictions)
+        self._sequence(log)
         return self._apply(changes)
+
+    async def write_exemption(
+        self, exemption: Exemption, changes: Sequence[IndexChange], log: Sequence[Sequenced] = ()
+    ) -> int:
+        self._switch.answer()
+        self.exemptions[(exemption.subject.bucket, exemption.id)] = exemption
+        self._sequence(log)
+        return self._apply(changes)
+
+    def _sequence(self, log: Sequence[Sequenced]) -> None:
+        for s in log:
+            self.registry_log.append(s)
+            self._history.setdefault((s.bucket, s.target), []).append((f"{len(self.registry_log)}-0", s.entry.encode()))
+
+    async def registry_history(self, bucket: str, target: str) -> list[tuple[str, bytes]]:
+        self._switch.answer()
+        return list(self._history.get((bucket, target), []))
 
     async def get_exemption(self, subject: SubjectRef, exemption_id: str) -> Exemption | None:
         self._switch.answer()
@@ -337,7 +363,7 @@ class MemoryObjectionStore:
         self._indexes: dict[ObjectionState, dict[str, int]] = {s: {} for s in ObjectionState}
         self.disputes: dict[str, int] = {}
         self.transitions: list[LogEntry] = []
-        self._chain = _Chain(clock)
+        self._stream = _Stream(clock)
 
     def _write(self, mode: str, new: Objection, old: Objection | None, delta: int) -> Written:
         if mode == "file":
@@ -369,7 +395,7 @@ class MemoryObjectionStore:
             "o": new.id, "d": new.decision_id, "f": step.from_state.value if step.from_state else "",
             "t": step.to_state.value, "a": step.actor, "r": step.reason, "at": str(step.at),
         }  # fmt: skip
-        self._chain.append(self.transitions, fields, transition_hash)
+        self._stream.append(self.transitions, fields)
         return Written(True, new, tuple(cleared))
 
     async def file(self, objection: Objection) -> Written:
@@ -408,10 +434,6 @@ class MemoryObjectionStore:
             and (after is None or (order, oid) > (after.order, after.objection_id))
         )
         return [Listed(order, oid, self.records.get(oid)) for order, oid in found[:limit]]
-
-    async def verify_log(self) -> tuple[int, ChainBreak | None]:
-        self._switch.answer()
-        return verify_transitions(self.transitions, self._chain.head)
 
 
 class MemoryRateCounter:
@@ -499,6 +521,11 @@ class MemoryRekeyer:
         self._switch = switch
         self._store = store
         self._log = log
+        self.sequenced: list[bytes] = []  # each run's log entry
+
+    async def sequence(self, entry: bytes) -> None:
+        self._switch.answer()
+        self.sequenced.append(entry)
 
     async def run(self, is_current: Callable[[str], bool], forward: Callable[[str], str]) -> RekeyCounts:
         self._switch.answer()
@@ -558,6 +585,9 @@ class MemoryBackend:
         self.rekeyer = MemoryRekeyer(self._switch, self.store, self.decision_log)
         self.spool = MemorySpool()
         self.archive = MemoryArchive()
+        self.sequenced_log = MemorySequencedLog()
+        self.tree = MemoryTreeStore(clock)
+        self.checkpoints = MemoryCheckpoints()
         self.closed = False
 
     @property
@@ -582,4 +612,7 @@ class MemoryBackend:
             spool=self.spool,
             archive=self.archive,
             close=self.close,
+            sequenced_log=self.sequenced_log,
+            tree=self.tree,
+            checkpoints=self.checkpoints,
         )

@@ -57,7 +57,7 @@ def test_every_kind_round_trips():
     assert RegistryEntry.decode(registry.encode()) == registry
     objection = ObjectionEntry(1, "reviewer:li", "O1", "d1", "", "FILED", "because, well\n")
     assert ObjectionEntry.decode(objection.encode()) == objection
-    rekey = RekeyEntry(5, "local", {"records": 3, "raced": 1})
+    rekey = RekeyEntry(5, "local", "t2", {"records": 3, "raced": 1})
     assert RekeyEntry.decode(rekey.encode()).counts["records"] == 3
 
 

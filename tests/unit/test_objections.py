@@ -16,9 +16,7 @@ from debar.sanction.adapters.sealing import Sealer
 from debar.sanction.domain import objections as rules
 from debar.sanction.domain.calendar import DAY
 from debar.sanction.domain.catalogue import load_default_catalogue
-from debar.sanction.domain.chain import LogEntry
 from debar.sanction.domain.model import SubjectRef
-from debar.sanction.domain.objection_log import transition_hash, verify_transitions
 from debar.sanction.domain.objections import ObjectionOutcome, ObjectionState
 from tests.support.memory import MemoryBackend
 
@@ -246,58 +244,6 @@ def test_the_stored_record_round_trips(make):
     assert decode(encode(o, sealer), sealer) == replace(o, rules=replace(o.rules, summary=""))
 
 
-# -- the transition log's chain -----------------------------------------------------------------------------
-
-
-def chain(count: int) -> list[LogEntry]:
-    entries, previous = [], ""
-    for i in range(count):
-        fields = {"o": OID, "d": "1-0-a3f-0", "f": "filed", "t": "under_review", "a": f"judge {i}", "r": "why",
-                  "at": str(MONDAY + i)}  # fmt: skip
-        entry = LogEntry(f"{1000 + i}-0", {**fields, "p": previous})
-        previous = transition_hash(previous, entry)
-        entries.append(LogEntry(entry.stream_id, {**entry.fields, "h": previous}))
-    return entries
-
-
-def head_of(entries: list[LogEntry]) -> str:
-    ms, seq = entries[-1].stream_id.split("-")
-    return f"{ms} {seq} {entries[-1].fields['h']}"
-
-
-def test_an_untouched_chain_verifies():
-    entries = chain(4)
-    assert verify_transitions(entries, head_of(entries)) == (4, None)
-    assert verify_transitions([], None) == (0, None)
-
-
-def test_a_changed_field_is_detected():
-    entries = chain(4)
-    head = head_of(entries)
-    entries[2] = LogEntry(entries[2].stream_id, {**entries[2].fields, "a": "someone else"})
-    count, broken = verify_transitions(entries, head)
-    assert count == 2 and broken is not None
-    assert broken.stream_id == entries[2].stream_id and "hash" in broken.reason
-
-
-def test_a_removed_entry_is_detected():
-    entries = chain(4)
-    head = head_of(entries)
-    count, broken = verify_transitions([*entries[:1], *entries[2:]], head)
-    assert count == 1 and broken is not None and broken.stream_id == entries[2].stream_id
-
-
-def test_dropping_the_newest_is_detected_by_the_head():
-    entries = chain(4)
-    count, broken = verify_transitions(entries[:-1], head_of(entries))
-    assert count == 3 and broken is not None and "head" in broken.reason
-
-
-def test_a_lost_head_is_detected():
-    count, broken = verify_transitions(chain(2), None)
-    assert count == 2 and broken is not None
-
-
 # -- the use case alone (its registry and decisions faked), with its clock injected ------------------------------------
 
 
@@ -306,11 +252,11 @@ class FakeRegistry:
         self.disputed: set[str] = set()
         self.lifted: list[tuple[str, str]] = []
 
-    async def set_disputed(self, rids, disputed):
+    async def set_disputed(self, rids, disputed, actor="", reason=""):
         (self.disputed.update if disputed else self.disputed.difference_update)(rids)
         return 1
 
-    async def lift_link(self, rid, subject, reason):
+    async def lift_link(self, rid, subject, reason, actor=""):
         self.lifted.append((rid, subject.pseudonym))
         return None, 1
 
@@ -324,7 +270,7 @@ class FakeDecisions:
         return LoggedDecision(
             decision_id=value, decided_at_ms=0, at=0, caller="hotel", id_kind=IdKind.RIC, subject_pseudonym="t1.p",
             measure="HOTEL_STAR_RATED", outcome=Outcome.DENY, grounds=(ground,), exemption=None, revision=1,
-            catalogue_version="1", spooled=False,
+            catalogue_version="1", spooled=False, bucket="a3f",
         )  # fmt: skip
 
 

@@ -9,6 +9,8 @@ messages, in alternating rounds of one run, with the load generator in processes
   the baseline (rounds.check_generators), and uses as many as that takes.
 - Mixes: Check at 16 in flight of an unrestricted subject and of a restricted one (every answer a refusal),
   Check at 1 in flight (p50/p99), BatchCheck of 100 subjects (1 in 10 restricted) at 16 in flight.
+- The log (log_delay.py): under the first Check mix, the integration delay (answer -> in a signed checkpoint,
+  p50/p99) and the integrator's CPU per 1000 entries; every debar round runs with the integrator, as served.
 - Callers are the ones data/scopes.json knows: a Check is asked as a domain service would (`railway` by
   default, whose rate makes every Check count in Redis too); a BatchCheck of 100 as `bench` (no rate: railway's
   5,000 checks/s would refuse most of the load it is meant to measure).
@@ -35,6 +37,7 @@ import grpc
 
 from debar.bench import h2load, targets
 from debar.bench.generator import Generators, Load, LoadGenerator
+from debar.bench.log_delay import measure_log
 from debar.bench.rounds import MOST_GENERATORS, GeneratorCheck, Summary, Target, alternate, check_generators, fastest
 from debar.rpc.callers import CALLER_HEADER
 from debar.v1 import common_pb2, railway_pb2, registry_pb2, registry_pb2_grpc, sanction_pb2, verdict_pb2
@@ -295,6 +298,10 @@ def run(
                 summaries = alternate(generators, measured, rounds, seconds, _progress)
                 _check_answers(summaries, mix, address)
                 results.append((mix, summaries))
+            log = measure_log(
+                generators, mixes[0].load(service.sanction.address), check.chosen, service.sanction,
+                max(seconds * rounds / 2, 5.0), _progress,
+            )  # fmt: skip
     rows: list[Row] = []
     for mix, summaries in results:
         best = fastest([s for label, s in summaries.items() if label.startswith("bare")])
@@ -308,6 +315,7 @@ def run(
     print(f"\ngenerator check (bare handlers, {mixes[0].name}, {in_flight} in flight split across the processes):")
     print("\n".join(check.lines()))
     _print_sanction_targets(results)
+    print("\n".join(log.lines()))
     print(f"\n(ratios: medians of round-by-round ratios; p50/p99 over every timed call of the rounds; us/call: CPU of "
           f"that process over the timed window per answered call; others: cores kept busy meanwhile by processes "
           f"not in the benchmark (median over rounds); every decision logged, Redis appendfsync "

@@ -20,6 +20,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from debar.bench.bare_server import KINDS, Answers, write_answers
+from debar.local.dev_keys import log_signing_key
 from debar.local.embedded_redis import EmbeddedRedis, free_port
 from debar.local.local_replicas import SYNC_AT_ONCE
 
@@ -148,7 +149,10 @@ def debar(*, railway: bool = False) -> Iterator[Debar]:
         _stopped_on_exit() as servers,
     ):
         sanction = f"127.0.0.1:{free_port()}"
+        key = Path(tmp) / "log-signing.key"
+        log_signing_key(key, "debar.bench/log")  # the log integrator signs checkpoints as the service does
         env = _private_env(DEBAR_REDIS_URL=redis.url, DEBAR_SANCTION_ADDRESS=sanction, DEBAR_DATA_DIR=tmp,
+                           DEBAR_LOG_SIGNING_KEY=str(key),
                            DEBAR_LOG_FORMAT="json",
                            DEBAR_PLATFORM_RATE_CHECKS="0")  # fmt: skip
 
@@ -189,10 +193,13 @@ def replicated() -> Iterator[Replicated]:
         ) as replica,
         _stopped_on_exit() as servers,
     ):
+        key = Path(tmp) / "log-signing.key"
+        log_signing_key(key, "debar.bench/log")  # one log: whichever server holds the integrator's lease signs
         for required in (0, 1):
             address, metrics_port = f"127.0.0.1:{free_port()}", free_port()
             env = _private_env(DEBAR_REDIS_URL=master.url, DEBAR_REDIS_MIN_REPLICAS=str(required),
                                DEBAR_DATA_DIR=f"{tmp}/data{required}", DEBAR_LOG_FORMAT="json",
+                               DEBAR_LOG_SIGNING_KEY=str(key),
                                DEBAR_PLATFORM_RATE_CHECKS="0", DEBAR_SANCTION_PORT=address.rsplit(":", 1)[1],
                                DEBAR_METRICS_PORT=str(metrics_port))  # fmt: skip
             popen = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "serve", "sanction"], env=env,

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from debar.cli import console_cmd, objections_cmd, tokens_cmd
+from debar.cli import console_cmd, objections_cmd, tlog_cmd, tokens_cmd
 from debar.cli.services import available_services
 from debar.common.errors import Unavailable
 from debar.common.settings import Settings, SettingsError
@@ -41,12 +41,6 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     from debar.cli.import_cmd import import_file
 
     return asyncio.run(import_file(settings, args.file, progress=not args.quiet))
-
-
-def _log_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from debar.cli.log_cmd import verify
-
-    return asyncio.run(verify(settings, args.archive))
 
 
 def _log_archive(args: argparse.Namespace, settings: Settings) -> int:
@@ -201,9 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     log = commands.add_parser("log", help="the decision log")
     log_commands = log.add_subparsers(dest="log_command", required=True)
-    verify = log_commands.add_parser("verify", help="walk every hash chain; exit 1 naming the first broken entry")
-    verify.add_argument("--archive", help="also verify the archive files in this folder, on into Redis")
-    verify.set_defaults(run=_log_verify)
+    tlog_cmd.add_log_verify(log_commands)
     archive = log_commands.add_parser("archive", help="move records past their retention to files, then trim them")
     archive.add_argument("--dir", help="archive folder (default: $DEBAR_DATA_DIR/archive)")
     archive.add_argument("--keep-days", type=int, default=365, help="keep every decision at least this long")
@@ -227,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     objections_cmd.add_parser(commands)
     console_cmd.add_parser(commands)
     tokens_cmd.add_parser(commands)
+    tlog_cmd.add_parser(commands)
     return parser
 
 
@@ -242,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"debar: {error}", file=sys.stderr)
         return 2
     # Our own errors end a command with one line and 2, as a bad setting does (1 means the command ran and found
-    # something wrong, e.g. a broken chain); anything else is a bug and keeps its traceback.
+    # something wrong, e.g. a broken log); anything else is a bug and keeps its traceback.
     try:
         return int(args.run(args, settings))
     except SettingsError as error:

@@ -272,15 +272,15 @@ BUCKET_HEX_CHARS = 3
 
 class Placement:
     """Where a subject's data lives: one of 4096 buckets, the Redis Cluster hash tag of every key of the subject's
-    (index, decision list) and part of its decision ids, so it is seen by anyone who sees a key or a decision id.
+    (index, decision list), so it is seen by anyone who sees a key (a decision id hides it: it is inside the id's
+    keyed permutation, sanction/domain/decision_ids.py).
 
     A keyed hash (HMAC-SHA256) of the identifier, so that only the key's holder can compute a person's bucket from
-    their ID number: unkeyed, the 12 bits in a decision id would tell anyone who knows a number whether a decision
-    may be that person's, and which slot holds their data. Its key is separate from the pseudonymisation keys and
-    is never rotated: the bucket decides which slot (and, in a cluster, which node) holds a subject's index,
-    decision chain and lists, and names the chain in every decision id given out, so a new bucket key would move
-    every subject's data and orphan every id. Rotating the pseudonym key moves nothing because the bucket does not
-    depend on it; the bucket key itself protects only those 12 bits."""
+    their ID number: unkeyed, the 12 bits in a key would tell anyone who knows a number which slot holds that
+    person's data. Its key is separate from the pseudonymisation keys and is never rotated: the bucket decides
+    which slot (and, in a cluster, which node) holds a subject's index, sequencing stream and lists, and the key of
+    every decision id given out is derived from it (`derive`), so a new bucket key would move every subject's data
+    and orphan every id. Rotating the pseudonym key moves nothing because the bucket does not depend on it."""
 
     def __init__(self, key: bytes) -> None:
         if len(key) < MIN_KEY_BYTES:
@@ -289,6 +289,14 @@ class Placement:
 
     def __repr__(self) -> str:
         return "Placement(<key>)"
+
+    def derive(self, info: bytes, length: int = 32) -> bytes:
+        """A key for another purpose, derived from the bucket key (HKDF-SHA256 with `info` as its label): e.g. the
+        key of decision ids (sanction/domain/decision_ids.py), which must never change either."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(self._key)
 
     def bucket(self, subject: SubjectId) -> str:
         digest = hmac.new(self._key, f"{subject.kind.value}:{subject.number}".encode(), hashlib.sha256).hexdigest()

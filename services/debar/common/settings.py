@@ -20,7 +20,7 @@ from debar.common.identifiers import parse_keys
 
 if TYPE_CHECKING:  # the witness lists need cryptography: loaded only when one is set (every process reads settings)
     from debar.common.witnesses import WitnessEndpoint
-    from debar.tlog.keys import Ed25519Verifier
+    from debar.tlog.keys import Ed25519Signer, Ed25519Verifier
 
 SERVICE_PORTS = {
     "sanction": 50051,
@@ -547,6 +547,11 @@ class Settings:
         "how long one witness may take to answer one add-checkpoint request",
         check=within(0, 30, low_open=True),
     )
+    log_checkpoints_dir: str = setting(
+        "DEBAR_LOG_CHECKPOINTS_DIR",
+        "",
+        "where every signed checkpoint is kept (write-once storage in production); empty: $DEBAR_DATA_DIR/checkpoints",
+    )
     # `debar witness`: its own process, key and state.
     witness_port: int = setting(
         "DEBAR_WITNESS_PORT", 50057, "where `debar witness` listens (HTTP)", check=port_number()
@@ -689,6 +694,29 @@ class Settings:
             return parse_witnessed_logs(self.witness_logs)
         except ValueError as error:
             raise SettingsError(f"DEBAR_WITNESS_LOGS {error}") from None
+
+    @property
+    def checkpoints_path(self) -> Path:
+        return Path(self.log_checkpoints_dir) if self.log_checkpoints_dir else self.data_dir / "checkpoints"
+
+    def log_signer(self) -> Ed25519Signer:
+        """The log's signer key from the file DEBAR_LOG_SIGNING_KEY names; SettingsError (one line naming the
+        setting, never the key) when it is not set, not readable or not a signer key."""
+        from debar.tlog.keys import InvalidKey, parse_signer_key
+
+        if not self.log_signing_key:
+            raise SettingsError(
+                "DEBAR_LOG_SIGNING_KEY: not set (a file holding the log's signer key: debar keys log-signing)"
+            )
+        try:
+            text = Path(self.log_signing_key).read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else "not readable"
+            raise SettingsError(f"DEBAR_LOG_SIGNING_KEY: cannot read {self.log_signing_key}: {reason}") from None
+        try:
+            return parse_signer_key(text)
+        except InvalidKey:
+            raise SettingsError(f"DEBAR_LOG_SIGNING_KEY: {self.log_signing_key} does not hold a signer key") from None
 
     @property
     def witness_state_path(self) -> Path:

@@ -56,7 +56,7 @@ def decision_id_problem(value: str) -> str | None:
     if not value:
         return "Enter the decision id from the refusal."
     if len(value) > MAX_DECISION_ID or not _DECISION_ID.match(value):
-        return "That is not a decision id: it has only letters, digits and dashes, like 1764250000000-0-a3f-0."
+        return "That is not a decision id: it has only letters and digits, like 2r5nyeewxs5qxh4yjlzzmt5tua."
     return None
 
 
@@ -128,6 +128,7 @@ async def _person_page(
         statement=statement,
         contact=contact,
         receipt_verify=RECEIPT_VERIFY,
+        receipt=await console.client.receipt_status(grant["decision_id"]),
         can_reconsider=_can_reconsider(objection, console.now()),
     )
 
@@ -237,7 +238,7 @@ async def receipt(request: Request) -> Response:
     try:
         data = await console_of(request).client.receipt(grant["decision_id"])
     except NotAvailable as missing:
-        return await _person_page(request, grant, 501, f"Sorry: {missing}.")
+        return await _person_page(request, grant, 503, f"Sorry: {missing}.")
     name = f"debar-receipt-{grant['decision_id']}.json"
     return Response(
         data, media_type="application/json", headers={"content-disposition": f'attachment; filename="{name}"'}

@@ -6,9 +6,8 @@ action is done as the reviewer: the console names them in `x-debar-on-behalf-of`
 and acts with no more than the reviewer's own scopes), and in the `reviewer` field, which must then be that same
 identity.
 
-Methods for the API still to come (GetDecisionProof: the receipt and its status) are here already: they raise
-NotAvailable while the generated stubs or the server lack the method, and pages say so; so does any method a
-server answers UNIMPLEMENTED."""
+A receipt's status (GetDecisionProof) is checked with the tlog library, loaded when first needed. A method a
+server answers UNIMPLEMENTED raises NotAvailable, and pages say so."""
 
 from __future__ import annotations
 
@@ -17,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
-from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from debar.common.identifiers import IdKind, InvalidIdentifier, SubjectId, validate_identifier
@@ -110,6 +108,34 @@ def _error(error: grpc.aio.AioRpcError, what: str) -> ConsoleError:
 
 
 # --- protobuf -> views ------------------------------------------------------------------------------------------
+
+
+def receipt_view(decision_id: str, proof: decision_pb2.DecisionProof) -> views.ReceiptStatus:
+    """Checks what a console can without the log's key: the entry is this decision's, and the inclusion proof leads
+    from its leaf to the root of the checkpoint the receipt carries."""
+    from debar.tlog.checkpoint import CheckpointError, parse_checkpoint
+    from debar.tlog.merkle import leaf_hash
+    from debar.tlog.note import NoteError, parse_note
+    from debar.tlog.proofs import InvalidProof, verify_inclusion
+
+    try:
+        note = parse_note(bytes(proof.checkpoint.note))
+        checkpoint = parse_checkpoint(note.text)
+        if bytes(proof.entry).split(b"\n", 2)[1:2] != [b"id=" + decision_id.encode()]:
+            raise InvalidProof("the entry is not this decision's")
+        verify_inclusion(
+            leaf_hash(bytes(proof.entry)), proof.leaf_index, checkpoint.size, list(proof.inclusion_proof),
+            checkpoint.root_hash,
+        )  # fmt: skip
+    except (NoteError, CheckpointError, InvalidProof) as error:
+        return views.ReceiptStatus(True, False, words=f"does NOT verify ({error})")
+    others = sorted({s.name for s in note.signatures} - {checkpoint.origin})
+    cosigned = f", cosigned by {', '.join(others)}" if others else ", not cosigned by a witness"
+    return views.ReceiptStatus(
+        True, True,
+        words=f"verified: leaf {proof.leaf_index} of the checkpoint of size {checkpoint.size} signed as "
+        f"{checkpoint.origin}{cosigned}",
+    )  # fmt: skip
 
 
 def _state_name(value: int) -> str:
@@ -373,19 +399,35 @@ class SanctionClient:
         request = decision_pb2.ConfirmResolutionRequest(objection_id=objection_id, reviewer=reviewer)
         return objection_view(await self._call("confirmation", self._decisions.ConfirmResolution, request, reviewer))
 
-    # -- receipts (the transparency-log issue) -------------------------------------------------------------
+    # -- receipts (the transparency log) ----------------------------------------------------------------------
+
+    async def _proof(self, decision_id: str) -> decision_pb2.DecisionProof:
+        request = decision_pb2.GetDecisionProofRequest(decision_id=decision_id)
+        try:
+            proof: decision_pb2.DecisionProof = await self._decisions.GetDecisionProof(
+                request, timeout=self._timeout_s, metadata=self._metadata(None)
+            )
+        except grpc.aio.AioRpcError as error:
+            retry = dict(error.trailing_metadata() or ()).get("retry-after")
+            if error.code() == grpc.StatusCode.UNAVAILABLE and retry:
+                raise NotAvailable(
+                    f"the receipt is not ready yet: a decision enters the signed log within seconds; try again "
+                    f"in {retry} s"
+                ) from None
+            raise _error(error, "receipt") from None
+        return proof
 
     async def receipt(self, decision_id: str) -> bytes:
-        """The decision's receipt as a file a person keeps (GetDecisionProof), for `debar receipt verify`."""
-        request_type = getattr(decision_pb2, "GetDecisionProofRequest", None)
-        method = getattr(self._decisions, "GetDecisionProof", None)
-        if request_type is None or method is None:
-            raise NotAvailable("receipts are not available on this server yet")
-        proof = await self._call("receipt", method, request_type(decision_id=decision_id))
-        return json_format.MessageToJson(proof).encode()
+        """The decision's receipt file (GetDecisionProof; format debar-receipt/1), for `debar receipt verify`."""
+        return bytes((await self._proof(decision_id)).receipt)
 
     async def receipt_status(self, decision_id: str) -> views.ReceiptStatus:
-        """Whether the receipt verifies against the signed checkpoint; not available until the log is."""
-        if getattr(decision_pb2, "GetDecisionProofRequest", None) is None:
-            return views.ReceiptStatus(False, words="not available on this server (no transparency log yet)")
-        return views.ReceiptStatus(False, words="not checked by this console yet")
+        """Whether the receipt's inclusion proof leads from the decision's entry to the signed checkpoint's root.
+        The checkpoint's signatures are for the holder to check offline, with the log's published key."""
+        try:
+            proof = await self._proof(decision_id)
+        except NotAvailable as missing:
+            return views.ReceiptStatus(False, words=str(missing))
+        except ConsoleError:
+            return views.ReceiptStatus(False, words="could not be fetched just now")
+        return receipt_view(decision_id, proof)

@@ -14,12 +14,16 @@ from debar.sanction.app.checker import Checker, CheckObserver, RevisionFloor
 from debar.sanction.app.coalescer import CoalescingDecider
 from debar.sanction.app.decision_reader import DecisionReader
 from debar.sanction.app.failopen import FailOpen, SpoolReplay, SpoolStats
+from debar.sanction.app.integrator import Integrator
+from debar.sanction.app.log_proofs import LogProofs
 from debar.sanction.app.objections import Objections
-from debar.sanction.app.ports import Adapters
+from debar.sanction.app.ports import Adapters, Witnesses
 from debar.sanction.app.registry import Registry
 from debar.sanction.app.watch import Watch, WatchLimits
 from debar.sanction.domain.catalogue import Catalogue
+from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.subjects import SubjectResolver
+from debar.tlog.note import Signer
 
 
 @dataclass
@@ -32,6 +36,7 @@ class Core:
     decisions: DecisionReader
     objections: Objections
     spool_replay: SpoolReplay
+    log_proofs: LogProofs  # checkpoints, receipts, consistency proofs (the integrator builds the tree they read)
     adapters: Adapters  # the ports themselves, for what works on them directly (rate gate, `debar log`, rekey)
     watch: Watch | None = None  # subscriptions, when the adapters have a watch store
 
@@ -68,7 +73,8 @@ def build_core(
     if adapters.watch_store is not None and watch_limits is not None:
         watch = Watch(adapters.watch_store, store, store, catalogue, resolver, floor, watch_limits, clock=clock)
     registry = Registry(store, catalogue, resolver, floor, clock=clock, watch=watch.hook if watch else None)
-    decisions = DecisionReader(adapters.decision_log, store, resolver)
+    ids = DecisionIds.for_placement(resolver.placement)  # decision ids that reveal nothing, keyed by the bucket key
+    decisions = DecisionReader(adapters.decision_log, store, resolver, ids)
     spool_stats = SpoolStats()
     checker = Checker(
         store,
@@ -77,8 +83,9 @@ def build_core(
         floor,
         clock=clock,
         decider=CoalescingDecider(store, catalogue.version),
-        fail_open=FailOpen(adapters.spool, spool_stats, clock=clock),
+        fail_open=FailOpen(adapters.spool, spool_stats, ids, clock=clock),
         observer=observer,
+        ids=ids,
     )
     return Core(
         catalogue=catalogue,
@@ -89,6 +96,12 @@ def build_core(
         decisions=decisions,
         objections=Objections(adapters.objection_store, decisions, registry, catalogue, clock=clock),
         spool_replay=SpoolReplay(adapters.spool, store, spool_stats, catalogue.version),
+        log_proofs=LogProofs(adapters.sequenced_log, adapters.tree),
         adapters=adapters,
         watch=watch,
     )
+
+
+def build_integrator(adapters: Adapters, signer: Signer, witnesses: Witnesses) -> Integrator:
+    """The log integrator over the core's ports: run it as a task (Integrator.run) beside the servers."""
+    return Integrator(adapters.sequenced_log, adapters.tree, adapters.checkpoints, signer, witnesses)

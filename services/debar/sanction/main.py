@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from grpc_health.v1 import health_pb2
 from prometheus_client import CollectorRegistry
 
 from debar.common import logs
@@ -20,12 +21,14 @@ from debar.rpc.server import GrpcServer, Readiness, stop_tasks
 from debar.rpc.tls import server_credentials
 from debar.sanction.adapters.file_spool import spool_folder
 from debar.sanction.adapters.redis_wiring import redis_adapters
+from debar.sanction.adapters.witness_client import HttpWitnesses
 from debar.sanction.api.access import AccessInterceptor, AccessStats, CheckGate, ReadGate, load_policy
 from debar.sanction.api.decision_servicer import DecisionServicer
 from debar.sanction.api.metrics import (
     CheckMetrics,
     DistinctCollector,
     ImportCollector,
+    LogCollector,
     ObjectionCollector,
     StatsCollector,
     WatchCollector,
@@ -34,9 +37,10 @@ from debar.sanction.api.servicers import RegistryServicer, SanctionServicer
 from debar.sanction.api.watch_servicer import WatchServicer
 from debar.sanction.app.distinct import DistinctSubjects, keep_flushing
 from debar.sanction.app.failopen import keep_replaying
+from debar.sanction.app.integrator import IntegratorHealth
 from debar.sanction.app.ports import StoreUnavailable
 from debar.sanction.app.watch import keep_judging
-from debar.sanction.bootstrap import build_core, subject_resolver, watch_limits
+from debar.sanction.bootstrap import build_core, build_integrator, subject_resolver, watch_limits
 from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.v1 import decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc, watch_pb2_grpc
 
@@ -45,7 +49,10 @@ SERVICE_NAMES = [
 ]  # fmt: skip
 
 log = logging.getLogger("debar.failopen")
-CLOSE_S = 2.0  # at shutdown, closing the Redis client (its pool and lanes) waits no longer
+log_health = logging.getLogger("debar.integrator")
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+CLOSE_S = 2.0  # at shutdown, the last distinct-subjects flush and closing the Redis client each wait no longer
 
 
 def _warn_of_unsorted_spool(data_dir: Path, ours: Path) -> None:
@@ -60,6 +67,29 @@ def _warn_of_unsorted_spool(data_dir: Path, ours: Path) -> None:
         )  # fmt: skip
 
 
+LOG_HEALTH = "debar.log.integrator"  # grpc.health.v1 service names of the log's health (beside readiness)
+WITNESS_HEALTH = "debar.log.witnesses"
+
+
+async def report_log_health(server: GrpcServer, health: IntegratorHealth, interval_s: float = 1.0) -> None:
+    """The integrator's health as two grpc.health.v1 services that readiness does not depend on (a log problem
+    never stops checks): `debar.log.integrator` NOT_SERVING while it refuses the stored tree or the store does
+    not answer, `debar.log.witnesses` NOT_SERVING while the latest checkpoint misses a witness's cosignature.
+    Each change is logged with the details (state, sizes, which witness failed and why)."""
+    last: dict[str, object] | None = None
+    while True:
+        details = health.details()
+        integrating = health.healthy
+        cosigned = not health.witness_failures
+        await server.health.set(LOG_HEALTH, SERVING if integrating else NOT_SERVING)
+        await server.health.set(WITNESS_HEALTH, SERVING if cosigned else NOT_SERVING)
+        summary = {k: v for k, v in details.items() if k not in ("tree_size", "checkpoint_size")}
+        if summary != last:
+            (log_health.info if integrating and cosigned else log_health.warning)("log health %s", details)
+            last = summary
+        await asyncio.sleep(interval_s)
+
+
 async def serve(settings: Settings, on_ready: Callable[[int], None] | None = None) -> None:
     logs.configure("sanction", settings.log_format)
     settings.check_keys()
@@ -68,7 +98,9 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
     # A bad scopes or trust file, or one granting `local` outside local mode, stops the start here.
     policy = load_policy(settings.scopes_file, catalogue, local_mode=settings.transport() == "local")
     identify = identify_callers(settings, "sanction")
-    with contextlib.ExitStack() as stack:
+    signer = settings.log_signer()  # the log's key: missing or unreadable stops the start here, naming the setting
+    witness_list = settings.log_witness_list()
+    async with contextlib.AsyncExitStack() as stack:
         url = settings.redis_location or stack.enter_context(EmbeddedRedis(settings.data_dir / "redis")).url
         registry = CollectorRegistry()
         check_metrics = CheckMetrics(registry)
@@ -100,7 +132,7 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
             SanctionServicer(core.checker, core.catalogue, settings.max_batch_items, gate), server.server
         )
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(core.registry, reads), server.server)
-        decision_servicer = DecisionServicer(core.decisions, core.objections, reads)
+        decision_servicer = DecisionServicer(core.decisions, core.objections, reads, core.log_proofs)
         decision_pb2_grpc.add_DecisionServiceServicer_to_server(decision_servicer, server.server)
         watch_pb2_grpc.add_WatchServiceServicer_to_server(
             WatchServicer(core.watch, core.catalogue, settings.max_batch_items), server.server
@@ -120,15 +152,23 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         async def catalogue_loaded() -> bool:
             return bool(core.catalogue.measures)
 
+        witnesses = await stack.enter_async_context(HttpWitnesses(witness_list, settings.log_witness_timeout_s))
+        integrator = build_integrator(core.adapters, signer, witnesses)
+        registry.register(LogCollector(integrator.health))
         stop_metrics = serve_metrics(registry, settings.host, settings.metrics_port)
         replaying = asyncio.create_task(keep_replaying(core.spool_replay))  # spooled decisions into the log
+        integrating = asyncio.create_task(integrator.run())  # the Merkle tree, checkpoints, witnesses
+        reporting = asyncio.create_task(report_log_health(server, integrator.health))
         counting = asyncio.create_task(keep_flushing(distinct))  # distinct subjects into Redis, once a second
         judging = asyncio.create_task(keep_judging(core.watch))  # subscribed subjects as they fall due
         try:
             await server.run(Readiness({"redis": redis_answers, "catalogue": catalogue_loaded}), on_ready)
         finally:
             # None ends on its own: cancelled is the only way out. Bounded: one must not hold the exit.
-            await stop_tasks([replaying, counting, judging], "background tasks")
+            await stop_tasks([replaying, integrating, reporting, counting, judging], "background tasks")
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(CLOSE_S):  # a paused Redis would hold it for the Redis timeout
+                    await distinct.flush()  # the last second's subjects
             if stop_metrics is not None:
                 stop_metrics()
             try:

@@ -26,45 +26,57 @@ from debar.v1 import common_pb2 as debar_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x64\x65\x62\x61r/v1/decision.proto\x12\x08\x64\x65\x62\x61r.v1\x1a\x15\x64\x65\x62\x61r/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x03\n\x08\x44\x65\x63ision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12.\n\ndecided_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x63\x61ller\x18\x04 \x01(\t\x12!\n\x07id_type\x18\x05 \x01(\x0e\x32\x10.debar.v1.IdType\x12\x19\n\x11subject_pseudonym\x18\x06 \x01(\t\x12\x0f\n\x07measure\x18\x07 \x01(\t\x12\"\n\x07outcome\x18\x08 \x01(\x0e\x32\x11.debar.v1.Outcome\x12!\n\x07grounds\x18\t \x03(\x0b\x32\x10.debar.v1.Ground\x12\x10\n\x08revision\x18\n \x01(\x04\x12\x19\n\x11\x63\x61talogue_version\x18\x0b \x01(\t\x12-\n\texemption\x18\x0c \x01(\x0b\x32\x1a.debar.v1.ExemptionApplied\x12\x0f\n\x07spooled\x18\r \x01(\x08\"M\n\x12GetDecisionRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\"\n\x07subject\x18\x02 \x01(\x0b\x32\x11.debar.v1.Subject\"a\n\x14ListDecisionsRequest\x12\"\n\x07subject\x18\x01 \x01(\x0b\x32\x11.debar.v1.Subject\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"W\n\x15ListDecisionsResponse\x12%\n\tdecisions\x18\x01 \x03(\x0b\x32\x12.debar.v1.Decision\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb6\x01\n\x13ObjectionTransition\x12,\n\nfrom_state\x18\x01 \x01(\x0e\x32\x18.debar.v1.ObjectionState\x12*\n\x08to_state\x18\x02 \x01(\x0e\x32\x18.debar.v1.ObjectionState\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf9\x03\n\tObjection\x12\x14\n\x0cobjection_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.debar.v1.ObjectionState\x12\x11\n\tstatement\x18\x04 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x05 \x01(\t\x12\x17\n\x0frestriction_ids\x18\x06 \x03(\t\x12,\n\x08\x66iled_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nreview_due\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63orrection_due\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12?\n\x1breconsideration_request_due\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07overdue\x18\x0b \x01(\x08\x12.\n\x07history\x18\x0c \x03(\x0b\x32\x1d.debar.v1.ObjectionTransition\x12\x13\n\x0bresolved_by\x18\r \x01(\t\x12\x1c\n\x14\x63onfirmation_awaited\x18\x0e \x01(\x08\x12\x14\n\x0c\x63onfirmed_by\x18\x0f \x01(\t\"s\n\x14\x46ileObjectionRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x11\n\tstatement\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x03 \x01(\t\x12\"\n\x07subject\x18\x04 \x01(\x0b\x32\x11.debar.v1.Subject\"@\n\x16ReviewObjectionRequest\x12\x14\n\x0cobjection_id\x18\x01 \x01(\t\x12\x10\n\x08reviewer\x18\x02 \x01(\t\"~\n\x17ResolveObjectionRequest\x12\x14\n\x0cobjection_id\x18\x01 \x01(\t\x12+\n\x07outcome\x18\x02 \x01(\x0e\x32\x1a.debar.v1.ObjectionOutcome\x12\x10\n\x08reviewer\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"B\n\x18\x43onfirmResolutionRequest\x12\x14\n\x0cobjection_id\x18\x01 \x01(\t\x12\x10\n\x08reviewer\x18\x02 \x01(\t\"l\n\x1dRequestReconsiderationRequest\x12\x14\n\x0cobjection_id\x18\x01 \x01(\t\x12\x11\n\tstatement\x18\x02 \x01(\t\x12\"\n\x07subject\x18\x03 \x01(\x0b\x32\x11.debar.v1.Subject\"O\n\x13GetObjectionRequest\x12\x14\n\x0cobjection_id\x18\x01 \x01(\t\x12\"\n\x07subject\x18\x02 \x01(\x0b\x32\x11.debar.v1.Subject\"}\n\x15ListObjectionsRequest\x12\'\n\x05state\x18\x01 \x01(\x0e\x32\x18.debar.v1.ObjectionState\x12\x14\n\x0coverdue_only\x18\x02 \x01(\x08\x12\x11\n\tpage_size\x18\x03 \x01(\r\x12\x12\n\npage_token\x18\x04 \x01(\t\"Z\n\x16ListObjectionsResponse\x12\'\n\nobjections\x18\x01 \x03(\x0b\x32\x13.debar.v1.Objection\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xfa\x01\n\x0eObjectionState\x12\x1f\n\x1bOBJECTION_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15OBJECTION_STATE_FILED\x10\x01\x12 \n\x1cOBJECTION_STATE_UNDER_REVIEW\x10\x02\x12\x1a\n\x16OBJECTION_STATE_UPHELD\x10\x03\x12\x1e\n\x1aOBJECTION_STATE_OVERTURNED\x10\x04\x12#\n\x1fOBJECTION_STATE_RECONSIDERATION\x10\x05\x12)\n%OBJECTION_STATE_AWAITING_CONFIRMATION\x10\x06*u\n\x10ObjectionOutcome\x12!\n\x1dOBJECTION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n\x18OBJECTION_OUTCOME_UPHELD\x10\x01\x12 \n\x1cOBJECTION_OUTCOME_OVERTURNED\x10\x02\x32\xbf\x05\n\x0f\x44\x65\x63isionService\x12?\n\x0bGetDecision\x12\x1c.debar.v1.GetDecisionRequest\x1a\x12.debar.v1.Decision\x12P\n\rListDecisions\x12\x1e.debar.v1.ListDecisionsRequest\x1a\x1f.debar.v1.ListDecisionsResponse\x12\x44\n\rFileObjection\x12\x1e.debar.v1.FileObjectionRequest\x1a\x13.debar.v1.Objection\x12H\n\x0fReviewObjection\x12 .debar.v1.ReviewObjectionRequest\x1a\x13.debar.v1.Objection\x12J\n\x10ResolveObjection\x12!.debar.v1.ResolveObjectionRequest\x1a\x13.debar.v1.Objection\x12L\n\x11\x43onfirmResolution\x12\".debar.v1.ConfirmResolutionRequest\x1a\x13.debar.v1.Objection\x12V\n\x16RequestReconsideration\x12\'.debar.v1.RequestReconsiderationRequest\x1a\x13.debar.v1.Objection\x12\x42\n\x0cGetObjection\x12\x1d.debar.v1.GetObjectionRequest\x1a\x13.debar.v1.Objection\x12S\n\x0eListObjections\x12\x1f.debar.v1.ListObjectionsRequest\x1a .debar.v1.ListObjectionsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x64\x65\x62\x61r/v1/decision.proto\x12\x08\x64\x65\x62\x61r.v1\x1a\x15\x64\x65\x62\x61r/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x16\n\x14GetCheckpointRequest\";\n\nCheckpoint\x12\x0c\n\x04note\x18\x01 \x01(\x0c\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\"R\n\x17GetDecisionProofRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\"\n\x07subject\x18\x02 \x01(\x0b\x32\x11.debar.v1.Subject\"\x9b\x01\n\rDecisionProof\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\r\n\x05\x65ntry\x18\x02 \x01(\x0c\x12\x12\n\nleaf_index\x18\x03 \x01(\x04\x12\x17\n\x0finclusion_proof\x18\x04 \x03(\x0c\x12(\n\ncheckpoint\x18\x05 \x01(\x0b\x32\x14.debar.v1.Checkpoint\x12\x0f\n\x07receipt\x18\x06 \x01(\x0c\"@\n\x1aGetConsistencyProofRequest\x12\x11\n\tfrom_size\x18\x01 \x01(\x04\x12\x0f\n\x07to_size\x18\x02 \x01(\x04\"F\n\x10\x43onsistencyProof\x12\x11\n\tfrom_size\x18\x01 \x01(\x04\x12\x0f\n\x07to_size\x18\x02 \x01(\x04\x12\x0e\n\x06hashes\x18\x03 \x03(\x0c\"\xa0\x03\n\x08\x44\x65\x63ision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12.\n\ndecided_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x63\x61ller\x18\x04 \x01(\t\x12!\n\x07id_type\x18\x05 \x01(\x0e\x32\x10.debar.v1.IdType\x12\x19\n\x11subject_pseudonym\x18\x06 \x01(\t\x12\x0f\n\x07measure\x18\x07 \x01(\t\x12\"\n\x07outcome\x18\x08 \x01(\x0e\x32\x11.debar.v1.Outcome\x12!\n\x07grounds\x18\t \x03(\x0b\x32\x10.debar.v1.Ground\x12\x10\n\x08revision\x18\n \x01(\x04\x12\x19\n\x11\x63\x61talogue_version\x18\x0b \x01(\t\x12-\n\texemption\x18\x0c \x01(\x0b\x32\x1a.debar.v1.ExemptionApplied\x12\x0f\n\x07spooled\x18\r \x01(\x08\x12\x14\n\x0con_behalf_of\x18\x0e \x01(\t\"M\n\x12GetDecisionRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\"\n\x07subject\x18\x02 \x01(\x0b\x32\x11.debar.v1.Subject\"a\n\x14ListDecisionsRequest\x12\"\n\x07subject\x18\x01 \x01(\x0b\x32\x11.debar.v1.Subject\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"W\n\x15ListDecisionsResponse\x12%\n\tdecisions\x18\x01 \x03(\x0b\x32\x12.debar.v1.Decision\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb6\x01\n\x13ObjectionTransition\x12,\n\nfrom_state\x18\x01 \x01(\x0e\x32\x18.debar.v1.ObjectionState\x12*\n\x08to_state\x18\x02 \x01(\x0e\x32\x18.debar.v1.ObjectionState\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf9\x03\n\tObjection\x12\x14\n\x0cobjection_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.debar.v1.ObjectionState\x12\x11\n\tstatement\x18\x04 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x05 \x01(\t\x12\x17\n\x0frestriction_ids\x18\x06 \x03(\t\x12,\n\x08\x66iled_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nreview_due\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63orrection_due\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12?\n\x1breconsideration_request_due\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07overdue\x18\x0b \x01(\x08\x12.\n\x07history\x18\x0c \x03(\x0b\x32\x1d.debar.v1.ObjectionTransition\x12\x13\n\x0bresolved_by\x18\r \x01(\t\x12\x1c\n\x14\x63onfirmation_awaited\x18\x0e \x01(\x08\x12\x14\n\x0c\x63onfirmed_by\x18\x0f \x01(\t\"s\n\x14\x46ileObjectionRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x11\n\tstatement\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x03 \x01(\t\x12\"\n\x07subject\x18\x04 \x01(\x0b\x32\x11.debar.v1.Subject\"@\n\x16ReviewObjectionRequest\x12\x14\n\x0cobjection_id\x18\x01 \x01(\t\x12\x10\n\x08reviewer\x18\x02 \x01(\t\"~\n\x17ResolveObjectionRequest\x12\x14\n\x0cobjection_id\x18\x01 \x01(\t\x12+\n\x07outcome\x18\x02 \x01(\x0e\x32\x1a.debar.v1.ObjectionOutcome\x12\x10\n\x08reviewer\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"B\n\x18\x43onfirmResolutionRequest\x12\x14\n\x0cobjection_id\x18\x01 \x01(\t\x12\x10\n\x08reviewer\x18\x02 \x01(\t\"l\n\x1dRequestReconsiderationRequest\x12\x14\n\x0cobjection_id\x18\x01 \x01(\t\x12\x11\n\tstatement\x18\x02 \x01(\t\x12\"\n\x07subject\x18\x03 \x01(\x0b\x32\x11.debar.v1.Subject\"O\n\x13GetObjectionRequest\x12\x14\n\x0cobjection_id\x18\x01 \x01(\t\x12\"\n\x07subject\x18\x02 \x01(\x0b\x32\x11.debar.v1.Subject\"}\n\x15ListObjectionsRequest\x12\'\n\x05state\x18\x01 \x01(\x0e\x32\x18.debar.v1.ObjectionState\x12\x14\n\x0coverdue_only\x18\x02 \x01(\x08\x12\x11\n\tpage_size\x18\x03 \x01(\r\x12\x12\n\npage_token\x18\x04 \x01(\t\"Z\n\x16ListObjectionsResponse\x12\'\n\nobjections\x18\x01 \x03(\x0b\x32\x13.debar.v1.Objection\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xfa\x01\n\x0eObjectionState\x12\x1f\n\x1bOBJECTION_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15OBJECTION_STATE_FILED\x10\x01\x12 \n\x1cOBJECTION_STATE_UNDER_REVIEW\x10\x02\x12\x1a\n\x16OBJECTION_STATE_UPHELD\x10\x03\x12\x1e\n\x1aOBJECTION_STATE_OVERTURNED\x10\x04\x12#\n\x1fOBJECTION_STATE_RECONSIDERATION\x10\x05\x12)\n%OBJECTION_STATE_AWAITING_CONFIRMATION\x10\x06*u\n\x10ObjectionOutcome\x12!\n\x1dOBJECTION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n\x18OBJECTION_OUTCOME_UPHELD\x10\x01\x12 \n\x1cOBJECTION_OUTCOME_OVERTURNED\x10\x02\x32\xaf\x07\n\x0f\x44\x65\x63isionService\x12?\n\x0bGetDecision\x12\x1c.debar.v1.GetDecisionRequest\x1a\x12.debar.v1.Decision\x12P\n\rListDecisions\x12\x1e.debar.v1.ListDecisionsRequest\x1a\x1f.debar.v1.ListDecisionsResponse\x12\x44\n\rFileObjection\x12\x1e.debar.v1.FileObjectionRequest\x1a\x13.debar.v1.Objection\x12H\n\x0fReviewObjection\x12 .debar.v1.ReviewObjectionRequest\x1a\x13.debar.v1.Objection\x12J\n\x10ResolveObjection\x12!.debar.v1.ResolveObjectionRequest\x1a\x13.debar.v1.Objection\x12L\n\x11\x43onfirmResolution\x12\".debar.v1.ConfirmResolutionRequest\x1a\x13.debar.v1.Objection\x12V\n\x16RequestReconsideration\x12\'.debar.v1.RequestReconsiderationRequest\x1a\x13.debar.v1.Objection\x12\x42\n\x0cGetObjection\x12\x1d.debar.v1.GetObjectionRequest\x1a\x13.debar.v1.Objection\x12S\n\x0eListObjections\x12\x1f.debar.v1.ListObjectionsRequest\x1a .debar.v1.ListObjectionsResponse\x12\x45\n\rGetCheckpoint\x12\x1e.debar.v1.GetCheckpointRequest\x1a\x14.debar.v1.Checkpoint\x12N\n\x10GetDecisionProof\x12!.debar.v1.GetDecisionProofRequest\x1a\x17.debar.v1.DecisionProof\x12W\n\x13GetConsistencyProof\x12$.debar.v1.GetConsistencyProofRequest\x1a\x1a.debar.v1.ConsistencyProofb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'debar.v1.decision_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OBJECTIONSTATE']._serialized_start=2240
-  _globals['_OBJECTIONSTATE']._serialized_end=2490
-  _globals['_OBJECTIONOUTCOME']._serialized_start=2492
-  _globals['_OBJECTIONOUTCOME']._serialized_end=2609
-  _globals['_DECISION']._serialized_start=94
-  _globals['_DECISION']._serialized_end=488
-  _globals['_GETDECISIONREQUEST']._serialized_start=490
-  _globals['_GETDECISIONREQUEST']._serialized_end=567
-  _globals['_LISTDECISIONSREQUEST']._serialized_start=569
-  _globals['_LISTDECISIONSREQUEST']._serialized_end=666
-  _globals['_LISTDECISIONSRESPONSE']._serialized_start=668
-  _globals['_LISTDECISIONSRESPONSE']._serialized_end=755
-  _globals['_OBJECTIONTRANSITION']._serialized_start=758
-  _globals['_OBJECTIONTRANSITION']._serialized_end=940
-  _globals['_OBJECTION']._serialized_start=943
-  _globals['_OBJECTION']._serialized_end=1448
-  _globals['_FILEOBJECTIONREQUEST']._serialized_start=1450
-  _globals['_FILEOBJECTIONREQUEST']._serialized_end=1565
-  _globals['_REVIEWOBJECTIONREQUEST']._serialized_start=1567
-  _globals['_REVIEWOBJECTIONREQUEST']._serialized_end=1631
-  _globals['_RESOLVEOBJECTIONREQUEST']._serialized_start=1633
-  _globals['_RESOLVEOBJECTIONREQUEST']._serialized_end=1759
-  _globals['_CONFIRMRESOLUTIONREQUEST']._serialized_start=1761
-  _globals['_CONFIRMRESOLUTIONREQUEST']._serialized_end=1827
-  _globals['_REQUESTRECONSIDERATIONREQUEST']._serialized_start=1829
-  _globals['_REQUESTRECONSIDERATIONREQUEST']._serialized_end=1937
-  _globals['_GETOBJECTIONREQUEST']._serialized_start=1939
-  _globals['_GETOBJECTIONREQUEST']._serialized_end=2018
-  _globals['_LISTOBJECTIONSREQUEST']._serialized_start=2020
-  _globals['_LISTOBJECTIONSREQUEST']._serialized_end=2145
-  _globals['_LISTOBJECTIONSRESPONSE']._serialized_start=2147
-  _globals['_LISTOBJECTIONSRESPONSE']._serialized_end=2237
-  _globals['_DECISIONSERVICE']._serialized_start=2612
-  _globals['_DECISIONSERVICE']._serialized_end=3315
+  _globals['_OBJECTIONSTATE']._serialized_start=2727
+  _globals['_OBJECTIONSTATE']._serialized_end=2977
+  _globals['_OBJECTIONOUTCOME']._serialized_start=2979
+  _globals['_OBJECTIONOUTCOME']._serialized_end=3096
+  _globals['_GETCHECKPOINTREQUEST']._serialized_start=93
+  _globals['_GETCHECKPOINTREQUEST']._serialized_end=115
+  _globals['_CHECKPOINT']._serialized_start=117
+  _globals['_CHECKPOINT']._serialized_end=176
+  _globals['_GETDECISIONPROOFREQUEST']._serialized_start=178
+  _globals['_GETDECISIONPROOFREQUEST']._serialized_end=260
+  _globals['_DECISIONPROOF']._serialized_start=263
+  _globals['_DECISIONPROOF']._serialized_end=418
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=420
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=484
+  _globals['_CONSISTENCYPROOF']._serialized_start=486
+  _globals['_CONSISTENCYPROOF']._serialized_end=556
+  _globals['_DECISION']._serialized_start=559
+  _globals['_DECISION']._serialized_end=975
+  _globals['_GETDECISIONREQUEST']._serialized_start=977
+  _globals['_GETDECISIONREQUEST']._serialized_end=1054
+  _globals['_LISTDECISIONSREQUEST']._serialized_start=1056
+  _globals['_LISTDECISIONSREQUEST']._serialized_end=1153
+  _globals['_LISTDECISIONSRESPONSE']._serialized_start=1155
+  _globals['_LISTDECISIONSRESPONSE']._serialized_end=1242
+  _globals['_OBJECTIONTRANSITION']._serialized_start=1245
+  _globals['_OBJECTIONTRANSITION']._serialized_end=1427
+  _globals['_OBJECTION']._serialized_start=1430
+  _globals['_OBJECTION']._serialized_end=1935
+  _globals['_FILEOBJECTIONREQUEST']._serialized_start=1937
+  _globals['_FILEOBJECTIONREQUEST']._serialized_end=2052
+  _globals['_REVIEWOBJECTIONREQUEST']._serialized_start=2054
+  _globals['_REVIEWOBJECTIONREQUEST']._serialized_end=2118
+  _globals['_RESOLVEOBJECTIONREQUEST']._serialized_start=2120
+  _globals['_RESOLVEOBJECTIONREQUEST']._serialized_end=2246
+  _globals['_CONFIRMRESOLUTIONREQUEST']._serialized_start=2248
+  _globals['_CONFIRMRESOLUTIONREQUEST']._serialized_end=2314
+  _globals['_REQUESTRECONSIDERATIONREQUEST']._serialized_start=2316
+  _globals['_REQUESTRECONSIDERATIONREQUEST']._serialized_end=2424
+  _globals['_GETOBJECTIONREQUEST']._serialized_start=2426
+  _globals['_GETOBJECTIONREQUEST']._serialized_end=2505
+  _globals['_LISTOBJECTIONSREQUEST']._serialized_start=2507
+  _globals['_LISTOBJECTIONSREQUEST']._serialized_end=2632
+  _globals['_LISTOBJECTIONSRESPONSE']._serialized_start=2634
+  _globals['_LISTOBJECTIONSRESPONSE']._serialized_end=2724
+  _globals['_DECISIONSERVICE']._serialized_start=3099
+  _globals['_DECISIONSERVICE']._serialized_end=4042
 # @@protoc_insertion_point(module_scope)

@@ -74,6 +74,165 @@ OBJECTION_OUTCOME_OVERTURNED: ObjectionOutcome.ValueType  # 2
 Global___ObjectionOutcome: _TypeAlias = ObjectionOutcome  # noqa: Y015
 
 @_typing.final
+class GetCheckpointRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCheckpointRequest: _TypeAlias = GetCheckpointRequest  # noqa: Y015
+
+@_typing.final
+class Checkpoint(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTE_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    ROOT_HASH_FIELD_NUMBER: _builtins.int
+    note: _builtins.bytes
+    """The signed note: checkpoint text, a blank line, the log's signature and each witness's cosignature."""
+    size: _builtins.int
+    root_hash: _builtins.bytes
+    """RFC 6962 root (SHA-256) of the tree of `size` leaves."""
+    def __init__(
+        self,
+        *,
+        note: _builtins.bytes = ...,
+        size: _builtins.int = ...,
+        root_hash: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["note", b"note", "root_hash", b"root_hash", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Checkpoint: _TypeAlias = Checkpoint  # noqa: Y015
+
+@_typing.final
+class GetDecisionProofRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISION_ID_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    decision_id: _builtins.str
+    @_builtins.property
+    def subject(self) -> _common_pb2.Subject:
+        """As GetDecisionRequest.subject: required of a caller without objections:review (a portal); a decision about
+        anyone else answers NOT_FOUND, as an unknown id does.
+        """
+
+    def __init__(
+        self,
+        *,
+        decision_id: _builtins.str = ...,
+        subject: _common_pb2.Subject | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["subject", b"subject"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision_id", b"decision_id", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDecisionProofRequest: _TypeAlias = GetDecisionProofRequest  # noqa: Y015
+
+@_typing.final
+class DecisionProof(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISION_ID_FIELD_NUMBER: _builtins.int
+    ENTRY_FIELD_NUMBER: _builtins.int
+    LEAF_INDEX_FIELD_NUMBER: _builtins.int
+    INCLUSION_PROOF_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
+    RECEIPT_FIELD_NUMBER: _builtins.int
+    decision_id: _builtins.str
+    entry: _builtins.bytes
+    """The decision's canonical log entry (debar-log-entry/1); its leaf hash is SHA-256(0x00 || entry)."""
+    leaf_index: _builtins.int
+    receipt: _builtins.bytes
+    """All of the above as the receipt file `debar receipt get` writes and `debar receipt verify` checks."""
+    @_builtins.property
+    def inclusion_proof(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """RFC 6962 inclusion proof of the leaf in the checkpoint's tree, from the leaf upwards."""
+
+    @_builtins.property
+    def checkpoint(self) -> Global___Checkpoint: ...
+    def __init__(
+        self,
+        *,
+        decision_id: _builtins.str = ...,
+        entry: _builtins.bytes = ...,
+        leaf_index: _builtins.int = ...,
+        inclusion_proof: _abc.Iterable[_builtins.bytes] | None = ...,
+        checkpoint: Global___Checkpoint | None = ...,
+        receipt: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "decision_id", b"decision_id", "entry", b"entry", "inclusion_proof", b"inclusion_proof", "leaf_index", b"leaf_index", "receipt", b"receipt"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecisionProof: _TypeAlias = DecisionProof  # noqa: Y015
+
+@_typing.final
+class GetConsistencyProofRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_SIZE_FIELD_NUMBER: _builtins.int
+    TO_SIZE_FIELD_NUMBER: _builtins.int
+    from_size: _builtins.int
+    to_size: _builtins.int
+    def __init__(
+        self,
+        *,
+        from_size: _builtins.int = ...,
+        to_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_size", b"from_size", "to_size", b"to_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetConsistencyProofRequest: _TypeAlias = GetConsistencyProofRequest  # noqa: Y015
+
+@_typing.final
+class ConsistencyProof(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_SIZE_FIELD_NUMBER: _builtins.int
+    TO_SIZE_FIELD_NUMBER: _builtins.int
+    HASHES_FIELD_NUMBER: _builtins.int
+    from_size: _builtins.int
+    to_size: _builtins.int
+    @_builtins.property
+    def hashes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """RFC 6962 consistency proof, in the RFC's order."""
+
+    def __init__(
+        self,
+        *,
+        from_size: _builtins.int = ...,
+        to_size: _builtins.int = ...,
+        hashes: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_size", b"from_size", "hashes", b"hashes", "to_size", b"to_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConsistencyProof: _TypeAlias = ConsistencyProof  # noqa: Y015
+
+@_typing.final
 class Decision(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -90,6 +249,7 @@ class Decision(_message.Message):
     CATALOGUE_VERSION_FIELD_NUMBER: _builtins.int
     EXEMPTION_FIELD_NUMBER: _builtins.int
     SPOOLED_FIELD_NUMBER: _builtins.int
+    ON_BEHALF_OF_FIELD_NUMBER: _builtins.int
     decision_id: _builtins.str
     caller: _builtins.str
     id_type: _common_pb2.IdType.ValueType
@@ -100,6 +260,8 @@ class Decision(_message.Message):
     catalogue_version: _builtins.str
     spooled: _builtins.bool
     """The decision was made while Redis was unreachable and replayed from the spool."""
+    on_behalf_of: _builtins.str
+    """The platform a domain service asked for (x-debar-on-behalf-of), when `caller` was delegated; else empty."""
     @_builtins.property
     def decided_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -128,10 +290,11 @@ class Decision(_message.Message):
         catalogue_version: _builtins.str = ...,
         exemption: _common_pb2.ExemptionApplied | None = ...,
         spooled: _builtins.bool = ...,
+        on_behalf_of: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "decided_at", b"decided_at", "exemption", b"exemption"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "caller", b"caller", "catalogue_version", b"catalogue_version", "decided_at", b"decided_at", "decision_id", b"decision_id", "exemption", b"exemption", "grounds", b"grounds", "id_type", b"id_type", "measure", b"measure", "outcome", b"outcome", "revision", b"revision", "spooled", b"spooled", "subject_pseudonym", b"subject_pseudonym"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "caller", b"caller", "catalogue_version", b"catalogue_version", "decided_at", b"decided_at", "decision_id", b"decision_id", "exemption", b"exemption", "grounds", b"grounds", "id_type", b"id_type", "measure", b"measure", "on_behalf_of", b"on_behalf_of", "outcome", b"outcome", "revision", b"revision", "spooled", b"spooled", "subject_pseudonym", b"subject_pseudonym"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

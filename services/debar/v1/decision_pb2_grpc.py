@@ -80,6 +80,21 @@ class DecisionServiceStub:
                 request_serializer=debar_dot_v1_dot_decision__pb2.ListObjectionsRequest.SerializeToString,
                 response_deserializer=debar_dot_v1_dot_decision__pb2.ListObjectionsResponse.FromString,
                 _registered_method=True)
+        self.GetCheckpoint = channel.unary_unary(
+                '/debar.v1.DecisionService/GetCheckpoint',
+                request_serializer=debar_dot_v1_dot_decision__pb2.GetCheckpointRequest.SerializeToString,
+                response_deserializer=debar_dot_v1_dot_decision__pb2.Checkpoint.FromString,
+                _registered_method=True)
+        self.GetDecisionProof = channel.unary_unary(
+                '/debar.v1.DecisionService/GetDecisionProof',
+                request_serializer=debar_dot_v1_dot_decision__pb2.GetDecisionProofRequest.SerializeToString,
+                response_deserializer=debar_dot_v1_dot_decision__pb2.DecisionProof.FromString,
+                _registered_method=True)
+        self.GetConsistencyProof = channel.unary_unary(
+                '/debar.v1.DecisionService/GetConsistencyProof',
+                request_serializer=debar_dot_v1_dot_decision__pb2.GetConsistencyProofRequest.SerializeToString,
+                response_deserializer=debar_dot_v1_dot_decision__pb2.ConsistencyProof.FromString,
+                _registered_method=True)
 
 
 class DecisionServiceServicer:
@@ -151,6 +166,31 @@ class DecisionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCheckpoint(self, request, context):
+        """The log (README "The log"): the latest signed checkpoint (c2sp.org/tlog-checkpoint in a signed note, with
+        the witnesses' cosignatures). Before the first one: UNAVAILABLE, retry shortly. Any authenticated caller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDecisionProof(self, request, context):
+        """A decision's receipt: its canonical entry bytes, leaf index, the inclusion proof to a signed checkpoint and
+        that checkpoint, verifiable offline (`debar receipt verify`). Unknown id: NOT_FOUND; not yet integrated
+        (normally under 2 s): UNAVAILABLE with a retry hint (trailing metadata retry-after, seconds). decisions:read.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConsistencyProof(self, request, context):
+        """The RFC 6962 consistency proof between two tree sizes; from_size > to_size, or to_size beyond the latest
+        checkpoint: INVALID_ARGUMENT naming the field. Any authenticated caller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DecisionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -198,6 +238,21 @@ def add_DecisionServiceServicer_to_server(servicer, server):
                     servicer.ListObjections,
                     request_deserializer=debar_dot_v1_dot_decision__pb2.ListObjectionsRequest.FromString,
                     response_serializer=debar_dot_v1_dot_decision__pb2.ListObjectionsResponse.SerializeToString,
+            ),
+            'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckpoint,
+                    request_deserializer=debar_dot_v1_dot_decision__pb2.GetCheckpointRequest.FromString,
+                    response_serializer=debar_dot_v1_dot_decision__pb2.Checkpoint.SerializeToString,
+            ),
+            'GetDecisionProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDecisionProof,
+                    request_deserializer=debar_dot_v1_dot_decision__pb2.GetDecisionProofRequest.FromString,
+                    response_serializer=debar_dot_v1_dot_decision__pb2.DecisionProof.SerializeToString,
+            ),
+            'GetConsistencyProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsistencyProof,
+                    request_deserializer=debar_dot_v1_dot_decision__pb2.GetConsistencyProofRequest.FromString,
+                    response_serializer=debar_dot_v1_dot_decision__pb2.ConsistencyProof.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -444,6 +499,87 @@ class DecisionService:
             '/debar.v1.DecisionService/ListObjections',
             debar_dot_v1_dot_decision__pb2.ListObjectionsRequest.SerializeToString,
             debar_dot_v1_dot_decision__pb2.ListObjectionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/debar.v1.DecisionService/GetCheckpoint',
+            debar_dot_v1_dot_decision__pb2.GetCheckpointRequest.SerializeToString,
+            debar_dot_v1_dot_decision__pb2.Checkpoint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDecisionProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/debar.v1.DecisionService/GetDecisionProof',
+            debar_dot_v1_dot_decision__pb2.GetDecisionProofRequest.SerializeToString,
+            debar_dot_v1_dot_decision__pb2.DecisionProof.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsistencyProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/debar.v1.DecisionService/GetConsistencyProof',
+            debar_dot_v1_dot_decision__pb2.GetConsistencyProofRequest.SerializeToString,
+            debar_dot_v1_dot_decision__pb2.ConsistencyProof.FromString,
             options,
             channel_credentials,
             insecure,

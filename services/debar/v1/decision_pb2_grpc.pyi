@@ -56,6 +56,19 @@ class DecisionServiceStub:
     """A caller without objections:review gives the subject (GetObjectionRequest.subject)."""
     ListObjections: _grpc.UnaryUnaryMultiCallable[_decision_pb2.ListObjectionsRequest, _decision_pb2.ListObjectionsResponse]
     """Needs objections:review."""
+    GetCheckpoint: _grpc.UnaryUnaryMultiCallable[_decision_pb2.GetCheckpointRequest, _decision_pb2.Checkpoint]
+    """The log (README "The log"): the latest signed checkpoint (c2sp.org/tlog-checkpoint in a signed note, with
+    the witnesses' cosignatures). Before the first one: UNAVAILABLE, retry shortly. Any authenticated caller.
+    """
+    GetDecisionProof: _grpc.UnaryUnaryMultiCallable[_decision_pb2.GetDecisionProofRequest, _decision_pb2.DecisionProof]
+    """A decision's receipt: its canonical entry bytes, leaf index, the inclusion proof to a signed checkpoint and
+    that checkpoint, verifiable offline (`debar receipt verify`). Unknown id: NOT_FOUND; not yet integrated
+    (normally under 2 s): UNAVAILABLE with a retry hint (trailing metadata retry-after, seconds). decisions:read.
+    """
+    GetConsistencyProof: _grpc.UnaryUnaryMultiCallable[_decision_pb2.GetConsistencyProofRequest, _decision_pb2.ConsistencyProof]
+    """The RFC 6962 consistency proof between two tree sizes; from_size > to_size, or to_size beyond the latest
+    checkpoint: INVALID_ARGUMENT naming the field. Any authenticated caller.
+    """
 
 @_typing.type_check_only
 class DecisionServiceAsyncStub(DecisionServiceStub):
@@ -85,6 +98,19 @@ class DecisionServiceAsyncStub(DecisionServiceStub):
     """A caller without objections:review gives the subject (GetObjectionRequest.subject)."""
     ListObjections: _aio.UnaryUnaryMultiCallable[_decision_pb2.ListObjectionsRequest, _decision_pb2.ListObjectionsResponse]  # type: ignore[assignment]
     """Needs objections:review."""
+    GetCheckpoint: _aio.UnaryUnaryMultiCallable[_decision_pb2.GetCheckpointRequest, _decision_pb2.Checkpoint]  # type: ignore[assignment]
+    """The log (README "The log"): the latest signed checkpoint (c2sp.org/tlog-checkpoint in a signed note, with
+    the witnesses' cosignatures). Before the first one: UNAVAILABLE, retry shortly. Any authenticated caller.
+    """
+    GetDecisionProof: _aio.UnaryUnaryMultiCallable[_decision_pb2.GetDecisionProofRequest, _decision_pb2.DecisionProof]  # type: ignore[assignment]
+    """A decision's receipt: its canonical entry bytes, leaf index, the inclusion proof to a signed checkpoint and
+    that checkpoint, verifiable offline (`debar receipt verify`). Unknown id: NOT_FOUND; not yet integrated
+    (normally under 2 s): UNAVAILABLE with a retry hint (trailing metadata retry-after, seconds). decisions:read.
+    """
+    GetConsistencyProof: _aio.UnaryUnaryMultiCallable[_decision_pb2.GetConsistencyProofRequest, _decision_pb2.ConsistencyProof]  # type: ignore[assignment]
+    """The RFC 6962 consistency proof between two tree sizes; from_size > to_size, or to_size beyond the latest
+    checkpoint: INVALID_ARGUMENT naming the field. Any authenticated caller.
+    """
 
 class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
     """The decision log and the objections that can correct the record. Served beside SanctionService."""
@@ -165,5 +191,36 @@ class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_decision_pb2.ListObjectionsResponse, _abc.Awaitable[_decision_pb2.ListObjectionsResponse]]:
         """Needs objections:review."""
+
+    @_abc_1.abstractmethod
+    def GetCheckpoint(
+        self,
+        request: _decision_pb2.GetCheckpointRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_pb2.Checkpoint, _abc.Awaitable[_decision_pb2.Checkpoint]]:
+        """The log (README "The log"): the latest signed checkpoint (c2sp.org/tlog-checkpoint in a signed note, with
+        the witnesses' cosignatures). Before the first one: UNAVAILABLE, retry shortly. Any authenticated caller.
+        """
+
+    @_abc_1.abstractmethod
+    def GetDecisionProof(
+        self,
+        request: _decision_pb2.GetDecisionProofRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_pb2.DecisionProof, _abc.Awaitable[_decision_pb2.DecisionProof]]:
+        """A decision's receipt: its canonical entry bytes, leaf index, the inclusion proof to a signed checkpoint and
+        that checkpoint, verifiable offline (`debar receipt verify`). Unknown id: NOT_FOUND; not yet integrated
+        (normally under 2 s): UNAVAILABLE with a retry hint (trailing metadata retry-after, seconds). decisions:read.
+        """
+
+    @_abc_1.abstractmethod
+    def GetConsistencyProof(
+        self,
+        request: _decision_pb2.GetConsistencyProofRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_pb2.ConsistencyProof, _abc.Awaitable[_decision_pb2.ConsistencyProof]]:
+        """The RFC 6962 consistency proof between two tree sizes; from_size > to_size, or to_size beyond the latest
+        checkpoint: INVALID_ARGUMENT naming the field. Any authenticated caller.
+        """
 
 def add_DecisionServiceServicer_to_server(servicer: DecisionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -233,6 +233,7 @@ class Restriction(_message.Message):
     LIFTED_BY_FIELD_NUMBER: _builtins.int
     LIFT_CONFIRMED_BY_FIELD_NUMBER: _builtins.int
     PENDING_LIFT_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     source: _builtins.str
     source_id: _builtins.str
@@ -270,6 +271,12 @@ class Restriction(_message.Message):
     def pending_lift(self) -> Global___PendingLift:
         """A lift asked for and awaiting confirmation by another registry identity: until then the restriction is in force."""
 
+    @_builtins.property
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___RegistryChange]:
+        """Every registry write to it still in the live log, oldest first (GetRestriction only; older ones are in the log's
+        archive): who, when, what, before and after.
+        """
+
     def __init__(
         self,
         *,
@@ -298,14 +305,99 @@ class Restriction(_message.Message):
         lifted_by: _builtins.str = ...,
         lift_confirmed_by: _builtins.str = ...,
         pending_lift: Global___PendingLift | None = ...,
+        history: _abc.Iterable[Global___RegistryChange] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "effective_from", b"effective_from", "effective_until", b"effective_until", "lifted_at", b"lifted_at", "pending_lift", b"pending_lift", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "case_number", b"case_number", "created_at", b"created_at", "decided_on", b"decided_on", "document_number", b"document_number", "effective_from", b"effective_from", "effective_until", b"effective_until", "id", b"id", "id_type", b"id_type", "legal_basis", b"legal_basis", "lift_confirmed_by", b"lift_confirmed_by", "lift_document_number", b"lift_document_number", "lift_reason", b"lift_reason", "lifted_at", b"lifted_at", "lifted_by", b"lifted_by", "list_version", b"list_version", "masked_name", b"masked_name", "measures", b"measures", "pending_lift", b"pending_lift", "principals", b"principals", "source", b"source", "source_id", b"source_id", "status", b"status", "subject_pseudonym", b"subject_pseudonym", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "case_number", b"case_number", "created_at", b"created_at", "decided_on", b"decided_on", "document_number", b"document_number", "effective_from", b"effective_from", "effective_until", b"effective_until", "history", b"history", "id", b"id", "id_type", b"id_type", "legal_basis", b"legal_basis", "lift_confirmed_by", b"lift_confirmed_by", "lift_document_number", b"lift_document_number", "lift_reason", b"lift_reason", "lifted_at", b"lifted_at", "lifted_by", b"lifted_by", "list_version", b"list_version", "masked_name", b"masked_name", "measures", b"measures", "pending_lift", b"pending_lift", "principals", b"principals", "source", b"source", "source_id", b"source_id", "status", b"status", "subject_pseudonym", b"subject_pseudonym", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Restriction: _TypeAlias = Restriction  # noqa: Y015
+
+@_typing.final
+class RegistryChange(_message.Message):
+    """One registry write, as the tamper-evident log keeps it (README "Log entry format": a registry entry)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AT_FIELD_NUMBER: _builtins.int
+    CALLER_FIELD_NUMBER: _builtins.int
+    ON_BEHALF_OF_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    DOCUMENT_NUMBER_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    BEFORE_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    RECORD_ID_FIELD_NUMBER: _builtins.int
+    caller: _builtins.str
+    """The authenticated identity that wrote (a certificate CN or token subject); "import" for `debar import`."""
+    on_behalf_of: _builtins.str
+    action: _builtins.str
+    """impose, lift, confirm_lift, correct, dispute, undispute."""
+    document_number: _builtins.str
+    reason: _builtins.str
+    record_id: _builtins.str
+    """The log record that holds the entry (its stream id)."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def changed(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What changed, worst first: created, shortened, lengthened, starts_later, starts_earlier, measures_dropped:A B,
+        measures_added:C, principals_dropped, principals_added, lifted, lift_pending, lift_confirmed, corrected,
+        disputed, undisputed, then field:NAME for every other field that differs.
+        """
+
+    @_builtins.property
+    def before(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecordField]:
+        """The fields that differ, before and after the write (after only: it was created)."""
+
+    @_builtins.property
+    def after(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecordField]: ...
+    def __init__(
+        self,
+        *,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        caller: _builtins.str = ...,
+        on_behalf_of: _builtins.str = ...,
+        action: _builtins.str = ...,
+        document_number: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        changed: _abc.Iterable[_builtins.str] | None = ...,
+        before: _abc.Iterable[Global___RecordField] | None = ...,
+        after: _abc.Iterable[Global___RecordField] | None = ...,
+        record_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "after", b"after", "at", b"at", "before", b"before", "caller", b"caller", "changed", b"changed", "document_number", b"document_number", "on_behalf_of", b"on_behalf_of", "reason", b"reason", "record_id", b"record_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegistryChange: _TypeAlias = RegistryChange  # noqa: Y015
+
+@_typing.final
+class RecordField(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    value: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        value: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordField: _TypeAlias = RecordField  # noqa: Y015
 
 @_typing.final
 class PendingLift(_message.Message):

@@ -14,6 +14,7 @@ import msgpack
 
 from debar.common.identifiers import IdKind
 from debar.sanction.domain.catalogue import Catalogue
+from debar.sanction.domain.log_entries import MalformedEntry, RegistryEntry
 from debar.sanction.domain.model import (
     Exemption,
     PendingLift,
@@ -201,3 +202,73 @@ def decode_exemption(exemption_id: str, raw: bytes) -> Exemption:
         confirmed_by=d.get("cb", ""),
         pending=d.get("pd", False),
     )
+
+
+# -- registry writes' log entries, as the stream keeps them ---------------------------------------------------
+# A registry entry (domain/log_entries.py) is kept in its stream record (field `r`) as a compact JSON array (text,
+# so the archive's JSON Lines keep it as it is), its field names as numbers and its long repeated texts (source,
+# legal basis, authority) as the store's text refs: about a third of its canonical size. The sequenced log and the
+# history expand it back to the very same entry.
+
+REGISTRY_FORMAT = 1
+REGISTRY_NAMES = (
+    "source", "source_id", "list_version", "subject", "masked_name", "measures", "legal_basis", "authority",
+    "case_number", "document_number", "decided_on", "effective_from", "effective_until", "principals", "lifted_at",
+    "lift_reason", "lift_document_number", "lifted_by", "lift_confirmed_by", "pending_lift", "disputed", "corrected",
+    "measure", "reason", "granted_by", "confirmed_by", "pending",
+)  # fmt: skip
+_NAME_NUMBER = {name: i for i, name in enumerate(REGISTRY_NAMES)}
+REGISTRY_TEXTS = frozenset({"source", "legal_basis", "authority"})
+
+
+def registry_texts(entry: RegistryEntry) -> list[str]:
+    """The texts of `entry` kept by ref (the store allocates their refs first)."""
+    return [v for k, v in (*entry.before, *entry.after) if k in REGISTRY_TEXTS and v]
+
+
+def _pack_fields(fields: tuple[tuple[str, str], ...], refs: Mapping[str, str]) -> list[Any]:
+    return [[_NAME_NUMBER.get(k, k), _ref(refs, v) if k in REGISTRY_TEXTS else v] for k, v in fields]
+
+
+def pack_registry(e: RegistryEntry, refs: Mapping[str, str]) -> str:
+    return json.dumps(
+        [REGISTRY_FORMAT, e.at, e.caller, e.on_behalf_of, e.action, e.target, e.subject, e.document_number,
+         e.reason, list(e.changed), _pack_fields(e.before, refs), _pack_fields(e.after, refs)],
+        ensure_ascii=False, separators=(",", ":"),
+    )  # fmt: skip
+
+
+def _unpacked(raw: str) -> list[Any]:
+    try:
+        data = json.loads(raw)
+    except ValueError as error:
+        raise MalformedEntry("not a packed registry entry") from error
+    if not isinstance(data, list) or len(data) != 12 or data[0] != REGISTRY_FORMAT:
+        raise MalformedEntry("not a packed registry entry")
+    return data
+
+
+def registry_text_refs(raw: str) -> list[str]:
+    data = _unpacked(raw)
+    return [v for k, v in (*data[10], *data[11]) if _name(k) in REGISTRY_TEXTS and v]
+
+
+def _name(number: Any) -> str:
+    return REGISTRY_NAMES[number] if isinstance(number, int) and 0 <= number < len(REGISTRY_NAMES) else str(number)
+
+
+def unpack_registry(raw: str, texts: Mapping[str, str]) -> RegistryEntry:
+    """The entry `raw` packs, texts resolved (`texts`: ref -> text; a ref it lacks stays as the ref)."""
+    _, at, caller, obo, action, target, subject, document, reason, changed, before, after = _unpacked(raw)
+
+    def fields(packed: list[Any]) -> tuple[tuple[str, str], ...]:
+        out = []
+        for k, v in packed:
+            name = _name(k)
+            out.append((name, texts.get(v, v) if name in REGISTRY_TEXTS and v else v))
+        return tuple(out)
+
+    return RegistryEntry(
+        at=at, caller=caller, on_behalf_of=obo, action=action, target=target, subject=subject,
+        document_number=document, reason=reason, changed=tuple(changed), before=fields(before), after=fields(after),
+    )  # fmt: skip

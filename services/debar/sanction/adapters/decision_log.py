@@ -1,5 +1,5 @@
-"""Reads the decision log from Redis: one record, a subject's decision ids, and whole chains for verification.
-Records are written by the check script (lua/decide.lua) in the same call that decides."""
+"""Reads the decision log from Redis: one record, a subject's decision locations, and whole streams for the
+archive. Records are written by the check script (lua/decide.lua) in the same call that decides."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from debar.sanction.adapters.keys import Keys, hash_tag
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
-from debar.sanction.domain.chain import LogEntry
+from debar.sanction.domain.log_records import LogEntry
 
 
 def _entry(stream_id: bytes | str, raw: dict[bytes, bytes]) -> LogEntry:
@@ -58,33 +58,28 @@ class RedisDecisionLog:
             found.add(hash_tag(key.decode() if isinstance(key, bytes) else key))
         return sorted(found)
 
-    @unavailable_on_redis_error
-    async def head(self, bucket: str) -> str | None:
-        value: Any = await self._redis.get(self._keys.log_head(bucket))
-        return value.decode() if value else None
+    def stream(self, bucket: str) -> str:
+        return self._keys.log(bucket)
 
     @unavailable_on_redis_error
-    async def base(self, bucket: str) -> tuple[str, str]:
-        """(stream id, hash) of the last archived record of the chain, ("", "") when nothing was archived."""
+    async def archived_to(self, bucket: str) -> str:
+        """The stream id of the last archived record of the bucket's stream, "" when nothing was archived."""
         value: Any = await self._redis.get(self._keys.log_base(bucket))
-        if not value:
-            return "", ""
-        stream_id, _, digest = value.decode().partition(" ")
-        return stream_id, digest
+        return value.decode().partition(" ")[0] if value else ""
 
     @unavailable_on_redis_error
-    async def trim(self, bucket: str, first_id: str, last_id: str, last_hash: str) -> int:
-        """Removes the records from `first_id` to `last_id` (already archived); -1 if the chain changed."""
+    async def trim(self, bucket: str, first_id: str, last_id: str) -> int:
+        """Removes the records from `first_id` to `last_id` (already archived); -1 if the stream changed."""
         ms, seq = last_id.split("-")
         keys = [self._keys.log(bucket), self._keys.log_base(bucket)]
-        return int(await self._scripts.run("trim", keys, [first_id, last_id, f"{ms}-{int(seq) + 1}", last_hash]))
+        return int(await self._scripts.run("trim", keys, [first_id, last_id, f"{ms}-{int(seq) + 1}"]))
 
     def walk(self, bucket: str, page: int = 1000) -> AsyncIterator[LogEntry]:
         return stream_entries(self._redis, self._keys.log(bucket), page)
 
 
 async def stream_entries(client: Redis, key: str, page: int = 1000) -> AsyncIterator[LogEntry]:
-    """Every entry of a hash-chained stream (a decision chain, the objection log), oldest first, `page` a read."""
+    """Every record of a stream (a bucket's, the objection log), oldest first, `page` a read."""
     start = "-"
     while True:
         batch: Any = await client.xrange(key, start, "+", count=page)

@@ -1,6 +1,6 @@
-"""Archived decision-log records: gzip-compressed JSON Lines, one file per archive run and chain, named by the
-first and last record, under <dir>/<bucket>/. Each line is one record with every field as it was in Redis, so
-`debar log verify --archive DIR` recomputes the hash chain across the files and on into Redis."""
+"""Archived records of the buckets' sequencing streams: gzip-compressed JSON Lines, one file per archive run and
+bucket, named by the first and last record, under <dir>/<bucket>/. Each line is one record with every field as it
+was in Redis, so `debar log verify --archive DIR` rebuilds their Merkle leaves from the files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from debar.sanction.domain.chain import LogEntry
+from debar.sanction.domain.log_records import LogEntry
 
 
 class FileArchive:
@@ -41,7 +41,7 @@ class FileArchive:
         return sorted(p.name for p in self._dir.iterdir() if p.is_dir()) if self._dir.exists() else []
 
     def read(self, bucket: str) -> list[LogEntry]:
-        """Every archived record of a chain, oldest first."""
+        """Every archived record of a bucket's stream, oldest first."""
         files = sorted(
             (self._dir / bucket).glob("*.jsonl.gz"),
             key=lambda p: tuple(int(n) for n in p.name.split("_")[0].split("-")),

@@ -3,13 +3,18 @@ subject's bucket as hash tag, so it lives in one slot and one script call covers
 
     {p}:s:{B}:N      hash  pseudonym -> packed index entries (restrictions reaching the subject, exemptions)
     {p}:x:{B}        hash  exemption id -> exemption record (JSON)
-    {p}:log:{B}      stream  a hash-chained decision log: one record per check call, in the chain of the
-                     bucket of the call's first item
-    {p}:loghead:{B}  string  "<ms> <seq> <hash>" of the chain's last record
-    {p}:ds:{B}:PSEUD list  the subject's decision ids, newest first (right to know)
+    {p}:log:{B}      stream  a bucket's sequencing stream (the Merkle log's entries, app/integrator.py): one record
+                     per check call, in the bucket of the call's first item, and one per registry write to a
+                     record whose subject is in the bucket
+    {p}:logbase:{B}  string  the stream id of the last record archived and trimmed (`debar log archive`)
+    {p}:ds:{B}:PSEUD list  the subject's decision locations, newest first (right to know; shown as external ids)
+    {p}:rh:{B}       hash  restriction or exemption id -> the stream ids, oldest first, of the registry writes to it
+                     in {p}:log:{B} (its history, GetRestriction), B the bucket of the record's subject
     {p}:replayed:{B} set   spool ids of fail-open decisions replayed into the log
     {p}:spooled:{B}  hash  spool id -> decision id
     {p}:r:{T}:N      hash  restriction id -> restriction record (msgpack array); T and N from the restriction id
+    {p}:oplog        stream  operations on the whole store, one record each (a `debar rekey` run), field `e` holding
+                     its log entry
     {p}:txt          hash  text ref -> text, "=" text -> ref (sources, legal bases and authorities repeat across many
                      records: they get short refs, see lua/texts.lua)
     {p}:rev          string  the data revision, bumped after every write
@@ -20,7 +25,7 @@ subject's bucket as hash tag, so it lives in one slot and one script call covers
                      rate window W (see rate_counter.py)
     {p}:distinct:{distinct:H}:c:KEY  HyperLogLog  the subjects KEY checked or read in hour H (app/distinct.py)
     {p}:distinct:{distinct:H}:callers  set  the KEYs with a HyperLogLog in hour H; both kept two hours
-B is 3 hex characters (4096 buckets, each with its own decision chain); N (one of INDEX_SPLIT, from the pseudonym's
+B is 3 hex characters (4096 buckets, each with its own sequencing stream); N (one of INDEX_SPLIT, from the pseudonym's
 last character) splits a bucket's index into small hashes that Redis keeps in its compact listpack encoding: at 10
 million restrictions (~12 million subjects with principals) 4096 x 32 hashes hold ~90 subjects each. T is 3 base32
 characters of the restriction id (32768 tags); N one of RECORD_SPLIT from the 4th, so that 10 million records make
@@ -31,8 +36,7 @@ The objection keys (ObjectionKeys) all share the objection log's hash tag, so th
 record, index, dispute counts and log entry atomically (objections are filed by people, a few a day, so one slot is
 plenty):
 
-    {p}:objlog                   stream  every transition, hash-chained (one chain)
-    {{p}:objlog}:head            string  "<ms> <seq> <hash>" of the chain's last entry
+    {p}:objlog                   stream  every transition (a sequencing stream of the Merkle log)
     {{p}:objlog}:o:B             hash    objection id -> objection record (JSON); B from the objection id (the
                                          decision's bucket), so a decision's objection sits in one small hash
     {{p}:objlog}:by-decision     hash    decision id -> its objection id (one objection per decision)
@@ -91,12 +95,13 @@ class Keys:
     def log(self, bucket: str) -> str:
         return f"{self.prefix}:log:{{{bucket}}}"
 
-    def log_head(self, bucket: str) -> str:
-        return f"{self.prefix}:loghead:{{{bucket}}}"
-
     def log_base(self, bucket: str) -> str:
-        """ "<stream id> <hash>" of the last record archived and trimmed: where the chain in Redis continues."""
+        """The stream id of the last record archived and trimmed: where the stream in Redis continues."""
         return f"{self.prefix}:logbase:{{{bucket}}}"
+
+    def registry_history(self, bucket: str) -> str:
+        """Restriction or exemption id -> the stream ids of its registry writes in `log(bucket)`."""
+        return f"{self.prefix}:rh:{{{bucket}}}"
 
     def subject_decisions(self, bucket: str, pseudonym: str) -> str:
         return f"{self.prefix}:ds:{{{bucket}}}:{pseudonym}"
@@ -111,6 +116,11 @@ class Keys:
 
     def restrictions(self, restriction_id: str) -> str:
         return f"{self.prefix}:r:{{{restriction_id[1:4]}}}:{record_part(restriction_id)}"
+
+    @property
+    def operations_log(self) -> str:
+        """Runs that touch the whole store (`debar rekey`), sequenced for the Merkle log."""
+        return f"{self.prefix}:oplog"
 
     @property
     def texts(self) -> str:
@@ -163,7 +173,7 @@ class Keys:
 
 
 def hash_tag(key: str) -> str:
-    """The hash tag of a key built here: the bucket of a subject's or a chain's key."""
+    """The hash tag of a key built here: the bucket of a subject's or a stream's key."""
     return key[key.index("{") + 1 : key.index("}")]
 
 
@@ -184,10 +194,6 @@ class ObjectionKeys:
     def _tag(self) -> str:
         return f"{{{self.prefix}:objlog}}"  # the same slot as the log key itself
 
-    @property
-    def head(self) -> str:
-        return f"{self._tag}:head"
-
     def records(self, objection_id: str) -> str:
         return f"{self._tag}:o:{parse_objection_id(objection_id)}"
 
@@ -201,6 +207,63 @@ class ObjectionKeys:
     @property
     def disputes(self) -> str:
         return f"{self._tag}:disputes"
+
+
+TILE_WIDTH = 256  # hashes per tile string (tlog-tiles' width)
+TILE_LEVELS = 8  # every 8th level of the tree is stored (levels 0, 8, 16, ...), as tlog-tiles does
+
+
+@dataclass(frozen=True)
+class TreeKeys:
+    """The Merkle tree over the sequenced log (adapters/tree_store.py), all in the `{tlog}` slot so that one script
+    call commits a whole integration step:
+
+        {p}:{tlog}:lease       string  the integrator holding the lease: its owner token (SET NX PX, renewed)
+        {p}:{tlog}:state       hash    size, edge (tlog.compact serialization), root (hex)
+        {p}:{tlog}:cursors     hash    stream -> the last record id integrated from it
+        {p}:{tlog}:records     list    "<first leaf> <count> <stream> <record id>" per integrated record, in leaf
+                                       order (the order verification rebuilds the tree in)
+        {p}:{tlog}:leaf        hash    "<stream> <record id>" -> its first leaf index
+        {p}:{tlog}:t:L:N       string  tile N of stored level L (L a multiple of 8): up to 256 node hashes of 32
+                                       bytes, node index N * 256 + i at byte offset 32 * i (level 0: leaf hashes)
+        {p}:{tlog}:checkpoint  string  the latest signed checkpoint with its cosignatures (GetCheckpoint)
+    """
+
+    prefix: str = "debar"
+
+    @property
+    def _tag(self) -> str:
+        return f"{self.prefix}:{{tlog}}"
+
+    @property
+    def lease(self) -> str:
+        return f"{self._tag}:lease"
+
+    @property
+    def state(self) -> str:
+        return f"{self._tag}:state"
+
+    @property
+    def cursors(self) -> str:
+        return f"{self._tag}:cursors"
+
+    @property
+    def records(self) -> str:
+        return f"{self._tag}:records"
+
+    @property
+    def leaf(self) -> str:
+        return f"{self._tag}:leaf"
+
+    def tile(self, level: int, tile: int) -> str:
+        return f"{self._tag}:t:{level}:{tile}"
+
+    @property
+    def checkpoint(self) -> str:
+        return f"{self._tag}:checkpoint"
+
+    def tile_pattern(self) -> str:
+        return f"{self._tag}:t:*"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Objections in Redis, and their hash-chained transition log. Every key shares the log's hash tag (see
+"""Objections in Redis, and the log of their transitions (a sequencing stream). Every key shares the log's hash tag (see
 ObjectionKeys in keys.py), so that one script call writes a step's record, index, dispute counts and log entry
 atomically."""
 
@@ -13,7 +13,6 @@ from redis.asyncio import Redis
 
 from debar.common.circuit import CircuitBreaker
 from debar.common.identifiers import IdKind
-from debar.sanction.adapters.decision_log import stream_entries
 from debar.sanction.adapters.keys import Keys, ObjectionKeys
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.replication import Replication
@@ -21,9 +20,7 @@ from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.adapters.sealing import Sealer
 from debar.sanction.app.ports import Written
 from debar.sanction.domain.catalogue import ObjectionRules
-from debar.sanction.domain.chain import ChainBreak
 from debar.sanction.domain.model import SubjectRef
-from debar.sanction.domain.objection_log import verify_transitions
 from debar.sanction.domain.objections import (
     SUBJECT_ACTOR,
     Listed,
@@ -32,9 +29,6 @@ from debar.sanction.domain.objections import (
     ObjectionState,
     Transition,
 )
-
-_PAGE = 1000
-
 
 # -- records ------------------------------------------------------------------------------------------------
 # A record is JSON. What the person wrote (the statement, the contact, and the reason of each of their own steps:
@@ -121,9 +115,10 @@ def decode(raw: bytes | str, sealer: Sealer) -> Objection:
 
 
 def logged_reason(step: Transition) -> str:
-    """A step's reason as the transition log keeps it. The log is never sealed (its hash chain is verified by
-    reading it), so the person's words never go into it: a reconsideration's statement is logged as its SHA-256
-    (which proves what was asked, when the record is shown, and reveals nothing of it)."""
+    """A step's reason as the transition log keeps it. The log is never sealed (its entries are leaves of the
+    Merkle log, recomputed by anyone who verifies it), so the person's words never go into it: a reconsideration's
+    statement is logged as its SHA-256 (which proves what was asked, when the record is shown, and reveals nothing
+    of it)."""
     if not _person_wrote(step) or step.from_state is None:  # the filing's reason is a fixed phrase
         return step.reason
     digest = hashlib.sha256(step.reason.encode()).hexdigest()
@@ -170,7 +165,7 @@ class RedisObjectionStore:
                 return stored
             expected = stored
         keys = [
-            k.records(new.id), k.by_decision, k.state(from_state), k.state(new.state), k.disputes, k.log, k.head,
+            k.records(new.id), k.by_decision, k.state(from_state), k.state(new.state), k.disputes, k.log,
         ]  # fmt: skip
         args: list[Any] = [
             mode, new.id, new.decision_id, expected, encode(new, self._sealer), new.listing_order, dispute_delta,
@@ -239,15 +234,3 @@ class RedisObjectionStore:
             ids += [(score, member.decode()) for member, score in found]
         ids.sort()
         return [Listed(int(order), oid, await self.get(oid)) for order, oid in ids[:limit]]
-
-    async def verify_log(self) -> tuple[int, ChainBreak | None]:
-        return await verify_objection_log(self._redis, Keys(self._keys.prefix))
-
-
-async def verify_objection_log(client: Redis, keys: Keys) -> tuple[int, ChainBreak | None]:
-    """Walks the objection transition log (for `debar log verify`): how many entries verified, and the first
-    break if any."""
-    k = ObjectionKeys(keys.prefix)
-    entries = [entry async for entry in stream_entries(client, k.log, _PAGE)]
-    head: Any = await client.get(k.head)
-    return verify_transitions(entries, head.decode() if head else None)

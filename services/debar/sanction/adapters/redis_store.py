@@ -20,7 +20,7 @@ from debar.sanction.adapters.redis_client import Lanes
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
-from debar.sanction.app.ports import RateAsk
+from debar.sanction.app.ports import RateAsk, Sequenced
 from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision, decision_id
 from debar.sanction.domain.entries import decode_entry, encode_entry, entry_key, split_entries, text_refs_of
@@ -175,7 +175,7 @@ class RedisStore:
         rates: Sequence[RateAsk | None] = (), asks: Sequence[RateAsk] = (),
     ) -> list[Decision]:  # fmt: skip
         chain = checks[0].query.subject.bucket
-        keys: list[str] = [self._keys.log(chain), self._keys.log_head(chain)]
+        keys: list[str] = [self._keys.log(chain)]
         args: list[Any] = [catalogue_version, chain, len(asks)]
         number = {id(ask): str(n) for n, ask in enumerate(asks, 1)}
         for ask in asks:
@@ -187,7 +187,7 @@ class RedisStore:
             fields = (
                 self._keys.index(bucket, pseudonym),
                 self._keys.subject_decisions(bucket, pseudonym),
-                check.caller,
+                check.logged_caller,
                 str(check.revision),
                 q.subject.kind.value,
                 pseudonym,
@@ -245,7 +245,7 @@ class RedisStore:
     async def replay(self, spooled: Sequence[SpooledDecision], catalogue_version: str) -> int:
         """Appends spooled decisions to the log as one record (those not replayed before); returns how many."""
         chain = spooled[0].check.query.subject.bucket
-        keys: list[str] = [self._keys.log(chain), self._keys.log_head(chain)]
+        keys: list[str] = [self._keys.log(chain)]
         args: list[Any] = [catalogue_version, chain]
         for s in spooled:
             q = s.check.query
@@ -255,7 +255,7 @@ class RedisStore:
                 self._keys.replayed(bucket),
                 self._keys.spooled_ids(bucket),
             )
-            args += (s.decision_id, s.decided_at_ms, s.check.caller, s.check.revision, q.subject.kind.value)
+            args += (s.decision_id, s.decided_at_ms, s.check.logged_caller, s.check.revision, q.subject.kind.value)
             args += (pseudonym, q.measure.code, q.at)
         return int(await self._eval("replay", keys, args))
 
@@ -357,16 +357,45 @@ class RedisStore:
         )  # fmt: skip
 
     @unavailable_on_redis_error
-    async def write_restrictions(self, restrictions: Sequence[Restriction], changes: Sequence[IndexChange]) -> int:
-        """Stores records and applies their index changes in one `write` script call per node (the bulk import
-        path), their texts first, so that no stored record names a text that is not there. Returns how many index
-        entries changed."""
-        refs = await self.store_texts(t for r in restrictions for t in (r.source, r.legal_basis, r.authority))
+    async def write_restrictions(
+        self, restrictions: Sequence[Restriction], changes: Sequence[IndexChange], log: Sequence[Sequenced] = ()
+    ) -> int:
+        """Stores records, applies their index changes and sequences their log entries in one `write` script call
+        per node (one call on a single server: atomic), their texts first, so that no stored record names a text
+        that is not there. Returns how many index entries changed."""
+        texts = [t for r in restrictions for t in (r.source, r.legal_basis, r.authority)]
+        texts += [t for c in changes if c.entry for t in (c.entry.source, c.entry.legal_basis, c.entry.authority)]
+        refs = await self.store_texts(texts)
         records = [
             (self._keys.restrictions(r.id), r.id, codec.encode_restriction(r, self._catalogue, refs))
             for r in restrictions
         ]
-        entries = [
+        return await self._write_ops(records, self._index_ops(changes, refs), log)
+
+    @unavailable_on_redis_error
+    async def write_exemption(
+        self, exemption: Exemption, changes: Sequence[IndexChange], log: Sequence[Sequenced] = ()
+    ) -> int:
+        """The permit, its index change and its log entry: every key in the subject's slot, so one call."""
+        records = [(self._keys.exemptions(exemption.subject.bucket), exemption.id, codec.encode_exemption(exemption))]
+        refs = await self.store_texts(t for c in changes if c.entry for t in (c.entry.source, c.entry.authority))
+        return await self._write_ops(records, self._index_ops(changes, refs), log)
+
+    @unavailable_on_redis_error
+    async def registry_history(self, bucket: str, target: str) -> list[tuple[str, bytes]]:
+        ids: Any = await self._redis.hget(self._keys.registry_history(bucket), target)
+        if not ids:
+            return []
+        stream = self._keys.log(bucket)
+        # One XRANGE per write (a record's history is short), each a plain command with the client's retry on a
+        # broken connection (a pipeline has none: right after an outage it failed where single commands recover).
+        found: list[Any] = [await self._redis.xrange(stream, sid, sid) for sid in _str(ids).split()]
+        packed = [(_str(sid), _str(fields[b"r"])) for records in found for sid, fields in records if b"r" in fields]
+        texts = await self.resolve_texts([ref for _, raw in packed for ref in codec.registry_text_refs(raw)])
+        return [(sid, codec.unpack_registry(raw, texts).encode()) for sid, raw in packed]
+
+    def _index_ops(self, changes: Sequence[IndexChange], refs: dict[str, str]) -> list[tuple[str, str, str, str]]:
+        return [
             (
                 self._keys.index(c.subject.bucket, c.subject.pseudonym),
                 c.subject.pseudonym,
@@ -375,14 +404,38 @@ class RedisStore:
             )
             for c in changes
         ]
+
+    async def _write_ops(
+        self,
+        records: Sequence[tuple[str, str, bytes | str]],
+        entries: Sequence[tuple[str, str, str, str]],
+        log: Sequence[Sequenced],
+    ) -> int:
+        """One `write` script call per node that owns any of the keys."""
+        refs = await self.store_texts(t for s in log for t in codec.registry_texts(s.entry)) if log else {}
+        logs = [
+            (
+                self._keys.log(s.bucket), self._keys.registry_history(s.bucket), s.target,
+                codec.pack_registry(s.entry, refs),
+            )
+            for s in log
+        ]  # fmt: skip
+        if not records and not entries and not logs:
+            return 0
         await self._slots_known()
-        groups = self._by_node([r[0] for r in records] + [e[0] for e in entries])
+        keys = [r[0] for r in records] + [e[0] for e in entries] + [g[0] for g in logs]
+        groups = self._by_node(keys)
+        n_records, n_entries = len(records), len(records) + len(entries)
         calls = []
         for node, positions in groups:
-            mine = [records[i] for i in positions if i < len(records)]
-            ops = [entries[i - len(records)] for i in positions if i >= len(records)]
-            blob = msgpack.packb([[v for r in mine for v in r], [v for e in ops for v in e]], use_bin_type=False)
-            calls.append(self._eval("write", [(mine or ops)[0][0]], [blob], node))
+            mine = [records[i] for i in positions if i < n_records]
+            ops = [entries[i - n_records] for i in positions if n_records <= i < n_entries]
+            appends = [logs[i - n_entries] for i in positions if i >= n_entries]
+            blob = msgpack.packb(
+                [[v for r in mine for v in r], [v for e in ops for v in e], [v for g in appends for v in g]],
+                use_bin_type=False,
+            )
+            calls.append(self._eval("write", [keys[positions[0]]], [blob], node))
         return sum(int(n) for n in await asyncio.gather(*calls))
 
     @unavailable_on_redis_error

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from debar.common.circuit import CircuitBreaker
 from debar.common.settings import Settings, sentinel_addresses
+from debar.sanction.adapters.checkpoint_dir import DirectoryCheckpoints
 from debar.sanction.adapters.decision_log import RedisDecisionLog
 from debar.sanction.adapters.file_archive import FileArchive
 from debar.sanction.adapters.file_spool import FileSpool, spool_folder
-from debar.sanction.adapters.keys import Keys, WatchKeys
+from debar.sanction.adapters.keys import Keys, TreeKeys, WatchKeys
 from debar.sanction.adapters.objection_store import RedisObjectionStore
 from debar.sanction.adapters.rate_counter import RedisRateCounter
 from debar.sanction.adapters.redis_client import Lanes, lane_count, make_client
@@ -18,19 +19,22 @@ from debar.sanction.adapters.redis_store import RedisStore
 from debar.sanction.adapters.rekey_store import RedisRekey
 from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.sealing import Sealer
+from debar.sanction.adapters.sequenced_log import RedisSequencedLog
 from debar.sanction.adapters.subject_tally import RedisSubjectTally
+from debar.sanction.adapters.tree_store import RedisTreeStore
 from debar.sanction.adapters.watch_store import RedisWatchStore
 from debar.sanction.app.ports import Adapters
 from debar.sanction.domain.catalogue import Catalogue
+from debar.sanction.domain.decision_ids import DecisionIds
 
 
 def redis_adapters(
     settings: Settings, redis_url: str, catalogue: Catalogue, archive_dir: Path | None = None
 ) -> Adapters:
-    """One client and one circuit breaker for all of them: every adapter that talks to this Redis fails fast
-    together, and one Replication: every write they acknowledge waits for its replicas. No connection is opened
-    until the first call. `redis_url`: settings.redis_location, or the embedded server's URL. `archive_dir`:
-    default $DEBAR_DATA_DIR/archive."""
+    """One client and one circuit breaker for all of them (the Merkle log's adapters have their own): every adapter
+    that talks to this Redis fails fast together, and one Replication: every write they acknowledge waits for its
+    replicas. No connection is opened until the first call. `redis_url`: settings.redis_location, or the embedded
+    server's URL. `archive_dir`: default $DEBAR_DATA_DIR/archive."""
     sentinels = sentinel_addresses(settings.redis_sentinels)
     # On one server, half the connections are the check path's lanes (redis_client.Lanes); none elsewhere.
     lanes_n = 0 if sentinels or settings.redis_cluster else lane_count(settings.redis_connections)
@@ -47,6 +51,9 @@ def redis_adapters(
 
     keys = Keys(settings.redis_prefix)
     breaker = CircuitBreaker()
+    # The log integrator's own: it polls Redis every round, and on a shared breaker its calls would take the one
+    # trial call a half-open circuit lets through, so that a caller's read right after an outage failed for it.
+    log_breaker = CircuitBreaker()
     required = None if settings.redis_min_replicas == "auto" else int(settings.redis_min_replicas)
     replication = Replication(client, keys, required, settings.redis_replica_wait_ms, has_replicas=bool(sentinels))
     store = RedisStore(client, keys, breaker, catalogue, replication, lanes)
@@ -62,6 +69,11 @@ def redis_adapters(
         spool=FileSpool(spool_folder(settings.data_dir, redis_url, settings.redis_prefix), catalogue),
         archive=FileArchive(archive_dir or settings.data_dir / "archive"),
         close=close,
+        sequenced_log=RedisSequencedLog(
+            client, keys, DecisionIds.for_bucket_key(settings.bucket_key), breaker=log_breaker
+        ),
+        tree=RedisTreeStore(client, TreeKeys(settings.redis_prefix), log_breaker),
+        checkpoints=DirectoryCheckpoints(settings.checkpoints_path),
         replicas_confirm=store.replicas_confirm,
         watch_store=RedisWatchStore(client, WatchKeys(settings.redis_prefix), breaker, replication),
     )

@@ -39,6 +39,15 @@ class RedisRekey:
         self._watch_keys = watch_keys
         self._scripts = Scripts(client, ("rekey", "watch_rekey"), replication)
         self._list_chunk = list_chunk
+        self._replication = replication
+
+    async def sequence(self, entry: bytes) -> None:
+        """XADD with an id Redis picks (increasing in the stream), replicated before it returns when asked."""
+        command = ("XADD", self._keys.operations_log, "*", "e", entry)
+        if self._replication is None:
+            await self._redis.execute_command(*command)
+        else:
+            await self._replication.execute([command], [command[1]])
 
     async def _call(self, keys: list[str], args: list[Any]) -> int:
         return int(await self._scripts.run("rekey", keys, args))

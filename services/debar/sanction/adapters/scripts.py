@@ -15,8 +15,7 @@ from debar.sanction.adapters.redis_client import Lanes
 from debar.sanction.adapters.replication import Replication
 
 # The lua/lib/ pieces each script uses.
-USES = {"decide": ("chain",), "replay": ("chain",), "objection": ("chain",), "index": ("entries",),
-        "write": ("entries",)}  # fmt: skip
+USES = {"index": ("entries",), "write": ("entries",)}
 
 
 def _lua(path: str) -> str:

@@ -10,40 +10,29 @@ are (field `e`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 
 from debar.common.circuit import CircuitBreaker
+from debar.common.errors import InvalidField
+from debar.sanction.adapters import codec
 from debar.sanction.adapters.keys import Keys, ObjectionKeys, hash_tag
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
-from debar.sanction.app.ports import SequencedRecord
-from debar.sanction.domain.chain import DECISION_FIELDS, DECISION_FS, DECISION_SEP
-from debar.sanction.domain.decisions import decision_id
+from debar.sanction.app.ports import Archive, SequencedRecord
+from debar.sanction.domain.decision_ids import DecisionIds
+from debar.sanction.domain.decisions import parse_decision_id
 from debar.sanction.domain.entries import decode_entry, split_entries, text_refs_of
 from debar.sanction.domain.log_entries import DecisionEntry, LoggedExemption, LoggedGround, ObjectionEntry
+from debar.sanction.domain.log_records import DECISION_FIELDS, DECISION_FS, DECISION_SEP
 from debar.sanction.domain.model import IndexEntry, Role
 
-# The external id of the decision at (stream id, bucket, index): see domain/decision_ids.py.
-ExternalId = Callable[[str, str, int], str]
-# The location (bucket, stream id, index) of an external decision id, None when it is none.
-InternalLocation = Callable[[str], "tuple[str, str, int] | None"]
+PIPELINE = 512  # streams read per pipelined round trip (read_after_many)
 
 
 def _str(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _parse_internal(value: str) -> tuple[str, str, int] | None:
-    from debar.common.errors import InvalidField
-    from debar.sanction.domain.decisions import parse_decision_id
-
-    try:
-        address = parse_decision_id(value)
-    except InvalidField:
-        return None
-    return address.bucket, address.stream_id, address.index
 
 
 def _ground(entry: IndexEntry) -> LoggedGround:
@@ -63,24 +52,23 @@ class RedisSequencedLog:
         self,
         client: Redis,
         keys: Keys,
+        ids: DecisionIds,
         objection_keys: ObjectionKeys | None = None,
-        external_id: ExternalId = decision_id,
-        internal_location: InternalLocation = _parse_internal,
         breaker: CircuitBreaker | None = None,
     ) -> None:
+        """`ids`: the external decision ids, which entries name and `locate` takes."""
         self._redis = client
         self._breaker = breaker or CircuitBreaker()
         self._keys = keys
         self._objection_keys = objection_keys or ObjectionKeys(keys.prefix)
-        self._external_id = external_id
-        self._internal_location = internal_location
+        self._ids = ids
         self._texts: dict[str, str] = {}
 
     # -- the streams ---------------------------------------------------------------------------------------
 
     def fixed_streams(self) -> list[str]:
         """The streams that are not per bucket."""
-        return [self._objection_keys.log]
+        return [self._objection_keys.log, self._keys.operations_log]
 
     @unavailable_on_redis_error
     async def streams(self) -> list[str]:
@@ -99,6 +87,21 @@ class RedisSequencedLog:
         return await self._records(stream, raw)
 
     @unavailable_on_redis_error
+    async def read_after_many(self, after: Mapping[str, str], count: int) -> dict[str, list[SequencedRecord]]:
+        """One pipeline (per PIPELINE streams; per node on Redis Cluster) instead of a call per stream."""
+        out: dict[str, list[SequencedRecord]] = {}
+        streams = list(after)
+        for start in range(0, len(streams), PIPELINE):
+            chunk = streams[start : start + PIPELINE]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for stream in chunk:
+                    pipe.xrange(stream, f"({after[stream]}" if after[stream] else "-", "+", count=count)
+                found: Any = await pipe.execute()
+            for stream, raw in zip(chunk, found, strict=True):
+                out[stream] = await self._records(stream, raw) if raw else []
+        return out
+
+    @unavailable_on_redis_error
     async def read(self, stream: str, record_id: str) -> SequencedRecord | None:
         raw: Any = await self._redis.xrange(stream, record_id, record_id)
         records = await self._records(stream, raw)
@@ -106,25 +109,50 @@ class RedisSequencedLog:
 
     @unavailable_on_redis_error
     async def locate(self, decision_id: str) -> tuple[str, str, int] | None:
-        location = self._internal_location(decision_id)
-        if location is None:
+        try:
+            located = self._ids.locate(decision_id)
+        except InvalidField:
             return None
-        bucket, stream_id, index = location
-        stream = self._keys.log(bucket)
+        if located is None:
+            return None
+        address = located.address
+        if address is None and located.spooled_bucket is not None:  # a fail-open decision: where its replay put it
+            replayed: Any = await self._redis.hget(self._keys.spooled_ids(located.spooled_bucket), decision_id)
+            address = parse_decision_id(_str(replayed)) if replayed else None
+        if address is None:
+            return None
+        stream_id, index = address.stream_id, address.index
+        stream = self._keys.log(address.bucket)
         raw: Any = await self._redis.xrange(stream, stream_id, stream_id)
         if not raw:
             return None
         fields = {_str(k): _str(v) for k, v in raw[0][1].items()}
-        if index >= len([d for d in fields.get("d", "").split(DECISION_SEP) if d]):
+        if "r" in fields or index >= len([d for d in fields.get("d", "").split(DECISION_SEP) if d]):
             return None
         return stream, stream_id, index
+
+    @unavailable_on_redis_error
+    async def archived_records(self, archive: Archive) -> list[SequencedRecord]:
+        """The records `debar log archive` moved out of the buckets' streams, as `read_after` gave them before
+        (texts are never removed from Redis, so their entries come out the same), for `debar log verify
+        --archive`."""
+        out: list[SequencedRecord] = []
+        for bucket in archive.buckets():
+            records = [(r.stream_id, r.fields) for r in archive.read(bucket)]
+            out += await self._entries_of(self._keys.log(bucket), records)
+        return out
 
     # -- records into entries -------------------------------------------------------------------------------
 
     async def _records(self, stream: str, raw: Sequence[Any]) -> list[SequencedRecord]:
         decoded = [(_str(sid), {_str(k): _str(v) for k, v in fields.items()}) for sid, fields in raw]
+        return await self._entries_of(stream, decoded)
+
+    async def _entries_of(self, stream: str, decoded: Sequence[tuple[str, dict[str, str]]]) -> list[SequencedRecord]:
         if stream == self._objection_keys.log:
             return [SequencedRecord(stream, sid, (self._objection_entry(f),)) for sid, f in decoded]
+        if stream == self._keys.operations_log:
+            return [SequencedRecord(stream, sid, (f["e"].encode(),)) for sid, f in decoded if "e" in f]
         refs = [
             ref
             for _, f in decoded
@@ -134,9 +162,18 @@ class RedisSequencedLog:
             for e in split_entries(packed)
             for ref in text_refs_of(e)
         ]
+        refs += [ref for _, f in decoded if "r" in f for ref in codec.registry_text_refs(f["r"])]
         await self._resolve(refs)
         bucket = hash_tag(stream)
-        return [SequencedRecord(stream, sid, self._decision_entries(bucket, sid, f)) for sid, f in decoded]
+        return [
+            SequencedRecord(
+                stream, sid, self._registry_entry(f) if "r" in f else self._decision_entries(bucket, sid, f)
+            )
+            for sid, f in decoded
+        ]
+
+    def _registry_entry(self, f: dict[str, str]) -> tuple[bytes, ...]:
+        return (codec.unpack_registry(f["r"], self._texts).encode(),)
 
     def _objection_entry(self, f: dict[str, str]) -> bytes:
         if "e" in f:
@@ -156,7 +193,7 @@ class RedisSequencedLog:
             exemption = _exemption(decode_entry(d["exemption"], self._texts)) if d["exemption"] else None
             caller, _, on_behalf_of = d["caller"].partition("/")
             entry = DecisionEntry(
-                decision_id=self._external_id(stream_id, bucket, i), at_ms=at_ms,
+                decision_id=self._ids.external(stream_id, bucket, i), at_ms=at_ms,
                 catalogue_version=f.get("cat", ""), caller=caller, on_behalf_of=on_behalf_of,
                 revision=int(d["revision"] or 0), id_type=d["id_type"], subject=d["subject"], measure=d["measure"],
                 checked_at=int(d["at"] or 0), outcome=d["outcome"], grounds=grounds, exemption=exemption,

@@ -9,6 +9,7 @@ from debar.rpc import wire
 from debar.sanction.app.checker import CheckInput
 from debar.sanction.domain.catalogue import Catalogue, FailurePolicy, ObjectionRules
 from debar.sanction.domain.decisions import Decision, Degradation
+from debar.sanction.domain.log_entries import RegistryEntry
 from debar.sanction.domain.model import Exemption, IndexEntry, Outcome, PendingLift, Restriction, Role
 from debar.v1 import common_pb2, registry_pb2, sanction_pb2
 
@@ -241,3 +242,12 @@ def exemption(x: Exemption) -> registry_pb2.Exemption:
         awaiting_confirmation=x.pending,
         confirmed_by=x.confirmed_by,
     )
+
+
+def registry_change(record_id: str, e: RegistryEntry) -> registry_pb2.RegistryChange:
+    return registry_pb2.RegistryChange(
+        at=wire.timestamp(e.at), caller=e.caller, on_behalf_of=e.on_behalf_of, action=e.action,
+        document_number=e.document_number, reason=e.reason, changed=list(e.changed),
+        before=[registry_pb2.RecordField(name=k, value=v) for k, v in e.before],
+        after=[registry_pb2.RecordField(name=k, value=v) for k, v in e.after], record_id=record_id,
+    )  # fmt: skip

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import grpc
+
 from debar.common.errors import DomainError, InvalidField, NotFound
 from debar.common.identifiers import SubjectId
 from debar.rpc import wire
@@ -13,9 +15,12 @@ from debar.sanction.api import convert
 from debar.sanction.api.access import ReadGate
 from debar.sanction.api.actors import actor_of
 from debar.sanction.app.decision_reader import DecisionReader, LoggedDecision
+from debar.sanction.app.log_proofs import LogProofs, NotYetIntegrated, SignedTreeHead
+from debar.sanction.app.log_proofs import Receipt as LogReceipt
 from debar.sanction.app.objections import Objections
 from debar.sanction.domain.access import Grant
 from debar.sanction.domain.objections import Objection, ObjectionOutcome, ObjectionState
+from debar.sanction.domain.receipts import Receipt
 from debar.sanction.domain.subjects import SubjectResolver
 from debar.v1 import decision_pb2, decision_pb2_grpc
 
@@ -26,6 +31,7 @@ def decision_message(d: LoggedDecision) -> decision_pb2.Decision:
         decided_at=wire.timestamp_of_ms(d.decided_at_ms),
         at=wire.timestamp(d.at),
         caller=d.caller,
+        on_behalf_of=d.on_behalf_of,
         id_type=wire.id_type(d.id_kind),
         subject_pseudonym=d.subject_pseudonym,
         measure=d.measure,
@@ -93,15 +99,32 @@ def _state_filter(value: int) -> ObjectionState | None:
     return found  # type: ignore[no-any-return]
 
 
+def checkpoint_message(head: SignedTreeHead) -> decision_pb2.Checkpoint:
+    return decision_pb2.Checkpoint(note=head.note, size=head.size, root_hash=head.root_hash)
+
+
+def receipt_file(receipt: LogReceipt) -> bytes:
+    return Receipt(
+        receipt.decision_id, receipt.entry, receipt.leaf_index, receipt.inclusion_proof, receipt.head.note
+    ).to_bytes()
+
+
+async def _abort_log(context: grpc.aio.ServicerContext, error: DomainError) -> None:
+    if isinstance(error, NotYetIntegrated):
+        context.set_trailing_metadata((("retry-after", str(error.retry_after_s)),))
+    await abort_with(context, error)
+
+
 class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     """Reads go through the ReadGate (rate-counted, audited). A caller without objections:review names the
     subject (`subject`) to see or act on one decision or objection, and one about anyone else answers as an unknown
     id does: the NOT_FOUND of the same message."""
 
-    def __init__(self, reader: DecisionReader, objections: Objections, reads: ReadGate) -> None:
+    def __init__(self, reader: DecisionReader, objections: Objections, reads: ReadGate, proofs: LogProofs) -> None:
         self._reader = reader
         self._objections = objections
         self._reads = reads
+        self._proofs = proofs
 
     def _claimed(self, grant: Grant, request: Any) -> SubjectId | None:
         given = request.HasField("subject")
@@ -131,6 +154,41 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     async def _owner_of_objection(self, grant: Grant, request: Any) -> None:
         if self._claimed(grant, request) is not None:
             await self._objection(grant, request)
+
+    # -- the log: checkpoints, receipts, consistency ----------------------------------------------------------
+
+    async def GetCheckpoint(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            return checkpoint_message(await self._proofs.checkpoint())
+        except DomainError as error:
+            await _abort_log(context, error)
+
+    async def GetDecisionProof(self, request, context):  # type: ignore[no-untyped-def]
+        async def read(grant: Grant) -> tuple[decision_pb2.DecisionProof, list[str]]:
+            found = await self._decision(grant, request)  # whose it is, as GetDecision judges it
+            try:
+                receipt = await self._proofs.decision_proof(request.decision_id)
+            except NotYetIntegrated as error:
+                context.set_trailing_metadata((("retry-after", str(error.retry_after_s)),))
+                raise
+            answer = decision_pb2.DecisionProof(
+                decision_id=receipt.decision_id,
+                entry=receipt.entry,
+                leaf_index=receipt.leaf_index,
+                inclusion_proof=list(receipt.inclusion_proof),
+                checkpoint=checkpoint_message(receipt.head),
+                receipt=receipt_file(receipt),
+            )
+            return answer, [found.subject_pseudonym]
+
+        return await self._reads.serve(context, "GetDecisionProof", read)
+
+    async def GetConsistencyProof(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            hashes = await self._proofs.consistency(request.from_size, request.to_size)
+        except DomainError as error:
+            await _abort_log(context, error)
+        return decision_pb2.ConsistencyProof(from_size=request.from_size, to_size=request.to_size, hashes=list(hashes))
 
     async def GetDecision(self, request, context):  # type: ignore[no-untyped-def]
         async def read(grant: Grant) -> tuple[decision_pb2.Decision, list[str]]:

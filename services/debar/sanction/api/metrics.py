@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from debar.sanction.api.access import AccessStats
 from debar.sanction.app.failopen import SpoolStats
+from debar.sanction.app.integrator import IntegratorHealth
 from debar.sanction.app.watch import WatchStats
 from debar.sanction.domain.decisions import Decision
 
@@ -179,6 +180,41 @@ class ImportCollector(ReadWhenScraped[dict[str, int]]):
         for result in ("added", "updated", "unchanged", "rejected"):
             lines.add_metric([result], counts.get(result, 0))
         yield lines
+
+
+class LogCollector(Collector):
+    """The log integrator's figures (IntegratorHealth), read at scrape time: missing cosignatures by witness and
+    kind, the tree's size, the latest checkpoint's size and age, leaves integrated and the CPU time spent on them,
+    and whether the integrator is healthy (0 while it refuses a tree or the store does not answer)."""
+
+    def __init__(self, health: IntegratorHealth, clock: Callable[[], float] = time.time) -> None:
+        self._health = health
+        self._clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        h = self._health
+        failures = CounterMetricFamily(
+            "debar_log_witness_failures",
+            "Checkpoints a witness gave no cosignature for, by witness and kind (unreachable, timeout, refused, "
+            "conflict, bad_answer, no_proof); the checkpoint was stored without it",
+            labels=["witness", "kind"],
+        )
+        for (witness, kind), count in sorted(h.failures.items()):
+            failures.add_metric([witness, kind.value], count)
+        yield failures
+        yield GaugeMetricFamily("debar_log_tree_size", "Leaves in the log's Merkle tree", value=h.tree_size)
+        yield GaugeMetricFamily(
+            "debar_log_checkpoint_size", "Tree size of the latest signed checkpoint", value=h.checkpoint_size or 0
+        )
+        age = GaugeMetricFamily("debar_log_checkpoint_age_seconds", "Seconds since this process signed a checkpoint")
+        if h.checkpoint_at is not None:
+            age.add_metric([], max(0.0, self._clock() - h.checkpoint_at))
+        yield age
+        yield GaugeMetricFamily("debar_log_integrator_healthy", "1 unless refusing or unavailable", value=h.healthy)
+        yield CounterMetricFamily("debar_log_integrated_leaves", "Leaves integrated by this process", value=h.leaves)
+        yield CounterMetricFamily(
+            "debar_log_integrator_cpu_seconds", "Process CPU time of integration steps that added leaves", value=h.cpu_s
+        )
 
 
 class DistinctCollector(ReadWhenScraped[dict[str, int]]):

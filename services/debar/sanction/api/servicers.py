@@ -137,7 +137,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                     for i, p in enumerate(request.principals)
                 ],
             )
-            restriction, revision, effect = await self._registry.impose(item)
+            restriction, revision, effect = await self._registry.impose(item, actor_of(request, context))
         except DomainError as error:
             await abort_with(context, error)
         return registry_pb2.ImposeResponse(
@@ -171,7 +171,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def GetRestriction(self, request, context):  # type: ignore[no-untyped-def]
         async def read(grant: Grant) -> tuple[registry_pb2.Restriction, list[str]]:
             restriction = await self._registry.get(request.restriction_id)
-            return convert.restriction(restriction, int(time.time())), restriction_subjects(restriction)
+            history = await self._registry.history(restriction)
+            message = convert.restriction(restriction, int(time.time()))
+            message.history.extend(convert.registry_change(record_id, e) for record_id, e in history)
+            return message, restriction_subjects(restriction)
 
         return await self._reads.serve(context, "GetRestriction", read)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import structlog
@@ -16,6 +16,7 @@ from debar.common.times import checked_nanos, checked_time
 from debar.sanction.app.failopen import FailOpen
 from debar.sanction.app.ports import Decider, RateAsk, RestrictionStore, StoreUnavailable
 from debar.sanction.domain.catalogue import Catalogue, FailurePolicy
+from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.decisions import CheckQuery, Decision, Degradation, LoggedCheck
 from debar.sanction.domain.model import Outcome
 from debar.sanction.domain.subjects import SubjectResolver
@@ -79,7 +80,10 @@ class Checker:
         decider: Decider | None = None,
         fail_open: FailOpen | None = None,
         observer: CheckObserver | None = None,
+        ids: DecisionIds | None = None,
     ) -> None:
+        """`ids`: how decisions are named outside (default: from the resolver's bucket key)."""
+        self._ids = ids or DecisionIds.for_placement(resolver.placement)
         self._fail_open = fail_open
         self._observer = observer
         self._store = store
@@ -183,8 +187,11 @@ class Checker:
                     f"caller {rate.key!r} may check at most {rate.limit} items per {rate.window_s} s; slow down"
                 )
             return
-        for (i, _), decision in zip(fresh, decisions, strict=True):
-            results[i] = decision
+        # The store names decisions by where they are in the log; outside they are known by ids that reveal
+        # nothing (domain/decision_ids.py).
+        externals = self._ids.of_internal([d.decision_id for d in decisions])
+        for (i, _), decision, external in zip(fresh, decisions, externals, strict=True):
+            results[i] = replace(decision, decision_id=external)
 
     def _degrade(
         self, queries: list[tuple[int, CheckQuery]], asker: Asker, results: list[Decision | DomainError | None]

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from debar.common.errors import InvalidField, NotFound
 from debar.common.identifiers import IdKind
-from debar.sanction.app.ports import Archive, DecisionLog, LoggedTexts
+from debar.sanction.app.ports import DecisionLog, LoggedTexts
 from debar.sanction.app.unavailable import unavailable_as
-from debar.sanction.domain.chain import ChainBreak, LogEntry, decisions_of, verify_chain
-from debar.sanction.domain.decisions import DecisionAddress, parse_decision_id, spooled_bucket
+from debar.sanction.domain.decision_ids import DecisionIds
+from debar.sanction.domain.decisions import DecisionAddress, parse_decision_id
 from debar.sanction.domain.entries import decode_entry, split_entries, text_refs_of
+from debar.sanction.domain.log_records import LogEntry, decisions_of
 from debar.sanction.domain.model import IndexEntry, Outcome
 from debar.sanction.domain.subjects import SubjectResolver
 
@@ -33,6 +34,8 @@ class LoggedDecision:
     revision: int
     catalogue_version: str
     spooled: bool
+    bucket: str = ""  # the bucket of the stream that holds it (an objection is stored beside it)
+    on_behalf_of: str = ""  # the platform a delegated caller asked for
 
 
 def _stream_order(stream_id: str) -> tuple[int, int]:
@@ -41,7 +44,9 @@ def _stream_order(stream_id: str) -> tuple[int, int]:
 
 
 class DecisionReader:
-    def __init__(self, log: DecisionLog, store: LoggedTexts, resolver: SubjectResolver) -> None:
+    def __init__(self, log: DecisionLog, store: LoggedTexts, resolver: SubjectResolver, ids: DecisionIds) -> None:
+        """`ids`: the log keeps decisions by location; callers know them only by external id."""
+        self._ids = ids
         self._log = log
         self._store = store
         self._resolver = resolver
@@ -55,11 +60,14 @@ class DecisionReader:
         exemption_raw = d["exemption"]
         refs = [r for raw in [*raws, exemption_raw] if raw for r in text_refs_of(raw)]
         texts = await self._store.resolve_texts(refs)
+        caller, _, on_behalf_of = d["caller"].partition("/")
         return LoggedDecision(
-            decision_id=str(address),
+            decision_id=self._ids.of(address),
             decided_at_ms=int(record.stream_id.split("-")[0]),
             at=int(d["at"] or 0),
-            caller=d["caller"],
+            caller=caller,
+            on_behalf_of=on_behalf_of,
+            bucket=address.bucket,
             id_kind=IdKind(d["id_type"]),
             subject_pseudonym=d["subject"],
             measure=d["measure"],
@@ -78,16 +86,19 @@ class DecisionReader:
     @unavailable_as("the decision log")
     async def get(self, value: str) -> LoggedDecision:
         value = value.strip()
-        bucket = spooled_bucket(value)
-        if bucket is not None:
-            replayed = await self._store.replayed_decision_id(bucket, value)
+        located = self._ids.locate(value)  # InvalidField unless shaped like an id
+        if located is None:  # guessed, changed, or made with another key: the same answer as an unknown one
+            raise NotFound(f"no decision {value}")
+        address = located.address
+        if address is None:
+            assert located.spooled_bucket is not None
+            replayed = await self._store.replayed_decision_id(located.spooled_bucket, value)
             if replayed is None:
-                raise NotFound(f"decision {value} was made while the log was unreachable and is not in it yet")
-            value = replayed
-        address = parse_decision_id(value)
+                raise NotFound(f"no decision {value} in the log (one made while it was unreachable is not in it yet)")
+            address = parse_decision_id(replayed)
         found = await self._find(address)
         if found is None:
-            archived_to, _ = await self._log.base(address.bucket)
+            archived_to = await self._log.archived_to(address.bucket)
             if archived_to and _stream_order(address.stream_id) <= _stream_order(archived_to):
                 raise NotFound(f"decision {value} is past its retention and archived; the operator can read it")
             raise NotFound(f"no decision {value}")
@@ -109,37 +120,3 @@ class DecisionReader:
         ids = await self._log.ids_for_subject(subject.bucket, pseudonyms, offset, size + 1)
         found = [await self._find(parse_decision_id(i)) for i in ids[:size]]
         return [d for d in found if d], str(offset + size) if len(ids) > size else ""
-
-
-@dataclass(frozen=True, slots=True)
-class ChainReport:
-    bucket: str
-    entries: int
-    decisions: int
-    broken: ChainBreak | None
-
-
-async def verify_log(log: DecisionLog, archive: Archive | None = None) -> list[ChainReport]:
-    """Every chain: with `archive`, from its first archived record through the files and on into Redis; without,
-    from where Redis continues (the last archived hash)."""
-    reports = []
-    buckets = sorted(set(await log.buckets()) | set(archive.buckets() if archive else []))
-    for bucket in buckets:
-        entries = [e async for e in log.walk(bucket)]
-        base_id, base_hash = await log.base(bucket)
-        archived = archive.read(bucket) if archive else []
-        if archive is not None:
-            count, broken = verify_chain(archived, None)
-            last = archived[-1] if archived else None
-            if broken is None and (last.stream_id if last else "", last.fields.get("h", "") if last else "") != (
-                base_id,
-                base_hash,
-            ):
-                broken = ChainBreak(base_id or "-", "the archive does not end where the chain in Redis continues")
-            if broken is not None:
-                reports.append(ChainReport(bucket, count, sum(len(decisions_of(e)) for e in archived[:count]), broken))
-                continue
-        count, broken = verify_chain(entries, await log.head(bucket), start_hash=base_hash)
-        counted = archived + entries[:count]
-        reports.append(ChainReport(bucket, len(counted), sum(len(decisions_of(e)) for e in counted), broken))
-    return reports

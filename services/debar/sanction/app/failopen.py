@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from debar.sanction.app.ports import Replayer, Spool, StoreUnavailable
-from debar.sanction.domain.decisions import Decision, Degradation, LoggedCheck, SpooledDecision, spooled_decision_id
+from debar.sanction.domain.decision_ids import DecisionIds
+from debar.sanction.domain.decisions import Decision, Degradation, LoggedCheck, SpooledDecision
 from debar.sanction.domain.model import Outcome
 
 log = logging.getLogger("debar.failopen")
@@ -25,7 +25,11 @@ class SpoolStats:
 
 
 class FailOpen:
-    def __init__(self, spool: Spool, stats: SpoolStats, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, spool: Spool, stats: SpoolStats, ids: DecisionIds, clock: Callable[[], float] = time.time
+    ) -> None:
+        """`ids`: names each spooled decision with an id of 96 random bits (domain/decision_ids.py)."""
+        self._ids = ids
         self._spool = spool
         self.stats = stats
         self._clock = clock
@@ -33,10 +37,7 @@ class FailOpen:
     def allow_and_spool(self, checks: Sequence[LoggedCheck], catalogue_version: str) -> list[Decision]:
         """Raises OSError when the spool cannot be written: then the checks get no answer either."""
         now_ms = int(self._clock() * 1000)
-        spooled = [
-            SpooledDecision(spooled_decision_id(now_ms, secrets.token_hex(6), c.query.subject.bucket), c, now_ms)
-            for c in checks
-        ]
+        spooled = [SpooledDecision(self._ids.new_spooled(c.query.subject.bucket), c, now_ms) for c in checks]
         self._spool.append(spooled)
         self.stats.spooled += len(spooled)
         log.warning("redis unreachable: %d fail-open decision(s) allowed and spooled", len(spooled))

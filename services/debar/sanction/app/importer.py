@@ -282,7 +282,10 @@ def _duplicate(first: int) -> str:
     return InvalidField("source_id", f"duplicates line {first} of this file").message
 
 
+IMPORT_ACTOR = "import"  # who the log names for records written by `debar import` (the operator's feed)
+
+
 async def _write(chunk: list[Restriction], registry: Registry, summary: ImportSummary) -> None:
-    effects, _ = await registry.impose_built(chunk)
+    effects, _ = await registry.impose_built(chunk, IMPORT_ACTOR)
     for _, effect in effects:
         summary.count(effect)

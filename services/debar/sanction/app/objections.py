@@ -17,11 +17,11 @@ from debar.sanction.app.registry import MAX_TEXT, Registry
 from debar.sanction.app.unavailable import unavailable_as
 from debar.sanction.domain import objections as rules
 from debar.sanction.domain.catalogue import Catalogue, ObjectionRules
-from debar.sanction.domain.decisions import parse_decision_id
 from debar.sanction.domain.model import EntryKind, Outcome, SubjectRef
 from debar.sanction.domain.objections import Objection, ObjectionOutcome, ObjectionState
 
 MAX_LISTED = 500  # objections per page
+DESK = "objections"  # the actor the registry log names for a dispute mark no reviewer made (a filing)
 DEFAULT_LISTED = 100
 _RETRIES = 5  # a step that lost a race re-reads the record and is judged again against its new state
 
@@ -54,11 +54,10 @@ class Objections:
     async def file(self, decision_id: str, statement: str, contact: str) -> Objection:
         """Opens an objection on a refusal; AlreadyExists naming the existing objection's id if the decision has
         one. The restrictions behind the refusal are marked disputed and stay in force."""
-        decision_id = decision_id.strip()
-        bucket = parse_decision_id(decision_id).bucket
         rules.text(statement, "statement", rules.MAX_STATEMENT, multiline=True)
         rules.text(contact, "contact", rules.MAX_CONTACT)
-        decision = await self._decisions.get(decision_id)
+        decision = await self._decisions.get(decision_id.strip())
+        decision_id, bucket = decision.decision_id, decision.bucket  # a spooled id: the id its replay got
         if decision.outcome is not Outcome.DENY:
             raise Conflict(f"decision {decision_id} is not a refusal; only a refusal can be objected to")
         grounds = [g for g in decision.grounds if g.kind is EntryKind.RESTRICTION]
@@ -79,7 +78,7 @@ class Objections:
         if found is None:
             raise Conflict(f"decision {decision_id} has an objection whose record is missing; ask an operator")
         if found.is_open:  # also repairs a mark lost to a crash between the two writes
-            await self._registry.set_disputed(found.restriction_ids, True)
+            await self._registry.set_disputed(found.restriction_ids, True, DESK, f"objection {found.id} filed")
         if not written.done:
             # The second filer (or a retry) learns the objection's id and nothing of the first filer's.
             raise AlreadyExists(f"decision {decision_id} already has objection {found.id}; nothing was filed")
@@ -175,12 +174,17 @@ class Objections:
 
     async def _after_move(self, moved: Objection, cleared: tuple[str, ...]) -> None:
         if moved.is_open:
-            await self._registry.set_disputed(moved.restriction_ids, True)
+            actor = moved.history[-1].actor if moved.history else DESK
+            await self._registry.set_disputed(
+                moved.restriction_ids, True, actor, f"objection {moved.id} {moved.state.value}"
+            )
             return
         if cleared:
             # Another objection may have opened on the same restriction since the script ran.
             counts = await self._store.disputing(cleared)
-            await self._registry.set_disputed([r for r, n in zip(cleared, counts, strict=True) if n == 0], False)
+            undisputed = [r for r, n in zip(cleared, counts, strict=True) if n == 0]
+            actor = moved.history[-1].actor if moved.history else DESK
+            await self._registry.set_disputed(undisputed, False, actor, f"objection {moved.id} {moved.state.value}")
 
     async def _correct(self, overturned: Objection) -> Objection:
         resolution = overturned.resolution
@@ -191,7 +195,7 @@ class Objections:
         )[:MAX_TEXT]
         for rid in overturned.restriction_ids:
             try:
-                await self._registry.lift_link(rid, overturned.subject, reason)
+                await self._registry.lift_link(rid, overturned.subject, reason, overturned.confirmed_by or DESK)
             except NotFound:
                 continue  # nothing left to correct
         current = overturned

@@ -10,11 +10,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from debar.sanction.domain.chain import ChainBreak, LogEntry
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision
+from debar.sanction.domain.log_entries import RegistryEntry
+from debar.sanction.domain.log_records import LogEntry
 from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Outcome, Restriction, SubjectRef
 from debar.sanction.domain.objections import Listed, ListingCursor, Objection, ObjectionState
 from debar.sanction.domain.watch import Subscription, Told
+from debar.tlog.compact import CompactRange
+from debar.tlog.merkle import NodeId
 from debar.tlog.note import Note
 
 
@@ -60,6 +63,17 @@ class Decider(Protocol):
     ) -> list[Decision]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Sequenced:
+    """A registry write's log entry (domain/log_entries.py), sequenced by the store in the same script call as the
+    write: into the stream of `bucket` (the subject's), and into the history of `target` (the record's id). The
+    store keeps it compactly (texts by ref); read back, its canonical bytes are the same as `entry.encode()`."""
+
+    bucket: str
+    entry: RegistryEntry
+    target: str
+
+
 class RestrictionStore(Protocol):
     async def ping(self) -> None: ...
     async def revision(self) -> int: ...
@@ -72,8 +86,22 @@ class RestrictionStore(Protocol):
     async def apply_index(self, changes: Sequence[IndexChange]) -> int: ...
     async def get_restrictions(self, ids: Sequence[str]) -> list[Restriction | None]: ...
     async def put_restriction(self, restriction: Restriction) -> None: ...
-    async def write_restrictions(self, restrictions: Sequence[Restriction], changes: Sequence[IndexChange]) -> int:
-        """Records and their index changes together (the bulk path)."""
+    async def write_restrictions(
+        self, restrictions: Sequence[Restriction], changes: Sequence[IndexChange], log: Sequence[Sequenced] = ()
+    ) -> int:
+        """Records, their index changes and their log entries together (one script call per node): how many index
+        entries changed."""
+        ...
+
+    async def write_exemption(
+        self, exemption: Exemption, changes: Sequence[IndexChange], log: Sequence[Sequenced] = ()
+    ) -> int:
+        """A permit, its index change and its log entry, in one script call (all in the subject's slot)."""
+        ...
+
+    async def registry_history(self, bucket: str, target: str) -> list[tuple[str, bytes]]:
+        """The log entries of the registry writes to `target` (a restriction or exemption id whose subject is in
+        `bucket`), oldest first, each with its stream id; those archived out of Redis are not among them."""
         ...
 
     async def get_exemption(self, subject: SubjectRef, exemption_id: str) -> Exemption | None: ...
@@ -129,14 +157,21 @@ class SubjectTally(Protocol):
 
 
 class DecisionLog(Protocol):
-    """The decision log as the readers, the archiver and `debar log verify` see it: chains of records per bucket."""
+    """The decision log as the readers and the archiver see it: a stream of records per bucket (the Merkle log
+    reads the same streams through SequencedLog)."""
 
     async def get(self, bucket: str, stream_id: str) -> LogEntry | None: ...
     async def ids_for_subject(self, bucket: str, pseudonyms: Sequence[str], offset: int, count: int) -> list[str]: ...
     async def buckets(self) -> list[str]: ...
-    async def head(self, bucket: str) -> str | None: ...
-    async def base(self, bucket: str) -> tuple[str, str]: ...
-    async def trim(self, bucket: str, first_id: str, last_id: str, last_hash: str) -> int: ...
+    async def archived_to(self, bucket: str) -> str:
+        """The stream id of the last record archived out of the bucket's stream ("" if none)."""
+        ...
+
+    def stream(self, bucket: str) -> str:
+        """The bucket's stream, as SequencedLog names it."""
+        ...
+
+    async def trim(self, bucket: str, first_id: str, last_id: str) -> int: ...
     def walk(self, bucket: str, page: int = 1000) -> AsyncIterator[LogEntry]: ...
 
 
@@ -163,6 +198,12 @@ class SequencedLog(Protocol):
         """Up to `count` records of `stream` with ids after `after` ("" = from the start), oldest first."""
         ...
 
+    async def read_after_many(self, after: Mapping[str, str], count: int) -> dict[str, list[SequencedRecord]]:
+        """read_after for many streams at once (stream -> cursor, "" = from the start), in as few round trips as
+        the store allows (Redis: pipelined), so that the integrator's poll of every stream costs one connection,
+        not one per stream."""
+        ...
+
     async def read(self, stream: str, record_id: str) -> SequencedRecord | None: ...
 
     async def locate(self, decision_id: str) -> tuple[str, str, int] | None:
@@ -172,7 +213,7 @@ class SequencedLog(Protocol):
 
 
 class Archive(Protocol):
-    """Decision-log records past their retention, kept outside Redis, per chain, oldest first."""
+    """Decision-log records past their retention, kept outside Redis, per bucket, oldest first."""
 
     def write(self, bucket: str, records: list[LogEntry]) -> object:
         """Durable before it returns: only then may the log forget the records."""
@@ -209,7 +250,7 @@ class Written:
 
 class ObjectionStore(Protocol):
     """Objections, their state indexes, the count of open objections disputing each restriction, and the
-    hash-chained log of their transitions; each write is atomic."""
+    log of their transitions (a sequencing stream); each write is atomic."""
 
     async def file(self, objection: Objection) -> Written: ...
     async def move(self, new: Objection, old: Objection) -> Written: ...
@@ -220,9 +261,6 @@ class ObjectionStore(Protocol):
     async def listed(
         self, states: Sequence[ObjectionState], due_before: int | None, limit: int, after: ListingCursor | None = None
     ) -> list[Listed]: ...
-    async def verify_log(self) -> tuple[int, ChainBreak | None]:
-        """How many transition log entries verified, and the first break if any."""
-        ...
 
 
 # -- subscriptions (WatchService) ---------------------------------------------------------------------------
@@ -309,6 +347,9 @@ class Rekeyer(Protocol):
     """Moves every stored pseudonym not under the current key to it (`forward`)."""
 
     async def run(self, is_current: Callable[[str], bool], forward: Callable[[str], str]) -> RekeyCounts: ...
+    async def sequence(self, entry: bytes) -> None:
+        """Appends a run's log entry (domain/log_entries.py: RekeyEntry) to the operations stream."""
+        ...
 
 
 class WitnessFailureKind(StrEnum):
@@ -355,6 +396,106 @@ class Witnesses(Protocol):
         ...
 
 
+# -- the Merkle tree over the sequenced log (integrator, proofs, verification) ------------------------------
+
+
+class LeaseLost(Exception):
+    """The integrator's lease is held by someone else (or expired): it must not write the tree."""
+
+
+class TreeConflict(Exception):
+    """The stored tree is not the size this integrator expected: another one extended it meanwhile."""
+
+
+@dataclass(frozen=True, slots=True)
+class IntegratedRecord:
+    """A sequenced record's entries in the tree: leaves first_leaf .. first_leaf + count - 1, in entry order."""
+
+    stream: str
+    record_id: str
+    first_leaf: int
+    count: int
+
+
+@dataclass(frozen=True)
+class TreeState:
+    """What the integrator resumes from: the tree's edge (its size and root) and, per stream, the last record id
+    it integrated."""
+
+    edge: CompactRange
+    cursors: Mapping[str, str]
+
+    @property
+    def size(self) -> int:
+        return self.edge.size
+
+
+@dataclass(frozen=True)
+class TreeGrowth:
+    """One commit: the tree grows from `old_size` to `edge.size` by the leaves of `records` (in order); `nodes`
+    are the nodes those leaves completed (the store keeps the levels it keeps); `cursors` the streams moved on."""
+
+    old_size: int
+    edge: CompactRange
+    nodes: Sequence[tuple[NodeId, bytes]]
+    records: Sequence[IntegratedRecord]
+    cursors: Mapping[str, str]
+
+
+class TreeStore(Protocol):
+    """The tree's state, its nodes and the leaf order, in the same store as the sequenced log (Redis: one slot,
+    `{tlog}`), written only by the integrator that holds the lease, each commit checked against the size it
+    expected (so two integrators can never fork the tree or append twice)."""
+
+    async def hold_lease(self, owner: str, ttl_ms: int) -> bool:
+        """Takes the lease, or renews it if `owner` holds it; False while another owner does."""
+        ...
+
+    async def release_lease(self, owner: str) -> None: ...
+    async def state(self) -> TreeState: ...
+    async def commit(self, owner: str, growth: TreeGrowth) -> None:
+        """Atomic; raises LeaseLost or TreeConflict (then nothing was written)."""
+        ...
+
+    async def read_nodes(self, nodes: Sequence[NodeId]) -> list[bytes]:
+        """The hashes of nodes whose leaves all exist (raises tlog.nodes.MissingNodes for one not stored)."""
+        ...
+
+    async def first_leaf(self, stream: str, record_id: str) -> int | None:
+        """The leaf index of the record's first entry; None before it is integrated."""
+        ...
+
+    async def records(self, start: int, count: int) -> list[IntegratedRecord]:
+        """The integrated records in leaf order, from the `start`-th record."""
+        ...
+
+    async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        """The stored leaf hashes [start, end) (fewer if fewer are stored)."""
+        ...
+
+    async def latest_checkpoint(self) -> bytes | None: ...
+    async def put_checkpoint(self, owner: str, size: int, note: bytes) -> None:
+        """Keeps `note` as the latest signed checkpoint (unless one of a larger size is kept); raises LeaseLost."""
+        ...
+
+
+class CheckpointStore(Protocol):
+    """Every signed checkpoint, kept outside the store the tree lives in (a local directory, meant to be backed by
+    write-once storage): an insider who rewrites Redis cannot rewrite these."""
+
+    def append(self, note: bytes) -> None:
+        """Durable before it returns; never replaces a stored checkpoint."""
+        ...
+
+    def latest(self) -> bytes | None:
+        """The stored checkpoint of the largest size (the last stored of those)."""
+        ...
+
+    def all(self) -> list[bytes]:
+        """Every stored checkpoint, smallest size first."""
+        ...
+
+
 # -- the set the bootstrap wires ----------------------------------------------------------------------------
 
 
@@ -372,6 +513,10 @@ class Adapters:
     spool: Spool
     archive: Archive
     close: Callable[[], Awaitable[None]]
+    # The Merkle log: the sequencing streams, the tree over them, the signed checkpoints kept outside the store.
+    sequenced_log: SequencedLog
+    tree: TreeStore
+    checkpoints: CheckpointStore
     # Raises StoreUnavailable (NotReplicated) unless a write now reaches the replicas acknowledged writes need
     # (health); None: no replicas to wait for.
     replicas_confirm: Callable[[], Awaitable[None]] | None = None

@@ -16,11 +16,12 @@ from debar.common.errors import Conflict, InvalidField, NotFound
 from debar.common.identifiers import IdKind, mask_name, ric_birth_date
 from debar.common.times import checked_time
 from debar.sanction.app.checker import RevisionFloor
-from debar.sanction.app.ports import RestrictionStore, StoreUnavailable, WriteWatch
+from debar.sanction.app.ports import RestrictionStore, Sequenced, StoreUnavailable, WriteWatch
 from debar.sanction.app.unavailable import unavailable_as
 from debar.sanction.domain import four_eyes
 from debar.sanction.domain.calendar import DAY, add_working_days
 from debar.sanction.domain.catalogue import Catalogue, Source
+from debar.sanction.domain.log_entries import MalformedEntry, RegistryEntry
 from debar.sanction.domain.model import (
     EntryKind,
     Exemption,
@@ -34,6 +35,7 @@ from debar.sanction.domain.model import (
     exemption_id,
     restriction_id,
 )
+from debar.sanction.domain.registry_log import Action, exemption_entry, restriction_entry
 from debar.sanction.domain.subjects import SubjectResolver
 
 MAX_TEXT = 512
@@ -152,6 +154,11 @@ def carry_over(new: Restriction, existing: Restriction) -> Restriction:
     )
 
 
+def _sequenced(entry: RegistryEntry, record: Restriction) -> Sequenced:
+    """A restriction's entry, sequenced in its subject's bucket."""
+    return Sequenced(record.subject.bucket, entry, entry.target)
+
+
 class Registry:
     def __init__(
         self,
@@ -256,11 +263,12 @@ class Registry:
         return PrincipalLink(ref, p.role, name)
 
     @unavailable_as("restriction data")
-    async def impose(self, item: ImposeInput) -> tuple[Restriction, int, WriteEffect]:
+    async def impose(self, item: ImposeInput, actor: str = "") -> tuple[Restriction, int, WriteEffect]:
+        """`actor`: the identity imposing it, logged with the write."""
         built = self.build(item)  # validated fully before anything is read or written
         if four_eyes.lift_needs_confirmation(self._catalogue, built.source):
             await self._refuse_weakening(built)
-        [(restriction, effect)], revision = await self.impose_built([built])
+        [(restriction, effect)], revision = await self.impose_built([built], actor)
         return restriction, revision, effect
 
     @unavailable_as("restriction data")
@@ -287,27 +295,33 @@ class Registry:
             )
 
     @unavailable_as("restriction data")
-    async def impose_built(self, built: Sequence[Restriction]) -> tuple[list[tuple[Restriction, WriteEffect]], int]:
+    async def impose_built(
+        self, built: Sequence[Restriction], actor: str = ""
+    ) -> tuple[list[tuple[Restriction, WriteEffect]], int]:
         """Stores records made by `build` (distinct ids): reads what is stored in one round trip, writes what
-        changed with its index entries in one store call, then bumps the revision once. Returns each record as
-        stored (the existing one when unchanged) with its effect, and the revision."""
+        changed with its index entries and its log entry (who, before and after, what changed) in one store call,
+        then bumps the revision once. Returns each record as stored (the existing one when unchanged) with its
+        effect, and the revision. `actor`: who imposes (an import: the importing identity)."""
         existing = await self._store.get_restrictions([b.id for b in built])
         out: list[tuple[Restriction, WriteEffect]] = []
         writes: list[Restriction] = []
         changes: list[IndexChange] = []
+        log: list[Sequenced] = []
+        now = int(self._clock())
         for new, old in zip(built, existing, strict=True):
             restriction = carry_over(new, old) if old else new
             if old is not None and old.same_content(restriction):
                 out.append((old, WriteEffect.UNCHANGED))
                 continue
             writes.append(restriction)
+            log.append(_sequenced(restriction_entry(Action.IMPOSE, old, restriction, actor, now), restriction))
             changes += self._index_changes(restriction, old) if old else self._new_index_changes(restriction)
             out.append((restriction, WriteEffect.UPDATED if old else WriteEffect.CREATED))
         if not writes:
             return out, self._floor.value
         touched = [c.subject for c in changes]
         await self._before(touched)
-        await self._store.write_restrictions(writes, changes)
+        await self._store.write_restrictions(writes, changes, log)
         revision = await self._bump()
         await self._after(touched)
         return out, revision
@@ -392,6 +406,19 @@ class Registry:
         return await self._store.import_counts()
 
     @unavailable_as("restriction data")
+    async def history(self, restriction: Restriction) -> list[tuple[str, RegistryEntry]]:
+        """Every registry write to the restriction still in Redis (older ones are in the log's archive), oldest
+        first, with the log record that holds it: who, when, the action, before and after, and what changed."""
+        found = await self._store.registry_history(restriction.subject.bucket, restriction.id)
+        out = []
+        for record_id, entry in found:
+            try:
+                out.append((record_id, RegistryEntry.decode(entry)))
+            except MalformedEntry:
+                continue  # not ours to show: `debar log verify` names a rewritten entry
+        return out
+
+    @unavailable_as("restriction data")
     async def get(self, rid: str) -> Restriction:
         rid = _text(rid, "restriction_id", required=True, limit=32)
         [found] = await self._store.get_restrictions([rid])
@@ -410,7 +437,10 @@ class Registry:
             existing, by=actor, reason=reason, document_number=document, now=int(self._clock()),
             needs_confirmation=four_eyes.lift_needs_confirmation(self._catalogue, existing.source),
         )  # fmt: skip
-        return updated, await self._write_changed(updated, existing)
+        entry = restriction_entry(
+            Action.LIFT, existing, updated, actor, int(self._clock()), document_number=document, reason=reason
+        )
+        return updated, await self._write_changed(updated, existing, entry)
 
     @unavailable_as("restriction data")
     async def confirm_lift(self, rid: str, document_number: str, actor: str) -> tuple[Restriction, int]:
@@ -418,13 +448,16 @@ class Registry:
         document = _text(document_number, "document_number", required=True, limit=128)
         existing = await self.get(rid)
         updated = four_eyes.confirm_lift(existing, by=actor, document_number=document, now=int(self._clock()))
-        return updated, await self._write_changed(updated, existing)
+        entry = restriction_entry(Action.CONFIRM_LIFT, existing, updated, actor, int(self._clock()),
+                                  document_number=document)  # fmt: skip
+        return updated, await self._write_changed(updated, existing, entry)
 
     @unavailable_as("restriction data")
-    async def lift_link(self, rid: str, subject: SubjectRef, reason: str) -> tuple[Restriction, int]:
+    async def lift_link(self, rid: str, subject: SubjectRef, reason: str, actor: str = "") -> tuple[Restriction, int]:
         """Corrects the record for one person only, for every time (it was wrong from the start for them): the
         debtor (the whole record, lifted if it was not yet, and marked corrected) or one principal link. For a
-        confirmed objection: its two reviewers were the four eyes, so no registry confirmation is asked."""
+        confirmed objection: its two reviewers were the four eyes, so no registry confirmation is asked. `actor`:
+        the reviewer whose confirmation made the correction."""
         existing = await self.get(rid)
         same = self._resolver.same_subject  # the decision and the record may be under different keys of the ring
         now = int(self._clock())
@@ -437,7 +470,8 @@ class Registry:
                 existing, lifted_at=existing.lifted_at or now, lift_reason=reason, pending_lift=None, corrected=True,
                 updated_at=now,
             )  # fmt: skip
-            return lifted, await self._write(lifted, existing)
+            entry = restriction_entry(Action.CORRECT, existing, lifted, actor, now, reason=reason)
+            return lifted, await self._write(lifted, existing, entry)
         links = tuple(
             replace(p, lifted_at=now, lift_reason=reason)
             if same(p.subject.pseudonym, subject.pseudonym) and p.lifted_at is None
@@ -447,24 +481,34 @@ class Registry:
         if links == existing.principals:
             return existing, self._floor.value
         updated = replace(existing, principals=links, updated_at=now)
-        return updated, await self._write(updated, existing)
+        entry = restriction_entry(Action.CORRECT, existing, updated, actor, now, reason=reason)
+        return updated, await self._write(updated, existing, entry)
 
     @unavailable_as("restriction data")
-    async def set_disputed(self, rids: Sequence[str], disputed: bool) -> int:
+    async def set_disputed(self, rids: Sequence[str], disputed: bool, actor: str = "", reason: str = "") -> int:
+        """`actor`: who filed or moved the objection that (no longer) disputes them; `reason` names it."""
         records = [r for r in await self._store.get_restrictions(list(rids)) if r and r.disputed != disputed]
-        for record in records:
-            await self._store.put_restriction(replace(record, disputed=disputed, updated_at=int(self._clock())))
-        return await self._bump() if records else self._floor.value
+        if not records:
+            return self._floor.value
+        now = int(self._clock())
+        action = Action.DISPUTE if disputed else Action.UNDISPUTE
+        marked = [replace(record, disputed=disputed, updated_at=now) for record in records]
+        log = [
+            _sequenced(restriction_entry(action, old, new, actor, now, reason=reason), new)
+            for old, new in zip(records, marked, strict=True)
+        ]
+        await self._store.write_restrictions(marked, [], log)
+        return await self._bump()
 
-    async def _write_changed(self, new: Restriction, old: Restriction) -> int:
-        return await self._write(new, old) if new != old else self._floor.value
+    async def _write_changed(self, new: Restriction, old: Restriction, entry: RegistryEntry) -> int:
+        return await self._write(new, old, entry) if new != old else self._floor.value
 
-    async def _write(self, new: Restriction, old: Restriction) -> int:
+    async def _write(self, new: Restriction, old: Restriction, entry: RegistryEntry) -> int:
+        """The record, its index entries and its log entry in one store call."""
         changes = self._index_changes(new, old)
         touched = [c.subject for c in changes]
         await self._before(touched)
-        await self._store.put_restriction(new)
-        await self._store.apply_index(changes)
+        await self._store.write_restrictions([new], changes, [_sequenced(entry, new)])
         revision = await self._bump()
         await self._after(touched)
         return revision
@@ -544,7 +588,8 @@ class Registry:
         exemption = four_eyes.grant(new, existing, by=actor, now=now, needs_confirmation=needs)
         if exemption == existing:
             return exemption, self._floor.value
-        return exemption, await self._put_exemption(exemption)
+        entry = exemption_entry(Action.GRANT_EXEMPTION, existing, exemption, actor, now)
+        return exemption, await self._put_exemption(exemption, entry)
 
     @unavailable_as("restriction data")
     async def confirm_exemption(
@@ -560,20 +605,21 @@ class Registry:
         confirmed = four_eyes.confirm_exemption(existing, by=actor, document_number=document)
         if confirmed == existing:
             return confirmed, self._floor.value
-        return confirmed, await self._put_exemption(confirmed)
+        entry = exemption_entry(Action.CONFIRM_EXEMPTION, existing, confirmed, actor, int(self._clock()))
+        return confirmed, await self._put_exemption(confirmed, entry)
 
-    async def _put_exemption(self, x: Exemption) -> int:
+    async def _put_exemption(self, x: Exemption, entry: RegistryEntry) -> int:
         """Stores the permit, and its index entry only once it is in force (a pending one is dropped from the index:
         a changed permit is out of force until confirmed)."""
-        entry = None
+        index_entry = None
         if not x.pending:
-            entry = IndexEntry(
+            index_entry = IndexEntry(
                 EntryKind.EXEMPTION, x.id, None, self._catalogue.measure(x.measure).mask, x.effective_from,
                 x.effective_until, authority=x.authority,
             )  # fmt: skip
+        change = IndexChange(x.subject, EntryKind.EXEMPTION, x.id, None, index_entry)
         await self._before([x.subject])
-        await self._store.put_exemption(x)
-        await self._store.apply_index([IndexChange(x.subject, EntryKind.EXEMPTION, x.id, None, entry)])
+        await self._store.write_exemption(x, [change], [Sequenced(x.subject.bucket, entry, x.id)])
         revision = await self._bump()
         await self._after([x.subject])
         return revision

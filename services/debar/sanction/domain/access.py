@@ -6,14 +6,15 @@ Scopes:
     check:*             every measure (operators, benchmarks)
     registry:write      RegistryService.Impose, Lift, ConfirmLift, GrantExemption, ConfirmExemption
     registry:read       RegistryService.GetRestriction, ListRestrictions
-    decisions:read      DecisionService.GetDecision, ListDecisions (the person's right to know, via a portal)
+    decisions:read      DecisionService.GetDecision, ListDecisions (the person's right to know, via a portal),
+                        GetDecisionProof (a decision's receipt)
     objections:file     DecisionService.FileObjection, RequestReconsideration
     objections:review   DecisionService.ReviewObjection, ResolveObjection, ConfirmResolution
     watch               WatchService.Subscribe, SubscribeBatch, Unsubscribe, Changes: its own subscriptions only
     delegate            may act on behalf of another identity (x-debar-on-behalf-of): a domain service for the
                         platform that asked it, the console for the reviewer signed in to it
 GetObjection needs objections:file or objections:review, ListObjections objections:review. ListMeasures needs
-any scope.
+any scope. The log's GetCheckpoint and GetConsistencyProof are public to every authenticated caller.
 
 Ownership: a caller without objections:review (a portal) sees one decision or objection only by giving its
 subject's identifier (GetDecision, GetObjection, FileObjection, RequestReconsideration: `subject`), and a subject
@@ -53,6 +54,7 @@ FIXED_SCOPES = frozenset(
 )
 CHECK_METHODS = frozenset({"/debar.v1.SanctionService/Check", "/debar.v1.SanctionService/BatchCheck"})
 ANY_SCOPE = "<any>"
+AUTHENTICATED = "<authenticated>"  # every caller that got through authentication, with or without scopes
 _METHOD_SCOPES: dict[str, frozenset[str]] = {
     "/debar.v1.SanctionService/ListMeasures": frozenset({ANY_SCOPE}),
     **{
@@ -60,7 +62,11 @@ _METHOD_SCOPES: dict[str, frozenset[str]] = {
         for m in ("Impose", "Lift", "ConfirmLift", "GrantExemption", "ConfirmExemption")
     },
     **{f"/debar.v1.RegistryService/{m}": frozenset({"registry:read"}) for m in ("GetRestriction", "ListRestrictions")},
-    **{f"/debar.v1.DecisionService/{m}": frozenset({"decisions:read"}) for m in ("GetDecision", "ListDecisions")},
+    **{
+        f"/debar.v1.DecisionService/{m}": frozenset({"decisions:read"})
+        for m in ("GetDecision", "ListDecisions", "GetDecisionProof")
+    },
+    **{f"/debar.v1.DecisionService/{m}": frozenset({AUTHENTICATED}) for m in ("GetCheckpoint", "GetConsistencyProof")},
     **{
         f"/debar.v1.DecisionService/{m}": frozenset({"objections:file"})
         for m in ("FileObjection", "RequestReconsideration")
@@ -166,6 +172,8 @@ class AccessPolicy:
         needed = _METHOD_SCOPES.get(method)
         if needed is None:
             return False
+        if AUTHENTICATED in needed:
+            return True
         if ANY_SCOPE in needed:
             return bool(grant.scopes)
         return bool(grant.scopes & needed)

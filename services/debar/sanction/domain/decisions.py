@@ -10,7 +10,9 @@ from debar.common.errors import InvalidField
 from debar.sanction.domain.catalogue import Measure
 from debar.sanction.domain.model import IndexEntry, Outcome, SubjectRef
 
-# "<log record id>-<chain bucket>-<index in the record>", e.g. 1764250000000-0-a3f-0: sortable by time.
+# A decision's location in the log, "<log record id>-<bucket>-<index in the record>", e.g. 1764250000000-0-a3f-0:
+# how the log's own lists keep it. It is never shown: callers know a decision by its external id, a keyed
+# permutation of the location (domain/decision_ids.py).
 # ASCII digits only: \d alone also matches other scripts' digits, which Redis cannot take as a stream id.
 _DECISION_ID = re.compile(r"^(\d{1,15})-(\d{1,9})-([0-9a-f]{3})-(\d{1,5})\Z", re.ASCII)
 
@@ -31,6 +33,12 @@ class LoggedCheck:
     caller: str
     revision: int
     on_behalf_of: str = ""  # the platform a domain service asked for (x-debar-on-behalf-of), else empty
+
+    @property
+    def logged_caller(self) -> str:
+        """Who asked, as the log record keeps it: "caller/platform" when delegated, else the caller (identities
+        hold no "/": common/callers.py)."""
+        return f"{self.caller}/{self.on_behalf_of}" if self.on_behalf_of else self.caller
 
 
 class Degradation(Enum):
@@ -53,7 +61,7 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class DecisionAddress:
-    """Where a decision lives: the log record (stream id) in the chain of `bucket`, at `index` in the record."""
+    """Where a decision lives: the log record (stream id) in the stream of `bucket`, at `index` in the record."""
 
     stream_id: str
     bucket: str
@@ -63,24 +71,10 @@ class DecisionAddress:
         return f"{self.stream_id}-{self.bucket}-{self.index}"
 
 
-# A decision made while Redis was unreachable (a fail-open measure): "S<ms>-<token>-<bucket>". Once the spool is
-# replayed it is also reachable under this id (the log maps it to the record that holds it).
-_SPOOLED_ID = re.compile(r"^S(\d{1,15})-([0-9a-f]{8,32})-([0-9a-f]{3})\Z", re.ASCII)
-
-
-def spooled_decision_id(decided_at_ms: int, token: str, bucket: str) -> str:
-    return f"S{decided_at_ms}-{token}-{bucket}"
-
-
-def spooled_bucket(value: str) -> str | None:
-    """The bucket of a spooled decision id, or None when `value` is not one."""
-    match = _SPOOLED_ID.match(value)
-    return match[3] if match else None
-
-
 @dataclass(frozen=True, slots=True)
 class SpooledDecision:
-    """A fail-open allow given while the log was unreachable, kept in a local file until it is replayed."""
+    """A fail-open allow given while the log was unreachable, kept in a local file until it is replayed; its id is
+    an external one with 96 random bits (DecisionIds.new_spooled), under which the replayed decision is found."""
 
     decision_id: str
     check: LoggedCheck

@@ -1,7 +1,7 @@
 """The packed form of an index entry: a flat string the check script splits without a JSON parser. It is how the
 subject index holds an entry and how a logged decision keeps its grounds and exemption, so the decision log (its
-hash chain, its archive files, its retention) is written in it. Texts that repeat across entries (source, legal
-basis, authority) appear as refs the store allocates; decoding is given the ref -> text map."""
+sequencing streams, their archive files, their retention) is written in it. Texts that repeat across entries
+(source, legal basis, authority) appear as refs the store allocates; decoding is given the ref -> text map."""
 
 from __future__ import annotations
 

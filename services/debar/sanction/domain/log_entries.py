@@ -74,9 +74,10 @@ FIELDS: Mapping[EntryKind, tuple[str, ...]] = {
         "to",  # state after
         "reason",
     ),
-    EntryKind.REKEY: (
+    EntryKind.REKEY: (  # a `debar rekey` run, logged when it ends
         "at",
         "caller",
+        "key",  # the key id everything was moved to
         "index_fields",
         "records",
         "exemptions",
@@ -411,11 +412,12 @@ class ObjectionEntry:
 class RekeyEntry:
     at: int
     caller: str
+    key: str = ""
     counts: Mapping[str, int] = field(default_factory=dict)
 
     def encode(self) -> bytes:
-        values: dict[str, str | int] = {"at": self.at, "caller": self.caller}
-        for name in FIELDS[EntryKind.REKEY][2:]:
+        values: dict[str, str | int] = {"at": self.at, "caller": self.caller, "key": self.key}
+        for name in FIELDS[EntryKind.REKEY][3:]:
             values[name] = int(self.counts.get(name, 0))
         return encode(EntryKind.REKEY, values)
 
@@ -424,5 +426,5 @@ class RekeyEntry:
         entry = decode(data)
         if entry.kind is not EntryKind.REKEY:
             raise MalformedEntry(f"a {entry.kind} entry, not a rekey run")
-        counts = {name: _int(entry.get(name)) for name in FIELDS[EntryKind.REKEY][2:]}
-        return RekeyEntry(at=_int(entry.get("at")), caller=entry.get("caller"), counts=counts)
+        counts = {name: _int(entry.get(name)) for name in FIELDS[EntryKind.REKEY][3:]}
+        return RekeyEntry(at=_int(entry.get("at")), caller=entry.get("caller"), key=entry.get("key"), counts=counts)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from debar.sanction.domain.catalogue import Catalogue
-from debar.sanction.domain.chain import LogEntry, decisions_of
 from debar.sanction.domain.entries import effective_until_of, split_entries
+from debar.sanction.domain.log_records import LogEntry, decisions_of
 
 DAY = 86400
 

@@ -24,6 +24,10 @@ class SubjectResolver:
         # again (a group order, a return ticket), so valid identifiers are remembered. Invalid ones are not.
         self._cached_ref = functools.lru_cache(maxsize=cache_size)(self._valid_ref)
 
+    @property
+    def placement(self) -> Placement:
+        return self._placement
+
     def resolve(self, kind: IdKind | None, raw: str, field: str) -> SubjectRef:
         if kind is None:
             raise InvalidField(f"{field}.id_type", "must be ID_TYPE_RIC or ID_TYPE_USCC")

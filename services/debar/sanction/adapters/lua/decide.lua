@@ -1,11 +1,12 @@
 #!lua flags=allow-cross-slot-keys
--- Decides checks and appends them, as one record, to a hash-chained decision log, atomically, in one call.
--- On Redis Cluster a command's declared keys must share one slot, so KEYS are only the log chain's (the bucket of
--- the first item); each item's own keys come in ARGV, and the allow-cross-slot-keys flag lets the script reach
--- them on this node (callers group items by node first).
+-- Decides checks and appends them, as one record, to a bucket's sequencing stream, atomically, in one call (the
+-- Merkle log integrates the record right after: app/integrator.py). On Redis Cluster a command's declared keys
+-- must share one slot, so KEYS are only the stream's (the bucket of the first item); each item's own keys come in
+-- ARGV, and the allow-cross-slot-keys flag lets the script reach them on this node (callers group items by node
+-- first).
 --
--- KEYS: log stream, log head.
--- ARGV: catalogue version, chain bucket, the number of rate counters R, then R times: counter key (Keys.rate),
+-- KEYS: the log stream.
+-- ARGV: catalogue version, stream bucket, the number of rate counters R, then R times: counter key (Keys.rate),
 --       items to add, the rate's limit, expiry in seconds (rate.lua's counting, in this call: one round trip per
 --       check); then one per item, its fields joined by US (one argument instead of twelve: encoding arguments is
 --       a large part of a batch's client cost): subject index hash key, subject's decision list key, caller, data
@@ -16,11 +17,13 @@
 -- the exemption only when it turned a deny into the allow (then the matched restrictions are the ones it
 -- overrode); counts: each rate counter's count after adding. An item whose counter went past its limit is not
 -- decided (nor logged): its call is refused. With no item decided, nothing is appended.
--- A record's field `d` holds its decisions, GS-separated; a decision's fields are FS-separated (see chain.py).
+-- A record's field `d` holds its decisions, GS-separated; a decision's fields are FS-separated (see
+-- domain/log_records.py). Its id is the one XADD picks (Redis time, increasing in the stream); each subject's
+-- decision list gets "<stream id>-<bucket>-<index>", the decision's location (shown only as an external id).
 local US, RS, GS, FS = '\31', '\30', '\29', '\28'
 -- An index entry starts: kind, id, role, measure mask, from, until (see domain/entries.py).
 local ENTRY = '^(%a)\31[^\31]*\31[^\31]*\31(%d+)\31(%d+)\31(%d*)\31'
-local catalogue_version, chain_bucket = ARGV[1], ARGV[2]
+local catalogue_version, bucket = ARGV[1], ARGV[2]
 local rates = tonumber(ARGV[3])
 local first = 4 + 4 * rates
 local items = #ARGV - first + 1
@@ -36,14 +39,11 @@ for r = 1, rates do
   refused[tostring(r)] = n > tonumber(ARGV[at + 2])
 end
 
-local stream_id, prev = chain_next(KEYS[2])
-
-local answers, records = {}, {}
+local answers, records, lists = {}, {}, {}
 for j = 0, items - 1 do
   local index_key, decisions_key, caller, revision, id_type, pseudonym, measure, mask_text, at_text, alias_key,
     alias, rate = string.match(ARGV[first + j], ITEM)
   if not refused[rate] then  -- else its call is refused: neither decided nor logged
-    local i = #answers
     local mask = tonumber(mask_text)
     local at = tonumber(at_text)
     local grounds, exemption = {}, ''
@@ -69,15 +69,14 @@ for j = 0, items - 1 do
     if #grounds > 0 and exemption == '' then outcome = 'DENY' end
     records[#records + 1] = table.concat({caller, revision, id_type, pseudonym, measure, outcome, at_text,
       table.concat(grounds, RS), exemption}, FS)
-    redis.call('LPUSH', decisions_key, stream_id .. '-' .. chain_bucket .. '-' .. i)
+    lists[#lists + 1] = decisions_key
     answers[#answers + 1] = {outcome, grounds, exemption}
   end
 end
 if #answers == 0 then return {'', answers, counts} end
 
--- The record's hash commits to the previous record's hash and to every field of its own.
-local decisions = table.concat(records, GS)
-local hash = redis.sha1hex(prev .. US .. table.concat({stream_id, catalogue_version, decisions, ''}, US))
-redis.call('XADD', KEYS[1], stream_id, 'cat', catalogue_version, 'd', decisions, 'sp', '', 'p', prev, 'h', hash)
-chain_advance(KEYS[2], stream_id, hash)
+local stream_id = redis.call('XADD', KEYS[1], '*', 'cat', catalogue_version, 'd', table.concat(records, GS))
+for i = 1, #lists do
+  redis.call('LPUSH', lists[i], stream_id .. '-' .. bucket .. '-' .. (i - 1))
+end
 return {stream_id, answers, counts}

@@ -1,14 +1,13 @@
 -- Writes one objection step atomically: the record (compare-and-set on its previous JSON), the state index, the
--- count of open objections disputing each restriction, and the transition's entry in the hash-chained log.
--- Every key shares one hash tag, so one call is one slot.
+-- count of open objections disputing each restriction, and the transition's entry in the objection log (a
+-- sequencing stream of the Merkle log). Every key shares one hash tag, so one call is one slot.
 --
--- KEYS: records hash, decision -> objection hash, from-state index, to-state index, dispute counts, log, log head.
+-- KEYS: records hash, decision -> objection hash, from-state index, to-state index, dispute counts, log.
 -- ARGV: mode ("file" | "move" | "update"), objection id, decision id, expected record JSON (move, update),
 --       new record JSON, index score (listing order), dispute delta (-1, 0, 1), from state, to state, actor, reason, at,
 --       then the restriction ids.
 -- Returns {1, new JSON, cleared restriction ids...} when written; {0, current JSON} when the decision already has an
 -- objection (file) or the record changed meanwhile (move, update); {-1} when there is no such objection.
-local FS = '\31'
 local mode, oid, did, expected, record = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local score, delta = ARGV[6], tonumber(ARGV[7])
 local from_state, to_state, actor, reason, at = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
@@ -44,11 +43,6 @@ if delta ~= 0 then
   end
 end
 
--- The chain: each entry's hash commits to the previous entry's hash and to every field of its own.
-local stream_id, prev = chain_next(KEYS[7])
-local body = table.concat({stream_id, oid, did, from_state, to_state, actor, reason, at}, FS)
-local hash = redis.sha1hex(prev .. FS .. body)
-redis.call('XADD', KEYS[6], stream_id, 'o', oid, 'd', did, 'f', from_state, 't', to_state, 'a', actor, 'r', reason,
-  'at', at, 'p', prev, 'h', hash)
-chain_advance(KEYS[7], stream_id, hash)
+redis.call('XADD', KEYS[6], '*', 'o', oid, 'd', did, 'f', from_state, 't', to_state, 'a', actor, 'r', reason,
+  'at', at)
 return result

@@ -1,19 +1,27 @@
 #!lua flags=allow-cross-slot-keys
--- Stores restriction records and replaces or removes subjects' index entries, many per call (the bulk import).
+-- Stores records (restrictions, exemptions), replaces or removes subjects' index entries, and sequences the
+-- writes' log entries, many per call (the bulk import; a single registry write is one call too).
 -- KEYS: one key of this node (declared keys must share a slot on Redis Cluster; the others are reached through
 -- the allow-cross-slot-keys flag on this node, callers group operations by node).
--- ARGV[1]: a msgpack array {records, entries}: records flat, 3 per record (hash key, restriction id, record);
+-- ARGV[1]: a msgpack array {records, entries, logs}: records flat, 3 per record (hash key, field, record);
 -- entries flat, 4 per operation (index hash key, pseudonym, entry key prefix, new entry or "" to remove it),
--- applied in order (lib/entries.lua); packed without bin types (the script's cmsgpack predates them). One
--- argument rather than thousands keeps the client's packing cheap.
+-- applied in order (lib/entries.lua); logs flat, 4 per log entry (the bucket's log stream, its history hash, the
+-- record's id, the entry as adapters/codec.py packs it), each appended as one record of the stream (field `r`)
+-- and its stream id added to the record's history. Packed without bin types (the script's cmsgpack predates
+-- them). One argument rather than thousands keeps the client's packing cheap.
 -- Returns the number of index entries that changed.
 local ops = cmsgpack.unpack(ARGV[1])
-local records, entries = ops[1], ops[2]
+local records, entries, logs = ops[1], ops[2], ops[3] or {}
 for i = 1, #records, 3 do
   redis.call('HSET', records[i], records[i + 1], records[i + 2])
 end
 local changed = 0
 for i = 1, #entries, 4 do
   changed = changed + entries_put(entries[i], entries[i + 1], entries[i + 2], entries[i + 3])
+end
+for i = 1, #logs, 4 do
+  local stream_id = redis.call('XADD', logs[i], '*', 'r', logs[i + 3])
+  local history = redis.call('HGET', logs[i + 1], logs[i + 2])
+  redis.call('HSET', logs[i + 1], logs[i + 2], history and (history .. ' ' .. stream_id) or stream_id)
 end
 return changed

@@ -1,0 +1,231 @@
+"""`debar log verify`: rebuilds the Merkle tree from the entries themselves (Redis, and the archive for records
+trimmed from Redis) in the stored leaf order, and checks it against every checkpoint kept outside Redis. Trusts
+nothing in Redis: the leaf order, the stored nodes and the tree's state are only a map, checked against the
+entries and the signed checkpoints; what Redis cannot forge is the log key's signature on a checkpoint kept in
+the checkpoint store (and the witnesses' cosignatures on it).
+
+What it checks, each failure one line naming it:
+- every stored checkpoint: the log key's signature, each cosignature from a witness key given (a bad one breaks
+  it; a missing one is counted, not broken: a witness may have been down), the origin; two of one size with
+  different roots (a fork);
+- the tree rebuilt from the entries has, at each checkpoint's size, that checkpoint's root (an entry removed,
+  changed, reordered, or a record missing from the leaf order changes every root from there on), and reaches the
+  newest checkpoint's size (a cut tail or a dropped stream makes it fall short);
+- every record the leaf order names exists and holds as many entries as it says (a deleted record, a dropped
+  bucket, a front trimmed without archiving), and every leaf stored matches the entry it stands for;
+- every record in a stream up to the stream's cursor is in the leaf order (nothing integrated was hidden from
+  it); records after the cursors are pending integration (counted);
+- the stored tree state (size, root) is the rebuilt tree, and the stored nodes prove the newest checkpoint
+  consistent with it."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from debar.sanction.app.log_proofs import consistency_proof
+from debar.sanction.app.ports import (
+    IntegratedRecord,
+    SequencedLog,
+    SequencedRecord,
+    StoreUnavailable,
+    TreeState,
+    TreeStore,
+)
+from debar.tlog.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from debar.tlog.compact import CompactRange
+from debar.tlog.merkle import leaf_hash
+from debar.tlog.nodes import MissingNodes
+from debar.tlog.note import NoteError, Verifier
+from debar.tlog.proofs import InvalidProof, verify_consistency
+
+PAGE = 1000
+
+
+@dataclass
+class AuditReport:
+    checkpoints: int = 0
+    newest_size: int = 0
+    leaves: int = 0
+    records: int = 0
+    pending: int = 0  # records sequenced after the cursors: not integrated yet
+    missing_cosignatures: int = 0
+    from_archive: int = 0
+    broken: list[str] = field(default_factory=list)
+
+
+def _order_key(record_id: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in record_id.split("-") if p.isdigit())
+
+
+async def _all_records(log: SequencedLog, report: AuditReport) -> dict[str, list[SequencedRecord]]:
+    out: dict[str, list[SequencedRecord]] = {}
+    for stream in await log.streams():
+        records: list[SequencedRecord] = []
+        after = ""
+        while True:
+            try:
+                page = await log.read_after(stream, after, PAGE)
+            except StoreUnavailable:
+                raise
+            except Exception as error:  # a record the sequenced log cannot turn into entries: tampered with
+                report.broken.append(
+                    f"{stream}: a record after {after or 'the start'} cannot be read as log entries "
+                    f"({type(error).__name__}: {error}); the records from there on count as missing"
+                )
+                break
+            records += page
+            if len(page) < PAGE:
+                break
+            after = page[-1].record_id
+        out[stream] = records
+    return out
+
+
+def _open_checkpoints(
+    notes: Sequence[bytes], log_key: Verifier, witness_keys: Sequence[Verifier], report: AuditReport
+) -> dict[int, Checkpoint]:
+    by_size: dict[int, Checkpoint] = {}
+    for number, note in enumerate(notes, start=1):
+        try:
+            signed = open_checkpoint(note, log_key, witnesses=witness_keys, quorum=0)
+        except (NoteError, CheckpointError) as error:
+            report.broken.append(f"stored checkpoint {number}: {error}")
+            continue
+        cp = signed.checkpoint
+        report.missing_cosignatures += sum(1 for w in witness_keys if not any(
+            s.name == w.name and s.key_id == w.key_id for s in signed.verified))  # fmt: skip
+        seen = by_size.get(cp.size)
+        if seen is not None and not hmac.compare_digest(seen.root_hash, cp.root_hash):
+            report.broken.append(f"two stored checkpoints of size {cp.size} with different roots: a forked log")
+            continue
+        by_size[cp.size] = cp
+    report.checkpoints = len(notes)
+    return by_size
+
+
+async def audit_log(
+    log: SequencedLog,
+    tree: TreeStore,
+    checkpoint_notes: Sequence[bytes],
+    log_key: Verifier,
+    witness_keys: Sequence[Verifier] = (),
+    archived: Iterable[SequencedRecord] = (),
+) -> AuditReport:
+    report = AuditReport()
+    checkpoints = _open_checkpoints(checkpoint_notes, log_key, witness_keys, report)
+    report.newest_size = max(checkpoints, default=0)
+    streams = await _all_records(log, report)
+    in_redis = {(r.stream, r.record_id): r for records in streams.values() for r in records}
+    from_archive = {(r.stream, r.record_id): r for r in archived}
+    try:
+        state = await tree.state()
+    except ValueError as error:
+        report.broken.append(f"stored tree state: unreadable ({error})")
+        state = TreeState(CompactRange(), {})
+
+    rebuilt = CompactRange()
+    listed: set[tuple[str, str]] = set()
+    checked_roots: set[int] = set()
+
+    def reached(size: int) -> None:
+        cp = checkpoints.get(size)
+        if cp is None:
+            return
+        checked_roots.add(size)
+        if not hmac.compare_digest(rebuilt.root(), cp.root_hash):
+            report.broken.append(
+                f"checkpoint of size {size}: its root is not the root of the tree rebuilt from the entries "
+                "(an entry before it was removed, changed, reordered or added)"
+            )
+
+    reached(0)
+    start = 0
+    while True:
+        page: list[IntegratedRecord] = await tree.records(start, PAGE)
+        if not page:
+            break
+        start += len(page)
+        stored = await tree.leaf_hashes(page[0].first_leaf, page[-1].first_leaf + page[-1].count)
+        stored_at = page[0].first_leaf
+        for item in page:
+            report.records += 1
+            where = f"record {item.record_id} of {item.stream}"
+            key = (item.stream, item.record_id)
+            if key in listed:
+                report.broken.append(f"{where}: in the leaf order twice (rewritten tree state)")
+            listed.add(key)
+            if item.first_leaf != rebuilt.size:
+                report.broken.append(
+                    f"{where}: the leaf order puts it at leaf {item.first_leaf}, not {rebuilt.size} "
+                    "(rewritten tree state)"
+                )
+            record = in_redis.get(key)
+            if record is None and key in from_archive:
+                record = from_archive[key]
+                report.from_archive += 1
+            if record is None:
+                report.broken.append(
+                    f"{where} (leaves {item.first_leaf}..{item.first_leaf + item.count - 1}) is missing from Redis "
+                    "and the archive: deleted, trimmed without archiving, or its stream dropped"
+                )
+                entries_hashes = [
+                    stored[i - stored_at] if 0 <= i - stored_at < len(stored) else b"\0" * 32
+                    for i in range(item.first_leaf, item.first_leaf + item.count)
+                ]
+            else:
+                if len(record.entries) != item.count:
+                    report.broken.append(
+                        f"{where}: holds {len(record.entries)} entries, the tree {item.count} (entries removed or "
+                        "added)"
+                    )
+                entries_hashes = [leaf_hash(e) for e in record.entries]
+            for k, h in enumerate(entries_hashes):
+                index = rebuilt.size
+                stored_hash = stored[index - stored_at] if 0 <= index - stored_at < len(stored) else None
+                if record is not None and stored_hash is not None and not hmac.compare_digest(stored_hash, h):
+                    report.broken.append(
+                        f"leaf {index} ({where}, entry {k}): the entry does not hash to the stored leaf (the entry, "
+                        "or the stored tree, was changed)"
+                    )
+                rebuilt.append(h)
+                reached(rebuilt.size)
+    report.leaves = rebuilt.size
+
+    for size in sorted(checkpoints):
+        if size > rebuilt.size:
+            report.broken.append(
+                f"checkpoint of size {size}: the tree rebuilt from the entries has only {rebuilt.size} leaves "
+                "(entries cut from the tail, or a stream or bucket dropped)"
+            )
+            break
+
+    cursors: Mapping[str, str] = state.cursors
+    for stream, records in sorted(streams.items()):
+        cursor = cursors.get(stream)
+        for record in records:
+            if cursor is not None and _order_key(record.record_id) <= _order_key(cursor):
+                if (stream, record.record_id) not in listed:
+                    report.broken.append(
+                        f"record {record.record_id} of {stream}: before the stream's cursor but not in the tree "
+                        "(added behind the log's back, or the leaf order was rewritten)"
+                    )
+            else:
+                report.pending += 1
+
+    if state.size != rebuilt.size or not hmac.compare_digest(state.edge.root(), rebuilt.root()):
+        report.broken.append(
+            f"stored tree state: size {state.size}, root {state.edge.root().hex()[:16]}..., not the tree rebuilt "
+            f"from the leaf order (size {rebuilt.size}, root {rebuilt.root().hex()[:16]}...)"
+        )
+    if report.newest_size and state.size >= report.newest_size:
+        newest = checkpoints[report.newest_size]
+        try:
+            proof = await consistency_proof(tree, newest.size, state.size)
+            verify_consistency(newest.size, state.size, newest.root_hash, state.edge.root(), proof)
+        except (InvalidProof, MissingNodes, ValueError) as error:
+            report.broken.append(
+                f"stored tree: not consistent with the newest checkpoint (size {newest.size}): {error}"
+            )
+    return report

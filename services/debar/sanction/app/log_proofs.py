@@ -1,0 +1,103 @@
+"""Proofs from the stored tree, and the receipts and checkpoints the API gives (GetCheckpoint, GetDecisionProof,
+GetConsistencyProof): a receipt is a decision's canonical entry bytes, its leaf index, the inclusion proof to the
+latest signed checkpoint, and that checkpoint, so that anyone can check it offline with the log's public key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from debar.common.errors import InvalidField, NotFound, Unavailable
+from debar.sanction.app.ports import SequencedLog, TreeStore
+from debar.sanction.app.unavailable import unavailable_as
+from debar.tlog.checkpoint import Checkpoint, parse_checkpoint
+from debar.tlog.note import parse_note
+from debar.tlog.proofs import ProofPlan, consistency_plan, inclusion_plan
+
+RETRY_AFTER_S = 1
+
+
+class NotYetIntegrated(Unavailable):
+    """The decision is sequenced but not yet in a signed checkpoint (normally within 2 s): ask again shortly."""
+
+    def __init__(self, message: str, retry_after_s: int = RETRY_AFTER_S) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+async def read_proof(tree: TreeStore, plan: ProofPlan) -> list[bytes]:
+    nodes = plan.nodes
+    hashes = await tree.read_nodes(nodes) if nodes else []
+    return plan.assemble(dict(zip(nodes, hashes, strict=True)))
+
+
+async def consistency_proof(tree: TreeStore, old_size: int, new_size: int) -> list[bytes]:
+    return await read_proof(tree, consistency_plan(old_size, new_size))
+
+
+async def inclusion_proof(tree: TreeStore, index: int, size: int) -> list[bytes]:
+    return await read_proof(tree, inclusion_plan(index, size))
+
+
+@dataclass(frozen=True)
+class SignedTreeHead:
+    note: bytes  # the signed checkpoint with its cosignatures
+    checkpoint: Checkpoint
+
+    @property
+    def size(self) -> int:
+        return self.checkpoint.size
+
+    @property
+    def root_hash(self) -> bytes:
+        return self.checkpoint.root_hash
+
+
+@dataclass(frozen=True)
+class Receipt:
+    decision_id: str
+    entry: bytes
+    leaf_index: int
+    inclusion_proof: tuple[bytes, ...]
+    head: SignedTreeHead
+
+
+class LogProofs:
+    def __init__(self, log: SequencedLog, tree: TreeStore) -> None:
+        self._log = log
+        self._tree = tree
+
+    @unavailable_as("the decision log")
+    async def checkpoint(self) -> SignedTreeHead:
+        note = await self._tree.latest_checkpoint()
+        if note is None:
+            raise NotYetIntegrated("no checkpoint has been signed yet; try again shortly")
+        return SignedTreeHead(note, parse_checkpoint(parse_note(note).text))
+
+    @unavailable_as("the decision log")
+    async def decision_proof(self, decision_id: str) -> Receipt:
+        if not decision_id:
+            raise InvalidField("decision_id", "required")
+        found = await self._log.locate(decision_id)
+        if found is None:
+            raise NotFound(f"no decision {decision_id}")
+        stream, record_id, index = found
+        record = await self._log.read(stream, record_id)
+        if record is None or index >= len(record.entries):
+            raise NotFound(f"no decision {decision_id}")
+        first = await self._tree.first_leaf(stream, record_id)
+        head = await self.checkpoint()
+        if first is None or first + index >= head.size:
+            raise NotYetIntegrated(f"decision {decision_id} is not in a signed checkpoint yet; try again shortly")
+        leaf = first + index
+        proof = await inclusion_proof(self._tree, leaf, head.size)
+        return Receipt(decision_id, record.entries[index], leaf, tuple(proof), head)
+
+    @unavailable_as("the decision log")
+    async def consistency(self, from_size: int, to_size: int) -> Sequence[bytes]:
+        if from_size > to_size:
+            raise InvalidField("from_size", f"{from_size} is larger than to_size {to_size}")
+        head = await self.checkpoint()
+        if to_size > head.size:
+            raise InvalidField("to_size", f"{to_size} is beyond the latest checkpoint's size {head.size}")
+        return await consistency_proof(self._tree, from_size, to_size)

@@ -1,0 +1,144 @@
+"""Decision ids that reveal nothing. Inside, a decision lives at a location: the log record (stream id) in its
+bucket's stream, and its index in the record (DecisionAddress). Outside (Check and BatchCheck answers, the domain
+services, ListDecisions, GetDecision, objections, the spool, log entries), it is known only by its external id:
+one AES-256 block, a keyed pseudorandom permutation of the location, written in 26 base32 characters. The key is
+derived (HKDF-SHA256, info "debar decision ids") from DEBAR_BUCKET_KEY, which is never rotated, so an id keeps
+meaning the same decision for ever.
+
+The 128-bit block holds the location in 104 bits and 24 fixed bits of redundancy (a version byte and two zero
+bytes, plus the high bits of the bucket): an id that was guessed, or changed in any bit, decrypts to a block whose
+redundancy fails but with probability about 2^-27, and is answered as unknown (NOT_FOUND), like an id that decrypts to
+a location where no decision is. Neighbouring decisions (the next index, the next record) have ids that share no
+visible structure: without the key, nothing about one id tells anything about another.
+
+A decision made while the log could not be written (fail-open, spooled) gets an id of the same form: version 2,
+its bucket, and 96 random bits, so it too reveals nothing and cannot be guessed; the log maps it to the location
+its replay got."""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from debar.common.errors import InvalidField
+from debar.common.identifiers import Placement
+from debar.sanction.domain.decisions import DecisionAddress, parse_decision_id
+
+HKDF_INFO = b"debar decision ids"
+LOGGED, SPOOLED = 1, 2
+_SHAPE = re.compile(r"^[a-z2-7]{26}\Z", re.ASCII)
+_STREAM_ID = re.compile(r"^(\d{1,15})-(\d{1,9})\Z", re.ASCII)
+MAX_MS, MAX_SEQ, MAX_INDEX = 2**48 - 1, 2**24 - 1, 2**16 - 1
+
+
+def derive_key(bucket_key: bytes) -> bytes:
+    """The same key as Placement(bucket_key).derive(HKDF_INFO)."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=HKDF_INFO).derive(bucket_key)
+
+
+def _plain(address: DecisionAddress) -> bytes:
+    match = _STREAM_ID.match(address.stream_id)
+    if not match:
+        raise ValueError(f"not a stream id: {address.stream_id!r}")
+    ms, seq, index, bucket = int(match[1]), int(match[2]), address.index, address.bucket
+    b = int(bucket, 16) if len(bucket) == 3 else -1
+    if ms > MAX_MS or seq > MAX_SEQ or not 0 <= index <= MAX_INDEX or not 0 <= b < 4096:
+        raise ValueError("decision location out of range")
+    plain = bytes([LOGGED]) + ms.to_bytes(6, "big") + seq.to_bytes(3, "big") + b.to_bytes(2, "big")
+    return plain + index.to_bytes(2, "big") + b"\x00\x00"
+
+
+def _text(block: bytes) -> str:
+    return base64.b32encode(block).decode().rstrip("=").lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """What an external id stands for: a logged decision's address, or a spooled decision's bucket (its location
+    is the one its replay got, kept by the log)."""
+
+    address: DecisionAddress | None
+    spooled_bucket: str | None = None
+
+
+class DecisionIds:
+    def __init__(self, key: bytes) -> None:
+        """`key`: 32 bytes, derived from the bucket key (`for_placement`, `derive_key`)."""
+        if len(key) != 32:
+            raise ValueError("a decision id key is 32 bytes")
+        self._cipher = Cipher(algorithms.AES(key), modes.ECB())
+
+    @staticmethod
+    def for_placement(placement: Placement) -> DecisionIds:
+        return DecisionIds(placement.derive(HKDF_INFO))
+
+    @staticmethod
+    def for_bucket_key(bucket_key: str | bytes) -> DecisionIds:
+        return DecisionIds(derive_key(bucket_key.encode() if isinstance(bucket_key, str) else bucket_key))
+
+    def _encrypt(self, block: bytes) -> bytes:
+        encryptor = self._cipher.encryptor()
+        return encryptor.update(block) + encryptor.finalize()
+
+    def _decrypt(self, block: bytes) -> bytes:
+        decryptor = self._cipher.decryptor()
+        return decryptor.update(block) + decryptor.finalize()
+
+    def external(self, stream_id: str, bucket: str, index: int) -> str:
+        """The external id of the decision at `index` in record `stream_id` of `bucket`'s stream."""
+        return _text(self._encrypt(_plain(DecisionAddress(stream_id, bucket, index))))
+
+    def of(self, address: DecisionAddress) -> str:
+        return self.external(address.stream_id, address.bucket, address.index)
+
+    def of_internal(self, internal_ids: Sequence[str]) -> list[str]:
+        """The external ids of internal ones ("<ms>-<seq>-<bucket>-<index>", as the log's lists keep them), in
+        one cipher pass."""
+        if not internal_ids:
+            return []
+        plain = b"".join(_plain(parse_decision_id(i)) for i in internal_ids)
+        encryptor = self._cipher.encryptor()
+        blocks = encryptor.update(plain) + encryptor.finalize()
+        return [_text(blocks[i : i + 16]) for i in range(0, len(blocks), 16)]
+
+    def new_spooled(self, bucket: str) -> str:
+        """A fresh id for a fail-open decision of `bucket`: 96 random bits inside."""
+        plain = bytes([SPOOLED]) + int(bucket, 16).to_bytes(2, "big") + secrets.token_bytes(12) + b"\x00"
+        return _text(self._encrypt(plain))
+
+    def locate(self, value: str, field: str = "decision_id") -> Located | None:
+        """What `value` stands for; None when it is well formed but no id this key made (guessed or changed).
+        Raises InvalidField when it is not even shaped like a decision id."""
+        if not _SHAPE.match(value):
+            raise InvalidField(field, "is not a decision id (26 characters a-z, 2-7)")
+        try:
+            block = base64.b32decode(value.upper() + "======")
+        except ValueError:
+            return None
+        if len(block) != 16 or _text(block) != value:
+            return None  # the last character's unused bits set: not one this service wrote
+        plain = self._decrypt(block)
+        if plain[0] == LOGGED and plain[14:] == b"\x00\x00":
+            bucket = int.from_bytes(plain[10:12], "big")
+            if bucket >= 4096:
+                return None
+            ms, seq = int.from_bytes(plain[1:7], "big"), int.from_bytes(plain[7:10], "big")
+            address = DecisionAddress(f"{ms}-{seq}", f"{bucket:03x}", int.from_bytes(plain[12:14], "big"))
+            return Located(address)
+        if plain[0] == SPOOLED and plain[15] == 0:
+            bucket = int.from_bytes(plain[1:3], "big")
+            return Located(None, f"{bucket:03x}") if bucket < 4096 else None
+        return None
+
+    def bucket_of(self, value: str, field: str = "decision_id") -> str | None:
+        located = self.locate(value, field)
+        if located is None:
+            return None
+        return located.address.bucket if located.address else located.spooled_bucket

@@ -1,0 +1,27 @@
+"""The records of the sequencing streams as Redis holds them (what `debar log archive` copies out and the log's
+entries are made from): a record of a bucket's stream holds the decisions of one check script call (a Check, the
+items of a BatchCheck on one node, or concurrent Checks coalesced into one call) in its field `d`, or one registry
+write's entry in its field `e` (domain/log_entries.py). The Merkle log (app/integrator.py) commits to every
+record's entries; the SHA-1 hash chain these records once carried is gone (README "The tamper-evident log")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# A record's `d` field: decisions separated by GS, a decision's fields by DECISION_FS, in this order.
+DECISION_SEP = "\x1d"
+DECISION_FS = "\x1c"
+DECISION_FIELDS = ("caller", "revision", "id_type", "subject", "measure", "outcome", "at", "grounds", "exemption")
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One stream record: its stream id and its fields."""
+
+    stream_id: str
+    fields: dict[str, str]
+
+
+def decisions_of(entry: LogEntry) -> list[dict[str, str]]:
+    packed = entry.fields.get("d", "")
+    return [dict(zip(DECISION_FIELDS, d.split(DECISION_FS), strict=True)) for d in packed.split(DECISION_SEP) if d]

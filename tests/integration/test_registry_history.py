@@ -1,0 +1,125 @@
+"""Every registry write is attributed and kept (issue 11): who, when, before and after, into the tamper-evident
+log (issue 10), in the same script call as the write; GetRestriction shows the history, and an Impose that
+shortens a restriction or drops a measure says so."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from debar.sanction.adapters.keys import Keys
+from debar.sanction.adapters.redis_client import make_client
+from debar.sanction.adapters.sequenced_log import RedisSequencedLog
+from debar.sanction.domain.decision_ids import DecisionIds
+from debar.sanction.domain.log_entries import EntryKind, RegistryEntry, decode
+from debar.v1 import registry_pb2
+from tests.conftest import ON_CLUSTER
+from tests.support.keys import TEST_BUCKET_KEY
+from tests.support.requests import DAY, LIFT_DOCUMENT, SECOND_REGISTRY, impose_request
+from tests.support.subjects import new_ric
+
+CLERK = (("x-debar-caller", "clerk:wang"),)
+WEAKENABLE = "railway_passenger_credit"  # lift_needs_confirmation false
+
+
+def _fields(change: registry_pb2.RegistryChange, side: str) -> dict[str, str]:
+    return {f.name: f.value for f in getattr(change, side)}
+
+
+def test_an_impose_that_shortens_or_drops_a_measure_says_so_and_every_write_names_its_caller(registry, redis_server):
+    person = new_ric()
+    end = time.time() + 300 * DAY
+    # A source whose lifts need no second identity: an Impose may weaken its records (for the others it is refused:
+    # test_four_eyes.py), and says so.
+    first = impose_request(person, source=WEAKENABLE, measures=["RAIL_G_TRAIN", "AIR_TRAVEL"], end=end)
+    created = registry.Impose(first, metadata=CLERK).restriction
+    # The same record re-sent: shorter, one measure fewer (an upsert that once did this silently).
+    second = registry_pb2.ImposeRequest()
+    second.CopyFrom(first)
+    del second.measures[:]
+    second.measures.append("RAIL_G_TRAIN")
+    second.effective_until.seconds = int(end - 200 * DAY)
+    registry.Impose(second, metadata=(("x-debar-caller", "clerk:zhao"),))
+    registry.Impose(second, metadata=CLERK)  # unchanged: no write, no entry
+    lift = registry_pb2.LiftRequest(restriction_id=created.id, reason="debt paid", document_number=LIFT_DOCUMENT)
+    registry.Lift(lift, metadata=CLERK)
+
+    history = list(registry.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=created.id)).history)
+    assert [(h.action, h.caller) for h in history] == [
+        ("impose", "clerk:wang"), ("impose", "clerk:zhao"), ("lift", "clerk:wang"),
+    ]  # fmt: skip
+    made, shortened, lifted = history
+    assert list(made.changed) == ["created"] and _fields(made, "after")["measures"] == "RAIL_G_TRAIN AIR_TRAVEL"
+    assert not made.before
+    assert list(shortened.changed)[:2] == ["shortened", "measures_dropped:AIR_TRAVEL"]
+    assert _fields(shortened, "before") == {"measures": "RAIL_G_TRAIN AIR_TRAVEL", "effective_until": str(int(end))}
+    assert _fields(shortened, "after") == {"measures": "RAIL_G_TRAIN", "effective_until": str(int(end - 200 * DAY))}
+    assert "lifted" in lifted.changed and lifted.document_number == LIFT_DOCUMENT
+    assert lifted.reason == "debt paid"
+    assert all(h.at.seconds > 0 and h.record_id for h in history)
+    assert [h.record_id for h in history] == sorted(h.record_id for h in history)
+
+    # Each is a sequenced entry of the subject's bucket stream, read by the integrator like a decision.
+    async def entries() -> list[bytes]:
+        log = RedisSequencedLog(
+            make_client(redis_server.url, cluster=ON_CLUSTER, timeout_s=5, connections=4), Keys(),
+            DecisionIds.for_bucket_key(TEST_BUCKET_KEY),
+        )  # fmt: skip
+        found = []
+        for h in history:
+            for s in await log.streams():
+                record = await log.read(s, h.record_id)
+                if record is not None and record.entries and decode(record.entries[0]).kind is EntryKind.REGISTRY:
+                    entry = RegistryEntry.decode(record.entries[0])
+                    if entry.target == created.id:
+                        found.append(record.entries[0])
+        return found
+
+    logged = [RegistryEntry.decode(e) for e in asyncio.run(entries())]
+    assert [(e.action, e.caller, e.target) for e in logged] == [(h.action, h.caller, created.id) for h in history]
+    assert logged[0].subject == created.subject_pseudonym
+
+
+def test_permits_are_logged_with_who_granted_and_confirmed_them(registry, redis_server):
+    from tests.support.requests import PERMIT_DOCUMENT, subject
+
+    person = new_ric()
+    registry.Impose(impose_request(person), metadata=CLERK)
+    now = int(time.time())
+    request = registry_pb2.GrantExemptionRequest(
+        subject=subject(person), measure="RAIL_G_TRAIN", authority="Court", reason="funeral",
+        document_number=PERMIT_DOCUMENT,
+    )  # fmt: skip
+    request.effective_from.seconds, request.effective_until.seconds = now, now + DAY
+    granted = registry.GrantExemption(request, metadata=CLERK).exemption
+
+    async def permit_entries() -> list[RegistryEntry]:
+        client = make_client(redis_server.url, cluster=ON_CLUSTER, timeout_s=5, connections=4)
+        log = RedisSequencedLog(client, Keys(), DecisionIds.for_bucket_key(TEST_BUCKET_KEY))
+        out = []
+        for stream in await log.streams():
+            for record in await log.read_after(stream, "", 100_000):
+                for e in record.entries:
+                    if decode(e).kind is EntryKind.REGISTRY and RegistryEntry.decode(e).target == granted.id:
+                        out.append(RegistryEntry.decode(e))
+        await client.aclose()
+        return out
+
+    [entry] = asyncio.run(permit_entries())
+    assert (entry.action, entry.caller, entry.changed[0]) == ("grant_exemption", "clerk:wang", "created")
+    assert dict(entry.after)["reason"] == "funeral" and entry.document_number == PERMIT_DOCUMENT
+
+
+def test_a_lift_asked_and_confirmed_is_two_entries_naming_both_identities(registry):
+    created = registry.Impose(impose_request(new_ric()), metadata=CLERK).restriction  # court_consumption_order
+    lift = registry_pb2.LiftRequest(restriction_id=created.id, reason="debt paid", document_number=LIFT_DOCUMENT)
+    registry.Lift(lift, metadata=CLERK)
+    confirm = registry_pb2.ConfirmLiftRequest(restriction_id=created.id, document_number=LIFT_DOCUMENT)
+    registry.ConfirmLift(confirm, metadata=SECOND_REGISTRY)
+    history = list(registry.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=created.id)).history)
+    assert [(h.action, h.caller) for h in history] == [
+        ("impose", "clerk:wang"), ("lift", "clerk:wang"), ("confirm_lift", "clerk:zhao"),
+    ]  # fmt: skip
+    asked, confirmed = history[1:]
+    assert "lift_pending" in asked.changed and asked.document_number == LIFT_DOCUMENT
+    assert {"lifted", "lift_confirmed"} <= set(confirmed.changed)

@@ -1,0 +1,353 @@
+"""The insider attacks of issue 10, each played on a real sanction service's Redis (single, and the 3-master
+cluster with DEBAR_TEST_REDIS=cluster), each detected by `debar log verify` (exit 1, naming what broke) while an
+untouched log verifies (exit 0). The insider has write access to all of Redis, and here even the log's signing key:
+after tampering with the entries it rebuilds every Redis-side structure (leaf order, tiles, tree state, cursors,
+latest checkpoint, the subject's decision list) with a fresh integrator, so Redis is consistent with itself. What it
+cannot rewrite is the checkpoint store outside Redis. Each test runs on its own key prefix of the suite's Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import redis as redis_client
+
+from debar.common.settings import Settings
+from debar.sanction.adapters.keys import TreeKeys
+from debar.sanction.adapters.redis_wiring import redis_adapters
+from debar.sanction.app.integrator import Integrator
+from debar.sanction.domain.catalogue import load_default_catalogue
+from debar.tlog.keys import parse_signer_key
+from debar.v1 import decision_pb2, decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
+from tests.conftest import ON_CLUSTER
+from tests.support.keys import TEST_LOG_SIGNER_KEY, where
+from tests.support.memory_tlog import MemoryCheckpoints, NoWitnesses
+from tests.support.requests import check_request, impose_request
+from tests.support.servers import ServiceProcess, start_service, wait_for
+from tests.support.subjects import new_ric
+
+TIMEOUT = 30
+
+
+@dataclass
+class LogSystem:
+    env: dict[str, str]
+    prefix: str
+    url: str
+    service: ServiceProcess | None
+    decision_ids: list[str]
+    refused: list[str]
+
+    def redis(self) -> Any:
+        return (redis_client.RedisCluster if ON_CLUSTER else redis_client.Redis).from_url(self.url)
+
+    def streams(self) -> list[str]:
+        r = self.redis()
+        found = sorted({k.decode() for k in r.scan_iter(match=f"{self.prefix}:log:*", count=1000)})
+        return sorted(found, key=lambda k: -int(r.xlen(k)))
+
+    def stop(self) -> None:
+        if self.service is not None:
+            self.service.stop()
+            self.service = None
+
+    def start(self, logs_dir: Path) -> ServiceProcess:
+        self.service = start_service("sanction", self.env, logs_dir)
+        return self.service
+
+
+def verify(env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "debar.cli.main", "log", "verify", *extra],
+        capture_output=True, text=True, timeout=120, env={**os.environ, **env},
+    )  # fmt: skip
+
+
+def checkpoint_size(service: ServiceProcess) -> int:
+    with grpc.insecure_channel(service.address) as channel:
+        stub = decision_pb2_grpc.DecisionServiceStub(channel)
+        try:
+            return stub.GetCheckpoint(
+                decision_pb2.GetCheckpointRequest(), metadata=[("x-debar-caller", "portal")], timeout=TIMEOUT
+            ).size
+        except grpc.RpcError:
+            return -1
+
+
+def wait_integrated(system: LogSystem) -> None:
+    """Until the newest decision has a receipt and the checkpoint stops growing."""
+    assert system.service is not None
+    service = system.service
+    with grpc.insecure_channel(service.address) as channel:
+        stub = decision_pb2_grpc.DecisionServiceStub(channel)
+
+        def proven() -> bool:
+            try:
+                stub.GetDecisionProof(
+                    decision_pb2.GetDecisionProofRequest(decision_id=system.decision_ids[-1]),
+                    metadata=[("x-debar-caller", "reviewer:li")], timeout=TIMEOUT,
+                )  # fmt: skip
+                return True
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+                return False
+
+        assert wait_for(proven, timeout_s=30, interval_s=0.1), service.log()
+    last = -2
+    while (size := checkpoint_size(service)) != last:
+        last = size
+        time.sleep(1.2)
+
+
+def make_decisions(service: ServiceProcess, people: int = 6, checks_each: int = 3) -> tuple[list[str], list[str]]:
+    ids, refused = [], []
+    with grpc.insecure_channel(service.address) as channel:
+        registry = registry_pb2_grpc.RegistryServiceStub(channel)
+        checks = sanction_pb2_grpc.SanctionServiceStub(channel)
+        for n in range(people):
+            person = new_ric()
+            if n % 2 == 0:
+                registry.Impose(impose_request(person), timeout=TIMEOUT)
+            for _ in range(checks_each):
+                answer = checks.Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT)
+                ids.append(answer.decision_id)
+                if n % 2 == 0:
+                    refused.append(answer.decision_id)
+    return ids, refused
+
+
+@pytest.fixture
+def system(service_env: dict[str, str], logs_dir: Path, tmp_path: Path) -> Iterator[LogSystem]:
+    prefix = f"tla{uuid.uuid4().hex[:8]}"
+    env = {**service_env, "DEBAR_REDIS_PREFIX": prefix, "DEBAR_DATA_DIR": str(tmp_path / "data")}
+    found = LogSystem(env, prefix, service_env["DEBAR_REDIS_URL"], None, [], [])
+    service = found.start(logs_dir)
+    for _ in range(2):  # two rounds: more than one checkpoint, one between them
+        ids, refused = make_decisions(service, people=4)
+        found.decision_ids += ids
+        found.refused += refused
+        wait_integrated(found)
+    found.stop()
+    yield found
+    found.stop()
+
+
+# -- the insider's tools -----------------------------------------------------------------------------------
+
+
+def rewrite_stream(r: Any, key: str, records: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+    """Streams only append: a tamperer rewrites the whole stream, keeping the ids it wants."""
+    r.delete(key)
+    for stream_id, fields in records:
+        r.xadd(key, fields, id=stream_id)
+
+
+def rebuild_tree(system: LogSystem) -> None:
+    """Everything Redis holds about the tree, recomputed from the (tampered) entries, with the log's own key: the
+    leaf order, tiles, state, cursors and the latest checkpoint agree with the entries again."""
+    r = system.redis()
+    keys = TreeKeys(system.prefix)
+    for key in [keys.lease, keys.state, keys.cursors, keys.records, keys.leaf, keys.checkpoint]:
+        r.delete(key)
+    for tile in list(r.scan_iter(match=keys.tile_pattern(), count=1000)):
+        r.delete(tile)
+
+    async def integrate() -> None:
+        settings = Settings.from_env({**os.environ, **system.env})
+        adapters = redis_adapters(settings, system.url, load_default_catalogue())
+        integrator = Integrator(
+            adapters.sequenced_log, adapters.tree, MemoryCheckpoints(), parse_signer_key(TEST_LOG_SIGNER_KEY),
+            NoWitnesses(),
+        )  # fmt: skip
+        try:
+            while True:
+                await integrator.step()
+                if not integrator.more_pending:
+                    break
+        finally:
+            await adapters.close()
+
+    asyncio.run(integrate())
+
+
+def drop_from_decision_lists(system: LogSystem, decision_id: str) -> None:
+    """The subject's decision list forgets the decision too (the lists hold its location, which the insider can
+    read from the stream record; the external id is what the person was given)."""
+    address = where(decision_id)
+    location = f"{address.stream_id}-{address.bucket}-{address.index}"
+    r = system.redis()
+    removed = sum(int(r.lrem(key, 0, location)) for key in r.scan_iter(match=f"{system.prefix}:ds:*", count=1000))
+    assert removed == 1, f"{decision_id} ({location}) was in {removed} decision lists"
+
+
+def records_of(r: Any, key: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    return [(sid, dict(fields)) for sid, fields in r.xrange(key)]
+
+
+REFUSED = b"\x1cDENY\x1c"  # a decision's outcome field, as the check script packs it
+
+
+def change_a_field(fields: dict[bytes, bytes]) -> dict[bytes, bytes]:
+    """A refusal made an allow."""
+    changed = dict(fields)
+    assert REFUSED in changed[b"d"]
+    changed[b"d"] = changed[b"d"].replace(REFUSED, b"\x1cALLOW\x1c", 1)
+    return changed
+
+
+def refused_record(system: LogSystem) -> tuple[str, int]:
+    """A stream holding a refusal, and that record's position in it."""
+    r = system.redis()
+    for stream in system.streams():
+        for i, (_, fields) in enumerate(records_of(r, stream)):
+            if REFUSED in fields.get(b"d", b""):
+                return stream, i
+    raise AssertionError("no refusal logged")
+
+
+# -- the attacks ---------------------------------------------------------------------------------------------
+
+
+def test_an_untouched_log_verifies(system: LogSystem):
+    done = verify(system.env)
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "0 broken" in done.stdout
+    assert "entries rebuilt" in done.stdout
+
+
+def test_deleting_a_refusal_and_fixing_up_every_redis_side_state_is_detected(system: LogSystem):
+    r = system.redis()
+    stream, victim = refused_record(system)
+    records = records_of(r, stream)
+    del records[victim]
+    rewrite_stream(r, stream, records)
+    for decision_id in system.refused:
+        drop_from_decision_lists(system, decision_id)
+    rebuild_tree(system)
+    done = verify(system.env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "BROKEN checkpoint of size" in done.stderr
+    assert "is not the root of the tree rebuilt from the entries" in done.stderr
+
+
+def test_deleting_a_record_without_fixing_up_names_the_record(system: LogSystem):
+    r = system.redis()
+    stream = system.streams()[0]
+    records = records_of(r, stream)
+    gone = records.pop(1)
+    rewrite_stream(r, stream, records)
+    done = verify(system.env)
+    assert done.returncode == 1
+    assert f"record {gone[0].decode()} of {stream}" in done.stderr and "is missing" in done.stderr
+
+
+def test_rewriting_a_field_is_detected(system: LogSystem):
+    r = system.redis()
+    stream, victim = refused_record(system)
+    records = records_of(r, stream)
+    records[victim] = (records[victim][0], change_a_field(records[victim][1]))
+    rewrite_stream(r, stream, records)
+    plain = verify(system.env)
+    assert plain.returncode == 1
+    assert "the entry does not hash to the stored leaf" in plain.stderr
+    rebuild_tree(system)
+    fixed_up = verify(system.env)
+    assert fixed_up.returncode == 1
+    assert "is not the root of the tree rebuilt from the entries" in fixed_up.stderr
+
+
+def test_reordering_two_entries_is_detected(system: LogSystem):
+    r = system.redis()
+    stream = system.streams()[0]
+    records = records_of(r, stream)
+    (id0, f0), (id1, f1) = records[0], records[1]
+    assert f0 != f1
+    records[0], records[1] = (id0, f1), (id1, f0)
+    rewrite_stream(r, stream, records)
+    rebuild_tree(system)
+    done = verify(system.env)
+    assert done.returncode == 1
+    assert "is not the root of the tree rebuilt from the entries" in done.stderr
+
+
+def test_cutting_the_tail_is_detected(system: LogSystem):
+    r = system.redis()
+    for stream in system.streams():
+        records = records_of(r, stream)
+        rewrite_stream(r, stream, records[:-1])
+    rebuild_tree(system)
+    done = verify(system.env)
+    assert done.returncode == 1
+    assert "BROKEN checkpoint of size" in done.stderr
+
+
+def test_dropping_a_bucket_is_detected(system: LogSystem):
+    r = system.redis()
+    stream = system.streams()[-1]
+    r.delete(stream)
+    rebuild_tree(system)
+    done = verify(system.env)
+    assert done.returncode == 1
+    assert "BROKEN checkpoint of size" in done.stderr
+    # Without the fix-up, the dropped stream's records are named.
+    r.delete(stream)
+
+
+def test_trimming_the_front_and_fixing_up_pointers_is_detected(system: LogSystem):
+    r = system.redis()
+    stream = system.streams()[0]
+    records = records_of(r, stream)
+    first_kept = records[1][0].decode()
+    assert r.xtrim(stream, minid=first_kept, approximate=False) == 1
+    base_key = f"{system.prefix}:logbase:{stream[stream.index('{') :]}"
+    r.set(base_key, f"{records[0][0].decode()} {'0' * 40}")  # where the chain "continues", as archiving sets it
+    plain = verify(system.env)
+    assert plain.returncode == 1
+    assert f"record {records[0][0].decode()} of {stream}" in plain.stderr
+    rebuild_tree(system)
+    fixed_up = verify(system.env)
+    assert fixed_up.returncode == 1
+    assert "BROKEN checkpoint of size" in fixed_up.stderr
+
+
+@pytest.mark.parametrize("what", ["a leaf", "the tree state", "the leaf order"])
+def test_rewriting_stored_tree_state_is_detected(system: LogSystem, what: str):
+    r = system.redis()
+    keys = TreeKeys(system.prefix)
+    if what == "a leaf":
+        tile = keys.tile(0, 0)
+        data = bytearray(r.get(tile))
+        data[40] ^= 0x01
+        r.set(tile, bytes(data))
+        expected = "does not hash to the stored leaf"
+    elif what == "the tree state":
+        r.hset(keys.state, "root", "00" * 32)
+        r.hset(keys.state, "size", "1")
+        expected = "stored tree state"
+    else:
+        items = r.lrange(keys.records, 0, -1)
+        r.delete(keys.records)
+        r.rpush(keys.records, items[1], items[0], *items[2:])
+        expected = "the leaf order puts it at leaf"
+    done = verify(system.env)
+    assert done.returncode == 1, done.stdout
+    assert expected in done.stderr
+
+
+def test_verify_cannot_run_without_checkpoints_or_key(system: LogSystem, tmp_path: Path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    no_checkpoints = verify(system.env, "--checkpoints", str(empty))
+    assert no_checkpoints.returncode == 2 and "no stored checkpoint" in no_checkpoints.stderr
+    no_key = verify({**system.env, "DEBAR_LOG_SIGNING_KEY": str(tmp_path / "missing.key")})
+    assert no_key.returncode == 2 and "DEBAR_LOG_SIGNING_KEY" in no_key.stderr
