@@ -177,9 +177,10 @@ class GrpcServer:
 
 async def stop_tasks(tasks: Sequence[asyncio.Task[None]], what: str, wait_s: float = 1.0) -> None:
     """Cancels `tasks` and waits at most `wait_s` for them, twice: a task whose first cancellation was swallowed
-    gets a second. (The sanction judge loop's was, about one stop in ten: cancelled during its schedule read, as
-    the calls in flight handed their Redis connections back, the read returned normally, and the loop went on
-    polling: the process never exited.) One still running is logged and left: the exit deadline ends it."""
+    gets a second. (The sanction judge loop's was, about one stop in ten: redis-py sends each command under
+    asyncio.wait_for, which on Python 3.11 returns instead of raising a cancellation that lands as the write
+    completes (CPython gh-86296); cancelled so during its schedule read, the loop went on polling and the process
+    never exited.) One still running is logged and left: the exit deadline ends it."""
     pending = {task for task in tasks if not task.done()}
     for _ in range(2):
         if not pending:
