@@ -57,7 +57,8 @@ def test_sigterm_reports_not_serving_lets_calls_in_flight_finish_and_refuses_new
     admin = redis_client.Redis.from_url(redis.url)
     env = {"DEBAR_REDIS_URL": redis.url, "DEBAR_PSEUDONYM_KEYS": KEYS, "DEBAR_DATA_DIR": str(tmp_path),
            "DEBAR_PLAINTEXT": "true",
-           "DEBAR_REDIS_TIMEOUT_S": "30"}  # fmt: skip  # a held call waits for Redis instead of failing
+           "DEBAR_REDIS_TIMEOUT_S": "30",  # a held call waits for Redis instead of failing
+           "DEBAR_GRACE_S": "20"}  # fmt: skip  # the calls in flight outlive the checks below, however slow the machine
     service = start_service("sanction", env, logs_dir)
     try:
         with grpc.insecure_channel(service.address) as channel:
@@ -174,3 +175,49 @@ def test_a_hung_redis_costs_fast_failures_not_a_queue_and_recovery_is_automatic(
             os.kill(redis.process.pid, signal.SIGCONT)
         service.stop(signal.SIGKILL)
         redis.stop(kill=True)
+
+
+_HELD_EXIT = """
+import asyncio, contextlib
+from debar.rpc.server import GrpcServer, Readiness, exit_deadline
+
+exit_deadline(1.0)
+
+
+async def ready() -> bool:
+    return True
+
+
+async def main() -> None:
+    server = GrpcServer("127.0.0.1", 0, [], grace_s=0.5)
+    try:
+        await server.run(Readiness({"ready": ready}), on_ready=lambda port: print("ready", flush=True))
+    finally:
+        while True:  # shutdown work that never ends and swallows every cancellation
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(10)
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_stop_ends_the_process_within_the_grace_plus_the_margin_whatever_holds_it(tmp_path):
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", _HELD_EXIT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 1
+        # grace 0.5 s + margin 1 s, and a little for a busy machine
+        assert time.monotonic() - started < 6
+        assert "did not stop within 1.5s" in process.stderr.read()
+    finally:
+        process.kill()
+        process.wait()

@@ -52,6 +52,9 @@ def run_service(name: str, settings: Settings, port: int | None = None) -> int:
 def _run_grpc(main: Coroutine[Any, Any, None]) -> None:
     """A gRPC service on uvloop's event loop: the Redis client's and the event loop's own work per call cost less
     CPU there (grpc.aio polls its completion queue itself, on any loop). Plain asyncio where uvloop is missing."""
+    from debar.rpc.server import exit_deadline
+
+    exit_deadline()  # a SIGTERM ends this process within DEBAR_GRACE_S plus a few seconds, whatever holds it
     try:
         import uvloop
     except ImportError:

@@ -17,7 +17,7 @@ from debar.local.embedded_redis import EmbeddedRedis
 from debar.rpc.callers import identify_callers
 from debar.rpc.metrics import RpcMetrics, serve_metrics
 from debar.rpc.request_context import RequestInterceptor
-from debar.rpc.server import GrpcServer, Readiness
+from debar.rpc.server import GrpcServer, Readiness, stop_tasks
 from debar.rpc.tls import server_credentials
 from debar.sanction.adapters.file_spool import spool_folder
 from debar.sanction.adapters.redis_wiring import redis_adapters
@@ -52,6 +52,7 @@ log = logging.getLogger("debar.failopen")
 log_health = logging.getLogger("debar.integrator")
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+CLOSE_S = 2.0  # at shutdown, the last distinct-subjects flush and closing the Redis client each wait no longer
 
 
 def _warn_of_unsorted_spool(data_dir: Path, ours: Path) -> None:
@@ -168,12 +169,15 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         try:
             await server.run(Readiness({"redis": redis_answers, "catalogue": catalogue_loaded}), on_ready)
         finally:
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task  # none ends on its own: cancelled is the only way out
+            # None ends on its own: cancelled is the only way out. Bounded: one must not hold the exit.
+            await stop_tasks(tasks, "background tasks")
             with contextlib.suppress(Exception):
-                await distinct.flush()  # the last second's subjects
+                async with asyncio.timeout(CLOSE_S):  # a paused Redis would hold it for the Redis timeout
+                    await distinct.flush()  # the last second's subjects
             if stop_metrics is not None:
                 stop_metrics()
-            await core.close()
+            try:
+                async with asyncio.timeout(CLOSE_S):
+                    await core.close()
+            except TimeoutError:
+                log.warning("closing the Redis client took over %.0fs: left to the exit", CLOSE_S)

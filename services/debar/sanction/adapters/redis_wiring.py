@@ -72,7 +72,7 @@ def redis_adapters(
         sequenced_log=RedisSequencedLog(
             client, keys, DecisionIds.for_bucket_key(settings.bucket_key), breaker=log_breaker
         ),
-        tree=RedisTreeStore(client, TreeKeys(settings.redis_prefix), log_breaker),
+        tree=RedisTreeStore(client, TreeKeys(settings.redis_prefix), log_breaker, replication),
         checkpoints=DirectoryCheckpoints(settings.checkpoints_path),
         replicas_confirm=store.replicas_confirm,
         watch_store=RedisWatchStore(client, WatchKeys(settings.redis_prefix), breaker, replication),

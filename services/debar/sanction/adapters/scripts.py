@@ -36,6 +36,7 @@ def source(name: str) -> str:
 WRITES = frozenset(
     {"decide", "index", "replay", "write", "texts", "objection", "rekey", "trim"}
     | {"watch_add", "watch_remove", "watch_tell", "watch_rekey"}  # subscriptions and the changes told
+    | {"tree_commit", "tree_checkpoint"}  # the Merkle log: a signed tree must survive a failover
 )
 
 

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from debar.common.circuit import CircuitBreaker
 from debar.sanction.adapters.keys import TILE_LEVELS, TILE_WIDTH, TreeKeys
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
+from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.app.ports import IntegratedRecord, LeaseLost, TreeConflict, TreeGrowth, TreeState
 from debar.tlog.compact import CompactRange
@@ -41,11 +42,16 @@ def _text(value: bytes | str) -> str:
 
 
 class RedisTreeStore:
-    def __init__(self, client: Redis, keys: TreeKeys, breaker: CircuitBreaker | None = None) -> None:
+    def __init__(
+        self, client: Redis, keys: TreeKeys, breaker: CircuitBreaker | None = None,
+        replication: Replication | None = None,
+    ) -> None:  # fmt: skip
+        """`replication`: a commit and a checkpoint return once enough replicas hold them (scripts.WRITES), so a
+        checkpoint is never signed over a tree, or entries, that a failover could take back."""
         self._redis = client
         self._keys = keys
         self._breaker = breaker or CircuitBreaker()
-        self._scripts = Scripts(client, _SCRIPTS)
+        self._scripts = Scripts(client, _SCRIPTS, replication)
 
     @unavailable_on_redis_error
     async def hold_lease(self, owner: str, ttl_ms: int) -> bool:

@@ -277,12 +277,16 @@ class Integrator:
                 failure.witness, size, failure.kind.value, failure.detail,
             )  # fmt: skip
         data = cosigning.note.to_bytes()
-        await asyncio.to_thread(self._checkpoints.append, data)
+        # Into Redis first: the store answers once enough replicas hold the checkpoint, and with it everything
+        # written before it (the tree and its entries; replication keeps one order). Only then is it kept outside
+        # Redis, where nothing is ever taken back: a checkpoint over entries a failover lost would stand there
+        # against the surviving log forever.
         try:
             await self._tree.put_checkpoint(self.owner, size, data)
         except LeaseLost:
             self._state = None
             return
+        await asyncio.to_thread(self._checkpoints.append, data)
         self._signed_size = size
         self.health.checkpoint_size = size
         self.health.checkpoint_at = self._clock()

@@ -30,6 +30,7 @@ from debar.sanction.app.ports import Decider, Due, RestrictionStore, StoreUnavai
 from debar.sanction.app.unavailable import unavailable_as
 from debar.sanction.domain import watch as rules
 from debar.sanction.domain.catalogue import Catalogue
+from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.decisions import CheckQuery, LoggedCheck
 from debar.sanction.domain.model import SubjectRef
 from debar.sanction.domain.subjects import SubjectResolver
@@ -137,6 +138,7 @@ class Watch:
         self._decider = decider
         self._catalogue = catalogue
         self._resolver = resolver
+        self._ids = DecisionIds.for_placement(resolver.placement)  # a change names its decision as a check does
         self._floor = floor
         self.limits = limits
         self._clock = clock
@@ -233,6 +235,8 @@ class Watch:
                 checks.append(LoggedCheck(query, caller, self._floor.value, principal))
             decisions = await self._decider.decide(checks, self._catalogue.version)
             self.stats.decided += len(decisions)
+            externals = self._ids.of_internal([decision.decision_id for decision in decisions])
+            decisions = [replace(decision, decision_id=e) for decision, e in zip(decisions, externals, strict=True)]
             for d, decision in zip(differences, decisions, strict=True):
                 kind = rules.change_kind(d.told, decision.outcome)
                 if kind is None:
