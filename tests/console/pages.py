@@ -24,10 +24,18 @@ def choose(driver: WebDriver, label: str) -> None:
 
 
 def press(driver: WebDriver, button: str) -> None:
-    """Clicks the button and waits for the next page."""
+    """Clicks the button and waits for the next page, loaded. Starts once the current page has loaded: a button
+    found while the page before is still being replaced belongs to a document that is going away (Chrome then
+    refuses the click: "Node with given id does not belong to the document")."""
+    loaded(driver)
     old = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.XPATH, f"//button[normalize-space()={_quoted(button)}]").click()
     WebDriverWait(driver, 10).until(expected_conditions.staleness_of(old))
+    loaded(driver)
+
+
+def loaded(driver: WebDriver) -> None:
+    WebDriverWait(driver, 10).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def text(driver: WebDriver) -> str:
