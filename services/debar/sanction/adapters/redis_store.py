@@ -180,6 +180,7 @@ class RedisStore:
         number = {id(ask): str(n) for n, ask in enumerate(asks, 1)}
         for ask in asks:
             args += (self._keys.rate(ask.key, ask.window), ask.cost, ask.limit, 2 * ask.window_s)
+        items: list[str] = []
         for n, check in enumerate(checks):
             q = check.query
             bucket, pseudonym, alias = q.subject.bucket, q.subject.pseudonym, q.subject.alias
@@ -198,19 +199,23 @@ class RedisStore:
                 alias,
                 "0" if own is None else number[id(own)],
             )
-            args.append("\x1f".join(fields))
-        stream_id, answers, counts = await self._eval("decide", keys, args, node)
+            items.append("\x1f".join(fields))
+        args.append("\x1d".join(items))
+        stream_id, packed, counts = await self._eval("decide", keys, args, node)
         for ask, count in zip(asks, counts, strict=True):
             ask.count = int(count)
         if asks:
             checks = [c for c, own in zip(checks, rates, strict=True) if own is None or not own.refused]
-        if not answers:
+        if not packed:
             return []
+        # Per decision: outcome, its matched restriction entries (RS between), its exemption entry or "".
+        answers = [a.split("\x1c") for a in _str(packed).split("\x1d")]
         refs: list[str] = []
         for _, grounds, exemption in answers:
-            for entry in [*grounds, exemption] if exemption else grounds:
-                if (raw := _str(entry)) not in self._entries:  # a decoded entry's texts were resolved with it
-                    refs += text_refs_of(raw)
+            if grounds:
+                for raw in [*grounds.split("\x1e"), exemption] if exemption else grounds.split("\x1e"):
+                    if raw not in self._entries:  # a decoded entry's texts were resolved with it
+                        refs += text_refs_of(raw)
         texts = await self.resolve_texts(refs) if refs else self._texts
         sid = _str(stream_id)
         decided_at_ms = int(sid.split("-")[0])
@@ -219,17 +224,13 @@ class RedisStore:
         # grounds are then the restrictions it overrode), never for a subject nothing restricts, whom naming a
         # permit would mislead (see lua/decide.lua; domain/rules.py:evaluate is the same rule, held to the
         # script by tests/integration/test_check_rule.py).
+        entry = self._entry
         return [
-            Decision(
-                decision_id=decision_id(sid, chain, i),
-                query=check.query,
-                outcome=deny if outcome == b"DENY" else allow,
-                grounds=tuple([self._entry(_str(g), texts) for g in grounds]) if grounds else (),
-                exemption=self._entry(_str(exemption), texts) if exemption else None,
-                decided_at_ms=decided_at_ms,
-                revision=check.revision,
-                catalogue_version=catalogue_version,
-            )
+            Decision(  # decision_id, query, outcome, grounds, exemption, decided_at_ms, revision, catalogue_version
+                decision_id(sid, chain, i), check.query, deny if outcome == "DENY" else allow,
+                tuple([entry(g, texts) for g in grounds.split("\x1e")]) if grounds else (),
+                entry(exemption, texts) if exemption else None, decided_at_ms, check.revision, catalogue_version,
+            )  # fmt: skip
             for i, (check, (outcome, grounds, exemption)) in enumerate(zip(checks, answers, strict=True))
         ]
 
