@@ -227,10 +227,15 @@ class RedisStore:
         entry = self._entry
         return [
             Decision(  # decision_id, query, outcome, grounds, exemption, decided_at_ms, revision, catalogue_version
-                decision_id(sid, chain, i), check.query, deny if outcome == "DENY" else allow,
+                decision_id(sid, chain, i),
+                check.query,
+                deny if outcome == "DENY" else allow,
                 tuple([entry(g, texts) for g in grounds.split("\x1e")]) if grounds else (),
-                entry(exemption, texts) if exemption else None, decided_at_ms, check.revision, catalogue_version,
-            )  # fmt: skip
+                entry(exemption, texts) if exemption else None,
+                decided_at_ms,
+                check.revision,
+                catalogue_version,
+            )
             for i, (check, (outcome, grounds, exemption)) in enumerate(zip(checks, answers, strict=True))
         ]
 
