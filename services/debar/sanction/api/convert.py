@@ -123,8 +123,12 @@ def fill_check_response(
     """`response` (empty) as the answer of `decision`; `parts`: the call's shared parts, when it answers several."""
     response.CopyFrom((parts or ResponseParts()).template(decision))
     response.decision_id = decision.decision_id
-    response.outcome = outcome(decision.outcome)
-    _add_outcome_parts(response, decision, catalogue)
+    response.outcome = _OUTCOMES[decision.outcome]
+    if decision.outcome is Outcome.DENY or decision.exemption is not None or decision.degradation is not _NONE:
+        _add_outcome_parts(response, decision, catalogue)
+
+
+_NONE = Degradation.NONE
 
 
 def _add_outcome_parts(response: sanction_pb2.CheckResponse, decision: Decision, catalogue: Catalogue) -> None:
