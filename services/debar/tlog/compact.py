@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from debar.tlog.merkle import EMPTY_ROOT, HASH_SIZE, NodeId, node_hash
+from hashlib import sha256
+
+from debar.tlog.merkle import _NODE_PREFIX, EMPTY_ROOT, HASH_SIZE, NodeId, node_hash
 
 _FORMAT_VERSION = 1
 MAX_SIZE = (1 << 64) - 1
@@ -70,9 +72,28 @@ class CompactRange:
         return completed
 
     def extend(self, leaf_hashes: Iterable[bytes]) -> list[tuple[NodeId, bytes]]:
-        completed = []
-        for h in leaf_hashes:
-            completed.extend(self.append(h))
+        """append() for each, in order, returning all their nodes: the same nodes, at half its cost per leaf (the
+        integrator's loop)."""
+        completed: list[tuple[NodeId, bytes]] = []
+        add, hashes, size = completed.append, self._hashes, self._size
+        try:
+            for h in leaf_hashes:
+                if len(h) != HASH_SIZE:
+                    raise ValueError(f"leaf_hash: {len(h)} bytes, not {HASH_SIZE}")
+                if size == MAX_SIZE:
+                    raise ValueError("size: the tree is full")
+                acc, level, index = bytes(h), 0, size
+                add((NodeId(0, index), acc))
+                remaining = size
+                while remaining & 1:
+                    acc = sha256(_NODE_PREFIX + hashes.pop() + acc).digest()
+                    level, index = level + 1, index >> 1
+                    add((NodeId(level, index), acc))
+                    remaining >>= 1
+                hashes.append(acc)
+                size += 1
+        finally:
+            self._size = size
         return completed
 
     def root(self) -> bytes:
