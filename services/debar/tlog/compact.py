@@ -9,7 +9,6 @@ popcount(size) hashes of 32 bytes, largest subtree first. At most 1 + 8 + 64 * 3
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-
 from hashlib import sha256
 
 from debar.tlog.merkle import _NODE_PREFIX, EMPTY_ROOT, HASH_SIZE, NodeId, node_hash
