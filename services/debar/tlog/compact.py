@@ -74,7 +74,8 @@ class CompactRange:
         """append() for each, in order, returning all their nodes: the same nodes, at half its cost per leaf (the
         integrator's loop)."""
         completed: list[tuple[NodeId, bytes]] = []
-        add, hashes, size = completed.append, self._hashes, self._size
+        add, hashes, size, node = completed.append, self._hashes, self._size, tuple.__new__  # NodeId() costs twice
+
         try:
             for h in leaf_hashes:
                 if len(h) != HASH_SIZE:
@@ -82,12 +83,12 @@ class CompactRange:
                 if size == MAX_SIZE:
                     raise ValueError("size: the tree is full")
                 acc, level, index = bytes(h), 0, size
-                add((NodeId(0, index), acc))
+                add((node(NodeId, (0, index)), acc))
                 remaining = size
                 while remaining & 1:
                     acc = sha256(_NODE_PREFIX + hashes.pop() + acc).digest()
                     level, index = level + 1, index >> 1
-                    add((NodeId(level, index), acc))
+                    add((node(NodeId, (level, index)), acc))
                     remaining >>= 1
                 hashes.append(acc)
                 size += 1

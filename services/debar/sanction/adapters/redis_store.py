@@ -46,6 +46,7 @@ class RedisStore:
         # Packed index entry -> decoded entry: the same restrictions come back in answer after answer. Entries are
         # immutable under their text (a change writes a new one), so the cache is never stale; it is bounded.
         self._entries: dict[str, IndexEntry] = {}
+        self._subject_parts: dict[str, tuple[SubjectRef, str]] = {}  # pseudonym -> its decide item part
         self._refs: dict[str, str] = {}  # text -> ref
 
     @unavailable_on_redis_error
@@ -181,25 +182,22 @@ class RedisStore:
         for ask in asks:
             args += (self._keys.rate(ask.key, ask.window), ask.cost, ask.limit, 2 * ask.window_s)
         items: list[str] = []
+        subjects, asked = self._subject_parts, ("", -1, "")
         for n, check in enumerate(checks):
             q = check.query
-            bucket, pseudonym, alias = q.subject.bucket, q.subject.pseudonym, q.subject.alias
+            subject = q.subject
+            part = subjects.get(subject.pseudonym)
+            if part is None or (part[0] is not subject and part[0] != subject):
+                if len(subjects) >= 100_000:
+                    subjects.clear()
+                part = subjects[subject.pseudonym] = (subject, self._subject_part(subject))
+            if asked[0] != check.logged_caller or asked[1] != check.revision:
+                asked = (check.logged_caller, check.revision, f"{check.logged_caller}\x1f{check.revision}")
             own = rates[n] if rates else None
-            fields = (
-                self._keys.index(bucket, pseudonym),
-                self._keys.subject_decisions(bucket, pseudonym),
-                check.logged_caller,
-                str(check.revision),
-                q.subject.kind.value,
-                pseudonym,
-                q.measure.code,
-                str(q.measure.mask),
-                str(q.at),
-                self._keys.index(bucket, alias) if alias else "",
-                alias,
-                "0" if own is None else number[id(own)],
+            items.append(
+                f"{part[1]}\x1f{asked[2]}\x1f{q.measure.code}\x1f{q.measure.mask}\x1f{q.at}\x1f"
+                + ("0" if own is None else number[id(own)])
             )
-            items.append("\x1f".join(fields))
         args.append("\x1d".join(items))
         stream_id, packed, counts = await self._eval("decide", keys, args, node)
         for ask, count in zip(asks, counts, strict=True):
@@ -238,6 +236,13 @@ class RedisStore:
             )
             for i, (check, (outcome, grounds, exemption)) in enumerate(zip(checks, answers, strict=True))
         ]
+
+    def _subject_part(self, subject: SubjectRef) -> str:
+        """A subject's fields of a decide item (see lua/decide.lua), the same in every check of it."""
+        bucket, pseudonym, alias = subject.bucket, subject.pseudonym, subject.alias
+        index, decisions = self._keys.index(bucket, pseudonym), self._keys.subject_decisions(bucket, pseudonym)
+        alias_index = self._keys.index(bucket, alias) if alias else ""
+        return "\x1f".join((index, decisions, subject.kind.value, pseudonym, alias_index, alias))
 
     def _entry(self, raw: str, texts: dict[str, str]) -> IndexEntry:
         entry = self._entries.get(raw)

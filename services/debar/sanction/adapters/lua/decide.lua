@@ -9,11 +9,11 @@
 -- ARGV: catalogue version, stream bucket, the number of rate counters R, then R times: counter key (Keys.rate),
 --       items to add, the rate's limit, expiry in seconds (rate.lua's counting, in this call: one round trip per
 --       check); then one argument holding every item, items joined by GS, an item's fields by US (one argument
---       instead of twelve per item: encoding arguments is a large part of a batch's client cost): subject index
---       hash key, subject's decision list key, caller, data
---       revision, id type, pseudonym, measure, measure mask, at (epoch seconds), during a key rotation the index
---       hash key and pseudonym under the previous key (else both empty), and its rate counter's number (1..R, or 0
---       for none). Items may come from several callers (concurrent checks share a call).
+--       instead of twelve per item: encoding arguments is a large part of a batch's client cost): first what is
+--       the subject's (the client keeps it): subject index hash key, subject's decision list key, id type,
+--       pseudonym, during a key rotation the index hash key and pseudonym under the previous key (else both
+--       empty); then caller, data revision, measure, measure mask, at (epoch seconds), and its rate counter's
+--       number (1..R, or 0 for none). Items may come from several callers (concurrent checks share a call).
 -- Returns: {stream id, answers, counts}: answers one string, per item decided (GS between items) its outcome,
 -- matched restriction entries (RS between them) and exemption entry or "", FS between the three (one bulk reply:
 -- a nested reply per item costs the client more to parse than the check costs here); the exemption only when it
@@ -43,8 +43,8 @@ end
 
 local answers, records, lists = {}, {}, {}
 for item in string.gmatch(items, '[^' .. GS .. ']+') do
-  local index_key, decisions_key, caller, revision, id_type, pseudonym, measure, mask_text, at_text, alias_key,
-    alias, rate = string.match(item, ITEM)
+  local index_key, decisions_key, id_type, pseudonym, alias_key, alias, caller, revision, measure, mask_text,
+    at_text, rate = string.match(item, ITEM)
   if not refused[rate] then  -- else its call is refused: neither decided nor logged
     local mask = tonumber(mask_text)
     local at = tonumber(at_text)
