@@ -85,14 +85,13 @@ class SanctionServicer(sanction_pb2_grpc.SanctionServiceServicer):
             await abort_with(context, error)
         self._gate.saw(grant, [r.query.subject.pseudonym for r in checked if isinstance(r, Decision)])
         results: list[Decision | DomainError | None] = [None] * len(items)
-        for i, result in zip(allowed, checked, strict=True):
-            results[i] = result
+        for i, checked_one in zip(allowed, checked, strict=True):
+            results[i] = checked_one
         response = sanction_pb2.BatchCheckResponse()
         add, fill, catalogue = response.results.add, convert.fill_check_response, self._catalogue
         parts = convert.ResponseParts()  # one log record's: every answer's time, revision, catalogue
-        for i, result in enumerate(results):
-            if result is None:
-                result = self._gate.denial(grant, items[i].measure, f"items[{i}].measure")
+        for i, found in enumerate(results):
+            result = self._gate.denial(grant, items[i].measure, f"items[{i}].measure") if found is None else found
             if isinstance(result, DomainError):
                 status = status_pb2.Status(code=status_code_of(result).value[0], message=result.message)
                 add(error=status)
