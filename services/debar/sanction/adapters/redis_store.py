@@ -26,6 +26,8 @@ from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecisi
 from debar.sanction.domain.entries import decode_entry, encode_entry, entry_key, split_entries, text_refs_of
 from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Outcome, Restriction, SubjectRef
 
+SUBJECT_PARTS_KEPT = 20_000  # subjects whose decide item part is kept (about 250 bytes each)
+
 
 class RedisStore:
     def __init__(
@@ -188,7 +190,7 @@ class RedisStore:
             subject = q.subject
             part = subjects.get(subject.pseudonym)
             if part is None or (part[0] is not subject and part[0] != subject):
-                if len(subjects) >= 100_000:
+                if len(subjects) >= SUBJECT_PARTS_KEPT:
                     subjects.clear()
                 part = subjects[subject.pseudonym] = (subject, self._subject_part(subject))
             if asked[0] != check.logged_caller or asked[1] != check.revision:

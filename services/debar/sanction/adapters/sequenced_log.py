@@ -232,7 +232,7 @@ class RedisSequencedLog:
             entries = [decode_entry(packed, self._texts)]
             value = _exemption(entries[0]).value()
         if all(ref in self._texts for e in split_entries(packed) for ref in text_refs_of(e) if ref):
-            if len(kept) >= 100_000:
+            if len(kept) >= 20_000:
                 kept.clear()
             kept[packed] = value
         return value
