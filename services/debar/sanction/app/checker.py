@@ -94,7 +94,13 @@ class Checker:
         self._clock = clock
 
     def parse(self, item: CheckInput, field: str = "") -> CheckQuery:
-        prefix = f"{field}." if field else ""
+        if not field:  # the fields' names are only for the errors
+            subject = self._resolver.resolve(item.kind, item.id, "subject")
+            measure = self._catalogue.measure(item.measure)
+            at = int(self._clock()) if item.at is None else item.at
+            checked_nanos(item.at_nanos, "at")
+            return CheckQuery(subject, measure, checked_time(at, "at"))
+        prefix = f"{field}."
         subject = self._resolver.resolve(item.kind, item.id, f"{prefix}subject")
         measure = self._catalogue.measure(item.measure, f"{prefix}measure")
         at = int(self._clock()) if item.at is None else item.at
