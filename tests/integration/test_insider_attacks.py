@@ -217,10 +217,9 @@ def test_an_identity_the_scopes_file_does_not_name_gets_no_domain_services_rate(
         assert railway_pb2_grpc.RailwayServiceStub(channel).CheckTicket(g_ticket(), timeout=TIMEOUT).allowed
 
 
-# --- not fixed here (see the report): a permit granted alone ahead of the court order it will meet ----------------
+# --- a registry clerk: a permit granted alone ahead of the court order it will meet --------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="not fixed: a permit's need for confirmation is judged when it is granted")
 def test_a_permit_granted_alone_does_not_override_a_later_court_order_naming_its_measure(as_caller):
     """One clerk grants a RAIL_TICKET_BAN permit to a person nothing restricts (no court list imposes that measure
     by default, so it needs no second identity and is in force at once); a court order naming RAIL_TICKET_BAN

@@ -604,18 +604,27 @@ class ListRestrictionsResponse(_message.Message):
 
     RESTRICTIONS_FIELD_NUMBER: _builtins.int
     REVISION_FIELD_NUMBER: _builtins.int
+    EXEMPTIONS_FIELD_NUMBER: _builtins.int
     revision: _builtins.int
     @_builtins.property
     def restrictions(self) -> _containers.RepeatedCompositeFieldContainer[Global___RestrictionReach]: ...
+    @_builtins.property
+    def exemptions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Exemption]:
+        """The subject's permits in force (not one stored awaiting confirmation since its grant: GrantExemption answered
+        it), each with awaiting_confirmation: true when it was granted by one identity and meets a restriction of a
+        source with lift_needs_confirmation, which it overrides only once ConfirmExemption confirms it.
+        """
+
     def __init__(
         self,
         *,
         restrictions: _abc.Iterable[Global___RestrictionReach] | None = ...,
         revision: _builtins.int = ...,
+        exemptions: _abc.Iterable[Global___Exemption] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["restrictions", b"restrictions", "revision", b"revision"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exemptions", b"exemptions", "restrictions", b"restrictions", "revision", b"revision"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -713,7 +722,10 @@ class Exemption(_message.Message):
     document_number: _builtins.str
     granted_by: _builtins.str
     awaiting_confirmation: _builtins.bool
-    """Awaiting confirmation by a registry identity other than granted_by (ConfirmExemption): not honoured yet."""
+    """Awaiting confirmation by a registry identity other than granted_by (ConfirmExemption): not honoured yet; or,
+    granted by one identity, honoured only over restrictions of sources whose lifts need no confirmation, and
+    meeting one whose lifts do (a court order that came after it), which it overrides only once confirmed.
+    """
     confirmed_by: _builtins.str
     @_builtins.property
     def effective_from(self) -> _timestamp_pb2.Timestamp: ...

@@ -182,6 +182,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         async def read(grant: Grant) -> tuple[registry_pb2.ListRestrictionsResponse, list[str]]:
             kind = wire.id_kind(request.subject.id_type)
             found = await self._registry.reaching(kind, request.subject.id, request.include_inactive)
+            permits = await self._registry.permits(kind, request.subject.id)
             asked = self._reads.pseudonym(SubjectResolver.validate(kind, request.subject.id, "subject"))
             now = int(time.time())
             answer = registry_pb2.ListRestrictionsResponse(
@@ -189,6 +190,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                     registry_pb2.RestrictionReach(restriction=convert.restriction(r, now), role=int(role), via=via)  # type: ignore[arg-type]
                     for r, role, via in found
                 ],
+                exemptions=[convert.exemption(x, awaiting) for x, awaiting in permits],
                 revision=self._registry.revision,
             )
             return answer, [asked, *(p for r, _, _ in found for p in restriction_subjects(r))]
@@ -214,9 +216,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 ),
                 actor_of(request, context),
             )
+            awaiting = await self._registry.awaits(exemption)
         except DomainError as error:
             await abort_with(context, error)
-        return registry_pb2.GrantExemptionResponse(exemption=convert.exemption(exemption), revision=revision)
+        return registry_pb2.GrantExemptionResponse(exemption=convert.exemption(exemption, awaiting), revision=revision)
 
     async def ConfirmExemption(self, request, context):  # type: ignore[no-untyped-def]
         try:
@@ -224,6 +227,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 wire.id_kind(request.subject.id_type), request.subject.id, request.exemption_id,
                 request.document_number, actor_of(request, context),
             )  # fmt: skip
+            awaiting = await self._registry.awaits(exemption)
         except DomainError as error:
             await abort_with(context, error)
-        return registry_pb2.GrantExemptionResponse(exemption=convert.exemption(exemption), revision=revision)
+        return registry_pb2.GrantExemptionResponse(exemption=convert.exemption(exemption, awaiting), revision=revision)

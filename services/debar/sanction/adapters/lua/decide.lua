@@ -12,7 +12,8 @@
 --       a large part of a batch's client cost): subject index hash key, subject's decision list key, caller, data
 --       revision, id type, pseudonym, measure, measure mask, at (epoch seconds), during a key rotation the index
 --       hash key and pseudonym under the previous key (else both empty), and its rate counter's number (1..R, or 0
---       for none). Items may come from several callers (concurrent checks share a call).
+--       for none). Items may come from several callers (concurrent checks share a call). Last, the refs (joined
+--       by US) of the sources whose restrictions a permit granted by one identity may override (four eyes, below).
 -- Returns: {stream id, {outcome, matched restriction entries, exemption entry or ""} per item decided, counts}:
 -- the exemption only when it turned a deny into the allow (then the matched restrictions are the ones it
 -- overrode); counts: each rate counter's count after adding. An item whose counter went past its limit is not
@@ -26,8 +27,23 @@ local ENTRY = '^(%a)\31[^\31]*\31[^\31]*\31(%d+)\31(%d+)\31(%d*)\31'
 local catalogue_version, bucket = ARGV[1], ARGV[2]
 local rates = tonumber(ARGV[3])
 local first = 4 + 4 * rates
-local items = #ARGV - first + 1
+local items = #ARGV - first  -- the last argument is not an item: see "Four eyes" below
 local ITEM = string.rep('([^\31]*)\31', 11) .. '([^\31]*)$'
+
+-- Four eyes (domain/four_eyes.py): a permit not confirmed by a second registry identity overrides a refusal only
+-- when every restriction it meets is of a source whose lifts need no confirmation (a court order's permit needs
+-- two identities, whenever the order arrives); a confirmed permit (a twelfth field "1") is preferred to it.
+-- domain/rules.py:evaluate is the same rule. Only items with a permit covering them reach this.
+local alone_overrides = {}
+for ref in string.gmatch(ARGV[#ARGV], '[^\31]+') do alone_overrides[ref] = true end
+local CONFIRMED = '^X' .. string.rep('\31[^\31]*', 10) .. '\31' .. '1$'
+local SOURCE = '^R' .. string.rep('\31[^\31]*', 5) .. '\31([^\31]*)\31'
+local function overridable_alone(grounds)
+  for g = 1, #grounds do
+    if not alone_overrides[string.match(grounds[g], SOURCE)] then return false end
+  end
+  return true
+end
 
 local counts, refused = {}, {}
 for r = 1, rates do
@@ -46,7 +62,7 @@ for j = 0, items - 1 do
   if not refused[rate] then  -- else its call is refused: neither decided nor logged
     local mask = tonumber(mask_text)
     local at = tonumber(at_text)
-    local grounds, exemption = {}, ''
+    local grounds, exemption, alone = {}, '', ''
     local packed = redis.call('HGET', index_key, pseudonym)
     if alias ~= '' then  -- entries not re-keyed yet
       local older = redis.call('HGET', alias_key, alias)
@@ -56,7 +72,13 @@ for j = 0, items - 1 do
       for entry in string.gmatch(packed, '[^' .. RS .. ']+') do
         local kind, entry_mask, from, till = string.match(entry, ENTRY)
         if bit.band(tonumber(entry_mask), mask) ~= 0 and tonumber(from) <= at and (till == '' or at < tonumber(till)) then
-          if kind == 'R' then grounds[#grounds + 1] = entry else exemption = entry end
+          if kind == 'R' then
+            grounds[#grounds + 1] = entry
+          elseif string.find(entry, CONFIRMED) then
+            exemption = entry
+          else
+            alone = entry
+          end
         end
       end
     end
@@ -64,6 +86,7 @@ for j = 0, items - 1 do
     -- restricted subject through, and naming one for a subject nothing restricts would tell the platform and the
     -- person that a permit was used, and list the subject as exempted in the log. domain/rules.py:evaluate is the
     -- same rule in Python; tests/integration/test_check_rule.py holds the two to each other.
+    if alone ~= '' and exemption == '' and #grounds > 0 and overridable_alone(grounds) then exemption = alone end
     if #grounds == 0 then exemption = '' end
     local outcome = 'ALLOW'
     if #grounds > 0 and exemption == '' then outcome = 'DENY' end
