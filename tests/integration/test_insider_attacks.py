@@ -256,8 +256,14 @@ def test_a_permit_granted_alone_overrides_the_later_court_order_once_a_second_id
     wang, zhao = registry_of(as_caller("clerk:wang")), registry_of(as_caller("clerk:zhao"))
     permit = wang.GrantExemption(ticket_permit(person), timeout=TIMEOUT).exemption
     assert listed_permits(as_caller, person) == [(permit.id, False, "")]
-    wang.Impose(impose_request(person, measures=["RAIL_TICKET_BAN"]), timeout=TIMEOUT)
+    order = wang.Impose(impose_request(person, measures=["RAIL_TICKET_BAN"]), timeout=TIMEOUT).restriction
     assert listed_permits(as_caller, person) == [(permit.id, True, "")]
+
+    def meeting() -> list[tuple[str, bool]]:
+        got = wang.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=order.id), timeout=TIMEOUT)
+        return [(x.id, x.awaiting_confirmation) for x in got.exemptions]
+
+    assert meeting() == [(permit.id, True)]
     confirm = registry_pb2.ConfirmExemptionRequest(
         subject=subject(person), exemption_id=permit.id, document_number=PERMIT_DOCUMENT
     )
@@ -268,6 +274,7 @@ def test_a_permit_granted_alone_overrides_the_later_court_order_once_a_second_id
     confirmed = zhao.ConfirmExemption(confirm, timeout=TIMEOUT)
     assert not confirmed.exemption.awaiting_confirmation and confirmed.exemption.confirmed_by == "clerk:zhao"
     assert listed_permits(as_caller, person) == [(permit.id, False, "clerk:zhao")]
+    assert meeting() == [(permit.id, False)]
     answer = railway.Check(check_request(person, "RAIL_TICKET_BAN", min_revision=confirmed.revision), timeout=TIMEOUT)
     assert answer.outcome == common_pb2.OUTCOME_ALLOW and answer.exemption.exemption_id == permit.id
 

@@ -234,6 +234,7 @@ class Restriction(_message.Message):
     LIFT_CONFIRMED_BY_FIELD_NUMBER: _builtins.int
     PENDING_LIFT_FIELD_NUMBER: _builtins.int
     HISTORY_FIELD_NUMBER: _builtins.int
+    EXEMPTIONS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     source: _builtins.str
     source_id: _builtins.str
@@ -277,6 +278,12 @@ class Restriction(_message.Message):
         archive): who, when, what, before and after.
         """
 
+    @_builtins.property
+    def exemptions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Exemption]:
+        """GetRestriction only: the permits in force of the subjects it reaches that cover one of its measures, each with
+        awaiting_confirmation (true: granted by one identity, it does not override this restriction until confirmed).
+        """
+
     def __init__(
         self,
         *,
@@ -306,10 +313,11 @@ class Restriction(_message.Message):
         lift_confirmed_by: _builtins.str = ...,
         pending_lift: Global___PendingLift | None = ...,
         history: _abc.Iterable[Global___RegistryChange] | None = ...,
+        exemptions: _abc.Iterable[Global___Exemption] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "effective_from", b"effective_from", "effective_until", b"effective_until", "lifted_at", b"lifted_at", "pending_lift", b"pending_lift", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "case_number", b"case_number", "created_at", b"created_at", "decided_on", b"decided_on", "document_number", b"document_number", "effective_from", b"effective_from", "effective_until", b"effective_until", "history", b"history", "id", b"id", "id_type", b"id_type", "legal_basis", b"legal_basis", "lift_confirmed_by", b"lift_confirmed_by", "lift_document_number", b"lift_document_number", "lift_reason", b"lift_reason", "lifted_at", b"lifted_at", "lifted_by", b"lifted_by", "list_version", b"list_version", "masked_name", b"masked_name", "measures", b"measures", "pending_lift", b"pending_lift", "principals", b"principals", "source", b"source", "source_id", b"source_id", "status", b"status", "subject_pseudonym", b"subject_pseudonym", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "case_number", b"case_number", "created_at", b"created_at", "decided_on", b"decided_on", "document_number", b"document_number", "effective_from", b"effective_from", "effective_until", b"effective_until", "exemptions", b"exemptions", "history", b"history", "id", b"id", "id_type", b"id_type", "legal_basis", b"legal_basis", "lift_confirmed_by", b"lift_confirmed_by", "lift_document_number", b"lift_document_number", "lift_reason", b"lift_reason", "lifted_at", b"lifted_at", "lifted_by", b"lifted_by", "list_version", b"list_version", "masked_name", b"masked_name", "measures", b"measures", "pending_lift", b"pending_lift", "principals", b"principals", "source", b"source", "source_id", b"source_id", "status", b"status", "subject_pseudonym", b"subject_pseudonym", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

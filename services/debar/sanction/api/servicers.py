@@ -174,6 +174,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             history = await self._registry.history(restriction)
             message = convert.restriction(restriction, int(time.time()))
             message.history.extend(convert.registry_change(record_id, e) for record_id, e in history)
+            permits = await self._registry.permits_meeting(restriction)
+            message.exemptions.extend(convert.exemption(x, awaiting) for x, awaiting in permits)
             return message, restriction_subjects(restriction)
 
         return await self._reads.serve(context, "GetRestriction", read)

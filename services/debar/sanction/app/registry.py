@@ -625,10 +625,27 @@ class Registry:
         """The subject's permits in force (in its index; not those stored awaiting confirmation since their grant),
         each with whether it awaits a second identity's confirmation over a restriction it meets."""
         subject = self._resolver.resolve(kind, raw_id, "subject")
-        entries = await self._store.index_entries(subject)
+        return await self._permits_in(subject, await self._store.index_entries(subject))
+
+    @unavailable_as("restriction data")
+    async def permits_meeting(self, r: Restriction) -> list[tuple[Exemption, bool]]:
+        """The permits in force of the subjects `r` reaches (its subject, its bound principals) that cover one of its
+        measures, each with whether it awaits a second identity's confirmation."""
+        mask = self._catalogue.mask_of(r.measures)
+        subjects = [r.subject, *(p.subject for p in r.principals if p.lifted_at is None)]
+        out = []
+        for subject, entries in zip(subjects, await self._store.index_entries_many(subjects), strict=True):
+            out += await self._permits_in(subject, entries, mask)
+        return out
+
+    async def _permits_in(
+        self, subject: SubjectRef, entries: list[IndexEntry], mask: int | None = None
+    ) -> list[tuple[Exemption, bool]]:
+        """The permits among a subject's index `entries` (covering a measure of `mask`; None: any), read from the
+        store, each with four_eyes.permit_awaits against those entries."""
         out = []
         for entry in entries:
-            if entry.kind is EntryKind.EXEMPTION:
+            if entry.kind is EntryKind.EXEMPTION and (mask is None or entry.mask & mask):
                 found = await self._store.get_exemption(subject, entry.id)
                 if found is not None:
                     out.append((found, four_eyes.permit_awaits(self._catalogue, found, entry.mask, entries)))
