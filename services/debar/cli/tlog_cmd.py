@@ -202,8 +202,12 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
         if not notes:
             return cannot(f"no stored checkpoint in {folder}: nothing to verify the log against")
         archived = await _archived_records(core) if args.archive else []
+        try:
+            tiles = core.adapters.archive.read_tiles() if args.archive else {}
+        except ValueError as error:
+            return cannot(f"archived tiles unreadable: {error}")
         report = await audit_log(
-            core.adapters.sequenced_log, core.adapters.tree, notes, log_key, witness_keys, archived
+            core.adapters.sequenced_log, core.adapters.tree, notes, log_key, witness_keys, archived, tiles
         )
     for line in report.broken:
         print(f"BROKEN {line}", file=sys.stderr)
