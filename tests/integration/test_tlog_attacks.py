@@ -8,6 +8,7 @@ cannot rewrite is the checkpoint store outside Redis. Each test runs on its own 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -351,3 +352,98 @@ def test_verify_cannot_run_without_checkpoints_or_key(system: LogSystem, tmp_pat
     assert no_checkpoints.returncode == 2 and "no stored checkpoint" in no_checkpoints.stderr
     no_key = verify({**system.env, "DEBAR_LOG_SIGNING_KEY": str(tmp_path / "missing.key")})
     assert no_key.returncode == 2 and "DEBAR_LOG_SIGNING_KEY" in no_key.stderr
+
+
+# -- forged records: written into a sequencing stream behind the service's back, then integrated and signed by the
+# genuine integrator (the insider holds Redis, not the signing key) -------------------------------------------------
+
+
+def integrate_forgery(system: LogSystem, logs_dir: Path) -> None:
+    """Starts the service again and waits until a checkpoint it signs covers every record in Redis."""
+    before = checkpoint_size_of(system)
+    service = system.start(logs_dir)
+    keys = TreeKeys(system.prefix)
+    r = system.redis()
+
+    def covered() -> bool:
+        size = checkpoint_size(service)
+        state = r.hget(keys.state, "size")
+        return size > before and state is not None and int(state) == size
+
+    assert wait_for(covered, timeout_s=30, interval_s=0.2), service.log()
+    system.stop()
+
+
+def checkpoint_size_of(system: LogSystem) -> int:
+    size = system.redis().hget(TreeKeys(system.prefix).checkpoint, "size")
+    return int(size) if size is not None else 0
+
+
+def registry_records(r: Any, system: LogSystem) -> list[tuple[str, bytes, dict[bytes, bytes]]]:
+    return [(s, sid, f) for s in system.streams() for sid, f in records_of(r, s) if b"r" in f]
+
+
+def forged_lift(genuine: bytes, caller: str, action: str, changed: str) -> bytes:
+    """A registry record as write.lua stores it (field r: the packed entry, adapters/codec.py), made from a
+    genuine one by someone who can read the packing: another identity, another action, no signature (or the
+    genuine record's, which signs other bytes)."""
+    packed = json.loads(genuine)
+    packed[1] = int(time.time())
+    packed[2], packed[4], packed[7], packed[8] = caller, action, "(2026) Jing 0105 Zhi Yi 9", "debt paid"
+    packed[9], packed[10], packed[11] = [changed], [], []
+    return json.dumps(packed, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def test_a_forged_four_eyes_lift_is_detected(system: LogSystem, logs_dir: Path):
+    """A clerk's lift and another clerk's confirmation, neither of which happened, XADDed to the restriction's
+    bucket stream: the integrator signs them into the tree like any record. Only the writing service's signature
+    on each registry entry (the log's key, never in Redis) tells them apart."""
+    r = system.redis()
+    stream, _, fields = registry_records(r, system)[0]
+    lift = forged_lift(fields[b"r"], "clerk:wang", "lift", "lift_pending")
+    confirm = forged_lift(fields[b"r"], "clerk:zhao", "confirm_lift", "lift_confirmed")
+    ids = [r.xadd(stream, {b"r": lift}).decode(), r.xadd(stream, {b"r": confirm}).decode()]
+    integrate_forgery(system, logs_dir)
+    done = verify(system.env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    for record_id in ids:
+        assert f"record {record_id} of {stream}" in done.stderr, done.stderr
+    assert "not signed by the log's key" in done.stderr
+
+
+def test_a_genuine_registry_entry_changed_under_its_signature_is_detected(system: LogSystem, logs_dir: Path):
+    r = system.redis()
+    stream, _, fields = registry_records(r, system)[0]
+    packed = json.loads(fields[b"r"])
+    packed[2] = "clerk:zhao"  # the same write, attributed to someone else, its signature kept
+    record_id = r.xadd(stream, {b"r": json.dumps(packed, separators=(",", ":"))}).decode()
+    integrate_forgery(system, logs_dir)
+    done = verify(system.env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"record {record_id} of {stream}" in done.stderr and "not signed by the log's key" in done.stderr
+
+
+def test_a_genuine_registry_entry_replayed_is_detected(system: LogSystem, logs_dir: Path):
+    """A signed entry copied into the stream again (a second Impose, lift or confirmation that never happened)."""
+    r = system.redis()
+    stream, _, fields = registry_records(r, system)[0]
+    record_id = r.xadd(stream, dict(fields)).decode()
+    integrate_forgery(system, logs_dir)
+    done = verify(system.env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"record {record_id} of {stream}" in done.stderr and "twice" in done.stderr
+
+
+def test_a_forged_objection_overturn_is_detected(system: LogSystem, logs_dir: Path):
+    """An overturn confirmed by a second reviewer, XADDed to the objection log: a four-eyes correction on paper."""
+    r = system.redis()
+    log = f"{system.prefix}:objlog"  # adapters/keys.py: ObjectionKeys.log
+    record_id = r.xadd(log, {
+        b"o": b"O" + uuid.uuid4().hex[:16].upper().encode(), b"d": system.refused[0].encode(),
+        b"f": b"awaiting_confirmation", b"t": b"overturned", b"a": b"reviewer:zhang", b"r": b"confirmed",
+        b"at": str(int(time.time())).encode(),
+    }).decode()  # fmt: skip
+    integrate_forgery(system, logs_dir)
+    done = verify(system.env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"record {record_id} of {log}" in done.stderr and "not signed by the log's key" in done.stderr
