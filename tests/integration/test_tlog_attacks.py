@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -224,6 +225,10 @@ def test_an_untouched_log_verifies(system: LogSystem):
     assert done.returncode == 0, done.stderr + done.stdout
     assert "0 broken" in done.stdout
     assert "entries rebuilt" in done.stdout
+    signed = re.search(
+        r"(\d+) registry, objection and rekey entries signed by their writer \((\d+) unsigned", done.stdout
+    )
+    assert signed is not None and int(signed[1]) >= 4 and signed[2] == "0", done.stdout  # the fixture's Imposes
 
 
 def test_deleting_a_refusal_and_fixing_up_every_redis_side_state_is_detected(system: LogSystem):

@@ -210,8 +210,9 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"{report.checkpoints} checkpoints (newest: size {report.newest_size}), {report.records} records holding "
         f"{report.leaves} entries rebuilt ({report.from_archive} records from the archive), {report.pending} "
-        f"records pending integration, {report.missing_cosignatures} cosignatures missing, "
-        f"{len(report.broken)} broken"
+        f"records pending integration, {report.missing_cosignatures} cosignatures missing, {report.signed} "
+        f"registry, objection and rekey entries signed by their writer ({report.unsigned_by_tools} unsigned, of "
+        f"debar import or rekey run without the log's key), {len(report.broken)} broken"
     )
     return 1 if report.broken else 0
 

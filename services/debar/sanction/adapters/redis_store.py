@@ -25,16 +25,20 @@ from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision, decision_id
 from debar.sanction.domain.entries import decode_entry, encode_entry, entry_key, split_entries, text_refs_of
 from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Outcome, Restriction, SubjectRef
+from debar.tlog.entry_signature import sign_entry
+from debar.tlog.note import Signer
 
 
 class RedisStore:
     def __init__(
         self, client: Redis, keys: Keys, breaker: CircuitBreaker | None = None, catalogue: Catalogue | None = None,
-        replication: Replication | None = None, lanes: Lanes | None = None,
+        replication: Replication | None = None, lanes: Lanes | None = None, entry_signer: Signer | None = None,
     ) -> None:  # fmt: skip
         """`replication`: writes are acknowledged only once replicas hold them (adapters/replication.py); `lanes`:
-        the check path's own connections (redis_client.Lanes)."""
+        the check path's own connections (redis_client.Lanes); `entry_signer`: the log's key, which signs each
+        registry entry before it is sequenced (tlog/entry_signature.py; None: unsigned, a tool without the key)."""
         self._redis = client  # decode_responses=False: values are bytes
+        self._entry_signer = entry_signer
         self._keys = keys
         self._breaker = breaker or CircuitBreaker()
         self._catalogue = catalogue or load_default_catalogue()  # records store measures as its bitmask
@@ -405,6 +409,9 @@ class RedisStore:
             for c in changes
         ]
 
+    def _sign(self, entry: bytes) -> str:
+        return sign_entry(self._entry_signer, entry) if self._entry_signer is not None else ""
+
     async def _write_ops(
         self,
         records: Sequence[tuple[str, str, bytes | str]],
@@ -416,7 +423,7 @@ class RedisStore:
         logs = [
             (
                 self._keys.log(s.bucket), self._keys.registry_history(s.bucket), s.target,
-                codec.pack_registry(s.entry, refs),
+                codec.pack_registry(s.entry, refs, self._sign(s.entry.encode())),
             )
             for s in log
         ]  # fmt: skip

@@ -150,9 +150,11 @@ class RedisSequencedLog:
 
     async def _entries_of(self, stream: str, decoded: Sequence[tuple[str, dict[str, str]]]) -> list[SequencedRecord]:
         if stream == self._objection_keys.log:
-            return [SequencedRecord(stream, sid, (self._objection_entry(f),)) for sid, f in decoded]
+            return [SequencedRecord(stream, sid, (self._objection_entry(f),), (f.get("s", ""),)) for sid, f in decoded]
         if stream == self._keys.operations_log:
-            return [SequencedRecord(stream, sid, (f["e"].encode(),)) for sid, f in decoded if "e" in f]
+            return [
+                SequencedRecord(stream, sid, (f["e"].encode(),), (f.get("s", ""),)) for sid, f in decoded if "e" in f
+            ]
         refs = [
             ref
             for _, f in decoded
@@ -166,9 +168,9 @@ class RedisSequencedLog:
         await self._resolve(refs)
         bucket = hash_tag(stream)
         return [
-            SequencedRecord(
-                stream, sid, self._registry_entry(f) if "r" in f else self._decision_entries(bucket, sid, f)
-            )
+            SequencedRecord(stream, sid, self._registry_entry(f), (codec.registry_signature(f["r"]),))
+            if "r" in f
+            else SequencedRecord(stream, sid, self._decision_entries(bucket, sid, f))
             for sid, f in decoded
         ]
 

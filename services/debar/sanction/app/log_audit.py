@@ -16,7 +16,12 @@ What it checks, each failure one line naming it:
 - every record in a stream up to the stream's cursor is in the leaf order (nothing integrated was hidden from
   it); records after the cursors are pending integration (counted);
 - the stored tree state (size, root) is the rebuilt tree, and the stored nodes prove the newest checkpoint
-  consistent with it."""
+  consistent with it;
+- every registry, objection and rekey entry (in Redis or the archive, integrated or pending) carries its writer's
+  signature with the log's key (tlog/entry_signature.py): one without, or with one that does not verify, was
+  written into a stream behind the service's back (a forged lift, confirmation or overturn, or a genuine entry
+  altered), and the same signed entry twice is a genuine one copied. Entries of `debar import` and `debar rekey`
+  run without the key are unsigned by design and counted (the operator's word: README, threat model)."""
 
 from __future__ import annotations
 
@@ -33,8 +38,10 @@ from debar.sanction.app.ports import (
     TreeState,
     TreeStore,
 )
+from debar.sanction.domain.log_entries import FORMAT, EntryKind
 from debar.tlog.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from debar.tlog.compact import CompactRange
+from debar.tlog.entry_signature import entry_signed_by
 from debar.tlog.merkle import leaf_hash
 from debar.tlog.nodes import MissingNodes
 from debar.tlog.note import NoteError, Verifier
@@ -52,6 +59,8 @@ class AuditReport:
     pending: int = 0  # records sequenced after the cursors: not integrated yet
     missing_cosignatures: int = 0
     from_archive: int = 0
+    signed: int = 0  # registry, objection and rekey entries whose writer's signature verifies
+    unsigned_by_tools: int = 0  # of `debar import` or `debar rekey` run without the log's key
     broken: list[str] = field(default_factory=list)
 
 
@@ -81,6 +90,44 @@ async def _all_records(log: SequencedLog, report: AuditReport) -> dict[str, list
             after = page[-1].record_id
         out[stream] = records
     return out
+
+
+_SIGNED_KINDS = {
+    f"{FORMAT} {kind.value}\n".encode(): kind for kind in (EntryKind.REGISTRY, EntryKind.OBJECTION, EntryKind.REKEY)
+}
+_IMPORT_CALLER = b"\ncaller=import\n"  # registry entries of `debar import` (app/importer.py)
+
+
+def _kind_of(entry: bytes) -> EntryKind | None:
+    """The kind of an entry its writer signs; None for a decision (decided in Redis, unsigned)."""
+    return _SIGNED_KINDS.get(entry[: entry.find(b"\n") + 1])
+
+
+def _check_writers(records: Iterable[SequencedRecord], log_key: Verifier, report: AuditReport) -> None:
+    seen: dict[bytes, str] = {}
+    for record in records:
+        for k, entry in enumerate(record.entries):
+            kind = _kind_of(entry)
+            if kind is None:
+                continue
+            where = f"record {record.record_id} of {record.stream}, entry {k}"
+            signature = record.signatures[k] if k < len(record.signatures) else ""
+            if not signature and (kind is EntryKind.REKEY or _IMPORT_CALLER in entry):
+                report.unsigned_by_tools += 1
+                continue
+            if not entry_signed_by(log_key, entry, signature):
+                report.broken.append(
+                    f"{where}: a {kind.value} entry not signed by the log's key "
+                    f"({'a signature over other bytes' if signature else 'no signature'}): written into Redis "
+                    "behind the service's back"
+                )
+                continue
+            report.signed += 1
+            if entry in seen:
+                report.broken.append(
+                    f"{where}: the same signed {kind.value} entry as {seen[entry]}, twice: a genuine entry copied"
+                )
+            seen.setdefault(entry, where)
 
 
 def _open_checkpoints(
@@ -119,6 +166,10 @@ async def audit_log(
     streams = await _all_records(log, report)
     in_redis = {(r.stream, r.record_id): r for records in streams.values() for r in records}
     from_archive = {(r.stream, r.record_id): r for r in archived}
+    every = {**from_archive, **in_redis}
+    _check_writers(
+        [every[k] for k in sorted(every, key=lambda k: (k[0], _order_key(k[1])))], log_key, report
+    )  # fmt: skip
     try:
         state = await tree.state()
     except ValueError as error:

@@ -183,6 +183,9 @@ class SequencedRecord:
     stream: str  # the stream's name (a Redis key: SequencedLog.streams)
     record_id: str  # the record's stream id, "<ms>-<seq>", increasing within the stream
     entries: tuple[bytes, ...]
+    # Per entry, its writer's signature (tlog/entry_signature.py), "" for none; () when none is signed (decisions).
+    # Not under the tree: `debar log verify` checks each against the entry bytes, which are.
+    signatures: tuple[str, ...] = ()
 
 
 class SequencedLog(Protocol):
