@@ -8,6 +8,7 @@ cannot rewrite is the checkpoint store outside Redis. Each test runs on its own 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -25,6 +26,7 @@ import pytest
 import redis as redis_client
 
 from debar.common.settings import Settings
+from debar.sanction.adapters import codec
 from debar.sanction.adapters.keys import TreeKeys
 from debar.sanction.adapters.redis_wiring import redis_adapters
 from debar.sanction.app.integrator import Integrator
@@ -452,3 +454,35 @@ def test_a_forged_objection_overturn_is_detected(system: LogSystem, logs_dir: Pa
     done = verify(system.env)
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"record {record_id} of {log}" in done.stderr and "not signed by the log's key" in done.stderr
+
+
+# -- the records themselves, rewritten in place with no entry at all ------------------------------------------------
+
+
+def restriction_keys(r: Any, system: LogSystem) -> list[bytes]:
+    return sorted(r.scan_iter(match=f"{system.prefix}:r:*", count=1000))
+
+
+@pytest.mark.parametrize("how", ["lifted in place", "deleted", "created"])
+def test_a_restriction_changed_in_place_is_detected(system: LogSystem, logs_dir: Path, how: str):
+    """The insider skips the log altogether: it lifts a court order by rewriting the stored record (checks then
+    allow), deletes one, or stores one no registry write made. The log is sound; the records disagree with it."""
+    r = system.redis()
+    key = restriction_keys(r, system)[0]
+    rid, raw = next(iter(r.hgetall(key).items()))
+    if how == "lifted in place":
+        catalogue = load_default_catalogue()
+        texts = {k.decode(): v.decode() for k, v in r.hgetall(f"{system.prefix}:txt").items()}
+        record = codec.decode_restriction(rid.decode(), raw, texts, catalogue)
+        lifted = dataclasses.replace(record, lifted_at=int(time.time()) - 60, lift_reason="debt paid")
+        r.hset(key, rid, codec.encode_restriction(lifted, catalogue, {v: k for k, v in texts.items()}))
+        expected = f"restriction {rid.decode()}: lifted_at is"
+    elif how == "deleted":
+        r.hdel(key, rid)
+        expected = f"restriction {rid.decode()}: created by its registry entries, not held in Redis"
+    else:
+        r.hset(key, rid.decode()[:-1] + "Z", raw)
+        expected = f"restriction {rid.decode()[:-1]}Z: held in Redis with no registry entry"
+    done = verify(system.env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert expected in done.stderr, done.stderr

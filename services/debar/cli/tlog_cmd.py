@@ -178,6 +178,7 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
     from debar.cli.sanction_core import sanction_core
     from debar.sanction.adapters.checkpoint_dir import DirectoryCheckpoints
     from debar.sanction.app.log_audit import audit_log
+    from debar.sanction.app.ports import StoredRecords
     from debar.tlog.cosignature import parse_cosigner_key
     from debar.tlog.keys import InvalidKey, parse_verifier_key
 
@@ -203,8 +204,9 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
             return cannot(f"no stored checkpoint in {folder}: nothing to verify the log against")
         archived = await _archived_records(core) if args.archive else []
         report = await audit_log(
-            core.adapters.sequenced_log, core.adapters.tree, notes, log_key, witness_keys, archived
-        )
+            core.adapters.sequenced_log, core.adapters.tree, notes, log_key, witness_keys, archived,
+            held=core.adapters.store if isinstance(core.adapters.store, StoredRecords) else None,
+        )  # fmt: skip
     for line in report.broken:
         print(f"BROKEN {line}", file=sys.stderr)
     print(
@@ -212,7 +214,8 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
         f"{report.leaves} entries rebuilt ({report.from_archive} records from the archive), {report.pending} "
         f"records pending integration, {report.missing_cosignatures} cosignatures missing, {report.signed} "
         f"registry, objection and rekey entries signed by their writer ({report.unsigned_by_tools} unsigned, of "
-        f"debar import or rekey run without the log's key), {len(report.broken)} broken"
+        f"debar import or rekey run without the log's key), {report.held_records} restrictions and permits held "
+        f"compared with their registry entries, {len(report.broken)} broken"
     )
     return 1 if report.broken else 0
 

@@ -6,7 +6,7 @@ rate_counter and rekey_store; everything above them sees domain objects through 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgpack
@@ -444,6 +444,24 @@ class RedisStore:
             )
             calls.append(self._eval("write", [keys[positions[0]]], [blob], node))
         return sum(int(n) for n in await asyncio.gather(*calls))
+
+    async def stored_records(self) -> AsyncIterator[Restriction | Exemption]:
+        """Every restriction and permit held (app/ports.py: StoredRecords), hash by hash, for `debar log verify`."""
+        for pattern, exemptions in (
+            (self._keys.restrictions_pattern(), False),
+            (self._keys.exemptions_pattern(), True),
+        ):
+            async for key in self._redis.scan_iter(match=pattern, count=1000):
+                held: Any = await self._redis.hgetall(key)
+                if exemptions:
+                    for xid, raw in held.items():
+                        yield codec.decode_exemption(_str(xid), _bytes(raw))
+                    continue
+                texts = await self.resolve_texts(
+                    ref for raw in held.values() for ref in codec.restriction_text_refs(raw)
+                )
+                for rid, raw in held.items():
+                    yield codec.decode_restriction(_str(rid), _bytes(raw), texts, self._catalogue)
 
     @unavailable_on_redis_error
     async def get_exemption(self, subject: SubjectRef, exemption_id: str) -> Exemption | None:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision
 from debar.sanction.domain.log_entries import RegistryEntry
@@ -173,6 +173,13 @@ class DecisionLog(Protocol):
 
     async def trim(self, bucket: str, first_id: str, last_id: str) -> int: ...
     def walk(self, bucket: str, page: int = 1000) -> AsyncIterator[LogEntry]: ...
+
+
+@runtime_checkable
+class StoredRecords(Protocol):
+    """The registry's records as held now, for `debar log verify` to hold them to their logged history."""
+
+    def stored_records(self) -> AsyncIterator[Restriction | Exemption]: ...
 
 
 @dataclass(frozen=True)
