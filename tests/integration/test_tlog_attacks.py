@@ -32,13 +32,21 @@ from debar.sanction.adapters.redis_wiring import redis_adapters
 from debar.sanction.app.integrator import Integrator
 from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.tlog.keys import parse_signer_key
-from debar.v1 import decision_pb2, decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
+from debar.v1 import decision_pb2, decision_pb2_grpc, registry_pb2, registry_pb2_grpc, sanction_pb2_grpc
 from tests.conftest import ON_CLUSTER
 from tests.support.keys import TEST_LOG_SIGNER_KEY, where
 from tests.support.memory_tlog import MemoryCheckpoints, NoWitnesses
-from tests.support.requests import check_request, impose_request
+from tests.support.requests import (
+    check_request,
+    confirm_resolution,
+    exemption_confirmed,
+    impose_request,
+    lift_confirmed,
+    subject,
+    ts,
+)
 from tests.support.servers import ServiceProcess, start_service, wait_for
-from tests.support.subjects import new_ric
+from tests.support.subjects import new_ric, new_uscc
 
 TIMEOUT = 30
 
@@ -486,3 +494,46 @@ def test_a_restriction_changed_in_place_is_detected(system: LogSystem, logs_dir:
     done = verify(system.env)
     assert done.returncode == 1, done.stdout + done.stderr
     assert expected in done.stderr, done.stderr
+
+
+def test_every_kind_of_registry_write_verifies_against_the_records(system: LogSystem, logs_dir: Path):
+    """Not a false alarm: lifts and their confirmation, an Impose that extends, permits granted and confirmed, a
+    principal link, an objection's dispute marks and its confirmed correction: each record as held is what its
+    entries leave it."""
+    service = system.start(logs_dir)
+    with grpc.insecure_channel(service.address) as channel:
+        registry = registry_pb2_grpc.RegistryServiceStub(channel)
+        checks = sanction_pb2_grpc.SanctionServiceStub(channel)
+        decisions = decision_pb2_grpc.DecisionServiceStub(channel)
+        lifted, extended, permitted, objecting, principal = (new_ric() for _ in range(5))
+        rid = registry.Impose(impose_request(lifted), timeout=TIMEOUT).restriction.id
+        lift_confirmed(registry, rid)
+        first = impose_request(extended, end=time.time() + 100 * 86400)
+        registry.Impose(first, timeout=TIMEOUT)
+        first.effective_until.CopyFrom(ts(time.time() + 400 * 86400))
+        registry.Impose(first, timeout=TIMEOUT)
+        registry.Impose(impose_request(permitted), timeout=TIMEOUT)
+        exemption_confirmed(registry, registry_pb2.GrantExemptionRequest(
+            subject=subject(permitted), measure="HOTEL_STAR_RATED", effective_from=ts(time.time() - 86400),
+            effective_until=ts(time.time() + 86400), authority="Chaoyang Court", reason="funeral",
+            document_number="(2026) Jing 0105 Zhi Yi 1",
+        ))  # fmt: skip
+        registry.Impose(impose_request(new_uscc(), principals=[(principal, 2)]), timeout=TIMEOUT)
+        registry.Impose(impose_request(objecting), timeout=TIMEOUT)
+        refusal = checks.Check(check_request(objecting, "RAIL_G_TRAIN"), timeout=TIMEOUT).decision_id
+        system.decision_ids.append(refusal)
+        filed = decisions.FileObjection(decision_pb2.FileObjectionRequest(
+            decision_id=refusal, statement="Not me.", contact="me@example.com", subject=subject(objecting)
+        ), timeout=TIMEOUT)  # fmt: skip
+        decisions.ReviewObjection(decision_pb2.ReviewObjectionRequest(objection_id=filed.objection_id))
+        decisions.ResolveObjection(decision_pb2.ResolveObjectionRequest(
+            objection_id=filed.objection_id, outcome=decision_pb2.OBJECTION_OUTCOME_OVERTURNED, reason="mistaken"
+        ))  # fmt: skip
+        confirm_resolution(decisions, filed.objection_id)
+    wait_integrated(system)
+    system.stop()
+    done = verify(system.env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 broken" in done.stdout
+    held = re.search(r"(\d+) restrictions and permits held compared with their registry entries", done.stdout)
+    assert held is not None and int(held[1]) >= 4 + 7, done.stdout  # the fixture's, these and the permit
