@@ -402,7 +402,7 @@ def forged_lift(genuine: bytes, caller: str, action: str, changed: str) -> bytes
     """A registry record as write.lua stores it (field r: the packed entry, adapters/codec.py), made from a
     genuine one by someone who can read the packing: another identity, another action, no signature (or the
     genuine record's, which signs other bytes)."""
-    packed = json.loads(genuine)
+    packed = json.loads(genuine)[:12]  # without the genuine record's signature (test_..._changed_under_... keeps one)
     packed[1] = int(time.time())
     packed[2], packed[4], packed[7], packed[8] = caller, action, "(2026) Jing 0105 Zhi Yi 9", "debt paid"
     packed[9], packed[10], packed[11] = [changed], [], []
@@ -537,3 +537,21 @@ def test_every_kind_of_registry_write_verifies_against_the_records(system: LogSy
     assert "0 broken" in done.stdout
     held = re.search(r"(\d+) restrictions and permits held compared with their registry entries", done.stdout)
     assert held is not None and int(held[1]) >= 4 + 6, done.stdout  # the fixture's, these five and the permit
+
+
+def test_a_forged_import_entry_is_counted_unsigned_and_broken_where_tools_sign(system: LogSystem, logs_dir: Path):
+    """An entry naming the caller `import` without a signature is what `debar import` run without the log's key
+    writes: counted, not broken, unless the deployment says its tools always sign (deploy/ runs them in the
+    sanction pod, with the key)."""
+    r = system.redis()
+    stream, _, fields = registry_records(r, system)[0]
+    packed = json.loads(forged_lift(fields[b"r"], "import", "impose", "field:lift_reason"))
+    packed[10], packed[11] = [["lift_reason", ""]], [["lift_reason", ""]]  # leaves the record as it is
+    record_id = r.xadd(stream, {b"r": json.dumps(packed, separators=(",", ":"))}).decode()
+    integrate_forgery(system, logs_dir)
+    lenient = verify(system.env)
+    assert lenient.returncode == 0, lenient.stdout + lenient.stderr
+    assert "(1 unsigned, of debar import or rekey" in lenient.stdout, lenient.stdout
+    strict = verify(system.env, "--require-signatures")
+    assert strict.returncode == 1, strict.stdout + strict.stderr
+    assert f"record {record_id} of {stream}" in strict.stderr and "not signed by the log's key" in strict.stderr

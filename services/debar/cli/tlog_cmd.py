@@ -62,6 +62,11 @@ def add_log_verify(log_commands: Any) -> None:
     verify.add_argument(
         "--witness-key", action="append", help="a witness's verifier key (default: those of DEBAR_LOG_WITNESSES)"
     )
+    verify.add_argument(
+        "--require-signatures", action="store_true",
+        help="an unsigned entry of debar import or rekey is broken too (where they always run with the log's key, "
+        "as in deploy/: a registry entry naming the caller import is then no longer anyone's to forge)",
+    )  # fmt: skip
     verify.set_defaults(run=_log_verify)
 
 
@@ -206,6 +211,7 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
         report = await audit_log(
             core.adapters.sequenced_log, core.adapters.tree, notes, log_key, witness_keys, archived,
             held=core.adapters.store if isinstance(core.adapters.store, StoredRecords) else None,
+            tools_sign=args.require_signatures,
         )  # fmt: skip
     for line in report.broken:
         print(f"BROKEN {line}", file=sys.stderr)

@@ -111,7 +111,10 @@ def _kind_of(entry: bytes) -> EntryKind | None:
     return _SIGNED_KINDS.get(entry[: entry.find(b"\n") + 1])
 
 
-def _check_writers(records: Iterable[SequencedRecord], log_key: Verifier, report: AuditReport) -> None:
+def _check_writers(
+    records: Iterable[SequencedRecord], log_key: Verifier, report: AuditReport, tools_sign: bool = False
+) -> None:
+    """`tools_sign`: the entries of `debar import` and `debar rekey` must be signed too."""
     seen: dict[bytes, str] = {}
     for record in records:
         for k, entry in enumerate(record.entries):
@@ -120,7 +123,7 @@ def _check_writers(records: Iterable[SequencedRecord], log_key: Verifier, report
                 continue
             where = f"record {record.record_id} of {record.stream}, entry {k}"
             signature = record.signatures[k] if k < len(record.signatures) else ""
-            if not signature and (kind is EntryKind.REKEY or _IMPORT_CALLER in entry):
+            if not signature and not tools_sign and (kind is EntryKind.REKEY or _IMPORT_CALLER in entry):
                 report.unsigned_by_tools += 1
                 continue
             if not entry_signed_by(log_key, entry, signature):
@@ -220,6 +223,7 @@ async def audit_log(
     witness_keys: Sequence[Verifier] = (),
     archived: Iterable[SequencedRecord] = (),
     held: StoredRecords | None = None,
+    tools_sign: bool = False,
 ) -> AuditReport:
     report = AuditReport()
     checkpoints = _open_checkpoints(checkpoint_notes, log_key, witness_keys, report)
@@ -229,7 +233,7 @@ async def audit_log(
     from_archive = {(r.stream, r.record_id): r for r in archived}
     every = {**from_archive, **in_redis}
     _check_writers(
-        [every[k] for k in sorted(every, key=lambda k: (k[0], _order_key(k[1])))], log_key, report
+        [every[k] for k in sorted(every, key=lambda k: (k[0], _order_key(k[1])))], log_key, report, tools_sign
     )  # fmt: skip
     if held is not None:  # in time order across streams (a record's entries may span two buckets)
         await _check_records(held, [every[k] for k in sorted(every, key=lambda k: _order_key(k[1]))], report)
