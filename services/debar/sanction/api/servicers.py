@@ -67,7 +67,13 @@ class SanctionServicer(sanction_pb2_grpc.SanctionServiceServicer):
             await abort_with(context, error)
         # An item outside the caller's scopes is refused alone, and never reaches the checker (nor the log).
         items = list(request.items)
-        allowed = [i for i, item in enumerate(items) if self._gate.may_check(grant, item.measure)]
+        may: set[str] = set()  # measures this call may check: asked once each (a refusal is counted per item)
+        allowed = []
+        for i, item in enumerate(items):
+            measure = item.measure
+            if measure in may or self._gate.may_check(grant, measure):
+                may.add(measure)
+                allowed.append(i)
         inputs = [convert.check_input(items[i]) for i in allowed]
         checked = await self._checker.check(
             inputs, grant.caller, field="items[{i}]", positions=allowed, on_behalf_of=grant.on_behalf_of, rate=rate
@@ -76,17 +82,20 @@ class SanctionServicer(sanction_pb2_grpc.SanctionServiceServicer):
             self._gate.settle(grant, rate)
         except DomainError as error:
             await abort_with(context, error)
-        results = dict(zip(allowed, checked, strict=True))
         self._gate.saw(grant, [r.query.subject.pseudonym for r in checked if isinstance(r, Decision)])
+        results: list[Decision | DomainError | None] = [None] * len(items)
+        for i, checked_one in zip(allowed, checked, strict=True):
+            results[i] = checked_one
         response = sanction_pb2.BatchCheckResponse()
+        add, fill, catalogue = response.results.add, convert.fill_check_response, self._catalogue
         parts = convert.ResponseParts()  # one log record's: every answer's time, revision, catalogue
-        for i, item in enumerate(items):
-            result = results[i] if i in results else self._gate.denial(grant, item.measure, f"items[{i}].measure")
+        for i, found in enumerate(results):
+            result = self._gate.denial(grant, items[i].measure, f"items[{i}].measure") if found is None else found
             if isinstance(result, DomainError):
                 status = status_pb2.Status(code=status_code_of(result).value[0], message=result.message)
-                response.results.add(error=status)
+                add(error=status)
             else:  # built in place: no answer built and then copied into the batch's
-                convert.fill_check_response(response.results.add().response, result, self._catalogue, parts)
+                fill(add().response, result, catalogue, parts)
         return response
 
     async def ListMeasures(self, request, context):  # type: ignore[no-untyped-def]
