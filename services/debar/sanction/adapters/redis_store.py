@@ -21,6 +21,7 @@ from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.app.ports import RateAsk, Sequenced
+from debar.sanction.domain import four_eyes
 from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision, decision_id
 from debar.sanction.domain.entries import decode_entry, encode_entry, entry_key, split_entries, text_refs_of
@@ -54,6 +55,7 @@ class RedisStore:
         self._entries: dict[str, IndexEntry] = {}
         self._subject_parts: dict[str, tuple[SubjectRef, str]] = {}  # pseudonym -> its decide item part
         self._refs: dict[str, str] = {}  # text -> ref
+        self._alone_overrides: str | None = None  # see _alone_overrides_refs
 
     @unavailable_on_redis_error
     async def ping(self) -> None:
@@ -205,6 +207,7 @@ class RedisStore:
                 + ("0" if own is None else number[id(own)])
             )
         args.append("\x1d".join(items))
+        args.append(self._alone_overrides or await self._alone_overrides_refs())
         stream_id, packed, counts = await self._eval("decide", keys, args, node)
         for ask, count in zip(asks, counts, strict=True):
             ask.count = int(count)
@@ -249,6 +252,15 @@ class RedisStore:
         index, decisions = self._keys.index(bucket, pseudonym), self._keys.subject_decisions(bucket, pseudonym)
         alias_index = self._keys.index(bucket, alias) if alias else ""
         return "\x1f".join((index, decisions, subject.kind.value, pseudonym, alias_index, alias))
+
+    async def _alone_overrides_refs(self) -> str:
+        """The refs of the sources whose restrictions a permit granted by one identity may override
+        (four_eyes.one_identity_sources), as the check script takes them; allocated once (a text's ref never
+        changes), so that a source with no restriction stored yet has its ref too."""
+        codes = sorted(four_eyes.one_identity_sources(self._catalogue))
+        refs = await self.store_texts(codes) if codes else {}
+        self._alone_overrides = "\x1f".join(refs[c] for c in codes) or "\x1f"  # not empty: cached
+        return self._alone_overrides
 
     def _entry(self, raw: str, texts: dict[str, str]) -> IndexEntry:
         entry = self._entries.get(raw)

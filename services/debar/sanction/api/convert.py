@@ -233,7 +233,9 @@ def pending_lift(p: PendingLift | None) -> registry_pb2.PendingLift | None:
     )
 
 
-def exemption(x: Exemption) -> registry_pb2.Exemption:
+def exemption(x: Exemption, awaiting: bool) -> registry_pb2.Exemption:
+    """`awaiting`: Registry.awaits (stored pending, or granted alone and meeting a court order it does not override
+    until confirmed)."""
     return registry_pb2.Exemption(
         id=x.id,
         subject_pseudonym=x.subject.pseudonym,
@@ -244,7 +246,7 @@ def exemption(x: Exemption) -> registry_pb2.Exemption:
         reason=x.reason,
         document_number=x.document_number,
         granted_by=x.granted_by,
-        awaiting_confirmation=x.pending,
+        awaiting_confirmation=awaiting,
         confirmed_by=x.confirmed_by,
     )
 

@@ -182,6 +182,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             history = await self._registry.history(restriction)
             message = convert.restriction(restriction, int(time.time()))
             message.history.extend(convert.registry_change(record_id, e) for record_id, e in history)
+            permits = await self._registry.permits_meeting(restriction)
+            message.exemptions.extend(convert.exemption(x, awaiting) for x, awaiting in permits)
             return message, restriction_subjects(restriction)
 
         return await self._reads.serve(context, "GetRestriction", read)
@@ -190,6 +192,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         async def read(grant: Grant) -> tuple[registry_pb2.ListRestrictionsResponse, list[str]]:
             kind = wire.id_kind(request.subject.id_type)
             found = await self._registry.reaching(kind, request.subject.id, request.include_inactive)
+            permits = await self._registry.permits(kind, request.subject.id)
             asked = self._reads.asked_pseudonym(kind, request.subject.id)
             now = int(time.time())
             answer = registry_pb2.ListRestrictionsResponse(
@@ -197,6 +200,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                     registry_pb2.RestrictionReach(restriction=convert.restriction(r, now), role=int(role), via=via)  # type: ignore[arg-type]
                     for r, role, via in found
                 ],
+                exemptions=[convert.exemption(x, awaiting) for x, awaiting in permits],
                 revision=self._registry.revision,
             )
             return answer, [asked, *(p for r, _, _ in found for p in restriction_subjects(r))]
@@ -222,9 +226,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 ),
                 actor_of(request, context),
             )
+            awaiting = await self._registry.awaits(exemption)
         except DomainError as error:
             await abort_with(context, error)
-        return registry_pb2.GrantExemptionResponse(exemption=convert.exemption(exemption), revision=revision)
+        return registry_pb2.GrantExemptionResponse(exemption=convert.exemption(exemption, awaiting), revision=revision)
 
     async def ConfirmExemption(self, request, context):  # type: ignore[no-untyped-def]
         try:
@@ -232,6 +237,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 wire.id_kind(request.subject.id_type), request.subject.id, request.exemption_id,
                 request.document_number, actor_of(request, context),
             )  # fmt: skip
+            awaiting = await self._registry.awaits(exemption)
         except DomainError as error:
             await abort_with(context, error)
-        return registry_pb2.GrantExemptionResponse(exemption=convert.exemption(exemption), revision=revision)
+        return registry_pb2.GrantExemptionResponse(exemption=convert.exemption(exemption, awaiting), revision=revision)

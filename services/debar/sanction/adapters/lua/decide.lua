@@ -14,6 +14,8 @@
 --       pseudonym, during a key rotation the index hash key and pseudonym under the previous key (else both
 --       empty); then caller, data revision, measure, measure mask, at (epoch seconds), and its rate counter's
 --       number (1..R, or 0 for none). Items may come from several callers (concurrent checks share a call).
+--       Last, the refs (joined by US) of the sources whose restrictions a permit granted by one identity may
+--       override (four eyes, below).
 -- Returns: {stream id, answers, counts}: answers one string, per item decided (GS between items) its outcome,
 -- matched restriction entries (RS between them) and exemption entry or "", FS between the three (one bulk reply:
 -- a nested reply per item costs the client more to parse than the check costs here); the exemption only when it
@@ -30,6 +32,21 @@ local catalogue_version, bucket = ARGV[1], ARGV[2]
 local rates = tonumber(ARGV[3])
 local items = ARGV[4 + 4 * rates] or ''
 local ITEM = string.rep('([^\31]*)\31', 11) .. '([^\31]*)$'
+
+-- Four eyes (domain/four_eyes.py): a permit not confirmed by a second registry identity overrides a refusal only
+-- when every restriction it meets is of a source whose lifts need no confirmation (a court order's permit needs
+-- two identities, whenever the order arrives); a confirmed permit (a twelfth field "1") is preferred to it.
+-- domain/rules.py:evaluate is the same rule. Only items with a permit covering them reach this.
+local alone_overrides = {}
+for ref in string.gmatch(ARGV[5 + 4 * rates] or '', '[^\31]+') do alone_overrides[ref] = true end
+local CONFIRMED = '^X' .. string.rep('\31[^\31]*', 10) .. '\31' .. '1$'
+local SOURCE = '^R' .. string.rep('\31[^\31]*', 5) .. '\31([^\31]*)\31'
+local function overridable_alone(grounds)
+  for g = 1, #grounds do
+    if not alone_overrides[string.match(grounds[g], SOURCE)] then return false end
+  end
+  return true
+end
 
 local counts, refused = {}, {}
 for r = 1, rates do
@@ -48,7 +65,7 @@ for item in string.gmatch(items, '[^' .. GS .. ']+') do
   if not refused[rate] then  -- else its call is refused: neither decided nor logged
     local mask = tonumber(mask_text)
     local at = tonumber(at_text)
-    local grounds, exemption = nil, ''
+    local grounds, exemption, alone = nil, '', ''
     local packed = redis.call('HGET', index_key, pseudonym)
     if alias ~= '' then  -- entries not re-keyed yet
       local older = redis.call('HGET', alias_key, alias)
@@ -59,7 +76,7 @@ for item in string.gmatch(items, '[^' .. GS .. ']+') do
         local kind, entry_mask, from, till = string.match(entry, ENTRY)
         if bit.band(tonumber(entry_mask), mask) ~= 0 and tonumber(from) <= at and (till == '' or at < tonumber(till)) then
           if kind ~= 'R' then
-            exemption = entry
+            if string.find(entry, CONFIRMED) then exemption = entry else alone = entry end
           elseif grounds then
             grounds[#grounds + 1] = entry
           else
@@ -74,6 +91,7 @@ for item in string.gmatch(items, '[^' .. GS .. ']+') do
     -- same rule in Python; tests/integration/test_check_rule.py holds the two to each other.
     local matched, outcome = '', 'ALLOW'
     if grounds then
+      if exemption == '' and alone ~= '' and overridable_alone(grounds) then exemption = alone end
       matched = table.concat(grounds, RS)
       if exemption == '' then outcome = 'DENY' end
     else
