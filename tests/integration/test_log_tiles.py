@@ -7,6 +7,7 @@ log verify --archive` passes, and fails on an archived tile rewritten or removed
 
 from __future__ import annotations
 
+import gzip
 import os
 import subprocess
 import sys
@@ -127,7 +128,8 @@ def test_archive_moves_full_archived_tiles_out_of_redis_and_proofs_and_verify_st
             print(
                 f"{size} leaves, {len(moved)} of {size // TILE} full tiles archived: tile keys {bytes_before} -> "
                 f"{bytes_after} B, all {{tlog}} keys {tlog_before} -> {tlog_after} B "
-                f"({tlog_before / size:.1f} -> {tlog_after / size:.1f} B a leaf)"
+                f"({tlog_before / size:.1f} -> {tlog_after / size:.1f} B a leaf; of which the leaf order "
+                f"{r.memory_usage(keys.records)} B and the leaf index {r.memory_usage(keys.leaf)} B)"
             )
             again = _debar(env, "archive", "--dir", str(archive), "--keep-days", "0")
             assert again.returncode == 0 and "and 0 tiles" in again.stdout, (again.stdout, again.stderr)
@@ -199,3 +201,15 @@ def test_archive_moves_full_archived_tiles_out_of_redis_and_proofs_and_verify_st
     assert f"tile {min(moved)} deleted" in removed.stderr, removed.stderr
     tiles_file.write_bytes(original)
     assert _debar(env, "verify", "--archive", str(archive)).returncode == 0
+
+    # An archived allow rewritten as a refusal: its leaf no longer matches its archived tile, nor the roots.
+    for records_file in sorted(archive.glob("*/*.jsonl.gz")):
+        lines = gzip.decompress(records_file.read_bytes()).decode().splitlines()
+        if any("ALLOW" in line for line in lines):
+            break
+    changed = next(i for i, line in enumerate(lines) if "ALLOW" in line)
+    lines[changed] = lines[changed].replace("ALLOW", "DENY")
+    records_file.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    rewritten_entry = _debar(env, "verify", "--archive", str(archive))
+    assert rewritten_entry.returncode == 1, rewritten_entry.stdout
+    assert "does not hash to the stored leaf" in rewritten_entry.stderr, rewritten_entry.stderr
