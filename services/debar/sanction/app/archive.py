@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from debar.sanction.app.ports import Archive, DecisionLog, TreeStore
 from debar.sanction.domain.log_records import LogEntry, decisions_of
 from debar.sanction.domain.retention import RetentionPolicy
+from debar.tlog.checkpoint import parse_checkpoint
+from debar.tlog.note import parse_note
 
 TILE_WIDTH = 256  # leaves in a level-0 tile (tlog-tiles' width)
 PAGE = 1000  # integrated records read per round trip
@@ -73,7 +75,11 @@ async def archive_tiles(tree: TreeStore, log: DecisionLog, archive: Archive) -> 
     archived_to: dict[str, str] = {}
     for bucket in await log.buckets():
         archived_to[log.stream(bucket)] = await log.archived_to(bucket)
-    full = (await tree.state()).size // TILE_WIDTH
+    # Only tiles wholly before the latest signed checkpoint: the integrator resumes by proving the tree
+    # consistent with it, which needs the leaves of the tile its size ends in.
+    note = await tree.latest_checkpoint()
+    signed = parse_checkpoint(parse_note(note).text).size if note is not None else 0
+    full = min((await tree.state()).size, signed) // TILE_WIDTH
     done = await tree.archived_tiles()
     kept: set[int] = set()
     start = 0
