@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 import msgpack
+import orjson
 
 from debar.common.identifiers import IdKind
 from debar.sanction.domain.catalogue import Catalogue
@@ -247,11 +248,11 @@ def _pack_fields(fields: tuple[tuple[str, str], ...], refs: Mapping[str, str], s
 
 
 def pack_registry(e: RegistryEntry, refs: Mapping[str, str]) -> str:
-    return json.dumps(
+    """Compact JSON, UTF-8 as it is (orjson: the same text as json.dumps(ensure_ascii=False), several times faster)."""
+    return orjson.dumps(
         [REGISTRY_FORMAT, e.at, e.caller, e.on_behalf_of, e.action, e.target, e.subject, e.document_number,
          e.reason, list(e.changed), _pack_fields(e.before, refs, e.subject), _pack_fields(e.after, refs, e.subject)],
-        ensure_ascii=False, separators=(",", ":"),
-    )  # fmt: skip
+    ).decode()  # fmt: skip
 
 
 def _unpacked(raw: str) -> list[Any]:
