@@ -7,7 +7,6 @@ records are keyed by a keyed hash (HMAC-SHA256) tagged with the id of the key th
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import time
 from dataclasses import dataclass, field

@@ -260,6 +260,10 @@ def _unpacked(raw: str) -> list[Any]:
         data = json.loads(raw)
     except ValueError as error:
         raise MalformedEntry("not a packed registry entry") from error
+    return _checked(data)
+
+
+def _checked(data: Any) -> list[Any]:
     if not isinstance(data, list) or len(data) != 12 or data[0] not in _READ_FORMATS:
         raise MalformedEntry("not a packed registry entry")
     if not all(isinstance(f, list) for f in data[10:]) or (data[0] == 2 and (len(data[10]) + len(data[11])) % 2):
@@ -276,7 +280,10 @@ def _pairs(data: list[Any], packed: list[Any]) -> list[tuple[Any, Any]]:
 
 
 def registry_text_refs(raw: str) -> list[str]:
-    data = _unpacked(raw)
+    return _text_refs_of(_unpacked(raw))
+
+
+def _text_refs_of(data: list[Any]) -> list[str]:
     by_ref = _FORMAT_TEXTS[data[0]]
     return [v for k, v in (*_pairs(data, data[10]), *_pairs(data, data[11])) if _name(k) in by_ref and v]
 
@@ -287,7 +294,10 @@ def _name(number: Any) -> str:
 
 def unpack_registry(raw: str, texts: Mapping[str, str]) -> RegistryEntry:
     """The entry `raw` packs, texts resolved (`texts`: ref -> text; a ref it lacks stays as the ref)."""
-    data = _unpacked(raw)
+    return _entry_of(_unpacked(raw), texts)
+
+
+def _entry_of(data: list[Any], texts: Mapping[str, str]) -> RegistryEntry:
     _, at, caller, obo, action, target, subject, document, reason, changed, before, after = data
     by_ref = _FORMAT_TEXTS[data[0]]
 
@@ -308,3 +318,27 @@ def unpack_registry(raw: str, texts: Mapping[str, str]) -> RegistryEntry:
         at=at, caller=caller, on_behalf_of=obo, action=action, target=target, subject=subject,
         document_number=document, reason=reason, changed=tuple(changed), before=fields(before), after=fields(after),
     )  # fmt: skip
+
+
+def pack_registry_batch(packed: list[str]) -> str:
+    """Many packed entries as one stream record's field `rs` (a JSON array of them, in order)."""
+    return "[" + ",".join(packed) + "]"
+
+
+def unpack_registry_batch(raw: str, texts: Mapping[str, str]) -> list[RegistryEntry]:
+    """The entries of a field `rs`, in order, texts resolved as by `unpack_registry`."""
+    return [_entry_of(data, texts) for data in _batch(raw)]
+
+
+def registry_batch_text_refs(raw: str) -> list[str]:
+    return [ref for data in _batch(raw) for ref in _text_refs_of(data)]
+
+
+def _batch(raw: str) -> list[list[Any]]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise MalformedEntry("not a packed batch of registry entries") from error
+    if not isinstance(data, list) or not data:
+        raise MalformedEntry("not a packed batch of registry entries")
+    return [_checked(entry) for entry in data]
