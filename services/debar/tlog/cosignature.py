@@ -14,15 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from debar.tlog.keys import (
-    ED25519_KEY_SIZE,
-    InvalidKey,
+    SeededSigner,
     check_key_name,
     decode_signer_key,
     decode_verifier_key,
-    encode_signer_key,
     encode_verifier_key,
     key_id,
     load_public_key,
@@ -79,31 +77,11 @@ class CosignatureVerifier:
         return encode_verifier_key(self.name, COSIGNATURE_V1, self.public_key)
 
 
-class CosignatureSigner:
-    """A witness's key. Holds a secret; its repr shows only the public side."""
+class CosignatureSigner(SeededSigner):
+    """A witness's key: cosigns checkpoints with a timestamp (cosignature/v1)."""
 
-    __slots__ = ("_key", "_name", "_public", "_seed", "key_id")
-
-    def __init__(self, name: str, seed: bytes) -> None:
-        check_key_name(name)
-        if len(seed) != ED25519_KEY_SIZE:
-            raise InvalidKey("seed: an Ed25519 seed is 32 bytes")
-        self._name, self._seed = name, bytes(seed)
-        self._key = Ed25519PrivateKey.from_private_bytes(self._seed)
-        self._public = self._key.public_key().public_bytes_raw()
-        self.key_id = key_id(name, COSIGNATURE_V1, self._public)
-
-    @classmethod
-    def generate(cls, name: str) -> CosignatureSigner:
-        return cls(name, Ed25519PrivateKey.generate().private_bytes_raw())
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def public_key(self) -> bytes:
-        return self._public
+    __slots__ = ()
+    ALGORITHM = COSIGNATURE_V1
 
     def cosign(self, text: bytes, timestamp: int) -> Signature:
         """The cosignature line over a checkpoint's note text, made at `timestamp` (POSIX seconds, > 0)."""
@@ -114,12 +92,6 @@ class CosignatureSigner:
 
     def verifier(self) -> CosignatureVerifier:
         return CosignatureVerifier(self._name, self._public)
-
-    def signer_key(self) -> str:
-        return encode_signer_key(self._name, COSIGNATURE_V1, self._seed)
-
-    def __repr__(self) -> str:
-        return f"CosignatureSigner({self.verifier().verifier_key()!r})"
 
 
 def parse_cosigner_key(vkey: str) -> CosignatureVerifier:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -109,10 +110,12 @@ class Ed25519Verifier:
         return encode_verifier_key(self.name, ED25519, self.public_key)
 
 
-class Ed25519Signer:
-    """Holds a secret; its repr shows only the public side."""
+class SeededSigner:
+    """An Ed25519 key held as its seed, for the signature type ALGORITHM (a subclass says which and what it
+    signs). Holds a secret; its repr shows only the public side."""
 
     __slots__ = ("_key", "_name", "_public", "_seed", "key_id")
+    ALGORITHM = ED25519
 
     def __init__(self, name: str, seed: bytes) -> None:
         check_key_name(name)
@@ -121,10 +124,10 @@ class Ed25519Signer:
         self._name, self._seed = name, bytes(seed)
         self._key = Ed25519PrivateKey.from_private_bytes(self._seed)
         self._public = self._key.public_key().public_bytes_raw()
-        self.key_id = key_id(name, ED25519, self._public)
+        self.key_id = key_id(name, self.ALGORITHM, self._public)
 
     @classmethod
-    def generate(cls, name: str) -> Ed25519Signer:
+    def generate(cls, name: str) -> Self:
         return cls(name, Ed25519PrivateKey.generate().private_bytes_raw())
 
     @property
@@ -135,17 +138,24 @@ class Ed25519Signer:
     def public_key(self) -> bytes:
         return self._public
 
+    def signer_key(self) -> str:
+        return encode_signer_key(self._name, self.ALGORITHM, self._seed)
+
+    def __repr__(self) -> str:
+        vkey = encode_verifier_key(self._name, self.ALGORITHM, self._public)
+        return f"{type(self).__name__}({vkey!r})"
+
+
+class Ed25519Signer(SeededSigner):
+    """A log's key: signs checkpoint notes."""
+
+    __slots__ = ()
+
     def sign(self, text: bytes) -> bytes:
         return self._key.sign(text)
 
     def verifier(self) -> Ed25519Verifier:
         return Ed25519Verifier(self._name, self._public)
-
-    def signer_key(self) -> str:
-        return encode_signer_key(self._name, ED25519, self._seed)
-
-    def __repr__(self) -> str:
-        return f"Ed25519Signer({self.verifier().verifier_key()!r})"
 
 
 def parse_verifier_key(vkey: str) -> Ed25519Verifier:

@@ -325,8 +325,10 @@ class ReadGate:
             subjects=unique[:MAX_AUDITED_SUBJECTS], subject_count=len(unique),
         )  # fmt: skip
 
-    def pseudonym(self, subject: SubjectId) -> str:
-        return self._resolver.ref(subject).pseudonym
+    def asked_pseudonym(self, kind: IdKind | None, raw_id: str) -> str:
+        """The pseudonym of the subject a read asked about, for its audit line (the resolver remembers it: the
+        read has just resolved the same identifier)."""
+        return self._resolver.resolve(kind, raw_id, "subject").pseudonym
 
     def claimed_subject(self, grant: Grant, kind: IdKind | None, raw_id: str, given: bool) -> SubjectId | None:
         """The subject a request names (validated), or None when it names none and need not (a reviewer). A caller

@@ -16,12 +16,9 @@ from debar.sanction.api.access import ReadGate
 from debar.sanction.api.actors import actor_of
 from debar.sanction.app.decision_reader import DecisionReader, LoggedDecision
 from debar.sanction.app.log_proofs import LogProofs, NotYetIntegrated, SignedTreeHead
-from debar.sanction.app.log_proofs import Receipt as LogReceipt
 from debar.sanction.app.objections import Objections
 from debar.sanction.domain.access import Grant
 from debar.sanction.domain.objections import Objection, ObjectionOutcome, ObjectionState
-from debar.sanction.domain.receipts import Receipt
-from debar.sanction.domain.subjects import SubjectResolver
 from debar.v1 import decision_pb2, decision_pb2_grpc
 
 
@@ -103,12 +100,6 @@ def checkpoint_message(head: SignedTreeHead) -> decision_pb2.Checkpoint:
     return decision_pb2.Checkpoint(note=head.note, size=head.size, root_hash=head.root_hash)
 
 
-def receipt_file(receipt: LogReceipt) -> bytes:
-    return Receipt(
-        receipt.decision_id, receipt.entry, receipt.leaf_index, receipt.inclusion_proof, receipt.head.note
-    ).to_bytes()
-
-
 async def _abort_log(context: grpc.aio.ServicerContext, error: DomainError) -> None:
     if isinstance(error, NotYetIntegrated):
         context.set_trailing_metadata((("retry-after", str(error.retry_after_s)),))
@@ -167,17 +158,17 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         async def read(grant: Grant) -> tuple[decision_pb2.DecisionProof, list[str]]:
             found = await self._decision(grant, request)  # whose it is, as GetDecision judges it
             try:
-                receipt = await self._proofs.decision_proof(request.decision_id)
+                proof = await self._proofs.decision_proof(request.decision_id)
             except NotYetIntegrated as error:
                 context.set_trailing_metadata((("retry-after", str(error.retry_after_s)),))
                 raise
             answer = decision_pb2.DecisionProof(
-                decision_id=receipt.decision_id,
-                entry=receipt.entry,
-                leaf_index=receipt.leaf_index,
-                inclusion_proof=list(receipt.inclusion_proof),
-                checkpoint=checkpoint_message(receipt.head),
-                receipt=receipt_file(receipt),
+                decision_id=proof.decision_id,
+                entry=proof.entry,
+                leaf_index=proof.leaf_index,
+                inclusion_proof=list(proof.inclusion_proof),
+                checkpoint=checkpoint_message(proof.head),
+                receipt=proof.receipt().to_bytes(),
             )
             return answer, [found.subject_pseudonym]
 
@@ -203,7 +194,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
             found, token = await self._reader.for_subject(
                 kind, request.subject.id, request.page_size, request.page_token
             )
-            asked = self._reads.pseudonym(SubjectResolver.validate(kind, request.subject.id, "subject"))
+            asked = self._reads.asked_pseudonym(kind, request.subject.id)
             answer = decision_pb2.ListDecisionsResponse(
                 decisions=[decision_message(d) for d in found], next_page_token=token
             )

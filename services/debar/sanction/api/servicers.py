@@ -18,7 +18,6 @@ from debar.sanction.domain.access import Grant
 from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.decisions import Decision
 from debar.sanction.domain.model import Restriction
-from debar.sanction.domain.subjects import SubjectResolver
 from debar.v1 import registry_pb2, registry_pb2_grpc, sanction_pb2, sanction_pb2_grpc
 
 _EFFECTS = {
@@ -182,7 +181,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         async def read(grant: Grant) -> tuple[registry_pb2.ListRestrictionsResponse, list[str]]:
             kind = wire.id_kind(request.subject.id_type)
             found = await self._registry.reaching(kind, request.subject.id, request.include_inactive)
-            asked = self._reads.pseudonym(SubjectResolver.validate(kind, request.subject.id, "subject"))
+            asked = self._reads.asked_pseudonym(kind, request.subject.id)
             now = int(time.time())
             answer = registry_pb2.ListRestrictionsResponse(
                 restrictions=[

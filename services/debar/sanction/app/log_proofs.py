@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from debar.common.errors import InvalidField, NotFound, Unavailable
 from debar.sanction.app.ports import SequencedLog, TreeStore
 from debar.sanction.app.unavailable import unavailable_as
+from debar.sanction.domain.receipts import Receipt
 from debar.tlog.checkpoint import Checkpoint, parse_checkpoint
 from debar.tlog.note import parse_note
 from debar.tlog.proofs import ProofPlan, consistency_plan, inclusion_plan
@@ -54,12 +55,18 @@ class SignedTreeHead:
 
 
 @dataclass(frozen=True)
-class Receipt:
+class DecisionProof:
+    """A decision's entry, its place in the tree and the signed head it is proved against; `receipt()` is the
+    same as the offline file a person keeps (debar-receipt/1)."""
+
     decision_id: str
     entry: bytes
     leaf_index: int
     inclusion_proof: tuple[bytes, ...]
     head: SignedTreeHead
+
+    def receipt(self) -> Receipt:
+        return Receipt(self.decision_id, self.entry, self.leaf_index, self.inclusion_proof, self.head.note)
 
 
 class LogProofs:
@@ -75,7 +82,7 @@ class LogProofs:
         return SignedTreeHead(note, parse_checkpoint(parse_note(note).text))
 
     @unavailable_as("the decision log")
-    async def decision_proof(self, decision_id: str) -> Receipt:
+    async def decision_proof(self, decision_id: str) -> DecisionProof:
         if not decision_id:
             raise InvalidField("decision_id", "required")
         found = await self._log.locate(decision_id)
@@ -91,7 +98,7 @@ class LogProofs:
             raise NotYetIntegrated(f"decision {decision_id} is not in a signed checkpoint yet; try again shortly")
         leaf = first + index
         proof = await inclusion_proof(self._tree, leaf, head.size)
-        return Receipt(decision_id, record.entries[index], leaf, tuple(proof), head)
+        return DecisionProof(decision_id, record.entries[index], leaf, tuple(proof), head)
 
     @unavailable_as("the decision log")
     async def consistency(self, from_size: int, to_size: int) -> Sequence[bytes]:
