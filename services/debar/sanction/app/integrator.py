@@ -56,6 +56,7 @@ LEASE_MS = 5000
 INTERVAL_S = 0.25  # between steps while nothing is pending: a decision is in a checkpoint well within a second
 RECORDS_PER_STREAM = 1000  # per read; a stream with more is read on in the next step, right away
 LEAVES_PER_STEP = 20000
+STREAMS_PER_READ = 64  # streams read together (pipelined) until a step's worth of leaves is in hand
 RETRY_COSIGN_S = 5.0
 # How often the list of streams is asked for again (a keyspace scan on Redis): a stream that did not exist at the
 # last look (a bucket's first record ever) waits up to this long; every known stream is read every step.
@@ -139,6 +140,7 @@ class Integrator:
         self._signed_size: int | None = None
         self.health = IntegratorHealth()
         self.more_pending = False
+        self._unread = False  # streams left unread by the last read (a step's leaves were in hand)
 
     @property
     def origin(self) -> str:
@@ -214,7 +216,21 @@ class Integrator:
             for s in streams
             if len(carried.get(s, ())) < self._per_stream
         }
-        found = await self._log.read_after_many(ask, self._per_stream) if ask else {}
+        # Streams are read a group at a time, in name order, until a step's worth of leaves is in hand: the rest wait
+        # for the next step. Reading every stream's backlog at once (a million imported records) took longer than
+        # the lease, so every commit was refused and the integrator read the same backlog again, for ever.
+        leaves = sum(len(r.entries) for rs in carried.values() for r in rs)
+        found: dict[str, list[SequencedRecord]] = {}
+        asked = list(ask.items())
+        self._unread = False
+        for start in range(0, len(asked), STREAMS_PER_READ):
+            if leaves >= self._per_step:
+                self._unread = True
+                break
+            group = dict(asked[start : start + STREAMS_PER_READ])
+            for stream, records in (await self._log.read_after_many(group, self._per_stream)).items():
+                found[stream] = records
+                leaves += sum(len(r.entries) for r in records)
         return [carried.get(s, []) + found.get(s, []) for s in streams]
 
     async def _grow(self) -> int:
@@ -226,7 +242,7 @@ class Integrator:
         records: list[IntegratedRecord] = []
         cursors: dict[str, str] = {}
         left: dict[str, list[SequencedRecord]] = {}  # read, but beyond this step's size: the next step's
-        self.more_pending = False
+        self.more_pending = self._unread
         full = False
         for batch in batches:
             if len(batch) >= self._per_stream:
