@@ -259,6 +259,12 @@ class Integrator:
         if not records:
             return 0
         growth = TreeGrowth(old_size, edge, nodes, records, cursors)
+        # Held again (taken again if it lapsed and nobody took it) right before the commit: a step starved of CPU (a
+        # loaded machine, a big backlog) outlived the lease and every commit was refused. Safe: the commit is a
+        # compare-and-set on the size read, so a tree another replica grew meanwhile is never overwritten.
+        if not await self._tree.hold_lease(self.owner, self._lease_ms):
+            self._state = None
+            return 0
         try:
             await self._tree.commit(self.owner, growth)
         except (LeaseLost, TreeConflict) as error:
