@@ -31,7 +31,7 @@ def test_the_enumeration_alert_watches_the_distinct_subjects_per_caller() -> Non
 
 
 def test_the_rules_name_only_metrics_the_sanction_service_exports() -> None:
-    exported = {"debar_distinct_subjects", "debar_rate_limited_by_caller_total"}
+    exported = {"debar_distinct_subjects", "debar_rate_limited_by_caller_total", "debar_writes_unreplicated_total"}
     named = {m for rule in rules() for m in re.findall(r"\bdebar_\w+", str(rule["expr"]))}
     assert named <= exported, named - exported
 
@@ -74,3 +74,41 @@ def test_a_persons_credential_asking_through_a_domain_service_is_held_to_a_perso
     """Security review: any authenticated caller may ask a domain service, which asks for it (`railway/reviewer:li`);
     that key matched neither person pattern and waited for the services' 10,000 an hour."""
     promtool_pages(tmp_path, "railway/reviewer:li", "0+10x40", "40m", "400", "A person's identity")
+
+
+def promtool_test(tmp_path: Path, series: str, values: str, at: str, alert: str, expected: list[dict]) -> None:  # type: ignore[type-arg]
+    """promtool evaluates the rules file: at `at`, `alert` fires exactly `expected` (promtool's exp_alerts)."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool (Prometheus) is not installed")
+    test = tmp_path / "test.yaml"
+    test.write_text(yaml.safe_dump({
+        "rule_files": [str(RULES)], "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": [{"series": series, "values": values}],
+                   "alert_rule_test": [{"eval_time": at, "alertname": alert, "exp_alerts": expected}]}],
+    }))  # fmt: skip
+    done = subprocess.run([promtool, "test", "rules", str(test)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+UNREPLICATED = 'debar_writes_unreplicated_total{instance="sanction-0:9090"}'
+
+
+def test_writes_refused_for_five_minutes_for_too_few_replicas_page(tmp_path: Path) -> None:
+    [rule] = [r for r in rules() if r["alert"] == "DebarWritesUnreplicated"]
+    summary = str(rule["annotations"]["summary"]).replace("{{ $labels.instance }}", "sanction-0:9090")  # type: ignore[index]
+    page = [{"exp_labels": {"severity": "page", "instance": "sanction-0:9090"},
+             "exp_annotations": {"summary": summary, "description": rule["annotations"]["description"]}}]  # type: ignore[index]  # fmt: skip
+    # Refusals every minute from minute 0: pending from the first rate, firing five minutes on.
+    promtool_test(tmp_path, UNREPLICATED, "0+30x20", "12m", "DebarWritesUnreplicated", page)
+    promtool_test(tmp_path, UNREPLICATED, "0+30x20", "4m", "DebarWritesUnreplicated", [])
+
+
+def test_a_failovers_few_refusals_do_not_page(tmp_path: Path) -> None:
+    """A burst (a failover, a replica restarting) and then none: the rate falls to 0 within its window."""
+    promtool_test(tmp_path, UNREPLICATED, "0 40 40x20", "15m", "DebarWritesUnreplicated", [])

@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from hypothesis import event, example, given, settings
@@ -28,6 +28,7 @@ from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.redis_client import make_client
 from debar.sanction.adapters.redis_store import RedisStore
 from debar.sanction.app.decision_reader import DecisionReader
+from debar.sanction.domain import four_eyes
 from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.decisions import CheckQuery, LoggedCheck
@@ -43,6 +44,7 @@ G_TRAIN = CATALOGUE.measure("RAIL_G_TRAIN")
 HOTEL = CATALOGUE.measure("HOTEL_STAR_RATED")
 T = 1_800_000_000  # a second inside the accepted check range
 PROPERTY = settings(max_examples=150, deadline=None)
+ALONE_OVERRIDES = four_eyes.one_identity_sources(CATALOGUE)  # what the store gives the script, from its catalogue
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ def entries(draw: st.DrawFn, instants: st.SearchStrategy[int], number: int) -> I
         legal_basis=draw(texts) if restriction else "",
         authority=draw(texts),
         case_number=draw(st.sampled_from(["", "(2026) Jing 0105 Zhi 7"])) if restriction else "",
+        confirmed=draw(st.booleans()) if not restriction else False,  # a permit granted alone, or confirmed too
     )
 
 
@@ -120,12 +123,13 @@ def cases(draw: st.DrawFn) -> Case:
     return Case(tuple(subjects), tuple(checks))
 
 
-def _exemption(start: int, end: int | None, mask: int = G_TRAIN.mask) -> IndexEntry:
-    return IndexEntry(EntryKind.EXEMPTION, "X0000000000000001", None, mask, start, end, authority="Chaoyang Court")
+def _exemption(start: int, end: int | None, mask: int = G_TRAIN.mask, confirmed: bool = True) -> IndexEntry:
+    return IndexEntry(EntryKind.EXEMPTION, "X0000000000000001", None, mask, start, end, authority="Chaoyang Court",
+                      confirmed=confirmed)  # fmt: skip
 
 
-def _restriction(start: int, end: int | None, mask: int = G_TRAIN.mask) -> IndexEntry:
-    return IndexEntry(EntryKind.RESTRICTION, "R0000000000000002", Role.DEBTOR, mask, start, end, source="x")
+def _restriction(start: int, end: int | None, mask: int = G_TRAIN.mask, source: str = "x") -> IndexEntry:
+    return IndexEntry(EntryKind.RESTRICTION, "R0000000000000002", Role.DEBTOR, mask, start, end, source=source)
 
 
 # A permit held by a subject nothing restricts: an allow that names no exemption.
@@ -138,6 +142,16 @@ OTHER_MEASURE = Case(
 )
 # During a key rotation: the restriction still under the old pseudonym, the permit under the new one.
 ACROSS_KEYS = Case((Subject("fff", (_exemption(T, T + 5),), (_restriction(T, T + 1),), True),), ((0, G_TRAIN.code, T),))
+# Four eyes: a permit granted alone overrides a railway record, not a court order (nor both together); a confirmed
+# permit beside it overrides both.
+ALONE = _exemption(T - 10, T + 10, confirmed=False)
+RAILWAY = _restriction(T - 10, None, source="railway_passenger_credit")
+COURT = replace(_restriction(T - 10, None, source="court_consumption_order"), id="R0000000000000003")
+GRANTED_ALONE = Case(
+    (Subject("a3f", (RAILWAY, ALONE)), Subject("0c1", (COURT, ALONE)), Subject("b07", (RAILWAY, COURT, ALONE)),
+     Subject("d00", (RAILWAY, COURT, ALONE, replace(_exemption(T - 10, T + 10), id="X0000000000000004")))),
+    ((0, G_TRAIN.code, T), (1, G_TRAIN.code, T), (2, G_TRAIN.code, T), (3, G_TRAIN.code, T)),
+)  # fmt: skip
 
 
 # -- the store ----------------------------------------------------------------------------------------------------
@@ -195,7 +209,7 @@ async def _decide_both_ways(store: RedisStore, reader: DecisionReader, case: Cas
     decisions = await store.decide(checks, CATALOGUE.version)
     assert len(decisions) == len(checks)
     for (i, _, at), check, decision in zip(case.checks, checks, decisions, strict=True):
-        expected = evaluate(stored[i], check.query.measure.mask, at)
+        expected = evaluate(stored[i], check.query.measure.mask, at, ALONE_OVERRIDES)
         context = f"entries {stored[i]}, measure mask {check.query.measure.mask}, at {at}"
         assert decision.query == check.query, context
         assert decision.outcome is expected.outcome, context
@@ -210,11 +224,11 @@ async def _decide_both_ways(store: RedisStore, reader: DecisionReader, case: Cas
 
 
 def _kind_of(expected: Evaluation, entries: list[IndexEntry], mask: int, at: int) -> str:
+    permits = [e for e in entries if e.kind is EntryKind.EXEMPTION and e.covers(mask, at)]
     if expected.outcome is Outcome.DENY:
-        return "deny"
+        return "deny: a permit granted alone met a court order" if permits else "deny"
     if expected.exemption is not None:
         return "allow: a permit overrode a restriction"
-    permits = [e for e in entries if e.kind is EntryKind.EXEMPTION and e.covers(mask, at)]
     return "allow: a permit held but not needed" if permits else "allow: nothing covers"
 
 
@@ -224,6 +238,7 @@ def _kind_of(expected: Evaluation, entries: list[IndexEntry], mask: int, at: int
 @example(case=PERMITTED)
 @example(case=OTHER_MEASURE)
 @example(case=ACROSS_KEYS)
+@example(case=GRANTED_ALONE)
 def test_the_check_script_and_evaluate_give_the_same_answers(
     case: Case, store: RedisStore, reader: DecisionReader, runner: asyncio.Runner
 ) -> None:

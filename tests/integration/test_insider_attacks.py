@@ -47,7 +47,7 @@ EXTRA = {"portal:tiny": {"scopes": ["decisions:read", "objections:file"], "rate"
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("attack-certs")
     write_dev_certs(directory)
-    write_dev_certs(directory, services=(), clients=(*EXTRA, "local"))
+    write_dev_certs(directory, services=(), clients=(*EXTRA, "local", "clerk:zhao"))
     return directory
 
 
@@ -217,25 +217,84 @@ def test_an_identity_the_scopes_file_does_not_name_gets_no_domain_services_rate(
         assert railway_pb2_grpc.RailwayServiceStub(channel).CheckTicket(g_ticket(), timeout=TIMEOUT).allowed
 
 
-# --- not fixed here (see the report): a permit granted alone ahead of the court order it will meet ----------------
+# --- a registry clerk: a permit granted alone ahead of the court order it will meet --------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="not fixed: a permit's need for confirmation is judged when it is granted")
-def test_a_permit_granted_alone_does_not_override_a_later_court_order_naming_its_measure(as_caller):
-    """One clerk grants a RAIL_TICKET_BAN permit to a person nothing restricts (no court list imposes that measure
-    by default, so it needs no second identity and is in force at once); a court order naming RAIL_TICKET_BAN
-    explicitly arrives later; the permit, confirmed by no one, turns the court's refusal into an allow."""
-    person = new_ric()
-    clerk = registry_of(as_caller("clerk:wang"))
-    permit = registry_pb2.GrantExemptionRequest(
+def ticket_permit(person: str) -> registry_pb2.GrantExemptionRequest:
+    """A RAIL_TICKET_BAN permit: no court list imposes that measure by default, so for a person nothing restricts it
+    needs no second identity and is in force at once."""
+    return registry_pb2.GrantExemptionRequest(
         subject=subject(person), measure="RAIL_TICKET_BAN", effective_from=ts(time.time() - DAY),
         effective_until=ts(time.time() + 300 * DAY), authority="Chaoyang Court", reason="travel for treatment",
         document_number=PERMIT_DOCUMENT,
     )  # fmt: skip
-    assert not clerk.GrantExemption(permit, timeout=TIMEOUT).exemption.awaiting_confirmation
+
+
+def listed_permits(as_caller, person: str) -> list[tuple[str, bool, str]]:  # type: ignore[no-untyped-def]
+    listed = registry_of(as_caller("clerk:wang")).ListRestrictions(
+        registry_pb2.ListRestrictionsRequest(subject=subject(person)), timeout=TIMEOUT
+    )
+    return [(x.id, x.awaiting_confirmation, x.confirmed_by) for x in listed.exemptions]
+
+
+def test_a_permit_granted_alone_does_not_override_a_later_court_order_naming_its_measure(as_caller):
+    """Before: one clerk grants a RAIL_TICKET_BAN permit to a person nothing restricts (in force at once: its need
+    for a second identity was judged at the grant); a court order naming RAIL_TICKET_BAN explicitly arrives later;
+    the permit, confirmed by no one, turned the court's refusal into an allow."""
+    person = new_ric()
+    clerk = registry_of(as_caller("clerk:wang"))
+    assert not clerk.GrantExemption(ticket_permit(person), timeout=TIMEOUT).exemption.awaiting_confirmation
     clerk.Impose(impose_request(person, measures=["RAIL_TICKET_BAN"]), timeout=TIMEOUT)
     answer = checks_of(as_caller("railway")).Check(check_request(person, "RAIL_TICKET_BAN"), timeout=TIMEOUT)
     assert answer.outcome == common_pb2.OUTCOME_DENY
+
+
+def test_a_permit_granted_alone_overrides_the_later_court_order_once_a_second_identity_confirms_it(as_caller):
+    """The registry says the permit now awaits confirmation; its granter cannot give it; another clerk can, and then
+    the permit overrides the court order (and the check names it)."""
+    person = new_ric()
+    wang, zhao = registry_of(as_caller("clerk:wang")), registry_of(as_caller("clerk:zhao"))
+    permit = wang.GrantExemption(ticket_permit(person), timeout=TIMEOUT).exemption
+    assert listed_permits(as_caller, person) == [(permit.id, False, "")]
+    order = wang.Impose(impose_request(person, measures=["RAIL_TICKET_BAN"]), timeout=TIMEOUT).restriction
+    assert listed_permits(as_caller, person) == [(permit.id, True, "")]
+
+    def meeting() -> list[tuple[str, bool]]:
+        got = wang.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=order.id), timeout=TIMEOUT)
+        return [(x.id, x.awaiting_confirmation) for x in got.exemptions]
+
+    assert meeting() == [(permit.id, True)]
+    confirm = registry_pb2.ConfirmExemptionRequest(
+        subject=subject(person), exemption_id=permit.id, document_number=PERMIT_DOCUMENT
+    )
+    own = rpc_error(wang.ConfirmExemption, confirm)
+    assert own.code() == grpc.StatusCode.PERMISSION_DENIED and "a different registry identity" in own.details()
+    railway = checks_of(as_caller("railway"))
+    assert railway.Check(check_request(person, "RAIL_TICKET_BAN"), timeout=TIMEOUT).outcome == common_pb2.OUTCOME_DENY
+    confirmed = zhao.ConfirmExemption(confirm, timeout=TIMEOUT)
+    assert not confirmed.exemption.awaiting_confirmation and confirmed.exemption.confirmed_by == "clerk:zhao"
+    assert listed_permits(as_caller, person) == [(permit.id, False, "clerk:zhao")]
+    assert meeting() == [(permit.id, False)]
+    answer = railway.Check(check_request(person, "RAIL_TICKET_BAN", min_revision=confirmed.revision), timeout=TIMEOUT)
+    assert answer.outcome == common_pb2.OUTCOME_ALLOW and answer.exemption.exemption_id == permit.id
+
+
+def test_a_permit_granted_alone_over_a_railway_record_is_in_force_at_once_as_before(as_caller):
+    """A railway record's lifts need no second identity: the permit overrides it unconfirmed, awaits nothing, and a
+    confirmation is refused as there is nothing to confirm."""
+    person = new_ric()
+    wang, zhao = registry_of(as_caller("clerk:wang")), registry_of(as_caller("clerk:zhao"))
+    record = impose_request(person, source="railway_passenger_credit", start=time.time() - DAY)
+    wang.Impose(record, timeout=TIMEOUT)
+    permit = wang.GrantExemption(ticket_permit(person), timeout=TIMEOUT)
+    assert not permit.exemption.awaiting_confirmation
+    assert listed_permits(as_caller, person) == [(permit.exemption.id, False, "")]
+    railway = checks_of(as_caller("railway"))
+    answer = railway.Check(check_request(person, "RAIL_TICKET_BAN", min_revision=permit.revision), timeout=TIMEOUT)
+    assert answer.outcome == common_pb2.OUTCOME_ALLOW and answer.exemption.exemption_id == permit.exemption.id
+    error = rpc_error(zhao.ConfirmExemption, registry_pb2.ConfirmExemptionRequest(
+        subject=subject(person), exemption_id=permit.exemption.id, document_number=PERMIT_DOCUMENT))  # fmt: skip
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "awaits no confirmation" in error.details()
 
 
 def test_the_console_acting_for_a_clerk_writes_nothing(as_caller):

@@ -116,3 +116,27 @@ def test_import_counts_and_objections_are_exported_by_the_sanction_service(tmp_p
     finally:
         service.stop()
         redis.stop()
+
+
+def test_writes_refused_for_too_few_replicas_are_counted(tmp_path, logs_dir):
+    """DEBAR_REDIS_MIN_REPLICAS=1 on a Redis with no replica: a registry write is refused (UNAVAILABLE, never
+    acknowledged) and debar_writes_unreplicated_total counts the refusals (the log integrator's writes too; health's
+    probes are not: tests/integration/test_replication.py), while health says NOT_SERVING."""
+    from tests.support.servers import health_status
+
+    redis = EmbeddedRedis(tmp_path / "redis").start()
+    metrics_port = free_port()
+    env = {
+        "DEBAR_REDIS_URL": redis.url, "DEBAR_PSEUDONYM_KEYS": KEYS, "DEBAR_DATA_DIR": str(tmp_path / "data"),
+        "DEBAR_PLAINTEXT": "true", "DEBAR_METRICS_PORT": str(metrics_port), "DEBAR_REDIS_MIN_REPLICAS": "1",
+    }  # fmt: skip
+    service = start_service("sanction", env, logs_dir, wait_serving=False)
+    try:
+        assert wait_for(lambda: health_status(service.address) == "NOT_SERVING"), service.log()
+        with grpc.insecure_channel(service.address) as channel, pytest.raises(grpc.RpcError) as raised:
+            registry_pb2_grpc.RegistryServiceStub(channel).Impose(impose_request(new_ric()), timeout=10)
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE, raised.value.details()
+        assert total(scrape(metrics_port), "debar_writes_unreplicated_total") >= 1
+    finally:
+        service.stop()
+        redis.stop(kill=True)

@@ -20,7 +20,7 @@ from debar.sanction.domain.model import restriction_id
 from debar.v1 import registry_pb2
 from tests.conftest import ON_CLUSTER
 from tests.support.keys import TEST_BUCKET_KEY
-from tests.support.requests import DAY, LIFT_DOCUMENT, SECOND_REGISTRY, impose_request
+from tests.support.requests import DAY, LIFT_DOCUMENT, PERMIT_DOCUMENT, SECOND_REGISTRY, impose_request, subject
 from tests.support.subjects import new_ric
 
 CLERK = (("x-debar-caller", "clerk:wang"),)
@@ -85,9 +85,46 @@ def test_an_impose_that_shortens_or_drops_a_measure_says_so_and_every_write_name
     assert logged[0].subject == created.subject_pseudonym
 
 
-def test_permits_are_logged_with_who_granted_and_confirmed_them(registry, redis_server):
-    from tests.support.requests import PERMIT_DOCUMENT, subject
+async def _registry_entries_of(redis_server, target: str) -> list[RegistryEntry]:  # type: ignore[no-untyped-def]
+    """The log's registry entries about `target` (a restriction or permit id), in stream order."""
+    client = make_client(redis_server.url, cluster=ON_CLUSTER, timeout_s=5, connections=4)
+    log = RedisSequencedLog(client, Keys(), DecisionIds.for_bucket_key(TEST_BUCKET_KEY))
+    out = []
+    for stream in await log.streams():
+        for record in await log.read_after(stream, "", 100_000):
+            for e in record.entries:
+                if decode(e).kind is EntryKind.REGISTRY and RegistryEntry.decode(e).target == target:
+                    out.append(RegistryEntry.decode(e))
+    await client.aclose()
+    return out
 
+
+def test_a_permit_granted_alone_then_confirmed_over_a_later_court_order_is_logged_as_it_happened(
+    registry, redis_server
+):
+    """Granted by one clerk (in force: nothing restricted the person), then a court order naming its measure, then
+    another clerk's confirmation: the permit's entries name both, the second says `confirmed`."""
+    person = new_ric()
+    now = int(time.time())
+    request = registry_pb2.GrantExemptionRequest(
+        subject=subject(person), measure="RAIL_TICKET_BAN", authority="Court", reason="treatment",
+        document_number=PERMIT_DOCUMENT,
+    )  # fmt: skip
+    request.effective_from.seconds, request.effective_until.seconds = now - DAY, now + DAY
+    granted = registry.GrantExemption(request, metadata=CLERK).exemption
+    registry.Impose(impose_request(person, measures=["RAIL_TICKET_BAN"]), metadata=CLERK)
+    confirm = registry_pb2.ConfirmExemptionRequest(
+        subject=subject(person), exemption_id=granted.id, document_number=PERMIT_DOCUMENT
+    )
+    registry.ConfirmExemption(confirm, metadata=SECOND_REGISTRY)
+    entries = asyncio.run(_registry_entries_of(redis_server, granted.id))
+    assert [(e.action, e.caller, e.changed) for e in entries] == [
+        ("grant_exemption", "clerk:wang", ("created",)), ("confirm_exemption", "clerk:zhao", ("confirmed",)),
+    ]  # fmt: skip
+    assert dict(entries[1].after) == {"confirmed_by": "clerk:zhao"}
+
+
+def test_permits_are_logged_with_who_granted_and_confirmed_them(registry, redis_server):
     person = new_ric()
     registry.Impose(impose_request(person), metadata=CLERK)
     now = int(time.time())
@@ -97,20 +134,7 @@ def test_permits_are_logged_with_who_granted_and_confirmed_them(registry, redis_
     )  # fmt: skip
     request.effective_from.seconds, request.effective_until.seconds = now, now + DAY
     granted = registry.GrantExemption(request, metadata=CLERK).exemption
-
-    async def permit_entries() -> list[RegistryEntry]:
-        client = make_client(redis_server.url, cluster=ON_CLUSTER, timeout_s=5, connections=4)
-        log = RedisSequencedLog(client, Keys(), DecisionIds.for_bucket_key(TEST_BUCKET_KEY))
-        out = []
-        for stream in await log.streams():
-            for record in await log.read_after(stream, "", 100_000):
-                for e in record.entries:
-                    if decode(e).kind is EntryKind.REGISTRY and RegistryEntry.decode(e).target == granted.id:
-                        out.append(RegistryEntry.decode(e))
-        await client.aclose()
-        return out
-
-    [entry] = asyncio.run(permit_entries())
+    [entry] = asyncio.run(_registry_entries_of(redis_server, granted.id))
     assert (entry.action, entry.caller, entry.changed[0]) == ("grant_exemption", "clerk:wang", "created")
     assert dict(entry.after)["reason"] == "funeral" and entry.document_number == PERMIT_DOCUMENT
 

@@ -28,6 +28,8 @@ from debar.sanction.app.ports import (
     StoreUnavailable,
     Written,
 )
+from debar.sanction.domain import four_eyes
+from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision, decision_id
 from debar.sanction.domain.entries import ENTRY_SEP, encode_entry, entry_key
 from debar.sanction.domain.log_records import DECISION_FS, DECISION_SEP, LogEntry
@@ -178,6 +180,8 @@ class MemoryStore:
         self._refs: dict[str, str] = {}  # text -> ref
         self._texts: dict[str, str] = {}  # ref -> text
         self._replayed: dict[str, dict[str, str]] = {}  # bucket -> spool id -> decision id
+        # As the Redis store gives the check script (four eyes over permits granted alone), for the packaged catalogue.
+        self._alone_overrides = four_eyes.one_identity_sources(load_default_catalogue())
         self.registry_log: list[Sequenced] = []  # every registry write's entry, in order
         self._history: dict[tuple[str, str], list[tuple[str, bytes]]] = {}  # (bucket, target) -> (id, entry)
 
@@ -223,7 +227,10 @@ class MemoryStore:
     async def decide(self, checks: Sequence[LoggedCheck], catalogue_version: str) -> list[Decision]:
         self._switch.answer()
         chain = checks[0].query.subject.bucket
-        evaluations = [evaluate(self._entries_of(c.query.subject), c.query.measure.mask, c.query.at) for c in checks]
+        evaluations = [
+            evaluate(self._entries_of(c.query.subject), c.query.measure.mask, c.query.at, self._alone_overrides)
+            for c in checks
+        ]
         records = []
         for check, e in zip(checks, evaluations, strict=True):
             q = check.query

@@ -86,15 +86,49 @@ def test_granting_then_confirming_a_permit():
     assert granted.pending and granted.granted_by == "clerk-wang"
     assert four_eyes.grant(permit(), granted, by="clerk-wang", now=NOW + 1, needs_confirmation=True) is granted
     with pytest.raises(PermissionDenied):
-        four_eyes.confirm_exemption(granted, by="CLERK-WANG", document_number="D-1")
-    confirmed = four_eyes.confirm_exemption(granted, by="clerk-zhao", document_number="D-1")
+        four_eyes.confirm_exemption(granted, by="CLERK-WANG", document_number="D-1", awaits=True)
+    confirmed = four_eyes.confirm_exemption(granted, by="clerk-zhao", document_number="D-1", awaits=True)
     assert not confirmed.pending and confirmed.confirmed_by == "clerk-zhao"
-    assert four_eyes.confirm_exemption(confirmed, by="clerk-zhao", document_number="D-1") is confirmed  # a retry
+    assert four_eyes.confirm_exemption(confirmed, by="clerk-zhao", document_number="D-1", awaits=False) is confirmed
     with pytest.raises(Conflict, match="awaits no confirmation"):
-        four_eyes.confirm_exemption(confirmed, by="clerk-li", document_number="D-1")
+        four_eyes.confirm_exemption(confirmed, by="clerk-li", document_number="D-1", awaits=False)
     # The same permit again leaves it in force; a changed one is out of force until confirmed.
     assert four_eyes.grant(permit(), confirmed, by="clerk-li", now=NOW + 2, needs_confirmation=True) is confirmed
     changed = four_eyes.grant(permit(NOW + 9 * 86400), confirmed, by="clerk-li", now=NOW + 2, needs_confirmation=True)
     assert changed.pending and changed.granted_by == "clerk-li" and changed.confirmed_by == ""
     at_once = four_eyes.grant(permit(), None, by="clerk-wang", now=NOW, needs_confirmation=False)
     assert not at_once.pending and replace(at_once, granted_by="", created_at=0) == replace(permit(), created_at=0)
+
+
+def test_a_permit_granted_alone_awaits_confirmation_once_a_court_order_covering_it_reaches_the_subject():
+    """Judged against the restrictions the permit meets, whenever they arrive: a railway record does not make it
+    wait, a court order naming its measure for part of its window does, one that ended before it does not."""
+    catalogue = load_default_catalogue()
+    ticket = catalogue.measure("RAIL_TICKET_BAN")
+    ticket_permit = replace(permit(), measure="RAIL_TICKET_BAN")
+    alone = four_eyes.grant(ticket_permit, None, by="clerk-wang", now=NOW, needs_confirmation=False)
+    start, end = alone.effective_from, alone.effective_until
+
+    def order(source: str, start: int, end: int | None, mask: int = ticket.mask) -> IndexEntry:
+        return IndexEntry(EntryKind.RESTRICTION, "R1", Role.DEBTOR, mask, start, end, source=source)
+
+    def awaits(*reaching: IndexEntry) -> bool:
+        return four_eyes.permit_awaits(catalogue, alone, ticket.mask, reaching)
+
+    assert not awaits() and not awaits(order("railway_passenger_credit", start, None))
+    assert awaits(order("court_consumption_order", end - 1, None))
+    assert not awaits(order("court_consumption_order", start - 10, start))  # ended as the permit began
+    assert not awaits(order("court_consumption_order", start, None, mask=catalogue.measure("RAIL_G_TRAIN").mask))
+    with pytest.raises(Conflict, match="awaits no confirmation"):
+        four_eyes.confirm_exemption(alone, by="clerk-zhao", document_number="D-1", awaits=False)
+    with pytest.raises(PermissionDenied):
+        four_eyes.confirm_exemption(alone, by="clerk-wang", document_number="D-1", awaits=True)
+    confirmed = four_eyes.confirm_exemption(alone, by="clerk-zhao", document_number="D-1", awaits=True)
+    assert confirmed.confirmed_by == "clerk-zhao" and not confirmed.pending
+    assert not four_eyes.permit_awaits(catalogue, confirmed, ticket.mask, [order("court_consumption_order", 0, None)])
+
+
+def test_the_sources_a_permit_granted_alone_may_override_are_those_whose_lifts_need_no_confirmation():
+    assert four_eyes.one_identity_sources(load_default_catalogue()) == {
+        "railway_passenger_credit", "procurement_debarment", "procurement_major_violation",
+    }  # fmt: skip

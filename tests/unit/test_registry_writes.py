@@ -289,6 +289,31 @@ async def test_a_permit_needs_confirmation_when_it_can_override_a_court_list(cor
     assert early.pending
 
 
+async def test_a_permit_granted_alone_overrides_a_court_order_arriving_later_only_once_a_second_identity_confirms(
+    core, clock
+):
+    """Granted alone (nothing restricts the person, and no court list imposes RAIL_TICKET_BAN by default), the permit
+    is in force; a court order naming the measure comes later: it refuses, the permit shows as awaiting, and a second
+    identity's confirmation makes it override the order. A railway record beside it is overridden throughout."""
+    now = int(clock())
+    person = new_ric()
+    item = exemption_input(person, "RAIL_TICKET_BAN", now - DAY, now + 30 * DAY)
+    alone, _ = await core.registry.grant_exemption(item, CLERK)
+    assert not alone.pending and not await core.registry.awaits(alone)
+    await core.registry.impose(impose_input(person, start=now - DAY, source="railway_passenger_credit"))
+    assert await outcome(core, person, "RAIL_TICKET_BAN") is Outcome.ALLOW
+    await core.registry.impose(impose_input(person, start=now - DAY, measures=["RAIL_TICKET_BAN"]))
+    assert await outcome(core, person, "RAIL_TICKET_BAN") is Outcome.DENY
+    [(listed, awaiting)] = await core.registry.permits(item.subject_kind, person)
+    assert listed == alone and awaiting
+    with pytest.raises(PermissionDenied, match="a different registry identity must confirm it"):
+        await core.registry.confirm_exemption(item.subject_kind, person, alone.id, DOCUMENT, CLERK)
+    confirmed, _ = await core.registry.confirm_exemption(item.subject_kind, person, alone.id, DOCUMENT, SECOND_CLERK)
+    assert confirmed.confirmed_by == SECOND_CLERK and not await core.registry.awaits(confirmed)
+    assert await outcome(core, person, "RAIL_TICKET_BAN") is Outcome.ALLOW
+    assert await core.registry.permits(item.subject_kind, person) == [(confirmed, False)]
+
+
 @pytest.mark.parametrize(
     ("measure", "start", "end", "field"),
     [

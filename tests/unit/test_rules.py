@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from debar.common.identifiers import (
@@ -15,6 +17,7 @@ from debar.common.identifiers import (
 )
 from debar.sanction.domain.calendar import add_working_days
 from debar.sanction.domain.catalogue import CatalogueError, load_default_catalogue
+from debar.sanction.domain.entries import FIELD_SEP, decode_entry, encode_entry
 from debar.sanction.domain.model import EntryKind, IndexEntry, Outcome, Role
 from debar.sanction.domain.rules import evaluate
 
@@ -25,8 +28,8 @@ def restriction(mask=G, start=100, end=None, role=Role.DEBTOR):
     return IndexEntry(EntryKind.RESTRICTION, "R1", role, mask, start, end)
 
 
-def exemption(mask=G, start=150, end=200):
-    return IndexEntry(EntryKind.EXEMPTION, "X1", None, mask, start, end)
+def exemption(mask=G, start=150, end=200, confirmed=True):
+    return IndexEntry(EntryKind.EXEMPTION, "X1", None, mask, start, end, confirmed=confirmed)
 
 
 def test_active_restriction_covering_the_measure_denies():
@@ -194,3 +197,53 @@ def test_the_same_subject_is_recognised_under_any_key_of_a_staged_ring():
     p3, p2, p1 = staged.chain(subject)
     assert staged.same_subject(p3, p2) and staged.same_subject(p1, p3) and staged.same_subject(p2, p2)
     assert not staged.same_subject(p3, staged.chain(someone_else)[1])
+
+
+# -- four eyes: a permit granted by one identity and confirmed by no second -------------------------------------
+
+COURT, RAILWAY = "court_consumption_order", "railway_passenger_credit"
+ONE_IDENTITY = frozenset({RAILWAY})  # four_eyes.one_identity_sources of the packaged catalogue, in part
+
+
+def restriction_of(source, mask=G, start=100, end=None, rid="R1"):
+    return IndexEntry(EntryKind.RESTRICTION, rid, Role.DEBTOR, mask, start, end, source=source)
+
+
+def test_a_permit_granted_alone_overrides_a_restriction_whose_lifts_need_no_confirmation():
+    result = evaluate([restriction_of(RAILWAY), exemption(confirmed=False)], G, 160, ONE_IDENTITY)
+    assert result.outcome is Outcome.ALLOW and result.exemption is not None
+    assert [g.id for g in result.overridden] == ["R1"]
+
+
+@pytest.mark.parametrize("source", [COURT, "a source the catalogue no longer knows", ""])
+def test_a_permit_granted_alone_does_not_override_a_court_order(source):
+    alone = exemption(confirmed=False)
+    assert evaluate([restriction_of(source), alone], G, 160, ONE_IDENTITY).outcome is Outcome.DENY
+    # Nor when a railway record covers too: the court order still refuses, and both are the grounds.
+    both = [restriction_of(RAILWAY, rid="R1"), restriction_of(source, rid="R2"), alone]
+    result = evaluate(both, G, 160, ONE_IDENTITY)
+    assert result.outcome is Outcome.DENY and [g.id for g in result.grounds] == ["R1", "R2"]
+    # Confirmed by a second identity, it overrides both.
+    confirmed = evaluate([*both[:2], exemption()], G, 160, ONE_IDENTITY)
+    assert confirmed.outcome is Outcome.ALLOW and [g.id for g in confirmed.overridden] == ["R1", "R2"]
+
+
+def test_a_confirmed_permit_is_named_before_one_granted_alone_whatever_their_order():
+    alone = IndexEntry(EntryKind.EXEMPTION, "X2", None, G, 150, 200)
+    for entries in ([restriction_of(RAILWAY), exemption(), alone], [restriction_of(RAILWAY), alone, exemption()]):
+        result = evaluate(entries, G, 160, ONE_IDENTITY)
+        assert result.exemption is not None and result.exemption.id == "X1"
+
+
+def test_a_confirmed_exemption_keeps_its_mark_through_the_packed_form_and_older_entries_read_as_before():
+    refs = {"Chaoyang Court": "a"}
+    texts = {"a": "Chaoyang Court"}
+    confirmed = IndexEntry(EntryKind.EXEMPTION, "X1", None, G, 150, 200, authority="Chaoyang Court", confirmed=True)
+    packed = encode_entry(confirmed, refs)
+    assert packed.split(FIELD_SEP)[-1] == "1" and decode_entry(packed, texts) == confirmed
+    alone = replace(confirmed, confirmed=False)
+    assert len(encode_entry(alone, refs).split(FIELD_SEP)) == 11  # the form entries were written in before
+    assert decode_entry(encode_entry(alone, refs), texts) == alone
+    # A restriction is never marked, whatever it was built with.
+    marked = IndexEntry(EntryKind.RESTRICTION, "R1", Role.DEBTOR, G, 100, None, confirmed=True)
+    assert decode_entry(encode_entry(marked, refs), texts) == replace(marked, confirmed=False)

@@ -21,7 +21,7 @@ def restriction(mask: int, start: int, end: int | None) -> IndexEntry:
 
 
 def permit(mask: int, start: int, end: int) -> IndexEntry:
-    return IndexEntry(EntryKind.EXEMPTION, "X1", None, mask, start, end)
+    return IndexEntry(EntryKind.EXEMPTION, "X1", None, mask, start, end, confirmed=True)
 
 
 def sub(told: dict[str, Outcome], measures: tuple[str, ...] = ("HOTEL", "RAIL")) -> Subscription:

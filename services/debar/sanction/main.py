@@ -30,6 +30,7 @@ from debar.sanction.api.metrics import (
     ImportCollector,
     LogCollector,
     ObjectionCollector,
+    ReplicationCollector,
     StatsCollector,
     WatchCollector,
 )
@@ -115,6 +116,8 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         registry.register(ImportCollector(core.registry.import_counts, asyncio.get_running_loop()))
         assert core.watch is not None  # the Redis adapters have a watch store
         registry.register(WatchCollector(core.watch.stats))
+        if core.adapters.writes_unreplicated is not None:
+            registry.register(ReplicationCollector(core.adapters.writes_unreplicated))
         server = GrpcServer(
             settings.host, settings.ports["sanction"], SERVICE_NAMES, settings.grace_s,
             interceptors=[RequestInterceptor(RpcMetrics(registry)), AccessInterceptor(identify, policy, access)],

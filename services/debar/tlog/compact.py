@@ -9,8 +9,9 @@ popcount(size) hashes of 32 bytes, largest subtree first. At most 1 + 8 + 64 * 3
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from hashlib import sha256
 
-from debar.tlog.merkle import EMPTY_ROOT, HASH_SIZE, NodeId, node_hash
+from debar.tlog.merkle import _NODE_PREFIX, EMPTY_ROOT, HASH_SIZE, NodeId, node_hash
 
 _FORMAT_VERSION = 1
 MAX_SIZE = (1 << 64) - 1
@@ -70,9 +71,29 @@ class CompactRange:
         return completed
 
     def extend(self, leaf_hashes: Iterable[bytes]) -> list[tuple[NodeId, bytes]]:
-        completed = []
-        for h in leaf_hashes:
-            completed.extend(self.append(h))
+        """append() for each, in order, returning all their nodes: the same nodes, at half its cost per leaf (the
+        integrator's loop)."""
+        completed: list[tuple[NodeId, bytes]] = []
+        add, hashes, size, node = completed.append, self._hashes, self._size, tuple.__new__  # NodeId() costs twice
+
+        try:
+            for h in leaf_hashes:
+                if len(h) != HASH_SIZE:
+                    raise ValueError(f"leaf_hash: {len(h)} bytes, not {HASH_SIZE}")
+                if size == MAX_SIZE:
+                    raise ValueError("size: the tree is full")
+                acc, level, index = bytes(h), 0, size
+                add((node(NodeId, (0, index)), acc))
+                remaining = size
+                while remaining & 1:
+                    acc = sha256(_NODE_PREFIX + hashes.pop() + acc).digest()
+                    level, index = level + 1, index >> 1
+                    add((node(NodeId, (level, index)), acc))
+                    remaining >>= 1
+                hashes.append(acc)
+                size += 1
+        finally:
+            self._size = size
         return completed
 
     def root(self) -> bytes:

@@ -234,6 +234,7 @@ class Restriction(_message.Message):
     LIFT_CONFIRMED_BY_FIELD_NUMBER: _builtins.int
     PENDING_LIFT_FIELD_NUMBER: _builtins.int
     HISTORY_FIELD_NUMBER: _builtins.int
+    EXEMPTIONS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     source: _builtins.str
     source_id: _builtins.str
@@ -277,6 +278,12 @@ class Restriction(_message.Message):
         archive): who, when, what, before and after.
         """
 
+    @_builtins.property
+    def exemptions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Exemption]:
+        """GetRestriction only: the permits in force of the subjects it reaches that cover one of its measures, each with
+        awaiting_confirmation (true: granted by one identity, it does not override this restriction until confirmed).
+        """
+
     def __init__(
         self,
         *,
@@ -306,10 +313,11 @@ class Restriction(_message.Message):
         lift_confirmed_by: _builtins.str = ...,
         pending_lift: Global___PendingLift | None = ...,
         history: _abc.Iterable[Global___RegistryChange] | None = ...,
+        exemptions: _abc.Iterable[Global___Exemption] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "effective_from", b"effective_from", "effective_until", b"effective_until", "lifted_at", b"lifted_at", "pending_lift", b"pending_lift", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "case_number", b"case_number", "created_at", b"created_at", "decided_on", b"decided_on", "document_number", b"document_number", "effective_from", b"effective_from", "effective_until", b"effective_until", "history", b"history", "id", b"id", "id_type", b"id_type", "legal_basis", b"legal_basis", "lift_confirmed_by", b"lift_confirmed_by", "lift_document_number", b"lift_document_number", "lift_reason", b"lift_reason", "lifted_at", b"lifted_at", "lifted_by", b"lifted_by", "list_version", b"list_version", "masked_name", b"masked_name", "measures", b"measures", "pending_lift", b"pending_lift", "principals", b"principals", "source", b"source", "source_id", b"source_id", "status", b"status", "subject_pseudonym", b"subject_pseudonym", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authority", b"authority", "case_number", b"case_number", "created_at", b"created_at", "decided_on", b"decided_on", "document_number", b"document_number", "effective_from", b"effective_from", "effective_until", b"effective_until", "exemptions", b"exemptions", "history", b"history", "id", b"id", "id_type", b"id_type", "legal_basis", b"legal_basis", "lift_confirmed_by", b"lift_confirmed_by", "lift_document_number", b"lift_document_number", "lift_reason", b"lift_reason", "lifted_at", b"lifted_at", "lifted_by", b"lifted_by", "list_version", b"list_version", "masked_name", b"masked_name", "measures", b"measures", "pending_lift", b"pending_lift", "principals", b"principals", "source", b"source", "source_id", b"source_id", "status", b"status", "subject_pseudonym", b"subject_pseudonym", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -604,18 +612,27 @@ class ListRestrictionsResponse(_message.Message):
 
     RESTRICTIONS_FIELD_NUMBER: _builtins.int
     REVISION_FIELD_NUMBER: _builtins.int
+    EXEMPTIONS_FIELD_NUMBER: _builtins.int
     revision: _builtins.int
     @_builtins.property
     def restrictions(self) -> _containers.RepeatedCompositeFieldContainer[Global___RestrictionReach]: ...
+    @_builtins.property
+    def exemptions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Exemption]:
+        """The subject's permits in force (not one stored awaiting confirmation since its grant: GrantExemption answered
+        it), each with awaiting_confirmation: true when it was granted by one identity and meets a restriction of a
+        source with lift_needs_confirmation, which it overrides only once ConfirmExemption confirms it.
+        """
+
     def __init__(
         self,
         *,
         restrictions: _abc.Iterable[Global___RestrictionReach] | None = ...,
         revision: _builtins.int = ...,
+        exemptions: _abc.Iterable[Global___Exemption] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["restrictions", b"restrictions", "revision", b"revision"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exemptions", b"exemptions", "restrictions", b"restrictions", "revision", b"revision"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -713,7 +730,10 @@ class Exemption(_message.Message):
     document_number: _builtins.str
     granted_by: _builtins.str
     awaiting_confirmation: _builtins.bool
-    """Awaiting confirmation by a registry identity other than granted_by (ConfirmExemption): not honoured yet."""
+    """Awaiting confirmation by a registry identity other than granted_by (ConfirmExemption): not honoured yet; or,
+    granted by one identity, honoured only over restrictions of sources whose lifts need no confirmation, and
+    meeting one whose lifts do (a court order that came after it), which it overrides only once confirmed.
+    """
     confirmed_by: _builtins.str
     @_builtins.property
     def effective_from(self) -> _timestamp_pb2.Timestamp: ...

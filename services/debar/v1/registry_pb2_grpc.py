@@ -122,7 +122,8 @@ class RegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ConfirmExemption(self, request, context):
-        """A permit awaiting confirmation takes effect, confirmed by a registry identity other than the one who granted it.
+        """A permit awaiting confirmation takes effect, confirmed by a registry identity other than the one who granted it
+        (also one granted alone that meets a court order arriving after it: then it overrides that order too).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

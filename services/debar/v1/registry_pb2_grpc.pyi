@@ -52,7 +52,9 @@ class RegistryServiceStub:
     lift_needs_confirmation; until then it is stored, awaiting confirmation, and no check honours it.
     """
     ConfirmExemption: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ConfirmExemptionRequest, _registry_pb2.GrantExemptionResponse]
-    """A permit awaiting confirmation takes effect, confirmed by a registry identity other than the one who granted it."""
+    """A permit awaiting confirmation takes effect, confirmed by a registry identity other than the one who granted it
+    (also one granted alone that meets a court order arriving after it: then it overrides that order too).
+    """
 
 @_typing.type_check_only
 class RegistryServiceAsyncStub(RegistryServiceStub):
@@ -78,7 +80,9 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     lift_needs_confirmation; until then it is stored, awaiting confirmation, and no check honours it.
     """
     ConfirmExemption: _aio.UnaryUnaryMultiCallable[_registry_pb2.ConfirmExemptionRequest, _registry_pb2.GrantExemptionResponse]  # type: ignore[assignment]
-    """A permit awaiting confirmation takes effect, confirmed by a registry identity other than the one who granted it."""
+    """A permit awaiting confirmation takes effect, confirmed by a registry identity other than the one who granted it
+    (also one granted alone that meets a court order arriving after it: then it overrides that order too).
+    """
 
 class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     """The writing side, for courts and list operators. Every write bumps the revision."""
@@ -143,6 +147,8 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_pb2.ConfirmExemptionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.GrantExemptionResponse, _abc.Awaitable[_registry_pb2.GrantExemptionResponse]]:
-        """A permit awaiting confirmation takes effect, confirmed by a registry identity other than the one who granted it."""
+        """A permit awaiting confirmation takes effect, confirmed by a registry identity other than the one who granted it
+        (also one granted alone that meets a court order arriving after it: then it overrides that order too).
+        """
 
 def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -137,3 +137,21 @@ def test_copy_is_independent():
     tree.append(LEAF_HASHES[3])
     assert snapshot.size == 3 and snapshot.root() == ROOTS[3]
     assert tree.root() == ROOTS[4]
+
+
+@settings(deadline=None)
+@given(st.integers(min_value=0, max_value=300), st.integers(min_value=0, max_value=70))
+def test_extending_reports_the_nodes_appending_one_by_one_does(start, count):
+    """extend (the integrator's, per record) completes the very nodes, with the same hashes, in the same order,
+    as append for each leaf; a wrong-sized hash is refused and leaves the range as it was before that leaf."""
+    hashes = [leaf_hash(e) for e in leaves(start + count)]
+    one, many = CompactRange(), CompactRange()
+    one.extend(hashes[:start])
+    many.extend(hashes[:start])
+    appended = [node for h in hashes[start:] for node in one.append(h)]
+    assert many.extend(hashes[start:]) == appended
+    assert many == one and many.root() == root(hashes)
+    extra = leaf_hash(b"one more")
+    with pytest.raises(ValueError):
+        many.extend([extra, b"short"])
+    assert many.size == start + count + 1 and many.root() == root([*hashes, extra])

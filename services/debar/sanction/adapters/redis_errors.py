@@ -12,9 +12,11 @@ from typing import Any, ParamSpec, TypeVar
 from redis.exceptions import (
     AskError,
     ClusterDownError,
+    ClusterError,
     ReadOnlyError,
     RedisClusterException,
     RedisError,
+    ResponseError,
     TryAgainError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -26,7 +28,19 @@ from debar.sanction.app.ports import StoreUnavailable
 # What a Redis says while it fails over (a slot without a master, a demoted master, a slot on the move, a cluster
 # client that cannot learn the map): it does not answer for now, as a dead one does; the call is not retried
 # here, the caller's next one finds the new master.
-FAILING_OVER = (ClusterDownError, TryAgainError, ReadOnlyError, AskError, RedisClusterException)
+# A cluster pipeline's ClusterError is one of its commands redirected past redis-py's retries (an ASK of a slot on the
+# move, say).
+FAILING_OVER = (ClusterDownError, TryAgainError, ReadOnlyError, AskError, RedisClusterException, ClusterError)
+
+# What a Redis Cluster node says when a script reaches a key (not among its declared KEYS: the allow-cross-slot-keys
+# scripts) of a slot being migrated that is not, or no longer, on this node: the slot's keys are split between two
+# nodes for a moment. Like TRYAGAIN, it does not answer for now; the script stopped at that key.
+NON_LOCAL_KEY = "non local key"
+
+
+def slot_on_the_move(error: RedisError) -> bool:
+    return isinstance(error, ResponseError) and NON_LOCAL_KEY in str(error)
+
 
 P = ParamSpec("P")
 _inside: contextvars.ContextVar[bool] = contextvars.ContextVar("inside_guarded_call", default=False)
@@ -65,8 +79,10 @@ async def _through_breaker(method: Callable[P, Coroutine[Any, Any, T]], *args: P
     except StoreUnavailable:  # NotReplicated among them: later calls fail fast instead of each waiting
         breaker.failed()
         raise
-    except RedisError:
+    except RedisError as error:
         breaker.succeeded()  # Redis answered, if with an error: it is up
+        if slot_on_the_move(error):
+            raise StoreUnavailable(f"redis: a slot on the move ({error})") from error
         raise
     except BaseException:
         breaker.abandoned()  # cancelled (the caller's deadline passed): no news about Redis
@@ -83,3 +99,7 @@ def unavailable_on_redis_down() -> Iterator[None]:
         yield
     except (RedisConnectionError, RedisTimeoutError, *FAILING_OVER) as error:
         raise StoreUnavailable(f"redis: {error}") from error
+    except ResponseError as error:
+        if slot_on_the_move(error):
+            raise StoreUnavailable(f"redis: a slot on the move ({error})") from error
+        raise

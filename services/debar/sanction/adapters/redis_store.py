@@ -21,12 +21,14 @@ from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.app.ports import RateAsk, Sequenced
+from debar.sanction.domain import four_eyes
 from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision, decision_id
 from debar.sanction.domain.entries import decode_entry, encode_entry, entry_key, split_entries, text_refs_of
 from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Outcome, Restriction, SubjectRef
 
 BATCH_ENTRIES = 256  # registry entries per stream record of a many-record write (a record of ~60 KB at most)
+SUBJECT_PARTS_KEPT = 20_000  # subjects whose decide item part is kept (about 250 bytes each)
 
 
 class RedisStore:
@@ -48,7 +50,9 @@ class RedisStore:
         # Packed index entry -> decoded entry: the same restrictions come back in answer after answer. Entries are
         # immutable under their text (a change writes a new one), so the cache is never stale; it is bounded.
         self._entries: dict[str, IndexEntry] = {}
+        self._subject_parts: dict[str, tuple[SubjectRef, str]] = {}  # pseudonym -> its decide item part
         self._refs: dict[str, str] = {}  # text -> ref
+        self._alone_overrides: str | None = None  # see _alone_overrides_refs
 
     @unavailable_on_redis_error
     async def ping(self) -> None:
@@ -182,37 +186,40 @@ class RedisStore:
         number = {id(ask): str(n) for n, ask in enumerate(asks, 1)}
         for ask in asks:
             args += (self._keys.rate(ask.key, ask.window), ask.cost, ask.limit, 2 * ask.window_s)
+        items: list[str] = []
+        subjects, asked = self._subject_parts, ("", -1, "")
         for n, check in enumerate(checks):
             q = check.query
-            bucket, pseudonym, alias = q.subject.bucket, q.subject.pseudonym, q.subject.alias
+            subject = q.subject
+            part = subjects.get(subject.pseudonym)
+            if part is None or (part[0] is not subject and part[0] != subject):
+                if len(subjects) >= SUBJECT_PARTS_KEPT:
+                    subjects.clear()
+                part = subjects[subject.pseudonym] = (subject, self._subject_part(subject))
+            if asked[0] != check.logged_caller or asked[1] != check.revision:
+                asked = (check.logged_caller, check.revision, f"{check.logged_caller}\x1f{check.revision}")
             own = rates[n] if rates else None
-            fields = (
-                self._keys.index(bucket, pseudonym),
-                self._keys.subject_decisions(bucket, pseudonym),
-                check.logged_caller,
-                str(check.revision),
-                q.subject.kind.value,
-                pseudonym,
-                q.measure.code,
-                str(q.measure.mask),
-                str(q.at),
-                self._keys.index(bucket, alias) if alias else "",
-                alias,
-                "0" if own is None else number[id(own)],
+            items.append(
+                f"{part[1]}\x1f{asked[2]}\x1f{q.measure.code}\x1f{q.measure.mask}\x1f{q.at}\x1f"
+                + ("0" if own is None else number[id(own)])
             )
-            args.append("\x1f".join(fields))
-        stream_id, answers, counts = await self._eval("decide", keys, args, node)
+        args.append("\x1d".join(items))
+        args.append(self._alone_overrides or await self._alone_overrides_refs())
+        stream_id, packed, counts = await self._eval("decide", keys, args, node)
         for ask, count in zip(asks, counts, strict=True):
             ask.count = int(count)
         if asks:
             checks = [c for c, own in zip(checks, rates, strict=True) if own is None or not own.refused]
-        if not answers:
+        if not packed:
             return []
+        # Per decision: outcome, its matched restriction entries (RS between), its exemption entry or "".
+        answers = [a.split("\x1c") for a in _str(packed).split("\x1d")]
         refs: list[str] = []
         for _, grounds, exemption in answers:
-            for entry in [*grounds, exemption] if exemption else grounds:
-                if (raw := _str(entry)) not in self._entries:  # a decoded entry's texts were resolved with it
-                    refs += text_refs_of(raw)
+            if grounds:
+                for raw in [*grounds.split("\x1e"), exemption] if exemption else grounds.split("\x1e"):
+                    if raw not in self._entries:  # a decoded entry's texts were resolved with it
+                        refs += text_refs_of(raw)
         texts = await self.resolve_texts(refs) if refs else self._texts
         sid = _str(stream_id)
         decided_at_ms = int(sid.split("-")[0])
@@ -221,19 +228,36 @@ class RedisStore:
         # grounds are then the restrictions it overrode), never for a subject nothing restricts, whom naming a
         # permit would mislead (see lua/decide.lua; domain/rules.py:evaluate is the same rule, held to the
         # script by tests/integration/test_check_rule.py).
+        entry = self._entry
         return [
-            Decision(
-                decision_id=decision_id(sid, chain, i),
-                query=check.query,
-                outcome=deny if outcome == b"DENY" else allow,
-                grounds=tuple([self._entry(_str(g), texts) for g in grounds]) if grounds else (),
-                exemption=self._entry(_str(exemption), texts) if exemption else None,
-                decided_at_ms=decided_at_ms,
-                revision=check.revision,
-                catalogue_version=catalogue_version,
+            Decision(  # decision_id, query, outcome, grounds, exemption, decided_at_ms, revision, catalogue_version
+                decision_id(sid, chain, i),
+                check.query,
+                deny if outcome == "DENY" else allow,
+                tuple([entry(g, texts) for g in grounds.split("\x1e")]) if grounds else (),
+                entry(exemption, texts) if exemption else None,
+                decided_at_ms,
+                check.revision,
+                catalogue_version,
             )
             for i, (check, (outcome, grounds, exemption)) in enumerate(zip(checks, answers, strict=True))
         ]
+
+    def _subject_part(self, subject: SubjectRef) -> str:
+        """A subject's fields of a decide item (see lua/decide.lua), the same in every check of it."""
+        bucket, pseudonym, alias = subject.bucket, subject.pseudonym, subject.alias
+        index, decisions = self._keys.index(bucket, pseudonym), self._keys.subject_decisions(bucket, pseudonym)
+        alias_index = self._keys.index(bucket, alias) if alias else ""
+        return "\x1f".join((index, decisions, subject.kind.value, pseudonym, alias_index, alias))
+
+    async def _alone_overrides_refs(self) -> str:
+        """The refs of the sources whose restrictions a permit granted by one identity may override
+        (four_eyes.one_identity_sources), as the check script takes them; allocated once (a text's ref never
+        changes), so that a source with no restriction stored yet has its ref too."""
+        codes = sorted(four_eyes.one_identity_sources(self._catalogue))
+        refs = await self.store_texts(codes) if codes else {}
+        self._alone_overrides = "\x1f".join(refs[c] for c in codes) or "\x1f"  # not empty: cached
+        return self._alone_overrides
 
     def _entry(self, raw: str, texts: dict[str, str]) -> IndexEntry:
         entry = self._entries.get(raw)

@@ -75,5 +75,6 @@ def redis_adapters(
         tree=RedisTreeStore(client, TreeKeys(settings.redis_prefix), log_breaker, replication),
         checkpoints=DirectoryCheckpoints(settings.checkpoints_path),
         replicas_confirm=store.replicas_confirm,
+        writes_unreplicated=lambda: replication.short,
         watch_store=RedisWatchStore(client, WatchKeys(settings.redis_prefix), breaker, replication),
     )

@@ -52,7 +52,7 @@ class Replication:
         self._stale = False
         self._refreshed_at = 0.0
         self._lock = asyncio.Lock()
-        self.short = 0  # writes refused for too few replicas, for the metrics and the figures
+        self.short = 0  # writes refused for too few replicas (not health's probes): debar_writes_unreplicated
 
     @property
     def cluster(self) -> bool:
@@ -76,9 +76,12 @@ class Replication:
 
     # -- writes ----------------------------------------------------------------------------------------------
 
-    async def execute(self, commands: Sequence[Command], keys: Sequence[str], node: Any = None) -> list[Any]:
+    async def execute(
+        self, commands: Sequence[Command], keys: Sequence[str], node: Any = None, counted: bool = True
+    ) -> list[Any]:
         """Runs `commands` (their keys `keys`; on Cluster on `node`, else the owner of keys[0]) and returns their
-        answers once enough replicas hold them. A command's error is raised (the first)."""
+        answers once enough replicas hold them. A command's error is raised (the first). `counted`: a refusal is
+        counted in `short` (health's probe is not: it would count once a second while replicas are missing)."""
         needed = await self.required()
         if not needed:
             return await self._unreplicated(commands, node)
@@ -86,7 +89,12 @@ class Replication:
             results, waits = await self._on_cluster(self._redis, commands, keys, node, needed)
         else:
             results, waits = await self._on_server(commands, needed)
-        self._check(results[len(commands) :], waits)
+        try:
+            self._check(results[len(commands) :], waits)
+        except NotReplicated:
+            if counted:
+                self.short += 1
+            raise
         return results[: len(commands)]
 
     async def _unreplicated(self, commands: Sequence[Command], node: Any) -> list[Any]:
@@ -173,12 +181,10 @@ class Replication:
     def _check(self, acks: Sequence[Any], waits: Sequence[Command]) -> None:
         refused = next((a for a in acks if isinstance(a, Exception)), None)
         if refused is not None:  # a server that refuses WAIT cannot say the write is safe: it is not acknowledged
-            self.short += 1
             raise NotReplicated(f"redis: WAIT refused ({refused}): the write cannot be confirmed on a replica")
         replicas, needed = int(acks[0]), waits[0][1]
         local = int(acks[1][0]) if len(acks) > 1 else 1  # WAITAOF: [fsync'd here, fsync'd on replicas]
         if replicas < needed or local < 1:
-            self.short += 1
             raise NotReplicated(
                 f"redis: {replicas} of {needed} required replica(s) confirmed the write in {self._wait_ms} ms"
                 + ("" if local else "; not fsync'd on the primary")
@@ -195,10 +201,10 @@ class Replication:
             await self._refresh_if_stale(self._redis)
             for node in self._redis.get_primaries():
                 key = self._keys.replication_probe(self._probe_tag(self._redis, node))
-                await self.execute([("INCR", key)], [key], node)
+                await self.execute([("INCR", key)], [key], node, counted=False)
             return
         key = self._keys.replication_probe("0")
-        await self.execute([("INCR", key)], [key])
+        await self.execute([("INCR", key)], [key], counted=False)
 
     def _probe_tag(self, client: RedisCluster, node: ClusterNode) -> str:
         """A tag whose probe key lives on `node` (found by trying tags: a few hundred at most)."""

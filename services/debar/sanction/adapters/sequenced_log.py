@@ -24,7 +24,7 @@ from debar.sanction.app.ports import Archive, SequencedRecord
 from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.decisions import parse_decision_id
 from debar.sanction.domain.entries import decode_entry, split_entries, text_refs_of
-from debar.sanction.domain.log_entries import DecisionEntry, LoggedExemption, LoggedGround, ObjectionEntry
+from debar.sanction.domain.log_entries import DecisionEncoder, LoggedExemption, LoggedGround, ObjectionEntry
 from debar.sanction.domain.log_records import DECISION_FIELDS, DECISION_FS, DECISION_SEP
 from debar.sanction.domain.model import IndexEntry, Role
 
@@ -63,6 +63,8 @@ class RedisSequencedLog:
         self._objection_keys = objection_keys or ObjectionKeys(keys.prefix)
         self._ids = ids
         self._texts: dict[str, str] = {}
+        self._encoder = DecisionEncoder()
+        self._packed: tuple[dict[str, str], dict[str, str]] = ({}, {})  # packed exemption / grounds -> entry text
 
     # -- the streams ---------------------------------------------------------------------------------------
 
@@ -153,12 +155,20 @@ class RedisSequencedLog:
             return [SequencedRecord(stream, sid, (self._objection_entry(f),)) for sid, f in decoded]
         if stream == self._keys.operations_log:
             return [SequencedRecord(stream, sid, (f["e"].encode(),)) for sid, f in decoded if "e" in f]
+        # Each decision's fields, split once; the texts of grounds and exemptions not met before are resolved
+        # (in one call) before any entry is built.
+        split = {
+            sid: [d.split(DECISION_FS) for d in f.get("d", "").split(DECISION_SEP) if d]
+            for sid, f in decoded
+            if "r" not in f and "rs" not in f
+        }
         refs = [
             ref
-            for _, f in decoded
-            for d in f.get("d", "").split(DECISION_SEP)
-            if d
-            for packed in d.split(DECISION_FS)[7:9]
+            for fields in split.values()
+            for d in fields
+            if len(d) == len(DECISION_FIELDS)
+            for packed, kept in ((d[7], self._packed[True]), (d[8], self._packed[False]))
+            if packed and packed not in kept
             for e in split_entries(packed)
             for ref in text_refs_of(e)
         ]
@@ -170,7 +180,9 @@ class RedisSequencedLog:
             SequencedRecord(
                 stream,
                 sid,
-                self._registry_entries(f) if "r" in f or "rs" in f else self._decision_entries(bucket, sid, f),
+                self._registry_entries(f)
+                if "r" in f or "rs" in f
+                else self._decision_entries(bucket, sid, f, split[sid]),
             )
             for sid, f in decoded
         ]
@@ -189,24 +201,49 @@ class RedisSequencedLog:
             from_state=f.get("f", ""), to_state=f.get("t", ""), reason=f.get("r", ""),
         ).encode()  # fmt: skip
 
-    def _decision_entries(self, bucket: str, stream_id: str, f: dict[str, str]) -> tuple[bytes, ...]:
+    def _decision_entries(
+        self, bucket: str, stream_id: str, f: dict[str, str], decisions: Sequence[Sequence[str]]
+    ) -> tuple[bytes, ...]:
+        """The entries of a record's decisions (`decisions`: each one's fields, split), built by DecisionEncoder:
+        the same bytes as DecisionEntry(...).encode(), a few microseconds each."""
         at_ms = int(stream_id.split("-")[0])
         spooled = [s.split("\x1f")[0] for s in f.get("sp", "").split(DECISION_SEP) if s]
+        ids = self._ids.of_record(stream_id, bucket, len(decisions))
+        part = DecisionEncoder.record_part(at_ms, f.get("cat", ""))
+        encode, packed_value = self._encoder.encode, self._packed_value
         out = []
-        for i, packed in enumerate(d for d in f.get("d", "").split(DECISION_SEP) if d):
-            d = dict(zip(DECISION_FIELDS, packed.split(DECISION_FS), strict=True))
-            grounds = tuple(_ground(decode_entry(e, self._texts)) for e in split_entries(d["grounds"]))
-            exemption = _exemption(decode_entry(d["exemption"], self._texts)) if d["exemption"] else None
-            caller, _, on_behalf_of = d["caller"].partition("/")
-            entry = DecisionEntry(
-                decision_id=self._ids.external(stream_id, bucket, i), at_ms=at_ms,
-                catalogue_version=f.get("cat", ""), caller=caller, on_behalf_of=on_behalf_of,
-                revision=int(d["revision"] or 0), id_type=d["id_type"], subject=d["subject"], measure=d["measure"],
-                checked_at=int(d["at"] or 0), outcome=d["outcome"], grounds=grounds, exemption=exemption,
-                spooled=spooled[i] if i < len(spooled) else "",
+        for i, d in enumerate(decisions):
+            if len(d) != len(DECISION_FIELDS):
+                raise ValueError(f"{stream_id}: a decision of {len(d)} fields, not {len(DECISION_FIELDS)}")
+            caller, revision, id_type, subject, measure, outcome, at, grounds, exemption = d
+            caller, _, on_behalf_of = caller.partition("/")
+            out.append(
+                encode(
+                    ids[i], part, caller, on_behalf_of, int(revision or 0), id_type, subject, measure, int(at or 0),
+                    outcome, packed_value(grounds, True) if grounds else "",
+                    packed_value(exemption, False) if exemption else "", spooled[i] if i < len(spooled) else "",
+                )
             )  # fmt: skip
-            out.append(entry.encode())
         return tuple(out)
+
+    def _packed_value(self, packed: str, grounds: bool) -> str:
+        """A decision's packed grounds as their entry lines, or its packed exemption as its entry value; kept
+        once every text it names is known (texts never change: a ref names one text for ever)."""
+        kept = self._packed[grounds]
+        value = kept.get(packed)
+        if value is not None:
+            return value
+        if grounds:
+            entries = [decode_entry(e, self._texts) for e in split_entries(packed)]
+            value = "".join(DecisionEncoder.ground_line(_ground(e)) for e in entries)
+        else:
+            entries = [decode_entry(packed, self._texts)]
+            value = _exemption(entries[0]).value()
+        if all(ref in self._texts for e in split_entries(packed) for ref in text_refs_of(e) if ref):
+            if len(kept) >= 20_000:
+                kept.clear()
+            kept[packed] = value
+        return value
 
     async def _resolve(self, refs: Sequence[str]) -> None:
         wanted = [r for r in set(refs) if r and r not in self._texts]

@@ -37,14 +37,15 @@ def outcome(value: Outcome | None) -> common_pb2.Outcome.ValueType:
 
 
 def check_input(request: sanction_pb2.CheckRequest) -> CheckInput:
-    return CheckInput(
-        kind=wire.id_kind(request.subject.id_type),
-        id=request.subject.id,
-        measure=request.measure,
-        at=request.at.seconds if request.HasField("at") else None,
-        min_revision=request.min_revision,
-        at_nanos=request.at.nanos,
-    )
+    subject = request.subject  # each read of a sub-message makes a wrapper: read once (a batch has 100)
+    if request.HasField("at"):
+        at = request.at
+        seconds, nanos = at.seconds, at.nanos
+        return CheckInput(_ID_KINDS(subject.id_type), subject.id, request.measure, seconds, request.min_revision, nanos)
+    return CheckInput(_ID_KINDS(subject.id_type), subject.id, request.measure, None, request.min_revision, 0)
+
+
+_ID_KINDS = wire.id_kind
 
 
 @functools.lru_cache(maxsize=4096)
@@ -123,8 +124,12 @@ def fill_check_response(
     """`response` (empty) as the answer of `decision`; `parts`: the call's shared parts, when it answers several."""
     response.CopyFrom((parts or ResponseParts()).template(decision))
     response.decision_id = decision.decision_id
-    response.outcome = outcome(decision.outcome)
-    _add_outcome_parts(response, decision, catalogue)
+    response.outcome = _OUTCOMES[decision.outcome]
+    if decision.outcome is Outcome.DENY or decision.exemption is not None or decision.degradation is not _NONE:
+        _add_outcome_parts(response, decision, catalogue)
+
+
+_NONE = Degradation.NONE
 
 
 def _add_outcome_parts(response: sanction_pb2.CheckResponse, decision: Decision, catalogue: Catalogue) -> None:
@@ -228,7 +233,9 @@ def pending_lift(p: PendingLift | None) -> registry_pb2.PendingLift | None:
     )
 
 
-def exemption(x: Exemption) -> registry_pb2.Exemption:
+def exemption(x: Exemption, awaiting: bool) -> registry_pb2.Exemption:
+    """`awaiting`: Registry.awaits (stored pending, or granted alone and meeting a court order it does not override
+    until confirmed)."""
     return registry_pb2.Exemption(
         id=x.id,
         subject_pseudonym=x.subject.pseudonym,
@@ -239,7 +246,7 @@ def exemption(x: Exemption) -> registry_pb2.Exemption:
         reason=x.reason,
         document_number=x.document_number,
         granted_by=x.granted_by,
-        awaiting_confirmation=x.pending,
+        awaiting_confirmation=awaiting,
         confirmed_by=x.confirmed_by,
     )
 

@@ -252,3 +252,19 @@ class WatchCollector(Collector):
         told.add_metric(["no_longer_restricted"], w.lifted)
         yield told
         yield GaugeMetricFamily("debar_watch_streams", "Changes streams open", value=w.streams)
+
+
+class ReplicationCollector(Collector):
+    """Writes refused because fewer replicas than DEBAR_REDIS_MIN_REPLICAS confirmed them in time (Adapters.
+    writes_unreplicated), read at scrape time: this process's count. Each was answered UNAVAILABLE (or spooled, a
+    fail-open check), never acknowledged."""
+
+    def __init__(self, count: Callable[[], int]) -> None:
+        self._count = count
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "debar_writes_unreplicated",
+            "Writes refused because too few replicas confirmed them in time (DEBAR_REDIS_MIN_REPLICAS)",
+            value=self._count(),
+        )

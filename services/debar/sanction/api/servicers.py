@@ -67,7 +67,13 @@ class SanctionServicer(sanction_pb2_grpc.SanctionServiceServicer):
             await abort_with(context, error)
         # An item outside the caller's scopes is refused alone, and never reaches the checker (nor the log).
         items = list(request.items)
-        allowed = [i for i, item in enumerate(items) if self._gate.may_check(grant, item.measure)]
+        may: set[str] = set()  # measures this call may check: asked once each (a refusal is counted per item)
+        allowed = []
+        for i, item in enumerate(items):
+            measure = item.measure
+            if measure in may or self._gate.may_check(grant, measure):
+                may.add(measure)
+                allowed.append(i)
         inputs = [convert.check_input(items[i]) for i in allowed]
         checked = await self._checker.check(
             inputs, grant.caller, field="items[{i}]", positions=allowed, on_behalf_of=grant.on_behalf_of, rate=rate
@@ -76,17 +82,20 @@ class SanctionServicer(sanction_pb2_grpc.SanctionServiceServicer):
             self._gate.settle(grant, rate)
         except DomainError as error:
             await abort_with(context, error)
-        results = dict(zip(allowed, checked, strict=True))
         self._gate.saw(grant, [r.query.subject.pseudonym for r in checked if isinstance(r, Decision)])
+        results: list[Decision | DomainError | None] = [None] * len(items)
+        for i, checked_one in zip(allowed, checked, strict=True):
+            results[i] = checked_one
         response = sanction_pb2.BatchCheckResponse()
+        add, fill, catalogue = response.results.add, convert.fill_check_response, self._catalogue
         parts = convert.ResponseParts()  # one log record's: every answer's time, revision, catalogue
-        for i, item in enumerate(items):
-            result = results[i] if i in results else self._gate.denial(grant, item.measure, f"items[{i}].measure")
+        for i, found in enumerate(results):
+            result = self._gate.denial(grant, items[i].measure, f"items[{i}].measure") if found is None else found
             if isinstance(result, DomainError):
                 status = status_pb2.Status(code=status_code_of(result).value[0], message=result.message)
-                response.results.add(error=status)
+                add(error=status)
             else:  # built in place: no answer built and then copied into the batch's
-                convert.fill_check_response(response.results.add().response, result, self._catalogue, parts)
+                fill(add().response, result, catalogue, parts)
         return response
 
     async def ListMeasures(self, request, context):  # type: ignore[no-untyped-def]
@@ -173,6 +182,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             history = await self._registry.history(restriction)
             message = convert.restriction(restriction, int(time.time()))
             message.history.extend(convert.registry_change(record_id, e) for record_id, e in history)
+            permits = await self._registry.permits_meeting(restriction)
+            message.exemptions.extend(convert.exemption(x, awaiting) for x, awaiting in permits)
             return message, restriction_subjects(restriction)
 
         return await self._reads.serve(context, "GetRestriction", read)
@@ -181,6 +192,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         async def read(grant: Grant) -> tuple[registry_pb2.ListRestrictionsResponse, list[str]]:
             kind = wire.id_kind(request.subject.id_type)
             found = await self._registry.reaching(kind, request.subject.id, request.include_inactive)
+            permits = await self._registry.permits(kind, request.subject.id)
             asked = self._reads.asked_pseudonym(kind, request.subject.id)
             now = int(time.time())
             answer = registry_pb2.ListRestrictionsResponse(
@@ -188,6 +200,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                     registry_pb2.RestrictionReach(restriction=convert.restriction(r, now), role=int(role), via=via)  # type: ignore[arg-type]
                     for r, role, via in found
                 ],
+                exemptions=[convert.exemption(x, awaiting) for x, awaiting in permits],
                 revision=self._registry.revision,
             )
             return answer, [asked, *(p for r, _, _ in found for p in restriction_subjects(r))]
@@ -213,9 +226,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 ),
                 actor_of(request, context),
             )
+            awaiting = await self._registry.awaits(exemption)
         except DomainError as error:
             await abort_with(context, error)
-        return registry_pb2.GrantExemptionResponse(exemption=convert.exemption(exemption), revision=revision)
+        return registry_pb2.GrantExemptionResponse(exemption=convert.exemption(exemption, awaiting), revision=revision)
 
     async def ConfirmExemption(self, request, context):  # type: ignore[no-untyped-def]
         try:
@@ -223,6 +237,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 wire.id_kind(request.subject.id_type), request.subject.id, request.exemption_id,
                 request.document_number, actor_of(request, context),
             )  # fmt: skip
+            awaiting = await self._registry.awaits(exemption)
         except DomainError as error:
             await abort_with(context, error)
-        return registry_pb2.GrantExemptionResponse(exemption=convert.exemption(exemption), revision=revision)
+        return registry_pb2.GrantExemptionResponse(exemption=convert.exemption(exemption, awaiting), revision=revision)

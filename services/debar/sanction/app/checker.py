@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
@@ -94,7 +94,13 @@ class Checker:
         self._clock = clock
 
     def parse(self, item: CheckInput, field: str = "") -> CheckQuery:
-        prefix = f"{field}." if field else ""
+        if not field:  # the fields' names are only for the errors
+            subject = self._resolver.resolve(item.kind, item.id, "subject")
+            measure = self._catalogue.measure(item.measure)
+            at = int(self._clock()) if item.at is None else item.at
+            checked_nanos(item.at_nanos, "at")
+            return CheckQuery(subject, measure, checked_time(at, "at"))
+        prefix = f"{field}."
         subject = self._resolver.resolve(item.kind, item.id, f"{prefix}subject")
         measure = self._catalogue.measure(item.measure, f"{prefix}measure")
         at = int(self._clock()) if item.at is None else item.at
@@ -112,11 +118,17 @@ class Checker:
         asker = Asker(caller, on_behalf_of)
         results: list[Decision | DomainError | None] = [None] * len(items)
         queries: list[tuple[int, CheckQuery]] = []
+        parse = self.parse
         for i, item in enumerate(items):
             try:
-                queries.append((i, self.parse(item, field.format(i=i if positions is None else positions[i]))))
-            except InvalidField as error:
-                results[i] = error
+                queries.append((i, parse(item)))
+            except InvalidField:  # parsed again, to name the field (its name costs more than the check itself)
+                try:
+                    parse(item, field.format(i=i if positions is None else positions[i]))
+                except InvalidField as error:
+                    results[i] = error
+                else:
+                    raise
         if queries:
             await self._answer(items, queries, asker, results, rate)
         answered = [r for r in results if r is not None]
@@ -190,8 +202,11 @@ class Checker:
         # The store names decisions by where they are in the log; outside they are known by ids that reveal
         # nothing (domain/decision_ids.py).
         externals = self._ids.of_internal([d.decision_id for d in decisions])
-        for (i, _), decision, external in zip(fresh, decisions, externals, strict=True):
-            results[i] = replace(decision, decision_id=external)
+        for (i, _), d, external in zip(fresh, decisions, externals, strict=True):
+            results[i] = Decision(  # not dataclasses.replace: a third of its cost
+                external, d.query, d.outcome, d.grounds, d.exemption, d.decided_at_ms, d.revision,
+                d.catalogue_version, d.degradation,
+            )  # fmt: skip
 
     def _degrade(
         self, queries: list[tuple[int, CheckQuery]], asker: Asker, results: list[Decision | DomainError | None]

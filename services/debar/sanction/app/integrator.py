@@ -253,8 +253,7 @@ class Integrator:
                     left[record.stream] = batch[i:]
                     break
                 records.append(IntegratedRecord(record.stream, record.record_id, edge.size, len(record.entries)))
-                for entry in record.entries:
-                    nodes += edge.append(leaf_hash(entry))
+                nodes += edge.extend([leaf_hash(entry) for entry in record.entries])
                 cursors[record.stream] = record.record_id
         if not records:
             return 0

@@ -520,4 +520,7 @@ class Adapters:
     # Raises StoreUnavailable (NotReplicated) unless a write now reaches the replicas acknowledged writes need
     # (health); None: no replicas to wait for.
     replicas_confirm: Callable[[], Awaitable[None]] | None = None
+    # How many writes so far were refused because too few replicas confirmed them (DEBAR_REDIS_MIN_REPLICAS; the
+    # metric debar_writes_unreplicated); None: not counted (memory).
+    writes_unreplicated: Callable[[], int] | None = None
     watch_store: WatchStore | None = None  # None: no WatchService (e.g. a CLI command)

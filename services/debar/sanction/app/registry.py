@@ -602,20 +602,64 @@ class Registry:
         existing = await self._store.get_exemption(subject, xid)
         if existing is None:
             raise NotFound(f"no exemption {xid} for this subject")
-        confirmed = four_eyes.confirm_exemption(existing, by=actor, document_number=document)
+        confirmed = four_eyes.confirm_exemption(
+            existing, by=actor, document_number=document, awaits=await self.awaits(existing, subject)
+        )
         if confirmed == existing:
             return confirmed, self._floor.value
         entry = exemption_entry(Action.CONFIRM_EXEMPTION, existing, confirmed, actor, int(self._clock()))
         return confirmed, await self._put_exemption(confirmed, entry)
 
+    @unavailable_as("restriction data")
+    async def awaits(self, x: Exemption, subject: SubjectRef | None = None) -> bool:
+        """Whether the permit awaits a second identity's confirmation (four_eyes.permit_awaits), against the
+        restrictions reaching its subject now (`subject`: as resolved now, with its alias during a key rotation)."""
+        if x.pending or x.confirmed_by:
+            return x.pending
+        mask = self._catalogue.measure(x.measure).mask
+        entries = await self._store.index_entries(subject or x.subject)
+        return four_eyes.permit_awaits(self._catalogue, x, mask, entries)
+
+    @unavailable_as("restriction data")
+    async def permits(self, kind: IdKind | None, raw_id: str) -> list[tuple[Exemption, bool]]:
+        """The subject's permits in force (in its index; not those stored awaiting confirmation since their grant),
+        each with whether it awaits a second identity's confirmation over a restriction it meets."""
+        subject = self._resolver.resolve(kind, raw_id, "subject")
+        return await self._permits_in(subject, await self._store.index_entries(subject))
+
+    @unavailable_as("restriction data")
+    async def permits_meeting(self, r: Restriction) -> list[tuple[Exemption, bool]]:
+        """The permits in force of the subjects `r` reaches (its subject, its bound principals) that cover one of its
+        measures, each with whether it awaits a second identity's confirmation."""
+        mask = self._catalogue.mask_of(r.measures)
+        subjects = [r.subject, *(p.subject for p in r.principals if p.lifted_at is None)]
+        out = []
+        for subject, entries in zip(subjects, await self._store.index_entries_many(subjects), strict=True):
+            out += await self._permits_in(subject, entries, mask)
+        return out
+
+    async def _permits_in(
+        self, subject: SubjectRef, entries: list[IndexEntry], mask: int | None = None
+    ) -> list[tuple[Exemption, bool]]:
+        """The permits among a subject's index `entries` (covering a measure of `mask`; None: any), read from the
+        store, each with four_eyes.permit_awaits against those entries."""
+        out = []
+        for entry in entries:
+            if entry.kind is EntryKind.EXEMPTION and (mask is None or entry.mask & mask):
+                found = await self._store.get_exemption(subject, entry.id)
+                if found is not None:
+                    out.append((found, four_eyes.permit_awaits(self._catalogue, found, entry.mask, entries)))
+        return out
+
     async def _put_exemption(self, x: Exemption, entry: RegistryEntry) -> int:
         """Stores the permit, and its index entry only once it is in force (a pending one is dropped from the index:
-        a changed permit is out of force until confirmed)."""
+        a changed permit is out of force until confirmed). The entry says whether a second identity confirmed it:
+        one granted alone overrides no restriction whose source's lifts need confirmation (domain/rules.py)."""
         index_entry = None
         if not x.pending:
             index_entry = IndexEntry(
                 EntryKind.EXEMPTION, x.id, None, self._catalogue.measure(x.measure).mask, x.effective_from,
-                x.effective_until, authority=x.authority,
+                x.effective_until, authority=x.authority, confirmed=bool(x.confirmed_by),
             )  # fmt: skip
         change = IndexChange(x.subject, EntryKind.EXEMPTION, x.id, None, index_entry)
         await self._before([x.subject])

@@ -28,6 +28,7 @@ from debar.common.times import checked_time
 from debar.sanction.app.checker import RevisionFloor
 from debar.sanction.app.ports import Decider, Due, RestrictionStore, StoreUnavailable, WatchStore
 from debar.sanction.app.unavailable import unavailable_as
+from debar.sanction.domain import four_eyes
 from debar.sanction.domain import watch as rules
 from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.decision_ids import DecisionIds
@@ -137,6 +138,7 @@ class Watch:
         self._index = index
         self._decider = decider
         self._catalogue = catalogue
+        self._alone_overrides = four_eyes.one_identity_sources(catalogue)  # the check rule's (domain/rules.py)
         self._resolver = resolver
         self._ids = DecisionIds.for_placement(resolver.placement)  # a change names its decision as a check does
         self._floor = floor
@@ -188,7 +190,7 @@ class Watch:
         await self._store.hold(built)
         entries = await self._index.index_entries_many([s.subject for s in built])
         based = {
-            s.id: replace(s, told=rules.baseline(found, self._masks(s.measures), now))
+            s.id: replace(s, told=rules.baseline(found, self._masks(s.measures), now, self._alone_overrides))
             for s, found in zip(built, entries, strict=True)
         }
         held = await self._store.add(owner, list(based.values()), self.limits.quota, now)
@@ -226,7 +228,7 @@ class Watch:
             return again
         entries = await self._index.index_entries(subject)
         masks = self._masks(sorted({c for s in subs for c in s.measures}))
-        differences = rules.differences(subs, entries, masks, now)
+        differences = rules.differences(subs, entries, masks, now, self._alone_overrides)
         if differences:
             checks = []
             for d in differences:

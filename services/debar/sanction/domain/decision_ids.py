@@ -43,20 +43,41 @@ def derive_key(bucket_key: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=HKDF_INFO).derive(bucket_key)
 
 
-def _plain(address: DecisionAddress) -> bytes:
-    match = _STREAM_ID.match(address.stream_id)
+def _record_prefix(stream_id: str, bucket: str) -> bytes:
+    """The first 12 bytes of the blocks of every decision in record `stream_id` of `bucket`'s stream."""
+    match = _STREAM_ID.match(stream_id)
     if not match:
-        raise ValueError(f"not a stream id: {address.stream_id!r}")
-    ms, seq, index, bucket = int(match[1]), int(match[2]), address.index, address.bucket
+        raise ValueError(f"not a stream id: {stream_id!r}")
+    ms, seq = int(match[1]), int(match[2])
     b = int(bucket, 16) if len(bucket) == 3 else -1
-    if ms > MAX_MS or seq > MAX_SEQ or not 0 <= index <= MAX_INDEX or not 0 <= b < 4096:
+    if ms > MAX_MS or seq > MAX_SEQ or not 0 <= b < 4096:
         raise ValueError("decision location out of range")
-    plain = bytes([LOGGED]) + ms.to_bytes(6, "big") + seq.to_bytes(3, "big") + b.to_bytes(2, "big")
-    return plain + index.to_bytes(2, "big") + b"\x00\x00"
+    return bytes([LOGGED]) + ms.to_bytes(6, "big") + seq.to_bytes(3, "big") + b.to_bytes(2, "big")
+
+
+def _plain(address: DecisionAddress) -> bytes:
+    if not 0 <= address.index <= MAX_INDEX:
+        raise ValueError("decision location out of range")
+    return _record_prefix(address.stream_id, address.bucket) + address.index.to_bytes(2, "big") + b"\x00\x00"
+
+
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"  # RFC 4648 base32, lower case
+_TRIPLES: list[str] = []  # every 15 bits as their 3 characters: a block is 9 look-ups, not base64's 4 rounds
 
 
 def _text(block: bytes) -> str:
-    return base64.b32encode(block).decode().rstrip("=").lower()
+    """base64.b32encode(block), lower case, without its padding (26 characters), at a fifth of its cost."""
+    t = _TRIPLES or _triples()
+    n = int.from_bytes(block, "big") << 7  # 135 bits: 27 characters, the last one all padding
+    return (
+        t[n >> 120] + t[(n >> 105) & 32767] + t[(n >> 90) & 32767] + t[(n >> 75) & 32767] + t[(n >> 60) & 32767]
+        + t[(n >> 45) & 32767] + t[(n >> 30) & 32767] + t[(n >> 15) & 32767] + t[n & 32767][:2]
+    )  # fmt: skip
+
+
+def _triples() -> list[str]:
+    _TRIPLES[:] = [a + b + c for a in _ALPHABET for b in _ALPHABET for c in _ALPHABET]
+    return _TRIPLES
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,17 +116,41 @@ class DecisionIds:
         """The external id of the decision at `index` in record `stream_id` of `bucket`'s stream."""
         return _text(self._encrypt(_plain(DecisionAddress(stream_id, bucket, index))))
 
+    def of_record(self, stream_id: str, bucket: str, count: int) -> list[str]:
+        """The external ids of the decisions 0..count-1 of record `stream_id` of `bucket`'s stream, in one
+        cipher pass (a BatchCheck's decisions share a record)."""
+        if not 0 <= count <= MAX_INDEX + 1:
+            raise ValueError("decision location out of range")
+        if not count:
+            return []
+        prefix = _record_prefix(stream_id, bucket)
+        plain = b"".join([prefix + i.to_bytes(2, "big") + b"\x00\x00" for i in range(count)])
+        encryptor = self._cipher.encryptor()
+        blocks = encryptor.update(plain) + encryptor.finalize()
+        return [_text(blocks[i : i + 16]) for i in range(0, len(blocks), 16)]
+
     def of(self, address: DecisionAddress) -> str:
         return self.external(address.stream_id, address.bucket, address.index)
 
     def of_internal(self, internal_ids: Sequence[str]) -> list[str]:
         """The external ids of internal ones ("<ms>-<seq>-<bucket>-<index>", as the log's lists keep them), in
-        one cipher pass."""
+        one cipher pass; each record's part is read once (a call's decisions share one)."""
         if not internal_ids:
             return []
-        plain = b"".join(_plain(parse_decision_id(i)) for i in internal_ids)
+        prefixes: dict[str, bytes] = {}
+        plain = []
+        for value in internal_ids:
+            record, _, index = value.rpartition("-")
+            prefix = prefixes.get(record)
+            if prefix is None or not (index.isascii() and index.isdigit() and len(index) <= 5):
+                address = parse_decision_id(value)
+                prefix = prefixes[record] = _record_prefix(address.stream_id, address.bucket)
+            number = int(index)
+            if number > MAX_INDEX:
+                raise ValueError("decision location out of range")
+            plain.append(prefix + number.to_bytes(2, "big") + b"\x00\x00")
         encryptor = self._cipher.encryptor()
-        blocks = encryptor.update(plain) + encryptor.finalize()
+        blocks = encryptor.update(b"".join(plain)) + encryptor.finalize()
         return [_text(blocks[i : i + 16]) for i in range(0, len(blocks), 16)]
 
     def new_spooled(self, bucket: str) -> str:

@@ -1,7 +1,9 @@
 """The packed form of an index entry: a flat string the check script splits without a JSON parser. It is how the
 subject index holds an entry and how a logged decision keeps its grounds and exemption, so the decision log (its
 sequencing streams, their archive files, their retention) is written in it. Texts that repeat across entries
-(source, legal basis, authority) appear as refs the store allocates; decoding is given the ref -> text map."""
+(source, legal basis, authority) appear as refs the store allocates; decoding is given the ref -> text map.
+An exemption confirmed by a second identity has a twelfth field, "1" (adapters/lua/decide.lua reads it); every other
+entry has eleven, as entries written before it had."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from debar.sanction.domain.model import EntryKind, IndexEntry, Role
 FIELD_SEP = "\x1f"  # between the fields of an entry
 ENTRY_SEP = "\x1e"  # between entries of one subject (or of one decision's grounds)
 _UNTIL = 5  # position of effective_until
+CONFIRMED = "1"  # the twelfth field of a confirmed exemption
 
 
 def _ref(refs: Mapping[str, str], text: str) -> str:
@@ -28,6 +31,7 @@ def encode_entry(entry: IndexEntry, refs: Mapping[str, str]) -> str:
     for text in (entry.via, entry.case_number, entry.source):
         if FIELD_SEP in text or ENTRY_SEP in text:
             raise ValueError("control characters in an index entry field")
+    confirmed = (CONFIRMED,) if entry.confirmed and entry.kind is EntryKind.EXEMPTION else ()
     return FIELD_SEP.join(
         (
             entry.kind.value,
@@ -41,12 +45,14 @@ def encode_entry(entry: IndexEntry, refs: Mapping[str, str]) -> str:
             _ref(refs, entry.legal_basis),
             _ref(refs, entry.authority),
             entry.case_number,
+            *confirmed,
         )
     )
 
 
 def decode_entry(raw: str, texts: Mapping[str, str]) -> IndexEntry:
-    kind, entry_id, role, mask, start, end, source_ref, via, basis_ref, authority_ref, case = raw.split(FIELD_SEP)
+    fields = raw.split(FIELD_SEP)
+    kind, entry_id, role, mask, start, end, source_ref, via, basis_ref, authority_ref, case, *rest = fields
     return IndexEntry(
         kind=EntryKind(kind),
         id=entry_id,
@@ -59,6 +65,7 @@ def decode_entry(raw: str, texts: Mapping[str, str]) -> IndexEntry:
         legal_basis=texts.get(basis_ref, ""),
         authority=texts.get(authority_ref, ""),
         case_number=case,
+        confirmed=rest == [CONFIRMED] and kind == EntryKind.EXEMPTION.value,
     )
 
 

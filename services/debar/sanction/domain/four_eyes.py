@@ -9,6 +9,12 @@ restriction of a confirming source: when such a source imposes its measure by de
 so that a permit granted before the court order it will meet is held to the same rule), or when such a restriction
 reaching the subject already covers it (a court order naming the measure explicitly).
 
+A permit granted by one identity because neither held at the grant (say a RAIL_TICKET_BAN permit for a person
+nothing restricts) is in force, but only over restrictions of sources whose lifts need no confirmation: the check
+rule (domain/rules.py, adapters/lua/decide.lua) judges it against the restrictions it actually meets, whenever they
+arrive. Over a court order naming its measure that comes later it awaits confirmation (`permit_awaits`), and a second
+identity's ConfirmExemption makes it override that order too.
+
 Identities compare as objections.same_reviewer does (without case or spacing): the confirmer must not be the one
 who asked. Refusing the same identity is PERMISSION_DENIED (who asks is wrong, not the record's state: another
 identity's identical request succeeds); a confirmation that does not match what is pending is FAILED_PRECONDITION.
@@ -114,6 +120,30 @@ def exemption_needs_confirmation(catalogue: Catalogue, measure: Measure, reachin
     )
 
 
+def one_identity_sources(catalogue: Catalogue) -> frozenset[str]:
+    """The sources whose restrictions a permit granted by one identity may override: those whose lifts need no
+    confirmation (any other source, or one the catalogue no longer knows, needs a confirmed permit)."""
+    return frozenset(code for code in catalogue.sources if not lift_needs_confirmation(catalogue, code))
+
+
+def meets_confirming(catalogue: Catalogue, x: Exemption, mask: int, reaching: Iterable[IndexEntry]) -> bool:
+    """Whether a restriction of a source whose lifts need confirmation, among `reaching` (the subject's index
+    entries), covers the permit's measure (`mask`) for part of its window: one a permit granted by one identity does
+    not override."""
+    return any(
+        e.kind is EntryKind.RESTRICTION and e.mask & mask and lift_needs_confirmation(catalogue, e.source)
+        and e.effective_from < x.effective_until and (e.effective_until is None or x.effective_from < e.effective_until)
+        and (e.effective_until is None or e.effective_from < e.effective_until)
+        for e in reaching
+    )  # fmt: skip
+
+
+def permit_awaits(catalogue: Catalogue, x: Exemption, mask: int, reaching: Iterable[IndexEntry]) -> bool:
+    """What `awaiting_confirmation` says: stored awaiting confirmation (honoured by no check), or granted by one
+    identity and meeting a restriction it does not override until a second confirms it."""
+    return x.pending or (not x.confirmed_by and meets_confirming(catalogue, x, mask, reaching))
+
+
 def grant(new: Exemption, existing: Exemption | None, *, by: str, now: int, needs_confirmation: bool) -> Exemption:
     """The permit as stored after GrantExemption: in force at once, or awaiting confirmation. Granting a permit
     exactly as it stands changes nothing; changing a permit that needs confirmation takes it out of force until
@@ -130,10 +160,12 @@ def grant(new: Exemption, existing: Exemption | None, *, by: str, now: int, need
     return replace(new, granted_by=by, confirmed_by="", pending=needs_confirmation, created_at=now)
 
 
-def confirm_exemption(x: Exemption, *, by: str, document_number: str) -> Exemption:
-    if not x.pending:
-        if x.confirmed_by and same_identity(x.confirmed_by, by):
-            return x
+def confirm_exemption(x: Exemption, *, by: str, document_number: str, awaits: bool) -> Exemption:
+    """`awaits`: permit_awaits, as read now (a permit in force that meets a court order is confirmed like one
+    stored pending)."""
+    if x.confirmed_by and same_identity(x.confirmed_by, by):
+        return x
+    if x.confirmed_by or not awaits:
         raise Conflict(f"exemption {x.id} awaits no confirmation")
     if same_identity(x.granted_by, by):
         raise PermissionDenied(

@@ -161,6 +161,9 @@ class IndexEntry:
     legal_basis: str = ""
     authority: str = ""
     case_number: str = ""
+    # An exemption confirmed by a second registry identity: only such a permit overrides a restriction of a source
+    # whose lifts need confirmation (domain/rules.py; domain/four_eyes.py). False for one granted by one identity.
+    confirmed: bool = False
 
     def covers(self, mask: int, at: int) -> bool:
         return (

@@ -158,7 +158,7 @@ def exemption_entry(
         changed.append("lengthened")
     if new.pending and (old is None or not old.pending):
         changed.append("pending_confirmation")
-    if old is not None and old.pending and not new.pending:
+    if old is not None and not old.confirmed_by and new.confirmed_by:  # pending, or in force granted alone
         changed.append("confirmed")
     return RegistryEntry(
         at=at, caller=caller, on_behalf_of=on_behalf_of, action=action, target=new.id,

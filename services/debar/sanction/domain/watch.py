@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -113,20 +113,24 @@ class Difference:
     told: Outcome
 
 
-def baseline(entries: Sequence[IndexEntry], masks: Mapping[str, int], at: int) -> dict[str, Outcome]:
-    """Each measure's standing at `at`, from the subject's index: what a subscription starts from."""
-    return {code: evaluate(entries, mask, at).outcome for code, mask in masks.items()}
+def baseline(
+    entries: Sequence[IndexEntry], masks: Mapping[str, int], at: int, alone_overrides: Collection[str] = frozenset()
+) -> dict[str, Outcome]:
+    """Each measure's standing at `at`, from the subject's index: what a subscription starts from.
+    `alone_overrides`: as rules.evaluate takes it."""
+    return {code: evaluate(entries, mask, at, alone_overrides).outcome for code, mask in masks.items()}
 
 
 def differences(
-    subscriptions: Iterable[Subscription], entries: Sequence[IndexEntry], masks: Mapping[str, int], at: int
-) -> list[Difference]:
+    subscriptions: Iterable[Subscription], entries: Sequence[IndexEntry], masks: Mapping[str, int], at: int,
+    alone_overrides: Collection[str] = frozenset(),
+) -> list[Difference]:  # fmt: skip
     """The (subscription, measure) pairs whose standing at `at` is not the one last told."""
     out = []
     for sub in subscriptions:
         for code in sub.measures:
             told = sub.told.get(code, Outcome.ALLOW)
-            if evaluate(entries, masks[code], at).outcome is not told:
+            if evaluate(entries, masks[code], at, alone_overrides).outcome is not told:
                 out.append(Difference(sub, code, told))
     return out
 

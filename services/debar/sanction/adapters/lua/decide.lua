@@ -8,14 +8,19 @@
 -- KEYS: the log stream.
 -- ARGV: catalogue version, stream bucket, the number of rate counters R, then R times: counter key (Keys.rate),
 --       items to add, the rate's limit, expiry in seconds (rate.lua's counting, in this call: one round trip per
---       check); then one per item, its fields joined by US (one argument instead of twelve: encoding arguments is
---       a large part of a batch's client cost): subject index hash key, subject's decision list key, caller, data
---       revision, id type, pseudonym, measure, measure mask, at (epoch seconds), during a key rotation the index
---       hash key and pseudonym under the previous key (else both empty), and its rate counter's number (1..R, or 0
---       for none). Items may come from several callers (concurrent checks share a call).
--- Returns: {stream id, {outcome, matched restriction entries, exemption entry or ""} per item decided, counts}:
--- the exemption only when it turned a deny into the allow (then the matched restrictions are the ones it
--- overrode); counts: each rate counter's count after adding. An item whose counter went past its limit is not
+--       check); then one argument holding every item, items joined by GS, an item's fields by US (one argument
+--       instead of twelve per item: encoding arguments is a large part of a batch's client cost): first what is
+--       the subject's (the client keeps it): subject index hash key, subject's decision list key, id type,
+--       pseudonym, during a key rotation the index hash key and pseudonym under the previous key (else both
+--       empty); then caller, data revision, measure, measure mask, at (epoch seconds), and its rate counter's
+--       number (1..R, or 0 for none). Items may come from several callers (concurrent checks share a call).
+--       Last, the refs (joined by US) of the sources whose restrictions a permit granted by one identity may
+--       override (four eyes, below).
+-- Returns: {stream id, answers, counts}: answers one string, per item decided (GS between items) its outcome,
+-- matched restriction entries (RS between them) and exemption entry or "", FS between the three (one bulk reply:
+-- a nested reply per item costs the client more to parse than the check costs here); the exemption only when it
+-- turned a deny into the allow (then the matched restrictions are the ones it overrode); counts: each rate
+-- counter's count after adding. An item whose counter went past its limit is not
 -- decided (nor logged): its call is refused. With no item decided, nothing is appended.
 -- A record's field `d` holds its decisions, GS-separated; a decision's fields are FS-separated (see
 -- domain/log_records.py). Its id is the one XADD picks (Redis time, increasing in the stream); each subject's
@@ -25,9 +30,23 @@ local US, RS, GS, FS = '\31', '\30', '\29', '\28'
 local ENTRY = '^(%a)\31[^\31]*\31[^\31]*\31(%d+)\31(%d+)\31(%d*)\31'
 local catalogue_version, bucket = ARGV[1], ARGV[2]
 local rates = tonumber(ARGV[3])
-local first = 4 + 4 * rates
-local items = #ARGV - first + 1
+local items = ARGV[4 + 4 * rates] or ''
 local ITEM = string.rep('([^\31]*)\31', 11) .. '([^\31]*)$'
+
+-- Four eyes (domain/four_eyes.py): a permit not confirmed by a second registry identity overrides a refusal only
+-- when every restriction it meets is of a source whose lifts need no confirmation (a court order's permit needs
+-- two identities, whenever the order arrives); a confirmed permit (a twelfth field "1") is preferred to it.
+-- domain/rules.py:evaluate is the same rule. Only items with a permit covering them reach this.
+local alone_overrides = {}
+for ref in string.gmatch(ARGV[5 + 4 * rates] or '', '[^\31]+') do alone_overrides[ref] = true end
+local CONFIRMED = '^X' .. string.rep('\31[^\31]*', 10) .. '\31' .. '1$'
+local SOURCE = '^R' .. string.rep('\31[^\31]*', 5) .. '\31([^\31]*)\31'
+local function overridable_alone(grounds)
+  for g = 1, #grounds do
+    if not alone_overrides[string.match(grounds[g], SOURCE)] then return false end
+  end
+  return true
+end
 
 local counts, refused = {}, {}
 for r = 1, rates do
@@ -40,13 +59,13 @@ for r = 1, rates do
 end
 
 local answers, records, lists = {}, {}, {}
-for j = 0, items - 1 do
-  local index_key, decisions_key, caller, revision, id_type, pseudonym, measure, mask_text, at_text, alias_key,
-    alias, rate = string.match(ARGV[first + j], ITEM)
+for item in string.gmatch(items, '[^' .. GS .. ']+') do
+  local index_key, decisions_key, id_type, pseudonym, alias_key, alias, caller, revision, measure, mask_text,
+    at_text, rate = string.match(item, ITEM)
   if not refused[rate] then  -- else its call is refused: neither decided nor logged
     local mask = tonumber(mask_text)
     local at = tonumber(at_text)
-    local grounds, exemption = {}, ''
+    local grounds, exemption, alone = nil, '', ''
     local packed = redis.call('HGET', index_key, pseudonym)
     if alias ~= '' then  -- entries not re-keyed yet
       local older = redis.call('HGET', alias_key, alias)
@@ -56,7 +75,13 @@ for j = 0, items - 1 do
       for entry in string.gmatch(packed, '[^' .. RS .. ']+') do
         local kind, entry_mask, from, till = string.match(entry, ENTRY)
         if bit.band(tonumber(entry_mask), mask) ~= 0 and tonumber(from) <= at and (till == '' or at < tonumber(till)) then
-          if kind == 'R' then grounds[#grounds + 1] = entry else exemption = entry end
+          if kind ~= 'R' then
+            if string.find(entry, CONFIRMED) then exemption = entry else alone = entry end
+          elseif grounds then
+            grounds[#grounds + 1] = entry
+          else
+            grounds = {entry}
+          end
         end
       end
     end
@@ -64,19 +89,25 @@ for j = 0, items - 1 do
     -- restricted subject through, and naming one for a subject nothing restricts would tell the platform and the
     -- person that a permit was used, and list the subject as exempted in the log. domain/rules.py:evaluate is the
     -- same rule in Python; tests/integration/test_check_rule.py holds the two to each other.
-    if #grounds == 0 then exemption = '' end
-    local outcome = 'ALLOW'
-    if #grounds > 0 and exemption == '' then outcome = 'DENY' end
-    records[#records + 1] = table.concat({caller, revision, id_type, pseudonym, measure, outcome, at_text,
-      table.concat(grounds, RS), exemption}, FS)
-    lists[#lists + 1] = decisions_key
-    answers[#answers + 1] = {outcome, grounds, exemption}
+    local matched, outcome = '', 'ALLOW'
+    if grounds then
+      if exemption == '' and alone ~= '' and overridable_alone(grounds) then exemption = alone end
+      matched = table.concat(grounds, RS)
+      if exemption == '' then outcome = 'DENY' end
+    else
+      exemption = ''
+    end
+    local n = #lists + 1
+    records[n] = caller .. FS .. revision .. FS .. id_type .. FS .. pseudonym .. FS .. measure .. FS .. outcome .. FS ..
+      at_text .. FS .. matched .. FS .. exemption
+    lists[n] = decisions_key
+    answers[n] = outcome .. FS .. matched .. FS .. exemption
   end
 end
-if #answers == 0 then return {'', answers, counts} end
+if #answers == 0 then return {'', '', counts} end
 
 local stream_id = redis.call('XADD', KEYS[1], '*', 'cat', catalogue_version, 'd', table.concat(records, GS))
 for i = 1, #lists do
   redis.call('LPUSH', lists[i], stream_id .. '-' .. bucket .. '-' .. (i - 1))
 end
-return {stream_id, answers, counts}
+return {stream_id, table.concat(answers, GS), counts}
