@@ -436,7 +436,15 @@ class RedisStore:
         entries: Sequence[tuple[str, str, str, str]],
         log: Sequence[Sequenced],
     ) -> int:
-        """One `write` script call per node that owns any of the keys."""
+        """One `write` script call per node that owns any of the keys; one call, atomic, when one node owns them
+        all (a single server, an exemption, a record in its subject's slot without principals elsewhere).
+        Spanning nodes, the calls are not one transaction: a call that fails (a node lost, a script stopped) does
+        not undo those that succeeded. So the records go last: first the index entries and log entries on every
+        node, then, once all of them are stored, the records. A stored record is thus never without its index
+        entries and its log entry, and a write that failed part way is one whose record is not (or not yet in its
+        new form) stored: sent again, it is not UNCHANGED and writes everything again (index entries are put by
+        key, idempotently; a log entry may be sequenced twice, the attempt and the retry). Never the reverse,
+        the record stored and its subject's entry missing, which a retry answered UNCHANGED and checks allowed."""
         refs = await self.store_texts(t for s in log for t in codec.registry_texts(s.entry)) if log else {}
         logs = [
             (
@@ -451,8 +459,8 @@ class RedisStore:
         keys = [r[0] for r in records] + [e[0] for e in entries] + [g[0] for g in logs]
         groups = self._by_node(keys)
         n_records, n_entries = len(records), len(records) + len(entries)
-        calls = []
-        for node, positions in groups:
+
+        def call(node: Any, positions: list[int]) -> Any:
             mine = [records[i] for i in positions if i < n_records]
             ops = [entries[i - n_records] for i in positions if n_records <= i < n_entries]
             appends = [logs[i - n_entries] for i in positions if i >= n_entries]
@@ -460,8 +468,15 @@ class RedisStore:
                 [[v for r in mine for v in r], [v for e in ops for v in e], [v for g in appends for v in g]],
                 use_bin_type=False,
             )
-            calls.append(self._eval("write", [keys[positions[0]]], [blob], node))
-        return sum(int(n) for n in await asyncio.gather(*calls))
+            return self._eval("write", [keys[positions[0]]], [blob], node)
+
+        if len(groups) == 1:
+            return int(await call(*groups[0]))
+        first = [(node, [i for i in positions if i >= n_records]) for node, positions in groups]
+        changed = sum(int(n) for n in await asyncio.gather(*(call(node, ps) for node, ps in first if ps)))
+        last = [(node, [i for i in positions if i < n_records]) for node, positions in groups]
+        await asyncio.gather(*(call(node, ps) for node, ps in last if ps))
+        return changed
 
     @unavailable_on_redis_error
     async def get_exemption(self, subject: SubjectRef, exemption_id: str) -> Exemption | None:
