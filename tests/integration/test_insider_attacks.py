@@ -40,7 +40,13 @@ from tests.support.subjects import new_ric
 access_env, token_files, sanction_token = test_access.access_env, test_access.token_files, test_access.sanction_token
 NOT_FOUND, EXHAUSTED = grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED
 # A portal with a tiny rate in a long window: its reads run out after a few.
-EXTRA = {"portal:tiny": {"scopes": ["decisions:read", "objections:file"], "rate": {"checks": 3, "window_s": 3600}}}
+EXTRA = {
+    "portal:tiny": {"scopes": ["decisions:read", "objections:file"], "rate": {"checks": 3, "window_s": 3600}},
+    "reviewer:tiny": {
+        "scopes": ["objections:review", "decisions:read", "registry:read"],
+        "rate": {"checks": 3, "window_s": 3600},
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -306,3 +312,21 @@ def test_the_console_acting_for_a_clerk_writes_nothing(as_caller):
     error = rpc_error(registry_of(as_caller("console")).Lift, lift, metadata=[("x-debar-on-behalf-of", "clerk:wang")])
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "caller 'console' for 'clerk:wang' may not call /debar.v1.RegistryService/Lift" in error.details()
+
+
+# --- a reviewer: two rates, one with their own certificate and one through the console -----------------------
+
+
+def test_a_reviewer_has_one_rate_directly_and_through_the_console(as_caller, sanction_tls):
+    """Before: reviewer:tiny's reads counted on `reviewer:tiny` when made with their own certificate and on
+    `console/reviewer:tiny` through the console, each at the reviewer's rate: twice the reads (and two figures in
+    the enumeration alarm, neither showing all of them). A person's rate is theirs however they reach the service."""
+    read = decision_pb2.GetDecisionRequest(decision_id=refused_decision(as_caller, new_ric()))
+    direct = decisions_of(as_caller("reviewer:tiny"))
+    for _ in range(3):
+        direct.GetDecision(read, timeout=TIMEOUT)
+    console = decisions_of(as_caller("console"))
+    through = rpc_error(console.GetDecision, read, metadata=[("x-debar-on-behalf-of", "reviewer:tiny")])
+    assert through.code() == EXHAUSTED, through.details()
+    line = audit_lines(sanction_tls, "console", "GetDecision")[-1]
+    assert "on_behalf_of=reviewer:tiny" in line and "status=RESOURCE_EXHAUSTED" in line

@@ -8,7 +8,10 @@ cannot rewrite is the checkpoint store outside Redis. Each test runs on its own 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -23,18 +26,27 @@ import pytest
 import redis as redis_client
 
 from debar.common.settings import Settings
+from debar.sanction.adapters import codec
 from debar.sanction.adapters.keys import TreeKeys
 from debar.sanction.adapters.redis_wiring import redis_adapters
 from debar.sanction.app.integrator import Integrator
 from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.tlog.keys import parse_signer_key
-from debar.v1 import decision_pb2, decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
+from debar.v1 import decision_pb2, decision_pb2_grpc, registry_pb2, registry_pb2_grpc, sanction_pb2_grpc
 from tests.conftest import ON_CLUSTER
 from tests.support.keys import TEST_LOG_SIGNER_KEY, where
 from tests.support.memory_tlog import MemoryCheckpoints, NoWitnesses
-from tests.support.requests import check_request, impose_request
+from tests.support.requests import (
+    check_request,
+    confirm_resolution,
+    exemption_confirmed,
+    impose_request,
+    lift_confirmed,
+    subject,
+    ts,
+)
 from tests.support.servers import ServiceProcess, start_service, wait_for
-from tests.support.subjects import new_ric
+from tests.support.subjects import new_ric, new_uscc
 
 TIMEOUT = 30
 
@@ -223,6 +235,10 @@ def test_an_untouched_log_verifies(system: LogSystem):
     assert done.returncode == 0, done.stderr + done.stdout
     assert "0 broken" in done.stdout
     assert "entries rebuilt" in done.stdout
+    signed = re.search(
+        r"(\d+) registry, objection and rekey entries signed by their writer \((\d+) unsigned", done.stdout
+    )
+    assert signed is not None and int(signed[1]) >= 4 and signed[2] == "0", done.stdout  # the fixture's Imposes
 
 
 def test_deleting_a_refusal_and_fixing_up_every_redis_side_state_is_detected(system: LogSystem):
@@ -351,3 +367,191 @@ def test_verify_cannot_run_without_checkpoints_or_key(system: LogSystem, tmp_pat
     assert no_checkpoints.returncode == 2 and "no stored checkpoint" in no_checkpoints.stderr
     no_key = verify({**system.env, "DEBAR_LOG_SIGNING_KEY": str(tmp_path / "missing.key")})
     assert no_key.returncode == 2 and "DEBAR_LOG_SIGNING_KEY" in no_key.stderr
+
+
+# -- forged records: written into a sequencing stream behind the service's back, then integrated and signed by the
+# genuine integrator (the insider holds Redis, not the signing key) -------------------------------------------------
+
+
+def integrate_forgery(system: LogSystem, logs_dir: Path) -> None:
+    """Starts the service again and waits until a checkpoint it signs covers every record in Redis."""
+    before = checkpoint_size_of(system)
+    service = system.start(logs_dir)
+    keys = TreeKeys(system.prefix)
+    r = system.redis()
+
+    def covered() -> bool:
+        size = checkpoint_size(service)
+        state = r.hget(keys.state, "size")
+        return size > before and state is not None and int(state) == size
+
+    assert wait_for(covered, timeout_s=30, interval_s=0.2), service.log()
+    system.stop()
+
+
+def checkpoint_size_of(system: LogSystem) -> int:
+    size = system.redis().hget(TreeKeys(system.prefix).checkpoint, "size")
+    return int(size) if size is not None else 0
+
+
+def registry_records(r: Any, system: LogSystem) -> list[tuple[str, bytes, dict[bytes, bytes]]]:
+    return [(s, sid, f) for s in system.streams() for sid, f in records_of(r, s) if b"r" in f]
+
+
+def forged_lift(genuine: bytes, caller: str, action: str, changed: str) -> bytes:
+    """A registry record as write.lua stores it (field r: the packed entry, adapters/codec.py), made from a
+    genuine one by someone who can read the packing: another identity, another action, no signature (or the
+    genuine record's, which signs other bytes)."""
+    packed = json.loads(genuine)[:12]  # without the genuine record's signature (test_..._changed_under_... keeps one)
+    packed[1] = int(time.time())
+    packed[2], packed[4], packed[7], packed[8] = caller, action, "(2026) Jing 0105 Zhi Yi 9", "debt paid"
+    packed[9], packed[10], packed[11] = [changed], [], []
+    return json.dumps(packed, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def test_a_forged_four_eyes_lift_is_detected(system: LogSystem, logs_dir: Path):
+    """A clerk's lift and another clerk's confirmation, neither of which happened, XADDed to the restriction's
+    bucket stream: the integrator signs them into the tree like any record. Only the writing service's signature
+    on each registry entry (the log's key, never in Redis) tells them apart."""
+    r = system.redis()
+    stream, _, fields = registry_records(r, system)[0]
+    lift = forged_lift(fields[b"r"], "clerk:wang", "lift", "lift_pending")
+    confirm = forged_lift(fields[b"r"], "clerk:zhao", "confirm_lift", "lift_confirmed")
+    ids = [r.xadd(stream, {b"r": lift}).decode(), r.xadd(stream, {b"r": confirm}).decode()]
+    integrate_forgery(system, logs_dir)
+    done = verify(system.env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    for record_id in ids:
+        assert f"record {record_id} of {stream}" in done.stderr, done.stderr
+    assert "not signed by the log's key" in done.stderr
+
+
+def test_a_genuine_registry_entry_changed_under_its_signature_is_detected(system: LogSystem, logs_dir: Path):
+    r = system.redis()
+    stream, _, fields = registry_records(r, system)[0]
+    packed = json.loads(fields[b"r"])
+    packed[2] = "clerk:zhao"  # the same write, attributed to someone else, its signature kept
+    record_id = r.xadd(stream, {b"r": json.dumps(packed, separators=(",", ":"))}).decode()
+    integrate_forgery(system, logs_dir)
+    done = verify(system.env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"record {record_id} of {stream}" in done.stderr and "not signed by the log's key" in done.stderr
+
+
+def test_a_genuine_registry_entry_replayed_is_detected(system: LogSystem, logs_dir: Path):
+    """A signed entry copied into the stream again (a second Impose, lift or confirmation that never happened)."""
+    r = system.redis()
+    stream, _, fields = registry_records(r, system)[0]
+    record_id = r.xadd(stream, dict(fields)).decode()
+    integrate_forgery(system, logs_dir)
+    done = verify(system.env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"record {record_id} of {stream}" in done.stderr and "twice" in done.stderr
+
+
+def test_a_forged_objection_overturn_is_detected(system: LogSystem, logs_dir: Path):
+    """An overturn confirmed by a second reviewer, XADDed to the objection log: a four-eyes correction on paper."""
+    r = system.redis()
+    log = f"{system.prefix}:objlog"  # adapters/keys.py: ObjectionKeys.log
+    record_id = r.xadd(log, {
+        b"o": b"O" + uuid.uuid4().hex[:16].upper().encode(), b"d": system.refused[0].encode(),
+        b"f": b"awaiting_confirmation", b"t": b"overturned", b"a": b"reviewer:zhang", b"r": b"confirmed",
+        b"at": str(int(time.time())).encode(),
+    }).decode()  # fmt: skip
+    integrate_forgery(system, logs_dir)
+    done = verify(system.env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"record {record_id} of {log}" in done.stderr and "not signed by the log's key" in done.stderr
+
+
+# -- the records themselves, rewritten in place with no entry at all ------------------------------------------------
+
+
+def restriction_keys(r: Any, system: LogSystem) -> list[bytes]:
+    return sorted(r.scan_iter(match=f"{system.prefix}:r:*", count=1000))
+
+
+@pytest.mark.parametrize("how", ["lifted in place", "deleted", "created"])
+def test_a_restriction_changed_in_place_is_detected(system: LogSystem, logs_dir: Path, how: str):
+    """The insider skips the log altogether: it lifts a court order by rewriting the stored record (checks then
+    allow), deletes one, or stores one no registry write made. The log is sound; the records disagree with it."""
+    r = system.redis()
+    key = restriction_keys(r, system)[0]
+    rid, raw = next(iter(r.hgetall(key).items()))
+    if how == "lifted in place":
+        catalogue = load_default_catalogue()
+        texts = {k.decode(): v.decode() for k, v in r.hgetall(f"{system.prefix}:txt").items()}
+        record = codec.decode_restriction(rid.decode(), raw, texts, catalogue)
+        lifted = dataclasses.replace(record, lifted_at=int(time.time()) - 60, lift_reason="debt paid")
+        r.hset(key, rid, codec.encode_restriction(lifted, catalogue, {v: k for k, v in texts.items()}))
+        expected = f"restriction {rid.decode()}: lifted_at is"
+    elif how == "deleted":
+        r.hdel(key, rid)
+        expected = f"restriction {rid.decode()}: created by its registry entries, not held in Redis"
+    else:
+        r.hset(key, rid.decode()[:-1] + "Z", raw)
+        expected = f"restriction {rid.decode()[:-1]}Z: held in Redis with no registry entry"
+    done = verify(system.env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert expected in done.stderr, done.stderr
+
+
+def test_every_kind_of_registry_write_verifies_against_the_records(system: LogSystem, logs_dir: Path):
+    """Not a false alarm: lifts and their confirmation, an Impose that extends, permits granted and confirmed, a
+    principal link, an objection's dispute marks and its confirmed correction: each record as held is what its
+    entries leave it."""
+    service = system.start(logs_dir)
+    with grpc.insecure_channel(service.address) as channel:
+        registry = registry_pb2_grpc.RegistryServiceStub(channel)
+        checks = sanction_pb2_grpc.SanctionServiceStub(channel)
+        decisions = decision_pb2_grpc.DecisionServiceStub(channel)
+        lifted, extended, permitted, objecting, principal = (new_ric() for _ in range(5))
+        rid = registry.Impose(impose_request(lifted), timeout=TIMEOUT).restriction.id
+        lift_confirmed(registry, rid)
+        first = impose_request(extended, end=time.time() + 100 * 86400)
+        registry.Impose(first, timeout=TIMEOUT)
+        first.effective_until.CopyFrom(ts(time.time() + 400 * 86400))
+        registry.Impose(first, timeout=TIMEOUT)
+        registry.Impose(impose_request(permitted), timeout=TIMEOUT)
+        exemption_confirmed(registry, registry_pb2.GrantExemptionRequest(
+            subject=subject(permitted), measure="HOTEL_STAR_RATED", effective_from=ts(time.time() - 86400),
+            effective_until=ts(time.time() + 86400), authority="Chaoyang Court", reason="funeral",
+            document_number="(2026) Jing 0105 Zhi Yi 1",
+        ))  # fmt: skip
+        registry.Impose(impose_request(new_uscc(), principals=[(principal, 2)]), timeout=TIMEOUT)
+        registry.Impose(impose_request(objecting), timeout=TIMEOUT)
+        refusal = checks.Check(check_request(objecting, "RAIL_G_TRAIN"), timeout=TIMEOUT).decision_id
+        system.decision_ids.append(refusal)
+        filed = decisions.FileObjection(decision_pb2.FileObjectionRequest(
+            decision_id=refusal, statement="Not me.", contact="me@example.com", subject=subject(objecting)
+        ), timeout=TIMEOUT)  # fmt: skip
+        decisions.ReviewObjection(decision_pb2.ReviewObjectionRequest(objection_id=filed.objection_id))
+        decisions.ResolveObjection(decision_pb2.ResolveObjectionRequest(
+            objection_id=filed.objection_id, outcome=decision_pb2.OBJECTION_OUTCOME_OVERTURNED, reason="mistaken"
+        ))  # fmt: skip
+        confirm_resolution(decisions, filed.objection_id)
+    wait_integrated(system)
+    system.stop()
+    done = verify(system.env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 broken" in done.stdout
+    held = re.search(r"(\d+) restrictions and permits held compared with their registry entries", done.stdout)
+    assert held is not None and int(held[1]) >= 4 + 6, done.stdout  # the fixture's, these five and the permit
+
+
+def test_a_forged_import_entry_is_counted_unsigned_and_broken_where_tools_sign(system: LogSystem, logs_dir: Path):
+    """An entry naming the caller `import` without a signature is what `debar import` run without the log's key
+    writes: counted, not broken, unless the deployment says its tools always sign (deploy/ runs them in the
+    sanction pod, with the key)."""
+    r = system.redis()
+    stream, _, fields = registry_records(r, system)[0]
+    packed = json.loads(forged_lift(fields[b"r"], "import", "impose", "field:lift_reason"))
+    packed[10], packed[11] = [["lift_reason", ""]], [["lift_reason", ""]]  # leaves the record as it is
+    record_id = r.xadd(stream, {b"r": json.dumps(packed, separators=(",", ":"))}).decode()
+    integrate_forgery(system, logs_dir)
+    lenient = verify(system.env)
+    assert lenient.returncode == 0, lenient.stdout + lenient.stderr
+    assert "(1 unsigned, of debar import or rekey" in lenient.stdout, lenient.stdout
+    strict = verify(system.env, "--require-signatures")
+    assert strict.returncode == 1, strict.stdout + strict.stderr
+    assert f"record {record_id} of {stream}" in strict.stderr and "not signed by the log's key" in strict.stderr

@@ -208,7 +208,7 @@ def test_a_delegate_checks_with_its_own_check_scopes_at_the_platforms_rate(polic
 def test_a_delegate_acting_for_a_person_may_only_what_both_may(policy):
     console = policy.grant("console")
     li = policy.acting_for(console, "reviewer:li")
-    assert li.actor == "reviewer:li" and li.rate_key == "console/reviewer:li"
+    assert li.actor == "reviewer:li" and li.rate_key == "reviewer:li"  # a person has one rate, however they call
     assert policy.may_call(li, "/debar.v1.DecisionService/ResolveObjection")
     assert not policy.may_call(li, "/debar.v1.DecisionService/FileObjection")  # the console's, not li's
     assert not policy.may_call(policy.acting_for(console, "clerk:wang"), "/debar.v1.RegistryService/Lift")

@@ -248,3 +248,30 @@ async def test_the_list_of_streams_is_asked_for_every_few_seconds_and_known_stre
     world.clock.advance(2)
     assert await integrator.step() == 1  # the new one, once the list is asked for again
     assert world.tree.edge.size == 3
+
+
+async def test_the_lease_is_renewed_once_a_second_and_a_lost_one_is_noticed(world: World, clock: ManualClock):
+    holds = 0
+    hold = world.tree.hold_lease
+
+    async def counted(owner: str, ttl_ms: int) -> bool:
+        nonlocal holds
+        holds += 1
+        return await hold(owner, ttl_ms)
+
+    world.tree.hold_lease = counted  # type: ignore[method-assign]
+    integrator = world.integrator()
+    for _ in range(4):  # steps 0.25 s apart, as the task runs them
+        world.log.add("log:{a}", b"x")
+        assert await integrator.step() == 1
+        clock.advance(0.25)
+    assert holds == 1, "one renewal a second, not one a step"
+    world.log.add("log:{a}", b"y")
+    assert await integrator.step() == 1 and holds == 2
+    # Another replica takes the lease between renewals (this one was paused past it): the commit, which checks the
+    # lease itself, is refused and nothing is appended; the next step asks for the lease and stands by.
+    world.tree.lease = ("other", clock() + 5)
+    world.log.add("log:{a}", b"z")
+    assert await integrator.step() == 0
+    assert world.tree.edge.size == 5
+    assert await integrator.step() == 0 and integrator.health.state == IntegratorState.STANDBY

@@ -281,3 +281,24 @@ def test_the_readme_and_the_error_messages_name_only_declared_settings():
                 assert any(known.startswith(name[:-1]) for known in declared), name
             else:
                 assert name in declared, name
+
+
+def test_the_entry_signer_is_the_log_key_or_the_one_debar_up_keeps_else_none(tmp_path: Path):
+    from debar.tlog.keys import Ed25519Signer
+
+    data = tmp_path / "data"
+    data.mkdir()
+    bare = Settings.from_env({"DEBAR_DATA_DIR": str(data)})
+    assert bare.log_entry_signer() is None  # a tool without the key writes unsigned entries
+    kept = Ed25519Signer.generate("debar.test/log")
+    (data / "log-signing.key").write_text(kept.signer_key())
+    found = bare.log_entry_signer()
+    assert found is not None and found.public_key == kept.public_key
+    named = Ed25519Signer.generate("debar.test/named")
+    (tmp_path / "named.key").write_text(named.signer_key())
+    chosen = Settings.from_env({"DEBAR_DATA_DIR": str(data), "DEBAR_LOG_SIGNING_KEY": str(tmp_path / "named.key")})
+    signer = chosen.log_entry_signer()
+    assert signer is not None and signer.public_key == named.public_key
+    broken = Settings.from_env({"DEBAR_DATA_DIR": str(data), "DEBAR_LOG_SIGNING_KEY": str(tmp_path / "missing")})
+    with pytest.raises(SettingsError, match="DEBAR_LOG_SIGNING_KEY"):
+        broken.log_entry_signer()

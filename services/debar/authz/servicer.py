@@ -34,6 +34,7 @@ from debar.domain_services.sanction_client import SanctionClient, SanctionFailed
 from debar.domain_services.verdict import build_verdict
 from debar.rpc import wire
 from debar.rpc.callers import current_caller
+from debar.rpc.request_context import bind_request_id
 
 log = structlog.stdlib.get_logger("debar.authz")
 
@@ -76,7 +77,7 @@ class AuthorizationServicer(external_auth_pb2_grpc.AuthorizationServicer):
         attributes = request.attributes
         http = attributes.request.http
         if _SANE_REQUEST_ID.match(http.id):  # Envoy's x-request-id: one id in Envoy's, this and the sanction log
-            structlog.contextvars.bind_contextvars(request_id=http.id)
+            bind_request_id(http.id)
         platform = platform_of(attributes)
         on_behalf_of = self._platforms.get(platform, "") if platform else ""
         structlog.contextvars.bind_contextvars(platform=platform, on_behalf_of=on_behalf_of, path=http.path[:128])

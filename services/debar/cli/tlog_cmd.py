@@ -62,6 +62,11 @@ def add_log_verify(log_commands: Any) -> None:
     verify.add_argument(
         "--witness-key", action="append", help="a witness's verifier key (default: those of DEBAR_LOG_WITNESSES)"
     )
+    verify.add_argument(
+        "--require-signatures", action="store_true",
+        help="an unsigned entry of debar import or rekey is broken too (where they always run with the log's key, "
+        "as in deploy/: a registry entry naming the caller import is then no longer anyone's to forge)",
+    )  # fmt: skip
     verify.set_defaults(run=_log_verify)
 
 
@@ -178,6 +183,7 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
     from debar.cli.sanction_core import sanction_core
     from debar.sanction.adapters.checkpoint_dir import DirectoryCheckpoints
     from debar.sanction.app.log_audit import audit_log
+    from debar.sanction.app.ports import StoredRecords
     from debar.tlog.cosignature import parse_cosigner_key
     from debar.tlog.keys import InvalidKey, parse_verifier_key
 
@@ -203,15 +209,19 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
             return cannot(f"no stored checkpoint in {folder}: nothing to verify the log against")
         archived = await _archived_records(core) if args.archive else []
         report = await audit_log(
-            core.adapters.sequenced_log, core.adapters.tree, notes, log_key, witness_keys, archived
-        )
+            core.adapters.sequenced_log, core.adapters.tree, notes, log_key, witness_keys, archived,
+            held=core.adapters.store if isinstance(core.adapters.store, StoredRecords) else None,
+            tools_sign=args.require_signatures,
+        )  # fmt: skip
     for line in report.broken:
         print(f"BROKEN {line}", file=sys.stderr)
     print(
         f"{report.checkpoints} checkpoints (newest: size {report.newest_size}), {report.records} records holding "
         f"{report.leaves} entries rebuilt ({report.from_archive} records from the archive), {report.pending} "
-        f"records pending integration, {report.missing_cosignatures} cosignatures missing, "
-        f"{len(report.broken)} broken"
+        f"records pending integration, {report.missing_cosignatures} cosignatures missing, {report.signed} "
+        f"registry, objection and rekey entries signed by their writer ({report.unsigned_by_tools} unsigned, of "
+        f"debar import or rekey run without the log's key), {report.held_records} restrictions and permits held "
+        f"compared with their registry entries, {len(report.broken)} broken"
     )
     return 1 if report.broken else 0
 

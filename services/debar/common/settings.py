@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -724,6 +724,18 @@ class Settings:
             return parse_signer_key(text)
         except InvalidKey:
             raise SettingsError(f"DEBAR_LOG_SIGNING_KEY: {self.log_signing_key} does not hold a signer key") from None
+
+    def log_entry_signer(self) -> Ed25519Signer | None:
+        """The key that signs registry, objection and rekey entries as they are written (the log's: README, "The
+        transparency log"): DEBAR_LOG_SIGNING_KEY, else the one `debar up` keeps in the data folder, else none (a
+        tool run without it writes unsigned entries, which `debar log verify` counts). A key set but unusable is a
+        SettingsError, as for log_signer."""
+        if self.log_signing_key:
+            return self.log_signer()
+        kept = self.data_dir / "log-signing.key"
+        if not kept.is_file():
+            return None
+        return replace(self, log_signing_key=str(kept)).log_signer()
 
     @property
     def witness_state_path(self) -> Path:

@@ -230,12 +230,13 @@ def _pack_fields(fields: tuple[tuple[str, str], ...], refs: Mapping[str, str]) -
     return [[_NAME_NUMBER.get(k, k), _ref(refs, v) if k in REGISTRY_TEXTS else v] for k, v in fields]
 
 
-def pack_registry(e: RegistryEntry, refs: Mapping[str, str]) -> str:
-    return json.dumps(
-        [REGISTRY_FORMAT, e.at, e.caller, e.on_behalf_of, e.action, e.target, e.subject, e.document_number,
-         e.reason, list(e.changed), _pack_fields(e.before, refs), _pack_fields(e.after, refs)],
-        ensure_ascii=False, separators=(",", ":"),
-    )  # fmt: skip
+def pack_registry(e: RegistryEntry, refs: Mapping[str, str], signature: str = "") -> str:
+    """`signature`: the writer's on e.encode() (tlog/entry_signature.py), kept as a 13th item when given."""
+    packed = [REGISTRY_FORMAT, e.at, e.caller, e.on_behalf_of, e.action, e.target, e.subject, e.document_number,
+              e.reason, list(e.changed), _pack_fields(e.before, refs), _pack_fields(e.after, refs)]  # fmt: skip
+    if signature:
+        packed.append(signature)
+    return json.dumps(packed, ensure_ascii=False, separators=(",", ":"))
 
 
 def _unpacked(raw: str) -> list[Any]:
@@ -243,9 +244,15 @@ def _unpacked(raw: str) -> list[Any]:
         data = json.loads(raw)
     except ValueError as error:
         raise MalformedEntry("not a packed registry entry") from error
-    if not isinstance(data, list) or len(data) != 12 or data[0] != REGISTRY_FORMAT:
+    if not isinstance(data, list) or len(data) not in (12, 13) or data[0] != REGISTRY_FORMAT:
         raise MalformedEntry("not a packed registry entry")
     return data
+
+
+def registry_signature(raw: str) -> str:
+    """The writer's signature kept with a packed registry entry, "" for none."""
+    data = _unpacked(raw)
+    return str(data[12]) if len(data) == 13 else ""
 
 
 def registry_text_refs(raw: str) -> list[str]:
@@ -259,7 +266,7 @@ def _name(number: Any) -> str:
 
 def unpack_registry(raw: str, texts: Mapping[str, str]) -> RegistryEntry:
     """The entry `raw` packs, texts resolved (`texts`: ref -> text; a ref it lacks stays as the ref)."""
-    _, at, caller, obo, action, target, subject, document, reason, changed, before, after = _unpacked(raw)
+    _, at, caller, obo, action, target, subject, document, reason, changed, before, after = _unpacked(raw)[:12]
 
     def fields(packed: list[Any]) -> tuple[tuple[str, str], ...]:
         out = []

@@ -20,6 +20,7 @@ from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.adapters.sealing import Sealer
 from debar.sanction.app.ports import Written
 from debar.sanction.domain.catalogue import ObjectionRules
+from debar.sanction.domain.log_entries import ObjectionEntry
 from debar.sanction.domain.model import SubjectRef
 from debar.sanction.domain.objections import (
     SUBJECT_ACTOR,
@@ -29,6 +30,8 @@ from debar.sanction.domain.objections import (
     ObjectionState,
     Transition,
 )
+from debar.tlog.entry_signature import sign_entry
+from debar.tlog.note import Signer
 
 # -- records ------------------------------------------------------------------------------------------------
 # A record is JSON. What the person wrote (the statement, the contact, and the reason of each of their own steps:
@@ -128,10 +131,12 @@ def logged_reason(step: Transition) -> str:
 class RedisObjectionStore:
     def __init__(
         self, client: Redis, keys: Keys, sealer: Sealer, breaker: CircuitBreaker | None = None,
-        replication: Replication | None = None,
+        replication: Replication | None = None, entry_signer: Signer | None = None,
     ) -> None:  # fmt: skip
+        """`entry_signer`: the log's key, which signs each step's log entry (tlog/entry_signature.py)."""
         self._redis = client
         self._breaker = breaker or CircuitBreaker()
+        self._entry_signer = entry_signer
         self._keys = ObjectionKeys(keys.prefix)
         self._scripts = Scripts(client, ("objection",), replication)
         self._sealer = sealer
@@ -167,10 +172,16 @@ class RedisObjectionStore:
         keys = [
             k.records(new.id), k.by_decision, k.state(from_state), k.state(new.state), k.disputes, k.log,
         ]  # fmt: skip
+        from_value, reason = step.from_state.value if step.from_state else "", logged_reason(step)
+        # The entry the sequenced log will build from the stream record's fields (adapters/sequenced_log.py).
+        entry = ObjectionEntry(
+            at=int(step.at), actor=step.actor, objection_id=new.id, decision_id=new.decision_id,
+            from_state=from_value, to_state=step.to_state.value, reason=reason,
+        ).encode()  # fmt: skip
+        signature = sign_entry(self._entry_signer, entry) if self._entry_signer is not None else ""
         args: list[Any] = [
             mode, new.id, new.decision_id, expected, encode(new, self._sealer), new.listing_order, dispute_delta,
-            step.from_state.value if step.from_state else "", step.to_state.value, step.actor, logged_reason(step),
-            step.at, *new.restriction_ids,
+            from_value, step.to_state.value, step.actor, reason, step.at, signature, *new.restriction_ids,
         ]  # fmt: skip
         raw = await self._eval(keys, args)
         status = int(raw[0])

@@ -33,10 +33,17 @@ class _SentinelBlockingPool(SentinelConnectionPool, BlockingConnectionPool):
     waits up to the timeout for a connection instead of failing at once."""
 
 
+_BACKOFF_CAP_S, _BACKOFF_BASE_S = 0.05, 0.005
+RETRY_AFTER_S = min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2)  # what the Retry below waits before its one retry
+
+
 def _retry() -> Retry:
     # Retry once on a broken connection (stale after a Redis restart or a failover), never on a timeout: a hung
     # Redis must cost one timeout, not two.
-    return Retry(ExponentialBackoff(cap=0.05, base=0.005), retries=1, supported_errors=(RedisConnectionError,))
+    return Retry(
+        ExponentialBackoff(cap=_BACKOFF_CAP_S, base=_BACKOFF_BASE_S), retries=1,
+        supported_errors=(RedisConnectionError,),
+    )  # fmt: skip
 
 
 def make_client(
@@ -118,9 +125,19 @@ class Lanes:
         else:
             return await self._client.execute_command(*args)
         try:
-            return await lane.retry.call_with_retry(
-                lambda: self._once(lane, args), lambda error: lane.disconnect(nowait=True)
-            )
+            try:
+                return await self._once(lane, args)
+            except RedisConnectionError:
+                # The client's Retry, spelled out for a lane (its call_with_retry costs two closures and a coroutine
+                # on every call, failing or not): a broken connection is dropped and the command sent once more, on
+                # a fresh one, after the same backoff; a timeout is never retried.
+                await lane.disconnect(nowait=True)
+            await asyncio.sleep(RETRY_AFTER_S)
+            try:
+                return await self._once(lane, args)
+            except RedisConnectionError:
+                await lane.disconnect(nowait=True)
+                raise
         finally:
             self._free.append(lane)
 

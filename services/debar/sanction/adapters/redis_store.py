@@ -6,7 +6,7 @@ rate_counter and rekey_store; everything above them sees domain objects through 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgpack
@@ -26,6 +26,8 @@ from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision, decision_id
 from debar.sanction.domain.entries import decode_entry, encode_entry, entry_key, split_entries, text_refs_of
 from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Outcome, Restriction, SubjectRef
+from debar.tlog.entry_signature import sign_entry
+from debar.tlog.note import Signer
 
 SUBJECT_PARTS_KEPT = 20_000  # subjects whose decide item part is kept (about 250 bytes each)
 
@@ -33,11 +35,13 @@ SUBJECT_PARTS_KEPT = 20_000  # subjects whose decide item part is kept (about 25
 class RedisStore:
     def __init__(
         self, client: Redis, keys: Keys, breaker: CircuitBreaker | None = None, catalogue: Catalogue | None = None,
-        replication: Replication | None = None, lanes: Lanes | None = None,
+        replication: Replication | None = None, lanes: Lanes | None = None, entry_signer: Signer | None = None,
     ) -> None:  # fmt: skip
         """`replication`: writes are acknowledged only once replicas hold them (adapters/replication.py); `lanes`:
-        the check path's own connections (redis_client.Lanes)."""
+        the check path's own connections (redis_client.Lanes); `entry_signer`: the log's key, which signs each
+        registry entry before it is sequenced (tlog/entry_signature.py; None: unsigned, a tool without the key)."""
         self._redis = client  # decode_responses=False: values are bytes
+        self._entry_signer = entry_signer
         self._keys = keys
         self._breaker = breaker or CircuitBreaker()
         self._catalogue = catalogue or load_default_catalogue()  # records store measures as its bitmask
@@ -430,6 +434,9 @@ class RedisStore:
             for c in changes
         ]
 
+    def _sign(self, entry: bytes) -> str:
+        return sign_entry(self._entry_signer, entry) if self._entry_signer is not None else ""
+
     async def _write_ops(
         self,
         records: Sequence[tuple[str, str, bytes | str]],
@@ -449,7 +456,7 @@ class RedisStore:
         logs = [
             (
                 self._keys.log(s.bucket), self._keys.registry_history(s.bucket), s.target,
-                codec.pack_registry(s.entry, refs),
+                codec.pack_registry(s.entry, refs, self._sign(s.entry.encode())),
             )
             for s in log
         ]  # fmt: skip
@@ -477,6 +484,24 @@ class RedisStore:
         last = [(node, [i for i in positions if i < n_records]) for node, positions in groups]
         await asyncio.gather(*(call(node, ps) for node, ps in last if ps))
         return changed
+
+    async def stored_records(self) -> AsyncIterator[Restriction | Exemption]:
+        """Every restriction and permit held (app/ports.py: StoredRecords), hash by hash, for `debar log verify`."""
+        for pattern, exemptions in (
+            (self._keys.restrictions_pattern(), False),
+            (self._keys.exemptions_pattern(), True),
+        ):
+            async for key in self._redis.scan_iter(match=pattern, count=1000):
+                held: Any = await self._redis.hgetall(key)
+                if exemptions:
+                    for xid, raw in held.items():
+                        yield codec.decode_exemption(_str(xid), _bytes(raw))
+                    continue
+                texts = await self.resolve_texts(
+                    ref for raw in held.values() for ref in codec.restriction_text_refs(raw)
+                )
+                for rid, raw in held.items():
+                    yield codec.decode_restriction(_str(rid), _bytes(raw), texts, self._catalogue)
 
     @unavailable_on_redis_error
     async def get_exemption(self, subject: SubjectRef, exemption_id: str) -> Exemption | None:

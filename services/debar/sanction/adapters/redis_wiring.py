@@ -56,16 +56,19 @@ def redis_adapters(
     log_breaker = CircuitBreaker()
     required = None if settings.redis_min_replicas == "auto" else int(settings.redis_min_replicas)
     replication = Replication(client, keys, required, settings.redis_replica_wait_ms, has_replicas=bool(sentinels))
-    store = RedisStore(client, keys, breaker, catalogue, replication, lanes)
+    signer = settings.log_entry_signer()  # registry, objection and rekey entries are signed as they are written
+    store = RedisStore(client, keys, breaker, catalogue, replication, lanes, entry_signer=signer)
     return Adapters(
         store=store,
         decision_log=RedisDecisionLog(client, keys, breaker, replication),
         objection_store=RedisObjectionStore(
-            client, keys, Sealer.from_spec(settings.objection_keys), breaker, replication
+            client, keys, Sealer.from_spec(settings.objection_keys), breaker, replication, entry_signer=signer
         ),
         rate_counter=RedisRateCounter(client, keys, lanes),
         subject_tally=RedisSubjectTally(client, keys, breaker),
-        rekeyer=RedisRekey(client, keys, replication=replication, watch_keys=WatchKeys(settings.redis_prefix)),
+        rekeyer=RedisRekey(
+            client, keys, replication=replication, watch_keys=WatchKeys(settings.redis_prefix), entry_signer=signer
+        ),
         spool=FileSpool(spool_folder(settings.data_dir, redis_url, settings.redis_prefix), catalogue),
         archive=FileArchive(archive_dir or settings.data_dir / "archive"),
         close=close,

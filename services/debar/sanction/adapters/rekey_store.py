@@ -16,6 +16,8 @@ from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.app.ports import RekeyCounts
 from debar.sanction.domain.watch import subject_member, subject_of_member
+from debar.tlog.entry_signature import sign_entry
+from debar.tlog.note import Signer
 
 
 def _text(value: bytes | str) -> str:
@@ -33,7 +35,10 @@ class RedisRekey:
         list_chunk: int = LIST_CHUNK,
         replication: Replication | None = None,
         watch_keys: WatchKeys | None = None,
+        entry_signer: Signer | None = None,
     ) -> None:
+        """`entry_signer`: the log's key, which signs the run's log entry (tlog/entry_signature.py)."""
+        self._entry_signer = entry_signer
         self._redis = client
         self._keys = keys
         self._watch_keys = watch_keys
@@ -43,7 +48,8 @@ class RedisRekey:
 
     async def sequence(self, entry: bytes) -> None:
         """XADD with an id Redis picks (increasing in the stream), replicated before it returns when asked."""
-        command = ("XADD", self._keys.operations_log, "*", "e", entry)
+        signature = sign_entry(self._entry_signer, entry) if self._entry_signer is not None else ""
+        command = ("XADD", self._keys.operations_log, "*", "e", entry, "s", signature)
         if self._replication is None:
             await self._redis.execute_command(*command)
         else:

@@ -152,9 +152,11 @@ class RedisSequencedLog:
 
     async def _entries_of(self, stream: str, decoded: Sequence[tuple[str, dict[str, str]]]) -> list[SequencedRecord]:
         if stream == self._objection_keys.log:
-            return [SequencedRecord(stream, sid, (self._objection_entry(f),)) for sid, f in decoded]
+            return [SequencedRecord(stream, sid, (self._objection_entry(f),), (f.get("s", ""),)) for sid, f in decoded]
         if stream == self._keys.operations_log:
-            return [SequencedRecord(stream, sid, (f["e"].encode(),)) for sid, f in decoded if "e" in f]
+            return [
+                SequencedRecord(stream, sid, (f["e"].encode(),), (f.get("s", ""),)) for sid, f in decoded if "e" in f
+            ]
         # Each decision's fields, split once; the texts of grounds and exemptions not met before are resolved
         # (in one call) before any entry is built.
         split = {
@@ -176,9 +178,9 @@ class RedisSequencedLog:
         await self._resolve(refs)
         bucket = hash_tag(stream)
         return [
-            SequencedRecord(
-                stream, sid, self._registry_entry(f) if "r" in f else self._decision_entries(bucket, sid, f, split[sid])
-            )
+            SequencedRecord(stream, sid, self._registry_entry(f), (codec.registry_signature(f["r"]),))
+            if "r" in f
+            else SequencedRecord(stream, sid, self._decision_entries(bucket, sid, f, split[sid]))
             for sid, f in decoded
         ]
 

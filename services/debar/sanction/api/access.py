@@ -36,6 +36,7 @@ log = logging.getLogger("debar.access")
 # The audit log of reads: one line per read, in the service's log stream (JSON in deploy/), logger debar.audit.
 audit = structlog.stdlib.get_logger("debar.audit")
 MAX_AUDITED_SUBJECTS = 500  # a ListObjections page at most; the count is always given
+MAX_CACHED_GRANTS = 4096  # callers' grants worked out once each (AccessInterceptor); emptied when full
 T = TypeVar("T")
 
 # The grant of the call being served: set by AccessInterceptor around the handler, in the handler's own task.
@@ -90,6 +91,11 @@ class AccessInterceptor(UnaryInterceptor):
         self._identify = identify
         self._policy = policy
         self._stats = stats
+        # The policy never changes while the server runs, so a caller's grant (and a delegate's for a principal) is
+        # worked out once, not on every call (AccessPolicy.grant copies the entry, acting_for builds scope sets).
+        # Bounded: in local and token modes the names come from the callers.
+        self._grants: dict[str, Grant] = {}
+        self._acting: dict[tuple[str, str], Grant] = {}
 
     def applies(self, method: str, handler: grpc.RpcMethodHandler) -> bool:
         return handler.unary_unary is not None and not method.startswith(PUBLIC_SERVICES)
@@ -133,6 +139,23 @@ class AccessInterceptor(UnaryInterceptor):
 
         return guarded
 
+    def _grant(self, caller: str) -> Grant:
+        grant = self._grants.get(caller)
+        if grant is None:
+            if len(self._grants) >= MAX_CACHED_GRANTS:
+                self._grants.clear()
+            grant = self._grants[caller] = self._policy.grant(caller)
+        return grant
+
+    def _acting_for(self, grant: Grant, principal: str) -> Grant:
+        key = (grant.caller, principal)
+        acting = self._acting.get(key)
+        if acting is None:
+            if len(self._acting) >= MAX_CACHED_GRANTS:
+                self._acting.clear()
+            acting = self._acting[key] = self._policy.acting_for(grant, principal)
+        return acting
+
     async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> Grant:
         """The call's grant, or the call aborted (UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT)."""
         try:
@@ -140,7 +163,7 @@ class AccessInterceptor(UnaryInterceptor):
         except Unauthenticated as error:
             self._stats.unauthenticated += 1
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(error))
-        grant = self._policy.grant(caller)
+        grant = self._grant(caller)
         principal = header(context.invocation_metadata(), ON_BEHALF_OF_HEADER)
         if principal is not None:
             if not self._policy.may_delegate(grant):
@@ -166,7 +189,7 @@ class AccessInterceptor(UnaryInterceptor):
                     f"caller {caller!r} may not act on behalf of {principal!r}: the scopes file names no such "
                     "identity or group",
                 )
-            if principal != LOCAL and self._policy.may_delegate(self._policy.grant(principal)):
+            if principal != LOCAL and self._policy.may_delegate(self._grant(principal)):
                 # The console naming itself (or another delegate) would act as a role again (acting_identity).
                 self._stats.denied_delegations += 1
                 log.warning("denied: caller %r may not act on behalf of %r, a delegate", caller, principal)
@@ -175,7 +198,7 @@ class AccessInterceptor(UnaryInterceptor):
                     f"caller {caller!r} may not act on behalf of {principal!r}: a delegate acts for people and "
                     "platforms, not for a delegate",
                 )
-            grant = self._policy.acting_for(grant, principal)
+            grant = self._acting_for(grant, principal)
         if not self._policy.may_call(grant, method):
             self._stats.denied_calls += 1
             who = f"caller {caller!r}" + (f" for {grant.on_behalf_of!r}" if grant.on_behalf_of else "")

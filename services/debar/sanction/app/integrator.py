@@ -60,6 +60,10 @@ RETRY_COSIGN_S = 5.0
 # How often the list of streams is asked for again (a keyspace scan on Redis): a stream that did not exist at the
 # last look (a bucket's first record ever) waits up to this long; every known stream is read every step.
 STREAMS_EVERY_S = 2.0
+# How often the integrator holding the lease renews it (a write script, fsync'd and replicated, 4 times a second
+# before): well inside LEASE_MS. Skipping a renewal is safe: every commit and checkpoint script checks the lease
+# itself (LeaseLost), and a step after a pause longer than this renews first.
+RENEW_EVERY_S = 1.0
 
 
 class IntegratorState:
@@ -137,6 +141,7 @@ class Integrator:
         self._streams: list[str] | None = None
         self._streams_at = 0.0
         self._signed_size: int | None = None
+        self._renewed_at: float | None = None  # when this owner last renewed the lease (None: not known to hold it)
         self.health = IntegratorHealth()
         self.more_pending = False
 
@@ -184,7 +189,7 @@ class Integrator:
         if self.health.state == IntegratorState.REFUSED:
             await self._tree.hold_lease(self.owner, self._lease_ms)  # keep it: nobody extends that tree
             return 0
-        if not await self._tree.hold_lease(self.owner, self._lease_ms):
+        if not await self._holds_lease():
             self._state = None
             self.health.state, self.health.detail = IntegratorState.STANDBY, "another replica holds the lease"
             return 0
@@ -201,6 +206,15 @@ class Integrator:
             self.health.leaves += added
             self.health.cpu_s += time.process_time() - started
         return added
+
+    async def _holds_lease(self) -> bool:
+        """Renews the lease, unless this owner did so less than RENEW_EVERY_S ago (and has lost no commit since)."""
+        now = self._clock()
+        if self._renewed_at is not None and self._state is not None and 0 <= now - self._renewed_at < RENEW_EVERY_S:
+            return True
+        held = await self._tree.hold_lease(self.owner, self._lease_ms)
+        self._renewed_at = now if held else None
+        return held
 
     async def _read_all(self) -> list[list[SequencedRecord]]:
         """Per stream (in name order): the records read last step but left for this one, then those after them."""

@@ -16,7 +16,16 @@ What it checks, each failure one line naming it:
 - every record in a stream up to the stream's cursor is in the leaf order (nothing integrated was hidden from
   it); records after the cursors are pending integration (counted);
 - the stored tree state (size, root) is the rebuilt tree, and the stored nodes prove the newest checkpoint
-  consistent with it."""
+  consistent with it;
+- every registry, objection and rekey entry (in Redis or the archive, integrated or pending) carries its writer's
+  signature with the log's key (tlog/entry_signature.py): one without, or with one that does not verify, was
+  written into a stream behind the service's back (a forged lift, confirmation or overturn, or a genuine entry
+  altered), and the same signed entry twice is a genuine one copied. Entries of `debar import` and `debar rekey`
+  run without the key are unsigned by design and counted (the operator's word: README, threat model);
+- with the registry's records (`held`): every restriction and permit held in Redis is what its registry entries,
+  folded in log order, leave it (a record lifted, shortened or created in place, with no entry, is named), and
+  every record the entries created is still held (one deleted in place is named). A subject's pseudonym moved by
+  `debar rekey` since is not compared (its entries name the old one)."""
 
 from __future__ import annotations
 
@@ -29,12 +38,17 @@ from debar.sanction.app.ports import (
     IntegratedRecord,
     SequencedLog,
     SequencedRecord,
+    StoredRecords,
     StoreUnavailable,
     TreeState,
     TreeStore,
 )
+from debar.sanction.domain.log_entries import FORMAT, EntryKind, MalformedEntry, RegistryEntry
+from debar.sanction.domain.model import Exemption
+from debar.sanction.domain.registry_log import Action, exemption_fields, restriction_fields
 from debar.tlog.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from debar.tlog.compact import CompactRange
+from debar.tlog.entry_signature import entry_signed_by
 from debar.tlog.merkle import leaf_hash
 from debar.tlog.nodes import MissingNodes
 from debar.tlog.note import NoteError, Verifier
@@ -52,6 +66,9 @@ class AuditReport:
     pending: int = 0  # records sequenced after the cursors: not integrated yet
     missing_cosignatures: int = 0
     from_archive: int = 0
+    held_records: int = 0  # restrictions and permits held in Redis, each compared with its registry entries
+    signed: int = 0  # registry, objection and rekey entries whose writer's signature verifies
+    unsigned_by_tools: int = 0  # of `debar import` or `debar rekey` run without the log's key
     broken: list[str] = field(default_factory=list)
 
 
@@ -83,6 +100,99 @@ async def _all_records(log: SequencedLog, report: AuditReport) -> dict[str, list
     return out
 
 
+_SIGNED_KINDS = {
+    f"{FORMAT} {kind.value}\n".encode(): kind for kind in (EntryKind.REGISTRY, EntryKind.OBJECTION, EntryKind.REKEY)
+}
+_IMPORT_CALLER = b"\ncaller=import\n"  # registry entries of `debar import` (app/importer.py)
+
+
+def _kind_of(entry: bytes) -> EntryKind | None:
+    """The kind of an entry its writer signs; None for a decision (decided in Redis, unsigned)."""
+    return _SIGNED_KINDS.get(entry[: entry.find(b"\n") + 1])
+
+
+def _check_writers(
+    records: Iterable[SequencedRecord], log_key: Verifier, report: AuditReport, tools_sign: bool = False
+) -> None:
+    """`tools_sign`: the entries of `debar import` and `debar rekey` must be signed too."""
+    seen: dict[bytes, str] = {}
+    for record in records:
+        for k, entry in enumerate(record.entries):
+            kind = _kind_of(entry)
+            if kind is None:
+                continue
+            where = f"record {record.record_id} of {record.stream}, entry {k}"
+            signature = record.signatures[k] if k < len(record.signatures) else ""
+            if not signature and not tools_sign and (kind is EntryKind.REKEY or _IMPORT_CALLER in entry):
+                report.unsigned_by_tools += 1
+                continue
+            if not entry_signed_by(log_key, entry, signature):
+                report.broken.append(
+                    f"{where}: a {kind.value} entry not signed by the log's key "
+                    f"({'a signature over other bytes' if signature else 'no signature'}): written into Redis "
+                    "behind the service's back"
+                )
+                continue
+            report.signed += 1
+            if entry in seen:
+                report.broken.append(
+                    f"{where}: the same signed {kind.value} entry as {seen[entry]}, twice: a genuine entry copied"
+                )
+            seen.setdefault(entry, where)
+
+
+_EXEMPTION_ACTIONS = {Action.GRANT_EXEMPTION, Action.CONFIRM_EXEMPTION}
+_MOVED_BY_REKEY = ("subject", "principals")  # pseudonyms: `debar rekey` moves them in place, entries keep the old
+
+
+def _key_id(pseudonym: str) -> str:
+    return pseudonym.partition(".")[0]
+
+
+async def _check_records(records: StoredRecords, ordered: Sequence[SequencedRecord], report: AuditReport) -> None:
+    """Each held record against its registry entries folded in log order (creation: every field; then each
+    write's `after`, the fields it changed)."""
+    logged: dict[tuple[bool, str], dict[str, str]] = {}
+    for record in ordered:
+        for entry in record.entries:
+            if _kind_of(entry) is not EntryKind.REGISTRY:
+                continue
+            try:
+                e = RegistryEntry.decode(entry)
+            except MalformedEntry:
+                continue  # named by the signature check or the tree
+            key = (e.action in _EXEMPTION_ACTIONS, e.target)
+            if not e.before:
+                logged[key] = {}
+            logged.setdefault(key, {}).update(e.after)
+    held: set[tuple[bool, str]] = set()
+    async for r in records.stored_records():
+        report.held_records += 1
+        exemption = isinstance(r, Exemption)
+        what = f"{'permit' if exemption else 'restriction'} {r.id}"
+        key = (exemption, r.id)
+        held.add(key)
+        fields = dict(exemption_fields(r) if isinstance(r, Exemption) else restriction_fields(r))
+        expected = logged.get(key)
+        if expected is None:
+            report.broken.append(f"{what}: held in Redis with no registry entry: written behind the service's back")
+            continue
+        rekeyed = _key_id(fields.get("subject", "")) != _key_id(expected.get("subject", ""))
+        for name, value in fields.items():
+            if rekeyed and name in _MOVED_BY_REKEY:
+                continue
+            if expected.get(name, "") != value:
+                report.broken.append(
+                    f"{what}: {name} is {value[:60]!r} in Redis, {expected.get(name, '')[:60]!r} as its registry "
+                    "entries leave it: changed behind the service's back"
+                )
+    for exemption, target in sorted(logged.keys() - held):
+        report.broken.append(
+            f"{'permit' if exemption else 'restriction'} {target}: created by its registry entries, not held in "
+            "Redis: deleted behind the service's back"
+        )
+
+
 def _open_checkpoints(
     notes: Sequence[bytes], log_key: Verifier, witness_keys: Sequence[Verifier], report: AuditReport
 ) -> dict[int, Checkpoint]:
@@ -112,6 +222,8 @@ async def audit_log(
     log_key: Verifier,
     witness_keys: Sequence[Verifier] = (),
     archived: Iterable[SequencedRecord] = (),
+    held: StoredRecords | None = None,
+    tools_sign: bool = False,
 ) -> AuditReport:
     report = AuditReport()
     checkpoints = _open_checkpoints(checkpoint_notes, log_key, witness_keys, report)
@@ -119,6 +231,12 @@ async def audit_log(
     streams = await _all_records(log, report)
     in_redis = {(r.stream, r.record_id): r for records in streams.values() for r in records}
     from_archive = {(r.stream, r.record_id): r for r in archived}
+    every = {**from_archive, **in_redis}
+    _check_writers(
+        [every[k] for k in sorted(every, key=lambda k: (k[0], _order_key(k[1])))], log_key, report, tools_sign
+    )  # fmt: skip
+    if held is not None:  # in time order across streams (a record's entries may span two buckets)
+        await _check_records(held, [every[k] for k in sorted(every, key=lambda k: _order_key(k[1]))], report)
     try:
         state = await tree.state()
     except ValueError as error:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision
 from debar.sanction.domain.log_entries import RegistryEntry
@@ -175,6 +175,13 @@ class DecisionLog(Protocol):
     def walk(self, bucket: str, page: int = 1000) -> AsyncIterator[LogEntry]: ...
 
 
+@runtime_checkable
+class StoredRecords(Protocol):
+    """The registry's records as held now, for `debar log verify` to hold them to their logged history."""
+
+    def stored_records(self) -> AsyncIterator[Restriction | Exemption]: ...
+
+
 @dataclass(frozen=True)
 class SequencedRecord:
     """One record of a sequencing stream, as the log integrator reads it: its entries' canonical bytes
@@ -183,6 +190,9 @@ class SequencedRecord:
     stream: str  # the stream's name (a Redis key: SequencedLog.streams)
     record_id: str  # the record's stream id, "<ms>-<seq>", increasing within the stream
     entries: tuple[bytes, ...]
+    # Per entry, its writer's signature (tlog/entry_signature.py), "" for none; () when none is signed (decisions).
+    # Not under the tree: `debar log verify` checks each against the entry bytes, which are.
+    signatures: tuple[str, ...] = ()
 
 
 class SequencedLog(Protocol):

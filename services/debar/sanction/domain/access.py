@@ -124,8 +124,15 @@ class Grant:
 
     @property
     def rate_key(self) -> str:
-        """Whose counter a check is counted on: the caller's, or the caller's for this principal."""
-        return f"{self.caller}/{self.on_behalf_of}" if self.on_behalf_of else self.caller
+        """Whose counter a check or read is counted on: the caller's; delegated, the caller's for this platform (a
+        platform's checks through one domain service leave its checks through another answered), but a person's
+        alone (a reviewer through the console is the same reviewer as with their own certificate: one rate, one
+        figure in the enumeration alarm)."""
+        if not self.on_behalf_of:
+            return self.caller
+        if self.on_behalf_of.partition(":")[0] != "platform" and ":" in self.on_behalf_of:
+            return self.on_behalf_of
+        return f"{self.caller}/{self.on_behalf_of}"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,38 @@
+"""Signatures on log entries by the service that writes them, with the log's key (the one that signs checkpoints,
+never in Redis). The Merkle tree proves that nothing the integrator saw was changed afterwards; it cannot tell a
+record the service wrote from one an insider with Redis access added to a stream before it was integrated: the
+integrator signs both. A registry write, an objection step or a rekey run is therefore signed by its writer before
+it is sequenced, over the entry's canonical bytes, and `debar log verify` requires a valid signature on every such
+entry: a forged lift, confirmation or overturn (or a genuine entry altered) has none, and a genuine one copied into
+a stream again is the same signed bytes twice.
+
+The message is a context line and the entry (`debar-entry-signature/1\\n` + entry), so that a signature on an entry
+can never be taken for one on a checkpoint note (whose first line is the log's origin) or a cosignature. The
+signature is base64(4-byte key id || Ed25519 signature), as in a signed note's signature line.
+
+Decisions are not signed: the check script decides them inside Redis (their outcome is unknown to the service until
+the script returns), on the hot path; see README, "The transparency log", threat model."""
+
+from __future__ import annotations
+
+from debar.tlog.encoding import decode_base64, encode_base64
+from debar.tlog.keys import KEY_ID_SIZE
+from debar.tlog.note import Signer, Verifier
+
+CONTEXT = b"debar-entry-signature/1\n"
+
+
+def sign_entry(signer: Signer, entry: bytes) -> str:
+    return encode_base64(signer.key_id + signer.sign(CONTEXT + entry))
+
+
+def entry_signed_by(verifier: Verifier, entry: bytes, signature: str) -> bool:
+    """Whether `signature` is `verifier`'s key's on exactly these entry bytes."""
+    if not isinstance(signature, str) or not signature:
+        return False
+    try:
+        raw = decode_base64(signature)
+    except ValueError:
+        return False
+    key_id, sig = raw[:KEY_ID_SIZE], raw[KEY_ID_SIZE:]
+    return key_id == verifier.key_id and verifier.verify(CONTEXT + entry, sig)
