@@ -468,10 +468,18 @@ class RedisStore:
         entries: Sequence[tuple[str, str, str, str]],
         log: Sequence[Sequenced],
     ) -> int:
-        """One `write` script call per node that owns any of the keys. A write of one record logs one stream
-        record (field `r`); a write of many (an import's chunk) logs one record per node and BATCH_ENTRIES entries
-        (field `rs`), in the stream of its first entry's bucket: the Merkle tree's bookkeeping is per record, so an
-        imported restriction costs its leaf (32 bytes) and not a record's share too."""
+        """One `write` script call per node that owns any of the keys; one call, atomic, when one node owns them
+        all (a single server, an exemption, a record in its subject's slot without principals elsewhere). A write of
+        one record logs one stream record (field `r`); a write of many (an import's chunk) logs one record per node
+        and BATCH_ENTRIES entries (field `rs`), in the stream of its first entry's bucket: the Merkle tree's
+        bookkeeping is per record, so an imported restriction costs its leaf (32 bytes) and not a record's share.
+        Spanning nodes, the calls are not one transaction: a call that fails (a node lost, a script stopped) does
+        not undo those that succeeded. So the records go last: first the index entries and log entries on every
+        node, then, once all of them are stored, the records. A stored record is thus never without its index
+        entries and its log entry, and a write that failed part way is one whose record is not (or not yet in its
+        new form) stored: sent again, it is not UNCHANGED and writes everything again (index entries are put by
+        key, idempotently; a log entry may be sequenced twice, the attempt and the retry). Never the reverse,
+        the record stored and its subject's entry missing, which a retry answered UNCHANGED and checks allowed."""
         refs = await self.store_texts(t for s in log for t in codec.registry_texts(s.entry)) if log else {}
         packed = [codec.pack_registry(s.entry, refs, self._sign(s.entry.encode())) for s in log]
         if not records and not entries and not packed:
@@ -480,8 +488,8 @@ class RedisStore:
         keys = [r[0] for r in records] + [e[0] for e in entries] + [self._keys.log(s.bucket) for s in log]
         groups = self._by_node(keys)
         n_records, n_entries = len(records), len(records) + len(entries)
-        calls = []
-        for node, positions in groups:
+
+        def call(node: Any, positions: list[int]) -> Any:
             mine = [records[i] for i in positions if i < n_records]
             ops = [entries[i - n_records] for i in positions if n_records <= i < n_entries]
             logged = [i - n_entries for i in positions if i >= n_entries]
@@ -503,8 +511,15 @@ class RedisStore:
             blob = msgpack.packb(
                 [[v for r in mine for v in r], [v for e in ops for v in e], singles, batches], use_bin_type=False
             )
-            calls.append(self._eval("write", [keys[positions[0]]], [blob], node))
-        return sum(int(n) for n in await asyncio.gather(*calls))
+            return self._eval("write", [keys[positions[0]]], [blob], node)
+
+        if len(groups) == 1:
+            return int(await call(*groups[0]))
+        first = [(node, [i for i in positions if i >= n_records]) for node, positions in groups]
+        changed = sum(int(n) for n in await asyncio.gather(*(call(node, ps) for node, ps in first if ps)))
+        last = [(node, [i for i in positions if i < n_records]) for node, positions in groups]
+        await asyncio.gather(*(call(node, ps) for node, ps in last if ps))
+        return changed
 
     async def stored_records(self) -> AsyncIterator[Restriction | Exemption]:
         """Every restriction and permit held (app/ports.py: StoredRecords), hash by hash, for `debar log verify`."""
