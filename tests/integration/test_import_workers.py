@@ -80,7 +80,9 @@ def _dump(url: str) -> dict[bytes, object]:
                 continue
             kind = client.type(key)
             if kind == b"stream":  # the registry log: its entries, without their times, in any order
-                packed = [json.loads(f[b"r"]) for _, f in client.xrange(key)]  # adapters/codec.py: pack_registry
+                # adapters/codec.py: pack_registry (`r`, one write's entry), pack_registry_batch (`rs`, a chunk's)
+                packed = [e for _, f in client.xrange(key) for e in ([json.loads(f[b"r"])] if b"r" in f else
+                                                                     json.loads(f[b"rs"]))]  # fmt: skip
                 out[key] = sorted(json.dumps([p[0], *p[2:]]) for p in packed)
             elif b":rh:" in key:  # each record's history: stream ids, which name times
                 out[key] = sorted(client.hkeys(key))

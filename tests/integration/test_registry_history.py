@@ -5,6 +5,10 @@ shortens a restriction or drops a measure says so."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
 
 from debar.sanction.adapters.keys import Keys
@@ -12,6 +16,7 @@ from debar.sanction.adapters.redis_client import make_client
 from debar.sanction.adapters.sequenced_log import RedisSequencedLog
 from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.log_entries import EntryKind, RegistryEntry, decode
+from debar.sanction.domain.model import restriction_id
 from debar.v1 import registry_pb2
 from tests.conftest import ON_CLUSTER
 from tests.support.keys import TEST_BUCKET_KEY
@@ -147,3 +152,39 @@ def test_a_lift_asked_and_confirmed_is_two_entries_naming_both_identities(regist
     asked, confirmed = history[1:]
     assert "lift_pending" in asked.changed and asked.document_number == LIFT_DOCUMENT
     assert {"lifted", "lift_confirmed"} <= set(confirmed.changed)
+
+
+def test_an_imported_chunk_is_one_log_record_and_each_restriction_shows_its_own_entry(registry, service_env, tmp_path):
+    """An import logs one sequenced record per chunk (per node on a cluster), holding each restriction's own entry:
+    GetRestriction still shows every imported record's creation, attributed to the import, with its fields."""
+    people = [new_ric() for _ in range(12)]
+    tag = new_ric()[-6:]
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(
+        "".join(
+            json.dumps({
+                "source": "court_consumption_order", "source_id": f"H-{tag}-{i}",
+                "subject": {"id_type": "RIC", "id": number}, "legal_basis": "SPC Provisions, Art. 3",
+                "authority": "Beijing Chaoyang District People's Court", "case_number": f"(2025) H {tag} {i}",
+                "effective_from": "2025-01-01",
+            }) + "\n"
+            for i, number in enumerate(people)
+        )
+    )  # fmt: skip
+    imported = subprocess.run(
+        [sys.executable, "-m", "debar.cli.main", "import", str(feed), "--quiet"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, **service_env},
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    assert "added 12" in imported.stdout
+    records = set()
+    for i in range(len(people)):
+        rid = restriction_id("court_consumption_order", f"H-{tag}-{i}")
+        found = registry.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=rid), metadata=CLERK)
+        [made] = found.history
+        assert (made.action, made.caller, list(made.changed)) == ("impose", "import", ["created"])
+        after = _fields(made, "after")
+        assert after["source_id"] == f"H-{tag}-{i}" and after["case_number"] == f"(2025) H {tag} {i}"
+        assert after["subject"] == found.subject_pseudonym  # the batch keeps it as 0: expanded back
+        records.add(made.record_id)
+    assert len(records) <= (3 if ON_CLUSTER else 1)  # one record per node, not one per restriction

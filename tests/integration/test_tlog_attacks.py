@@ -546,7 +546,7 @@ def test_a_forged_import_entry_is_counted_unsigned_and_broken_where_tools_sign(s
     r = system.redis()
     stream, _, fields = registry_records(r, system)[0]
     packed = json.loads(forged_lift(fields[b"r"], "import", "impose", "field:lift_reason"))
-    packed[10], packed[11] = [["lift_reason", ""]], [["lift_reason", ""]]  # leaves the record as it is
+    packed[10], packed[11] = ["lift_reason", ""], ["lift_reason", ""]  # leaves the record as it is (flat pairs)
     record_id = r.xadd(stream, {b"r": json.dumps(packed, separators=(",", ":"))}).decode()
     integrate_forgery(system, logs_dir)
     lenient = verify(system.env)

@@ -7,7 +7,6 @@ records are keyed by a keyed hash (HMAC-SHA256) tagged with the id of the key th
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import time
 from dataclasses import dataclass, field
@@ -215,7 +214,7 @@ class Pseudonymiser:
 
     @staticmethod
     def _hash(key: PseudonymKey, message: bytes) -> str:
-        digest = hmac.new(key.secret, message, hashlib.sha256).digest()[: Pseudonymiser.DIGEST_BYTES]
+        digest = hmac.digest(key.secret, message, "sha256")[: Pseudonymiser.DIGEST_BYTES]  # one-shot: C, no objects
         return f"{key.key_id}.{base64.urlsafe_b64encode(digest).decode()}"
 
     def chain(self, subject: SubjectId) -> list[str]:
@@ -299,8 +298,8 @@ class Placement:
         return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(self._key)
 
     def bucket(self, subject: SubjectId) -> str:
-        digest = hmac.new(self._key, f"{subject.kind.value}:{subject.number}".encode(), hashlib.sha256).hexdigest()
-        return digest[:BUCKET_HEX_CHARS]
+        digest = hmac.digest(self._key, f"{subject.kind.value}:{subject.number}".encode(), "sha256")
+        return digest.hex()[:BUCKET_HEX_CHARS]
 
 
 def parse_keys(spec: str, what: str = "pseudonymisation") -> list[PseudonymKey]:

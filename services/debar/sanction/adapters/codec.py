@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 import msgpack
+import orjson
 
 from debar.common.identifiers import IdKind
 from debar.sanction.domain.catalogue import Catalogue
@@ -206,11 +207,14 @@ def decode_exemption(exemption_id: str, raw: bytes) -> Exemption:
 
 # -- registry writes' log entries, as the stream keeps them ---------------------------------------------------
 # A registry entry (domain/log_entries.py) is kept in its stream record (field `r`) as a compact JSON array (text,
-# so the archive's JSON Lines keep it as it is), its field names as numbers and its long repeated texts (source,
-# legal basis, authority) as the store's text refs: about a third of its canonical size. The sequenced log and the
-# history expand it back to the very same entry.
+# so the archive's JSON Lines keep it as it is): its fields flat, name number then value, the texts that repeat
+# across records (source, legal basis, authority, the list of measures) as the store's text refs, and the record's
+# subject, when it is the entry's own, as 0. An import's entry is about half its canonical size; the stream keeps
+# it only until it is archived. The sequenced log and the history expand it back to the very same entry (the
+# Merkle leaf is the canonical entry, never these bytes). Format 1 (pairs, measures in full) is still read.
 
-REGISTRY_FORMAT = 1
+REGISTRY_FORMAT = 2
+_READ_FORMATS = (1, 2)
 REGISTRY_NAMES = (
     "source", "source_id", "list_version", "subject", "masked_name", "measures", "legal_basis", "authority",
     "case_number", "document_number", "decided_on", "effective_from", "effective_until", "principals", "lifted_at",
@@ -218,7 +222,11 @@ REGISTRY_NAMES = (
     "measure", "reason", "granted_by", "confirmed_by", "pending",
 )  # fmt: skip
 _NAME_NUMBER = {name: i for i, name in enumerate(REGISTRY_NAMES)}
-REGISTRY_TEXTS = frozenset({"source", "legal_basis", "authority"})
+REGISTRY_TEXTS = frozenset({"source", "legal_basis", "authority", "measures"})
+_FORMAT_TEXTS = {1: frozenset({"source", "legal_basis", "authority"}), 2: REGISTRY_TEXTS}
+_TEXT_NUMBERS = frozenset(_NAME_NUMBER[name] for name in REGISTRY_TEXTS)
+_SUBJECT = _NAME_NUMBER["subject"]
+_OWN_SUBJECT = 0  # the value of a `subject` field that names the entry's own subject
 
 
 def registry_texts(entry: RegistryEntry) -> list[str]:
@@ -226,17 +234,28 @@ def registry_texts(entry: RegistryEntry) -> list[str]:
     return [v for k, v in (*entry.before, *entry.after) if k in REGISTRY_TEXTS and v]
 
 
-def _pack_fields(fields: tuple[tuple[str, str], ...], refs: Mapping[str, str]) -> list[Any]:
-    return [[_NAME_NUMBER.get(k, k), _ref(refs, v) if k in REGISTRY_TEXTS else v] for k, v in fields]
+def _pack_fields(fields: tuple[tuple[str, str], ...], refs: Mapping[str, str], subject: str) -> list[Any]:
+    out: list[Any] = []
+    for k, v in fields:
+        number = _NAME_NUMBER.get(k, k)
+        if number in _TEXT_NUMBERS:
+            out += (number, _ref(refs, v))
+        elif number == _SUBJECT and v == subject:
+            out += (number, _OWN_SUBJECT)
+        else:
+            out += (number, v)
+    return out
 
 
 def pack_registry(e: RegistryEntry, refs: Mapping[str, str], signature: str = "") -> str:
-    """`signature`: the writer's on e.encode() (tlog/entry_signature.py), kept as a 13th item when given."""
+    """Compact JSON, UTF-8 as it is (orjson: the same text as json.dumps(ensure_ascii=False), several times faster).
+    `signature`: the writer's on e.encode() (tlog/entry_signature.py), kept as a 13th item when given."""
     packed = [REGISTRY_FORMAT, e.at, e.caller, e.on_behalf_of, e.action, e.target, e.subject, e.document_number,
-              e.reason, list(e.changed), _pack_fields(e.before, refs), _pack_fields(e.after, refs)]  # fmt: skip
+              e.reason, list(e.changed), _pack_fields(e.before, refs, e.subject),
+              _pack_fields(e.after, refs, e.subject)]  # fmt: skip
     if signature:
         packed.append(signature)
-    return json.dumps(packed, ensure_ascii=False, separators=(",", ":"))
+    return orjson.dumps(packed).decode()
 
 
 def _unpacked(raw: str) -> list[Any]:
@@ -244,20 +263,41 @@ def _unpacked(raw: str) -> list[Any]:
         data = json.loads(raw)
     except ValueError as error:
         raise MalformedEntry("not a packed registry entry") from error
-    if not isinstance(data, list) or len(data) not in (12, 13) or data[0] != REGISTRY_FORMAT:
+    return _checked(data)
+
+
+def _checked(data: Any) -> list[Any]:
+    if not isinstance(data, list) or len(data) not in (12, 13) or data[0] not in _READ_FORMATS:
+        raise MalformedEntry("not a packed registry entry")
+    if not all(isinstance(f, list) and (data[0] != 2 or len(f) % 2 == 0) for f in data[10:12]):
         raise MalformedEntry("not a packed registry entry")
     return data
 
 
 def registry_signature(raw: str) -> str:
     """The writer's signature kept with a packed registry entry, "" for none."""
-    data = _unpacked(raw)
+    return _signature_of(_unpacked(raw))
+
+
+def _signature_of(data: list[Any]) -> str:
     return str(data[12]) if len(data) == 13 else ""
 
 
+def _pairs(data: list[Any], packed: list[Any]) -> list[tuple[Any, Any]]:
+    if data[0] == 1:
+        if not all(isinstance(p, list) and len(p) == 2 for p in packed):
+            raise MalformedEntry("not a packed registry entry")
+        return [(k, v) for k, v in packed]
+    return list(zip(packed[::2], packed[1::2], strict=True))
+
+
 def registry_text_refs(raw: str) -> list[str]:
-    data = _unpacked(raw)
-    return [v for k, v in (*data[10], *data[11]) if _name(k) in REGISTRY_TEXTS and v]
+    return _text_refs_of(_unpacked(raw))
+
+
+def _text_refs_of(data: list[Any]) -> list[str]:
+    by_ref = _FORMAT_TEXTS[data[0]]
+    return [v for k, v in (*_pairs(data, data[10]), *_pairs(data, data[11])) if _name(k) in by_ref and v]
 
 
 def _name(number: Any) -> str:
@@ -266,16 +306,56 @@ def _name(number: Any) -> str:
 
 def unpack_registry(raw: str, texts: Mapping[str, str]) -> RegistryEntry:
     """The entry `raw` packs, texts resolved (`texts`: ref -> text; a ref it lacks stays as the ref)."""
-    _, at, caller, obo, action, target, subject, document, reason, changed, before, after = _unpacked(raw)[:12]
+    return _entry_of(_unpacked(raw), texts)
+
+
+def _entry_of(data: list[Any], texts: Mapping[str, str]) -> RegistryEntry:
+    _, at, caller, obo, action, target, subject, document, reason, changed, before, after = data[:12]
+    by_ref = _FORMAT_TEXTS[data[0]]
 
     def fields(packed: list[Any]) -> tuple[tuple[str, str], ...]:
         out = []
-        for k, v in packed:
+        for k, v in _pairs(data, packed):
             name = _name(k)
-            out.append((name, texts.get(v, v) if name in REGISTRY_TEXTS and v else v))
+            if name in by_ref and v:
+                v = texts.get(v, v)
+            elif name == "subject" and v == _OWN_SUBJECT and not isinstance(v, str):
+                v = subject
+            if not isinstance(v, str):
+                raise MalformedEntry("not a packed registry entry")
+            out.append((name, v))
         return tuple(out)
 
     return RegistryEntry(
         at=at, caller=caller, on_behalf_of=obo, action=action, target=target, subject=subject,
         document_number=document, reason=reason, changed=tuple(changed), before=fields(before), after=fields(after),
     )  # fmt: skip
+
+
+def pack_registry_batch(packed: list[str]) -> str:
+    """Many packed entries as one stream record's field `rs` (a JSON array of them, in order)."""
+    return "[" + ",".join(packed) + "]"
+
+
+def unpack_registry_batch(raw: str, texts: Mapping[str, str]) -> list[RegistryEntry]:
+    """The entries of a field `rs`, in order, texts resolved as by `unpack_registry`."""
+    return [_entry_of(data, texts) for data in _batch(raw)]
+
+
+def registry_batch_signatures(raw: str) -> list[str]:
+    """Per entry of a field `rs`, in order, its writer's signature ("" for none)."""
+    return [_signature_of(data) for data in _batch(raw)]
+
+
+def registry_batch_text_refs(raw: str) -> list[str]:
+    return [ref for data in _batch(raw) for ref in _text_refs_of(data)]
+
+
+def _batch(raw: str) -> list[list[Any]]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise MalformedEntry("not a packed batch of registry entries") from error
+    if not isinstance(data, list) or not data:
+        raise MalformedEntry("not a packed batch of registry entries")
+    return [_checked(entry) for entry in data]

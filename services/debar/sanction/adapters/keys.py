@@ -4,12 +4,14 @@ subject's bucket as hash tag, so it lives in one slot and one script call covers
     {p}:s:{B}:N      hash  pseudonym -> packed index entries (restrictions reaching the subject, exemptions)
     {p}:x:{B}        hash  exemption id -> exemption record (JSON)
     {p}:log:{B}      stream  a bucket's sequencing stream (the Merkle log's entries, app/integrator.py): one record
-                     per check call, in the bucket of the call's first item, and one per registry write to a
-                     record whose subject is in the bucket
+                     per check call, in the bucket of the call's first item; one per registry write to a record
+                     whose subject is in the bucket (field r); one per node and 256 entries of a many-record write
+                     (an import's chunk, field rs), in the bucket of its first entry
     {p}:logbase:{B}  string  the stream id of the last record archived and trimmed (`debar log archive`)
     {p}:ds:{B}:PSEUD list  the subject's decision locations, newest first (right to know; shown as external ids)
-    {p}:rh:{B}       hash  restriction or exemption id -> the stream ids, oldest first, of the registry writes to it
-                     in {p}:log:{B} (its history, GetRestriction), B the bucket of the record's subject
+    {p}:rh:{B}       hash  restriction or exemption id -> its registry writes, oldest first (its history,
+                     GetRestriction), B the bucket of the record's subject: a stream id in {p}:log:{B}, or
+                     "<stream id>/<index>/<bucket C>", entry <index> of a batch record in {p}:log:{C}
     {p}:replayed:{B} set   spool ids of fail-open decisions replayed into the log
     {p}:spooled:{B}  hash  spool id -> decision id
     {p}:r:{T}:N      hash  restriction id -> restriction record (msgpack array); T and N from the restriction id

@@ -29,6 +29,7 @@ from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Outc
 from debar.tlog.entry_signature import sign_entry
 from debar.tlog.note import Signer
 
+BATCH_ENTRIES = 256  # registry entries per stream record of a many-record write (a record of ~60 KB at most)
 SUBJECT_PARTS_KEPT = 20_000  # subjects whose decide item part is kept (about 250 bytes each)
 
 
@@ -412,16 +413,40 @@ class RedisStore:
 
     @unavailable_on_redis_error
     async def registry_history(self, bucket: str, target: str) -> list[tuple[str, bytes]]:
+        """`target`'s history tokens: a stream id of `bucket`'s stream (one write, field `r`), or
+        "<stream id>/<index>/<bucket of the stream>" (an entry of a batch, field `rs`, see lua/write.lua)."""
         ids: Any = await self._redis.hget(self._keys.registry_history(bucket), target)
         if not ids:
             return []
-        stream = self._keys.log(bucket)
         # One XRANGE per write (a record's history is short), each a plain command with the client's retry on a
         # broken connection (a pipeline has none: right after an outage it failed where single commands recover).
-        found: list[Any] = [await self._redis.xrange(stream, sid, sid) for sid in _str(ids).split()]
-        packed = [(_str(sid), _str(fields[b"r"])) for records in found for sid, fields in records if b"r" in fields]
-        texts = await self.resolve_texts([ref for _, raw in packed for ref in codec.registry_text_refs(raw)])
-        return [(sid, codec.unpack_registry(raw, texts).encode()) for sid, raw in packed]
+        singles: list[tuple[str, str]] = []
+        batches: list[tuple[str, str, int]] = []
+        order: list[tuple[bool, int]] = []  # (batch?, position), in history order
+        for token in _str(ids).split():
+            sid, _, place = token.partition("/")
+            position, _, where = place.partition("/")
+            found: Any = await self._redis.xrange(self._keys.log(where or bucket), sid, sid)
+            for _, fields in found:
+                if b"r" in fields and not place:
+                    order.append((False, len(singles)))
+                    singles.append((sid, _str(fields[b"r"])))
+                elif b"rs" in fields and place and position.isdigit():
+                    order.append((True, len(batches)))
+                    batches.append((sid, _str(fields[b"rs"]), int(position)))
+        refs = [ref for _, raw in singles for ref in codec.registry_text_refs(raw)]
+        refs += [ref for _, raw, _ in batches for ref in codec.registry_batch_text_refs(raw)]
+        texts = await self.resolve_texts(refs)
+        out: list[tuple[str, bytes]] = []
+        for is_batch, n in order:
+            if not is_batch:
+                out.append((singles[n][0], codec.unpack_registry(singles[n][1], texts).encode()))
+                continue
+            sid, raw, index = batches[n]
+            entries = codec.unpack_registry_batch(raw, texts)
+            if index < len(entries):
+                out.append((sid, entries[index].encode()))
+        return out
 
     def _index_ops(self, changes: Sequence[IndexChange], refs: dict[str, str]) -> list[tuple[str, str, str, str]]:
         return [
@@ -443,32 +468,58 @@ class RedisStore:
         entries: Sequence[tuple[str, str, str, str]],
         log: Sequence[Sequenced],
     ) -> int:
-        """One `write` script call per node that owns any of the keys."""
+        """One `write` script call per node that owns any of the keys; one call, atomic, when one node owns them
+        all (a single server, an exemption, a record in its subject's slot without principals elsewhere). A write of
+        one record logs one stream record (field `r`); a write of many (an import's chunk) logs one record per node
+        and BATCH_ENTRIES entries (field `rs`), in the stream of its first entry's bucket: the Merkle tree's
+        bookkeeping is per record, so an imported restriction costs its leaf (32 bytes) and not a record's share.
+        Spanning nodes, the calls are not one transaction: a call that fails (a node lost, a script stopped) does
+        not undo those that succeeded. So the records go last: first the index entries and log entries on every
+        node, then, once all of them are stored, the records. A stored record is thus never without its index
+        entries and its log entry, and a write that failed part way is one whose record is not (or not yet in its
+        new form) stored: sent again, it is not UNCHANGED and writes everything again (index entries are put by
+        key, idempotently; a log entry may be sequenced twice, the attempt and the retry). Never the reverse,
+        the record stored and its subject's entry missing, which a retry answered UNCHANGED and checks allowed."""
         refs = await self.store_texts(t for s in log for t in codec.registry_texts(s.entry)) if log else {}
-        logs = [
-            (
-                self._keys.log(s.bucket), self._keys.registry_history(s.bucket), s.target,
-                codec.pack_registry(s.entry, refs, self._sign(s.entry.encode())),
-            )
-            for s in log
-        ]  # fmt: skip
-        if not records and not entries and not logs:
+        packed = [codec.pack_registry(s.entry, refs, self._sign(s.entry.encode())) for s in log]
+        if not records and not entries and not packed:
             return 0
         await self._slots_known()
-        keys = [r[0] for r in records] + [e[0] for e in entries] + [g[0] for g in logs]
+        keys = [r[0] for r in records] + [e[0] for e in entries] + [self._keys.log(s.bucket) for s in log]
         groups = self._by_node(keys)
         n_records, n_entries = len(records), len(records) + len(entries)
-        calls = []
-        for node, positions in groups:
+
+        def call(node: Any, positions: list[int]) -> Any:
             mine = [records[i] for i in positions if i < n_records]
             ops = [entries[i - n_records] for i in positions if n_records <= i < n_entries]
-            appends = [logs[i - n_entries] for i in positions if i >= n_entries]
+            logged = [i - n_entries for i in positions if i >= n_entries]
+            singles: list[str] = []
+            batches: list[Any] = []
+            if len(log) == 1:
+                for i in logged:
+                    s = log[i]
+                    singles += (keys[n_entries + i], self._keys.registry_history(s.bucket), s.target, packed[i])
+            else:
+                for start in range(0, len(logged), BATCH_ENTRIES):
+                    part = logged[start : start + BATCH_ENTRIES]
+                    batches += (keys[n_entries + part[0]], codec.pack_registry_batch([packed[i] for i in part]),
+                                len(part))  # fmt: skip
+                    home = log[part[0]].bucket  # the bucket whose stream holds the batch
+                    for index, i in enumerate(part):
+                        s = log[i]
+                        batches += (self._keys.registry_history(s.bucket), s.target, f"/{index}/{home}")
             blob = msgpack.packb(
-                [[v for r in mine for v in r], [v for e in ops for v in e], [v for g in appends for v in g]],
-                use_bin_type=False,
+                [[v for r in mine for v in r], [v for e in ops for v in e], singles, batches], use_bin_type=False
             )
-            calls.append(self._eval("write", [keys[positions[0]]], [blob], node))
-        return sum(int(n) for n in await asyncio.gather(*calls))
+            return self._eval("write", [keys[positions[0]]], [blob], node)
+
+        if len(groups) == 1:
+            return int(await call(*groups[0]))
+        first = [(node, [i for i in positions if i >= n_records]) for node, positions in groups]
+        changed = sum(int(n) for n in await asyncio.gather(*(call(node, ps) for node, ps in first if ps)))
+        last = [(node, [i for i in positions if i < n_records]) for node, positions in groups]
+        await asyncio.gather(*(call(node, ps) for node, ps in last if ps))
+        return changed
 
     async def stored_records(self) -> AsyncIterator[Restriction | Exemption]:
         """Every restriction and permit held (app/ports.py: StoredRecords), hash by hash, for `debar log verify`."""

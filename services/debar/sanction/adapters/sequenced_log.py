@@ -129,7 +129,7 @@ class RedisSequencedLog:
         if not raw:
             return None
         fields = {_str(k): _str(v) for k, v in raw[0][1].items()}
-        if "r" in fields or index >= len([d for d in fields.get("d", "").split(DECISION_SEP) if d]):
+        if "r" in fields or "rs" in fields or index >= len([d for d in fields.get("d", "").split(DECISION_SEP) if d]):
             return None
         return stream, stream_id, index
 
@@ -162,7 +162,7 @@ class RedisSequencedLog:
         split = {
             sid: [d.split(DECISION_FS) for d in f.get("d", "").split(DECISION_SEP) if d]
             for sid, f in decoded
-            if "r" not in f
+            if "r" not in f and "rs" not in f
         }
         refs = [
             ref
@@ -175,17 +175,27 @@ class RedisSequencedLog:
             for ref in text_refs_of(e)
         ]
         refs += [ref for _, f in decoded if "r" in f for ref in codec.registry_text_refs(f["r"])]
+        refs += [ref for _, f in decoded if "rs" in f for ref in codec.registry_batch_text_refs(f["rs"])]
         await self._resolve(refs)
         bucket = hash_tag(stream)
         return [
-            SequencedRecord(stream, sid, self._registry_entry(f), (codec.registry_signature(f["r"]),))
-            if "r" in f
+            SequencedRecord(stream, sid, self._registry_entries(f), self._registry_signatures(f))
+            if "r" in f or "rs" in f
             else SequencedRecord(stream, sid, self._decision_entries(bucket, sid, f, split[sid]))
             for sid, f in decoded
         ]
 
-    def _registry_entry(self, f: dict[str, str]) -> tuple[bytes, ...]:
-        return (codec.unpack_registry(f["r"], self._texts).encode(),)
+    def _registry_entries(self, f: dict[str, str]) -> tuple[bytes, ...]:
+        """One registry write's entry (field `r`), or a batch's, in order (field `rs`: an import's chunk)."""
+        if "r" in f:
+            return (codec.unpack_registry(f["r"], self._texts).encode(),)
+        return tuple(e.encode() for e in codec.unpack_registry_batch(f["rs"], self._texts))
+
+    @staticmethod
+    def _registry_signatures(f: dict[str, str]) -> tuple[str, ...]:
+        if "r" in f:
+            return (codec.registry_signature(f["r"]),)
+        return tuple(codec.registry_batch_signatures(f["rs"]))
 
     def _objection_entry(self, f: dict[str, str]) -> bytes:
         if "e" in f:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from debar.common.circuit import CircuitBreaker
 from debar.sanction.adapters.keys import WatchKeys
@@ -78,7 +79,7 @@ class RedisWatchStore:
         self._breaker = breaker or CircuitBreaker()
         # With a Replication, the scripts that store what a platform is told (adapters/scripts.py WRITES) wait for
         # their replicas like every acknowledged write.
-        names = ("watch_add", "watch_remove", "watch_tell", "watch_claim", "watch_done")
+        names = ("watch_add", "watch_remove", "watch_tell", "watch_claim", "watch_done", "watch_any")
         self._scripts = Scripts(client, names, replication)
 
     # -- subscriptions -------------------------------------------------------------------------------------
@@ -162,13 +163,31 @@ class RedisWatchStore:
 
     @unavailable_on_redis_error
     async def watched(self, subjects: Sequence[SubjectRef]) -> list[SubjectRef]:
+        """One `watch_any` script call per node (one on a single server), not a command per subject: an import
+        asks this for every subject of a chunk, before and after its write."""
         if not subjects:
             return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for s in subjects:  # EXISTS of two keys in one slot: during a key rotation, the alias's set too
-                pipe.exists(*(self._keys.subject(s.bucket, p) for p in filter(None, (s.pseudonym, s.alias))))
-            found = await pipe.execute()
-        return [s for s, n in zip(subjects, found, strict=True) if n]
+        keys = [[self._keys.subject(s.bucket, p) for p in filter(None, (s.pseudonym, s.alias))] for s in subjects]
+        found: list[int] = []
+        for node, positions in await self._by_node([k[0] for k in keys]):
+            args: list[Any] = []
+            for i in positions:
+                args += (len(keys[i]), *keys[i])
+            target = {"target_nodes": node} if node is not None else {}
+            hits = await self._scripts.run("watch_any", [keys[positions[0]][0]], args, **target)
+            found += [positions[int(n) - 1] for n in hits]
+        return [subjects[i] for i in sorted(found)]
+
+    async def _by_node(self, keys: Sequence[str]) -> list[tuple[Any, list[int]]]:
+        """Positions of `keys` grouped by the cluster node that owns them; one group (node None) on one server."""
+        if not isinstance(self._redis, RedisCluster):
+            return [(None, list(range(len(keys))))]
+        await self._redis.initialize()
+        groups: dict[str, tuple[Any, list[int]]] = {}
+        for i, key in enumerate(keys):
+            node = self._redis.get_node_from_key(key)
+            groups.setdefault(node.name, (node, []))[1].append(i)
+        return list(groups.values())
 
     # -- the schedule --------------------------------------------------------------------------------------
 

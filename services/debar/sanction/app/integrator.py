@@ -56,6 +56,7 @@ LEASE_MS = 5000
 INTERVAL_S = 0.25  # between steps while nothing is pending: a decision is in a checkpoint well within a second
 RECORDS_PER_STREAM = 1000  # per read; a stream with more is read on in the next step, right away
 LEAVES_PER_STEP = 20000
+STREAMS_PER_READ = 64  # streams read together (pipelined) until a step's worth of leaves is in hand
 RETRY_COSIGN_S = 5.0
 # How often the list of streams is asked for again (a keyspace scan on Redis): a stream that did not exist at the
 # last look (a bucket's first record ever) waits up to this long; every known stream is read every step.
@@ -144,6 +145,7 @@ class Integrator:
         self._renewed_at: float | None = None  # when this owner last renewed the lease (None: not known to hold it)
         self.health = IntegratorHealth()
         self.more_pending = False
+        self._unread = False  # streams left unread by the last read (a step's leaves were in hand)
 
     @property
     def origin(self) -> str:
@@ -228,7 +230,21 @@ class Integrator:
             for s in streams
             if len(carried.get(s, ())) < self._per_stream
         }
-        found = await self._log.read_after_many(ask, self._per_stream) if ask else {}
+        # Streams are read a group at a time, in name order, until a step's worth of leaves is in hand: the rest wait
+        # for the next step. Reading every stream's backlog at once (a million imported records) took longer than
+        # the lease, so every commit was refused and the integrator read the same backlog again, for ever.
+        leaves = sum(len(r.entries) for rs in carried.values() for r in rs)
+        found: dict[str, list[SequencedRecord]] = {}
+        asked = list(ask.items())
+        self._unread = False
+        for start in range(0, len(asked), STREAMS_PER_READ):
+            if leaves >= self._per_step:
+                self._unread = True
+                break
+            group = dict(asked[start : start + STREAMS_PER_READ])
+            for stream, records in (await self._log.read_after_many(group, self._per_stream)).items():
+                found[stream] = records
+                leaves += sum(len(r.entries) for r in records)
         return [carried.get(s, []) + found.get(s, []) for s in streams]
 
     async def _grow(self) -> int:
@@ -240,7 +256,7 @@ class Integrator:
         records: list[IntegratedRecord] = []
         cursors: dict[str, str] = {}
         left: dict[str, list[SequencedRecord]] = {}  # read, but beyond this step's size: the next step's
-        self.more_pending = False
+        self.more_pending = self._unread
         full = False
         for batch in batches:
             if len(batch) >= self._per_stream:
@@ -256,6 +272,13 @@ class Integrator:
         if not records:
             return 0
         growth = TreeGrowth(old_size, edge, nodes, records, cursors)
+        # Renewed again right before the commit when the step's reads took long enough to be due (taken again if it
+        # lapsed and nobody took it): a step starved of CPU (a loaded machine, a big backlog) outlived the lease and
+        # every commit was refused. Safe: the commit is a compare-and-set on the size read, so a tree another
+        # replica grew meanwhile is never overwritten.
+        if not await self._holds_lease():
+            self._state = None
+            return 0
         try:
             await self._tree.commit(self.owner, growth)
         except (LeaseLost, TreeConflict) as error:

@@ -3,6 +3,7 @@ objection deadlines. Rules live here as data so they can change without a releas
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from enum import Enum
@@ -111,7 +112,11 @@ class Catalogue:
         """The part of a restriction that binds an organisation's principals (consumption measures only)."""
         if not source.binds_principals:
             return 0
-        return mask & self.mask_of([m.code for m in self.measures.values() if m.binds_principals])
+        return mask & self.mask_of(self._binding_codes)
+
+    @functools.cached_property
+    def _binding_codes(self) -> tuple[str, ...]:
+        return tuple(m.code for m in self.measures.values() if m.binds_principals)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Catalogue:

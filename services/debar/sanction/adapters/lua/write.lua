@@ -3,15 +3,18 @@
 -- writes' log entries, many per call (the bulk import; a single registry write is one call too).
 -- KEYS: one key of this node (declared keys must share a slot on Redis Cluster; the others are reached through
 -- the allow-cross-slot-keys flag on this node, callers group operations by node).
--- ARGV[1]: a msgpack array {records, entries, logs}: records flat, 3 per record (hash key, field, record);
--- entries flat, 4 per operation (index hash key, pseudonym, entry key prefix, new entry or "" to remove it),
--- applied in order (lib/entries.lua); logs flat, 4 per log entry (the bucket's log stream, its history hash, the
--- record's id, the entry as adapters/codec.py packs it), each appended as one record of the stream (field `r`)
--- and its stream id added to the record's history. Packed without bin types (the script's cmsgpack predates
--- them). One argument rather than thousands keeps the client's packing cheap.
+-- ARGV[1]: a msgpack array {records, entries, logs, batches}: records flat, 3 per record (hash key, field,
+-- record); entries flat, 4 per operation (index hash key, pseudonym, entry key prefix, new entry or "" to remove
+-- it), applied in order (lib/entries.lua); logs flat, 4 per log entry (the bucket's log stream, its history hash,
+-- the record's id, the entry as adapters/codec.py packs it), each appended as one record of the stream (field
+-- `r`) and its stream id added to the record's history; batches (many writes of one call, an import's chunk):
+-- per batch the stream, the packed entries (field `rs`, one record for all of them), their count N, then N
+-- triples (history hash, record id, the history token's tail "/<index>/<bucket>"), each record's history getting
+-- "<stream id>/<index>/<bucket>". Packed without bin types (the script's cmsgpack predates them). One argument
+-- rather than thousands keeps the client's packing cheap.
 -- Returns the number of index entries that changed.
 local ops = cmsgpack.unpack(ARGV[1])
-local records, entries, logs = ops[1], ops[2], ops[3] or {}
+local records, entries, logs, batches = ops[1], ops[2], ops[3] or {}, ops[4] or {}
 for i = 1, #records, 3 do
   redis.call('HSET', records[i], records[i + 1], records[i + 2])
 end
@@ -19,9 +22,20 @@ local changed = 0
 for i = 1, #entries, 4 do
   changed = changed + entries_put(entries[i], entries[i + 1], entries[i + 2], entries[i + 3])
 end
+local function remember(history, target, token)
+  local before = redis.call('HGET', history, target)
+  redis.call('HSET', history, target, before and (before .. ' ' .. token) or token)
+end
 for i = 1, #logs, 4 do
-  local stream_id = redis.call('XADD', logs[i], '*', 'r', logs[i + 3])
-  local history = redis.call('HGET', logs[i + 1], logs[i + 2])
-  redis.call('HSET', logs[i + 1], logs[i + 2], history and (history .. ' ' .. stream_id) or stream_id)
+  remember(logs[i + 1], logs[i + 2], redis.call('XADD', logs[i], '*', 'r', logs[i + 3]))
+end
+local i = 1
+while i <= #batches do
+  local stream_id = redis.call('XADD', batches[i], '*', 'rs', batches[i + 1])
+  local n = batches[i + 2]
+  for j = i + 3, i + 2 + 3 * n, 3 do
+    remember(batches[j], batches[j + 1], stream_id .. batches[j + 2])
+  end
+  i = i + 3 + 3 * n
 end
 return changed
