@@ -196,3 +196,37 @@ def test_archived_decisions_leave_their_subjects_decision_lists(tmp_path, logs_d
         service.stop()
         client.close()
         server.stop()
+
+
+def test_archived_decisions_leave_lists_re_keyed_since(tmp_path, logs_dir):
+    """A decision logged under the previous pseudonymisation key, whose list `debar rekey` has moved to the current
+    key's pseudonym, leaves that list when it is archived."""
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    env = {"DEBAR_REDIS_URL": server.url, "DEBAR_PSEUDONYM_KEYS": KEYS, "DEBAR_DATA_DIR": str(tmp_path),
+           "DEBAR_PLAINTEXT": "true"}  # fmt: skip
+    rotated = {"DEBAR_PSEUDONYM_KEYS": f"t2:second-test-secret-at-least-32-bytes,{KEYS}"}
+    service = start_service("sanction", env, logs_dir)
+    person = new_ric()
+    try:
+        with grpc.insecure_channel(service.address) as channel:
+            checks = sanction_pb2_grpc.SanctionServiceStub(channel)
+            decisions = decision_pb2_grpc.DecisionServiceStub(channel)
+            allowed = checks.Check(check_request(person, "RAIL_G_TRAIN")).decision_id
+            assert wait_for(lambda: _integrated(decisions, allowed), timeout_s=30)
+    finally:
+        service.stop()
+    client = redis_client.Redis.from_url(server.url)
+    rekeyed = subprocess.run(
+        [sys.executable, "-m", "debar.cli.main", "--redis-url", server.url, "rekey"],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", **log_verify_env(tmp_path), **rotated},
+    )  # fmt: skip
+    assert rekeyed.returncode == 0, rekeyed.stderr
+    [moved] = [k.decode() for k in client.scan_iter(match="debar:ds:*")]
+    assert ":t2." in moved and client.llen(moved) == 1
+
+    done = _cli(server.url, tmp_path, "archive", "--dir", str(tmp_path / "archive"), "--keep-days", "0", env=rotated)
+    assert done.returncode == 0, done.stderr
+    assert "holding 1 decisions" in done.stdout
+    assert client.llen(moved) == 0
+    client.close()
+    server.stop()
