@@ -181,7 +181,7 @@ def test_archived_decisions_leave_their_subjects_decision_lists(tmp_path, logs_d
             # so do decisions made since. Some allows of a stream after a kept refusal's record stay in Redis:
             # exactly those stay listed.
             still = {p: listed(p) for p in people}
-            for number, ids in still.items():
+            for ids in still.values():
                 for decision_id in ids:
                     decisions.GetDecision(decision_pb2.GetDecisionRequest(decision_id=decision_id))  # in Redis
             assert listed(restricted) == [kept.decision_id]
@@ -218,7 +218,8 @@ def test_archived_decisions_leave_lists_re_keyed_since(tmp_path, logs_dir):
     client = redis_client.Redis.from_url(server.url)
     rekeyed = subprocess.run(
         [sys.executable, "-m", "debar.cli.main", "--redis-url", server.url, "rekey"],
-        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", **log_verify_env(tmp_path), **rotated},
+        capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", **log_verify_env(tmp_path), **rotated},
     )  # fmt: skip
     assert rekeyed.returncode == 0, rekeyed.stderr
     [moved] = [k.decode() for k in client.scan_iter(match="debar:ds:*")]

@@ -86,9 +86,10 @@ class RedisDecisionLog:
     @unavailable_on_redis_error
     async def forget_archived(self, bucket: str, records: Sequence[LogEntry], page: int = 1000) -> int:
         """Drops the decisions of `records` (archived and trimmed from the bucket's stream) from their subjects'
-        decision lists; returns how many list items went. Each list key is the decision's own subject's (a batch's
-        record may hold subjects of other buckets), under the logged pseudonym and its current one; LREM from the tail (count -1), where the oldest are. Pipelined,
-        `page` commands a round trip (on Redis Cluster the pipeline sends each node its own keys)."""
+        decision lists; returns how many list items went. Each list key is the decision's own subject's (a
+        batch's record may hold subjects of other buckets), under the logged pseudonym and its current one. LREM
+        from the tail (count -1), where the oldest are; pipelined, `page` commands a round trip (on Redis Cluster
+        the pipeline sends each node its own keys)."""
         removals = []
         for record in records:
             for i, (d, own) in enumerate(zip(decisions_of(record), subject_buckets(record, bucket), strict=True)):
