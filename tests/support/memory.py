@@ -101,6 +101,7 @@ class MemoryDecisionLog:
         self._switch = switch
         self._clock = clock
         self.chains: dict[str, list[LogEntry]] = {}
+        self.tiles: dict[int, bytes] = {}
         self._streams: dict[str, _Stream] = {}
         self._bases: dict[str, str] = {}
         self.subject_decisions: dict[tuple[str, str], list[str]] = {}  # (bucket, pseudonym) -> ids, newest first
@@ -518,6 +519,7 @@ class MemorySpool:
 class MemoryArchive:
     def __init__(self) -> None:
         self.chains: dict[str, list[LogEntry]] = {}
+        self.tiles: dict[int, bytes] = {}
 
     def write(self, bucket: str, records: list[LogEntry]) -> str:
         self.chains.setdefault(bucket, []).extend(records)
@@ -528,6 +530,13 @@ class MemoryArchive:
 
     def read(self, bucket: str) -> list[LogEntry]:
         return list(self.chains.get(bucket, []))
+
+    def write_tiles(self, tiles: Mapping[int, bytes]) -> str:
+        self.tiles.update(tiles)
+        return "memory-archive/tile/0"
+
+    def read_tiles(self) -> dict[int, bytes]:
+        return dict(self.tiles)
 
 
 class MemoryRekeyer:

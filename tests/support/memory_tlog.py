@@ -76,6 +76,7 @@ class MemoryTreeStore:
         self.edge = CompactRange()
         self.cursors: dict[str, str] = {}
         self.nodes: dict[NodeId, bytes] = {}
+        self.archived: set[int] = set()
         self.record_list: list[IntegratedRecord] = []
         self.leaf: dict[tuple[str, str], int] = {}
         self.checkpoint: tuple[int, bytes] | None = None
@@ -124,8 +125,26 @@ class MemoryTreeStore:
     async def records(self, start: int, count: int) -> list[IntegratedRecord]:
         return self.record_list[start : start + count]
 
-    async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
-        return [self.nodes[NodeId(0, i)] for i in range(start, min(end, self.edge.size))]
+    async def leaf_hashes(self, start: int, end: int) -> list[bytes | None]:
+        return [self.nodes.get(NodeId(0, i)) for i in range(start, end)]
+
+    async def tiles(self, tiles: Sequence[int]) -> list[bytes | None]:
+        out: list[bytes | None] = []
+        for tile in tiles:
+            hashes = [self.nodes.get(NodeId(0, tile * 256 + i)) for i in range(256)]
+            known = [h for h in hashes if h is not None]
+            out.append(b"".join(known) if known else None)
+        return out
+
+    async def archived_tiles(self) -> set[int]:
+        return set(self.archived)
+
+    async def forget_tiles(self, tiles: Sequence[int]) -> int:
+        for tile in tiles:
+            self.archived.add(tile)
+            for i in range(256):
+                self.nodes.pop(NodeId(0, tile * 256 + i), None)
+        return len(tiles)
 
     async def latest_checkpoint(self) -> bytes | None:
         return self.checkpoint[1] if self.checkpoint else None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from debar.cli.sanction_core import sanction_core
 from debar.common.settings import Settings
-from debar.sanction.app.archive import archive_log
+from debar.sanction.app.archive import archive_log, archive_tiles
 from debar.sanction.domain.retention import RetentionPolicy
 
 
@@ -22,6 +22,7 @@ async def archive(settings: Settings, directory: str | None, keep_days: int) -> 
         streams = await archive_log(
             core.adapters.decision_log, core.adapters.archive, policy, int(time.time()), integrated=cursors.get
         )
+        tiles = await archive_tiles(core.adapters.tree, core.adapters.decision_log, core.adapters.archive)
     changed = [c for c in streams if not c.trimmed]
     for stream in changed:
         print(
@@ -30,6 +31,6 @@ async def archive(settings: Settings, directory: str | None, keep_days: int) -> 
         )
     print(
         f"archived {sum(c.records for c in streams)} records holding {sum(c.decisions for c in streams)} decisions "
-        f"from {len(streams)} buckets"
+        f"from {len(streams)} buckets, and {tiles} tiles of the Merkle tree's leaf hashes"
     )
     return 1 if changed else 0

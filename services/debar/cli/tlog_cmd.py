@@ -208,10 +208,14 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
         if not notes:
             return cannot(f"no stored checkpoint in {folder}: nothing to verify the log against")
         archived = await _archived_records(core) if args.archive else []
+        try:
+            tiles = core.adapters.archive.read_tiles() if args.archive else {}
+        except ValueError as error:
+            return cannot(f"archived tiles unreadable: {error}")
         report = await audit_log(
             core.adapters.sequenced_log, core.adapters.tree, notes, log_key, witness_keys, archived,
             held=core.adapters.store if isinstance(core.adapters.store, StoredRecords) else None,
-            tools_sign=args.require_signatures,
+            tools_sign=args.require_signatures, archived_tiles=tiles,
         )  # fmt: skip
     for line in report.broken:
         print(f"BROKEN {line}", file=sys.stderr)

@@ -1,15 +1,32 @@
 """Archived records of the buckets' sequencing streams: gzip-compressed JSON Lines, one file per archive run and
 bucket, named by the first and last record, under <dir>/<bucket>/. Each line is one record with every field as it
-was in Redis, so `debar log verify --archive DIR` rebuilds their Merkle leaves from the files."""
+was in Redis, so `debar log verify --archive DIR` rebuilds their Merkle leaves from the files.
+
+The Merkle tree's full level-0 tiles whose leaves are all archived go to <dir>/tile/0/, one file per archive run
+(<first tile>_<last tile>_<ns>.tiles): per tile its number (8 bytes, big-endian) and its 256 leaf hashes."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import os
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from debar.sanction.domain.log_records import LogEntry
+
+TILES = "tile"  # <dir>/tile/0/: not a bucket (those are 3 hex characters)
+TILE_BYTES = 256 * 32
+
+
+def _durable(partial: Path, path: Path) -> None:
+    partial.rename(path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 class FileArchive:
@@ -29,16 +46,42 @@ class FileArchive:
             handle.close()
             raw.flush()
             os.fsync(raw.fileno())
-        partial.rename(path)
-        directory = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        _durable(partial, path)
         return path
 
+    def write_tiles(self, tiles: Mapping[int, bytes]) -> Path:
+        """Durable before it returns (file and folder fsync'd): only then may Redis forget the tiles."""
+        folder = self._dir / TILES / "0"
+        folder.mkdir(parents=True, exist_ok=True)
+        numbers = sorted(tiles)
+        path = folder / f"{numbers[0]}_{numbers[-1]}_{time.time_ns()}.tiles"
+        partial = path.with_suffix(".partial")
+        with open(partial, "wb") as raw:
+            for number in numbers:
+                if len(tiles[number]) != TILE_BYTES:
+                    raise ValueError(f"tile {number}: {len(tiles[number])} bytes, not a full tile's {TILE_BYTES}")
+                raw.write(number.to_bytes(8, "big") + tiles[number])
+            raw.flush()
+            os.fsync(raw.fileno())
+        _durable(partial, path)
+        return path
+
+    def read_tiles(self) -> dict[int, bytes]:
+        """Every archived level-0 tile by number (raises ValueError for a file cut short)."""
+        tiles: dict[int, bytes] = {}
+        for path in sorted((self._dir / TILES / "0").glob("*.tiles")):
+            data = path.read_bytes()
+            step = 8 + TILE_BYTES
+            if len(data) % step:
+                raise ValueError(f"{path}: {len(data)} bytes, not whole tiles")
+            for at in range(0, len(data), step):
+                tiles[int.from_bytes(data[at : at + 8], "big")] = data[at + 8 : at + step]
+        return tiles
+
     def buckets(self) -> list[str]:
-        return sorted(p.name for p in self._dir.iterdir() if p.is_dir()) if self._dir.exists() else []
+        if not self._dir.exists():
+            return []
+        return sorted(p.name for p in self._dir.iterdir() if p.is_dir() and p.name != TILES)
 
     def read(self, bucket: str) -> list[LogEntry]:
         """Every archived record of a bucket's stream, oldest first."""

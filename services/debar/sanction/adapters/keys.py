@@ -227,7 +227,10 @@ class TreeKeys:
                                        order (the order verification rebuilds the tree in)
         {p}:{tlog}:leaf        hash    "<stream> <record id>" -> its first leaf index
         {p}:{tlog}:t:L:N       string  tile N of stored level L (L a multiple of 8): up to 256 node hashes of 32
-                                       bytes, node index N * 256 + i at byte offset 32 * i (level 0: leaf hashes)
+                                       bytes, node index N * 256 + i at byte offset 32 * i (level 0: leaf hashes);
+                                       a full level-0 tile whose leaves are all archived records leaves Redis
+                                       for the archive folder (`debar log archive`)
+        {p}:{tlog}:archived    string  bitmap: bit N set once level-0 tile N was moved to the archive
         {p}:{tlog}:checkpoint  string  the latest signed checkpoint with its cosignatures (GetCheckpoint)
     """
 
@@ -263,6 +266,10 @@ class TreeKeys:
     @property
     def checkpoint(self) -> str:
         return f"{self._tag}:checkpoint"
+
+    @property
+    def archived(self) -> str:
+        return f"{self._tag}:archived"
 
     def tile_pattern(self) -> str:
         return f"{self._tag}:t:*"

@@ -2,7 +2,12 @@
 lease, the tree's edge and size, the per-stream cursors, the leaf order, and the node hashes of every 8th level
 in tiles of 256 (tlog-tiles' layout: 32 bytes a leaf, plus 1/256 of that above). A node between stored levels is
 recomputed from at most 128 hashes of the stored level below it; a proof reads its nodes in one pipelined round
-trip. Every write is one script (lua/tree_commit.lua) that checks the lease owner and the expected size."""
+trip. Every write is one script (lua/tree_commit.lua) that checks the lease owner and the expected size.
+
+`debar log archive` moves full level-0 tiles whose leaves are all archived records to the archive folder
+(lua/tree_archive.lua marks each in the `archived` bitmap as it deletes it): a proof that needs one raises
+NodesArchived, never a wrong proof; the levels above (8, 16, ...) stay in Redis, so the integrator's edge, recent
+inclusion proofs and consistency proofs whose sizes are outside the archived tiles work as before."""
 
 from __future__ import annotations
 
@@ -16,12 +21,19 @@ from debar.sanction.adapters.keys import TILE_LEVELS, TILE_WIDTH, TreeKeys
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
-from debar.sanction.app.ports import IntegratedRecord, LeaseLost, TreeConflict, TreeGrowth, TreeState
+from debar.sanction.app.ports import (
+    IntegratedRecord,
+    LeaseLost,
+    NodesArchived,
+    TreeConflict,
+    TreeGrowth,
+    TreeState,
+)
 from debar.tlog.compact import CompactRange
 from debar.tlog.merkle import HASH_SIZE, NodeId, root
 from debar.tlog.nodes import MissingNodes
 
-_SCRIPTS = ("tree_commit", "tree_lease", "tree_checkpoint")
+_SCRIPTS = ("tree_commit", "tree_lease", "tree_checkpoint", "tree_archive")
 
 
 def record_field(stream: str, record_id: str) -> str:
@@ -118,6 +130,11 @@ class RedisTreeStore:
         hashes = []
         for node, count, data in zip(nodes, ranges, found, strict=True):
             if len(data) != count * HASH_SIZE:
+                if node.level < TILE_LEVELS and await self._archived(node.index >> (TILE_LEVELS - node.level)):
+                    raise NodesArchived(
+                        f"{node}: its leaves' tile {node.index >> (TILE_LEVELS - node.level)} was moved to the "
+                        "archive (`debar log archive`)"
+                    )
                 raise MissingNodes(f"{node}: {len(data)} of {count * HASH_SIZE} bytes stored below it")
             hashes.append(root([data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]))
         return hashes
@@ -132,21 +149,44 @@ class RedisTreeStore:
         items: Any = await self._redis.lrange(self._keys.records, start, start + count - 1)
         return [parse_record_item(_text(item)) for item in items]
 
+    async def _archived(self, tile: int) -> bool:
+        return int(await self._redis.getbit(self._keys.archived, tile)) == 1
+
     @unavailable_on_redis_error
-    async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
-        out: list[bytes] = []
+    async def leaf_hashes(self, start: int, end: int) -> list[bytes | None]:
         tiles = range(start // TILE_WIDTH, (end - 1) // TILE_WIDTH + 1) if end > start else range(0)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for tile in tiles:
-                pipe.get(self._keys.tile(0, tile))
-            found: Any = await pipe.execute()
+        found = await self.tiles(tiles)
+        out: list[bytes | None] = [None] * max(0, end - start)
         for tile, data in zip(tiles, found, strict=True):
             data = data or b""
             for i in range(len(data) // HASH_SIZE):
                 index = tile * TILE_WIDTH + i
                 if start <= index < end:
-                    out.append(data[i * HASH_SIZE : (i + 1) * HASH_SIZE])
+                    out[index - start] = data[i * HASH_SIZE : (i + 1) * HASH_SIZE]
         return out
+
+    @unavailable_on_redis_error
+    async def tiles(self, tiles: Sequence[int]) -> list[bytes | None]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for tile in tiles:
+                pipe.get(self._keys.tile(0, tile))
+            found: Any = await pipe.execute()
+        return [None if data is None else bytes(data) for data in found]
+
+    @unavailable_on_redis_error
+    async def archived_tiles(self) -> set[int]:
+        bitmap: Any = await self._redis.get(self._keys.archived)
+        return {i * 8 + bit for i, byte in enumerate(bitmap or b"") if byte for bit in range(8) if byte & (0x80 >> bit)}
+
+    @unavailable_on_redis_error
+    async def forget_tiles(self, tiles: Sequence[int]) -> int:
+        if not tiles:
+            return 0
+        keys = [self._keys.archived] + [self._keys.tile(0, tile) for tile in tiles]
+        forgotten = int(await self._scripts.run("tree_archive", keys, [*tiles, TILE_WIDTH * HASH_SIZE]))
+        if forgotten < 0:
+            raise TreeConflict("a tile to forget is not full in Redis nor archived: nothing forgotten")
+        return forgotten
 
     @unavailable_on_redis_error
     async def latest_checkpoint(self) -> bytes | None:

@@ -12,7 +12,8 @@ What it checks, each failure one line naming it:
   changed, reordered, or a record missing from the leaf order changes every root from there on), and reaches the
   newest checkpoint's size (a cut tail or a dropped stream makes it fall short);
 - every record the leaf order names exists and holds as many entries as it says (a deleted record, a dropped
-  bucket, a front trimmed without archiving), and every leaf stored matches the entry it stands for;
+  bucket, a front trimmed without archiving), and every leaf hash, in Redis or in an archived tile, matches the
+  entry it stands for (an archived tile rewritten); a leaf hash in neither (a tile deleted) is broken;
 - every record in a stream up to the stream's cursor is in the leaf order (nothing integrated was hidden from
   it); records after the cursors are pending integration (counted);
 - the stored tree state (size, root) is the rebuilt tree, and the stored nodes prove the newest checkpoint
@@ -32,6 +33,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from debar.sanction.app.log_proofs import consistency_proof
 from debar.sanction.app.ports import (
@@ -55,6 +57,8 @@ from debar.tlog.note import NoteError, Verifier
 from debar.tlog.proofs import InvalidProof, verify_consistency
 
 PAGE = 1000
+TILE_WIDTH = 256
+HASH = 32
 
 
 @dataclass
@@ -224,7 +228,11 @@ async def audit_log(
     archived: Iterable[SequencedRecord] = (),
     held: StoredRecords | None = None,
     tools_sign: bool = False,
+    archived_tiles: Mapping[int, bytes] = MappingProxyType({}),
 ) -> AuditReport:
+    """`archived_tiles`: the level-0 tiles `debar log archive` moved out of Redis, by number; each leaf of them is
+    checked against the entry it stands for, which is rebuilt from the archived records (the root comes from
+    the entries, never from a stored hash)."""
     report = AuditReport()
     checkpoints = _open_checkpoints(checkpoint_notes, log_key, witness_keys, report)
     report.newest_size = max(checkpoints, default=0)
@@ -245,6 +253,7 @@ async def audit_log(
 
     rebuilt = CompactRange()
     listed: set[tuple[str, str]] = set()
+    unstored: set[int] = set()  # tiles with a leaf hash neither in Redis nor archived (reported once each)
     checked_roots: set[int] = set()
 
     def reached(size: int) -> None:
@@ -265,8 +274,20 @@ async def audit_log(
         if not page:
             break
         start += len(page)
-        stored = await tree.leaf_hashes(page[0].first_leaf, page[-1].first_leaf + page[-1].count)
         stored_at = page[0].first_leaf
+        stored = await tree.leaf_hashes(stored_at, page[-1].first_leaf + page[-1].count)
+        for i, h in enumerate(stored):
+            if h is None:
+                tile, at = divmod(stored_at + i, TILE_WIDTH)
+                data = archived_tiles.get(tile)
+                if data is not None and len(data) >= (at + 1) * HASH:
+                    stored[i] = data[at * HASH : (at + 1) * HASH]
+                elif tile not in unstored:
+                    unstored.add(tile)
+                    report.broken.append(
+                        f"leaf {stored_at + i}: its hash is neither in Redis nor in an archived tile (tile {tile} "
+                        "deleted, or verified without the archive)"
+                    )
         for item in page:
             report.records += 1
             where = f"record {item.record_id} of {item.stream}"
@@ -289,7 +310,7 @@ async def audit_log(
                     "and the archive: deleted, trimmed without archiving, or its stream dropped"
                 )
                 entries_hashes = [
-                    stored[i - stored_at] if 0 <= i - stored_at < len(stored) else b"\0" * 32
+                    stored[i - stored_at] or b"\0" * 32 if 0 <= i - stored_at < len(stored) else b"\0" * 32
                     for i in range(item.first_leaf, item.first_leaf + item.count)
                 ]
             else:

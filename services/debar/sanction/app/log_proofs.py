@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from debar.common.errors import InvalidField, NotFound, Unavailable
-from debar.sanction.app.ports import SequencedLog, TreeStore
+from debar.common.errors import Conflict, InvalidField, NotFound, Unavailable
+from debar.sanction.app.ports import NodesArchived, SequencedLog, TreeStore
 from debar.sanction.app.unavailable import unavailable_as
 from debar.sanction.domain.receipts import Receipt
 from debar.tlog.checkpoint import Checkpoint, parse_checkpoint
@@ -24,6 +24,11 @@ class NotYetIntegrated(Unavailable):
     def __init__(self, message: str, retry_after_s: int = RETRY_AFTER_S) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class ProofArchived(Conflict):
+    """The proof needs leaf hashes moved to the archive (`debar log archive`): FAILED_PRECONDITION, never a wrong
+    proof."""
 
 
 async def read_proof(tree: TreeStore, plan: ProofPlan) -> list[bytes]:
@@ -97,7 +102,10 @@ class LogProofs:
         if first is None or first + index >= head.size:
             raise NotYetIntegrated(f"decision {decision_id} is not in a signed checkpoint yet; try again shortly")
         leaf = first + index
-        proof = await inclusion_proof(self._tree, leaf, head.size)
+        try:
+            proof = await inclusion_proof(self._tree, leaf, head.size)
+        except NodesArchived as error:
+            raise ProofArchived(f"decision {decision_id}: its leaf hashes are archived ({error})") from error
         return DecisionProof(decision_id, record.entries[index], leaf, tuple(proof), head)
 
     @unavailable_as("the decision log")
@@ -107,4 +115,10 @@ class LogProofs:
         head = await self.checkpoint()
         if to_size > head.size:
             raise InvalidField("to_size", f"{to_size} is beyond the latest checkpoint's size {head.size}")
-        return await consistency_proof(self._tree, from_size, to_size)
+        try:
+            return await consistency_proof(self._tree, from_size, to_size)
+        except NodesArchived as error:
+            raise ProofArchived(
+                f"a consistency proof from size {from_size} to {to_size} needs leaf hashes moved to the archive "
+                f"({error}); ask from a newer checkpoint's size"
+            ) from error

@@ -18,11 +18,16 @@ from debar.sanction.domain.objections import Listed, ListingCursor, Objection, O
 from debar.sanction.domain.watch import Subscription, Told
 from debar.tlog.compact import CompactRange
 from debar.tlog.merkle import NodeId
+from debar.tlog.nodes import MissingNodes
 from debar.tlog.note import Note
 
 
 class StoreUnavailable(Exception):
     """Storage did not answer in time or at all."""
+
+
+class NodesArchived(MissingNodes):
+    """A node a proof needs lies in a level-0 tile moved out of the store to the archive (`debar log archive`)."""
 
 
 class NotReplicated(StoreUnavailable):
@@ -236,6 +241,13 @@ class Archive(Protocol):
 
     def buckets(self) -> list[str]: ...
     def read(self, bucket: str) -> list[LogEntry]: ...
+    def write_tiles(self, tiles: Mapping[int, bytes]) -> object:
+        """Full level-0 tiles of the Merkle tree (tile number -> its 256 leaf hashes); durable before it returns."""
+        ...
+
+    def read_tiles(self) -> dict[int, bytes]:
+        """Every archived level-0 tile by number."""
+        ...
 
 
 class Spool(Protocol):
@@ -484,8 +496,21 @@ class TreeStore(Protocol):
         """The integrated records in leaf order, from the `start`-th record."""
         ...
 
-    async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
-        """The stored leaf hashes [start, end) (fewer if fewer are stored)."""
+    async def leaf_hashes(self, start: int, end: int) -> list[bytes | None]:
+        """The leaf hashes [start, end), None for each not stored (beyond the tree, lost, or archived)."""
+        ...
+
+    async def tiles(self, tiles: Sequence[int]) -> list[bytes | None]:
+        """Level-0 tiles (up to 256 leaf hashes of 32 bytes each, concatenated), None for each not stored."""
+        ...
+
+    async def archived_tiles(self) -> set[int]:
+        """The level-0 tiles moved to the archive (`forget_tiles`)."""
+        ...
+
+    async def forget_tiles(self, tiles: Sequence[int]) -> int:
+        """Marks the full level-0 tiles archived and removes them, atomically (only once they are in the archive
+        files); raises TreeConflict (nothing changed) if one is not full. Returns how many were removed."""
         ...
 
     async def latest_checkpoint(self) -> bytes | None: ...
