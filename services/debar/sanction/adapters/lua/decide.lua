@@ -104,7 +104,8 @@ for item in string.gmatch(items, '[^' .. GS .. ']+') do
     records[n] = caller .. FS .. revision .. FS .. id_type .. FS .. pseudonym .. FS .. measure .. FS .. outcome .. FS ..
       at_text .. FS .. matched .. FS .. exemption
     lists[n] = decisions_key
-    local own = string.match(decisions_key, ':ds:{(%x%x%x)}:')
+    local tag = string.find(decisions_key, '{', 1, true)  -- the prefix has no brace: the bucket's hash tag
+    local own = string.sub(decisions_key, tag + 1, tag + 3)
     buckets[n] = own
     if own ~= bucket then elsewhere = true end
     answers[n] = outcome .. FS .. matched .. FS .. exemption

@@ -24,7 +24,8 @@ for i = 0, items - 1 do
       ARGV[a + 8], '', ''}, FS)
     spooled[index + 1] = spool_id .. US .. ARGV[a + 2]
     fresh[index + 1] = {k, spool_id}
-    local own = string.match(KEYS[k + 1], ':ds:{(%x%x%x)}:')
+    local tag = string.find(KEYS[k + 1], '{', 1, true)  -- the prefix has no brace: the bucket's hash tag
+    local own = string.sub(KEYS[k + 1], tag + 1, tag + 3)
     buckets[index + 1] = own
     if own ~= bucket then elsewhere = true end
   end
