@@ -7,13 +7,12 @@
 --       decision location.
 -- ARGV: catalogue version, stream bucket, then 8 per item: spool id, decided at (ms), caller, revision, id type,
 --       pseudonym, measure, at.
--- Returns the number of decisions appended. Like decide.lua, a record whose subjects are not all in the stream's
--- bucket holds every item's subject bucket in its field `sb`.
+-- Returns the number of decisions appended.
 local US, GS, FS = '\31', '\29', '\28'
 local catalogue_version, bucket = ARGV[1], ARGV[2]
 local items = (#ARGV - 2) / 8
 
-local records, spooled, fresh, buckets, elsewhere = {}, {}, {}, {}, false
+local records, spooled, fresh = {}, {}, {}
 for i = 0, items - 1 do
   local k, a = 1 + i * 3, 2 + i * 8
   local spool_id = ARGV[a + 1]
@@ -24,22 +23,12 @@ for i = 0, items - 1 do
       ARGV[a + 8], '', ''}, FS)
     spooled[index + 1] = spool_id .. US .. ARGV[a + 2]
     fresh[index + 1] = {k, spool_id}
-    local tag = string.find(KEYS[k + 1], '{', 1, true)  -- the prefix has no brace: the bucket's hash tag
-    local own = string.sub(KEYS[k + 1], tag + 1, tag + 3)
-    buckets[index + 1] = own
-    if own ~= bucket then elsewhere = true end
   end
 end
 if #records == 0 then return 0 end
 
-local stream_id
-if elsewhere then
-  stream_id = redis.call('XADD', KEYS[1], '*', 'cat', catalogue_version, 'd', table.concat(records, GS), 'sp',
-    table.concat(spooled, GS), 'sb', table.concat(buckets))
-else
-  stream_id = redis.call('XADD', KEYS[1], '*', 'cat', catalogue_version, 'd', table.concat(records, GS), 'sp',
-    table.concat(spooled, GS))
-end
+local stream_id = redis.call('XADD', KEYS[1], '*', 'cat', catalogue_version, 'd', table.concat(records, GS), 'sp',
+  table.concat(spooled, GS))
 for index = 1, #fresh do
   local k, spool_id = fresh[index][1], fresh[index][2]
   local location = stream_id .. '-' .. bucket .. '-' .. (index - 1)
