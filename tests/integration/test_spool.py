@@ -11,6 +11,7 @@ import pytest
 
 from debar.common.identifiers import IdKind
 from debar.local.embedded_redis import EmbeddedRedis
+from debar.sanction.adapters.decision_log import RedisDecisionLog
 from debar.sanction.adapters.file_spool import FileSpool, spool_folder
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.redis_client import make_client
@@ -59,6 +60,16 @@ async def test_replaying_the_same_spool_twice_logs_each_decision_once(tmp_path):
         for decision in decisions:
             bucket = decision.query.subject.bucket
             assert await store.replayed_decision_id(bucket, decision.decision_id)
+        # Replayed decisions (one record per bucket, in three buckets) leave their subjects' decision lists when
+        # `debar log archive` forgets their records.
+        client = make_client(server.url, cluster=False, timeout_s=1, connections=2)
+        lists = [Keys().subject_decisions(d.query.subject.bucket, d.query.subject.pseudonym) for d in decisions]
+        assert [await client.llen(key) for key in lists] == [1] * 7
+        log = RedisDecisionLog(client, Keys())
+        for bucket in await log.buckets():
+            assert await log.forget_archived(bucket, [r async for r in log.walk(bucket)]) > 0
+        assert [await client.llen(key) for key in lists] == [0] * 7
+        await client.aclose()
         await store.close()
     assert stats.replayed == 7
 

@@ -32,7 +32,7 @@ from debar.sanction.domain import four_eyes
 from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision, decision_id
 from debar.sanction.domain.entries import ENTRY_SEP, encode_entry, entry_key
-from debar.sanction.domain.log_records import DECISION_FS, DECISION_SEP, LogEntry
+from debar.sanction.domain.log_records import DECISION_FS, DECISION_SEP, LogEntry, decisions_of
 from debar.sanction.domain.model import (
     Exemption,
     IndexChange,
@@ -146,6 +146,16 @@ class MemoryDecisionLog:
         self.chains[bucket] = kept
         self._bases[bucket] = last_id
         return len(entries) - len(kept)
+
+    async def forget_archived(self, bucket: str, records: Sequence[LogEntry]) -> int:
+        self._switch.answer()
+        gone = {decision_id(r.stream_id, bucket, i) for r in records for i in range(len(decisions_of(r)))}
+        removed = 0
+        for key, ids in self.subject_decisions.items():
+            kept = [i for i in ids if i not in gone]
+            removed += len(ids) - len(kept)
+            self.subject_decisions[key] = kept
+        return removed
 
     async def walk(self, bucket: str, page: int = 1000) -> AsyncIterator[LogEntry]:
         self._switch.answer()

@@ -3,7 +3,7 @@ archive. Records are written by the check script (lua/decide.lua) in the same ca
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -13,7 +13,8 @@ from debar.sanction.adapters.keys import Keys, hash_tag
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
-from debar.sanction.domain.log_records import LogEntry
+from debar.sanction.domain.decisions import decision_id
+from debar.sanction.domain.log_records import LogEntry, decisions_of, subject_buckets
 
 
 def _entry(stream_id: bytes | str, raw: dict[bytes, bytes]) -> LogEntry:
@@ -28,9 +29,17 @@ def _newest_first_key(decision_id: str) -> tuple[int, int, str, int]:
 
 class RedisDecisionLog:
     def __init__(
-        self, client: Redis, keys: Keys, breaker: CircuitBreaker | None = None, replication: Replication | None = None
+        self,
+        client: Redis,
+        keys: Keys,
+        breaker: CircuitBreaker | None = None,
+        replication: Replication | None = None,
+        current_pseudonym: Callable[[str], str] | None = None,
     ) -> None:
+        """`current_pseudonym`: a logged pseudonym's name under the current key, where `debar rekey` moved its
+        list (forget_archived looks under both)."""
         self._redis = client
+        self._current = current_pseudonym
         self._keys = keys
         self._breaker = breaker or CircuitBreaker()
         self._scripts = Scripts(client, ("trim",), replication)
@@ -73,6 +82,29 @@ class RedisDecisionLog:
         ms, seq = last_id.split("-")
         keys = [self._keys.log(bucket), self._keys.log_base(bucket)]
         return int(await self._scripts.run("trim", keys, [first_id, last_id, f"{ms}-{int(seq) + 1}"]))
+
+    @unavailable_on_redis_error
+    async def forget_archived(self, bucket: str, records: Sequence[LogEntry], page: int = 1000) -> int:
+        """Drops the decisions of `records` (archived and trimmed from the bucket's stream) from their subjects'
+        decision lists; returns how many list items went. Each list key is the decision's own subject's (a
+        batch's record may hold subjects of other buckets), under the logged pseudonym and its current one. LREM
+        from the tail (count -1), where the oldest are; pipelined, `page` commands a round trip (on Redis Cluster
+        the pipeline sends each node its own keys)."""
+        removals = []
+        for record in records:
+            for i, (d, own) in enumerate(zip(decisions_of(record), subject_buckets(record, bucket), strict=True)):
+                location, pseudonym = decision_id(record.stream_id, bucket, i), d["subject"]
+                removals.append((self._keys.subject_decisions(own, pseudonym), location))
+                moved = self._current(pseudonym) if self._current else pseudonym
+                if moved != pseudonym:  # logged under an older key: re-keyed since, or not yet
+                    removals.append((self._keys.subject_decisions(own, moved), location))
+        removed = 0
+        for start in range(0, len(removals), page):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, location in removals[start : start + page]:
+                    pipe.lrem(key, -1, location)
+                removed += sum(int(n) for n in await pipe.execute())
+        return removed
 
     def walk(self, bucket: str, page: int = 1000) -> AsyncIterator[LogEntry]:
         return stream_entries(self._redis, self._keys.log(bucket), page)

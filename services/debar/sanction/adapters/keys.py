@@ -9,6 +9,7 @@ subject's bucket as hash tag, so it lives in one slot and one script call covers
                      (an import's chunk, field rs), in the bucket of its first entry
     {p}:logbase:{B}  string  the stream id of the last record archived and trimmed (`debar log archive`)
     {p}:ds:{B}:PSEUD list  the subject's decision locations, newest first (right to know; shown as external ids)
+                     until `debar log archive` trims their records (then the archive keeps them)
     {p}:rh:{B}       hash  restriction or exemption id -> its registry writes, oldest first (its history,
                      GetRestriction), B the bucket of the record's subject: a stream id in {p}:log:{B}, or
                      "<stream id>/<index>/<bucket C>", entry <index> of a batch record in {p}:log:{C}

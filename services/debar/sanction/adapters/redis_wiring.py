@@ -3,9 +3,11 @@ archive): the one place that builds them, for the server and every `debar` comma
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from debar.common.circuit import CircuitBreaker
+from debar.common.identifiers import Pseudonymiser, parse_keys
 from debar.common.settings import Settings, sentinel_addresses
 from debar.sanction.adapters.checkpoint_dir import DirectoryCheckpoints
 from debar.sanction.adapters.decision_log import RedisDecisionLog
@@ -26,6 +28,19 @@ from debar.sanction.adapters.watch_store import RedisWatchStore
 from debar.sanction.app.ports import Adapters
 from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.decision_ids import DecisionIds
+
+
+def _current_pseudonym(settings: Settings) -> Callable[[str], str]:
+    """A stored pseudonym's name under the ring's current key (where `debar rekey` moved its decision list)."""
+    pseudonymiser = Pseudonymiser(parse_keys(settings.pseudonym_keys), settings.pseudonym_staged)
+
+    def current(pseudonym: str) -> str:
+        try:
+            return pseudonymiser.forward(pseudonym)
+        except ValueError:  # under a key no longer in the ring: nothing moved it
+            return pseudonym
+
+    return current
 
 
 def redis_adapters(
@@ -60,7 +75,7 @@ def redis_adapters(
     store = RedisStore(client, keys, breaker, catalogue, replication, lanes, entry_signer=signer)
     return Adapters(
         store=store,
-        decision_log=RedisDecisionLog(client, keys, breaker, replication),
+        decision_log=RedisDecisionLog(client, keys, breaker, replication, _current_pseudonym(settings)),
         objection_store=RedisObjectionStore(
             client, keys, Sealer.from_spec(settings.objection_keys), breaker, replication, entry_signer=signer
         ),

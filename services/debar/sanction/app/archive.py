@@ -63,6 +63,8 @@ async def archive_log(
             continue
         archive.write(bucket, records)
         trimmed = await log.trim(bucket, records[0].stream_id, records[-1].stream_id)
+        if trimmed >= 0:
+            await log.forget_archived(bucket, records)
         decisions = sum(len(decisions_of(r)) for r in records)
         done.append(ArchivedStream(bucket, len(records), decisions, trimmed >= 0))
     return done

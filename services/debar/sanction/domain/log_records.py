@@ -25,3 +25,13 @@ class LogEntry:
 def decisions_of(entry: LogEntry) -> list[dict[str, str]]:
     packed = entry.fields.get("d", "")
     return [dict(zip(DECISION_FIELDS, d.split(DECISION_FS), strict=True)) for d in packed.split(DECISION_SEP) if d]
+
+
+def subject_buckets(entry: LogEntry, stream_bucket: str) -> list[str]:
+    """The bucket of each decision's subject (where its decision list is): the record's field `sb` when the check
+    script wrote one (some subject in another bucket than the stream's, lua/decide.lua), else the stream's."""
+    count = len(decisions_of(entry))
+    packed = entry.fields.get("sb", "")
+    if len(packed) != 3 * count:
+        return [stream_bucket] * count
+    return [packed[i : i + 3] for i in range(0, len(packed), 3)]

@@ -25,6 +25,9 @@
 -- A record's field `d` holds its decisions, GS-separated; a decision's fields are FS-separated (see
 -- domain/log_records.py). Its id is the one XADD picks (Redis time, increasing in the stream); each subject's
 -- decision list gets "<stream id>-<bucket>-<index>", the decision's location (shown only as an external id).
+-- When an item's subject is in another bucket than the stream's (a batch's record goes to the stream of its first
+-- item's bucket), the record's field `sb` holds every item's subject bucket, 3 characters each, in order, so that
+-- `debar log archive` finds the lists to drop archived decisions from (it is not in the Merkle log's entries).
 local US, RS, GS, FS = '\31', '\30', '\29', '\28'
 -- An index entry starts: kind, id, role, measure mask, from, until (see domain/entries.py).
 local ENTRY = '^(%a)\31[^\31]*\31[^\31]*\31(%d+)\31(%d+)\31(%d*)\31'
@@ -58,7 +61,7 @@ for r = 1, rates do
   refused[tostring(r)] = n > tonumber(ARGV[at + 2])
 end
 
-local answers, records, lists = {}, {}, {}
+local answers, records, lists, buckets, elsewhere = {}, {}, {}, {}, false
 for item in string.gmatch(items, '[^' .. GS .. ']+') do
   local index_key, decisions_key, id_type, pseudonym, alias_key, alias, caller, revision, measure, mask_text,
     at_text, rate = string.match(item, ITEM)
@@ -101,12 +104,22 @@ for item in string.gmatch(items, '[^' .. GS .. ']+') do
     records[n] = caller .. FS .. revision .. FS .. id_type .. FS .. pseudonym .. FS .. measure .. FS .. outcome .. FS ..
       at_text .. FS .. matched .. FS .. exemption
     lists[n] = decisions_key
+    local tag = string.find(decisions_key, '{', 1, true)  -- the prefix has no brace: the bucket's hash tag
+    local own = string.sub(decisions_key, tag + 1, tag + 3)
+    buckets[n] = own
+    if own ~= bucket then elsewhere = true end
     answers[n] = outcome .. FS .. matched .. FS .. exemption
   end
 end
 if #answers == 0 then return {'', '', counts} end
 
-local stream_id = redis.call('XADD', KEYS[1], '*', 'cat', catalogue_version, 'd', table.concat(records, GS))
+local stream_id
+if elsewhere then
+  stream_id = redis.call('XADD', KEYS[1], '*', 'cat', catalogue_version, 'd', table.concat(records, GS), 'sb',
+    table.concat(buckets))
+else
+  stream_id = redis.call('XADD', KEYS[1], '*', 'cat', catalogue_version, 'd', table.concat(records, GS))
+end
 for i = 1, #lists do
   redis.call('LPUSH', lists[i], stream_id .. '-' .. bucket .. '-' .. (i - 1))
 end
