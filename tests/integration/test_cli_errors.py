@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import redis
 
-from debar.local.embedded_redis import free_port
+from debar.local.embedded_redis import EmbeddedRedis, free_port
 
 KEYS = "t1:test-secret-one-at-least-32-bytes"
 DEMO = Path(__file__).parents[2] / "services" / "debar" / "data" / "demo.jsonl"
@@ -57,3 +59,25 @@ def test_check_at_a_moment_that_is_not_one_names_the_argument(tmp_path):
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "argument --at: not an ISO date-time: 'notadate'" in done.stderr
+
+
+@pytest.mark.parametrize("command", [["log", "archive", "--dir", "ARCHIVE"], ["import", "--quiet", str(DEMO)]],
+                         ids=["log-archive", "import"])  # fmt: skip
+def test_a_command_waits_for_a_busy_redis_the_check_path_would_give_up_on(tmp_path, command):
+    """A Redis held up by a slow fsync or a long script (here CLIENT PAUSE, 3 s) is a wait for a batch command,
+    not "Redis unavailable": DEBAR_REDIS_TIMEOUT_S (0.5 s) is the check path's, DEBAR_REDIS_COMMAND_TIMEOUT_S
+    (10 s by default) a command's."""
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    try:
+        admin = redis.Redis.from_url(server.url)
+        admin.execute_command("CLIENT", "PAUSE", 3000, "ALL")
+        paused = time.monotonic()
+        args = [str(tmp_path / "archive") if arg == "ARCHIVE" else arg for arg in command]
+        done = _debar(tmp_path, "--redis-url", server.url, *args, DEBAR_REDIS_TIMEOUT_S="0.5")
+        assert done.returncode == 0, done.stderr
+        assert time.monotonic() - paused >= 3.0  # it did meet the pause
+        assert "Redis unavailable" not in done.stderr
+        if command[0] == "import":
+            assert admin.dbsize() > 0  # and did its work once Redis answered
+    finally:
+        server.stop()

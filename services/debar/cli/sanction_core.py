@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from debar.sanction.domain.catalogue import load_default_catalogue
 async def sanction_core(settings: Settings, archive_dir: Path | None = None) -> AsyncIterator[Core]:
     """On the configured Redis, else the embedded one `debar up` runs, else one started for the block. A Redis that
     does not answer ends the block with StoreUnavailable, whichever adapter met it, for `debar` to print in one
-    line. `archive_dir`: where the decision log's archive is (default $DEBAR_DATA_DIR/archive)."""
+    line. `archive_dir`: where the decision log's archive is (default $DEBAR_DATA_DIR/archive). Its Redis calls wait
+    DEBAR_REDIS_COMMAND_TIMEOUT_S, not the check path's DEBAR_REDIS_TIMEOUT_S."""
+    settings = dataclasses.replace(settings, redis_timeout_s=settings.redis_command_timeout_s)
     with redis_url_for(settings.redis_location, settings.data_dir / "redis") as url:
         catalogue = load_default_catalogue()
         # With the watch limits: an import's writes schedule the subscribed subjects they touch, for the server's

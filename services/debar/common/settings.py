@@ -336,6 +336,12 @@ class Settings:
     redis_timeout_s: float = setting(
         "DEBAR_REDIS_TIMEOUT_S", 0.5, "socket and pool timeout of every Redis call", check=within(0, 30, low_open=True)
     )
+    # A command is a batch job: a Redis busy with an fsync or a long script is waited for, not given up on.
+    redis_command_timeout_s: float = setting(
+        "DEBAR_REDIS_COMMAND_TIMEOUT_S", 10.0,
+        "the same timeout for a `debar` command that works on Redis directly (import, log, rekey, up's demo data)",
+        check=within(0, 120, low_open=True),
+    )  # fmt: skip
     redis_connections: int = setting(
         "DEBAR_REDIS_CONNECTIONS", 16, "Redis connections per process: half the check path's, half the pool's"
     )
@@ -666,6 +672,8 @@ class Settings:
             _check_redis_url(self.redis_url, self.redis_cluster)
         if self.redis_replica_wait_ms >= self.redis_timeout_s * 1000:
             raise SettingsError("DEBAR_REDIS_REPLICA_WAIT_MS must be shorter than DEBAR_REDIS_TIMEOUT_S")
+        if self.redis_replica_wait_ms >= self.redis_command_timeout_s * 1000:
+            raise SettingsError("DEBAR_REDIS_REPLICA_WAIT_MS must be shorter than DEBAR_REDIS_COMMAND_TIMEOUT_S")
         try:
             ring = parse_keys(self.pseudonym_keys)
         except ValueError as error:  # the message names key ids, never a secret
