@@ -85,11 +85,13 @@ class H2Load:
         out, cpu = self._h2load(self._command(load, _millis(seconds), processes, log))
         counts = _REQUESTS.search(out)
         assert counts is not None  # checked in _h2load
-        succeeded, failed, errored, timeout = (int(counts[i]) for i in (4, 5, 6, 7))
+        started, done, succeeded, failed, errored, timeout = (int(counts[i]) for i in (2, 3, 4, 5, 6, 7))
         # one line per call: start (us since the epoch), HTTP status, microseconds to the end of the answer
         latencies = [int(line.split("\t")[2]) / 1e6 for line in log.read_text().splitlines() if line]
         errors = {name: n for name, n in (("HTTP failed", failed), ("HTTP errored", errored),
                                           ("HTTP timeout", timeout)) if n}  # fmt: skip
+        if not succeeded:  # what the round's "no call was answered" then says (the calls left in flight, else none)
+            errors["still unanswered at the window's end"] = started - done
         return [Sample(succeeded, seconds, latencies, cpu, errors)]
 
     def close(self) -> None:
