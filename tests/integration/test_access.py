@@ -470,6 +470,38 @@ def test_a_proof_that_is_not_the_named_reviewers_own_and_valid_is_refused(as_cal
                      ["subject", "reviewer:li", "reviewer:li"])  # fmt: skip
 
 
+def test_a_refused_proof_is_counted_as_unauthenticated(as_caller, metrics_port):
+    before = total(scrape(metrics_port), "debar_access_unauthenticated_total")
+    error = rpc_error(decisions_of(as_caller("console")).ListObjections, decision_pb2.ListObjectionsRequest(),
+                      metadata=[(ON_BEHALF_OF, "clerk:wang")])  # fmt: skip
+    assert error.code() == UNAUTHENTICATED and "acting for 'clerk:wang'" in error.details()  # clerks are people too
+    assert total(scrape(metrics_port), "debar_access_unauthenticated_total") == before + 1
+
+
+@pytest.mark.parametrize(
+    ("setting", "refused"), [({}, "no token issuer is trusted here"), ({"DEBAR_DELEGATION_PROOF": "off"}, "")]
+)
+def test_without_a_trust_file_no_person_can_be_named_unless_proofs_are_off(access_env, certs, logs_dir, setting,
+                                                                            refused):  # fmt: skip
+    """Required (the default) with no issuer to believe: every delegation to a person is refused, never believed;
+    `off` believes the delegate again (the old rule, for a migration). Platforms are asked for no proof either way."""
+    service = start_mtls("sanction", {**access_env, **setting}, certs, logs_dir)
+    try:
+        with grpc.secure_channel(service.address, credentials(certs, "console")) as console:
+            listing = decisions_of(console).ListObjections
+            if refused:
+                error = rpc_error(listing, decision_pb2.ListObjectionsRequest(), metadata=acting_for("reviewer:li"))
+                assert error.code() == UNAUTHENTICATED and refused in error.details()
+            else:
+                assert listing(decision_pb2.ListObjectionsRequest(), metadata=[(ON_BEHALF_OF, "reviewer:li")],
+                               timeout=TIMEOUT) is not None  # fmt: skip
+        with grpc.secure_channel(service.address, credentials(certs, "railway")) as railway:
+            assert checks_of(railway).Check(check_request(new_ric(), "RAIL_G_TRAIN"), timeout=TIMEOUT,
+                                            metadata=[(ON_BEHALF_OF, "platform:12306")])  # fmt: skip
+    finally:
+        assert service.stop() == 0, service.log()
+
+
 def _expired(subject: str) -> str:
     now = int(time.time())
     claims = {"iss": "staff", "sub": subject, "aud": SANCTION, "iat": now - 300, "exp": now - 60, "jti": "old"}

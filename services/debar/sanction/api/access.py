@@ -209,7 +209,7 @@ class AccessInterceptor(UnaryInterceptor):
                 try:
                     self._proofs(context.invocation_metadata(), principal)
                 except Unauthenticated as error:
-                    self._stats.denied_delegations += 1
+                    self._stats.unauthenticated += 1  # the person is not authenticated (the caller is)
                     log.warning("denied: caller %r acting for %r without their proof: %s", caller, principal, error)
                     await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(error))
             grant = self._acting_for(grant, principal)
