@@ -95,7 +95,8 @@ def test_redis_bytes_per_decision_before_and_after_archiving(subjects: str, tmp_
     client = redis_client.RedisCluster.from_url(server.url) if ON_CLUSTER else clients[0]
     assert client.llen(tree.records) < 2 * 256 and client.hlen(tree.leaf) < 2 * 256  # the last tiles' records
     assert client.hlen(tree.unarchived) == 0
-    assert after < before / 2, (before, after)
+    # By the keys themselves (used_memory of a 3-node cluster moves with much besides them).
+    assert sum(families_after.values()) < sum(families_before.values()) / 10, (families_before, families_after)
     verified = _debar(env, "verify", "--archive", str(tmp_path / "archive"))
     assert verified.returncode == 0 and ", 0 broken" in verified.stdout, (verified.stdout, verified.stderr)
     for c in clients:
