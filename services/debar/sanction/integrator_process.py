@@ -154,6 +154,7 @@ async def _child(settings: Settings) -> None:
     adapters = redis_adapters(settings, redis_url, catalogue)
     async with HttpWitnesses(settings.log_witness_list(), settings.log_witness_timeout_s) as witnesses:
         # Named in the lease after the server it serves (host/server pid/random), as when it ran inside it.
+        witnesses.warm()
         integrator = build_integrator(adapters, settings.log_signer(), witnesses, default_owner(os.getppid()))
         running = asyncio.create_task(integrator.run())
         loop.add_signal_handler(signal.SIGTERM, running.cancel)
