@@ -571,9 +571,11 @@ class Settings:
     log_integrator: str = setting(
         "DEBAR_LOG_INTEGRATOR",
         "on",
-        "on, or off: this replica never takes the integrator's lease (it still sequences entries and serves proofs "
-        "from the stored tree); another replica must integrate",
-        check=one_of("on", "off"),
+        "on: the integrator runs in a child process of the server (started, restarted and stopped with it); off: "
+        "this replica never takes the integrator's lease (it still sequences entries and serves proofs from the "
+        "stored tree), another replica must integrate; inline: it runs in the serving event loop (its steps then "
+        "delay calls)",
+        check=one_of("on", "off", "inline"),
     )
     log_signing_key: str = setting(
         "DEBAR_LOG_SIGNING_KEY", "", "file holding the log's signer key; `debar up` makes one in the data folder"

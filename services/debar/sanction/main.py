@@ -43,6 +43,7 @@ from debar.sanction.app.ports import StoreUnavailable
 from debar.sanction.app.watch import keep_judging
 from debar.sanction.bootstrap import build_core, build_integrator, subject_resolver, watch_limits
 from debar.sanction.domain.catalogue import load_default_catalogue
+from debar.sanction.integrator_process import IntegratorProcess
 from debar.v1 import decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc, watch_pb2_grpc
 
 SERVICE_NAMES = [
@@ -163,8 +164,11 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         stop_metrics = serve_metrics(registry, settings.host, settings.metrics_port)
         replaying = asyncio.create_task(keep_replaying(core.spool_replay))  # spooled decisions into the log
         tasks = [replaying]
-        if settings.log_integrator == "on":
-            tasks.append(asyncio.create_task(integrator.run()))  # the Merkle tree, checkpoints, witnesses
+        if settings.log_integrator == "on":  # the Merkle tree, checkpoints, witnesses: in a child process
+            child = IntegratorProcess(integrator.health, url)
+            tasks.append(asyncio.create_task(child.run()))
+        elif settings.log_integrator == "inline":  # in this event loop, as a task beside the servers
+            tasks.append(asyncio.create_task(integrator.run()))
         else:  # never takes the lease: entries are still sequenced, proofs served from the stored tree
             integrator.health.state = IntegratorState.OFF
             integrator.health.detail = "DEBAR_LOG_INTEGRATOR=off: another replica must integrate"
