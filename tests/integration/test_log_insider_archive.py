@@ -15,7 +15,8 @@ import pytest
 from debar.sanction.adapters.keys import TreeKeys
 from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2_grpc, sanction_pb2, sanction_pb2_grpc
 from tests.integration.test_log_insider_chunks import broken, debar, import_feed
-from tests.integration.test_tlog_attacks import LogSystem, records_of, system, verify
+from tests.integration.test_tlog_attacks import LogSystem, drop_from_decision_lists, records_of, system, verify
+from tests.support.keys import where
 from tests.support.requests import check_request, impose_request, subject
 from tests.support.servers import wait_for
 from tests.support.subjects import new_ric
@@ -215,3 +216,17 @@ def _rewrite(r: Any, stream: str, record_id: bytes, fields: dict[bytes, bytes]) 
     r.delete(stream)
     for sid, f in records:
         r.xadd(stream, fields if sid == record_id else f, id=sid)
+
+
+def test_a_refusal_taken_off_its_subjects_decision_list_is_detected(system: LogSystem):
+    """The direct way to what a forged `sb` cannot do: LREM the refusal's location from the person's list. Nothing
+    under the tree changes, but ListDecisions and the console's person page no longer show it; verify holds every
+    decision in Redis to its subject's list."""
+    decision_id = system.refused[0]
+    address = where(decision_id)
+    drop_from_decision_lists(system, decision_id)
+    stderr = broken(verify(system.env))
+    assert f"record {address.stream_id} of {system.prefix}:log:{{{address.bucket}}}, decision {address.index}" in (
+        stderr
+    ), stderr
+    assert "on no decision list of its subject" in stderr

@@ -27,6 +27,8 @@ What it checks, each failure one line naming it:
   written into a stream behind the service's back (a forged lift, confirmation or overturn, or a genuine entry
   altered), and the same signed entry twice is a genuine one copied. Entries of `debar import` and `debar rekey`
   run without the key are unsigned by design and counted (the operator's word: README, threat model);
+- with the decision lists (`lists`): every decision held in the buckets' streams is on its subject's decision list
+  (one taken off hides it from ListDecisions and the console);
 - with the registry's records (`held`): every restriction and permit held in Redis is what its registry entries,
   folded in log order, leave it (a record lifted, shortened or created in place, with no entry, is named), and
   every record the entries created is still held (one deleted in place is named). A subject's pseudonym moved by
@@ -42,6 +44,7 @@ from types import MappingProxyType
 from debar.sanction.app.log_proofs import consistency_proof
 from debar.sanction.app.ports import (
     IntegratedRecord,
+    ListedDecisions,
     SequencedLog,
     SequencedRecord,
     StoredRecords,
@@ -259,6 +262,7 @@ async def audit_log(
     held: StoredRecords | None = None,
     tools_sign: bool = False,
     archived_tiles: Mapping[int, bytes] = MappingProxyType({}),
+    lists: ListedDecisions | None = None,
 ) -> AuditReport:
     """`archived_tiles`: the level-0 tiles `debar log archive` moved out of Redis, by number; each leaf of them is
     checked against the entry it stands for, which is rebuilt from the archived records (the root comes from
@@ -275,6 +279,12 @@ async def audit_log(
     )  # fmt: skip
     if held is not None:  # in time order across streams (a record's entries may span two buckets)
         await _check_records(held, [every[k] for k in sorted(every, key=lambda k: _order_key(k[1]))], report)
+    if lists is not None:
+        async for stream, record_id, index in lists.unlisted():
+            report.broken.append(
+                f"record {record_id} of {stream}, decision {index}: held in Redis but on no decision list of its "
+                "subject (taken off behind the service's back: ListDecisions and the console no longer show it)"
+            )
     try:
         state = await tree.state()
     except ValueError as error:

@@ -186,6 +186,16 @@ class DecisionLog(Protocol):
 
 
 @runtime_checkable
+class ListedDecisions(Protocol):
+    """For `debar log verify`: the decisions held in the buckets' streams that are on no decision list of their
+    subject (ListDecisions and the console list only what the lists hold)."""
+
+    def unlisted(self) -> AsyncIterator[tuple[str, str, int]]:
+        """(stream, record id, index in the record) of each such decision."""
+        ...
+
+
+@runtime_checkable
 class StoredRecords(Protocol):
     """The registry's records as held now, for `debar log verify` to hold them to their logged history."""
 
