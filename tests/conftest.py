@@ -12,7 +12,7 @@ import pytest
 from debar.local.embedded_redis import EmbeddedRedis
 from debar.v1 import decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc
 from tests.support.cluster import LocalCluster
-from tests.support.keys import TEST_BUCKET_KEY, TEST_OBJECTION_KEYS, test_log_signing_key_file
+from tests.support.keys import TEST_BUCKET_KEY, TEST_OBJECTION_KEYS, log_signing_key_file_for_tests
 from tests.support.servers import ServiceProcess, start_service
 
 TEST_KEYS = "t1:test-secret-one-at-least-32-bytes"
@@ -43,7 +43,7 @@ def service_env(redis_server: EmbeddedRedis | LocalCluster, tmp_path_factory: py
         "DEBAR_BUCKET_KEY": TEST_BUCKET_KEY,
         "DEBAR_OBJECTION_KEYS": TEST_OBJECTION_KEYS,
         "DEBAR_DATA_DIR": str(tmp_path_factory.mktemp("data")),
-        "DEBAR_LOG_SIGNING_KEY": test_log_signing_key_file(),
+        "DEBAR_LOG_SIGNING_KEY": log_signing_key_file_for_tests(),
         "DEBAR_PLAINTEXT": "true",  # local mode: x-debar-caller names the caller (mTLS: integration/test_access.py)
     }
 

@@ -31,7 +31,7 @@ from debar.v1 import (
     sanction_pb2,
     sanction_pb2_grpc,
 )
-from tests.support.keys import test_log_signing_key_file
+from tests.support.keys import log_signing_key_file_for_tests
 from tests.support.requests import check_request, impose_request, subject
 from tests.support.servers import ServiceProcess, health_status, start_service, wait_for
 from tests.support.subjects import new_ric
@@ -248,7 +248,7 @@ def _missing(address: str, ids: list[str]) -> list[tuple[str, str]]:
 def _log_verify(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "debar.cli.main", "log", "verify"], capture_output=True, text=True, timeout=60,
-        env={"PATH": "/usr/bin:/bin", "DEBAR_LOG_SIGNING_KEY": test_log_signing_key_file(), **env},
+        env={"PATH": "/usr/bin:/bin", "DEBAR_LOG_SIGNING_KEY": log_signing_key_file_for_tests(), **env},
     )  # fmt: skip
 
 

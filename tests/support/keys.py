@@ -28,7 +28,7 @@ TEST_LOG_SIGNER_KEY = "PRIVATE+KEY+debar.test/log+196204ad+AQABAgMEBQYHCAkKCwwND
 TEST_LOG_VERIFIER_KEY = "debar.test/log+196204ad+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4"
 
 
-def test_log_signing_key_file() -> str:
+def log_signing_key_file_for_tests() -> str:
     """A file holding TEST_LOG_SIGNER_KEY (one per test process), for DEBAR_LOG_SIGNING_KEY."""
     import os
     import tempfile
@@ -45,5 +45,5 @@ def log_verify_env(data_dir: object, bucket_key: str = "") -> dict[str, str]:
     """What `debar log verify` needs beside Redis, for a server started by the suite with DEBAR_DATA_DIR=data_dir:
     the log's key (the suite's signer key file), where that server stored its checkpoints, and its bucket key when
     it had one (decision entries name decisions by external id, which the bucket key makes)."""
-    env = {"DEBAR_LOG_SIGNING_KEY": test_log_signing_key_file(), "DEBAR_DATA_DIR": str(data_dir)}
+    env = {"DEBAR_LOG_SIGNING_KEY": log_signing_key_file_for_tests(), "DEBAR_DATA_DIR": str(data_dir)}
     return {**env, "DEBAR_BUCKET_KEY": bucket_key} if bucket_key else env

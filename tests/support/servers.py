@@ -15,7 +15,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from debar.local.embedded_redis import free_port
-from tests.support.keys import test_log_signing_key_file
+from tests.support.keys import log_signing_key_file_for_tests
 
 
 def health_status(address: str, service: str = "", credentials: grpc.ChannelCredentials | None = None) -> str:
@@ -74,7 +74,7 @@ def start_service(
     log_path = log_dir / f"{name}-{port}-{time.monotonic_ns()}.log"
     full_env = {**os.environ, **env, f"DEBAR_{name.upper()}_PORT": str(port)}
     if name == "sanction":  # it refuses to start without the log's signing key
-        full_env.setdefault("DEBAR_LOG_SIGNING_KEY", test_log_signing_key_file())
+        full_env.setdefault("DEBAR_LOG_SIGNING_KEY", log_signing_key_file_for_tests())
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "debar.cli.main", "serve", name], env=full_env, stdout=log, stderr=subprocess.STDOUT
