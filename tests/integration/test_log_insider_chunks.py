@@ -200,7 +200,7 @@ def test_a_signed_entry_spliced_from_one_chunk_into_another_is_detected(
 # -- 4. a record nobody can decode: integrated as an opaque entry, the log goes on ----------------------------
 
 
-@pytest.mark.parametrize("how", ["truncated-chunk", "garbage-decision", "garbage-objection"])
+@pytest.mark.parametrize("how", ["truncated-chunk", "garbage-decision", "garbage-objection", "not-utf-8"])
 def test_an_undecodable_record_is_integrated_opaquely_and_broken_in_verify(
     system: LogSystem, logs_dir: Path, tmp_path: Path, how: str
 ):
@@ -217,6 +217,10 @@ def test_an_undecodable_record_is_integrated_opaquely_and_broken_in_verify(
         used = set(system.streams())  # a bucket of its own: no kept refusal before it stops its archiving
         stream = next(s for b in range(4096) if (s := f"{system.prefix}:log:{{{b:03x}}}") not in used)
         bad = r.xadd(stream, {b"d": b"not\x1ca\x1cdecision", b"cat": b"x"}).decode()
+    elif how == "not-utf-8":
+        used = set(system.streams())
+        stream = next(s for b in range(4096) if (s := f"{system.prefix}:log:{{{b:03x}}}") not in used)
+        bad = r.xadd(stream, {b"d": b"\xff\xfe", b"\xc3": b"\x00"}).decode()
     else:
         stream = f"{system.prefix}:objlog"
         bad = r.xadd(stream, {b"o": b"O1", b"at": b"yesterday"}).decode()

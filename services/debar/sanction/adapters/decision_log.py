@@ -16,10 +16,14 @@ from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.domain.decisions import decision_id
 from debar.sanction.domain.log_records import LogEntry, decisions_of, subject_buckets
 
+_RAW = "surrogateescape"
+
 
 def _entry(stream_id: bytes | str, raw: dict[bytes, bytes]) -> LogEntry:
     sid = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
-    return LogEntry(sid, {k.decode(): v.decode() for k, v in raw.items()})
+    # Bytes that are not UTF-8 (no writer of a stream writes them: an insider's record) are kept as they are, so that
+    # the archive writes them back and verify rebuilds the same opaque leaf (sequenced_log.py).
+    return LogEntry(sid, {k.decode(errors=_RAW): v.decode(errors=_RAW) for k, v in raw.items()})
 
 
 def _newest_first_key(decision_id: str) -> tuple[int, int, str, int]:

@@ -53,6 +53,16 @@ def _pairs_of(fields: Mapping[str, str]) -> tuple[tuple[bytes, bytes], ...]:
     return tuple((k.encode(_UTF8, _RAW), v.encode(_UTF8, _RAW)) for k, v in fields.items())
 
 
+def _utf8_or_none(fields: dict[str, str]) -> dict[str, str] | None:
+    """An archived record's fields, None when they held bytes that are not UTF-8 (as `_records` finds them)."""
+    try:
+        for k, v in fields.items():
+            k.encode(), v.encode()
+    except UnicodeEncodeError:
+        return None
+    return fields
+
+
 _Raw = tuple[str, dict[str, str] | None, tuple[tuple[bytes, bytes], ...]]  # id, fields as text (None: not UTF-8), raw
 
 
@@ -161,7 +171,7 @@ class RedisSequencedLog:
         --archive`."""
         out: list[SequencedRecord] = []
         for bucket in archive.buckets():
-            records = [(r.stream_id, r.fields, _pairs_of(r.fields)) for r in archive.read(bucket)]
+            records = [(r.stream_id, _utf8_or_none(r.fields), _pairs_of(r.fields)) for r in archive.read(bucket)]
             out += await self._entries_of(self._keys.log(bucket), records)
         return out
 
