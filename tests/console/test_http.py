@@ -5,10 +5,12 @@ sanction service that is down."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
 
+import grpc
 import httpx
 import pytest
 
@@ -252,5 +254,86 @@ def test_over_mutual_tls_the_console_is_known_by_its_certificate(console_system,
             refused = client.post("/lookup", data={"csrf_token": token(client, "/lookup"), **lookup})
         assert refused.status_code == 403 and "refused this request" in refused.text
         assert "registry" not in refused.text and "scope" not in refused.text
+    finally:
+        sanction.stop()
+
+
+def _proofs_system(console_system, tmp_path):  # type: ignore[no-untyped-def]
+    """A sanction service over mutual TLS that requires people's proofs (its trust file: the identity provider
+    `idp` for reviewer:*, the console's own `console-reviewers` key likewise), on the private system's Redis."""
+    from debar.local.certs import write_dev_certs
+    from debar.rpc import tokens
+    from debar.rpc.trust import trust_entry
+    from tests.support.servers import start_service
+
+    certs = tmp_path / "certs"
+    write_dev_certs(certs, services=("sanction",), clients=("bench", "console"))
+    keys = {name: tokens.new_signing_key() for name in ("idp", "console-reviewers")}
+    trust = {"issuers": {name: trust_entry(key.public_key(), ["reviewer:*"]) for name, key in keys.items()}}
+    (tmp_path / "trust.json").write_text(json.dumps(trust))
+    tokens.write_signing_key(tmp_path / "console-reviewers.pem", keys["console-reviewers"])
+    env = {k: v for k, v in console_system.env.items() if k != "DEBAR_PLAINTEXT"}
+    bench = grpc.ssl_channel_credentials((certs / "ca.pem").read_bytes(), (certs / "bench-key.pem").read_bytes(),
+                                         (certs / "bench.pem").read_bytes())  # fmt: skip
+    sanction = start_service("sanction", {**env, **_tls(certs, "sanction"), "DEBAR_DELEGATION_PROOF": "required",
+                                          "DEBAR_TOKEN_TRUST_FILE": str(tmp_path / "trust.json")}, tmp_path,
+                             credentials=bench)  # fmt: skip
+    console_env = {**_tls(certs, "console"), "DEBAR_SANCTION_ADDRESS": sanction.address, "DEBAR_PLAINTEXT": "false"}
+    return sanction, console_env, keys
+
+
+def _act(client: httpx.Client, objection_id: str, action: str, **form: str) -> httpx.Response:
+    return client.post(f"/objections/{objection_id}/{action}", data={"csrf_token": token(client, "/lookup"), **form})
+
+
+def test_in_proxy_sign_in_the_reviewers_own_token_is_their_proof_and_the_console_alone_has_none(
+    console_system, another_console, tmp_path
+):
+    """Before: the console's certificate alone acted for whichever reviewer the proxy named (or a thief did, with its
+    key): a court's restriction lifted by one credential. Now each reviewer's own token, as the proxy passes it, goes
+    with their actions; without it the sanction service refuses and nothing changes."""
+    from debar.rpc import tokens
+
+    sanction, console_env, keys = _proofs_system(console_system, tmp_path)
+    try:
+        url = another_console(**console_env, DEBAR_CONSOLE_SIGN_IN="proxy", DEBAR_CONSOLE_TRUSTED_PROXIES="127.0.0.1")
+        objection_id = objection_filed(console_system, new_ric())
+
+        def proxied(login: str, proof: bool = True) -> httpx.Client:
+            headers = {"X-Forwarded-User": login}
+            if proof:
+                minted = tokens.mint(
+                    keys["idp"], "idp", f"reviewer:{login}", tokens.audience_of("sanction"), time.time()
+                )
+                headers["X-Debar-Reviewer-Token"] = minted
+            return httpx.Client(base_url=url, headers=headers)
+
+        def stored() -> decision_pb2.Objection:
+            return console_system.decisions.GetObjection(decision_pb2.GetObjectionRequest(objection_id=objection_id))
+
+        with proxied("li", proof=False) as bare:
+            refused = _act(bare, objection_id, "review", state="filed")
+            assert refused.status_code == 403 and "refused this request" in refused.text, refused.text
+        assert stored().state == decision_pb2.OBJECTION_STATE_FILED and len(stored().history) == 1
+        with proxied("li") as li:
+            assert _act(li, objection_id, "review", state="filed").status_code == 303
+            overturned = _act(li, objection_id, "resolve", state="under_review", outcome="overturned", reason="not him")
+            assert overturned.status_code == 303, overturned.text
+        with proxied("zhang", proof=False) as bare:
+            assert _act(bare, objection_id, "confirm", state="awaiting_confirmation").status_code == 403
+        assert stored().state == decision_pb2.OBJECTION_STATE_AWAITING_CONFIRMATION
+        with proxied("zhang") as zhang:
+            assert _act(zhang, objection_id, "confirm", state="awaiting_confirmation").status_code == 303
+        done = stored()
+        assert done.state == decision_pb2.OBJECTION_STATE_OVERTURNED
+        assert [t.actor for t in done.history] == ["subject", "reviewer:li", "reviewer:li", "reviewer:zhang"]
+        # In accounts sign-in the console signs its reviewers' proofs with a key of its own (a reviewer credential).
+        accounts = another_console(**console_env, DEBAR_CONSOLE_REVIEWER_KEY=str(tmp_path / "console-reviewers.pem"))
+        for console, status in ((accounts, 200), (another_console(**console_env), 403)):  # the second signs none
+            li = signed_in(console, "li")
+            try:
+                assert li.get("/queue").status_code == status
+            finally:
+                li.close()
     finally:
         sanction.stop()

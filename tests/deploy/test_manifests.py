@@ -64,7 +64,7 @@ OPERATOR_SECRETS = {
     "dev": {WITNESS_SECRET, LOG_KEY_SECRET, *TLS_SECRETS},
 }  # fmt: skip
 # ConfigMaps the operator creates in every overlay: public keys and addresses that exist only once keys are made.
-OPERATOR_CONFIGMAPS = {"debar-witness-logs", "debar-log-witnesses"}
+OPERATOR_CONFIGMAPS = {"debar-witness-logs", "debar-log-witnesses", "debar-token-trust"}
 # The sanction service's settings that hold a key or a URL with a password: each from a file of a mounted Secret
 # (NAME_FILE), never the variable itself.
 SECRET_SETTINGS = ("DEBAR_PSEUDONYM_KEYS", "DEBAR_BUCKET_KEY", "DEBAR_OBJECTION_KEYS", "DEBAR_REDIS_URL")
@@ -1155,6 +1155,21 @@ def test_prod_rate_limiter_fails_closed() -> None:
     dev_server = pod_spec(the(dev, "StatefulSet", "sanction"))["containers"][0]
     assert env_value(dev, dev_server, "DEBAR_SCOPES_FILE")  # the lookup works there...
     assert env_value(dev, dev_server, "DEBAR_RATE_LIMITER_FAILURE") is None  # ...and dev keeps the default, open
+
+
+def test_the_sanction_service_requires_peoples_proofs_from_the_trust_file_it_mounts() -> None:
+    for overlay in ("prod", "dev"):
+        objects = load(overlay)
+        sanction = the(objects, "StatefulSet", "sanction")
+        server = pod_spec(sanction)["containers"][0]
+        trust = env_value(objects, server, "DEBAR_TOKEN_TRUST_FILE")
+        mounts = {m["mountPath"]: m["name"] for m in server["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod_spec(sanction)["volumes"]}
+        assert trust == "/etc/debar/trust/trust.json", overlay
+        assert volumes[mounts["/etc/debar/trust"]]["configMap"]["name"] == "debar-token-trust", overlay
+    prod = load("prod")
+    server = pod_spec(the(prod, "StatefulSet", "sanction"))["containers"][0]
+    assert env_value(prod, server, "DEBAR_DELEGATION_PROOF") == "required"
 
 
 def test_dev_runs_one_replica_each_with_redis_in_the_namespace() -> None:

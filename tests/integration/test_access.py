@@ -125,9 +125,12 @@ def metrics_port() -> int:
 
 @pytest.fixture(scope="module")
 def sanction_tls(
-    access_env: dict[str, str], certs: Path, logs_dir: Path, metrics_port: int
+    access_env: dict[str, str], certs: Path, logs_dir: Path, metrics_port: int, token_files: dict[str, str]
 ) -> Iterator[ServiceProcess]:
-    service = start_mtls("sanction", {**access_env, "DEBAR_METRICS_PORT": str(metrics_port)}, certs, logs_dir)
+    """Callers known by certificate; the trust file names the issuers of people's proofs (a delegate acting for a
+    reviewer or clerk must bring their token: DEBAR_DELEGATION_PROOF's default, required)."""
+    env = {**access_env, "DEBAR_METRICS_PORT": str(metrics_port), "DEBAR_TOKEN_TRUST_FILE": token_files["trust"]}
+    service = start_mtls("sanction", env, certs, logs_dir)
     yield service
     assert service.stop() == 0, service.log()
 
@@ -371,16 +374,154 @@ def test_on_behalf_of_from_a_caller_without_delegate_is_refused(as_caller, sanct
 def test_a_delegate_acting_for_someone_gains_nothing_of_theirs_it_does_not_hold(as_caller):
     # railway may delegate, but holds no reviewer scope: naming a reviewer does not make it one.
     error = rpc_error(decisions_of(as_caller("railway")).ListObjections, decision_pb2.ListObjectionsRequest(),
-                      metadata=[(ON_BEHALF_OF, "reviewer:li")])  # fmt: skip
+                      metadata=acting_for("reviewer:li"))  # fmt: skip
     assert error.code() == DENIED
     assert "caller 'railway' for 'reviewer:li' may not call" in error.details()
-    # The console acts for the reviewer signed in to it, as that reviewer.
+    # The console acts for the reviewer signed in to it (with their proof), as that reviewer.
     _, objection_id = refused_and_objected(as_caller)
     reviewed = decisions_of(as_caller("console")).ReviewObjection(
-        decision_pb2.ReviewObjectionRequest(objection_id=objection_id),
-        metadata=[(ON_BEHALF_OF, "reviewer:zhang")], timeout=TIMEOUT,
+        decision_pb2.ReviewObjectionRequest(objection_id=objection_id), metadata=acting_for("reviewer:zhang"),
+        timeout=TIMEOUT,
     )  # fmt: skip
     assert reviewed.history[-1].actor == "reviewer:zhang"
+
+
+# --- a delegate acting for a person brings that person's proof -----------------------------------------------------
+# "staff" stands for the identity provider behind the console's authenticating proxy (trust file: clerk:*,
+# reviewer:*); the console's own certificate cannot mint its tokens.
+
+PROOF = "x-debar-on-behalf-of-token"
+
+
+def acting_for(person: str, proof: str | None = None) -> list[tuple[str, str]]:
+    """The metadata of a delegated call for `person`, with their token from the identity provider (or `proof`)."""
+    return [(ON_BEHALF_OF, person), (PROOF, token("staff", person) if proof is None else proof)]
+
+
+def overturned_by_li(as_caller: Callable[[str], grpc.Channel]) -> tuple[str, str]:
+    """An objection reviewer:li overturned with her own certificate, awaiting a second reviewer; (person, id)."""
+    person, objection_id = refused_and_objected(as_caller)
+    li = decisions_of(as_caller("reviewer:li"))
+    li.ReviewObjection(decision_pb2.ReviewObjectionRequest(objection_id=objection_id), timeout=TIMEOUT)
+    li.ResolveObjection(decision_pb2.ResolveObjectionRequest(
+        objection_id=objection_id, outcome=decision_pb2.OBJECTION_OUTCOME_OVERTURNED, reason="not this person"),
+        timeout=TIMEOUT)  # fmt: skip
+    return person, objection_id
+
+
+def assert_unchanged(as_caller: Callable[[str], grpc.Channel], person: str, objection_id: str, state: int,
+                     actors: list[str]) -> None:  # fmt: skip
+    now = decisions_of(as_caller("reviewer:li")).GetObjection(
+        decision_pb2.GetObjectionRequest(objection_id=objection_id), timeout=TIMEOUT
+    )
+    assert now.state == state and [t.actor for t in now.history] == actors
+    again = checks_of(as_caller("railway")).Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT)
+    assert again.outcome == common_pb2.OUTCOME_DENY  # the court's restriction still refuses
+
+
+def test_the_console_credential_alone_cannot_act_as_two_reviewers(as_caller, sanction_tls):
+    """Before: a leaked console certificate (scope `delegate`) named reviewer:li to review and overturn, then
+    reviewer:zhang to confirm, and the court's restriction was lifted on one credential: four eyes defeated."""
+    person, objection_id = refused_and_objected(as_caller)
+    console = decisions_of(as_caller("console"))
+    review = decision_pb2.ReviewObjectionRequest(objection_id=objection_id)
+    error = rpc_error(console.ReviewObjection, review, metadata=[(ON_BEHALF_OF, "reviewer:li")])
+    assert error.code() == UNAUTHENTICATED
+    assert error.details().startswith("acting for 'reviewer:li' needs their own signed token in " + PROOF)
+    overturn = decision_pb2.ResolveObjectionRequest(
+        objection_id=objection_id, outcome=decision_pb2.OBJECTION_OUTCOME_OVERTURNED, reason="lifted by a thief"
+    )
+    assert rpc_error(console.ResolveObjection, overturn,
+                     metadata=[(ON_BEHALF_OF, "reviewer:li")]).code() == UNAUTHENTICATED  # fmt: skip
+    assert_unchanged(as_caller, person, objection_id, decision_pb2.OBJECTION_STATE_FILED, ["subject"])
+    # The second pair of eyes: an overturn awaiting confirmation, confirmed by the console "as" reviewer:zhang.
+    person, objection_id = overturned_by_li(as_caller)
+    confirm = decision_pb2.ConfirmResolutionRequest(objection_id=objection_id)
+    error = rpc_error(console.ConfirmResolution, confirm, metadata=[(ON_BEHALF_OF, "reviewer:zhang")])
+    assert error.code() == UNAUTHENTICATED and PROOF in error.details()
+    # Nor with a token the console could make itself: it holds no key an issuer of people's tokens trusts.
+    forged = tokens.mint(tokens.new_signing_key(), "staff", "reviewer:zhang", SANCTION, time.time())
+    error = rpc_error(console.ConfirmResolution, confirm, metadata=acting_for("reviewer:zhang", forged))
+    assert error.code() == UNAUTHENTICATED and "signature does not match" in error.details()
+    assert_unchanged(as_caller, person, objection_id, decision_pb2.OBJECTION_STATE_AWAITING_CONFIRMATION,
+                     ["subject", "reviewer:li", "reviewer:li"])  # fmt: skip
+    assert "without their proof" in sanction_tls.log()
+
+
+@pytest.mark.parametrize(
+    ("proof", "reason"),
+    [
+        (lambda: token("staff", "reviewer:li"), "the token is 'reviewer:li''s, not 'reviewer:zhang''s"),
+        (lambda: _expired("reviewer:zhang"), "token expired"),
+        (lambda: token("staff", "reviewer:zhang", aud=RAILWAY), "not for this service"),
+        (lambda: token("operator", "reviewer:zhang"), "issuer 'operator' may not issue tokens for 'reviewer:zhang'"),
+        (lambda: "not-a-token", "malformed"),
+    ],
+    ids=["another-reviewers", "expired", "another-audience", "issuer-not-allowed", "malformed"],
+)
+def test_a_proof_that_is_not_the_named_reviewers_own_and_valid_is_refused(as_caller, proof, reason):
+    person, objection_id = overturned_by_li(as_caller)
+    console = decisions_of(as_caller("console"))
+    error = rpc_error(console.ConfirmResolution, decision_pb2.ConfirmResolutionRequest(objection_id=objection_id),
+                      metadata=acting_for("reviewer:zhang", proof()))  # fmt: skip
+    assert error.code() == UNAUTHENTICATED
+    assert error.details().startswith(PROOF) and reason in error.details(), error.details()
+    assert_unchanged(as_caller, person, objection_id, decision_pb2.OBJECTION_STATE_AWAITING_CONFIRMATION,
+                     ["subject", "reviewer:li", "reviewer:li"])  # fmt: skip
+
+
+def test_a_refused_proof_is_counted_as_unauthenticated(as_caller, metrics_port):
+    before = total(scrape(metrics_port), "debar_access_unauthenticated_total")
+    error = rpc_error(decisions_of(as_caller("console")).ListObjections, decision_pb2.ListObjectionsRequest(),
+                      metadata=[(ON_BEHALF_OF, "clerk:wang")])  # fmt: skip
+    assert error.code() == UNAUTHENTICATED and "acting for 'clerk:wang'" in error.details()  # clerks are people too
+    assert total(scrape(metrics_port), "debar_access_unauthenticated_total") == before + 1
+
+
+@pytest.mark.parametrize(
+    ("setting", "refused"), [({}, "no token issuer is trusted here"), ({"DEBAR_DELEGATION_PROOF": "off"}, "")]
+)
+def test_without_a_trust_file_no_person_can_be_named_unless_proofs_are_off(access_env, certs, logs_dir, setting,
+                                                                            refused):  # fmt: skip
+    """Required (the default) with no issuer to believe: every delegation to a person is refused, never believed;
+    `off` believes the delegate again (the old rule, for a migration). Platforms are asked for no proof either way."""
+    service = start_mtls("sanction", {**access_env, **setting}, certs, logs_dir)
+    try:
+        with grpc.secure_channel(service.address, credentials(certs, "console")) as console:
+            listing = decisions_of(console).ListObjections
+            if refused:
+                error = rpc_error(listing, decision_pb2.ListObjectionsRequest(), metadata=acting_for("reviewer:li"))
+                assert error.code() == UNAUTHENTICATED and refused in error.details()
+            else:
+                assert listing(decision_pb2.ListObjectionsRequest(), metadata=[(ON_BEHALF_OF, "reviewer:li")],
+                               timeout=TIMEOUT) is not None  # fmt: skip
+        with grpc.secure_channel(service.address, credentials(certs, "railway")) as railway:
+            assert checks_of(railway).Check(check_request(new_ric(), "RAIL_G_TRAIN"), timeout=TIMEOUT,
+                                            metadata=[(ON_BEHALF_OF, "platform:12306")])  # fmt: skip
+    finally:
+        assert service.stop() == 0, service.log()
+
+
+def _expired(subject: str) -> str:
+    now = int(time.time())
+    claims = {"iss": "staff", "sub": subject, "aud": SANCTION, "iat": now - 300, "exp": now - 60, "jti": "old"}
+    return jwt.encode(claims, KEYS["staff"], algorithm="EdDSA")
+
+
+def test_the_console_with_each_reviewers_own_proof_acts_as_each(as_caller):
+    _, objection_id = refused_and_objected(as_caller)
+    console = decisions_of(as_caller("console"))
+    console.ReviewObjection(decision_pb2.ReviewObjectionRequest(objection_id=objection_id),
+                            metadata=acting_for("reviewer:li"), timeout=TIMEOUT)  # fmt: skip
+    console.ResolveObjection(decision_pb2.ResolveObjectionRequest(
+        objection_id=objection_id, outcome=decision_pb2.OBJECTION_OUTCOME_OVERTURNED, reason="not this person"),
+        metadata=acting_for("reviewer:li"), timeout=TIMEOUT)  # fmt: skip
+    confirm = decision_pb2.ConfirmResolutionRequest(objection_id=objection_id)
+    own = rpc_error(console.ConfirmResolution, confirm, metadata=acting_for("reviewer:li"))
+    assert own.code() == DENIED and "different reviewer" in own.details()  # four eyes still hold
+    done = console.ConfirmResolution(confirm, metadata=acting_for("reviewer:zhang"), timeout=TIMEOUT)
+    assert done.state == decision_pb2.OBJECTION_STATE_OVERTURNED
+    assert [t.actor for t in done.history] == ["subject", "reviewer:li", "reviewer:li", "reviewer:zhang"]
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from tests.integration.test_access import (
     RAILWAY,
     SANCTION,
     TIMEOUT,
+    acting_for,
     audit_lines,
     bearer,
     checks_of,
@@ -59,14 +60,19 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def sanction_tls(
-    service_env: dict[str, str], certs: Path, logs_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    service_env: dict[str, str],
+    certs: Path,
+    logs_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    token_files: dict[str, str],
 ) -> Iterator[ServiceProcess]:
     scopes = packaged_scopes()
     scopes["callers"].update(EXTRA)
     path = tmp_path_factory.mktemp("attack-scopes") / "scopes.json"
     path.write_text(json.dumps(scopes))
     env = {k: v for k, v in service_env.items() if k != "DEBAR_PLAINTEXT"}
-    service = start_mtls("sanction", {**env, "DEBAR_SCOPES_FILE": str(path)}, certs, logs_dir)
+    env.update(DEBAR_SCOPES_FILE=str(path), DEBAR_TOKEN_TRUST_FILE=token_files["trust"])  # people's proofs' issuers
+    service = start_mtls("sanction", env, certs, logs_dir)
     yield service
     assert service.stop() == 0, service.log()
 
@@ -165,13 +171,13 @@ def test_the_console_cannot_be_the_second_pair_of_eyes_under_its_own_name(as_cal
         assert "a delegate acts for people and platforms" in named.details()
     railway = checks_of(as_caller("railway"))
     assert railway.Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT).outcome == common_pb2.OUTCOME_DENY
-    # For a person (the reviewer signed in to it) it acts as that person, and four eyes hold.
+    # For a person (the reviewer signed in to it, with their proof) it acts as that person, and four eyes hold.
     own = rpc_error(console.ConfirmResolution, decision_pb2.ConfirmResolutionRequest(objection_id=filed.objection_id),
-                    metadata=[("x-debar-on-behalf-of", "reviewer:li")])  # fmt: skip
+                    metadata=acting_for("reviewer:li"))  # fmt: skip
     assert own.code() == grpc.StatusCode.PERMISSION_DENIED and "different reviewer" in own.details()
     confirmed = console.ConfirmResolution(
         decision_pb2.ConfirmResolutionRequest(objection_id=filed.objection_id),
-        metadata=[("x-debar-on-behalf-of", "reviewer:zhang")],
+        metadata=acting_for("reviewer:zhang"),
         timeout=TIMEOUT,
     )
     assert confirmed.history[-1].actor == "reviewer:zhang"
@@ -309,7 +315,7 @@ def test_the_console_acting_for_a_clerk_writes_nothing(as_caller):
     person = new_ric()
     imposed = registry_of(as_caller("clerk:wang")).Impose(impose_request(person), timeout=TIMEOUT)
     lift = registry_pb2.LiftRequest(restriction_id=imposed.restriction.id, reason="paid", document_number="D-1")
-    error = rpc_error(registry_of(as_caller("console")).Lift, lift, metadata=[("x-debar-on-behalf-of", "clerk:wang")])
+    error = rpc_error(registry_of(as_caller("console")).Lift, lift, metadata=acting_for("clerk:wang"))
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "caller 'console' for 'clerk:wang' may not call /debar.v1.RegistryService/Lift" in error.details()
 
@@ -326,7 +332,7 @@ def test_a_reviewer_has_one_rate_directly_and_through_the_console(as_caller, san
     for _ in range(3):
         direct.GetDecision(read, timeout=TIMEOUT)
     console = decisions_of(as_caller("console"))
-    through = rpc_error(console.GetDecision, read, metadata=[("x-debar-on-behalf-of", "reviewer:tiny")])
+    through = rpc_error(console.GetDecision, read, metadata=acting_for("reviewer:tiny"))
     assert through.code() == EXHAUSTED, through.details()
     line = audit_lines(sanction_tls, "console", "GetDecision")[-1]
     assert "on_behalf_of=reviewer:tiny" in line and "status=RESOURCE_EXHAUSTED" in line

@@ -131,8 +131,21 @@ def test_archive_moves_full_archived_tiles_out_of_redis_and_proofs_and_verify_st
                 f"({tlog_before / size:.1f} -> {tlog_after / size:.1f} B a leaf; of which the leaf order "
                 f"{r.memory_usage(keys.records)} B and the leaf index {r.memory_usage(keys.leaf)} B)"
             )
+            # The leaf order up to the cursor and the archived records' leaf index left with the tiles; the kept
+            # refusal's record stays in `unarchived`, its leaf index with it.
+            base = int(r.get(keys.order_base))
+            assert base >= len(moved) * TILE // 2 and r.llen(keys.records) < size - base + 1, (base, size)
+            assert f"and {base} items of its leaf order" in done.stdout, done.stdout
+            refusal_fields = [
+                f for f, v in r.hgetall(keys.unarchived).items() if v.startswith(f"{refusal_leaf} ".encode())
+            ]
+            assert len(refusal_fields) == 1 and r.hexists(keys.leaf, refusal_fields[0])
+            assert r.hlen(keys.leaf) < size - len(moved) * TILE, r.hlen(keys.leaf)
+            assert list((archive / "tile" / "order").glob("*.jsonl.gz"))
             again = _debar(env, "archive", "--dir", str(archive), "--keep-days", "0")
             assert again.returncode == 0 and "and 0 tiles" in again.stdout, (again.stdout, again.stderr)
+            assert "and 0 items of its leaf order" in again.stdout, again.stdout
+            assert int(r.get(keys.order_base)) == base
 
             witnessed = _head(decisions)  # a witness's last cosigned checkpoint, from before the archive run
             recent = [
@@ -185,6 +198,27 @@ def test_archive_moves_full_archived_tiles_out_of_redis_and_proofs_and_verify_st
     assert verified.returncode == 0, verified.stderr
     assert ", 0 broken" in verified.stdout
 
+    # Without the archive, the moved leaf order is named (as the records and tiles are).
+    alone = _debar(env, "verify")
+    assert (
+        alone.returncode == 1 and f"leaf order items 0..{base - 1}: neither in Redis nor in the archive" in alone.stderr
+    )
+    # Two items of the archived leaf order swapped: the rebuilt tree is not the signed one.
+    [order_file] = list((archive / "tile" / "order").glob("*.jsonl.gz"))
+    order_original = order_file.read_bytes()
+    order_lines = gzip.decompress(order_original).decode().splitlines()
+    i, j = order_lines[10], order_lines[11]
+    order_lines[10] = j.replace('"i":11', '"i":10')
+    order_lines[11] = i.replace('"i":10', '"i":11')
+    order_file.write_bytes(gzip.compress(("\n".join(order_lines) + "\n").encode()))
+    reordered = _debar(env, "verify", "--archive", str(archive))
+    assert reordered.returncode == 1 and "BROKEN" in reordered.stderr, reordered.stdout
+    order_file.unlink()
+    lost = _debar(env, "verify", "--archive", str(archive))
+    assert lost.returncode == 1, lost.stdout
+    assert f"leaf order items 0..{base - 1}: neither in Redis nor in the archive" in lost.stderr, lost.stderr
+    order_file.write_bytes(order_original)
+
     [tiles_file] = list((archive / "tile" / "0").glob("*.tiles"))
     original = tiles_file.read_bytes()
     rewritten = bytearray(original)
@@ -213,3 +247,68 @@ def test_archive_moves_full_archived_tiles_out_of_redis_and_proofs_and_verify_st
     rewritten_entry = _debar(env, "verify", "--archive", str(archive))
     assert rewritten_entry.returncode == 1, rewritten_entry.stdout
     assert "does not hash to the stored leaf" in rewritten_entry.stderr, rewritten_entry.stderr
+
+
+def _killed_at(env: dict[str, str], method: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`debar log <args>` killed (os._exit, no cleanup) when it calls RedisTreeStore.<method>: after the files
+    that step writes first are durable, before the script that deletes."""
+    code = (
+        "import os, sys\n"
+        "from debar.sanction.adapters.tree_store import RedisTreeStore\n"
+        f"setattr(RedisTreeStore, {method!r}, lambda *a, **k: os._exit(9))\n"
+        "from debar.cli.main import main\n"
+        f"sys.argv = ['debar', 'log', *{list(args)!r}]\n"
+        "sys.exit(main())\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={**os.environ, **env}
+    )
+
+
+def test_an_archive_run_killed_between_its_steps_converges_when_run_again(
+    service_env: dict[str, str], logs_dir: Path, tmp_path: Path
+):
+    prefix = f"tk{uuid.uuid4().hex[:8]}"
+    env = {**service_env, "DEBAR_REDIS_PREFIX": prefix, "DEBAR_DATA_DIR": str(tmp_path / "data")}
+    keys = TreeKeys(prefix)
+    r: Any = (redis_client.RedisCluster if ON_CLUSTER else redis_client.Redis).from_url(env["DEBAR_REDIS_URL"])
+    archive = tmp_path / "archive"
+    run = ("archive", "--dir", str(archive), "--keep-days", "0")
+    service = start_service("sanction", env, logs_dir)
+    try:
+        with grpc.insecure_channel(service.address) as channel:
+            checks = sanction_pb2_grpc.SanctionServiceStub(channel)
+            decisions = decision_pb2_grpc.DecisionServiceStub(channel)
+            allowed = [
+                checks.Check(check_request(new_ric(), "RAIL_G_TRAIN"), timeout=TIMEOUT).decision_id
+                for _ in range(2 * TILE + 20)
+            ]
+            _integrated(decisions, allowed[-1], size=len(allowed))
+    finally:
+        service.stop()
+    size = int(r.hget(keys.state, "size"))
+    order_before, leaf_before = r.llen(keys.records), r.hlen(keys.leaf)
+
+    # Killed once the tiles are written, before they are deleted: Redis holds everything still.
+    first = _killed_at(env, "forget_tiles", *run)
+    assert first.returncode == 9, (first.stdout, first.stderr)
+    assert list((archive / "tile" / "0").glob("*.tiles")) and r.exists(keys.tile(0, 0))
+    assert r.llen(keys.records) == order_before and r.get(keys.order_base) is None
+    # Killed once the leaf order is written, before the script that trims it: the tiles went, the order stays.
+    second = _killed_at(env, "forget_order", *run)
+    assert second.returncode == 9, (second.stdout, second.stderr)
+    assert not r.exists(keys.tile(0, 0)) and r.getbit(keys.archived, 0) == 1
+    assert list((archive / "tile" / "order").glob("*.jsonl.gz"))
+    assert r.llen(keys.records) == order_before and r.hlen(keys.leaf) == leaf_before
+    # Run again to the end: it converges (tiles not moved twice, the leaf order moved once).
+    done = _debar(env, *run)
+    assert done.returncode == 0, done.stderr
+    assert "and 0 tiles" in done.stdout, done.stdout
+    base = int(r.get(keys.order_base))
+    assert base > 0 and r.llen(keys.records) == order_before - base and r.hlen(keys.leaf) == leaf_before - base
+    assert r.hlen(keys.unarchived) == 0  # every record before the cursor was archived
+    again = _debar(env, *run)
+    assert again.returncode == 0 and "and 0 tiles" in again.stdout and "and 0 items" in again.stdout
+    verified = _debar(env, "verify", "--archive", str(archive))
+    assert verified.returncode == 0 and ", 0 broken" in verified.stdout, (verified.stdout, verified.stderr)
+    assert f"{size} entries rebuilt" in verified.stdout, verified.stdout

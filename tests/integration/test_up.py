@@ -271,6 +271,23 @@ def test_up_with_certs_made_before_authz_existed_issues_its_certificate_and_serv
                 envoy_check(route, {"x-passenger-id": new_ric()}), timeout=10
             )
         assert answer.status.code == 0 and answer.ok_response.headers
+        # The sanction service requires people's proofs; the console's key (made in the folder) signs its reviewers'.
+        from debar.rpc import tokens
+        from debar.v1 import decision_pb2, decision_pb2_grpc
+
+        key = tokens.load_signing_key(str(certs / "console-reviewers-key.pem"))
+        proof = tokens.mint(key, "console-reviewers", "reviewer:li", tokens.audience_of("sanction"), time.time())
+        console = grpc.ssl_channel_credentials(
+            ca, (certs / "console-key.pem").read_bytes(), (certs / "console.pem").read_bytes()
+        )
+        with grpc.secure_channel(f"127.0.0.1:{ports['sanction']}", console) as channel:
+            listing = decision_pb2_grpc.DecisionServiceStub(channel).ListObjections
+            on_behalf = [("x-debar-on-behalf-of", "reviewer:li")]
+            listing(decision_pb2.ListObjectionsRequest(), metadata=[*on_behalf, ("x-debar-on-behalf-of-token", proof)],
+                    timeout=10)  # fmt: skip
+            with pytest.raises(grpc.RpcError) as refused:
+                listing(decision_pb2.ListObjectionsRequest(), metadata=on_behalf, timeout=10)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
     finally:
         assert _stopped(process) == 0
 

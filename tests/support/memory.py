@@ -22,6 +22,7 @@ from pathlib import Path
 
 from debar.sanction.app.ports import (
     Adapters,
+    IntegratedRecord,
     RateCounterUnavailable,
     RekeyCounts,
     Sequenced,
@@ -520,6 +521,7 @@ class MemoryArchive:
     def __init__(self) -> None:
         self.chains: dict[str, list[LogEntry]] = {}
         self.tiles: dict[int, bytes] = {}
+        self.order: dict[int, IntegratedRecord] = {}
 
     def write(self, bucket: str, records: list[LogEntry]) -> str:
         self.chains.setdefault(bucket, []).extend(records)
@@ -537,6 +539,15 @@ class MemoryArchive:
 
     def read_tiles(self) -> dict[int, bytes]:
         return dict(self.tiles)
+
+    def write_order(self, first: int, records: Sequence[IntegratedRecord]) -> str:
+        for i, record in enumerate(records, first):
+            if self.order.setdefault(i, record) != record:
+                raise ValueError(f"leaf-order item {i} differs")
+        return "memory-archive/tile/order"
+
+    def read_order(self) -> list[IntegratedRecord]:
+        return [self.order[i] for i in range(len(self.order))]
 
 
 class MemoryRekeyer:

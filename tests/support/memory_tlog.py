@@ -79,6 +79,8 @@ class MemoryTreeStore:
         self.archived: set[int] = set()
         self.record_list: list[IntegratedRecord] = []
         self.leaf: dict[tuple[str, str], int] = {}
+        self.base = 0  # leaf-order items moved out (record_list holds the items from number `base`)
+        self.waiting: dict[tuple[str, str], IntegratedRecord] = {}
         self.checkpoint: tuple[int, bytes] | None = None
         self.commits = 0
 
@@ -123,7 +125,28 @@ class MemoryTreeStore:
         return self.leaf.get((stream, record_id))
 
     async def records(self, start: int, count: int) -> list[IntegratedRecord]:
-        return self.record_list[start : start + count]
+        first = max(start, self.base)
+        return self.record_list[first - self.base : first - self.base + count - (first - start)]
+
+    async def order_base(self) -> int:
+        return self.base
+
+    async def unarchived(self) -> list[IntegratedRecord]:
+        return sorted(self.waiting.values(), key=lambda r: r.first_leaf)
+
+    async def forget_order(
+        self, base: int, moved: int, archived: Sequence[IntegratedRecord], kept: Sequence[IntegratedRecord]
+    ) -> int:
+        if base != self.base or len(self.record_list) < moved:
+            raise TreeConflict(f"order base {self.base}, not {base}")
+        del self.record_list[:moved]
+        self.base += moved
+        for r in archived:
+            self.leaf.pop((r.stream, r.record_id), None)
+            self.waiting.pop((r.stream, r.record_id), None)
+        for r in kept:
+            self.waiting[(r.stream, r.record_id)] = r
+        return moved
 
     async def leaf_hashes(self, start: int, end: int) -> list[bytes | None]:
         return [self.nodes.get(NodeId(0, i)) for i in range(start, end)]

@@ -51,12 +51,28 @@ class Debar:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU a process has used so far, every thread counted (Linux /proc); None elsewhere."""
+    """User + system CPU a process has used so far, every thread counted, and its child processes' (the sanction
+    server's log integrator runs in one): those running, and those ended and waited for (Linux /proc); None
+    elsewhere."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime (fields 14, 15 of stat(5))
+    # utime, stime, cutime, cstime (fields 14-17 of stat(5)): cutime/cstime hold the children waited for
+    ticks = sum(int(f) for f in fields[11:15])
+    for child in _children(pid):
+        ticks += round((cpu_seconds(child) or 0.0) * _CLOCK_TICKS)
+    return ticks / _CLOCK_TICKS
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def machine_busy_seconds() -> float | None:
@@ -140,11 +156,12 @@ def _private_env(**settings: str) -> dict[str, str]:
 
 
 @contextmanager
-def debar(*, railway: bool = False, integrator: bool = True) -> Iterator[Debar]:
+def debar(*, railway: bool = False, integrator: bool | str = True) -> Iterator[Debar]:
     """A private Redis (appendfsync always, as `debar up` runs it) and `debar serve sanction` on it; with
     `railway`, `debar serve railway` asking that sanction service; without `integrator`, the sanction service with
     DEBAR_LOG_INTEGRATOR=off (its decisions sequenced, never integrated: the same service without the log's
-    integrator). Stopped on the way out, whatever happened."""
+    integrator; a string: that DEBAR_LOG_INTEGRATOR, e.g. `inline`). Stopped on the way out, whatever happened."""
+    mode = integrator if isinstance(integrator, str) else "on" if integrator else "off"
     with (
         tempfile.TemporaryDirectory() as tmp,
         EmbeddedRedis(Path(tmp) / "redis") as redis,
@@ -154,7 +171,7 @@ def debar(*, railway: bool = False, integrator: bool = True) -> Iterator[Debar]:
         key = Path(tmp) / "log-signing.key"
         log_signing_key(key, "debar.bench/log")  # the log integrator signs checkpoints as the service does
         env = _private_env(DEBAR_REDIS_URL=redis.url, DEBAR_SANCTION_ADDRESS=sanction, DEBAR_DATA_DIR=tmp,
-                           DEBAR_LOG_SIGNING_KEY=str(key), DEBAR_LOG_INTEGRATOR="on" if integrator else "off",
+                           DEBAR_LOG_SIGNING_KEY=str(key), DEBAR_LOG_INTEGRATOR=mode,
                            DEBAR_LOG_FORMAT="json",
                            DEBAR_PLATFORM_RATE_CHECKS="0")  # fmt: skip
 

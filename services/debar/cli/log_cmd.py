@@ -22,7 +22,7 @@ async def archive(settings: Settings, directory: str | None, keep_days: int) -> 
         streams = await archive_log(
             core.adapters.decision_log, core.adapters.archive, policy, int(time.time()), integrated=cursors.get
         )
-        tiles = await archive_tiles(core.adapters.tree, core.adapters.decision_log, core.adapters.archive)
+        tree = await archive_tiles(core.adapters.tree, core.adapters.decision_log, core.adapters.archive)
     changed = [c for c in streams if not c.trimmed]
     for stream in changed:
         print(
@@ -31,6 +31,7 @@ async def archive(settings: Settings, directory: str | None, keep_days: int) -> 
         )
     print(
         f"archived {sum(c.records for c in streams)} records holding {sum(c.decisions for c in streams)} decisions "
-        f"from {len(streams)} buckets, and {tiles} tiles of the Merkle tree's leaf hashes"
+        f"from {len(streams)} buckets, and {tree.tiles} tiles of the Merkle tree's leaf hashes and {tree.order} "
+        f"items of its leaf order ({tree.unarchived} records passed and not archived keep their tiles in Redis)"
     )
     return 1 if changed else 0

@@ -212,10 +212,14 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
             tiles = core.adapters.archive.read_tiles() if args.archive else {}
         except ValueError as error:
             return cannot(f"archived tiles unreadable: {error}")
+        try:
+            order = core.adapters.archive.read_order() if args.archive else []
+        except ValueError as error:
+            return cannot(f"archived leaf order unreadable: {error}")
         report = await audit_log(
             core.adapters.sequenced_log, core.adapters.tree, notes, log_key, witness_keys, archived,
             held=core.adapters.store if isinstance(core.adapters.store, StoredRecords) else None,
-            tools_sign=args.require_signatures, archived_tiles=tiles,
+            tools_sign=args.require_signatures, archived_tiles=tiles, archived_order=order,
             lists=core.adapters.decision_log if isinstance(core.adapters.decision_log, ListedDecisions) else None,
         )  # fmt: skip
     for line in report.broken:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -18,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from debar.cli.sanction_core import sanction_core
-from debar.cli.services import SANCTION, WEB_SERVICES, available_services, port_of
+from debar.cli.services import CONSOLE, SANCTION, WEB_SERVICES, available_services, port_of
 from debar.cli.startup import http_start_failure, port_taken, start_failure
 from debar.common.settings import Settings
 from debar.common.witnesses import WitnessEndpoint
@@ -145,6 +146,24 @@ def _witness(settings: Settings, env: dict[str, str]) -> _Witness:
     return _Witness(witness_env, url, cosigner.verifier().verifier_key(), log_env)
 
 
+def _console_reviewer_proofs(certs: Path, settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
+    """With --certs the sanction service requires people's proofs (DEBAR_DELEGATION_PROOF): the console signs its
+    reviewers' with a key of its own in the certificates folder, which a trust file of its own names for reviewer:*
+    (accounts sign-in trusts the console). The sanction service's env and the console's."""
+    from debar.rpc import tokens
+    from debar.rpc.trust import trust_entry
+
+    key_path = certs / "console-reviewers-key.pem"
+    if not key_path.exists():
+        tokens.write_signing_key(key_path, tokens.new_signing_key())
+    key = tokens.load_signing_key(str(key_path), "DEBAR_CONSOLE_REVIEWER_KEY")
+    trust_path = certs / "console-reviewers-trust.json"
+    issuer = settings.console_reviewer_issuer
+    trust_path.write_text(json.dumps({"issuers": {issuer: trust_entry(key.public_key(), ["reviewer:*"])}}))
+    sanction = {} if settings.token_trust_file else {"DEBAR_TOKEN_TRUST_FILE": str(trust_path)}
+    return sanction, {"DEBAR_CONSOLE_REVIEWER_KEY": str(key_path)}
+
+
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt  # SIGTERM stops everything as Ctrl-C does, during start-up too
 
@@ -182,6 +201,9 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None, topolog
             prober = replace(prober, tls_ca=str(certs / "ca.pem"), tls_cert=str(certs / "bench.pem"),
                              tls_key=str(certs / "bench-key.pem"))  # fmt: skip
         witness = _witness(settings, env)
+        proofs: dict[str, dict[str, str]] = {}
+        if certs is not None:
+            proofs[SANCTION], proofs[CONSOLE] = _console_reviewer_proofs(certs, settings)
         signal.signal(signal.SIGTERM, _interrupt)
         children: dict[str, subprocess.Popen[bytes]] = {}
         try:
@@ -196,6 +218,7 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None, topolog
                     child_env = {**env, **_tls_env(certs, name)} if certs else dict(env)
                     if name == SANCTION:
                         child_env.update(witness.log_env)
+                    child_env.update(proofs.get(name, {}))
                     children[name] = subprocess.Popen([sys.executable, "-m", "debar.cli.main", "serve", name],
                                                       env=child_env)  # fmt: skip
                 for name in group:

@@ -30,6 +30,17 @@ def is_identity(name: object) -> bool:
     return isinstance(name, str) and CALLER_NAME.match(name) is not None
 
 
+# Kinds of identity that are machines (a platform, asking through a domain service), not people.
+MACHINE_KINDS = frozenset({"platform"})
+
+
+def is_person(identity: str) -> bool:
+    """A person (`reviewer:li`, `clerk:wang`): a `kind:name` identity of a kind that is not a machine's. A delegate
+    acts for a person only with that person's own proof (rpc/callers.py: PrincipalProof)."""
+    kind, colon, _ = identity.partition(":")
+    return bool(colon) and kind not in MACHINE_KINDS
+
+
 def group_of(identity: str) -> str | None:
     """`kind:*` for a `kind:name` identity; None for a bare name (it belongs to no group)."""
     kind, colon, _ = identity.partition(":")

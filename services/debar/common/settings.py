@@ -428,6 +428,15 @@ class Settings:
     token_issuer: str = setting(
         "DEBAR_TOKEN_ISSUER", "", "the name of DEBAR_TOKEN_SIGNING_KEY in the sanction service's trust file"
     )
+    # A delegate acting for a person (x-debar-on-behalf-of: reviewer:li) proves it with that person's own token.
+    delegation_proof: str = setting(
+        "DEBAR_DELEGATION_PROOF",
+        "required",
+        "the sanction service: required (a delegated call for a person, e.g. reviewer:li, must carry that person's "
+        "signed token in x-debar-on-behalf-of-token, from an issuer DEBAR_TOKEN_TRUST_FILE lets name them) or off "
+        "(the delegate's word is believed); local mode never asks",
+        check=one_of("required", "off"),
+    )
     # Each platform's own rate at a domain service (in this process), so that one cannot starve another.
     platform_rate_checks: int = setting(
         "DEBAR_PLATFORM_RATE_CHECKS",
@@ -521,6 +530,25 @@ class Settings:
         "proxy sign-in: the header naming the signed-in reviewer",
         check=_header_name,
     )
+    console_proxy_token_header: str = setting(
+        "DEBAR_CONSOLE_PROXY_TOKEN_HEADER",
+        "X-Debar-Reviewer-Token",
+        "proxy sign-in: the header carrying the signed-in reviewer's signed token (JWT for debar.sanction), passed "
+        "on unchanged to the sanction service as their proof",
+        check=_header_name,
+    )
+    console_reviewer_key: str = setting(
+        "DEBAR_CONSOLE_REVIEWER_KEY",
+        "",
+        "accounts sign-in: PEM file, the console's Ed25519 key to sign its reviewers' proofs (the trust file names "
+        "it for reviewer:*, so this key is a reviewer credential); empty: no proofs (local mode, or proofs off)",
+    )
+    console_reviewer_issuer: str = setting(
+        "DEBAR_CONSOLE_REVIEWER_ISSUER",
+        "console-reviewers",
+        "accounts sign-in: the name of DEBAR_CONSOLE_REVIEWER_KEY in the sanction service's trust file",
+        check=_identity,
+    )
     console_trusted_proxies: str = setting(
         "DEBAR_CONSOLE_TRUSTED_PROXIES",
         "",
@@ -543,9 +571,11 @@ class Settings:
     log_integrator: str = setting(
         "DEBAR_LOG_INTEGRATOR",
         "on",
-        "on, or off: this replica never takes the integrator's lease (it still sequences entries and serves proofs "
-        "from the stored tree); another replica must integrate",
-        check=one_of("on", "off"),
+        "on: the integrator runs in a child process of the server (started, restarted and stopped with it); off: "
+        "this replica never takes the integrator's lease (it still sequences entries and serves proofs from the "
+        "stored tree), another replica must integrate; inline: it runs in the serving event loop (its steps then "
+        "delay calls)",
+        check=one_of("on", "off", "inline"),
     )
     log_signing_key: str = setting(
         "DEBAR_LOG_SIGNING_KEY", "", "file holding the log's signer key; `debar up` makes one in the data folder"

@@ -12,7 +12,7 @@ import os
 import re
 import secrets
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -37,6 +37,9 @@ class AccountsError(ValueError):
 class Reviewer:
     login: str
     display_name: str
+    # The reviewer's own signed token, as the authenticating proxy passed it (proxy sign-in), forwarded unchanged to
+    # the sanction service as their proof; empty in accounts sign-in (the console signs one: sanction_client.py).
+    proof: str = field(default="", repr=False, compare=False)
 
     @property
     def identity(self) -> str:
@@ -44,10 +47,10 @@ class Reviewer:
         return f"{IDENTITY_KIND}:{self.login}"
 
 
-def reviewer_of(login: str, display_name: str = "") -> Reviewer | None:
+def reviewer_of(login: str, display_name: str = "", proof: str = "") -> Reviewer | None:
     """A reviewer by login name (as an authenticating proxy names them), or None for a name that is not one."""
     login = login.strip()
-    return Reviewer(login, display_name or login) if LOGIN.match(login) else None
+    return Reviewer(login, display_name or login, proof.strip()) if LOGIN.match(login) else None
 
 
 def _read(path: Path) -> dict[str, dict[str, str]]:

@@ -64,6 +64,7 @@ async def serve(settings: Settings) -> None:
         sign_in=settings.console_sign_in,
         accounts=accounts,
         proxy_header=settings.console_proxy_header,
+        proxy_token_header=settings.console_proxy_token_header,
         proxies=proxy_networks(settings.console_trusted_proxies),
         lookups=RateLimiter(settings.console_lookup_rate),
         sign_ins=RateLimiter(settings.console_lookup_rate),

@@ -105,7 +105,7 @@ async def _every_objection(request: Request, reviewer: Reviewer) -> tuple[list[v
     if cached and console.clock() - cached[0] < COUNTS_CACHE_S:
         found: tuple[list[views.Objection], bool] = cached[1]
         return found
-    found = await console.client.every_objection(acting_for=reviewer.identity)
+    found = await console.client.every_objection(acting_for=reviewer)
     console.cache["every"] = (console.clock(), found)
     return found
 
@@ -157,11 +157,11 @@ async def _queue_page(
 ) -> tuple[list[views.Objection], str]:
     client = console_of(request).client
     if state != "open":
-        return await client.objections(state, overdue_only, QUEUE_PAGE, token, acting_for=reviewer.identity)
+        return await client.objections(state, overdue_only, QUEUE_PAGE, token, acting_for=reviewer)
     # The API filters by one state: the open ones are read from the listing of every state, page by page.
     shown: list[views.Objection] = []
     for _ in range(OPEN_VIEW_MAX_PAGES):
-        found, token = await client.objections("", overdue_only, QUEUE_PAGE, token, acting_for=reviewer.identity)
+        found, token = await client.objections("", overdue_only, QUEUE_PAGE, token, acting_for=reviewer)
         shown += [o for o in found if o.is_open]
         if len(shown) >= QUEUE_PAGE or not token:
             break
@@ -184,10 +184,10 @@ async def _objection_page(
             message="Objection ids look like O3a7f0c1d2e3b4a59.",
         )
     try:
-        objection = await client.objection(objection_id, acting_for=reviewer.identity)
+        objection = await client.objection(objection_id, acting_for=reviewer)
     except (NotFound, InvalidInput):
         return page(request, "message.html", 404, title="No such objection", message=f"No objection {objection_id}.")
-    decision = await client.decision(objection.decision_id, acting_for=reviewer.identity)
+    decision = await client.decision(objection.decision_id, acting_for=reviewer)
     catalogue = await client.catalogue()
     return page(
         request,
@@ -233,7 +233,7 @@ async def act(request: Request) -> Response:
         return await _objection_page(request, reviewer, objection_id, refused.status, refused.message)
     client = console_of(request).client
     try:
-        current = await client.objection(objection_id, acting_for=reviewer.identity)
+        current = await client.objection(objection_id, acting_for=reviewer)
     except (NotFound, InvalidInput):
         return page(request, "message.html", 404, title="No such objection", message=f"No objection {objection_id}.")
     shown_as = fields.get("state", "")
@@ -246,20 +246,20 @@ async def act(request: Request) -> Response:
     reason = fields.get("reason", "")
     try:
         if action == "review":
-            await client.review(objection_id, reviewer.identity)
+            await client.review(objection_id, reviewer)
             done = "Taken under review."
         elif action == "resolve":
             outcome = fields.get("outcome", "")
             problem = _resolution_problem(outcome, reason, current.state)
             if problem:
                 return await _objection_page(request, reviewer, objection_id, 400, problem, reason)
-            resolved = await client.resolve(objection_id, outcome, reviewer.identity, reason.strip())
+            resolved = await client.resolve(objection_id, outcome, reviewer, reason.strip())
             done = f"Resolved: {views.state_words(resolved.state)}."
         else:
             if current.resolved_by == reviewer.identity:
                 own = "You overturned this objection yourself: another reviewer must confirm it."
                 return await _objection_page(request, reviewer, objection_id, 403, own)
-            await client.confirm_resolution(objection_id, reviewer.identity)
+            await client.confirm_resolution(objection_id, reviewer)
             done = "Confirmed: the overturn takes effect and the record is corrected."
     except InvalidInput as bad:
         return await _objection_page(request, reviewer, objection_id, 400, f"{bad}; nothing was changed.", reason)

@@ -4,7 +4,10 @@ as the console's own views (views.py) or one of the errors below, never as proto
 Who calls: the console itself (its certificate, token or, in local mode, x-debar-caller `console`). A reviewer's
 action is done as the reviewer: the console names them in `x-debar-on-behalf-of` (it holds the scope `delegate`,
 and acts with no more than the reviewer's own scopes), and in the `reviewer` field, which must then be that same
-identity.
+identity. The console's word is not proof of a person: each such call also carries the reviewer's own signed token
+in `x-debar-on-behalf-of-token` (the sanction service requires it, DEBAR_DELEGATION_PROOF), the one the
+authenticating proxy passed for them (proxy sign-in) or, in accounts sign-in, one the console signs with
+DEBAR_CONSOLE_REVIEWER_KEY (ProofSigner: then the console's key is a reviewer credential, as its accounts file is).
 
 A receipt's status (GetDecisionProof) is checked with the tlog library, loaded when first needed. A method a
 server answers UNIMPLEMENTED raises NotAvailable, and pages say so."""
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -22,10 +25,12 @@ from debar.common.identifiers import IdKind, InvalidIdentifier, SubjectId, valid
 from debar.common.settings import Settings
 from debar.console import views
 from debar.rpc import tls
-from debar.rpc.callers import CALLER_HEADER, ON_BEHALF_OF_HEADER
+from debar.rpc.callers import CALLER_HEADER, ON_BEHALF_OF_HEADER, ON_BEHALF_OF_TOKEN_HEADER
 from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, sanction_pb2, sanction_pb2_grpc
 
 if TYPE_CHECKING:  # token mode's module loads cryptography and PyJWT: only when a signing key is set
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from debar.rpc.tokens import Signer
 
 CONSOLE_CALLER = "console"
@@ -244,11 +249,48 @@ def subject_of(raw: str) -> SubjectId:
 # --- the client -------------------------------------------------------------------------------------------------
 
 
+class Principal(Protocol):
+    """The person a call is made for (accounts.Reviewer): their identity and, from a proxy, their own token."""
+
+    @property
+    def identity(self) -> str: ...
+
+    @property
+    def proof(self) -> str: ...
+
+
+MAX_PROOF_SIGNERS = 1024  # reviewers' tokens kept for reuse; emptied when full
+
+
+class ProofSigner:
+    """Accounts sign-in: the console signs its reviewers' proofs itself, as issuer `issuer` (its trust-file entry
+    names reviewer:*). One token per reviewer, reused until it nears its end (tokens.Signer)."""
+
+    def __init__(self, key: Ed25519PrivateKey, issuer: str, clock: Callable[[], float] = time.time) -> None:
+        self._key, self._issuer, self._clock = key, issuer, clock
+        self._signers: dict[str, Signer] = {}
+
+    def __call__(self, identity: str) -> str:
+        signer = self._signers.get(identity)
+        if signer is None:
+            from debar.rpc.tokens import Signer, audience_of
+
+            if len(self._signers) >= MAX_PROOF_SIGNERS:
+                self._signers.clear()
+            signer = self._signers[identity] = Signer(
+                self._key, self._issuer, identity, audience_of("sanction"), TOKEN_LIFETIME_S, self._clock
+            )
+        return signer.token()
+
+
 class SanctionClient:
     def __init__(
         self, channel: grpc.aio.Channel, timeout_s: float, signer: Signer | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, proofs: ProofSigner | None = None,
     ) -> None:  # fmt: skip
+        """`proofs`: accounts sign-in, the console's signer of its reviewers' tokens (None: proxy sign-in, whose
+        reviewers bring their own, or no proofs at all: local mode, DEBAR_DELEGATION_PROOF=off)."""
+        self._proofs = proofs
         self._channel = channel
         self._decisions = decision_pb2_grpc.DecisionServiceStub(channel)
         self._sanction = sanction_pb2_grpc.SanctionServiceStub(channel)
@@ -270,20 +312,30 @@ class SanctionClient:
             key = load_signing_key(settings.token_signing_key)
             issuer = settings.token_issuer or CONSOLE_CALLER
             signer = Signer(key, issuer, CONSOLE_CALLER, audience_of("sanction"), TOKEN_LIFETIME_S)
-        return cls(channel, settings.sanction_timeout_s, signer)
+        proofs = None
+        if settings.console_sign_in == "accounts" and settings.console_reviewer_key:
+            from debar.rpc.tokens import load_signing_key
+
+            reviewer_key = load_signing_key(settings.console_reviewer_key, "DEBAR_CONSOLE_REVIEWER_KEY")
+            proofs = ProofSigner(reviewer_key, settings.console_reviewer_issuer)
+        return cls(channel, settings.sanction_timeout_s, signer, proofs=proofs)
 
     async def close(self) -> None:
         await self._channel.close()
 
-    def _metadata(self, acting_for: str | None) -> tuple[tuple[str, str], ...]:
+    def _metadata(self, acting_for: Principal | None) -> tuple[tuple[str, str], ...]:
         if self._signer is not None:
             who: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {self._signer.token()}"),)
         else:
             who = ((CALLER_HEADER, CONSOLE_CALLER),)  # ignored by a server that knows callers by certificate
-        return (*who, (ON_BEHALF_OF_HEADER, acting_for)) if acting_for else who
+        if acting_for is None:
+            return who
+        who = (*who, (ON_BEHALF_OF_HEADER, acting_for.identity))
+        proof = acting_for.proof or (self._proofs(acting_for.identity) if self._proofs is not None else "")
+        return (*who, (ON_BEHALF_OF_TOKEN_HEADER, proof)) if proof else who
 
     async def _call(
-        self, what: str, call: Callable[..., Awaitable[T]], request: Any, acting_for: str | None = None
+        self, what: str, call: Callable[..., Awaitable[T]], request: Any, acting_for: Principal | None = None
     ) -> T:
         try:
             return await call(request, timeout=self._timeout_s, metadata=self._metadata(acting_for))
@@ -306,7 +358,7 @@ class SanctionClient:
 
     # -- decisions -----------------------------------------------------------------------------------------
 
-    async def decision(self, decision_id: str, acting_for: str | None = None) -> views.Decision:
+    async def decision(self, decision_id: str, acting_for: Principal | None = None) -> views.Decision:
         request = decision_pb2.GetDecisionRequest(decision_id=decision_id)
         return decision_view(await self._call("decision", self._decisions.GetDecision, request, acting_for))
 
@@ -324,7 +376,7 @@ class SanctionClient:
 
     # -- objections ----------------------------------------------------------------------------------------
 
-    async def objection(self, objection_id: str, acting_for: str | None = None) -> views.Objection:
+    async def objection(self, objection_id: str, acting_for: Principal | None = None) -> views.Objection:
         request = decision_pb2.GetObjectionRequest(objection_id=objection_id)
         return objection_view(await self._call("objection", self._decisions.GetObjection, request, acting_for))
 
@@ -334,7 +386,7 @@ class SanctionClient:
         overdue_only: bool = False,
         page_size: int = 50,
         page_token: str = "",
-        acting_for: str | None = None,
+        acting_for: Principal | None = None,
     ) -> tuple[list[views.Objection], str]:
         """One page, soonest deadline first; `state` "" for every state. Returns the page and the next token."""
         request = decision_pb2.ListObjectionsRequest(
@@ -346,7 +398,7 @@ class SanctionClient:
         answer = await self._call("objections", self._decisions.ListObjections, request, acting_for)
         return [objection_view(o) for o in answer.objections], answer.next_page_token
 
-    async def every_objection(self, acting_for: str | None = None) -> tuple[list[views.Objection], bool]:
+    async def every_objection(self, acting_for: Principal | None = None) -> tuple[list[views.Objection], bool]:
         """Every objection (for counts and the chart), up to MAX_OBJECTION_PAGES pages; and whether that was all."""
         found: list[views.Objection] = []
         token = ""
@@ -378,25 +430,25 @@ class SanctionClient:
         request = decision_pb2.RequestReconsiderationRequest(objection_id=objection_id, statement=statement)
         return objection_view(await self._call("objection", self._decisions.RequestReconsideration, request))
 
-    async def review(self, objection_id: str, reviewer: str) -> views.Objection:
-        """Takes a filed objection under review, as `reviewer` (the signed-in reviewer's identity)."""
-        request = decision_pb2.ReviewObjectionRequest(objection_id=objection_id, reviewer=reviewer)
+    async def review(self, objection_id: str, reviewer: Principal) -> views.Objection:
+        """Takes a filed objection under review, as `reviewer` (the signed-in reviewer)."""
+        request = decision_pb2.ReviewObjectionRequest(objection_id=objection_id, reviewer=reviewer.identity)
         return objection_view(await self._call("objection", self._decisions.ReviewObjection, request, reviewer))
 
-    async def resolve(self, objection_id: str, outcome: str, reviewer: str, reason: str) -> views.Objection:
+    async def resolve(self, objection_id: str, outcome: str, reviewer: Principal, reason: str) -> views.Objection:
         """`outcome`: "upheld" or "overturned"."""
         request = decision_pb2.ResolveObjectionRequest(
             objection_id=objection_id,
             outcome=decision_pb2.ObjectionOutcome.Value(f"OBJECTION_OUTCOME_{outcome.upper()}"),
-            reviewer=reviewer,
+            reviewer=reviewer.identity,
             reason=reason,
         )
         return objection_view(await self._call("objection", self._decisions.ResolveObjection, request, reviewer))
 
-    async def confirm_resolution(self, objection_id: str, reviewer: str) -> views.Objection:
+    async def confirm_resolution(self, objection_id: str, reviewer: Principal) -> views.Objection:
         """The second reviewer's confirmation of an overturn (four eyes): awaiting confirmation -> overturned. The
         reviewer who resolved it is refused by the sanction service (Refused)."""
-        request = decision_pb2.ConfirmResolutionRequest(objection_id=objection_id, reviewer=reviewer)
+        request = decision_pb2.ConfirmResolutionRequest(objection_id=objection_id, reviewer=reviewer.identity)
         return objection_view(await self._call("confirmation", self._decisions.ConfirmResolution, request, reviewer))
 
     # -- receipts (the transparency log) ----------------------------------------------------------------------

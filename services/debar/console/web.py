@@ -58,6 +58,7 @@ class Console:
     proxies: tuple[IPv4Network | IPv6Network, ...]
     lookups: RateLimiter
     sign_ins: RateLimiter
+    proxy_token_header: str = "X-Debar-Reviewer-Token"  # proxy sign-in: the reviewer's own token (their proof)
     clock: Callable[[], float] = time.time
     cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
 
@@ -175,13 +176,15 @@ def address_of(request: Request) -> str:
 
 
 def signed_in(request: Request) -> Reviewer | None:
-    """The reviewer behind this request: in proxy mode the proxy's identity header, believed only from a trusted
-    proxy address; in accounts mode the session's sign-in."""
+    """The reviewer behind this request: in proxy mode the proxy's identity header (and the reviewer's signed token,
+    their proof at the sanction service), believed only from a trusted proxy address; in accounts mode the
+    session's sign-in."""
     console = console_of(request)
     if console.sign_in == "proxy":
         if not trusted(peer_of(request), console.proxies):
             return None
-        return reviewer_of(request.headers.get(console.proxy_header, ""))
+        headers = request.headers
+        return reviewer_of(headers.get(console.proxy_header, ""), proof=headers.get(console.proxy_token_header, ""))
     entry = request.session.get("reviewer")
     if not isinstance(entry, dict):
         return None

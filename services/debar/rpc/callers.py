@@ -4,7 +4,10 @@ loopback only). Whatever the transport, the name must be an identity (common/cal
 UNAUTHENTICATED. Health and reflection stay open to anyone who got through the transport.
 
 A service that calls another on someone's behalf names them in x-debar-on-behalf-of (a domain service: the
-platform that asked it); the sanction service believes that only from callers with the scope `delegate`."""
+platform that asked it); the sanction service believes that only from callers with the scope `delegate`. When the
+one named is a person (reviewer:li, clerk:wang: common/callers.py is_person), the delegate's word is not enough:
+the call must also carry that person's own signed token in x-debar-on-behalf-of-token (PrincipalProof), which the
+delegate cannot mint, so that one leaked delegate credential cannot act as two reviewers."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import structlog
 
-from debar.common.callers import CALLER_NAME, LOCAL, PUBLIC_SERVICES, is_identity
+from debar.common.callers import CALLER_NAME, LOCAL, PUBLIC_SERVICES, is_identity, is_person
 from debar.common.settings import Settings
 from debar.rpc.interceptors import Behaviour, UnaryInterceptor
 
@@ -25,6 +28,7 @@ if TYPE_CHECKING:  # token mode's modules load cryptography and PyJWT (~0.3 s a 
 
 CALLER_HEADER = "x-debar-caller"
 ON_BEHALF_OF_HEADER = "x-debar-on-behalf-of"
+ON_BEHALF_OF_TOKEN_HEADER = "x-debar-on-behalf-of-token"
 
 # The identity of the call being served, for a service that passes it on (CallerInterceptor sets it).
 _CALLER: ContextVar[str] = ContextVar("debar_caller")
@@ -97,6 +101,57 @@ def identify_callers(settings: Settings, service: str) -> Identify:
 
         trust = load_trust(settings.token_trust_file)
     return Identify(transport, trust=trust, audience=f"debar.{service}", default_caller=settings.caller)
+
+
+class PrincipalProof:
+    """A delegated call for a person carries that person's proof: a token (rpc/tokens.py, the same rules as a
+    caller's: trusted issuer allowed that subject, EdDSA, this server's audience, at most an hour, jti) whose subject
+    is the identity named in x-debar-on-behalf-of. `trust` None: no issuer is trusted, so no person can be named."""
+
+    def __init__(self, trust: Trust | None, audience: str, clock: Callable[[], float] = time.time) -> None:
+        self._trust = trust
+        self._audience = audience
+        self._clock = clock
+
+    @staticmethod
+    def needed_for(principal: str) -> bool:
+        return is_person(principal)
+
+    def __call__(self, metadata: object, principal: str) -> None:
+        """Returns when the call proves `principal`; else Unauthenticated, naming the header."""
+        token = header(metadata, ON_BEHALF_OF_TOKEN_HEADER)
+        if not token:
+            raise Unauthenticated(
+                f"acting for {principal!r} needs their own signed token in {ON_BEHALF_OF_TOKEN_HEADER}: a delegate's "
+                "word is not proof of a person"
+            )
+        if self._trust is None:
+            raise Unauthenticated(
+                f"{ON_BEHALF_OF_TOKEN_HEADER}: no token issuer is trusted here (DEBAR_TOKEN_TRUST_FILE is not set)"
+            )
+        from debar.rpc import tokens
+
+        try:
+            subject = tokens.verify(self._trust, token, self._audience, self._clock())
+        except tokens.InvalidToken as error:
+            raise Unauthenticated(f"{ON_BEHALF_OF_TOKEN_HEADER}: {error}") from None
+        if subject != principal:
+            raise Unauthenticated(
+                f"{ON_BEHALF_OF_TOKEN_HEADER}: the token is {subject!r}'s, not {principal!r}'s ({ON_BEHALF_OF_HEADER})"
+            )
+
+
+def principal_proofs(settings: Settings, service: str) -> PrincipalProof | None:
+    """How `service` checks a delegate's proof of the person it acts for; None when it does not (local mode trusts
+    every process on the machine; DEBAR_DELEGATION_PROOF=off). Reads the trust file (SettingsError if bad)."""
+    if settings.delegation_proof == "off" or settings.transport() == "local":
+        return None
+    trust = None
+    if settings.token_trust_file:
+        from debar.rpc.trust import load_trust
+
+        trust = load_trust(settings.token_trust_file)
+    return PrincipalProof(trust, f"debar.{service}")
 
 
 class CallerInterceptor(UnaryInterceptor):

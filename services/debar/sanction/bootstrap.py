@@ -102,6 +102,7 @@ def build_core(
     )
 
 
-def build_integrator(adapters: Adapters, signer: Signer, witnesses: Witnesses) -> Integrator:
-    """The log integrator over the core's ports: run it as a task (Integrator.run) beside the servers."""
-    return Integrator(adapters.sequenced_log, adapters.tree, adapters.checkpoints, signer, witnesses)
+def build_integrator(adapters: Adapters, signer: Signer, witnesses: Witnesses, owner: str | None = None) -> Integrator:
+    """The log integrator over the core's ports: run it as a task (Integrator.run), beside the servers or in a
+    process of its own (integrator_process.py). `owner`: its name in the lease, default host/pid/random."""
+    return Integrator(adapters.sequenced_log, adapters.tree, adapters.checkpoints, signer, witnesses, owner=owner)

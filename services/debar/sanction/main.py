@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from debar.common import logs
 from debar.common.settings import Settings
 from debar.local.embedded_redis import EmbeddedRedis
-from debar.rpc.callers import identify_callers
+from debar.rpc.callers import identify_callers, principal_proofs
 from debar.rpc.metrics import RpcMetrics, serve_metrics
 from debar.rpc.request_context import RequestInterceptor
 from debar.rpc.server import GrpcServer, Readiness, stop_tasks
@@ -43,6 +43,7 @@ from debar.sanction.app.ports import StoreUnavailable
 from debar.sanction.app.watch import keep_judging
 from debar.sanction.bootstrap import build_core, build_integrator, subject_resolver, watch_limits
 from debar.sanction.domain.catalogue import load_default_catalogue
+from debar.sanction.integrator_process import IntegratorProcess
 from debar.v1 import decision_pb2_grpc, registry_pb2_grpc, sanction_pb2_grpc, watch_pb2_grpc
 
 SERVICE_NAMES = [
@@ -99,6 +100,7 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
     # A bad scopes or trust file, or one granting `local` outside local mode, stops the start here.
     policy = load_policy(settings.scopes_file, catalogue, local_mode=settings.transport() == "local")
     identify = identify_callers(settings, "sanction")
+    proofs = principal_proofs(settings, "sanction")  # a delegate acting for a person brings the person's token
     signer = settings.log_signer()  # the log's key: missing or unreadable stops the start here, naming the setting
     witness_list = settings.log_witness_list()
     async with contextlib.AsyncExitStack() as stack:
@@ -118,9 +120,10 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         registry.register(WatchCollector(core.watch.stats))
         if core.adapters.writes_unreplicated is not None:
             registry.register(ReplicationCollector(core.adapters.writes_unreplicated))
+        guard = AccessInterceptor(identify, policy, access, proofs)
         server = GrpcServer(
             settings.host, settings.ports["sanction"], SERVICE_NAMES, settings.grace_s,
-            interceptors=[RequestInterceptor(RpcMetrics(registry)), AccessInterceptor(identify, policy, access)],
+            interceptors=[RequestInterceptor(RpcMetrics(registry)), guard],
             credentials=credentials, health_port=settings.health_port or None,
         )  # fmt: skip
         distinct = DistinctSubjects(core.adapters.subject_tally)
@@ -161,8 +164,11 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         stop_metrics = serve_metrics(registry, settings.host, settings.metrics_port)
         replaying = asyncio.create_task(keep_replaying(core.spool_replay))  # spooled decisions into the log
         tasks = [replaying]
-        if settings.log_integrator == "on":
-            tasks.append(asyncio.create_task(integrator.run()))  # the Merkle tree, checkpoints, witnesses
+        if settings.log_integrator == "on":  # the Merkle tree, checkpoints, witnesses: in a child process
+            child = IntegratorProcess(integrator.health, url)
+            tasks.append(asyncio.create_task(child.run()))
+        elif settings.log_integrator == "inline":  # in this event loop, as a task beside the servers
+            tasks.append(asyncio.create_task(integrator.run()))
         else:  # never takes the lease: entries are still sequenced, proofs served from the stored tree
             integrator.health.state = IntegratorState.OFF
             integrator.health.detail = "DEBAR_LOG_INTEGRATOR=off: another replica must integrate"

@@ -225,8 +225,15 @@ class TreeKeys:
         {p}:{tlog}:state       hash    size, edge (tlog.compact serialization), root (hex)
         {p}:{tlog}:cursors     hash    stream -> the last record id integrated from it
         {p}:{tlog}:records     list    "<first leaf> <count> <stream> <record id>" per integrated record, in leaf
-                                       order (the order verification rebuilds the tree in)
-        {p}:{tlog}:leaf        hash    "<stream> <record id>" -> its first leaf index
+                                       order (the order verification rebuilds the tree in), from item `orderbase`:
+                                       `debar log archive` moves the items before it to the archive folder
+        {p}:{tlog}:orderbase   string  how many leaf-order items were moved to the archive (the list's first item
+                                       is item number `orderbase`); also the archive run's cursor
+        {p}:{tlog}:leaf        hash    "<stream> <record id>" -> its first leaf index; a record's field leaves with
+                                       its record (`debar log archive`)
+        {p}:{tlog}:unarchived  hash    "<stream> <record id>" -> its leaf-order item, for each record the archive
+                                       run has passed (before `orderbase`) that was not archived then (a refusal
+                                       kept, an objection step, a rekey run): what keeps its tile in Redis
         {p}:{tlog}:t:L:N       string  tile N of stored level L (L a multiple of 8): up to 256 node hashes of 32
                                        bytes, node index N * 256 + i at byte offset 32 * i (level 0: leaf hashes);
                                        a full level-0 tile whose leaves are all archived records leaves Redis
@@ -260,6 +267,14 @@ class TreeKeys:
     @property
     def leaf(self) -> str:
         return f"{self._tag}:leaf"
+
+    @property
+    def order_base(self) -> str:
+        return f"{self._tag}:orderbase"
+
+    @property
+    def unarchived(self) -> str:
+        return f"{self._tag}:unarchived"
 
     def tile(self, level: int, tile: int) -> str:
         return f"{self._tag}:t:{level}:{tile}"

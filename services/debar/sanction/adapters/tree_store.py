@@ -7,7 +7,10 @@ trip. Every write is one script (lua/tree_commit.lua) that checks the lease owne
 `debar log archive` moves full level-0 tiles whose leaves are all archived records to the archive folder
 (lua/tree_archive.lua marks each in the `archived` bitmap as it deletes it): a proof that needs one raises
 NodesArchived, never a wrong proof; the levels above (8, 16, ...) stay in Redis, so the integrator's edge, recent
-inclusion proofs and consistency proofs whose sizes are outside the archived tiles work as before."""
+inclusion proofs and consistency proofs whose sizes are outside the archived tiles work as before. The leaf
+order's items up to the archive run's cursor, and the leaf index of archived records, leave in one script too
+(lua/tree_order_archive.lua): `records` numbers items in the whole leaf order (lua/tree_order.lua reads them with
+the cursor, atomically)."""
 
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ from debar.tlog.compact import CompactRange
 from debar.tlog.merkle import HASH_SIZE, NodeId, root
 from debar.tlog.nodes import MissingNodes
 
-_SCRIPTS = ("tree_commit", "tree_lease", "tree_checkpoint", "tree_archive")
+_SCRIPTS = ("tree_commit", "tree_lease", "tree_checkpoint", "tree_archive", "tree_order", "tree_order_archive")
 
 
 def record_field(stream: str, record_id: str) -> str:
@@ -146,8 +149,32 @@ class RedisTreeStore:
 
     @unavailable_on_redis_error
     async def records(self, start: int, count: int) -> list[IntegratedRecord]:
-        items: Any = await self._redis.lrange(self._keys.records, start, start + count - 1)
+        _, items = await self._scripts.run("tree_order", [self._keys.order_base, self._keys.records], [start, count])
         return [parse_record_item(_text(item)) for item in items]
+
+    @unavailable_on_redis_error
+    async def order_base(self) -> int:
+        return int(await self._redis.get(self._keys.order_base) or 0)
+
+    @unavailable_on_redis_error
+    async def unarchived(self) -> list[IntegratedRecord]:
+        found: Any = await self._redis.hvals(self._keys.unarchived)
+        return sorted((parse_record_item(_text(item)) for item in found), key=lambda r: r.first_leaf)
+
+    @unavailable_on_redis_error
+    async def forget_order(
+        self, base: int, moved: int, archived: Sequence[IntegratedRecord], kept: Sequence[IntegratedRecord],
+    ) -> int:  # fmt: skip
+        keys = [self._keys.order_base, self._keys.records, self._keys.leaf, self._keys.unarchived]
+        fields = [record_field(r.stream, r.record_id) for r in archived]
+        args: list[Any] = [str(base), moved, len(fields), *fields, len(kept)]
+        for record in kept:
+            args += [record_field(record.stream, record.record_id), record_item(record)]
+        args += [len(fields), *fields]
+        done = int(await self._scripts.run("tree_order_archive", keys, args))
+        if done < 0:
+            raise TreeConflict(f"the leaf order moved on from item {base} (another archive run?): nothing forgotten")
+        return done
 
     async def _archived(self, tile: int) -> bool:
         return int(await self._redis.getbit(self._keys.archived, tile)) == 1

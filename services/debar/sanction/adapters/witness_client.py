@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from types import TracebackType
 
@@ -77,6 +78,15 @@ class HttpWitnesses:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+    def warm(self) -> None:
+        """Builds the HTTP client and loads what its first request would (TLS context, the async backend): in a
+        freshly started integrator process on a loaded machine, that first request took most of the witness
+        timeout before a byte was sent."""
+        if self._witnesses:
+            self._http()
+            with contextlib.suppress(ImportError):
+                import anyio  # noqa: F401  (httpx's transport loads it on its first connection)
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:

@@ -23,7 +23,7 @@ from debar.common.callers import CALLER_NAME, LOCAL, PUBLIC_SERVICES, is_identit
 from debar.common.errors import DomainError, InvalidField, PermissionDenied, RateLimited, Unavailable
 from debar.common.identifiers import IdKind, SubjectId
 from debar.common.settings import SettingsError
-from debar.rpc.callers import ON_BEHALF_OF_HEADER, Identify, Unauthenticated, header
+from debar.rpc.callers import ON_BEHALF_OF_HEADER, Identify, PrincipalProof, Unauthenticated, header
 from debar.rpc.interceptors import Behaviour, UnaryInterceptor
 from debar.rpc.status import abort_with, status_code_of
 from debar.sanction.app.distinct import DistinctSubjects
@@ -86,9 +86,14 @@ class AccessInterceptor(UnaryInterceptor):
         health and reflection stay open. A server-streaming method (WatchService.Changes) is guarded the same way; any
     other streaming method is refused."""
 
-    def __init__(self, identify: Identify, policy: AccessPolicy, stats: AccessStats) -> None:
+    def __init__(
+        self, identify: Identify, policy: AccessPolicy, stats: AccessStats, proofs: PrincipalProof | None = None
+    ) -> None:
+        """`proofs`: how a delegated call for a person proves that person (None: the delegate's word is taken, as in
+        local mode or DEBAR_DELEGATION_PROOF=off)."""
         super().__init__()
         self._identify = identify
+        self._proofs = proofs
         self._policy = policy
         self._stats = stats
         # The policy never changes while the server runs, so a caller's grant (and a delegate's for a principal) is
@@ -198,6 +203,15 @@ class AccessInterceptor(UnaryInterceptor):
                     f"caller {caller!r} may not act on behalf of {principal!r}: a delegate acts for people and "
                     "platforms, not for a delegate",
                 )
+            if self._proofs is not None and self._proofs.needed_for(principal):
+                # A delegate's credential is a role's: naming any reviewer would let one leaked console key act as
+                # two and defeat four eyes. The person's own token, which the delegate cannot mint, must come too.
+                try:
+                    self._proofs(context.invocation_metadata(), principal)
+                except Unauthenticated as error:
+                    self._stats.unauthenticated += 1  # the person is not authenticated (the caller is)
+                    log.warning("denied: caller %r acting for %r without their proof: %s", caller, principal, error)
+                    await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(error))
             grant = self._acting_for(grant, principal)
         if not self._policy.may_call(grant, method):
             self._stats.denied_calls += 1

@@ -106,8 +106,9 @@ class IntegratorHealth:
         }
 
 
-def default_owner() -> str:
-    return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(6)}"
+def default_owner(pid: int | None = None) -> str:
+    """host/pid/random: `pid` the server's (the integrator's own process may be a child of it), default this one."""
+    return f"{socket.gethostname()}/{os.getpid() if pid is None else pid}/{secrets.token_hex(6)}"
 
 
 class Integrator:

@@ -262,11 +262,13 @@ async def audit_log(
     held: StoredRecords | None = None,
     tools_sign: bool = False,
     archived_tiles: Mapping[int, bytes] = MappingProxyType({}),
+    archived_order: Sequence[IntegratedRecord] = (),
     lists: ListedDecisions | None = None,
 ) -> AuditReport:
     """`archived_tiles`: the level-0 tiles `debar log archive` moved out of Redis, by number; each leaf of them is
     checked against the entry it stands for, which is rebuilt from the archived records (the root comes from
-    the entries, never from a stored hash)."""
+    the entries, never from a stored hash). `archived_order`: the leaf order's items it moved out of Redis
+    (items 0 to its cursor); the rest of the leaf order is read from Redis after them."""
     report = AuditReport()
     checkpoints = _open_checkpoints(checkpoint_notes, log_key, witness_keys, report)
     report.newest_size = max(checkpoints, default=0)
@@ -308,12 +310,21 @@ async def audit_log(
             )
 
     reached(0)
+    base = await tree.order_base()
+    if base > len(archived_order):
+        report.broken.append(
+            f"leaf order items {len(archived_order)}..{base - 1}: neither in Redis nor in the archive (moved by "
+            "`debar log archive`: verify with --archive, or an archived leaf-order file was deleted)"
+        )
     start = 0
     while True:
-        page: list[IntegratedRecord] = await tree.records(start, PAGE)
+        if start < len(archived_order):
+            page: list[IntegratedRecord] = list(archived_order[start : start + PAGE])
+        else:
+            page = await tree.records(max(start, base), PAGE)
         if not page:
             break
-        start += len(page)
+        start = max(start, base) + len(page) if start >= len(archived_order) else start + len(page)
         stored_at = page[0].first_leaf
         stored = await tree.leaf_hashes(stored_at, page[-1].first_leaf + page[-1].count)
         for i, h in enumerate(stored):

@@ -265,6 +265,15 @@ class Archive(Protocol):
         """Every archived level-0 tile by number."""
         ...
 
+    def write_order(self, first: int, records: Sequence[IntegratedRecord]) -> object:
+        """Leaf-order items numbered from `first`; durable before it returns (a run repeated after a crash may
+        write the same items again)."""
+        ...
+
+    def read_order(self) -> list[IntegratedRecord]:
+        """Every archived leaf-order item, from item 0, with no gap (raises ValueError otherwise)."""
+        ...
+
 
 class Spool(Protocol):
     """Fail-open decisions made while the log could not be written, kept locally until replayed."""
@@ -509,7 +518,26 @@ class TreeStore(Protocol):
         ...
 
     async def records(self, start: int, count: int) -> list[IntegratedRecord]:
-        """The integrated records in leaf order, from the `start`-th record."""
+        """The integrated records in leaf order, from the `start`-th record (numbered in the whole leaf order),
+        or from the first still stored (`order_base`) if that is later: those before it are in the archive."""
+        ...
+
+    async def order_base(self) -> int:
+        """How many leaf-order items were moved to the archive (`forget_order`): the archive run's cursor."""
+        ...
+
+    async def unarchived(self) -> list[IntegratedRecord]:
+        """The records before `order_base` that were not archived when the archive run passed them, in leaf
+        order: what keeps their tiles (and their leaf index) in the store."""
+        ...
+
+    async def forget_order(
+        self, base: int, moved: int, archived: Sequence[IntegratedRecord], kept: Sequence[IntegratedRecord]
+    ) -> int:
+        """Atomically: drops the first `moved` leaf-order items (once they are in the archive files) and moves
+        `order_base` from `base` past them, forgets the leaf index of the `archived` records (and drops them
+        from `unarchived`), and keeps the `kept` ones in `unarchived`. Raises TreeConflict (nothing changed) if
+        `order_base` is not `base`. Returns `moved`."""
         ...
 
     async def leaf_hashes(self, start: int, end: int) -> list[bytes | None]:
