@@ -183,7 +183,7 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
     from debar.cli.sanction_core import sanction_core
     from debar.sanction.adapters.checkpoint_dir import DirectoryCheckpoints
     from debar.sanction.app.log_audit import audit_log
-    from debar.sanction.app.ports import StoredRecords
+    from debar.sanction.app.ports import ListedDecisions, StoredRecords
     from debar.tlog.cosignature import parse_cosigner_key
     from debar.tlog.keys import InvalidKey, parse_verifier_key
 
@@ -220,6 +220,7 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
             core.adapters.sequenced_log, core.adapters.tree, notes, log_key, witness_keys, archived,
             held=core.adapters.store if isinstance(core.adapters.store, StoredRecords) else None,
             tools_sign=args.require_signatures, archived_tiles=tiles, archived_order=order,
+            lists=core.adapters.decision_log if isinstance(core.adapters.decision_log, ListedDecisions) else None,
         )  # fmt: skip
     for line in report.broken:
         print(f"BROKEN {line}", file=sys.stderr)

@@ -50,7 +50,7 @@ def health_line(health: IntegratorHealth) -> bytes:
         "cosigned_by": list(health.cosigned_by),
         "witness_failures": [[f.witness, f.kind.value, f.detail, f.status] for f in health.witness_failures],
         "failures": [[w, k.value, n] for (w, k), n in health.failures.items()],
-        "leaves": health.leaves, "cpu_s": health.cpu_s,
+        "leaves": health.leaves, "cpu_s": health.cpu_s, "unreadable": health.unreadable,
     }  # fmt: skip
     return json.dumps(report).encode() + b"\n"
 
@@ -60,12 +60,13 @@ class ChildHealth:
 
     def __init__(self, health: IntegratorHealth) -> None:
         self.health = health
-        self._base_leaves, self._base_cpu = health.leaves, health.cpu_s
+        self._base_leaves, self._base_cpu, self._base_unreadable = health.leaves, health.cpu_s, health.unreadable
         self._base_failures: Counter[tuple[str, WitnessFailureKind]] = Counter(health.failures)
 
     def child_started(self) -> None:
         h = self.health
         self._base_leaves, self._base_cpu, self._base_failures = h.leaves, h.cpu_s, Counter(h.failures)
+        self._base_unreadable = h.unreadable
 
     def apply(self, line: bytes) -> None:
         report: dict[str, Any] = json.loads(line)
@@ -81,6 +82,7 @@ class ChildHealth:
             failures[(w, WitnessFailureKind(k))] += n
         h.failures = failures
         h.leaves, h.cpu_s = self._base_leaves + report["leaves"], self._base_cpu + report["cpu_s"]
+        h.unreadable = self._base_unreadable + report.get("unreadable", 0)
 
 
 class IntegratorProcess:

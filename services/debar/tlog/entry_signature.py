@@ -15,19 +15,44 @@ the script returns), on the hot path; see README, "The transparency log", threat
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
+
 from debar.tlog.encoding import decode_base64, encode_base64
 from debar.tlog.keys import KEY_ID_SIZE
 from debar.tlog.note import Signer, Verifier
 
 CONTEXT = b"debar-entry-signature/1\n"
+# An import's chunk (many entries sequenced as one stream record) is signed as a whole as well: over this line and
+# the SHA-256 of each of its entries, in order. Each entry's own signature proves it genuine, not that it is still
+# where its writer put it: an entry dropped from a chunk (with its record erased from Redis), moved to another
+# chunk or reordered leaves every remaining entry's signature valid, and the chunk's broken.
+CHUNK_CONTEXT = b"debar-chunk-signature/1\n"
 
 
 def sign_entry(signer: Signer, entry: bytes) -> str:
     return encode_base64(signer.key_id + signer.sign(CONTEXT + entry))
 
 
+def _chunk_message(entries: Sequence[bytes]) -> bytes:
+    return CHUNK_CONTEXT + b"".join(hashlib.sha256(e).digest() for e in entries)
+
+
+def sign_chunk(signer: Signer, entries: Sequence[bytes]) -> str:
+    return encode_base64(signer.key_id + signer.sign(_chunk_message(entries)))
+
+
+def chunk_signed_by(verifier: Verifier, entries: Sequence[bytes], signature: str) -> bool:
+    """Whether `signature` is `verifier`'s key's on exactly these entries, in this order."""
+    return _signed(verifier, _chunk_message(entries), signature)
+
+
 def entry_signed_by(verifier: Verifier, entry: bytes, signature: str) -> bool:
     """Whether `signature` is `verifier`'s key's on exactly these entry bytes."""
+    return _signed(verifier, CONTEXT + entry, signature)
+
+
+def _signed(verifier: Verifier, message: bytes, signature: str) -> bool:
     if not isinstance(signature, str) or not signature:
         return False
     try:
@@ -35,4 +60,4 @@ def entry_signed_by(verifier: Verifier, entry: bytes, signature: str) -> bool:
     except ValueError:
         return False
     key_id, sig = raw[:KEY_ID_SIZE], raw[KEY_ID_SIZE:]
-    return key_id == verifier.key_id and verifier.verify(CONTEXT + entry, sig)
+    return key_id == verifier.key_id and verifier.verify(message, sig)

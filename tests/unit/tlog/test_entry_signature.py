@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from debar.tlog.encoding import encode_base64
-from debar.tlog.entry_signature import entry_signed_by, sign_entry
+from debar.tlog.entry_signature import chunk_signed_by, entry_signed_by, sign_chunk, sign_entry
 from debar.tlog.keys import Ed25519Signer
 
 ENTRY = b"debar-log-entry/1 registry\nat=1764250000\ncaller=clerk:wang\n"
@@ -28,3 +28,14 @@ def test_garbage_and_signatures_of_other_messages_are_refused():
     # The key's plain signature on the same bytes (as on a note) is not an entry signature: the context differs.
     plain = encode_base64(log.key_id + log.sign(ENTRY))
     assert not entry_signed_by(log.verifier(), ENTRY, plain)
+
+
+def test_a_chunk_signature_holds_its_entries_their_count_and_order():
+    log = Ed25519Signer.generate("debar.test/log")
+    entries = [ENTRY + b"target=R%d\n" % i for i in range(5)]
+    signature = sign_chunk(log, entries)
+    assert chunk_signed_by(log.verifier(), entries, signature)
+    for tampered in (entries[1:], entries[:-1], [entries[1], entries[0], *entries[2:]], [*entries, entries[0]]):
+        assert not chunk_signed_by(log.verifier(), tampered, signature)
+    assert not chunk_signed_by(log.verifier(), entries, sign_entry(log, b"".join(entries)))  # not an entry's
+    assert not chunk_signed_by(Ed25519Signer.generate("debar.test/log").verifier(), entries, signature)

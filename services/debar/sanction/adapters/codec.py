@@ -332,9 +332,17 @@ def _entry_of(data: list[Any], texts: Mapping[str, str]) -> RegistryEntry:
     )  # fmt: skip
 
 
-def pack_registry_batch(packed: list[str]) -> str:
-    """Many packed entries as one stream record's field `rs` (a JSON array of them, in order)."""
-    return "[" + ",".join(packed) + "]"
+def pack_registry_batch(packed: list[str], signature: str = "") -> str:
+    """Many packed entries as one stream record's field `rs` (a JSON array of them, in order). `signature`: the
+    writer's over the chunk's entries (tlog/entry_signature.py: sign_chunk), kept as a last item, a string, when
+    given: each entry's own signature cannot tell an entry dropped, moved to another chunk or reordered."""
+    return "[" + ",".join([*packed, orjson.dumps(signature).decode()] if signature else packed) + "]"
+
+
+def registry_batch_signature(raw: str) -> str:
+    """The writer's signature on a field `rs`'s chunk as a whole, "" for none."""
+    data = _batch_items(raw)
+    return data[-1] if isinstance(data[-1], str) else ""
 
 
 def unpack_registry_batch(raw: str, texts: Mapping[str, str]) -> list[RegistryEntry]:
@@ -351,11 +359,16 @@ def registry_batch_text_refs(raw: str) -> list[str]:
     return [ref for data in _batch(raw) for ref in _text_refs_of(data)]
 
 
-def _batch(raw: str) -> list[list[Any]]:
+def _batch_items(raw: str) -> list[Any]:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise MalformedEntry("not a packed batch of registry entries") from error
-    if not isinstance(data, list) or not data:
+    if not isinstance(data, list) or not data or isinstance(data[0], str):
         raise MalformedEntry("not a packed batch of registry entries")
-    return [_checked(entry) for entry in data]
+    return data
+
+
+def _batch(raw: str) -> list[list[Any]]:
+    data = _batch_items(raw)
+    return [_checked(entry) for entry in (data[:-1] if isinstance(data[-1], str) else data)]

@@ -16,10 +16,14 @@ from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.domain.decisions import decision_id
 from debar.sanction.domain.log_records import LogEntry, decisions_of, subject_buckets
 
+_RAW = "surrogateescape"
+
 
 def _entry(stream_id: bytes | str, raw: dict[bytes, bytes]) -> LogEntry:
     sid = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
-    return LogEntry(sid, {k.decode(): v.decode() for k, v in raw.items()})
+    # Bytes that are not UTF-8 (no writer of a stream writes them: an insider's record) are kept as they are, so that
+    # the archive writes them back and verify rebuilds the same opaque leaf (sequenced_log.py).
+    return LogEntry(sid, {k.decode(errors=_RAW): v.decode(errors=_RAW) for k, v in raw.items()})
 
 
 def _newest_first_key(decision_id: str) -> tuple[int, int, str, int]:
@@ -108,6 +112,47 @@ class RedisDecisionLog:
 
     def walk(self, bucket: str, page: int = 1000) -> AsyncIterator[LogEntry]:
         return stream_entries(self._redis, self._keys.log(bucket), page)
+
+    async def unlisted(self, page: int = 1000) -> AsyncIterator[tuple[str, str, int]]:
+        """Every decision of the buckets' streams that is on no decision list of its subject (the list of its own
+        bucket, as `sb` names it, under the logged pseudonym or its current one): taken off behind the service's
+        back, so that ListDecisions and the console no longer show it. One LPOS a list, pipelined `page` at a time;
+        for `debar log verify` (ports.ListedDecisions), never on the check path."""
+        for bucket in await self.buckets():
+            stream = self._keys.log(bucket)
+            asked: list[tuple[str, int, list[str]]] = []
+            async for record in self.walk(bucket, page):
+                try:
+                    decisions = decisions_of(record)
+                except ValueError:  # not the check script's: verify names it as unreadable
+                    continue
+                for i, (d, own) in enumerate(zip(decisions, subject_buckets(record, bucket), strict=True)):
+                    pseudonym = d["subject"]
+                    moved = self._current(pseudonym) if self._current else pseudonym
+                    lists = [self._keys.subject_decisions(own, p) for p in dict.fromkeys((pseudonym, moved))]
+                    asked.append((record.stream_id, i, lists))
+                if len(asked) >= page:
+                    async for found in self._not_on(stream, bucket, asked):
+                        yield found
+                    asked = []
+            async for found in self._not_on(stream, bucket, asked):
+                yield found
+
+    async def _not_on(
+        self, stream: str, bucket: str, asked: Sequence[tuple[str, int, list[str]]]
+    ) -> AsyncIterator[tuple[str, str, int]]:
+        if not asked:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for stream_id, i, lists in asked:
+                for key in lists:
+                    pipe.lpos(key, decision_id(stream_id, bucket, i))
+            found: Any = await pipe.execute()
+        at = 0
+        for stream_id, i, lists in asked:
+            if all(f is None for f in found[at : at + len(lists)]):
+                yield stream, stream_id, i
+            at += len(lists)
 
 
 async def stream_entries(client: Redis, key: str, page: int = 1000) -> AsyncIterator[LogEntry]:

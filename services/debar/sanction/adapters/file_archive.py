@@ -49,7 +49,7 @@ class FileArchive:
         with open(partial, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as handle:
             for record in records:
                 line = json.dumps({"id": record.stream_id, "fields": record.fields}, ensure_ascii=False)
-                handle.write(line.encode() + b"\n")
+                handle.write(line.encode("utf-8", "surrogateescape") + b"\n")  # an insider's bytes as they were
             handle.close()
             raw.flush()
             os.fsync(raw.fileno())
@@ -133,6 +133,6 @@ class FileArchive:
         )
         records = []
         for path in files:
-            with gzip.open(path, "rt", encoding="utf-8") as handle:
+            with gzip.open(path, "rt", encoding="utf-8", errors="surrogateescape") as handle:
                 records += [LogEntry(d["id"], d["fields"]) for d in map(json.loads, handle) if d]
         return records

@@ -26,7 +26,7 @@ from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision, decision_id
 from debar.sanction.domain.entries import decode_entry, encode_entry, entry_key, split_entries, text_refs_of
 from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Outcome, Restriction, SubjectRef
-from debar.tlog.entry_signature import sign_entry
+from debar.tlog.entry_signature import sign_chunk, sign_entry
 from debar.tlog.note import Signer
 
 BATCH_ENTRIES = 256  # registry entries per stream record of a many-record write (a record of ~60 KB at most)
@@ -462,6 +462,9 @@ class RedisStore:
     def _sign(self, entry: bytes) -> str:
         return sign_entry(self._entry_signer, entry) if self._entry_signer is not None else ""
 
+    def _sign_chunk(self, entries: Sequence[bytes]) -> str:
+        return sign_chunk(self._entry_signer, entries) if self._entry_signer is not None else ""
+
     async def _write_ops(
         self,
         records: Sequence[tuple[str, str, bytes | str]],
@@ -481,7 +484,8 @@ class RedisStore:
         key, idempotently; a log entry may be sequenced twice, the attempt and the retry). Never the reverse,
         the record stored and its subject's entry missing, which a retry answered UNCHANGED and checks allowed."""
         refs = await self.store_texts(t for s in log for t in codec.registry_texts(s.entry)) if log else {}
-        packed = [codec.pack_registry(s.entry, refs, self._sign(s.entry.encode())) for s in log]
+        encoded = [s.entry.encode() for s in log]
+        packed = [codec.pack_registry(s.entry, refs, self._sign(e)) for s, e in zip(log, encoded, strict=True)]
         if not records and not entries and not packed:
             return 0
         await self._slots_known()
@@ -502,7 +506,8 @@ class RedisStore:
             else:
                 for start in range(0, len(logged), BATCH_ENTRIES):
                     part = logged[start : start + BATCH_ENTRIES]
-                    batches += (keys[n_entries + part[0]], codec.pack_registry_batch([packed[i] for i in part]),
+                    chunk = self._sign_chunk([encoded[i] for i in part])
+                    batches += (keys[n_entries + part[0]], codec.pack_registry_batch([packed[i] for i in part], chunk),
                                 len(part))  # fmt: skip
                     home = log[part[0]].bucket  # the bucket whose stream holds the batch
                     for index, i in enumerate(part):

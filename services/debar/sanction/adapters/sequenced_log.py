@@ -24,7 +24,13 @@ from debar.sanction.app.ports import Archive, SequencedRecord
 from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.decisions import parse_decision_id
 from debar.sanction.domain.entries import decode_entry, split_entries, text_refs_of
-from debar.sanction.domain.log_entries import DecisionEncoder, LoggedExemption, LoggedGround, ObjectionEntry
+from debar.sanction.domain.log_entries import (
+    DecisionEncoder,
+    LoggedExemption,
+    LoggedGround,
+    ObjectionEntry,
+    unreadable_entry,
+)
 from debar.sanction.domain.log_records import DECISION_FIELDS, DECISION_FS, DECISION_SEP
 from debar.sanction.domain.model import IndexEntry, Role
 
@@ -33,6 +39,31 @@ PIPELINE = 512  # streams read per pipelined round trip (read_after_many)
 
 def _str(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
+_UTF8, _RAW = "utf-8", "surrogateescape"
+
+
+def _pairs_of(fields: Mapping[str, str]) -> tuple[tuple[bytes, bytes], ...]:
+    """An archived record's fields as Redis held them (the archive keeps them as text, in order)."""
+    return tuple((k.encode(_UTF8, _RAW), v.encode(_UTF8, _RAW)) for k, v in fields.items())
+
+
+def _utf8_or_none(fields: dict[str, str]) -> dict[str, str] | None:
+    """An archived record's fields, None when they held bytes that are not UTF-8 (as `_records` finds them)."""
+    try:
+        for k, v in fields.items():
+            k.encode(), v.encode()
+    except UnicodeEncodeError:
+        return None
+    return fields
+
+
+_Raw = tuple[str, dict[str, str] | None, tuple[tuple[bytes, bytes], ...]]  # id, fields as text (None: not UTF-8), raw
 
 
 def _ground(entry: IndexEntry) -> LoggedGround:
@@ -140,33 +171,65 @@ class RedisSequencedLog:
         --archive`."""
         out: list[SequencedRecord] = []
         for bucket in archive.buckets():
-            records = [(r.stream_id, r.fields) for r in archive.read(bucket)]
+            records = [(r.stream_id, _utf8_or_none(r.fields), _pairs_of(r.fields)) for r in archive.read(bucket)]
             out += await self._entries_of(self._keys.log(bucket), records)
         return out
 
     # -- records into entries -------------------------------------------------------------------------------
 
     async def _records(self, stream: str, raw: Sequence[Any]) -> list[SequencedRecord]:
-        decoded = [(_str(sid), {_str(k): _str(v) for k, v in fields.items()}) for sid, fields in raw]
+        decoded: list[_Raw] = []
+        for sid, fields in raw:
+            pairs = tuple((_bytes(k), _bytes(v)) for k, v in fields.items())
+            try:
+                text: dict[str, str] | None = {k.decode(): v.decode() for k, v in pairs}
+            except UnicodeDecodeError:
+                text = None
+            decoded.append((_str(sid), text, pairs))
         return await self._entries_of(stream, decoded)
 
-    async def _entries_of(self, stream: str, decoded: Sequence[tuple[str, dict[str, str]]]) -> list[SequencedRecord]:
-        if stream == self._objection_keys.log:
-            return [SequencedRecord(stream, sid, (self._objection_entry(f),), (f.get("s", ""),)) for sid, f in decoded]
-        if stream == self._keys.operations_log:
-            return [
-                SequencedRecord(stream, sid, (f["e"].encode(),), (f.get("s", ""),)) for sid, f in decoded if "e" in f
-            ]
+    async def _entries_of(self, stream: str, decoded: Sequence[_Raw]) -> list[SequencedRecord]:
+        """Each record's entries; a record that is not what any writer of its stream writes (an insider's XADD, a
+        chunk cut short: nothing the service writes) is one opaque entry, its raw fields
+        (log_entries.unreadable_entry), marked `unreadable`: the integrator commits to it and goes on, and `debar
+        log verify` names it, where failing on it stopped integration for ever."""
+        fixed = stream in (self._objection_keys.log, self._keys.operations_log)
+        bucket = "" if fixed else hash_tag(stream)
         # Each decision's fields, split once; the texts of grounds and exemptions not met before are resolved
         # (in one call) before any entry is built.
-        split = {
-            sid: [d.split(DECISION_FS) for d in f.get("d", "").split(DECISION_SEP) if d]
-            for sid, f in decoded
-            if "r" not in f and "rs" not in f
-        }
-        refs = [
+        split: dict[str, list[list[str]]] = {}
+        refs: list[str] = []
+        if not fixed:
+            for sid, f, _ in decoded:
+                if f is None:
+                    continue
+                try:
+                    refs += self._refs_of(sid, f, split)
+                except Exception:  # the record is built below, and found unreadable there
+                    continue
+            await self._resolve(refs)
+        out: list[SequencedRecord] = []
+        for sid, f, pairs in decoded:
+            try:
+                if f is None:
+                    raise ValueError("a field or value that is not UTF-8")
+                out.append(self._record(stream, bucket, sid, f, split))
+            except Exception as error:  # whatever it is, no writer of this stream wrote it
+                out.append(
+                    SequencedRecord(
+                        stream, sid, (unreadable_entry(pairs),), unreadable=f"{type(error).__name__}: {error}"[:300]
+                    )
+                )
+        return out
+
+    def _refs_of(self, sid: str, f: dict[str, str], split: dict[str, list[list[str]]]) -> list[str]:
+        if "r" in f:
+            return codec.registry_text_refs(f["r"])
+        if "rs" in f:
+            return codec.registry_batch_text_refs(f["rs"])
+        fields = split[sid] = [d.split(DECISION_FS) for d in f.get("d", "").split(DECISION_SEP) if d]
+        return [
             ref
-            for fields in split.values()
             for d in fields
             if len(d) == len(DECISION_FIELDS)
             for packed, kept in ((d[7], self._packed[True]), (d[8], self._packed[False]))
@@ -174,16 +237,25 @@ class RedisSequencedLog:
             for e in split_entries(packed)
             for ref in text_refs_of(e)
         ]
-        refs += [ref for _, f in decoded if "r" in f for ref in codec.registry_text_refs(f["r"])]
-        refs += [ref for _, f in decoded if "rs" in f for ref in codec.registry_batch_text_refs(f["rs"])]
-        await self._resolve(refs)
-        bucket = hash_tag(stream)
-        return [
-            SequencedRecord(stream, sid, self._registry_entries(f), self._registry_signatures(f))
-            if "r" in f or "rs" in f
-            else SequencedRecord(stream, sid, self._decision_entries(bucket, sid, f, split[sid]))
-            for sid, f in decoded
-        ]
+
+    def _record(
+        self, stream: str, bucket: str, sid: str, f: dict[str, str], split: dict[str, list[list[str]]]
+    ) -> SequencedRecord:
+        if stream == self._objection_keys.log:
+            return SequencedRecord(stream, sid, (self._objection_entry(f),), (f.get("s", ""),))
+        if stream == self._keys.operations_log:
+            return SequencedRecord(stream, sid, (f["e"].encode(),), (f.get("s", ""),))
+        if "rs" in f:
+            return SequencedRecord(
+                stream, sid, self._registry_entries(f), self._registry_signatures(f),
+                chunk_signature=codec.registry_batch_signature(f["rs"]),
+            )  # fmt: skip
+        if "r" in f:
+            return SequencedRecord(stream, sid, self._registry_entries(f), self._registry_signatures(f))
+        decisions = split[sid] if sid in split else [d.split(DECISION_FS) for d in f["d"].split(DECISION_SEP) if d]
+        if not decisions:
+            raise ValueError("no decision, registry write or entry in it")
+        return SequencedRecord(stream, sid, self._decision_entries(bucket, sid, f, decisions))
 
     def _registry_entries(self, f: dict[str, str]) -> tuple[bytes, ...]:
         """One registry write's entry (field `r`), or a batch's, in order (field `rs`: an import's chunk)."""

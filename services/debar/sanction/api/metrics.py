@@ -213,6 +213,12 @@ class LogCollector(Collector):
         yield GaugeMetricFamily("debar_log_integrator_healthy", "1 unless refusing or unavailable", value=h.healthy)
         yield CounterMetricFamily("debar_log_integrated_leaves", "Leaves integrated by this process", value=h.leaves)
         yield CounterMetricFamily(
+            "debar_log_unreadable_records",
+            "Stream records no reader could turn into log entries (written behind the service's back), integrated "
+            "by this process as one opaque entry each; debar log verify names them",
+            value=h.unreadable,
+        )
+        yield CounterMetricFamily(
             "debar_log_integrator_cpu_seconds", "Process CPU time of integration steps that added leaves", value=h.cpu_s
         )
 

@@ -87,6 +87,7 @@ class IntegratorHealth:
     witness_failures: tuple[WitnessFailure, ...] = ()  # of the latest checkpoint
     failures: Counter[tuple[str, WitnessFailureKind]] = field(default_factory=Counter)  # since start
     leaves: int = 0  # integrated by this process
+    unreadable: int = 0  # records integrated by this process as one opaque entry (SequencedRecord.unreadable)
     cpu_s: float = 0.0  # process CPU time spent in steps that integrated something
 
     @property
@@ -257,6 +258,7 @@ class Integrator:
         records: list[IntegratedRecord] = []
         cursors: dict[str, str] = {}
         left: dict[str, list[SequencedRecord]] = {}  # read, but beyond this step's size: the next step's
+        unreadable: dict[tuple[str, str], str] = {}  # (record id, stream) -> why
         self.more_pending = self._unread
         full = False
         for batch in batches:
@@ -268,6 +270,8 @@ class Integrator:
                     left[record.stream] = batch[i:]
                     break
                 records.append(IntegratedRecord(record.stream, record.record_id, edge.size, len(record.entries)))
+                if record.unreadable:
+                    unreadable[record.record_id, record.stream] = record.unreadable
                 nodes += edge.extend([leaf_hash(entry) for entry in record.entries])
                 cursors[record.stream] = record.record_id
         if not records:
@@ -286,6 +290,15 @@ class Integrator:
             log.warning("log integrator: commit refused (%s); reading the tree again", error)
             self._state = None
             return 0
+        for done in records:
+            why = unreadable.get((done.record_id, done.stream))
+            if why is not None:
+                self.health.unreadable += 1
+                log.error(
+                    "log integrator: record %s of %s is unreadable as log entries (%s): integrated as one opaque "
+                    "entry of its raw fields, leaf %d (written behind the service's back; debar log verify names it)",
+                    done.record_id, done.stream, why, done.first_leaf,
+                )  # fmt: skip
         self._carry = left
         self._cursors.update(cursors)
         self._state = TreeState(edge, self._cursors)

@@ -18,11 +18,17 @@ What it checks, each failure one line naming it:
   it); records after the cursors are pending integration (counted);
 - the stored tree state (size, root) is the rebuilt tree, and the stored nodes prove the newest checkpoint
   consistent with it;
+- every record is readable as entries: one that is not (a garbage XADD, a chunk cut short) was integrated as one
+  opaque entry of its raw fields and is named;
+- every import chunk (one record of many registry entries) carries its writer's signature over its entries in
+  order: an entry dropped with its restriction erased, moved to another chunk or reordered is named;
 - every registry, objection and rekey entry (in Redis or the archive, integrated or pending) carries its writer's
   signature with the log's key (tlog/entry_signature.py): one without, or with one that does not verify, was
   written into a stream behind the service's back (a forged lift, confirmation or overturn, or a genuine entry
   altered), and the same signed entry twice is a genuine one copied. Entries of `debar import` and `debar rekey`
   run without the key are unsigned by design and counted (the operator's word: README, threat model);
+- with the decision lists (`lists`): every decision held in the buckets' streams is on its subject's decision list
+  (one taken off hides it from ListDecisions and the console);
 - with the registry's records (`held`): every restriction and permit held in Redis is what its registry entries,
   folded in log order, leave it (a record lifted, shortened or created in place, with no entry, is named), and
   every record the entries created is still held (one deleted in place is named). A subject's pseudonym moved by
@@ -38,6 +44,7 @@ from types import MappingProxyType
 from debar.sanction.app.log_proofs import consistency_proof
 from debar.sanction.app.ports import (
     IntegratedRecord,
+    ListedDecisions,
     SequencedLog,
     SequencedRecord,
     StoredRecords,
@@ -45,12 +52,12 @@ from debar.sanction.app.ports import (
     TreeState,
     TreeStore,
 )
-from debar.sanction.domain.log_entries import FORMAT, EntryKind, MalformedEntry, RegistryEntry
+from debar.sanction.domain.log_entries import FORMAT, UNREADABLE, EntryKind, MalformedEntry, RegistryEntry
 from debar.sanction.domain.model import Exemption
 from debar.sanction.domain.registry_log import Action, exemption_fields, restriction_fields
 from debar.tlog.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from debar.tlog.compact import CompactRange
-from debar.tlog.entry_signature import entry_signed_by
+from debar.tlog.entry_signature import chunk_signed_by, entry_signed_by
 from debar.tlog.merkle import leaf_hash
 from debar.tlog.nodes import MissingNodes
 from debar.tlog.note import NoteError, Verifier
@@ -121,6 +128,15 @@ def _check_writers(
     """`tools_sign`: the entries of `debar import` and `debar rekey` must be signed too."""
     seen: dict[bytes, str] = {}
     for record in records:
+        if record.unreadable or any(e.startswith(UNREADABLE) for e in record.entries):
+            report.broken.append(
+                f"record {record.record_id} of {record.stream}: unreadable as log entries "
+                f"({record.unreadable or 'an entry in the form of an unreadable record'}): integrated as one opaque "
+                "entry of its raw fields; written into Redis behind the service's back"
+            )
+            continue
+        if record.chunk_signature is not None:
+            _check_chunk(record, log_key, report)
         for k, entry in enumerate(record.entries):
             kind = _kind_of(entry)
             if kind is None:
@@ -143,6 +159,23 @@ def _check_writers(
                     f"{where}: the same signed {kind.value} entry as {seen[entry]}, twice: a genuine entry copied"
                 )
             seen.setdefault(entry, where)
+
+
+def _check_chunk(record: SequencedRecord, log_key: Verifier, report: AuditReport) -> None:
+    """An import's chunk: its writer signed its entries as a whole, in order, besides each one (a chunk whose
+    entries are unsigned, of `debar import` run without the key, has neither)."""
+    where = f"record {record.record_id} of {record.stream}"
+    if record.chunk_signature:
+        if not chunk_signed_by(log_key, record.entries, record.chunk_signature):
+            report.broken.append(
+                f"{where}: the chunk's {len(record.entries)} entries are not those its writer signed, in its order "
+                "(an entry dropped, cut, added, moved from another chunk or reordered behind the service's back)"
+            )
+    elif any(record.signatures):
+        report.broken.append(
+            f"{where}: a chunk of signed entries without its writer's signature on the chunk (removed behind the "
+            "service's back: entries may have been dropped, moved or reordered)"
+        )
 
 
 _EXEMPTION_ACTIONS = {Action.GRANT_EXEMPTION, Action.CONFIRM_EXEMPTION}
@@ -230,6 +263,7 @@ async def audit_log(
     tools_sign: bool = False,
     archived_tiles: Mapping[int, bytes] = MappingProxyType({}),
     archived_order: Sequence[IntegratedRecord] = (),
+    lists: ListedDecisions | None = None,
 ) -> AuditReport:
     """`archived_tiles`: the level-0 tiles `debar log archive` moved out of Redis, by number; each leaf of them is
     checked against the entry it stands for, which is rebuilt from the archived records (the root comes from
@@ -247,6 +281,12 @@ async def audit_log(
     )  # fmt: skip
     if held is not None:  # in time order across streams (a record's entries may span two buckets)
         await _check_records(held, [every[k] for k in sorted(every, key=lambda k: _order_key(k[1]))], report)
+    if lists is not None:
+        async for stream, record_id, index in lists.unlisted():
+            report.broken.append(
+                f"record {record_id} of {stream}, decision {index}: held in Redis but on no decision list of its "
+                "subject (taken off behind the service's back: ListDecisions and the console no longer show it)"
+            )
     try:
         state = await tree.state()
     except ValueError as error:

@@ -12,6 +12,7 @@ from debar.sanction.app.ports import NodesArchived, SequencedLog, TreeStore
 from debar.sanction.app.unavailable import unavailable_as
 from debar.sanction.domain.receipts import Receipt
 from debar.tlog.checkpoint import Checkpoint, parse_checkpoint
+from debar.tlog.nodes import MissingNodes
 from debar.tlog.note import parse_note
 from debar.tlog.proofs import ProofPlan, consistency_plan, inclusion_plan
 
@@ -29,6 +30,19 @@ class NotYetIntegrated(Unavailable):
 class ProofArchived(Conflict):
     """The proof needs leaf hashes moved to the archive (`debar log archive`): FAILED_PRECONDITION, never a wrong
     proof."""
+
+
+class ProofNodesMissing(Conflict):
+    """The proof needs leaf hashes the store holds neither in Redis nor marked archived (a tile deleted, or the
+    archived bitmap rewritten, behind the service's back): FAILED_PRECONDITION naming it, never a wrong proof or an
+    internal error; `debar log verify` names the tile."""
+
+
+def _missing(what: str, error: MissingNodes) -> ProofNodesMissing:
+    return ProofNodesMissing(
+        f"{what} needs leaf hashes that are neither in Redis nor marked archived ({error}): the tree's store was "
+        "changed behind the service's back; `debar log verify` names what is missing"
+    )
 
 
 async def read_proof(tree: TreeStore, plan: ProofPlan) -> list[bytes]:
@@ -106,6 +120,8 @@ class LogProofs:
             proof = await inclusion_proof(self._tree, leaf, head.size)
         except NodesArchived as error:
             raise ProofArchived(f"decision {decision_id}: its leaf hashes are archived ({error})") from error
+        except MissingNodes as error:
+            raise _missing(f"decision {decision_id}'s inclusion proof", error) from error
         return DecisionProof(decision_id, record.entries[index], leaf, tuple(proof), head)
 
     @unavailable_as("the decision log")
@@ -122,3 +138,5 @@ class LogProofs:
                 f"a consistency proof from size {from_size} to {to_size} needs leaf hashes moved to the archive "
                 f"({error}); ask from a newer checkpoint's size"
             ) from error
+        except MissingNodes as error:
+            raise _missing(f"a consistency proof from size {from_size} to {to_size}", error) from error

@@ -186,6 +186,16 @@ class DecisionLog(Protocol):
 
 
 @runtime_checkable
+class ListedDecisions(Protocol):
+    """For `debar log verify`: the decisions held in the buckets' streams that are on no decision list of their
+    subject (ListDecisions and the console list only what the lists hold)."""
+
+    def unlisted(self) -> AsyncIterator[tuple[str, str, int]]:
+        """(stream, record id, index in the record) of each such decision."""
+        ...
+
+
+@runtime_checkable
 class StoredRecords(Protocol):
     """The registry's records as held now, for `debar log verify` to hold them to their logged history."""
 
@@ -203,6 +213,12 @@ class SequencedRecord:
     # Per entry, its writer's signature (tlog/entry_signature.py), "" for none; () when none is signed (decisions).
     # Not under the tree: `debar log verify` checks each against the entry bytes, which are.
     signatures: tuple[str, ...] = ()
+    # An import's chunk (one record of many registry entries, field `rs`): its writer's signature over the chunk's
+    # entries, in order (tlog/entry_signature.py: sign_chunk), "" for none; None for any other record.
+    chunk_signature: str | None = None
+    # Why the record could not be read as entries, "" when it could: then `entries` is its one opaque entry
+    # (domain/log_entries.py: unreadable_entry), integrated as any other and named by `debar log verify`.
+    unreadable: str = ""
 
 
 class SequencedLog(Protocol):

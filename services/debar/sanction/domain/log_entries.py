@@ -34,6 +34,17 @@ class MalformedEntry(ValueError):
     """Bytes that are not a canonical version-1 log entry."""
 
 
+# A stream record that no writer of its stream wrote and no reader can turn into entries (a garbage XADD, a chunk cut
+# short) is still a leaf, so that the tree stays append-only and keeps the evidence: this line, then each of its
+# fields as Redis held them, in order, as `<length>:<bytes>` name and value, each pair ending with LF. It is never a
+# `debar-log-entry/1` entry: `debar log verify` names every leaf that starts with it.
+UNREADABLE = b"debar-unreadable-record/1\n"
+
+
+def unreadable_entry(fields: Sequence[tuple[bytes, bytes]]) -> bytes:
+    return UNREADABLE + b"".join(b"%d:%s%d:%s\n" % (len(k), k, len(v), v) for k, v in fields)
+
+
 # Each kind's fields in order; a trailing "*" marks a field that may repeat (zero or more lines in its place).
 FIELDS: Mapping[EntryKind, tuple[str, ...]] = {
     EntryKind.DECISION: (
