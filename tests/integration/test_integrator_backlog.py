@@ -5,7 +5,6 @@ step is made to outlive its lease (its reads delayed past it) and the backlog mu
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +17,8 @@ from debar.sanction.app.integrator import Integrator
 from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.tlog.keys import parse_signer_key
 from tests.support.keys import TEST_LOG_SIGNER_KEY
+from tests.support.log import write_court_feed
 from tests.support.memory_tlog import MemoryCheckpoints, NoWitnesses
-from tests.support.subjects import new_ric
 
 KEYS = "t1:test-secret-one-at-least-32-bytes"
 RECORDS = 600
@@ -40,18 +39,7 @@ class SlowReads:
 
 
 def test_a_step_that_outlives_its_lease_still_integrates_the_backlog(tmp_path: Path) -> None:
-    feed = tmp_path / "feed.jsonl"
-    feed.write_text(
-        "".join(
-            json.dumps({
-                "source": "court_consumption_order", "source_id": f"B-{i}",
-                "subject": {"id_type": "RIC", "id": new_ric()}, "legal_basis": "SPC Provisions, Art. 3",
-                "authority": "Beijing Chaoyang District People's Court", "case_number": f"(2025) B {i}",
-                "effective_from": "2025-01-01",
-            }) + "\n"
-            for i in range(RECORDS)
-        )
-    )  # fmt: skip
+    feed = write_court_feed(tmp_path / "feed.jsonl", RECORDS, "B", since="2025-01-01")
     with EmbeddedRedis(tmp_path / "redis") as server:
         env = {"DEBAR_PSEUDONYM_KEYS": KEYS, "DEBAR_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
         imported = subprocess.run(

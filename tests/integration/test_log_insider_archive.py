@@ -17,6 +17,7 @@ from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2_g
 from tests.integration.test_log_insider_chunks import broken, debar, import_feed
 from tests.integration.test_tlog_attacks import LogSystem, drop_from_decision_lists, records_of, system, verify
 from tests.support.keys import where
+from tests.support.log import receipt_when_ready
 from tests.support.requests import check_request, impose_request, subject
 from tests.support.servers import wait_for
 from tests.support.subjects import new_ric
@@ -26,25 +27,6 @@ __all__ = ["system"]
 TIMEOUT = 30
 READER = [("x-debar-caller", "reviewer:li")]
 TILE = 256
-
-
-def proven(decisions: Any, decision_id: str) -> Any:
-    got: list[Any] = []
-
-    def ready() -> bool:
-        try:
-            got.append(
-                decisions.GetDecisionProof(
-                    decision_pb2.GetDecisionProofRequest(decision_id=decision_id), metadata=READER, timeout=TIMEOUT
-                )
-            )
-            return True
-        except grpc.RpcError as error:
-            assert error.code() == grpc.StatusCode.UNAVAILABLE, error
-            return False
-
-    assert wait_for(ready, timeout_s=60, interval_s=0.2)
-    return got[0]
 
 
 def settled(system: LogSystem) -> int:
@@ -92,7 +74,7 @@ def test_the_archived_tiles_bitmap_rewritten(system: LogSystem, logs_dir: Path, 
         decisions = decision_pb2_grpc.DecisionServiceStub(channel)
         checks = sanction_pb2_grpc.SanctionServiceStub(channel)
         for decision_id in system.refused:  # kept in Redis: their restrictions have no end
-            proof = proven(decisions, decision_id)
+            proof = receipt_when_ready(decisions, decision_id)
             if proof.leaf_index // TILE not in moved and proof.leaf_index // TILE < size // TILE:
                 refusal, proven_tile = decision_id, proof.leaf_index // TILE
                 break
@@ -124,7 +106,7 @@ def test_the_archived_tiles_bitmap_rewritten(system: LogSystem, logs_dir: Path, 
         )
         assert code == grpc.StatusCode.FAILED_PRECONDITION, (code, details)
         later = checks.Check(check_request(new_ric(), "RAIL_G_TRAIN"), timeout=TIMEOUT).decision_id
-        proven(decisions, later)
+        receipt_when_ready(decisions, later)
     system.stop()
     stderr = broken(verify(system.env, "--archive", str(archive)))
     assert f"tile {proven_tile} deleted" in stderr, stderr
@@ -165,9 +147,9 @@ def test_archive_cannot_be_made_to_drop_a_kept_refusal_unnoticed(
         assert kept.outcome == common_pb2.OUTCOME_DENY
         batch = sanction_pb2.BatchCheckRequest(items=[check_request(p, "RAIL_G_TRAIN") for p in [*people, restricted]])
         batched = [x.response.decision_id for x in checks.BatchCheck(batch, timeout=TIMEOUT).results]
-        proven(decisions, kept.decision_id)
+        receipt_when_ready(decisions, kept.decision_id)
         for decision_id in batched:
-            proven(decisions, decision_id)
+            receipt_when_ready(decisions, decision_id)
         assert kept.decision_id in listed(decisions, restricted)
         settled(system)
         edited = 0

@@ -19,7 +19,7 @@ import pytest
 
 from debar.local.embedded_redis import free_port
 from debar.sanction.adapters.keys import Keys, TreeKeys
-from debar.v1 import decision_pb2, decision_pb2_grpc, sanction_pb2_grpc
+from debar.v1 import decision_pb2_grpc, sanction_pb2_grpc
 from tests.integration.test_tlog_attacks import (
     LogSystem,
     checkpoint_size,
@@ -29,6 +29,7 @@ from tests.integration.test_tlog_attacks import (
     system,
     verify,
 )
+from tests.support.log import receipt_when_ready, write_court_feed
 from tests.support.metrics import scrape_text
 from tests.support.requests import check_request
 from tests.support.servers import wait_for
@@ -50,18 +51,7 @@ def debar(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 def import_feed(system: LogSystem, tmp_path: Path, count: int) -> None:
     """`debar import` as the operator runs it (with the log's key, so every entry is signed)."""
-    feed = tmp_path / f"feed-{time.monotonic_ns()}.jsonl"
-    feed.write_text(
-        "".join(
-            json.dumps({
-                "source": "court_consumption_order", "source_id": f"C-{time.monotonic_ns()}-{i}",
-                "subject": {"id_type": "RIC", "id": new_ric()}, "legal_basis": "SPC Provisions, Art. 3",
-                "authority": "Beijing Chaoyang District People's Court", "case_number": f"(2026) C {i}",
-                "effective_from": "2026-01-01",
-            }) + "\n"
-            for i in range(count)
-        )
-    )  # fmt: skip
+    feed = write_court_feed(tmp_path / f"feed-{time.monotonic_ns()}.jsonl", count, f"C-{time.monotonic_ns()}")
     done = debar(system.env, "import", str(feed), "--quiet")
     assert done.returncode == 0, done.stderr
 
@@ -233,17 +223,7 @@ def test_an_undecodable_record_is_integrated_opaquely_and_broken_in_verify(
         decisions = decision_pb2_grpc.DecisionServiceStub(channel)
         later = checks.Check(check_request(new_ric(), "RAIL_G_TRAIN"), timeout=TIMEOUT).decision_id
 
-        def proven() -> bool:
-            try:
-                decisions.GetDecisionProof(
-                    decision_pb2.GetDecisionProofRequest(decision_id=later), metadata=READER, timeout=TIMEOUT
-                )
-                return True
-            except grpc.RpcError as error:
-                assert error.code() == grpc.StatusCode.UNAVAILABLE, error
-                return False
-
-        assert wait_for(proven, timeout_s=30, interval_s=0.2), service.log()
+        receipt_when_ready(decisions, later, timeout_s=30)
         keys = TreeKeys(system.prefix)
         assert wait_for(lambda: r.hget(keys.cursors, stream) is not None, timeout_s=10)
         assert checkpoint_size(service) == int(r.hget(keys.state, "size"))
