@@ -15,9 +15,10 @@ from redis.cluster import RedisCluster
 from debar.common.identifiers import IdKind, Placement, validate_identifier
 from debar.common.settings import DEV_BUCKET_KEY
 from debar.sanction.adapters.keys import Keys
-from debar.v1 import common_pb2, sanction_pb2, sanction_pb2_grpc
+from debar.v1 import common_pb2, decision_pb2_grpc, sanction_pb2, sanction_pb2_grpc
 from tests.support.cluster import LocalCluster
 from tests.support.keys import log_verify_env, where
+from tests.support.log import receipt_when_ready
 from tests.support.requests import check_request
 from tests.support.servers import start_service
 from tests.support.subjects import new_ric, new_uscc
@@ -92,6 +93,8 @@ def test_import_check_and_verify_on_a_cluster(cluster, tmp_path, logs_dir):
             batch = stub.BatchCheck(
                 sanction_pb2.BatchCheckRequest(items=[check_request(n, "RAIL_G_TRAIN") for n in others])
             )
+            # In a signed checkpoint before the service stops (its integrator is a child process that starts after it).
+            receipt_when_ready(decision_pb2_grpc.DecisionServiceStub(channel), batch.results[-1].response.decision_id)
     finally:
         service.stop()
     outcomes = [r.response.outcome for r in batch.results]
