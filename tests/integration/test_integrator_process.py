@@ -66,3 +66,24 @@ def test_a_killed_integrator_process_is_started_again_and_goes_on_and_stops_with
     while alive(second) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive(second), "the integrator process stops with the server"
+
+
+def test_the_integrator_process_does_not_outlive_a_server_killed_with_sigkill(
+    service_env: dict[str, str], logs_dir: Path, tmp_path: Path
+):
+    """No server, no integrator: an orphan would go on signing checkpoints nobody's health reports (CI once left
+    one running for minutes after its server and its Redis were gone, busy at a tenth of a core)."""
+    env = private_env(service_env, tmp_path)
+    service = start_service("sanction", env, logs_dir)
+    try:
+        for _ in range(3):  # a few steps in, witness and all
+            fetch_receipt(env, service, refuse(service))
+        child = integrator_child(service.process.pid)
+        assert child is not None
+        os.kill(service.process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10  # its grace to release the lease, and then some
+        while alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(child), "the integrator process outlived its server"
+    finally:
+        service.stop()

@@ -41,6 +41,7 @@ RESTART_S = 1.0  # a child that exited is started again after this, doubled whil
 RESTART_MAX_S = 30.0
 STABLE_S = 60.0
 STOP_S = 5.0  # SIGTERM, then SIGKILL after this
+STOP_GRACE_S = 3.0  # the child's own bound on stopping (under STOP_S: it ends before the server must kill it)
 
 
 def health_line(health: IntegratorHealth) -> bytes:
@@ -170,13 +171,22 @@ async def _child(settings: Settings) -> None:
                 await asyncio.wait({running, orphaned}, timeout=REPORT_S, return_when=asyncio.FIRST_COMPLETED)
                 if orphaned.done():
                     log.warning("log integrator: the sanction server is gone; stopping")
-                    running.cancel()
+                    break
         except BrokenPipeError:
-            running.cancel()
+            pass
         finally:
             orphaned.cancel()
+            running.cancel()
+            # It releases the lease on the way out. A cancellation swallowed somewhere below (CI once saw the step
+            # go on after it) must not leave an orphan integrating: past the grace, the process ends regardless and
+            # the lease expires by itself.
+            await asyncio.wait({running}, timeout=STOP_GRACE_S)
+            if not running.done():
+                log.error("log integrator: did not stop within %.0f s; exiting (its lease expires by itself)",
+                          STOP_GRACE_S)  # fmt: skip
+                os._exit(3)
             with contextlib.suppress(asyncio.CancelledError):
-                await running  # releases the lease
+                await running  # done: a failure it ended with is raised, as it was
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2.0):
                     await adapters.close()
