@@ -91,14 +91,16 @@ def test_a_value_not_shaped_like_an_id_is_invalid(bad):
 
 
 def test_a_records_ids_are_each_decisions_id_as_aes_and_base32_make_it():
-    """of_record (one cipher pass, the integrator's and BatchCheck's) and the fast base32 give the very ids an
-    independent AES-ECB + base64.b32encode gives: an id keeps meaning the same decision for ever."""
+    """of_record and of_internal (one cipher pass, the integrator's and BatchCheck's) and the fast base32 (one
+    block at a time, and many at once) give the very ids an independent AES-ECB + base64.b32encode gives: an id
+    keeps meaning the same decision for ever."""
     import base64
 
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     key = derive_key(b"k" * 32)
-    records = (("1764250000123-7", "a3f", 100), ("1-0", "000", 1), ("281474976710655-16777215", "fff", 3))
+    records = (("1764250000123-7", "a3f", 100), ("1-0", "000", 1), ("281474976710655-16777215", "fff", 3),
+               ("1764250000123-8", "001", 1100), ("1764250000124-0", "7a0", 8), ("1764250000124-1", "7a0", 7))
     for stream_id, bucket, count in records:
         ms, seq = (int(p) for p in stream_id.split("-"))
         expected = []
@@ -109,6 +111,7 @@ def test_a_records_ids_are_each_decisions_id_as_aes_and_base32_make_it():
             expected.append(base64.b32encode(block).decode().rstrip("=").lower())
         assert IDS.of_record(stream_id, bucket, count) == expected
         assert [IDS.external(stream_id, bucket, i) for i in range(count)] == expected
+        assert IDS.of_internal([f"{stream_id}-{bucket}-{i}" for i in range(count)]) == expected
     assert IDS.of_record("1-0", "000", 0) == []
     for bad in (("1-0", "000", 65537), ("x", "000", 1), ("1-0", "1000", 1)):
         with pytest.raises(ValueError):

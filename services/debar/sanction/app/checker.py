@@ -11,6 +11,7 @@ from typing import Protocol
 import structlog
 
 from debar.common.errors import Conflict, DomainError, InvalidField, RateLimited, Unavailable
+from debar.common.frozen import quick_init
 from debar.common.identifiers import IdKind
 from debar.common.times import checked_nanos, checked_time
 from debar.sanction.app.failopen import FailOpen
@@ -32,6 +33,7 @@ class CheckObserver(Protocol):
     def store_unavailable(self) -> None: ...
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CheckInput:
     kind: IdKind | None

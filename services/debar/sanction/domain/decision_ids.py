@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -80,6 +81,51 @@ def _triples() -> list[str]:
     return _TRIPLES
 
 
+# Many blocks at once (a BatchCheck's ids, a record's entries): the blocks, each placed in the low 160 bits of a
+# 256-bit slot (its 128 bits and 32 zero bits, as base32 pads them), are one integer, whose 5-bit groups are spread
+# to a byte each by five mask-and-shift steps over the whole integer (160 -> 2 x 80 bits in 128-bit slots, 80 ->
+# 2 x 40 in 64, ..., 10 -> 2 x 5 in 8); bytes.translate then maps 0..31 to the alphabet. A few operations on one
+# large integer instead of nine per block: about a third of _text's cost per id at 100 ids.
+_MANY = 8  # from this many blocks on (below it, _text per block costs less)
+_TO_ALPHABET = bytes.maketrans(bytes(range(32)), _ALPHABET.encode())
+_SLOT_HEAD, _SLOT_GAP = bytes(12), bytes(4) + bytes(12)  # around each block in its 32-byte slot
+_SPREAD = [(slot, width // 2, slot // 2 - width // 2) for slot, width in ((256, 160), (128, 80), (64, 40), (32, 20),
+                                                                          (16, 10))]  # fmt: skip
+_MASKS: dict[int, list[tuple[int, int, int]]] = {}  # blocks -> each step's (low mask, high mask, shift)
+
+
+def _masks(count: int) -> list[tuple[int, int, int]]:
+    masks = _MASKS.get(count)
+    if masks is None:
+        if len(_MASKS) >= 256:
+            _MASKS.clear()
+        masks = _MASKS[count] = [
+            (
+                int.from_bytes(((1 << half) - 1).to_bytes(slot // 8, "big") * (256 // slot * count), "big"),
+                int.from_bytes((((1 << half) - 1) << half).to_bytes(slot // 8, "big") * (256 // slot * count), "big"),
+                shift,
+            )
+            for slot, half, shift in _SPREAD
+        ]
+    return masks
+
+
+def _texts(blocks: bytes) -> list[str]:
+    """[_text(block) for each 16-byte block of `blocks`], the same strings."""
+    count = len(blocks) // 16
+    if count < _MANY:
+        return [_text(blocks[i : i + 16]) for i in range(0, len(blocks), 16)]
+    slots = _SLOT_HEAD + _SLOT_GAP.join([blocks[i : i + 16] for i in range(0, len(blocks), 16)]) + bytes(4)
+    n = int.from_bytes(slots, "big")
+    for low, high, shift in _masks(count):
+        n = (n & low) | ((n & high) << shift)
+    text = n.to_bytes(32 * count, "big").translate(_TO_ALPHABET).decode("ascii")
+    return [text[i : i + 26] for i in range(0, 32 * count, 32)]
+
+
+_INDEXES = [i.to_bytes(2, "big") + b"\x00\x00" for i in range(1024)]  # a block's last 4 bytes, index < 1024
+
+
 @dataclass(frozen=True, slots=True)
 class Located:
     """What an external id stands for: a logged decision's address, or a spooled decision's bucket (its location
@@ -95,6 +141,9 @@ class DecisionIds:
         if len(key) != 32:
             raise ValueError("a decision id key is 32 bytes")
         self._cipher = Cipher(algorithms.AES(key), modes.ECB())
+        # One ECB encryptor per thread, kept: ECB carries nothing from one block to the next, so update() of whole
+        # blocks is all an encryption needs (making an encryptor cost 16 times the update of one block).
+        self._local = threading.local()
 
     @staticmethod
     def for_placement(placement: Placement) -> DecisionIds:
@@ -105,8 +154,12 @@ class DecisionIds:
         return DecisionIds(derive_key(bucket_key.encode() if isinstance(bucket_key, str) else bucket_key))
 
     def _encrypt(self, block: bytes) -> bytes:
-        encryptor = self._cipher.encryptor()
-        return encryptor.update(block) + encryptor.finalize()
+        """`block`: whole 16-byte blocks."""
+        try:
+            update = self._local.update
+        except AttributeError:
+            update = self._local.update = self._cipher.encryptor().update
+        return update(block)  # type: ignore[no-any-return]
 
     def _decrypt(self, block: bytes) -> bytes:
         decryptor = self._cipher.decryptor()
@@ -124,10 +177,9 @@ class DecisionIds:
         if not count:
             return []
         prefix = _record_prefix(stream_id, bucket)
-        plain = b"".join([prefix + i.to_bytes(2, "big") + b"\x00\x00" for i in range(count)])
-        encryptor = self._cipher.encryptor()
-        blocks = encryptor.update(plain) + encryptor.finalize()
-        return [_text(blocks[i : i + 16]) for i in range(0, len(blocks), 16)]
+        ends = _INDEXES[:count] if count <= len(_INDEXES) else [i.to_bytes(2, "big") + bytes(2) for i in range(count)]
+        plain = prefix + prefix.join(ends)
+        return _texts(self._encrypt(plain))
 
     def of(self, address: DecisionAddress) -> str:
         return self.external(address.stream_id, address.bucket, address.index)
@@ -138,7 +190,8 @@ class DecisionIds:
         if not internal_ids:
             return []
         prefixes: dict[str, bytes] = {}
-        plain = []
+        plain: list[bytes] = []
+        indexes = _INDEXES
         for value in internal_ids:
             record, _, index = value.rpartition("-")
             prefix = prefixes.get(record)
@@ -148,10 +201,9 @@ class DecisionIds:
             number = int(index)
             if number > MAX_INDEX:
                 raise ValueError("decision location out of range")
-            plain.append(prefix + number.to_bytes(2, "big") + b"\x00\x00")
-        encryptor = self._cipher.encryptor()
-        blocks = encryptor.update(b"".join(plain)) + encryptor.finalize()
-        return [_text(blocks[i : i + 16]) for i in range(0, len(blocks), 16)]
+            plain.append(prefix)
+            plain.append(indexes[number] if number < 1024 else number.to_bytes(2, "big") + b"\x00\x00")
+        return _texts(self._encrypt(b"".join(plain)))
 
     def new_spooled(self, bucket: str) -> str:
         """A fresh id for a fail-open decision of `bucket`: 96 random bits inside."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from debar.common.errors import InvalidField
+from debar.common.frozen import quick_init
 from debar.sanction.domain.catalogue import Measure
 from debar.sanction.domain.model import IndexEntry, Outcome, SubjectRef
 
@@ -17,6 +18,7 @@ from debar.sanction.domain.model import IndexEntry, Outcome, SubjectRef
 _DECISION_ID = re.compile(r"^(\d{1,15})-(\d{1,9})-([0-9a-f]{3})-(\d{1,5})\Z", re.ASCII)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CheckQuery:
     subject: SubjectRef
@@ -24,6 +26,7 @@ class CheckQuery:
     at: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class LoggedCheck:
     """A check to decide and log: who asked (the authenticated caller, and the platform it asked for when it was
@@ -46,6 +49,7 @@ class Degradation(Enum):
     FAILED_OPEN_SPOOLED = "failed_open_spooled"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     decision_id: str
