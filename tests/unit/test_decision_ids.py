@@ -99,8 +99,14 @@ def test_a_records_ids_are_each_decisions_id_as_aes_and_base32_make_it():
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     key = derive_key(b"k" * 32)
-    records = (("1764250000123-7", "a3f", 100), ("1-0", "000", 1), ("281474976710655-16777215", "fff", 3),
-               ("1764250000123-8", "001", 1100), ("1764250000124-0", "7a0", 8), ("1764250000124-1", "7a0", 7))
+    records = (
+        ("1764250000123-7", "a3f", 100),
+        ("1-0", "000", 1),
+        ("281474976710655-16777215", "fff", 3),
+        ("1764250000123-8", "001", 1100),
+        ("1764250000124-0", "7a0", 8),
+        ("1764250000124-1", "7a0", 7),
+    )
     for stream_id, bucket, count in records:
         ms, seq = (int(p) for p in stream_id.split("-"))
         expected = []

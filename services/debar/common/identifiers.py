@@ -27,6 +27,10 @@ class IdKind(Enum):
     RIC = "RIC"
     USCC = "USCC"
 
+    # Members are singletons: identity hashing (in C) matches their equality; Enum's own __hash__ is Python code
+    # that hashes the name, a measurable part of a batch's cache and counter look-ups.
+    __hash__ = object.__hash__
+
 
 class InvalidIdentifier(ValueError):
     """An identifier that must not be matched; `reason` is safe to show to the caller."""

@@ -168,7 +168,10 @@ class RedisStore:
             checks, rates, asks = [checks[i] for i in kept], (), []
             if not checks:
                 return []
-        groups = self._by_node([self._keys.log(c.query.subject.bucket) for c in checks])
+        if isinstance(self._redis, RedisCluster):
+            groups = self._by_node([self._keys.log(c.query.subject.bucket) for c in checks])
+        else:  # one server: one group, and no key to look up per check
+            groups = [(None, list(range(len(checks))))]
         if len(groups) == 1:
             return await self._decide_on(groups[0][0], checks, catalogue_version, rates, asks)
         answers = await asyncio.gather(

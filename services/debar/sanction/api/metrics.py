@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import operator
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
@@ -24,6 +25,9 @@ from debar.sanction.app.watch import WatchStats
 from debar.sanction.domain.decisions import Decision
 
 log = logging.getLogger("debar.metrics")
+
+
+_LABELS = operator.attrgetter("query.measure.code", "outcome._value_", "degradation._value_")
 
 
 class CheckMetrics:
@@ -51,7 +55,7 @@ class CheckMetrics:
             d = decisions[0]
             self._child((d.query.measure.code, d.outcome.value, d.degradation.value)).inc()
             return
-        counts = collections.Counter((d.query.measure.code, d.outcome.value, d.degradation.value) for d in decisions)
+        counts = collections.Counter(map(_LABELS, decisions))  # in C: no Python frame per decision
         for labels, count in counts.items():
             self._child(labels).inc(count)
 

@@ -48,6 +48,8 @@ class Degradation(Enum):
     NONE = "none"
     FAILED_OPEN_SPOOLED = "failed_open_spooled"
 
+    __hash__ = object.__hash__  # as IdKind's (common/identifiers.py)
+
 
 @quick_init
 @dataclass(frozen=True, slots=True)

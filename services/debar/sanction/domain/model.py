@@ -31,6 +31,8 @@ class Outcome(Enum):
     ALLOW = "ALLOW"
     DENY = "DENY"
 
+    __hash__ = object.__hash__  # as IdKind's (common/identifiers.py)
+
 
 def _short_id(prefix: str, material: str) -> str:
     digest = hashlib.sha256(material.encode()).digest()
