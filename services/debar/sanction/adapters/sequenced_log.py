@@ -228,15 +228,14 @@ class RedisSequencedLog:
         if "rs" in f:
             return codec.registry_batch_text_refs(f["rs"])
         fields = split[sid] = [d.split(DECISION_FS) for d in f.get("d", "").split(DECISION_SEP) if d]
-        return [
-            ref
-            for d in fields
-            if len(d) == len(DECISION_FIELDS)
-            for packed, kept in ((d[7], self._packed[True]), (d[8], self._packed[False]))
-            if packed and packed not in kept
-            for e in split_entries(packed)
-            for ref in text_refs_of(e)
-        ]
+        refs: list[str] = []
+        grounds_kept, exemptions_kept, size = self._packed[True], self._packed[False], len(DECISION_FIELDS)
+        for d in fields:  # most decisions are allows of nothing: no grounds, no exemption, nothing to look at
+            if len(d) == size and (d[7] or d[8]):
+                for packed, kept in ((d[7], grounds_kept), (d[8], exemptions_kept)):
+                    if packed and packed not in kept:
+                        refs += [ref for e in split_entries(packed) for ref in text_refs_of(e)]
+        return refs
 
     def _record(
         self, stream: str, bucket: str, sid: str, f: dict[str, str], split: dict[str, list[list[str]]]

@@ -18,7 +18,7 @@ from debar.sanction.domain.access import Grant
 from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.decisions import Decision
 from debar.sanction.domain.model import Restriction
-from debar.v1 import registry_pb2, registry_pb2_grpc, sanction_pb2, sanction_pb2_grpc
+from debar.v1 import registry_pb2, registry_pb2_grpc, sanction_pb2_grpc
 
 _EFFECTS = {
     "created": registry_pb2.WRITE_EFFECT_CREATED,
@@ -86,17 +86,15 @@ class SanctionServicer(sanction_pb2_grpc.SanctionServiceServicer):
         results: list[Decision | DomainError | None] = [None] * len(items)
         for i, checked_one in zip(allowed, checked, strict=True):
             results[i] = checked_one
-        response = sanction_pb2.BatchCheckResponse()
-        add, fill, catalogue = response.results.add, convert.fill_check_response, self._catalogue
-        parts = convert.ResponseParts()  # one log record's: every answer's time, revision, catalogue
+        answers = convert.BatchAnswers(self._catalogue)  # a plain allow's answer is copied from prebuilt bytes
+        add = answers.add
         for i, found in enumerate(results):
             result = self._gate.denial(grant, items[i].measure, f"items[{i}].measure") if found is None else found
             if isinstance(result, DomainError):
-                status = status_pb2.Status(code=status_code_of(result).value[0], message=result.message)
-                add(error=status)
-            else:  # built in place: no answer built and then copied into the batch's
-                fill(add().response, result, catalogue, parts)
-        return response
+                answers.error(status_pb2.Status(code=status_code_of(result).value[0], message=result.message))
+            else:
+                add(result)
+        return answers.response()
 
     async def ListMeasures(self, request, context):  # type: ignore[no-untyped-def]
         return convert.measures_response(self._catalogue)

@@ -397,7 +397,7 @@ class DecisionEncoder:
             outcomes = self._outcomes[outcome] = f"\noutcome={escaped(outcome)}\n"
         return (
             f"{_DECISION_HEAD}{escaped(decision_id)}{record_part}{asked}{escaped(subject)}{measured}{checked_at}"
-            f"{outcomes}{ground_lines}exemption={exemption}\nspooled={escaped(spooled)}\n"
+            f"{outcomes}{ground_lines}exemption={exemption}\nspooled={escaped(spooled) if spooled else ''}\n"
         ).encode()
 
 
