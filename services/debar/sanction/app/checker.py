@@ -171,15 +171,19 @@ class Checker:
             needed = max(items[i].min_revision for i, _ in queries)
             if needed > self._floor.value:
                 await self._floor.refresh()
-            fresh = [(i, q) for i, q in queries if items[i].min_revision <= self._floor.value]
-            for i, _ in queries:
-                if items[i].min_revision > self._floor.value:
-                    results[i] = Conflict(
-                        f"min_revision {items[i].min_revision} is ahead of the data (revision {self._floor.value})"
-                    )
+            floor = self._floor.value
+            fresh = queries
+            if needed > floor:  # some ask for data newer than the floor, even refreshed
+                fresh = [(i, q) for i, q in queries if items[i].min_revision <= floor]
+                for i, _ in queries:
+                    if items[i].min_revision > floor:
+                        results[i] = Conflict(
+                            f"min_revision {items[i].min_revision} is ahead of the data (revision {floor})"
+                        )
             if not fresh:
                 return
-            logged = [asker.logged(q, self._floor.value) for _, q in fresh]
+            caller, on_behalf_of = asker.caller, asker.on_behalf_of  # Asker.logged, without a call per check
+            logged = [LoggedCheck(q, caller, floor, on_behalf_of) for _, q in fresh]
             if rate is None:
                 decisions = await self._decider.decide(logged, self._catalogue.version)
             else:
