@@ -187,6 +187,28 @@ def test_a_signed_entry_spliced_from_one_chunk_into_another_is_detected(
     assert f"record {id1.decode()} of {s1}" in stderr and f"record {id2.decode()} of {s2}" in stderr, stderr
 
 
+def test_a_chunk_unpacked_into_single_records_less_one_entry_is_detected(
+    system: LogSystem, logs_dir: Path, tmp_path: Path
+):
+    """The chunk's signature binds its entries together only while they stay a chunk: the insider deletes the chunk
+    record and sequences its entries again as single registry records (field `r`, what one Impose writes), each
+    still carrying its writer's own signature, less one entry, whose restriction is erased. Before the fix every
+    entry verified as a single write's (one signature context for both) and verify exited 0: a court order never
+    imported. Now a chunk's entries are signed as a chunk's members, which no single record's entry is."""
+    import_feed(system, tmp_path, 300)
+    stream, record_id, fields = chunks(system)[0]
+    entries, _ = split_chunk(fields[b"rs"])
+    erase_restriction(system, entries[7])
+    r = system.redis()
+    kept = [(sid, f) for sid, f in records_of(r, stream) if sid != record_id]
+    rewrite_stream(r, stream, kept)
+    for entry in entries[:7] + entries[8:]:
+        r.xadd(stream, {b"r": json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode()})
+    integrate_forgery(system, logs_dir)
+    stderr = broken(verify(system.env, "--require-signatures"))
+    assert f"of {stream}, entry 0: a registry entry not signed by the log's key" in stderr, stderr
+
+
 # -- 4. a record nobody can decode: integrated as an opaque entry, the log goes on ----------------------------
 
 

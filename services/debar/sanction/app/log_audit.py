@@ -146,7 +146,8 @@ def _check_writers(
             if not signature and not tools_sign and (kind is EntryKind.REKEY or _IMPORT_CALLER in entry):
                 report.unsigned_by_tools += 1
                 continue
-            if not entry_signed_by(log_key, entry, signature):
+            # A chunk's entries are signed as its members: one taken out into a record of its own does not verify.
+            if not entry_signed_by(log_key, entry, signature, in_chunk=record.chunk_signature is not None):
                 report.broken.append(
                     f"{where}: a {kind.value} entry not signed by the log's key "
                     f"({'a signature over other bytes' if signature else 'no signature'}): written into Redis "
