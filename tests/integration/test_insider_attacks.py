@@ -7,12 +7,14 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import jwt
 import pytest
 
 from debar.local.certs import write_dev_certs
+from debar.sanction.adapters.keys import ObjectionKeys
 from debar.v1 import common_pb2, decision_pb2, railway_pb2_grpc, registry_pb2
 from tests.integration import test_access
 from tests.integration.test_access import (
@@ -336,3 +338,43 @@ def test_a_reviewer_has_one_rate_directly_and_through_the_console(as_caller, san
     assert through.code() == EXHAUSTED, through.details()
     line = audit_lines(sanction_tls, "console", "GetDecision")[-1]
     assert "on_behalf_of=reviewer:tiny" in line and "status=RESOURCE_EXHAUSTED" in line
+
+
+# --- a Redis insider (no key) and one reviewer: the objection record rewritten ----------------------------------
+
+
+def _redis(service_env: dict[str, str]) -> Any:
+    import redis as redis_client
+
+    from tests.conftest import ON_CLUSTER
+
+    return (redis_client.RedisCluster if ON_CLUSTER else redis_client.Redis).from_url(service_env["DEBAR_REDIS_URL"])
+
+
+def test_a_rewritten_objection_record_cannot_make_one_reviewer_the_second_pair_of_eyes(as_caller, service_env):
+    """Before: the objection record is plain JSON in Redis (only the person's words sealed). An insider with Redis
+    write access and no key rewrote a filed objection to 'awaiting_confirmation', overturned by a reviewer:zhang who
+    never saw it, and reviewer:li alone confirmed it: the court's restriction was lifted by one reviewer, every log
+    entry written on the way genuine and signed. Now the record carries a seal over all of it (DEBAR_OBJECTION_KEYS,
+    which Redis never holds): a rewritten record does not open, and nothing is done with it."""
+    person, objection_id = test_access.refused_and_objected(as_caller)
+    r = _redis(service_env)
+    key = ObjectionKeys().records(objection_id)
+    genuine = r.hget(key, objection_id)
+    record = json.loads(genuine)
+    filed_at = record["history"][0][4]
+    record["state"] = "awaiting_confirmation"
+    record["history"] += [
+        ["filed", "under_review", "reviewer:zhang", "", filed_at + 1],
+        ["under_review", "awaiting_confirmation", "reviewer:zhang", "not this person", filed_at + 2],
+    ]
+    r.hset(key, objection_id, json.dumps(record, separators=(",", ":"), ensure_ascii=False))
+    li = decisions_of(as_caller("reviewer:li"))
+    try:
+        error = rpc_error(li.ConfirmResolution, decision_pb2.ConfirmResolutionRequest(objection_id=objection_id))
+        assert error.code() == grpc.StatusCode.INTERNAL and "altered" in error.details(), error.details()
+        again = checks_of(as_caller("railway")).Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT)
+        assert again.outcome == common_pb2.OUTCOME_DENY  # the court's restriction still refuses
+    finally:  # the session's Redis is shared: a record that does not open fails every listing that meets it
+        r.hset(key, objection_id, genuine)
+        r.close()
