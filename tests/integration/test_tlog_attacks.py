@@ -31,6 +31,7 @@ from debar.sanction.adapters.keys import TreeKeys
 from debar.sanction.adapters.redis_wiring import redis_adapters
 from debar.sanction.app.integrator import Integrator
 from debar.sanction.domain.catalogue import load_default_catalogue
+from debar.sanction.domain.model import PendingLift
 from debar.tlog.keys import parse_signer_key
 from debar.v1 import decision_pb2, decision_pb2_grpc, registry_pb2, registry_pb2_grpc, sanction_pb2_grpc
 from tests.conftest import ON_CLUSTER
@@ -555,3 +556,38 @@ def test_a_forged_import_entry_is_counted_unsigned_and_broken_where_tools_sign(s
     strict = verify(system.env, "--require-signatures")
     assert strict.returncode == 1, strict.stdout + strict.stderr
     assert f"record {record_id} of {stream}" in strict.stderr and "not signed by the log's key" in strict.stderr
+
+
+def test_a_pending_lift_written_behind_the_log_and_confirmed_by_one_clerk_is_detected(
+    system: LogSystem, logs_dir: Path
+):
+    """Redis write access (no key) and one clerk: the insider stores a pending lift on a court order, "asked by"
+    clerk:zhao, who never asked; clerk:wang confirms it, alone, and the order is lifted. Every entry is genuine and
+    signed (the Impose, wang's ConfirmLift), and the record is what they leave it. Before: verify exited 0. Now every
+    write's `before` is held to what the log left the record (the fields the write names): the ConfirmLift's
+    `before` shows a pending lift no entry ever made."""
+    service = system.start(logs_dir)
+    person = new_ric()
+    wang = [("x-debar-caller", "clerk:wang")]
+    with grpc.insecure_channel(service.address) as channel:
+        registry = registry_pb2_grpc.RegistryServiceStub(channel)
+        rid = registry.Impose(impose_request(person), metadata=wang, timeout=TIMEOUT).restriction.id
+        r = system.redis()
+        key = next(k for k in restriction_keys(r, system) if r.hexists(k, rid))
+        catalogue = load_default_catalogue()
+        texts = {k.decode(): v.decode() for k, v in r.hgetall(f"{system.prefix}:txt").items()}
+        record = codec.decode_restriction(rid, r.hget(key, rid), texts, catalogue)
+        forged = dataclasses.replace(
+            record, pending_lift=PendingLift("clerk:zhao", int(time.time()), "debt paid", "(2026) Jing 01 Zhi 9")
+        )
+        r.hset(key, rid, codec.encode_restriction(forged, catalogue, {v: k for k, v in texts.items()}))
+        confirmed = registry.ConfirmLift(
+            registry_pb2.ConfirmLiftRequest(restriction_id=rid, document_number="(2026) Jing 01 Zhi 9"),
+            metadata=wang, timeout=TIMEOUT,
+        )  # fmt: skip
+        assert confirmed.restriction.HasField("lifted_at")  # the attack's effect: one clerk lifted a court order
+    wait_integrated(system)
+    system.stop()
+    done = verify(system.env, "--require-signatures")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"restriction {rid}: before" in done.stderr and "pending_lift" in done.stderr, done.stderr

@@ -180,6 +180,24 @@ def _check_chunk(record: SequencedRecord, log_key: Verifier, report: AuditReport
 
 
 _EXEMPTION_ACTIONS = {Action.GRANT_EXEMPTION, Action.CONFIRM_EXEMPTION}
+
+
+def _check_before(e: RegistryEntry, key: tuple[bool, str], expected: Mapping[str, str], report: AuditReport) -> None:
+    """A write's `before` (the record as the service read it) against what the log's entries left it: a record
+    changed in Redis between two writes shows in the next write's `before` even when that write puts it back in
+    line (a pending lift stored behind the log, "asked by" a second clerk, then confirmed by one clerk: the lifted
+    record is what the entries leave it, and only the confirmation's `before` tells)."""
+    what = f"{'permit' if key[0] else 'restriction'} {e.target}"
+    for name, value in e.before:
+        if name in _MOVED_BY_REKEY and _key_id(value) != _key_id(expected.get(name, "")):
+            continue  # moved in place by `debar rekey`
+        if expected.get(name, "") != value:
+            report.broken.append(
+                f"{what}: before its {e.action} by {e.caller} at {e.at}, {name} was {value[:60]!r}, "
+                f"{expected.get(name, '')[:60]!r} as its registry entries left it: changed behind the service's back"
+            )
+
+
 _MOVED_BY_REKEY = ("subject", "principals")  # pseudonyms: `debar rekey` moves them in place, entries keep the old
 
 
@@ -191,6 +209,7 @@ async def _check_records(records: StoredRecords, ordered: Sequence[SequencedReco
     """Each held record against its registry entries folded in log order (creation: every field; then each
     write's `after`, the fields it changed)."""
     logged: dict[tuple[bool, str], dict[str, str]] = {}
+    last: dict[tuple[bool, str], tuple[object, object]] = {}  # each record's last write: (before, after)
     for record in ordered:
         for entry in record.entries:
             if _kind_of(entry) is not EntryKind.REGISTRY:
@@ -202,6 +221,9 @@ async def _check_records(records: StoredRecords, ordered: Sequence[SequencedReco
             key = (e.action in _EXEMPTION_ACTIONS, e.target)
             if not e.before:
                 logged[key] = {}
+            elif key in logged and last.get(key) != (e.before, e.after):  # a write sent again is logged twice
+                _check_before(e, key, logged[key], report)
+            last[key] = (e.before, e.after)
             logged.setdefault(key, {}).update(e.after)
     held: set[tuple[bool, str]] = set()
     async for r in records.stored_records():
