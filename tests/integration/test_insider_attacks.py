@@ -44,6 +44,8 @@ access_env, token_files, sanction_token = test_access.access_env, test_access.to
 NOT_FOUND, EXHAUSTED = grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED
 # A portal with a tiny rate in a long window: its reads run out after a few.
 EXTRA = {
+    # A tool's identity (a bare name, no person) that an operator gave objection scopes, say for a triage job.
+    "triage-bot": {"scopes": ["objections:review", "decisions:read"]},
     "portal:tiny": {"scopes": ["decisions:read", "objections:file"], "rate": {"checks": 3, "window_s": 3600}},
     "reviewer:tiny": {
         "scopes": ["objections:review", "decisions:read", "registry:read"],
@@ -378,3 +380,26 @@ def test_a_rewritten_objection_record_cannot_make_one_reviewer_the_second_pair_o
     finally:  # the session's Redis is shared: a record that does not open fails every listing that meets it
         r.hset(key, objection_id, genuine)
         r.close()
+
+
+# --- the console's certificate alone, and an identity that is no person ------------------------------------------
+
+
+def test_the_console_cannot_act_for_an_identity_that_is_no_person_in_an_act_that_records_who_acted(as_caller):
+    """Before: a person's proof is asked for `kind:name` identities only; a bare name (a service or tool) is taken on
+    the delegate's word. With a scopes file giving such a name objections:review (triage-bot here), the console's
+    certificate alone confirmed reviewer:li's overturn "as" triage-bot: a second pair of eyes nobody proved, and
+    the court's restriction lifted. Now an act that records who acted, done by a delegate, must be for a person
+    (who then must prove it): PERMISSION_DENIED, nothing written."""
+    person, objection_id = test_access.overturned_by_li(as_caller)
+    console = decisions_of(as_caller("console"))
+    error = rpc_error(console.ConfirmResolution, decision_pb2.ConfirmResolutionRequest(objection_id=objection_id),
+                      metadata=[("x-debar-on-behalf-of", "triage-bot")])  # fmt: skip
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED, error.details()
+    assert "'triage-bot', which is no person" in error.details(), error.details()
+    test_access.assert_unchanged(as_caller, person, objection_id, decision_pb2.OBJECTION_STATE_AWAITING_CONFIRMATION,
+                                 ["subject", "reviewer:li", "reviewer:li"])  # fmt: skip
+    # Its reads, which record no actor, are the delegate's to make for it as before.
+    read = console.GetObjection(decision_pb2.GetObjectionRequest(objection_id=objection_id),
+                                metadata=[("x-debar-on-behalf-of", "triage-bot")], timeout=TIMEOUT)  # fmt: skip
+    assert read.objection_id == objection_id
