@@ -209,6 +209,59 @@ def test_a_chunk_unpacked_into_single_records_less_one_entry_is_detected(
     assert f"of {stream}, entry 0: a registry entry not signed by the log's key" in stderr, stderr
 
 
+# -- 1b. a chunk already integrated: re-signed with the log's key, or replayed -------------------------------
+
+
+def _resigned(system: LogSystem, entries: list[Any]) -> tuple[list[Any], str]:
+    """The chunk's entries, one changed (its `at` a second later) and every signature made again with the log's key:
+    what an import run, or anyone holding DEBAR_LOG_SIGNING_KEY, can write."""
+    from debar.sanction.adapters import codec
+    from debar.tlog.entry_signature import sign_chunk, sign_entry
+    from debar.tlog.keys import parse_signer_key
+    from tests.support.keys import TEST_LOG_SIGNER_KEY
+
+    signer = parse_signer_key(TEST_LOG_SIGNER_KEY)
+    texts = {k.decode(): v.decode() for k, v in system.redis().hgetall(f"{system.prefix}:txt").items()}
+    changed = [list(e[:12]) for e in entries]
+    changed[5][1] += 1
+    canonical = [codec._entry_of(e, texts).encode() for e in changed]
+    signed = [[*e, sign_entry(signer, c, in_chunk=True)] for e, c in zip(changed, canonical, strict=True)]
+    return signed, sign_chunk(signer, canonical)
+
+
+def test_an_integrated_chunk_re_signed_with_the_key_and_the_tree_rebuilt_is_detected(
+    system: LogSystem, logs_dir: Path, tmp_path: Path
+):
+    """Held before and after: the chunk's signatures prove who wrote it, the checkpoints (outside Redis) what was
+    integrated. The key and Redis rewrite a chunk already in a signed checkpoint, every signature valid, and even
+    the tree in Redis recomputed to agree; its root at the stored checkpoints' sizes is not theirs."""
+    from tests.integration.test_tlog_attacks import rebuild_tree
+
+    import_feed(system, tmp_path, 300)
+    integrate_forgery(system, logs_dir)
+    stream, record_id, fields = chunks(system)[0]
+    entries, _ = split_chunk(fields[b"rs"])
+    signed, chunk = _resigned(system, entries)
+    replace_record(system, stream, record_id, {**fields, b"rs": packed(signed, [chunk])})
+    assert verify(system.env, "--require-signatures").returncode == 1  # the stored leaf hashes first
+    rebuild_tree(system)
+    stderr = broken(verify(system.env, "--require-signatures"))
+    assert "its root is not the root of the tree rebuilt from the entries" in stderr, stderr
+    assert "not signed" not in stderr and "not those its writer signed" not in stderr, stderr  # signatures valid
+
+
+def test_an_integrated_chunk_replayed_is_detected(system: LogSystem, logs_dir: Path, tmp_path: Path):
+    """Held before and after: a signed chunk copied into a stream again (its restrictions put back as they were,
+    after a lift, say) is each of its signed entries twice."""
+    import_feed(system, tmp_path, 300)
+    integrate_forgery(system, logs_dir)
+    stream, _, fields = chunks(system)[0]
+    system.redis().xadd(stream, fields)
+    integrate_forgery(system, logs_dir)
+    stderr = broken(verify(system.env, "--require-signatures"))
+    assert "twice: a genuine entry copied" in stderr, stderr
+
+
 # -- 4. a record nobody can decode: integrated as an opaque entry, the log goes on ----------------------------
 
 
