@@ -15,7 +15,7 @@ import pytest
 
 from debar.local.certs import write_dev_certs
 from debar.sanction.adapters.keys import ObjectionKeys
-from debar.v1 import common_pb2, decision_pb2, railway_pb2_grpc, registry_pb2
+from debar.v1 import common_pb2, decision_pb2, railway_pb2_grpc, registry_pb2, watch_pb2, watch_pb2_grpc
 from tests.integration import test_access
 from tests.integration.test_access import (
     KEYS,
@@ -46,6 +46,8 @@ NOT_FOUND, EXHAUSTED = grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAU
 EXTRA = {
     # A tool's identity (a bare name, no person) that an operator gave objection scopes, say for a triage job.
     "triage-bot": {"scopes": ["objections:review", "decisions:read"]},
+    # A platform with its own certificate and a tiny rate: three items an hour.
+    "platform:nosy": {"scopes": ["watch"], "rate": {"checks": 3, "window_s": 3600}},
     "portal:tiny": {"scopes": ["decisions:read", "objections:file"], "rate": {"checks": 3, "window_s": 3600}},
     "reviewer:tiny": {
         "scopes": ["objections:review", "decisions:read", "registry:read"],
@@ -403,3 +405,35 @@ def test_the_console_cannot_act_for_an_identity_that_is_no_person_in_an_act_that
     read = console.GetObjection(decision_pb2.GetObjectionRequest(objection_id=objection_id),
                                 metadata=[("x-debar-on-behalf-of", "triage-bot")], timeout=TIMEOUT)  # fmt: skip
     assert read.objection_id == objection_id
+
+
+# --- a platform with its own certificate: subscriptions as an unmetered oracle ---------------------------------
+
+
+def _subscriptions(people: list[str], measure: str) -> watch_pb2.SubscribeBatchRequest:
+    return watch_pb2.SubscribeBatchRequest(items=[
+        watch_pb2.SubscribeRequest(subject=subject(person), measures=[measure], until=ts(time.time() + 30 * DAY),
+                                   tag=f"order-{i}")
+        for i, person in enumerate(people)
+    ])  # fmt: skip
+
+
+def test_a_platforms_subscriptions_count_against_its_rate_and_are_audited(as_caller, sanction_tls):
+    """Before: Subscribe and SubscribeBatch counted against no rate, in no distinct-subjects figure and no audit
+    line. A platform (its own certificate, scope watch) could hold a million subscriptions on ID numbers it walks,
+    of any domain's measures, and be told each one's BECAME_RESTRICTED with every ground, or NO_LONGER_RESTRICTED
+    (so: restricted until now), as no check or read would let it. Now each item subscribed counts one against the
+    caller's rate, as a checked or read item does, its subject goes into the caller's distinct subjects, and the
+    call is in the audit log."""
+    watch = watch_pb2_grpc.WatchServiceStub(as_caller("platform:nosy"))
+    people = [new_ric() for _ in range(10)]
+    error = rpc_error(watch.SubscribeBatch, _subscriptions(people, "PROCUREMENT_BID"))
+    assert error.code() == EXHAUSTED, error.details()
+    line = audit_lines(sanction_tls, "platform:nosy", "SubscribeBatch")[-1]
+    assert "status=RESOURCE_EXHAUSTED" in line, line
+    done = watch_pb2_grpc.WatchServiceStub(as_caller("platform:12306")).SubscribeBatch(
+        _subscriptions(people[:2], "RAIL_G_TRAIN"), timeout=TIMEOUT
+    )  # within its rate, as before
+    assert all(r.HasField("subscription") for r in done.results)
+    line = audit_lines(sanction_tls, "platform:12306", "SubscribeBatch")[-1]
+    assert "status=OK" in line and "subject_count=2" in line, line

@@ -348,12 +348,14 @@ class ReadGate:
         context: grpc.aio.ServicerContext,
         method: str,
         read: Callable[[Grant], Awaitable[tuple[T, Sequence[str]]]],
+        cost: int = 1,
     ) -> T:
         """Admits the call, runs `read` (its answer and the pseudonyms it shows), audits it, whatever its outcome:
-        a refused or failed read is written too (a run of NOT_FOUND is someone guessing ids)."""
+        a refused or failed read is written too (a run of NOT_FOUND is someone guessing ids). `cost`: the items it
+        counts against the caller's rate (a SubscribeBatch: its items)."""
         grant = current_grant()
         try:
-            await self._gate.admit(grant, 1)
+            await self._gate.admit(grant, cost)
             answer, subjects = await read(grant)
         except DomainError as error:
             self._audit(grant, method, (), status_code_of(error).name)
