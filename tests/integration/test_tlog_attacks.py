@@ -591,3 +591,46 @@ def test_a_pending_lift_written_behind_the_log_and_confirmed_by_one_clerk_is_det
     done = verify(system.env, "--require-signatures")
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"restriction {rid}: before" in done.stderr and "pending_lift" in done.stderr, done.stderr
+
+
+def test_an_objection_rolled_back_to_an_older_sealed_version_is_detected(system: LogSystem, logs_dir: Path):
+    """Redis write access (no key): reviewer:li overturns, reviewer:zhang declines the overturn (upheld); the insider
+    puts back the sealed record as it was before zhang's step (a genuine version: the seal opens), and reviewer:wang,
+    seeing an overturn awaiting confirmation, confirms it: the court's restriction is corrected away although one of
+    the two reviewers who saw the overturn refused it. Every entry is genuine. Before: verify exited 0. Now the steps
+    of each objection are held to a chain: wang's step starts from awaiting_confirmation, the log left it upheld."""
+    from debar.sanction.adapters.keys import ObjectionKeys
+
+    service = system.start(logs_dir)
+    person = new_ric()
+    as_ = {name: [("x-debar-caller", name)] for name in ("reviewer:li", "reviewer:zhang", "reviewer:wang")}
+    with grpc.insecure_channel(service.address) as channel:
+        registry = registry_pb2_grpc.RegistryServiceStub(channel)
+        checks = sanction_pb2_grpc.SanctionServiceStub(channel)
+        decisions = decision_pb2_grpc.DecisionServiceStub(channel)
+        registry.Impose(impose_request(person), timeout=TIMEOUT)
+        refusal = checks.Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT).decision_id
+        system.decision_ids.append(refusal)
+        oid = decisions.FileObjection(decision_pb2.FileObjectionRequest(
+            decision_id=refusal, statement="Not me.", contact="me@example.com", subject=subject(person)
+        ), timeout=TIMEOUT).objection_id  # fmt: skip
+        decisions.ReviewObjection(decision_pb2.ReviewObjectionRequest(objection_id=oid), metadata=as_["reviewer:li"])
+        overturn = decision_pb2.ResolveObjectionRequest(
+            objection_id=oid, outcome=decision_pb2.OBJECTION_OUTCOME_OVERTURNED, reason="mistaken"
+        )
+        decisions.ResolveObjection(overturn, metadata=as_["reviewer:li"], timeout=TIMEOUT)
+        r = system.redis()
+        keys = ObjectionKeys(system.prefix)
+        awaiting = r.hget(keys.records(oid), oid)
+        decisions.ResolveObjection(decision_pb2.ResolveObjectionRequest(
+            objection_id=oid, outcome=decision_pb2.OBJECTION_OUTCOME_UPHELD, reason="it is this person"
+        ), metadata=as_["reviewer:zhang"], timeout=TIMEOUT)  # fmt: skip
+        r.hset(keys.records(oid), oid, awaiting)  # the older sealed version, put back
+        done = decisions.ConfirmResolution(decision_pb2.ConfirmResolutionRequest(objection_id=oid),
+                                           metadata=as_["reviewer:wang"], timeout=TIMEOUT)  # fmt: skip
+        assert done.state == decision_pb2.OBJECTION_STATE_OVERTURNED  # the attack's effect
+    wait_integrated(system)
+    system.stop()
+    done = verify(system.env, "--require-signatures")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"objection {oid}: the step awaiting_confirmation -> overturned by reviewer:wang" in done.stderr, done.stderr

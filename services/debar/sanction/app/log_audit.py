@@ -52,8 +52,16 @@ from debar.sanction.app.ports import (
     TreeState,
     TreeStore,
 )
-from debar.sanction.domain.log_entries import FORMAT, UNREADABLE, EntryKind, MalformedEntry, RegistryEntry
+from debar.sanction.domain.log_entries import (
+    FORMAT,
+    UNREADABLE,
+    EntryKind,
+    MalformedEntry,
+    ObjectionEntry,
+    RegistryEntry,
+)
 from debar.sanction.domain.model import Exemption
+from debar.sanction.domain.objections import ObjectionState, same_reviewer
 from debar.sanction.domain.registry_log import Action, exemption_fields, restriction_fields
 from debar.tlog.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from debar.tlog.compact import CompactRange
@@ -179,6 +187,32 @@ def _check_chunk(record: SequencedRecord, log_key: Verifier, report: AuditReport
         )
 
 
+def _check_objection_steps(records: Iterable[SequencedRecord], report: AuditReport) -> None:
+    """Each objection's steps, in log order (one stream), as a chain: every step starts from the state the one
+    before it left (the first from none), and an overturn is confirmed by another than who overturned it. A sealed
+    record put back as an older version of itself (an overturn awaiting confirmation that a second reviewer has
+    since upheld, confirmed then by a third) opens; only its steps tell."""
+    last: dict[str, tuple[str, str]] = {}  # objection id -> (the state its last step left, who took that step)
+    for record in records:
+        for entry in record.entries:
+            if _kind_of(entry) is not EntryKind.OBJECTION:
+                continue
+            try:
+                e = ObjectionEntry.decode(entry)
+            except MalformedEntry:
+                continue  # named by the signature check or the tree
+            state, actor = last.get(e.objection_id, ("", ""))
+            where = f"objection {e.objection_id}: the step {e.from_state or '(none)'} -> {e.to_state} by {e.actor}"
+            if e.from_state != state:
+                report.broken.append(
+                    f"{where} (record {record.record_id} of {record.stream}) starts where the log did not leave it "
+                    f"({state or 'no step'}): the objection was rolled back or rewritten behind the service's back"
+                )
+            elif e.to_state == ObjectionState.OVERTURNED.value and same_reviewer(e.actor, actor):
+                report.broken.append(f"{where}: confirmed by the reviewer who overturned it")
+            last[e.objection_id] = (e.to_state, e.actor)
+
+
 _EXEMPTION_ACTIONS = {Action.GRANT_EXEMPTION, Action.CONFIRM_EXEMPTION}
 
 
@@ -299,9 +333,9 @@ async def audit_log(
     in_redis = {(r.stream, r.record_id): r for records in streams.values() for r in records}
     from_archive = {(r.stream, r.record_id): r for r in archived}
     every = {**from_archive, **in_redis}
-    _check_writers(
-        [every[k] for k in sorted(every, key=lambda k: (k[0], _order_key(k[1])))], log_key, report, tools_sign
-    )  # fmt: skip
+    in_streams = [every[k] for k in sorted(every, key=lambda k: (k[0], _order_key(k[1])))]
+    _check_writers(in_streams, log_key, report, tools_sign)
+    _check_objection_steps(in_streams, report)
     if held is not None:  # in time order across streams (a record's entries may span two buckets)
         await _check_records(held, [every[k] for k in sorted(every, key=lambda k: _order_key(k[1]))], report)
     if lists is not None:
