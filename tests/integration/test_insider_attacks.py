@@ -7,13 +7,15 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import jwt
 import pytest
 
 from debar.local.certs import write_dev_certs
-from debar.v1 import common_pb2, decision_pb2, railway_pb2_grpc, registry_pb2
+from debar.sanction.adapters.keys import ObjectionKeys
+from debar.v1 import common_pb2, decision_pb2, railway_pb2_grpc, registry_pb2, watch_pb2, watch_pb2_grpc
 from tests.integration import test_access
 from tests.integration.test_access import (
     KEYS,
@@ -42,6 +44,10 @@ access_env, token_files, sanction_token = test_access.access_env, test_access.to
 NOT_FOUND, EXHAUSTED = grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED
 # A portal with a tiny rate in a long window: its reads run out after a few.
 EXTRA = {
+    # A tool's identity (a bare name, no person) that an operator gave objection scopes, say for a triage job.
+    "triage-bot": {"scopes": ["objections:review", "decisions:read"]},
+    # A platform with its own certificate and a tiny rate: three items an hour.
+    "platform:nosy": {"scopes": ["watch"], "rate": {"checks": 3, "window_s": 3600}},
     "portal:tiny": {"scopes": ["decisions:read", "objections:file"], "rate": {"checks": 3, "window_s": 3600}},
     "reviewer:tiny": {
         "scopes": ["objections:review", "decisions:read", "registry:read"],
@@ -336,3 +342,98 @@ def test_a_reviewer_has_one_rate_directly_and_through_the_console(as_caller, san
     assert through.code() == EXHAUSTED, through.details()
     line = audit_lines(sanction_tls, "console", "GetDecision")[-1]
     assert "on_behalf_of=reviewer:tiny" in line and "status=RESOURCE_EXHAUSTED" in line
+
+
+# --- a Redis insider (no key) and one reviewer: the objection record rewritten ----------------------------------
+
+
+def _redis(service_env: dict[str, str]) -> Any:
+    import redis as redis_client
+
+    from tests.conftest import ON_CLUSTER
+
+    return (redis_client.RedisCluster if ON_CLUSTER else redis_client.Redis).from_url(service_env["DEBAR_REDIS_URL"])
+
+
+def test_a_rewritten_objection_record_cannot_make_one_reviewer_the_second_pair_of_eyes(as_caller, service_env):
+    """Before: the objection record is plain JSON in Redis (only the person's words sealed). An insider with Redis
+    write access and no key rewrote a filed objection to 'awaiting_confirmation', overturned by a reviewer:zhang who
+    never saw it, and reviewer:li alone confirmed it: the court's restriction was lifted by one reviewer, every log
+    entry written on the way genuine and signed. Now the record carries a seal over all of it (DEBAR_OBJECTION_KEYS,
+    which Redis never holds): a rewritten record does not open, and nothing is done with it."""
+    person, objection_id = test_access.refused_and_objected(as_caller)
+    r = _redis(service_env)
+    key = ObjectionKeys().records(objection_id)
+    genuine = r.hget(key, objection_id)
+    record = json.loads(genuine)
+    filed_at = record["history"][0][4]
+    record["state"] = "awaiting_confirmation"
+    record["history"] += [
+        ["filed", "under_review", "reviewer:zhang", "", filed_at + 1],
+        ["under_review", "awaiting_confirmation", "reviewer:zhang", "not this person", filed_at + 2],
+    ]
+    r.hset(key, objection_id, json.dumps(record, separators=(",", ":"), ensure_ascii=False))
+    li = decisions_of(as_caller("reviewer:li"))
+    try:
+        error = rpc_error(li.ConfirmResolution, decision_pb2.ConfirmResolutionRequest(objection_id=objection_id))
+        assert error.code() == grpc.StatusCode.INTERNAL and "altered" in error.details(), error.details()
+        again = checks_of(as_caller("railway")).Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT)
+        assert again.outcome == common_pb2.OUTCOME_DENY  # the court's restriction still refuses
+    finally:  # the session's Redis is shared: a record that does not open fails every listing that meets it
+        r.hset(key, objection_id, genuine)
+        r.close()
+
+
+# --- the console's certificate alone, and an identity that is no person ------------------------------------------
+
+
+def test_the_console_cannot_act_for_an_identity_that_is_no_person_in_an_act_that_records_who_acted(as_caller):
+    """Before: a person's proof is asked for `kind:name` identities only; a bare name (a service or tool) is taken on
+    the delegate's word. With a scopes file giving such a name objections:review (triage-bot here), the console's
+    certificate alone confirmed reviewer:li's overturn "as" triage-bot: a second pair of eyes nobody proved, and
+    the court's restriction lifted. Now an act that records who acted, done by a delegate, must be for a person
+    (who then must prove it): PERMISSION_DENIED, nothing written."""
+    person, objection_id = test_access.overturned_by_li(as_caller)
+    console = decisions_of(as_caller("console"))
+    error = rpc_error(console.ConfirmResolution, decision_pb2.ConfirmResolutionRequest(objection_id=objection_id),
+                      metadata=[("x-debar-on-behalf-of", "triage-bot")])  # fmt: skip
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED, error.details()
+    assert "'triage-bot', which is no person" in error.details(), error.details()
+    test_access.assert_unchanged(as_caller, person, objection_id, decision_pb2.OBJECTION_STATE_AWAITING_CONFIRMATION,
+                                 ["subject", "reviewer:li", "reviewer:li"])  # fmt: skip
+    # Its reads, which record no actor, are the delegate's to make for it as before.
+    read = console.GetObjection(decision_pb2.GetObjectionRequest(objection_id=objection_id),
+                                metadata=[("x-debar-on-behalf-of", "triage-bot")], timeout=TIMEOUT)  # fmt: skip
+    assert read.objection_id == objection_id
+
+
+# --- a platform with its own certificate: subscriptions as an unmetered oracle ---------------------------------
+
+
+def _subscriptions(people: list[str], measure: str) -> watch_pb2.SubscribeBatchRequest:
+    return watch_pb2.SubscribeBatchRequest(items=[
+        watch_pb2.SubscribeRequest(subject=subject(person), measures=[measure], until=ts(time.time() + 30 * DAY),
+                                   tag=f"order-{i}")
+        for i, person in enumerate(people)
+    ])  # fmt: skip
+
+
+def test_a_platforms_subscriptions_count_against_its_rate_and_are_audited(as_caller, sanction_tls):
+    """Before: Subscribe and SubscribeBatch counted against no rate, in no distinct-subjects figure and no audit
+    line. A platform (its own certificate, scope watch) could hold a million subscriptions on ID numbers it walks,
+    of any domain's measures, and be told each one's BECAME_RESTRICTED with every ground, or NO_LONGER_RESTRICTED
+    (so: restricted until now), as no check or read would let it. Now each item subscribed counts one against the
+    caller's rate, as a checked or read item does, its subject goes into the caller's distinct subjects, and the
+    call is in the audit log."""
+    watch = watch_pb2_grpc.WatchServiceStub(as_caller("platform:nosy"))
+    people = [new_ric() for _ in range(10)]
+    error = rpc_error(watch.SubscribeBatch, _subscriptions(people, "PROCUREMENT_BID"))
+    assert error.code() == EXHAUSTED, error.details()
+    line = audit_lines(sanction_tls, "platform:nosy", "SubscribeBatch")[-1]
+    assert "status=RESOURCE_EXHAUSTED" in line, line
+    done = watch_pb2_grpc.WatchServiceStub(as_caller("platform:12306")).SubscribeBatch(
+        _subscriptions(people[:2], "RAIL_G_TRAIN"), timeout=TIMEOUT
+    )  # within its rate, as before
+    assert all(r.HasField("subscription") for r in done.results)
+    line = audit_lines(sanction_tls, "platform:12306", "SubscribeBatch")[-1]
+    assert "status=OK" in line and "subject_count=2" in line, line

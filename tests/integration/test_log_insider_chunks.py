@@ -187,6 +187,81 @@ def test_a_signed_entry_spliced_from_one_chunk_into_another_is_detected(
     assert f"record {id1.decode()} of {s1}" in stderr and f"record {id2.decode()} of {s2}" in stderr, stderr
 
 
+def test_a_chunk_unpacked_into_single_records_less_one_entry_is_detected(
+    system: LogSystem, logs_dir: Path, tmp_path: Path
+):
+    """The chunk's signature binds its entries together only while they stay a chunk: the insider deletes the chunk
+    record and sequences its entries again as single registry records (field `r`, what one Impose writes), each
+    still carrying its writer's own signature, less one entry, whose restriction is erased. Before the fix every
+    entry verified as a single write's (one signature context for both) and verify exited 0: a court order never
+    imported. Now a chunk's entries are signed as a chunk's members, which no single record's entry is."""
+    import_feed(system, tmp_path, 300)
+    stream, record_id, fields = chunks(system)[0]
+    entries, _ = split_chunk(fields[b"rs"])
+    erase_restriction(system, entries[7])
+    r = system.redis()
+    kept = [(sid, f) for sid, f in records_of(r, stream) if sid != record_id]
+    rewrite_stream(r, stream, kept)
+    for entry in entries[:7] + entries[8:]:
+        r.xadd(stream, {b"r": json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode()})
+    integrate_forgery(system, logs_dir)
+    stderr = broken(verify(system.env, "--require-signatures"))
+    assert f"of {stream}, entry 0: a registry entry not signed by the log's key" in stderr, stderr
+
+
+# -- 1b. a chunk already integrated: re-signed with the log's key, or replayed -------------------------------
+
+
+def _resigned(system: LogSystem, entries: list[Any]) -> tuple[list[Any], str]:
+    """The chunk's entries, one changed (its `at` a second later) and every signature made again with the log's key:
+    what an import run, or anyone holding DEBAR_LOG_SIGNING_KEY, can write."""
+    from debar.sanction.adapters import codec
+    from debar.tlog.entry_signature import sign_chunk, sign_entry
+    from debar.tlog.keys import parse_signer_key
+    from tests.support.keys import TEST_LOG_SIGNER_KEY
+
+    signer = parse_signer_key(TEST_LOG_SIGNER_KEY)
+    texts = {k.decode(): v.decode() for k, v in system.redis().hgetall(f"{system.prefix}:txt").items()}
+    changed = [list(e[:12]) for e in entries]
+    changed[5][1] += 1
+    canonical = [codec._entry_of(e, texts).encode() for e in changed]
+    signed = [[*e, sign_entry(signer, c, in_chunk=True)] for e, c in zip(changed, canonical, strict=True)]
+    return signed, sign_chunk(signer, canonical)
+
+
+def test_an_integrated_chunk_re_signed_with_the_key_and_the_tree_rebuilt_is_detected(
+    system: LogSystem, logs_dir: Path, tmp_path: Path
+):
+    """Held before and after: the chunk's signatures prove who wrote it, the checkpoints (outside Redis) what was
+    integrated. The key and Redis rewrite a chunk already in a signed checkpoint, every signature valid, and even
+    the tree in Redis recomputed to agree; its root at the stored checkpoints' sizes is not theirs."""
+    from tests.integration.test_tlog_attacks import rebuild_tree
+
+    import_feed(system, tmp_path, 300)
+    integrate_forgery(system, logs_dir)
+    stream, record_id, fields = chunks(system)[0]
+    entries, _ = split_chunk(fields[b"rs"])
+    signed, chunk = _resigned(system, entries)
+    replace_record(system, stream, record_id, {**fields, b"rs": packed(signed, [chunk])})
+    assert verify(system.env, "--require-signatures").returncode == 1  # the stored leaf hashes first
+    rebuild_tree(system)
+    stderr = broken(verify(system.env, "--require-signatures"))
+    assert "its root is not the root of the tree rebuilt from the entries" in stderr, stderr
+    assert "not signed" not in stderr and "not those its writer signed" not in stderr, stderr  # signatures valid
+
+
+def test_an_integrated_chunk_replayed_is_detected(system: LogSystem, logs_dir: Path, tmp_path: Path):
+    """Held before and after: a signed chunk copied into a stream again (its restrictions put back as they were,
+    after a lift, say) is each of its signed entries twice."""
+    import_feed(system, tmp_path, 300)
+    integrate_forgery(system, logs_dir)
+    stream, _, fields = chunks(system)[0]
+    system.redis().xadd(stream, fields)
+    integrate_forgery(system, logs_dir)
+    stderr = broken(verify(system.env, "--require-signatures"))
+    assert "twice: a genuine entry copied" in stderr, stderr
+
+
 # -- 4. a record nobody can decode: integrated as an opaque entry, the log goes on ----------------------------
 
 

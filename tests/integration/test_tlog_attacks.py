@@ -31,6 +31,7 @@ from debar.sanction.adapters.keys import TreeKeys
 from debar.sanction.adapters.redis_wiring import redis_adapters
 from debar.sanction.app.integrator import Integrator
 from debar.sanction.domain.catalogue import load_default_catalogue
+from debar.sanction.domain.model import PendingLift
 from debar.tlog.keys import parse_signer_key
 from debar.v1 import decision_pb2, decision_pb2_grpc, registry_pb2, registry_pb2_grpc, sanction_pb2_grpc
 from tests.conftest import ON_CLUSTER
@@ -555,3 +556,81 @@ def test_a_forged_import_entry_is_counted_unsigned_and_broken_where_tools_sign(s
     strict = verify(system.env, "--require-signatures")
     assert strict.returncode == 1, strict.stdout + strict.stderr
     assert f"record {record_id} of {stream}" in strict.stderr and "not signed by the log's key" in strict.stderr
+
+
+def test_a_pending_lift_written_behind_the_log_and_confirmed_by_one_clerk_is_detected(
+    system: LogSystem, logs_dir: Path
+):
+    """Redis write access (no key) and one clerk: the insider stores a pending lift on a court order, "asked by"
+    clerk:zhao, who never asked; clerk:wang confirms it, alone, and the order is lifted. Every entry is genuine and
+    signed (the Impose, wang's ConfirmLift), and the record is what they leave it. Before: verify exited 0. Now every
+    write's `before` is held to what the log left the record (the fields the write names): the ConfirmLift's
+    `before` shows a pending lift no entry ever made."""
+    service = system.start(logs_dir)
+    person = new_ric()
+    wang = [("x-debar-caller", "clerk:wang")]
+    with grpc.insecure_channel(service.address) as channel:
+        registry = registry_pb2_grpc.RegistryServiceStub(channel)
+        rid = registry.Impose(impose_request(person), metadata=wang, timeout=TIMEOUT).restriction.id
+        r = system.redis()
+        key = next(k for k in restriction_keys(r, system) if r.hexists(k, rid))
+        catalogue = load_default_catalogue()
+        texts = {k.decode(): v.decode() for k, v in r.hgetall(f"{system.prefix}:txt").items()}
+        record = codec.decode_restriction(rid, r.hget(key, rid), texts, catalogue)
+        forged = dataclasses.replace(
+            record, pending_lift=PendingLift("clerk:zhao", int(time.time()), "debt paid", "(2026) Jing 01 Zhi 9")
+        )
+        r.hset(key, rid, codec.encode_restriction(forged, catalogue, {v: k for k, v in texts.items()}))
+        confirmed = registry.ConfirmLift(
+            registry_pb2.ConfirmLiftRequest(restriction_id=rid, document_number="(2026) Jing 01 Zhi 9"),
+            metadata=wang, timeout=TIMEOUT,
+        )  # fmt: skip
+        assert confirmed.restriction.HasField("lifted_at")  # the attack's effect: one clerk lifted a court order
+    wait_integrated(system)
+    system.stop()
+    done = verify(system.env, "--require-signatures")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"restriction {rid}: before" in done.stderr and "pending_lift" in done.stderr, done.stderr
+
+
+def test_an_objection_rolled_back_to_an_older_sealed_version_is_detected(system: LogSystem, logs_dir: Path):
+    """Redis write access (no key): reviewer:li overturns, reviewer:zhang declines the overturn (upheld); the insider
+    puts back the sealed record as it was before zhang's step (a genuine version: the seal opens), and reviewer:wang,
+    seeing an overturn awaiting confirmation, confirms it: the court's restriction is corrected away although one of
+    the two reviewers who saw the overturn refused it. Every entry is genuine. Before: verify exited 0. Now the steps
+    of each objection are held to a chain: wang's step starts from awaiting_confirmation, the log left it upheld."""
+    from debar.sanction.adapters.keys import ObjectionKeys
+
+    service = system.start(logs_dir)
+    person = new_ric()
+    as_ = {name: [("x-debar-caller", name)] for name in ("reviewer:li", "reviewer:zhang", "reviewer:wang")}
+    with grpc.insecure_channel(service.address) as channel:
+        registry = registry_pb2_grpc.RegistryServiceStub(channel)
+        checks = sanction_pb2_grpc.SanctionServiceStub(channel)
+        decisions = decision_pb2_grpc.DecisionServiceStub(channel)
+        registry.Impose(impose_request(person), timeout=TIMEOUT)
+        refusal = checks.Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT).decision_id
+        system.decision_ids.append(refusal)
+        oid = decisions.FileObjection(decision_pb2.FileObjectionRequest(
+            decision_id=refusal, statement="Not me.", contact="me@example.com", subject=subject(person)
+        ), timeout=TIMEOUT).objection_id  # fmt: skip
+        decisions.ReviewObjection(decision_pb2.ReviewObjectionRequest(objection_id=oid), metadata=as_["reviewer:li"])
+        overturn = decision_pb2.ResolveObjectionRequest(
+            objection_id=oid, outcome=decision_pb2.OBJECTION_OUTCOME_OVERTURNED, reason="mistaken"
+        )
+        decisions.ResolveObjection(overturn, metadata=as_["reviewer:li"], timeout=TIMEOUT)
+        r = system.redis()
+        keys = ObjectionKeys(system.prefix)
+        awaiting = r.hget(keys.records(oid), oid)
+        decisions.ResolveObjection(decision_pb2.ResolveObjectionRequest(
+            objection_id=oid, outcome=decision_pb2.OBJECTION_OUTCOME_UPHELD, reason="it is this person"
+        ), metadata=as_["reviewer:zhang"], timeout=TIMEOUT)  # fmt: skip
+        r.hset(keys.records(oid), oid, awaiting)  # the older sealed version, put back
+        done = decisions.ConfirmResolution(decision_pb2.ConfirmResolutionRequest(objection_id=oid),
+                                           metadata=as_["reviewer:wang"], timeout=TIMEOUT)  # fmt: skip
+        assert done.state == decision_pb2.OBJECTION_STATE_OVERTURNED  # the attack's effect
+    wait_integrated(system)
+    system.stop()
+    done = verify(system.env, "--require-signatures")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"objection {oid}: the step awaiting_confirmation -> overturned by reviewer:wang" in done.stderr, done.stderr

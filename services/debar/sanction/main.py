@@ -141,7 +141,7 @@ async def serve(settings: Settings, on_ready: Callable[[int], None] | None = Non
         decision_servicer = DecisionServicer(core.decisions, core.objections, reads, core.log_proofs)
         decision_pb2_grpc.add_DecisionServiceServicer_to_server(decision_servicer, server.server)
         watch_pb2_grpc.add_WatchServiceServicer_to_server(
-            WatchServicer(core.watch, core.catalogue, settings.max_batch_items), server.server
+            WatchServicer(core.watch, core.catalogue, settings.max_batch_items, reads), server.server
         )
 
         async def redis_answers() -> bool:

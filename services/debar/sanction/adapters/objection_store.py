@@ -17,7 +17,7 @@ from debar.sanction.adapters.keys import Keys, ObjectionKeys
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
-from debar.sanction.adapters.sealing import Sealer
+from debar.sanction.adapters.sealing import Sealer, Unreadable
 from debar.sanction.app.ports import Written
 from debar.sanction.domain.catalogue import ObjectionRules
 from debar.sanction.domain.log_entries import ObjectionEntry
@@ -35,8 +35,13 @@ from debar.tlog.note import Signer
 
 # -- records ------------------------------------------------------------------------------------------------
 # A record is JSON. What the person wrote (the statement, the contact, and the reason of each of their own steps:
-# a reconsideration's statement) is sealed (adapters/sealing.py) when the record says "sealed"; a record written
-# before sealing reads as it was stored, and is sealed when next written.
+# a reconsideration's statement) is sealed (adapters/sealing.py), and the record as a whole carries a seal too
+# (field "seal": the SHA-256 of every other field, sealed in the record's place "record"): its state, history,
+# restrictions and deadlines are what the service wrote. Were they plain JSON, an insider with Redis write access
+# and no key could rewrite a filed objection as "awaiting_confirmation", overturned by a reviewer who never saw it,
+# and one reviewer's ConfirmResolution would lift the court's restriction (the log's entries all genuine). A record
+# without a seal, or whose seal does not match, does not open (Unreadable, fail closed), nothing is done with it.
+RECORD_SEAL_FIELD = "record"
 
 
 def _person_wrote(step: Transition) -> bool:
@@ -49,42 +54,59 @@ def encode(o: Objection, sealer: Sealer | None) -> str:
     def sealed(text: str, field: str) -> str:
         return sealer.seal(text, o.id, field) if sealer else text
 
-    return json.dumps(
-        {
-            "id": o.id,
-            "decision": o.decision_id,
-            "subject": [o.subject.kind.value, o.subject.pseudonym, o.subject.bucket],
-            "restrictions": list(o.restriction_ids),
-            "source": o.source,
-            "rules": [
-                o.rules.review_days, o.rules.correction_working_days,
-                o.rules.reconsideration_request_days, o.rules.reconsideration_decision_days,
-            ],
-            "state": o.state.value,
-            "sealed": sealer is not None,
-            "statement": sealed(o.statement, "statement"),
-            "contact": sealed(o.contact, "contact"),
-            "filed_at": o.filed_at,
-            "review_due": o.review_due,
-            "correction_due": o.correction_due,
-            "reconsideration_request_due": o.reconsideration_request_due,
-            "corrected_at": o.corrected_at,
-            "history": [
-                [
-                    t.from_state.value if t.from_state else "", t.to_state.value, t.actor,
-                    sealed(t.reason, f"history[{i}].reason") if _person_wrote(t) else t.reason, t.at,
-                ]
-                for i, t in enumerate(o.history)
-            ],
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )  # fmt: skip
+    body: dict[str, Any] = {
+        "id": o.id,
+        "decision": o.decision_id,
+        "subject": [o.subject.kind.value, o.subject.pseudonym, o.subject.bucket],
+        "restrictions": list(o.restriction_ids),
+        "source": o.source,
+        "rules": [
+            o.rules.review_days, o.rules.correction_working_days,
+            o.rules.reconsideration_request_days, o.rules.reconsideration_decision_days,
+        ],
+        "state": o.state.value,
+        "sealed": sealer is not None,
+        "statement": sealed(o.statement, "statement"),
+        "contact": sealed(o.contact, "contact"),
+        "filed_at": o.filed_at,
+        "review_due": o.review_due,
+        "correction_due": o.correction_due,
+        "reconsideration_request_due": o.reconsideration_request_due,
+        "corrected_at": o.corrected_at,
+        "history": [
+            [
+                t.from_state.value if t.from_state else "", t.to_state.value, t.actor,
+                sealed(t.reason, f"history[{i}].reason") if _person_wrote(t) else t.reason, t.at,
+            ]
+            for i, t in enumerate(o.history)
+        ],
+    }  # fmt: skip
+    if sealer is not None:
+        body["seal"] = sealer.seal(_digest(body), o.id, RECORD_SEAL_FIELD)
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
+def _digest(body: dict[str, Any]) -> str:
+    """What a record's seal holds: the SHA-256 of its fields (but the seal), canonically encoded."""
+    fields = {k: v for k, v in body.items() if k != "seal"}
+    return hashlib.sha256(
+        json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    ).hexdigest()
+
+
+def _check_seal(d: dict[str, Any], sealer: Sealer) -> None:
+    oid = str(d.get("id", ""))[:40]
+    seal = d.get("seal")
+    if not d.get("sealed") or not isinstance(seal, str):
+        raise Unreadable(f"objection {oid} carries no seal: written into Redis behind the service's back (altered)")
+    if sealer.open(seal, oid, RECORD_SEAL_FIELD) != _digest(d):
+        raise Unreadable(f"objection {oid} does not match its seal: altered in Redis behind the service's back")
 
 
 def decode(raw: bytes | str, sealer: Sealer) -> Objection:
     """Raises Unreadable when a sealed field does not open (another key, an altered record): fail closed."""
     d = json.loads(raw)
+    _check_seal(d, sealer)
     kind, pseudonym, bucket = d["subject"]
     review, correction, request, decision = d["rules"]
     oid = d["id"]

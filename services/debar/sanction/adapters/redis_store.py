@@ -462,8 +462,8 @@ class RedisStore:
             for c in changes
         ]
 
-    def _sign(self, entry: bytes) -> str:
-        return sign_entry(self._entry_signer, entry) if self._entry_signer is not None else ""
+    def _sign(self, entry: bytes, in_chunk: bool = False) -> str:
+        return sign_entry(self._entry_signer, entry, in_chunk) if self._entry_signer is not None else ""
 
     def _sign_chunk(self, entries: Sequence[bytes]) -> str:
         return sign_chunk(self._entry_signer, entries) if self._entry_signer is not None else ""
@@ -488,7 +488,9 @@ class RedisStore:
         the record stored and its subject's entry missing, which a retry answered UNCHANGED and checks allowed."""
         refs = await self.store_texts(t for s in log for t in codec.registry_texts(s.entry)) if log else {}
         encoded = [s.entry.encode() for s in log]
-        packed = [codec.pack_registry(s.entry, refs, self._sign(e)) for s, e in zip(log, encoded, strict=True)]
+        in_chunk = len(log) > 1  # sequenced as chunks (field rs) below; one entry alone, as a single record (r)
+        packed = [codec.pack_registry(s.entry, refs, self._sign(e, in_chunk))
+                  for s, e in zip(log, encoded, strict=True)]  # fmt: skip
         if not records and not entries and not packed:
             return 0
         await self._slots_known()

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import grpc
 import structlog
 
-from debar.common.callers import CALLER_NAME, LOCAL, PUBLIC_SERVICES, is_identity
+from debar.common.callers import CALLER_NAME, LOCAL, PUBLIC_SERVICES, is_identity, is_person
 from debar.common.errors import DomainError, InvalidField, PermissionDenied, RateLimited, Unavailable
 from debar.common.identifiers import IdKind, SubjectId
 from debar.common.settings import SettingsError
@@ -52,13 +52,21 @@ def acting_identity(claimed: str = "", field: str = "") -> str:
     """Who acts in the call being served: the authenticated identity, or the principal it acts for when delegated.
     `claimed`: a name the request carries in `field` (e.g. ReviewObjectionRequest.reviewer): empty means the
     acting identity; any other name is INVALID_ARGUMENT naming the field, so that no one acts under another name.
-    A caller holding `delegate` that names no principal is PERMISSION_DENIED (but `local`): a role is no person."""
+    A caller holding `delegate` that names no principal is PERMISSION_DENIED (but `local`): a role is no person; so
+    is one naming a principal that is no person (a service's bare name, a platform), whose name nothing proves."""
     grant = current_grant()
     if grant.caller != LOCAL and not grant.on_behalf_of and AccessPolicy.may_delegate(grant):
         # A delegate (the console, a domain service) is a role, not a person: its own name would count as a second
         # reviewer or clerk in four eyes, so in an act that records who acted it must name the person it acts for.
         raise PermissionDenied(
             f"caller {grant.caller!r} holds delegate and acts only for the person it names ({ON_BEHALF_OF_HEADER})"
+        )
+    if grant.on_behalf_of and grant.on_behalf_of != LOCAL and not is_person(grant.on_behalf_of):
+        # Only a person's name is proven (PrincipalProof): a service's or a platform's is the delegate's word, and
+        # would let a delegate's credential alone be the second reviewer or clerk.
+        raise PermissionDenied(
+            f"caller {grant.caller!r} acts for {grant.on_behalf_of!r}, which is no person: an act that records who "
+            "acted is done for a person only, with their proof"
         )
     actor = grant.actor
     if claimed and claimed != actor:
@@ -340,12 +348,14 @@ class ReadGate:
         context: grpc.aio.ServicerContext,
         method: str,
         read: Callable[[Grant], Awaitable[tuple[T, Sequence[str]]]],
+        cost: int = 1,
     ) -> T:
         """Admits the call, runs `read` (its answer and the pseudonyms it shows), audits it, whatever its outcome:
-        a refused or failed read is written too (a run of NOT_FOUND is someone guessing ids)."""
+        a refused or failed read is written too (a run of NOT_FOUND is someone guessing ids). `cost`: the items it
+        counts against the caller's rate (a SubscribeBatch: its items)."""
         grant = current_grant()
         try:
-            await self._gate.admit(grant, 1)
+            await self._gate.admit(grant, cost)
             answer, subjects = await read(grant)
         except DomainError as error:
             self._audit(grant, method, (), status_code_of(error).name)

@@ -1,6 +1,8 @@
 """gRPC servicer of WatchService: proto in, the Watch use case, proto out. The owner of every call is the
 authenticated caller (for its principal when delegated): a platform never names, sees or changes another's
-subscriptions."""
+subscriptions. A subscription tells its owner what a check would (restricted, with every ground; no longer), so each
+item subscribed counts one against the caller's rate, goes into its distinct subjects and is audited, as a read is
+(api/access.py: ReadGate); else a platform could watch a million people it walks through, unmetered."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from debar.common.errors import DomainError, InvalidField
 from debar.rpc import wire
 from debar.rpc.status import abort_with, status_code_of
 from debar.sanction.api import convert
-from debar.sanction.api.access import current_grant
+from debar.sanction.api.access import ReadGate, current_grant
 from debar.sanction.app.watch import Heartbeat, Watch
 from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.watch import ChangeKind, Subscription, SubscriptionInput, Told, owner_of
@@ -45,19 +47,20 @@ def _subscription(sub: Subscription) -> watch_pb2.Subscription:
 
 
 class WatchServicer(watch_pb2_grpc.WatchServiceServicer):
-    def __init__(self, watch: Watch, catalogue: Catalogue, max_batch_items: int) -> None:
+    def __init__(self, watch: Watch, catalogue: Catalogue, max_batch_items: int, reads: ReadGate) -> None:
         self._watch = watch
         self._catalogue = catalogue
         self._max_batch = max_batch_items
+        self._reads = reads
 
     async def Subscribe(self, request, context):  # type: ignore[no-untyped-def]
-        try:
+        async def subscribe(_: Any) -> tuple[Subscription, list[str]]:
             [result] = await self._watch.subscribe(_owner(), [_input(request, "")])
-        except DomainError as error:
-            await abort_with(context, error)
-        if isinstance(result, DomainError):
-            await abort_with(context, result)
-        return _subscription(result)  # type: ignore[arg-type]
+            if isinstance(result, DomainError):
+                raise result
+            return result, [result.subject.pseudonym]
+
+        return _subscription(await self._reads.serve(context, "Subscribe", subscribe))
 
     async def SubscribeBatch(self, request, context):  # type: ignore[no-untyped-def]
         if len(request.items) > self._max_batch:
@@ -71,10 +74,12 @@ class WatchServicer(watch_pb2_grpc.WatchServiceServicer):
             except DomainError as error:
                 inputs.append(error)
         valid = [(i, x) for i, x in enumerate(inputs) if isinstance(x, SubscriptionInput)]
-        try:
+
+        async def subscribe(_: Any) -> tuple[list[Subscription | DomainError], list[str]]:
             done = await self._watch.subscribe(_owner(), [x for _, x in valid], field="items[{i}]")
-        except DomainError as error:
-            await abort_with(context, error)
+            return done, [d.subject.pseudonym for d in done if isinstance(d, Subscription)]
+
+        done = await self._reads.serve(context, "SubscribeBatch", subscribe, cost=len(valid))
         # Field names: subscribe numbers the valid items; give each error its place in the request.
         results: list[Any] = list(inputs)
         for (i, _), result in zip(valid, done, strict=True):

@@ -52,8 +52,16 @@ from debar.sanction.app.ports import (
     TreeState,
     TreeStore,
 )
-from debar.sanction.domain.log_entries import FORMAT, UNREADABLE, EntryKind, MalformedEntry, RegistryEntry
+from debar.sanction.domain.log_entries import (
+    FORMAT,
+    UNREADABLE,
+    EntryKind,
+    MalformedEntry,
+    ObjectionEntry,
+    RegistryEntry,
+)
 from debar.sanction.domain.model import Exemption
+from debar.sanction.domain.objections import ObjectionState, same_reviewer
 from debar.sanction.domain.registry_log import Action, exemption_fields, restriction_fields
 from debar.tlog.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from debar.tlog.compact import CompactRange
@@ -146,7 +154,8 @@ def _check_writers(
             if not signature and not tools_sign and (kind is EntryKind.REKEY or _IMPORT_CALLER in entry):
                 report.unsigned_by_tools += 1
                 continue
-            if not entry_signed_by(log_key, entry, signature):
+            # A chunk's entries are signed as its members: one taken out into a record of its own does not verify.
+            if not entry_signed_by(log_key, entry, signature, in_chunk=record.chunk_signature is not None):
                 report.broken.append(
                     f"{where}: a {kind.value} entry not signed by the log's key "
                     f"({'a signature over other bytes' if signature else 'no signature'}): written into Redis "
@@ -178,7 +187,51 @@ def _check_chunk(record: SequencedRecord, log_key: Verifier, report: AuditReport
         )
 
 
+def _check_objection_steps(records: Iterable[SequencedRecord], report: AuditReport) -> None:
+    """Each objection's steps, in log order (one stream), as a chain: every step starts from the state the one
+    before it left (the first from none), and an overturn is confirmed by another than who overturned it. A sealed
+    record put back as an older version of itself (an overturn awaiting confirmation that a second reviewer has
+    since upheld, confirmed then by a third) opens; only its steps tell."""
+    last: dict[str, tuple[str, str]] = {}  # objection id -> (the state its last step left, who took that step)
+    for record in records:
+        for entry in record.entries:
+            if _kind_of(entry) is not EntryKind.OBJECTION:
+                continue
+            try:
+                e = ObjectionEntry.decode(entry)
+            except MalformedEntry:
+                continue  # named by the signature check or the tree
+            state, actor = last.get(e.objection_id, ("", ""))
+            where = f"objection {e.objection_id}: the step {e.from_state or '(none)'} -> {e.to_state} by {e.actor}"
+            if e.from_state != state:
+                report.broken.append(
+                    f"{where} (record {record.record_id} of {record.stream}) starts where the log did not leave it "
+                    f"({state or 'no step'}): the objection was rolled back or rewritten behind the service's back"
+                )
+            elif e.to_state == ObjectionState.OVERTURNED.value and same_reviewer(e.actor, actor):
+                report.broken.append(f"{where}: confirmed by the reviewer who overturned it")
+            last[e.objection_id] = (e.to_state, e.actor)
+
+
 _EXEMPTION_ACTIONS = {Action.GRANT_EXEMPTION, Action.CONFIRM_EXEMPTION}
+
+
+def _check_before(e: RegistryEntry, key: tuple[bool, str], expected: Mapping[str, str], report: AuditReport) -> None:
+    """A write's `before` (the record as the service read it) against what the log's entries left it: a record
+    changed in Redis between two writes shows in the next write's `before` even when that write puts it back in
+    line (a pending lift stored behind the log, "asked by" a second clerk, then confirmed by one clerk: the lifted
+    record is what the entries leave it, and only the confirmation's `before` tells)."""
+    what = f"{'permit' if key[0] else 'restriction'} {e.target}"
+    for name, value in e.before:
+        if name in _MOVED_BY_REKEY and _key_id(value) != _key_id(expected.get(name, "")):
+            continue  # moved in place by `debar rekey`
+        if expected.get(name, "") != value:
+            report.broken.append(
+                f"{what}: before its {e.action} by {e.caller} at {e.at}, {name} was {value[:60]!r}, "
+                f"{expected.get(name, '')[:60]!r} as its registry entries left it: changed behind the service's back"
+            )
+
+
 _MOVED_BY_REKEY = ("subject", "principals")  # pseudonyms: `debar rekey` moves them in place, entries keep the old
 
 
@@ -190,6 +243,7 @@ async def _check_records(records: StoredRecords, ordered: Sequence[SequencedReco
     """Each held record against its registry entries folded in log order (creation: every field; then each
     write's `after`, the fields it changed)."""
     logged: dict[tuple[bool, str], dict[str, str]] = {}
+    last: dict[tuple[bool, str], tuple[object, object]] = {}  # each record's last write: (before, after)
     for record in ordered:
         for entry in record.entries:
             if _kind_of(entry) is not EntryKind.REGISTRY:
@@ -201,6 +255,9 @@ async def _check_records(records: StoredRecords, ordered: Sequence[SequencedReco
             key = (e.action in _EXEMPTION_ACTIONS, e.target)
             if not e.before:
                 logged[key] = {}
+            elif key in logged and last.get(key) != (e.before, e.after):  # a write sent again is logged twice
+                _check_before(e, key, logged[key], report)
+            last[key] = (e.before, e.after)
             logged.setdefault(key, {}).update(e.after)
     held: set[tuple[bool, str]] = set()
     async for r in records.stored_records():
@@ -276,9 +333,9 @@ async def audit_log(
     in_redis = {(r.stream, r.record_id): r for records in streams.values() for r in records}
     from_archive = {(r.stream, r.record_id): r for r in archived}
     every = {**from_archive, **in_redis}
-    _check_writers(
-        [every[k] for k in sorted(every, key=lambda k: (k[0], _order_key(k[1])))], log_key, report, tools_sign
-    )  # fmt: skip
+    in_streams = [every[k] for k in sorted(every, key=lambda k: (k[0], _order_key(k[1])))]
+    _check_writers(in_streams, log_key, report, tools_sign)
+    _check_objection_steps(in_streams, report)
     if held is not None:  # in time order across streams (a record's entries may span two buckets)
         await _check_records(held, [every[k] for k in sorted(every, key=lambda k: _order_key(k[1]))], report)
     if lists is not None:
