@@ -275,3 +275,38 @@ async def test_the_lease_is_renewed_once_a_second_and_a_lost_one_is_noticed(worl
     assert await integrator.step() == 0
     assert world.tree.edge.size == 5
     assert await integrator.step() == 0 and integrator.health.state == IntegratorState.STANDBY
+
+
+async def test_a_store_that_fails_at_once_after_a_full_step_is_waited_out_and_cancel_still_stops_it(world: World):
+    """CI once saw an integrator busy for minutes after its server and Redis were gone: a step had left more
+    pending, so the task went straight on to the next step, and every step failed at once (an open circuit breaker
+    raises without awaiting anything). It looped as fast as steps failed (666 in 0.3 s here before the fix; with
+    the breaker open, without ever suspending, so no cancellation could reach it). A failed step is followed by a
+    pause, and cancelling still stops it."""
+    import asyncio
+
+    from debar.sanction.app.ports import StoreUnavailable
+
+    for i in range(10):
+        world.log.add("log:{a}", b"%d" % i)
+    integrator = world.integrator(records_per_stream=2)
+    assert await integrator.step() == 2 and integrator.more_pending
+
+    steps = 0
+
+    async def gone(*_: object) -> dict[str, list[object]]:  # a breaker that is open: no await before the failure
+        nonlocal steps
+        steps += 1
+        if steps > 1000:  # it never paused: give the loop a turn, so that the test fails rather than hangs
+            await asyncio.sleep(0)
+        raise StoreUnavailable("circuit open")
+
+    world.log.read_after_many = gone  # type: ignore[method-assign,assignment]
+    world.log.read_after = gone  # type: ignore[method-assign,assignment]
+    running = asyncio.create_task(integrator.run(interval_s=0.05))
+    await asyncio.sleep(0.3)  # the loop must get turns while the store is down
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(running, 1.0)
+    assert 1 <= steps <= 10, f"{steps} failing steps in 0.3 s: a failed step must be followed by a pause"
+    assert integrator.health.state == IntegratorState.UNAVAILABLE

@@ -177,8 +177,8 @@ async def _child(settings: Settings) -> None:
         finally:
             orphaned.cancel()
             running.cancel()
-            # It releases the lease on the way out. A cancellation swallowed somewhere below (CI once saw the step
-            # go on after it) must not leave an orphan integrating: past the grace, the process ends regardless and
+            # It releases the lease on the way out. Whatever a step does (CI once saw failing steps loop without
+            # ever suspending, out of reach of the cancellation), past the grace the process ends regardless and
             # the lease expires by itself.
             await asyncio.wait({running}, timeout=STOP_GRACE_S)
             if not running.done():

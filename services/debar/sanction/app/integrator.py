@@ -352,12 +352,14 @@ class Integrator:
                 try:
                     await self.step()
                 except StoreUnavailable as error:
-                    self._state = None
+                    # Nothing is known to be pending after a failure: pause, or a store that fails at once (an
+                    # open circuit breaker) makes a busy loop that starves the event loop and its cancellation.
+                    self._state, self.more_pending = None, False
                     if self.health.state != IntegratorState.UNAVAILABLE:
                         log.warning("log integrator: the store is unavailable (%s)", error)
                     self.health.state, self.health.detail = IntegratorState.UNAVAILABLE, str(error)
                 except Exception:
-                    self._state = None
+                    self._state, self.more_pending = None, False
                     log.exception("log integrator: step failed; trying again")
                     self.health.state, self.health.detail = IntegratorState.UNAVAILABLE, "step failed (see log)"
                 if not self.more_pending:
