@@ -107,6 +107,23 @@ def test_an_untampered_import_verifies(system: LogSystem, logs_dir: Path, tmp_pa
     done = verify(system.env, "--require-signatures")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "(0 unsigned" in done.stdout, done.stdout
+    # The chunk's signature covers its entries: they carry none of their own (92 bytes and an Ed25519 signature
+    # each, saved).
+    entries, tail = split_chunk(chunks(system)[0][2][b"rs"])
+    assert len(tail) == 1 and all(len(e) == 12 for e in entries), (len(tail), {len(e) for e in entries})
+
+
+def test_an_entry_altered_inside_a_chunk_is_detected(system: LogSystem, logs_dir: Path, tmp_path: Path):
+    """An entry's reason rewritten (the record is not compared with it): its entry carries no signature of its
+    own, and the chunk's, over each entry's hash, tells."""
+    import_feed(system, tmp_path, 300)
+    stream, record_id, fields = chunks(system)[0]
+    entries, tail = split_chunk(fields[b"rs"])
+    entries[9][8] = "altered"  # the entry's reason
+    replace_record(system, stream, record_id, {**fields, b"rs": packed(entries, tail)})
+    integrate_forgery(system, logs_dir)
+    stderr = broken(verify(system.env))
+    assert f"record {record_id.decode()} of {stream}" in stderr and "not those its writer signed" in stderr, stderr
 
 
 def test_an_entry_dropped_from_a_chunk_with_its_restriction_is_detected(
@@ -213,10 +230,10 @@ def test_a_chunk_unpacked_into_single_records_less_one_entry_is_detected(
 
 
 def _resigned(system: LogSystem, entries: list[Any]) -> tuple[list[Any], str]:
-    """The chunk's entries, one changed (its `at` a second later) and every signature made again with the log's key:
+    """The chunk's entries, one changed (its `at` a second later) and the chunk signed again with the log's key:
     what an import run, or anyone holding DEBAR_LOG_SIGNING_KEY, can write."""
     from debar.sanction.adapters import codec
-    from debar.tlog.entry_signature import sign_chunk, sign_entry
+    from debar.tlog.entry_signature import sign_chunk
     from debar.tlog.keys import parse_signer_key
     from tests.support.keys import TEST_LOG_SIGNER_KEY
 
@@ -225,8 +242,7 @@ def _resigned(system: LogSystem, entries: list[Any]) -> tuple[list[Any], str]:
     changed = [list(e[:12]) for e in entries]
     changed[5][1] += 1
     canonical = [codec._entry_of(e, texts).encode() for e in changed]
-    signed = [[*e, sign_entry(signer, c, in_chunk=True)] for e, c in zip(changed, canonical, strict=True)]
-    return signed, sign_chunk(signer, canonical)
+    return changed, sign_chunk(signer, canonical)  # a chunk's entries carry no signature of their own
 
 
 def test_an_integrated_chunk_re_signed_with_the_key_and_the_tree_rebuilt_is_detected(

@@ -1,5 +1,6 @@
 """`debar bench import`: loads a realistic feed through the real `debar import` code path into a private single
-server and a private 3-master Redis Cluster, and prints restrictions/s and Redis memory per restriction.
+server and a private 3-master Redis Cluster, and prints restrictions/s and Redis memory per restriction. The import
+signs with the log's key, as an operator's does (before 2026-12-02 the bench's ran unsigned).
 
 Memory is `used_memory` after the import less that of the empty server (summed over the nodes of a cluster),
 divided by the restrictions imported: records, index entries, texts, key overhead, everything; then broken down by
@@ -48,6 +49,7 @@ class ImportFigures:
     summary: str
     cpu_s: dict[str, float] = field(default_factory=dict)  # writer, workers, redis
     families: dict[str, tuple[int, int]] = field(default_factory=dict)  # key family -> (keys, bytes)
+    commands_us: dict[str, float] = field(default_factory=dict)  # Redis's time by command over the import
     # After the log integrator has put every sequenced record in the Merkle tree and signed a checkpoint:
     integrated_memory_bytes: int = 0
     integrated_families: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -79,6 +81,16 @@ def _redis_cpu(ports: list[int]) -> float:
             info = client.info("cpu")
             total += float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
     return total
+
+
+def _command_usec(ports: list[int]) -> dict[str, float]:
+    """Redis's own time by command (INFO commandstats usec, summed over nodes): EVALSHA is the scripts'."""
+    out: dict[str, float] = {}
+    for port in ports:
+        with redis.Redis(port=port) as client:
+            for name, stats in client.info("commandstats").items():
+                out[name.removeprefix("cmdstat_")] = out.get(name.removeprefix("cmdstat_"), 0.0) + stats["usec"]
+    return out
 
 
 def _process_cpu(who: int) -> float:
@@ -127,12 +139,15 @@ def _server(kind: str, folder: Path) -> Iterator[tuple[str, list[int]]]:
 def measure_import(kind: str, feed: Path, records: int, folder: Path) -> ImportFigures:
     with _server(kind, folder) as (url, ports):
         empty_memory, _ = _memory_and_keys(ports)
+        log_signing_key(folder / "log.key", dev_log_origin("debar"))  # the import signs with it, as an operator's
         settings = Settings.from_env({
             "DEBAR_REDIS_URL": url, "DEBAR_REDIS_CLUSTER": "true" if kind == "cluster" else "false",
             "DEBAR_PSEUDONYM_KEYS": BENCH_KEYS, "DEBAR_DATA_DIR": str(folder / "data"), "DEBAR_REDIS_TIMEOUT_S": "10",
+            "DEBAR_LOG_SIGNING_KEY": str(folder / "log.key"),
         })  # fmt: skip
         printed = io.StringIO()
         cpu_before = (_process_cpu(resource.RUSAGE_SELF), _process_cpu(resource.RUSAGE_CHILDREN), _redis_cpu(ports))
+        commands_before = _command_usec(ports)
         started = time.perf_counter()
         with contextlib.redirect_stdout(printed):
             status = asyncio.run(import_file(settings, str(feed), progress=False))
@@ -141,11 +156,12 @@ def measure_import(kind: str, feed: Path, records: int, folder: Path) -> ImportF
         cpu_after = (_process_cpu(resource.RUSAGE_SELF), _process_cpu(resource.RUSAGE_CHILDREN), _redis_cpu(ports))
         if status != 0:
             raise RuntimeError(f"bench import: the import failed ({status}): {printed.getvalue().strip()}")
+        commands = {k: v - commands_before.get(k, 0.0) for k, v in _command_usec(ports).items()}
         memory, keys = _memory_and_keys(ports)
         families = _families(ports)
         cpu = {who: a - b for who, a, b in zip(("writer", "workers", "redis"), cpu_after, cpu_before, strict=True)}
         figures = ImportFigures(kind, records, seconds, memory - empty_memory, keys, printed.getvalue().strip(), cpu,
-                                families)  # fmt: skip
+                                families, commands_us=commands)  # fmt: skip
         redis_before, started = _redis_cpu(ports), time.process_time()
         asyncio.run(_integrate(settings, url, folder))
         figures.integrator_cpu_s = time.process_time() - started
@@ -159,7 +175,7 @@ async def _integrate(settings: Settings, url: str, folder: Path) -> None:
     """The log integrator (as every sanction server runs it) until every sequenced record is in the tree and a
     checkpoint is signed; checkpoints in a directory of the run, no witnesses."""
     adapters = redis_adapters(settings, url, load_default_catalogue())
-    signer = log_signing_key(folder / "log.key", dev_log_origin("debar"))
+    signer = log_signing_key(folder / "log.key", dev_log_origin("debar"))  # the key the import signed with
     try:
         async with HttpWitnesses([], 1.0) as witnesses:
             integrator = build_integrator(adapters, signer, witnesses)
@@ -189,6 +205,9 @@ def run_import(records: int = 1_000_000, cluster_records: int | None = None, whi
             print("  CPU per restriction: " + ", ".join(f"{who} {s / n * 1e6:.1f} µs" for who, s in f.cpu_s.items())
                   + f" (total {sum(f.cpu_s.values()) / n * 1e6:.1f} µs: at most "
                   f"{n / sum(f.cpu_s.values()) * (os.cpu_count() or 1):,.0f}/s on {os.cpu_count()} cores)")  # fmt: skip
+            top = sorted(f.commands_us.items(), key=lambda kv: -kv[1])[:5]
+            print("  Redis by command (commandstats, per restriction): "
+                  + ", ".join(f"{name} {us / n:.1f} µs" for name, us in top if us > 0))  # fmt: skip
             for name, (count, size) in f.families.items():
                 print(f"  {name:<28}{count:>9,} keys{size / n:>8.1f} B/restriction")
             print(f"  integrated into the Merkle tree and signed: {f.integrator_cpu_s / n * 1e6:.1f} µs integrator, "

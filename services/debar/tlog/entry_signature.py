@@ -28,15 +28,10 @@ CONTEXT = b"debar-entry-signature/1\n"
 # where its writer put it: an entry dropped from a chunk (with its record erased from Redis), moved to another
 # chunk or reordered leaves every remaining entry's signature valid, and the chunk's broken.
 CHUNK_CONTEXT = b"debar-chunk-signature/1\n"
-# And each entry of a chunk is signed as a chunk's member, under a context of its own: were it signed as a single
-# write's entry is, the chunk's entries could be sequenced again as single records (one per entry, what one Impose
-# writes), less the ones an insider wants gone, and every one would verify with no chunk left to break.
-CHUNK_ENTRY_CONTEXT = b"debar-chunk-entry-signature/1\n"
 
 
-def sign_entry(signer: Signer, entry: bytes, in_chunk: bool = False) -> str:
-    """`in_chunk`: the entry is one of a chunk's (signed with sign_chunk too), never valid as a single record's."""
-    return encode_base64(signer.key_id + signer.sign((CHUNK_ENTRY_CONTEXT if in_chunk else CONTEXT) + entry))
+def sign_entry(signer: Signer, entry: bytes) -> str:
+    return encode_base64(signer.key_id + signer.sign(CONTEXT + entry))
 
 
 def _chunk_message(entries: Sequence[bytes]) -> bytes:
@@ -52,10 +47,9 @@ def chunk_signed_by(verifier: Verifier, entries: Sequence[bytes], signature: str
     return _signed(verifier, _chunk_message(entries), signature)
 
 
-def entry_signed_by(verifier: Verifier, entry: bytes, signature: str, in_chunk: bool = False) -> bool:
-    """Whether `signature` is `verifier`'s key's on exactly these entry bytes, as a single record's entry or
-    (`in_chunk`) as a chunk's."""
-    return _signed(verifier, (CHUNK_ENTRY_CONTEXT if in_chunk else CONTEXT) + entry, signature)
+def entry_signed_by(verifier: Verifier, entry: bytes, signature: str) -> bool:
+    """Whether `signature` is `verifier`'s key's on exactly these entry bytes."""
+    return _signed(verifier, CONTEXT + entry, signature)
 
 
 def _signed(verifier: Verifier, message: bytes, signature: str) -> bool:

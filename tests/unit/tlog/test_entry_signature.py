@@ -39,14 +39,3 @@ def test_a_chunk_signature_holds_its_entries_their_count_and_order():
         assert not chunk_signed_by(log.verifier(), tampered, signature)
     assert not chunk_signed_by(log.verifier(), entries, sign_entry(log, b"".join(entries)))  # not an entry's
     assert not chunk_signed_by(Ed25519Signer.generate("debar.test/log").verifier(), entries, signature)
-
-
-def test_a_chunks_entry_and_a_single_records_entry_are_signed_apart():
-    """A chunk's entry taken out into a record of its own (field r) must not verify there, nor a single write's
-    entry inside a chunk: else a chunk could be re-sequenced as single records less an entry, breaking nothing."""
-    log = Ed25519Signer.generate("debar.test/log")
-    in_chunk, single = sign_entry(log, ENTRY, in_chunk=True), sign_entry(log, ENTRY)
-    assert entry_signed_by(log.verifier(), ENTRY, in_chunk, in_chunk=True)
-    assert entry_signed_by(log.verifier(), ENTRY, single)
-    assert not entry_signed_by(log.verifier(), ENTRY, in_chunk)
-    assert not entry_signed_by(log.verifier(), ENTRY, single, in_chunk=True)

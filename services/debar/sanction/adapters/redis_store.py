@@ -462,8 +462,8 @@ class RedisStore:
             for c in changes
         ]
 
-    def _sign(self, entry: bytes, in_chunk: bool = False) -> str:
-        return sign_entry(self._entry_signer, entry, in_chunk) if self._entry_signer is not None else ""
+    def _sign(self, entry: bytes) -> str:
+        return sign_entry(self._entry_signer, entry) if self._entry_signer is not None else ""
 
     def _sign_chunk(self, entries: Sequence[bytes]) -> str:
         return sign_chunk(self._entry_signer, entries) if self._entry_signer is not None else ""
@@ -488,9 +488,11 @@ class RedisStore:
         the record stored and its subject's entry missing, which a retry answered UNCHANGED and checks allowed."""
         refs = await self.store_texts(t for s in log for t in codec.registry_texts(s.entry)) if log else {}
         encoded = [s.entry.encode() for s in log]
-        in_chunk = len(log) > 1  # sequenced as chunks (field rs) below; one entry alone, as a single record (r)
-        packed = [codec.pack_registry(s.entry, refs, self._sign(e, in_chunk))
-                  for s, e in zip(log, encoded, strict=True)]  # fmt: skip
+        # One write's entry is signed on its own; a write of many (an import's chunk) is signed as chunks only: the
+        # chunk's signature covers each of its entries (its SHA-256, in order), so theirs would add an Ed25519
+        # signature and 92 bytes per restriction and prove nothing more.
+        sign = self._sign if len(log) == 1 else lambda _: ""
+        packed = [codec.pack_registry(s.entry, refs, sign(e)) for s, e in zip(log, encoded, strict=True)]
         if not records and not entries and not packed:
             return 0
         await self._slots_known()

@@ -143,26 +143,29 @@ def _check_writers(
                 "entry of its raw fields; written into Redis behind the service's back"
             )
             continue
-        if record.chunk_signature is not None:
-            _check_chunk(record, log_key, report)
+        chunk_signed = record.chunk_signature is not None and _check_chunk(record, log_key, report)
         for k, entry in enumerate(record.entries):
             kind = _kind_of(entry)
             if kind is None:
                 continue
             where = f"record {record.record_id} of {record.stream}, entry {k}"
             signature = record.signatures[k] if k < len(record.signatures) else ""
-            if not signature and not tools_sign and (kind is EntryKind.REKEY or _IMPORT_CALLER in entry):
+            if not signature and record.chunk_signature:
+                # An entry of a signed chunk (its writer signs the chunk, not each entry): the chunk's signature
+                # vouches for it, or the chunk was named broken above.
+                report.signed += int(chunk_signed)
+            elif not signature and not tools_sign and (kind is EntryKind.REKEY or _IMPORT_CALLER in entry):
                 report.unsigned_by_tools += 1
                 continue
-            # A chunk's entries are signed as its members: one taken out into a record of its own does not verify.
-            if not entry_signed_by(log_key, entry, signature, in_chunk=record.chunk_signature is not None):
+            elif not entry_signed_by(log_key, entry, signature):
                 report.broken.append(
                     f"{where}: a {kind.value} entry not signed by the log's key "
                     f"({'a signature over other bytes' if signature else 'no signature'}): written into Redis "
                     "behind the service's back"
                 )
                 continue
-            report.signed += 1
+            else:
+                report.signed += 1
             if entry in seen:
                 report.broken.append(
                     f"{where}: the same signed {kind.value} entry as {seen[entry]}, twice: a genuine entry copied"
@@ -170,21 +173,24 @@ def _check_writers(
             seen.setdefault(entry, where)
 
 
-def _check_chunk(record: SequencedRecord, log_key: Verifier, report: AuditReport) -> None:
-    """An import's chunk: its writer signed its entries as a whole, in order, besides each one (a chunk whose
-    entries are unsigned, of `debar import` run without the key, has neither)."""
+def _check_chunk(record: SequencedRecord, log_key: Verifier, report: AuditReport) -> bool:
+    """An import's chunk: its writer signed its entries as a whole, in order (chunks written before 2026-12-02 sign
+    each entry besides; a chunk of `debar import` run without the key has neither). Whether the chunk's signature
+    is its writer's on exactly these entries."""
     where = f"record {record.record_id} of {record.stream}"
     if record.chunk_signature:
-        if not chunk_signed_by(log_key, record.entries, record.chunk_signature):
-            report.broken.append(
-                f"{where}: the chunk's {len(record.entries)} entries are not those its writer signed, in its order "
-                "(an entry dropped, cut, added, moved from another chunk or reordered behind the service's back)"
-            )
+        if chunk_signed_by(log_key, record.entries, record.chunk_signature):
+            return True
+        report.broken.append(
+            f"{where}: the chunk's {len(record.entries)} entries are not those its writer signed, in its order "
+            "(an entry dropped, cut, added, moved from another chunk or reordered behind the service's back)"
+        )
     elif any(record.signatures):
         report.broken.append(
             f"{where}: a chunk of signed entries without its writer's signature on the chunk (removed behind the "
             "service's back: entries may have been dropped, moved or reordered)"
         )
+    return False
 
 
 def _check_objection_steps(records: Iterable[SequencedRecord], report: AuditReport) -> None:

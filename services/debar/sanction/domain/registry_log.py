@@ -129,7 +129,7 @@ def _diff(
 ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
     """The fields that differ, before and after (all of `new`'s non-empty ones when there was no `old`)."""
     if not old:
-        return (), tuple((k, v) for k, v in new if v)
+        return (), tuple(kv for kv in new if kv[1])  # the pairs themselves: no tuple made per field
     before = dict(old)
     changed = [k for k, v in new if before.get(k) != v]
     return tuple((k, before[k]) for k in changed), tuple((k, v) for k, v in new if k in changed)

@@ -23,8 +23,9 @@ for i = 1, #entries, 4 do
   changed = changed + entries_put(entries[i], entries[i + 1], entries[i + 2], entries[i + 3])
 end
 local function remember(history, target, token)
-  local before = redis.call('HGET', history, target)
-  redis.call('HSET', history, target, before and (before .. ' ' .. token) or token)
+  if redis.call('HSETNX', history, target, token) == 0 then -- a record written before: one call for a new one
+    redis.call('HSET', history, target, redis.call('HGET', history, target) .. ' ' .. token)
+  end
 end
 for i = 1, #logs, 4 do
   remember(logs[i + 1], logs[i + 2], redis.call('XADD', logs[i], '*', 'r', logs[i + 3]))
