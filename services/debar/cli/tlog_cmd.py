@@ -184,6 +184,7 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
     from debar.sanction.adapters.checkpoint_dir import DirectoryCheckpoints
     from debar.sanction.app.log_audit import audit_log
     from debar.sanction.app.ports import ListedDecisions, StoredRecords
+    from debar.sanction.domain.decision_seals import seal_key
     from debar.tlog.cosignature import parse_cosigner_key
     from debar.tlog.keys import InvalidKey, parse_verifier_key
 
@@ -221,6 +222,7 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
             held=core.adapters.store if isinstance(core.adapters.store, StoredRecords) else None,
             tools_sign=args.require_signatures, archived_tiles=tiles, archived_order=order,
             lists=core.adapters.decision_log if isinstance(core.adapters.decision_log, ListedDecisions) else None,
+            seal_key=seal_key(settings.bucket_key),
         )  # fmt: skip
     for line in report.broken:
         print(f"BROKEN {line}", file=sys.stderr)
@@ -230,7 +232,8 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
         f"records pending integration, {report.missing_cosignatures} cosignatures missing, {report.signed} "
         f"registry, objection and rekey entries signed by their writer ({report.unsigned_by_tools} unsigned, of "
         f"debar import or rekey run without the log's key), {report.held_records} restrictions and permits held "
-        f"compared with their registry entries, {len(report.broken)} broken"
+        f"compared with their registry entries, {report.sealed} decisions sealed by the service, "
+        f"{len(report.broken)} broken"
     )
     return 1 if report.broken else 0
 

@@ -6,6 +6,7 @@ rate_counter and rekey_store; everything above them sees domain objects through 
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.app.ports import RateAsk, Sequenced
 from debar.sanction.domain import four_eyes
 from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
+from debar.sanction.domain.decision_seals import DecisionSealer
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision, decision_id
 from debar.sanction.domain.entries import decode_entry, encode_entry, entry_key, split_entries, text_refs_of
 from debar.sanction.domain.model import Exemption, IndexChange, IndexEntry, Outcome, Restriction, SubjectRef
@@ -37,11 +39,15 @@ class RedisStore:
     def __init__(
         self, client: Redis, keys: Keys, breaker: CircuitBreaker | None = None, catalogue: Catalogue | None = None,
         replication: Replication | None = None, lanes: Lanes | None = None, entry_signer: Signer | None = None,
+        sealer: DecisionSealer | None = None,
     ) -> None:  # fmt: skip
         """`replication`: writes are acknowledged only once replicas hold them (adapters/replication.py); `lanes`:
         the check path's own connections (redis_client.Lanes); `entry_signer`: the log's key, which signs each
-        registry entry before it is sequenced (tlog/entry_signature.py; None: unsigned, a tool without the key)."""
+        registry entry before it is sequenced (tlog/entry_signature.py; None: unsigned, a tool without the key);
+        `sealer`: seals each decided group's questions (domain/decision_seals.py; None: a random key of its own,
+        whose seals `debar log verify` rejects: for tests that never verify)."""
         self._redis = client  # decode_responses=False: values are bytes
+        self._sealer = sealer or DecisionSealer(secrets.token_bytes(32))
         self._entry_signer = entry_signer
         self._keys = keys
         self._breaker = breaker or CircuitBreaker()
@@ -195,6 +201,10 @@ class RedisStore:
             args += (self._keys.rate(ask.key, ask.window), ask.cost, ask.limit, 2 * ask.window_s)
         items: list[str] = []
         subjects, asked = self._subject_parts, ("", -1, "")
+        # One seal per maximal run of items of one rate counter number (decide.lua decides or refuses a run
+        # together): (first item, its counter number), and each item's question.
+        runs: list[tuple[int, str]] = []
+        questions: list[tuple[str, str, str, str, str, str]] = []
         for n, check in enumerate(checks):
             q = check.query
             subject = q.subject
@@ -206,10 +216,16 @@ class RedisStore:
             if asked[0] != check.logged_caller or asked[1] != check.revision:
                 asked = (check.logged_caller, check.revision, f"{check.logged_caller}\x1f{check.revision}")
             own = rates[n] if rates else None
-            items.append(
-                f"{part[1]}\x1f{asked[2]}\x1f{q.measure.code}\x1f{q.measure.mask}\x1f{q.at}\x1f"
-                + ("0" if own is None else number[id(own)])
-            )
+            rate = "0" if own is None else number[id(own)]
+            if not runs or runs[-1][1] != rate:
+                runs.append((n, rate))
+            at = str(q.at)
+            questions.append((asked[0], str(asked[1]), subject.kind.value, subject.pseudonym, q.measure.code, at))
+            items.append(f"{part[1]}\x1f{asked[2]}\x1f{q.measure.code}\x1f{q.measure.mask}\x1f{at}\x1f{rate}\x1f")
+        seal = self._sealer.seal
+        for r, (start, _) in enumerate(runs):
+            end = runs[r + 1][0] if r + 1 < len(runs) else len(checks)
+            items[start] += seal(chain, questions[start:end])
         args.append("\x1d".join(items))
         args.append(self._alone_overrides or await self._alone_overrides_refs())
         stream_id, packed, counts = await self._eval("decide", keys, args, node)
@@ -290,6 +306,8 @@ class RedisStore:
             )
             args += (s.decision_id, s.decided_at_ms, s.check.logged_caller, s.check.revision, q.subject.kind.value)
             args += (pseudonym, q.measure.code, q.at)
+            question = (s.check.logged_caller, str(s.check.revision), q.subject.kind.value, pseudonym, q.measure.code)
+            args.append(self._sealer.seal(chain, [(*question, str(q.at))], nonce=s.decision_id))
         return int(await self._eval("replay", keys, args))
 
     @unavailable_on_redis_error

@@ -28,6 +28,7 @@ from debar.sanction.adapters.watch_store import RedisWatchStore
 from debar.sanction.app.ports import Adapters
 from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.decision_ids import DecisionIds
+from debar.sanction.domain.decision_seals import DecisionSealer
 
 
 def _current_pseudonym(settings: Settings) -> Callable[[str], str]:
@@ -72,7 +73,10 @@ def redis_adapters(
     required = None if settings.redis_min_replicas == "auto" else int(settings.redis_min_replicas)
     replication = Replication(client, keys, required, settings.redis_replica_wait_ms, has_replicas=bool(sentinels))
     signer = settings.log_entry_signer()  # registry, objection and rekey entries are signed as they are written
-    store = RedisStore(client, keys, breaker, catalogue, replication, lanes, entry_signer=signer)
+    store = RedisStore(
+        client, keys, breaker, catalogue, replication, lanes, entry_signer=signer,
+        sealer=DecisionSealer.for_bucket_key(settings.bucket_key),  # each decided group's questions, sealed
+    )  # fmt: skip
     return Adapters(
         store=store,
         decision_log=RedisDecisionLog(client, keys, breaker, replication, _current_pseudonym(settings)),

@@ -22,6 +22,7 @@ from debar.sanction.adapters.keys import Keys, ObjectionKeys, hash_tag
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.app.ports import Archive, SequencedRecord
 from debar.sanction.domain.decision_ids import DecisionIds
+from debar.sanction.domain.decision_seals import SealedDecisions
 from debar.sanction.domain.decisions import parse_decision_id
 from debar.sanction.domain.entries import decode_entry, split_entries, text_refs_of
 from debar.sanction.domain.log_entries import (
@@ -254,7 +255,11 @@ class RedisSequencedLog:
         decisions = split[sid] if sid in split else [d.split(DECISION_FS) for d in f["d"].split(DECISION_SEP) if d]
         if not decisions:
             raise ValueError("no decision, registry write or entry in it")
-        return SequencedRecord(stream, sid, self._decision_entries(bucket, sid, f, decisions))
+        questions = tuple((d[0], d[1], d[2], d[3], d[4], d[6]) for d in decisions if len(d) > 6)
+        return SequencedRecord(
+            stream, sid, self._decision_entries(bucket, sid, f, decisions),
+            sealed=SealedDecisions(bucket, questions, f.get("q", "")),
+        )  # fmt: skip
 
     def _registry_entries(self, f: dict[str, str]) -> tuple[bytes, ...]:
         """One registry write's entry (field `r`), or a batch's, in order (field `rs`: an import's chunk)."""

@@ -27,6 +27,10 @@ What it checks, each failure one line naming it:
   written into a stream behind the service's back (a forged lift, confirmation or overturn, or a genuine entry
   altered), and the same signed entry twice is a genuine one copied. Entries of `debar import` and `debar rekey`
   run without the key are unsigned by design and counted (the operator's word: README, threat model);
+- with the decision seal key (`seal_key`, derived from DEBAR_BUCKET_KEY): every decision record's decisions are
+  covered, in order, by the server's seals over their questions (domain/decision_seals.py): a decision no seal
+  covers was made up in Redis, one whose seal does not match it was made up or its question changed, and a nonce
+  used twice is a genuine record (or decision) copied;
 - with the decision lists (`lists`): every decision held in the buckets' streams is on its subject's decision list
   (one taken off hides it from ListDecisions and the console);
 - with the registry's records (`held`): every restriction and permit held in Redis is what its registry entries,
@@ -52,6 +56,7 @@ from debar.sanction.app.ports import (
     TreeState,
     TreeStore,
 )
+from debar.sanction.domain.decision_seals import parse_seals, seal_matches
 from debar.sanction.domain.log_entries import (
     FORMAT,
     UNREADABLE,
@@ -88,6 +93,7 @@ class AuditReport:
     held_records: int = 0  # restrictions and permits held in Redis, each compared with its registry entries
     signed: int = 0  # registry, objection and rekey entries whose writer's signature verifies
     unsigned_by_tools: int = 0  # of `debar import` or `debar rekey` run without the log's key
+    sealed: int = 0  # decisions covered by a valid seal of the service's (domain/decision_seals.py)
     broken: list[str] = field(default_factory=list)
 
 
@@ -171,6 +177,42 @@ def _check_writers(
                     f"{where}: the same signed {kind.value} entry as {seen[entry]}, twice: a genuine entry copied"
                 )
             seen.setdefault(entry, where)
+
+
+def _check_seals(records: Iterable[SequencedRecord], key: bytes, report: AuditReport) -> None:
+    """Each decision record's seals (field `q`) against its decisions' questions, in order; each nonce once."""
+    seen: dict[str, str] = {}
+    for record in records:
+        sealed = record.sealed
+        if sealed is None or record.unreadable:
+            continue
+        where = f"record {record.record_id} of {record.stream}"
+        try:
+            seals = parse_seals(sealed.seals)
+        except ValueError as error:
+            seals = []
+            report.broken.append(f"{where}: its seals are unreadable ({error}): written behind the service's back")
+        questions, at = sealed.questions, 0
+        for seal in seals:
+            if at >= len(questions):
+                report.broken.append(f"{where}: a seal past its last decision (record cut, or seals added)")
+                break
+            end = min(at + seal.count, len(questions))
+            what = f"{where}, decision {at}" if end - at == 1 else f"{where}, decisions {at}..{end - 1}"
+            if not seal_matches(key, sealed.bucket, seal, questions[at:end]):
+                report.broken.append(
+                    f"{what}: the seal does not match (not sealed by the service: made up, moved or changed in Redis?)"
+                )
+            elif seal.nonce in seen:
+                report.broken.append(
+                    f"{what}: sealed with the nonce of {seen[seal.nonce]}: a genuine decision copied in Redis"
+                )
+            else:
+                report.sealed += end - at
+                seen[seal.nonce] = what
+            at = end
+        for i in range(at, len(questions)):
+            report.broken.append(f"{where}, decision {i}: not sealed by the service (made up in Redis?)")
 
 
 def _check_chunk(record: SequencedRecord, log_key: Verifier, report: AuditReport) -> bool:
@@ -327,11 +369,13 @@ async def audit_log(
     archived_tiles: Mapping[int, bytes] = MappingProxyType({}),
     archived_order: Sequence[IntegratedRecord] = (),
     lists: ListedDecisions | None = None,
+    seal_key: bytes | None = None,
 ) -> AuditReport:
     """`archived_tiles`: the level-0 tiles `debar log archive` moved out of Redis, by number; each leaf of them is
     checked against the entry it stands for, which is rebuilt from the archived records (the root comes from
     the entries, never from a stored hash). `archived_order`: the leaf order's items it moved out of Redis
-    (items 0 to its cursor); the rest of the leaf order is read from Redis after them."""
+    (items 0 to its cursor); the rest of the leaf order is read from Redis after them. `seal_key`: the decision
+    seal key (domain/decision_seals.py: seal_key); None checks no seal."""
     report = AuditReport()
     checkpoints = _open_checkpoints(checkpoint_notes, log_key, witness_keys, report)
     report.newest_size = max(checkpoints, default=0)
@@ -342,6 +386,8 @@ async def audit_log(
     in_streams = [every[k] for k in sorted(every, key=lambda k: (k[0], _order_key(k[1])))]
     _check_writers(in_streams, log_key, report, tools_sign)
     _check_objection_steps(in_streams, report)
+    if seal_key is not None:
+        _check_seals(in_streams, seal_key, report)
     if held is not None:  # in time order across streams (a record's entries may span two buckets)
         await _check_records(held, [every[k] for k in sorted(every, key=lambda k: _order_key(k[1]))], report)
     if lists is not None:

@@ -10,6 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from debar.sanction.domain.decision_seals import SealedDecisions
 from debar.sanction.domain.decisions import Decision, LoggedCheck, SpooledDecision
 from debar.sanction.domain.log_entries import RegistryEntry
 from debar.sanction.domain.log_records import LogEntry
@@ -219,6 +220,9 @@ class SequencedRecord:
     # Why the record could not be read as entries, "" when it could: then `entries` is its one opaque entry
     # (domain/log_entries.py: unreadable_entry), integrated as any other and named by `debar log verify`.
     unreadable: str = ""
+    # A decision record's questions and seals (domain/decision_seals.py), None for any other record. Not under the
+    # tree: `debar log verify` checks the seals against the questions, which the entries hold.
+    sealed: SealedDecisions | None = None
 
 
 class SequencedLog(Protocol):

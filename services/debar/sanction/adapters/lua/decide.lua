@@ -12,8 +12,11 @@
 --       instead of twelve per item: encoding arguments is a large part of a batch's client cost): first what is
 --       the subject's (the client keeps it): subject index hash key, subject's decision list key, id type,
 --       pseudonym, during a key rotation the index hash key and pseudonym under the previous key (else both
---       empty); then caller, data revision, measure, measure mask, at (epoch seconds), and its rate counter's
---       number (1..R, or 0 for none). Items may come from several callers (concurrent checks share a call).
+--       empty); then caller, data revision, measure, measure mask, at (epoch seconds), its rate counter's
+--       number (1..R, or 0 for none), and its seal or "": each maximal run of consecutive items of one counter
+--       number (decided together or refused together, below) carries on its first item the server's seal over the
+--       run's questions (domain/decision_seals.py: "count:nonce:mac", no US in it). Items may come from several
+--       callers (concurrent checks share a call).
 --       Last, the refs (joined by US) of the sources whose restrictions a permit granted by one identity may
 --       override (four eyes, below).
 -- Returns: {stream id, answers, counts}: answers one string, per item decided (GS between items) its outcome,
@@ -28,13 +31,15 @@
 -- When an item's subject is in another bucket than the stream's (a batch's record goes to the stream of its first
 -- item's bucket), the record's field `sb` holds every item's subject bucket, 3 characters each, in order, so that
 -- `debar log archive` finds the lists to drop archived decisions from (it is not in the Merkle log's entries).
+-- The record's field `q` holds the seals of the runs decided, GS-joined, in order (not in the Merkle log's entries
+-- either: `debar log verify` checks them against the decisions' questions).
 local US, RS, GS, FS = '\31', '\30', '\29', '\28'
 -- An index entry starts: kind, id, role, measure mask, from, until (see domain/entries.py).
 local ENTRY = '^(%a)\31[^\31]*\31[^\31]*\31(%d+)\31(%d+)\31(%d*)\31'
 local catalogue_version, bucket = ARGV[1], ARGV[2]
 local rates = tonumber(ARGV[3])
 local items = ARGV[4 + 4 * rates] or ''
-local ITEM = string.rep('([^\31]*)\31', 11) .. '([^\31]*)$'
+local ITEM = string.rep('([^\31]*)\31', 12) .. '([^\31]*)$'
 
 -- Four eyes (domain/four_eyes.py): a permit not confirmed by a second registry identity overrides a refusal only
 -- when every restriction it meets is of a source whose lifts need no confirmation (a court order's permit needs
@@ -61,11 +66,12 @@ for r = 1, rates do
   refused[tostring(r)] = n > tonumber(ARGV[at + 2])
 end
 
-local answers, records, lists, buckets, elsewhere = {}, {}, {}, {}, false
+local answers, records, lists, buckets, seals, elsewhere = {}, {}, {}, {}, {}, false
 for item in string.gmatch(items, '[^' .. GS .. ']+') do
   local index_key, decisions_key, id_type, pseudonym, alias_key, alias, caller, revision, measure, mask_text,
-    at_text, rate = string.match(item, ITEM)
+    at_text, rate, seal = string.match(item, ITEM)
   if not refused[rate] then  -- else its call is refused: neither decided nor logged
+    if seal ~= '' then seals[#seals + 1] = seal end
     local mask = tonumber(mask_text)
     local at = tonumber(at_text)
     local grounds, exemption, alone = nil, '', ''
@@ -116,9 +122,10 @@ if #answers == 0 then return {'', '', counts} end
 local stream_id
 if elsewhere then
   stream_id = redis.call('XADD', KEYS[1], '*', 'cat', catalogue_version, 'd', table.concat(records, GS), 'sb',
-    table.concat(buckets))
+    table.concat(buckets), 'q', table.concat(seals, GS))
 else
-  stream_id = redis.call('XADD', KEYS[1], '*', 'cat', catalogue_version, 'd', table.concat(records, GS))
+  stream_id = redis.call('XADD', KEYS[1], '*', 'cat', catalogue_version, 'd', table.concat(records, GS), 'q',
+    table.concat(seals, GS))
 end
 for i = 1, #lists do
   redis.call('LPUSH', lists[i], stream_id .. '-' .. bucket .. '-' .. (i - 1))
