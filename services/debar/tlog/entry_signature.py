@@ -11,7 +11,8 @@ can never be taken for one on a checkpoint note (whose first line is the log's o
 signature is base64(4-byte key id || Ed25519 signature), as in a signed note's signature line.
 
 Decisions are not signed: the check script decides them inside Redis (their outcome is unknown to the service until
-the script returns), on the hot path; see README, "The transparency log", threat model."""
+the script returns), on the hot path. Their questions are sealed instead, an HMAC per group of decisions under a key
+derived from the bucket key (sanction/domain/decision_seals.py); see README, "Decision seals", threat model."""
 
 from __future__ import annotations
 
