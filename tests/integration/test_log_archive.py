@@ -105,6 +105,8 @@ def test_archive_trims_only_what_retention_allows_and_verify_spans_files_and_red
     both = _cli(server.url, tmp_path, "verify", "--archive", str(archive))
     assert both.returncode == 0, both.stderr
     assert "(4 records from the archive)" in both.stdout and ", 0 broken" in both.stdout, both.stdout
+    # The archived decision records kept their seals (field q), and verify checked them.
+    assert " 0 decisions sealed" not in both.stdout and "decisions sealed by the service" in both.stdout, both.stdout
     mistyped = tmp_path / "archvie"
     _assert_no_archive_folder(_cli(server.url, tmp_path, "verify", "--archive", str(mistyped)), mistyped)
 
