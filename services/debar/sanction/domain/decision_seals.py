@@ -96,15 +96,16 @@ def seal_matches(key: bytes, bucket: str, seal: Seal, questions: Sequence[Questi
 
 
 class DecisionSealer:
-    """The server's: seals groups of questions, each under a nonce of its own (a random prefix per process, then a
-    counter: 8 bytes, never the same twice in a log)."""
+    """The server's: seals groups of questions, each under a nonce of its own: 8 random bytes per process (two
+    processes of a log's lifetime meet the same prefix with probability about starts^2 / 2^65), then a 4-byte
+    counter; 16 base64url characters."""
 
     def __init__(self, key: bytes) -> None:
         if len(key) != 32:
             raise ValueError("a decision seal key is 32 bytes")
         self._key = key
-        self._prefix = secrets.token_bytes(4)
-        self._counter = itertools.count(secrets.randbelow(2**16))
+        self._prefix = secrets.token_bytes(8)
+        self._counter = itertools.count()
 
     @staticmethod
     def for_bucket_key(bucket_key: str | bytes) -> DecisionSealer:
@@ -113,7 +114,7 @@ class DecisionSealer:
     def nonce(self) -> str:
         n = next(self._counter)
         if n >= 2**32:  # a new prefix every 4 billion groups
-            self._prefix, self._counter = secrets.token_bytes(4), itertools.count(1)
+            self._prefix, self._counter = secrets.token_bytes(8), itertools.count(1)
             n = 0
         return _b64(self._prefix + n.to_bytes(4, "big"))
 
