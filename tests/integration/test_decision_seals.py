@@ -28,6 +28,7 @@ from debar.sanction.domain.decision_seals import parse_seals, seal_key, seal_mat
 from debar.sanction.domain.decisions import CheckQuery, LoggedCheck
 from debar.sanction.domain.model import SubjectRef
 from debar.v1 import registry_pb2_grpc, sanction_pb2, sanction_pb2_grpc
+from tests.conftest import ON_CLUSTER
 from tests.integration.test_tlog_attacks import (
     REFUSED,
     LogSystem,
@@ -211,7 +212,10 @@ async def test_a_call_refused_by_its_rate_among_coalesced_ones_leaves_every_logg
     assert sealed is not None and sealed.bucket == bucket
     assert [q[0] for q in sealed.questions] == ["railway", "railway", "airline", "airline"]
     seals = parse_seals(sealed.seals)
-    assert [s.count for s in seals] == [2, 2]
     key = seal_key(TEST_BUCKET_KEY)
+    if ON_CLUSTER:  # the rates were counted first (a counter's key may be on another node): one run of the rest
+        assert [s.count for s in seals] == [4] and seal_matches(key, bucket, seals[0], sealed.questions)
+        return
+    assert [s.count for s in seals] == [2, 2]
     assert seal_matches(key, bucket, seals[0], sealed.questions[:2])
     assert seal_matches(key, bucket, seals[1], sealed.questions[2:])
