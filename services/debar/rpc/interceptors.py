@@ -49,8 +49,21 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(
             self.wrap(method, handler.unary_unary),
             request_deserializer=self.deserializer(handler),
-            response_serializer=handler.response_serializer,
+            response_serializer=passing_bytes(handler.response_serializer),
         )
+
+
+def passing_bytes(serialize: Callable[[Any], bytes] | None) -> Callable[[Any], bytes] | None:
+    """The method's response serializer, taking prebuilt wire bytes too: a wrapped handler may answer with the
+    bytes of its response message (e.g. Check, api/convert.check_answer), which are sent as they are."""
+    if serialize is None or getattr(serialize, "passes_bytes", False):
+        return serialize
+
+    def serialized(response: Any) -> bytes:
+        return response if response.__class__ is bytes else serialize(response)
+
+    serialized.passes_bytes = True  # type: ignore[attr-defined]
+    return serialized
 
 
 class InterceptorChain(UnaryInterceptor):
