@@ -1,16 +1,18 @@
 """A BatchCheck's answer built from prebuilt bytes (api/convert.py: BatchAnswers) is the very message the
-field-by-field build gives, for every kind of result a batch holds, in order."""
+field-by-field build gives, for every kind of result a batch holds, in order; a Check's answer sent as wire bytes
+(convert.check_answer) is, byte for byte, the field-by-field message serialized."""
 
 from __future__ import annotations
 
 from google.rpc import status_pb2
 
 from debar.common.identifiers import IdKind
+from debar.rpc.interceptors import passing_bytes
 from debar.sanction.api import convert
 from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.sanction.domain.decisions import CheckQuery, Decision, Degradation
 from debar.sanction.domain.model import EntryKind, IndexEntry, Outcome, Role, SubjectRef
-from debar.v1 import sanction_pb2
+from debar.v1 import common_pb2, sanction_pb2
 
 CATALOGUE = load_default_catalogue()
 SUBJECT = SubjectRef(IdKind.RIC, "p" * 43, "a3f")
@@ -63,3 +65,45 @@ def test_a_batch_built_from_bytes_is_the_message_built_field_by_field():
 
 def test_an_empty_batch_is_an_empty_answer():
     assert convert.BatchAnswers(CATALOGUE).response() == sanction_pb2.BatchCheckResponse()
+
+
+OTHER_GROUND = IndexEntry(EntryKind.RESTRICTION, "R2", Role.LEGAL_REPRESENTATIVE, 1, 1_600_000_000, None,
+                          "court_consumption_order", "C-9", "SPC Art. 3 (2)", "Court ü", "C-2")  # fmt: skip
+UNKNOWN_SOURCE = IndexEntry(EntryKind.RESTRICTION, "R3", Role.DEBTOR, 1, 0, 1_900_000_000, "no_such_source")
+
+
+def test_a_check_answer_from_bytes_is_the_message_built_field_by_field_serialized():
+    decisions = [
+        _decision(0, "RAIL_G_TRAIN"),
+        _decision(1, "HOTEL_STAR_RATED", revision=0),  # revision 0: not on the wire
+        _decision(2, "RAIL_G_TRAIN", revision=2**40, at_ms=1_764_689_000_000),  # a whole second: no nanos
+        _decision(3, "RAIL_G_TRAIN", at_ms=999),  # seconds 0: only nanos
+        _decision(4, "RAIL_G_TRAIN", at_ms=0),  # an empty (but present) checked_at
+        _decision(5, "RAIL_G_TRAIN", decision_id="x" * 200),  # a two-byte length
+        _decision(6, "RAIL_G_TRAIN", decision_id=""),
+        _decision(7, "RAIL_G_TRAIN", Outcome.DENY, grounds=(GROUND,)),
+        _decision(8, "RAIL_G_TRAIN", Outcome.DENY, grounds=(GROUND, OTHER_GROUND), revision=300),
+        _decision(9, "HOTEL_STAR_RATED", Outcome.DENY, grounds=(UNKNOWN_SOURCE,)),  # no objection guide
+        _decision(10, "RAIL_G_TRAIN", Outcome.DENY),  # no grounds
+        _decision(11, "RAIL_G_TRAIN", grounds=(GROUND,), exemption=PERMIT),  # allowed under a permit
+        _decision(12, "RAIL_G_TRAIN", degradation=Degradation.FAILED_OPEN_SPOOLED),
+    ]
+    for decision in decisions:
+        expected = convert.check_response(decision, CATALOGUE)
+        answer = convert.check_answer(decision, CATALOGUE)
+        assert answer == expected.SerializeToString(), decision
+        assert answer == expected.SerializeToString(deterministic=True), decision
+        assert sanction_pb2.CheckResponse.FromString(answer) == expected
+    denied = sanction_pb2.CheckResponse.FromString(convert.check_answer(decisions[8], CATALOGUE))
+    assert [g.restriction_id for g in denied.grounds] == ["R1", "R2"]
+    assert denied.objection.summary and denied.outcome == common_pb2.OUTCOME_DENY
+
+
+def test_a_wrapped_method_sends_prebuilt_bytes_as_they_are_and_serializes_messages():
+    serialize = passing_bytes(sanction_pb2.CheckResponse.SerializeToString)
+    assert serialize is not None
+    message = sanction_pb2.CheckResponse(decision_id="d", outcome=common_pb2.OUTCOME_ALLOW)
+    assert serialize(message) == message.SerializeToString()
+    assert serialize(b"\x0a\x01d") == b"\x0a\x01d"
+    assert passing_bytes(serialize) is serialize  # a chain of wrappers passes them once
+    assert passing_bytes(None) is None

@@ -44,3 +44,34 @@ async def test_a_status_the_handler_chose_passes_untouched():
     with pytest.raises(grpc.aio.AbortError):
         await RequestInterceptor().wrap("/debar.v1.X/Y", refusing)(object(), context)
     assert context.aborted == (grpc.StatusCode.NOT_FOUND, "no decision D1")
+
+
+async def test_the_decode_guard_alone_is_still_a_coroutine_grpc_awaits_and_refuses_an_undecodable_request():
+    """The decode guard hands the method's awaitable on (no coroutine of its own): outermost, the chain makes the
+    handler a coroutine function, which grpc.aio awaits in the call's task (not its thread pool)."""
+    import inspect
+
+    from debar.rpc.decode_guard import DecodeGuard
+    from debar.rpc.interceptors import InterceptorChain
+    from debar.v1 import sanction_pb2
+
+    async def check(request: Any, context: Any) -> Any:
+        return b"answer"
+
+    handler = grpc.unary_unary_rpc_method_handler(
+        check,
+        request_deserializer=sanction_pb2.CheckRequest.FromString,
+        response_serializer=sanction_pb2.CheckResponse.SerializeToString,
+    )
+    for chain in (InterceptorChain(DecodeGuard()), InterceptorChain(RequestInterceptor(), DecodeGuard())):
+        built = chain.build("/debar.v1.SanctionService/Check", handler)
+        assert built is not None and inspect.iscoroutinefunction(built.unary_unary)
+        request = built.request_deserializer(sanction_pb2.CheckRequest(measure="RAIL_G_TRAIN").SerializeToString())
+        context = FakeContext()
+        assert await built.unary_unary(request, context) == b"answer"
+        assert built.response_serializer(b"answer") == b"answer"  # prebuilt bytes pass as they are
+        undecodable = built.request_deserializer(b"\x12\x02\xff\xfe")  # measure: invalid UTF-8
+        with pytest.raises(grpc.aio.AbortError):
+            await built.unary_unary(undecodable, context)
+        assert context.aborted is not None and context.aborted[0] is grpc.StatusCode.INVALID_ARGUMENT
+        assert context.aborted[1].startswith("request: is not a valid message")

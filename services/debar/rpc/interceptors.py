@@ -4,6 +4,7 @@ with wrap_handlers (each handler wrapped as it is added); they still work as grp
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -40,7 +41,7 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
             return None
         method = handler_call_details.method
         if method not in self._handlers:
-            self._handlers[method] = self.build(method, handler)
+            self._handlers[method] = awaited(self.build(method, handler))
         return self._handlers[method]
 
     def build(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler | None:
@@ -49,8 +50,21 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(
             self.wrap(method, handler.unary_unary),
             request_deserializer=self.deserializer(handler),
-            response_serializer=handler.response_serializer,
+            response_serializer=passing_bytes(handler.response_serializer),
         )
+
+
+def passing_bytes(serialize: Callable[[Any], bytes] | None) -> Callable[[Any], bytes] | None:
+    """The method's response serializer, taking prebuilt wire bytes too: a wrapped handler may answer with the
+    bytes of its response message (e.g. Check, api/convert.check_answer), which are sent as they are."""
+    if serialize is None or getattr(serialize, "passes_bytes", False):
+        return serialize
+
+    def serialized(response: Any) -> bytes:
+        return response if response.__class__ is bytes else serialize(response)
+
+    serialized.passes_bytes = True  # type: ignore[attr-defined]
+    return serialized
 
 
 class InterceptorChain(UnaryInterceptor):
@@ -67,7 +81,20 @@ class InterceptorChain(UnaryInterceptor):
             if built is None:
                 return None
             built = link.build(method, built)
-        return built
+        return awaited(built)
+
+
+def awaited(handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler | None:
+    """`handler` with a unary behaviour grpc.aio runs as a coroutine: an inner wrapper may be a plain function
+    returning the awaitable (DecodeGuard's), which grpc.aio would run in its thread pool were it outermost."""
+    if handler is None or handler.unary_unary is None or inspect.iscoroutinefunction(handler.unary_unary):
+        return handler
+    behaviour = handler.unary_unary
+
+    async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await behaviour(request, context)
+
+    return handler._replace(unary_unary=run)
 
 
 class _Wrapped(grpc.GenericRpcHandler):

@@ -54,7 +54,8 @@ class SanctionServicer(sanction_pb2_grpc.SanctionServiceServicer):
         if isinstance(result, DomainError):
             await abort_with(context, result)
         self._gate.saw(grant, [result.query.subject.pseudonym])  # type: ignore[union-attr]
-        return convert.check_response(result, self._catalogue)  # type: ignore[arg-type]
+        # Its wire bytes, sent as they are (rpc/interceptors.passing_bytes): no message built, none serialized.
+        return convert.check_answer(result, self._catalogue)  # type: ignore[arg-type]
 
     async def BatchCheck(self, request, context):  # type: ignore[no-untyped-def]
         if len(request.items) > self._max_batch:
