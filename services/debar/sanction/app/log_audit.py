@@ -41,9 +41,10 @@ What it checks, each failure one line naming it:
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TypeVar
 
 from debar.sanction.app.log_proofs import consistency_proof
 from debar.sanction.app.ports import (
@@ -241,24 +242,34 @@ def _check_objection_steps(records: Iterable[SequencedRecord], report: AuditRepo
     record put back as an older version of itself (an overturn awaiting confirmation that a second reviewer has
     since upheld, confirmed then by a third) opens; only its steps tell."""
     last: dict[str, tuple[str, str]] = {}  # objection id -> (the state its last step left, who took that step)
+    for record, e in _decoded(records, EntryKind.OBJECTION, ObjectionEntry.decode):
+        state, actor = last.get(e.objection_id, ("", ""))
+        where = f"objection {e.objection_id}: the step {e.from_state or '(none)'} -> {e.to_state} by {e.actor}"
+        if e.from_state != state:
+            report.broken.append(
+                f"{where} (record {record.record_id} of {record.stream}) starts where the log did not leave it "
+                f"({state or 'no step'}): the objection was rolled back or rewritten behind the service's back"
+            )
+        elif e.to_state == ObjectionState.OVERTURNED.value and same_reviewer(e.actor, actor):
+            report.broken.append(f"{where}: confirmed by the reviewer who overturned it")
+        last[e.objection_id] = (e.to_state, e.actor)
+
+
+E = TypeVar("E")
+
+
+def _decoded(
+    records: Iterable[SequencedRecord], kind: EntryKind, decode: Callable[[bytes], E]
+) -> Iterator[tuple[SequencedRecord, E]]:
+    """Each entry of `kind`, decoded, with its record, in log order; one that does not decode is skipped here (the
+    signature check or the tree names it)."""
     for record in records:
         for entry in record.entries:
-            if _kind_of(entry) is not EntryKind.OBJECTION:
-                continue
-            try:
-                e = ObjectionEntry.decode(entry)
-            except MalformedEntry:
-                continue  # named by the signature check or the tree
-            state, actor = last.get(e.objection_id, ("", ""))
-            where = f"objection {e.objection_id}: the step {e.from_state or '(none)'} -> {e.to_state} by {e.actor}"
-            if e.from_state != state:
-                report.broken.append(
-                    f"{where} (record {record.record_id} of {record.stream}) starts where the log did not leave it "
-                    f"({state or 'no step'}): the objection was rolled back or rewritten behind the service's back"
-                )
-            elif e.to_state == ObjectionState.OVERTURNED.value and same_reviewer(e.actor, actor):
-                report.broken.append(f"{where}: confirmed by the reviewer who overturned it")
-            last[e.objection_id] = (e.to_state, e.actor)
+            if _kind_of(entry) is kind:
+                try:
+                    yield record, decode(entry)
+                except MalformedEntry:
+                    continue
 
 
 _EXEMPTION_ACTIONS = {Action.GRANT_EXEMPTION, Action.CONFIRM_EXEMPTION}
@@ -292,21 +303,14 @@ async def _check_records(records: StoredRecords, ordered: Sequence[SequencedReco
     write's `after`, the fields it changed)."""
     logged: dict[tuple[bool, str], dict[str, str]] = {}
     last: dict[tuple[bool, str], tuple[object, object]] = {}  # each record's last write: (before, after)
-    for record in ordered:
-        for entry in record.entries:
-            if _kind_of(entry) is not EntryKind.REGISTRY:
-                continue
-            try:
-                e = RegistryEntry.decode(entry)
-            except MalformedEntry:
-                continue  # named by the signature check or the tree
-            key = (e.action in _EXEMPTION_ACTIONS, e.target)
-            if not e.before:
-                logged[key] = {}
-            elif key in logged and last.get(key) != (e.before, e.after):  # a write sent again is logged twice
-                _check_before(e, key, logged[key], report)
-            last[key] = (e.before, e.after)
-            logged.setdefault(key, {}).update(e.after)
+    for _, e in _decoded(ordered, EntryKind.REGISTRY, RegistryEntry.decode):
+        key = (e.action in _EXEMPTION_ACTIONS, e.target)
+        if not e.before:
+            logged[key] = {}
+        elif key in logged and last.get(key) != (e.before, e.after):  # a write sent again is logged twice
+            _check_before(e, key, logged[key], report)
+        last[key] = (e.before, e.after)
+        logged.setdefault(key, {}).update(e.after)
     held: set[tuple[bool, str]] = set()
     async for r in records.stored_records():
         report.held_records += 1
