@@ -7,6 +7,7 @@ its node: Redis stops the script, and the check is UNAVAILABLE (fail-closed meas
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,11 +101,20 @@ def test_checks_and_registry_writes_keep_working_while_the_subjects_slot_moves(c
             outcome("RAIL_G_TRAIN")
         assert split.value.code() == grpc.StatusCode.UNAVAILABLE, split.value.details()
 
-        # Every key moved, the slot not handed over yet: ASK sends the check to the target.
+        # Every key moved, the slot not handed over yet: ASK sends the check to the target. redis-py's cluster client
+        # may give up on those redirects for as long as this lasts (UNAVAILABLE: the check fails closed; one CI run
+        # saw 10 s of it, others DENY at once): what must hold is that no answer is ALLOW.
         rest = _slot_keys(source, slot)
         assert rest, "the decision log and history stayed behind"
         source.execute_command("MIGRATE", "127.0.0.1", target_port, "", 0, 5000, "KEYS", *rest)
-        assert denied_soon("RAIL_G_TRAIN")
+        during: list[str] = []
+        for _ in range(10):
+            try:
+                during.append(common_pb2.Outcome.Name(outcome("RAIL_G_TRAIN")))  # type: ignore[arg-type]
+            except grpc.RpcError as error:
+                during.append(error.code().name)
+            time.sleep(0.2)
+        assert set(during) <= {"OUTCOME_DENY", "UNAVAILABLE"}, during
 
         # Handed over: MOVED teaches the service the new owner.
         for client in clients:
