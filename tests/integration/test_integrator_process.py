@@ -49,6 +49,10 @@ def test_a_killed_integrator_process_is_started_again_and_goes_on_and_stops_with
     service = start_service("sanction", env, logs_dir)
     try:
         fetch_receipt(env, service, refuse(service))
+        # The child reports its figures to the server every half second: what it counted before its last report is
+        # what survives its SIGKILL, so it is killed once the server has its first leaf.
+        leaves = "debar_log_integrated_leaves_total"
+        assert wait_for(lambda: total(scrape(metrics), leaves) >= 1)
         first = integrator_child(service.process.pid)
         assert first is not None, "the integrator runs in a child process of the server"
         owner = redis.get(keys.lease)
@@ -57,7 +61,7 @@ def test_a_killed_integrator_process_is_started_again_and_goes_on_and_stops_with
         assert wait_for(lambda: "the integrator process exited (code -9)" in service.log(), timeout_s=10)
         assert wait_for(lambda: (c := integrator_child(service.process.pid)) is not None and c != first, timeout_s=20)
         fetch_receipt(env, service, refuse(service))  # integrated by the new one (it takes the lease over)
-        assert total(scrape(metrics), "debar_log_integrated_leaves_total") >= 2  # counted across the restart
+        assert wait_for(lambda: total(scrape(metrics), leaves) >= 2)  # counted across the restart
         second = integrator_child(service.process.pid)
         assert second is not None
     finally:

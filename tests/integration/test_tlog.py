@@ -363,7 +363,8 @@ def test_an_integrator_off_replica_takes_no_lease_and_integrates_nothing_while_a
             fetch_receipt(env, off, later)
             owner = redis.get(keys.lease)
             assert owner is not None and owner.decode().split("/")[1] == str(on.process.pid)
-            assert total(scrape(on_metrics), "debar_log_integrated_leaves_total") >= 2
+            # reported by the on replica's integrator child every half second, so waited for
+            assert wait_for(lambda: total(scrape(on_metrics), "debar_log_integrated_leaves_total") >= 2)
             assert total(scrape(off_metrics), "debar_log_integrated_leaves_total") == 0
             assert list(on_data.glob("checkpoints/*/*.note")) and not list(off_data.glob("checkpoints/*/*.note"))
         finally:
