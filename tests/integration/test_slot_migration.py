@@ -57,16 +57,20 @@ def test_checks_and_registry_writes_keep_working_while_the_subjects_slot_moves(c
         def outcome(measure: str) -> int:
             return int(checks.Check(check_request(person, measure), timeout=10).outcome)
 
+        def answer(measure: str) -> str:
+            """The check's outcome, or the status it was refused with: OUTCOME_DENY, UNAVAILABLE..."""
+            try:
+                return common_pb2.Outcome.Name(outcome(measure))  # type: ignore[arg-type]
+            except grpc.RpcError as error:
+                return str(error.code().name)
+
         def denied_soon(measure: str) -> bool:
             """DENY within a few seconds, each answer before it UNAVAILABLE (a redirect redis-py gave up on, or the
             circuit breaker those opened), never ALLOW."""
             answers: list[str] = []
 
             def denied() -> bool:
-                try:
-                    answers.append(common_pb2.Outcome.Name(outcome(measure)))  # type: ignore[arg-type]
-                except grpc.RpcError as error:
-                    answers.append(error.code().name)
+                answers.append(answer(measure))
                 return answers[-1] == "OUTCOME_DENY"
 
             found = wait_for(denied, timeout_s=10, interval_s=0.2)
@@ -109,10 +113,7 @@ def test_checks_and_registry_writes_keep_working_while_the_subjects_slot_moves(c
         source.execute_command("MIGRATE", "127.0.0.1", target_port, "", 0, 5000, "KEYS", *rest)
         during: list[str] = []
         for _ in range(10):
-            try:
-                during.append(common_pb2.Outcome.Name(outcome("RAIL_G_TRAIN")))  # type: ignore[arg-type]
-            except grpc.RpcError as error:
-                during.append(error.code().name)
+            during.append(answer("RAIL_G_TRAIN"))
             time.sleep(0.2)
         assert set(during) <= {"OUTCOME_DENY", "UNAVAILABLE"}, during
 
