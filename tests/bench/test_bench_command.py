@@ -52,6 +52,7 @@ def test_bench_prints_every_mix_beside_both_bare_baselines_and_the_generator_che
         assert re.search(re.escape(target) + r".*: (met|NOT met)$", out, re.MULTILINE), target
     assert "callers: Check as railway (check:railway, delegate; rate 5,000 checks per 1 s)" in out
     assert "generator: python (grpc.aio, identity serializers)" in out
+    assert re.search(r"^redis: (valkey|redis)-server v=\d+\.\d+\.\d+, appendfsync always", out, re.MULTILINE), out
 
 
 @pytest.mark.timeout(110)

@@ -177,6 +177,10 @@ def _load_line() -> str:
     return line
 
 
+def _redis_line() -> str:
+    return f"redis: {targets.redis_server()}, appendfsync always (the embedded server `debar up` starts)"
+
+
 def _check_answers(summaries: dict[str, Summary], mix: Mix, address: dict[str, str]) -> None:
     """The last answer each target gave (asked again when the generator keeps none) is what the mix is about."""
     for label, summary in summaries.items():
@@ -289,6 +293,7 @@ def run(
     seconds: float = 3.0, in_flight: int = 16, rounds: int = 5, caller: str = "railway", generator: str = "auto"
 ) -> int:
     print(f"debar bench: {rounds} alternating rounds of {seconds:g} s per target and mix; {_load_line()}")
+    print(_redis_line())
     print(f"callers: Check as {_scopes_of(caller)}; BatchCheck as {_scopes_of('bench')}")
     mixes, to_restrict = sanction_mixes(in_flight, caller, make_people(100 + BATCH_SIZE))
     results: list[tuple[Mix, dict[str, Summary]]] = []
@@ -416,6 +421,7 @@ def railway_mixes(in_flight: int, people: Sequence[str]) -> list[tuple[str, list
 
 def run_railway(seconds: float = 3.0, in_flight: int = 16, rounds: int = 5, generator: str = "auto") -> int:
     print(f"debar bench railway: {rounds} alternating rounds of {seconds:g} s per target; {_load_line()}")
+    print(_redis_line())
     print(f"callers: direct calls as {_scopes_of('railway')}, as the railway service asks; CheckTicket as the "
           "default local caller (the railway service has no scopes)")  # fmt: skip
     people = make_people(2)
@@ -470,6 +476,7 @@ def run_railway(seconds: float = 3.0, in_flight: int = 16, rounds: int = 5, gene
 
 def run_replicas(seconds: float = 3.0, in_flight: int = 16, rounds: int = 5, generator: str = "auto") -> int:
     print(f"debar bench replicas: {rounds} alternating rounds of {seconds:g} s per target and mix; {_load_line()}")
+    print(_redis_line())
     mixes, to_restrict = sanction_mixes(in_flight, "bench", make_people(100 + BATCH_SIZE))
     chosen = [mixes[0], mixes[2], mixes[3]]  # Check unrestricted at in_flight and at 1, BatchCheck
     results: list[tuple[Mix, dict[str, Summary]]] = []

@@ -21,7 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from debar.bench.bare_server import KINDS, Answers, write_answers
 from debar.local.dev_keys import log_signing_key
-from debar.local.embedded_redis import EmbeddedRedis, free_port
+from debar.local.embedded_redis import EmbeddedRedis, find_server_binary, free_port
 from debar.local.local_replicas import SYNC_AT_ONCE
 
 START_TIMEOUT_S = 30.0  # every process ready within this, or the run stops
@@ -153,6 +153,17 @@ def _stopped_on_exit() -> Iterator[list[Server]]:
 
 def _private_env(**settings: str) -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if not k.startswith("DEBAR_")}, **settings}
+
+
+def redis_server() -> str:
+    """Which server the private Redis runs (the embedded one `debar up` starts), e.g. `valkey-server v=9.1.2`:
+    figures depend on it, so a run names it."""
+    binary = find_server_binary()
+    try:
+        version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        version = []
+    return " ".join([Path(binary).name, *(v for v in version if v.startswith("v="))])
 
 
 @contextmanager
