@@ -337,3 +337,40 @@ def test_in_proxy_sign_in_the_reviewers_own_token_is_their_proof_and_the_console
                 li.close()
     finally:
         sanction.stop()
+
+
+def test_a_session_outlives_neither_its_reviewers_account_nor_their_password(console_system, another_console, tmp_path):
+    """Before: the signed cookie alone named the reviewer, and the console signed in accounts mode whatever login a
+    valid cookie named. A reviewer removed from the accounts file (or a thief of their cookie, after the password
+    was changed) kept acting as reviewer:li until the cookie's 8 hours ended, on every console sharing the session
+    key, restarts included. Now a session names the account as it was at sign-in, and ends when it is gone or
+    has a new password."""
+    import secrets
+
+    from debar.console.accounts import add_reviewer
+    from tests.support.console import write_accounts
+
+    key = tmp_path / "session-key"
+    key.write_text(secrets.token_urlsafe(32))
+    as_signed_in = write_accounts(tmp_path / "accounts.json")
+    without_li = tmp_path / "without-li.json"
+    add_reviewer(without_li, "zhang", REVIEWERS["zhang"])
+    new_password = write_accounts(tmp_path / "new-password.json")
+    add_reviewer(new_password, "li", "li-has-a-new-password-now")
+
+    def console(accounts) -> str:  # type: ignore[no-untyped-def]
+        return another_console(DEBAR_CONSOLE_SESSION_KEY_FILE=str(key), DEBAR_CONSOLE_ACCOUNTS_FILE=str(accounts))
+
+    li = signed_in(console(as_signed_in), "li")
+    cookie = li.cookies["debar_console"]
+    li.close()
+    objection_id = objection_filed(console_system, new_ric())
+    for accounts in (without_li, new_password):  # the operator removes li, or resets her password, and restarts
+        with httpx.Client(base_url=console(accounts), cookies={"debar_console": cookie}) as old:
+            assert old.get("/queue").headers.get("location") == "/signin"
+            posted = _act(old, objection_id, "review", state="filed")
+            assert posted.status_code == 303 and posted.headers["location"] == "/signin", posted.text
+    stored = console_system.decisions.GetObjection(decision_pb2.GetObjectionRequest(objection_id=objection_id))
+    assert stored.state == decision_pb2.OBJECTION_STATE_FILED and len(stored.history) == 1
+    with httpx.Client(base_url=console(as_signed_in), cookies={"debar_console": cookie}) as same:  # nothing changed
+        assert same.get("/queue").status_code == 200

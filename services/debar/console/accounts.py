@@ -7,6 +7,8 @@ A reviewer acts at the sanction service as the identity `reviewer:<login>`."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -95,6 +97,24 @@ class Accounts:
         if entry is None or len(password) > MAX_PASSWORD:
             return None
         return Reviewer(login.strip(), entry.get("display_name") or login.strip())
+
+    def stamp(self, login: str) -> str:
+        """What a session keeps of the account it was signed in to ("" for no account): a digest of its password
+        hash (argon2 salts each hash, so a new password, even the same one again, is a new stamp). The cookie is
+        readable by its holder; the digest of a salted hash tells nothing of the password."""
+        entry = self._reviewers.get(login)
+        return hashlib.sha256(entry["password_hash"].encode()).hexdigest()[:32] if entry else ""
+
+    def still_signed_in(self, login: object, stamp: object) -> Reviewer | None:
+        """The reviewer a session names, while the account is in the file as it was at sign-in; None once it was
+        removed or given a new password (the file is read at start: from the console's next start)."""
+        if not isinstance(login, str) or not isinstance(stamp, str) or not stamp:
+            return None
+        current = self.stamp(login)
+        if not current or not hmac.compare_digest(current.encode(), stamp.encode()):
+            return None
+        entry = self._reviewers[login]
+        return Reviewer(login, entry.get("display_name") or login)
 
 
 def _write(path: Path, reviewers: dict[str, dict[str, str]]) -> None:

@@ -73,7 +73,7 @@ async def sign_in(request: Request) -> Response:
     if reviewer is None:
         return page(request, "signin.html", 401, error="That login and password do not match.", login=login[:64])
     request.session.clear()  # a new owner: nothing of the session before carries over
-    request.session["reviewer"] = {"login": reviewer.login, "name": reviewer.display_name}
+    request.session["reviewer"] = {"login": reviewer.login, "stamp": console.accounts.stamp(reviewer.login)}
     csrf.renew(request.session)
     return _redirect("/queue")
 

@@ -178,7 +178,7 @@ def address_of(request: Request) -> str:
 def signed_in(request: Request) -> Reviewer | None:
     """The reviewer behind this request: in proxy mode the proxy's identity header (and the reviewer's signed token,
     their proof at the sanction service), believed only from a trusted proxy address; in accounts mode the
-    session's sign-in."""
+    session's sign-in, while its account is in the accounts file as it was then (same password hash)."""
     console = console_of(request)
     if console.sign_in == "proxy":
         if not trusted(peer_of(request), console.proxies):
@@ -188,7 +188,13 @@ def signed_in(request: Request) -> Reviewer | None:
     entry = request.session.get("reviewer")
     if not isinstance(entry, dict):
         return None
-    return reviewer_of(str(entry.get("login", "")), str(entry.get("name", "")))
+    # The signed cookie alone is not enough: it outlives neither the account nor its password (a reviewer removed
+    # from the file, or a thief of their cookie after a reset, would else act as them for the cookie's 8 hours).
+    accounts = console.accounts
+    found = accounts.still_signed_in(entry.get("login"), entry.get("stamp")) if accounts is not None else None
+    if found is None:
+        request.session.pop("reviewer", None)
+    return found
 
 
 # --- headers on every answer ------------------------------------------------------------------------------------
