@@ -556,6 +556,27 @@ def test_a_domain_service_asks_with_its_own_certificate_for_the_platform(sanctio
     assert decided and all("on_behalf_of=platform:12306" in line for line in decided), decided
 
 
+def test_a_platform_naming_another_platform_to_a_domain_service_is_still_asked_for_as_itself(
+    sanction_tls, railway_tls, certs
+):
+    """The domain service names whoever authenticated to it; what a platform's own metadata says about who asks
+    (x-debar-on-behalf-of, twice, and x-debar-caller) is not passed on: the sanction service is told the
+    certificate's platform, and counts and logs it as that one."""
+    person = new_ric()
+    with grpc.secure_channel(sanction_tls.address, credentials(certs, "clerk:wang")) as channel:
+        registry_of(channel).Impose(impose_request(person), timeout=TIMEOUT)
+    forged = (("x-debar-on-behalf-of", "platform:trip"), ("x-debar-on-behalf-of", "platform:ccgp"),
+              ("x-debar-caller", "platform:trip"))  # fmt: skip
+    with grpc.secure_channel(railway_tls.address, credentials(certs, "platform:12306")) as channel:
+        verdict = railway_pb2_grpc.RailwayServiceStub(channel).CheckTicket(
+            g_ticket(person), metadata=forged, timeout=TIMEOUT
+        )
+    assert not verdict.allowed
+    decided = [line for line in sanction_tls.log().splitlines() if verdict.refusals[0].decision_id in line]
+    assert decided and all("on_behalf_of=platform:12306" in line for line in decided), decided
+    assert not any("platform:trip" in line or "platform:ccgp" in line for line in decided), decided
+
+
 def clear_of_a_window_end(window_s: int = 3600, margin_s: float = 30) -> None:
     """Rates count in fixed windows: a test that meets a window's end sees its count start again. Within the last
     `margin_s` of one, wait for the next (about one run in a hundred waits, at most that long)."""
