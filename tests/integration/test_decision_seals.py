@@ -25,15 +25,17 @@ from debar.sanction.app.ports import RateAsk
 from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.decision_seals import parse_seals, seal_key, seal_matches
-from debar.sanction.domain.decisions import CheckQuery, LoggedCheck
+from debar.sanction.domain.decisions import CheckQuery, DecisionAddress, LoggedCheck
 from debar.sanction.domain.model import SubjectRef
-from debar.v1 import registry_pb2_grpc, sanction_pb2, sanction_pb2_grpc
+from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2_grpc, sanction_pb2, sanction_pb2_grpc
 from tests.conftest import ON_CLUSTER
 from tests.integration.test_tlog_attacks import (
     REFUSED,
     LogSystem,
     integrate_forgery,
     records_of,
+    registry_records,
+    rewrite_stream,
     system,
     verify,
 )
@@ -133,6 +135,47 @@ def test_a_genuine_decision_record_copied_again_is_named(system: LogSystem, logs
     stderr = broken(system)
     assert f"record {record_id} of {stream}, decision 0: sealed with the nonce of record {genuine.decode()}" in stderr
     assert "a genuine decision copied in Redis" in stderr, stderr
+
+
+def test_a_made_up_refusal_added_to_an_integrated_registry_record_is_named_and_never_shown(
+    system: LogSystem, logs_dir: Path
+):
+    """The tree commits to a record's entries, not to its fields: an Impose's record (field `r`, its entry signed
+    and integrated) given a field `d` after the fact, a refusal of the restricted person that no platform asked
+    about (the stream rewritten with every id kept, the refusal put on the person's decision list), still rebuilds
+    every root. Verify read the record as the registry write alone (no seal asked for) while GetDecision read its
+    `d`: the made-up refusal was shown and verify exited 0."""
+    r = system.redis()
+    imposed = {s for s, _, _ in registry_records(r, system)}  # a restricted person's bucket: refused there too
+    stream, refusal = next(
+        (s, f) for s in system.streams() if s in imposed for _, f in records_of(r, s) if REFUSED in f.get(b"d", b"")
+    )
+    decision = refusal[b"d"].split(b"\x1d")[0].split(FS)
+    decision[6] = str(int(decision[6]) + 86_400).encode()  # a day later: asked by no platform
+    pseudonym = decision[3].decode()
+    records = records_of(r, stream)
+    at = next(i for i, (_, f) in enumerate(records) if b"r" in f)
+    carrier = records[at][0].decode()
+    records[at] = (records[at][0], {**records[at][1], b"cat": refusal[b"cat"], b"d": FS.join(decision)})
+    rewrite_stream(r, stream, records)
+    bucket = hash_tag(stream)
+    r.lpush(Keys(system.prefix).subject_decisions(bucket, pseudonym), f"{carrier}-{bucket}-0")
+    made_up = DecisionIds.for_bucket_key(TEST_BUCKET_KEY).of(DecisionAddress(carrier, bucket, 0))
+    service = system.start(logs_dir)
+    with grpc.insecure_channel(service.address) as channel:
+        stub = decision_pb2_grpc.DecisionServiceStub(channel)
+        try:
+            shown = stub.GetDecision(
+                decision_pb2.GetDecisionRequest(decision_id=made_up), metadata=[("x-debar-caller", "reviewer:li")],
+                timeout=TIMEOUT,
+            )  # fmt: skip
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.NOT_FOUND, error
+        else:
+            assert shown.outcome != common_pb2.OUTCOME_DENY, f"a made-up refusal shown: {shown}"
+    system.stop()
+    stderr = broken(system)
+    assert f"record {carrier} of {stream}: unreadable as log entries" in stderr, stderr
 
 
 def spool_decisions(system: LogSystem, n: int) -> list[str]:

@@ -245,6 +245,10 @@ class RedisSequencedLog:
             return SequencedRecord(stream, sid, (self._objection_entry(f),), (f.get("s", ""),))
         if stream == self._keys.operations_log:
             return SequencedRecord(stream, sid, (f["e"].encode(),), (f.get("s", ""),))
+        if ("r" in f or "rs" in f) and "d" in f:
+            # No writer puts decisions beside a registry write; read as the write alone, a `d` added to an
+            # integrated registry record (which changes none of its entries) would pass unsealed, and be shown.
+            raise ValueError("a registry write's record carrying decisions (field d)")
         if "rs" in f:
             return SequencedRecord(
                 stream, sid, self._registry_entries(f), self._registry_signatures(f),
