@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from debar.common.errors import InvalidField, NotFound
@@ -119,4 +120,12 @@ class DecisionReader:
         pseudonyms = self._resolver.all_pseudonyms(subject_id)
         ids = await self._log.ids_for_subject(subject.bucket, pseudonyms, offset, size + 1)
         found = [await self._find(parse_decision_id(i)) for i in ids[:size]]
-        return [d for d in found if d], str(offset + size) if len(ids) > size else ""
+        return [d for d in found if d and _about(d, pseudonyms)], str(offset + size) if len(ids) > size else ""
+
+
+def _about(decision: LoggedDecision, pseudonyms: Sequence[str]) -> bool:
+    """Whether a decision on the subject's list is about the subject: a list holds locations, and one put there in
+    Redis (another person's refusal LPUSHed onto it) would be shown as theirs. `pseudonyms`: the subject's under
+    every key of the ring; a decision logged under a key no longer in it cannot be told apart, and is shown."""
+    logged = decision.subject_pseudonym
+    return logged in pseudonyms or logged.partition(".")[0] not in {p.partition(".")[0] for p in pseudonyms}
