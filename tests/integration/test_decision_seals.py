@@ -178,6 +178,30 @@ def test_a_made_up_refusal_added_to_an_integrated_registry_record_is_named_and_n
     assert f"record {carrier} of {stream}: unreadable as log entries" in stderr, stderr
 
 
+def test_a_spool_field_added_to_an_integrated_refusal_does_not_make_it_a_replayed_allow(
+    system: LogSystem, logs_dir: Path
+):
+    """A decision's entry names its spool id (a fail-open decision replayed); field `sp` holds them. An insider adds
+    an `sp` that names none (a lone GS) to an integrated refusal's record: its entries, and every root, stay as they
+    were, but GetDecision read the field's presence and said the refusal was made while Redis was unreachable and
+    replayed from the spool. What it says now is its entry's."""
+    r = system.redis()
+    stream, refusal, _ = a_refusal(system)
+    records = [(sid, {**f, b"sp": b"\x1d"} if sid == refusal else f) for sid, f in records_of(r, stream)]
+    rewrite_stream(r, stream, records)
+    made_up = DecisionIds.for_bucket_key(TEST_BUCKET_KEY).of(DecisionAddress(refusal.decode(), hash_tag(stream), 0))
+    service = system.start(logs_dir)
+    with grpc.insecure_channel(service.address) as channel:
+        shown = decision_pb2_grpc.DecisionServiceStub(channel).GetDecision(
+            decision_pb2.GetDecisionRequest(decision_id=made_up), metadata=[("x-debar-caller", "reviewer:li")],
+            timeout=TIMEOUT,
+        )  # fmt: skip
+    assert shown.outcome == common_pb2.OUTCOME_DENY and not shown.spooled, shown
+    system.stop()
+    done = verify(system.env)
+    assert done.returncode == 0, done.stdout + done.stderr  # the entries are what they were
+
+
 def spool_decisions(system: LogSystem, n: int) -> list[str]:
     """Fail-open decisions in the service's spool folder, as a service that lost Redis left them."""
     settings = Settings.from_env(system.env)

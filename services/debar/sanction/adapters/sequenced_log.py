@@ -32,7 +32,7 @@ from debar.sanction.domain.log_entries import (
     ObjectionEntry,
     unreadable_entry,
 )
-from debar.sanction.domain.log_records import DECISION_FIELDS, DECISION_FS, DECISION_SEP
+from debar.sanction.domain.log_records import DECISION_FIELDS, DECISION_FS, DECISION_SEP, LogEntry, spool_ids
 from debar.sanction.domain.model import IndexEntry, Role
 
 PIPELINE = 512  # streams read per pipelined round trip (read_after_many)
@@ -291,7 +291,7 @@ class RedisSequencedLog:
         """The entries of a record's decisions (`decisions`: each one's fields, split), built by DecisionEncoder:
         the same bytes as DecisionEntry(...).encode(), a few microseconds each."""
         at_ms = int(stream_id.split("-")[0])
-        spooled = [s.split("\x1f")[0] for s in f.get("sp", "").split(DECISION_SEP) if s]
+        spooled = spool_ids(LogEntry(stream_id, f))
         ids = self._ids.of_record(stream_id, bucket, len(decisions))
         part = DecisionEncoder.record_part(at_ms, f.get("cat", ""))
         encode, packed_value = self._encoder.encode, self._packed_value

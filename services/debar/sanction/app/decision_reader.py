@@ -12,7 +12,7 @@ from debar.sanction.app.unavailable import unavailable_as
 from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.decisions import DecisionAddress, parse_decision_id
 from debar.sanction.domain.entries import decode_entry, split_entries, text_refs_of
-from debar.sanction.domain.log_records import LogEntry, decisions_of
+from debar.sanction.domain.log_records import LogEntry, decisions_of, spool_ids
 from debar.sanction.domain.model import IndexEntry, Outcome
 from debar.sanction.domain.subjects import SubjectResolver
 
@@ -62,6 +62,7 @@ class DecisionReader:
         refs = [r for raw in [*raws, exemption_raw] if raw for r in text_refs_of(raw)]
         texts = await self._store.resolve_texts(refs)
         caller, _, on_behalf_of = d["caller"].partition("/")
+        spooled = spool_ids(record)
         return LoggedDecision(
             decision_id=self._ids.of(address),
             decided_at_ms=int(record.stream_id.split("-")[0]),
@@ -77,7 +78,7 @@ class DecisionReader:
             exemption=decode_entry(exemption_raw, texts) if exemption_raw else None,
             revision=int(d["revision"] or 0),
             catalogue_version=record.fields.get("cat", ""),
-            spooled=bool(record.fields.get("sp")),
+            spooled=bool(spooled[address.index]) if address.index < len(spooled) else False,  # as its entry says
         )
 
     async def _find(self, address: DecisionAddress) -> LoggedDecision | None:

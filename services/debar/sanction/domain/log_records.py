@@ -33,6 +33,12 @@ def decisions_of(entry: LogEntry) -> list[dict[str, str]]:
     return [dict(zip(DECISION_FIELDS, d.split(DECISION_FS), strict=True)) for d in packed.split(DECISION_SEP) if d]
 
 
+def spool_ids(entry: LogEntry) -> list[str]:
+    """Per decision, in order, the spool id of a fail-open decision replay.lua appended ("" for none; decisions past
+    the list have none): what each decision's entry names (field `sp`: "spool id US decided at", GS-joined)."""
+    return [s.split("\x1f")[0] for s in entry.fields.get("sp", "").split(DECISION_SEP) if s]
+
+
 def subject_buckets(entry: LogEntry, stream_bucket: str) -> list[str]:
     """The bucket of each decision's subject (where its decision list is): the record's field `sb` when the check
     script wrote one (some subject in another bucket than the stream's, lua/decide.lua), else the stream's."""
