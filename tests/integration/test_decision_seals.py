@@ -39,7 +39,7 @@ from tests.integration.test_tlog_attacks import (
     system,
     verify,
 )
-from tests.support.keys import TEST_BUCKET_KEY
+from tests.support.keys import TEST_BUCKET_KEY, where
 from tests.support.requests import check_request, impose_request
 from tests.support.servers import wait_for
 from tests.support.subjects import new_ric
@@ -250,6 +250,29 @@ def test_an_untouched_log_of_every_kind_of_decision_verifies(system: LogSystem, 
     assert sealed_count(done.stdout) == logged >= len(system.decision_ids) + 44 + 96 + len(spooled), done.stdout
     replayed = [f for s in system.streams() for _, f in records_of(r, s) if b"sp" in f]
     assert replayed and all(b"q" in f for f in replayed)
+
+
+def test_a_fail_open_decision_id_pointed_at_another_decision_answers_not_found(system: LogSystem, logs_dir: Path):
+    """A fail-open decision's id is found through its bucket's map of spool ids to where the replay put it
+    (`debar:spooled:{B}`, outside the log). An insider points a spooled id at a refusal: GetDecision answered that
+    refusal under the fail-open allow's id. The decision found must name that spool id in its entry."""
+    spooled = spool_decisions(system, 1)
+    service = system.start(logs_dir)
+    keys, r = Keys(system.prefix), system.redis()
+    bucket = DecisionIds.for_bucket_key(TEST_BUCKET_KEY).locate(spooled[0]).spooled_bucket
+    assert wait_for(lambda: r.hexists(keys.spooled_ids(bucket), spooled[0]), timeout_s=30), service.log()
+    with grpc.insecure_channel(service.address) as channel:
+        stub = decision_pb2_grpc.DecisionServiceStub(channel)
+        reviewer = [("x-debar-caller", "reviewer:li")]
+        replayed = stub.GetDecision(decision_pb2.GetDecisionRequest(decision_id=spooled[0]), metadata=reviewer)
+        assert replayed.spooled and replayed.outcome == common_pb2.OUTCOME_ALLOW
+        r.hset(keys.spooled_ids(bucket), spooled[0], str(where(system.refused[0])))
+        try:
+            shown = stub.GetDecision(decision_pb2.GetDecisionRequest(decision_id=spooled[0]), metadata=reviewer)
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.NOT_FOUND, error
+        else:
+            raise AssertionError(f"another decision answered for {spooled[0]}: {shown}")
 
 
 async def test_a_call_refused_by_its_rate_among_coalesced_ones_leaves_every_logged_decision_sealed(

@@ -37,6 +37,7 @@ class LoggedDecision:
     spooled: bool
     bucket: str = ""  # the bucket of the stream that holds it (an objection is stored beside it)
     on_behalf_of: str = ""  # the platform a delegated caller asked for
+    spool_id: str = ""  # a replayed fail-open decision's spool id (the id its caller was given), as its entry says
 
 
 def _stream_order(stream_id: str) -> tuple[int, int]:
@@ -63,6 +64,7 @@ class DecisionReader:
         texts = await self._store.resolve_texts(refs)
         caller, _, on_behalf_of = d["caller"].partition("/")
         spooled = spool_ids(record)
+        spool_id = spooled[address.index] if address.index < len(spooled) else ""  # as its entry says
         return LoggedDecision(
             decision_id=self._ids.of(address),
             decided_at_ms=int(record.stream_id.split("-")[0]),
@@ -78,7 +80,8 @@ class DecisionReader:
             exemption=decode_entry(exemption_raw, texts) if exemption_raw else None,
             revision=int(d["revision"] or 0),
             catalogue_version=record.fields.get("cat", ""),
-            spooled=bool(spooled[address.index]) if address.index < len(spooled) else False,  # as its entry says
+            spooled=bool(spool_id),
+            spool_id=spool_id,
         )
 
     async def _find(self, address: DecisionAddress) -> LoggedDecision | None:
@@ -99,6 +102,10 @@ class DecisionReader:
                 raise NotFound(f"no decision {value} in the log (one made while it was unreachable is not in it yet)")
             address = parse_decision_id(replayed)
         found = await self._find(address)
+        if found is not None and located.address is None and found.spool_id != value:
+            # The map from spool ids to where their replay put them is in Redis, outside the log: pointed at
+            # another decision, it would answer that one under this id.
+            raise NotFound(f"no decision {value}")
         if found is None:
             archived_to = await self._log.archived_to(address.bucket)
             if archived_to and _stream_order(address.stream_id) <= _stream_order(archived_to):
