@@ -25,19 +25,21 @@ from debar.sanction.app.ports import RateAsk
 from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.decision_seals import parse_seals, seal_key, seal_matches
-from debar.sanction.domain.decisions import CheckQuery, LoggedCheck
+from debar.sanction.domain.decisions import CheckQuery, DecisionAddress, LoggedCheck
 from debar.sanction.domain.model import SubjectRef
-from debar.v1 import registry_pb2_grpc, sanction_pb2, sanction_pb2_grpc
+from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2_grpc, sanction_pb2, sanction_pb2_grpc
 from tests.conftest import ON_CLUSTER
 from tests.integration.test_tlog_attacks import (
     REFUSED,
     LogSystem,
     integrate_forgery,
     records_of,
+    registry_records,
+    rewrite_stream,
     system,
     verify,
 )
-from tests.support.keys import TEST_BUCKET_KEY
+from tests.support.keys import TEST_BUCKET_KEY, where
 from tests.support.requests import check_request, impose_request
 from tests.support.servers import wait_for
 from tests.support.subjects import new_ric
@@ -135,6 +137,71 @@ def test_a_genuine_decision_record_copied_again_is_named(system: LogSystem, logs
     assert "a genuine decision copied in Redis" in stderr, stderr
 
 
+def test_a_made_up_refusal_added_to_an_integrated_registry_record_is_named_and_never_shown(
+    system: LogSystem, logs_dir: Path
+):
+    """The tree commits to a record's entries, not to its fields: an Impose's record (field `r`, its entry signed
+    and integrated) given a field `d` after the fact, a refusal of the restricted person that no platform asked
+    about (the stream rewritten with every id kept, the refusal put on the person's decision list), still rebuilds
+    every root. Verify read the record as the registry write alone (no seal asked for) while GetDecision read its
+    `d`: the made-up refusal was shown and verify exited 0."""
+    r = system.redis()
+    imposed = {s for s, _, _ in registry_records(r, system)}  # a restricted person's bucket: refused there too
+    stream, refusal = next(
+        (s, f) for s in system.streams() if s in imposed for _, f in records_of(r, s) if REFUSED in f.get(b"d", b"")
+    )
+    decision = refusal[b"d"].split(b"\x1d")[0].split(FS)
+    decision[6] = str(int(decision[6]) + 86_400).encode()  # a day later: asked by no platform
+    pseudonym = decision[3].decode()
+    records = records_of(r, stream)
+    at = next(i for i, (_, f) in enumerate(records) if b"r" in f)
+    carrier = records[at][0].decode()
+    records[at] = (records[at][0], {**records[at][1], b"cat": refusal[b"cat"], b"d": FS.join(decision)})
+    rewrite_stream(r, stream, records)
+    bucket = hash_tag(stream)
+    r.lpush(Keys(system.prefix).subject_decisions(bucket, pseudonym), f"{carrier}-{bucket}-0")
+    made_up = DecisionIds.for_bucket_key(TEST_BUCKET_KEY).of(DecisionAddress(carrier, bucket, 0))
+    service = system.start(logs_dir)
+    with grpc.insecure_channel(service.address) as channel:
+        stub = decision_pb2_grpc.DecisionServiceStub(channel)
+        try:
+            shown = stub.GetDecision(
+                decision_pb2.GetDecisionRequest(decision_id=made_up), metadata=[("x-debar-caller", "reviewer:li")],
+                timeout=TIMEOUT,
+            )  # fmt: skip
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.NOT_FOUND, error
+        else:
+            assert shown.outcome != common_pb2.OUTCOME_DENY, f"a made-up refusal shown: {shown}"
+    system.stop()
+    stderr = broken(system)
+    assert f"record {carrier} of {stream}: unreadable as log entries" in stderr, stderr
+
+
+def test_a_spool_field_added_to_an_integrated_refusal_does_not_make_it_a_replayed_allow(
+    system: LogSystem, logs_dir: Path
+):
+    """A decision's entry names its spool id (a fail-open decision replayed); field `sp` holds them. An insider adds
+    an `sp` that names none (a lone GS) to an integrated refusal's record: its entries, and every root, stay as they
+    were, but GetDecision read the field's presence and said the refusal was made while Redis was unreachable and
+    replayed from the spool. What it says now is its entry's."""
+    r = system.redis()
+    stream, refusal, _ = a_refusal(system)
+    records = [(sid, {**f, b"sp": b"\x1d"} if sid == refusal else f) for sid, f in records_of(r, stream)]
+    rewrite_stream(r, stream, records)
+    made_up = DecisionIds.for_bucket_key(TEST_BUCKET_KEY).of(DecisionAddress(refusal.decode(), hash_tag(stream), 0))
+    service = system.start(logs_dir)
+    with grpc.insecure_channel(service.address) as channel:
+        shown = decision_pb2_grpc.DecisionServiceStub(channel).GetDecision(
+            decision_pb2.GetDecisionRequest(decision_id=made_up), metadata=[("x-debar-caller", "reviewer:li")],
+            timeout=TIMEOUT,
+        )  # fmt: skip
+    assert shown.outcome == common_pb2.OUTCOME_DENY and not shown.spooled, shown
+    system.stop()
+    done = verify(system.env)
+    assert done.returncode == 0, done.stdout + done.stderr  # the entries are what they were
+
+
 def spool_decisions(system: LogSystem, n: int) -> list[str]:
     """Fail-open decisions in the service's spool folder, as a service that lost Redis left them."""
     settings = Settings.from_env(system.env)
@@ -183,6 +250,29 @@ def test_an_untouched_log_of_every_kind_of_decision_verifies(system: LogSystem, 
     assert sealed_count(done.stdout) == logged >= len(system.decision_ids) + 44 + 96 + len(spooled), done.stdout
     replayed = [f for s in system.streams() for _, f in records_of(r, s) if b"sp" in f]
     assert replayed and all(b"q" in f for f in replayed)
+
+
+def test_a_fail_open_decision_id_pointed_at_another_decision_answers_not_found(system: LogSystem, logs_dir: Path):
+    """A fail-open decision's id is found through its bucket's map of spool ids to where the replay put it
+    (`debar:spooled:{B}`, outside the log). An insider points a spooled id at a refusal: GetDecision answered that
+    refusal under the fail-open allow's id. The decision found must name that spool id in its entry."""
+    spooled = spool_decisions(system, 1)
+    service = system.start(logs_dir)
+    keys, r = Keys(system.prefix), system.redis()
+    bucket = DecisionIds.for_bucket_key(TEST_BUCKET_KEY).locate(spooled[0]).spooled_bucket
+    assert wait_for(lambda: r.hexists(keys.spooled_ids(bucket), spooled[0]), timeout_s=30), service.log()
+    with grpc.insecure_channel(service.address) as channel:
+        stub = decision_pb2_grpc.DecisionServiceStub(channel)
+        reviewer = [("x-debar-caller", "reviewer:li")]
+        replayed = stub.GetDecision(decision_pb2.GetDecisionRequest(decision_id=spooled[0]), metadata=reviewer)
+        assert replayed.spooled and replayed.outcome == common_pb2.OUTCOME_ALLOW
+        r.hset(keys.spooled_ids(bucket), spooled[0], str(where(system.refused[0])))
+        try:
+            shown = stub.GetDecision(decision_pb2.GetDecisionRequest(decision_id=spooled[0]), metadata=reviewer)
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.NOT_FOUND, error
+        else:
+            raise AssertionError(f"another decision answered for {spooled[0]}: {shown}")
 
 
 async def test_a_call_refused_by_its_rate_among_coalesced_ones_leaves_every_logged_decision_sealed(

@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 import pytest
 
-from debar.sanction.adapters.keys import TreeKeys
+from debar.sanction.adapters.keys import Keys, TreeKeys
 from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2_grpc, sanction_pb2, sanction_pb2_grpc
 from tests.integration.test_log_insider_chunks import broken, debar, import_feed
 from tests.integration.test_tlog_attacks import LogSystem, drop_from_decision_lists, records_of, system, verify
@@ -212,3 +212,30 @@ def test_a_refusal_taken_off_its_subjects_decision_list_is_detected(system: LogS
         stderr
     ), stderr
     assert "on no decision list of its subject" in stderr
+
+
+def test_another_persons_refusal_put_on_a_decision_list_is_not_listed_as_theirs(system: LogSystem, logs_dir: Path):
+    """The other way round: LPUSH a genuine refusal's location onto another person's decision list. Verify holds
+    every decision to its subject's list, not every list item to its subject; ListDecisions took the list as it
+    was and showed the person someone else's refusal (its grounds: the other's restriction, court and case) as
+    theirs. It now lists only decisions about the subject asked about."""
+    restricted, other = new_ric(), new_ric()
+    service = system.start(logs_dir)
+    with grpc.insecure_channel(service.address) as channel:
+        registry = registry_pb2_grpc.RegistryServiceStub(channel)
+        checks = sanction_pb2_grpc.SanctionServiceStub(channel)
+        decisions = decision_pb2_grpc.DecisionServiceStub(channel)
+        registry.Impose(impose_request(restricted), timeout=TIMEOUT)
+        refusal = checks.Check(check_request(restricted, "RAIL_G_TRAIN"), timeout=TIMEOUT)
+        assert refusal.outcome == common_pb2.OUTCOME_DENY
+        own = checks.Check(check_request(other, "RAIL_G_TRAIN"), timeout=TIMEOUT).decision_id
+        shown = decisions.GetDecision(
+            decision_pb2.GetDecisionRequest(decision_id=own), metadata=READER, timeout=TIMEOUT
+        )
+        theirs = where(own)
+        foreign = where(refusal.decision_id)
+        system.redis().lpush(
+            Keys(system.prefix).subject_decisions(theirs.bucket, shown.subject_pseudonym), str(foreign)
+        )
+        assert listed(decisions, other) == [own]
+        assert refusal.decision_id in listed(decisions, restricted)

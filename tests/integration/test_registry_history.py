@@ -188,3 +188,22 @@ def test_an_imported_chunk_is_one_log_record_and_each_restriction_shows_its_own_
         assert after["subject"] == found.subject_pseudonym  # the batch keeps it as 0: expanded back
         records.add(made.record_id)
     assert len(records) <= (3 if ON_CLUSTER else 1)  # one record per node, not one per restriction
+
+
+def test_another_restrictions_write_put_in_a_restrictions_history_is_not_shown(registry, redis_server):
+    """A Redis insider (no key) adds another restriction's write (its stream id) to a restriction's history tokens
+    (`debar:rh:{B}`, outside the log): GetRestriction showed that write, its clerk, action, before and after, as
+    this restriction's. A history shows only entries about the restriction asked about."""
+    import redis as redis_client
+
+    person = new_ric()
+    one = registry.Impose(impose_request(person, measures=["RAIL_G_TRAIN"]), metadata=CLERK).restriction
+    other = registry.Impose(impose_request(person, measures=["AIR_TRAVEL"]), metadata=CLERK).restriction
+    r = (redis_client.RedisCluster if ON_CLUSTER else redis_client.Redis).from_url(redis_server.url)
+    try:
+        [key] = [k for k in r.scan_iter(match="debar:rh:*", count=1000) if r.hexists(k, one.id)]
+        r.hset(key, one.id, r.hget(key, one.id) + b" " + r.hget(key, other.id))
+    finally:
+        r.close()
+    history = registry.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=one.id)).history
+    assert [c.action for c in history] == ["impose"], history

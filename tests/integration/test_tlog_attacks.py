@@ -634,3 +634,47 @@ def test_an_objection_rolled_back_to_an_older_sealed_version_is_detected(system:
     done = verify(system.env, "--require-signatures")
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"objection {oid}: the step awaiting_confirmation -> overturned by reviewer:wang" in done.stderr, done.stderr
+
+
+def test_an_objection_record_put_under_another_objections_id_is_refused(system: LogSystem, logs_dir: Path):
+    """Redis write access (no key): two objections awaiting confirmation, A (overturned by reviewer:li) and B (by
+    reviewer:zhang). The insider copies A's sealed record into B's place (same hash, field B): the seal opens (it
+    binds the record to the id inside it, A). reviewer:wang, asked to confirm B, confirmed A, whose overturn wang
+    never saw: A's court order was corrected away, every entry genuine and A's steps a valid chain (verify exited
+    0). A record is now opened only in its own place: anything else is unreadable, and nothing is done with it."""
+    from debar.sanction.adapters.keys import ObjectionKeys
+
+    service = system.start(logs_dir)
+    as_ = {name: [("x-debar-caller", name)] for name in ("reviewer:li", "reviewer:zhang", "reviewer:wang")}
+    objections: list[str] = []
+    with grpc.insecure_channel(service.address) as channel:
+        registry = registry_pb2_grpc.RegistryServiceStub(channel)
+        checks = sanction_pb2_grpc.SanctionServiceStub(channel)
+        decisions = decision_pb2_grpc.DecisionServiceStub(channel)
+        for overturner in ("reviewer:li", "reviewer:zhang"):
+            person = new_ric()
+            registry.Impose(impose_request(person), timeout=TIMEOUT)
+            refusal = checks.Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT).decision_id
+            system.decision_ids.append(refusal)
+            oid = decisions.FileObjection(decision_pb2.FileObjectionRequest(
+                decision_id=refusal, statement="Not me.", contact="me@example.com", subject=subject(person)
+            ), timeout=TIMEOUT).objection_id  # fmt: skip
+            decisions.ReviewObjection(decision_pb2.ReviewObjectionRequest(objection_id=oid), metadata=as_[overturner])
+            decisions.ResolveObjection(decision_pb2.ResolveObjectionRequest(
+                objection_id=oid, outcome=decision_pb2.OBJECTION_OUTCOME_OVERTURNED, reason="mistaken"
+            ), metadata=as_[overturner], timeout=TIMEOUT)  # fmt: skip
+            objections.append(oid)
+        a, b = objections
+        r = system.redis()
+        keys = ObjectionKeys(system.prefix)
+        r.hset(keys.records(b), b, r.hget(keys.records(a), a))
+        with pytest.raises(grpc.RpcError) as refused:
+            done = decisions.ConfirmResolution(
+                decision_pb2.ConfirmResolutionRequest(objection_id=b), metadata=as_["reviewer:wang"], timeout=TIMEOUT
+            )
+            raise AssertionError(f"confirmed objection {done.objection_id} ({done.state}) when asked for {b}")
+        assert refused.value.code() == grpc.StatusCode.INTERNAL, refused.value
+        shown = decisions.GetObjection(
+            decision_pb2.GetObjectionRequest(objection_id=a), metadata=as_["reviewer:wang"], timeout=TIMEOUT
+        )
+        assert shown.state == decision_pb2.OBJECTION_STATE_AWAITING_CONFIRMATION  # A untouched

@@ -31,6 +31,7 @@ from debar.v1 import (
     watch_pb2,
     watch_pb2_grpc,
 )
+from tests.conftest import ON_CLUSTER
 from tests.support.cluster import LocalCluster
 from tests.support.metrics import scrape, total
 from tests.support.requests import (
@@ -204,6 +205,33 @@ def test_impose_then_lift_tell_exactly_two_changes(watch, reg, dec, platform):
         assert total(after, "debar_watch_streams") >= 1
     finally:
         listener.close()
+
+
+def test_a_change_written_into_redis_behind_the_service_is_never_told(watch, reg, service_env, platform):
+    """A Redis insider (no key) XADDs a change to a platform's change stream: a booked customer BECAME_RESTRICTED
+    (another refusal's decision id and grounds would do; the stream is outside the log, verify never reads it).
+    Before, the service streamed it as told, and the platform held the booking of a person nothing restricts. Each
+    change now carries the service's MAC (a key derived from DEBAR_BUCKET_KEY, never in Redis) over its owner and
+    fields; one without it, or whose MAC does not match, is passed over (its cursor too), never told."""
+    from debar.sanction.adapters.keys import WatchKeys
+
+    person = new_ric()
+    sid = subscribe(watch, platform, person, tag="PNR-7")
+    r = (redis_client.RedisCluster if ON_CLUSTER else redis_client.Redis).from_url(service_env["DEBAR_REDIS_URL"])
+    stream = WatchKeys(service_env.get("DEBAR_REDIS_PREFIX", "debar")).changes(platform)
+    forged = {"s": sid, "t": "PNR-7", "m": HOTEL, "k": "R", "d": "a" * 26, "g": "[]", "a": int(time.time() * 1000)}
+    r.xadd(stream, forged)
+    listener = Listener(watch, platform)
+    try:
+        imposed = reg.Impose(impose_request(person, measures=[HOTEL]))
+        [change] = listener.changes(1)
+        assert change.decision_id != forged["d"], f"a change no judge made, told: {change}"
+        assert [g.restriction_id for g in change.grounds] == [imposed.restriction.id]
+        r.xadd(stream, {**forged, "k": "L", "h": "AAAAAAAAAAAAAAAAAAAAAA"})  # a MAC made up
+        assert listener.quiet(1.0) == []
+    finally:
+        listener.close()
+        r.close()
 
 
 def test_a_restriction_reaching_a_principal_through_an_organisation(watch, reg, platform):

@@ -3,7 +3,7 @@ field when the check script wrote one (subjects of other buckets than the stream
 
 from __future__ import annotations
 
-from debar.sanction.domain.log_records import DECISION_FS, DECISION_SEP, LogEntry, subject_buckets
+from debar.sanction.domain.log_records import DECISION_FS, DECISION_SEP, LogEntry, decisions_of, subject_buckets
 
 
 def _record(subjects: int, **extra: str) -> LogEntry:
@@ -25,3 +25,10 @@ def test_an_sb_not_of_one_bucket_a_decision_is_not_taken():
 
 def test_a_registry_record_holds_no_decision():
     assert subject_buckets(LogEntry("1-0", {"r": "entry"}), "a3f") == []
+
+
+def test_a_registry_record_given_decisions_holds_none():
+    """No writer puts a `d` beside a registry write (an insider's, on an integrated record: it changes no entry)."""
+    for field in ("r", "rs"):
+        forged = _record(1, **{field: "entry"})
+        assert decisions_of(forged) == [] and subject_buckets(forged, "a3f") == []

@@ -163,8 +163,17 @@ class RedisObjectionStore:
         self._scripts = Scripts(client, ("objection",), replication)
         self._sealer = sealer
 
-    def _decode(self, raw: bytes | str) -> Objection:
-        return decode(raw, self._sealer)
+    def _decode(self, raw: bytes | str, oid: str = "", decision: str = "") -> Objection:
+        """The record found in the place of objection `oid` (or of `decision`'s objection): its seal binds it to the
+        id inside it, so a record copied into another objection's place (HSET) would open there, and a step asked
+        for one objection would be taken on the other: refused (Unreadable, fail closed)."""
+        found = decode(raw, self._sealer)
+        if (oid and found.id != oid) or (decision and found.decision_id != decision):
+            place = f"objection {oid[:40]}" if oid else f"the objection of decision {decision[:60]}"
+            raise Unreadable(
+                f"{place} holds the record of objection {found.id[:40]}: moved in Redis behind the service's back"
+            )
+        return found
 
     async def _eval(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
         return await self._scripts.run("objection", keys, args)
@@ -176,7 +185,7 @@ class RedisObjectionStore:
         raw: Any = await self._redis.hget(self._keys.records(old.id), old.id)
         if raw is None:
             return Written(False, None)
-        current = self._decode(raw)
+        current = self._decode(raw, old.id)
         if encode(current, None) != encode(old, None):
             return Written(False, current)
         return bytes(raw)
@@ -209,7 +218,8 @@ class RedisObjectionStore:
         status = int(raw[0])
         if status < 0:
             return Written(False, None)
-        found = self._decode(raw[1]) if raw[1] else None
+        place = {"decision": new.decision_id} if mode == "file" else {"oid": new.id}
+        found = self._decode(raw[1], **place) if raw[1] else None
         return Written(status == 1, found, tuple(r.decode() for r in raw[2:]))
 
     @unavailable_on_redis_error
@@ -231,7 +241,7 @@ class RedisObjectionStore:
     @unavailable_on_redis_error
     async def get(self, objection_id: str) -> Objection | None:
         raw = await self._redis.hget(self._keys.records(objection_id), objection_id)
-        return self._decode(raw) if raw else None
+        return self._decode(raw, objection_id) if raw else None
 
     @unavailable_on_redis_error
     async def disputing(self, restriction_ids: Sequence[str]) -> list[int]:

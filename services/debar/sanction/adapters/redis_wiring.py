@@ -24,7 +24,7 @@ from debar.sanction.adapters.sealing import Sealer
 from debar.sanction.adapters.sequenced_log import RedisSequencedLog
 from debar.sanction.adapters.subject_tally import RedisSubjectTally
 from debar.sanction.adapters.tree_store import RedisTreeStore
-from debar.sanction.adapters.watch_store import RedisWatchStore
+from debar.sanction.adapters.watch_store import RedisWatchStore, change_key
 from debar.sanction.app.ports import Adapters
 from debar.sanction.domain.catalogue import Catalogue
 from debar.sanction.domain.decision_ids import DecisionIds
@@ -98,5 +98,7 @@ def redis_adapters(
         checkpoints=DirectoryCheckpoints(settings.checkpoints_path),
         replicas_confirm=store.replicas_confirm,
         writes_unreplicated=lambda: replication.short,
-        watch_store=RedisWatchStore(client, WatchKeys(settings.redis_prefix), breaker, replication),
+        watch_store=RedisWatchStore(
+            client, WatchKeys(settings.redis_prefix), breaker, replication, mac_key=change_key(settings.bucket_key)
+        ),
     )

@@ -32,7 +32,7 @@ from debar.sanction.domain.log_entries import (
     ObjectionEntry,
     unreadable_entry,
 )
-from debar.sanction.domain.log_records import DECISION_FIELDS, DECISION_FS, DECISION_SEP
+from debar.sanction.domain.log_records import DECISION_FIELDS, DECISION_FS, DECISION_SEP, LogEntry, spool_ids
 from debar.sanction.domain.model import IndexEntry, Role
 
 PIPELINE = 512  # streams read per pipelined round trip (read_after_many)
@@ -245,6 +245,10 @@ class RedisSequencedLog:
             return SequencedRecord(stream, sid, (self._objection_entry(f),), (f.get("s", ""),))
         if stream == self._keys.operations_log:
             return SequencedRecord(stream, sid, (f["e"].encode(),), (f.get("s", ""),))
+        if ("r" in f or "rs" in f) and "d" in f:
+            # No writer puts decisions beside a registry write; read as the write alone, a `d` added to an
+            # integrated registry record (which changes none of its entries) would pass unsealed, and be shown.
+            raise ValueError("a registry write's record carrying decisions (field d)")
         if "rs" in f:
             return SequencedRecord(
                 stream, sid, self._registry_entries(f), self._registry_signatures(f),
@@ -287,7 +291,7 @@ class RedisSequencedLog:
         """The entries of a record's decisions (`decisions`: each one's fields, split), built by DecisionEncoder:
         the same bytes as DecisionEntry(...).encode(), a few microseconds each."""
         at_ms = int(stream_id.split("-")[0])
-        spooled = [s.split("\x1f")[0] for s in f.get("sp", "").split(DECISION_SEP) if s]
+        spooled = spool_ids(LogEntry(stream_id, f))
         ids = self._ids.of_record(stream_id, bucket, len(decisions))
         part = DecisionEncoder.record_part(at_ms, f.get("cat", ""))
         encode, packed_value = self._encoder.encode, self._packed_value

@@ -1,13 +1,22 @@
 """The Redis implementation of WatchStore (app/ports.py): subscriptions, the per-subject sets a registry write
 finds them by, the schedule of subjects to judge, and each owner's stream of changes told. Key layout: keys.py
-(WatchKeys); the scripts: lua/watch_*.lua."""
+(WatchKeys); the scripts: lua/watch_*.lua.
+
+Each change told carries the service's MAC (field `h`: HMAC-SHA256, cut to 16 bytes, under a key derived from
+DEBAR_BUCKET_KEY, which Redis never holds) over its owner and fields: the owner's stream is in Redis and outside
+the Merkle log, so a change an insider XADDs (a booked customer "became restricted") would otherwise be streamed
+as told. One without it, or whose MAC does not match, is read as not genuine, and never told."""
 
 from __future__ import annotations
 
+import base64
+import hmac
 import json
 from collections.abc import Sequence
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
@@ -31,6 +40,19 @@ _OUTCOME = {Outcome.ALLOW: "A", Outcome.DENY: "D"}
 _OUTCOME_OF = {"A": Outcome.ALLOW, "D": Outcome.DENY}
 _KIND = {ChangeKind.BECAME_RESTRICTED: "R", ChangeKind.NO_LONGER_RESTRICTED: "L"}
 _KIND_OF = {v: k for k, v in _KIND.items()}
+CHANGE_MAC_INFO = b"debar watch change v1"  # the HKDF label of the change MAC key
+_TOLD = ("s", "t", "m", "k", "d", "g", "a")  # a change's fields, in the order its MAC takes them
+
+
+def change_key(bucket_key: str | bytes) -> bytes:
+    """The key of the changes' MAC, derived from the bucket key (as domain/decision_seals.py's seal key)."""
+    raw = bucket_key.encode() if isinstance(bucket_key, str) else bucket_key
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=CHANGE_MAC_INFO).derive(raw)
+
+
+def _change_mac(key: bytes, owner: str, values: Sequence[str]) -> bytes:
+    message = b"".join(b"%d:%s" % (len(v), v) for v in (CHANGE_MAC_INFO, *(x.encode() for x in (owner, *values))))
+    return base64.urlsafe_b64encode(hmac.digest(key, message, "sha256")[:16]).rstrip(b"=")
 
 
 def _str(value: Any) -> str:
@@ -72,8 +94,10 @@ def _grounds_of(text: str) -> tuple[IndexEntry, ...]:
 class RedisWatchStore:
     def __init__(
         self, client: Redis, keys: WatchKeys, breaker: CircuitBreaker | None = None,
-        replication: Replication | None = None,
+        replication: Replication | None = None, *, mac_key: bytes,
     ) -> None:  # fmt: skip
+        """`mac_key`: change_key(DEBAR_BUCKET_KEY), the same in every server of the deployment."""
+        self._mac_key = mac_key
         self._redis = client
         self._keys = keys
         self._breaker = breaker or CircuitBreaker()
@@ -223,10 +247,12 @@ class RedisWatchStore:
     ) -> str | None:  # fmt: skip
         owner = subscription.owner
         keep_from = change.changed_at_ms - retention_s * 1000
-        fields = [
-            "s", change.subscription_id, "t", change.tag, "m", change.measure, "k", _KIND[change.kind],
-            "d", change.decision_id, "g", _grounds(change.grounds), "a", change.changed_at_ms,
-        ]  # fmt: skip
+        values = (
+            change.subscription_id, change.tag, change.measure, _KIND[change.kind], change.decision_id,
+            _grounds(change.grounds), str(change.changed_at_ms),
+        )  # fmt: skip
+        fields: list[str] = [x for pair in zip(_TOLD, values, strict=True) for x in pair]
+        fields += ("h", _change_mac(self._mac_key, owner, values).decode())
         found = await self._scripts.run(
             "watch_tell",
             [self._keys.subscription(owner, subscription.id), self._keys.changes(owner)],
@@ -241,6 +267,10 @@ class RedisWatchStore:
         out = []
         for entry_id, raw in entries:
             f = {_str(k): _str(v) for k, v in raw.items()}
+            mac = _change_mac(self._mac_key, owner, [f.get(name, "") for name in _TOLD])
+            if not hmac.compare_digest(f.get("h", "").encode(), mac):  # written behind the service's back
+                out.append(Told(f.get("s", ""), "", "", ChangeKind.BECAME_RESTRICTED, "", (), 0, _str(entry_id), False))
+                continue
             out.append(
                 Told(
                     f["s"],

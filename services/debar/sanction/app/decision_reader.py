@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from debar.common.errors import InvalidField, NotFound
@@ -11,7 +12,7 @@ from debar.sanction.app.unavailable import unavailable_as
 from debar.sanction.domain.decision_ids import DecisionIds
 from debar.sanction.domain.decisions import DecisionAddress, parse_decision_id
 from debar.sanction.domain.entries import decode_entry, split_entries, text_refs_of
-from debar.sanction.domain.log_records import LogEntry, decisions_of
+from debar.sanction.domain.log_records import LogEntry, decisions_of, spool_ids
 from debar.sanction.domain.model import IndexEntry, Outcome
 from debar.sanction.domain.subjects import SubjectResolver
 
@@ -36,6 +37,7 @@ class LoggedDecision:
     spooled: bool
     bucket: str = ""  # the bucket of the stream that holds it (an objection is stored beside it)
     on_behalf_of: str = ""  # the platform a delegated caller asked for
+    spool_id: str = ""  # a replayed fail-open decision's spool id (the id its caller was given), as its entry says
 
 
 def _stream_order(stream_id: str) -> tuple[int, int]:
@@ -61,6 +63,8 @@ class DecisionReader:
         refs = [r for raw in [*raws, exemption_raw] if raw for r in text_refs_of(raw)]
         texts = await self._store.resolve_texts(refs)
         caller, _, on_behalf_of = d["caller"].partition("/")
+        spooled = spool_ids(record)
+        spool_id = spooled[address.index] if address.index < len(spooled) else ""  # as its entry says
         return LoggedDecision(
             decision_id=self._ids.of(address),
             decided_at_ms=int(record.stream_id.split("-")[0]),
@@ -76,7 +80,8 @@ class DecisionReader:
             exemption=decode_entry(exemption_raw, texts) if exemption_raw else None,
             revision=int(d["revision"] or 0),
             catalogue_version=record.fields.get("cat", ""),
-            spooled=bool(record.fields.get("sp")),
+            spooled=bool(spool_id),
+            spool_id=spool_id,
         )
 
     async def _find(self, address: DecisionAddress) -> LoggedDecision | None:
@@ -97,6 +102,10 @@ class DecisionReader:
                 raise NotFound(f"no decision {value} in the log (one made while it was unreachable is not in it yet)")
             address = parse_decision_id(replayed)
         found = await self._find(address)
+        if found is not None and located.address is None and found.spool_id != value:
+            # The map from spool ids to where their replay put them is in Redis, outside the log: pointed at
+            # another decision, it would answer that one under this id.
+            raise NotFound(f"no decision {value}")
         if found is None:
             archived_to = await self._log.archived_to(address.bucket)
             if archived_to and _stream_order(address.stream_id) <= _stream_order(archived_to):
@@ -119,4 +128,12 @@ class DecisionReader:
         pseudonyms = self._resolver.all_pseudonyms(subject_id)
         ids = await self._log.ids_for_subject(subject.bucket, pseudonyms, offset, size + 1)
         found = [await self._find(parse_decision_id(i)) for i in ids[:size]]
-        return [d for d in found if d], str(offset + size) if len(ids) > size else ""
+        return [d for d in found if d and _about(d, pseudonyms)], str(offset + size) if len(ids) > size else ""
+
+
+def _about(decision: LoggedDecision, pseudonyms: Sequence[str]) -> bool:
+    """Whether a decision on the subject's list is about the subject: a list holds locations, and one put there in
+    Redis (another person's refusal LPUSHed onto it) would be shown as theirs. `pseudonyms`: the subject's under
+    every key of the ring; a decision logged under a key no longer in it cannot be told apart, and is shown."""
+    logged = decision.subject_pseudonym
+    return logged in pseudonyms or logged.partition(".")[0] not in {p.partition(".")[0] for p in pseudonyms}

@@ -413,9 +413,11 @@ class Registry:
         out = []
         for record_id, entry in found:
             try:
-                out.append((record_id, RegistryEntry.decode(entry)))
+                decoded = RegistryEntry.decode(entry)
             except MalformedEntry:
                 continue  # not ours to show: `debar log verify` names a rewritten entry
+            if decoded.target == restriction.id:  # the history's tokens are in Redis, outside the log: another
+                out.append((record_id, decoded))  # record's write put among them is not this one's to show
         return out
 
     @unavailable_as("restriction data")

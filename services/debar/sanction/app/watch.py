@@ -314,6 +314,13 @@ class Watch:
                 page = []  # the stream stays open; heartbeats stop only if this lasts (the client sees no beat)
                 await asyncio.sleep(self.limits.poll_s)
             for change in page:
+                if not change.genuine:
+                    log.warning(
+                        "watch: change %s of %s's stream was not written by the service (its MAC does not match): "
+                        "written into Redis behind its back, not told", change.cursor, owner,
+                    )  # fmt: skip
+                    position = change.cursor
+                    continue
                 yield change
                 position = change.cursor
             if page:

@@ -23,8 +23,20 @@ class LogEntry:
 
 
 def decisions_of(entry: LogEntry) -> list[dict[str, str]]:
+    """A record's decisions. A record holding a registry write (field `r`, or an import's chunk `rs`) holds none,
+    whatever else it carries: no writer puts decisions beside a registry write, and the log's entries of such a
+    record are the write's alone (a `d` added to an integrated registry record changes no root, and carries no
+    seal; adapters/sequenced_log.py reads it as unreadable, and `debar log verify` names it)."""
+    if "r" in entry.fields or "rs" in entry.fields:
+        return []
     packed = entry.fields.get("d", "")
     return [dict(zip(DECISION_FIELDS, d.split(DECISION_FS), strict=True)) for d in packed.split(DECISION_SEP) if d]
+
+
+def spool_ids(entry: LogEntry) -> list[str]:
+    """Per decision, in order, the spool id of a fail-open decision replay.lua appended ("" for none; decisions past
+    the list have none): what each decision's entry names (field `sp`: "spool id US decided at", GS-joined)."""
+    return [s.split("\x1f")[0] for s in entry.fields.get("sp", "").split(DECISION_SEP) if s]
 
 
 def subject_buckets(entry: LogEntry, stream_bucket: str) -> list[str]:

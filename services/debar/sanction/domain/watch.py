@@ -183,6 +183,7 @@ class Told:
     grounds: tuple[IndexEntry, ...]
     changed_at_ms: int
     cursor: str = ""
+    genuine: bool = True  # False: held in the owner's stream but not written by the service (passed over, never told)
 
 
 def subject_member(subject: SubjectRef) -> str:
