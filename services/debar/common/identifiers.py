@@ -294,16 +294,23 @@ class Placement:
         return "Placement(<key>)"
 
     def derive(self, info: bytes, length: int = 32) -> bytes:
-        """A key for another purpose, derived from the bucket key (HKDF-SHA256 with `info` as its label): e.g. the
-        key of decision ids (sanction/domain/decision_ids.py), which must never change either."""
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-        return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(self._key)
+        """A key for another purpose, derived from the bucket key (derive_from_bucket_key): e.g. the key of
+        decision ids (sanction/domain/decision_ids.py), which must never change either."""
+        return derive_from_bucket_key(self._key, info, length)
 
     def bucket(self, subject: SubjectId) -> str:
         digest = hmac.digest(self._key, f"{subject.kind.value}:{subject.number}".encode(), "sha256")
         return digest.hex()[:BUCKET_HEX_CHARS]
+
+
+def derive_from_bucket_key(bucket_key: str | bytes, info: bytes, length: int = 32) -> bytes:
+    """A key for one purpose, derived from the bucket key: HKDF-SHA256, no salt, `info` the purpose's label (decision
+    ids, decision seals, watch changes' MACs), so that one secret serves them all and none reveals another."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    raw = bucket_key.encode() if isinstance(bucket_key, str) else bucket_key
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(raw)
 
 
 def parse_keys(spec: str, what: str = "pseudonymisation") -> list[PseudonymKey]:

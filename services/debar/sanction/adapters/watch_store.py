@@ -15,12 +15,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from debar.common.circuit import CircuitBreaker
+from debar.common.identifiers import derive_from_bucket_key
 from debar.sanction.adapters.keys import WatchKeys
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.replication import Replication
@@ -46,8 +45,7 @@ _TOLD = ("s", "t", "m", "k", "d", "g", "a")  # a change's fields, in the order i
 
 def change_key(bucket_key: str | bytes) -> bytes:
     """The key of the changes' MAC, derived from the bucket key (as domain/decision_seals.py's seal key)."""
-    raw = bucket_key.encode() if isinstance(bucket_key, str) else bucket_key
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=CHANGE_MAC_INFO).derive(raw)
+    return derive_from_bucket_key(bucket_key, CHANGE_MAC_INFO)
 
 
 def _change_mac(key: bytes, owner: str, values: Sequence[str]) -> bytes:

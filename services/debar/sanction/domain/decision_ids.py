@@ -24,12 +24,10 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from debar.common.errors import InvalidField
-from debar.common.identifiers import Placement
+from debar.common.identifiers import Placement, derive_from_bucket_key
 from debar.sanction.domain.decisions import DecisionAddress, parse_decision_id
 
 HKDF_INFO = b"debar decision ids"
@@ -41,7 +39,7 @@ MAX_MS, MAX_SEQ, MAX_INDEX = 2**48 - 1, 2**24 - 1, 2**16 - 1
 
 def derive_key(bucket_key: bytes) -> bytes:
     """The same key as Placement(bucket_key).derive(HKDF_INFO)."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=HKDF_INFO).derive(bucket_key)
+    return derive_from_bucket_key(bucket_key, HKDF_INFO)
 
 
 def _record_prefix(stream_id: str, bucket: str) -> bytes:

@@ -26,8 +26,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from debar.common.identifiers import derive_from_bucket_key
 
 SEAL_INFO = b"debar decision seal v1"  # the HKDF label of the seal key (Placement.derive(SEAL_INFO))
 MAC_BYTES = 16
@@ -42,8 +41,7 @@ Question = Sequence[str]
 
 def seal_key(bucket_key: str | bytes) -> bytes:
     """The same key as Placement(bucket_key).derive(SEAL_INFO)."""
-    raw = bucket_key.encode() if isinstance(bucket_key, str) else bucket_key
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=SEAL_INFO).derive(raw)
+    return derive_from_bucket_key(bucket_key, SEAL_INFO)
 
 
 def message(bucket: str, nonce: str, questions: Sequence[Question]) -> bytes:
