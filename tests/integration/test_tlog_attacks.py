@@ -605,15 +605,8 @@ def test_an_objection_rolled_back_to_an_older_sealed_version_is_detected(system:
     person = new_ric()
     as_ = {name: [("x-debar-caller", name)] for name in ("reviewer:li", "reviewer:zhang", "reviewer:wang")}
     with grpc.insecure_channel(service.address) as channel:
-        registry = registry_pb2_grpc.RegistryServiceStub(channel)
-        checks = sanction_pb2_grpc.SanctionServiceStub(channel)
         decisions = decision_pb2_grpc.DecisionServiceStub(channel)
-        registry.Impose(impose_request(person), timeout=TIMEOUT)
-        refusal = checks.Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT).decision_id
-        system.decision_ids.append(refusal)
-        oid = decisions.FileObjection(decision_pb2.FileObjectionRequest(
-            decision_id=refusal, statement="Not me.", contact="me@example.com", subject=subject(person)
-        ), timeout=TIMEOUT).objection_id  # fmt: skip
+        oid = _objection_to_a_refusal(system, channel, person)
         decisions.ReviewObjection(decision_pb2.ReviewObjectionRequest(objection_id=oid), metadata=as_["reviewer:li"])
         overturn = decision_pb2.ResolveObjectionRequest(
             objection_id=oid, outcome=decision_pb2.OBJECTION_OUTCOME_OVERTURNED, reason="mistaken"
@@ -636,6 +629,19 @@ def test_an_objection_rolled_back_to_an_older_sealed_version_is_detected(system:
     assert f"objection {oid}: the step awaiting_confirmation -> overturned by reviewer:wang" in done.stderr, done.stderr
 
 
+def _objection_to_a_refusal(system: LogSystem, channel: grpc.Channel, person: str) -> str:
+    """A court order on `person`, a refused Check, and the person's objection to it: its id."""
+    registry = registry_pb2_grpc.RegistryServiceStub(channel)
+    checks = sanction_pb2_grpc.SanctionServiceStub(channel)
+    decisions = decision_pb2_grpc.DecisionServiceStub(channel)
+    registry.Impose(impose_request(person), timeout=TIMEOUT)
+    refusal = checks.Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT).decision_id
+    system.decision_ids.append(refusal)
+    return decisions.FileObjection(decision_pb2.FileObjectionRequest(  # type: ignore[no-any-return]
+        decision_id=refusal, statement="Not me.", contact="me@example.com", subject=subject(person)
+    ), timeout=TIMEOUT).objection_id  # fmt: skip
+
+
 def test_an_objection_record_put_under_another_objections_id_is_refused(system: LogSystem, logs_dir: Path):
     """Redis write access (no key): two objections awaiting confirmation, A (overturned by reviewer:li) and B (by
     reviewer:zhang). The insider copies A's sealed record into B's place (same hash, field B): the seal opens (it
@@ -648,17 +654,10 @@ def test_an_objection_record_put_under_another_objections_id_is_refused(system: 
     as_ = {name: [("x-debar-caller", name)] for name in ("reviewer:li", "reviewer:zhang", "reviewer:wang")}
     objections: list[str] = []
     with grpc.insecure_channel(service.address) as channel:
-        registry = registry_pb2_grpc.RegistryServiceStub(channel)
-        checks = sanction_pb2_grpc.SanctionServiceStub(channel)
         decisions = decision_pb2_grpc.DecisionServiceStub(channel)
         for overturner in ("reviewer:li", "reviewer:zhang"):
             person = new_ric()
-            registry.Impose(impose_request(person), timeout=TIMEOUT)
-            refusal = checks.Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT).decision_id
-            system.decision_ids.append(refusal)
-            oid = decisions.FileObjection(decision_pb2.FileObjectionRequest(
-                decision_id=refusal, statement="Not me.", contact="me@example.com", subject=subject(person)
-            ), timeout=TIMEOUT).objection_id  # fmt: skip
+            oid = _objection_to_a_refusal(system, channel, person)
             decisions.ReviewObjection(decision_pb2.ReviewObjectionRequest(objection_id=oid), metadata=as_[overturner])
             decisions.ResolveObjection(decision_pb2.ResolveObjectionRequest(
                 objection_id=oid, outcome=decision_pb2.OBJECTION_OUTCOME_OVERTURNED, reason="mistaken"
