@@ -32,7 +32,14 @@ from debar.sanction.domain.log_entries import (
     ObjectionEntry,
     unreadable_entry,
 )
-from debar.sanction.domain.log_records import DECISION_FIELDS, DECISION_FS, DECISION_SEP, LogEntry, spool_ids
+from debar.sanction.domain.log_records import (
+    DECISION_FIELDS,
+    DECISION_FS,
+    DECISION_SEP,
+    LogEntry,
+    holds_registry_write,
+    spool_ids,
+)
 from debar.sanction.domain.model import IndexEntry, Role
 
 PIPELINE = 512  # streams read per pipelined round trip (read_after_many)
@@ -161,7 +168,7 @@ class RedisSequencedLog:
         if not raw:
             return None
         fields = {_str(k): _str(v) for k, v in raw[0][1].items()}
-        if "r" in fields or "rs" in fields or index >= len([d for d in fields.get("d", "").split(DECISION_SEP) if d]):
+        if holds_registry_write(fields) or index >= len([d for d in fields.get("d", "").split(DECISION_SEP) if d]):
             return None
         return stream, stream_id, index
 
@@ -245,7 +252,7 @@ class RedisSequencedLog:
             return SequencedRecord(stream, sid, (self._objection_entry(f),), (f.get("s", ""),))
         if stream == self._keys.operations_log:
             return SequencedRecord(stream, sid, (f["e"].encode(),), (f.get("s", ""),))
-        if ("r" in f or "rs" in f) and "d" in f:
+        if holds_registry_write(f) and "d" in f:
             # No writer puts decisions beside a registry write; read as the write alone, a `d` added to an
             # integrated registry record (which changes none of its entries) would pass unsealed, and be shown.
             raise ValueError("a registry write's record carrying decisions (field d)")

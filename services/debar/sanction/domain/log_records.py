@@ -6,6 +6,7 @@ record's entries; the SHA-1 hash chain these records once carried is gone (READM
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 # A record's `d` field: decisions separated by GS, a decision's fields by DECISION_FS, in this order.
@@ -27,10 +28,15 @@ def decisions_of(entry: LogEntry) -> list[dict[str, str]]:
     whatever else it carries: no writer puts decisions beside a registry write, and the log's entries of such a
     record are the write's alone (a `d` added to an integrated registry record changes no root, and carries no
     seal; adapters/sequenced_log.py reads it as unreadable, and `debar log verify` names it)."""
-    if "r" in entry.fields or "rs" in entry.fields:
+    if holds_registry_write(entry.fields):
         return []
     packed = entry.fields.get("d", "")
     return [dict(zip(DECISION_FIELDS, d.split(DECISION_FS), strict=True)) for d in packed.split(DECISION_SEP) if d]
+
+
+def holds_registry_write(fields: Mapping[str, str]) -> bool:
+    """A record of a registry write (field `r`) or of an import's chunk (`rs`): one that holds no decisions."""
+    return "r" in fields or "rs" in fields
 
 
 def spool_ids(entry: LogEntry) -> list[str]:
