@@ -248,7 +248,7 @@ class Pseudonymiser:
     def is_current(self, pseudonym: str) -> bool:
         """Under the key writes use, or under the staged one (written by replicas already past it): either is where
         the subject's data may stay."""
-        return pseudonym.partition(".")[0] in (self.current_key_id, self.staged_key_id or self.current_key_id)
+        return key_id_of(pseudonym) in (self.current_key_id, self.staged_key_id or self.current_key_id)
 
     def forward(self, pseudonym: str) -> str:
         """The current pseudonym of whoever had `pseudonym` under an older key of the ring."""
@@ -261,13 +261,18 @@ class Pseudonymiser:
 
     def _forward(self, pseudonym: str, until: int) -> str:
         """`pseudonym` hashed forward through the keys up to position `until` (oldest first, exclusive)."""
-        position = self._position.get(pseudonym.partition(".")[0])
+        position = self._position.get(key_id_of(pseudonym))
         if position is None:
-            raise ValueError(f"pseudonym under a key that is not in the ring: {pseudonym.partition('.')[0]!r}")
+            raise ValueError(f"pseudonym under a key that is not in the ring: {key_id_of(pseudonym)!r}")
         value = pseudonym
         for key in self._oldest_first[position + 1 : until]:
             value = self._hash(key, value.encode())
         return value
+
+
+def key_id_of(pseudonym: str) -> str:
+    """The id of the ring's key a stored pseudonym was made under ("<key id>.<digest>")."""
+    return pseudonym.partition(".")[0]
 
 
 BUCKET_HEX_CHARS = 3

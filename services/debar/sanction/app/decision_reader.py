@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from debar.common.errors import InvalidField, NotFound
-from debar.common.identifiers import IdKind
+from debar.common.identifiers import IdKind, key_id_of
 from debar.sanction.app.ports import DecisionLog, LoggedTexts
 from debar.sanction.app.unavailable import unavailable_as
 from debar.sanction.domain.decision_ids import DecisionIds
@@ -128,12 +128,14 @@ class DecisionReader:
         pseudonyms = self._resolver.all_pseudonyms(subject_id)
         ids = await self._log.ids_for_subject(subject.bucket, pseudonyms, offset, size + 1)
         found = [await self._find(parse_decision_id(i)) for i in ids[:size]]
-        return [d for d in found if d and _about(d, pseudonyms)], str(offset + size) if len(ids) > size else ""
+        key_ids = {key_id_of(p) for p in pseudonyms}
+        return [d for d in found if d and _about(d, pseudonyms, key_ids)], str(offset + size) if len(ids) > size else ""
 
 
-def _about(decision: LoggedDecision, pseudonyms: Sequence[str]) -> bool:
+def _about(decision: LoggedDecision, pseudonyms: Sequence[str], key_ids: set[str]) -> bool:
     """Whether a decision on the subject's list is about the subject: a list holds locations, and one put there in
     Redis (another person's refusal LPUSHed onto it) would be shown as theirs. `pseudonyms`: the subject's under
-    every key of the ring; a decision logged under a key no longer in it cannot be told apart, and is shown."""
+    every key of the ring (`key_ids`, theirs); a decision logged under a key no longer in it cannot be told apart,
+    and is shown."""
     logged = decision.subject_pseudonym
-    return logged in pseudonyms or logged.partition(".")[0] not in {p.partition(".")[0] for p in pseudonyms}
+    return logged in pseudonyms or key_id_of(logged) not in key_ids

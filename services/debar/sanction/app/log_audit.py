@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeVar
 
+from debar.common.identifiers import key_id_of
 from debar.sanction.app.log_proofs import consistency_proof
 from debar.sanction.app.ports import (
     IntegratedRecord,
@@ -282,7 +283,7 @@ def _check_before(e: RegistryEntry, key: tuple[bool, str], expected: Mapping[str
     record is what the entries leave it, and only the confirmation's `before` tells)."""
     what = f"{'permit' if key[0] else 'restriction'} {e.target}"
     for name, value in e.before:
-        if name in _MOVED_BY_REKEY and _key_id(value) != _key_id(expected.get(name, "")):
+        if name in _MOVED_BY_REKEY and key_id_of(value) != key_id_of(expected.get(name, "")):
             continue  # moved in place by `debar rekey`
         if expected.get(name, "") != value:
             report.broken.append(
@@ -292,10 +293,6 @@ def _check_before(e: RegistryEntry, key: tuple[bool, str], expected: Mapping[str
 
 
 _MOVED_BY_REKEY = ("subject", "principals")  # pseudonyms: `debar rekey` moves them in place, entries keep the old
-
-
-def _key_id(pseudonym: str) -> str:
-    return pseudonym.partition(".")[0]
 
 
 async def _check_records(records: StoredRecords, ordered: Sequence[SequencedRecord], report: AuditReport) -> None:
@@ -323,7 +320,7 @@ async def _check_records(records: StoredRecords, ordered: Sequence[SequencedReco
         if expected is None:
             report.broken.append(f"{what}: held in Redis with no registry entry: written behind the service's back")
             continue
-        rekeyed = _key_id(fields.get("subject", "")) != _key_id(expected.get("subject", ""))
+        rekeyed = key_id_of(fields.get("subject", "")) != key_id_of(expected.get("subject", ""))
         for name, value in fields.items():
             if rekeyed and name in _MOVED_BY_REKEY:
                 continue
