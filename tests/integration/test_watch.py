@@ -234,6 +234,34 @@ def test_a_change_written_into_redis_behind_the_service_is_never_told(watch, reg
         r.close()
 
 
+def test_a_genuine_change_copied_later_into_the_stream_is_never_told_again(watch, reg, service_env, platform):
+    """A Redis insider (no key) copies a genuine BECAME_RESTRICTED (fields and MAC as they are) to the end of the
+    owner's change stream, after its NO_LONGER_RESTRICTED. Before, the copy's MAC matched (it covered the owner and
+    fields, not the change's place in the stream) and the platform was told the customer was restricted again. The
+    MAC now covers the entry's stream id too: a copy, which Redis must give a newer id, is never told."""
+    from debar.sanction.adapters.keys import WatchKeys
+
+    person = new_ric()
+    sid = subscribe(watch, platform, person, tag="PNR-8")
+    r = (redis_client.RedisCluster if ON_CLUSTER else redis_client.Redis).from_url(service_env["DEBAR_REDIS_URL"])
+    stream = WatchKeys(service_env.get("DEBAR_REDIS_PREFIX", "debar")).changes(platform)
+    listener = Listener(watch, platform)
+    try:
+        imposed = reg.Impose(impose_request(person, measures=[HOTEL]))
+        [restricted] = listener.changes(1)
+        lift_confirmed(reg, imposed.restriction.id)
+        [lifted] = listener.changes(1)
+        assert (restricted.kind, lifted.kind) == (RESTRICTED, LIFTED)
+        [(_, fields)] = r.xrange(stream, restricted.cursor, restricted.cursor)
+        r.xadd(stream, fields)  # the genuine change, replayed
+        replayed = listener.quiet(1.5)
+        assert replayed == [], f"a genuine change replayed, told again: {replayed}"
+        assert sid == restricted.subscription_id
+    finally:
+        listener.close()
+        r.close()
+
+
 def test_a_restriction_reaching_a_principal_through_an_organisation(watch, reg, platform):
     person, company = new_ric(), new_uscc()
     sid = subscribe(watch, platform, person)

@@ -5,7 +5,10 @@ finds them by, the schedule of subjects to judge, and each owner's stream of cha
 Each change told carries the service's MAC (field `h`: HMAC-SHA256, cut to 16 bytes, under a key derived from
 DEBAR_BUCKET_KEY, which Redis never holds) over its owner and fields: the owner's stream is in Redis and outside
 the Merkle log, so a change an insider XADDs (a booked customer "became restricted") would otherwise be streamed
-as told. One without it, or whose MAC does not match, is read as not genuine, and never told."""
+as told. The MAC covers the entry's stream id too (the service picks it, newer than the stream's last): a genuine
+change copied to the stream's end (a BECAME_RESTRICTED replayed after its NO_LONGER_RESTRICTED) gets a newer id
+from Redis and no longer matches. One without a MAC, or whose MAC does not match, is read as not genuine, and never
+told."""
 
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ _OUTCOME = {Outcome.ALLOW: "A", Outcome.DENY: "D"}
 _OUTCOME_OF = {"A": Outcome.ALLOW, "D": Outcome.DENY}
 _KIND = {ChangeKind.BECAME_RESTRICTED: "R", ChangeKind.NO_LONGER_RESTRICTED: "L"}
 _KIND_OF = {v: k for k, v in _KIND.items()}
-CHANGE_MAC_INFO = b"debar watch change v1"  # the HKDF label of the change MAC key
+CHANGE_MAC_INFO = b"debar watch change v2"  # the HKDF label of the change MAC key
 _TOLD = ("s", "t", "m", "k", "d", "g", "a")  # a change's fields, in the order its MAC takes them
 
 
@@ -250,13 +253,19 @@ class RedisWatchStore:
             _grounds(change.grounds), str(change.changed_at_ms),
         )  # fmt: skip
         fields: list[str] = [x for pair in zip(_TOLD, values, strict=True) for x in pair]
-        fields += ("h", _change_mac(self._mac_key, owner, values).decode())
-        found = await self._scripts.run(
-            "watch_tell",
-            [self._keys.subscription(owner, subscription.id), self._keys.changes(owner)],
-            [measure, _OUTCOME[told], _OUTCOME[now_told], keep_from, retention_s * 1000, *fields],
-        )
-        return _str(found) if found else None
+        entry_id = f"{max(change.changed_at_ms, 1)}-0"
+        while True:  # until the id is newer than the stream's last (another server's tell, or a clock behind)
+            mac = _change_mac(self._mac_key, owner, (entry_id, *values)).decode()
+            found = await self._scripts.run(
+                "watch_tell",
+                [self._keys.subscription(owner, subscription.id), self._keys.changes(owner)],
+                [measure, _OUTCOME[told], _OUTCOME[now_told], keep_from, retention_s * 1000, entry_id,
+                 *fields, "h", mac],
+            )  # fmt: skip
+            if not isinstance(found, list):
+                return _str(found) if found else None
+            last_ms, last_seq = (int(x) for x in _str(found[1]).split("-"))
+            entry_id = f"{last_ms}-{last_seq + 1}"
 
     @unavailable_on_redis_error
     async def changes(self, owner: str, after: str, limit: int) -> list[Told]:
@@ -265,7 +274,7 @@ class RedisWatchStore:
         out = []
         for entry_id, raw in entries:
             f = {_str(k): _str(v) for k, v in raw.items()}
-            mac = _change_mac(self._mac_key, owner, [f.get(name, "") for name in _TOLD])
+            mac = _change_mac(self._mac_key, owner, [_str(entry_id), *(f.get(name, "") for name in _TOLD)])
             if not hmac.compare_digest(f.get("h", "").encode(), mac):  # written behind the service's back
                 out.append(Told(f.get("s", ""), "", "", ChangeKind.BECAME_RESTRICTED, "", (), 0, _str(entry_id), False))
                 continue
