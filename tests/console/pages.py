@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.support.console import REVIEWERS
@@ -28,10 +30,20 @@ def press(driver: WebDriver, button: str) -> None:
     found while the page before is still being replaced belongs to a document that is going away (Chrome then
     refuses the click: "Node with given id does not belong to the document")."""
     loaded(driver)
-    old = driver.find_element(By.TAG_NAME, "html")
-    driver.find_element(By.XPATH, f"//button[normalize-space()={_quoted(button)}]").click()
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(old))
-    loaded(driver)
+    next_page(driver, driver.find_element(By.XPATH, f"//button[normalize-space()={_quoted(button)}]").click)
+
+
+def next_page(driver: WebDriver, go: Callable[[], object]) -> None:
+    """Does `go` and waits until a new document has replaced this one and loaded. The current document is marked
+    and the wait is for a loaded document without the mark: asking whether an element of the old one is stale
+    races the navigation, and chromedriver then answers with a bare WebDriverException ("Node with given id does
+    not belong to the document") instead of a stale element, which is "not yet" here, like any error of a
+    document being torn down."""
+    driver.execute_script("window.__debarLeaving = true")
+    go()
+    WebDriverWait(driver, 10, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script("return !window.__debarLeaving && document.readyState === 'complete'")
+    )
 
 
 def loaded(driver: WebDriver) -> None:

@@ -12,12 +12,10 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
 from stdnum.cn import ric
 
 from debar.v1 import common_pb2, decision_pb2
-from tests.console.pages import choose, fill, look_up, press, sign_in, text
+from tests.console.pages import choose, fill, look_up, next_page, press, sign_in, text
 from tests.console.records import objection_filed, objections_on, refusal
 from tests.support.requests import check_request
 from tests.support.subjects import new_ric
@@ -123,9 +121,10 @@ def test_a_refused_person_objects_a_reviewer_overturns_and_the_next_check_allows
 
 def _post_confirmation(driver, objection_id: str) -> None:  # type: ignore[no-untyped-def]
     """Posts the confirmation form that the page did not offer, with the page's own CSRF token."""
-    old = driver.find_element(By.TAG_NAME, "html")
-    driver.execute_script(
-        """const form = document.createElement('form');
+    next_page(
+        driver,
+        lambda: driver.execute_script(
+            """const form = document.createElement('form');
         form.method = 'post'; form.action = arguments[0];
         for (const [name, value] of [['csrf_token', document.querySelector('input[name=csrf_token]').value],
                                      ['state', 'awaiting_confirmation']]) {
@@ -133,9 +132,9 @@ def _post_confirmation(driver, objection_id: str) -> None:  # type: ignore[no-un
           field.type = 'hidden'; field.name = name; field.value = value; form.appendChild(field);
         }
         document.body.appendChild(form); form.submit();""",
-        f"/objections/{objection_id}/confirm",
+            f"/objections/{objection_id}/confirm",
+        ),
     )
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(old))
 
 
 def test_a_wrong_id_number_and_an_unknown_decision_both_show_the_same_not_found(console_system, person):
