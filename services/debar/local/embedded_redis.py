@@ -10,7 +10,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -36,12 +36,28 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class EmbeddedRedis:
-    """Owns one server process. `extra_args` add server options (e.g. cluster mode)."""
+# A port found free may be taken by another process before the server binds it (tests start many servers side by
+# side): a server whose port we chose and that could not bind it is started again on another, this many times.
+_BIND_ATTEMPTS = 5
 
-    def __init__(self, data_dir: Path, port: int | None = None, *, extra_args: tuple[str, ...] = ()) -> None:
+
+class EmbeddedRedis:
+    """Owns one server process. `extra_args` add server options (e.g. cluster mode). Without a `port`, one is
+    chosen (the last run's on this data folder, else `choose_port()`) and, until the server first starts, chosen
+    again if another process takes it first; once started, the server keeps its port across restarts."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        extra_args: tuple[str, ...] = (),
+        choose_port: Callable[[], int] = free_port,
+    ) -> None:
         self.data_dir = data_dir
-        self.port = port or self._previous_port() or free_port()
+        self._choose_port = choose_port
+        self._port_may_change = port is None
+        self.port = port or self._previous_port() or choose_port()
         self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -65,7 +81,19 @@ class EmbeddedRedis:
         return port
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
+        for _ in range(_BIND_ATTEMPTS - 1):
+            try:
+                return self._start_once(timeout_s)
+            except _PortTaken:
+                if not self._port_may_change:
+                    raise
+                self.port = self._choose_port()
+        return self._start_once(timeout_s)
+
+    def _start_once(self, timeout_s: float) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.data_dir / "server.log").resolve()
+        log_start = log.stat().st_size if log.exists() else 0
         args = [
             find_server_binary(),
             "--bind", "127.0.0.1",
@@ -78,7 +106,7 @@ class EmbeddedRedis:
             "--appendfsync", "always",
             "--save", "",
             "--protected-mode", "yes",
-            "--logfile", str((self.data_dir / "server.log").resolve()),
+            "--logfile", str(log),
             # Subject index buckets hold many small packed entries: keep them in the compact encoding.
             "--hash-max-listpack-value", "1024",
             "--hash-max-listpack-entries", "256",
@@ -89,11 +117,15 @@ class EmbeddedRedis:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 error = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
-                raise EmbeddedRedisError(f"embedded server exited at start: {error.strip()[:500]}")
+                said = _tail(log, log_start)  # the server writes why it stopped to its log file, not to stderr
+                if "Address already in use" in said:
+                    raise _PortTaken(f"embedded server could not bind port {self.port}: {said[-500:]}")
+                raise EmbeddedRedisError(f"embedded server exited at start: {(error.strip() + ' ' + said)[-500:]}")
             if _answers_ping(self.port):
                 # Lets CLI commands (import, log verify) find the server `debar up` is running.
                 self.url_file.write_text(self.url)
                 (self.data_dir / "port").write_text(str(self.port))  # kept after a stop: see _previous_port
+                self._port_may_change = False
                 return self
             time.sleep(0.02)
         self.stop()
@@ -120,6 +152,21 @@ class EmbeddedRedis:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _PortTaken(EmbeddedRedisError):
+    pass
+
+
+def _tail(log: Path, start: int) -> str:
+    """What the server wrote to its log from `start` on, its last lines, on one line."""
+    try:
+        with log.open("rb") as f:
+            f.seek(start)
+            written = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return " | ".join(written.strip().splitlines()[-3:])
 
 
 def running_url(data_dir: Path) -> str | None:

@@ -4,6 +4,7 @@ to every node."""
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -15,11 +16,20 @@ SLOT_RANGES = [(0, 5460), (5461, 10922), (10923, 16383)]
 
 
 def _port_with_bus_port() -> int:
-    """A free port whose cluster bus port (port + 10000) is a valid port too."""
+    """A free port whose cluster bus port (port + 10000) is a valid port and free too."""
     while True:
         port = free_port()
-        if port + 10000 < 65536:
+        if port + 10000 < 65536 and _is_free(port + 10000):
             return port
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 class LocalCluster:
@@ -30,7 +40,7 @@ class LocalCluster:
             str(node_timeout_ms), *extra_args,
         )  # fmt: skip
         self.nodes = [
-            EmbeddedRedis(data_dir / f"node{i}", _port_with_bus_port(), extra_args=self.options)
+            EmbeddedRedis(data_dir / f"node{i}", extra_args=self.options, choose_port=_port_with_bus_port)
             for i in range(len(SLOT_RANGES))
         ]
 

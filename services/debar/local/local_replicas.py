@@ -33,8 +33,8 @@ class SentinelGroup:
         self.data_dir = data_dir
         self.master_name = master_name
         self.down_after_ms = down_after_ms
-        self.servers = [EmbeddedRedis(data_dir / "server0", extra_args=SYNC_AT_ONCE)]
-        port = self.servers[0].port
+        port = free_port()  # fixed before the start: the replicas' arguments name it
+        self.servers = [EmbeddedRedis(data_dir / "server0", port, extra_args=SYNC_AT_ONCE)]
         self.servers += [
             EmbeddedRedis(data_dir / f"server{i}", extra_args=(*SYNC_AT_ONCE, "--replicaof", "127.0.0.1", str(port)))
             for i in range(1, replicas + 1)
@@ -127,7 +127,9 @@ class ReplicatedCluster(LocalCluster):
     def __init__(self, data_dir: Path, *, node_timeout_ms: int = 2000, extra_args: tuple[str, ...] = ()) -> None:
         super().__init__(data_dir, extra_args=(*SYNC_AT_ONCE, *extra_args), node_timeout_ms=node_timeout_ms)
         self.replicas = [
-            EmbeddedRedis(data_dir / f"node{i + len(self.nodes)}", _port_with_bus_port(), extra_args=self.options)
+            EmbeddedRedis(
+                data_dir / f"node{i + len(self.nodes)}", extra_args=self.options, choose_port=_port_with_bus_port
+            )
             for i in range(len(self.nodes))
         ]
 
