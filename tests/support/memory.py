@@ -22,6 +22,7 @@ from pathlib import Path
 
 from debar.sanction.app.ports import (
     Adapters,
+    DecisionNames,
     IntegratedRecord,
     RateCounterUnavailable,
     RekeyCounts,
@@ -236,7 +237,12 @@ class MemoryStore:
                 self._texts[ref] = text
         return ENTRY_SEP.join(encode_entry(e, self._refs) for e in listed)
 
-    async def decide(self, checks: Sequence[LoggedCheck], catalogue_version: str) -> list[Decision]:
+    async def decide(
+        self, checks: Sequence[LoggedCheck], catalogue_version: str, rates: Sequence[object] = (),
+        names: DecisionNames | None = None,
+    ) -> list[Decision]:  # fmt: skip
+        if rates:
+            raise NotImplementedError("the in-memory store counts no rates (tests of rates use Redis)")
         self._switch.answer()
         chain = checks[0].query.subject.bucket
         evaluations = [
@@ -254,12 +260,13 @@ class MemoryStore:
             records.append(DECISION_FS.join(fields))
         stream_id = self._log.append(chain, catalogue_version, records, [])
         decided_at_ms = _order(stream_id)[0]
+        external = names(stream_id, chain, len(checks)) if names else None
         decisions = []
         for i, (check, e) in enumerate(zip(checks, evaluations, strict=True)):
             self._log.remember(check.query.subject, decision_id(stream_id, chain, i))
             decisions.append(
                 Decision(
-                    decision_id=decision_id(stream_id, chain, i),
+                    decision_id=external[i] if external else decision_id(stream_id, chain, i),
                     query=check.query,
                     outcome=e.outcome,
                     grounds=(*e.grounds, *e.overridden),

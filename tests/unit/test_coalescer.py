@@ -24,15 +24,26 @@ class SlowStore:
         self.calls: list[int] = []
         self.fail = fail
 
-    async def decide(self, checks, catalogue_version):  # type: ignore[no-untyped-def]
+    async def decide(self, checks, catalogue_version, rates=(), names=None):  # type: ignore[no-untyped-def]
         self.calls.append(len(checks))
         await asyncio.sleep(0.01)
         if self.fail:
             raise RuntimeError("redis went away")
+        prefixes = names("1-0", "abc", len(checks)) if names else ["d"] * len(checks)
         return [
-            Decision(f"d-{c.query.subject.pseudonym}", c.query, Outcome.ALLOW, (), None, 0, 1, catalogue_version)
-            for c in checks
+            Decision(f"{p}-{c.query.subject.pseudonym}", c.query, Outcome.ALLOW, (), None, 0, 1, catalogue_version)
+            for p, c in zip(prefixes, checks, strict=True)
         ]
+
+
+class Namer:
+    """A checker's naming of decisions (DecisionIds.of_record), told apart by its name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def of_record(self, stream_id: str, bucket: str, count: int) -> list[str]:
+        return [self.name] * count
 
 
 async def test_checks_beyond_the_call_slots_share_calls_and_get_their_own_answers():
@@ -70,3 +81,17 @@ async def test_another_catalogue_version_is_not_mixed_in(version):
     decider = CoalescingDecider(store, "v")
     [decision] = await decider.decide([check(1)], version)
     assert decision.catalogue_version == version
+
+
+async def test_calls_sharing_a_store_call_are_named_alike():
+    """A store call names all its decisions one way: calls whose decisions are named otherwise (another checker's
+    ids) wait for a call of their own, and each check gets its ids named its own way."""
+    store = SlowStore()
+    decider = CoalescingDecider(store, "v", max_calls=1)
+    first, second = Namer("first"), Namer("second")
+    results = await asyncio.gather(
+        *(decider.decide([check(n)], "v", (), (first if n % 2 else second).of_record) for n in range(10))
+    )
+    assert [r[0].decision_id for r in results] == [f"{'first' if n % 2 else 'second'}-k.{n}" for n in range(10)]
+    assert sum(store.calls) == 10
+    assert len(store.calls) < 10  # still shared: the first lone call, then one call per naming

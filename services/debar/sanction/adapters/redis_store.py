@@ -21,7 +21,7 @@ from debar.sanction.adapters.redis_client import Lanes
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
-from debar.sanction.app.ports import RateAsk, Sequenced
+from debar.sanction.app.ports import DecisionNames, RateAsk, Sequenced
 from debar.sanction.domain import four_eyes
 from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
 from debar.sanction.domain.decision_seals import DecisionSealer
@@ -158,8 +158,9 @@ class RedisStore:
 
     @unavailable_on_redis_error
     async def decide(
-        self, checks: Sequence[LoggedCheck], catalogue_version: str, rates: Sequence[RateAsk | None] = ()
-    ) -> list[Decision]:
+        self, checks: Sequence[LoggedCheck], catalogue_version: str, rates: Sequence[RateAsk | None] = (),
+        names: DecisionNames | None = None,
+    ) -> list[Decision]:  # fmt: skip
         """One script call per node (one on a single server) decides the checks and logs them as one record. On a
         single server the same call counts the `rates` first (one round trip per check); on Redis Cluster a
         counter's key may live on another node, so each counter is counted by the rate script first."""
@@ -179,10 +180,11 @@ class RedisStore:
         else:  # one server: one group, and no key to look up per check
             groups = [(None, list(range(len(checks))))]
         if len(groups) == 1:
-            return await self._decide_on(groups[0][0], checks, catalogue_version, rates, asks)
+            return await self._decide_on(groups[0][0], checks, catalogue_version, names, rates, asks)
         answers = await asyncio.gather(
-            *(self._decide_on(node, [checks[i] for i in positions], catalogue_version) for node, positions in groups)
-        )
+            *(self._decide_on(node, [checks[i] for i in positions], catalogue_version, names)
+              for node, positions in groups)
+        )  # fmt: skip
         ordered: list[Decision | None] = [None] * len(checks)
         for (_, positions), decisions in zip(groups, answers, strict=True):
             for i, decision in zip(positions, decisions, strict=True):
@@ -190,7 +192,7 @@ class RedisStore:
         return [d for d in ordered if d is not None]
 
     async def _decide_on(
-        self, node: Any, checks: Sequence[LoggedCheck], catalogue_version: str,
+        self, node: Any, checks: Sequence[LoggedCheck], catalogue_version: str, names: DecisionNames | None,
         rates: Sequence[RateAsk | None] = (), asks: Sequence[RateAsk] = (),
     ) -> list[Decision]:  # fmt: skip
         chain = checks[0].query.subject.bucket
@@ -233,38 +235,50 @@ class RedisStore:
             ask.count = int(count)
         if asks:
             checks = [c for c, own in zip(checks, rates, strict=True) if own is None or not own.refused]
-        if not packed:
+        sid = _str(stream_id)
+        if not sid:  # nothing decided
             return []
-        # Per decision: outcome, its matched restriction entries (RS between), its exemption entry or "".
-        answers = [a.split("\x1c") for a in _str(packed).split("\x1d")]
+        # Per decision: "" for an allow that matched nothing, else its outcome, its matched restriction entries
+        # (RS between) and its exemption entry or "", FS between the three.
+        answers = _str(packed).split("\x1d")
         refs: list[str] = []
-        for _, grounds, exemption in answers:
-            if grounds:
+        for answer in answers:
+            if answer:
+                _, grounds, exemption = answer.split("\x1c")
                 for raw in [*grounds.split("\x1e"), exemption] if exemption else grounds.split("\x1e"):
                     if raw not in self._entries:  # a decoded entry's texts were resolved with it
                         refs += text_refs_of(raw)
         texts = await self.resolve_texts(refs) if refs else self._texts
-        sid = _str(stream_id)
         decided_at_ms = int(sid.split("-")[0])
+        ids = names(sid, chain, len(checks)) if names else [decision_id(sid, chain, i) for i in range(len(checks))]
         allow, deny = Outcome.ALLOW, Outcome.DENY
         # Taken as the script gives it: an exemption comes back only when it turned a deny into this allow (its
         # grounds are then the restrictions it overrode), never for a subject nothing restricts, whom naming a
         # permit would mislead (see lua/decide.lua; domain/rules.py:evaluate is the same rule, held to the
         # script by tests/integration/test_check_rule.py).
         entry = self._entry
-        return [
-            Decision(  # decision_id, query, outcome, grounds, exemption, decided_at_ms, revision, catalogue_version
-                decision_id(sid, chain, i),
-                check.query,
-                deny if outcome == "DENY" else allow,
-                tuple([entry(g, texts) for g in grounds.split("\x1e")]) if grounds else (),
-                entry(exemption, texts) if exemption else None,
-                decided_at_ms,
-                check.revision,
-                catalogue_version,
+        decisions: list[Decision] = []
+        add = decisions.append
+        # Decision's fields in order: decision_id, query, outcome, grounds, exemption, decided_at_ms, revision,
+        # catalogue_version.
+        for check, answer, name in zip(checks, answers, ids, strict=True):
+            if not answer:
+                add(Decision(name, check.query, allow, (), None, decided_at_ms, check.revision, catalogue_version))
+                continue
+            outcome, grounds, exemption = answer.split("\x1c")
+            add(
+                Decision(
+                    name,
+                    check.query,
+                    deny if outcome == "DENY" else allow,
+                    tuple([entry(g, texts) for g in grounds.split("\x1e")]),
+                    entry(exemption, texts) if exemption else None,
+                    decided_at_ms,
+                    check.revision,
+                    catalogue_version,
+                )
             )
-            for i, (check, (outcome, grounds, exemption)) in enumerate(zip(checks, answers, strict=True))
-        ]
+        return decisions
 
     def _subject_part(self, subject: SubjectRef) -> str:
         """A subject's fields of a decide item (see lua/decide.lua), the same in every check of it."""

@@ -184,10 +184,10 @@ class Checker:
                 return
             caller, on_behalf_of = asker.caller, asker.on_behalf_of  # Asker.logged, without a call per check
             logged = [LoggedCheck(q, caller, floor, on_behalf_of) for _, q in fresh]
-            if rate is None:
-                decisions = await self._decider.decide(logged, self._catalogue.version)
-            else:
-                decisions = await self._decider.decide(logged, self._catalogue.version, [rate] * len(fresh))
+            # The store names decisions by their external ids, which reveal nothing (domain/decision_ids.py).
+            decisions = await self._decider.decide(
+                logged, self._catalogue.version, [rate] * len(fresh) if rate else (), self._ids.of_record
+            )
         except StoreUnavailable:
             if self._observer is not None:
                 self._observer.store_unavailable()
@@ -205,14 +205,8 @@ class Checker:
                     f"caller {rate.key!r} may check at most {rate.limit} items per {rate.window_s} s; slow down"
                 )
             return
-        # The store names decisions by where they are in the log; outside they are known by ids that reveal
-        # nothing (domain/decision_ids.py).
-        externals = self._ids.of_internal([d.decision_id for d in decisions])
-        for (i, _), d, external in zip(fresh, decisions, externals, strict=True):
-            results[i] = Decision(  # not dataclasses.replace: a third of its cost
-                external, d.query, d.outcome, d.grounds, d.exemption, d.decided_at_ms, d.revision,
-                d.catalogue_version, d.degradation,
-            )  # fmt: skip
+        for (i, _), decision in zip(fresh, decisions, strict=True):
+            results[i] = decision
 
     def _degrade(
         self, queries: list[tuple[int, CheckQuery]], asker: Asker, results: list[Decision | DomainError | None]

@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from debar.sanction.app.ports import Decider, RateAsk
+from debar.sanction.app.ports import Decider, DecisionNames, RateAsk
 from debar.sanction.domain.decisions import Decision, LoggedCheck
 
-Waiting = tuple[Sequence[LoggedCheck], Sequence[RateAsk | None], "asyncio.Future[list[Decision]]"]
+Waiting = tuple[Sequence[LoggedCheck], Sequence[RateAsk | None], DecisionNames | None, "asyncio.Future[list[Decision]]"]
 
 
 class CoalescingDecider:
@@ -31,20 +31,21 @@ class CoalescingDecider:
         self._flush_scheduled = False
 
     async def decide(
-        self, checks: Sequence[LoggedCheck], catalogue_version: str, rates: Sequence[RateAsk | None] = ()
-    ) -> list[Decision]:
+        self, checks: Sequence[LoggedCheck], catalogue_version: str, rates: Sequence[RateAsk | None] = (),
+        names: DecisionNames | None = None,
+    ) -> list[Decision]:  # fmt: skip
         if catalogue_version != self._catalogue_version or len(checks) >= self._max_items:
-            return await _decide(self._store, checks, catalogue_version, rates)  # nothing to share with
+            return await _decide(self._store, checks, catalogue_version, rates, names)  # nothing to share with
         if not self._queue and self._calls < self._max_calls:
             # A free slot and nobody waiting: go at once, in this task (no future, no extra loop turns).
             self._calls += 1
             try:
-                return await _decide(self._store, checks, catalogue_version, rates)
+                return await _decide(self._store, checks, catalogue_version, rates, names)
             finally:
                 self._calls -= 1
                 self._schedule()
         future: asyncio.Future[list[Decision]] = asyncio.get_running_loop().create_future()
-        self._queue.append((checks, rates, future))
+        self._queue.append((checks, rates, names, future))
         self._schedule()
         return await future
 
@@ -56,29 +57,36 @@ class CoalescingDecider:
     def _flush(self) -> None:
         self._flush_scheduled = False
         while self._queue and self._calls < self._max_calls:
+            # A group shares one store call, so its calls' decisions are named alike (one checker's ids): the
+            # first waiting call's `names`, and those of the others that name theirs the same way.
             group: list[Waiting] = []
-            size = 0
+            size, names = 0, self._queue[0][2]
+            kept: list[Waiting] = []
             while self._queue and (not group or size + len(self._queue[0][0]) <= self._max_items):
-                checks, rates, future = self._queue.pop(0)
-                group.append((checks, rates, future))
-                size += len(checks)
+                waiting = self._queue.pop(0)
+                if waiting[2] is not names and waiting[2] != names:
+                    kept.append(waiting)
+                    continue
+                group.append(waiting)
+                size += len(waiting[0])
+            self._queue[:0] = kept
             self._calls += 1
             asyncio.get_running_loop().create_task(self._call(group))
 
     async def _call(self, group: list[Waiting]) -> None:
-        checks = [c for call, _, _ in group for c in call]
+        checks = [c for call, _, _, _ in group for c in call]
         # One rate (or None) per check, when any call of the group has a rate.
-        rated = any(own for _, own, _ in group)
-        rates = [r for call, own, _ in group for r in (own or [None] * len(call))] if rated else []
+        rated = any(own for _, own, _, _ in group)
+        rates = [r for call, own, _, _ in group for r in (own or [None] * len(call))] if rated else []
         try:
-            decisions = await _decide(self._store, checks, self._catalogue_version, rates)
+            decisions = await _decide(self._store, checks, self._catalogue_version, rates, group[0][2])
         except Exception as error:  # every waiting check learns of the failure (e.g. StoreUnavailable)
-            for _, _, future in group:
+            for _, _, _, future in group:
                 if not future.done():
                     future.set_exception(error)
         else:
             start = 0
-            for call, own, future in group:
+            for call, own, _, future in group:
                 # A call its rate refused got no decisions (see Decider).
                 decided = 0 if own and own[0] is not None and own[0].refused else len(call)
                 if not future.done():  # a caller that gave up (its deadline passed) left a cancelled future
@@ -90,9 +98,12 @@ class CoalescingDecider:
 
 
 async def _decide(
-    store: Decider, checks: Sequence[LoggedCheck], catalogue_version: str, rates: Sequence[RateAsk | None]
-) -> list[Decision]:
-    """`rates` passed on only when there are some (a store without rates need not know of them)."""
+    store: Decider, checks: Sequence[LoggedCheck], catalogue_version: str, rates: Sequence[RateAsk | None],
+    names: DecisionNames | None,
+) -> list[Decision]:  # fmt: skip
+    """`rates` and `names` passed on only when there are some (a store without them need not know of them)."""
+    if names is not None:
+        return await store.decide(checks, catalogue_version, rates, names)
     if rates:
         return await store.decide(checks, catalogue_version, rates)
     return await store.decide(checks, catalogue_version)

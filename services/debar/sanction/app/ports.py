@@ -59,13 +59,24 @@ class RateAsk:
         return self.count is not None and self.count > self.limit
 
 
+DecisionNames = Callable[[str, str, int], list[str]]
+"""The ids decisions are known by outside (DecisionIds.of_record): of the first `count` decisions of a log record,
+given its stream id and its stream's bucket."""
+
+
 class Decider(Protocol):
     """Decides checks and logs them, in one store call. `rates`: empty, or one per check (the same RateAsk for the
     checks of one call, None for a call without a rate); the checks of a call its rate refuses are not decided,
-    and the decisions returned are those of the others, in order."""
+    and the decisions returned are those of the others, in order. `names`: what to name the decisions (their
+    external ids, made as each is built: one Decision a check); without it, by their place in the log
+    (decisions.decision_id)."""
 
     async def decide(
-        self, checks: Sequence[LoggedCheck], catalogue_version: str, rates: Sequence[RateAsk | None] = ()
+        self,
+        checks: Sequence[LoggedCheck],
+        catalogue_version: str,
+        rates: Sequence[RateAsk | None] = (),
+        names: DecisionNames | None = None,
     ) -> list[Decision]: ...
 
 
@@ -85,7 +96,11 @@ class RestrictionStore(Protocol):
     async def revision(self) -> int: ...
     async def bump_revision(self) -> int: ...
     async def decide(
-        self, checks: Sequence[LoggedCheck], catalogue_version: str, rates: Sequence[RateAsk | None] = ()
+        self,
+        checks: Sequence[LoggedCheck],
+        catalogue_version: str,
+        rates: Sequence[RateAsk | None] = (),
+        names: DecisionNames | None = None,
     ) -> list[Decision]: ...
     async def index_entries(self, subject: SubjectRef) -> list[IndexEntry]: ...
     async def index_entries_many(self, subjects: Sequence[SubjectRef]) -> list[list[IndexEntry]]: ...

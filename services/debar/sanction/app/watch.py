@@ -235,10 +235,8 @@ class Watch:
                 caller, principal = rules.split_owner(d.subscription.owner)
                 query = CheckQuery(subject, self._catalogue.measure(d.measure), now)
                 checks.append(LoggedCheck(query, caller, self._floor.value, principal))
-            decisions = await self._decider.decide(checks, self._catalogue.version)
+            decisions = await self._decider.decide(checks, self._catalogue.version, (), self._ids.of_record)
             self.stats.decided += len(decisions)
-            externals = self._ids.of_internal([decision.decision_id for decision in decisions])
-            decisions = [replace(decision, decision_id=e) for decision, e in zip(decisions, externals, strict=True)]
             for d, decision in zip(differences, decisions, strict=True):
                 kind = rules.change_kind(d.told, decision.outcome)
                 if kind is None:

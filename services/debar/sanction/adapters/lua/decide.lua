@@ -20,11 +20,12 @@
 --       Last, the refs (joined by US) of the sources whose restrictions a permit granted by one identity may
 --       override (four eyes, below).
 -- Returns: {stream id, answers, counts}: answers one string, per item decided (GS between items) its outcome,
--- matched restriction entries (RS between them) and exemption entry or "", FS between the three (one bulk reply:
--- a nested reply per item costs the client more to parse than the check costs here); the exemption only when it
--- turned a deny into the allow (then the matched restrictions are the ones it overrode); counts: each rate
--- counter's count after adding. An item whose counter went past its limit is not
--- decided (nor logged): its call is refused. With no item decided, nothing is appended.
+-- matched restriction entries (RS between them) and exemption entry or "", FS between the three, or nothing at
+-- all for an allow that matched no entry (most answers: one bulk reply, and nothing to build or parse for a plain
+-- allow; a nested reply per item costs the client more to parse than the check costs here); the exemption only
+-- when it turned a deny into the allow (then the matched restrictions are the ones it overrode); counts: each
+-- rate counter's count after adding. An item whose counter went past its limit is not decided (nor logged): its
+-- call is refused. With no item decided, nothing is appended and the stream id is "".
 -- A record's field `d` holds its decisions, GS-separated; a decision's fields are FS-separated (see
 -- domain/log_records.py). Its id is the one XADD picks (Redis time, increasing in the stream); each subject's
 -- decision list gets "<stream id>-<bucket>-<index>", the decision's location (shown only as an external id).
@@ -114,10 +115,10 @@ for item in string.gmatch(items, '[^' .. GS .. ']+') do
     local own = string.sub(decisions_key, tag + 1, tag + 3)
     buckets[n] = own
     if own ~= bucket then elsewhere = true end
-    answers[n] = outcome .. FS .. matched .. FS .. exemption
+    if matched == '' then answers[n] = '' else answers[n] = outcome .. FS .. matched .. FS .. exemption end
   end
 end
-if #answers == 0 then return {'', '', counts} end
+if #lists == 0 then return {'', '', counts} end
 
 local stream_id
 if elsewhere then
