@@ -97,6 +97,8 @@ class MemoryTreeStore:
         if self.lease and self.lease[0] == owner:
             self.lease = None
 
+    levels_kept = 1  # every node
+
     async def state(self) -> TreeState:
         return TreeState(self.edge.copy(), dict(self.cursors))
 

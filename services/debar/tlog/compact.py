@@ -70,9 +70,12 @@ class CompactRange:
         self._size += 1
         return completed
 
-    def extend(self, leaf_hashes: Iterable[bytes]) -> list[tuple[NodeId, bytes]]:
-        """append() for each, in order, returning all their nodes: the same nodes, at half its cost per leaf (the
-        integrator's loop)."""
+    def extend(self, leaf_hashes: Iterable[bytes], levels_kept: int = 1) -> list[tuple[NodeId, bytes]]:
+        """append() for each, in order, returning their nodes at the levels that are multiples of `levels_kept`
+        (1: all of them, as append() does; a tile store that keeps every 8th level needs no others, and naming
+        them was half the loop's work): the same nodes, at half append()'s cost per leaf (the integrator's loop)."""
+        if levels_kept < 1:
+            raise ValueError(f"levels_kept: {levels_kept} is not 1 or more")
         completed: list[tuple[NodeId, bytes]] = []
         add, hashes, size, node = completed.append, self._hashes, self._size, tuple.__new__  # NodeId() costs twice
 
@@ -88,7 +91,8 @@ class CompactRange:
                 while remaining & 1:
                     acc = sha256(_NODE_PREFIX + hashes.pop() + acc).digest()
                     level, index = level + 1, index >> 1
-                    add((node(NodeId, (level, index)), acc))
+                    if not level % levels_kept:
+                        add((node(NodeId, (level, index)), acc))
                     remaining >>= 1
                 hashes.append(acc)
                 size += 1

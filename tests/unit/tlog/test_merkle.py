@@ -155,3 +155,20 @@ def test_extending_reports_the_nodes_appending_one_by_one_does(start, count):
     with pytest.raises(ValueError):
         many.extend([extra, b"short"])
     assert many.size == start + count + 1 and many.root() == root([*hashes, extra])
+
+
+@settings(deadline=None)
+@given(st.integers(min_value=0, max_value=600), st.integers(min_value=0, max_value=300), st.sampled_from([2, 3, 8]))
+def test_extending_for_a_store_of_some_levels_reports_exactly_those_nodes(start, count, levels_kept):
+    """A tile store keeps every 8th level: extend(..., levels_kept) gives it the nodes at those levels, with their
+    hashes, in order, as many as appending gives, and grows the range alike; a level that is not kept is never
+    named, and levels_kept below 1 is refused."""
+    hashes = [leaf_hash(e) for e in leaves(start + count)]
+    every, some = CompactRange(), CompactRange()
+    every.extend(hashes[:start])
+    some.extend(hashes[:start], levels_kept)
+    kept = [(node, h) for node, h in every.extend(hashes[start:]) if node.level % levels_kept == 0]
+    assert some.extend(hashes[start:], levels_kept) == kept
+    assert some == every and some.root() == root(hashes)
+    with pytest.raises(ValueError, match="levels_kept"):
+        some.extend(hashes[:1], 0)

@@ -57,6 +57,8 @@ def _text(value: bytes | str) -> str:
 
 
 class RedisTreeStore:
+    levels_kept = TILE_LEVELS  # a commit's nodes at other levels are passed over (the tiles have none)
+
     def __init__(
         self, client: Redis, keys: TreeKeys, breaker: CircuitBreaker | None = None,
         replication: Replication | None = None,

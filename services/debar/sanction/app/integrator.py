@@ -260,7 +260,7 @@ class Integrator:
         left: dict[str, list[SequencedRecord]] = {}  # read, but beyond this step's size: the next step's
         unreadable: dict[tuple[str, str], str] = {}  # (record id, stream) -> why
         self.more_pending = self._unread
-        full = False
+        full, kept = False, self._tree.levels_kept
         for batch in batches:
             if len(batch) >= self._per_stream:
                 self.more_pending = True
@@ -272,7 +272,7 @@ class Integrator:
                 records.append(IntegratedRecord(record.stream, record.record_id, edge.size, len(record.entries)))
                 if record.unreadable:
                     unreadable[record.record_id, record.stream] = record.unreadable
-                nodes += edge.extend([leaf_hash(entry) for entry in record.entries])
+                nodes += edge.extend([leaf_hash(entry) for entry in record.entries], kept)
                 cursors[record.stream] = record.record_id
         if not records:
             return 0

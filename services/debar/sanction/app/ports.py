@@ -516,7 +516,11 @@ class TreeGrowth:
 class TreeStore(Protocol):
     """The tree's state, its nodes and the leaf order, in the same store as the sequenced log (Redis: one slot,
     `{tlog}`), written only by the integrator that holds the lease, each commit checked against the size it
-    expected (so two integrators can never fork the tree or append twice)."""
+    expected (so two integrators can never fork the tree or append twice). `levels_kept`: the levels it stores
+    are the multiples of it (1: every node); a commit's other nodes need not be given."""
+
+    @property
+    def levels_kept(self) -> int: ...
 
     async def hold_lease(self, owner: str, ttl_ms: int) -> bool:
         """Takes the lease, or renews it if `owner` holds it; False while another owner does."""
