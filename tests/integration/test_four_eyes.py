@@ -303,3 +303,81 @@ def test_a_permit_without_the_courts_document_number_is_refused_and_writes_nothi
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details().startswith("document_number:")
     assert revision(wang, person) == before and outcome(desk, person) == DENY
+
+
+# -- what the second identity confirms: the permit it could read, the subject it names --------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="open: a confirmation names no window and no read shows a pending permit")
+def test_a_second_identity_confirms_a_permit_only_as_it_could_read_it(people):
+    """The attack (one clerk, an honest second one): wang asks for a one-day funeral permit against a court order
+    under the court's genuine document; zhao checks that document and confirms by (subject, id, document). No read
+    shows zhao a permit awaiting confirmation (ListRestrictions and GetRestriction list only permits in force), and
+    the confirmation names no window, so wang restates the permit, same id and document, until 2099 first (the
+    asker may restate their own), and zhao's confirmation puts that in force: a court order lifted for 73 years by
+    one identity. Fixing it changes the API (ConfirmExemptionRequest naming the window the confirmer read, and
+    reads showing permits awaiting confirmation): not done here."""
+    wang, zhao, desk = people["clerk-wang"], people["clerk-zhao"], people["hotel-desk"]
+    person = new_ric()
+    rid = wang.Impose(impose_request(person)).restriction.id
+    granted = wang.GrantExemption(permit(person)).exemption  # one day, as the court's permit says
+    assert granted.awaiting_confirmation
+    shown = [x for x in zhao.ListRestrictions(registry_pb2.ListRestrictionsRequest(subject=subject(person))).exemptions
+             if x.id == granted.id]  # fmt: skip
+    shown += [x for x in zhao.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=rid)).exemptions
+              if x.id == granted.id]  # fmt: skip
+    stretched = permit(person)
+    stretched.effective_until.CopyFrom(ts(4102358400))  # 2099-12-31
+    restated = wang.GrantExemption(stretched).exemption
+    assert restated.id == granted.id and restated.awaiting_confirmation
+    confirmed = zhao.ConfirmExemption(
+        registry_pb2.ConfirmExemptionRequest(
+            subject=subject(person), exemption_id=granted.id, document_number=PERMIT_DOCUMENT
+        )
+    )
+    in_2090 = desk.Check(check_request(person, "HOTEL_STAR_RATED", at=3786912000, min_revision=confirmed.revision))
+    assert in_2090.outcome == DENY, f"the court order is overridden in 2090 by {in_2090.exemption.exemption_id}"
+    assert confirmed.exemption.effective_until == granted.effective_until, (
+        f"confirmed until {confirmed.exemption.effective_until.seconds}, read until {granted.effective_until.seconds}"
+    )
+    assert shown, "the second identity could read nothing of the permit it was asked to confirm"
+
+
+def _two_in_one_bucket() -> tuple[str, str]:
+    """Two people whose data share a bucket (12 bits of HMAC under the tests' bucket key: a few dozen draws)."""
+    from debar.common.identifiers import IdKind, Placement, validate_identifier
+    from tests.support.keys import TEST_BUCKET_KEY
+
+    placement, seen = Placement(TEST_BUCKET_KEY.encode()), {}
+    while True:
+        number = new_ric()
+        bucket = placement.bucket(validate_identifier(IdKind.RIC, number))
+        if bucket in seen and seen[bucket] != number:
+            return seen[bucket], number
+        seen[bucket] = number
+
+
+def test_a_confirmation_naming_another_subject_confirms_nothing(people):
+    """The attack: wang grants a permit for one person and asks zhao to confirm "the permit X of" another, whose
+    court document zhao checks. Permits are kept per bucket and ConfirmExemption looked the id up in the named
+    subject's bucket without asking whose it is, so when the two share one (1 in 4096 for any pair; an insider
+    with the bucket key picks them) zhao's confirmation, naming the other person, put the first one's permit in
+    force. Now the permit must be the named subject's: NOT_FOUND, as for an unknown id, and nothing changes."""
+    wang, zhao, desk = people["clerk-wang"], people["clerk-zhao"], people["hotel-desk"]
+    holder, named = _two_in_one_bucket()
+    wang.Impose(impose_request(holder))
+    wang.Impose(impose_request(named))
+    granted = wang.GrantExemption(permit(holder)).exemption
+    assert granted.awaiting_confirmation
+    other = registry_pb2.ConfirmExemptionRequest(
+        subject=subject(named), exemption_id=granted.id, document_number=PERMIT_DOCUMENT
+    )
+    error = refused_call(lambda: zhao.ConfirmExemption(other))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert outcome(desk, holder) == DENY and outcome(desk, named) == DENY
+    own = registry_pb2.ConfirmExemptionRequest(
+        subject=subject(holder), exemption_id=granted.id, document_number=PERMIT_DOCUMENT
+    )
+    confirmed = zhao.ConfirmExemption(own)
+    assert confirmed.exemption.confirmed_by == "clerk-zhao"
+    assert desk.Check(check_request(holder, "HOTEL_STAR_RATED", min_revision=confirmed.revision)).outcome == ALLOW

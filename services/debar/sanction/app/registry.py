@@ -602,7 +602,12 @@ class Registry:
         xid = _text(xid, "exemption_id", required=True, limit=32)
         document = _text(document_number, "document_number", required=True, limit=128)
         existing = await self._store.get_exemption(subject, xid)
-        if existing is None:
+        # Permits are kept per bucket, which many subjects share: the one found must be the named subject's, or a
+        # confirmer naming one person would put another's permit in force.
+        if existing is None or not (
+            existing.subject.kind is subject.kind
+            and self._resolver.same_subject(existing.subject.pseudonym, subject.pseudonym)
+        ):
             raise NotFound(f"no exemption {xid} for this subject")
         confirmed = four_eyes.confirm_exemption(
             existing, by=actor, document_number=document, awaits=await self.awaits(existing, subject)
