@@ -289,6 +289,8 @@ GOOD = {"iss": "operator", "sub": "platform:12306", "aud": SANCTION, "iat": NOW,
         (_forged({**GOOD, "exp": NOW + tokens.MAX_LIFETIME_S + 1}), "lives longer than 3600 s"),
         (_forged({**GOOD, "iat": NOW + 600, "exp": NOW + 900}), "issued in the future"),
         (_forged({**GOOD, "iat": NOW - 7200, "exp": NOW + 3600}), "lives longer"),
+        (_forged({**GOOD, "nbf": NOW + 600}), "not valid yet"),  # its issuer said not before; before, accepted
+        (_forged({**GOOD, "nbf": "later"}), "nbf must be an integer"),
         (_forged({k: v for k, v in GOOD.items() if k != "jti"}), "lacks the 'jti' claim"),
         (_forged({k: v for k, v in GOOD.items() if k != "aud"}), "lacks the 'aud' claim"),
         (_forged({**GOOD, "exp": "soon"}), "exp must be an integer"),
