@@ -24,7 +24,16 @@ from debar.v1 import (
     sanction_pb2,
     sanction_pb2_grpc,
 )
-from tests.support.requests import DAY, LIFT_DOCUMENT, PERMIT_DOCUMENT, check_request, impose_request, subject, ts
+from tests.support.requests import (
+    DAY,
+    LIFT_DOCUMENT,
+    PERMIT_DOCUMENT,
+    check_request,
+    impose_request,
+    permit_confirmation,
+    subject,
+    ts,
+)
 from tests.support.servers import ServiceProcess, start_service
 from tests.support.subjects import new_ric
 
@@ -282,9 +291,7 @@ def test_a_permit_against_a_court_list_is_honoured_only_once_a_second_identity_c
     assert granted.awaiting_confirmation and granted.granted_by == "clerk-wang"
     assert outcome(desk, person) == DENY
 
-    confirm = registry_pb2.ConfirmExemptionRequest(
-        subject=subject(person), exemption_id=granted.id, document_number=PERMIT_DOCUMENT
-    )
+    confirm = permit_confirmation(subject(person), granted.id, granted)
     own = refused_call(lambda: wang.ConfirmExemption(confirm))
     assert own.code() == grpc.StatusCode.PERMISSION_DENIED
     assert outcome(desk, person) == DENY
@@ -308,39 +315,48 @@ def test_a_permit_without_the_courts_document_number_is_refused_and_writes_nothi
 # -- what the second identity confirms: the permit it could read, the subject it names --------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="open: a confirmation names no window and no read shows a pending permit")
-def test_a_second_identity_confirms_a_permit_only_as_it_could_read_it(people):
+def test_a_second_identity_confirms_a_permit_only_as_it_read_it(people):
     """The attack (one clerk, an honest second one): wang asks for a one-day funeral permit against a court order
-    under the court's genuine document; zhao checks that document and confirms by (subject, id, document). No read
-    shows zhao a permit awaiting confirmation (ListRestrictions and GetRestriction list only permits in force), and
-    the confirmation names no window, so wang restates the permit, same id and document, until 2099 first (the
-    asker may restate their own), and zhao's confirmation puts that in force: a court order lifted for 73 years by
-    one identity. Fixing it changes the API (ConfirmExemptionRequest naming the window the confirmer read, and
-    reads showing permits awaiting confirmation): not done here."""
+    under the court's genuine document; zhao reads that permit on the court's decision and confirms. The permit's
+    id covers its measure, start and document but not its end, and the asker may restate their own pending permit,
+    so wang restates it, same id and document, to 2099 first: zhao's confirmation by (subject, id, document) put
+    that in force, a court order lifted for 73 years by one identity. Now the confirmation names the measure and
+    window zhao read too, and a permit that says otherwise is not confirmed (FAILED_PRECONDITION naming the field):
+    the court order still refuses, in 2090 and today. A confirmation that leaves them out is INVALID_ARGUMENT."""
     wang, zhao, desk = people["clerk-wang"], people["clerk-zhao"], people["hotel-desk"]
     person = new_ric()
-    rid = wang.Impose(impose_request(person)).restriction.id
-    granted = wang.GrantExemption(permit(person)).exemption  # one day, as the court's permit says
+    wang.Impose(impose_request(person))
+    courts_permit = permit(person)  # one day, as the court's permit says
+    granted = wang.GrantExemption(courts_permit).exemption
     assert granted.awaiting_confirmation
-    shown = [x for x in zhao.ListRestrictions(registry_pb2.ListRestrictionsRequest(subject=subject(person))).exemptions
-             if x.id == granted.id]  # fmt: skip
-    shown += [x for x in zhao.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=rid)).exemptions
-              if x.id == granted.id]  # fmt: skip
     stretched = permit(person)
+    stretched.effective_from.CopyFrom(courts_permit.effective_from)
     stretched.effective_until.CopyFrom(ts(4102358400))  # 2099-12-31
     restated = wang.GrantExemption(stretched).exemption
     assert restated.id == granted.id and restated.awaiting_confirmation
-    confirmed = zhao.ConfirmExemption(
-        registry_pb2.ConfirmExemptionRequest(
-            subject=subject(person), exemption_id=granted.id, document_number=PERMIT_DOCUMENT
-        )
-    )
-    in_2090 = desk.Check(check_request(person, "HOTEL_STAR_RATED", at=3786912000, min_revision=confirmed.revision))
+
+    as_read = permit_confirmation(subject(person), granted.id, courts_permit)
+    refused = refused_call(lambda: zhao.ConfirmExemption(as_read))
+    assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION and "effective_until" in refused.details()
+    in_2090 = desk.Check(check_request(person, "HOTEL_STAR_RATED", at=3786912000))
     assert in_2090.outcome == DENY, f"the court order is overridden in 2090 by {in_2090.exemption.exemption_id}"
-    assert confirmed.exemption.effective_until == granted.effective_until, (
-        f"confirmed until {confirmed.exemption.effective_until.seconds}, read until {granted.effective_until.seconds}"
-    )
-    assert shown, "the second identity could read nothing of the permit it was asked to confirm"
+    assert outcome(desk, person) == DENY
+
+    for field in ("measure", "effective_from", "effective_until"):
+        partial = permit_confirmation(subject(person), granted.id, stretched)
+        partial.ClearField(field)
+        missing = refused_call(lambda: zhao.ConfirmExemption(partial))  # noqa: B023 (called at once)
+        assert missing.code() == grpc.StatusCode.INVALID_ARGUMENT and field in missing.details()
+    assert outcome(desk, person) == DENY
+
+    # What zhao confirms, knowingly, is what is in force: the window the permit says.
+    wang.GrantExemption(courts_permit)  # wang restates it as the court said
+    confirmed = zhao.ConfirmExemption(as_read)
+    assert confirmed.exemption.effective_until == courts_permit.effective_until
+    in_2090 = desk.Check(check_request(person, "HOTEL_STAR_RATED", at=3786912000, min_revision=confirmed.revision))
+    assert in_2090.outcome == DENY
+    today = desk.Check(check_request(person, "HOTEL_STAR_RATED", min_revision=confirmed.revision))
+    assert today.outcome == ALLOW and today.exemption.exemption_id == granted.id
 
 
 def _two_in_one_bucket() -> tuple[str, str]:
@@ -369,15 +385,11 @@ def test_a_confirmation_naming_another_subject_confirms_nothing(people):
     wang.Impose(impose_request(named))
     granted = wang.GrantExemption(permit(holder)).exemption
     assert granted.awaiting_confirmation
-    other = registry_pb2.ConfirmExemptionRequest(
-        subject=subject(named), exemption_id=granted.id, document_number=PERMIT_DOCUMENT
-    )
+    other = permit_confirmation(subject(named), granted.id, granted)
     error = refused_call(lambda: zhao.ConfirmExemption(other))
     assert error.code() == grpc.StatusCode.NOT_FOUND
     assert outcome(desk, holder) == DENY and outcome(desk, named) == DENY
-    own = registry_pb2.ConfirmExemptionRequest(
-        subject=subject(holder), exemption_id=granted.id, document_number=PERMIT_DOCUMENT
-    )
+    own = permit_confirmation(subject(holder), granted.id, granted)
     confirmed = zhao.ConfirmExemption(own)
     assert confirmed.exemption.confirmed_by == "clerk-zhao"
     assert desk.Check(check_request(holder, "HOTEL_STAR_RATED", min_revision=confirmed.revision)).outcome == ALLOW

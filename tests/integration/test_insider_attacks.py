@@ -35,7 +35,7 @@ from tests.integration.test_access import (
     rpc_error,
     start_mtls,
 )
-from tests.support.requests import DAY, PERMIT_DOCUMENT, check_request, impose_request, subject, ts
+from tests.support.requests import DAY, PERMIT_DOCUMENT, check_request, impose_request, permit_confirmation, subject, ts
 from tests.support.servers import ServiceProcess
 from tests.support.subjects import new_ric
 
@@ -282,9 +282,7 @@ def test_a_permit_granted_alone_overrides_the_later_court_order_once_a_second_id
         return [(x.id, x.awaiting_confirmation) for x in got.exemptions]
 
     assert meeting() == [(permit.id, True)]
-    confirm = registry_pb2.ConfirmExemptionRequest(
-        subject=subject(person), exemption_id=permit.id, document_number=PERMIT_DOCUMENT
-    )
+    confirm = permit_confirmation(subject(person), permit.id, permit)
     own = rpc_error(wang.ConfirmExemption, confirm)
     assert own.code() == grpc.StatusCode.PERMISSION_DENIED and "a different registry identity" in own.details()
     railway = checks_of(as_caller("railway"))
@@ -310,8 +308,8 @@ def test_a_permit_granted_alone_over_a_railway_record_is_in_force_at_once_as_bef
     railway = checks_of(as_caller("railway"))
     answer = railway.Check(check_request(person, "RAIL_TICKET_BAN", min_revision=permit.revision), timeout=TIMEOUT)
     assert answer.outcome == common_pb2.OUTCOME_ALLOW and answer.exemption.exemption_id == permit.exemption.id
-    error = rpc_error(zhao.ConfirmExemption, registry_pb2.ConfirmExemptionRequest(
-        subject=subject(person), exemption_id=permit.exemption.id, document_number=PERMIT_DOCUMENT))  # fmt: skip
+    confirm = permit_confirmation(subject(person), permit.exemption.id, permit.exemption)
+    error = rpc_error(zhao.ConfirmExemption, confirm)
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "awaits no confirmation" in error.details()
 
 

@@ -20,7 +20,15 @@ from debar.sanction.domain.model import restriction_id
 from debar.v1 import registry_pb2
 from tests.conftest import ON_CLUSTER
 from tests.support.keys import TEST_BUCKET_KEY
-from tests.support.requests import DAY, LIFT_DOCUMENT, PERMIT_DOCUMENT, SECOND_REGISTRY, impose_request, subject
+from tests.support.requests import (
+    DAY,
+    LIFT_DOCUMENT,
+    PERMIT_DOCUMENT,
+    SECOND_REGISTRY,
+    impose_request,
+    permit_confirmation,
+    subject,
+)
 from tests.support.subjects import new_ric
 
 CLERK = (("x-debar-caller", "clerk:wang"),)
@@ -113,9 +121,7 @@ def test_a_permit_granted_alone_then_confirmed_over_a_later_court_order_is_logge
     request.effective_from.seconds, request.effective_until.seconds = now - DAY, now + DAY
     granted = registry.GrantExemption(request, metadata=CLERK).exemption
     registry.Impose(impose_request(person, measures=["RAIL_TICKET_BAN"]), metadata=CLERK)
-    confirm = registry_pb2.ConfirmExemptionRequest(
-        subject=subject(person), exemption_id=granted.id, document_number=PERMIT_DOCUMENT
-    )
+    confirm = permit_confirmation(subject(person), granted.id, granted)
     registry.ConfirmExemption(confirm, metadata=SECOND_REGISTRY)
     entries = asyncio.run(_registry_entries_of(redis_server, granted.id))
     assert [(e.action, e.caller, e.changed) for e in entries] == [

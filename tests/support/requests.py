@@ -81,10 +81,20 @@ def exemption_confirmed(registry, request: registry_pb2.GrantExemptionRequest) -
     granted = registry.GrantExemption(request)
     if not granted.exemption.awaiting_confirmation:
         return granted  # type: ignore[no-any-return]
-    confirm = registry_pb2.ConfirmExemptionRequest(
-        subject=request.subject, exemption_id=granted.exemption.id, document_number=request.document_number
-    )
+    confirm = permit_confirmation(request.subject, granted.exemption.id, request)
     return registry.ConfirmExemption(confirm, metadata=SECOND_REGISTRY)  # type: ignore[no-any-return]
+
+
+def permit_confirmation(
+    subject: common_pb2.Subject, exemption_id: str,
+    read: registry_pb2.GrantExemptionRequest | registry_pb2.Exemption,
+) -> registry_pb2.ConfirmExemptionRequest:  # fmt: skip
+    """A second identity's confirmation of the permit, naming its document, measure and window as `read` says them
+    (the court's permit, as granted)."""
+    return registry_pb2.ConfirmExemptionRequest(
+        subject=subject, exemption_id=exemption_id, document_number=read.document_number, measure=read.measure,
+        effective_from=read.effective_from, effective_until=read.effective_until,
+    )  # fmt: skip
 
 
 def confirm_resolution(decisions, objection_id: str) -> decision_pb2.Objection:  # type: ignore[no-untyped-def]

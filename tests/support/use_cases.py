@@ -77,5 +77,6 @@ async def exemption_confirmed(registry: Registry, item: ExemptionInput) -> tuple
     if not granted.pending:
         return granted, revision
     return await registry.confirm_exemption(
-        item.subject_kind, item.subject_id, granted.id, granted.document_number, SECOND_CLERK
-    )
+        item.subject_kind, item.subject_id, granted.id, granted.document_number, SECOND_CLERK, item.measure,
+        item.effective_from, item.effective_until,
+    )  # fmt: skip

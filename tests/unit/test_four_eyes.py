@@ -32,6 +32,13 @@ def permit(end: int = NOW + 86400) -> Exemption:
     return Exemption("X1", SUBJECT, "HOTEL_STAR_RATED", NOW, end, "court", "funeral", "D-1")
 
 
+def as_read(x: Exemption, **read: object) -> four_eyes.PermitAsRead:
+    """What a confirming identity read on the court's permit: what `x` says, but for `read`."""
+    said = {"document_number": x.document_number, "measure": x.measure, "effective_from": x.effective_from,
+            "effective_until": x.effective_until}  # fmt: skip
+    return four_eyes.PermitAsRead(**{**said, **read})  # type: ignore[arg-type]
+
+
 def entry(source: str, measure: str) -> IndexEntry:
     mask = CATALOGUE.measure(measure).mask
     return IndexEntry(EntryKind.RESTRICTION, "R1", Role.DEBTOR, mask, 0, None, source)
@@ -86,12 +93,12 @@ def test_granting_then_confirming_a_permit():
     assert granted.pending and granted.granted_by == "clerk-wang"
     assert four_eyes.grant(permit(), granted, by="clerk-wang", now=NOW + 1, needs_confirmation=True) is granted
     with pytest.raises(PermissionDenied):
-        four_eyes.confirm_exemption(granted, by="CLERK-WANG", document_number="D-1", awaits=True)
-    confirmed = four_eyes.confirm_exemption(granted, by="clerk-zhao", document_number="D-1", awaits=True)
+        four_eyes.confirm_exemption(granted, by="CLERK-WANG", read=as_read(granted), awaits=True)
+    confirmed = four_eyes.confirm_exemption(granted, by="clerk-zhao", read=as_read(granted), awaits=True)
     assert not confirmed.pending and confirmed.confirmed_by == "clerk-zhao"
-    assert four_eyes.confirm_exemption(confirmed, by="clerk-zhao", document_number="D-1", awaits=False) is confirmed
+    assert four_eyes.confirm_exemption(confirmed, by="clerk-zhao", read=as_read(confirmed), awaits=False) is confirmed
     with pytest.raises(Conflict, match="awaits no confirmation"):
-        four_eyes.confirm_exemption(confirmed, by="clerk-li", document_number="D-1", awaits=False)
+        four_eyes.confirm_exemption(confirmed, by="clerk-li", read=as_read(confirmed), awaits=False)
     # The same permit again leaves it in force; a changed one is out of force until confirmed.
     assert four_eyes.grant(permit(), confirmed, by="clerk-li", now=NOW + 2, needs_confirmation=True) is confirmed
     changed = four_eyes.grant(permit(NOW + 9 * 86400), confirmed, by="clerk-li", now=NOW + 2, needs_confirmation=True)
@@ -120,10 +127,10 @@ def test_a_permit_granted_alone_awaits_confirmation_once_a_court_order_covering_
     assert not awaits(order("court_consumption_order", start - 10, start))  # ended as the permit began
     assert not awaits(order("court_consumption_order", start, None, mask=catalogue.measure("RAIL_G_TRAIN").mask))
     with pytest.raises(Conflict, match="awaits no confirmation"):
-        four_eyes.confirm_exemption(alone, by="clerk-zhao", document_number="D-1", awaits=False)
+        four_eyes.confirm_exemption(alone, by="clerk-zhao", read=as_read(alone), awaits=False)
     with pytest.raises(PermissionDenied):
-        four_eyes.confirm_exemption(alone, by="clerk-wang", document_number="D-1", awaits=True)
-    confirmed = four_eyes.confirm_exemption(alone, by="clerk-zhao", document_number="D-1", awaits=True)
+        four_eyes.confirm_exemption(alone, by="clerk-wang", read=as_read(alone), awaits=True)
+    confirmed = four_eyes.confirm_exemption(alone, by="clerk-zhao", read=as_read(alone), awaits=True)
     assert confirmed.confirmed_by == "clerk-zhao" and not confirmed.pending
     assert not four_eyes.permit_awaits(catalogue, confirmed, ticket.mask, [order("court_consumption_order", 0, None)])
 
@@ -132,3 +139,18 @@ def test_the_sources_a_permit_granted_alone_may_override_are_those_whose_lifts_n
     assert four_eyes.one_identity_sources(load_default_catalogue()) == {
         "railway_passenger_credit", "procurement_debarment", "procurement_major_violation",
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "read",
+    [{"effective_until": NOW + 80 * 365 * 86400}, {"effective_from": NOW - 86400}, {"measure": "RAIL_G_TRAIN"},
+     {"document_number": "D-2"}],
+)  # fmt: skip
+def test_a_permit_is_confirmed_only_as_the_second_identity_read_it(read):
+    """Its asker may restate it (same id and document) before the confirmation: one that reads otherwise than the
+    permit in anything it says is refused, naming what differs, and confirms nothing."""
+    granted = four_eyes.grant(permit(), None, by="clerk-wang", now=NOW, needs_confirmation=True)
+    [field] = read
+    with pytest.raises(Conflict, match=f"^{field}: .* it is not confirmed"):
+        four_eyes.confirm_exemption(granted, by="clerk-zhao", read=as_read(granted, **read), awaits=True)
+    assert four_eyes.confirm_exemption(granted, by="clerk-zhao", read=as_read(granted), awaits=True).confirmed_by

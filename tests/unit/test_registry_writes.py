@@ -12,7 +12,7 @@ from debar.common.errors import Conflict, InvalidField, NotFound, PermissionDeni
 from debar.common.identifiers import IdKind, Placement, Pseudonymiser, parse_keys
 from debar.common.settings import DEV_BUCKET_KEY, SettingsError
 from debar.sanction.app.ports import RekeyCounts
-from debar.sanction.app.registry import ImposeInput, PrincipalInput, WriteEffect
+from debar.sanction.app.registry import ExemptionInput, ImposeInput, PrincipalInput, WriteEffect
 from debar.sanction.app.rekey import rekey
 from debar.sanction.bootstrap import Core, build_core
 from debar.sanction.domain.catalogue import load_default_catalogue
@@ -251,23 +251,35 @@ async def test_a_permit_against_a_court_list_is_honoured_only_once_a_second_iden
     assert await core.registry.grant_exemption(item, CLERK) == (granted, revision)  # restated: nothing written
     with pytest.raises(Conflict, match="ConfirmExemption"):
         await core.registry.grant_exemption(item, SECOND_CLERK)
-    confirm = core.registry.confirm_exemption
+
+    def confirm(xid: str, document: str, by: str, read: ExemptionInput = item):  # type: ignore[no-untyped-def]
+        """As `by` read the court's permit (`read`: its measure and window)."""
+        return core.registry.confirm_exemption(
+            item.subject_kind, person, xid, document, by, read.measure, read.effective_from, read.effective_until
+        )
+
     with pytest.raises(PermissionDenied, match="a different registry identity must confirm it"):
-        await confirm(item.subject_kind, person, granted.id, DOCUMENT, CLERK)
+        await confirm(granted.id, DOCUMENT, CLERK)
     with pytest.raises(Conflict, match="document_number"):
-        await confirm(item.subject_kind, person, granted.id, "another permit", SECOND_CLERK)
+        await confirm(granted.id, "another permit", SECOND_CLERK)
+    with pytest.raises(Conflict, match="effective_until"):
+        await confirm(granted.id, DOCUMENT, SECOND_CLERK, replace(item, effective_until=now + 2 * DAY))
+    with pytest.raises(InvalidField, match="effective_from"):
+        await confirm(granted.id, DOCUMENT, SECOND_CLERK, replace(item, effective_from=None))
+    with pytest.raises(InvalidField, match="measure"):
+        await confirm(granted.id, DOCUMENT, SECOND_CLERK, replace(item, measure=""))
     with pytest.raises(NotFound):
-        await confirm(item.subject_kind, person, "XNOSUCHPERMIT000", DOCUMENT, SECOND_CLERK)
+        await confirm("XNOSUCHPERMIT000", DOCUMENT, SECOND_CLERK)
     assert await outcome(core, person) is Outcome.DENY
 
-    confirmed, _ = await confirm(item.subject_kind, person, granted.id, DOCUMENT, SECOND_CLERK)
+    confirmed, _ = await confirm(granted.id, DOCUMENT, SECOND_CLERK)
     assert not confirmed.pending and confirmed.confirmed_by == SECOND_CLERK
     assert await outcome(core, person) is Outcome.ALLOW
     # Changed by its granter (a longer window), it is out of force until the change is confirmed.
     longer = replace(item, effective_until=now + 10 * DAY)
     changed, _ = await core.registry.grant_exemption(longer, CLERK)
     assert changed.pending and await outcome(core, person) is Outcome.DENY
-    await confirm(item.subject_kind, person, granted.id, DOCUMENT, SECOND_CLERK)
+    await confirm(granted.id, DOCUMENT, SECOND_CLERK, longer)
     assert await outcome(core, person, at=now + 5 * DAY) is Outcome.ALLOW
 
 
@@ -299,6 +311,7 @@ async def test_a_permit_granted_alone_overrides_a_court_order_arriving_later_onl
     person = new_ric()
     item = exemption_input(person, "RAIL_TICKET_BAN", now - DAY, now + 30 * DAY)
     alone, _ = await core.registry.grant_exemption(item, CLERK)
+    window = (item.measure, item.effective_from, item.effective_until)  # as the second clerk reads the permit
     assert not alone.pending and not await core.registry.awaits(alone)
     await core.registry.impose(impose_input(person, start=now - DAY, source="railway_passenger_credit"))
     assert await outcome(core, person, "RAIL_TICKET_BAN") is Outcome.ALLOW
@@ -307,8 +320,10 @@ async def test_a_permit_granted_alone_overrides_a_court_order_arriving_later_onl
     [(listed, awaiting)] = await core.registry.permits(item.subject_kind, person)
     assert listed == alone and awaiting
     with pytest.raises(PermissionDenied, match="a different registry identity must confirm it"):
-        await core.registry.confirm_exemption(item.subject_kind, person, alone.id, DOCUMENT, CLERK)
-    confirmed, _ = await core.registry.confirm_exemption(item.subject_kind, person, alone.id, DOCUMENT, SECOND_CLERK)
+        await core.registry.confirm_exemption(item.subject_kind, person, alone.id, DOCUMENT, CLERK, *window)
+    confirmed, _ = await core.registry.confirm_exemption(
+        item.subject_kind, person, alone.id, DOCUMENT, SECOND_CLERK, *window
+    )
     assert confirmed.confirmed_by == SECOND_CLERK and not await core.registry.awaits(confirmed)
     assert await outcome(core, person, "RAIL_TICKET_BAN") is Outcome.ALLOW
     assert await core.registry.permits(item.subject_kind, person) == [(confirmed, False)]

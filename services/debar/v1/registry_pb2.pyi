@@ -687,21 +687,36 @@ class ConfirmExemptionRequest(_message.Message):
     SUBJECT_FIELD_NUMBER: _builtins.int
     EXEMPTION_ID_FIELD_NUMBER: _builtins.int
     DOCUMENT_NUMBER_FIELD_NUMBER: _builtins.int
+    MEASURE_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_FROM_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_UNTIL_FIELD_NUMBER: _builtins.int
     exemption_id: _builtins.str
     document_number: _builtins.str
     """The permit's document number, as the confirming identity read it on the court's decision: required."""
+    measure: _builtins.str
+    """The permit's measure and window, as the confirming identity read them on the court's decision: required. A
+    permit that says otherwise (its asker may restate it, same id and document, before it is confirmed) is not
+    confirmed: FAILED_PRECONDITION naming the field.
+    """
     @_builtins.property
     def subject(self) -> _common_pb2.Subject: ...
+    @_builtins.property
+    def effective_from(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def effective_until(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
         subject: _common_pb2.Subject | None = ...,
         exemption_id: _builtins.str = ...,
         document_number: _builtins.str = ...,
+        measure: _builtins.str = ...,
+        effective_from: _timestamp_pb2.Timestamp | None = ...,
+        effective_until: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["subject", b"subject"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["effective_from", b"effective_from", "effective_until", b"effective_until", "subject", b"subject"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_number", b"document_number", "exemption_id", b"exemption_id", "subject", b"subject"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_number", b"document_number", "effective_from", b"effective_from", "effective_until", b"effective_until", "exemption_id", b"exemption_id", "measure", b"measure", "subject", b"subject"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

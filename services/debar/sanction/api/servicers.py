@@ -234,7 +234,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         try:
             exemption, revision = await self._registry.confirm_exemption(
                 wire.id_kind(request.subject.id_type), request.subject.id, request.exemption_id,
-                request.document_number, actor_of(request, context),
+                request.document_number, actor_of(request, context), request.measure,
+                wire.seconds(request.effective_from, request.HasField("effective_from"), "effective_from"),
+                wire.seconds(request.effective_until, request.HasField("effective_until"), "effective_until"),
             )  # fmt: skip
             awaiting = await self._registry.awaits(exemption)
         except DomainError as error:

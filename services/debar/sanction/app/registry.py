@@ -595,12 +595,24 @@ class Registry:
 
     @unavailable_as("restriction data")
     async def confirm_exemption(
-        self, kind: IdKind | None, raw_id: str, xid: str, document_number: str, actor: str
-    ) -> tuple[Exemption, int]:
-        """A permit awaiting confirmation takes effect, confirmed by `actor`, who must not be the one who granted it."""
+        self, kind: IdKind | None, raw_id: str, xid: str, document_number: str, actor: str, measure: str,
+        effective_from: int | None, effective_until: int | None,
+    ) -> tuple[Exemption, int]:  # fmt: skip
+        """A permit awaiting confirmation takes effect, confirmed by `actor`, who must not be the one who granted it,
+        if it says what `actor` read on the court's permit: its document, measure and window."""
         subject = self._resolver.resolve(kind, raw_id, "subject")
         xid = _text(xid, "exemption_id", required=True, limit=32)
         document = _text(document_number, "document_number", required=True, limit=128)
+        if not measure:
+            raise InvalidField("measure", "is required: the permit's measure, as read on the court's permit")
+        code = self._catalogue.measure(measure).code
+        window = []
+        for value, field in ((effective_from, "effective_from"), (effective_until, "effective_until")):
+            seconds = _time(value, field)
+            if seconds is None:
+                raise InvalidField(field, "is required: the permit's window, as read on the court's permit")
+            window.append(seconds)
+        read = four_eyes.PermitAsRead(document, code, window[0], window[1])
         existing = await self._store.get_exemption(subject, xid)
         # Permits are kept per bucket, which many subjects share: the one found must be the named subject's, or a
         # confirmer naming one person would put another's permit in force.
@@ -610,7 +622,7 @@ class Registry:
         ):
             raise NotFound(f"no exemption {xid} for this subject")
         confirmed = four_eyes.confirm_exemption(
-            existing, by=actor, document_number=document, awaits=await self.awaits(existing, subject)
+            existing, by=actor, read=read, awaits=await self.awaits(existing, subject)
         )
         if confirmed == existing:
             return confirmed, self._floor.value

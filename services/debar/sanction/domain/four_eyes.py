@@ -23,7 +23,7 @@ identity's identical request succeeds); a confirmation that does not match what 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from debar.common.errors import Conflict, PermissionDenied
 from debar.sanction.domain.catalogue import Catalogue, Measure
@@ -160,7 +160,19 @@ def grant(new: Exemption, existing: Exemption | None, *, by: str, now: int, need
     return replace(new, granted_by=by, confirmed_by="", pending=needs_confirmation, created_at=now)
 
 
-def confirm_exemption(x: Exemption, *, by: str, document_number: str, awaits: bool) -> Exemption:
+@dataclass(frozen=True, slots=True)
+class PermitAsRead:
+    """What the confirming identity read on the court's permit. A confirmation puts in force only a permit that
+    says the same: its id covers the measure, the start and the document but not the end, and the asker may
+    restate a permit awaiting confirmation (same id and document, a window to 2099) right before it is confirmed."""
+
+    document_number: str
+    measure: str
+    effective_from: int
+    effective_until: int
+
+
+def confirm_exemption(x: Exemption, *, by: str, read: PermitAsRead, awaits: bool) -> Exemption:
     """`awaits`: permit_awaits, as read now (a permit in force that meets a court order is confirmed like one
     stored pending)."""
     if x.confirmed_by and same_identity(x.confirmed_by, by):
@@ -171,8 +183,13 @@ def confirm_exemption(x: Exemption, *, by: str, document_number: str, awaits: bo
         raise PermissionDenied(
             f"exemption {x.id} was granted by {x.granted_by}; a different registry identity must confirm it"
         )
-    if document_number != x.document_number:
-        raise Conflict(f"document_number: exemption {x.id} names {x.document_number!r}")
+    stored = PermitAsRead(x.document_number, x.measure, x.effective_from, x.effective_until)
+    for field in ("document_number", "measure", "effective_from", "effective_until"):
+        if getattr(read, field) != getattr(stored, field):
+            raise Conflict(
+                f"{field}: exemption {x.id} says {getattr(stored, field)!r}, not {getattr(read, field)!r} as read; "
+                "it is not confirmed"
+            )
     return replace(x, pending=False, confirmed_by=by)
 
 
