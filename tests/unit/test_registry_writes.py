@@ -74,6 +74,9 @@ async def test_the_same_record_twice_is_unchanged_and_a_changed_one_is_updated(c
         (lambda i: replace(i, source="rumour_mill"), "source"),
         (lambda i: replace(i, legal_basis=" "), "legal_basis"),
         (lambda i: replace(i, authority="a\x00b"), "authority"),
+        (lambda i: replace(i, case_number="(2026) Jing 01\u200b05 Zhi 7"), "case_number"),  # zero-width space
+        (lambda i: replace(i, document_number="\u202e1 noisiced 7 ihZ"), "document_number"),  # reads right to left
+        (lambda i: replace(i, legal_basis="SPC Art. 3\u2066 (lifted)"), "legal_basis"),  # an isolate
         (lambda i: replace(i, measures=["FLYING_CARPET"]), "measures[0]"),
         (lambda i: replace(i, subject_id=bad_checksum(i.subject_id)), "subject.id"),
         (lambda i: replace(i, subject_kind=None), "subject.id_type"),

@@ -63,7 +63,10 @@ def _age_on(born: date, on: date) -> int:
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
-_CONTROL = re.compile("[\x00-\x1f]")
+# Control characters, and those that show nothing or turn the text around (zero-width, direction marks, embeddings,
+# overrides and isolates, line and paragraph separators, the BOM): a court document's number or reason that reads as
+# another on a reviewer's screen (U+202E turns what follows right to left) is refused, not stored.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 
 IN_FORCE_OR_PENDING = frozenset({Status.ACTIVE, Status.DISPUTED, Status.PUBLICITY})
 
@@ -120,7 +123,7 @@ def _text(value: str, field: str, *, required: bool = False, limit: int = MAX_TE
     if len(value) > limit:
         raise InvalidField(field, f"is longer than {limit} characters")
     if _CONTROL.search(value):
-        raise InvalidField(field, "contains control characters")
+        raise InvalidField(field, "contains control characters or ones that show nothing or reverse the text")
     return value
 
 
