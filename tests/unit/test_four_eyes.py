@@ -150,7 +150,12 @@ def test_a_permit_is_confirmed_only_as_the_second_identity_read_it(read):
     """Its asker may restate it (same id and document) before the confirmation: one that reads otherwise than the
     permit in anything it says is refused, naming what differs, and confirms nothing."""
     granted = four_eyes.grant(permit(), None, by="clerk-wang", now=NOW, needs_confirmation=True)
-    [field] = read
-    with pytest.raises(Conflict, match=f"^{field}: .* it is not confirmed"):
+    [(field, value)] = read.items()
+    with pytest.raises(Conflict, match=f"^{field}: .* it is not confirmed") as refused:
         four_eyes.confirm_exemption(granted, by="clerk-zhao", read=as_read(granted, **read), awaits=True)
-    assert four_eyes.confirm_exemption(granted, by="clerk-zhao", read=as_read(granted), awaits=True).confirmed_by
+    said = getattr(granted, field)
+    assert str(said) not in str(refused.value) and str(value) not in str(refused.value)  # a refusal is no read
+    confirmed = four_eyes.confirm_exemption(granted, by="clerk-zhao", read=as_read(granted), awaits=True)
+    assert confirmed.confirmed_by == "clerk-zhao"
+    with pytest.raises(Conflict, match=f"^{field}: "):  # confirmed already, by the same identity: still refused
+        four_eyes.confirm_exemption(confirmed, by="clerk-zhao", read=as_read(confirmed, **read), awaits=False)

@@ -77,6 +77,10 @@ async def test_the_same_record_twice_is_unchanged_and_a_changed_one_is_updated(c
         (lambda i: replace(i, case_number="(2026) Jing 01\u200b05 Zhi 7"), "case_number"),  # zero-width space
         (lambda i: replace(i, document_number="\u202e1 noisiced 7 ihZ"), "document_number"),  # reads right to left
         (lambda i: replace(i, legal_basis="SPC Art. 3\u2066 (lifted)"), "legal_basis"),  # an isolate
+        (lambda i: replace(i, document_number="(2026)\u00ad Jing 7"), "document_number"),  # a soft hyphen
+        (lambda i: replace(i, case_number="\u061c(2026) Jing 7"), "case_number"),  # the Arabic letter mark
+        (lambda i: replace(i, document_number="(2026) Jing 7\U000e0031"), "document_number"),  # a tag
+        (lambda i: replace(i, document_number="(2026) Jing\u200d 7"), "document_number"),  # a joiner, in a number
         (lambda i: replace(i, measures=["FLYING_CARPET"]), "measures[0]"),
         (lambda i: replace(i, subject_id=bad_checksum(i.subject_id)), "subject.id"),
         (lambda i: replace(i, subject_kind=None), "subject.id_type"),
@@ -413,3 +417,14 @@ async def test_after_a_key_rotation_checks_still_find_the_data_and_rekey_moves_a
     # Every decision about the person, old and new, is found under the new key, each as it was made.
     assert [d.subject_pseudonym[:3] for d in listed] == ["k2.", "k2.", "k2.", "k2.", "k1."]
     assert (await rekey(backend.rekeyer, new.resolver)) == RekeyCounts()  # nothing left to move
+
+
+async def test_a_name_keeps_the_joiners_its_script_needs(core, clock):
+    """Persian and Indic words need the zero-width joiners (U+200C, U+200D): a name keeps them (a number does not,
+    see above), while a direction override in a name is refused like anywhere else."""
+    item = impose_input(new_ric(), start=int(clock()) - DAY)
+    stored, _, _ = await core.registry.impose(replace(item, name="\u0645\u06cc\u200c\u0631\u0648\u062f"))
+    assert stored.masked_name  # stored (masked)
+    with pytest.raises(InvalidField) as raised:
+        await core.registry.impose(replace(item, name="Li\u202eeW"))
+    assert raised.value.field == "name"

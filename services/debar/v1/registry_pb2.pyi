@@ -694,9 +694,10 @@ class ConfirmExemptionRequest(_message.Message):
     document_number: _builtins.str
     """The permit's document number, as the confirming identity read it on the court's decision: required."""
     measure: _builtins.str
-    """The permit's measure and window, as the confirming identity read them on the court's decision: required. A
-    permit that says otherwise (its asker may restate it, same id and document, before it is confirmed) is not
-    confirmed: FAILED_PRECONDITION naming the field.
+    """The permit's measure and window, as the confirming identity read them on the court's decision: required; the
+    times compared in whole seconds, as GrantExemption was given them. A permit that says otherwise (its asker may
+    restate it, same id and document, before it is confirmed) is not confirmed: FAILED_PRECONDITION naming the
+    field, not what the permit says.
     """
     @_builtins.property
     def subject(self) -> _common_pb2.Subject: ...

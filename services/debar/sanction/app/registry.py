@@ -5,8 +5,8 @@ needs the court's document number and, where the catalogue says so, a second ide
 from __future__ import annotations
 
 import contextlib
-import re
 import time
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -63,10 +63,22 @@ def _age_on(born: date, on: date) -> int:
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
-# Control characters, and those that show nothing or turn the text around (zero-width, direction marks, embeddings,
-# overrides and isolates, line and paragraph separators, the BOM): a court document's number or reason that reads as
-# another on a reviewer's screen (U+202E turns what follows right to left) is refused, not stored.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# Unicode's control (Cc) and format (Cf) characters and its line and paragraph separators: those that show nothing
+# or turn the text around (zero-width characters, direction marks, embeddings, overrides and isolates, the BOM,
+# tags), so that a court document's number or a reason cannot read as another on a reviewer's screen. Names and free
+# text keep the two joiners (U+200C, U+200D) that Persian and Indic words need; numbers keep nothing.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+_JOINERS = frozenset("\u200c\u200d")
+_NUMBERS = frozenset({"source_id", "list_version", "case_number", "document_number", "exemption_id", "restriction_id"})
+
+
+def _unshown(value: str, field: str) -> bool:
+    """Whether `value` holds a character a text of `field` may not (see _REFUSED_CATEGORIES)."""
+    if value.isascii():  # most texts: C0 controls and DEL are all an ASCII text can hold of them
+        return not value.isprintable()
+    keep = () if field.rsplit(".", 1)[-1] in _NUMBERS else _JOINERS
+    return any(unicodedata.category(c) in _REFUSED_CATEGORIES and c not in keep for c in value)
+
 
 IN_FORCE_OR_PENDING = frozenset({Status.ACTIVE, Status.DISPUTED, Status.PUBLICITY})
 
@@ -122,7 +134,7 @@ def _text(value: str, field: str, *, required: bool = False, limit: int = MAX_TE
         raise InvalidField(field, "is required")
     if len(value) > limit:
         raise InvalidField(field, f"is longer than {limit} characters")
-    if _CONTROL.search(value):
+    if _unshown(value, field):
         raise InvalidField(field, "contains control characters or ones that show nothing or reverse the text")
     return value
 

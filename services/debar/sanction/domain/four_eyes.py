@@ -174,7 +174,13 @@ class PermitAsRead:
 
 def confirm_exemption(x: Exemption, *, by: str, read: PermitAsRead, awaits: bool) -> Exemption:
     """`awaits`: permit_awaits, as read now (a permit in force that meets a court order is confirmed like one
-    stored pending)."""
+    stored pending). A permit that does not say what was read is refused first, even to the identity that already
+    confirmed it (an OK always means "the permit says what you read"), and the refusal names the field, never what
+    the permit says instead: no read shows a permit awaiting confirmation, and a refusal is not to be one."""
+    stored = PermitAsRead(x.document_number, x.measure, x.effective_from, x.effective_until)
+    for field in ("document_number", "measure", "effective_from", "effective_until"):
+        if getattr(read, field) != getattr(stored, field):
+            raise Conflict(f"{field}: exemption {x.id} does not say what was read; it is not confirmed")
     if x.confirmed_by and same_identity(x.confirmed_by, by):
         return x
     if x.confirmed_by or not awaits:
@@ -183,13 +189,6 @@ def confirm_exemption(x: Exemption, *, by: str, read: PermitAsRead, awaits: bool
         raise PermissionDenied(
             f"exemption {x.id} was granted by {x.granted_by}; a different registry identity must confirm it"
         )
-    stored = PermitAsRead(x.document_number, x.measure, x.effective_from, x.effective_until)
-    for field in ("document_number", "measure", "effective_from", "effective_until"):
-        if getattr(read, field) != getattr(stored, field):
-            raise Conflict(
-                f"{field}: exemption {x.id} says {getattr(stored, field)!r}, not {getattr(read, field)!r} as read; "
-                "it is not confirmed"
-            )
     return replace(x, pending=False, confirmed_by=by)
 
 
