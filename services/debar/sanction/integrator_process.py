@@ -26,6 +26,7 @@ from collections import Counter
 from typing import Any
 
 from debar.common import logs
+from debar.common.heap import freeze_startup_heap
 from debar.common.settings import Settings
 from debar.sanction.adapters.redis_wiring import redis_adapters
 from debar.sanction.adapters.witness_client import HttpWitnesses
@@ -159,6 +160,7 @@ async def _child(settings: Settings) -> None:
         # Named in the lease after the server it serves (host/server pid/random), as when it ran inside it.
         witnesses.warm()
         integrator = build_integrator(adapters, settings.log_signer(), witnesses, default_owner(os.getppid()))
+        freeze_startup_heap()
         running = asyncio.create_task(integrator.run())
         loop.add_signal_handler(signal.SIGTERM, running.cancel)
         loop.add_signal_handler(signal.SIGINT, running.cancel)
