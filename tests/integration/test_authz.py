@@ -21,6 +21,7 @@ from debar.authz.servicer import AuthorizationServicer
 from debar.common.identifiers import IdKind, InvalidIdentifier, mask_identifier, validate_identifier
 from debar.common.settings import SettingsError
 from debar.domain_services.sanction_client import SanctionClient
+from debar.rpc.callers import CallerInterceptor, Identify
 from debar.local.certs import write_dev_certs
 from debar.local.embedded_redis import EmbeddedRedis, free_port
 from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2_grpc, sanction_pb2, sanction_pb2_grpc
@@ -482,3 +483,41 @@ def test_one_platform_behind_envoy_exhausting_its_rate_leaves_anothers_answered(
     finally:
         service.stop()
         sanction.stop()
+
+
+async def test_a_platforms_file_naming_proxies_and_no_platform_yet_still_answers_only_its_proxies(tmp_path):
+    """The attack (security review, platform as insider): an operator lists Envoy in `proxies` before mapping any
+    platform ({"proxies": ["envoy"], "platforms": {}}). Before, the proxy rule applied only once a platform was
+    mapped, so a platform's own credential calling authz directly was answered: it chose the route's measures
+    (context_extensions are the caller's word) and checked any domain's, e.g. PROCUREMENT_BID from a hotel chain,
+    asked as authz alone, at authz's rate and in its name. Now proxies are the only callers once named."""
+    (tmp_path / "platforms.json").write_text(json.dumps({"proxies": ["envoy"], "platforms": {}}))
+    platforms, proxies = load_platforms(str(tmp_path / "platforms.json"))
+    recording = _RecordingSanction()
+    sanction_server = grpc.aio.server()
+    sanction_pb2_grpc.add_SanctionServiceServicer_to_server(recording, sanction_server)
+    sanction_port = sanction_server.add_insecure_port("127.0.0.1:0")
+    await sanction_server.start()
+    client = SanctionClient.connect(f"127.0.0.1:{sanction_port}", "authz", TIMEOUT)
+    authz_server = grpc.aio.server(interceptors=[CallerInterceptor(Identify("local"))])  # as `serve` wires it
+    external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
+        AuthorizationServicer(client, platforms=platforms, proxies=proxies), authz_server
+    )
+    authz_port = authz_server.add_insecure_port("127.0.0.1:0")
+    await authz_server.start()
+    bid = {"debar.measures": "PROCUREMENT_BID", "debar.subject.header": "x-bidder", "debar.subject.type": "RIC"}
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{authz_port}") as channel:
+            stub = external_auth_pb2_grpc.AuthorizationStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.Check(check_request(bid, {"x-bidder": new_ric()}), timeout=TIMEOUT,
+                                 metadata=(("x-debar-caller", "platform:hotelchain"),))  # fmt: skip
+            assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert recording.metadata == []  # nothing was asked of the sanction service
+            answer = await stub.Check(check_request(G_TRAIN, {"x-passenger-id": new_ric()}), timeout=TIMEOUT,
+                                      metadata=(("x-debar-caller", "envoy"),))  # fmt: skip
+            assert answer.status.code == code_pb2.OK  # the proxy is answered
+    finally:
+        await authz_server.stop(None)
+        await client.close()
+        await sanction_server.stop(None)

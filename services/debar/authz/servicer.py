@@ -67,8 +67,14 @@ class AuthorizationServicer(external_auth_pb2_grpc.AuthorizationServicer):
     async def Check(
         self, request: external_auth_pb2.CheckRequest, context: grpc.aio.ServicerContext
     ) -> external_auth_pb2.CheckResponse:
-        if self._platforms and self._proxies is not None and (caller := current_caller()) not in self._proxies:
-            # Its source.principal is its own word: believed, it could be asked for as any mapped platform.
+        if (
+            self._proxies is not None
+            and (self._proxies or self._platforms)
+            and (caller := current_caller()) not in self._proxies
+        ):
+            # Its source.principal is its own word: believed, it could be asked for as any mapped platform. And its
+            # context_extensions are its word too: named proxies are the only callers even before any platform is
+            # mapped, or a platform's own credential would choose any domain's measures, asked as authz alone.
             log.warning("refused: the caller is not a proxy of the platforms file", caller=caller)
             await context.abort(
                 grpc.StatusCode.PERMISSION_DENIED,
