@@ -21,9 +21,9 @@ from debar.authz.servicer import AuthorizationServicer
 from debar.common.identifiers import IdKind, InvalidIdentifier, mask_identifier, validate_identifier
 from debar.common.settings import SettingsError
 from debar.domain_services.sanction_client import SanctionClient
-from debar.rpc.callers import CallerInterceptor, Identify
 from debar.local.certs import write_dev_certs
 from debar.local.embedded_redis import EmbeddedRedis, free_port
+from debar.rpc.callers import CallerInterceptor, Identify
 from debar.v1 import common_pb2, decision_pb2, decision_pb2_grpc, registry_pb2_grpc, sanction_pb2, sanction_pb2_grpc
 from tests.support.envoy import PLATFORM, check_request, denied_body, denied_headers, upstream_headers
 from tests.support.requests import impose_request

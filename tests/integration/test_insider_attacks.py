@@ -48,6 +48,8 @@ EXTRA = {
     "triage-bot": {"scopes": ["objections:review", "decisions:read"]},
     # A platform with its own certificate and a tiny rate: three items an hour.
     "platform:nosy": {"scopes": ["watch"], "rate": {"checks": 3, "window_s": 3600}},
+    "platform:greedy": {"scopes": ["watch"], "rate": {"checks": 3, "window_s": 3600}},
+    "platform:greedier": {"scopes": ["watch"], "rate": {"checks": 3, "window_s": 3600}},
     "portal:tiny": {"scopes": ["decisions:read", "objections:file"], "rate": {"checks": 3, "window_s": 3600}},
     "reviewer:tiny": {
         "scopes": ["objections:review", "decisions:read", "registry:read"],
@@ -435,3 +437,24 @@ def test_a_platforms_subscriptions_count_against_its_rate_and_are_audited(as_cal
     assert all(r.HasField("subscription") for r in done.results)
     line = audit_lines(sanction_tls, "platform:12306", "SubscribeBatch")[-1]
     assert "status=OK" in line and "subject_count=2" in line, line
+
+
+WATCHED_BY_EVERY_DOMAIN = ["RAIL_G_TRAIN", "HOTEL_STAR_RATED", "REAL_ESTATE_PURCHASE", "PROCUREMENT_BID"]
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["Subscribe", "SubscribeBatch"])
+def test_one_subscription_of_many_measures_counts_each_measure_against_the_rate(as_caller, sanction_tls, batch):
+    """The attack (security review, a platform as the insider): a subscription tells what a check would, for each
+    of its measures, but counted one item whatever it named. platform:greedy (3 items an hour) subscribed one
+    person to 4 measures (up to 32: every domain's) for the price of one check, and then again for others, told
+    each measure's BECAME_RESTRICTED with every ground: a check of the same would cost 4. Now each measure of an
+    item counts one, as a checked (subject, measure) item does."""
+    name = "platform:greedier" if batch else "platform:greedy"  # each its own rate
+    watch = watch_pb2_grpc.WatchServiceStub(as_caller(name))
+    item = watch_pb2.SubscribeRequest(subject=subject(new_ric()), measures=WATCHED_BY_EVERY_DOMAIN,
+                                      until=ts(time.time() + 30 * DAY), tag="order-1")  # fmt: skip
+    if batch:
+        error = rpc_error(watch.SubscribeBatch, watch_pb2.SubscribeBatchRequest(items=[item]))
+    else:
+        error = rpc_error(watch.Subscribe, item)
+    assert error.code() == EXHAUSTED, error.details()

@@ -1,11 +1,13 @@
 """gRPC servicer of WatchService: proto in, the Watch use case, proto out. The owner of every call is the
 authenticated caller (for its principal when delegated): a platform never names, sees or changes another's
 subscriptions. A subscription tells its owner what a check would (restricted, with every ground; no longer), so each
-item subscribed counts one against the caller's rate, goes into its distinct subjects and is audited, as a read is
-(api/access.py: ReadGate); else a platform could watch a million people it walks through, unmetered."""
+measure of each item subscribed counts one against the caller's rate (as a checked item does), goes into its
+distinct subjects and is audited, as a read is (api/access.py: ReadGate); else a platform could watch a million
+people it walks through, unmetered, or every domain's measures of one for the price of one check."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from google.rpc import status_pb2
@@ -42,6 +44,12 @@ def _input(request: watch_pb2.SubscribeRequest, field: str) -> SubscriptionInput
     )
 
 
+def _cost(measures: Iterable[str]) -> int:
+    """What a subscription counts against the rate: one per measure it names (at least one), as a check of each
+    would; it tells each one's changes. Counted before the measures are validated, as a BatchCheck's items are."""
+    return max(1, len(set(measures)))
+
+
 def _subscription(sub: Subscription) -> watch_pb2.Subscription:
     return watch_pb2.Subscription(subscription_id=sub.id, until=wire.timestamp(sub.until))
 
@@ -60,7 +68,8 @@ class WatchServicer(watch_pb2_grpc.WatchServiceServicer):
                 raise result
             return result, [result.subject.pseudonym]
 
-        return _subscription(await self._reads.serve(context, "Subscribe", subscribe))
+        cost = _cost(request.measures)
+        return _subscription(await self._reads.serve(context, "Subscribe", subscribe, cost=cost))
 
     async def SubscribeBatch(self, request, context):  # type: ignore[no-untyped-def]
         if len(request.items) > self._max_batch:
@@ -79,7 +88,8 @@ class WatchServicer(watch_pb2_grpc.WatchServiceServicer):
             done = await self._watch.subscribe(_owner(), [x for _, x in valid], field="items[{i}]")
             return done, [d.subject.pseudonym for d in done if isinstance(d, Subscription)]
 
-        done = await self._reads.serve(context, "SubscribeBatch", subscribe, cost=len(valid))
+        cost = sum(_cost(x.measures) for _, x in valid)
+        done = await self._reads.serve(context, "SubscribeBatch", subscribe, cost=cost)
         # Field names: subscribe numbers the valid items; give each error its place in the request.
         results: list[Any] = list(inputs)
         for (i, _), result in zip(valid, done, strict=True):
