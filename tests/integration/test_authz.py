@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import grpc
@@ -367,23 +368,37 @@ class _RecordingSanction(sanction_pb2_grpc.SanctionServiceServicer):
         )
 
 
-@pytest.mark.parametrize("platforms", [{}, {PLATFORM: "platform:shop"}, {"spiffe://elsewhere": "platform:x"}])
-async def test_a_mapped_platform_goes_to_the_sanction_service_as_delegation(platforms):
-    """The downstream principal Envoy authenticated travels as x-debar-on-behalf-of, as the platform identity the
-    platforms file names for it; an unmapped principal (or no file) is asked for by authz alone."""
+@asynccontextmanager
+async def _authz_beside_a_recording_sanction(
+    platforms: dict[str, str], proxies: frozenset[str] | None = None, *interceptors: grpc.aio.ServerInterceptor
+) -> AsyncIterator[tuple[int, _RecordingSanction]]:
+    """An in-process authz (with `interceptors`) asking a sanction service that records what it is asked: authz's
+    port and the recording; both stopped on the way out."""
     recording = _RecordingSanction()
     sanction_server = grpc.aio.server()
     sanction_pb2_grpc.add_SanctionServiceServicer_to_server(recording, sanction_server)
     sanction_port = sanction_server.add_insecure_port("127.0.0.1:0")
     await sanction_server.start()
     client = SanctionClient.connect(f"127.0.0.1:{sanction_port}", "authz", TIMEOUT)
-    authz_server = grpc.aio.server()
+    authz_server = grpc.aio.server(interceptors=interceptors)
     external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
-        AuthorizationServicer(client, platforms=platforms), authz_server
+        AuthorizationServicer(client, platforms=platforms, proxies=proxies), authz_server
     )
     authz_port = authz_server.add_insecure_port("127.0.0.1:0")
     await authz_server.start()
     try:
+        yield authz_port, recording
+    finally:
+        await authz_server.stop(None)
+        await client.close()
+        await sanction_server.stop(None)
+
+
+@pytest.mark.parametrize("platforms", [{}, {PLATFORM: "platform:shop"}, {"spiffe://elsewhere": "platform:x"}])
+async def test_a_mapped_platform_goes_to_the_sanction_service_as_delegation(platforms):
+    """The downstream principal Envoy authenticated travels as x-debar-on-behalf-of, as the platform identity the
+    platforms file names for it; an unmapped principal (or no file) is asked for by authz alone."""
+    async with _authz_beside_a_recording_sanction(platforms) as (authz_port, recording):
         async with grpc.aio.insecure_channel(f"127.0.0.1:{authz_port}") as channel:
             answer = await external_auth_pb2_grpc.AuthorizationStub(channel).Check(
                 check_request(G_TRAIN, {"x-passenger-id": new_ric()}, principal=PLATFORM), timeout=TIMEOUT
@@ -392,10 +407,6 @@ async def test_a_mapped_platform_goes_to_the_sanction_service_as_delegation(plat
         [sent] = recording.metadata
         assert sent["x-debar-caller"] == "authz"
         assert sent.get("x-debar-on-behalf-of") == platforms.get(PLATFORM)
-    finally:
-        await authz_server.stop(None)
-        await client.close()
-        await sanction_server.stop(None)
 
 
 @pytest.mark.parametrize(
@@ -493,31 +504,18 @@ async def test_a_platforms_file_naming_proxies_and_no_platform_yet_still_answers
     asked as authz alone, at authz's rate and in its name. Now proxies are the only callers once named."""
     (tmp_path / "platforms.json").write_text(json.dumps({"proxies": ["envoy"], "platforms": {}}))
     platforms, proxies = load_platforms(str(tmp_path / "platforms.json"))
-    recording = _RecordingSanction()
-    sanction_server = grpc.aio.server()
-    sanction_pb2_grpc.add_SanctionServiceServicer_to_server(recording, sanction_server)
-    sanction_port = sanction_server.add_insecure_port("127.0.0.1:0")
-    await sanction_server.start()
-    client = SanctionClient.connect(f"127.0.0.1:{sanction_port}", "authz", TIMEOUT)
-    authz_server = grpc.aio.server(interceptors=[CallerInterceptor(Identify("local"))])  # as `serve` wires it
-    external_auth_pb2_grpc.add_AuthorizationServicer_to_server(
-        AuthorizationServicer(client, platforms=platforms, proxies=proxies), authz_server
-    )
-    authz_port = authz_server.add_insecure_port("127.0.0.1:0")
-    await authz_server.start()
     bid = {"debar.measures": "PROCUREMENT_BID", "debar.subject.header": "x-bidder", "debar.subject.type": "RIC"}
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{authz_port}") as channel:
-            stub = external_auth_pb2_grpc.AuthorizationStub(channel)
-            with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await stub.Check(check_request(bid, {"x-bidder": new_ric()}), timeout=TIMEOUT,
-                                 metadata=(("x-debar-caller", "platform:hotelchain"),))  # fmt: skip
-            assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
-            assert recording.metadata == []  # nothing was asked of the sanction service
-            answer = await stub.Check(check_request(G_TRAIN, {"x-passenger-id": new_ric()}), timeout=TIMEOUT,
-                                      metadata=(("x-debar-caller", "envoy"),))  # fmt: skip
-            assert answer.status.code == code_pb2.OK  # the proxy is answered
-    finally:
-        await authz_server.stop(None)
-        await client.close()
-        await sanction_server.stop(None)
+    identified = CallerInterceptor(Identify("local"))  # as `serve` wires it
+    async with (
+        _authz_beside_a_recording_sanction(platforms, proxies, identified) as (authz_port, recording),
+        grpc.aio.insecure_channel(f"127.0.0.1:{authz_port}") as channel,
+    ):
+        stub = external_auth_pb2_grpc.AuthorizationStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.Check(check_request(bid, {"x-bidder": new_ric()}), timeout=TIMEOUT,
+                             metadata=(("x-debar-caller", "platform:hotelchain"),))  # fmt: skip
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert recording.metadata == []  # nothing was asked of the sanction service
+        answer = await stub.Check(check_request(G_TRAIN, {"x-passenger-id": new_ric()}), timeout=TIMEOUT,
+                                  metadata=(("x-debar-caller", "envoy"),))  # fmt: skip
+        assert answer.status.code == code_pb2.OK  # the proxy is answered
