@@ -238,13 +238,13 @@ class RedisStore:
         sid = _str(stream_id)
         if not sid:  # nothing decided
             return []
-        # Per decision: "" for an allow that matched nothing, else its outcome, its matched restriction entries
-        # (RS between) and its exemption entry or "", FS between the three.
-        answers = _str(packed).split("\x1d")
+        # Per decision: "" for an allow that matched nothing (None here), else its outcome, its matched restriction
+        # entries (RS between) and its exemption entry or "", FS between the three.
+        answers = [a.split("\x1c") if a else None for a in _str(packed).split("\x1d")]
         refs: list[str] = []
         for answer in answers:
             if answer:
-                _, grounds, exemption = answer.split("\x1c")
+                _, grounds, exemption = answer
                 for raw in [*grounds.split("\x1e"), exemption] if exemption else grounds.split("\x1e"):
                     if raw not in self._entries:  # a decoded entry's texts were resolved with it
                         refs += text_refs_of(raw)
@@ -265,7 +265,7 @@ class RedisStore:
             if not answer:
                 add(Decision(name, check.query, allow, (), None, decided_at_ms, check.revision, catalogue_version))
                 continue
-            outcome, grounds, exemption = answer.split("\x1c")
+            outcome, grounds, exemption = answer
             add(
                 Decision(
                     name,
