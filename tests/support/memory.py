@@ -27,6 +27,7 @@ from debar.sanction.app.ports import (
     RateCounterUnavailable,
     RekeyCounts,
     Sequenced,
+    StaleWrite,
     StoreUnavailable,
     Written,
 )
@@ -345,17 +346,30 @@ class MemoryStore:
         self.restrictions[restriction.id] = restriction
 
     async def write_restrictions(
-        self, restrictions: Sequence[Restriction], changes: Sequence[IndexChange], log: Sequence[Sequenced] = ()
+        self,
+        restrictions: Sequence[Restriction],
+        replacing: Sequence[Restriction | None],
+        changes: Sequence[IndexChange],
+        log: Sequence[Sequenced] = (),
     ) -> int:
         self._switch.answer()
+        for r, old in zip(restrictions, replacing, strict=True):
+            if self.restrictions.get(r.id) != old:  # as lua/write.lua: compare-and-set, nothing written
+                raise StaleWrite(f"restriction {r.id} changed since it was read")
         self.restrictions.update((r.id, r) for r in restrictions)
         self._sequence(log)
         return self._apply(changes)
 
     async def write_exemption(
-        self, exemption: Exemption, changes: Sequence[IndexChange], log: Sequence[Sequenced] = ()
+        self,
+        exemption: Exemption,
+        replacing: Exemption | None,
+        changes: Sequence[IndexChange],
+        log: Sequence[Sequenced] = (),
     ) -> int:
         self._switch.answer()
+        if self.exemptions.get((exemption.subject.bucket, exemption.id)) != replacing:
+            raise StaleWrite(f"exemption {exemption.id} changed since it was read")
         self.exemptions[(exemption.subject.bucket, exemption.id)] = exemption
         self._sequence(log)
         return self._apply(changes)

@@ -8,11 +8,11 @@ from dataclasses import replace
 
 import pytest
 
-from debar.common.errors import Conflict, InvalidField, NotFound, PermissionDenied, Unavailable
+from debar.common.errors import Aborted, Conflict, InvalidField, NotFound, PermissionDenied, Unavailable
 from debar.common.identifiers import IdKind, Placement, Pseudonymiser, parse_keys
 from debar.common.settings import DEV_BUCKET_KEY, SettingsError
 from debar.sanction.app.ports import RekeyCounts
-from debar.sanction.app.registry import ExemptionInput, ImposeInput, PrincipalInput, WriteEffect
+from debar.sanction.app.registry import ATTEMPTS, ExemptionInput, ImposeInput, PrincipalInput, WriteEffect
 from debar.sanction.app.rekey import rekey
 from debar.sanction.bootstrap import Core, build_core
 from debar.sanction.domain.catalogue import load_default_catalogue
@@ -183,6 +183,50 @@ async def test_a_re_sent_record_keeps_its_pending_lift(core, clock):
     pending, _ = await core.registry.lift(restriction.id, "debt paid", LIFT_DOCUMENT, CLERK)
     again, _, effect = await core.registry.impose(item)
     assert effect is WriteEffect.UNCHANGED and again.pending_lift == pending.pending_lift
+
+
+async def test_a_write_beaten_by_other_writes_every_time_is_aborted_and_stores_nothing(core, backend, clock):
+    person = new_ric()
+    restriction, _, _ = await core.registry.impose(impose_input(person, start=int(clock()) - DAY))
+    store, writes = backend.store, []
+    write = store.write_restrictions
+
+    async def beaten(restrictions, replacing, changes, log=()):  # another write comes first, every time
+        writes.append(restrictions)
+        store.restrictions[restriction.id] = replace(store.restrictions[restriction.id], disputed=len(writes) % 2 == 1)
+        return await write(restrictions, replacing, changes, log)
+
+    store.write_restrictions = beaten
+    logged = len(store.registry_log)
+    with pytest.raises(Aborted, match=f"restriction {restriction.id} was changed by other writes"):
+        await core.registry.lift(restriction.id, "debt paid", LIFT_DOCUMENT, CLERK)
+    assert len(writes) == ATTEMPTS  # each attempt made of the record as the write before it left it
+    assert store.restrictions[restriction.id].pending_lift is None and len(store.registry_log) == logged
+
+
+async def test_a_write_made_again_after_a_race_drops_the_index_entries_its_beaten_attempt_left(core, backend, clock):
+    # On Redis Cluster a write's index entries on other nodes are stored before its record, which is refused when
+    # another write came first: here a restatement moving the record to another subject, while it was lifted.
+    first, second = new_ric(), new_ric()
+    item = impose_input(first, start=int(clock()) - 10 * DAY, source="railway_passenger_credit")
+    restriction, _, _ = await core.registry.impose(item)
+    store = backend.store
+    write = store.write_restrictions
+    moved = replace(item, subject_id=second)
+
+    async def beaten_once(restrictions, replacing, changes, log=()):
+        store.write_restrictions = write
+        await core.registry.impose(moved)  # the other write, first to its record
+        store._apply(changes)  # this attempt's entries on the other nodes (the first subject's, lifted)
+        return await write(restrictions, replacing, changes, log)  # its record: refused (StaleWrite)
+
+    store.write_restrictions = beaten_once
+    clock.advance(DAY)
+    lifted, _ = await core.registry.lift(restriction.id, "fare paid", LIFT_DOCUMENT, CLERK)
+    assert lifted.lifted_at == int(clock()) and lifted.subject.pseudonym != restriction.subject.pseudonym
+    before_the_lift = int(clock()) - DAY // 2
+    assert await outcome(core, second, "RAIL_TICKET_BAN", at=before_the_lift) is Outcome.DENY
+    assert await outcome(core, first, "RAIL_TICKET_BAN", at=before_the_lift) is Outcome.ALLOW  # no entry left behind
 
 
 async def test_lift_refuses_an_unknown_record_a_missing_reason_and_a_missing_document(core, clock):

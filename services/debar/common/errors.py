@@ -26,6 +26,11 @@ class Conflict(DomainError):
     """The request is well-formed but the record's state does not allow it (FAILED_PRECONDITION)."""
 
 
+class Aborted(DomainError):
+    """Other writes to the same record kept coming between reading it and writing it: nothing was stored, and the
+    call may be made again (ABORTED)."""
+
+
 class AlreadyExists(DomainError):
     """The thing asked to be made exists already (ALREADY_EXISTS); the message names it by id only."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from debar.common.errors import (
+    Aborted,
     AlreadyExists,
     Conflict,
     DomainError,
@@ -19,6 +20,7 @@ _CODES: list[tuple[type[DomainError], grpc.StatusCode]] = [
     (InvalidField, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (Conflict, grpc.StatusCode.FAILED_PRECONDITION),
+    (Aborted, grpc.StatusCode.ABORTED),
     (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),

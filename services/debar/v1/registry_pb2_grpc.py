@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class RegistryServiceStub:
-    """The writing side, for courts and list operators. Every write bumps the revision.
+    """The writing side, for courts and list operators. Every write bumps the revision. A write is stored only over the
+    record it was made of; one that other writes to the same record beat again and again is ABORTED, nothing stored.
     """
 
     def __init__(self, channel):
@@ -73,7 +74,8 @@ class RegistryServiceStub:
 
 
 class RegistryServiceServicer:
-    """The writing side, for courts and list operators. Every write bumps the revision.
+    """The writing side, for courts and list operators. Every write bumps the revision. A write is stored only over the
+    record it was made of; one that other writes to the same record beat again and again is ABORTED, nothing stored.
     """
 
     def Impose(self, request, context):
@@ -176,7 +178,8 @@ def add_RegistryServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class RegistryService:
-    """The writing side, for courts and list operators. Every write bumps the revision.
+    """The writing side, for courts and list operators. Every write bumps the revision. A write is stored only over the
+    record it was made of; one that other writes to the same record beat again and again is ABORTED, nothing stored.
     """
 
     @staticmethod

@@ -27,7 +27,9 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class RegistryServiceStub:
-    """The writing side, for courts and list operators. Every write bumps the revision."""
+    """The writing side, for courts and list operators. Every write bumps the revision. A write is stored only over the
+    record it was made of; one that other writes to the same record beat again and again is ABORTED, nothing stored.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -58,7 +60,9 @@ class RegistryServiceStub:
 
 @_typing.type_check_only
 class RegistryServiceAsyncStub(RegistryServiceStub):
-    """The writing side, for courts and list operators. Every write bumps the revision."""
+    """The writing side, for courts and list operators. Every write bumps the revision. A write is stored only over the
+    record it was made of; one that other writes to the same record beat again and again is ABORTED, nothing stored.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Impose: _aio.UnaryUnaryMultiCallable[_registry_pb2.ImposeRequest, _registry_pb2.ImposeResponse]  # type: ignore[assignment]
@@ -85,7 +89,9 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     """
 
 class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
-    """The writing side, for courts and list operators. Every write bumps the revision."""
+    """The writing side, for courts and list operators. Every write bumps the revision. A write is stored only over the
+    record it was made of; one that other writes to the same record beat again and again is ABORTED, nothing stored.
+    """
 
     @_abc_1.abstractmethod
     def Impose(

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgpack
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ResponseError
 
 from debar.common.circuit import CircuitBreaker
 from debar.sanction.adapters import codec
@@ -21,7 +22,7 @@ from debar.sanction.adapters.redis_client import Lanes
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
-from debar.sanction.app.ports import DecisionNames, RateAsk, Sequenced
+from debar.sanction.app.ports import DecisionNames, RateAsk, Sequenced, StaleWrite
 from debar.sanction.domain import four_eyes
 from debar.sanction.domain.catalogue import Catalogue, load_default_catalogue
 from debar.sanction.domain.decision_seals import DecisionSealer
@@ -32,6 +33,7 @@ from debar.tlog.entry_signature import sign_chunk, sign_entry
 from debar.tlog.note import Signer
 
 BATCH_ENTRIES = 256  # registry entries per stream record of a many-record write (a record of ~60 KB at most)
+_STALE = "STALE "  # lua/write.lua's error reply naming a record that is not the one a write replaces
 SUBJECT_PARTS_KEPT = 20_000  # subjects whose decide item part is kept (about 250 bytes each)
 
 
@@ -423,26 +425,52 @@ class RedisStore:
 
     @unavailable_on_redis_error
     async def write_restrictions(
-        self, restrictions: Sequence[Restriction], changes: Sequence[IndexChange], log: Sequence[Sequenced] = ()
+        self,
+        restrictions: Sequence[Restriction],
+        replacing: Sequence[Restriction | None],
+        changes: Sequence[IndexChange],
+        log: Sequence[Sequenced] = (),
     ) -> int:
         """Stores records, applies their index changes and sequences their log entries in one `write` script call
         per node (one call on a single server: atomic), their texts first, so that no stored record names a text
-        that is not there. Returns how many index entries changed."""
+        that is not there. Each record only over the bytes `replacing`'s was read from (StaleWrite otherwise).
+        Returns how many index entries changed."""
         texts = [t for r in restrictions for t in (r.source, r.legal_basis, r.authority)]
         texts += [t for c in changes if c.entry for t in (c.entry.source, c.entry.legal_basis, c.entry.authority)]
         refs = await self.store_texts(texts)
-        records = [
-            (self._keys.restrictions(r.id), r.id, codec.encode_restriction(r, self._catalogue, refs))
-            for r in restrictions
-        ]
+        keys = [(self._keys.restrictions(r.id), r.id) for r in restrictions]
+        read = [(key, field) for (key, field), old in zip(keys, replacing, strict=True) if old is not None]
+        stored = iter(await self._hget_many(read) if read else ())
+        records = []
+        for (key, rid), r, old in zip(keys, restrictions, replacing, strict=True):
+            expected = b""
+            if old is not None:
+                raw = next(stored)
+                texts_now = await self.resolve_texts(codec.restriction_text_refs(raw)) if raw else {}
+                if raw is None or codec.decode_restriction(rid, raw, texts_now, self._catalogue) != old:
+                    raise StaleWrite(f"restriction {rid} changed since it was read")
+                expected = raw
+            records.append((key, rid, codec.encode_restriction(r, self._catalogue, refs), expected))
         return await self._write_ops(records, self._index_ops(changes, refs), log)
 
     @unavailable_on_redis_error
     async def write_exemption(
-        self, exemption: Exemption, changes: Sequence[IndexChange], log: Sequence[Sequenced] = ()
+        self,
+        exemption: Exemption,
+        replacing: Exemption | None,
+        changes: Sequence[IndexChange],
+        log: Sequence[Sequenced] = (),
     ) -> int:
-        """The permit, its index change and its log entry: every key in the subject's slot, so one call."""
-        records = [(self._keys.exemptions(exemption.subject.bucket), exemption.id, codec.encode_exemption(exemption))]
+        """The permit, its index change and its log entry: every key in the subject's slot, so one call; only over
+        the bytes `replacing` was read from (StaleWrite otherwise)."""
+        key = self._keys.exemptions(exemption.subject.bucket)
+        expected = b""
+        if replacing is not None:
+            raw: Any = await self._redis.hget(key, exemption.id)
+            if raw is None or codec.decode_exemption(exemption.id, _bytes(raw)) != replacing:
+                raise StaleWrite(f"exemption {exemption.id} changed since it was read")
+            expected = _bytes(raw)
+        records = [(key, exemption.id, codec.encode_exemption(exemption), expected)]
         refs = await self.store_texts(t for c in changes if c.entry for t in (c.entry.source, c.entry.authority))
         return await self._write_ops(records, self._index_ops(changes, refs), log)
 
@@ -502,7 +530,7 @@ class RedisStore:
 
     async def _write_ops(
         self,
-        records: Sequence[tuple[str, str, bytes | str]],
+        records: Sequence[tuple[str, str, bytes, bytes]],
         entries: Sequence[tuple[str, str, str, str]],
         log: Sequence[Sequenced],
     ) -> int:
@@ -555,7 +583,7 @@ class RedisStore:
             blob = msgpack.packb(
                 [[v for r in mine for v in r], [v for e in ops for v in e], singles, batches], use_bin_type=False
             )
-            return self._eval("write", [keys[positions[0]]], [blob], node)
+            return self._written(self._eval("write", [keys[positions[0]]], [blob], node))
 
         if len(groups) == 1:
             return int(await call(*groups[0]))
@@ -564,6 +592,17 @@ class RedisStore:
         last = [(node, [i for i in positions if i < n_records]) for node, positions in groups]
         await asyncio.gather(*(call(node, ps) for node, ps in last if ps))
         return changed
+
+    @staticmethod
+    async def _written(call: Awaitable[Any]) -> Any:
+        """The `write` script's answer; StaleWrite where it found a record other than the one a write replaces."""
+        try:
+            return await call
+        except ResponseError as error:
+            if str(error).startswith(_STALE):
+                field = str(error)[len(_STALE) :]
+                raise StaleWrite(f"restriction or exemption {field} changed since it was read") from error
+            raise
 
     async def stored_records(self) -> AsyncIterator[Restriction | Exemption]:
         """Every restriction and permit held (app/ports.py: StoredRecords), hash by hash, for `debar log verify`."""

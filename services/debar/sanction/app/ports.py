@@ -27,6 +27,11 @@ class StoreUnavailable(Exception):
     """Storage did not answer in time or at all."""
 
 
+class StaleWrite(Exception):
+    """A record a write replaces changed after the write was made from it (another write came between): nothing of
+    the write was stored on the record's node, and the write is to be made again from the record as it is now."""
+
+
 class NodesArchived(MissingNodes):
     """A node a proof needs lies in a level-0 tile moved out of the store to the archive (`debar log archive`)."""
 
@@ -108,16 +113,26 @@ class RestrictionStore(Protocol):
     async def get_restrictions(self, ids: Sequence[str]) -> list[Restriction | None]: ...
     async def put_restriction(self, restriction: Restriction) -> None: ...
     async def write_restrictions(
-        self, restrictions: Sequence[Restriction], changes: Sequence[IndexChange], log: Sequence[Sequenced] = ()
+        self,
+        restrictions: Sequence[Restriction],
+        replacing: Sequence[Restriction | None],
+        changes: Sequence[IndexChange],
+        log: Sequence[Sequenced] = (),
     ) -> int:
         """Records, their index changes and their log entries together (one script call per node): how many index
-        entries changed."""
+        entries changed. Each record is stored only over `replacing`'s (None: none stored), the record it was made
+        from: else StaleWrite, and nothing is written on the records' node."""
         ...
 
     async def write_exemption(
-        self, exemption: Exemption, changes: Sequence[IndexChange], log: Sequence[Sequenced] = ()
+        self,
+        exemption: Exemption,
+        replacing: Exemption | None,
+        changes: Sequence[IndexChange],
+        log: Sequence[Sequenced] = (),
     ) -> int:
-        """A permit, its index change and its log entry, in one script call (all in the subject's slot)."""
+        """A permit, its index change and its log entry, in one script call (all in the subject's slot), only over
+        `replacing` (None: no permit stored under its id): else StaleWrite, and nothing is written."""
         ...
 
     async def registry_history(self, bucket: str, target: str) -> list[tuple[str, bytes]]:

@@ -7,16 +7,17 @@ from __future__ import annotations
 import contextlib
 import time
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from enum import Enum
+from typing import TypeVar
 
-from debar.common.errors import Conflict, InvalidField, NotFound
+from debar.common.errors import Aborted, Conflict, InvalidField, NotFound
 from debar.common.identifiers import IdKind, mask_name, ric_birth_date
 from debar.common.times import checked_time
 from debar.sanction.app.checker import RevisionFloor
-from debar.sanction.app.ports import RestrictionStore, Sequenced, StoreUnavailable, WriteWatch
+from debar.sanction.app.ports import RestrictionStore, Sequenced, StaleWrite, StoreUnavailable, WriteWatch
 from debar.sanction.app.unavailable import unavailable_as
 from debar.sanction.domain import four_eyes
 from debar.sanction.domain.calendar import DAY, add_working_days
@@ -40,6 +41,11 @@ from debar.sanction.domain.subjects import SubjectResolver
 
 MAX_TEXT = 512
 MAX_PRINCIPALS = 64
+# A write is made of the record as read and stored only over it; one that another write beat to it is made again of
+# the record as that one left it, this many times at most.
+ATTEMPTS = 5
+
+T = TypeVar("T")
 
 
 ADULT_AGE = 18
@@ -174,6 +180,19 @@ def _sequenced(entry: RegistryEntry, record: Restriction) -> Sequenced:
     return Sequenced(record.subject.bucket, entry, entry.target)
 
 
+async def _unraced(what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+    """`attempt` (it reads a record, makes its change of it, and writes it over the record read) made again while
+    another write to the record comes between its read and its write (StaleWrite), so that neither write is lost: a
+    lift confirmed while an objection disputes the record, an Impose restating it while a lift is asked."""
+    for _ in range(ATTEMPTS):
+        try:
+            return await attempt()
+        except StaleWrite:
+            continue
+    raise Aborted(f"{what} was changed by other writes while this one was made, {ATTEMPTS} times; nothing of it "
+                  "was stored: ask again")  # fmt: skip
+
+
 class Registry:
     def __init__(
         self,
@@ -281,18 +300,13 @@ class Registry:
     async def impose(self, item: ImposeInput, actor: str = "") -> tuple[Restriction, int, WriteEffect]:
         """`actor`: the identity imposing it, logged with the write."""
         built = self.build(item)  # validated fully before anything is read or written
-        if four_eyes.lift_needs_confirmation(self._catalogue, built.source):
-            await self._refuse_weakening(built)
-        [(restriction, effect)], revision = await self.impose_built([built], actor)
+        guarded = four_eyes.lift_needs_confirmation(self._catalogue, built.source)
+        [(restriction, effect)], revision = await self.impose_built([built], actor, refuse_weakening=guarded)
         return restriction, revision, effect
 
-    @unavailable_as("restriction data")
-    async def _refuse_weakening(self, built: Restriction) -> None:
-        """Conflict when this Impose would weaken a stored record of a source whose lifts need a second identity
+    def _refuse_weakening(self, stored: Restriction, built: Restriction) -> None:
+        """Conflict when this Impose would weaken the stored record of a source whose lifts need a second identity
         (four_eyes.weakening): that is a Lift, and Lift and ConfirmLift do it."""
-        [stored] = await self._store.get_restrictions([built.id])
-        if stored is None:
-            return
         current = self._resolver.current
         stored = replace(
             stored,
@@ -311,35 +325,52 @@ class Registry:
 
     @unavailable_as("restriction data")
     async def impose_built(
-        self, built: Sequence[Restriction], actor: str = ""
+        self, built: Sequence[Restriction], actor: str = "", refuse_weakening: bool = False
     ) -> tuple[list[tuple[Restriction, WriteEffect]], int]:
         """Stores records made by `build` (distinct ids): reads what is stored in one round trip, writes what
         changed with its index entries and its log entry (who, before and after, what changed) in one store call,
         then bumps the revision once. Returns each record as stored (the existing one when unchanged) with its
-        effect, and the revision. `actor`: who imposes (an import: the importing identity)."""
-        existing = await self._store.get_restrictions([b.id for b in built])
-        out: list[tuple[Restriction, WriteEffect]] = []
-        writes: list[Restriction] = []
-        changes: list[IndexChange] = []
-        log: list[Sequenced] = []
-        now = int(self._clock())
-        for new, old in zip(built, existing, strict=True):
-            restriction = carry_over(new, old) if old else new
-            if old is not None and old.same_content(restriction):
-                out.append((old, WriteEffect.UNCHANGED))
-                continue
-            writes.append(restriction)
-            log.append(_sequenced(restriction_entry(Action.IMPOSE, old, restriction, actor, now), restriction))
-            changes += self._index_changes(restriction, old) if old else self._new_index_changes(restriction)
-            out.append((restriction, WriteEffect.UPDATED if old else WriteEffect.CREATED))
-        if not writes:
-            return out, self._floor.value
-        touched = [c.subject for c in changes]
-        await self._before(touched)
-        await self._store.write_restrictions(writes, changes, log)
-        revision = await self._bump()
-        await self._after(touched)
-        return out, revision
+        effect, and the revision. `actor`: who imposes (an import: the importing identity). `refuse_weakening`:
+        Conflict where a record would weaken the one stored (_refuse_weakening), judged against the record the
+        write replaces."""
+        ids = [b.id for b in built]
+        tried: dict[str, list[Restriction]] = {}  # what earlier attempts wrote, by id (see _raw_index_changes)
+
+        async def attempt() -> tuple[list[tuple[Restriction, WriteEffect]], int]:
+            existing = await self._store.get_restrictions(ids)
+            out: list[tuple[Restriction, WriteEffect]] = []
+            writes: list[Restriction] = []
+            replaced: list[Restriction | None] = []
+            changes: list[IndexChange] = []
+            log: list[Sequenced] = []
+            now = int(self._clock())
+            for new, old in zip(built, existing, strict=True):
+                if refuse_weakening and old is not None:
+                    self._refuse_weakening(old, new)
+                restriction = carry_over(new, old) if old else new
+                if old is not None and old.same_content(restriction):
+                    out.append((old, WriteEffect.UNCHANGED))
+                    continue
+                writes.append(restriction)
+                replaced.append(old)
+                log.append(_sequenced(restriction_entry(Action.IMPOSE, old, restriction, actor, now), restriction))
+                earlier = tried.setdefault(restriction.id, [])
+                if old or earlier:
+                    changes += self._index_changes(restriction, old, earlier)
+                else:
+                    changes += self._new_index_changes(restriction)
+                earlier.append(restriction)
+                out.append((restriction, WriteEffect.UPDATED if old else WriteEffect.CREATED))
+            if not writes:
+                return out, self._floor.value
+            touched = [c.subject for c in changes]
+            await self._before(touched)
+            await self._store.write_restrictions(writes, replaced, changes, log)
+            revision = await self._bump()
+            await self._after(touched)
+            return out, revision
+
+        return await _unraced(f"restriction {ids[0]}" if len(ids) == 1 else f"one of restrictions {ids[0]}…", attempt)
 
     def _new_index_changes(self, new: Restriction) -> list[IndexChange]:
         """`_index_changes(new, None)`, without its merging when there is nothing to merge (the usual case: a new
@@ -355,8 +386,10 @@ class Registry:
             return changes
         return self._index_changes(new, None)
 
-    def _index_changes(self, new: Restriction, old: Restriction | None) -> list[IndexChange]:
-        return self.under_current_keys(self._raw_index_changes(new, old))
+    def _index_changes(
+        self, new: Restriction, old: Restriction | None, tried: Sequence[Restriction] = ()
+    ) -> list[IndexChange]:
+        return self.under_current_keys(self._raw_index_changes(new, old, tried))
 
     def under_current_keys(self, changes: list[IndexChange]) -> list[IndexChange]:
         """Index entries are written under current pseudonyms only. A record stored before a key rotation names
@@ -374,14 +407,20 @@ class Registry:
                 current[key] = change
         return [*older, *current.values()]
 
-    def _raw_index_changes(self, new: Restriction, old: Restriction | None) -> list[IndexChange]:
+    def _raw_index_changes(
+        self, new: Restriction, old: Restriction | None, tried: Sequence[Restriction] = ()
+    ) -> list[IndexChange]:
+        """Every entry `new` stands for, and drops of those `old` stood for and `new` does not. And of those that
+        `tried` (earlier attempts of this write, beaten by another write) stood for: on Redis Cluster an attempt
+        whose record was stale may have stored the index entries on other nodes before its record was refused."""
         wanted = {(c.subject, c.role): c for c in self.index_changes(new)}
-        dropped = [
-            IndexChange(c.subject, EntryKind.RESTRICTION, new.id, c.role, None)
-            for c in (self.index_changes(old) if old else [])
-            if (c.subject, c.role) not in wanted
-        ]
-        return [*wanted.values(), *dropped]
+        dropped: dict[tuple[SubjectRef, Role | None], IndexChange] = {}
+        for before in (old, *tried) if old else tried:
+            for c in self.index_changes(before):
+                if (c.subject, c.role) not in wanted:
+                    dropped.setdefault((c.subject, c.role), IndexChange(c.subject, EntryKind.RESTRICTION, new.id,
+                                                                        c.role, None))  # fmt: skip
+        return [*wanted.values(), *dropped.values()]
 
     def index_changes(self, r: Restriction) -> list[IndexChange]:
         """The index entries a restriction stands for: its subject's, and each bound principal's. A lifted
@@ -449,25 +488,29 @@ class Registry:
         restriction stays in force until `confirm_lift`). `actor`: the identity asking."""
         reason = _text(reason, "reason", required=True)
         document = _text(document_number, "document_number", required=True, limit=128)
-        existing = await self.get(rid)
-        updated = four_eyes.ask_lift(
-            existing, by=actor, reason=reason, document_number=document, now=int(self._clock()),
-            needs_confirmation=four_eyes.lift_needs_confirmation(self._catalogue, existing.source),
-        )  # fmt: skip
-        entry = restriction_entry(
-            Action.LIFT, existing, updated, actor, int(self._clock()), document_number=document, reason=reason
-        )
-        return updated, await self._write_changed(updated, existing, entry)
+
+        def lifted(existing: Restriction) -> tuple[Restriction, RegistryEntry]:
+            updated = four_eyes.ask_lift(
+                existing, by=actor, reason=reason, document_number=document, now=int(self._clock()),
+                needs_confirmation=four_eyes.lift_needs_confirmation(self._catalogue, existing.source),
+            )  # fmt: skip
+            return updated, restriction_entry(
+                Action.LIFT, existing, updated, actor, int(self._clock()), document_number=document, reason=reason
+            )
+
+        return await self._rewrite(rid, lifted)
 
     @unavailable_as("restriction data")
     async def confirm_lift(self, rid: str, document_number: str, actor: str) -> tuple[Restriction, int]:
         """A pending lift takes effect, confirmed by `actor`, who must not be the identity that asked for it."""
         document = _text(document_number, "document_number", required=True, limit=128)
-        existing = await self.get(rid)
-        updated = four_eyes.confirm_lift(existing, by=actor, document_number=document, now=int(self._clock()))
-        entry = restriction_entry(Action.CONFIRM_LIFT, existing, updated, actor, int(self._clock()),
-                                  document_number=document)  # fmt: skip
-        return updated, await self._write_changed(updated, existing, entry)
+
+        def confirmed(existing: Restriction) -> tuple[Restriction, RegistryEntry]:
+            updated = four_eyes.confirm_lift(existing, by=actor, document_number=document, now=int(self._clock()))
+            return updated, restriction_entry(Action.CONFIRM_LIFT, existing, updated, actor, int(self._clock()),
+                                              document_number=document)  # fmt: skip
+
+        return await self._rewrite(rid, confirmed)
 
     @unavailable_as("restriction data")
     async def lift_link(self, rid: str, subject: SubjectRef, reason: str, actor: str = "") -> tuple[Restriction, int]:
@@ -475,57 +518,80 @@ class Registry:
         debtor (the whole record, lifted if it was not yet, and marked corrected) or one principal link. For a
         confirmed objection: its two reviewers were the four eyes, so no registry confirmation is asked. `actor`:
         the reviewer whose confirmation made the correction."""
-        existing = await self.get(rid)
         same = self._resolver.same_subject  # the decision and the record may be under different keys of the ring
-        now = int(self._clock())
-        if same(existing.subject.pseudonym, subject.pseudonym):
-            if existing.corrected:
-                return existing, self._floor.value
-            # A record lifted before (a debt paid) keeps when and by whom; the correction now says why it is out of
-            # force, and takes it out of force for the times before the lift too.
-            lifted = replace(
-                existing, lifted_at=existing.lifted_at or now, lift_reason=reason, pending_lift=None, corrected=True,
-                updated_at=now,
-            )  # fmt: skip
-            entry = restriction_entry(Action.CORRECT, existing, lifted, actor, now, reason=reason)
-            return lifted, await self._write(lifted, existing, entry)
-        links = tuple(
-            replace(p, lifted_at=now, lift_reason=reason)
-            if same(p.subject.pseudonym, subject.pseudonym) and p.lifted_at is None
-            else p
-            for p in existing.principals
-        )
-        if links == existing.principals:
-            return existing, self._floor.value
-        updated = replace(existing, principals=links, updated_at=now)
-        entry = restriction_entry(Action.CORRECT, existing, updated, actor, now, reason=reason)
-        return updated, await self._write(updated, existing, entry)
+
+        def corrected(existing: Restriction) -> tuple[Restriction, RegistryEntry] | None:
+            now = int(self._clock())
+            if same(existing.subject.pseudonym, subject.pseudonym):
+                if existing.corrected:
+                    return None
+                # A record lifted before (a debt paid) keeps when and by whom; the correction now says why it is out
+                # of force, and takes it out of force for the times before the lift too.
+                lifted = replace(
+                    existing, lifted_at=existing.lifted_at or now, lift_reason=reason, pending_lift=None,
+                    corrected=True, updated_at=now,
+                )  # fmt: skip
+                return lifted, restriction_entry(Action.CORRECT, existing, lifted, actor, now, reason=reason)
+            links = tuple(
+                replace(p, lifted_at=now, lift_reason=reason)
+                if same(p.subject.pseudonym, subject.pseudonym) and p.lifted_at is None
+                else p
+                for p in existing.principals
+            )
+            if links == existing.principals:
+                return None
+            updated = replace(existing, principals=links, updated_at=now)
+            return updated, restriction_entry(Action.CORRECT, existing, updated, actor, now, reason=reason)
+
+        return await self._rewrite(rid, corrected)
 
     @unavailable_as("restriction data")
     async def set_disputed(self, rids: Sequence[str], disputed: bool, actor: str = "", reason: str = "") -> int:
         """`actor`: who filed or moved the objection that (no longer) disputes them; `reason` names it."""
-        records = [r for r in await self._store.get_restrictions(list(rids)) if r and r.disputed != disputed]
-        if not records:
-            return self._floor.value
-        now = int(self._clock())
-        action = Action.DISPUTE if disputed else Action.UNDISPUTE
-        marked = [replace(record, disputed=disputed, updated_at=now) for record in records]
-        log = [
-            _sequenced(restriction_entry(action, old, new, actor, now, reason=reason), new)
-            for old, new in zip(records, marked, strict=True)
-        ]
-        await self._store.write_restrictions(marked, [], log)
-        return await self._bump()
 
-    async def _write_changed(self, new: Restriction, old: Restriction, entry: RegistryEntry) -> int:
-        return await self._write(new, old, entry) if new != old else self._floor.value
+        async def attempt() -> int:
+            records = [r for r in await self._store.get_restrictions(list(rids)) if r and r.disputed != disputed]
+            if not records:
+                return self._floor.value
+            now = int(self._clock())
+            action = Action.DISPUTE if disputed else Action.UNDISPUTE
+            marked = [replace(record, disputed=disputed, updated_at=now) for record in records]
+            log = [
+                _sequenced(restriction_entry(action, old, new, actor, now, reason=reason), new)
+                for old, new in zip(records, marked, strict=True)
+            ]
+            await self._store.write_restrictions(marked, records, [], log)
+            return await self._bump()
 
-    async def _write(self, new: Restriction, old: Restriction, entry: RegistryEntry) -> int:
-        """The record, its index entries and its log entry in one store call."""
-        changes = self._index_changes(new, old)
+        return await _unraced(f"one of restrictions {', '.join(rids)[:100]}", attempt)
+
+    async def _rewrite(
+        self, rid: str, change: Callable[[Restriction], tuple[Restriction, RegistryEntry] | None]
+    ) -> tuple[Restriction, int]:
+        """Reads the record, makes `change` of it (the record and its log entry; None: nothing to change) and writes
+        it over the record read; made again of the record as it is now where another write came between."""
+        tried: list[Restriction] = []
+
+        async def attempt() -> tuple[Restriction, int]:
+            existing = await self.get(rid)
+            made = change(existing)
+            if made is None or made[0] == existing:
+                return existing, self._floor.value
+            updated, entry = made
+            earlier = tuple(tried)
+            tried.append(updated)
+            return updated, await self._write(updated, existing, entry, earlier)
+
+        return await _unraced(f"restriction {rid}", attempt)
+
+    async def _write(
+        self, new: Restriction, old: Restriction, entry: RegistryEntry, tried: Sequence[Restriction] = ()
+    ) -> int:
+        """The record, its index entries and its log entry in one store call, over `old` (StaleWrite otherwise)."""
+        changes = self._index_changes(new, old, tried)
         touched = [c.subject for c in changes]
         await self._before(touched)
-        await self._store.write_restrictions([new], changes, [_sequenced(entry, new)])
+        await self._store.write_restrictions([new], [old], changes, [_sequenced(entry, new)])
         revision = await self._bump()
         await self._after(touched)
         return revision
@@ -598,15 +664,19 @@ class Registry:
             document_number=document,
             created_at=now,
         )
-        needs = four_eyes.exemption_needs_confirmation(
-            self._catalogue, measure, await self._store.index_entries(subject)
-        )
-        existing = await self._store.get_exemption(subject, new.id)
-        exemption = four_eyes.grant(new, existing, by=actor, now=now, needs_confirmation=needs)
-        if exemption == existing:
-            return exemption, self._floor.value
-        entry = exemption_entry(Action.GRANT_EXEMPTION, existing, exemption, actor, now)
-        return exemption, await self._put_exemption(exemption, entry)
+
+        async def attempt() -> tuple[Exemption, int]:
+            needs = four_eyes.exemption_needs_confirmation(
+                self._catalogue, measure, await self._store.index_entries(subject)
+            )
+            existing = await self._store.get_exemption(subject, new.id)
+            exemption = four_eyes.grant(new, existing, by=actor, now=now, needs_confirmation=needs)
+            if exemption == existing:
+                return exemption, self._floor.value
+            entry = exemption_entry(Action.GRANT_EXEMPTION, existing, exemption, actor, now)
+            return exemption, await self._put_exemption(exemption, existing, entry)
+
+        return await _unraced(f"exemption {new.id}", attempt)
 
     @unavailable_as("restriction data")
     async def confirm_exemption(
@@ -628,21 +698,25 @@ class Registry:
                 raise InvalidField(field, "is required: the permit's window, as read on the court's permit")
             window.append(seconds)
         read = four_eyes.PermitAsRead(document, code, window[0], window[1])
-        existing = await self._store.get_exemption(subject, xid)
-        # Permits are kept per bucket, which many subjects share: the one found must be the named subject's, or a
-        # confirmer naming one person would put another's permit in force.
-        if existing is None or not (
-            existing.subject.kind is subject.kind
-            and self._resolver.same_subject(existing.subject.pseudonym, subject.pseudonym)
-        ):
-            raise NotFound(f"no exemption {xid} for this subject")
-        confirmed = four_eyes.confirm_exemption(
-            existing, by=actor, read=read, awaits=await self.awaits(existing, subject)
-        )
-        if confirmed == existing:
-            return confirmed, self._floor.value
-        entry = exemption_entry(Action.CONFIRM_EXEMPTION, existing, confirmed, actor, int(self._clock()))
-        return confirmed, await self._put_exemption(confirmed, entry)
+
+        async def attempt() -> tuple[Exemption, int]:
+            existing = await self._store.get_exemption(subject, xid)
+            # Permits are kept per bucket, which many subjects share: the one found must be the named subject's, or
+            # a confirmer naming one person would put another's permit in force.
+            if existing is None or not (
+                existing.subject.kind is subject.kind
+                and self._resolver.same_subject(existing.subject.pseudonym, subject.pseudonym)
+            ):
+                raise NotFound(f"no exemption {xid} for this subject")
+            confirmed = four_eyes.confirm_exemption(
+                existing, by=actor, read=read, awaits=await self.awaits(existing, subject)
+            )
+            if confirmed == existing:
+                return confirmed, self._floor.value
+            entry = exemption_entry(Action.CONFIRM_EXEMPTION, existing, confirmed, actor, int(self._clock()))
+            return confirmed, await self._put_exemption(confirmed, existing, entry)
+
+        return await _unraced(f"exemption {xid}", attempt)
 
     @unavailable_as("restriction data")
     async def awaits(self, x: Exemption, subject: SubjectRef | None = None) -> bool:
@@ -685,10 +759,11 @@ class Registry:
                     out.append((found, four_eyes.permit_awaits(self._catalogue, found, entry.mask, entries)))
         return out
 
-    async def _put_exemption(self, x: Exemption, entry: RegistryEntry) -> int:
-        """Stores the permit, and its index entry only once it is in force (a pending one is dropped from the index:
-        a changed permit is out of force until confirmed). The entry says whether a second identity confirmed it:
-        one granted alone overrides no restriction whose source's lifts need confirmation (domain/rules.py)."""
+    async def _put_exemption(self, x: Exemption, replacing: Exemption | None, entry: RegistryEntry) -> int:
+        """Stores the permit over `replacing` (StaleWrite otherwise), and its index entry only once it is in force
+        (a pending one is dropped from the index: a changed permit is out of force until confirmed). The entry says
+        whether a second identity confirmed it: one granted alone overrides no restriction whose source's lifts need
+        confirmation (domain/rules.py)."""
         index_entry = None
         if not x.pending:
             index_entry = IndexEntry(
@@ -697,7 +772,7 @@ class Registry:
             )  # fmt: skip
         change = IndexChange(x.subject, EntryKind.EXEMPTION, x.id, None, index_entry)
         await self._before([x.subject])
-        await self._store.write_exemption(x, [change], [Sequenced(x.subject.bucket, entry, x.id)])
+        await self._store.write_exemption(x, replacing, [change], [Sequenced(x.subject.bucket, entry, x.id)])
         revision = await self._bump()
         await self._after([x.subject])
         return revision

@@ -3,8 +3,8 @@
 -- writes' log entries, many per call (the bulk import; a single registry write is one call too).
 -- KEYS: one key of this node (declared keys must share a slot on Redis Cluster; the others are reached through
 -- the allow-cross-slot-keys flag on this node, callers group operations by node).
--- ARGV[1]: a msgpack array {records, entries, logs, batches}: records flat, 3 per record (hash key, field,
--- record); entries flat, 4 per operation (index hash key, pseudonym, entry key prefix, new entry or "" to remove
+-- ARGV[1]: a msgpack array {records, entries, logs, batches}: records flat, 4 per record (hash key, field,
+-- record, the stored record it replaces: its bytes as read, "" for none); entries flat, 4 per operation (index hash key, pseudonym, entry key prefix, new entry or "" to remove
 -- it), applied in order (lib/entries.lua); logs flat, 4 per log entry (the bucket's log stream, its history hash,
 -- the record's id, the entry as adapters/codec.py packs it), each appended as one record of the stream (field
 -- `r`) and its stream id added to the record's history; batches (many writes of one call, an import's chunk):
@@ -12,10 +12,16 @@
 -- triples (history hash, record id, the history token's tail "/<index>/<bucket>"), each record's history getting
 -- "<stream id>/<index>/<bucket>". Packed without bin types (the script's cmsgpack predates them). One argument
 -- rather than thousands keeps the client's packing cheap.
--- Returns the number of index entries that changed.
+-- Returns the number of index entries that changed; an error "STALE <field>", with nothing written, where a stored
+-- record is not the one its write replaces (another write came between the read and this one: compare-and-set).
 local ops = cmsgpack.unpack(ARGV[1])
 local records, entries, logs, batches = ops[1], ops[2], ops[3] or {}, ops[4] or {}
-for i = 1, #records, 3 do
+for i = 1, #records, 4 do
+  if (redis.call('HGET', records[i], records[i + 1]) or '') ~= records[i + 3] then
+    return redis.error_reply('STALE ' .. records[i + 1])
+  end
+end
+for i = 1, #records, 4 do
   redis.call('HSET', records[i], records[i + 1], records[i + 2])
 end
 local changed = 0
