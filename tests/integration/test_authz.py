@@ -5,6 +5,9 @@ sanction service on a real Redis. What a platform behind Envoy, the person refus
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -290,6 +293,25 @@ def test_the_sanction_service_gone_is_unavailable(service_env, logs_dir):
 # --- who calls: the Envoy, by its certificate ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("platforms", [None, {"platforms": {}}], ids=["no-platforms-file", "a-file-naming-no-proxies"])
+def test_beyond_local_mode_authz_refuses_to_start_without_the_proxies_it_answers(service_env, tmp_path, platforms):
+    """The attack (security review, a platform as insider): authz under mutual TLS with no platforms file, or one
+    naming no proxies, answered every caller with a certificate of the CA: a platform calling it directly was asked
+    for as authz, with authz's scopes and at its rate, measures of another domain included. Now it does not start."""
+    certs = tmp_path / "certs"
+    write_dev_certs(certs)
+    env = {**os.environ, **{k: v for k, v in service_env.items() if k != "DEBAR_PLAINTEXT"},
+           "DEBAR_TLS_CA": str(certs / "ca.pem"), "DEBAR_TLS_CERT": str(certs / "authz.pem"),
+           "DEBAR_TLS_KEY": str(certs / "authz-key.pem"), "DEBAR_AUTHZ_PORT": str(free_port())}  # fmt: skip
+    if platforms is not None:
+        (tmp_path / "platforms.json").write_text(json.dumps(platforms))
+        env["DEBAR_AUTHZ_PLATFORMS_FILE"] = str(tmp_path / "platforms.json")
+    done = subprocess.run([sys.executable, "-m", "debar.cli.main", "serve", "authz"], env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "DEBAR_AUTHZ_PLATFORMS_FILE must name proxies" in done.stderr
+
+
 def test_over_mutual_tls_only_a_certified_envoy_is_answered_and_authz_asks_as_itself(service_env, tmp_path, logs_dir):
     certs = tmp_path / "certs"
     write_dev_certs(certs)
@@ -309,7 +331,9 @@ def test_over_mutual_tls_only_a_certified_envoy_is_answered_and_authz_asks_as_it
     env = {k: v for k, v in service_env.items() if k != "DEBAR_PLAINTEXT"}
     probe = credentials("bench")
     sanction = start_service("sanction", {**env, **tls("sanction")}, logs_dir, credentials=probe)
-    service = start_authz({**env, **tls("authz")}, sanction, logs_dir, credentials=probe)
+    (tmp_path / "platforms.json").write_text(json.dumps({"proxies": ["envoy"], "platforms": {}}))
+    service = start_authz({**env, **tls("authz"), "DEBAR_AUTHZ_PLATFORMS_FILE": str(tmp_path / "platforms.json")},
+                          sanction, logs_dir, credentials=probe)  # fmt: skip
     try:
         with grpc.secure_channel(service.address, credentials("envoy")) as channel:
             answer = check(external_auth_pb2_grpc.AuthorizationStub(channel), G_TRAIN, {"x-passenger-id": new_ric()})

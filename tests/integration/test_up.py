@@ -262,15 +262,24 @@ def test_up_with_certs_made_before_authz_existed_issues_its_certificate_and_serv
         assert process.poll() is None, (tmp_path / "up.err").read_text()
         assert (certs / "ca.pem").read_bytes() == ca_before and (certs / "authz.pem").exists()
         ca = (certs / "ca.pem").read_bytes()
-        caller = grpc.ssl_channel_credentials(
-            ca, (certs / "bench-key.pem").read_bytes(), (certs / "bench.pem").read_bytes()
-        )
+
+        def as_caller(name: str) -> grpc.ChannelCredentials:
+            return grpc.ssl_channel_credentials(ca, (certs / f"{name}-key.pem").read_bytes(),
+                                                (certs / f"{name}.pem").read_bytes())  # fmt: skip
+
         route = {"debar.check": "rail-ticket", "debar.subject.header": "x-passenger-id", "debar.subject.type": "RIC"}
-        with grpc.secure_channel(f"127.0.0.1:{ports['authz']}", caller) as channel:
+        with grpc.secure_channel(f"127.0.0.1:{ports['authz']}", as_caller("envoy")) as channel:
             answer = external_auth_pb2_grpc.AuthorizationStub(channel).Check(
                 envoy_check(route, {"x-passenger-id": new_ric()}), timeout=10
             )
         assert answer.status.code == 0 and answer.ok_response.headers
+        # Beyond local mode authz answers only its proxies: up names the dev envoy's certificate, nobody else's.
+        bench = grpc.secure_channel(f"127.0.0.1:{ports['authz']}", as_caller("bench"))
+        with bench, pytest.raises(grpc.RpcError) as not_a_proxy:
+            external_auth_pb2_grpc.AuthorizationStub(bench).Check(
+                envoy_check(route, {"x-passenger-id": new_ric()}), timeout=10
+            )
+        assert not_a_proxy.value.code() == grpc.StatusCode.PERMISSION_DENIED
         # The sanction service requires people's proofs; the console's key (made in the folder) signs its reviewers'.
         from debar.rpc import tokens
         from debar.v1 import decision_pb2, decision_pb2_grpc

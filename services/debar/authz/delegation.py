@@ -15,7 +15,7 @@ a debar identity (`spiffe://cluster.local/ns/trip/sa/booking`), so the platforms
 subject) whose `source.principal` authz believes. A principal is whatever the caller of Check writes, so any other
 caller (say a platform's own certificate, calling authz directly) could name another platform's principal and be
 asked for as that platform, at its rate and in its name: with a platforms file, authz answers only its proxies
-(others: PERMISSION_DENIED).
+(others: PERMISSION_DENIED). Beyond local mode, authz does not start without proxies (`require_proxies`).
 
 A mapped request is asked as `authz` for that platform (authz holds `delegate`): counted at the platform's rate,
 for authz and that platform together (`authz/platform:trip`), and logged with both, so that one platform behind
@@ -98,3 +98,16 @@ def load_platforms(path: str) -> PlatformsFile:
         raise SettingsError(f"DEBAR_AUTHZ_PLATFORMS_FILE: cannot read {path}: {error.strerror}") from None
     except ValueError as error:
         raise SettingsError(f"DEBAR_AUTHZ_PLATFORMS_FILE {path}: {error}") from None
+
+
+def require_proxies(file: PlatformsFile, transport: str) -> None:
+    """Beyond local mode (mTLS, tokens) authz answers only the proxies the platforms file names: with none, any caller
+    that authenticates (a platform's own certificate) would be asked for as authz, with authz's scopes and at its
+    rate, for measures its own scopes do not grant (SettingsError: no start). In local mode the caller is the
+    x-debar-caller header's word anyway."""
+    if transport != "local" and not file.proxies:
+        raise SettingsError(
+            "DEBAR_AUTHZ_PLATFORMS_FILE must name proxies (the identities of the Envoys authz answers, e.g. "
+            '{"proxies": ["envoy"], "platforms": {}}) outside local mode: without them any authenticated caller '
+            "would be answered in authz's name"
+        )

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from envoy.service.auth.v3 import external_auth_pb2_grpc
 from prometheus_client import CollectorRegistry, Counter
 
-from debar.authz.delegation import load_platforms
+from debar.authz.delegation import load_platforms, require_proxies
 from debar.authz.servicer import AuthorizationServicer
 from debar.common import logs
 from debar.common.settings import Settings
@@ -28,7 +28,9 @@ GRPC_SERVICE = "envoy.service.auth.v3.Authorization"
 async def serve(settings: Settings, on_ready: Callable[[int], None] | None = None) -> None:
     logs.configure(NAME, settings.log_format)
     credentials = server_credentials(settings)  # refuses an unsafe transport before anything starts
-    platforms, proxies = load_platforms(settings.authz_platforms_file)  # a bad file stops the start
+    platforms_file = load_platforms(settings.authz_platforms_file)  # a bad file stops the start
+    require_proxies(platforms_file, settings.transport())
+    platforms, proxies = platforms_file
     registry = CollectorRegistry()
     errors = VerdictMetrics(registry, NAME)  # debar_sanction_errors_total{service="authz",code}
     answered = Counter(

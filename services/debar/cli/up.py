@@ -164,6 +164,15 @@ def _console_reviewer_proofs(certs: Path, settings: Settings) -> tuple[dict[str,
     return sanction, {"DEBAR_CONSOLE_REVIEWER_KEY": str(key_path)}
 
 
+def _dev_platforms_file(data_dir: Path) -> Path:
+    """authz's platforms file for `debar up --certs`: the dev folder's `envoy` certificate is its proxy (no platform
+    mapped: every principal is asked for by authz alone)."""
+    path = data_dir / "authz-platforms.json"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"proxies": ["envoy"], "platforms": {}}) + "\n", encoding="utf-8")
+    return path
+
+
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt  # SIGTERM stops everything as Ctrl-C does, during start-up too
 
@@ -200,6 +209,8 @@ def up(settings: Settings, demo: bool = True, certs: Path | None = None, topolog
                 write_dev_certs(certs, services=missing, clients=actors)
             prober = replace(prober, tls_ca=str(certs / "ca.pem"), tls_cert=str(certs / "bench.pem"),
                              tls_key=str(certs / "bench-key.pem"))  # fmt: skip
+            if not settings.authz_platforms_file:  # beyond local mode authz answers only the proxies it is told of
+                env.update(DEBAR_AUTHZ_PLATFORMS_FILE=str(_dev_platforms_file(settings.data_dir)))
         witness = _witness(settings, env)
         proofs: dict[str, dict[str, str]] = {}
         if certs is not None:
