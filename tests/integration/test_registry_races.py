@@ -13,55 +13,86 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import msgpack
 import pytest
 import redis as redis_client
+from redis.cluster import RedisCluster
 
+from debar.common.errors import Aborted
+from debar.common.identifiers import IdKind, Placement, Pseudonymiser, parse_keys, validate_identifier
+from debar.common.settings import DEV_BUCKET_KEY, Settings
 from debar.local.embedded_redis import EmbeddedRedis
+from debar.local.local_cluster import LocalCluster
+from debar.sanction.adapters.keys import Keys
+from debar.sanction.adapters.redis_wiring import redis_adapters
+from debar.sanction.bootstrap import build_core
+from debar.sanction.domain.catalogue import load_default_catalogue
+from debar.sanction.domain.decisions import Decision
+from debar.sanction.domain.model import Outcome, restriction_id
+from debar.sanction.domain.subjects import SubjectResolver
 from debar.v1 import common_pb2, registry_pb2, registry_pb2_grpc, sanction_pb2_grpc
 from tests.support.requests import LIFT_DOCUMENT, SECOND_REGISTRY, check_request, impose_request
 from tests.support.servers import start_service, wait_for
 from tests.support.subjects import new_ric
+from tests.support.use_cases import CLERK, DAY, SECOND_CLERK, check_input, impose_input
 
 KEYS = "t1:x-test-secret-of-at-least-32-bytes"
 TIMEOUT = 30
+AMENDED = LIFT_DOCUMENT + " (amended)"
 
 
-@pytest.fixture
-def held(tmp_path: Path, logs_dir: Path) -> Iterator[tuple[grpc.Channel, redis_client.Redis]]:
+@pytest.fixture(params=["single", "cluster"])
+def held(request, tmp_path: Path, logs_dir: Path) -> Iterator[tuple[grpc.Channel, list[redis_client.Redis]]]:
     """A service whose Redis calls wait for a Redis that holds writes (no integrator: its writes would be held
-    too), and an admin connection to that Redis."""
-    redis = EmbeddedRedis(tmp_path / "redis").start()
-    env = {"DEBAR_REDIS_URL": redis.url, "DEBAR_PSEUDONYM_KEYS": KEYS, "DEBAR_DATA_DIR": str(tmp_path),
-           "DEBAR_PLAINTEXT": "true", "DEBAR_LOG_INTEGRATOR": "off", "DEBAR_REDIS_TIMEOUT_S": str(TIMEOUT),
+    too), and an admin connection to each of its servers: one, or a 3-master Cluster's, where the record, the
+    subject's index and its log are on different nodes and a write claims the record first (lua/claim.lua)."""
+    server = EmbeddedRedis(tmp_path / "redis") if request.param == "single" else LocalCluster(tmp_path / "cluster")
+    server.start()
+    nodes = [server] if isinstance(server, EmbeddedRedis) else server.nodes
+    env = {"DEBAR_REDIS_URL": server.url, "DEBAR_REDIS_CLUSTER": str(request.param == "cluster").lower(),
+           "DEBAR_PSEUDONYM_KEYS": KEYS, "DEBAR_DATA_DIR": str(tmp_path), "DEBAR_PLAINTEXT": "true",
+           "DEBAR_LOG_INTEGRATOR": "off", "DEBAR_REDIS_TIMEOUT_S": str(TIMEOUT),
            "DEBAR_REDIS_COMMAND_TIMEOUT_S": str(TIMEOUT)}  # fmt: skip
     service = start_service("sanction", env, logs_dir)
-    admin = redis_client.Redis.from_url(redis.url)
+    admins = [redis_client.Redis.from_url(node.url) for node in nodes]
     try:
         with grpc.insecure_channel(service.address) as channel:
-            yield channel, admin
+            yield channel, admins
     finally:
-        admin.execute_command("CLIENT", "UNPAUSE")
+        for admin in admins:
+            admin.execute_command("CLIENT", "UNPAUSE")
         service.stop()
-        redis.stop(kill=True)
+        server.stop()
 
 
-def _both_read_first(admin: redis_client.Redis, *calls) -> list[Any]:  # type: ignore[no-untyped-def]
+def _blocked(admins: list[redis_client.Redis]) -> int:
+    return sum(admin.info("clients")["blocked_clients"] for admin in admins)
+
+
+def _stale_refusals(admins: list[redis_client.Redis]) -> int:
+    """The writes the scripts refused as made of a record that changed (their `STALE` error replies)."""
+    return sum(int(admin.info("errorstats").get("errorstat_STALE", {}).get("count", 0)) for admin in admins)
+
+
+def _both_read_first(admins: list[redis_client.Redis], *calls) -> list[Any]:  # type: ignore[no-untyped-def]
     """Starts each call while Redis holds writes, the next once the one before waits for its write (it has read the
     record), then lets the writes go: every call has read the record as it was before any of them wrote."""
-    admin.execute_command("CLIENT", "PAUSE", TIMEOUT * 1000, "WRITE")
+    for admin in admins:
+        admin.execute_command("CLIENT", "PAUSE", TIMEOUT * 1000, "WRITE")
     futures: list[Future] = []  # type: ignore[type-arg]
     for call in calls:
-        before = admin.info("clients")["blocked_clients"]
+        before = _blocked(admins)
         futures.append(call())
-        assert wait_for(lambda seen=before: admin.info("clients")["blocked_clients"] > seen), "the call never wrote"
+        assert wait_for(lambda seen=before: _blocked(admins) > seen), "the call never wrote"
         time.sleep(0.2)
-    admin.execute_command("CLIENT", "UNPAUSE")
+    for admin in admins:
+        admin.execute_command("CLIENT", "UNPAUSE")
     return [f.result(timeout=TIMEOUT) for f in futures]
 
 
 @pytest.mark.parametrize("confirm_first", [True, False], ids=["lift-then-restate", "restate-then-lift"])
 def test_a_lift_confirmed_while_the_record_is_restated_keeps_both(held, confirm_first):
-    channel, admin = held
+    channel, admins = held
     registry = registry_pb2_grpc.RegistryServiceStub(channel)
     checks = sanction_pb2_grpc.SanctionServiceStub(channel)
     person = new_ric()
@@ -78,7 +109,7 @@ def test_a_lift_confirmed_while_the_record_is_restated_keeps_both(held, confirm_
     def restate() -> Future:  # type: ignore[type-arg]
         return registry.Impose.future(restated, timeout=TIMEOUT)  # type: ignore[no-any-return]
 
-    answers = _both_read_first(admin, *((confirm, restate) if confirm_first else (restate, confirm)))
+    answers = _both_read_first(admins, *((confirm, restate) if confirm_first else (restate, confirm)))
     confirmed, imposed_again = answers if confirm_first else answers[::-1]
     assert confirmed.restriction.status == registry_pb2.RESTRICTION_STATUS_LIFTED  # both answered OK
     assert imposed_again.effect == registry_pb2.WRITE_EFFECT_UPDATED
@@ -88,6 +119,125 @@ def test_a_lift_confirmed_while_the_record_is_restated_keeps_both(held, confirm_
     assert stored.status == registry_pb2.RESTRICTION_STATUS_LIFTED, "the confirmed lift was lost"
     assert stored.lift_confirmed_by == "clerk:zhao"
     assert list(stored.measures) == ["RAIL_G_TRAIN", "AIR_TRAVEL"], "the restatement was lost"
+    assert _stale_refusals(admins) >= 1  # the later write was refused and made again, not merely last
     for measure in ("RAIL_G_TRAIN", "AIR_TRAVEL"):  # the index says what the record says: lifted, for both
         answer = checks.Check(check_request(person, measure), timeout=TIMEOUT)
         assert answer.outcome == common_pb2.OUTCOME_ALLOW, measure
+
+
+def _record_apart_from_its_subject(admins: list[redis_client.Redis], person: str) -> str:
+    """A source id whose record lives on another node than the person's index, on a Cluster (a write then spans
+    nodes: the index entries first, the record last); any on one server."""
+    if len(admins) == 1:
+        return f"T-{time.time_ns()}"
+    kwargs = admins[0].connection_pool.connection_kwargs
+    cluster = RedisCluster(host=kwargs["host"], port=kwargs["port"])
+    try:
+        bucket = Placement(DEV_BUCKET_KEY.encode()).bucket(validate_identifier(IdKind.RIC, person))
+        index_node = cluster.get_node_from_key(Keys().log(bucket)).port  # the index and log share the bucket's slot
+        while True:
+            source_id = f"T-{time.time_ns()}"
+            record = Keys().restrictions(restriction_id("court_consumption_order", source_id))
+            if cluster.get_node_from_key(record).port != index_node:
+                return source_id
+    finally:
+        cluster.close()
+
+
+def test_a_confirmation_beaten_by_a_restated_lift_leaves_the_index_as_the_record_says(held):
+    """The asker restates their pending lift (another document) while a second clerk confirms it as it was, both
+    made of the record as it was: the first stored wins, the other is made again (the confirmation, then refused:
+    it names a document the lift no longer does; or the restated lift, of a lifted record: nothing to do). On a
+    Cluster the refused write had, on its first attempt, ended the
+    person's index entry on its node before its record was refused: checks then allowed a person whose record still
+    said the lift awaited confirmation. A write spanning nodes now claims its record first (lua/claim.lua)."""
+    channel, admins = held
+    registry = registry_pb2_grpc.RegistryServiceStub(channel)
+    checks = sanction_pb2_grpc.SanctionServiceStub(channel)
+    person = new_ric()
+    apart = _record_apart_from_its_subject(admins, person)
+    imposed = registry.Impose(impose_request(person, measures=["RAIL_G_TRAIN"], source_id=apart), timeout=TIMEOUT)
+    imposed = imposed.restriction
+    lift = registry_pb2.LiftRequest(restriction_id=imposed.id, reason="debt paid", document_number=LIFT_DOCUMENT)
+    assert registry.Lift(lift, timeout=TIMEOUT).restriction.HasField("pending_lift")
+    restated = registry_pb2.LiftRequest(restriction_id=imposed.id, reason="debt paid in part",
+                                        document_number=AMENDED)  # fmt: skip
+
+    def confirm() -> Future:  # type: ignore[type-arg]
+        request = registry_pb2.ConfirmLiftRequest(restriction_id=imposed.id, document_number=LIFT_DOCUMENT)
+        return registry.ConfirmLift.future(request, metadata=SECOND_REGISTRY, timeout=TIMEOUT)  # type: ignore[no-any-return]
+
+    def restate() -> Future:  # type: ignore[type-arg]
+        return registry.Lift.future(restated, timeout=TIMEOUT)  # type: ignore[no-any-return]
+
+    for admin in admins:
+        admin.execute_command("CLIENT", "PAUSE", TIMEOUT * 1000, "WRITE")
+    futures = []
+    for call in (restate, confirm):
+        before = _blocked(admins)
+        futures.append(call())
+        assert wait_for(lambda seen=before: _blocked(admins) > seen), "the call never wrote"
+        time.sleep(0.2)
+    for admin in admins:
+        admin.execute_command("CLIENT", "UNPAUSE")
+    refused = []
+    for future in futures:
+        try:
+            future.result(timeout=TIMEOUT)
+        except grpc.RpcError as error:
+            refused.append(error.code())
+    assert refused in ([], [grpc.StatusCode.FAILED_PRECONDITION]), refused
+    assert _stale_refusals(admins) >= 1  # the later write was refused and made again
+
+    stored = registry.GetRestriction(registry_pb2.GetRestrictionRequest(restriction_id=imposed.id), timeout=TIMEOUT)
+    answer = checks.Check(check_request(person, "RAIL_G_TRAIN"), timeout=TIMEOUT)
+    if stored.status == registry_pb2.RESTRICTION_STATUS_LIFTED:
+        assert not refused and stored.lift_confirmed_by == "clerk:zhao" and answer.outcome == common_pb2.OUTCOME_ALLOW
+    else:  # the restated lift awaits confirmation: the restriction is in force
+        assert stored.pending_lift.document_number == restated.document_number
+        assert answer.outcome == common_pb2.OUTCOME_DENY, "checks allow a person whose lift awaits confirmation"
+
+
+async def test_on_a_cluster_a_write_made_of_a_record_another_write_holds_is_refused_before_it_writes(tmp_path):
+    """The same race, made certain: in process, on a real 3-master Cluster, the asker restates their pending lift
+    at the moment the confirmation, having written the person's index entry (on the subject's node), goes to store
+    the record (on another). Before claims the restated lift was stored there and then; the confirmation's record
+    was refused, and made again it was refused for good (another document): the record said the lift awaited
+    confirmation while the index, ended by the confirmation's first attempt, had checks allow the person. Now the
+    confirmation claims the record before writing anywhere, and the restatement, refused while it holds it, is
+    ABORTED (ask again)."""
+    with LocalCluster(tmp_path / "cluster") as cluster:
+        env = {"DEBAR_REDIS_URL": cluster.url, "DEBAR_REDIS_CLUSTER": "true", "DEBAR_PSEUDONYM_KEYS": KEYS,
+               "DEBAR_DATA_DIR": str(tmp_path / "data")}  # fmt: skip
+        adapters = redis_adapters(Settings.from_env(env), cluster.url, load_default_catalogue())
+        resolver = SubjectResolver(Pseudonymiser(parse_keys(KEYS)), Placement(DEV_BUCKET_KEY.encode()))
+        core = build_core(adapters, load_default_catalogue(), resolver)
+        try:
+            person = new_ric()
+            admin = redis_client.Redis.from_url(cluster.url)
+            apart = _record_apart_from_its_subject([admin, admin], person)
+            item = impose_input(person, start=int(time.time()) - DAY, measures=["RAIL_G_TRAIN"], source_id=apart)
+            restriction, _, _ = await core.registry.impose(item)
+            await core.registry.lift(restriction.id, "debt paid", LIFT_DOCUMENT, CLERK)
+            store = adapters.store
+            evaluate = store._eval
+            racing: list[str] = []
+
+            async def restated_meanwhile(name, keys, args, node=None):  # type: ignore[no-untyped-def]
+                if name == "write" and not racing and msgpack.unpackb(args[0], raw=True)[0]:  # the record's call
+                    racing.append("running")
+                    try:
+                        await core.registry.lift(restriction.id, "debt paid in part", AMENDED, CLERK)
+                        racing.append("stored")
+                    except Aborted:
+                        racing.append("aborted")
+                return await evaluate(name, keys, args, node)
+
+            store._eval = restated_meanwhile  # type: ignore[method-assign]
+            confirmed, _ = await core.registry.confirm_lift(restriction.id, LIFT_DOCUMENT, SECOND_CLERK)
+            assert racing == ["running", "aborted"]
+            assert confirmed.lifted_at is not None and (await core.registry.get(restriction.id)) == confirmed
+            [decision] = await core.checker.check([check_input(person, "RAIL_G_TRAIN")], "railway")
+            assert isinstance(decision, Decision) and decision.outcome is Outcome.ALLOW  # as the record says: lifted
+        finally:
+            await adapters.close()

@@ -120,6 +120,11 @@ class Keys:
     def restrictions(self, restriction_id: str) -> str:
         return f"{self.prefix}:r:{{{restriction_id[1:4]}}}:{record_part(restriction_id)}"
 
+    def record_claim(self, record_key: str, record_id: str) -> str:
+        """A write's claim on a record it stores after writing on other nodes (lua/claim.lua): in the record's slot."""
+        tag = record_key[record_key.index("{") : record_key.index("}") + 1]
+        return f"{self.prefix}:rc:{tag}:{record_id}"
+
     @property
     def operations_log(self) -> str:
         """Runs that touch the whole store (`debar rekey`), sequenced for the Merkle log."""

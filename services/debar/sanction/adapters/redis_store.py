@@ -33,6 +33,9 @@ from debar.tlog.entry_signature import sign_chunk, sign_entry
 from debar.tlog.note import Signer
 
 BATCH_ENTRIES = 256  # registry entries per stream record of a many-record write (a record of ~60 KB at most)
+# How long a write spanning nodes may hold its records between claiming and storing them (lua/claim.lua); a writer
+# that died holding one keeps the record's other writes refused (ABORTED) that long.
+CLAIM_MS = 10_000
 _STALE = "STALE "  # lua/write.lua's error reply naming a record that is not the one a write replaces
 SUBJECT_PARTS_KEPT = 20_000  # subjects whose decide item part is kept (about 250 bytes each)
 
@@ -56,7 +59,7 @@ class RedisStore:
         self._catalogue = catalogue or load_default_catalogue()  # records store measures as its bitmask
         self._replication = replication
         self._scripts = Scripts(
-            client, ("decide", "index", "replay", "write", "read", "texts", "rate"), replication, lanes
+            client, ("decide", "index", "replay", "write", "claim", "read", "texts", "rate"), replication, lanes
         )
         self._texts: dict[str, str] = {}  # ref -> text
         # Packed index entry -> decoded entry: the same restrictions come back in answer after answer. Entries are
@@ -545,7 +548,10 @@ class RedisStore:
         entries and its log entry, and a write that failed part way is one whose record is not (or not yet in its
         new form) stored: sent again, it is not UNCHANGED and writes everything again (index entries are put by
         key, idempotently; a log entry may be sequenced twice, the attempt and the retry). Never the reverse,
-        the record stored and its subject's entry missing, which a retry answered UNCHANGED and checks allowed."""
+        the record stored and its subject's entry missing, which a retry answered UNCHANGED and checks allowed.
+        Before anything, such a write claims its records on their nodes (lua/claim.lua, compare-and-set): another
+        write made of the same record is then refused (StaleWrite) before it writes anywhere, where after its
+        entries on the other nodes it would leave them beside a record that does not stand for them."""
         refs = await self.store_texts(t for s in log for t in codec.registry_texts(s.entry)) if log else {}
         encoded = [s.entry.encode() for s in log]
         # One write's entry is signed on its own; a write of many (an import's chunk) is signed as chunks only: the
@@ -560,8 +566,8 @@ class RedisStore:
         groups = self._by_node(keys)
         n_records, n_entries = len(records), len(records) + len(entries)
 
-        def call(node: Any, positions: list[int]) -> Any:
-            mine = [records[i] for i in positions if i < n_records]
+        def call(node: Any, positions: list[int], token: str = "") -> Any:
+            mine = [(*records[i], claims[i] if token else "") for i in positions if i < n_records]
             ops = [entries[i - n_records] for i in positions if n_records <= i < n_entries]
             logged = [i - n_entries for i in positions if i >= n_entries]
             singles: list[str] = []
@@ -581,17 +587,55 @@ class RedisStore:
                         s = log[i]
                         batches += (self._keys.registry_history(s.bucket), s.target, f"/{index}/{home}")
             blob = msgpack.packb(
-                [[v for r in mine for v in r], [v for e in ops for v in e], singles, batches], use_bin_type=False
+                [[v for r in mine for v in r], [v for e in ops for v in e], singles, batches, token],
+                use_bin_type=False,
             )
             return self._written(self._eval("write", [keys[positions[0]]], [blob], node))
 
         if len(groups) == 1:
             return int(await call(*groups[0]))
-        first = [(node, [i for i in positions if i >= n_records]) for node, positions in groups]
-        changed = sum(int(n) for n in await asyncio.gather(*(call(node, ps) for node, ps in first if ps)))
-        last = [(node, [i for i in positions if i < n_records]) for node, positions in groups]
-        await asyncio.gather(*(call(node, ps) for node, ps in last if ps))
+        claims = [self._keys.record_claim(key, field) for key, field, _, _ in records]
+        last = [(node, ps) for node, positions in groups if (ps := [i for i in positions if i < n_records])]
+        token = secrets.token_hex(8)
+        claimed = [(*r[:2], r[3], c) for r, c in zip(records, claims, strict=True)]
+        await self._claim(last, claimed, token)
+        try:
+            first = [(node, [i for i in positions if i >= n_records]) for node, positions in groups]
+            changed = sum(int(n) for n in await asyncio.gather(*(call(node, ps) for node, ps in first if ps)))
+            await asyncio.gather(*(call(node, ps, token) for node, ps in last))
+        except BaseException:
+            # Cut off part way (a node lost, UNAVAILABLE): the write sent again must find its records unclaimed.
+            await self._release(last, claimed, token)
+            raise
         return changed
+
+    def _claim_call(
+        self, mode: str, node: Any, positions: list[int], records: Sequence[tuple[str, str, bytes, str]], token: str
+    ) -> Awaitable[Any]:
+        args = [v for i in positions for v in records[i]]
+        return self._eval("claim", [records[positions[0]][0]], [mode, token, CLAIM_MS, *args], node)
+
+    async def _claim(
+        self, groups: Sequence[tuple[Any, list[int]]], records: Sequence[tuple[str, str, bytes, str]], token: str
+    ) -> None:
+        """Claims `records` (hash key, field, the bytes replaced, claim key) on each node in `groups` (lua/claim.lua);
+        where one node refuses, releases those the others gave and raises StaleWrite (or what that node said)."""
+        answers = await asyncio.gather(
+            *(self._written(self._claim_call("claim", *g, records, token)) for g in groups), return_exceptions=True
+        )
+        refused = [a for a in answers if isinstance(a, BaseException)]
+        if not refused:
+            return
+        await self._release([g for g, a in zip(groups, answers, strict=True) if not isinstance(a, BaseException)],
+                            records, token)  # fmt: skip
+        raise next((e for e in refused if not isinstance(e, StaleWrite)), refused[0])
+
+    async def _release(
+        self, groups: Sequence[tuple[Any, list[int]]], records: Sequence[tuple[str, str, bytes, str]], token: str
+    ) -> None:
+        """Drops this write's claims where they are still its own; one that cannot be dropped (its node does not
+        answer) lapses after CLAIM_MS, the record's other writes refused (ABORTED) until then."""
+        await asyncio.gather(*(self._claim_call("release", *g, records, token) for g in groups), return_exceptions=True)
 
     @staticmethod
     async def _written(call: Awaitable[Any]) -> Any:

@@ -4,7 +4,9 @@ needs the court's document number and, where the catalogue says so, a second ide
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import random
 import time
 import unicodedata
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -42,8 +44,10 @@ from debar.sanction.domain.subjects import SubjectResolver
 MAX_TEXT = 512
 MAX_PRINCIPALS = 64
 # A write is made of the record as read and stored only over it; one that another write beat to it is made again of
-# the record as that one left it, this many times at most.
+# the record as that one left it, this many times at most, after a pause of up to BACKOFF_S, doubled each time (a
+# write holding the record on Redis Cluster, lua/claim.lua, takes a few ms).
 ATTEMPTS = 5
+BACKOFF_S = 0.01
 
 T = TypeVar("T")
 
@@ -184,7 +188,9 @@ async def _unraced(what: str, attempt: Callable[[], Awaitable[T]]) -> T:
     """`attempt` (it reads a record, makes its change of it, and writes it over the record read) made again while
     another write to the record comes between its read and its write (StaleWrite), so that neither write is lost: a
     lift confirmed while an objection disputes the record, an Impose restating it while a lift is asked."""
-    for _ in range(ATTEMPTS):
+    for n in range(ATTEMPTS):
+        if n:
+            await asyncio.sleep(random.uniform(0, BACKOFF_S * 2 ** (n - 1)))  # jitter: racing writers part ways
         try:
             return await attempt()
         except StaleWrite:
@@ -362,7 +368,9 @@ class Registry:
                 earlier.append(restriction)
                 out.append((restriction, WriteEffect.UPDATED if old else WriteEffect.CREATED))
             if not writes:
-                return out, self._floor.value
+                # A beaten attempt on Redis Cluster may have stored some records (their claims lapsed), whose
+                # revision is this one's to bump.
+                return out, (await self._bump() if tried else self._floor.value)
             touched = [c.subject for c in changes]
             await self._before(touched)
             await self._store.write_restrictions(writes, replaced, changes, log)
