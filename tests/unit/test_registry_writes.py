@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import orjson
 import pytest
 
+from debar.bench.feed import records as feed_records
 from debar.common.errors import Aborted, Conflict, InvalidField, NotFound, PermissionDenied, Unavailable
 from debar.common.identifiers import IdKind, Placement, Pseudonymiser, parse_keys
 from debar.common.settings import DEV_BUCKET_KEY, SettingsError
-from debar.sanction.app.ports import RekeyCounts
+from debar.sanction.app import importer
+from debar.sanction.app.ports import RekeyCounts, StaleWrite
 from debar.sanction.app.registry import ATTEMPTS, ExemptionInput, ImposeInput, PrincipalInput, WriteEffect
 from debar.sanction.app.rekey import rekey
 from debar.sanction.bootstrap import Core, build_core
@@ -202,6 +205,35 @@ async def test_a_write_beaten_by_other_writes_every_time_is_aborted_and_stores_n
         await core.registry.lift(restriction.id, "debt paid", LIFT_DOCUMENT, CLERK)
     assert len(writes) == ATTEMPTS  # each attempt made of the record as the write before it left it
     assert store.restrictions[restriction.id].pending_lift is None and len(store.registry_log) == logged
+
+
+async def test_an_import_chunk_beaten_again_and_again_is_sent_again_after_a_pause(core, backend, monkeypatch):
+    monkeypatch.setattr(importer, "CHUNK_PAUSES_S", (0.0,))
+    store, calls = backend.store, []
+    write = store.write_restrictions
+
+    async def beaten_at_first(restrictions, replacing, changes, log=()):  # the registry's attempts all lose once
+        calls.append(len(restrictions))
+        if len(calls) <= ATTEMPTS:
+            raise StaleWrite("another write came first")
+        return await write(restrictions, replacing, changes, log)
+
+    store.write_restrictions = beaten_at_first
+    lines = [orjson.dumps(r) for r in feed_records(5, seed=3)]
+    summary = await importer.import_lines(lines, core.registry)
+    # (a feed record the test's clock finds decided after "today" is rejected, as any import would)
+    assert summary.added == len(store.restrictions) == 5 - len(summary.rejected) > 0
+    assert calls == [summary.added] * (ATTEMPTS + 1)  # the chunk, sent again once after the pause
+
+    async def always_beaten(restrictions, replacing, changes, log=()):
+        calls.append(len(restrictions))
+        raise StaleWrite("another write came first")
+
+    calls.clear()
+    store.write_restrictions = always_beaten
+    with pytest.raises(Aborted):  # beaten every time: the import stops (the CLI says so in one line)
+        await importer.import_lines([orjson.dumps(r) for r in feed_records(1, seed=4)], core.registry)
+    assert len(calls) == 2 * ATTEMPTS  # sent, and sent again once after the one pause
 
 
 async def test_a_write_made_again_after_a_race_drops_the_index_entries_its_beaten_attempt_left(core, backend, clock):

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from debar.cli import console_cmd, objections_cmd, tlog_cmd, tokens_cmd
 from debar.cli.services import available_services
-from debar.common.errors import Unavailable
+from debar.common.errors import Aborted, Unavailable
 from debar.common.settings import Settings, SettingsError
 from debar.local.embedded_redis import EmbeddedRedisError
 from debar.sanction.app.ports import StoreUnavailable
@@ -243,6 +243,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (StoreUnavailable, Unavailable) as error:
         print(f"debar: Redis unavailable ({error})", file=sys.stderr)
+        return 2
+    except Aborted as error:  # other writes to a record kept coming between this command's read and write
+        print(f"debar: {error}", file=sys.stderr)
         return 2
     except EmbeddedRedisError as error:
         print(f"debar: {error}", file=sys.stderr)

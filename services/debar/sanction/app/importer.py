@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from debar.common.errors import DomainError, InvalidField
+from debar.common.errors import Aborted, DomainError, InvalidField
 from debar.common.identifiers import IdKind
 from debar.sanction.app.import_workers import BuilderSpec, Outcome, Unpacker, build_chunk
 from debar.sanction.app.registry import ImposeInput, PrincipalInput, Registry, WriteEffect
@@ -282,10 +282,20 @@ def _duplicate(first: int) -> str:
     return InvalidField("source_id", f"duplicates line {first} of this file").message
 
 
+CHUNK_PAUSES_S = (0.1, 0.5, 2.0)
 IMPORT_ACTOR = "import"  # who the log names for records written by `debar import` (the operator's feed)
 
 
 async def _write(chunk: list[Restriction], registry: Registry, summary: ImportSummary) -> None:
-    effects, _ = await registry.impose_built(chunk, IMPORT_ACTOR)
+    """A chunk that other writes kept beating to one of its records (Aborted, after the registry's own attempts) is
+    sent again after a pause, the chunk being a fraction of a second of the import; then the import stops."""
+    for pause in (*CHUNK_PAUSES_S, None):
+        try:
+            effects, _ = await registry.impose_built(chunk, IMPORT_ACTOR)
+            break
+        except Aborted:
+            if pause is None:
+                raise
+            await asyncio.sleep(pause)
     for _, effect in effects:
         summary.count(effect)
