@@ -28,17 +28,18 @@ from debar.sanction.adapters.redis_wiring import redis_adapters
 from debar.sanction.bootstrap import build_core
 from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.sanction.domain.decisions import Decision
-from debar.sanction.domain.model import Outcome, restriction_id
+from debar.sanction.domain.model import Outcome, Role, restriction_id
 from debar.sanction.domain.subjects import SubjectResolver
 from debar.v1 import common_pb2, registry_pb2, registry_pb2_grpc, sanction_pb2_grpc
 from tests.support.requests import LIFT_DOCUMENT, SECOND_REGISTRY, check_request, impose_request
 from tests.support.servers import start_service, wait_for
-from tests.support.subjects import new_ric
+from tests.support.subjects import new_ric, new_uscc
 from tests.support.use_cases import CLERK, DAY, SECOND_CLERK, check_input, impose_input
 
 KEYS = "t1:x-test-secret-of-at-least-32-bytes"
 TIMEOUT = 30
 AMENDED = LIFT_DOCUMENT + " (amended)"
+SOURCE = "court_consumption_order"
 
 
 @pytest.fixture(params=["single", "cluster"])
@@ -240,4 +241,60 @@ async def test_on_a_cluster_a_write_made_of_a_record_another_write_holds_is_refu
             [decision] = await core.checker.check([check_input(person, "RAIL_G_TRAIN")], "railway")
             assert isinstance(decision, Decision) and decision.outcome is Outcome.ALLOW  # as the record says: lifted
         finally:
+            await adapters.close()
+
+
+async def test_on_a_cluster_a_write_of_one_call_does_not_write_past_another_writes_claim(tmp_path):
+    """A company's record in its own node's slot, its legal representative's index on another: a ConfirmLift spans
+    both nodes and claims the record, while an objection's dispute mark (the record and the company's log: one
+    call on one node) comes between. Before, the mark compared only the record's bytes, was stored past the claim,
+    and the confirmation, refused at its record after ending the representative's entry on the other node, had to
+    be made again (its first attempt logged though it never took effect). Now the mark is refused while the claim
+    holds (made again after it; here, held by the test, ABORTED)."""
+    with LocalCluster(tmp_path / "cluster") as cluster:
+        env = {"DEBAR_REDIS_URL": cluster.url, "DEBAR_REDIS_CLUSTER": "true", "DEBAR_PSEUDONYM_KEYS": KEYS,
+               "DEBAR_DATA_DIR": str(tmp_path / "data")}  # fmt: skip
+        adapters = redis_adapters(Settings.from_env(env), cluster.url, load_default_catalogue())
+        resolver = SubjectResolver(Pseudonymiser(parse_keys(KEYS)), Placement(DEV_BUCKET_KEY.encode()))
+        core = build_core(adapters, load_default_catalogue(), resolver)
+        mapped = RedisCluster.from_url(cluster.url)
+        try:
+            placement, keys = Placement(DEV_BUCKET_KEY.encode()), Keys()
+
+            def node_of(kind: IdKind, number: str) -> int:
+                return int(mapped.get_node_from_key(keys.log(placement.bucket(validate_identifier(kind, number)))).port)
+
+            company, representative = new_uscc(), new_ric()
+            while node_of(IdKind.USCC, company) == node_of(IdKind.RIC, representative):
+                representative = new_ric()
+            source_id = next(s for s in (f"T-{time.time_ns()}-{i}" for i in range(10_000))
+                             if mapped.get_node_from_key(keys.restrictions(restriction_id(SOURCE, s))).port
+                             == node_of(IdKind.USCC, company))  # fmt: skip
+            item = impose_input(company, start=int(time.time()) - DAY, measures=["RAIL_G_TRAIN"], source_id=source_id,
+                                principals=[(representative, Role.LEGAL_REPRESENTATIVE)])  # fmt: skip
+            restriction, _, _ = await core.registry.impose(item)
+            await core.registry.lift(restriction.id, "debt paid", LIFT_DOCUMENT, CLERK)
+            store = adapters.store
+            evaluate = store._eval
+            marked: list[str] = []
+
+            async def disputed_meanwhile(name, keys, args, node=None):  # type: ignore[no-untyped-def]
+                if name == "write" and not marked and msgpack.unpackb(args[0], raw=True)[4]:  # the claimed record's
+                    marked.append("running")
+                    try:
+                        await core.registry.set_disputed([restriction.id], True, "objections", "objection filed")
+                        marked.append("stored")
+                    except Aborted:
+                        marked.append("aborted")
+                return await evaluate(name, keys, args, node)
+
+            store._eval = disputed_meanwhile  # type: ignore[method-assign]
+            logged = await adapters.store.registry_history(restriction.subject.bucket, restriction.id)
+            confirmed, _ = await core.registry.confirm_lift(restriction.id, LIFT_DOCUMENT, SECOND_CLERK)
+            assert marked == ["running", "aborted"]
+            assert confirmed.lifted_at is not None and (await core.registry.get(restriction.id)) == confirmed
+            history = await adapters.store.registry_history(restriction.subject.bucket, restriction.id)
+            assert len(history) == len(logged) + 1  # the confirmation's one entry: its one attempt
+        finally:
+            mapped.close()
             await adapters.close()

@@ -27,8 +27,8 @@ class Conflict(DomainError):
 
 
 class Aborted(DomainError):
-    """Other writes to the same record kept coming between reading it and writing it: nothing was stored, and the
-    call may be made again (ABORTED)."""
+    """Other writes to the same record kept coming between reading it and writing it: the write did not take effect,
+    and the call may be made again (ABORTED)."""
 
 
 class AlreadyExists(DomainError):

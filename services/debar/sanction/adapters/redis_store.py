@@ -33,8 +33,8 @@ from debar.tlog.entry_signature import sign_chunk, sign_entry
 from debar.tlog.note import Signer
 
 BATCH_ENTRIES = 256  # registry entries per stream record of a many-record write (a record of ~60 KB at most)
-# How long a write spanning nodes may hold its records between claiming and storing them (lua/claim.lua); a writer
-# that died holding one keeps the record's other writes refused (ABORTED) that long.
+# How long a write spanning nodes may hold its records between claiming and storing them (lua/claim.lua), at least;
+# a writer that died holding one keeps the record's other writes refused (ABORTED) that long (see claim_life_ms).
 CLAIM_MS = 10_000
 _STALE = "STALE "  # lua/write.lua's error reply naming a record that is not the one a write replaces
 SUBJECT_PARTS_KEPT = 20_000  # subjects whose decide item part is kept (about 250 bytes each)
@@ -44,13 +44,15 @@ class RedisStore:
     def __init__(
         self, client: Redis, keys: Keys, breaker: CircuitBreaker | None = None, catalogue: Catalogue | None = None,
         replication: Replication | None = None, lanes: Lanes | None = None, entry_signer: Signer | None = None,
-        sealer: DecisionSealer | None = None,
+        sealer: DecisionSealer | None = None, claim_ms: int = CLAIM_MS,
     ) -> None:  # fmt: skip
         """`replication`: writes are acknowledged only once replicas hold them (adapters/replication.py); `lanes`:
         the check path's own connections (redis_client.Lanes); `entry_signer`: the log's key, which signs each
         registry entry before it is sequenced (tlog/entry_signature.py; None: unsigned, a tool without the key);
         `sealer`: seals each decided group's questions (domain/decision_seals.py; None: a random key of its own,
-        whose seals `debar log verify` rejects: for tests that never verify)."""
+        whose seals `debar log verify` rejects: for tests that never verify); `claim_ms`: how long a registry
+        write's claims on its records last (claim_life_ms)."""
+        self._claim_ms = claim_ms
         self._redis = client  # decode_responses=False: values are bytes
         self._sealer = sealer or DecisionSealer(secrets.token_bytes(32))
         self._entry_signer = entry_signer
@@ -566,8 +568,12 @@ class RedisStore:
         groups = self._by_node(keys)
         n_records, n_entries = len(records), len(records) + len(entries)
 
+        # On Cluster every record's claim key goes with it: a write of one call must not write past another's claim.
+        on_cluster = isinstance(self._redis, RedisCluster)
+        claims = [self._keys.record_claim(key, field) if on_cluster else "" for key, field, _, _ in records]
+
         def call(node: Any, positions: list[int], token: str = "") -> Any:
-            mine = [(*records[i], claims[i] if token else "") for i in positions if i < n_records]
+            mine = [(*records[i], claims[i]) for i in positions if i < n_records]
             ops = [entries[i - n_records] for i in positions if n_records <= i < n_entries]
             logged = [i - n_entries for i in positions if i >= n_entries]
             singles: list[str] = []
@@ -594,18 +600,19 @@ class RedisStore:
 
         if len(groups) == 1:
             return int(await call(*groups[0]))
-        claims = [self._keys.record_claim(key, field) for key, field, _, _ in records]
         last = [(node, ps) for node, positions in groups if (ps := [i for i in positions if i < n_records])]
         token = secrets.token_hex(8)
         claimed = [(*r[:2], r[3], c) for r, c in zip(records, claims, strict=True)]
-        await self._claim(last, claimed, token)
         try:
+            await self._claim(last, claimed, token)
             first = [(node, [i for i in positions if i >= n_records]) for node, positions in groups]
             changed = sum(int(n) for n in await asyncio.gather(*(call(node, ps) for node, ps in first if ps)))
             await asyncio.gather(*(call(node, ps, token) for node, ps in last))
         except BaseException:
-            # Cut off part way (a node lost, UNAVAILABLE): the write sent again must find its records unclaimed.
-            await self._release(last, claimed, token)
+            # Refused, cut off part way (a node lost, UNAVAILABLE) or cancelled: the write sent again must find its
+            # records unclaimed. Every claim of this write's token goes, those whose answer was lost too; shielded
+            # from a second cancellation.
+            await asyncio.shield(self._release(last, claimed, token))
             raise
         return changed
 
@@ -613,28 +620,25 @@ class RedisStore:
         self, mode: str, node: Any, positions: list[int], records: Sequence[tuple[str, str, bytes, str]], token: str
     ) -> Awaitable[Any]:
         args = [v for i in positions for v in records[i]]
-        return self._eval("claim", [records[positions[0]][0]], [mode, token, CLAIM_MS, *args], node)
+        return self._eval("claim", [records[positions[0]][0]], [mode, token, self._claim_ms, *args], node)
 
     async def _claim(
         self, groups: Sequence[tuple[Any, list[int]]], records: Sequence[tuple[str, str, bytes, str]], token: str
     ) -> None:
         """Claims `records` (hash key, field, the bytes replaced, claim key) on each node in `groups` (lua/claim.lua);
-        where one node refuses, releases those the others gave and raises StaleWrite (or what that node said)."""
+        where one node refuses, raises StaleWrite (or what that node said), the caller releasing the others."""
         answers = await asyncio.gather(
             *(self._written(self._claim_call("claim", *g, records, token)) for g in groups), return_exceptions=True
         )
         refused = [a for a in answers if isinstance(a, BaseException)]
-        if not refused:
-            return
-        await self._release([g for g, a in zip(groups, answers, strict=True) if not isinstance(a, BaseException)],
-                            records, token)  # fmt: skip
-        raise next((e for e in refused if not isinstance(e, StaleWrite)), refused[0])
+        if refused:
+            raise next((e for e in refused if not isinstance(e, StaleWrite)), refused[0])
 
     async def _release(
         self, groups: Sequence[tuple[Any, list[int]]], records: Sequence[tuple[str, str, bytes, str]], token: str
     ) -> None:
         """Drops this write's claims where they are still its own; one that cannot be dropped (its node does not
-        answer) lapses after CLAIM_MS, the record's other writes refused (ABORTED) until then."""
+        answer) lapses (claim_ms), the record's other writes refused (ABORTED) until then."""
         await asyncio.gather(*(self._claim_call("release", *g, records, token) for g in groups), return_exceptions=True)
 
     @staticmethod
@@ -676,6 +680,13 @@ class RedisStore:
         await self._write(
             "HSET", self._keys.exemptions(exemption.subject.bucket), exemption.id, codec.encode_exemption(exemption)
         )
+
+
+def claim_life_ms(redis_timeout_s: float, replica_wait_ms: int) -> int:
+    """A claim outlives what the write holding it may take without failing: its two calls after the claim, each up
+    to the Redis timeout, once retried, and each its WAIT for replicas; so that a slow write is not refused at its
+    record for a claim that lapsed (and logged twice). At least CLAIM_MS."""
+    return max(CLAIM_MS, int(2 * 2 * redis_timeout_s * 1000) + 2 * replica_wait_ms + 5_000)
 
 
 def _str(value: bytes | str) -> str:

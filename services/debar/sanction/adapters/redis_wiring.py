@@ -17,7 +17,7 @@ from debar.sanction.adapters.keys import Keys, TreeKeys, WatchKeys
 from debar.sanction.adapters.objection_store import RedisObjectionStore
 from debar.sanction.adapters.rate_counter import RedisRateCounter
 from debar.sanction.adapters.redis_client import Lanes, lane_count, make_client
-from debar.sanction.adapters.redis_store import RedisStore
+from debar.sanction.adapters.redis_store import RedisStore, claim_life_ms
 from debar.sanction.adapters.rekey_store import RedisRekey
 from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.sealing import Sealer
@@ -76,6 +76,7 @@ def redis_adapters(
     store = RedisStore(
         client, keys, breaker, catalogue, replication, lanes, entry_signer=signer,
         sealer=DecisionSealer.for_bucket_key(settings.bucket_key),  # each decided group's questions, sealed
+        claim_ms=claim_life_ms(settings.redis_timeout_s, settings.redis_replica_wait_ms),
     )  # fmt: skip
     return Adapters(
         store=store,

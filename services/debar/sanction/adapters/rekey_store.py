@@ -62,16 +62,20 @@ class RedisRekey:
         async for key in self._redis.scan_iter(match=pattern, count=1000):
             yield _text(key)
 
-    async def _rewrite(self, pattern: str, rekeyed: Callable[[bytes], bytes | None]) -> tuple[int, int]:
+    async def _rewrite(
+        self, pattern: str, rekeyed: Callable[[bytes], bytes | None], claimed: bool = False
+    ) -> tuple[int, int]:
         """Rewrites every value in the hashes matching `pattern` that `rekeyed` changes, each only if unchanged
-        since read; returns (rewritten, changed by someone else meanwhile)."""
+        since read (and, `claimed`: restrictions, not held by a registry write spanning nodes, lua/claim.lua);
+        returns (rewritten, changed or held by someone else meanwhile)."""
         done = raced = 0
         async for key in self._scan(pattern):
             values: dict[Any, bytes] = await self._redis.hgetall(key)  # type: ignore[assignment]
             for field, raw in values.items():
                 moved = rekeyed(raw)
                 if moved is not None:
-                    swapped = await self._call([key], ["cas", field, raw, moved])
+                    keys = [key, self._keys.record_claim(key, _text(field))] if claimed else [key]
+                    swapped = await self._call(keys, ["cas", field, raw, moved])
                     done += swapped
                     raced += 1 - swapped
         return done, raced
@@ -88,7 +92,7 @@ class RedisRekey:
                     new = forward(old)
                     counts.index_fields += await self._call([key, self._keys.index(bucket, new)], ["move", old, new])
         records, raced_records = await self._rewrite(
-            self._keys.restrictions_pattern(), lambda raw: codec.rekeyed_restriction(raw, forward)
+            self._keys.restrictions_pattern(), lambda raw: codec.rekeyed_restriction(raw, forward), claimed=True
         )
         exemptions, raced_exemptions = await self._rewrite(
             self._keys.exemptions_pattern(), lambda raw: codec.rekeyed_exemption(raw, forward)

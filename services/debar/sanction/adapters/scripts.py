@@ -32,9 +32,10 @@ def source(name: str) -> str:
 
 
 # The scripts that write what the core acknowledges: with a Replication, each is followed by its WAIT (see
-# adapters/replication.py). `rate` (a counter that may be lost) and `read` are not.
+# adapters/replication.py). `rate` (a counter that may be lost) and `read` are not. `claim`: a claim a failover lost
+# would let another write past it.
 WRITES = frozenset(
-    {"decide", "index", "replay", "write", "texts", "objection", "rekey", "trim"}
+    {"decide", "index", "replay", "write", "claim", "texts", "objection", "rekey", "trim"}
     | {"watch_add", "watch_remove", "watch_tell", "watch_rekey"}  # subscriptions and the changes told
     | {"tree_commit", "tree_checkpoint"}  # the Merkle log: a signed tree must survive a failover
 )

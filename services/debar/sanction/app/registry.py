@@ -195,8 +195,8 @@ async def _unraced(what: str, attempt: Callable[[], Awaitable[T]]) -> T:
             return await attempt()
         except StaleWrite:
             continue
-    raise Aborted(f"{what} was changed by other writes while this one was made, {ATTEMPTS} times; nothing of it "
-                  "was stored: ask again")  # fmt: skip
+    raise Aborted(f"{what} was changed by other writes while this one was made, {ATTEMPTS} times; it did not "
+                  "take effect: ask again")  # fmt: skip
 
 
 class Registry:

@@ -4,8 +4,9 @@
 -- KEYS: one key of this node (declared keys must share a slot on Redis Cluster; the others are reached through
 -- the allow-cross-slot-keys flag on this node, callers group operations by node).
 -- ARGV[1]: a msgpack array {records, entries, logs, batches, token}: records flat, 5 per record (hash key, field,
--- record, the stored record it replaces: its bytes as read, "" for none, and the key of the write's claim on it,
--- lua/claim.lua, "" for none: a write on one node claims nothing); entries flat, 4 per operation (index hash key, pseudonym, entry key prefix, new entry or "" to remove
+-- record, the stored record it replaces: its bytes as read, "" for none, and the key of a claim on it, lua/claim.lua,
+-- "" on one server, where there are none: with the write's token, the claim it holds; without, one another write
+-- spanning nodes may hold, which this write, on one node, must not write past); entries flat, 4 per operation (index hash key, pseudonym, entry key prefix, new entry or "" to remove
 -- it), applied in order (lib/entries.lua); logs flat, 4 per log entry (the bucket's log stream, its history hash,
 -- the record's id, the entry as adapters/codec.py packs it), each appended as one record of the stream (field
 -- `r`) and its stream id added to the record's history; batches (many writes of one call, an import's chunk):
@@ -15,18 +16,20 @@
 -- rather than thousands keeps the client's packing cheap. token: the write's claim token ("" for none).
 -- Returns the number of index entries that changed; an error "STALE <field>", with nothing written, where a stored
 -- record is not the one its write replaces (another write came between the read and this one: compare-and-set), or
--- the write's claim on it lapsed.
+-- the write's claim on it lapsed, or (a write of one call) another write holds a claim on it.
 local ops = cmsgpack.unpack(ARGV[1])
 local records, entries, logs, batches, token = ops[1], ops[2], ops[3] or {}, ops[4] or {}, ops[5] or ''
 for i = 1, #records, 5 do
+  local claim = records[i + 4]
+  local held = claim ~= '' and redis.call('GET', claim)
   if (redis.call('HGET', records[i], records[i + 1]) or '') ~= records[i + 3]
-      or (records[i + 4] ~= '' and redis.call('GET', records[i + 4]) ~= token) then
+      or (token ~= '' and held ~= token) or (token == '' and held) then
     return redis.error_reply('STALE ' .. records[i + 1])
   end
 end
 for i = 1, #records, 5 do
   redis.call('HSET', records[i], records[i + 1], records[i + 2])
-  if records[i + 4] ~= '' then
+  if token ~= '' then
     redis.call('DEL', records[i + 4])
   end
 end
