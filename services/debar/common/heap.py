@@ -15,3 +15,19 @@ def freeze_startup_heap() -> None:
     objects made later are collected as before."""
     gc.collect()
     gc.freeze()
+
+
+# The youngest generation is collected after this many more allocations than deallocations of tracked objects
+# (CPython's default: 700). See collect_young_objects_less_often.
+YOUNG_THRESHOLD = 50_000
+
+
+def collect_young_objects_less_often() -> None:
+    """A collection of the youngest generation walks every young object still alive, and in a server those are the
+    calls in flight (16 BatchChecks of 100 hold some 10,000 of them), and at CPython's default, one every 700
+    allocations, they were walked again and again: 5.4 % of the sanction server's samples under BatchCheck(100) at
+    16 in flight went to the collector, 0.4 % at 50,000 (py-spy), and its CPU a call fell 8 % (4 alternating pairs).
+    The calls' objects die with their call, unwalked, so walking less often costs little memory: only cyclic garbage
+    waits longer."""
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_THRESHOLD, older, oldest)

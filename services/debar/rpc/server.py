@@ -22,7 +22,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from debar.common.heap import freeze_startup_heap
+from debar.common.heap import collect_young_objects_less_often, freeze_startup_heap
 from debar.rpc.decode_guard import DecodeGuard
 from debar.rpc.interceptors import InterceptorChain, UnaryInterceptor, wrap_handlers
 
@@ -154,6 +154,7 @@ class GrpcServer:
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         freeze_startup_heap()
+        collect_young_objects_less_often()
         await self.server.start()
         if self.health_server is not None:
             await self.health_server.start()

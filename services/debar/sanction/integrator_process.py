@@ -26,7 +26,7 @@ from collections import Counter
 from typing import Any
 
 from debar.common import logs
-from debar.common.heap import freeze_startup_heap
+from debar.common.heap import collect_young_objects_less_often, freeze_startup_heap
 from debar.common.settings import Settings
 from debar.sanction.adapters.redis_wiring import redis_adapters
 from debar.sanction.adapters.witness_client import HttpWitnesses
@@ -161,6 +161,7 @@ async def _child(settings: Settings) -> None:
         witnesses.warm()
         integrator = build_integrator(adapters, settings.log_signer(), witnesses, default_owner(os.getppid()))
         freeze_startup_heap()
+        collect_young_objects_less_often()
         running = asyncio.create_task(integrator.run())
         loop.add_signal_handler(signal.SIGTERM, running.cancel)
         loop.add_signal_handler(signal.SIGINT, running.cancel)
