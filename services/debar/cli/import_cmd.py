@@ -9,6 +9,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from debar.cli.sanction_core import sanction_core
+from debar.common.heap import collect_young_objects_less_often
 from debar.common.settings import Settings
 from debar.sanction.app.import_workers import BuilderSpec
 from debar.sanction.app.importer import WorkerPlan, import_lines
@@ -22,6 +23,7 @@ async def import_file(settings: Settings, file: str, progress: bool = True) -> i
     if not path.is_file():
         print(f"debar import: no such file: {file}", file=sys.stderr)
         return 2
+    collect_young_objects_less_often()  # a chunk in flight is thousands of live objects (common/heap.py)
     async with sanction_core(settings) as core:
         with (
             path.open("rb") as lines,

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from debar.common.errors import Aborted, DomainError, InvalidField
+from debar.common.heap import collect_young_objects_less_often
 from debar.common.identifiers import IdKind
 from debar.sanction.app.import_workers import BuilderSpec, Outcome, Unpacker, build_chunk
 from debar.sanction.app.registry import ImposeInput, PrincipalInput, Registry, WriteEffect
@@ -254,7 +255,9 @@ async def _import_in_workers(
                 writing = asyncio.ensure_future(_write(chunk, registry, summary))
                 chunk = []
 
-    executor = ProcessPoolExecutor(plan.processes, mp_context=multiprocessing.get_context("spawn"))
+    executor = ProcessPoolExecutor(
+        plan.processes, mp_context=multiprocessing.get_context("spawn"), initializer=collect_young_objects_less_often
+    )
     try:
         numbered = iter(lines)
         first = 1
