@@ -5,6 +5,7 @@ check that the load generator is not what limits the fastest target."""
 from __future__ import annotations
 
 import statistics
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -14,6 +15,7 @@ from debar.bench.targets import cpu_seconds, machine_busy_seconds
 
 RISE = 1.05  # a second generator process that raises the baseline by more than this: one was the bottleneck
 MOST_GENERATORS = 3
+SETTLE_S, SETTLE_READS = 0.05, 20  # the server's counters read again until two reads agree (at most 1 s more)
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ def measure(generators: LoadGenerator, target: Target, seconds: float) -> Round:
         now, then = cpu_seconds(pid), before.get(name)
         spent[name] = None if now is None or then is None else now - then
     if counted is not None:
-        count_failures(samples, answered_before, counted())
+        count_failures(samples, answered_before, settled(counted))
     if not any(s.calls for s in samples):
         errors = Counter[str]()
         for s in samples:
@@ -134,6 +136,20 @@ def measure(generators: LoadGenerator, target: Target, seconds: float) -> Round:
         raise RuntimeError(f"bench: {target.label}: no call was answered ({dict(errors)})")
     window = max(s.seconds for s in samples)
     return Round(samples, window, spent, _others(before.get("machine"), spent, samples, window))
+
+
+def settled(counted: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """The server's per-status counters once they stop moving: a call the handler aborts has its status sent before
+    the server counts it (grpc.aio's abort sends, then raises), so a read right after the generator's window could
+    miss the last calls' failures and count them as throughput."""
+    after = counted()
+    for _ in range(SETTLE_READS):
+        time.sleep(SETTLE_S)
+        again = counted()
+        if again == after:
+            break
+        after = again
+    return after
 
 
 def count_failures(samples: list[Sample], before: dict[str, float], after: dict[str, float]) -> None:
