@@ -7,8 +7,9 @@ is made again of the record as that one left it (app/registry.py: _unraced)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ from debar.local.embedded_redis import EmbeddedRedis
 from debar.local.local_cluster import LocalCluster
 from debar.sanction.adapters.keys import Keys
 from debar.sanction.adapters.redis_wiring import redis_adapters
-from debar.sanction.bootstrap import build_core
+from debar.sanction.app.ports import Adapters
+from debar.sanction.bootstrap import Core, build_core
 from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.sanction.domain.decisions import Decision
 from debar.sanction.domain.model import Outcome, Role, restriction_id
@@ -197,6 +199,20 @@ def test_a_confirmation_beaten_by_a_restated_lift_leaves_the_index_as_the_record
         assert answer.outcome == common_pb2.OUTCOME_DENY, "checks allow a person whose lift awaits confirmation"
 
 
+@asynccontextmanager
+async def _core_on_a_cluster(tmp_path: Path) -> AsyncIterator[tuple[LocalCluster, Adapters, Core]]:
+    """The sanction core wired in process on a private 3-master Cluster, its adapters closed on the way out."""
+    with LocalCluster(tmp_path / "cluster") as cluster:
+        env = {"DEBAR_REDIS_URL": cluster.url, "DEBAR_REDIS_CLUSTER": "true", "DEBAR_PSEUDONYM_KEYS": KEYS,
+               "DEBAR_DATA_DIR": str(tmp_path / "data")}  # fmt: skip
+        adapters = redis_adapters(Settings.from_env(env), cluster.url, load_default_catalogue())
+        resolver = SubjectResolver(Pseudonymiser(parse_keys(KEYS)), Placement(DEV_BUCKET_KEY.encode()))
+        try:
+            yield cluster, adapters, build_core(adapters, load_default_catalogue(), resolver)
+        finally:
+            await adapters.close()
+
+
 async def test_on_a_cluster_a_write_made_of_a_record_another_write_holds_is_refused_before_it_writes(tmp_path):
     """The same race, made certain: in process, on a real 3-master Cluster, the asker restates their pending lift
     at the moment the confirmation, having written the person's index entry (on the subject's node), goes to store
@@ -205,41 +221,33 @@ async def test_on_a_cluster_a_write_made_of_a_record_another_write_holds_is_refu
     confirmation while the index, ended by the confirmation's first attempt, had checks allow the person. Now the
     confirmation claims the record before writing anywhere, and the restatement, refused while it holds it, is
     ABORTED (ask again)."""
-    with LocalCluster(tmp_path / "cluster") as cluster:
-        env = {"DEBAR_REDIS_URL": cluster.url, "DEBAR_REDIS_CLUSTER": "true", "DEBAR_PSEUDONYM_KEYS": KEYS,
-               "DEBAR_DATA_DIR": str(tmp_path / "data")}  # fmt: skip
-        adapters = redis_adapters(Settings.from_env(env), cluster.url, load_default_catalogue())
-        resolver = SubjectResolver(Pseudonymiser(parse_keys(KEYS)), Placement(DEV_BUCKET_KEY.encode()))
-        core = build_core(adapters, load_default_catalogue(), resolver)
-        try:
-            person = new_ric()
-            admin = redis_client.Redis.from_url(cluster.url)
-            apart = _record_apart_from_its_subject([admin, admin], person)
-            item = impose_input(person, start=int(time.time()) - DAY, measures=["RAIL_G_TRAIN"], source_id=apart)
-            restriction, _, _ = await core.registry.impose(item)
-            await core.registry.lift(restriction.id, "debt paid", LIFT_DOCUMENT, CLERK)
-            store = adapters.store
-            evaluate = store._eval
-            racing: list[str] = []
+    async with _core_on_a_cluster(tmp_path) as (cluster, adapters, core):
+        person = new_ric()
+        admin = redis_client.Redis.from_url(cluster.url)
+        apart = _record_apart_from_its_subject([admin, admin], person)
+        item = impose_input(person, start=int(time.time()) - DAY, measures=["RAIL_G_TRAIN"], source_id=apart)
+        restriction, _, _ = await core.registry.impose(item)
+        await core.registry.lift(restriction.id, "debt paid", LIFT_DOCUMENT, CLERK)
+        store = adapters.store
+        evaluate = store._eval
+        racing: list[str] = []
 
-            async def restated_meanwhile(name, keys, args, node=None):  # type: ignore[no-untyped-def]
-                if name == "write" and not racing and msgpack.unpackb(args[0], raw=True)[0]:  # the record's call
-                    racing.append("running")
-                    try:
-                        await core.registry.lift(restriction.id, "debt paid in part", AMENDED, CLERK)
-                        racing.append("stored")
-                    except Aborted:
-                        racing.append("aborted")
-                return await evaluate(name, keys, args, node)
+        async def restated_meanwhile(name, keys, args, node=None):  # type: ignore[no-untyped-def]
+            if name == "write" and not racing and msgpack.unpackb(args[0], raw=True)[0]:  # the record's call
+                racing.append("running")
+                try:
+                    await core.registry.lift(restriction.id, "debt paid in part", AMENDED, CLERK)
+                    racing.append("stored")
+                except Aborted:
+                    racing.append("aborted")
+            return await evaluate(name, keys, args, node)
 
-            store._eval = restated_meanwhile  # type: ignore[method-assign]
-            confirmed, _ = await core.registry.confirm_lift(restriction.id, LIFT_DOCUMENT, SECOND_CLERK)
-            assert racing == ["running", "aborted"]
-            assert confirmed.lifted_at is not None and (await core.registry.get(restriction.id)) == confirmed
-            [decision] = await core.checker.check([check_input(person, "RAIL_G_TRAIN")], "railway")
-            assert isinstance(decision, Decision) and decision.outcome is Outcome.ALLOW  # as the record says: lifted
-        finally:
-            await adapters.close()
+        store._eval = restated_meanwhile  # type: ignore[method-assign]
+        confirmed, _ = await core.registry.confirm_lift(restriction.id, LIFT_DOCUMENT, SECOND_CLERK)
+        assert racing == ["running", "aborted"]
+        assert confirmed.lifted_at is not None and (await core.registry.get(restriction.id)) == confirmed
+        [decision] = await core.checker.check([check_input(person, "RAIL_G_TRAIN")], "railway")
+        assert isinstance(decision, Decision) and decision.outcome is Outcome.ALLOW  # as the record says: lifted
 
 
 async def test_on_a_cluster_a_write_of_one_call_does_not_write_past_another_writes_claim(tmp_path):
@@ -249,12 +257,7 @@ async def test_on_a_cluster_a_write_of_one_call_does_not_write_past_another_writ
     and the confirmation, refused at its record after ending the representative's entry on the other node, had to
     be made again (its first attempt logged though it never took effect). Now the mark is refused while the claim
     holds (made again after it; here, held by the test, ABORTED)."""
-    with LocalCluster(tmp_path / "cluster") as cluster:
-        env = {"DEBAR_REDIS_URL": cluster.url, "DEBAR_REDIS_CLUSTER": "true", "DEBAR_PSEUDONYM_KEYS": KEYS,
-               "DEBAR_DATA_DIR": str(tmp_path / "data")}  # fmt: skip
-        adapters = redis_adapters(Settings.from_env(env), cluster.url, load_default_catalogue())
-        resolver = SubjectResolver(Pseudonymiser(parse_keys(KEYS)), Placement(DEV_BUCKET_KEY.encode()))
-        core = build_core(adapters, load_default_catalogue(), resolver)
+    async with _core_on_a_cluster(tmp_path) as (cluster, adapters, core):
         mapped = RedisCluster.from_url(cluster.url)
         try:
             placement, keys = Placement(DEV_BUCKET_KEY.encode()), Keys()
@@ -295,4 +298,3 @@ async def test_on_a_cluster_a_write_of_one_call_does_not_write_past_another_writ
             assert len(history) == len(logged) + 1  # the confirmation's one entry: its one attempt
         finally:
             mapped.close()
-            await adapters.close()
