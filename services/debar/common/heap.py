@@ -28,6 +28,8 @@ def collect_young_objects_less_often() -> None:
     allocations, they were walked again and again: 5.4 % of the sanction server's samples under BatchCheck(100) at
     16 in flight went to the collector, 0.4 % at 50,000 (py-spy), and its CPU a call fell 8 % (4 alternating pairs).
     The calls' objects die with their call, unwalked, so walking less often costs little memory: only cyclic garbage
-    waits longer. `debar import` and its workers too, whose chunks in flight hold thousands of objects."""
+    waits longer, so a server must not make cycles per call that hold a caller's bytes (a refused call did:
+    rpc/interceptors.freeing_refused). `debar import` and its workers too, whose chunks in flight hold thousands
+    of objects."""
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, older, oldest)
