@@ -298,3 +298,60 @@ async def test_on_a_cluster_a_write_of_one_call_does_not_write_past_another_writ
             assert len(history) == len(logged) + 1  # the confirmation's one entry: its one attempt
         finally:
             mapped.close()
+
+
+@pytest.mark.parametrize("planted", ["no expiry", "an hour"])
+async def test_on_a_cluster_a_claim_no_writer_made_holds_no_write_off(tmp_path, planted):
+    """An operator with Redis write access plants a claim on a record (its claim key, with no expiry or one longer
+    than any debar writer gives a claim). Before, every write of the record was ABORTED for as long as the key
+    stayed, ConfirmLift past any claim's life as well, and nothing said why. Now a key debar would not have made
+    is no claim: the confirmation, spanning nodes (the record claimed, so the planted key replaced) or in one call
+    (the key disregarded), is stored."""
+    async with _core_on_a_cluster(tmp_path) as (cluster, adapters, core):
+        mapped = RedisCluster.from_url(cluster.url)
+        try:
+            for spanning in (True, False):
+                person = new_ric()
+                admin = redis_client.Redis.from_url(cluster.url)
+                source_id = _record_apart_from_its_subject([admin, admin], person) if spanning else None
+                item = impose_input(person, start=int(time.time()) - DAY, measures=["RAIL_G_TRAIN"],
+                                    **({"source_id": source_id} if source_id else {}))  # fmt: skip
+                restriction, _, _ = await core.registry.impose(item)
+                await core.registry.lift(restriction.id, "debt paid", LIFT_DOCUMENT, CLERK)
+                claim = Keys().record_claim(Keys().restrictions(restriction.id), restriction.id)
+                if planted == "no expiry":
+                    mapped.set(claim, "operator")
+                else:
+                    mapped.set(claim, "operator", px=3_600_000)
+                confirmed, _ = await core.registry.confirm_lift(restriction.id, LIFT_DOCUMENT, SECOND_CLERK)
+                assert confirmed.lifted_at is not None and (await core.registry.get(restriction.id)) == confirmed
+                [decision] = await core.checker.check([check_input(person, "RAIL_G_TRAIN")], "railway")
+                assert isinstance(decision, Decision) and decision.outcome is Outcome.ALLOW
+                mapped.delete(claim)
+        finally:
+            mapped.close()
+
+
+async def test_an_objection_filed_while_its_record_is_held_is_filed_and_marked_by_its_next_step(tmp_path):
+    """Another write holds the refusal's restriction (a claim within a claim's life) for as long as FileObjection
+    tries to mark it disputed. Before, FileObjection answered ABORTED ("it did not take effect: ask again") though
+    the objection was stored, open, and filing again was ABORTED too. Now the filing answers the objection; the mark
+    is made by the objection's next step once the record is free."""
+    async with _core_on_a_cluster(tmp_path) as (cluster, adapters, core):
+        mapped = RedisCluster.from_url(cluster.url)
+        try:
+            person = new_ric()
+            item = impose_input(person, start=int(time.time()) - DAY, measures=["RAIL_G_TRAIN"])
+            restriction, _, _ = await core.registry.impose(item)
+            [decision] = await core.checker.check([check_input(person, "RAIL_G_TRAIN")], "railway")
+            assert isinstance(decision, Decision) and decision.outcome is Outcome.DENY
+            claim = Keys().record_claim(Keys().restrictions(restriction.id), restriction.id)
+            mapped.set(claim, "another write", px=60_000)
+            filed = await core.objections.file(decision.decision_id, "I paid in March", "me@example.com")
+            assert filed.is_open and filed.decision_id == decision.decision_id
+            assert not (await core.registry.get(restriction.id)).disputed  # the mark waits for the record
+            mapped.delete(claim)
+            await core.objections.review(filed.id, "reviewer:li")
+            assert (await core.registry.get(restriction.id)).disputed
+        finally:
+            mapped.close()

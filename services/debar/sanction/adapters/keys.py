@@ -85,6 +85,12 @@ def record_part(restriction_id: str) -> str:
     return _RECORD_PART.get(char) or str(ord(char) % RECORD_SPLIT)
 
 
+# The longest life any debar writer gives a record claim (redis_store.claim_life_ms is at most this). A claim key
+# without an expiry, or with a longer one, is none debar made (an insider's, which would hold the record's writes
+# off for ever): the scripts disregard it (lua/lib/claims.lua).
+CLAIM_CEILING_MS = 600_000
+
+
 @dataclass(frozen=True)
 class Keys:
     prefix: str = "debar"
@@ -121,7 +127,8 @@ class Keys:
         return f"{self.prefix}:r:{{{restriction_id[1:4]}}}:{record_part(restriction_id)}"
 
     def record_claim(self, record_key: str, record_id: str) -> str:
-        """A write's claim on a record it stores after writing on other nodes (lua/claim.lua): in the record's slot."""
+        """A write's claim on a record it stores after writing on other nodes (lua/claim.lua): in the record's slot.
+        It lapses within CLAIM_CEILING_MS."""
         tag = record_key[record_key.index("{") : record_key.index("}") + 1]
         return f"{self.prefix}:rc:{tag}:{record_id}"
 

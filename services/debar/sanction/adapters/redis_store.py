@@ -17,7 +17,7 @@ from redis.exceptions import ResponseError
 
 from debar.common.circuit import CircuitBreaker
 from debar.sanction.adapters import codec
-from debar.sanction.adapters.keys import Keys
+from debar.sanction.adapters.keys import CLAIM_CEILING_MS, Keys
 from debar.sanction.adapters.redis_client import Lanes
 from debar.sanction.adapters.redis_errors import unavailable_on_redis_error
 from debar.sanction.adapters.replication import Replication
@@ -52,7 +52,7 @@ class RedisStore:
         `sealer`: seals each decided group's questions (domain/decision_seals.py; None: a random key of its own,
         whose seals `debar log verify` rejects: for tests that never verify); `claim_ms`: how long a registry
         write's claims on its records last (claim_life_ms)."""
-        self._claim_ms = claim_ms
+        self._claim_ms = min(claim_ms, CLAIM_CEILING_MS)
         self._redis = client  # decode_responses=False: values are bytes
         self._sealer = sealer or DecisionSealer(secrets.token_bytes(32))
         self._entry_signer = entry_signer
@@ -593,7 +593,7 @@ class RedisStore:
                         s = log[i]
                         batches += (self._keys.registry_history(s.bucket), s.target, f"/{index}/{home}")
             blob = msgpack.packb(
-                [[v for r in mine for v in r], [v for e in ops for v in e], singles, batches, token],
+                [[v for r in mine for v in r], [v for e in ops for v in e], singles, batches, token, CLAIM_CEILING_MS],
                 use_bin_type=False,
             )
             return self._written(self._eval("write", [keys[positions[0]]], [blob], node))
@@ -620,7 +620,9 @@ class RedisStore:
         self, mode: str, node: Any, positions: list[int], records: Sequence[tuple[str, str, bytes, str]], token: str
     ) -> Awaitable[Any]:
         args = [v for i in positions for v in records[i]]
-        return self._eval("claim", [records[positions[0]][0]], [mode, token, self._claim_ms, *args], node)
+        return self._eval(
+            "claim", [records[positions[0]][0]], [mode, token, self._claim_ms, CLAIM_CEILING_MS, *args], node
+        )
 
     async def _claim(
         self, groups: Sequence[tuple[Any, list[int]]], records: Sequence[tuple[str, str, bytes, str]], token: str
@@ -685,8 +687,8 @@ class RedisStore:
 def claim_life_ms(redis_timeout_s: float, replica_wait_ms: int) -> int:
     """A claim outlives what the write holding it may take without failing: its two calls after the claim, each up
     to the Redis timeout, once retried, and each its WAIT for replicas; so that a slow write is not refused at its
-    record for a claim that lapsed (and logged twice). At least CLAIM_MS."""
-    return max(CLAIM_MS, int(2 * 2 * redis_timeout_s * 1000) + 2 * replica_wait_ms + 5_000)
+    record for a claim that lapsed (and logged twice). At least CLAIM_MS, at most CLAIM_CEILING_MS."""
+    return min(CLAIM_CEILING_MS, max(CLAIM_MS, int(2 * 2 * redis_timeout_s * 1000) + 2 * replica_wait_ms + 5_000))
 
 
 def _str(value: bytes | str) -> str:

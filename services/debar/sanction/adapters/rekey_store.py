@@ -11,7 +11,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from debar.sanction.adapters import codec
-from debar.sanction.adapters.keys import Keys, WatchKeys, decisions_pseudonym, hash_tag
+from debar.sanction.adapters.keys import CLAIM_CEILING_MS, Keys, WatchKeys, decisions_pseudonym, hash_tag
 from debar.sanction.adapters.replication import Replication
 from debar.sanction.adapters.scripts import Scripts
 from debar.sanction.app.ports import RekeyCounts
@@ -75,7 +75,7 @@ class RedisRekey:
                 moved = rekeyed(raw)
                 if moved is not None:
                     keys = [key, self._keys.record_claim(key, _text(field))] if claimed else [key]
-                    swapped = await self._call(keys, ["cas", field, raw, moved])
+                    swapped = await self._call(keys, ["cas", field, raw, moved, CLAIM_CEILING_MS])
                     done += swapped
                     raced += 1 - swapped
         return done, raced

@@ -15,7 +15,7 @@ from debar.sanction.adapters.redis_client import Lanes
 from debar.sanction.adapters.replication import Replication
 
 # The lua/lib/ pieces each script uses.
-USES = {"index": ("entries",), "write": ("entries",)}
+USES = {"index": ("entries",), "write": ("entries", "claims"), "claim": ("claims",), "rekey": ("claims",)}
 
 
 def _lua(path: str) -> str:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from debar.common.errors import AlreadyExists, Conflict, NotFound
+import structlog
+
+from debar.common.errors import Aborted, AlreadyExists, Conflict, NotFound
 from debar.sanction.app.decision_reader import LoggedDecision
 from debar.sanction.app.ports import ObjectionStore
 from debar.sanction.app.registry import MAX_TEXT, Registry
@@ -24,6 +26,8 @@ MAX_LISTED = 500  # objections per page
 DESK = "objections"  # the actor the registry log names for a dispute mark no reviewer made (a filing)
 DEFAULT_LISTED = 100
 _RETRIES = 5  # a step that lost a race re-reads the record and is judged again against its new state
+
+log = structlog.stdlib.get_logger("debar.objections")
 
 
 class DecisionLookup(Protocol):
@@ -77,8 +81,8 @@ class Objections:
         found = objection if written.done else written.objection
         if found is None:
             raise Conflict(f"decision {decision_id} has an objection whose record is missing; ask an operator")
-        if found.is_open:  # also repairs a mark lost to a crash between the two writes
-            await self._registry.set_disputed(found.restriction_ids, True, DESK, f"objection {found.id} filed")
+        if found.is_open:  # also repairs a mark lost to a crash between the two writes, or to other writes
+            await self._mark(found, True, found.restriction_ids, DESK, f"objection {found.id} filed")
         if not written.done:
             # The second filer (or a retry) learns the objection's id and nothing of the first filer's.
             raise AlreadyExists(f"decision {decision_id} already has objection {found.id}; nothing was filed")
@@ -173,18 +177,27 @@ class Objections:
         raise Conflict(f"objection {objection_id} is being changed by another request; try again")
 
     async def _after_move(self, moved: Objection, cleared: tuple[str, ...]) -> None:
+        actor = moved.history[-1].actor if moved.history else DESK
         if moved.is_open:
-            actor = moved.history[-1].actor if moved.history else DESK
-            await self._registry.set_disputed(
-                moved.restriction_ids, True, actor, f"objection {moved.id} {moved.state.value}"
-            )
+            await self._mark(moved, True, moved.restriction_ids, actor, f"objection {moved.id} {moved.state.value}")
             return
         if cleared:
             # Another objection may have opened on the same restriction since the script ran.
             counts = await self._store.disputing(cleared)
             undisputed = [r for r, n in zip(cleared, counts, strict=True) if n == 0]
-            actor = moved.history[-1].actor if moved.history else DESK
-            await self._registry.set_disputed(undisputed, False, actor, f"objection {moved.id} {moved.state.value}")
+            await self._mark(moved, False, undisputed, actor, f"objection {moved.id} {moved.state.value}")
+
+    async def _mark(self, objection: Objection, disputed: bool, rids: Sequence[str], actor: str, reason: str) -> None:
+        """Marks the restrictions (un)disputed after the objection's own write, which has taken effect: where other
+        writes to a record kept coming between (Aborted), the call still answers what it did, and the mark is made
+        again by the objection's next step (or filing it again), not reported as a filing or step that failed."""
+        try:
+            await self._registry.set_disputed(rids, disputed, actor, reason)
+        except Aborted as error:
+            log.warning(
+                "dispute mark not made", objection_id=objection.id, restriction_ids=list(rids), disputed=disputed,
+                reason=error.message,
+            )  # fmt: skip
 
     async def _correct(self, overturned: Objection) -> Objection:
         resolution = overturned.resolution

@@ -6,24 +6,24 @@
 -- the record only under the claim, and drops it. A claim left by a writer that died lapses.
 -- KEYS: one key of this node (the others are reached through the allow-cross-slot-keys flag).
 -- ARGV: "claim" or "release" (the claims this write holds, after another node refused it), the write's token, the
--- claim's life in ms, then 4 per record: its hash key, its field, the stored record the write replaces (its bytes as
+-- claim's life in ms, the ceiling of any claim's life in ms (lib/claims.lua), then 4 per record: its hash key, its field, the stored record the write replaces (its bytes as
 -- read, "" for none), its claim key (Keys.record_claim).
 -- Returns 1; an error "STALE <field>", with nothing claimed, where a record changed or another write claims it.
-local mode, token, life = ARGV[1], ARGV[2], ARGV[3]
+local mode, token, life, ceiling = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 if mode == 'release' then
-  for i = 4, #ARGV, 4 do
+  for i = 5, #ARGV, 4 do
     if redis.call('GET', ARGV[i + 3]) == token then
       redis.call('DEL', ARGV[i + 3])
     end
   end
   return 1
 end
-for i = 4, #ARGV, 4 do
-  if (redis.call('HGET', ARGV[i], ARGV[i + 1]) or '') ~= ARGV[i + 2] or redis.call('EXISTS', ARGV[i + 3]) == 1 then
+for i = 5, #ARGV, 4 do
+  if (redis.call('HGET', ARGV[i], ARGV[i + 1]) or '') ~= ARGV[i + 2] or claim_held(ARGV[i + 3], ceiling) then
     return redis.error_reply('STALE ' .. ARGV[i + 1])
   end
 end
-for i = 4, #ARGV, 4 do
+for i = 5, #ARGV, 4 do
   redis.call('SET', ARGV[i + 3], token, 'PX', life)
 end
 return 1

@@ -3,7 +3,8 @@
 --   move  KEYS: old index hash, new index hash  ARGV: op, old pseudonym, new pseudonym
 --         Merges the old field's entries into the new field (an entry already there wins: it is newer) and
 --         drops the old field.
---   cas   KEYS: hash, the record's claim key (lua/claim.lua; "" none)  ARGV: op, field, expected value, new value
+--   cas   KEYS: hash, the record's claim key (lua/claim.lua; "" none)  ARGV: op, field, expected value, new value,
+--         the ceiling of a claim's life in ms (lib/claims.lua)
 --         Replaces a record only if nobody changed it since it was read, nor holds it for a write spanning nodes.
 --   list  KEYS: old decision list, new decision list  ARGV: op, chunk size
 --         Moves up to a chunk of ids from the old decision list to the new one (see below); called until none is
@@ -13,7 +14,7 @@ local op = ARGV[1]
 
 if op == 'cas' then
   if redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[3] then return 0 end
-  if KEYS[2] and KEYS[2] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+  if KEYS[2] and KEYS[2] ~= '' and claim_held(KEYS[2], tonumber(ARGV[5]) or 0) then return 0 end
   redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
   return 1
 end

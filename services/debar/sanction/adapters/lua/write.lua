@@ -13,17 +13,19 @@
 -- per batch the stream, the packed entries (field `rs`, one record for all of them), their count N, then N
 -- triples (history hash, record id, the history token's tail "/<index>/<bucket>"), each record's history getting
 -- "<stream id>/<index>/<bucket>". Packed without bin types (the script's cmsgpack predates them). One argument
--- rather than thousands keeps the client's packing cheap. token: the write's claim token ("" for none).
+-- rather than thousands keeps the client's packing cheap. token: the write's claim token ("" for none); ceiling:
+-- the longest life of a claim debar makes (lib/claims.lua), in ms.
 -- Returns the number of index entries that changed; an error "STALE <field>", with nothing written, where a stored
 -- record is not the one its write replaces (another write came between the read and this one: compare-and-set), or
 -- the write's claim on it lapsed, or (a write of one call) another write holds a claim on it.
 local ops = cmsgpack.unpack(ARGV[1])
 local records, entries, logs, batches, token = ops[1], ops[2], ops[3] or {}, ops[4] or {}, ops[5] or ''
+local ceiling = ops[6] or 0
 for i = 1, #records, 5 do
   local claim = records[i + 4]
   local held = claim ~= '' and redis.call('GET', claim)
   if (redis.call('HGET', records[i], records[i + 1]) or '') ~= records[i + 3]
-      or (token ~= '' and held ~= token) or (token == '' and held) then
+      or (token ~= '' and held ~= token) or (token == '' and held and claim_held(claim, ceiling)) then
     return redis.error_reply('STALE ' .. records[i + 1])
   end
 end
