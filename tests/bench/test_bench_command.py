@@ -11,7 +11,8 @@ import pytest
 
 SHORT = ["--seconds", "0.5", "--rounds", "1"]  # a window a slow fsync on a CI disk does not empty
 # a table row: target, in flight, calls/s, (min-max)
-ROW = re.compile(r"(?P<target>bare aio|bare sync|debar, integrator off|debar|direct Check|direct BatchCheck\(2\)"
+ROW = re.compile(r"(?P<target>bare aio|bare sync|floor: aio \+ 1 script call|debar, integrator off|debar|direct Check"
+                 r"|direct BatchCheck\(2\)"
                  r"|railway CheckTicket)\s+(?P<in_flight>\d+)\s+(?P<rate>[\d,]+)\s+\([\d,]+-[\d,]+\)")  # fmt: skip
 
 
@@ -30,7 +31,7 @@ def _rows(out: str) -> list[tuple[str, int, float]]:
 def test_bench_prints_every_mix_beside_both_bare_baselines_and_the_generator_check() -> None:
     out = _bench("--generator", "python")  # the generator every machine has; railway below takes h2load if there
     rows = _rows(out)
-    plain = ("bare aio", "bare sync", "debar")
+    plain = ("bare aio", "bare sync", "floor: aio + 1 script call", "debar")
     with_unlogged = (*plain, "debar, integrator off")  # the first Check mix and BatchCheck(100)
     assert [(target, n) for target, n, _ in rows] == [
         (target, n) for n, mix in ((16, with_unlogged), (16, plain), (1, plain), (16, with_unlogged)) for target in mix
@@ -50,6 +51,10 @@ def test_bench_prints_every_mix_beside_both_bare_baselines_and_the_generator_che
     for target in ("Check, unrestricted, 16 in flight: ", "Check, restricted, 16 in flight: ",
                    "Check, unrestricted, 1 in flight: p50 ", "BatchCheck(100): "):  # fmt: skip
         assert re.search(re.escape(target) + r".*: (met|NOT met)$", out, re.MULTILINE), target
+    # the floor of a handler that waits on Redis once, beside each Check target at 16 in flight
+    floors = re.findall(r"^    the floor of a handler that waits on Redis once \(floor: aio \+ 1 script call\): [\d.]+ of "
+                        r"bare (aio|sync); debar [\d.]+ of the floor$", out, re.MULTILINE)  # fmt: skip
+    assert len(floors) == 2, out
     assert "callers: Check as railway (check:railway, delegate; rate 5,000 checks per 1 s)" in out
     assert "generator: python (grpc.aio, identity serializers)" in out
     assert re.search(r"^redis: (valkey|redis)-server v=\d+\.\d+\.\d+, appendfsync always", out, re.MULTILINE), out

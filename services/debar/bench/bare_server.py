@@ -4,7 +4,13 @@ request with prebuilt response bytes (debar's own answer to that request, captur
 bytes on the wire are the same). Two kinds, because either may be the faster here: grpc.aio, and the sync server
 on a thread pool.
 
-`python -m debar.bench.bare_server aio|sync PORT ANSWERS` (ANSWERS: a file written by `write_answers`)."""
+Beside them, not a baseline: the floor of a handler that waits on Redis once, as each of debar's checks does. The
+same generic aio handler, on uvloop as debar's services run, that awaits one script call (EVALSHA of `return 1`) on
+a lane of debar's check path (adapters/redis_client.Lanes) before it answers: what grpc.aio and the Redis client
+cost a call before debar decides anything.
+
+`python -m debar.bench.bare_server aio|sync PORT ANSWERS` (ANSWERS: a file written by `write_answers`);
+`python -m debar.bench.bare_server scripted PORT ANSWERS REDIS_URL`."""
 
 from __future__ import annotations
 
@@ -20,6 +26,8 @@ from typing import Any
 import grpc
 
 KINDS = ("aio", "sync")
+SCRIPTED = "scripted"  # the floor: aio, awaiting one script call a call
+LANES = 16  # as many as the deepest load keeps in flight, as debar's check path has (lane_count of 32 connections)
 SYNC_THREADS = 16  # as many as the deepest load keeps in flight
 
 # method ("/debar.v1.SanctionService/Check") -> request bytes -> response bytes
@@ -82,6 +90,30 @@ async def serve_aio(port: int, answers: Answers) -> None:
     await server.wait_for_termination()
 
 
+async def serve_scripted(port: int, answers: Answers, redis_url: str) -> None:
+    from debar.sanction.adapters.redis_client import Lanes, make_client  # only this kind talks to Redis
+
+    client = make_client(redis_url, cluster=False, timeout_s=10.0, connections=2 * LANES)
+    lanes = Lanes(client, LANES, 10.0)
+    script = await client.script_load("return 1")
+
+    def handler(table: Mapping[bytes, bytes]) -> grpc.RpcMethodHandler:
+        async def answer(request: bytes, context: Any) -> bytes:
+            await lanes.execute("EVALSHA", script, 0)
+            return table[request]
+
+        return grpc.unary_unary_rpc_method_handler(answer)
+
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers([
+        grpc.method_handlers_generic_handler(service, {name: handler(table) for name, table in methods.items()})
+        for service, methods in _by_service(answers).items()
+    ])  # fmt: skip
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    await server.wait_for_termination()
+
+
 def serve_sync(port: int, answers: Answers) -> None:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=SYNC_THREADS))
     server.add_generic_rpc_handlers(_handlers(answers, "sync"))
@@ -92,9 +124,13 @@ def serve_sync(port: int, answers: Answers) -> None:
 
 def main(argv: list[str]) -> None:
     kind, port, answers = argv[0], int(argv[1]), read_answers(Path(argv[2]))
-    if kind not in KINDS:
-        raise SystemExit(f"bare_server: kind must be one of {KINDS}, not {kind!r}")
-    if kind == "aio":
+    if kind not in (*KINDS, SCRIPTED):
+        raise SystemExit(f"bare_server: kind must be one of {(*KINDS, SCRIPTED)}, not {kind!r}")
+    if kind == SCRIPTED:
+        import uvloop
+
+        uvloop.run(serve_scripted(port, answers, argv[3]))
+    elif kind == "aio":
         asyncio.run(serve_aio(port, answers))
     else:
         serve_sync(port, answers)

@@ -303,16 +303,23 @@ def run(
             impose(server.sanction.address, to_restrict)
             for mix in mixes:
                 answers.setdefault(mix.method, {})[mix.request] = ask(server.sanction.address, mix)
-        with targets.bare_servers(answers) as bare, load_generator(generator) as generators:
+        with (
+            targets.bare_servers(answers) as bare,
+            targets.floor_server(answers, service.redis_url) as floor,
+            load_generator(generator) as generators,
+        ):
             print(f"generator: {_describe(generators)}")
             check = _generator_check(generators, mixes[0], bare, rounds, seconds)
             catch_up = CatchUp(service.sanction, mixes[0].request)
-            address = {**{s.label: s.address for s in bare.values()}, "debar": service.sanction.address,
-                       WITHOUT_LOG: unlogged.sanction.address}  # fmt: skip
+            address = {**{s.label: s.address for s in bare.values()}, floor.label: floor.address,
+                       "debar": service.sanction.address, WITHOUT_LOG: unlogged.sanction.address}  # fmt: skip
             for mix in mixes:
                 _progress(f"{mix.name}, {mix.in_flight} in flight")
                 n = check.chosen
                 measured = [Target(s.label, mix.load(s.address), {"server": s.pid}, n) for s in bare.values()]
+                # debar's Redis serves the floor's script calls too (idle in the floor's rounds)
+                measured.append(Target(floor.label, mix.load(floor.address),
+                                       {"server": floor.pid, "redis": service.redis_pid}, n))  # fmt: skip
                 if mix in (mixes[0], mixes[3]):
                     # Each of their rounds after debar's integrator has caught up: none pays for earlier rounds,
                     # and none without the log shares the machine with integration.
@@ -369,6 +376,10 @@ def _print_sanction_targets(results: Sequence[tuple[Mix, dict[str, Summary]]]) -
         else:
             print(f"  {mix.name}, {mix.in_flight} in flight: {ratio:.2f} of {best.label} "
                   f"(>= {TARGET_RATIO}): {_met(ratio >= TARGET_RATIO)}")  # fmt: skip
+        floor = summaries.get(targets.FLOOR)
+        if floor is not None and mix.method != BATCH_CHECK and mix.in_flight > 1:
+            print(f"    the floor of a handler that waits on Redis once ({targets.FLOOR}): {floor.ratio_to(best):.2f} "
+                  f"of {best.label}; debar {debar.ratio_to(floor):.2f} of the floor")  # fmt: skip
 
 
 def _log_cost_lines(results: Sequence[tuple[Mix, dict[str, Summary]]], waits_s: Sequence[float]) -> list[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from debar.bench.bare_server import KINDS, Answers, write_answers
+from debar.bench.bare_server import KINDS, SCRIPTED, Answers, write_answers
 from debar.local.dev_keys import log_signing_key
 from debar.local.embedded_redis import EmbeddedRedis, find_server_binary, free_port
 from debar.local.local_replicas import SYNC_AT_ONCE
@@ -48,6 +48,7 @@ class Debar:
     redis_pid: int
     sanction: Server
     railway: Server | None
+    redis_url: str = ""
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -200,7 +201,7 @@ def debar(*, railway: bool = False, integrator: bool | str = True) -> Iterator[D
             started.append(serve("railway", f"127.0.0.1:{free_port()}"))
         _wait_ready([(server, _serving) for server in started])  # SERVING once Redis (or sanction) answers
         assert redis.process is not None
-        yield Debar(redis.process.pid, started[0], started[1] if railway else None)
+        yield Debar(redis.process.pid, started[0], started[1] if railway else None, redis.url)
 
 
 @dataclass
@@ -253,3 +254,19 @@ def bare_servers(answers: Answers) -> Iterator[dict[str, Server]]:
             servers.append(Server(f"bare {kind}", popen, address))
         _wait_ready([(server, _port_open) for server in servers])
         yield {kind: server for kind, server in zip(KINDS, servers, strict=True)}
+
+
+FLOOR = "floor: aio + 1 script call"
+
+
+@contextmanager
+def floor_server(answers: Answers, redis_url: str) -> Iterator[Server]:
+    """The bare aio handler that awaits one script call on `redis_url` before each answer (bare_server.py)."""
+    with tempfile.TemporaryDirectory() as tmp, _stopped_on_exit() as servers:
+        path = write_answers(Path(tmp) / "answers.json", answers)
+        address = f"127.0.0.1:{free_port()}"
+        popen = subprocess.Popen([sys.executable, "-m", "debar.bench.bare_server", SCRIPTED,
+                                  address.rsplit(":", 1)[1], str(path), redis_url])  # fmt: skip
+        servers.append(Server(FLOOR, popen, address))
+        _wait_ready([(servers[0], _port_open)])
+        yield servers[0]
