@@ -7,9 +7,12 @@ credential at all, could grow a service past its pod's memory limit (deploy/: 51
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -24,6 +27,17 @@ CALLS, IN_FLIGHT, PAYLOAD = 160, 8, 3_000_000  # 480 MB sent in all, at most 24 
 # allocator's slack. Before the fix, the sanction service grew by about 1 GiB over these calls.
 MAX_GROWTH_MIB = 200
 SEND = [("grpc.max_send_message_length", 8 << 20)]
+
+
+def padded(message: Any) -> bytes:
+    """The message's bytes and PAYLOAD bytes of an unknown field (number 1000), which protobuf keeps on the parsed
+    message: a valid request that carries megabytes."""
+    size, n = bytearray(), PAYLOAD
+    while n > 0x7F:
+        size.append(n & 0x7F | 0x80)
+        n >>= 7
+    size.append(n)
+    return message.SerializeToString() + b"\xc2\x3e" + bytes(size) + b"u" * PAYLOAD  # tag: field 1000, bytes
 
 
 def rss_mib(pid: int) -> int:
@@ -120,3 +134,24 @@ def test_changes_stream_refused_for_want_of_scope_frees_each_request(own_sanctio
 
         before, peak = _refuse_many(own_sanction.process.pid, changes, grpc.StatusCode.PERMISSION_DENIED)
     assert peak - before <= MAX_GROWTH_MIB, f"the sanction service grew from {before} to {peak} MiB"
+
+
+def test_tickets_past_their_deadline_free_each_request(own_railway: ServiceProcess, own_sanction: ServiceProcess) -> None:
+    """A platform's valid CheckTickets carrying 3 MB each, with a deadline that passes while railway waits on the
+    sanction service (stopped here; a slow one would do): DEADLINE_EXCEEDED, and nothing kept. Before, the
+    cancelled call's frames kept the CancelledError, and so themselves and the request: about 400 MiB."""
+    request = railway_pb2.CheckTicketRequest(train_number="G123", seat_class=railway_pb2.SEAT_CLASS_SECOND)
+    request.passenger.id_type, request.passenger.id = 1, new_ric()
+    blob = padded(request)
+    with grpc.insecure_channel(own_railway.address, options=SEND) as channel:
+        method = channel.unary_unary("/debar.v1.RailwayService/CheckTicket")
+
+        def ticket() -> None:
+            method(blob, timeout=0.3, metadata=(("x-debar-caller", "platform:evil"),))
+
+        os.kill(own_sanction.process.pid, signal.SIGSTOP)
+        try:
+            before, peak = _refuse_many(own_railway.process.pid, ticket, grpc.StatusCode.DEADLINE_EXCEEDED)
+        finally:
+            os.kill(own_sanction.process.pid, signal.SIGCONT)
+    assert peak - before <= MAX_GROWTH_MIB, f"the railway service grew from {before} to {peak} MiB"

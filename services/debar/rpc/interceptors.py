@@ -98,13 +98,15 @@ def awaited(handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler | No
 
 
 def freeing_refused(handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler | None:
-    """`handler`, whose refused calls free their request when they end. grpc.aio keeps an aborted call's AbortError
-    on the call's state, and the error's traceback held every frame it passed through, which hold the request and
-    the call's context, which holds that state: a cycle, freed only by the cyclic collector, which a server runs
-    seldom (common/heap.py), so refused calls of megabytes each piled up (tests/integration/test_refused_memory.py).
-    The error goes on without its traceback or the error it was raised while handling (a refusal's own message
-    and code are what the caller gets), and this frame lets go of the request and the context before it does.
-    Unary methods and server streams written as async generators (WatchService.Changes); others unchanged."""
+    """`handler`, whose calls that end in an exception free their request when they end. grpc.aio keeps an aborted
+    call's AbortError on the call's state, and the error's traceback held every frame it passed through, which hold
+    the request and the call's context, which holds that state: a cycle, freed only by the cyclic collector, which
+    a server runs seldom (common/heap.py), so refused calls of megabytes each piled up; a call cancelled (its
+    deadline passed, its caller gone) made one too, through a frame that kept the CancelledError
+    (tests/integration/test_refused_memory.py). Whatever ends a call goes on without its traceback or the error it
+    was raised while handling (the caller gets a status and a message; a bug's traceback was logged inside, by
+    request_context), and this frame lets go of the request and the context before it does. Unary methods and
+    server streams written as async generators (WatchService.Changes); others unchanged."""
     if handler is None:
         return None
     if handler.unary_unary is not None:
@@ -113,9 +115,9 @@ def freeing_refused(handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHand
         async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
                 return await unary(request, context)
-            except grpc.aio.AbortError as refused:
+            except BaseException as ended:
                 del request, context
-                _unlink(refused)
+                _unlink(ended)
                 raise
 
         return handler._replace(unary_unary=run)
@@ -126,9 +128,9 @@ def freeing_refused(handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHand
             try:
                 async for item in stream(request, context):
                     yield item
-            except grpc.aio.AbortError as refused:
+            except BaseException as ended:
                 del request, context
-                _unlink(refused)
+                _unlink(ended)
                 raise
 
         return handler._replace(unary_stream=streamed)

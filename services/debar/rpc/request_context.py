@@ -128,6 +128,7 @@ class RequestInterceptor(UnaryInterceptor):
                 if latency is not None:
                     latency.observe(time.perf_counter() - started)
                     count(_code_name(context, error))
+                error = None  # this frame, in the error's traceback, must not hold the error (a cycle)
                 structlog.contextvars.reset_contextvars(**tokens)
                 _REQUEST_ID.reset(own)
 
