@@ -136,7 +136,9 @@ def test_changes_stream_refused_for_want_of_scope_frees_each_request(own_sanctio
     assert peak - before <= MAX_GROWTH_MIB, f"the sanction service grew from {before} to {peak} MiB"
 
 
-def test_tickets_past_their_deadline_free_each_request(own_railway: ServiceProcess, own_sanction: ServiceProcess) -> None:
+def test_tickets_past_their_deadline_free_each_request(
+    own_railway: ServiceProcess, own_sanction: ServiceProcess
+) -> None:
     """A platform's valid CheckTickets carrying 3 MB each, with a deadline that passes while railway waits on the
     sanction service (stopped here; a slow one would do): DEADLINE_EXCEEDED, and nothing kept. Before, the
     cancelled call's frames kept the CancelledError, and so themselves and the request: about 400 MiB."""

@@ -307,7 +307,7 @@ async def test_on_a_cluster_a_claim_no_writer_made_holds_no_write_off(tmp_path, 
     stayed, ConfirmLift past any claim's life as well, and nothing said why. Now a key debar would not have made
     is no claim: the confirmation, spanning nodes (the record claimed, so the planted key replaced) or in one call
     (the key disregarded), is stored."""
-    async with _core_on_a_cluster(tmp_path) as (cluster, adapters, core):
+    async with _core_on_a_cluster(tmp_path) as (cluster, _, core):
         mapped = RedisCluster.from_url(cluster.url)
         try:
             for spanning in (True, False):
@@ -337,7 +337,7 @@ async def test_an_objection_filed_while_its_record_is_held_is_filed_and_marked_b
     tries to mark it disputed. Before, FileObjection answered ABORTED ("it did not take effect: ask again") though
     the objection was stored, open, and filing again was ABORTED too. Now the filing answers the objection; the mark
     is made by the objection's next step once the record is free."""
-    async with _core_on_a_cluster(tmp_path) as (cluster, adapters, core):
+    async with _core_on_a_cluster(tmp_path) as (cluster, _, core):
         mapped = RedisCluster.from_url(cluster.url)
         try:
             person = new_ric()
