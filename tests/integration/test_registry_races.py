@@ -31,6 +31,7 @@ from debar.sanction.bootstrap import Core, build_core
 from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.sanction.domain.decisions import Decision
 from debar.sanction.domain.model import Outcome, Role, restriction_id
+from debar.sanction.domain.objections import ObjectionOutcome, ObjectionState
 from debar.sanction.domain.subjects import SubjectResolver
 from debar.v1 import common_pb2, registry_pb2, registry_pb2_grpc, sanction_pb2_grpc
 from tests.support.requests import LIFT_DOCUMENT, SECOND_REGISTRY, check_request, impose_request
@@ -353,5 +354,41 @@ async def test_an_objection_filed_while_its_record_is_held_is_filed_and_marked_b
             mapped.delete(claim)
             await core.objections.review(filed.id, "reviewer:li")
             assert (await core.registry.get(restriction.id)).disputed
+        finally:
+            mapped.close()
+
+
+async def test_an_objection_upheld_while_its_record_is_held_says_the_mark_stayed_and_clears_it_when_asked_again(
+    tmp_path,
+):
+    """Upholding an objection clears its restriction's dispute mark; another write holds the record meanwhile. The
+    objection is upheld, and has no next step to clear the mark later: the reviewer is told (ABORTED, naming the
+    marks that stayed), and upholding it again, once the record is free, clears them, where it was refused (the
+    objection already upheld) and the record stayed disputed for good."""
+    async with _core_on_a_cluster(tmp_path) as (cluster, _, core):
+        mapped = RedisCluster.from_url(cluster.url)
+        try:
+            person = new_ric()
+            item = impose_input(person, start=int(time.time()) - DAY, measures=["RAIL_G_TRAIN"])
+            restriction, _, _ = await core.registry.impose(item)
+            [decision] = await core.checker.check([check_input(person, "RAIL_G_TRAIN")], "railway")
+            assert isinstance(decision, Decision) and decision.outcome is Outcome.DENY
+            filed = await core.objections.file(decision.decision_id, "I paid in March", "me@example.com")
+            await core.objections.review(filed.id, "reviewer:li")
+            assert (await core.registry.get(restriction.id)).disputed
+            claim = Keys().record_claim(Keys().restrictions(restriction.id), restriction.id)
+            mapped.set(claim, "another write", px=60_000)
+            with pytest.raises(Aborted, match="still marked disputed: ask again"):
+                await core.objections.resolve(filed.id, ObjectionOutcome.UPHELD, "reviewer:li", "no proof of payment")
+            assert (await core.objections.get(filed.id)).state is ObjectionState.UPHELD
+            assert (await core.registry.get(restriction.id)).disputed
+            mapped.delete(claim)
+            again = await core.objections.resolve(filed.id, ObjectionOutcome.UPHELD, "reviewer:li", "no proof")
+            assert (
+                again.state is ObjectionState.UPHELD
+                and again.resolution
+                and again.resolution.reason == ("no proof of payment")
+            )  # the resolution as made, not restated
+            assert not (await core.registry.get(restriction.id)).disputed
         finally:
             mapped.close()

@@ -102,6 +102,10 @@ class Objections:
         current = await self.get(objection_id)
         if self._correction_unfinished(current) and outcome is ObjectionOutcome.OVERTURNED:
             return await self._correct(current)
+        upheld_again = current.state is ObjectionState.UPHELD and outcome is ObjectionOutcome.UPHELD
+        if upheld_again and rules.same_reviewer(current.resolved_by, reviewer):  # asked again: clears stale marks
+            await self._after_move(current, current.restriction_ids)
+            return current
         return await self._step(objection_id, lambda o, now: rules.resolve(o, outcome, reviewer, reason, now))
 
     @unavailable_as("objection data")
@@ -112,6 +116,7 @@ class Objections:
         current = await self.get(objection_id)
         confirmed_by = current.confirmed_by
         if current.state is ObjectionState.OVERTURNED and confirmed_by and rules.same_reviewer(confirmed_by, reviewer):
+            await self._after_move(current, current.restriction_ids)  # asked again: clears marks a race left
             return await self._correct(current) if self._correction_unfinished(current) else current
         confirmed = await self._step(objection_id, lambda o, now: rules.confirm(o, reviewer, now))
         return await self._correct(confirmed)
@@ -188,9 +193,10 @@ class Objections:
             await self._mark(moved, False, undisputed, actor, f"objection {moved.id} {moved.state.value}")
 
     async def _mark(self, objection: Objection, disputed: bool, rids: Sequence[str], actor: str, reason: str) -> None:
-        """Marks the restrictions (un)disputed after the objection's own write, which has taken effect: where other
-        writes to a record kept coming between (Aborted), the call still answers what it did, and the mark is made
-        again by the objection's next step (or filing it again), not reported as a filing or step that failed."""
+        """Marks the restrictions (un)disputed after the objection's own write, which has taken effect, where other
+        writes to a record kept coming between (Aborted): an open objection's mark is made again by its next step
+        (or filing it again), so the filing or step answers what it did; a closed one has no next step, so its
+        caller learns the marks stayed and that asking again (the same resolution, or confirmation) clears them."""
         try:
             await self._registry.set_disputed(rids, disputed, actor, reason)
         except Aborted as error:
@@ -198,6 +204,11 @@ class Objections:
                 "dispute mark not made", objection_id=objection.id, restriction_ids=list(rids), disputed=disputed,
                 reason=error.message,
             )  # fmt: skip
+            if not disputed:
+                raise Aborted(
+                    f"objection {objection.id} is {objection.state.value}, but other writes kept coming between "
+                    f"and restrictions {', '.join(rids)[:100]} are still marked disputed: ask again to clear them"
+                ) from None
 
     async def _correct(self, overturned: Objection) -> Objection:
         resolution = overturned.resolution

@@ -10,6 +10,7 @@
 -- read, "" for none), its claim key (Keys.record_claim).
 -- Returns 1; an error "STALE <field>", with nothing claimed, where a record changed or another write claims it.
 local mode, token, life, ceiling = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+if not ceiling then return redis.error_reply('ERR claim: no claim ceiling (ARGV[4])') end
 if mode == 'release' then
   for i = 5, #ARGV, 4 do
     if redis.call('GET', ARGV[i + 3]) == token then

@@ -14,7 +14,9 @@ local op = ARGV[1]
 
 if op == 'cas' then
   if redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[3] then return 0 end
-  if KEYS[2] and KEYS[2] ~= '' and claim_held(KEYS[2], tonumber(ARGV[5]) or 0) then return 0 end
+  local ceiling = tonumber(ARGV[5])
+  if not ceiling then return redis.error_reply('ERR rekey: no claim ceiling (ARGV[5])') end
+  if KEYS[2] and KEYS[2] ~= '' and claim_held(KEYS[2], ceiling) then return 0 end
   redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
   return 1
 end

@@ -20,7 +20,8 @@
 -- the write's claim on it lapsed, or (a write of one call) another write holds a claim on it.
 local ops = cmsgpack.unpack(ARGV[1])
 local records, entries, logs, batches, token = ops[1], ops[2], ops[3] or {}, ops[4] or {}, ops[5] or ''
-local ceiling = ops[6] or 0
+local ceiling = tonumber(ops[6])
+if not ceiling then return redis.error_reply('ERR write: no claim ceiling (ops[6])') end  -- 0 would disregard every claim
 for i = 1, #records, 5 do
   local claim = records[i + 4]
   local held = claim ~= '' and redis.call('GET', claim)
