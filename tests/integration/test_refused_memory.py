@@ -81,31 +81,26 @@ def _refuse_many(pid: int, call: Callable[[], None], expected: grpc.StatusCode) 
     return before, peak
 
 
-def test_impose_refused_for_want_of_scope_frees_each_request(own_sanction: ServiceProcess) -> None:
-    """A platform, which may not write the registry, sends 3 MB Imposes: PERMISSION_DENIED, and nothing kept."""
+@pytest.mark.parametrize(
+    ("caller", "refusal"),
+    [
+        ("platform:evil", grpc.StatusCode.PERMISSION_DENIED),  # a platform, which may not write the registry
+        ("clerk:zhao", grpc.StatusCode.INVALID_ARGUMENT),  # a clerk, whose 3 MB legal basis is refused (named)
+    ],
+)
+def test_a_refused_impose_frees_each_request(
+    own_sanction: ServiceProcess, caller: str, refusal: grpc.StatusCode
+) -> None:
+    """Imposes with a 3 MB legal basis, refused: nothing kept."""
     request = impose_request(new_ric())
     request.legal_basis = "x" * PAYLOAD
     with grpc.insecure_channel(own_sanction.address, options=SEND) as channel:
         stub = registry_pb2_grpc.RegistryServiceStub(channel)
 
         def impose() -> None:
-            stub.Impose(request, timeout=30, metadata=(("x-debar-caller", "platform:evil"),))
+            stub.Impose(request, timeout=30, metadata=(("x-debar-caller", caller),))
 
-        before, peak = _refuse_many(own_sanction.process.pid, impose, grpc.StatusCode.PERMISSION_DENIED)
-    assert peak - before <= MAX_GROWTH_MIB, f"the sanction service grew from {before} to {peak} MiB"
-
-
-def test_invalid_impose_frees_each_request(own_sanction: ServiceProcess) -> None:
-    """A clerk's Impose with a 3 MB legal basis: INVALID_ARGUMENT (the field named), and nothing kept."""
-    request = impose_request(new_ric())
-    request.legal_basis = "x" * PAYLOAD
-    with grpc.insecure_channel(own_sanction.address, options=SEND) as channel:
-        stub = registry_pb2_grpc.RegistryServiceStub(channel)
-
-        def impose() -> None:
-            stub.Impose(request, timeout=30, metadata=(("x-debar-caller", "clerk:zhao"),))
-
-        before, peak = _refuse_many(own_sanction.process.pid, impose, grpc.StatusCode.INVALID_ARGUMENT)
+        before, peak = _refuse_many(own_sanction.process.pid, impose, refusal)
     assert peak - before <= MAX_GROWTH_MIB, f"the sanction service grew from {before} to {peak} MiB"
 
 

@@ -30,7 +30,7 @@ from debar.sanction.app.ports import Adapters
 from debar.sanction.bootstrap import Core, build_core
 from debar.sanction.domain.catalogue import load_default_catalogue
 from debar.sanction.domain.decisions import Decision
-from debar.sanction.domain.model import Outcome, Role, restriction_id
+from debar.sanction.domain.model import Outcome, Restriction, Role, restriction_id
 from debar.sanction.domain.objections import ObjectionOutcome, ObjectionState
 from debar.sanction.domain.subjects import SubjectResolver
 from debar.v1 import common_pb2, registry_pb2, registry_pb2_grpc, sanction_pb2_grpc
@@ -333,6 +333,16 @@ async def test_on_a_cluster_a_claim_no_writer_made_holds_no_write_off(tmp_path, 
             mapped.close()
 
 
+async def _a_refusal(core: Core) -> tuple[Restriction, Decision]:
+    """A new person's restriction, and a Check it refused: what an objection is filed against."""
+    person = new_ric()
+    item = impose_input(person, start=int(time.time()) - DAY, measures=["RAIL_G_TRAIN"])
+    restriction, _, _ = await core.registry.impose(item)
+    [decision] = await core.checker.check([check_input(person, "RAIL_G_TRAIN")], "railway")
+    assert isinstance(decision, Decision) and decision.outcome is Outcome.DENY
+    return restriction, decision
+
+
 async def test_an_objection_filed_while_its_record_is_held_is_filed_and_marked_by_its_next_step(tmp_path):
     """Another write holds the refusal's restriction (a claim within a claim's life) for as long as FileObjection
     tries to mark it disputed. Before, FileObjection answered ABORTED ("it did not take effect: ask again") though
@@ -341,11 +351,7 @@ async def test_an_objection_filed_while_its_record_is_held_is_filed_and_marked_b
     async with _core_on_a_cluster(tmp_path) as (cluster, _, core):
         mapped = RedisCluster.from_url(cluster.url)
         try:
-            person = new_ric()
-            item = impose_input(person, start=int(time.time()) - DAY, measures=["RAIL_G_TRAIN"])
-            restriction, _, _ = await core.registry.impose(item)
-            [decision] = await core.checker.check([check_input(person, "RAIL_G_TRAIN")], "railway")
-            assert isinstance(decision, Decision) and decision.outcome is Outcome.DENY
+            restriction, decision = await _a_refusal(core)
             claim = Keys().record_claim(Keys().restrictions(restriction.id), restriction.id)
             mapped.set(claim, "another write", px=60_000)
             filed = await core.objections.file(decision.decision_id, "I paid in March", "me@example.com")
@@ -368,11 +374,7 @@ async def test_an_objection_upheld_while_its_record_is_held_says_the_mark_stayed
     async with _core_on_a_cluster(tmp_path) as (cluster, _, core):
         mapped = RedisCluster.from_url(cluster.url)
         try:
-            person = new_ric()
-            item = impose_input(person, start=int(time.time()) - DAY, measures=["RAIL_G_TRAIN"])
-            restriction, _, _ = await core.registry.impose(item)
-            [decision] = await core.checker.check([check_input(person, "RAIL_G_TRAIN")], "railway")
-            assert isinstance(decision, Decision) and decision.outcome is Outcome.DENY
+            restriction, decision = await _a_refusal(core)
             filed = await core.objections.file(decision.decision_id, "I paid in March", "me@example.com")
             await core.objections.review(filed.id, "reviewer:li")
             assert (await core.registry.get(restriction.id)).disputed

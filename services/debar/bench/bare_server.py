@@ -18,7 +18,7 @@ import asyncio
 import base64
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -74,8 +74,9 @@ def _sync_handler(table: Mapping[bytes, bytes]) -> grpc.RpcMethodHandler:
     return grpc.unary_unary_rpc_method_handler(answer)
 
 
-def _handlers(answers: Answers, kind: str) -> list[grpc.GenericRpcHandler]:
-    make = _aio_handler if kind == "aio" else _sync_handler
+def _handlers(
+    answers: Answers, make: Callable[[Mapping[bytes, bytes]], grpc.RpcMethodHandler]
+) -> list[grpc.GenericRpcHandler]:
     return [
         grpc.method_handlers_generic_handler(service, {name: make(table) for name, table in methods.items()})
         for service, methods in _by_service(answers).items()
@@ -84,7 +85,7 @@ def _handlers(answers: Answers, kind: str) -> list[grpc.GenericRpcHandler]:
 
 async def serve_aio(port: int, answers: Answers) -> None:
     server = grpc.aio.server()
-    server.add_generic_rpc_handlers(_handlers(answers, "aio"))
+    server.add_generic_rpc_handlers(_handlers(answers, _aio_handler))
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     await server.wait_for_termination()
@@ -105,10 +106,7 @@ async def serve_scripted(port: int, answers: Answers, redis_url: str) -> None:
         return grpc.unary_unary_rpc_method_handler(answer)
 
     server = grpc.aio.server()
-    server.add_generic_rpc_handlers([
-        grpc.method_handlers_generic_handler(service, {name: handler(table) for name, table in methods.items()})
-        for service, methods in _by_service(answers).items()
-    ])  # fmt: skip
+    server.add_generic_rpc_handlers(_handlers(answers, handler))
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     await server.wait_for_termination()
@@ -116,7 +114,7 @@ async def serve_scripted(port: int, answers: Answers, redis_url: str) -> None:
 
 def serve_sync(port: int, answers: Answers) -> None:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=SYNC_THREADS))
-    server.add_generic_rpc_handlers(_handlers(answers, "sync"))
+    server.add_generic_rpc_handlers(_handlers(answers, _sync_handler))
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     server.wait_for_termination()
